@@ -1,0 +1,97 @@
+// Package app wires an agent together and runs it: the engine booted from
+// the last good snapshot on disk, the HTTP channel server, and the client
+// that keeps it in step with the control plane, until the context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/config"
+	"github.com/weft-dev/weft/agent/controlclient"
+	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/state"
+)
+
+// Version is the agent's build version, set by the linker.
+var Version = "dev"
+
+// Run starts the agent and blocks until ctx ends or a part fails.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	started := time.Now()
+	log = log.With("agent", cfg.ID)
+	eng := engine.New(log, cfg.InvokeTimeout)
+	dir, err := state.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	if err := boot(ctx, eng, dir, log); err != nil {
+		log.Warn("not serving the snapshot on disk; waiting for the control plane", "err", err)
+	}
+
+	lis, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+	}
+	srv := &http.Server{
+		Handler: &channel.Handler{
+			Current:      eng.Route,
+			MaxBodyBytes: cfg.MaxBodyBytes,
+			NewCID:       engine.NewCID,
+			Log:          log.With("component", "channel"),
+		},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	client := controlclient.New(cfg.ControlPlane, controlclient.Identity{
+		ID:           cfg.ID,
+		Labels:       cfg.Labels,
+		BuildVersion: Version,
+		HTTPAddress:  lis.Addr().String(),
+		StartedAt:    started,
+	}, eng, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve channels: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return client.Run(ctx) })
+	g.Go(func() error {
+		<-ctx.Done()
+		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("requests still running at shutdown", "err", err)
+		}
+		return nil
+	})
+	log.Info("agent ready", "http", lis.Addr().String(), "controlplane", cfg.ControlPlane, "state_dir", dir.Path(), "version", Version)
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+	return g.Wait()
+}
+
+// boot serves the last good snapshot kept on disk, if there is one.
+func boot(ctx context.Context, eng *engine.Engine, dir *state.Dir, log *slog.Logger) error {
+	snap, err := dir.Load()
+	if err != nil || snap == nil {
+		return err
+	}
+	if _, errs := eng.Apply(ctx, snap); len(errs) > 0 {
+		return fmt.Errorf("snapshot at revision %d: %s: %s", snap.GetRevision(), errs[0].GetName(), errs[0].GetMessage())
+	}
+	log.Info("serving the snapshot kept on disk", "revision", snap.GetRevision())
+	return nil
+}

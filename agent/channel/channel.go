@@ -1,0 +1,220 @@
+// Package channel serves an agent's HTTP channels: it routes a request by
+// path template and method to a channel, reads and checks its JSON body,
+// runs the channel's service and writes the service's output.
+//
+// Routing is deterministic: at the first path segment where two templates
+// differ, a literal wins over a param, so /orders/latest beats
+// /orders/{id}. A path that exists but not for the method gets 405 with an
+// Allow header. Every response carries the invocation's CID in X-Weft-CID.
+package channel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/weft-dev/weft/agent/sdk"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// CIDHeader is the response header holding the invocation's CID.
+const CIDHeader = "X-Weft-CID"
+
+// Outcome is the result of running a service.
+type Outcome struct {
+	CID         string
+	Status      int    // HTTP status: 200 on success
+	Output      []byte // the service's JSON output when Status is 2xx
+	Error       string // what went wrong otherwise
+	Header      http.Header
+	ContentType string
+	Duration    time.Duration
+}
+
+// Invoker runs services.
+type Invoker interface {
+	// Invoke runs service with input under timeout (0 means the service's
+	// default) and reports the outcome; it never panics.
+	Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) Outcome
+}
+
+// Router maps requests to channels. It is immutable: an agent builds a new
+// one for each snapshot and swaps it in with the services.
+type Router struct {
+	routes []route
+}
+
+// NewRouter builds a router for channels; inactive channels are left out.
+func NewRouter(channels []*agentv1.Channel) (*Router, error) {
+	var active []*agentv1.Channel
+	for _, c := range channels {
+		if c.GetActive() {
+			active = append(active, c)
+		}
+	}
+	routes, err := buildRoutes(active)
+	if err != nil {
+		return nil, err
+	}
+	return &Router{routes: routes}, nil
+}
+
+// Handler serves channels with the router and invoker that current returns
+// at the time of each request.
+type Handler struct {
+	// Current returns the router and invoker of the state being served.
+	Current func() (*Router, Invoker)
+	// MaxBodyBytes is the body limit of a channel that sets none.
+	MaxBodyBytes int64
+	// NewCID returns a fresh correlation id.
+	NewCID func() string
+	// Log receives one line per failed request.
+	Log *slog.Logger
+}
+
+// ServeHTTP routes, checks and runs one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cid := h.NewCID()
+	w.Header().Set(CIDHeader, cid)
+	router, inv := h.Current()
+	if router == nil {
+		writeError(w, cid, http.StatusServiceUnavailable, "this agent has no config yet; it is waiting for the control plane")
+		return
+	}
+	ch, params, allow, err := router.match(r.Method, r.URL.EscapedPath())
+	switch {
+	case err != nil:
+		writeError(w, cid, http.StatusBadRequest, err.Error())
+		return
+	case ch == nil && len(allow) > 0:
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, cid, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	case ch == nil:
+		writeError(w, cid, http.StatusNotFound, fmt.Sprintf("no channel serves %s", r.URL.Path))
+		return
+	}
+
+	input, status, err := h.readBody(w, r, ch)
+	if err != nil {
+		h.Log.Info("channel request refused", "cid", cid, "channel", ch.GetName(), "status", status, "err", err)
+		writeError(w, cid, status, err.Error())
+		return
+	}
+	req := sdk.Request{
+		CID:        cid,
+		Service:    ch.GetService(),
+		Channel:    ch.GetName(),
+		Method:     r.Method,
+		PathParams: params,
+		Query:      r.URL.Query(),
+		Header:     r.Header.Clone(),
+	}
+	out := inv.Invoke(r.Context(), ch.GetService(), req, input, time.Duration(ch.GetTimeoutMs())*time.Millisecond)
+	for k, vs := range out.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.Header().Set(CIDHeader, cid)
+	if out.Status >= 300 || out.Status < 200 {
+		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", ch.GetService(), "status", out.Status, "err", out.Error)
+		writeError(w, cid, out.Status, out.Error)
+		return
+	}
+	ct := out.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(out.Status)
+	_, _ = w.Write(out.Output)
+}
+
+// readBody reads and checks the request body: its size, content type and
+// JSON syntax. It returns the status to answer with when it refuses.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.Channel) ([]byte, int, error) {
+	limit := ch.GetMaxBodyBytes()
+	if limit <= 0 {
+		limit = h.MaxBodyBytes
+	}
+	if r.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes; channel %s takes at most %d", r.ContentLength, ch.GetName(), limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over %d bytes, the limit of channel %s", limit, ch.GetName())
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return []byte("{}"), 0, nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: channel %s takes application/json", ct, ch.GetName())
+		}
+	}
+	var v json.RawMessage
+	if err := json.Unmarshal(body, &v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return nil, http.StatusBadRequest, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
+	}
+	return body, 0, nil
+}
+
+// match finds the channel for method and escaped path. When the path exists
+// but not for the method, it returns the methods that are allowed.
+func (rt *Router) match(method, escaped string) (*agentv1.Channel, map[string]string, []string, error) {
+	parts := splitPath(escaped)
+	var allow []string
+	for _, r := range rt.routes {
+		params, ok, err := r.match(parts)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		for _, m := range r.channel.GetMethods() {
+			if m == method {
+				return r.channel, params, nil, nil
+			}
+			if !slices.Contains(allow, m) {
+				allow = append(allow, m)
+			}
+		}
+	}
+	sort.Strings(allow)
+	return nil, nil, allow, nil
+}
+
+// errorBody is the JSON body of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+	CID   string `json:"cid"`
+}
+
+func writeError(w http.ResponseWriter, cid string, status int, msg string) {
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: msg, CID: cid})
+}

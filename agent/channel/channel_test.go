@@ -1,0 +1,161 @@
+package channel
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/agent/sdk"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+func TestCheckPath(t *testing.T) {
+	tests := []struct {
+		path string
+		err  string // "" for valid
+	}{
+		{"/api/x", ""},
+		{"/api/orders/{id}", ""},
+		{"/", ""},
+		{"/a/{x}/b/{y}", ""},
+		{"", "is required"},
+		{"api", "must start with /"},
+		{"/api/", "must not end with /"},
+		{"/api//x", "segment 2 is empty"},
+		{"/api/{id}/{id}", "appears twice"},
+		{"/api/x{id}", "must be a whole segment"},
+		{"/api/{1d}", "must be a whole segment"},
+		{"/api/a b", "not allowed in a URL path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			err := CheckPath(tt.path)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("CheckPath(%q) = %v, want nil", tt.path, err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("CheckPath(%q) = %v, want an error containing %q", tt.path, err, tt.err)
+			}
+		})
+	}
+}
+
+func ch(name, path, service string, methods ...string) *agentv1.Channel {
+	return &agentv1.Channel{Name: name, Path: path, Service: service, Methods: methods, Active: true}
+}
+
+func TestCheckRoutes(t *testing.T) {
+	tests := []struct {
+		name     string
+		channels []*agentv1.Channel
+		err      string
+	}{
+		{"distinct", []*agentv1.Channel{ch("a", "/a", "s", "POST"), ch("b", "/b", "s", "POST")}, ""},
+		{"same path other method", []*agentv1.Channel{ch("a", "/a", "s", "GET"), ch("b", "/a", "s", "POST")}, ""},
+		{"literal beside param", []*agentv1.Channel{ch("a", "/o/{id}", "s", "GET"), ch("b", "/o/latest", "s", "GET")}, ""},
+		{"same path same method", []*agentv1.Channel{ch("a", "/a", "s", "POST"), ch("b", "/a", "s", "POST", "GET")}, `channels "a" (/a) and "b" (/a) both take POST`},
+		{"params renamed", []*agentv1.Channel{ch("a", "/o/{id}", "s", "GET"), ch("b", "/o/{name}", "s", "GET")}, "both take GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckRoutes(tt.channels)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("CheckRoutes = %v, want nil", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("CheckRoutes = %v, want an error containing %q", err, tt.err)
+			}
+		})
+	}
+}
+
+// echo is an Invoker that answers with what it was asked.
+type echo struct{}
+
+func (echo) Invoke(_ context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) Outcome {
+	if service == "fail" {
+		return Outcome{CID: req.CID, Status: http.StatusBadRequest, Error: `field "name" is required`}
+	}
+	out, _ := json.Marshal(map[string]any{"service": service, "channel": req.Channel, "params": req.PathParams, "input": json.RawMessage(input), "timeout_ms": timeout.Milliseconds()})
+	return Outcome{CID: req.CID, Status: http.StatusOK, Output: out}
+}
+
+func TestHandler(t *testing.T) {
+	chans := []*agentv1.Channel{
+		ch("order", "/orders/{id}", "orders.get", "GET"),
+		ch("latest", "/orders/latest", "orders.latest", "GET"),
+		ch("create", "/orders", "orders.create", "POST", "PUT"),
+		ch("fail", "/fail", "fail", "POST"),
+		{Name: "off", Path: "/off", Service: "s", Methods: []string{"POST"}},
+		{Name: "small", Path: "/small", Service: "s", Methods: []string{"POST"}, Active: true, MaxBodyBytes: 10, TimeoutMs: 1500},
+	}
+	router, err := NewRouter(chans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{
+		Current:      func() (*Router, Invoker) { return router, echo{} },
+		MaxBodyBytes: 1 << 20,
+		NewCID:       func() string { return "cid1" },
+		Log:          slog.New(slog.DiscardHandler),
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		contentType string
+		body        string
+		status      int
+		want        string // substring of the body
+		allow       string
+	}{
+		{name: "param", method: "GET", path: "/orders/42", status: 200, want: `"params":{"id":"42"}`},
+		{name: "escaped param", method: "GET", path: "/orders/a%2Fb", status: 200, want: `"params":{"id":"a/b"}`},
+		{name: "literal wins", method: "GET", path: "/orders/latest", status: 200, want: `"service":"orders.latest"`},
+		{name: "json body", method: "POST", path: "/orders", contentType: "application/json", body: `{"a":1}`, status: 200, want: `"input":{"a":1}`},
+		{name: "empty body is {}", method: "PUT", path: "/orders", status: 200, want: `"input":{}`},
+		{name: "malformed json", method: "POST", path: "/orders", contentType: "application/json", body: `{"a":}`, status: 400, want: "malformed JSON at byte 6"},
+		{name: "wrong content type", method: "POST", path: "/orders", contentType: "text/plain", body: `{}`, status: 415, want: "takes application/json"},
+		{name: "method not allowed", method: "DELETE", path: "/orders", status: 405, want: "allowed: POST, PUT", allow: "POST, PUT"},
+		{name: "unknown path", method: "GET", path: "/nope", status: 404, want: "no channel serves /nope"},
+		{name: "inactive channel", method: "POST", path: "/off", status: 404, want: "no channel serves /off"},
+		{name: "body too large", method: "POST", path: "/small", contentType: "application/json", body: `{"a":"0123456789"}`, status: 413, want: "at most 10"},
+		{name: "channel timeout passed on", method: "POST", path: "/small", status: 200, want: `"timeout_ms":1500`},
+		{name: "service error", method: "POST", path: "/fail", status: 400, want: `field \"name\" is required`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(b), tt.want) {
+				t.Fatalf("%s %s = %d %s, want %d containing %s", tt.method, tt.path, resp.StatusCode, b, tt.status, tt.want)
+			}
+			if got := resp.Header.Get(CIDHeader); got != "cid1" {
+				t.Errorf("%s = %q, want cid1", CIDHeader, got)
+			}
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow = %q, want %q", got, tt.allow)
+			}
+		})
+	}
+}

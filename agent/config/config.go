@@ -1,0 +1,125 @@
+// Package config holds the agent's settings and reads them from flags, with
+// environment variables as defaults so that systemd units can configure an
+// agent without a command line.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is everything an agent needs to start.
+type Config struct {
+	// ID names the agent in the fleet.
+	ID string
+	// ControlPlane is the control plane's gRPC address.
+	ControlPlane string
+	// HTTP is where the agent serves its channels.
+	HTTP string
+	// StateDir keeps the last good snapshot, to boot from when the control
+	// plane is unreachable.
+	StateDir string
+	// Labels describe the agent, such as site=berlin.
+	Labels map[string]string
+	// LogFormat is text or json.
+	LogFormat string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// InvokeTimeout is the deadline of an invocation whose channel sets none.
+	InvokeTimeout time.Duration
+	// MaxBodyBytes is the body limit of a channel that sets none.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration
+	// BackoffMax caps the wait between reconnects to the control plane.
+	BackoffMax time.Duration
+}
+
+// Parse reads the config from args (without the program name).
+func Parse(args []string) (Config, error) {
+	host, _ := os.Hostname()
+	var c Config
+	var labels string
+	fs := flag.NewFlagSet("weft-agent", flag.ContinueOnError)
+	fs.StringVar(&c.ID, "id", env("WEFT_AGENT_ID", host), "agent id, unique in the fleet (env WEFT_AGENT_ID)")
+	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address (env WEFT_CONTROLPLANE)")
+	fs.StringVar(&c.HTTP, "http", env("WEFT_HTTP", "127.0.0.1:8080"), "address to serve channels on (env WEFT_HTTP)")
+	fs.StringVar(&c.StateDir, "state-dir", env("WEFT_STATE_DIR", "weft-agent-state"), "directory for the last good snapshot (env WEFT_STATE_DIR)")
+	fs.StringVar(&labels, "labels", env("WEFT_LABELS", ""), "labels, k=v,k=v (env WEFT_LABELS)")
+	fs.StringVar(&c.LogFormat, "log-format", env("WEFT_LOG_FORMAT", "text"), "log format: text or json (env WEFT_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("WEFT_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env WEFT_LOG_LEVEL)")
+	fs.DurationVar(&c.InvokeTimeout, "invoke-timeout", 30*time.Second, "deadline of an invocation whose channel sets none")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body", 1<<20, "request body limit in bytes of a channel that sets none")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
+	fs.DurationVar(&c.BackoffMax, "backoff-max", 15*time.Second, "longest wait between reconnects to the control plane")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.Labels, err = ParseLabels(labels); err != nil {
+		return Config{}, fmt.Errorf("--labels: %w", err)
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("--id is required (the host name was not available)")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	case c.InvokeTimeout <= 0:
+		return fmt.Errorf("--invoke-timeout %s: must be positive", c.InvokeTimeout)
+	case c.MaxBodyBytes <= 0:
+		return fmt.Errorf("--max-body %d: must be positive", c.MaxBodyBytes)
+	case c.BackoffMax <= 0:
+		return fmt.Errorf("--backoff-max %s: must be positive", c.BackoffMax)
+	}
+	return nil
+}
+
+// ParseLabels reads k=v,k=v.
+func ParseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q: want key=value", kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("label %q given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Logger returns the slog logger the config asks for, writing to stderr.
+func (c Config) Logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}

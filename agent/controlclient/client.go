@@ -1,0 +1,246 @@
+// Package controlclient is the agent's side of the agent protocol: it dials
+// the control plane, says hello, applies each snapshot and answers ACK or
+// NACK, runs the control plane's commands, and reconnects with jittered
+// backoff whenever the connection drops. The agent keeps serving its last
+// good state all the while.
+package controlclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/snapshot"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// Engine is what the client drives.
+type Engine interface {
+	Apply(ctx context.Context, snap *agentv1.Snapshot) (*engine.State, []*agentv1.ObjectError)
+	Current() *engine.State
+	HeldHashes() []string
+	Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome
+}
+
+// Saver keeps the last good snapshot.
+type Saver interface {
+	Save(s *agentv1.Snapshot) error
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
+// Identity is what the agent says about itself in its hello.
+type Identity struct {
+	ID           string
+	Labels       map[string]string
+	BuildVersion string
+	HTTPAddress  string
+	StartedAt    time.Time
+}
+
+// Client connects an agent to its control plane.
+type Client struct {
+	addr    string
+	id      Identity
+	engine  Engine
+	saver   Saver
+	log     *slog.Logger
+	backoff *Backoff
+}
+
+// New returns a client for the control plane at addr.
+func New(addr string, id Identity, e Engine, s Saver, b *Backoff, log *slog.Logger) *Client {
+	return &Client{addr: addr, id: id, engine: e, saver: s, backoff: b, log: log.With("component", "controlclient")}
+}
+
+// maxMessageBytes bounds one gRPC message: a snapshot carries source files.
+const maxMessageBytes = 64 << 20
+
+// Run keeps the agent connected until ctx ends.
+func (c *Client) Run(ctx context.Context) error {
+	conn, err := grpc.NewClient(c.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		return fmt.Errorf("control plane %s: %w", c.addr, err)
+	}
+	defer conn.Close()
+	api := agentv1.NewAgentServiceClient(conn)
+	for {
+		synced, err := c.session(ctx, api)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if synced {
+			c.backoff.Reset()
+		}
+		wait := c.backoff.Next()
+		c.log.Warn("lost the control plane; serving the last good state and retrying", "addr", c.addr, "err", err, "retry_in", wait.Round(time.Millisecond))
+		if err := c.backoff.Sleep(ctx, wait); err != nil {
+			return nil
+		}
+	}
+}
+
+// session runs one Sync stream. It reports whether the stream got as far as
+// a snapshot, which resets the backoff.
+func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := api.Sync(ctx)
+	if err != nil {
+		return false, err
+	}
+	hello := &agentv1.Hello{
+		AgentId:         c.id.ID,
+		Labels:          c.id.Labels,
+		BuildVersion:    c.id.BuildVersion,
+		ProtocolVersion: snapshot.ProtocolVersion,
+		PackageHashes:   c.engine.HeldHashes(),
+		HttpAddress:     c.id.HTTPAddress,
+		Pid:             int64(os.Getpid()),
+		StartedAtUnixMs: c.id.StartedAt.UnixMilli(),
+	}
+	if st := c.engine.Current(); st != nil {
+		hello.AppliedRevision, hello.AppliedHash = st.Revision(), st.Hash
+	}
+	if err := stream.Send(&agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Hello{Hello: hello}}); err != nil {
+		return false, recvError(stream, err)
+	}
+	// The control plane knows the agent once it has read the hello;
+	// commands retries until then.
+	go c.commands(ctx, api)
+	synced := false
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return synced, err
+		}
+		snap := m.GetSnapshot()
+		if snap == nil {
+			continue
+		}
+		if !synced {
+			synced = true
+			c.log.Info("connected to the control plane", "addr", c.addr)
+		}
+		if err := stream.Send(c.apply(ctx, snap)); err != nil {
+			return synced, recvError(stream, err)
+		}
+	}
+}
+
+// apply applies one snapshot and returns the ACK or NACK to send.
+func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.SyncRequest {
+	st, errs := c.engine.Apply(ctx, snap)
+	if len(errs) > 0 {
+		for _, e := range errs {
+			c.log.Error("refused snapshot", "revision", snap.GetRevision(), "kind", e.GetKind(), "name", e.GetName(), "err", e.GetMessage())
+		}
+		return &agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Nack{Nack: &agentv1.Nack{
+			Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Errors: errs,
+		}}}
+	}
+	if err := c.saver.Save(st.Snapshot); err != nil {
+		// Serving goes on; only a restart without the control plane would
+		// miss this revision.
+		c.log.Error("cannot keep the snapshot on disk", "revision", snap.GetRevision(), "err", err)
+	}
+	return &agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Ack{Ack: &agentv1.Ack{
+		Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: st.Hash,
+	}}}
+}
+
+// recvError returns the stream's real error after a failed Send, which
+// only ever reports io.EOF.
+func recvError(stream grpc.ClientStream, err error) error {
+	if errors.Is(err, io.EOF) {
+		if rerr := stream.RecvMsg(new(agentv1.SyncResponse)); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// commands serves the Commands stream while ctx lives, reopening it when
+// it breaks.
+func (c *Client) commands(ctx context.Context, api agentv1.AgentServiceClient) {
+	b := NewBackoff(100*time.Millisecond, 5*time.Second, nil)
+	for ctx.Err() == nil {
+		err := c.commandSession(ctx, api)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := b.Next()
+		c.log.Warn("commands stream broke; reopening", "err", err, "retry_in", wait.Round(time.Millisecond))
+		if b.Sleep(ctx, wait) != nil {
+			return
+		}
+	}
+}
+
+func (c *Client) commandSession(ctx context.Context, api agentv1.AgentServiceClient) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := api.Commands(ctx)
+	if err != nil {
+		return err
+	}
+	if err := stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Open{Open: &agentv1.CommandsOpen{AgentId: c.id.ID}}}); err != nil {
+		return recvError(stream, err)
+	}
+	var sendMu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		cmd := m.GetCommand()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := c.run(ctx, cmd)
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			if err := stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Result{Result: r}}); err != nil {
+				c.log.Warn("cannot answer a command", "id", cmd.GetId(), "err", err)
+			}
+		}()
+	}
+}
+
+// run executes one command.
+func (c *Client) run(ctx context.Context, cmd *agentv1.Command) *agentv1.CommandResult {
+	r := &agentv1.CommandResult{Id: cmd.GetId()}
+	switch k := cmd.GetKind().(type) {
+	case *agentv1.Command_Invoke:
+		inv := k.Invoke
+		out := c.engine.Invoke(ctx, inv.GetService(), sdk.Request{Method: "INVOKE"}, inv.GetInput(), time.Duration(inv.GetTimeoutMs())*time.Millisecond)
+		r.Kind = &agentv1.CommandResult_Invoke{Invoke: &agentv1.InvokeResult{
+			Cid:        out.CID,
+			Output:     out.Output,
+			Status:     int32(out.Status),
+			Error:      out.Error,
+			DurationUs: out.Duration.Microseconds(),
+		}}
+	default:
+		r.Error = fmt.Sprintf("this agent does not know the command %T; upgrade it", k)
+	}
+	return r
+}

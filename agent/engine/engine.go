@@ -1,0 +1,269 @@
+// Package engine holds what an agent runs: the loaded packages, their
+// services and the channel router, at one revision. Apply builds the next
+// state beside the current one — each changed package in a new interpreter,
+// unchanged ones reused — validates all of it, and swaps it in with one
+// atomic store. Requests in flight finish on the state they started with;
+// a refused snapshot leaves the current state serving untouched.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/handler"
+	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/snapshot"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// State is what an agent serves at one revision. It never changes once
+// built.
+type State struct {
+	// Snapshot is the applied snapshot with every package's files.
+	Snapshot *agentv1.Snapshot
+	// Hash is the snapshot's content hash.
+	Hash string
+
+	packages map[string]*runtime.Package // by sha256
+	services map[string]*handler.Service // by service name
+	router   *channel.Router
+}
+
+// Revision returns the state's revision.
+func (s *State) Revision() int64 { return s.Snapshot.GetRevision() }
+
+// Engine runs an agent's services and channels.
+type Engine struct {
+	log            *slog.Logger
+	defaultTimeout time.Duration
+
+	cur     atomic.Pointer[State]
+	applyMu sync.Mutex // one Apply at a time
+}
+
+// New returns an engine that serves nothing until the first Apply. Calls
+// whose channel sets no timeout get defaultTimeout.
+func New(log *slog.Logger, defaultTimeout time.Duration) *Engine {
+	return &Engine{log: log.With("component", "engine"), defaultTimeout: defaultTimeout}
+}
+
+// Current returns the state being served, or nil before the first Apply.
+func (e *Engine) Current() *State { return e.cur.Load() }
+
+// HeldHashes returns the sha256 of every package loaded now, so that the
+// control plane can leave their files out of the next snapshot.
+func (e *Engine) HeldHashes() []string {
+	st := e.cur.Load()
+	if st == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range st.Snapshot.GetPackages() {
+		out = append(out, p.GetSha256())
+	}
+	return out
+}
+
+// Apply loads, checks and swaps in snap. On success it returns the new
+// state; otherwise one error per object at fault, and the current state
+// keeps serving. A package without files must be one the engine holds.
+func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*agentv1.ObjectError) {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	cur := e.cur.Load()
+	start := time.Now()
+
+	next := &State{
+		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels()},
+		packages: make(map[string]*runtime.Package),
+		services: make(map[string]*handler.Service),
+	}
+	var errs []*agentv1.ObjectError
+	fail := func(kind, name, format string, args ...any) {
+		errs = append(errs, &agentv1.ObjectError{Kind: kind, Name: name, Message: fmt.Sprintf(format, args...)})
+	}
+	loaded, reused := 0, 0
+	owner := map[string]string{} // service -> package
+	for _, p := range snap.GetPackages() {
+		full, rt := e.held(cur, p.GetSha256())
+		if len(p.GetFiles()) > 0 {
+			full = p
+			if got := snapshot.PackageHash(p.GetFiles()); got != p.GetSha256() {
+				fail("package", p.GetName(), "files hash to %s, the snapshot says %s", got, p.GetSha256())
+				continue
+			}
+		} else if full == nil {
+			fail("package", p.GetName(), "the snapshot leaves out its files (sha256 %s) and this agent does not hold them", p.GetSha256())
+			continue
+		}
+		if rt == nil {
+			src := runtime.Source{Name: p.GetName()}
+			for _, f := range full.GetFiles() {
+				src.Files = append(src.Files, runtime.File{Name: f.GetName(), Content: f.GetContent()})
+			}
+			var err error
+			if rt, err = runtime.Load(ctx, src); err != nil {
+				fail("package", p.GetName(), "%v", err)
+				continue
+			}
+			loaded++
+		} else {
+			reused++
+		}
+		if got, want := rt.ServiceNames(), sorted(p.GetServices()); !slices.Equal(got, want) {
+			fail("package", p.GetName(), "registers services %v here, the control plane found %v", got, want)
+			continue
+		}
+		for name, svc := range rt.Services {
+			if other, dup := owner[name]; dup {
+				fail("package", p.GetName(), "service %q is also registered by package %q", name, other)
+				continue
+			}
+			owner[name] = p.GetName()
+			next.services[name] = svc
+		}
+		next.packages[p.GetSha256()] = rt
+		next.Snapshot.Packages = append(next.Snapshot.Packages, &agentv1.Package{
+			Name: p.GetName(), Version: p.GetVersion(), Sha256: p.GetSha256(), Services: p.GetServices(), Files: full.GetFiles(),
+		})
+	}
+	for _, c := range snap.GetChannels() {
+		if c.GetActive() && next.services[c.GetService()] == nil {
+			fail("channel", c.GetName(), "service %q is not in the snapshot", c.GetService())
+		}
+	}
+	router, err := channel.NewRouter(snap.GetChannels())
+	if err != nil {
+		fail("channel", "", "%v", err)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	next.router = router
+	next.Hash = snapshot.Hash(next.Snapshot)
+	next.Snapshot.Hash = next.Hash
+	e.cur.Store(next)
+	e.log.Info("applied snapshot", "revision", snap.GetRevision(), "packages", len(next.packages), "loaded", loaded, "reused", reused,
+		"services", len(next.services), "channels", len(snap.GetChannels()), "took", time.Since(start).Round(time.Microsecond))
+	return next, nil
+}
+
+// held finds a loaded package by sha256 in st.
+func (e *Engine) held(st *State, sha string) (*agentv1.Package, *runtime.Package) {
+	if st == nil {
+		return nil, nil
+	}
+	for _, p := range st.Snapshot.GetPackages() {
+		if p.GetSha256() == sha {
+			return p, st.packages[sha]
+		}
+	}
+	return nil, nil
+}
+
+// Route returns the router and invoker of the current state, for the
+// channel handler.
+func (e *Engine) Route() (*channel.Router, channel.Invoker) {
+	st := e.cur.Load()
+	if st == nil {
+		return nil, e
+	}
+	return st.router, e
+}
+
+var _ channel.Invoker = (*Engine)(nil)
+
+// Invoke runs service on the current state with input, under timeout (0
+// means the agent's default). It never panics: a failure of any kind comes
+// back as an Outcome with its status.
+func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
+	if req.CID == "" {
+		req.CID = NewCID()
+	}
+	out := channel.Outcome{CID: req.CID}
+	st := e.cur.Load()
+	if st == nil {
+		out.Status, out.Error = http.StatusServiceUnavailable, "this agent has no config yet"
+		return out
+	}
+	svc := st.services[service]
+	if svc == nil {
+		out.Status, out.Error = http.StatusNotFound, fmt.Sprintf("service %q is not deployed on this agent", service)
+		return out
+	}
+	if timeout <= 0 {
+		timeout = e.defaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req.Service = service
+	if req.Logger == nil {
+		req.Logger = e.log.With("component", "service")
+	}
+	c := sdk.NewContext(ctx, req)
+	start := time.Now()
+	output, err := runtime.Invoke(ctx, svc, c, input)
+	out.Duration = time.Since(start)
+	resp := c.Response()
+	out.Header, out.ContentType = resp.Header, resp.ContentType
+	out.Status = handler.Status(err)
+	if err != nil {
+		out.Error = message(err, timeout)
+		if out.Status >= 500 {
+			e.log.Warn("invocation failed", "cid", req.CID, "service", service, "status", out.Status, "err", err, "took", out.Duration)
+		}
+		return out
+	}
+	if resp.Status != 0 {
+		out.Status = resp.Status
+	}
+	out.Output = output
+	return out
+}
+
+// message is what a caller is told of err: enough to act on, never a stack.
+func message(err error, timeout time.Duration) string {
+	var (
+		ie *handler.InputError
+		he *handler.HandlerError
+		pe *handler.PanicError
+	)
+	switch {
+	case errors.As(err, &ie):
+		return ie.Err.Error()
+	case errors.As(err, &he):
+		return he.Err.Error()
+	case errors.As(err, &pe):
+		return fmt.Sprintf("the service panicked: %v", pe.Value)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrDeadline):
+		return fmt.Sprintf("the service did not finish within its deadline of %s", timeout)
+	default:
+		return err.Error()
+	}
+}
+
+// NewCID returns a fresh correlation id: 16 characters, unique in practice.
+func NewCID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}

@@ -1,0 +1,44 @@
+// Command weft-agent runs a Weft agent on an edge host: it hot-loads the
+// services the control plane deploys and serves their HTTP channels.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/weft-dev/weft/agent/app"
+	"github.com/weft-dev/weft/agent/config"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "weft-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Parse(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := cfg.Logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("agent stopped")
+	return nil
+}

@@ -1,0 +1,115 @@
+// Package state keeps an agent's last good snapshot on disk, so that an
+// agent that restarts while the control plane is unreachable boots into
+// what it served before. Writes are atomic (write, sync, rename) and the
+// file carries a checksum, so a torn or corrupted file is detected, not
+// served.
+package state
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/protobuf/proto"
+
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+const (
+	fileName = "snapshot.pb"
+	magic    = "weft-snapshot-v1\n"
+)
+
+// Dir is an agent's state directory.
+type Dir struct {
+	path string
+}
+
+// Open returns the state directory at path, creating it when missing.
+func Open(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	return &Dir{path: path}, nil
+}
+
+// Path returns the directory's path.
+func (d *Dir) Path() string { return d.path }
+
+// Save writes s, which must carry every package's files, as the last good
+// snapshot.
+func (d *Dir) Save(s *agentv1.Snapshot) error {
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	sum := sha256.Sum256(payload)
+	var b bytes.Buffer
+	b.WriteString(magic)
+	b.WriteString(hex.EncodeToString(sum[:]))
+	b.WriteByte('\n')
+	b.Write(payload)
+	return writeAtomic(filepath.Join(d.path, fileName), b.Bytes())
+}
+
+// Load reads the last good snapshot; nil when there is none.
+func (d *Dir) Load() (*agentv1.Snapshot, error) {
+	name := filepath.Join(d.path, fileName)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	rest, ok := bytes.CutPrefix(b, []byte(magic))
+	if !ok || len(rest) < 65 || rest[64] != '\n' {
+		return nil, fmt.Errorf("load snapshot %s: not a snapshot file", name)
+	}
+	want, payload := string(rest[:64]), rest[65:]
+	sum := sha256.Sum256(payload)
+	if hex.EncodeToString(sum[:]) != want {
+		return nil, fmt.Errorf("load snapshot %s: checksum mismatch; the file is damaged", name)
+	}
+	s := &agentv1.Snapshot{}
+	if err := proto.Unmarshal(payload, s); err != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// writeAtomic replaces name with b so that a reader sees the old or the new
+// content, never a mix, even across a crash.
+func writeAtomic(name string, b []byte) error {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // make the rename itself durable
+		d.Close()
+	}
+	return nil
+}

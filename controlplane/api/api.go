@@ -1,0 +1,128 @@
+// Package api implements the admin API (weft.admin.v1) that weftctl,
+// grpcurl and the web admin use. Handlers validate input, call the store
+// and map errors to gRPC status codes with messages a user can act on.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+)
+
+// Options are the API's settings.
+type Options struct {
+	// DeployTimeout bounds compiling one deploy at the door.
+	DeployTimeout time.Duration
+	// InvokeTimeout is the default bound of an Invoke.
+	InvokeTimeout time.Duration
+}
+
+// Server implements the admin services.
+type Server struct {
+	store    store.Store
+	watch    *dispatch.Watch
+	dispatch *dispatch.Server
+	opts     Options
+	log      *slog.Logger
+}
+
+// New returns the admin API over s. Changes advance w so that agents
+// connected to this replica hear of them at once.
+func New(s store.Store, w *dispatch.Watch, d *dispatch.Server, opts Options, log *slog.Logger) *Server {
+	return &Server{store: s, watch: w, dispatch: d, opts: opts, log: log.With("component", "api")}
+}
+
+// Register adds the admin services to g.
+func (s *Server) Register(g *grpc.Server) {
+	adminv1.RegisterPackageServiceServer(g, &packages{s})
+	adminv1.RegisterChannelServiceServer(g, &channels{s})
+	adminv1.RegisterFleetServiceServer(g, &fleet{s})
+}
+
+// caller names who makes a request, for history and logs. Until tokens and
+// client certificates arrive, every caller is "local".
+func caller(context.Context) string { return "local" }
+
+// storeError maps a store error to a status: what. is the operation.
+func storeError(what string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s: %v", what, trimSentinel(err, store.ErrNotFound))
+	case errors.Is(err, store.ErrConflict):
+		return status.Errorf(codes.AlreadyExists, "%s: %v", what, trimSentinel(err, store.ErrConflict))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	default:
+		return status.Errorf(codes.Internal, "%s: %v", what, err)
+	}
+}
+
+// trimSentinel drops the sentinel's text from the end of a message: the
+// status code already says "not found" or "already exists".
+func trimSentinel(err, sentinel error) string {
+	return strings.TrimSuffix(err.Error(), ": "+sentinel.Error())
+}
+
+func invalid(what string, err error) error {
+	return status.Errorf(codes.InvalidArgument, "%s: %v", what, err)
+}
+
+// RejectUnknownFields is a unary interceptor that refuses a request holding
+// fields this control plane does not know, naming them: a client built for
+// a newer API, or a typo in a hand-written request, must not be half-obeyed.
+func RejectUnknownFields(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if m, ok := req.(proto.Message); ok {
+		if unknown := unknownFields(m.ProtoReflect(), ""); len(unknown) > 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "request %s has unknown fields: %s", m.ProtoReflect().Descriptor().FullName(), strings.Join(unknown, ", "))
+		}
+	}
+	return next(ctx, req)
+}
+
+// unknownFields lists the unknown fields of m and its messages, each as
+// path.#number.
+func unknownFields(m protoreflect.Message, path string) []string {
+	var out []string
+	for b := m.GetUnknown(); len(b) > 0; {
+		num, _, n := protowire.ConsumeField(b)
+		if n < 0 {
+			out = append(out, path+"(malformed)")
+			break
+		}
+		out = append(out, fmt.Sprintf("%s#%d", path, num))
+		b = b[n:]
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := path + string(fd.Name())
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				out = append(out, unknownFields(l.Get(i).Message(), fmt.Sprintf("%s[%d].", name, i))...)
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				out = append(out, unknownFields(mv.Message(), fmt.Sprintf("%s[%v].", name, k.Interface()))...)
+				return true
+			})
+		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
+			out = append(out, unknownFields(v.Message(), name+".")...)
+		}
+		return true
+	})
+	return out
+}

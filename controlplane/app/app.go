@@ -1,0 +1,109 @@
+// Package app wires the control plane together and runs it: the store, the
+// gRPC server with the admin and agent APIs, health and reflection, and the
+// revision watch, until the context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/weft-dev/weft/controlplane/api"
+	"github.com/weft-dev/weft/controlplane/config"
+	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/store"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// Version is the control plane's build version, set by the linker.
+var Version = "dev"
+
+// maxMessageBytes bounds one gRPC message: a deploy carries source files.
+const maxMessageBytes = 64 << 20
+
+// Run starts the control plane and blocks until ctx ends or a part fails.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	st, err := store.Open(ctx, cfg.DB, log)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+	rev, err := st.Revision(ctx)
+	if err != nil {
+		return fmt.Errorf("read revision: %w", err)
+	}
+
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+
+	watch := dispatch.NewWatch(rev)
+	disp := dispatch.New(st, watch, log)
+	admin := api.New(st, watch, disp, api.Options{DeployTimeout: cfg.DeployTimeout, InvokeTimeout: cfg.InvokeTimeout}, log)
+
+	srv := grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxMessageBytes),
+		grpc.MaxSendMsgSize(maxMessageBytes),
+		grpc.ChainUnaryInterceptor(api.RejectUnknownFields),
+		// Agents ping every 30 s so that a dead edge link is noticed.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+	)
+	admin.Register(srv)
+	agentv1.RegisterAgentServiceServer(srv, disp)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return watch.Poll(ctx, st, cfg.PollInterval, log) })
+	g.Go(func() error {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve gRPC: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+		disp.Close() // agent streams never end by themselves
+		hs.Shutdown()
+		stopped := make(chan struct{})
+		go func() { srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(cfg.ShutdownTimeout):
+			log.Warn("graceful stop timed out; closing connections", "timeout", cfg.ShutdownTimeout)
+			srv.Stop()
+		}
+		return nil
+	})
+	log.Info("control plane ready", "listen", lis.Addr().String(), "db", dbKind(cfg.DB), "revision", rev, "version", Version)
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+	return g.Wait()
+}
+
+// dbKind names the database of a DSN without its credentials.
+func dbKind(dsn string) string {
+	kind, rest, _ := strings.Cut(dsn, ":")
+	if kind == "sqlite" {
+		return dsn
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = rest[at+1:]
+	}
+	return kind + ":" + rest
+}

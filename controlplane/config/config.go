@@ -1,0 +1,86 @@
+// Package config holds the control plane's settings and reads them from
+// flags, with environment variables as defaults so that systemd units and
+// containers can configure it without a command line.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Config is everything the control plane needs to start.
+type Config struct {
+	// Listen is the gRPC address for weftctl, grpcurl and agents.
+	Listen string
+	// DB names the database: sqlite:PATH or mysql:DSN.
+	DB string
+	// LogFormat is text or json.
+	LogFormat string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// PollInterval is how often the control plane reads the revision from the
+	// database, to see changes made by other replicas.
+	PollInterval time.Duration
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration
+	// DeployTimeout bounds compiling one deploy at the door.
+	DeployTimeout time.Duration
+	// InvokeTimeout is the default bound of weftctl invoke.
+	InvokeTimeout time.Duration
+}
+
+// Parse reads the config from args (without the program name).
+func Parse(args []string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("weft-controlplane", flag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", env("WEFT_LISTEN", "127.0.0.1:7400"), "gRPC listen address (env WEFT_LISTEN)")
+	fs.StringVar(&c.DB, "db", env("WEFT_DB", "sqlite:weft.db"), "database: sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB (env WEFT_DB)")
+	fs.StringVar(&c.LogFormat, "log-format", env("WEFT_LOG_FORMAT", "text"), "log format: text or json (env WEFT_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("WEFT_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env WEFT_LOG_LEVEL)")
+	fs.DurationVar(&c.PollInterval, "poll-interval", 500*time.Millisecond, "how often to read the revision from the database, to see other replicas' changes")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
+	fs.DurationVar(&c.DeployTimeout, "deploy-timeout", 20*time.Second, "bound of compiling one deploy")
+	fs.DurationVar(&c.InvokeTimeout, "invoke-timeout", 30*time.Second, "default bound of an invoke from weftctl")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.PollInterval <= 0 {
+		return fmt.Errorf("--poll-interval %s: must be positive", c.PollInterval)
+	}
+	return nil
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// Logger returns the slog logger the config asks for, writing to stderr.
+func (c Config) Logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}

@@ -1,0 +1,152 @@
+// Package dispatch streams the desired config to agents and keeps what each
+// agent actually runs. It implements the agent side of the control plane's
+// gRPC API (weft.agent.v1): the Sync stream (hello, snapshot, ACK or NACK)
+// and the Commands stream (requests such as invoke, answered by the agent).
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/store"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// Store is what dispatch needs of the control plane's store.
+type Store interface {
+	Revision(ctx context.Context) (int64, error)
+	Desired(ctx context.Context) (store.Desired, error)
+	GetAgent(ctx context.Context, id string) (store.Agent, error)
+	AgentHello(ctx context.Context, a store.AgentHello) error
+	AgentApplied(ctx context.Context, id string, revision int64, hash string) error
+	AgentFailed(ctx context.Context, id string, revision int64, message string) error
+	AgentSeen(ctx context.Context, id string, connected bool) error
+}
+
+var _ Store = store.Store(nil)
+
+// Server serves the agent API. One Server runs per control plane replica
+// and knows the agents connected to that replica.
+type Server struct {
+	agentv1.UnimplementedAgentServiceServer
+
+	store Store
+	watch *Watch
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	agents map[string]*agentConn // connected agents by id
+
+	buildMu sync.Mutex        // one database read at a time builds the cache
+	cache   *agentv1.Snapshot // full snapshot at the newest revision built; under mu
+}
+
+// New returns a Server reading config from s and woken by w.
+func New(s Store, w *Watch, log *slog.Logger) *Server {
+	return &Server{
+		store:  s,
+		watch:  w,
+		log:    log.With("component", "dispatch"),
+		agents: make(map[string]*agentConn),
+	}
+}
+
+// Connected returns the ids of the agents connected to this replica that
+// hold a Commands stream, sorted.
+func (s *Server) Connected() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, c := range s.agents {
+		if c.commands() != nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// desired returns the full snapshot, with every package's files, at
+// revision atLeast or newer. Agents woken by one revision share one read of
+// the database.
+func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot, error) {
+	if c := s.cached(atLeast); c != nil {
+		return c, nil
+	}
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
+	if c := s.cached(atLeast); c != nil {
+		return c, nil
+	}
+	d, err := s.store.Desired(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read desired config: %w", err)
+	}
+	snap := &agentv1.Snapshot{Revision: d.Revision}
+	for _, p := range d.Packages {
+		ap := &agentv1.Package{Name: p.Name, Version: p.Version, Sha256: p.Sha256, Services: p.Services}
+		for _, f := range p.Files {
+			ap.Files = append(ap.Files, &agentv1.SourceFile{Name: f.Name, Content: f.Content})
+		}
+		snap.Packages = append(snap.Packages, ap)
+	}
+	for _, c := range d.Channels {
+		snap.Channels = append(snap.Channels, &agentv1.Channel{
+			Name:         c.Name,
+			Path:         c.Path,
+			Methods:      c.Methods,
+			Service:      c.Service,
+			Active:       c.Active,
+			TimeoutMs:    c.TimeoutMs,
+			MaxBodyBytes: c.MaxBodyBytes,
+		})
+	}
+	snap.Hash = snapshot.Hash(snap)
+	s.mu.Lock()
+	if s.cache == nil || snap.GetRevision() > s.cache.GetRevision() {
+		s.cache = snap
+	}
+	s.mu.Unlock()
+	return snap, nil
+}
+
+func (s *Server) cached(atLeast int64) *agentv1.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache != nil && s.cache.GetRevision() >= atLeast {
+		return s.cache
+	}
+	return nil
+}
+
+// forAgent returns a copy of full for one agent: packages whose sha256 the
+// agent holds go without their files.
+func forAgent(full *agentv1.Snapshot, held map[string]bool, nonce string) *agentv1.Snapshot {
+	out := &agentv1.Snapshot{
+		Revision: full.GetRevision(),
+		Nonce:    nonce,
+		Hash:     full.GetHash(),
+		Channels: full.GetChannels(),
+	}
+	for _, p := range full.GetPackages() {
+		if held[p.GetSha256()] {
+			p = &agentv1.Package{Name: p.GetName(), Version: p.GetVersion(), Sha256: p.GetSha256(), Services: p.GetServices()}
+		}
+		out.Packages = append(out.Packages, p)
+	}
+	return out
+}
+
+// Close ends every agent stream of this replica, so that a graceful stop
+// need not wait for streams that only end when agents go away.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.agents {
+		c.cancel()
+	}
+}

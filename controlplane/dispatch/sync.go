@@ -1,0 +1,255 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/store"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// agentIDPattern is what an agent id may look like: it appears in URLs,
+// file names and certificates.
+var agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// agentConn is one agent connected to this replica.
+type agentConn struct {
+	id     string
+	cancel context.CancelFunc
+
+	// Guarded by Server.mu.
+	applied int64         // revision the agent ACKed last
+	cmd     *commandsConn // nil until the agent opens Commands
+}
+
+func (c *agentConn) commands() *commandsConn { return c.cmd }
+
+// Sync serves one agent's config stream: hello, then snapshots answered by
+// ACK or NACK, until the agent goes away.
+func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
+	if hello == nil {
+		return status.Error(codes.InvalidArgument, "sync: the first message must be a hello")
+	}
+	id := hello.GetAgentId()
+	if !agentIDPattern.MatchString(id) {
+		return status.Errorf(codes.InvalidArgument, "sync: agent_id %q: want 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
+	}
+	if v := hello.GetProtocolVersion(); v != snapshot.ProtocolVersion {
+		return status.Errorf(codes.FailedPrecondition, "sync: agent %q speaks protocol %d; this control plane speaks %d", id, v, snapshot.ProtocolVersion)
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+
+	prev, err := s.store.GetAgent(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return status.Errorf(codes.Unavailable, "sync: read agent %q: %v", id, err)
+	}
+	if err := s.store.AgentHello(ctx, store.AgentHello{
+		ID:              id,
+		Labels:          hello.GetLabels(),
+		BuildVersion:    hello.GetBuildVersion(),
+		HTTPAddress:     hello.GetHttpAddress(),
+		PID:             hello.GetPid(),
+		StartedAt:       time.UnixMilli(hello.GetStartedAtUnixMs()).UTC(),
+		AppliedRevision: hello.GetAppliedRevision(),
+		AppliedHash:     hello.GetAppliedHash(),
+	}); err != nil {
+		return status.Errorf(codes.Unavailable, "sync: record agent %q: %v", id, err)
+	}
+
+	conn := s.register(id, cancel, hello.GetAppliedRevision())
+	defer s.unregister(conn)
+	log := s.log.With("agent", id)
+	log.Info("agent connected", "applied_revision", hello.GetAppliedRevision(), "pid", hello.GetPid(), "version", hello.GetBuildVersion())
+
+	// sent starts at 0, so the agent always gets the current snapshot: it
+	// confirms an agent in sync cheaply (it holds every package), and moves
+	// an agent whose applied revision is ahead of this database back to it.
+	a := &syncState{
+		held:    make(map[string]bool),
+		applied: hello.GetAppliedRevision(),
+	}
+	for _, h := range hello.GetPackageHashes() {
+		a.held[h] = true
+	}
+	// A revision this very process refused is not sent again: it would be
+	// refused again. A restarted agent (another pid) may be a fixed build, so
+	// it gets one more try.
+	if prev.FailedRevision > 0 && prev.FailedRevision != a.applied && prev.PID == hello.GetPid() {
+		a.refused = prev.FailedRevision
+	}
+
+	msgs := make(chan *agentv1.SyncRequest)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	for {
+		rev, changed := s.watch.Current()
+		if a.pending == nil && rev > a.sent && rev != a.refused && rev > 0 {
+			full, err := s.desired(ctx, rev)
+			if err != nil {
+				log.Error("cannot build snapshot", "revision", rev, "err", err)
+				return status.Errorf(codes.Unavailable, "sync: %v", err)
+			}
+			snap := forAgent(full, a.held, newNonce())
+			if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Snapshot{Snapshot: snap}}); err != nil {
+				return err
+			}
+			a.pending, a.sent = snap, snap.GetRevision()
+			log.Debug("snapshot sent", "revision", snap.GetRevision(), "nonce", snap.GetNonce())
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case err := <-recvErr:
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		case <-changed:
+		case m := <-msgs:
+			if err := s.handle(ctx, conn, a, m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// syncState is what one Sync stream knows of its agent.
+type syncState struct {
+	held    map[string]bool   // package sha256s the agent holds
+	sent    int64             // newest revision sent or applied
+	applied int64             // newest revision ACKed
+	refused int64             // newest revision NACKed, not to be sent again
+	pending *agentv1.Snapshot // sent and not yet answered
+}
+
+func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *agentv1.SyncRequest) error {
+	log := s.log.With("agent", conn.id)
+	switch k := m.GetKind().(type) {
+	case *agentv1.SyncRequest_Ack:
+		ack := k.Ack
+		if a.pending == nil || ack.GetNonce() != a.pending.GetNonce() {
+			log.Warn("ignoring an ACK for a snapshot not pending", "revision", ack.GetRevision(), "nonce", ack.GetNonce())
+			return nil
+		}
+		snap := a.pending
+		a.pending = nil
+		if ack.GetHash() != snap.GetHash() {
+			msg := fmt.Sprintf("agent serves hash %s, want %s", ack.GetHash(), snap.GetHash())
+			a.refused = snap.GetRevision()
+			log.Error("snapshot hash mismatch", "revision", snap.GetRevision(), "err", msg)
+			return s.store.AgentFailed(ctx, conn.id, snap.GetRevision(), msg)
+		}
+		for _, p := range snap.GetPackages() {
+			a.held[p.GetSha256()] = true
+		}
+		a.applied = snap.GetRevision()
+		s.setApplied(conn, a.applied)
+		log.Info("agent applied revision", "revision", a.applied)
+		return s.store.AgentApplied(ctx, conn.id, snap.GetRevision(), snap.GetHash())
+	case *agentv1.SyncRequest_Nack:
+		nack := k.Nack
+		if a.pending == nil || nack.GetNonce() != a.pending.GetNonce() {
+			log.Warn("ignoring a NACK for a snapshot not pending", "revision", nack.GetRevision(), "nonce", nack.GetNonce())
+			return nil
+		}
+		a.refused = a.pending.GetRevision()
+		a.pending = nil
+		msg := NackMessage(nack)
+		log.Warn("agent refused revision", "revision", a.refused, "err", msg)
+		return s.store.AgentFailed(ctx, conn.id, a.refused, msg)
+	default:
+		return status.Errorf(codes.InvalidArgument, "sync: unexpected %T after hello", k)
+	}
+}
+
+// NackMessage joins a NACK's errors into one message, one line per object.
+func NackMessage(n *agentv1.Nack) string {
+	var lines []string
+	for _, e := range n.GetErrors() {
+		lines = append(lines, fmt.Sprintf("%s %q: %s", e.GetKind(), e.GetName(), e.GetMessage()))
+	}
+	if len(lines) == 0 {
+		return "refused with no reason given"
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (s *Server) register(id string, cancel context.CancelFunc, applied int64) *agentConn {
+	c := &agentConn{id: id, cancel: cancel, applied: applied}
+	s.mu.Lock()
+	old := s.agents[id]
+	s.agents[id] = c
+	s.mu.Unlock()
+	if old != nil {
+		// The same agent dialled again before its old stream was seen to
+		// die, or two agents share an id: the newest wins.
+		s.log.Warn("agent connected again; closing its older stream", "agent", id)
+		old.cancel()
+	}
+	return c
+}
+
+func (s *Server) unregister(c *agentConn) {
+	s.mu.Lock()
+	current := s.agents[c.id] == c
+	if current {
+		delete(s.agents, c.id)
+	}
+	cmd := c.cmd
+	s.mu.Unlock()
+	if cmd != nil {
+		cmd.close()
+	}
+	if !current {
+		return
+	}
+	s.log.Info("agent disconnected", "agent", c.id)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.AgentSeen(ctx, c.id, false); err != nil {
+		s.log.Warn("cannot record agent disconnect", "agent", c.id, "err", err)
+	}
+}
+
+func (s *Server) setApplied(c *agentConn, rev int64) {
+	s.mu.Lock()
+	c.applied = rev
+	s.mu.Unlock()
+}
+
+func newNonce() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}

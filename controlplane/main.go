@@ -1,0 +1,44 @@
+// Command weft-controlplane runs Weft's control plane: it holds the config
+// in a database and streams it to agents over gRPC.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/weft-dev/weft/controlplane/app"
+	"github.com/weft-dev/weft/controlplane/config"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "weft-controlplane:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Parse(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := cfg.Logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("control plane stopped")
+	return nil
+}

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Agent state is not config: these writes never touch the revision, and
+// each is a single statement.
+
+// AgentHello creates the agent on first sight and updates what it says
+// about itself; first seen is kept, failure state is kept.
+func (s *sqlStore) AgentHello(ctx context.Context, a AgentHello) error {
+	if a.ID == "" {
+		return errors.New("agent hello: id is empty")
+	}
+	labels, err := encodeLabels(a.Labels)
+	if err != nil {
+		return fmt.Errorf("agent %s hello: %w", a.ID, err)
+	}
+	t := now()
+	row := agentRow{
+		ID:              a.ID,
+		Labels:          labels,
+		BuildVersion:    a.BuildVersion,
+		HTTPAddress:     a.HTTPAddress,
+		PID:             a.PID,
+		Connected:       true,
+		AppliedRevision: a.AppliedRevision,
+		AppliedHash:     a.AppliedHash,
+		FirstSeen:       t,
+		LastSeen:        t,
+	}
+	if !a.StartedAt.IsZero() {
+		st := dbTime(a.StartedAt)
+		row.StartedAt = &st
+	}
+	// Two replicas may upsert one agent at once (a reconnect racing a
+	// stale stream); MySQL can report that as a deadlock.
+	err = s.retry(func() error {
+		return s.w.WithContext(ctx).Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "id"}},
+			DoUpdates: clause.AssignmentColumns([]string{
+				"labels", "build_version", "http_address", "pid", "started_at",
+				"connected", "applied_revision", "applied_hash", "last_seen",
+			}),
+		}).Create(&row).Error
+	})
+	if err != nil {
+		return fmt.Errorf("agent %s hello: %w", a.ID, err)
+	}
+	return nil
+}
+
+// AgentApplied records an ACK. It clears the last error when revision is
+// at or past the revision the agent last refused; the failed revision
+// itself stays as a record.
+func (s *sqlStore) AgentApplied(ctx context.Context, id string, revision int64, hash string) error {
+	return s.updateAgent(ctx, "ack", id, map[string]any{
+		"applied_revision": revision,
+		"applied_hash":     hash,
+		"last_error":       gorm.Expr("CASE WHEN ? >= failed_revision THEN '' ELSE last_error END", revision),
+		"connected":        true,
+		"last_seen":        now(),
+	})
+}
+
+// AgentFailed records a NACK.
+func (s *sqlStore) AgentFailed(ctx context.Context, id string, revision int64, message string) error {
+	return s.updateAgent(ctx, "nack", id, map[string]any{
+		"failed_revision": revision,
+		"last_error":      message,
+		"connected":       true,
+		"last_seen":       now(),
+	})
+}
+
+// AgentSeen updates last seen and connected.
+func (s *sqlStore) AgentSeen(ctx context.Context, id string, connected bool) error {
+	return s.updateAgent(ctx, "seen", id, map[string]any{
+		"connected": connected,
+		"last_seen": now(),
+	})
+}
+
+func (s *sqlStore) updateAgent(ctx context.Context, op, id string, set map[string]any) error {
+	db := s.w.WithContext(ctx)
+	res := db.Model(&agentRow{}).Where("id = ?", id).Updates(set)
+	if res.Error != nil {
+		return fmt.Errorf("agent %s %s: %w", id, op, res.Error)
+	}
+	if res.RowsAffected > 0 {
+		return nil
+	}
+	// MySQL counts changed rows, not matched ones: a row written with the
+	// same values in the same millisecond reports 0. Look before failing.
+	var n int64
+	if err := db.Model(&agentRow{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		return fmt.Errorf("agent %s %s: %w", id, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("agent %q has not said hello: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ListAgents returns every agent sorted by id.
+func (s *sqlStore) ListAgents(ctx context.Context) ([]Agent, error) {
+	var rows []agentRow
+	if err := s.r.WithContext(ctx).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	out := make([]Agent, 0, len(rows))
+	for i := range rows {
+		a, err := agentFromRow(&rows[i])
+		if err != nil {
+			return nil, fmt.Errorf("list agents: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// GetAgent reads one agent.
+func (s *sqlStore) GetAgent(ctx context.Context, id string) (Agent, error) {
+	var row agentRow
+	err := s.r.WithContext(ctx).Where("id = ?", id).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Agent{}, fmt.Errorf("agent %q does not exist: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Agent{}, fmt.Errorf("read agent %q: %w", id, err)
+	}
+	return agentFromRow(&row)
+}

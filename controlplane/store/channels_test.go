@@ -1,0 +1,309 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/controlplane/store"
+)
+
+func channel(name, path, service string) store.Channel {
+	return store.Channel{
+		Name:         name,
+		Path:         path,
+		Methods:      []string{"GET", "POST"},
+		Service:      service,
+		Active:       true,
+		TimeoutMs:    5000,
+		MaxBodyBytes: 1 << 20,
+	}
+}
+
+// sameChannel compares every field, times included.
+func sameChannel(a, b store.Channel) bool {
+	return a.Name == b.Name && a.Path == b.Path && slices.Equal(a.Methods, b.Methods) &&
+		a.Service == b.Service && a.Active == b.Active && a.TimeoutMs == b.TimeoutMs &&
+		a.MaxBodyBytes == b.MaxBodyBytes && a.CreatedAt.Equal(b.CreatedAt) &&
+		a.UpdatedAt.Equal(b.UpdatedAt) && a.Revision == b.Revision
+}
+
+// wantTime checks that t is set, in UTC, and whole milliseconds.
+func wantTime(t *testing.T, what string, ts time.Time) {
+	t.Helper()
+	if ts.IsZero() || ts.Location() != time.UTC || ts.Nanosecond()%int(time.Millisecond) != 0 {
+		t.Fatalf("%s = %v, want a UTC time in whole milliseconds", what, ts)
+	}
+}
+
+func TestChannels(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		deploy(t, s, pkg("alpha", []string{"alpha.one", "alpha.two"}, "a.go", "a"))
+		wantRevision(t, s, 1)
+
+		orders, err := s.CreateChannel(ctx, channel("orders", "/api/orders", "alpha.one"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if orders.Revision != 2 || !orders.CreatedAt.Equal(orders.UpdatedAt) {
+			t.Fatalf("created = %+v, want revision 2 and equal times", orders)
+		}
+		wantTime(t, "CreatedAt", orders.CreatedAt)
+		got, err := s.GetChannel(ctx, "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameChannel(got, orders) {
+			t.Fatalf("GetChannel = %+v, want %+v", got, orders)
+		}
+		wantTime(t, "read CreatedAt", got.CreatedAt)
+		wantRevision(t, s, 2)
+
+		stock, err := s.CreateChannel(ctx, channel("stock", "/api/stock", "alpha.two"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRevision(t, s, 3)
+
+		snapshot := func() store.Desired {
+			t.Helper()
+			d, err := s.Desired(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		before := snapshot()
+
+		refused := []struct {
+			name     string
+			do       func() error
+			sentinel error
+			text     string
+		}{
+			{"create taken name", func() error {
+				_, err := s.CreateChannel(ctx, channel("orders", "/api/other", "alpha.one"))
+				return err
+			}, store.ErrConflict, `channel "orders" already exists`},
+			{"create taken path", func() error {
+				_, err := s.CreateChannel(ctx, channel("other", "/api/orders", "alpha.one"))
+				return err
+			}, store.ErrConflict, `channel "other": path "/api/orders" is already used by channel "orders"`},
+			{"create unknown service", func() error {
+				_, err := s.CreateChannel(ctx, channel("other", "/api/other", "nope"))
+				return err
+			}, store.ErrNotFound, `channel "other": service "nope" is not deployed`},
+			{"update taken path", func() error {
+				_, err := s.UpdateChannel(ctx, channel("stock", "/api/orders", "alpha.two"))
+				return err
+			}, store.ErrConflict, `channel "stock": path "/api/orders" is already used by channel "orders"`},
+			{"update unknown service", func() error {
+				_, err := s.UpdateChannel(ctx, channel("stock", "/api/stock", "nope"))
+				return err
+			}, store.ErrNotFound, `channel "stock": service "nope" is not deployed`},
+			{"update missing", func() error {
+				_, err := s.UpdateChannel(ctx, channel("ghost", "/api/ghost", "alpha.one"))
+				return err
+			}, store.ErrNotFound, `channel "ghost" does not exist`},
+			{"delete missing", func() error {
+				_, err := s.DeleteChannel(ctx, "ghost")
+				return err
+			}, store.ErrNotFound, `channel "ghost" does not exist`},
+			{"get missing", func() error {
+				_, err := s.GetChannel(ctx, "ghost")
+				return err
+			}, store.ErrNotFound, `channel "ghost" does not exist`},
+		}
+		for _, tt := range refused {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, tt.do(), tt.sentinel, tt.text)
+				if after := snapshot(); !sameDesired(before, after) {
+					t.Fatalf("refused change changed the store:\nbefore %+v\nafter  %+v", before, after)
+				}
+			})
+		}
+
+		// An update that changes nothing is not a revision.
+		same, err := s.UpdateChannel(ctx, channel("stock", "/api/stock", "alpha.two"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameChannel(same, stock) {
+			t.Fatalf("no-op update = %+v, want %+v", same, stock)
+		}
+		wantRevision(t, s, 3)
+
+		// Moving a path between channels in two steps.
+		upd := channel("orders", "/api/v2/orders", "alpha.two")
+		upd.Active = false
+		upd.Methods = []string{"PUT"}
+		updated, err := s.UpdateChannel(ctx, upd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if updated.Revision != 4 || !updated.CreatedAt.Equal(orders.CreatedAt) || updated.UpdatedAt.Before(orders.UpdatedAt) ||
+			updated.Active || !slices.Equal(updated.Methods, []string{"PUT"}) || updated.Service != "alpha.two" {
+			t.Fatalf("updated = %+v", updated)
+		}
+		if _, err := s.UpdateChannel(ctx, channel("stock", "/api/orders", "alpha.two")); err != nil {
+			t.Fatalf("take the freed path: %v", err)
+		}
+		wantRevision(t, s, 5)
+
+		list, err := s.ListChannels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].Name != "orders" || list[1].Name != "stock" || list[1].Path != "/api/orders" {
+			t.Fatalf("ListChannels = %+v", list)
+		}
+
+		rev, err := s.DeleteChannel(ctx, "orders")
+		if err != nil || rev != 6 {
+			t.Fatalf("DeleteChannel = %d, %v; want 6", rev, err)
+		}
+		wantRevision(t, s, 6)
+		if _, err := s.GetChannel(ctx, "orders"); err == nil {
+			t.Fatal("deleted channel still readable")
+		}
+	})
+}
+
+// TestCaseSensitive checks that names and paths compare byte by byte on
+// both databases (MySQL's default collations would not).
+func TestCaseSensitive(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "a"))
+		for _, ch := range []store.Channel{
+			channel("orders", "/api/orders", "alpha.one"),
+			channel("Orders", "/API/orders", "alpha.one"),
+		} {
+			if _, err := s.CreateChannel(ctx, ch); err != nil {
+				t.Fatalf("create %s: %v", ch.Name, err)
+			}
+		}
+		list, err := s.ListChannels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].Name != "Orders" || list[1].Name != "orders" {
+			t.Fatalf("ListChannels = %+v, want Orders then orders", list)
+		}
+	})
+}
+
+// TestConcurrentWriters checks that writers racing on the revision end with
+// one revision per change, gap-free, and a change log that matches.
+func TestConcurrentWriters(t *testing.T) {
+	const writers, each = 8, 5
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "a"))
+
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each)
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					name := fmt.Sprintf("ch-%d-%d", w, i)
+					if _, err := s.CreateChannel(ctx, channel(name, "/"+name, "alpha.one")); err != nil {
+						errs <- fmt.Errorf("create %s: %w", name, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+
+		total := int64(1 + writers*each)
+		wantRevision(t, s, total)
+		changes, err := store.ChangeRevisions(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rev := range changes {
+			if rev != int64(i+1) {
+				t.Fatalf("change log = %v, want 1..%d", changes, total)
+			}
+		}
+		if int64(len(changes)) != total {
+			t.Fatalf("change log has %d entries, want %d", len(changes), total)
+		}
+		list, err := s.ListChannels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var revs []int64
+		for _, ch := range list {
+			revs = append(revs, ch.Revision)
+		}
+		slices.Sort(revs)
+		for i, rev := range revs {
+			if rev != int64(i+2) {
+				t.Fatalf("channel revisions = %v, want 2..%d", revs, total)
+			}
+		}
+	})
+}
+
+// TestDesiredConsistent reads Desired while a writer adds channels: every
+// snapshot must hold exactly the channels of its revision.
+func TestDesiredConsistent(t *testing.T) {
+	const channels = 30
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "a"))
+
+		done := make(chan error, 1)
+		go func() {
+			for i := range channels {
+				name := fmt.Sprintf("ch-%02d", i)
+				if _, err := s.CreateChannel(ctx, channel(name, "/"+name, "alpha.one")); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		reads := 0
+		for finished := false; ; {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				finished = true
+			default:
+			}
+			d, err := s.Desired(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads++
+			if int64(len(d.Channels)) != d.Revision-1 || len(d.Packages) != 1 {
+				t.Fatalf("snapshot at revision %d has %d channels and %d packages, want %d and 1",
+					d.Revision, len(d.Channels), len(d.Packages), d.Revision-1)
+			}
+			for _, ch := range d.Channels {
+				if ch.Revision > d.Revision {
+					t.Fatalf("snapshot at revision %d holds channel %s of revision %d", d.Revision, ch.Name, ch.Revision)
+				}
+			}
+			if finished {
+				if d.Revision != channels+1 {
+					t.Fatalf("final revision = %d, want %d", d.Revision, channels+1)
+				}
+				break
+			}
+		}
+		t.Logf("%d consistent snapshots", reads)
+	})
+}

@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// Desired reads the revision and the whole config in one snapshot.
+func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
+	var d Desired
+	err := s.read(ctx, func(tx *gorm.DB) error {
+		// The first read takes the snapshot every later read sees.
+		rev, err := readRevision(tx)
+		if err != nil {
+			return err
+		}
+		d = Desired{Revision: rev}
+
+		var versions []packageVersionRow
+		err = tx.Joins("JOIN weft_packages ON weft_packages.current_version_id = weft_package_versions.id").
+			Order("weft_package_versions.name").Find(&versions).Error
+		if err != nil {
+			return fmt.Errorf("read packages: %w", err)
+		}
+		ids := make([]int64, 0, len(versions))
+		for _, v := range versions {
+			ids = append(ids, v.ID)
+		}
+		files := map[int64][]File{}
+		if len(ids) > 0 {
+			// Read file by file rather than all at once: contents may be large.
+			rows, err := tx.Model(&packageFileRow{}).Where("version_id IN ?", ids).
+				Order("version_id, name").Rows()
+			if err != nil {
+				return fmt.Errorf("read package files: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var f packageFileRow
+				if err := tx.ScanRows(rows, &f); err != nil {
+					return fmt.Errorf("read package files: %w", err)
+				}
+				files[f.VersionID] = append(files[f.VersionID], File{Name: f.Name, Content: f.Content})
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("read package files: %w", err)
+			}
+		}
+		d.Packages = make([]Package, 0, len(versions))
+		for i := range versions {
+			p, err := versions[i].toPackage()
+			if err != nil {
+				return err
+			}
+			p.Files = files[versions[i].ID]
+			if p.Files == nil {
+				p.Files = []File{}
+			}
+			d.Packages = append(d.Packages, p)
+		}
+
+		if d.Channels, err = listChannels(tx); err != nil {
+			return fmt.Errorf("read channels: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Desired{}, fmt.Errorf("read desired config: %w", err)
+	}
+	return d, nil
+}

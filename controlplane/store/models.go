@@ -1,0 +1,228 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The gorm models below are the schema. They never leave this package: the
+// functions at the end of the file turn them into the plain types of
+// types.go. Strings without a size become TEXT (LONGTEXT on MySQL) and
+// []byte becomes BLOB (LONGBLOB on MySQL), so neither limits what fits.
+// Indexed strings carry a size so MySQL can index them under utf8mb4.
+
+// metaRow is the single row holding the global config revision.
+type metaRow struct {
+	ID       int64 `gorm:"primaryKey;autoIncrement:false"`
+	Revision int64 `gorm:"not null;default:0"`
+}
+
+func (metaRow) TableName() string { return "weft_meta" }
+
+// metaID is the id of the one row of weft_meta.
+const metaID = 1
+
+// changeRow is one entry of the revision log: one per config revision.
+type changeRow struct {
+	Revision int64     `gorm:"primaryKey;autoIncrement:false"`
+	At       time.Time `gorm:"not null;precision:3"`
+	Author   string    `gorm:"size:255;not null"`
+	Summary  string    `gorm:"not null"`
+}
+
+func (changeRow) TableName() string { return "weft_changes" }
+
+// packageRow points at the current version of a package.
+type packageRow struct {
+	Name             string `gorm:"primaryKey;size:255"`
+	CurrentVersion   int64  `gorm:"not null"`
+	CurrentVersionID int64  `gorm:"not null"`
+}
+
+func (packageRow) TableName() string { return "weft_packages" }
+
+// packageVersionRow is one stored version of a package. Versions are never
+// deleted: they are the deploy history.
+type packageVersionRow struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	Name      string    `gorm:"size:255;not null;uniqueIndex:weft_package_versions_name_version,priority:1"`
+	Version   int64     `gorm:"not null;uniqueIndex:weft_package_versions_name_version,priority:2"`
+	Sha256    string    `gorm:"size:64;not null"`
+	Author    string    `gorm:"size:255;not null"`
+	SizeBytes int64     `gorm:"not null"`
+	Services  string    `gorm:"not null"` // JSON array of names
+	Revision  int64     `gorm:"not null;index:weft_package_versions_revision"`
+	CreatedAt time.Time `gorm:"not null;precision:3"`
+}
+
+func (packageVersionRow) TableName() string { return "weft_package_versions" }
+
+// packageFileRow is one source file of a package version.
+type packageFileRow struct {
+	ID        int64  `gorm:"primaryKey;autoIncrement"`
+	VersionID int64  `gorm:"not null;uniqueIndex:weft_package_files_version_name,priority:1"`
+	Name      string `gorm:"size:255;not null;uniqueIndex:weft_package_files_version_name,priority:2"`
+	Content   []byte `gorm:"not null"`
+}
+
+func (packageFileRow) TableName() string { return "weft_package_files" }
+
+// serviceRow records which package registers a service, so that two
+// packages can never register the same name.
+type serviceRow struct {
+	Name    string `gorm:"primaryKey;size:255"`
+	Package string `gorm:"size:255;not null;index:weft_services_package"`
+}
+
+func (serviceRow) TableName() string { return "weft_services" }
+
+// channelRow is an HTTP channel.
+type channelRow struct {
+	ID           int64     `gorm:"primaryKey;autoIncrement"`
+	Name         string    `gorm:"size:255;not null;uniqueIndex:weft_channels_name"`
+	Path         string    `gorm:"size:512;not null;uniqueIndex:weft_channels_path"`
+	Methods      string    `gorm:"not null"` // JSON array
+	Service      string    `gorm:"size:255;not null;index:weft_channels_service"`
+	Active       bool      `gorm:"not null"`
+	TimeoutMs    int64     `gorm:"not null"`
+	MaxBodyBytes int64     `gorm:"not null"`
+	CreatedAt    time.Time `gorm:"not null;precision:3"`
+	UpdatedAt    time.Time `gorm:"not null;precision:3"`
+	Revision     int64     `gorm:"not null"`
+}
+
+func (channelRow) TableName() string { return "weft_channels" }
+
+// agentRow is what the control plane knows about one agent.
+type agentRow struct {
+	ID              string     `gorm:"primaryKey;size:255"`
+	Labels          string     `gorm:"not null"` // JSON object
+	BuildVersion    string     `gorm:"size:255;not null"`
+	HTTPAddress     string     `gorm:"size:255;not null"`
+	PID             int64      `gorm:"column:pid;not null"`
+	StartedAt       *time.Time `gorm:"precision:3"`
+	Connected       bool       `gorm:"not null"`
+	AppliedRevision int64      `gorm:"not null"`
+	AppliedHash     string     `gorm:"size:255;not null"`
+	FailedRevision  int64      `gorm:"not null"`
+	LastError       string     `gorm:"not null"`
+	FirstSeen       time.Time  `gorm:"not null;precision:3"`
+	LastSeen        time.Time  `gorm:"not null;precision:3"`
+}
+
+func (agentRow) TableName() string { return "weft_agents" }
+
+// models lists every model, in the order AutoMigrate creates them.
+var models = []any{
+	&metaRow{},
+	&changeRow{},
+	&packageRow{},
+	&packageVersionRow{},
+	&packageFileRow{},
+	&serviceRow{},
+	&channelRow{},
+	&agentRow{},
+}
+
+// dbTime turns t into what the store writes: UTC, milliseconds, since that
+// is what both databases keep.
+func dbTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+// now is the current time as the store writes it.
+func now() time.Time { return dbTime(time.Now()) }
+
+// encodeJSON encodes a list or map for a JSON text column; nil becomes an
+// empty list or object so that readers never see "null".
+func encodeJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func encodeList(l []string) (string, error) {
+	if l == nil {
+		l = []string{}
+	}
+	return encodeJSON(l)
+}
+
+func encodeLabels(m map[string]string) (string, error) {
+	if m == nil {
+		m = map[string]string{}
+	}
+	return encodeJSON(m)
+}
+
+func decodeList(column, s string) ([]string, error) {
+	l := []string{}
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", column, err)
+	}
+	return l, nil
+}
+
+func (r *packageVersionRow) toPackage() (Package, error) {
+	services, err := decodeList("services of package "+r.Name, r.Services)
+	if err != nil {
+		return Package{}, err
+	}
+	return Package{
+		Name:      r.Name,
+		Version:   r.Version,
+		Sha256:    r.Sha256,
+		Author:    r.Author,
+		SizeBytes: r.SizeBytes,
+		Services:  services,
+		CreatedAt: r.CreatedAt.UTC(),
+		Revision:  r.Revision,
+	}, nil
+}
+
+func channelFromRow(r *channelRow) (Channel, error) {
+	methods, err := decodeList("methods of channel "+r.Name, r.Methods)
+	if err != nil {
+		return Channel{}, err
+	}
+	return Channel{
+		Name:         r.Name,
+		Path:         r.Path,
+		Methods:      methods,
+		Service:      r.Service,
+		Active:       r.Active,
+		TimeoutMs:    r.TimeoutMs,
+		MaxBodyBytes: r.MaxBodyBytes,
+		CreatedAt:    r.CreatedAt.UTC(),
+		UpdatedAt:    r.UpdatedAt.UTC(),
+		Revision:     r.Revision,
+	}, nil
+}
+
+func agentFromRow(r *agentRow) (Agent, error) {
+	labels := map[string]string{}
+	if err := json.Unmarshal([]byte(r.Labels), &labels); err != nil {
+		return Agent{}, fmt.Errorf("decode labels of agent %s: %w", r.ID, err)
+	}
+	a := Agent{
+		ID:              r.ID,
+		Labels:          labels,
+		BuildVersion:    r.BuildVersion,
+		HTTPAddress:     r.HTTPAddress,
+		PID:             r.PID,
+		Connected:       r.Connected,
+		AppliedRevision: r.AppliedRevision,
+		AppliedHash:     r.AppliedHash,
+		FailedRevision:  r.FailedRevision,
+		LastError:       r.LastError,
+		FirstSeen:       r.FirstSeen.UTC(),
+		LastSeen:        r.LastSeen.UTC(),
+	}
+	if r.StartedAt != nil {
+		a.StartedAt = r.StartedAt.UTC()
+	}
+	return a, nil
+}

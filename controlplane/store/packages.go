@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// Deploy stores new versions of packages in one transaction and one revision.
+func (s *sqlStore) Deploy(ctx context.Context, author string, pkgs []NewPackage) (DeployResult, error) {
+	if len(pkgs) == 0 {
+		return DeployResult{}, errors.New("deploy: no packages")
+	}
+	// Within one deploy a package and a service may appear once.
+	pkgOf := map[string]string{} // service -> package
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		if seen[p.Name] {
+			return DeployResult{}, fmt.Errorf("deploy: package %q is given twice: %w", p.Name, ErrConflict)
+		}
+		seen[p.Name] = true
+		for _, svc := range p.Services {
+			if other, ok := pkgOf[svc]; ok && other != p.Name {
+				return DeployResult{}, fmt.Errorf("service %q is registered by both package %q and package %q: %w", svc, other, p.Name, ErrConflict)
+			}
+			pkgOf[svc] = p.Name
+		}
+	}
+
+	var out []DeployedPackage
+	rev, err := s.change(ctx, author, func(tx *gorm.DB, rev int64) (string, error) {
+		out = make([]DeployedPackage, len(pkgs))
+		var changed []int // indexes into pkgs
+		curs := make([]*packageVersionRow, len(pkgs))
+		for i, p := range pkgs {
+			cur, err := currentVersion(tx, p.Name)
+			if err != nil {
+				return "", err
+			}
+			curs[i] = cur
+			if cur != nil && cur.Sha256 == p.Sha256 {
+				pkg, err := cur.toPackage()
+				if err != nil {
+					return "", err
+				}
+				out[i] = DeployedPackage{Package: pkg, Unchanged: true}
+				continue
+			}
+			changed = append(changed, i)
+		}
+		if len(changed) == 0 {
+			return "", errNoChange
+		}
+		var names, services []string
+		for _, i := range changed {
+			names = append(names, pkgs[i].Name)
+			services = append(services, pkgs[i].Services...)
+		}
+		if err := checkServices(tx, names, services); err != nil {
+			return "", err
+		}
+		if err := tx.Where("package IN ?", names).Delete(&serviceRow{}).Error; err != nil {
+			return "", fmt.Errorf("deploy: replace services: %w", err)
+		}
+		var summary []string
+		for _, i := range changed {
+			pkg, err := storeVersion(tx, author, rev, pkgs[i], curs[i])
+			if err != nil {
+				return "", err
+			}
+			out[i] = DeployedPackage{Package: pkg}
+			summary = append(summary, fmt.Sprintf("%s v%d", pkg.Name, pkg.Version))
+		}
+		return "deploy " + strings.Join(summary, ", "), nil
+	})
+	if err != nil {
+		return DeployResult{}, err
+	}
+	return DeployResult{Revision: rev, Packages: out}, nil
+}
+
+// currentVersion reads the current version of a package, or nil.
+func currentVersion(tx *gorm.DB, name string) (*packageVersionRow, error) {
+	var p packageRow
+	err := tx.Where("name = ?", name).Take(&p).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read package %q: %w", name, err)
+	}
+	var v packageVersionRow
+	if err := tx.Where("id = ?", p.CurrentVersionID).Take(&v).Error; err != nil {
+		return nil, fmt.Errorf("read package %q version %d: %w", name, p.CurrentVersion, err)
+	}
+	return &v, nil
+}
+
+// checkServices refuses new versions of the packages names, registering
+// services between them, when another package registers one of those
+// services, or when a service they drop is called by a channel. A service
+// may move between packages deployed together.
+func checkServices(tx *gorm.DB, names, services []string) error {
+	if len(services) > 0 {
+		var taken []serviceRow
+		err := tx.Where("name IN ? AND package NOT IN ?", services, names).Order("name").Find(&taken).Error
+		if err != nil {
+			return fmt.Errorf("deploy: read services: %w", err)
+		}
+		if len(taken) > 0 {
+			return fmt.Errorf("service %q is already registered by package %q: %w", taken[0].Name, taken[0].Package, ErrConflict)
+		}
+	}
+	var used []struct {
+		Name    string
+		Service string
+		Package string
+	}
+	q := tx.Model(&channelRow{}).
+		Select("weft_channels.name, weft_channels.service, weft_services.package").
+		Joins("JOIN weft_services ON weft_services.name = weft_channels.service").
+		Where("weft_services.package IN ?", names)
+	if len(services) > 0 {
+		q = q.Where("weft_channels.service NOT IN ?", services)
+	}
+	if err := q.Order("weft_channels.name").Scan(&used).Error; err != nil {
+		return fmt.Errorf("deploy: read channels: %w", err)
+	}
+	if len(used) > 0 {
+		return fmt.Errorf("package %q would drop service %q, which channel %q calls; point the channel at another service first: %w",
+			used[0].Package, used[0].Service, used[0].Name, ErrConflict)
+	}
+	return nil
+}
+
+// storeVersion writes a new version of p after cur (nil for the first) and
+// makes it current, registering its services (the caller has removed the
+// old ones).
+func storeVersion(tx *gorm.DB, author string, rev int64, p NewPackage, cur *packageVersionRow) (Package, error) {
+	services := slices.Clone(p.Services)
+	slices.Sort(services)
+	services = slices.Compact(services)
+	svcJSON, err := encodeList(services)
+	if err != nil {
+		return Package{}, fmt.Errorf("deploy %s: %w", p.Name, err)
+	}
+	var size int64
+	for _, f := range p.Files {
+		size += int64(len(f.Content))
+	}
+	v := packageVersionRow{
+		Name:      p.Name,
+		Version:   1,
+		Sha256:    p.Sha256,
+		Author:    author,
+		SizeBytes: size,
+		Services:  svcJSON,
+		Revision:  rev,
+		CreatedAt: now(),
+	}
+	if cur != nil {
+		v.Version = cur.Version + 1
+	}
+	if err := tx.Create(&v).Error; err != nil {
+		return Package{}, fmt.Errorf("deploy %s: store version %d: %w", p.Name, v.Version, err)
+	}
+	// One file per statement keeps each under MySQL's max_allowed_packet.
+	for _, f := range p.Files {
+		content := f.Content
+		if content == nil {
+			content = []byte{}
+		}
+		row := packageFileRow{VersionID: v.ID, Name: f.Name, Content: content}
+		if err := tx.Create(&row).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return Package{}, fmt.Errorf("deploy %s: file %q is given twice: %w", p.Name, f.Name, ErrConflict)
+			}
+			return Package{}, fmt.Errorf("deploy %s: store file %s: %w", p.Name, f.Name, err)
+		}
+	}
+	pr := packageRow{Name: p.Name, CurrentVersion: v.Version, CurrentVersionID: v.ID}
+	if cur == nil {
+		err = tx.Create(&pr).Error
+	} else {
+		err = tx.Model(&packageRow{}).Where("name = ?", p.Name).
+			Updates(map[string]any{"current_version": v.Version, "current_version_id": v.ID}).Error
+	}
+	if err != nil {
+		return Package{}, fmt.Errorf("deploy %s: make version %d current: %w", p.Name, v.Version, err)
+	}
+	for _, svc := range services {
+		if err := tx.Create(&serviceRow{Name: svc, Package: p.Name}).Error; err != nil {
+			return Package{}, fmt.Errorf("deploy %s: register service %s: %w", p.Name, svc, err)
+		}
+	}
+	return v.toPackage()
+}
+
+// ListPackages returns every package at its current version, without files.
+func (s *sqlStore) ListPackages(ctx context.Context) ([]Package, error) {
+	var rows []packageVersionRow
+	err := s.r.WithContext(ctx).
+		Joins("JOIN weft_packages ON weft_packages.current_version_id = weft_package_versions.id").
+		Order("weft_package_versions.name").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("list packages: %w", err)
+	}
+	out := make([]Package, 0, len(rows))
+	for i := range rows {
+		p, err := rows[i].toPackage()
+		if err != nil {
+			return nil, fmt.Errorf("list packages: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// ListServices returns every service of the deployed packages.
+func (s *sqlStore) ListServices(ctx context.Context) ([]Service, error) {
+	var rows []struct {
+		Name           string
+		Package        string
+		CurrentVersion int64
+	}
+	err := s.r.WithContext(ctx).Model(&serviceRow{}).
+		Select("weft_services.name, weft_services.package, weft_packages.current_version").
+		Joins("JOIN weft_packages ON weft_packages.name = weft_services.package").
+		Order("weft_services.name").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	out := make([]Service, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, Service{Name: r.Name, Package: r.Package, PackageVersion: r.CurrentVersion})
+	}
+	return out, nil
+}

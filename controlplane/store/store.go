@@ -1,0 +1,80 @@
+// Package store holds the control plane's state in a SQL database: MySQL (or
+// MariaDB) in production, an embedded SQLite file by default. gorm models
+// never leave this package; the rest of the control plane sees the Store
+// interface and the plain types in types.go.
+//
+// Every change to config (packages, channels; later outgoing connections,
+// security definitions, jobs) bumps one global revision in the same
+// transaction as the change, so a reader that sees revision N sees every
+// change up to N and none after. Agent state (what each agent applied) is
+// not config and does not bump the revision.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors a Store returns, wrapped with detail. Callers test with errors.Is.
+var (
+	// ErrNotFound means the named object does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the change collides with stored state: a duplicate
+	// name or path, or a service registered by another package.
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is what the control plane keeps. Implementations are safe for
+// concurrent use, and several control plane replicas may share one database.
+type Store interface {
+	// Revision returns the current global config revision; 0 before any change.
+	Revision(ctx context.Context) (int64, error)
+
+	// Deploy stores new versions of packages, all in one transaction and one
+	// revision. A package whose sha256 equals its current version's is left
+	// as it is and reported Unchanged. When every package is unchanged the
+	// revision does not move. A service name registered by a different
+	// package fails the whole deploy with ErrConflict naming both.
+	Deploy(ctx context.Context, author string, pkgs []NewPackage) (DeployResult, error)
+	// ListPackages returns every deployed package at its current version,
+	// without file contents, sorted by name.
+	ListPackages(ctx context.Context) ([]Package, error)
+	// ListServices returns every service of the deployed packages, sorted by name.
+	ListServices(ctx context.Context) ([]Service, error)
+
+	// CreateChannel stores a new channel. ErrConflict when the name or the
+	// path is taken; ErrNotFound when its service does not exist (checked in
+	// the same transaction).
+	CreateChannel(ctx context.Context, ch Channel) (Channel, error)
+	// GetChannel reads a channel by name.
+	GetChannel(ctx context.Context, name string) (Channel, error)
+	// ListChannels returns every channel sorted by name.
+	ListChannels(ctx context.Context) ([]Channel, error)
+	// UpdateChannel replaces the channel of the same name; same checks as create.
+	UpdateChannel(ctx context.Context, ch Channel) (Channel, error)
+	// DeleteChannel removes a channel and returns the new revision.
+	DeleteChannel(ctx context.Context, name string) (int64, error)
+
+	// Desired reads, in one consistent transaction, the revision and the whole
+	// config the agents must run: current package versions with their files,
+	// and channels.
+	Desired(ctx context.Context) (Desired, error)
+
+	// AgentHello records that an agent connected: it creates the agent on
+	// first sight and updates its description and last seen time.
+	AgentHello(ctx context.Context, a AgentHello) error
+	// AgentApplied records an ACK: the agent serves revision with hash.
+	AgentApplied(ctx context.Context, id string, revision int64, hash string) error
+	// AgentFailed records a NACK: the agent refused revision with message.
+	AgentFailed(ctx context.Context, id string, revision int64, message string) error
+	// AgentSeen updates last seen and connected. A replica calls it with
+	// connected=false when the stream ends.
+	AgentSeen(ctx context.Context, id string, connected bool) error
+	// ListAgents returns every agent sorted by id.
+	ListAgents(ctx context.Context) ([]Agent, error)
+	// GetAgent reads one agent.
+	GetAgent(ctx context.Context, id string) (Agent, error)
+
+	// Close releases the database.
+	Close() error
+}

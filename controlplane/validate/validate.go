@@ -1,0 +1,182 @@
+// Package validate checks what users send the control plane before anything
+// is stored: channel fields, and deployment packages, which it compiles in a
+// throwaway interpreter exactly as an agent would load them. Every error
+// names the field, or the file and line, that is wrong.
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/store"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// Limits on what a deploy may carry.
+const (
+	MaxFileBytes    = 1 << 20
+	MaxPackageBytes = 8 << 20
+	MaxTimeout      = time.Hour
+	MaxBodyBytes    = 64 << 20
+)
+
+var (
+	namePattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	fileNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.go$`)
+	allowedMethods  = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+)
+
+// Name checks the name of an object of kind.
+func Name(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("%s name is required", kind)
+	}
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("%s name %q: want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+// Channel checks a channel's fields and returns it normalised: methods upper
+// case, sorted and unique, POST when none are given. existing are the other
+// stored channels, to refuse a path that would collide with one of theirs.
+func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) {
+	var errs []error
+	if err := Name("channel", ch.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if ch.Service == "" {
+		errs = append(errs, errors.New("service is required"))
+	}
+	var methods []string
+	for _, m := range ch.Methods {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if !slices.Contains(allowedMethods, m) {
+			errs = append(errs, fmt.Errorf("methods: %q is not one of %s", m, strings.Join(allowedMethods, ", ")))
+			continue
+		}
+		if !slices.Contains(methods, m) {
+			methods = append(methods, m)
+		}
+	}
+	if len(ch.Methods) == 0 {
+		methods = []string{"POST"}
+	}
+	sort.Strings(methods)
+	ch.Methods = methods
+	if ch.TimeoutMs < 0 || ch.TimeoutMs > MaxTimeout.Milliseconds() {
+		errs = append(errs, fmt.Errorf("timeout_ms %d: want 0 (the agent's default) to %d", ch.TimeoutMs, MaxTimeout.Milliseconds()))
+	}
+	if ch.MaxBodyBytes < 0 || ch.MaxBodyBytes > MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("max_body_bytes %d: want 0 (the agent's default) to %d", ch.MaxBodyBytes, MaxBodyBytes))
+	}
+	if err := channel.CheckPath(ch.Path); err != nil {
+		errs = append(errs, fmt.Errorf("path: %w", err))
+	}
+	if len(errs) > 0 {
+		return ch, errors.Join(errs...)
+	}
+	// The agents' router decides what collides; ask it, with every channel.
+	all := []*agentv1.Channel{toAgent(ch)}
+	for _, e := range existing {
+		if e.Name != ch.Name {
+			all = append(all, toAgent(e))
+		}
+	}
+	if err := channel.CheckRoutes(all); err != nil {
+		return ch, fmt.Errorf("path: %w", err)
+	}
+	return ch, nil
+}
+
+func toAgent(c store.Channel) *agentv1.Channel {
+	return &agentv1.Channel{Name: c.Name, Path: c.Path, Methods: c.Methods, Service: c.Service, Active: c.Active}
+}
+
+// File is one source file of a package to deploy.
+type File struct {
+	Name    string
+	Content []byte
+}
+
+// Package checks one package's files, compiles it in a throwaway
+// interpreter under timeout, and returns it ready to store. name may be
+// empty: the Go package name of the files is used. The error lists every
+// problem found, each with its file and line where it has one.
+func Package(ctx context.Context, name string, files []File, timeout time.Duration) (store.NewPackage, error) {
+	var errs []error
+	if len(files) == 0 {
+		return store.NewPackage{}, errors.New("no .go files")
+	}
+	files = slices.Clone(files)
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	var total int
+	goName := ""
+	for i, f := range files {
+		switch {
+		case !fileNamePattern.MatchString(f.Name):
+			errs = append(errs, fmt.Errorf("file %q: want a base name ending in .go", f.Name))
+		case strings.HasSuffix(f.Name, "_test.go"):
+			errs = append(errs, fmt.Errorf("file %q: test files are not deployed; leave them out", f.Name))
+		case i > 0 && files[i-1].Name == f.Name:
+			errs = append(errs, fmt.Errorf("file %q: given twice", f.Name))
+		}
+		if len(f.Content) > MaxFileBytes {
+			errs = append(errs, fmt.Errorf("file %q: %d bytes; the limit is %d", f.Name, len(f.Content), MaxFileBytes))
+		}
+		total += len(f.Content)
+		pf, err := parser.ParseFile(token.NewFileSet(), f.Name, f.Content, parser.PackageClauseOnly)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch {
+		case goName == "":
+			goName = pf.Name.Name
+		case pf.Name.Name != goName:
+			errs = append(errs, fmt.Errorf("%s: package %s; the other files say package %s", f.Name, pf.Name.Name, goName))
+		}
+	}
+	if total > MaxPackageBytes {
+		errs = append(errs, fmt.Errorf("package: %d bytes; the limit is %d", total, MaxPackageBytes))
+	}
+	if name == "" {
+		name = goName
+	}
+	if err := Name("package", name); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return store.NewPackage{}, errors.Join(errs...)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	src := runtime.Source{Name: name}
+	var pfiles []*agentv1.SourceFile
+	np := store.NewPackage{Name: name}
+	for _, f := range files {
+		src.Files = append(src.Files, runtime.File{Name: f.Name, Content: f.Content})
+		pfiles = append(pfiles, &agentv1.SourceFile{Name: f.Name, Content: f.Content})
+		np.Files = append(np.Files, store.File{Name: f.Name, Content: f.Content})
+	}
+	services, err := runtime.Validate(ctx, src)
+	if err != nil {
+		return store.NewPackage{}, err
+	}
+	sort.Strings(services)
+	np.Services = services
+	np.Sha256 = snapshot.PackageHash(pfiles)
+	return np, nil
+}
