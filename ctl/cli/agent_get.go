@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+)
+
+func (a *app) newAgentGetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get ID",
+		Short: "Show one agent",
+		Args:  args("ID"),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			id := argv[0]
+			resp, err := call(cmd.Context(), a, fmt.Sprintf("get agent %q", id), func(ctx context.Context, c *conn) (*adminv1.GetAgentResponse, error) {
+				return c.fleet.GetAgent(ctx, &adminv1.GetAgentRequest{Id: id})
+			})
+			if err != nil {
+				return err
+			}
+			if a.json() {
+				return a.printJSON(resp)
+			}
+			return a.printAgent(resp.GetAgent())
+		},
+	}
+}
+
+// printAgent writes every field of an agent as key: value lines, the last
+// error (which may span lines) last and indented.
+func (a *app) printAgent(ag *adminv1.Agent) error {
+	now := a.now()
+	labels := make([]string, 0, len(ag.GetLabels()))
+	for k, v := range ag.GetLabels() {
+		labels = append(labels, k+"="+v)
+	}
+	sort.Strings(labels)
+	failed := ""
+	if r := ag.GetFailedRevision(); r > 0 {
+		failed = strconv.FormatInt(r, 10)
+	}
+	pid := ""
+	if p := ag.GetPid(); p > 0 {
+		pid = strconv.FormatInt(p, 10)
+	}
+	t := newTable(a.stdout)
+	t.kv("id", ag.GetId())
+	t.kv("status", syncStatus(ag.GetSyncStatus()))
+	t.kv("connected", yesNo(ag.GetConnected()))
+	t.kv("applied revision", strconv.FormatInt(ag.GetAppliedRevision(), 10))
+	t.kv("applied hash", ag.GetAppliedHash())
+	t.kv("desired revision", strconv.FormatInt(ag.GetDesiredRevision(), 10))
+	t.kv("failed revision", failed)
+	t.kv("labels", strings.Join(labels, ","))
+	t.kv("build version", ag.GetBuildVersion())
+	t.kv("http address", ag.GetHttpAddress())
+	t.kv("pid", pid)
+	t.kv("started", when(now, ag.GetStartedAt()))
+	t.kv("first seen", when(now, ag.GetFirstSeen()))
+	t.kv("last seen", when(now, ag.GetLastSeen()))
+	if ag.GetLastError() == "" {
+		t.kv("last error", "")
+		return t.flush()
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "last error:")
+	for _, line := range strings.Split(strings.TrimRight(ag.GetLastError(), "\n"), "\n") {
+		fmt.Fprintln(a.stdout, "  "+line)
+	}
+	return nil
+}

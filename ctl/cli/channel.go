@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+)
+
+func (a *app) newChannelCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "channel",
+		Aliases: []string{"channels", "ch"},
+		Short:   "Manage the HTTP channels agents serve",
+	}
+	cmd.AddCommand(
+		a.newChannelCreateCmd(),
+		a.newChannelListCmd(),
+		a.newChannelGetCmd(),
+		a.newChannelUpdateCmd(),
+		a.newChannelDeleteCmd(),
+	)
+	return cmd
+}
+
+// channelFlags are the flags that set a channel's fields, shared by create
+// and update.
+type channelFlags struct {
+	path, service    string
+	methods          []string
+	timeout, maxBody string
+	active, inactive bool
+}
+
+// register adds the flags to cmd; update also gets --active.
+func (f *channelFlags) register(cmd *cobra.Command, update bool) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.path, "path", "", "URL path template, such as /api/orders/{id}")
+	fs.StringSliceVar(&f.methods, "method", nil, "HTTP method; repeat or comma-separate for several (default POST)")
+	fs.StringVar(&f.service, "service", "", "service the channel calls")
+	fs.StringVar(&f.timeout, "timeout", "", "bound on one invocation, such as 5s; 0 for the agent's default")
+	fs.StringVar(&f.maxBody, "max-body", "", "bound on the request body in bytes, or with a KiB, MiB or GiB suffix, such as 1MiB; 0 for the agent's default")
+	fs.BoolVar(&f.inactive, "inactive", false, "answer 404 until the channel is activated")
+	if update {
+		fs.BoolVar(&f.active, "active", false, "activate the channel")
+		cmd.MarkFlagsMutuallyExclusive("active", "inactive")
+	}
+}
+
+// apply sets the fields of ch whose flags were given and returns their
+// proto field names, as an update mask wants them.
+func (f *channelFlags) apply(cmd *cobra.Command, ch *adminv1.Channel) ([]string, error) {
+	changed := cmd.Flags().Changed
+	var mask []string
+	if changed("path") {
+		if !strings.HasPrefix(f.path, "/") {
+			return nil, fmt.Errorf("--path %q: must start with /", f.path)
+		}
+		ch.Path = f.path
+		mask = append(mask, "path")
+	}
+	if changed("method") {
+		methods, err := parseMethods(f.methods)
+		if err != nil {
+			return nil, err
+		}
+		ch.Methods = methods
+		mask = append(mask, "methods")
+	}
+	if changed("service") {
+		if strings.TrimSpace(f.service) == "" {
+			return nil, errors.New("--service must not be empty")
+		}
+		ch.Service = f.service
+		mask = append(mask, "service")
+	}
+	if changed("active") || changed("inactive") {
+		ch.Active = proto.Bool(f.active || !f.inactive)
+		mask = append(mask, "active")
+	}
+	if changed("timeout") {
+		ms, err := parseMillis(f.timeout)
+		if err != nil {
+			return nil, fmt.Errorf("--timeout %q: %w", f.timeout, err)
+		}
+		ch.TimeoutMs = ms
+		mask = append(mask, "timeout_ms")
+	}
+	if changed("max-body") {
+		n, err := parseBytes(f.maxBody)
+		if err != nil {
+			return nil, fmt.Errorf("--max-body %q: %w", f.maxBody, err)
+		}
+		ch.MaxBodyBytes = n
+		mask = append(mask, "max_body_bytes")
+	}
+	return mask, nil
+}
+
+// parseMethods upper-cases and checks HTTP methods.
+func parseMethods(in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, m := range in {
+		m = strings.ToUpper(strings.TrimSpace(m))
+		if m == "" {
+			return nil, errors.New("--method: empty method")
+		}
+		for _, r := range m {
+			if (r < 'A' || r > 'Z') && r != '-' && r != '_' {
+				return nil, fmt.Errorf("--method %q: not an HTTP method", m)
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// parseMillis parses a Go duration such as 5s or 250ms into whole
+// milliseconds; 0 is allowed and means the default.
+func parseMillis(s string) (int64, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("want a duration such as 5s or 250ms")
+	}
+	switch {
+	case d < 0:
+		return 0, errors.New("must not be negative")
+	case d%time.Millisecond != 0:
+		return 0, errors.New("must be whole milliseconds")
+	}
+	return d.Milliseconds(), nil
+}
+
+// byteUnits are the suffixes parseBytes accepts, longest first.
+var byteUnits = []struct {
+	suffix, name string
+	size         int64
+}{
+	{"gib", "GiB", 1 << 30},
+	{"mib", "MiB", 1 << 20},
+	{"kib", "KiB", 1 << 10},
+	{"b", "B", 1},
+}
+
+// parseBytes parses a size in bytes, optionally with a B, KiB, MiB or GiB
+// suffix (case does not matter): 1048576, 1MiB, 512KiB.
+func parseBytes(s string) (int64, error) {
+	num, unit := strings.TrimSpace(s), int64(1)
+	lower := strings.ToLower(num)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(lower, u.suffix) {
+			num, unit = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	switch {
+	case err != nil:
+		return 0, errors.New("want a whole number of bytes, or one with a KiB, MiB or GiB suffix, such as 1MiB")
+	case n < 0:
+		return 0, errors.New("must not be negative")
+	case n > math.MaxInt64/unit:
+		return 0, errors.New("too large")
+	}
+	return n * unit, nil
+}
+
+// formatBytes renders a size the way --max-body accepts it.
+func formatBytes(n int64) string {
+	for _, u := range byteUnits {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// methodsOf renders a channel's methods; none means POST.
+func methodsOf(ch *adminv1.Channel) string {
+	if len(ch.GetMethods()) == 0 {
+		return "POST"
+	}
+	return strings.Join(ch.GetMethods(), ",")
+}
+
+// printChannel writes a channel as key: value lines.
+func (a *app) printChannel(ch *adminv1.Channel) error {
+	now := a.now()
+	timeout, maxBody := "default", "default"
+	if ms := ch.GetTimeoutMs(); ms > 0 {
+		timeout = (time.Duration(ms) * time.Millisecond).String()
+	}
+	if n := ch.GetMaxBodyBytes(); n > 0 {
+		maxBody = formatBytes(n)
+	}
+	t := newTable(a.stdout)
+	t.kv("name", ch.GetName())
+	t.kv("path", ch.GetPath())
+	t.kv("methods", methodsOf(ch))
+	t.kv("service", ch.GetService())
+	t.kv("active", yesNo(ch.GetActive()))
+	t.kv("timeout", timeout)
+	t.kv("max body", maxBody)
+	t.kv("revision", strconv.FormatInt(ch.GetRevision(), 10))
+	t.kv("created", when(now, ch.GetCreatedAt()))
+	t.kv("updated", when(now, ch.GetUpdatedAt()))
+	return t.flush()
+}

@@ -1,0 +1,184 @@
+// Package cli implements weftctl's commands. It talks to the control plane
+// only through the generated admin API client; each subcommand lives in a
+// file of its own.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// ErrReported is wrapped by errors whose details a command has already
+// written to stderr, such as a failed invocation; the caller exits non-zero
+// without printing them again.
+var ErrReported = errors.New("reported")
+
+// Defaults for the global flags.
+const (
+	defaultAddr           = "127.0.0.1:7400"
+	defaultTimeout        = 30 * time.Second
+	defaultConnectTimeout = 5 * time.Second
+)
+
+// Output formats for --output.
+const (
+	outputTable = "table"
+	outputJSON  = "json"
+)
+
+// app holds what every command shares: the global flags, the output streams
+// and, once a command needs it, the connection to the control plane.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+
+	addr           string
+	output         string
+	timeout        time.Duration
+	connectTimeout time.Duration
+
+	cc *conn
+}
+
+// Run runs weftctl with args (without the program name), writing results to
+// stdout and diagnostics to stderr. A non-nil error means the command failed;
+// unless it wraps ErrReported, the caller should print it.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a := &app{
+		stdout:         stdout,
+		stderr:         stderr,
+		getenv:         os.Getenv,
+		now:            time.Now,
+		connectTimeout: defaultConnectTimeout,
+	}
+	return a.execute(ctx, args)
+}
+
+// execute builds the command tree for a and runs it with args.
+func (a *app) execute(ctx context.Context, args []string) error {
+	defer a.close()
+	root := a.newRoot()
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRoot builds the weftctl command tree.
+func (a *app) newRoot() *cobra.Command {
+	addr := a.getenv("WEFT_ADDR")
+	if addr == "" {
+		addr = defaultAddr
+	}
+	root := &cobra.Command{
+		Use:   "weftctl",
+		Short: "Drive a Weft control plane",
+		Long: `weftctl deploys services, manages channels and watches agents of a Weft
+control plane over its gRPC admin API.
+
+Environment:
+  WEFT_ADDR   control plane address, used when --addr is not given`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.output = strings.ToLower(a.output)
+			if a.output != outputTable && a.output != outputJSON {
+				return fmt.Errorf("--output %q: want table or json", a.output)
+			}
+			if a.timeout <= 0 {
+				return fmt.Errorf("--rpc-timeout %s: must be positive", a.timeout)
+			}
+			return nil
+		},
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
+	})
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.addr, "addr", addr, "control plane address, host:port (env WEFT_ADDR)")
+	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json")
+	pf.DurationVar(&a.timeout, "rpc-timeout", defaultTimeout, "deadline of each call to the control plane")
+
+	root.AddCommand(
+		a.newDeployCmd(),
+		a.newPackageCmd(),
+		a.newServiceCmd(),
+		a.newChannelCmd(),
+		a.newAgentCmd(),
+		a.newInvokeCmd(),
+		a.newVersionCmd(),
+	)
+	return root
+}
+
+// conn returns the connection to the control plane, dialing it on first use
+// so that commands which fail on their input never touch the network.
+func (a *app) conn() (*conn, error) {
+	if a.cc != nil {
+		return a.cc, nil
+	}
+	c, err := dial(dialOptions{Addr: a.addr, ConnectTimeout: a.connectTimeout})
+	if err != nil {
+		return nil, err
+	}
+	a.cc = c
+	return c, nil
+}
+
+// close closes the connection if a command opened one.
+func (a *app) close() {
+	if a.cc != nil {
+		_ = a.cc.Close()
+		a.cc = nil
+	}
+}
+
+// call runs one RPC under the --timeout deadline and turns its error into one
+// a user can act on, prefixed with op.
+func call[Resp any](ctx context.Context, a *app, op string, rpc func(context.Context, *conn) (Resp, error)) (Resp, error) {
+	return callWithin(ctx, a, a.timeout, op, rpc)
+}
+
+// callWithin is call with an explicit deadline.
+func callWithin[Resp any](ctx context.Context, a *app, timeout time.Duration, op string, rpc func(context.Context, *conn) (Resp, error)) (Resp, error) {
+	var zero Resp
+	c, err := a.conn()
+	if err != nil {
+		return zero, err
+	}
+	rctx, cancel := context.WithTimeout(withAnswerFlag(ctx), timeout)
+	defer cancel()
+	resp, err := rpc(rctx, c)
+	if err != nil {
+		return zero, c.explain(ctx, rctx, timeout, op, err)
+	}
+	return resp, nil
+}
+
+// args returns a cobra argument check that wants exactly the named
+// positional arguments and says which are missing or extra.
+func args(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, got []string) error {
+		switch {
+		case len(got) < len(names):
+			return fmt.Errorf("missing %s (usage: %s)", strings.Join(names[len(got):], " "), cmd.UseLine())
+		case len(got) > len(names):
+			return fmt.Errorf("unexpected argument %q (usage: %s)", got[len(names)], cmd.UseLine())
+		}
+		for i, v := range got {
+			if strings.TrimSpace(v) == "" {
+				return fmt.Errorf("%s must not be empty", names[i])
+			}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+)
+
+// testNow is the clock of every command run by a testEnv.
+var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// testEnv is a real gRPC server on 127.0.0.1:0 serving hand-written fakes of
+// the admin services.
+type testEnv struct {
+	addr     string
+	packages *fakePackages
+	channels *fakeChannels
+	fleet    *fakeFleet
+}
+
+// newTestEnv starts a server; configure adjusts the fakes before it serves.
+func newTestEnv(t *testing.T, configure ...func(*testEnv)) *testEnv {
+	t.Helper()
+	e := &testEnv{
+		packages: &fakePackages{},
+		channels: &fakeChannels{byName: map[string]*adminv1.Channel{}, revision: 10},
+		fleet:    &fakeFleet{},
+	}
+	for _, c := range configure {
+		c(e)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	e.addr = lis.Addr().String()
+	srv := grpc.NewServer()
+	adminv1.RegisterPackageServiceServer(srv, e.packages)
+	adminv1.RegisterChannelServiceServer(srv, e.channels)
+	adminv1.RegisterFleetServiceServer(srv, e.fleet)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return e
+}
+
+// run runs weftctl against the server with args and returns what it wrote.
+func (e *testEnv) run(args ...string) (stdout, stderr string, err error) {
+	return runApp(map[string]string{"WEFT_ADDR": e.addr}, args...)
+}
+
+// runApp runs weftctl in-process with the given environment and a fixed clock.
+func runApp(env map[string]string, args ...string) (stdout, stderr string, err error) {
+	var out, errb bytes.Buffer
+	a := &app{
+		stdout:         &out,
+		stderr:         &errb,
+		getenv:         func(k string) string { return env[k] },
+		now:            func() time.Time { return testNow },
+		connectTimeout: defaultConnectTimeout,
+	}
+	err = a.execute(context.Background(), args)
+	return out.String(), errb.String(), err
+}
+
+// fakePackages deploys into nothing: it records requests and makes up
+// versions. A package whose files contain BROKEN is refused; one named
+// "same" is reported unchanged.
+type fakePackages struct {
+	adminv1.UnimplementedPackageServiceServer
+
+	mu       sync.Mutex
+	deploys  []*adminv1.DeployRequest
+	services []*adminv1.Service
+	// stall makes ListServices wait for its caller to give up.
+	stall bool
+}
+
+func (f *fakePackages) Deploy(_ context.Context, req *adminv1.DeployRequest) (*adminv1.DeployResponse, error) {
+	f.mu.Lock()
+	f.deploys = append(f.deploys, proto.Clone(req).(*adminv1.DeployRequest))
+	f.mu.Unlock()
+	resp := &adminv1.DeployResponse{Revision: 7}
+	for _, p := range req.GetPackages() {
+		for _, file := range p.GetFiles() {
+			if bytes.Contains(file.GetContent(), []byte("BROKEN")) {
+				return nil, status.Errorf(codes.InvalidArgument,
+					"package refused:\n%s:3:2: undefined: BROKEN\n%s:5:1: missing return", file.GetName(), file.GetName())
+			}
+		}
+		name := p.GetName()
+		if name == "" {
+			name = "hello"
+		}
+		resp.Packages = append(resp.Packages, &adminv1.DeployedPackage{
+			Package: &adminv1.Package{
+				Name: name, Version: 2, Sha256: "1a2b3c4d5e6f7a8b9c0d",
+				Services: []string{name + ".greet"}, Revision: 7,
+			},
+			Unchanged: name == "same",
+		})
+	}
+	return resp, nil
+}
+
+func (f *fakePackages) ListServices(ctx context.Context, _ *adminv1.ListServicesRequest) (*adminv1.ListServicesResponse, error) {
+	f.mu.Lock()
+	stall := f.stall
+	f.mu.Unlock()
+	if stall {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &adminv1.ListServicesResponse{Services: f.services}, nil
+}
+
+func (f *fakePackages) lastDeploy(t *testing.T) *adminv1.DeployRequest {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.deploys) == 0 {
+		t.Fatal("no deploy reached the server")
+	}
+	return f.deploys[len(f.deploys)-1]
+}
+
+func (f *fakePackages) deployCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.deploys)
+}
+
+// fakeChannels keeps channels in a map. Only service "nope" is not deployed.
+type fakeChannels struct {
+	adminv1.UnimplementedChannelServiceServer
+
+	mu       sync.Mutex
+	byName   map[string]*adminv1.Channel
+	revision int64
+	requests []proto.Message
+}
+
+func (f *fakeChannels) record(m proto.Message) {
+	f.requests = append(f.requests, proto.Clone(m))
+}
+
+func (f *fakeChannels) CreateChannel(_ context.Context, req *adminv1.CreateChannelRequest) (*adminv1.CreateChannelResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(req)
+	ch := proto.Clone(req.GetChannel()).(*adminv1.Channel)
+	switch {
+	case ch.GetService() == "nope":
+		return nil, status.Errorf(codes.FailedPrecondition, "service %q is not deployed", ch.GetService())
+	case f.byName[ch.GetName()] != nil:
+		return nil, status.Errorf(codes.AlreadyExists, "channel %q exists", ch.GetName())
+	}
+	if ch.Active == nil {
+		ch.Active = proto.Bool(true)
+	}
+	f.revision++
+	ch.Revision = f.revision
+	ch.CreatedAt = timestamppb.New(testNow.Add(-time.Hour))
+	ch.UpdatedAt = ch.CreatedAt
+	f.byName[ch.GetName()] = ch
+	return &adminv1.CreateChannelResponse{Channel: ch}, nil
+}
+
+func (f *fakeChannels) GetChannel(_ context.Context, req *adminv1.GetChannelRequest) (*adminv1.GetChannelResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := f.byName[req.GetName()]
+	if ch == nil {
+		return nil, status.Errorf(codes.NotFound, "channel %q not found", req.GetName())
+	}
+	return &adminv1.GetChannelResponse{Channel: ch}, nil
+}
+
+func (f *fakeChannels) ListChannels(context.Context, *adminv1.ListChannelsRequest) (*adminv1.ListChannelsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &adminv1.ListChannelsResponse{}
+	for _, ch := range f.byName {
+		resp.Channels = append(resp.Channels, ch)
+	}
+	sort.Slice(resp.Channels, func(i, j int) bool { return resp.Channels[i].GetName() < resp.Channels[j].GetName() })
+	return resp, nil
+}
+
+func (f *fakeChannels) UpdateChannel(_ context.Context, req *adminv1.UpdateChannelRequest) (*adminv1.UpdateChannelResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(req)
+	ch := f.byName[req.GetChannel().GetName()]
+	if ch == nil {
+		return nil, status.Errorf(codes.NotFound, "channel %q not found", req.GetChannel().GetName())
+	}
+	f.revision++
+	ch.Revision = f.revision
+	return &adminv1.UpdateChannelResponse{Channel: ch}, nil
+}
+
+func (f *fakeChannels) DeleteChannel(_ context.Context, req *adminv1.DeleteChannelRequest) (*adminv1.DeleteChannelResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(req)
+	if f.byName[req.GetName()] == nil {
+		return nil, status.Errorf(codes.NotFound, "channel %q not found", req.GetName())
+	}
+	delete(f.byName, req.GetName())
+	f.revision++
+	return &adminv1.DeleteChannelResponse{Revision: f.revision}, nil
+}
+
+// put stores a channel as if it had been created.
+func (f *fakeChannels) put(ch *adminv1.Channel) {
+	f.byName[ch.GetName()] = ch
+}
+
+// requestsSeen returns the recorded mutating requests.
+func (f *fakeChannels) requestsSeen() []proto.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]proto.Message(nil), f.requests...)
+}
+
+// fakeFleet serves fixed agents. Invoking service "fail" answers status 500.
+type fakeFleet struct {
+	adminv1.UnimplementedFleetServiceServer
+
+	mu      sync.Mutex
+	agents  []*adminv1.Agent
+	invokes []*adminv1.InvokeRequest
+}
+
+func (f *fakeFleet) ListAgents(context.Context, *adminv1.ListAgentsRequest) (*adminv1.ListAgentsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &adminv1.ListAgentsResponse{Agents: f.agents}, nil
+}
+
+func (f *fakeFleet) GetAgent(_ context.Context, req *adminv1.GetAgentRequest) (*adminv1.GetAgentResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.agents {
+		if a.GetId() == req.GetId() {
+			return &adminv1.GetAgentResponse{Agent: a}, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "agent %q not found", req.GetId())
+}
+
+func (f *fakeFleet) Invoke(_ context.Context, req *adminv1.InvokeRequest) (*adminv1.InvokeResponse, error) {
+	f.mu.Lock()
+	f.invokes = append(f.invokes, proto.Clone(req).(*adminv1.InvokeRequest))
+	f.mu.Unlock()
+	switch req.GetService() {
+	case "fail":
+		return &adminv1.InvokeResponse{AgentId: "a1", Cid: "cid-42", Status: 500, Error: "boom: nil map"}, nil
+	case "busy":
+		return nil, status.Error(codes.Unavailable, "no agent is connected and in sync")
+	case "missing":
+		return nil, status.Errorf(codes.NotFound, "service %q is not deployed", req.GetService())
+	}
+	out := fmt.Sprintf(`{"service":%q,"input":%s}`, req.GetService(), orEmptyObject(req.GetInput()))
+	return &adminv1.InvokeResponse{AgentId: "a1", Cid: "cid-1", Status: 200, Output: []byte(out)}, nil
+}
+
+func orEmptyObject(b []byte) string {
+	if strings.TrimSpace(string(b)) == "" {
+		return "{}"
+	}
+	return string(b)
+}
+
+func (f *fakeFleet) invokesSeen() []*adminv1.InvokeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*adminv1.InvokeRequest(nil), f.invokes...)
+}

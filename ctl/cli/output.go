@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// jsonOut is how -o json renders responses: stable field names for scripts,
+// every field present even when zero.
+var jsonOut = protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true, UseProtoNames: true}
+
+// json reports whether -o json was asked for.
+func (a *app) json() bool { return a.output == outputJSON }
+
+// printJSON writes m to stdout as JSON.
+func (a *app) printJSON(m proto.Message) error {
+	b, err := jsonOut.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("render %s as JSON: %w", m.ProtoReflect().Descriptor().Name(), err)
+	}
+	b = append(b, '\n')
+	_, err = a.stdout.Write(b)
+	return err
+}
+
+// table writes aligned columns to w; call flush when done.
+type table struct{ tw *tabwriter.Writer }
+
+// newTable starts a table on w with the given column headers (none for a
+// key: value listing).
+func newTable(w io.Writer, headers ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	if len(headers) > 0 {
+		t.row(headers...)
+	}
+	return t
+}
+
+// row writes one row; empty cells show as "-".
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			cells[i] = "-"
+		}
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+// kv writes one "key: value" line of a detail listing.
+func (t *table) kv(key, value string) {
+	if value == "" {
+		value = "-"
+	}
+	fmt.Fprintf(t.tw, "%s:\t%s\n", key, value)
+}
+
+// flush writes out the table.
+func (t *table) flush() error { return t.tw.Flush() }
+
+// yesNo renders a bool for a table.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// ago renders t relative to now, such as "3s ago"; "never" for no time.
+func ago(now time.Time, ts *timestamppb.Timestamp) string {
+	if ts == nil || (ts.GetSeconds() == 0 && ts.GetNanos() == 0) {
+		return "never"
+	}
+	d := now.Sub(ts.AsTime())
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+	}
+}
+
+// when renders a timestamp in full with its age, for detail listings.
+func when(now time.Time, ts *timestamppb.Timestamp) string {
+	if ts == nil || (ts.GetSeconds() == 0 && ts.GetNanos() == 0) {
+		return "never"
+	}
+	return fmt.Sprintf("%s (%s)", ts.AsTime().Local().Format(time.RFC3339), ago(now, ts))
+}
+
+// shorten cuts s to its first line and at most n runes, marking a cut.
+func shorten(s string, n int) string {
+	cut := false
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s, cut = s[:i], true
+	}
+	if r := []rune(s); len(r) > n {
+		s, cut = string(r[:n]), true
+	}
+	if cut {
+		s += "..."
+	}
+	return s
+}
+
+// shortHash renders a hex digest by its first 8 digits, as sha256:1a2b3c4d.
+func shortHash(hex string) string {
+	if hex == "" {
+		return ""
+	}
+	if len(hex) > 8 {
+		hex = hex[:8]
+	}
+	return "sha256:" + hex
+}
