@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/engine"
@@ -186,7 +188,11 @@ func (c *Client) commands(ctx context.Context, api agentv1.AgentServiceClient) {
 			return
 		}
 		wait := b.Next()
-		c.log.Warn("commands stream broke; reopening", "err", err, "retry_in", wait.Round(time.Millisecond))
+		level := slog.LevelWarn
+		if status.Code(err) == codes.FailedPrecondition {
+			level = slog.LevelDebug // the control plane has not read the hello yet
+		}
+		c.log.Log(ctx, level, "commands stream broke; reopening", "err", err, "retry_in", wait.Round(time.Millisecond))
 		if b.Sleep(ctx, wait) != nil {
 			return
 		}

@@ -48,6 +48,7 @@ func (s *State) Revision() int64 { return s.Snapshot.GetRevision() }
 // Engine runs an agent's services and channels.
 type Engine struct {
 	log            *slog.Logger
+	serviceLog     *slog.Logger // base of the loggers services get
 	defaultTimeout time.Duration
 
 	cur     atomic.Pointer[State]
@@ -57,7 +58,7 @@ type Engine struct {
 // New returns an engine that serves nothing until the first Apply. Calls
 // whose channel sets no timeout get defaultTimeout.
 func New(log *slog.Logger, defaultTimeout time.Duration) *Engine {
-	return &Engine{log: log.With("component", "engine"), defaultTimeout: defaultTimeout}
+	return &Engine{log: log.With("component", "engine"), serviceLog: log.With("component", "service"), defaultTimeout: defaultTimeout}
 }
 
 // Current returns the state being served, or nil before the first Apply.
@@ -211,7 +212,7 @@ func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, in
 	defer cancel()
 	req.Service = service
 	if req.Logger == nil {
-		req.Logger = e.log.With("component", "service")
+		req.Logger = e.serviceLog
 	}
 	c := sdk.NewContext(ctx, req)
 	start := time.Now()

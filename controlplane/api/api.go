@@ -48,9 +48,9 @@ func New(s store.Store, w *dispatch.Watch, d *dispatch.Server, opts Options, log
 
 // Register adds the admin services to g.
 func (s *Server) Register(g *grpc.Server) {
-	adminv1.RegisterPackageServiceServer(g, &packages{s})
-	adminv1.RegisterChannelServiceServer(g, &channels{s})
-	adminv1.RegisterFleetServiceServer(g, &fleet{s})
+	adminv1.RegisterPackageServiceServer(g, &packages{Server: s})
+	adminv1.RegisterChannelServiceServer(g, &channels{Server: s})
+	adminv1.RegisterFleetServiceServer(g, &fleet{Server: s})
 }
 
 // caller names who makes a request, for history and logs. Until tokens and

@@ -15,7 +15,10 @@ import (
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-type channels struct{ *Server }
+type channels struct {
+	adminv1.UnimplementedChannelServiceServer
+	*Server
+}
 
 var _ adminv1.ChannelServiceServer = (*channels)(nil)
 

@@ -17,7 +17,10 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
-type fleet struct{ *Server }
+type fleet struct {
+	adminv1.UnimplementedFleetServiceServer
+	*Server
+}
 
 var _ adminv1.FleetServiceServer = (*fleet)(nil)
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -15,7 +17,10 @@ import (
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-type packages struct{ *Server }
+type packages struct {
+	adminv1.UnimplementedPackageServiceServer
+	*Server
+}
 
 var _ adminv1.PackageServiceServer = (*packages)(nil)
 
@@ -38,10 +43,7 @@ func (s *packages) Deploy(ctx context.Context, req *adminv1.DeployRequest) (*adm
 		}
 		p, err := validate.Package(ctx, src.GetName(), files, s.opts.DeployTimeout)
 		if err != nil {
-			label := src.GetName()
-			if label == "" {
-				label = fmt.Sprintf("#%d", i+1)
-			}
+			label := packageLabel(i, src)
 			errs = append(errs, fmt.Sprintf("package %s:\n%s", label, indent(err.Error())))
 			continue
 		}
@@ -117,6 +119,26 @@ func packageOut(p store.Package) *adminv1.Package {
 		out.Files = append(out.Files, f.Name)
 	}
 	return out
+}
+
+// packageLabel names a package in an error: its given name, else its Go
+// package name and files.
+func packageLabel(i int, src *adminv1.PackageSource) string {
+	if src.GetName() != "" {
+		return src.GetName()
+	}
+	var names []string
+	goName := ""
+	for _, f := range src.GetFiles() {
+		names = append(names, f.GetName())
+		if pf, err := parser.ParseFile(token.NewFileSet(), f.GetName(), f.GetContent(), parser.PackageClauseOnly); err == nil && goName == "" {
+			goName = pf.Name.Name
+		}
+	}
+	if goName == "" {
+		goName = fmt.Sprintf("#%d", i+1)
+	}
+	return fmt.Sprintf("%s (%s)", goName, strings.Join(names, ", "))
 }
 
 func indent(s string) string {

@@ -142,10 +142,12 @@ type rpcError struct {
 
 // Error returns the operation and the status message.
 func (e *rpcError) Error() string {
-	if e.op == "" {
-		return e.st.Message()
+	msg := e.st.Message()
+	// The control plane names the operation itself; say it once.
+	if e.op == "" || strings.HasPrefix(msg, e.op+":") || strings.HasPrefix(msg, e.op+" ") {
+		return msg
 	}
-	return e.op + ": " + e.st.Message()
+	return e.op + ": " + msg
 }
 
 // GRPCStatus returns the call's status.
