@@ -1,0 +1,91 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/weft-dev/weft/agent/sdk"
+)
+
+// InputError reports input that does not decode into the handler's input
+// type or lacks a required field. It maps to 400; Err is the part to show
+// the caller.
+type InputError struct {
+	Service string
+	Err     error
+}
+
+// Error names the service and says what went wrong.
+func (e *InputError) Error() string { return fmt.Sprintf("%s: bad input: %v", e.Service, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *InputError) Unwrap() error { return e.Err }
+
+// HandlerError is an error returned by the handler. It maps to the status
+// of an *sdk.Error in its chain, else to 500.
+type HandlerError struct {
+	Service string
+	Err     error
+}
+
+// Error names the service and says what went wrong.
+func (e *HandlerError) Error() string { return fmt.Sprintf("%s: %v", e.Service, e.Err) }
+
+// Unwrap returns the handler's error.
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+// PanicError reports a panic in the handler. It maps to 500.
+type PanicError struct {
+	Service string
+	Value   any    // the value passed to panic
+	Stack   []byte // the stack of the goroutine that panicked
+}
+
+// Error names the service and says what went wrong.
+func (e *PanicError) Error() string { return fmt.Sprintf("%s: panic: %v", e.Service, e.Value) }
+
+// Unwrap returns the panic value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// OutputError reports a handler output that cannot be encoded as JSON. It
+// maps to 500.
+type OutputError struct {
+	Service string
+	Err     error
+}
+
+// Error names the service and says what went wrong.
+func (e *OutputError) Error() string { return fmt.Sprintf("%s: encode output: %v", e.Service, e.Err) }
+
+// Unwrap returns the encoding error.
+func (e *OutputError) Unwrap() error { return e.Err }
+
+// Status returns the HTTP status for an error from Invoke: 400 for an
+// *InputError, the status of an *sdk.Error returned by the handler, 504 for
+// a deadline that passed, 503 for a closed service, and 500 for anything
+// else. It returns 200 for nil.
+func Status(err error) int {
+	var (
+		ie *InputError
+		he *HandlerError
+		se *sdk.Error
+	)
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &ie):
+		return http.StatusBadRequest
+	case errors.As(err, &he) && errors.As(he.Err, &se):
+		return se.HTTPStatus()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}

@@ -1,0 +1,73 @@
+package runtime
+
+import (
+	"fmt"
+	"go/token"
+	"path"
+	"reflect"
+	"sync"
+
+	"github.com/traefik/yaegi/interp"
+
+	"github.com/weft-dev/weft/agent/handler"
+	"github.com/weft-dev/weft/agent/runtime/symbols"
+)
+
+// registrar records the sdk.Register calls of one load. It replaces
+// sdk.Register in that load's interpreter.
+type registrar struct {
+	positions positions
+
+	mu       sync.Mutex
+	sealed   bool
+	calls    map[string]int
+	services map[string]*handler.Service
+	problems []Problem
+}
+
+// exports returns the symbols that make sdk.Register record into r.
+func (r *registrar) exports() interp.Exports {
+	key := symbols.SDKPath + "/" + path.Base(symbols.SDKPath)
+	return interp.Exports{key: {"Register": reflect.ValueOf(r.register)}}
+}
+
+func (r *registrar) register(name string, fn any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sealed {
+		panic(fmt.Sprintf("sdk.Register(%q) called after the package was loaded; call it from an init function", name))
+	}
+	if r.calls == nil {
+		r.calls = map[string]int{}
+	}
+	// The k-th call for a name is most likely the k-th literal call site.
+	var pos token.Position
+	if ps := r.positions[name]; len(ps) > 0 {
+		pos = ps[min(r.calls[name], len(ps)-1)]
+	}
+	r.calls[name]++
+	if r.calls[name] > 1 {
+		r.problems = append(r.problems, problemAt(pos, fmt.Sprintf("service %q registered twice", name)))
+		return
+	}
+	s, err := handler.New(name, fn)
+	if err != nil {
+		r.problems = append(r.problems, problemAt(pos, err.Error()))
+		return
+	}
+	r.services[name] = s
+}
+
+// seal ends registration and returns the services, or the problems found.
+func (r *registrar) seal() (map[string]*handler.Service, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sealed = true
+	if len(r.problems) > 0 {
+		return nil, &LoadError{Problems: r.problems}
+	}
+	if len(r.services) == 0 {
+		return nil, &LoadError{Problems: []Problem{{Message: "package registers no services: call sdk.Register from an init function"}}}
+	}
+	return r.services, nil
+}
