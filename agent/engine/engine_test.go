@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/snapshot"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+func helloPackage(t *testing.T, greeting string) *agentv1.Package {
+	t.Helper()
+	src, err := os.ReadFile("../../deploy/examples/hello/hello.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = []byte(strings.Replace(string(src), `"Hello"`, `"`+greeting+`"`, 1))
+	files := []*agentv1.SourceFile{{Name: "hello.go", Content: src}}
+	return &agentv1.Package{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Files: files}
+}
+
+func snap(rev int64, pkgs []*agentv1.Package, chans ...*agentv1.Channel) *agentv1.Snapshot {
+	s := &agentv1.Snapshot{Revision: rev, Packages: pkgs, Channels: chans}
+	s.Hash = snapshot.Hash(s)
+	return s
+}
+
+func greet(t *testing.T, e *Engine) string {
+	t.Helper()
+	out := e.Invoke(context.Background(), "hello.greet", sdk.Request{}, []byte(`{"name":"Ada"}`), 0)
+	if out.Status != http.StatusOK {
+		t.Fatalf("invoke = %d %s", out.Status, out.Error)
+	}
+	return string(out.Output)
+}
+
+func TestApplySwapsAndRefuses(t *testing.T) {
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	if out := e.Invoke(context.Background(), "hello.greet", sdk.Request{}, nil, 0); out.Status != http.StatusServiceUnavailable {
+		t.Fatalf("invoke before any snapshot = %d, want 503", out.Status)
+	}
+	ch := &agentv1.Channel{Name: "hello", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}
+	v1 := helloPackage(t, "Hello")
+	st, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{v1}, ch))
+	if len(errs) > 0 {
+		t.Fatalf("apply v1: %v", errs)
+	}
+	if st.Hash != snapshot.Hash(snap(1, []*agentv1.Package{v1}, ch)) {
+		t.Fatal("state hash differs from the snapshot's")
+	}
+	if got := greet(t, e); !strings.Contains(got, "Hello, Ada!") {
+		t.Fatalf("v1 output = %s", got)
+	}
+
+	// A package the agent holds may come without its files.
+	held := &agentv1.Package{Name: v1.Name, Version: v1.Version, Sha256: v1.Sha256, Services: v1.Services}
+	if _, errs := e.Apply(context.Background(), snap(2, []*agentv1.Package{held}, ch)); len(errs) > 0 {
+		t.Fatalf("apply without files: %v", errs)
+	}
+	if e.Current().Revision() != 2 || len(e.Current().Snapshot.GetPackages()[0].GetFiles()) != 1 {
+		t.Fatal("the state after a file-less snapshot lost the package's files")
+	}
+
+	// Every kind of bad snapshot is refused, and v1 keeps serving.
+	broken := helloPackage(t, "Hello")
+	broken.Files[0].Content = append(broken.Files[0].Content, []byte("\nfunc broken() { undefinedThing() }\n")...)
+	broken.Sha256 = snapshot.PackageHash(broken.Files)
+	tests := []struct {
+		name string
+		snap *agentv1.Snapshot
+		want string
+	}{
+		{"compile error", snap(3, []*agentv1.Package{broken}, ch), "undefined: undefinedThing"},
+		{"hash mismatch", snap(3, []*agentv1.Package{{Name: "hello", Sha256: "beef", Services: v1.Services, Files: v1.Files}}, ch), "files hash to"},
+		{"files missing", snap(3, []*agentv1.Package{{Name: "other", Sha256: "beef"}}), "does not hold them"},
+		{"channel without service", snap(3, []*agentv1.Package{held}, &agentv1.Channel{Name: "x", Path: "/x", Methods: []string{"POST"}, Service: "nope", Active: true}), `service "nope" is not in the snapshot`},
+		{"colliding channels", snap(3, []*agentv1.Package{held}, ch, &agentv1.Channel{Name: "y", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}), "both take POST"},
+		{"services differ", snap(3, []*agentv1.Package{{Name: "hello", Sha256: v1.Sha256, Services: []string{"hello.other"}}}), "registers services"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs := e.Apply(context.Background(), tt.snap)
+			if len(errs) == 0 {
+				t.Fatal("Apply succeeded, want errors")
+			}
+			var msgs []string
+			for _, err := range errs {
+				msgs = append(msgs, err.GetMessage())
+			}
+			if all := strings.Join(msgs, "\n"); !strings.Contains(all, tt.want) {
+				t.Fatalf("errors = %s, want one containing %q", all, tt.want)
+			}
+			if e.Current().Revision() != 2 {
+				t.Fatalf("revision after a refused snapshot = %d, want 2", e.Current().Revision())
+			}
+			if got := greet(t, e); !strings.Contains(got, "Hello, Ada!") {
+				t.Fatalf("output after a refused snapshot = %s", got)
+			}
+		})
+	}
+
+	// A new version swaps in.
+	v2 := helloPackage(t, "Howdy")
+	if _, errs := e.Apply(context.Background(), snap(4, []*agentv1.Package{v2}, ch)); len(errs) > 0 {
+		t.Fatalf("apply v2: %v", errs)
+	}
+	if got := greet(t, e); !strings.Contains(got, "Howdy, Ada!") {
+		t.Fatalf("v2 output = %s", got)
+	}
+	if got := e.HeldHashes(); len(got) != 1 || got[0] != v2.Sha256 {
+		t.Fatalf("HeldHashes = %v, want [%s]", got, v2.Sha256)
+	}
+}
+
+func TestInvokeStatuses(t *testing.T) {
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{helloPackage(t, "Hello")})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	tests := []struct {
+		name    string
+		service string
+		input   string
+		status  int
+		want    string
+	}{
+		{"ok", "hello.greet", `{"name":"Ada"}`, 200, ""},
+		{"required field", "hello.greet", `{}`, 400, `"name" is required`},
+		{"service error", "hello.greet", `{"name":"Ada","language":"xx"}`, 400, "unknown language"},
+		{"unknown service", "nope", `{}`, 404, `service "nope" is not deployed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := e.Invoke(context.Background(), tt.service, sdk.Request{}, []byte(tt.input), 0)
+			if out.Status != tt.status || !strings.Contains(out.Error, tt.want) || out.CID == "" {
+				t.Fatalf("Invoke = %d %q (cid %q), want %d containing %q", out.Status, out.Error, out.CID, tt.status, tt.want)
+			}
+		})
+	}
+}
