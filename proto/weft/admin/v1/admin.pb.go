@@ -23,6 +23,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DeployState is where one agent is with one package version.
+type DeployState int32
+
+const (
+	// DEPLOY_STATE_UNSPECIFIED is never set.
+	DeployState_DEPLOY_STATE_UNSPECIFIED DeployState = 0
+	// DEPLOY_STATE_PENDING means the agent has not applied it yet.
+	DeployState_DEPLOY_STATE_PENDING DeployState = 1
+	// DEPLOY_STATE_DEPLOYED means the agent serves it (or a later revision).
+	DeployState_DEPLOY_STATE_DEPLOYED DeployState = 2
+	// DEPLOY_STATE_FAILED means the agent refused it; error says why.
+	DeployState_DEPLOY_STATE_FAILED DeployState = 3
+)
+
+// Enum value maps for DeployState.
+var (
+	DeployState_name = map[int32]string{
+		0: "DEPLOY_STATE_UNSPECIFIED",
+		1: "DEPLOY_STATE_PENDING",
+		2: "DEPLOY_STATE_DEPLOYED",
+		3: "DEPLOY_STATE_FAILED",
+	}
+	DeployState_value = map[string]int32{
+		"DEPLOY_STATE_UNSPECIFIED": 0,
+		"DEPLOY_STATE_PENDING":     1,
+		"DEPLOY_STATE_DEPLOYED":    2,
+		"DEPLOY_STATE_FAILED":      3,
+	}
+)
+
+func (x DeployState) Enum() *DeployState {
+	p := new(DeployState)
+	*p = x
+	return p
+}
+
+func (x DeployState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeployState) Descriptor() protoreflect.EnumDescriptor {
+	return file_weft_admin_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (DeployState) Type() protoreflect.EnumType {
+	return &file_weft_admin_v1_admin_proto_enumTypes[0]
+}
+
+func (x DeployState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeployState.Descriptor instead.
+func (DeployState) EnumDescriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
 // SyncStatus says how an agent's applied config compares with the desired.
 type SyncStatus int32
 
@@ -69,11 +126,11 @@ func (x SyncStatus) String() string {
 }
 
 func (SyncStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_weft_admin_v1_admin_proto_enumTypes[0].Descriptor()
+	return file_weft_admin_v1_admin_proto_enumTypes[1].Descriptor()
 }
 
 func (SyncStatus) Type() protoreflect.EnumType {
-	return &file_weft_admin_v1_admin_proto_enumTypes[0]
+	return &file_weft_admin_v1_admin_proto_enumTypes[1]
 }
 
 func (x SyncStatus) Number() protoreflect.EnumNumber {
@@ -82,7 +139,7 @@ func (x SyncStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncStatus.Descriptor instead.
 func (SyncStatus) EnumDescriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
 // SourceFile is one Go source file.
@@ -701,6 +758,659 @@ func (x *ListServicesResponse) GetServices() []*Service {
 	return nil
 }
 
+// ListPackageVersionsRequest lists package versions.
+type ListPackageVersionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the package; empty means every package.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// limit bounds how many versions come back; 0 means 100.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPackageVersionsRequest) Reset() {
+	*x = ListPackageVersionsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPackageVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPackageVersionsRequest) ProtoMessage() {}
+
+func (x *ListPackageVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPackageVersionsRequest.ProtoReflect.Descriptor instead.
+func (*ListPackageVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListPackageVersionsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListPackageVersionsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListPackageVersionsResponse holds package versions.
+type ListPackageVersionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// versions are newest first (by revision); files hold names only.
+	Versions      []*Package `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPackageVersionsResponse) Reset() {
+	*x = ListPackageVersionsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPackageVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPackageVersionsResponse) ProtoMessage() {}
+
+func (x *ListPackageVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPackageVersionsResponse.ProtoReflect.Descriptor instead.
+func (*ListPackageVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListPackageVersionsResponse) GetVersions() []*Package {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+// GetPackageRequest reads one package version.
+type GetPackageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the package.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version is the version number; 0 means the current one.
+	Version       int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPackageRequest) Reset() {
+	*x = GetPackageRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPackageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPackageRequest) ProtoMessage() {}
+
+func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPackageRequest.ProtoReflect.Descriptor instead.
+func (*GetPackageRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetPackageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetPackageRequest) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// GetPackageResponse holds a package version and its source.
+type GetPackageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// package describes the version.
+	Package *Package `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
+	// sources are its files with their content, sorted by name.
+	Sources []*SourceFile `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
+	// current is true when this version is the deployed one.
+	Current       bool `protobuf:"varint,3,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPackageResponse) Reset() {
+	*x = GetPackageResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPackageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPackageResponse) ProtoMessage() {}
+
+func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPackageResponse.ProtoReflect.Descriptor instead.
+func (*GetPackageResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetPackageResponse) GetPackage() *Package {
+	if x != nil {
+		return x.Package
+	}
+	return nil
+}
+
+func (x *GetPackageResponse) GetSources() []*SourceFile {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *GetPackageResponse) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+// AgentDeployStatus is one agent's state for a package version.
+type AgentDeployStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// state is pending, deployed or failed.
+	State DeployState `protobuf:"varint,2,opt,name=state,proto3,enum=weft.admin.v1.DeployState" json:"state,omitempty"`
+	// error is the agent's refusal when state is failed.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// connected is true while the agent holds a stream; a disconnected agent
+	// catches up when it returns.
+	Connected bool `protobuf:"varint,4,opt,name=connected,proto3" json:"connected,omitempty"`
+	// applied_revision is the revision the agent serves.
+	AppliedRevision int64 `protobuf:"varint,5,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AgentDeployStatus) Reset() {
+	*x = AgentDeployStatus{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentDeployStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentDeployStatus) ProtoMessage() {}
+
+func (x *AgentDeployStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentDeployStatus.ProtoReflect.Descriptor instead.
+func (*AgentDeployStatus) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AgentDeployStatus) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentDeployStatus) GetState() DeployState {
+	if x != nil {
+		return x.State
+	}
+	return DeployState_DEPLOY_STATE_UNSPECIFIED
+}
+
+func (x *AgentDeployStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *AgentDeployStatus) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *AgentDeployStatus) GetAppliedRevision() int64 {
+	if x != nil {
+		return x.AppliedRevision
+	}
+	return 0
+}
+
+// GetDeployStatusRequest asks where a package version stands.
+type GetDeployStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the package; empty means the newest deploy of any package.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version is the version number; 0 means the current one.
+	Version       int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeployStatusRequest) Reset() {
+	*x = GetDeployStatusRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeployStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeployStatusRequest) ProtoMessage() {}
+
+func (x *GetDeployStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeployStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetDeployStatusRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetDeployStatusRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetDeployStatusRequest) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// GetDeployStatusResponse holds the state per agent.
+type GetDeployStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// package is the version asked about.
+	Package *Package `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
+	// agents hold one entry per agent, sorted by id.
+	Agents        []*AgentDeployStatus `protobuf:"bytes,2,rep,name=agents,proto3" json:"agents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeployStatusResponse) Reset() {
+	*x = GetDeployStatusResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeployStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeployStatusResponse) ProtoMessage() {}
+
+func (x *GetDeployStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeployStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetDeployStatusResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetDeployStatusResponse) GetPackage() *Package {
+	if x != nil {
+		return x.Package
+	}
+	return nil
+}
+
+func (x *GetDeployStatusResponse) GetAgents() []*AgentDeployStatus {
+	if x != nil {
+		return x.Agents
+	}
+	return nil
+}
+
+// RollbackRequest restores an older version of a package.
+type RollbackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the package.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// to_version is the version to restore; 0 means the one before the
+	// current.
+	ToVersion     int64 `protobuf:"varint,2,opt,name=to_version,json=toVersion,proto3" json:"to_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RollbackRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RollbackRequest) GetToVersion() int64 {
+	if x != nil {
+		return x.ToVersion
+	}
+	return 0
+}
+
+// RollbackResponse says what the rollback stored.
+type RollbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision is the config revision of the rollback.
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// package is the new current version, whose content is the old one's.
+	Package *Package `protobuf:"bytes,2,opt,name=package,proto3" json:"package,omitempty"`
+	// restored_version is the version whose content was restored.
+	RestoredVersion int64 `protobuf:"varint,3,opt,name=restored_version,json=restoredVersion,proto3" json:"restored_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RollbackResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *RollbackResponse) GetPackage() *Package {
+	if x != nil {
+		return x.Package
+	}
+	return nil
+}
+
+func (x *RollbackResponse) GetRestoredVersion() int64 {
+	if x != nil {
+		return x.RestoredVersion
+	}
+	return 0
+}
+
+// UndeployRequest removes a package.
+type UndeployRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the package.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// force removes it even while channels use its services: those channels
+	// are deactivated, and named in the response.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndeployRequest) Reset() {
+	*x = UndeployRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndeployRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndeployRequest) ProtoMessage() {}
+
+func (x *UndeployRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndeployRequest.ProtoReflect.Descriptor instead.
+func (*UndeployRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UndeployRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UndeployRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// UndeployResponse says what an undeploy did.
+type UndeployResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision is the config revision of the undeploy.
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// services are the services that went away with the package.
+	Services []string `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty"`
+	// deactivated_channels are the channels a forced undeploy deactivated.
+	DeactivatedChannels []string `protobuf:"bytes,3,rep,name=deactivated_channels,json=deactivatedChannels,proto3" json:"deactivated_channels,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *UndeployResponse) Reset() {
+	*x = UndeployResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndeployResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndeployResponse) ProtoMessage() {}
+
+func (x *UndeployResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndeployResponse.ProtoReflect.Descriptor instead.
+func (*UndeployResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UndeployResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *UndeployResponse) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *UndeployResponse) GetDeactivatedChannels() []string {
+	if x != nil {
+		return x.DeactivatedChannels
+	}
+	return nil
+}
+
 // Channel is an inbound HTTP endpoint served by agents.
 type Channel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -732,7 +1442,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +1454,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +1467,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Channel) GetName() string {
@@ -841,7 +1551,7 @@ type CreateChannelRequest struct {
 
 func (x *CreateChannelRequest) Reset() {
 	*x = CreateChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +1563,7 @@ func (x *CreateChannelRequest) String() string {
 func (*CreateChannelRequest) ProtoMessage() {}
 
 func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +1576,7 @@ func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelRequest.ProtoReflect.Descriptor instead.
 func (*CreateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateChannelRequest) GetChannel() *Channel {
@@ -887,7 +1597,7 @@ type CreateChannelResponse struct {
 
 func (x *CreateChannelResponse) Reset() {
 	*x = CreateChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1609,7 @@ func (x *CreateChannelResponse) String() string {
 func (*CreateChannelResponse) ProtoMessage() {}
 
 func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1622,7 @@ func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelResponse.ProtoReflect.Descriptor instead.
 func (*CreateChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateChannelResponse) GetChannel() *Channel {
@@ -933,7 +1643,7 @@ type GetChannelRequest struct {
 
 func (x *GetChannelRequest) Reset() {
 	*x = GetChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1655,7 @@ func (x *GetChannelRequest) String() string {
 func (*GetChannelRequest) ProtoMessage() {}
 
 func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1668,7 @@ func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelRequest.ProtoReflect.Descriptor instead.
 func (*GetChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetChannelRequest) GetName() string {
@@ -979,7 +1689,7 @@ type GetChannelResponse struct {
 
 func (x *GetChannelResponse) Reset() {
 	*x = GetChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1701,7 @@ func (x *GetChannelResponse) String() string {
 func (*GetChannelResponse) ProtoMessage() {}
 
 func (x *GetChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1714,7 @@ func (x *GetChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelResponse.ProtoReflect.Descriptor instead.
 func (*GetChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetChannelResponse) GetChannel() *Channel {
@@ -1023,7 +1733,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1745,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1758,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 // ListChannelsResponse holds the channels.
@@ -1062,7 +1772,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1784,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1797,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*Channel {
@@ -1111,7 +1821,7 @@ type UpdateChannelRequest struct {
 
 func (x *UpdateChannelRequest) Reset() {
 	*x = UpdateChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1833,7 @@ func (x *UpdateChannelRequest) String() string {
 func (*UpdateChannelRequest) ProtoMessage() {}
 
 func (x *UpdateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1846,7 @@ func (x *UpdateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChannelRequest.ProtoReflect.Descriptor instead.
 func (*UpdateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateChannelRequest) GetChannel() *Channel {
@@ -1164,7 +1874,7 @@ type UpdateChannelResponse struct {
 
 func (x *UpdateChannelResponse) Reset() {
 	*x = UpdateChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1886,7 @@ func (x *UpdateChannelResponse) String() string {
 func (*UpdateChannelResponse) ProtoMessage() {}
 
 func (x *UpdateChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1899,7 @@ func (x *UpdateChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChannelResponse.ProtoReflect.Descriptor instead.
 func (*UpdateChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateChannelResponse) GetChannel() *Channel {
@@ -1210,7 +1920,7 @@ type DeleteChannelRequest struct {
 
 func (x *DeleteChannelRequest) Reset() {
 	*x = DeleteChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1932,7 @@ func (x *DeleteChannelRequest) String() string {
 func (*DeleteChannelRequest) ProtoMessage() {}
 
 func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1945,7 @@ func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteChannelRequest) GetName() string {
@@ -1256,7 +1966,7 @@ type DeleteChannelResponse struct {
 
 func (x *DeleteChannelResponse) Reset() {
 	*x = DeleteChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1978,7 @@ func (x *DeleteChannelResponse) String() string {
 func (*DeleteChannelResponse) ProtoMessage() {}
 
 func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1991,7 @@ func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteChannelResponse) GetRevision() int64 {
@@ -1330,7 +2040,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +2052,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +2065,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Agent) GetId() string {
@@ -1472,7 +2182,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +2194,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +2207,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 // ListAgentsResponse holds the agents.
@@ -1511,7 +2221,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +2233,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +2246,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -1557,7 +2267,7 @@ type GetAgentRequest struct {
 
 func (x *GetAgentRequest) Reset() {
 	*x = GetAgentRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +2279,7 @@ func (x *GetAgentRequest) String() string {
 func (*GetAgentRequest) ProtoMessage() {}
 
 func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +2292,7 @@ func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetAgentRequest) GetId() string {
@@ -1603,7 +2313,7 @@ type GetAgentResponse struct {
 
 func (x *GetAgentResponse) Reset() {
 	*x = GetAgentResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +2325,7 @@ func (x *GetAgentResponse) String() string {
 func (*GetAgentResponse) ProtoMessage() {}
 
 func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +2338,7 @@ func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetAgentResponse) GetAgent() *Agent {
@@ -1636,6 +2346,198 @@ func (x *GetAgentResponse) GetAgent() *Agent {
 		return x.Agent
 	}
 	return nil
+}
+
+// Backup is what an agent kept of the state it replaced.
+type Backup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the backup on its agent.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// revision is the revision of the state that was replaced.
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// replaced_at is when it was replaced.
+	ReplacedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=replaced_at,json=replacedAt,proto3" json:"replaced_at,omitempty"`
+	// packages are the packages it held, as name@version.
+	Packages []string `protobuf:"bytes,4,rep,name=packages,proto3" json:"packages,omitempty"`
+	// size_bytes is the backup's size on disk.
+	SizeBytes int64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// replaced_by_revision is the revision that replaced it.
+	ReplacedByRevision int64 `protobuf:"varint,6,opt,name=replaced_by_revision,json=replacedByRevision,proto3" json:"replaced_by_revision,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Backup) Reset() {
+	*x = Backup{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Backup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Backup) ProtoMessage() {}
+
+func (x *Backup) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Backup.ProtoReflect.Descriptor instead.
+func (*Backup) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Backup) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Backup) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *Backup) GetReplacedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReplacedAt
+	}
+	return nil
+}
+
+func (x *Backup) GetPackages() []string {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
+func (x *Backup) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *Backup) GetReplacedByRevision() int64 {
+	if x != nil {
+		return x.ReplacedByRevision
+	}
+	return 0
+}
+
+// ListAgentBackupsRequest lists an agent's backups.
+type ListAgentBackupsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent; it must be connected.
+	AgentId       string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAgentBackupsRequest) Reset() {
+	*x = ListAgentBackupsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAgentBackupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAgentBackupsRequest) ProtoMessage() {}
+
+func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAgentBackupsRequest.ProtoReflect.Descriptor instead.
+func (*ListAgentBackupsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListAgentBackupsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+// ListAgentBackupsResponse holds an agent's backups.
+type ListAgentBackupsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// backups are newest first.
+	Backups []*Backup `protobuf:"bytes,1,rep,name=backups,proto3" json:"backups,omitempty"`
+	// limit is how many backups the agent keeps.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAgentBackupsResponse) Reset() {
+	*x = ListAgentBackupsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAgentBackupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAgentBackupsResponse) ProtoMessage() {}
+
+func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAgentBackupsResponse.ProtoReflect.Descriptor instead.
+func (*ListAgentBackupsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListAgentBackupsResponse) GetBackups() []*Backup {
+	if x != nil {
+		return x.Backups
+	}
+	return nil
+}
+
+func (x *ListAgentBackupsResponse) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 // InvokeRequest runs a service.
@@ -1656,7 +2558,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +2570,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +2583,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *InvokeRequest) GetService() string {
@@ -1733,7 +2635,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +2647,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +2660,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *InvokeResponse) GetAgentId() string {
@@ -1844,7 +2746,46 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x0fpackage_version\x18\x03 \x01(\x03R\x0epackageVersion\"\x15\n" +
 	"\x13ListServicesRequest\"J\n" +
 	"\x14ListServicesResponse\x122\n" +
-	"\bservices\x18\x01 \x03(\v2\x16.weft.admin.v1.ServiceR\bservices\"\xe4\x02\n" +
+	"\bservices\x18\x01 \x03(\v2\x16.weft.admin.v1.ServiceR\bservices\"F\n" +
+	"\x1aListPackageVersionsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"Q\n" +
+	"\x1bListPackageVersionsResponse\x122\n" +
+	"\bversions\x18\x01 \x03(\v2\x16.weft.admin.v1.PackageR\bversions\"A\n" +
+	"\x11GetPackageRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"\x95\x01\n" +
+	"\x12GetPackageResponse\x120\n" +
+	"\apackage\x18\x01 \x01(\v2\x16.weft.admin.v1.PackageR\apackage\x123\n" +
+	"\asources\x18\x02 \x03(\v2\x19.weft.admin.v1.SourceFileR\asources\x12\x18\n" +
+	"\acurrent\x18\x03 \x01(\bR\acurrent\"\xbf\x01\n" +
+	"\x11AgentDeployStatus\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x120\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1a.weft.admin.v1.DeployStateR\x05state\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
+	"\tconnected\x18\x04 \x01(\bR\tconnected\x12)\n" +
+	"\x10applied_revision\x18\x05 \x01(\x03R\x0fappliedRevision\"F\n" +
+	"\x16GetDeployStatusRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"\x85\x01\n" +
+	"\x17GetDeployStatusResponse\x120\n" +
+	"\apackage\x18\x01 \x01(\v2\x16.weft.admin.v1.PackageR\apackage\x128\n" +
+	"\x06agents\x18\x02 \x03(\v2 .weft.admin.v1.AgentDeployStatusR\x06agents\"D\n" +
+	"\x0fRollbackRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"to_version\x18\x02 \x01(\x03R\ttoVersion\"\x8b\x01\n" +
+	"\x10RollbackResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x120\n" +
+	"\apackage\x18\x02 \x01(\v2\x16.weft.admin.v1.PackageR\apackage\x12)\n" +
+	"\x10restored_version\x18\x03 \x01(\x03R\x0frestoredVersion\";\n" +
+	"\x0fUndeployRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"}\n" +
+	"\x10UndeployResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
+	"\bservices\x18\x02 \x03(\tR\bservices\x121\n" +
+	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\"\xe4\x02\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -1912,7 +2853,21 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x0fGetAgentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\">\n" +
 	"\x10GetAgentResponse\x12*\n" +
-	"\x05agent\x18\x01 \x01(\v2\x14.weft.admin.v1.AgentR\x05agent\"y\n" +
+	"\x05agent\x18\x01 \x01(\v2\x14.weft.admin.v1.AgentR\x05agent\"\xde\x01\n" +
+	"\x06Backup\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12;\n" +
+	"\vreplaced_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"replacedAt\x12\x1a\n" +
+	"\bpackages\x18\x04 \x03(\tR\bpackages\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x120\n" +
+	"\x14replaced_by_revision\x18\x06 \x01(\x03R\x12replacedByRevision\"4\n" +
+	"\x17ListAgentBackupsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\"a\n" +
+	"\x18ListAgentBackupsResponse\x12/\n" +
+	"\abackups\x18\x01 \x03(\v2\x15.weft.admin.v1.BackupR\abackups\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"y\n" +
 	"\rInvokeRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05input\x18\x02 \x01(\fR\x05input\x12\x19\n" +
@@ -1926,30 +2881,42 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x06 \x01(\x03R\n" +
-	"durationUs*\x91\x01\n" +
+	"durationUs*y\n" +
+	"\vDeployState\x12\x1c\n" +
+	"\x18DEPLOY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14DEPLOY_STATE_PENDING\x10\x01\x12\x19\n" +
+	"\x15DEPLOY_STATE_DEPLOYED\x10\x02\x12\x17\n" +
+	"\x13DEPLOY_STATE_FAILED\x10\x03*\x91\x01\n" +
 	"\n" +
 	"SyncStatus\x12\x1b\n" +
 	"\x17SYNC_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SYNC_STATUS_IN_SYNC\x10\x01\x12\x17\n" +
 	"\x13SYNC_STATUS_PENDING\x10\x02\x12\x16\n" +
 	"\x12SYNC_STATUS_FAILED\x10\x03\x12\x1c\n" +
-	"\x18SYNC_STATUS_DISCONNECTED\x10\x042\x89\x02\n" +
+	"\x18SYNC_STATUS_DISCONNECTED\x10\x042\xc6\x05\n" +
 	"\x0ePackageService\x12E\n" +
 	"\x06Deploy\x12\x1c.weft.admin.v1.DeployRequest\x1a\x1d.weft.admin.v1.DeployResponse\x12W\n" +
 	"\fListPackages\x12\".weft.admin.v1.ListPackagesRequest\x1a#.weft.admin.v1.ListPackagesResponse\x12W\n" +
-	"\fListServices\x12\".weft.admin.v1.ListServicesRequest\x1a#.weft.admin.v1.ListServicesResponse2\xd0\x03\n" +
+	"\fListServices\x12\".weft.admin.v1.ListServicesRequest\x1a#.weft.admin.v1.ListServicesResponse\x12l\n" +
+	"\x13ListPackageVersions\x12).weft.admin.v1.ListPackageVersionsRequest\x1a*.weft.admin.v1.ListPackageVersionsResponse\x12Q\n" +
+	"\n" +
+	"GetPackage\x12 .weft.admin.v1.GetPackageRequest\x1a!.weft.admin.v1.GetPackageResponse\x12`\n" +
+	"\x0fGetDeployStatus\x12%.weft.admin.v1.GetDeployStatusRequest\x1a&.weft.admin.v1.GetDeployStatusResponse\x12K\n" +
+	"\bRollback\x12\x1e.weft.admin.v1.RollbackRequest\x1a\x1f.weft.admin.v1.RollbackResponse\x12K\n" +
+	"\bUndeploy\x12\x1e.weft.admin.v1.UndeployRequest\x1a\x1f.weft.admin.v1.UndeployResponse2\xd0\x03\n" +
 	"\x0eChannelService\x12Z\n" +
 	"\rCreateChannel\x12#.weft.admin.v1.CreateChannelRequest\x1a$.weft.admin.v1.CreateChannelResponse\x12Q\n" +
 	"\n" +
 	"GetChannel\x12 .weft.admin.v1.GetChannelRequest\x1a!.weft.admin.v1.GetChannelResponse\x12W\n" +
 	"\fListChannels\x12\".weft.admin.v1.ListChannelsRequest\x1a#.weft.admin.v1.ListChannelsResponse\x12Z\n" +
 	"\rUpdateChannel\x12#.weft.admin.v1.UpdateChannelRequest\x1a$.weft.admin.v1.UpdateChannelResponse\x12Z\n" +
-	"\rDeleteChannel\x12#.weft.admin.v1.DeleteChannelRequest\x1a$.weft.admin.v1.DeleteChannelResponse2\xf5\x01\n" +
+	"\rDeleteChannel\x12#.weft.admin.v1.DeleteChannelRequest\x1a$.weft.admin.v1.DeleteChannelResponse2\xda\x02\n" +
 	"\fFleetService\x12Q\n" +
 	"\n" +
 	"ListAgents\x12 .weft.admin.v1.ListAgentsRequest\x1a!.weft.admin.v1.ListAgentsResponse\x12K\n" +
 	"\bGetAgent\x12\x1e.weft.admin.v1.GetAgentRequest\x1a\x1f.weft.admin.v1.GetAgentResponse\x12E\n" +
-	"\x06Invoke\x12\x1c.weft.admin.v1.InvokeRequest\x1a\x1d.weft.admin.v1.InvokeResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"\x06Invoke\x12\x1c.weft.admin.v1.InvokeRequest\x1a\x1d.weft.admin.v1.InvokeResponse\x12c\n" +
+	"\x10ListAgentBackups\x12&.weft.admin.v1.ListAgentBackupsRequest\x1a'.weft.admin.v1.ListAgentBackupsResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -1963,94 +2930,130 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_weft_admin_v1_admin_proto_rawDescData
 }
 
-var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
-	(SyncStatus)(0),               // 0: weft.admin.v1.SyncStatus
-	(*SourceFile)(nil),            // 1: weft.admin.v1.SourceFile
-	(*PackageSource)(nil),         // 2: weft.admin.v1.PackageSource
-	(*DeployRequest)(nil),         // 3: weft.admin.v1.DeployRequest
-	(*DeployResponse)(nil),        // 4: weft.admin.v1.DeployResponse
-	(*DeployedPackage)(nil),       // 5: weft.admin.v1.DeployedPackage
-	(*Package)(nil),               // 6: weft.admin.v1.Package
-	(*ListPackagesRequest)(nil),   // 7: weft.admin.v1.ListPackagesRequest
-	(*ListPackagesResponse)(nil),  // 8: weft.admin.v1.ListPackagesResponse
-	(*Service)(nil),               // 9: weft.admin.v1.Service
-	(*ListServicesRequest)(nil),   // 10: weft.admin.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),  // 11: weft.admin.v1.ListServicesResponse
-	(*Channel)(nil),               // 12: weft.admin.v1.Channel
-	(*CreateChannelRequest)(nil),  // 13: weft.admin.v1.CreateChannelRequest
-	(*CreateChannelResponse)(nil), // 14: weft.admin.v1.CreateChannelResponse
-	(*GetChannelRequest)(nil),     // 15: weft.admin.v1.GetChannelRequest
-	(*GetChannelResponse)(nil),    // 16: weft.admin.v1.GetChannelResponse
-	(*ListChannelsRequest)(nil),   // 17: weft.admin.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),  // 18: weft.admin.v1.ListChannelsResponse
-	(*UpdateChannelRequest)(nil),  // 19: weft.admin.v1.UpdateChannelRequest
-	(*UpdateChannelResponse)(nil), // 20: weft.admin.v1.UpdateChannelResponse
-	(*DeleteChannelRequest)(nil),  // 21: weft.admin.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil), // 22: weft.admin.v1.DeleteChannelResponse
-	(*Agent)(nil),                 // 23: weft.admin.v1.Agent
-	(*ListAgentsRequest)(nil),     // 24: weft.admin.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),    // 25: weft.admin.v1.ListAgentsResponse
-	(*GetAgentRequest)(nil),       // 26: weft.admin.v1.GetAgentRequest
-	(*GetAgentResponse)(nil),      // 27: weft.admin.v1.GetAgentResponse
-	(*InvokeRequest)(nil),         // 28: weft.admin.v1.InvokeRequest
-	(*InvokeResponse)(nil),        // 29: weft.admin.v1.InvokeResponse
-	nil,                           // 30: weft.admin.v1.Agent.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 32: google.protobuf.FieldMask
+	(DeployState)(0),                    // 0: weft.admin.v1.DeployState
+	(SyncStatus)(0),                     // 1: weft.admin.v1.SyncStatus
+	(*SourceFile)(nil),                  // 2: weft.admin.v1.SourceFile
+	(*PackageSource)(nil),               // 3: weft.admin.v1.PackageSource
+	(*DeployRequest)(nil),               // 4: weft.admin.v1.DeployRequest
+	(*DeployResponse)(nil),              // 5: weft.admin.v1.DeployResponse
+	(*DeployedPackage)(nil),             // 6: weft.admin.v1.DeployedPackage
+	(*Package)(nil),                     // 7: weft.admin.v1.Package
+	(*ListPackagesRequest)(nil),         // 8: weft.admin.v1.ListPackagesRequest
+	(*ListPackagesResponse)(nil),        // 9: weft.admin.v1.ListPackagesResponse
+	(*Service)(nil),                     // 10: weft.admin.v1.Service
+	(*ListServicesRequest)(nil),         // 11: weft.admin.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),        // 12: weft.admin.v1.ListServicesResponse
+	(*ListPackageVersionsRequest)(nil),  // 13: weft.admin.v1.ListPackageVersionsRequest
+	(*ListPackageVersionsResponse)(nil), // 14: weft.admin.v1.ListPackageVersionsResponse
+	(*GetPackageRequest)(nil),           // 15: weft.admin.v1.GetPackageRequest
+	(*GetPackageResponse)(nil),          // 16: weft.admin.v1.GetPackageResponse
+	(*AgentDeployStatus)(nil),           // 17: weft.admin.v1.AgentDeployStatus
+	(*GetDeployStatusRequest)(nil),      // 18: weft.admin.v1.GetDeployStatusRequest
+	(*GetDeployStatusResponse)(nil),     // 19: weft.admin.v1.GetDeployStatusResponse
+	(*RollbackRequest)(nil),             // 20: weft.admin.v1.RollbackRequest
+	(*RollbackResponse)(nil),            // 21: weft.admin.v1.RollbackResponse
+	(*UndeployRequest)(nil),             // 22: weft.admin.v1.UndeployRequest
+	(*UndeployResponse)(nil),            // 23: weft.admin.v1.UndeployResponse
+	(*Channel)(nil),                     // 24: weft.admin.v1.Channel
+	(*CreateChannelRequest)(nil),        // 25: weft.admin.v1.CreateChannelRequest
+	(*CreateChannelResponse)(nil),       // 26: weft.admin.v1.CreateChannelResponse
+	(*GetChannelRequest)(nil),           // 27: weft.admin.v1.GetChannelRequest
+	(*GetChannelResponse)(nil),          // 28: weft.admin.v1.GetChannelResponse
+	(*ListChannelsRequest)(nil),         // 29: weft.admin.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),        // 30: weft.admin.v1.ListChannelsResponse
+	(*UpdateChannelRequest)(nil),        // 31: weft.admin.v1.UpdateChannelRequest
+	(*UpdateChannelResponse)(nil),       // 32: weft.admin.v1.UpdateChannelResponse
+	(*DeleteChannelRequest)(nil),        // 33: weft.admin.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil),       // 34: weft.admin.v1.DeleteChannelResponse
+	(*Agent)(nil),                       // 35: weft.admin.v1.Agent
+	(*ListAgentsRequest)(nil),           // 36: weft.admin.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),          // 37: weft.admin.v1.ListAgentsResponse
+	(*GetAgentRequest)(nil),             // 38: weft.admin.v1.GetAgentRequest
+	(*GetAgentResponse)(nil),            // 39: weft.admin.v1.GetAgentResponse
+	(*Backup)(nil),                      // 40: weft.admin.v1.Backup
+	(*ListAgentBackupsRequest)(nil),     // 41: weft.admin.v1.ListAgentBackupsRequest
+	(*ListAgentBackupsResponse)(nil),    // 42: weft.admin.v1.ListAgentBackupsResponse
+	(*InvokeRequest)(nil),               // 43: weft.admin.v1.InvokeRequest
+	(*InvokeResponse)(nil),              // 44: weft.admin.v1.InvokeResponse
+	nil,                                 // 45: weft.admin.v1.Agent.LabelsEntry
+	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 47: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
-	1,  // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
-	2,  // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
-	5,  // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
-	6,  // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	31, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
-	9,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
-	31, // 7: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	31, // 8: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	12, // 9: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	12, // 10: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	12, // 11: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	12, // 12: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
-	12, // 13: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	32, // 14: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	12, // 15: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	30, // 16: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
-	0,  // 17: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	31, // 18: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	31, // 19: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	31, // 20: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
-	23, // 21: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
-	23, // 22: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	3,  // 23: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	7,  // 24: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	10, // 25: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13, // 26: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	15, // 27: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	17, // 28: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	19, // 29: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	21, // 30: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	24, // 31: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	26, // 32: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	28, // 33: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	4,  // 34: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	8,  // 35: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	11, // 36: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14, // 37: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	16, // 38: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	18, // 39: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	20, // 40: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	22, // 41: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	25, // 42: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	27, // 43: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	29, // 44: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	34, // [34:45] is the sub-list for method output_type
-	23, // [23:34] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	2,  // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
+	3,  // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
+	6,  // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
+	7,  // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
+	46, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
+	10, // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
+	7,  // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
+	7,  // 8: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
+	2,  // 9: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
+	0,  // 10: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
+	7,  // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
+	17, // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
+	7,  // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
+	46, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	46, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 16: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	24, // 17: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	24, // 18: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	24, // 19: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
+	24, // 20: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	47, // 21: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 22: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	45, // 23: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	1,  // 24: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
+	46, // 25: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	46, // 26: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	46, // 27: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	35, // 28: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
+	35, // 29: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
+	46, // 30: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	40, // 31: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	4,  // 32: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,  // 33: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11, // 34: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13, // 35: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15, // 36: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18, // 37: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20, // 38: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22, // 39: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25, // 40: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27, // 41: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29, // 42: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31, // 43: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33, // 44: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36, // 45: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38, // 46: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	43, // 47: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	41, // 48: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	5,  // 49: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,  // 50: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12, // 51: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14, // 52: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16, // 53: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19, // 54: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21, // 55: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23, // 56: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26, // 57: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28, // 58: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30, // 59: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32, // 60: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34, // 61: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37, // 62: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39, // 63: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	44, // 64: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	42, // 65: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	49, // [49:66] is the sub-list for method output_type
+	32, // [32:49] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -2058,14 +3061,14 @@ func file_weft_admin_v1_admin_proto_init() {
 	if File_weft_admin_v1_admin_proto != nil {
 		return
 	}
-	file_weft_admin_v1_admin_proto_msgTypes[11].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   30,
+			NumEnums:      2,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -19,9 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PackageService_Deploy_FullMethodName       = "/weft.admin.v1.PackageService/Deploy"
-	PackageService_ListPackages_FullMethodName = "/weft.admin.v1.PackageService/ListPackages"
-	PackageService_ListServices_FullMethodName = "/weft.admin.v1.PackageService/ListServices"
+	PackageService_Deploy_FullMethodName              = "/weft.admin.v1.PackageService/Deploy"
+	PackageService_ListPackages_FullMethodName        = "/weft.admin.v1.PackageService/ListPackages"
+	PackageService_ListServices_FullMethodName        = "/weft.admin.v1.PackageService/ListServices"
+	PackageService_ListPackageVersions_FullMethodName = "/weft.admin.v1.PackageService/ListPackageVersions"
+	PackageService_GetPackage_FullMethodName          = "/weft.admin.v1.PackageService/GetPackage"
+	PackageService_GetDeployStatus_FullMethodName     = "/weft.admin.v1.PackageService/GetDeployStatus"
+	PackageService_Rollback_FullMethodName            = "/weft.admin.v1.PackageService/Rollback"
+	PackageService_Undeploy_FullMethodName            = "/weft.admin.v1.PackageService/Undeploy"
 )
 
 // PackageServiceClient is the client API for PackageService service.
@@ -37,6 +42,19 @@ type PackageServiceClient interface {
 	ListPackages(ctx context.Context, in *ListPackagesRequest, opts ...grpc.CallOption) (*ListPackagesResponse, error)
 	// ListServices lists the services the deployed packages register.
 	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ListServicesResponse, error)
+	// ListPackageVersions lists the stored versions of packages, newest first:
+	// the deploy history.
+	ListPackageVersions(ctx context.Context, in *ListPackageVersionsRequest, opts ...grpc.CallOption) (*ListPackageVersionsResponse, error)
+	// GetPackage reads one version of a package with its source.
+	GetPackage(ctx context.Context, in *GetPackageRequest, opts ...grpc.CallOption) (*GetPackageResponse, error)
+	// GetDeployStatus says, per agent, whether a package version is deployed,
+	// pending or failed.
+	GetDeployStatus(ctx context.Context, in *GetDeployStatusRequest, opts ...grpc.CallOption) (*GetDeployStatusResponse, error)
+	// Rollback makes a new revision whose content is an older version.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
+	// Undeploy removes a package. It refuses while channels use its services,
+	// naming them, unless force is set.
+	Undeploy(ctx context.Context, in *UndeployRequest, opts ...grpc.CallOption) (*UndeployResponse, error)
 }
 
 type packageServiceClient struct {
@@ -77,6 +95,56 @@ func (c *packageServiceClient) ListServices(ctx context.Context, in *ListService
 	return out, nil
 }
 
+func (c *packageServiceClient) ListPackageVersions(ctx context.Context, in *ListPackageVersionsRequest, opts ...grpc.CallOption) (*ListPackageVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPackageVersionsResponse)
+	err := c.cc.Invoke(ctx, PackageService_ListPackageVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *packageServiceClient) GetPackage(ctx context.Context, in *GetPackageRequest, opts ...grpc.CallOption) (*GetPackageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPackageResponse)
+	err := c.cc.Invoke(ctx, PackageService_GetPackage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *packageServiceClient) GetDeployStatus(ctx context.Context, in *GetDeployStatusRequest, opts ...grpc.CallOption) (*GetDeployStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDeployStatusResponse)
+	err := c.cc.Invoke(ctx, PackageService_GetDeployStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *packageServiceClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackResponse)
+	err := c.cc.Invoke(ctx, PackageService_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *packageServiceClient) Undeploy(ctx context.Context, in *UndeployRequest, opts ...grpc.CallOption) (*UndeployResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndeployResponse)
+	err := c.cc.Invoke(ctx, PackageService_Undeploy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PackageServiceServer is the server API for PackageService service.
 // All implementations must embed UnimplementedPackageServiceServer
 // for forward compatibility.
@@ -90,6 +158,19 @@ type PackageServiceServer interface {
 	ListPackages(context.Context, *ListPackagesRequest) (*ListPackagesResponse, error)
 	// ListServices lists the services the deployed packages register.
 	ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error)
+	// ListPackageVersions lists the stored versions of packages, newest first:
+	// the deploy history.
+	ListPackageVersions(context.Context, *ListPackageVersionsRequest) (*ListPackageVersionsResponse, error)
+	// GetPackage reads one version of a package with its source.
+	GetPackage(context.Context, *GetPackageRequest) (*GetPackageResponse, error)
+	// GetDeployStatus says, per agent, whether a package version is deployed,
+	// pending or failed.
+	GetDeployStatus(context.Context, *GetDeployStatusRequest) (*GetDeployStatusResponse, error)
+	// Rollback makes a new revision whose content is an older version.
+	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
+	// Undeploy removes a package. It refuses while channels use its services,
+	// naming them, unless force is set.
+	Undeploy(context.Context, *UndeployRequest) (*UndeployResponse, error)
 	mustEmbedUnimplementedPackageServiceServer()
 }
 
@@ -108,6 +189,21 @@ func (UnimplementedPackageServiceServer) ListPackages(context.Context, *ListPack
 }
 func (UnimplementedPackageServiceServer) ListServices(context.Context, *ListServicesRequest) (*ListServicesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListServices not implemented")
+}
+func (UnimplementedPackageServiceServer) ListPackageVersions(context.Context, *ListPackageVersionsRequest) (*ListPackageVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPackageVersions not implemented")
+}
+func (UnimplementedPackageServiceServer) GetPackage(context.Context, *GetPackageRequest) (*GetPackageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPackage not implemented")
+}
+func (UnimplementedPackageServiceServer) GetDeployStatus(context.Context, *GetDeployStatusRequest) (*GetDeployStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDeployStatus not implemented")
+}
+func (UnimplementedPackageServiceServer) Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rollback not implemented")
+}
+func (UnimplementedPackageServiceServer) Undeploy(context.Context, *UndeployRequest) (*UndeployResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Undeploy not implemented")
 }
 func (UnimplementedPackageServiceServer) mustEmbedUnimplementedPackageServiceServer() {}
 func (UnimplementedPackageServiceServer) testEmbeddedByValue()                        {}
@@ -184,6 +280,96 @@ func _PackageService_ListServices_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PackageService_ListPackageVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPackageVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PackageServiceServer).ListPackageVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PackageService_ListPackageVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PackageServiceServer).ListPackageVersions(ctx, req.(*ListPackageVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PackageService_GetPackage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPackageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PackageServiceServer).GetPackage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PackageService_GetPackage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PackageServiceServer).GetPackage(ctx, req.(*GetPackageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PackageService_GetDeployStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDeployStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PackageServiceServer).GetDeployStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PackageService_GetDeployStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PackageServiceServer).GetDeployStatus(ctx, req.(*GetDeployStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PackageService_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PackageServiceServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PackageService_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PackageServiceServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PackageService_Undeploy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndeployRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PackageServiceServer).Undeploy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PackageService_Undeploy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PackageServiceServer).Undeploy(ctx, req.(*UndeployRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PackageService_ServiceDesc is the grpc.ServiceDesc for PackageService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +388,26 @@ var PackageService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListServices",
 			Handler:    _PackageService_ListServices_Handler,
+		},
+		{
+			MethodName: "ListPackageVersions",
+			Handler:    _PackageService_ListPackageVersions_Handler,
+		},
+		{
+			MethodName: "GetPackage",
+			Handler:    _PackageService_GetPackage_Handler,
+		},
+		{
+			MethodName: "GetDeployStatus",
+			Handler:    _PackageService_GetDeployStatus_Handler,
+		},
+		{
+			MethodName: "Rollback",
+			Handler:    _PackageService_Rollback_Handler,
+		},
+		{
+			MethodName: "Undeploy",
+			Handler:    _PackageService_Undeploy_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -477,9 +683,10 @@ var ChannelService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	FleetService_ListAgents_FullMethodName = "/weft.admin.v1.FleetService/ListAgents"
-	FleetService_GetAgent_FullMethodName   = "/weft.admin.v1.FleetService/GetAgent"
-	FleetService_Invoke_FullMethodName     = "/weft.admin.v1.FleetService/Invoke"
+	FleetService_ListAgents_FullMethodName       = "/weft.admin.v1.FleetService/ListAgents"
+	FleetService_GetAgent_FullMethodName         = "/weft.admin.v1.FleetService/GetAgent"
+	FleetService_Invoke_FullMethodName           = "/weft.admin.v1.FleetService/Invoke"
+	FleetService_ListAgentBackups_FullMethodName = "/weft.admin.v1.FleetService/ListAgentBackups"
 )
 
 // FleetServiceClient is the client API for FleetService service.
@@ -494,6 +701,8 @@ type FleetServiceClient interface {
 	GetAgent(ctx context.Context, in *GetAgentRequest, opts ...grpc.CallOption) (*GetAgentResponse, error)
 	// Invoke runs a service on one agent and returns its output.
 	Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.CallOption) (*InvokeResponse, error)
+	// ListAgentBackups lists the backups an agent keeps of what it replaced.
+	ListAgentBackups(ctx context.Context, in *ListAgentBackupsRequest, opts ...grpc.CallOption) (*ListAgentBackupsResponse, error)
 }
 
 type fleetServiceClient struct {
@@ -534,6 +743,16 @@ func (c *fleetServiceClient) Invoke(ctx context.Context, in *InvokeRequest, opts
 	return out, nil
 }
 
+func (c *fleetServiceClient) ListAgentBackups(ctx context.Context, in *ListAgentBackupsRequest, opts ...grpc.CallOption) (*ListAgentBackupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAgentBackupsResponse)
+	err := c.cc.Invoke(ctx, FleetService_ListAgentBackups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServiceServer is the server API for FleetService service.
 // All implementations must embed UnimplementedFleetServiceServer
 // for forward compatibility.
@@ -546,6 +765,8 @@ type FleetServiceServer interface {
 	GetAgent(context.Context, *GetAgentRequest) (*GetAgentResponse, error)
 	// Invoke runs a service on one agent and returns its output.
 	Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error)
+	// ListAgentBackups lists the backups an agent keeps of what it replaced.
+	ListAgentBackups(context.Context, *ListAgentBackupsRequest) (*ListAgentBackupsResponse, error)
 	mustEmbedUnimplementedFleetServiceServer()
 }
 
@@ -564,6 +785,9 @@ func (UnimplementedFleetServiceServer) GetAgent(context.Context, *GetAgentReques
 }
 func (UnimplementedFleetServiceServer) Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Invoke not implemented")
+}
+func (UnimplementedFleetServiceServer) ListAgentBackups(context.Context, *ListAgentBackupsRequest) (*ListAgentBackupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAgentBackups not implemented")
 }
 func (UnimplementedFleetServiceServer) mustEmbedUnimplementedFleetServiceServer() {}
 func (UnimplementedFleetServiceServer) testEmbeddedByValue()                      {}
@@ -640,6 +864,24 @@ func _FleetService_Invoke_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_ListAgentBackups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAgentBackupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).ListAgentBackups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_ListAgentBackups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).ListAgentBackups(ctx, req.(*ListAgentBackupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetService_ServiceDesc is the grpc.ServiceDesc for FleetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -658,6 +900,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Invoke",
 			Handler:    _FleetService_Invoke_Handler,
+		},
+		{
+			MethodName: "ListAgentBackups",
+			Handler:    _FleetService_ListAgentBackups_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1025,6 +1025,7 @@ type Command struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*Command_Invoke
+	//	*Command_ListBackups
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1083,6 +1084,15 @@ func (x *Command) GetInvoke() *InvokeCommand {
 	return nil
 }
 
+func (x *Command) GetListBackups() *ListBackupsCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_ListBackups); ok {
+			return x.ListBackups
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -1092,7 +1102,197 @@ type Command_Invoke struct {
 	Invoke *InvokeCommand `protobuf:"bytes,2,opt,name=invoke,proto3,oneof"`
 }
 
+type Command_ListBackups struct {
+	// list_backups lists the agent's backups.
+	ListBackups *ListBackupsCommand `protobuf:"bytes,3,opt,name=list_backups,json=listBackups,proto3,oneof"`
+}
+
 func (*Command_Invoke) isCommand_Kind() {}
+
+func (*Command_ListBackups) isCommand_Kind() {}
+
+// ListBackupsCommand asks for the agent's backups.
+type ListBackupsCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBackupsCommand) Reset() {
+	*x = ListBackupsCommand{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBackupsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBackupsCommand) ProtoMessage() {}
+
+func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
+func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+// Backup is what the agent kept of a state it replaced.
+type Backup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the backup.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// revision is the revision of the replaced state.
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// replaced_at_unix_ms is when it was replaced, in Unix milliseconds.
+	ReplacedAtUnixMs int64 `protobuf:"varint,3,opt,name=replaced_at_unix_ms,json=replacedAtUnixMs,proto3" json:"replaced_at_unix_ms,omitempty"`
+	// packages are the packages it held, as name@version.
+	Packages []string `protobuf:"bytes,4,rep,name=packages,proto3" json:"packages,omitempty"`
+	// size_bytes is its size on disk.
+	SizeBytes int64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// replaced_by_revision is the revision that replaced it.
+	ReplacedByRevision int64 `protobuf:"varint,6,opt,name=replaced_by_revision,json=replacedByRevision,proto3" json:"replaced_by_revision,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Backup) Reset() {
+	*x = Backup{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Backup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Backup) ProtoMessage() {}
+
+func (x *Backup) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Backup.ProtoReflect.Descriptor instead.
+func (*Backup) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Backup) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Backup) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *Backup) GetReplacedAtUnixMs() int64 {
+	if x != nil {
+		return x.ReplacedAtUnixMs
+	}
+	return 0
+}
+
+func (x *Backup) GetPackages() []string {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
+func (x *Backup) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *Backup) GetReplacedByRevision() int64 {
+	if x != nil {
+		return x.ReplacedByRevision
+	}
+	return 0
+}
+
+// BackupList is the answer to ListBackupsCommand.
+type BackupList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// backups are newest first.
+	Backups []*Backup `protobuf:"bytes,1,rep,name=backups,proto3" json:"backups,omitempty"`
+	// limit is how many the agent keeps.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupList) Reset() {
+	*x = BackupList{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupList) ProtoMessage() {}
+
+func (x *BackupList) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
+func (*BackupList) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BackupList) GetBackups() []*Backup {
+	if x != nil {
+		return x.Backups
+	}
+	return nil
+}
+
+func (x *BackupList) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
 
 // InvokeCommand runs a service on the agent.
 type InvokeCommand struct {
@@ -1109,7 +1309,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1321,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1334,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -1170,6 +1370,7 @@ type CommandResult struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*CommandResult_Invoke
+	//	*CommandResult_Backups
 	Kind          isCommandResult_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1177,7 +1378,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1390,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1403,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CommandResult) GetId() string {
@@ -1235,6 +1436,15 @@ func (x *CommandResult) GetInvoke() *InvokeResult {
 	return nil
 }
 
+func (x *CommandResult) GetBackups() *BackupList {
+	if x != nil {
+		if x, ok := x.Kind.(*CommandResult_Backups); ok {
+			return x.Backups
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Kind interface {
 	isCommandResult_Kind()
 }
@@ -1244,7 +1454,14 @@ type CommandResult_Invoke struct {
 	Invoke *InvokeResult `protobuf:"bytes,3,opt,name=invoke,proto3,oneof"`
 }
 
+type CommandResult_Backups struct {
+	// backups is the result of list_backups.
+	Backups *BackupList `protobuf:"bytes,4,opt,name=backups,proto3,oneof"`
+}
+
 func (*CommandResult_Invoke) isCommandResult_Kind() {}
+
+func (*CommandResult_Backups) isCommandResult_Kind() {}
 
 // InvokeResult is the outcome of one service invocation.
 type InvokeResult struct {
@@ -1265,7 +1482,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1494,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1507,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -1400,20 +1617,35 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\fCommandsOpen\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"D\n" +
 	"\x10CommandsResponse\x120\n" +
-	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"Y\n" +
+	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\xa1\x01\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
-	"\x06invoke\x18\x02 \x01(\v2\x1c.weft.agent.v1.InvokeCommandH\x00R\x06invokeB\x06\n" +
-	"\x04kind\"^\n" +
+	"\x06invoke\x18\x02 \x01(\v2\x1c.weft.agent.v1.InvokeCommandH\x00R\x06invoke\x12F\n" +
+	"\flist_backups\x18\x03 \x01(\v2!.weft.agent.v1.ListBackupsCommandH\x00R\vlistBackupsB\x06\n" +
+	"\x04kind\"\x14\n" +
+	"\x12ListBackupsCommand\"\xd0\x01\n" +
+	"\x06Backup\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12-\n" +
+	"\x13replaced_at_unix_ms\x18\x03 \x01(\x03R\x10replacedAtUnixMs\x12\x1a\n" +
+	"\bpackages\x18\x04 \x03(\tR\bpackages\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x120\n" +
+	"\x14replaced_by_revision\x18\x06 \x01(\x03R\x12replacedByRevision\"S\n" +
+	"\n" +
+	"BackupList\x12/\n" +
+	"\abackups\x18\x01 \x03(\v2\x15.weft.agent.v1.BackupR\abackups\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"^\n" +
 	"\rInvokeCommand\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05input\x18\x02 \x01(\fR\x05input\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"t\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xab\x01\n" +
 	"\rCommandResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
-	"\x06invoke\x18\x03 \x01(\v2\x1b.weft.agent.v1.InvokeResultH\x00R\x06invokeB\x06\n" +
+	"\x06invoke\x18\x03 \x01(\v2\x1b.weft.agent.v1.InvokeResultH\x00R\x06invoke\x125\n" +
+	"\abackups\x18\x04 \x01(\v2\x19.weft.agent.v1.BackupListH\x00R\abackupsB\x06\n" +
 	"\x04kind\"\x87\x01\n" +
 	"\fInvokeResult\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\tR\x03cid\x12\x16\n" +
@@ -1438,51 +1670,57 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
-	(*SyncRequest)(nil),      // 0: weft.agent.v1.SyncRequest
-	(*SyncResponse)(nil),     // 1: weft.agent.v1.SyncResponse
-	(*Hello)(nil),            // 2: weft.agent.v1.Hello
-	(*Snapshot)(nil),         // 3: weft.agent.v1.Snapshot
-	(*Package)(nil),          // 4: weft.agent.v1.Package
-	(*SourceFile)(nil),       // 5: weft.agent.v1.SourceFile
-	(*Channel)(nil),          // 6: weft.agent.v1.Channel
-	(*Ack)(nil),              // 7: weft.agent.v1.Ack
-	(*Nack)(nil),             // 8: weft.agent.v1.Nack
-	(*ObjectError)(nil),      // 9: weft.agent.v1.ObjectError
-	(*CommandsRequest)(nil),  // 10: weft.agent.v1.CommandsRequest
-	(*CommandsOpen)(nil),     // 11: weft.agent.v1.CommandsOpen
-	(*CommandsResponse)(nil), // 12: weft.agent.v1.CommandsResponse
-	(*Command)(nil),          // 13: weft.agent.v1.Command
-	(*InvokeCommand)(nil),    // 14: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),    // 15: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),     // 16: weft.agent.v1.InvokeResult
-	nil,                      // 17: weft.agent.v1.Hello.LabelsEntry
+	(*SyncRequest)(nil),        // 0: weft.agent.v1.SyncRequest
+	(*SyncResponse)(nil),       // 1: weft.agent.v1.SyncResponse
+	(*Hello)(nil),              // 2: weft.agent.v1.Hello
+	(*Snapshot)(nil),           // 3: weft.agent.v1.Snapshot
+	(*Package)(nil),            // 4: weft.agent.v1.Package
+	(*SourceFile)(nil),         // 5: weft.agent.v1.SourceFile
+	(*Channel)(nil),            // 6: weft.agent.v1.Channel
+	(*Ack)(nil),                // 7: weft.agent.v1.Ack
+	(*Nack)(nil),               // 8: weft.agent.v1.Nack
+	(*ObjectError)(nil),        // 9: weft.agent.v1.ObjectError
+	(*CommandsRequest)(nil),    // 10: weft.agent.v1.CommandsRequest
+	(*CommandsOpen)(nil),       // 11: weft.agent.v1.CommandsOpen
+	(*CommandsResponse)(nil),   // 12: weft.agent.v1.CommandsResponse
+	(*Command)(nil),            // 13: weft.agent.v1.Command
+	(*ListBackupsCommand)(nil), // 14: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),             // 15: weft.agent.v1.Backup
+	(*BackupList)(nil),         // 16: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),      // 17: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),      // 18: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),       // 19: weft.agent.v1.InvokeResult
+	nil,                        // 20: weft.agent.v1.Hello.LabelsEntry
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
 	7,  // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
 	8,  // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
 	3,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	17, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	20, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
 	4,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
 	6,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
 	5,  // 7: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
 	9,  // 8: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
 	11, // 9: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	15, // 10: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	18, // 10: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
 	13, // 11: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	14, // 12: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	16, // 13: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	0,  // 14: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	10, // 15: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	1,  // 16: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	12, // 17: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	16, // [16:18] is the sub-list for method output_type
-	14, // [14:16] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	17, // 12: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	14, // 13: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	15, // 14: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	19, // 15: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	16, // 16: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	0,  // 17: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	10, // 18: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	1,  // 19: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	12, // 20: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_weft_agent_v1_agent_proto_init() }
@@ -1504,9 +1742,11 @@ func file_weft_agent_v1_agent_proto_init() {
 	}
 	file_weft_agent_v1_agent_proto_msgTypes[13].OneofWrappers = []any{
 		(*Command_Invoke)(nil),
+		(*Command_ListBackups)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
+		(*CommandResult_Backups)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1514,7 +1754,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
