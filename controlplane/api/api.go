@@ -53,9 +53,27 @@ func (s *Server) Register(g *grpc.Server) {
 	adminv1.RegisterFleetServiceServer(g, &fleet{Server: s})
 }
 
-// caller names who makes a request, for history and logs. Until tokens and
-// client certificates arrive, every caller is "local".
-func caller(context.Context) string { return "local" }
+// callerKey is the context key of the caller's identity.
+type callerKey struct{}
+
+// WithCaller returns ctx naming who makes the request, for history and
+// logs: the control plane's own ways in (the pickup directory, the sources
+// list) name themselves; tokens and client certificates will name users.
+func WithCaller(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, callerKey{}, name)
+}
+
+// caller names who makes a request; "local" until tokens and client
+// certificates arrive.
+func caller(ctx context.Context) string {
+	if name, ok := ctx.Value(callerKey{}).(string); ok && name != "" {
+		return name
+	}
+	return "local"
+}
+
+// Packages returns the package service, for the control plane's own ways in.
+func (s *Server) Packages() adminv1.PackageServiceServer { return &packages{Server: s} }
 
 // storeError maps a store error to a status: what. is the operation.
 func storeError(what string, err error) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/api"
 	"github.com/weft-dev/weft/controlplane/config"
 	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/pickup"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -68,7 +70,24 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
 
+	if cfg.Sources != "" {
+		res, err := pickup.DeploySources(api.WithCaller(ctx, "sources:"+filepath.Base(cfg.Sources)), admin.Packages(), cfg.Sources)
+		if err != nil {
+			// What is stored keeps serving; the operator sees why.
+			log.Error("sources list refused; serving what was deployed before", "sources", cfg.Sources, "err", err)
+		} else {
+			log.Info("deployed the sources list", "sources", cfg.Sources, "result", pickup.Summary(res))
+		}
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
+	if cfg.PickupDir != "" {
+		w, err := pickup.NewWatcher(cfg.PickupDir, admin.Packages(), cfg.PickupInterval, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return w.Run(ctx) })
+	}
 	g.Go(func() error { return watch.Poll(ctx, st, cfg.PollInterval, log) })
 	g.Go(func() error {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

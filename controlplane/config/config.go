@@ -30,6 +30,13 @@ type Config struct {
 	DeployTimeout time.Duration
 	// InvokeTimeout is the default bound of weftctl invoke.
 	InvokeTimeout time.Duration
+	// PickupDir is a directory whose new .go files and package directories
+	// are deployed with no other action; empty for none.
+	PickupDir string
+	// PickupInterval is how often the pickup directory is read.
+	PickupInterval time.Duration
+	// Sources is a sources list deployed at start; empty for none.
+	Sources string
 }
 
 // Parse reads the config from args (without the program name).
@@ -44,6 +51,9 @@ func Parse(args []string) (Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
 	fs.DurationVar(&c.DeployTimeout, "deploy-timeout", 20*time.Second, "bound of compiling one deploy")
 	fs.DurationVar(&c.InvokeTimeout, "invoke-timeout", 30*time.Second, "default bound of an invoke from weftctl")
+	fs.StringVar(&c.PickupDir, "pickup-dir", env("WEFT_PICKUP_DIR", ""), "deploy .go files and package directories dropped here (env WEFT_PICKUP_DIR)")
+	fs.DurationVar(&c.PickupInterval, "pickup-interval", time.Second, "how often to read the pickup directory")
+	fs.StringVar(&c.Sources, "sources", env("WEFT_SOURCES", ""), "sources list to deploy at start: one file or package directory per line (env WEFT_SOURCES)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -58,6 +68,9 @@ func (c Config) validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.PickupInterval <= 0 {
+		return fmt.Errorf("--pickup-interval %s: must be positive", c.PickupInterval)
 	}
 	if c.PollInterval <= 0 {
 		return fmt.Errorf("--poll-interval %s: must be positive", c.PollInterval)
