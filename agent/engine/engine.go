@@ -53,12 +53,14 @@ type Engine struct {
 
 	cur     atomic.Pointer[State]
 	applyMu sync.Mutex // one Apply at a time
+	cache   *sdk.Cache // the agent's cache, shared by its services
+	lives   lives      // goroutines of loaded packages
 }
 
 // New returns an engine that serves nothing until the first Apply. Calls
 // whose channel sets no timeout get defaultTimeout.
 func New(log *slog.Logger, defaultTimeout time.Duration) *Engine {
-	return &Engine{log: log.With("component", "engine"), serviceLog: log.With("component", "service"), defaultTimeout: defaultTimeout}
+	return &Engine{log: log.With("component", "engine"), serviceLog: log.With("component", "service"), defaultTimeout: defaultTimeout, cache: sdk.NewCache(nil)}
 }
 
 // Current returns the state being served, or nil before the first Apply.
@@ -157,6 +159,7 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 	next.Hash = snapshot.Hash(next.Snapshot)
 	next.Snapshot.Hash = next.Hash
 	e.cur.Store(next)
+	e.endLives(next)
 	e.log.Info("applied snapshot", "revision", snap.GetRevision(), "packages", len(next.packages), "loaded", loaded, "reused", reused,
 		"services", len(next.services), "channels", len(snap.GetChannels()), "took", time.Since(start).Round(time.Microsecond))
 	return next, nil
@@ -211,6 +214,9 @@ func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, in
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req.Service = service
+	if req.Services == nil {
+		req.Services = &callServices{e: e, st: st, service: service}
+	}
 	if req.Logger == nil {
 		req.Logger = e.serviceLog
 	}

@@ -32,6 +32,7 @@ type Request struct {
 	Query      url.Values        // URL query parameters
 	Header     http.Header       // request headers
 	Logger     *slog.Logger      // base logger; nil discards log output
+	Services   Services          // other services, cache, goroutines; nil for none
 }
 
 // Response is what a handler set on its Context for the response: status,

@@ -20,7 +20,7 @@ import "reflect"
 //go:generate go tool yaegi extract -name symbols crypto/sha256 crypto/sha1 crypto/sha512 crypto/md5 crypto/hmac hash hash/crc32
 //go:generate go tool yaegi extract -name symbols regexp net/url path html sync sync/atomic container/list mime text/template
 //go:generate go tool yaegi extract -name symbols -exclude ^SetDefault$,^SetLogLoggerLevel$ log/slog
-//go:generate go tool yaegi extract -name symbols -exclude ^NewContext$,^Request$,^Response$ github.com/weft-dev/weft/agent/sdk
+//go:generate go tool yaegi extract -name symbols -exclude ^NewContext$,^Request$,^Response$,^Services$ github.com/weft-dev/weft/agent/sdk
 
 // Symbols maps "importpath/pkgname" to the exported symbols of each allowed
 // package, in the form interp.Interpreter.Use takes.

@@ -11,9 +11,11 @@ func init() {
 	Symbols["github.com/weft-dev/weft/agent/sdk/sdk"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"Errorf":   reflect.ValueOf(sdk.Errorf),
+		"NewCache": reflect.ValueOf(sdk.NewCache),
 		"Register": reflect.ValueOf(sdk.Register),
 
 		// type definitions
+		"Cache":   reflect.ValueOf((*sdk.Cache)(nil)),
 		"Context": reflect.ValueOf((*sdk.Context)(nil)),
 		"Error":   reflect.ValueOf((*sdk.Error)(nil)),
 	}

@@ -59,6 +59,9 @@ func InvokeRequest(t testing.TB, name string, req sdk.Request, input string) Res
 	if req.Logger == nil {
 		req.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
+	if req.Services == nil {
+		req.Services = newServices(t)
+	}
 	c := sdk.NewContext(t.Context(), req)
 	out, err := svc.Invoke(c, []byte(input))
 	r := Result{Output: out, Err: err, Response: c.Response(), Status: handler.Status(err)}
