@@ -47,6 +47,10 @@ func (s *State) Revision() int64 { return s.Snapshot.GetRevision() }
 
 // Engine runs an agent's services and channels.
 type Engine struct {
+	// MaxPackageBytes, when positive, refuses packages whose files are
+	// larger in total: an edge host may have little memory to spare.
+	MaxPackageBytes int64
+
 	log            *slog.Logger
 	serviceLog     *slog.Logger // base of the loggers services get
 	defaultTimeout time.Duration
@@ -110,6 +114,10 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 			}
 		} else if full == nil {
 			fail("package", p.GetName(), "the snapshot leaves out its files (sha256 %s) and this agent does not hold them", p.GetSha256())
+			continue
+		}
+		if size := filesSize(full.GetFiles()); e.MaxPackageBytes > 0 && size > e.MaxPackageBytes {
+			fail("package", p.GetName(), "%d bytes of source; this agent takes at most %d (its --max-package-bytes)", size, e.MaxPackageBytes)
 			continue
 		}
 		if rt == nil {
@@ -267,6 +275,14 @@ func NewCID() string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func filesSize(files []*agentv1.SourceFile) int64 {
+	var n int64
+	for _, f := range files {
+		n += int64(len(f.GetContent()))
+	}
+	return n
 }
 
 func sorted(s []string) []string {
