@@ -30,7 +30,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	started := time.Now()
 	log = log.With("agent", cfg.ID)
 	eng := engine.New(log, cfg.InvokeTimeout)
-	dir, err := state.Open(cfg.StateDir)
+	dir, err := state.Open(cfg.StateDir, state.WithBackups(cfg.Backups))
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		BuildVersion: Version,
 		HTTPAddress:  lis.Addr().String(),
 		StartedAt:    started,
-	}, eng, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log)
+	}, eng, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log,
+		controlclient.WithBackups(dir))
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -78,7 +79,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	})
-	log.Info("agent ready", "http", lis.Addr().String(), "controlplane", cfg.ControlPlane, "state_dir", dir.Path(), "version", Version)
+	log.Info("agent ready", "http", lis.Addr().String(), "controlplane", cfg.ControlPlane, "state_dir", dir.Path(), "backups", dir.BackupLimit(), "version", Version)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()
 }

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weft-dev/weft/agent/state"
 )
 
 // Config is everything an agent needs to start.
@@ -37,6 +40,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// BackoffMax caps the wait between reconnects to the control plane.
 	BackoffMax time.Duration
+	// Backups is how many backups of replaced states the agent keeps in
+	// StateDir; 0 keeps none.
+	Backups int
 }
 
 // Parse reads the config from args (without the program name).
@@ -44,6 +50,10 @@ func Parse(args []string) (Config, error) {
 	host, _ := os.Hostname()
 	var c Config
 	var labels string
+	backups, err := envInt("WEFT_BACKUPS", state.DefaultBackups)
+	if err != nil {
+		return Config{}, err
+	}
 	fs := flag.NewFlagSet("weft-agent", flag.ContinueOnError)
 	fs.StringVar(&c.ID, "id", env("WEFT_AGENT_ID", host), "agent id, unique in the fleet (env WEFT_AGENT_ID)")
 	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address (env WEFT_CONTROLPLANE)")
@@ -56,13 +66,13 @@ func Parse(args []string) (Config, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", 1<<20, "request body limit in bytes of a channel that sets none")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", 15*time.Second, "longest wait between reconnects to the control plane")
+	fs.IntVar(&c.Backups, "backups", backups, "how many backups of replaced states to keep in the state dir, 0 for none (env WEFT_BACKUPS)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	var err error
 	if c.Labels, err = ParseLabels(labels); err != nil {
 		return Config{}, fmt.Errorf("--labels: %w", err)
 	}
@@ -81,6 +91,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--max-body %d: must be positive", c.MaxBodyBytes)
 	case c.BackoffMax <= 0:
 		return fmt.Errorf("--backoff-max %s: must be positive", c.BackoffMax)
+	case c.Backups < 0:
+		return fmt.Errorf("--backups %d: must not be negative (0 keeps none)", c.Backups)
 	}
 	return nil
 }
@@ -115,6 +127,20 @@ func (c Config) Logger() (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}
+
+// envInt reads a whole number from the environment variable name, def when
+// it is unset or empty.
+func envInt(name string, def int) (int, error) {
+	v := env(name, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want a whole number", name, v)
+	}
+	return n, nil
 }
 
 func env(name, def string) string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/state"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -41,7 +43,17 @@ type Saver interface {
 	Save(s *agentv1.Snapshot) error
 }
 
-var _ Engine = (*engine.Engine)(nil)
+// Backups keeps the states that swaps replaced.
+type Backups interface {
+	KeepBackup(replaced *agentv1.Snapshot, replacedBy int64, at time.Time) (state.Backup, error)
+	Backups() ([]state.Backup, error)
+	BackupLimit() int
+}
+
+var (
+	_ Engine  = (*engine.Engine)(nil)
+	_ Backups = (*state.Dir)(nil)
+)
 
 // Identity is what the agent says about itself in its hello.
 type Identity struct {
@@ -60,11 +72,26 @@ type Client struct {
 	saver   Saver
 	log     *slog.Logger
 	backoff *Backoff
+	backups Backups          // nil: none kept
+	now     func() time.Time // when a backup's state was replaced
+}
+
+// Option adjusts a Client.
+type Option func(*Client)
+
+// WithBackups makes the client keep a backup in b of each state that a
+// swap replaces, and answer the control plane's list_backups from it.
+func WithBackups(b Backups) Option {
+	return func(c *Client) { c.backups = b }
 }
 
 // New returns a client for the control plane at addr.
-func New(addr string, id Identity, e Engine, s Saver, b *Backoff, log *slog.Logger) *Client {
-	return &Client{addr: addr, id: id, engine: e, saver: s, backoff: b, log: log.With("component", "controlclient")}
+func New(addr string, id Identity, e Engine, s Saver, b *Backoff, log *slog.Logger, opts ...Option) *Client {
+	c := &Client{addr: addr, id: id, engine: e, saver: s, backoff: b, log: log.With("component", "controlclient"), now: time.Now}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // maxMessageBytes bounds one gRPC message: a snapshot carries source files.
@@ -148,6 +175,7 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 
 // apply applies one snapshot and returns the ACK or NACK to send.
 func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.SyncRequest {
+	prev := c.engine.Current() // only this client applies after boot
 	st, errs := c.engine.Apply(ctx, snap)
 	if len(errs) > 0 {
 		for _, e := range errs {
@@ -157,6 +185,7 @@ func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.Syn
 			Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Errors: errs,
 		}}}
 	}
+	c.keepBackup(prev, st)
 	if err := c.saver.Save(st.Snapshot); err != nil {
 		// Serving goes on; only a restart without the control plane would
 		// miss this revision.
@@ -165,6 +194,21 @@ func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.Syn
 	return &agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Ack{Ack: &agentv1.Ack{
 		Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: st.Hash,
 	}}}
+}
+
+// keepBackup backs up prev, the state that next replaced. A failure is
+// logged and otherwise ignored: the swap is done and must be ACKed.
+func (c *Client) keepBackup(prev, next *engine.State) {
+	if c.backups == nil || prev == nil || prev.Revision() == 0 || prev.Hash == next.Hash {
+		return // nothing replaced (revision 0 is no config yet), or nothing changed for this agent
+	}
+	b, err := c.backups.KeepBackup(prev.Snapshot, next.Revision(), c.now())
+	switch {
+	case err != nil:
+		c.log.Error("cannot keep a backup of the replaced state", "revision", prev.Revision(), "replaced_by", next.Revision(), "err", err)
+	case b.ID != "":
+		c.log.Debug("kept a backup of the replaced state", "backup", b.ID, "revision", prev.Revision(), "replaced_by", next.Revision(), "bytes", b.Size)
+	}
 }
 
 // recvError returns the stream's real error after a failed Send, which
@@ -245,8 +289,43 @@ func (c *Client) run(ctx context.Context, cmd *agentv1.Command) *agentv1.Command
 			Error:      out.Error,
 			DurationUs: out.Duration.Microseconds(),
 		}}
+	case *agentv1.Command_ListBackups:
+		list, err := c.listBackups()
+		if err != nil {
+			r.Error = err.Error()
+			break
+		}
+		r.Kind = &agentv1.CommandResult_Backups{Backups: list}
 	default:
 		r.Error = fmt.Sprintf("this agent does not know the command %T; upgrade it", k)
 	}
 	return r
+}
+
+// listBackups answers list_backups. A damaged backup is listed without its
+// packages (the answer has no field for its error) and logged.
+func (c *Client) listBackups() (*agentv1.BackupList, error) {
+	out := &agentv1.BackupList{}
+	if c.backups == nil {
+		return out, nil
+	}
+	out.Limit = int32(min(c.backups.BackupLimit(), math.MaxInt32))
+	list, err := c.backups.Backups()
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range list {
+		if b.Err != nil {
+			c.log.Warn("a backup is damaged", "backup", b.ID, "err", b.Err)
+		}
+		out.Backups = append(out.Backups, &agentv1.Backup{
+			Id:                 b.ID,
+			Revision:           b.Revision,
+			ReplacedAtUnixMs:   b.ReplacedAt.UnixMilli(),
+			Packages:           b.Packages,
+			SizeBytes:          b.Size,
+			ReplacedByRevision: b.ReplacedBy,
+		})
+	}
+	return out, nil
 }

@@ -2,7 +2,9 @@
 // agent that restarts while the control plane is unreachable boots into
 // what it served before. Writes are atomic (write, sync, rename) and the
 // file carries a checksum, so a torn or corrupted file is detected, not
-// served.
+// served. When a swap succeeds the agent also keeps the state it replaced,
+// in a circular log of backups (the last DefaultBackups unless told
+// otherwise).
 package state
 
 import (
@@ -25,17 +27,27 @@ const (
 	magic    = "weft-snapshot-v1\n"
 )
 
-// Dir is an agent's state directory.
+// Dir is an agent's state directory: the last good snapshot and the
+// backups of the states it replaced.
 type Dir struct {
-	path string
+	path    string
+	backups backups
 }
 
-// Open returns the state directory at path, creating it when missing.
-func Open(path string) (*Dir, error) {
+// Open returns the state directory at path, creating it when missing. It
+// keeps DefaultBackups backups unless an option says otherwise.
+func Open(path string, opts ...Option) (*Dir, error) {
+	d := &Dir{path: path, backups: backups{limit: DefaultBackups}}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.backups.limit < 0 {
+		return nil, fmt.Errorf("state dir %s: backups %d: must not be negative", path, d.backups.limit)
+	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	return &Dir{path: path}, nil
+	return d, nil
 }
 
 // Path returns the directory's path.
@@ -44,9 +56,28 @@ func (d *Dir) Path() string { return d.path }
 // Save writes s, which must carry every package's files, as the last good
 // snapshot.
 func (d *Dir) Save(s *agentv1.Snapshot) error {
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+	b, err := encode(s)
 	if err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
+	}
+	return writeAtomic(filepath.Join(d.path, fileName), b)
+}
+
+// Load reads the last good snapshot; nil when there is none.
+func (d *Dir) Load() (*agentv1.Snapshot, error) {
+	s, err := decode(filepath.Join(d.path, fileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return s, err
+}
+
+// encode renders s in the snapshot file format: magic, the payload's
+// sha256 in hex and a newline, then the payload.
+func encode(s *agentv1.Snapshot) ([]byte, error) {
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+	if err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(payload)
 	var b bytes.Buffer
@@ -54,16 +85,13 @@ func (d *Dir) Save(s *agentv1.Snapshot) error {
 	b.WriteString(hex.EncodeToString(sum[:]))
 	b.WriteByte('\n')
 	b.Write(payload)
-	return writeAtomic(filepath.Join(d.path, fileName), b.Bytes())
+	return b.Bytes(), nil
 }
 
-// Load reads the last good snapshot; nil when there is none.
-func (d *Dir) Load() (*agentv1.Snapshot, error) {
-	name := filepath.Join(d.path, fileName)
+// decode reads the snapshot file name, refusing one that is damaged. A
+// missing file's error wraps fs.ErrNotExist.
+func decode(name string) (*agentv1.Snapshot, error) {
 	b, err := os.ReadFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot: %w", err)
 	}

@@ -115,6 +115,64 @@ func (s *fleet) Invoke(ctx context.Context, req *adminv1.InvokeRequest) (*adminv
 	}, nil
 }
 
+// backupsTimeout bounds asking an agent for its backups: it reads them from
+// its own disk.
+const backupsTimeout = 15 * time.Second
+
+// ListAgentBackups asks an agent connected to this replica for the backups
+// it keeps of the states it replaced.
+func (s *fleet) ListAgentBackups(ctx context.Context, req *adminv1.ListAgentBackupsRequest) (*adminv1.ListAgentBackupsResponse, error) {
+	id := req.GetAgentId()
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "list agent backups: agent_id is required")
+	}
+	what := fmt.Sprintf("list backups of agent %q", id)
+	ctx, cancel := context.WithTimeout(ctx, backupsTimeout)
+	defer cancel()
+	_, res, err := s.dispatch.Run(ctx, id, &agentv1.Command{Kind: &agentv1.Command_ListBackups{ListBackups: &agentv1.ListBackupsCommand{}}})
+	switch {
+	case errors.Is(err, dispatch.ErrNotConnected):
+		return nil, s.notConnected(ctx, what, id)
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, status.Errorf(codes.DeadlineExceeded, "%s: the agent did not answer in time", what)
+	case errors.Is(err, context.Canceled):
+		return nil, status.FromContextError(err).Err()
+	case err != nil: // the agent went away before it answered
+		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
+	case res.GetError() != "":
+		return nil, status.Errorf(codes.Internal, "%s: the agent says: %s", what, res.GetError())
+	}
+	list := res.GetBackups()
+	out := &adminv1.ListAgentBackupsResponse{Limit: list.GetLimit()}
+	for _, b := range list.GetBackups() {
+		out.Backups = append(out.Backups, &adminv1.Backup{
+			Id:                 b.GetId(),
+			Revision:           b.GetRevision(),
+			ReplacedAt:         timestamppb.New(time.UnixMilli(b.GetReplacedAtUnixMs())),
+			Packages:           b.GetPackages(),
+			SizeBytes:          b.GetSizeBytes(),
+			ReplacedByRevision: b.GetReplacedByRevision(),
+		})
+	}
+	return out, nil
+}
+
+// notConnected explains why an agent that is not connected to this replica
+// cannot answer: it is unknown, or it is offline (or on another replica).
+func (s *fleet) notConnected(ctx context.Context, what, id string) error {
+	a, err := s.store.GetAgent(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s: no agent %q has ever connected", what, id)
+	case err != nil || a.Connected:
+		// Connected to another replica, or just gone: the store cannot tell
+		// which for sure.
+		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected to this control plane; its backups are read from the agent itself", what)
+	default:
+		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected (last seen %s); its backups are read from the agent itself", what, a.LastSeen.UTC().Format(time.RFC3339))
+	}
+}
+
 // syncStatus compares what an agent applied with the current revision.
 func syncStatus(a store.Agent, rev int64) adminv1.SyncStatus {
 	switch {

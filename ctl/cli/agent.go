@@ -12,7 +12,7 @@ func (a *app) newAgentCmd() *cobra.Command {
 		Aliases: []string{"agents"},
 		Short:   "Show the agents and how far they are in sync",
 	}
-	cmd.AddCommand(a.newAgentListCmd(), a.newAgentGetCmd())
+	cmd.AddCommand(a.newAgentListCmd(), a.newAgentGetCmd(), a.newAgentBackupsCmd())
 	return cmd
 }
 
