@@ -30,6 +30,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	started := time.Now()
 	log = log.With("agent", cfg.ID)
 	eng := engine.New(log, cfg.InvokeTimeout)
+	eng.MaxPackageBytes = cfg.MaxPackageBytes
 	dir, err := state.Open(cfg.StateDir, state.WithBackups(cfg.Backups))
 	if err != nil {
 		return err

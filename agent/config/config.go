@@ -36,6 +36,9 @@ type Config struct {
 	InvokeTimeout time.Duration
 	// MaxBodyBytes is the body limit of a channel that sets none.
 	MaxBodyBytes int64
+	// MaxPackageBytes bounds the source of one package the agent loads; 0
+	// for no bound.
+	MaxPackageBytes int64
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration
 	// BackoffMax caps the wait between reconnects to the control plane.
@@ -64,6 +67,7 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", env("WEFT_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env WEFT_LOG_LEVEL)")
 	fs.DurationVar(&c.InvokeTimeout, "invoke-timeout", 30*time.Second, "deadline of an invocation whose channel sets none")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", 1<<20, "request body limit in bytes of a channel that sets none")
+	fs.Int64Var(&c.MaxPackageBytes, "max-package-bytes", 0, "refuse packages with more source than this many bytes; 0 for no limit")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", 15*time.Second, "longest wait between reconnects to the control plane")
 	fs.IntVar(&c.Backups, "backups", backups, "how many backups of replaced states to keep in the state dir, 0 for none (env WEFT_BACKUPS)")
@@ -87,6 +91,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	case c.InvokeTimeout <= 0:
 		return fmt.Errorf("--invoke-timeout %s: must be positive", c.InvokeTimeout)
+	case c.MaxPackageBytes < 0:
+		return fmt.Errorf("--max-package-bytes %d: must not be negative", c.MaxPackageBytes)
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("--max-body %d: must be positive", c.MaxBodyBytes)
 	case c.BackoffMax <= 0:
