@@ -144,3 +144,164 @@ func packageLabel(i int, src *adminv1.PackageSource) string {
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
+
+// Bounds of a deploy history listing.
+const (
+	defaultHistoryLimit = 100
+	maxHistoryLimit     = 1000
+)
+
+// ListPackageVersions lists the deploy history, newest first.
+func (s *packages) ListPackageVersions(ctx context.Context, req *adminv1.ListPackageVersionsRequest) (*adminv1.ListPackageVersionsResponse, error) {
+	what := "deploy history"
+	if req.GetName() != "" {
+		what = fmt.Sprintf("deploy history of %q", req.GetName())
+	}
+	limit := req.GetLimit()
+	switch {
+	case limit < 0:
+		return nil, status.Errorf(codes.InvalidArgument, "%s: limit %d must not be negative", what, limit)
+	case limit > maxHistoryLimit:
+		return nil, status.Errorf(codes.InvalidArgument, "%s: limit %d is over %d", what, limit, maxHistoryLimit)
+	case limit == 0:
+		limit = defaultHistoryLimit
+	}
+	ps, err := s.store.ListPackageVersions(ctx, req.GetName(), int(limit))
+	if err != nil {
+		return nil, storeError(what, err)
+	}
+	out := &adminv1.ListPackageVersionsResponse{}
+	for _, p := range ps {
+		out.Versions = append(out.Versions, packageOut(p))
+	}
+	return out, nil
+}
+
+// GetPackage reads a package version with its source.
+func (s *packages) GetPackage(ctx context.Context, req *adminv1.GetPackageRequest) (*adminv1.GetPackageResponse, error) {
+	what := versionLabel("get package", req.GetName(), req.GetVersion())
+	if err := checkVersionRef(req.GetName(), req.GetVersion()); err != nil {
+		return nil, invalid(what, err)
+	}
+	p, current, err := s.store.GetPackage(ctx, req.GetName(), req.GetVersion())
+	if err != nil {
+		return nil, storeError(what, err)
+	}
+	out := &adminv1.GetPackageResponse{Package: packageOut(p), Current: current}
+	for _, f := range p.Files {
+		out.Sources = append(out.Sources, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
+	}
+	return out, nil
+}
+
+// GetDeployStatus says, per agent, where a package version stands.
+func (s *packages) GetDeployStatus(ctx context.Context, req *adminv1.GetDeployStatusRequest) (*adminv1.GetDeployStatusResponse, error) {
+	what := "deploy status"
+	if req.GetName() != "" {
+		what = versionLabel("deploy status of", req.GetName(), req.GetVersion())
+		if err := checkVersionRef(req.GetName(), req.GetVersion()); err != nil {
+			return nil, invalid(what, err)
+		}
+	} else if req.GetVersion() != 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: version %d needs a package name", what, req.GetVersion())
+	}
+	st, err := s.store.GetDeployStatus(ctx, req.GetName(), req.GetVersion())
+	if err != nil {
+		return nil, storeError(what, err)
+	}
+	out := &adminv1.GetDeployStatusResponse{Package: packageOut(st.Package)}
+	for _, a := range st.Agents {
+		out.Agents = append(out.Agents, &adminv1.AgentDeployStatus{
+			AgentId:         a.AgentID,
+			State:           deployStateOut(a.State),
+			Error:           a.Error,
+			Connected:       a.Connected,
+			AppliedRevision: a.AppliedRevision,
+		})
+	}
+	return out, nil
+}
+
+// Rollback stores the content of an older version as a new version.
+func (s *packages) Rollback(ctx context.Context, req *adminv1.RollbackRequest) (*adminv1.RollbackResponse, error) {
+	what := fmt.Sprintf("rollback %q", req.GetName())
+	if err := validate.Name("package", req.GetName()); err != nil {
+		return nil, invalid(what, err)
+	}
+	if req.GetToVersion() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: to_version %d must not be negative (0 means the version before the current one)", what, req.GetToVersion())
+	}
+	p, restored, rev, err := s.store.Rollback(ctx, caller(ctx), req.GetName(), req.GetToVersion())
+	if err != nil {
+		s.log.Info("rollback refused", "package", req.GetName(), "to_version", req.GetToVersion(), "caller", caller(ctx), "err", err)
+		return nil, changeError(what, err)
+	}
+	s.watch.Advance(rev)
+	s.log.Info("rolled back", "package", p.Name, "version", p.Version, "restored_version", restored,
+		"sha256", p.Sha256, "revision", rev, "caller", caller(ctx))
+	return &adminv1.RollbackResponse{Revision: rev, Package: packageOut(p), RestoredVersion: restored}, nil
+}
+
+// Undeploy removes a package, refusing while active channels use it unless
+// forced.
+func (s *packages) Undeploy(ctx context.Context, req *adminv1.UndeployRequest) (*adminv1.UndeployResponse, error) {
+	what := fmt.Sprintf("undeploy %q", req.GetName())
+	if err := validate.Name("package", req.GetName()); err != nil {
+		return nil, invalid(what, err)
+	}
+	res, err := s.store.Undeploy(ctx, caller(ctx), req.GetName(), req.GetForce())
+	if err != nil {
+		s.log.Info("undeploy refused", "package", req.GetName(), "force", req.GetForce(), "caller", caller(ctx), "err", err)
+		return nil, changeError(what, err)
+	}
+	s.watch.Advance(res.Revision)
+	s.log.Info("undeployed", "package", req.GetName(), "services", res.Services,
+		"deactivated_channels", res.DeactivatedChannels, "revision", res.Revision, "caller", caller(ctx))
+	return &adminv1.UndeployResponse{
+		Revision:            res.Revision,
+		Services:            res.Services,
+		DeactivatedChannels: res.DeactivatedChannels,
+	}, nil
+}
+
+// changeError maps a store error of a rollback or an undeploy: a conflict
+// with stored state is a precondition the caller can fix.
+func changeError(what string, err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return status.Errorf(codes.FailedPrecondition, "%s: %s", what, trimSentinel(err, store.ErrConflict))
+	}
+	return storeError(what, err)
+}
+
+// checkVersionRef checks a package name and a version number (0: current).
+func checkVersionRef(name string, version int64) error {
+	if err := validate.Name("package", name); err != nil {
+		return err
+	}
+	if version < 0 {
+		return fmt.Errorf("version %d must not be negative (0 means the current one)", version)
+	}
+	return nil
+}
+
+// versionLabel names an operation on a package version for messages:
+// `get package "hello" v3`, or without the version when it is 0.
+func versionLabel(op, name string, version int64) string {
+	if version == 0 {
+		return fmt.Sprintf("%s %q", op, name)
+	}
+	return fmt.Sprintf("%s %q v%d", op, name, version)
+}
+
+func deployStateOut(st store.DeployState) adminv1.DeployState {
+	switch st {
+	case store.DeployPending:
+		return adminv1.DeployState_DEPLOY_STATE_PENDING
+	case store.DeployDeployed:
+		return adminv1.DeployState_DEPLOY_STATE_DEPLOYED
+	case store.DeployFailed:
+		return adminv1.DeployState_DEPLOY_STATE_FAILED
+	default:
+		return adminv1.DeployState_DEPLOY_STATE_UNSPECIFIED
+	}
+}

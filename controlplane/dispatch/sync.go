@@ -170,6 +170,9 @@ func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *a
 			log.Error("snapshot hash mismatch", "revision", snap.GetRevision(), "err", msg)
 			return s.store.AgentFailed(ctx, conn.id, snap.GetRevision(), msg)
 		}
+		// The agent holds exactly what it now serves: a package it dropped
+		// must travel with its files again, as after a rollback.
+		a.held = make(map[string]bool, len(snap.GetPackages()))
 		for _, p := range snap.GetPackages() {
 			a.held[p.GetSha256()] = true
 		}

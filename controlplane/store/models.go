@@ -33,7 +33,9 @@ type changeRow struct {
 
 func (changeRow) TableName() string { return "weft_changes" }
 
-// packageRow points at the current version of a package.
+// packageRow points at the current version of a deployed package. Undeploy
+// deletes it and keeps the versions, so a later deploy of the name
+// continues their numbers.
 type packageRow struct {
 	Name             string `gorm:"primaryKey;size:255"`
 	CurrentVersion   int64  `gorm:"not null"`

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,67 +138,97 @@ func checkServices(tx *gorm.DB, names, services []string) error {
 	return nil
 }
 
-// storeVersion writes a new version of p after cur (nil for the first) and
-// makes it current, registering its services (the caller has removed the
-// old ones).
+// storeVersion writes a new version of p and makes it current (cur is the
+// current version, nil when there is none), registering its services (the
+// caller has removed the old ones).
 func storeVersion(tx *gorm.DB, author string, rev int64, p NewPackage, cur *packageVersionRow) (Package, error) {
-	services := slices.Clone(p.Services)
-	slices.Sort(services)
-	services = slices.Compact(services)
-	svcJSON, err := encodeList(services)
-	if err != nil {
-		return Package{}, fmt.Errorf("deploy %s: %w", p.Name, err)
-	}
 	var size int64
 	for _, f := range p.Files {
 		size += int64(len(f.Content))
 	}
+	v, err := addVersion(tx, author, rev, p.Name, p.Sha256, size, p.Services, cur != nil, func(id int64) error {
+		// One file per statement keeps each under MySQL's max_allowed_packet.
+		for _, f := range p.Files {
+			content := f.Content
+			if content == nil {
+				content = []byte{}
+			}
+			row := packageFileRow{VersionID: id, Name: f.Name, Content: content}
+			if err := tx.Create(&row).Error; err != nil {
+				if errors.Is(err, gorm.ErrDuplicatedKey) {
+					return fmt.Errorf("deploy %s: file %q is given twice: %w", p.Name, f.Name, ErrConflict)
+				}
+				return fmt.Errorf("deploy %s: store file %s: %w", p.Name, f.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Package{}, err
+	}
+	return v.toPackage()
+}
+
+// addVersion stores a new version of the package name, numbered after the
+// highest stored version (so numbers continue after an undeploy), makes it
+// current and registers its services; the caller has removed the old ones.
+// hasCurrent says whether the package has a current version to replace.
+// files stores the new version's files given its id.
+func addVersion(tx *gorm.DB, author string, rev int64, name, sha string, size int64, services []string,
+	hasCurrent bool, files func(versionID int64) error) (*packageVersionRow, error) {
+	services = slices.Clone(services)
+	slices.Sort(services)
+	services = slices.Compact(services)
+	svcJSON, err := encodeList(services)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", name, err)
+	}
+	last, err := lastVersion(tx, name)
+	if err != nil {
+		return nil, err
+	}
 	v := packageVersionRow{
-		Name:      p.Name,
-		Version:   1,
-		Sha256:    p.Sha256,
+		Name:      name,
+		Version:   last + 1,
+		Sha256:    sha,
 		Author:    author,
 		SizeBytes: size,
 		Services:  svcJSON,
 		Revision:  rev,
 		CreatedAt: now(),
 	}
-	if cur != nil {
-		v.Version = cur.Version + 1
-	}
 	if err := tx.Create(&v).Error; err != nil {
-		return Package{}, fmt.Errorf("deploy %s: store version %d: %w", p.Name, v.Version, err)
+		return nil, fmt.Errorf("store %s version %d: %w", name, v.Version, err)
 	}
-	// One file per statement keeps each under MySQL's max_allowed_packet.
-	for _, f := range p.Files {
-		content := f.Content
-		if content == nil {
-			content = []byte{}
-		}
-		row := packageFileRow{VersionID: v.ID, Name: f.Name, Content: content}
-		if err := tx.Create(&row).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				return Package{}, fmt.Errorf("deploy %s: file %q is given twice: %w", p.Name, f.Name, ErrConflict)
-			}
-			return Package{}, fmt.Errorf("deploy %s: store file %s: %w", p.Name, f.Name, err)
-		}
+	if err := files(v.ID); err != nil {
+		return nil, err
 	}
-	pr := packageRow{Name: p.Name, CurrentVersion: v.Version, CurrentVersionID: v.ID}
-	if cur == nil {
-		err = tx.Create(&pr).Error
-	} else {
-		err = tx.Model(&packageRow{}).Where("name = ?", p.Name).
+	pr := packageRow{Name: name, CurrentVersion: v.Version, CurrentVersionID: v.ID}
+	if hasCurrent {
+		err = tx.Model(&packageRow{}).Where("name = ?", name).
 			Updates(map[string]any{"current_version": v.Version, "current_version_id": v.ID}).Error
+	} else {
+		err = tx.Create(&pr).Error
 	}
 	if err != nil {
-		return Package{}, fmt.Errorf("deploy %s: make version %d current: %w", p.Name, v.Version, err)
+		return nil, fmt.Errorf("make %s version %d current: %w", name, v.Version, err)
 	}
 	for _, svc := range services {
-		if err := tx.Create(&serviceRow{Name: svc, Package: p.Name}).Error; err != nil {
-			return Package{}, fmt.Errorf("deploy %s: register service %s: %w", p.Name, svc, err)
+		if err := tx.Create(&serviceRow{Name: svc, Package: name}).Error; err != nil {
+			return nil, fmt.Errorf("store %s: register service %s: %w", name, svc, err)
 		}
 	}
-	return v.toPackage()
+	return &v, nil
+}
+
+// lastVersion returns the highest stored version number of a package, 0
+// when it has none.
+func lastVersion(tx *gorm.DB, name string) (int64, error) {
+	var last sql.NullInt64
+	if err := tx.Model(&packageVersionRow{}).Where("name = ?", name).Select("MAX(version)").Row().Scan(&last); err != nil {
+		return 0, fmt.Errorf("read versions of package %q: %w", name, err)
+	}
+	return last.Int64, nil
 }
 
 // ListPackages returns every package at its current version, without files.

@@ -41,6 +41,35 @@ type Store interface {
 	ListPackages(ctx context.Context) ([]Package, error)
 	// ListServices returns every service of the deployed packages, sorted by name.
 	ListServices(ctx context.Context) ([]Service, error)
+	// ListPackageVersions returns the stored versions of the package name,
+	// or of every package when name is empty: the deploy history, newest
+	// first (by revision, then name), at most limit of them (all when limit
+	// is 0 or less). Files carry names only. ErrNotFound when name was
+	// never deployed. An undeployed package keeps its history.
+	ListPackageVersions(ctx context.Context, name string, limit int) ([]Package, error)
+	// GetPackage reads a version of a package with its file contents;
+	// version 0 means the current one. current says whether the version is
+	// the deployed one. ErrNotFound names the package and the version.
+	GetPackage(ctx context.Context, name string, version int64) (pkg Package, current bool, err error)
+	// GetDeployStatus reads a package version (version 0: the current one;
+	// name empty: the deployed package changed last) and, from the same
+	// snapshot, every agent's state for it. A version that is no longer
+	// current is answered all the same.
+	GetDeployStatus(ctx context.Context, name string, version int64) (DeployStatus, error)
+	// Rollback stores a new version of the package name whose files,
+	// services and sha256 are those of toVersion (0: the version before the
+	// current), makes it current and bumps the revision. It returns the new
+	// version, the version restored and the revision. ErrNotFound for an
+	// unknown package or version; ErrConflict when the current version
+	// already has that content, or when the old services collide as in
+	// Deploy. An undeployed package can be restored by naming a version.
+	Rollback(ctx context.Context, author, name string, toVersion int64) (pkg Package, restored int64, revision int64, err error)
+	// Undeploy removes the package name and its services in one revision,
+	// keeping its history: a later deploy continues its version numbers.
+	// While active channels call its services it fails with ErrConflict
+	// naming them, unless force is set: then those channels are
+	// deactivated in the same transaction.
+	Undeploy(ctx context.Context, author, name string, force bool) (UndeployResult, error)
 
 	// CreateChannel stores a new channel. ErrConflict when the name or the
 	// path is taken; ErrNotFound when its service does not exist (checked in

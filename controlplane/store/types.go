@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // File is one source file of a package.
 type File struct {
@@ -96,4 +99,55 @@ type Agent struct {
 	LastError       string // the refusal's message; cleared by a later ACK
 	FirstSeen       time.Time
 	LastSeen        time.Time
+}
+
+// UndeployResult is the outcome of an Undeploy.
+type UndeployResult struct {
+	Revision            int64    // the revision of the undeploy
+	Services            []string // the services that went away, sorted
+	DeactivatedChannels []string // channels a forced undeploy deactivated, sorted
+}
+
+// DeployState is where one agent is with one package version.
+type DeployState int
+
+// The deploy states.
+const (
+	// DeployPending means the agent has not applied the version yet.
+	DeployPending DeployState = iota + 1
+	// DeployDeployed means the agent serves the version's revision or a later one.
+	DeployDeployed
+	// DeployFailed means the agent refused the version's revision or a later
+	// one, and serves an older one.
+	DeployFailed
+)
+
+// String names the state as weftctl shows it.
+func (s DeployState) String() string {
+	switch s {
+	case DeployPending:
+		return "pending"
+	case DeployDeployed:
+		return "deployed"
+	case DeployFailed:
+		return "failed"
+	default:
+		return fmt.Sprintf("DeployState(%d)", int(s))
+	}
+}
+
+// AgentDeployStatus is one agent's state for a package version.
+type AgentDeployStatus struct {
+	AgentID         string
+	State           DeployState
+	Error           string // the agent's last error when State is DeployFailed
+	Connected       bool
+	AppliedRevision int64
+}
+
+// DeployStatus says, per agent, where a package version stands.
+type DeployStatus struct {
+	Package Package // without file contents
+	Current bool    // whether the version is the deployed one
+	Agents  []AgentDeployStatus
 }

@@ -110,6 +110,8 @@ Environment:
 
 	root.AddCommand(
 		a.newDeployCmd(),
+		a.newRollbackCmd(),
+		a.newUndeployCmd(),
 		a.newPackageCmd(),
 		a.newServiceCmd(),
 		a.newChannelCmd(),
