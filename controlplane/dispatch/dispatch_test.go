@@ -171,6 +171,30 @@ func TestSyncProtocol(t *testing.T) {
 			ack(t, s, snap)
 			awaitAgent(t, h.store, "a1", func(a store.Agent) bool { return a.AppliedRevision == rev4 })
 
+			// A package the agent dropped travels with its files again.
+			rev5 := h.deploy(t, "q", "package q // v1")
+			snap = recvSnapshot(t, s)
+			ack(t, s, snap)
+			und, err := h.store.Undeploy(ctx, "test", "q", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.watch.Advance(und.Revision)
+			snap = recvSnapshot(t, s)
+			ack(t, s, snap)
+			_, _, rev7, err := h.store.Rollback(ctx, "test", "q", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.watch.Advance(rev7)
+			snap = recvSnapshot(t, s)
+			for _, p := range snap.GetPackages() {
+				if p.GetName() == "q" && len(p.GetFiles()) == 0 {
+					t.Fatalf("revision %d (after %d) sends q without files, though the agent dropped it", rev7, rev5)
+				}
+			}
+			ack(t, s, snap)
+
 			// Commands reach the agent and its result comes back.
 			cs, err := h.client.Commands(ctx)
 			if err != nil {
