@@ -19,18 +19,22 @@ import (
 
 func (a *app) newDeployCmd() *cobra.Command {
 	var (
-		name string
-		wait waitFlags
+		name    string
+		sources string
+		wait    waitFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy PATH...",
+		Use:   "deploy PATH... | --sources FILE",
 		Short: "Deploy service packages, and show deploy history and status",
 		Long: `Deploy sends Go source to the control plane, which checks it and stores it
 as one new revision; agents pick it up from there.
 
 Each PATH is a .go file or a package directory (its .go files, without
 _test.go files and subdirectories). Files from one directory form one
-package. Nothing is stored when any package is refused. A directory named
+package. --sources FILE adds the paths a sources list names: one .go file or
+package directory per line, relative to the list; blank lines and lines
+starting with # are skipped. Nothing is stored when any package is refused.
+A directory named
 like a subcommand (history, show, status) is deployed as ./history.
 
 With --wait, deploy then waits until every connected agent has applied each
@@ -45,18 +49,26 @@ response goes to stdout and what --wait finds to stderr.`,
   weftctl deploy hello.go --name greeter
   weftctl deploy ./services/hello ./services/orders -o json
   weftctl deploy ./services/hello --wait --wait-timeout 1m
+  weftctl deploy --sources services-sources.txt --wait
   weftctl deploy history hello
   weftctl deploy show hello@3
   weftctl deploy status hello`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return fmt.Errorf("missing PATH (usage: %s)", cmd.UseLine())
+			if len(args) == 0 && !cmd.Flags().Changed("sources") {
+				return fmt.Errorf("missing PATH or --sources FILE (usage: %s)", cmd.UseLine())
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := wait.check(); err != nil {
 				return fmt.Errorf("deploy: %w", err)
+			}
+			if sources != "" {
+				listed, err := readSourcesList(sources)
+				if err != nil {
+					return fmt.Errorf("deploy: %w", err)
+				}
+				args = append(listed, args...)
 			}
 			pkgs, err := readPackages(args)
 			if err != nil {
@@ -91,6 +103,7 @@ response goes to stdout and what --wait finds to stderr.`,
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "package name (default: the Go package name); only with one package")
+	cmd.Flags().StringVar(&sources, "sources", "", "deploy the files and directories a sources list names, one per line")
 	wait.register(cmd)
 	cmd.AddCommand(a.newDeployHistoryCmd(), a.newDeployShowCmd(), a.newDeployStatusCmd())
 	return cmd
@@ -117,6 +130,40 @@ func (a *app) printDeploy(resp *adminv1.DeployResponse) error {
 	}
 	fmt.Fprintf(a.stdout, "revision %d\n", resp.GetRevision())
 	return nil
+}
+
+// readSourcesList returns the paths a sources list names, made relative to
+// the list's directory; each missing path is reported with its line.
+func readSourcesList(list string) ([]string, error) {
+	b, err := os.ReadFile(list)
+	if err != nil {
+		return nil, fmt.Errorf("sources list: %w", err)
+	}
+	var (
+		paths []string
+		errs  []error
+	)
+	for i, line := range strings.Split(string(b), "\n") {
+		p := strings.TrimSpace(line)
+		if p == "" || strings.HasPrefix(p, "#") {
+			continue
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(list), p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %s does not exist", list, i+1, p))
+			continue
+		}
+		paths = append(paths, p)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%s names no files or directories", list)
+	}
+	return paths, nil
 }
 
 // readPackages reads the packages the deploy paths name: a .go file or a

@@ -44,6 +44,8 @@ func TestDeploy(t *testing.T) {
 		"broken/broken.go":    "package broken\n\nvar x = BROKEN\n",
 		"same/same.go":        "package same\n",
 		"notes.txt":           "hello",
+		"list.txt":            "# services\n\nhello\norders/orders.go\n",
+		"badlist.txt":         "hello\nmissing\n",
 	})
 	in := func(p string) string { return filepath.Join(tmp, p) }
 	file := func(name, content string) *adminv1.SourceFile {
@@ -64,6 +66,19 @@ func TestDeploy(t *testing.T) {
 				{Files: []*adminv1.SourceFile{file("hello.go", hello)}},
 			}},
 			stdout: []string{"deployed hello v2 sha256:1a2b3c4d services: hello.greet\nrevision 7\n"},
+		},
+		{
+			name: "sources list",
+			args: []string{"--sources", in("list.txt")},
+			want: &adminv1.DeployRequest{Packages: []*adminv1.PackageSource{
+				{Files: []*adminv1.SourceFile{file("hello.go", hello), file("util.go", util)}},
+				{Files: []*adminv1.SourceFile{file("orders.go", "package orders\n")}},
+			}},
+		},
+		{
+			name:    "sources list naming a missing path",
+			args:    []string{"--sources", in("badlist.txt")},
+			wantErr: "badlist.txt:2: " + in("missing") + " does not exist",
 		},
 		{
 			name: "directory without tests, subdirectories or other files",
@@ -108,7 +123,7 @@ func TestDeploy(t *testing.T) {
 		{name: "test file", args: []string{in("hello/hello_test.go")}, wantErr: "is a test file"},
 		{name: "missing path", args: []string{in("nothing")}, wantErr: "deploy: " + in("nothing") + ": no such file or directory"},
 		{name: "two packages in one directory", args: []string{in("mixed")}, wantErr: "is package b but"},
-		{name: "no paths", args: nil, wantErr: "missing PATH (usage: weftctl deploy PATH... [flags])"},
+		{name: "no paths", args: nil, wantErr: "missing PATH or --sources FILE (usage: weftctl deploy PATH... | --sources FILE [flags])"},
 		{
 			name:    "refused by the server, message verbatim",
 			args:    []string{in("broken")},
