@@ -16,8 +16,11 @@ import (
 // Defaults of --wait.
 const (
 	defaultWaitTimeout = 30 * time.Second
-	// waitPollInterval is how often --wait asks where a deploy stands.
-	waitPollInterval = 100 * time.Millisecond
+	// --wait asks where a deploy stands first after waitPollFirst, then
+	// twice as long each time up to waitPollMax: most deploys land within
+	// tens of milliseconds, and a slow one should not be polled hard.
+	waitPollFirst = 5 * time.Millisecond
+	waitPollMax   = 200 * time.Millisecond
 )
 
 // waitFlags are --wait and --wait-timeout, shared by deploy and rollback.
@@ -94,6 +97,7 @@ func (a *app) waitDeployed(ctx context.Context, targets []waitTarget, timeout ti
 	}
 	deadline := time.Now().Add(timeout)
 	last := map[waitTarget]waitVerdict{}
+	poll := waitPollFirst
 	for {
 		var next []waitTarget
 		for _, t := range targets {
@@ -127,7 +131,8 @@ func (a *app) waitDeployed(ctx context.Context, targets []waitTarget, timeout ti
 			}
 			return fmt.Errorf("--wait-timeout %s passed: %s", timeout, strings.Join(lines, "; "))
 		}
-		timer := time.NewTimer(min(waitPollInterval, remaining))
+		timer := time.NewTimer(min(poll, remaining))
+		poll = min(2*poll, waitPollMax)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
