@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -34,9 +35,10 @@ var _ Store = store.Store(nil)
 type Server struct {
 	agentv1.UnimplementedAgentServiceServer
 
-	store Store
-	watch *Watch
-	log   *slog.Logger
+	store        Store
+	watch        *Watch
+	log          *slog.Logger
+	seenInterval time.Duration // how often a live stream records its agent as seen
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // connected agents by id
@@ -48,10 +50,11 @@ type Server struct {
 // New returns a Server reading config from s and woken by w.
 func New(s Store, w *Watch, log *slog.Logger) *Server {
 	return &Server{
-		store:  s,
-		watch:  w,
-		log:    log.With("component", "dispatch"),
-		agents: make(map[string]*agentConn),
+		store:        s,
+		watch:        w,
+		log:          log.With("component", "dispatch"),
+		agents:       make(map[string]*agentConn),
+		seenInterval: 15 * time.Second,
 	}
 }
 

@@ -112,6 +112,11 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 		}
 	}()
 
+	// While the stream lives the agent is seen: gRPC keepalives would end
+	// it otherwise. Record that now and then, so last seen stays honest for
+	// an agent with nothing to say.
+	seen := time.NewTicker(s.seenInterval)
+	defer seen.Stop()
 	for {
 		rev, changed := s.watch.Current()
 		if a.pending == nil && rev > a.sent && rev != a.refused && rev > 0 {
@@ -136,6 +141,10 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 			}
 			return err
 		case <-changed:
+		case <-seen.C:
+			if err := s.store.AgentSeen(ctx, id, true); err != nil {
+				log.Warn("cannot record that the agent is alive", "err", err)
+			}
 		case m := <-msgs:
 			if err := s.handle(ctx, conn, a, m); err != nil {
 				return err
