@@ -35,6 +35,7 @@ type Engine interface {
 	Apply(ctx context.Context, snap *agentv1.Snapshot) (*engine.State, []*agentv1.ObjectError)
 	Current() *engine.State
 	HeldHashes() []string
+	Inventory() *agentv1.Inventory
 	Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome
 }
 
@@ -289,6 +290,8 @@ func (c *Client) run(ctx context.Context, cmd *agentv1.Command) *agentv1.Command
 			Error:      out.Error,
 			DurationUs: out.Duration.Microseconds(),
 		}}
+	case *agentv1.Command_Inventory:
+		r.Kind = &agentv1.CommandResult_Inventory{Inventory: c.engine.Inventory()}
 	case *agentv1.Command_ListBackups:
 		list, err := c.listBackups()
 		if err != nil {

@@ -38,6 +38,7 @@ type State struct {
 	Hash string
 
 	packages map[string]*runtime.Package // by sha256
+	loads    map[string]loadInfo         // by sha256
 	services map[string]*handler.Service // by service name
 	router   *channel.Router
 }
@@ -96,6 +97,7 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 	next := &State{
 		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels()},
 		packages: make(map[string]*runtime.Package),
+		loads:    make(map[string]loadInfo),
 		services: make(map[string]*handler.Service),
 	}
 	var errs []*agentv1.ObjectError
@@ -126,13 +128,17 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 				src.Files = append(src.Files, runtime.File{Name: f.GetName(), Content: f.GetContent()})
 			}
 			var err error
-			if rt, err = runtime.Load(ctx, src); err != nil {
+			var info loadInfo
+			info, rt, err = measureLoad(func() (*runtime.Package, error) { return runtime.Load(ctx, src) })
+			if err != nil {
 				fail("package", p.GetName(), "%v", err)
 				continue
 			}
 			loaded++
+			next.loads[p.GetSha256()] = info
 		} else {
 			reused++
+			next.loads[p.GetSha256()] = cur.loads[p.GetSha256()]
 		}
 		if got, want := rt.ServiceNames(), sorted(p.GetServices()); !slices.Equal(got, want) {
 			fail("package", p.GetName(), "registers services %v here, the control plane found %v", got, want)

@@ -144,3 +144,29 @@ func TestInvokeStatuses(t *testing.T) {
 		})
 	}
 }
+
+func TestInventory(t *testing.T) {
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	if inv := e.Inventory(); inv.GetAppliedRevision() != 0 || len(inv.GetPackages()) != 0 || inv.GetGoroutines() == 0 {
+		t.Fatalf("inventory before any snapshot = %v", inv)
+	}
+	v1 := helloPackage(t, "Hello")
+	if _, errs := e.Apply(context.Background(), snap(3, []*agentv1.Package{v1})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	inv := e.Inventory()
+	if inv.GetAppliedRevision() != 3 || len(inv.GetPackages()) != 1 {
+		t.Fatalf("inventory = %v", inv)
+	}
+	p := inv.GetPackages()[0]
+	if p.GetName() != "hello" || p.GetSha256() != v1.Sha256 || p.GetMemoryBytes() <= 0 || p.GetLoadedAtUnixMs() == 0 {
+		t.Fatalf("loaded package = %v, want hello with its memory and load time", p)
+	}
+	// A package reused by the next snapshot keeps what its load measured.
+	if _, errs := e.Apply(context.Background(), snap(4, []*agentv1.Package{v1})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if q := e.Inventory().GetPackages()[0]; q.GetMemoryBytes() != p.GetMemoryBytes() || q.GetLoadedAtUnixMs() != p.GetLoadedAtUnixMs() {
+		t.Fatalf("after a reuse = %v, want %v", q, p)
+	}
+}

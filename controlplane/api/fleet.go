@@ -52,7 +52,42 @@ func (s *fleet) GetAgent(ctx context.Context, req *adminv1.GetAgentRequest) (*ad
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("get agent %q", req.GetId()), err)
 	}
-	return &adminv1.GetAgentResponse{Agent: agentOut(a, rev)}, nil
+	out := &adminv1.GetAgentResponse{Agent: agentOut(a, rev)}
+	out.Inventory, out.InventoryError = s.inventory(ctx, a)
+	return out, nil
+}
+
+// inventoryTimeout bounds asking an agent what it runs.
+const inventoryTimeout = 5 * time.Second
+
+// inventory asks a connected agent what it runs now. It returns why not,
+// instead, when the agent cannot say.
+func (s *fleet) inventory(ctx context.Context, a store.Agent) (*adminv1.AgentInventory, string) {
+	if !a.Connected {
+		return nil, "the agent is not connected"
+	}
+	ctx, cancel := context.WithTimeout(ctx, inventoryTimeout)
+	defer cancel()
+	_, res, err := s.dispatch.Run(ctx, a.ID, &agentv1.Command{Kind: &agentv1.Command_Inventory{Inventory: &agentv1.InventoryCommand{}}})
+	switch {
+	case err != nil:
+		return nil, err.Error()
+	case res.GetError() != "":
+		return nil, res.GetError()
+	}
+	in := res.GetInventory()
+	out := &adminv1.AgentInventory{AppliedRevision: in.GetAppliedRevision(), Goroutines: in.GetGoroutines(), HeapBytes: in.GetHeapBytes()}
+	for _, p := range in.GetPackages() {
+		out.Packages = append(out.Packages, &adminv1.LoadedPackage{
+			Name:        p.GetName(),
+			Version:     p.GetVersion(),
+			Sha256:      p.GetSha256(),
+			Services:    p.GetServices(),
+			MemoryBytes: p.GetMemoryBytes(),
+			LoadedAt:    timestamppb.New(time.UnixMilli(p.GetLoadedAtUnixMs())),
+		})
+	}
+	return out, ""
 }
 
 // Invoke runs a service on an agent connected to this replica.

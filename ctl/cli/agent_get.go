@@ -28,7 +28,10 @@ func (a *app) newAgentGetCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(resp)
 			}
-			return a.printAgent(resp.GetAgent())
+			if err := a.printAgent(resp.GetAgent()); err != nil {
+				return err
+			}
+			return a.printInventory(resp)
 		},
 	}
 }
@@ -77,4 +80,21 @@ func (a *app) printAgent(ag *adminv1.Agent) error {
 		fmt.Fprintln(a.stdout, "  "+line)
 	}
 	return nil
+}
+
+// printInventory writes what the agent said it runs, or why it could not.
+func (a *app) printInventory(resp *adminv1.GetAgentResponse) error {
+	inv := resp.GetInventory()
+	if inv == nil {
+		fmt.Fprintf(a.stdout, "\nlive: %s\n", resp.GetInventoryError())
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "\nlive: revision %d, %d goroutines, heap %s\n\n", inv.GetAppliedRevision(), inv.GetGoroutines(), humanBytes(inv.GetHeapBytes()))
+	t := newTable(a.stdout)
+	t.row("PACKAGE", "VERSION", "SHA256", "MEMORY", "LOADED", "SERVICES")
+	for _, p := range inv.GetPackages() {
+		t.row(p.GetName(), strconv.FormatInt(p.GetVersion(), 10), shortHash(p.GetSha256()), humanBytes(p.GetMemoryBytes()),
+			when(a.now(), p.GetLoadedAt()), strings.Join(p.GetServices(), ", "))
+	}
+	return t.flush()
 }

@@ -2306,9 +2306,14 @@ func (x *GetAgentRequest) GetId() string {
 type GetAgentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// agent is the agent.
-	Agent         *Agent `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Agent *Agent `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	// inventory is what the agent runs now, asked of it live; unset when it
+	// is not connected to this control plane or did not answer.
+	Inventory *AgentInventory `protobuf:"bytes,2,opt,name=inventory,proto3" json:"inventory,omitempty"`
+	// inventory_error says why inventory is unset.
+	InventoryError string `protobuf:"bytes,3,opt,name=inventory_error,json=inventoryError,proto3" json:"inventory_error,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetAgentResponse) Reset() {
@@ -2348,6 +2353,184 @@ func (x *GetAgentResponse) GetAgent() *Agent {
 	return nil
 }
 
+func (x *GetAgentResponse) GetInventory() *AgentInventory {
+	if x != nil {
+		return x.Inventory
+	}
+	return nil
+}
+
+func (x *GetAgentResponse) GetInventoryError() string {
+	if x != nil {
+		return x.InventoryError
+	}
+	return ""
+}
+
+// LoadedPackage is a package an agent has loaded.
+type LoadedPackage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the package.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version is its version.
+	Version int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// sha256 is the digest of its files.
+	Sha256 string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// services are the services it registers.
+	Services []string `protobuf:"bytes,4,rep,name=services,proto3" json:"services,omitempty"`
+	// memory_bytes estimates the heap its interpreter kept after loading.
+	MemoryBytes int64 `protobuf:"varint,5,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// loaded_at is when it was loaded.
+	LoadedAt      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadedPackage) Reset() {
+	*x = LoadedPackage{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadedPackage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadedPackage) ProtoMessage() {}
+
+func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
+func (*LoadedPackage) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *LoadedPackage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LoadedPackage) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *LoadedPackage) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *LoadedPackage) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *LoadedPackage) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *LoadedPackage) GetLoadedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return nil
+}
+
+// AgentInventory is what an agent runs now.
+type AgentInventory struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// applied_revision is the revision it serves.
+	AppliedRevision int64 `protobuf:"varint,1,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
+	// packages are its loaded packages, sorted by name.
+	Packages []*LoadedPackage `protobuf:"bytes,2,rep,name=packages,proto3" json:"packages,omitempty"`
+	// goroutines is the agent process's goroutine count.
+	Goroutines int64 `protobuf:"varint,3,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// heap_bytes is the agent process's live heap.
+	HeapBytes     int64 `protobuf:"varint,4,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentInventory) Reset() {
+	*x = AgentInventory{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentInventory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentInventory) ProtoMessage() {}
+
+func (x *AgentInventory) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentInventory.ProtoReflect.Descriptor instead.
+func (*AgentInventory) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AgentInventory) GetAppliedRevision() int64 {
+	if x != nil {
+		return x.AppliedRevision
+	}
+	return 0
+}
+
+func (x *AgentInventory) GetPackages() []*LoadedPackage {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
+func (x *AgentInventory) GetGoroutines() int64 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *AgentInventory) GetHeapBytes() int64 {
+	if x != nil {
+		return x.HeapBytes
+	}
+	return 0
+}
+
 // Backup is what an agent kept of the state it replaced.
 type Backup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2369,7 +2552,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2564,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2577,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Backup) GetId() string {
@@ -2450,7 +2633,7 @@ type ListAgentBackupsRequest struct {
 
 func (x *ListAgentBackupsRequest) Reset() {
 	*x = ListAgentBackupsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2462,7 +2645,7 @@ func (x *ListAgentBackupsRequest) String() string {
 func (*ListAgentBackupsRequest) ProtoMessage() {}
 
 func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2475,7 +2658,7 @@ func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAgentBackupsRequest) GetAgentId() string {
@@ -2498,7 +2681,7 @@ type ListAgentBackupsResponse struct {
 
 func (x *ListAgentBackupsResponse) Reset() {
 	*x = ListAgentBackupsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2693,7 @@ func (x *ListAgentBackupsResponse) String() string {
 func (*ListAgentBackupsResponse) ProtoMessage() {}
 
 func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2706,7 @@ func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListAgentBackupsResponse) GetBackups() []*Backup {
@@ -2558,7 +2741,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2753,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2766,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InvokeRequest) GetService() string {
@@ -2635,7 +2818,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2830,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2843,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InvokeResponse) GetAgentId() string {
@@ -2851,9 +3034,26 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x12ListAgentsResponse\x12,\n" +
 	"\x06agents\x18\x01 \x03(\v2\x14.weft.admin.v1.AgentR\x06agents\"!\n" +
 	"\x0fGetAgentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\">\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa4\x01\n" +
 	"\x10GetAgentResponse\x12*\n" +
-	"\x05agent\x18\x01 \x01(\v2\x14.weft.admin.v1.AgentR\x05agent\"\xde\x01\n" +
+	"\x05agent\x18\x01 \x01(\v2\x14.weft.admin.v1.AgentR\x05agent\x12;\n" +
+	"\tinventory\x18\x02 \x01(\v2\x1d.weft.admin.v1.AgentInventoryR\tinventory\x12'\n" +
+	"\x0finventory_error\x18\x03 \x01(\tR\x0einventoryError\"\xcd\x01\n" +
+	"\rLoadedPackage\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1a\n" +
+	"\bservices\x18\x04 \x03(\tR\bservices\x12!\n" +
+	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x127\n" +
+	"\tloaded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\xb4\x01\n" +
+	"\x0eAgentInventory\x12)\n" +
+	"\x10applied_revision\x18\x01 \x01(\x03R\x0fappliedRevision\x128\n" +
+	"\bpackages\x18\x02 \x03(\v2\x1c.weft.admin.v1.LoadedPackageR\bpackages\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\x03 \x01(\x03R\n" +
+	"goroutines\x12\x1d\n" +
+	"\n" +
+	"heap_bytes\x18\x04 \x01(\x03R\theapBytes\"\xde\x01\n" +
 	"\x06Backup\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12;\n" +
@@ -2931,7 +3131,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                    // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                     // 1: weft.admin.v1.SyncStatus
@@ -2973,21 +3173,23 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*ListAgentsResponse)(nil),          // 37: weft.admin.v1.ListAgentsResponse
 	(*GetAgentRequest)(nil),             // 38: weft.admin.v1.GetAgentRequest
 	(*GetAgentResponse)(nil),            // 39: weft.admin.v1.GetAgentResponse
-	(*Backup)(nil),                      // 40: weft.admin.v1.Backup
-	(*ListAgentBackupsRequest)(nil),     // 41: weft.admin.v1.ListAgentBackupsRequest
-	(*ListAgentBackupsResponse)(nil),    // 42: weft.admin.v1.ListAgentBackupsResponse
-	(*InvokeRequest)(nil),               // 43: weft.admin.v1.InvokeRequest
-	(*InvokeResponse)(nil),              // 44: weft.admin.v1.InvokeResponse
-	nil,                                 // 45: weft.admin.v1.Agent.LabelsEntry
-	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 47: google.protobuf.FieldMask
+	(*LoadedPackage)(nil),               // 40: weft.admin.v1.LoadedPackage
+	(*AgentInventory)(nil),              // 41: weft.admin.v1.AgentInventory
+	(*Backup)(nil),                      // 42: weft.admin.v1.Backup
+	(*ListAgentBackupsRequest)(nil),     // 43: weft.admin.v1.ListAgentBackupsRequest
+	(*ListAgentBackupsResponse)(nil),    // 44: weft.admin.v1.ListAgentBackupsResponse
+	(*InvokeRequest)(nil),               // 45: weft.admin.v1.InvokeRequest
+	(*InvokeResponse)(nil),              // 46: weft.admin.v1.InvokeResponse
+	nil,                                 // 47: weft.admin.v1.Agent.LabelsEntry
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 49: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	3,  // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	6,  // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	7,  // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	46, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	48, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	7,  // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	10, // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	7,  // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -2997,63 +3199,66 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	7,  // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	17, // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	7,  // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	46, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	46, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	48, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	48, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
 	24, // 16: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
 	24, // 17: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24, // 18: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24, // 19: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
 	24, // 20: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	47, // 21: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 21: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	24, // 22: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	45, // 23: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	47, // 23: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
 	1,  // 24: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	46, // 25: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	46, // 26: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	46, // 27: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	48, // 25: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	48, // 26: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	48, // 27: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
 	35, // 28: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
 	35, // 29: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	46, // 30: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	40, // 31: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	4,  // 32: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,  // 33: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11, // 34: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13, // 35: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15, // 36: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18, // 37: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20, // 38: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22, // 39: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25, // 40: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27, // 41: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29, // 42: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31, // 43: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33, // 44: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36, // 45: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38, // 46: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	43, // 47: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	41, // 48: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	5,  // 49: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,  // 50: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12, // 51: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14, // 52: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16, // 53: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19, // 54: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21, // 55: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23, // 56: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26, // 57: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28, // 58: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30, // 59: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32, // 60: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34, // 61: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37, // 62: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39, // 63: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	44, // 64: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	42, // 65: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	49, // [49:66] is the sub-list for method output_type
-	32, // [32:49] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	41, // 30: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
+	48, // 31: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	40, // 32: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
+	48, // 33: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	42, // 34: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	4,  // 35: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,  // 36: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11, // 37: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13, // 38: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15, // 39: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18, // 40: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20, // 41: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22, // 42: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25, // 43: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27, // 44: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29, // 45: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31, // 46: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33, // 47: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36, // 48: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38, // 49: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	45, // 50: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	43, // 51: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	5,  // 52: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,  // 53: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12, // 54: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14, // 55: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16, // 56: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19, // 57: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21, // 58: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23, // 59: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26, // 60: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28, // 61: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30, // 62: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32, // 63: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34, // 64: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37, // 65: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39, // 66: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	46, // 67: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	44, // 68: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	52, // [52:69] is the sub-list for method output_type
+	35, // [35:52] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -3068,7 +3273,7 @@ func file_weft_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

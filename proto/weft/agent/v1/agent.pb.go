@@ -1026,6 +1026,7 @@ type Command struct {
 	//
 	//	*Command_Invoke
 	//	*Command_ListBackups
+	//	*Command_Inventory
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1093,6 +1094,15 @@ func (x *Command) GetListBackups() *ListBackupsCommand {
 	return nil
 }
 
+func (x *Command) GetInventory() *InventoryCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Inventory); ok {
+			return x.Inventory
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -1107,9 +1117,218 @@ type Command_ListBackups struct {
 	ListBackups *ListBackupsCommand `protobuf:"bytes,3,opt,name=list_backups,json=listBackups,proto3,oneof"`
 }
 
+type Command_Inventory struct {
+	// inventory asks what the agent runs now.
+	Inventory *InventoryCommand `protobuf:"bytes,4,opt,name=inventory,proto3,oneof"`
+}
+
 func (*Command_Invoke) isCommand_Kind() {}
 
 func (*Command_ListBackups) isCommand_Kind() {}
+
+func (*Command_Inventory) isCommand_Kind() {}
+
+// InventoryCommand asks for the agent's inventory.
+type InventoryCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryCommand) Reset() {
+	*x = InventoryCommand{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryCommand) ProtoMessage() {}
+
+func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryCommand.ProtoReflect.Descriptor instead.
+func (*InventoryCommand) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+// LoadedPackage is a package an agent has loaded.
+type LoadedPackage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the package.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version is its version.
+	Version int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// sha256 is the digest of its files.
+	Sha256 string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// services are the services it registers.
+	Services []string `protobuf:"bytes,4,rep,name=services,proto3" json:"services,omitempty"`
+	// memory_bytes is the heap its interpreter kept after loading, measured
+	// at load time; an estimate.
+	MemoryBytes int64 `protobuf:"varint,5,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// loaded_at_unix_ms is when it was loaded, in Unix milliseconds.
+	LoadedAtUnixMs int64 `protobuf:"varint,6,opt,name=loaded_at_unix_ms,json=loadedAtUnixMs,proto3" json:"loaded_at_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LoadedPackage) Reset() {
+	*x = LoadedPackage{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadedPackage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadedPackage) ProtoMessage() {}
+
+func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
+func (*LoadedPackage) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LoadedPackage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LoadedPackage) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *LoadedPackage) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *LoadedPackage) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *LoadedPackage) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *LoadedPackage) GetLoadedAtUnixMs() int64 {
+	if x != nil {
+		return x.LoadedAtUnixMs
+	}
+	return 0
+}
+
+// Inventory is what an agent runs now.
+type Inventory struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// applied_revision is the revision it serves.
+	AppliedRevision int64 `protobuf:"varint,1,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
+	// packages are its loaded packages, sorted by name.
+	Packages []*LoadedPackage `protobuf:"bytes,2,rep,name=packages,proto3" json:"packages,omitempty"`
+	// goroutines is the process's goroutine count.
+	Goroutines int64 `protobuf:"varint,3,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// heap_bytes is the process's live heap.
+	HeapBytes     int64 `protobuf:"varint,4,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Inventory) Reset() {
+	*x = Inventory{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Inventory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Inventory) ProtoMessage() {}
+
+func (x *Inventory) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Inventory.ProtoReflect.Descriptor instead.
+func (*Inventory) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Inventory) GetAppliedRevision() int64 {
+	if x != nil {
+		return x.AppliedRevision
+	}
+	return 0
+}
+
+func (x *Inventory) GetPackages() []*LoadedPackage {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
+func (x *Inventory) GetGoroutines() int64 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *Inventory) GetHeapBytes() int64 {
+	if x != nil {
+		return x.HeapBytes
+	}
+	return 0
+}
 
 // ListBackupsCommand asks for the agent's backups.
 type ListBackupsCommand struct {
@@ -1120,7 +1339,7 @@ type ListBackupsCommand struct {
 
 func (x *ListBackupsCommand) Reset() {
 	*x = ListBackupsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1351,7 @@ func (x *ListBackupsCommand) String() string {
 func (*ListBackupsCommand) ProtoMessage() {}
 
 func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1364,7 @@ func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
 func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 // Backup is what the agent kept of a state it replaced.
@@ -1169,7 +1388,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1400,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1413,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Backup) GetId() string {
@@ -1252,7 +1471,7 @@ type BackupList struct {
 
 func (x *BackupList) Reset() {
 	*x = BackupList{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1483,7 @@ func (x *BackupList) String() string {
 func (*BackupList) ProtoMessage() {}
 
 func (x *BackupList) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1496,7 @@ func (x *BackupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
 func (*BackupList) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BackupList) GetBackups() []*Backup {
@@ -1309,7 +1528,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1540,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1553,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -1371,6 +1590,7 @@ type CommandResult struct {
 	//
 	//	*CommandResult_Invoke
 	//	*CommandResult_Backups
+	//	*CommandResult_Inventory
 	Kind          isCommandResult_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1378,7 +1598,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1610,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1623,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommandResult) GetId() string {
@@ -1445,6 +1665,15 @@ func (x *CommandResult) GetBackups() *BackupList {
 	return nil
 }
 
+func (x *CommandResult) GetInventory() *Inventory {
+	if x != nil {
+		if x, ok := x.Kind.(*CommandResult_Inventory); ok {
+			return x.Inventory
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Kind interface {
 	isCommandResult_Kind()
 }
@@ -1459,9 +1688,16 @@ type CommandResult_Backups struct {
 	Backups *BackupList `protobuf:"bytes,4,opt,name=backups,proto3,oneof"`
 }
 
+type CommandResult_Inventory struct {
+	// inventory is the result of inventory.
+	Inventory *Inventory `protobuf:"bytes,5,opt,name=inventory,proto3,oneof"`
+}
+
 func (*CommandResult_Invoke) isCommandResult_Kind() {}
 
 func (*CommandResult_Backups) isCommandResult_Kind() {}
+
+func (*CommandResult_Inventory) isCommandResult_Kind() {}
 
 // InvokeResult is the outcome of one service invocation.
 type InvokeResult struct {
@@ -1482,7 +1718,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1730,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1743,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -1617,12 +1853,29 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\fCommandsOpen\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"D\n" +
 	"\x10CommandsResponse\x120\n" +
-	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\xa1\x01\n" +
+	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\xe2\x01\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\x06invoke\x18\x02 \x01(\v2\x1c.weft.agent.v1.InvokeCommandH\x00R\x06invoke\x12F\n" +
-	"\flist_backups\x18\x03 \x01(\v2!.weft.agent.v1.ListBackupsCommandH\x00R\vlistBackupsB\x06\n" +
-	"\x04kind\"\x14\n" +
+	"\flist_backups\x18\x03 \x01(\v2!.weft.agent.v1.ListBackupsCommandH\x00R\vlistBackups\x12?\n" +
+	"\tinventory\x18\x04 \x01(\v2\x1f.weft.agent.v1.InventoryCommandH\x00R\tinventoryB\x06\n" +
+	"\x04kind\"\x12\n" +
+	"\x10InventoryCommand\"\xbf\x01\n" +
+	"\rLoadedPackage\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1a\n" +
+	"\bservices\x18\x04 \x03(\tR\bservices\x12!\n" +
+	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x12)\n" +
+	"\x11loaded_at_unix_ms\x18\x06 \x01(\x03R\x0eloadedAtUnixMs\"\xaf\x01\n" +
+	"\tInventory\x12)\n" +
+	"\x10applied_revision\x18\x01 \x01(\x03R\x0fappliedRevision\x128\n" +
+	"\bpackages\x18\x02 \x03(\v2\x1c.weft.agent.v1.LoadedPackageR\bpackages\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\x03 \x01(\x03R\n" +
+	"goroutines\x12\x1d\n" +
+	"\n" +
+	"heap_bytes\x18\x04 \x01(\x03R\theapBytes\"\x14\n" +
 	"\x12ListBackupsCommand\"\xd0\x01\n" +
 	"\x06Backup\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
@@ -1640,12 +1893,13 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05input\x18\x02 \x01(\fR\x05input\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xab\x01\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xe5\x01\n" +
 	"\rCommandResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
 	"\x06invoke\x18\x03 \x01(\v2\x1b.weft.agent.v1.InvokeResultH\x00R\x06invoke\x125\n" +
-	"\abackups\x18\x04 \x01(\v2\x19.weft.agent.v1.BackupListH\x00R\abackupsB\x06\n" +
+	"\abackups\x18\x04 \x01(\v2\x19.weft.agent.v1.BackupListH\x00R\abackups\x128\n" +
+	"\tinventory\x18\x05 \x01(\v2\x18.weft.agent.v1.InventoryH\x00R\tinventoryB\x06\n" +
 	"\x04kind\"\x87\x01\n" +
 	"\fInvokeResult\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\tR\x03cid\x12\x16\n" +
@@ -1670,7 +1924,7 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*SyncRequest)(nil),        // 0: weft.agent.v1.SyncRequest
 	(*SyncResponse)(nil),       // 1: weft.agent.v1.SyncResponse
@@ -1686,41 +1940,47 @@ var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*CommandsOpen)(nil),       // 11: weft.agent.v1.CommandsOpen
 	(*CommandsResponse)(nil),   // 12: weft.agent.v1.CommandsResponse
 	(*Command)(nil),            // 13: weft.agent.v1.Command
-	(*ListBackupsCommand)(nil), // 14: weft.agent.v1.ListBackupsCommand
-	(*Backup)(nil),             // 15: weft.agent.v1.Backup
-	(*BackupList)(nil),         // 16: weft.agent.v1.BackupList
-	(*InvokeCommand)(nil),      // 17: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),      // 18: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),       // 19: weft.agent.v1.InvokeResult
-	nil,                        // 20: weft.agent.v1.Hello.LabelsEntry
+	(*InventoryCommand)(nil),   // 14: weft.agent.v1.InventoryCommand
+	(*LoadedPackage)(nil),      // 15: weft.agent.v1.LoadedPackage
+	(*Inventory)(nil),          // 16: weft.agent.v1.Inventory
+	(*ListBackupsCommand)(nil), // 17: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),             // 18: weft.agent.v1.Backup
+	(*BackupList)(nil),         // 19: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),      // 20: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),      // 21: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),       // 22: weft.agent.v1.InvokeResult
+	nil,                        // 23: weft.agent.v1.Hello.LabelsEntry
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
 	7,  // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
 	8,  // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
 	3,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	20, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	23, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
 	4,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
 	6,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
 	5,  // 7: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
 	9,  // 8: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
 	11, // 9: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	18, // 10: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	21, // 10: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
 	13, // 11: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	17, // 12: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	14, // 13: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
-	15, // 14: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
-	19, // 15: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	16, // 16: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
-	0,  // 17: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	10, // 18: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	1,  // 19: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	12, // 20: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	19, // [19:21] is the sub-list for method output_type
-	17, // [17:19] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	20, // 12: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	17, // 13: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	14, // 14: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
+	15, // 15: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
+	18, // 16: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	22, // 17: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	19, // 18: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	16, // 19: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
+	0,  // 20: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	10, // 21: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	1,  // 22: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	12, // 23: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	22, // [22:24] is the sub-list for method output_type
+	20, // [20:22] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_weft_agent_v1_agent_proto_init() }
@@ -1743,10 +2003,12 @@ func file_weft_agent_v1_agent_proto_init() {
 	file_weft_agent_v1_agent_proto_msgTypes[13].OneofWrappers = []any{
 		(*Command_Invoke)(nil),
 		(*Command_ListBackups)(nil),
+		(*Command_Inventory)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[21].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
 		(*CommandResult_Backups)(nil),
+		(*CommandResult_Inventory)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1754,7 +2016,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
