@@ -60,6 +60,7 @@ func check(src Source) ([]File, positions, error) {
 	fset := token.NewFileSet()
 	regs := positions{}
 	pkgName := ""
+	var parsed []*ast.File
 	for _, f := range files {
 		af, err := parser.ParseFile(fset, f.Name, f.Content, parser.SkipObjectResolution)
 		if err != nil {
@@ -93,6 +94,10 @@ func check(src Source) ([]File, positions, error) {
 			}
 		}
 		findRegisters(fset, af, sdkName, regs)
+		parsed = append(parsed, af)
+	}
+	if len(probs) == 0 {
+		probs = unsupported(fset, parsed)
 	}
 	if len(probs) > 0 {
 		slices.SortStableFunc(probs, func(a, b Problem) int {

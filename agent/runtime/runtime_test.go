@@ -166,9 +166,28 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"b.go:4:9: undefined: y"},
 		},
 		{
-			name: "range over int does not crash",
+			name: "range over int",
 			src:  service("x", "\tfor i := range 10 {\n\t\t_ = i\n\t}\n\treturn nil, nil"),
-			want: []string{"the interpreter failed on this package (nil type)"},
+			want: []string{"svc.go:8:17: range over an integer is not supported"},
+		},
+		{
+			name: "range over an int variable, and over a function",
+			src: service("x", "\tn := 3\n\tfor range n {\n\t}\n"+
+				"\tseq := func(yield func(int) bool) {}\n\tfor v := range seq {\n\t\t_ = v\n\t}\n\treturn nil, nil"),
+			want: []string{"svc.go:9:12: range over an integer", "svc.go:12:17: range over a function"},
+		},
+		{
+			name: "loop variables captured or addressed, min and max",
+			src: service("x", "\tvar fs []func() int\n\tfor i := 0; i < 3; i++ {\n\t\tfs = append(fs, func() int { return i })\n\t}\n"+
+				"\tvar ps []*int\n\tfor _, v := range []int{1, 2} {\n\t\tps = append(ps, &v)\n\t}\n"+
+				"\tfor _, v := range []int{1} {\n\t\tv := v\n\t\tfs = append(fs, func() int { return v })\n\t}\n"+
+				"\t_ = min(1, 2) + max(3, 4)\n\treturn nil, nil"),
+			want: []string{
+				`svc.go:10:39: the closure captures loop variable "i"`,
+				"svc.go:14:19: &v takes the address of a loop variable",
+				"svc.go:20:6: the builtin min",
+				"svc.go:20:18: the builtin max",
+			},
 		},
 		{
 			name: "panic in init",
