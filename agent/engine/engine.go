@@ -243,6 +243,11 @@ func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, in
 	out.Status = handler.Status(err)
 	if err != nil {
 		out.Error = message(err, timeout)
+		if overran(err) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if p := st.packageOf(service); p != nil {
+				go e.replaceRunaway(service, p)
+			}
+		}
 		if out.Status >= 500 {
 			e.log.Warn("invocation failed", "cid", req.CID, "service", service, "status", out.Status, "err", err, "took", out.Duration)
 		}

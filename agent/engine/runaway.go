@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"time"
+
+	"github.com/weft-dev/weft/agent/runtime"
+)
+
+// reloadTimeout bounds loading a fresh interpreter for a runaway package.
+const reloadTimeout = 30 * time.Second
+
+// replaceRunaway gives the package of a service that overran its deadline
+// a fresh interpreter, and closes the old one, which stops the runaway call.
+// The interpreter cannot be stopped any other way: a function value has no
+// context. Calls of the same package still running fail with 503; other
+// packages are untouched. ran is the package that ran the call: when it is
+// no longer served (a deploy, or another overrun, replaced it already),
+// there is nothing to do but close it.
+func (e *Engine) replaceRunaway(service string, ran *runtime.Package) {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	cur := e.cur.Load()
+	sha := ""
+	for s, p := range cur.packages {
+		if p == ran {
+			sha = s
+		}
+	}
+	log := e.log.With("service", service)
+	if sha == "" {
+		log.Warn("closing the interpreter of a runaway call; its package was already replaced")
+		ran.Close()
+		return
+	}
+	full, _ := e.held(cur, sha)
+	src := runtime.Source{Name: full.GetName()}
+	for _, f := range full.GetFiles() {
+		src.Files = append(src.Files, runtime.File{Name: f.GetName(), Content: f.GetContent()})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	info, fresh, err := measureLoad(func() (*runtime.Package, error) { return runtime.Load(ctx, src) })
+	if err != nil {
+		// It loaded before; keep serving the old interpreter rather than
+		// nothing, and say so.
+		log.Error("cannot load a fresh interpreter for a runaway package; the runaway call keeps running", "package", full.GetName(), "err", err)
+		return
+	}
+	next := &State{
+		Snapshot: cur.Snapshot,
+		Hash:     cur.Hash,
+		packages: maps.Clone(cur.packages),
+		loads:    maps.Clone(cur.loads),
+		services: maps.Clone(cur.services),
+		router:   cur.router,
+	}
+	next.packages[sha] = fresh
+	next.loads[sha] = info
+	for name, svc := range fresh.Services {
+		next.services[name] = svc
+	}
+	e.cur.Store(next)
+	ran.Close()
+	log.Warn("replaced the interpreter of a package after a call overran its deadline", "package", full.GetName(), "version", full.GetVersion())
+}
+
+// packageOf returns the loaded package that holds service in st.
+func (st *State) packageOf(service string) *runtime.Package {
+	for _, p := range st.packages {
+		if p.Services[service] != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// overran reports whether err says a call passed its deadline.
+func overran(err error) bool {
+	return errors.Is(err, runtime.ErrDeadline) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	goruntime "runtime"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/snapshot"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+const loopySrc = `package loopy
+
+import "github.com/weft-dev/weft/agent/sdk"
+
+type In struct{}
+
+func init() {
+	sdk.Register("loopy.spin", func(ctx *sdk.Context, in In) (In, error) {
+		n := 0
+		for {
+			n++
+		}
+	})
+	sdk.Register("loopy.ok", func(ctx *sdk.Context, in In) (In, error) { return in, nil })
+}
+`
+
+func TestRunawayIsReplaced(t *testing.T) {
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
+	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.spin"}, Files: files}
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, spinChannel())); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	baseline := goruntime.NumGoroutine()
+	first := e.Current().packageOf("loopy.spin")
+
+	out := e.Invoke(context.Background(), "loopy.spin", sdk.Request{}, nil, 200*time.Millisecond)
+	if out.Status != 504 {
+		t.Fatalf("spin = %d %s, want 504", out.Status, out.Error)
+	}
+	await(t, func() bool { return e.Current().packageOf("loopy.spin") != first })
+	// The runaway goroutine stops once its interpreter is closed.
+	await(t, func() bool { return goruntime.NumGoroutine() <= baseline })
+
+	if out := e.Invoke(context.Background(), "loopy.ok", sdk.Request{}, nil, 0); out.Status != 200 {
+		t.Fatalf("ok after the replacement = %d %s", out.Status, out.Error)
+	}
+	if out := e.Invoke(context.Background(), "loopy.spin", sdk.Request{}, nil, 100*time.Millisecond); out.Status != 504 {
+		t.Fatalf("spin on the fresh interpreter = %d %s, want 504 again (not closed)", out.Status, out.Error)
+	}
+	if e.Current().Revision() != 1 {
+		t.Fatalf("revision after a replacement = %d, want 1", e.Current().Revision())
+	}
+}
+
+func spinChannel() *agentv1.Channel {
+	return &agentv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true}
+}
