@@ -223,6 +223,9 @@ func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, in
 		return out
 	}
 	if timeout <= 0 {
+		timeout = svc.Timeout // the service's own default
+	}
+	if timeout <= 0 {
 		timeout = e.defaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	goruntime "runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,4 +61,35 @@ func TestRunawayIsReplaced(t *testing.T) {
 
 func spinChannel() *agentv1.Channel {
 	return &agentv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true}
+}
+
+func TestServiceDefaultTimeout(t *testing.T) {
+	const src = `package slow
+
+import (
+	"time"
+
+	"github.com/weft-dev/weft/agent/sdk"
+)
+
+type In struct{}
+
+func init() {
+	sdk.Register("slow.wait", func(ctx *sdk.Context, in In) (In, error) {
+		<-ctx.Context().Done()
+		return in, ctx.Context().Err()
+	}, sdk.Timeout(150*time.Millisecond))
+}
+`
+	e := New(slog.New(slog.DiscardHandler), time.Hour)
+	files := []*agentv1.SourceFile{{Name: "slow.go", Content: []byte(src)}}
+	pkg := &agentv1.Package{Name: "slow", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"slow.wait"}, Files: files}
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	// No channel timeout: the service's own 150 ms applies, not the agent's hour.
+	out := e.Invoke(context.Background(), "slow.wait", sdk.Request{}, nil, 0)
+	if out.Status != 504 || !strings.Contains(out.Error, "150ms") {
+		t.Fatalf("invoke = %d %q, want 504 naming the service's 150ms deadline", out.Status, out.Error)
+	}
 }

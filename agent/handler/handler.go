@@ -26,6 +26,10 @@ var (
 // Service is a checked handler, ready to be invoked. It is immutable and
 // safe for concurrent use.
 type Service struct {
+	// Timeout is the service's default deadline, from its registration; 0
+	// for the agent's.
+	Timeout time.Duration
+
 	name     string
 	fn       reflect.Value
 	in, out  reflect.Type

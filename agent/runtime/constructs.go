@@ -15,7 +15,9 @@ import (
 //   - range over an integer (Go 1.22) or a function (Go 1.23);
 //   - a closure, or an address taken, of a loop variable: Go 1.22 gives
 //     each iteration its own variable, the interpreter shares one;
-//   - the builtins min and max, which the interpreter lacks.
+//   - the builtins min and max, which the interpreter lacks;
+//   - the go statement: a goroutine the agent does not know of outlives
+//     the package when a new version replaces it; ctx.Go is tracked.
 //
 // It type-checks the package with imports left empty: what depends on an
 // imported package has no type and is not judged, the rest is.
@@ -56,6 +58,8 @@ func unsupported(fset *token.FileSet, files []*ast.File) []Problem {
 				if init, ok := n.Init.(*ast.AssignStmt); ok && init.Tok == token.DEFINE {
 					checkLoopVars(info, at, n.Body, init.Lhs...)
 				}
+			case *ast.GoStmt:
+				at(n.Pos(), "the go statement is not allowed: start goroutines with ctx.Go, which the agent stops when it replaces the package")
 			case *ast.Ident:
 				if b, ok := info.Uses[n].(*types.Builtin); ok && (b.Name() == "min" || b.Name() == "max") {
 					at(n.Pos(), "the builtin %s is not supported by the interpreter; compare with if", b.Name())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/handler"
 	"github.com/weft-dev/weft/agent/runtime/symbols"
+	"github.com/weft-dev/weft/agent/sdk"
 )
 
 // registrar records the sdk.Register calls of one load. It replaces
@@ -31,7 +32,7 @@ func (r *registrar) exports() interp.Exports {
 	return interp.Exports{key: {"Register": reflect.ValueOf(r.register)}}
 }
 
-func (r *registrar) register(name string, fn any) {
+func (r *registrar) register(name string, fn any, opts ...sdk.Option) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sealed {
@@ -53,6 +54,10 @@ func (r *registrar) register(name string, fn any) {
 	s, err := handler.New(name, fn)
 	if err != nil {
 		r.problems = append(r.problems, problemAt(pos, err.Error()))
+		return
+	}
+	if s.Timeout = sdk.Options(opts).Timeout; s.Timeout < 0 {
+		r.problems = append(r.problems, problemAt(pos, fmt.Sprintf("service %q: sdk.Timeout(%s) must not be negative", name, s.Timeout)))
 		return
 	}
 	r.services[name] = s

@@ -181,12 +181,13 @@ func TestLoadErrors(t *testing.T) {
 			src: service("x", "\tvar fs []func() int\n\tfor i := 0; i < 3; i++ {\n\t\tfs = append(fs, func() int { return i })\n\t}\n"+
 				"\tvar ps []*int\n\tfor _, v := range []int{1, 2} {\n\t\tps = append(ps, &v)\n\t}\n"+
 				"\tfor _, v := range []int{1} {\n\t\tv := v\n\t\tfs = append(fs, func() int { return v })\n\t}\n"+
-				"\t_ = min(1, 2) + max(3, 4)\n\treturn nil, nil"),
+				"\t_ = min(1, 2) + max(3, 4)\n\tgo func() {}()\n\treturn nil, nil"),
 			want: []string{
 				`svc.go:10:39: the closure captures loop variable "i"`,
 				"svc.go:14:19: &v takes the address of a loop variable",
 				"svc.go:20:6: the builtin min",
 				"svc.go:20:18: the builtin max",
+				"svc.go:21:2: the go statement is not allowed",
 			},
 		},
 		{

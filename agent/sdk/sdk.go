@@ -39,7 +39,11 @@
 // Context.
 package sdk
 
-import "github.com/weft-dev/weft/agent/sdk/internal/registry"
+import (
+	"time"
+
+	"github.com/weft-dev/weft/agent/sdk/internal/registry"
+)
 
 // Register makes handler available under the service name name (for
 // example "hello.greet"). Call it from an init function.
@@ -53,6 +57,31 @@ import "github.com/weft-dev/weft/agent/sdk/internal/registry"
 // twice is an error: the agent refuses to load the package and reports the
 // service name. In `go test`, an empty or duplicate name panics at init and
 // a bad shape fails the test that invokes it (see package sdktest).
-func Register(name string, handler any) {
-	registry.Add(name, handler)
+//
+// Options tune the service; Timeout sets its default deadline.
+func Register(name string, handler any, opts ...Option) {
+	registry.Add(name, handler, Options(opts).Timeout)
+}
+
+// Option tunes a service at registration.
+type Option struct {
+	// Timeout is the service's default deadline; 0 leaves the agent's
+	// (30 s unless the agent says otherwise). A channel's timeout overrides
+	// it.
+	Timeout time.Duration
+}
+
+// Timeout returns an Option setting the service's default deadline, for
+// example sdk.Register("orders.sync", Sync, sdk.Timeout(2*time.Minute)).
+func Timeout(d time.Duration) Option { return Option{Timeout: d} }
+
+// Options merges options: a later non-zero field wins.
+func Options(opts []Option) Option {
+	var o Option
+	for _, x := range opts {
+		if x.Timeout != 0 {
+			o.Timeout = x.Timeout
+		}
+	}
+	return o
 }

@@ -12,11 +12,14 @@ func init() {
 		// function, constant and variable definitions
 		"Errorf":   reflect.ValueOf(sdk.Errorf),
 		"NewCache": reflect.ValueOf(sdk.NewCache),
+		"Options":  reflect.ValueOf(sdk.Options),
 		"Register": reflect.ValueOf(sdk.Register),
+		"Timeout":  reflect.ValueOf(sdk.Timeout),
 
 		// type definitions
 		"Cache":   reflect.ValueOf((*sdk.Cache)(nil)),
 		"Context": reflect.ValueOf((*sdk.Context)(nil)),
 		"Error":   reflect.ValueOf((*sdk.Error)(nil)),
+		"Option":  reflect.ValueOf((*sdk.Option)(nil)),
 	}
 }

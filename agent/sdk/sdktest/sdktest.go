@@ -11,6 +11,7 @@
 package sdktest
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"testing"
@@ -62,7 +63,13 @@ func InvokeRequest(t testing.TB, name string, req sdk.Request, input string) Res
 	if req.Services == nil {
 		req.Services = newServices(t)
 	}
-	c := sdk.NewContext(t.Context(), req)
+	ctx := t.Context()
+	if svc.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, svc.Timeout)
+		defer cancel()
+	}
+	c := sdk.NewContext(ctx, req)
 	out, err := svc.Invoke(c, []byte(input))
 	r := Result{Output: out, Err: err, Response: c.Response(), Status: handler.Status(err)}
 	if err == nil && r.Response.Status != 0 {
@@ -107,5 +114,6 @@ func service(t testing.TB, name string) *handler.Service {
 	if err != nil {
 		t.Fatalf("sdktest: %v", err)
 	}
+	svc.Timeout = registry.Timeout(name)
 	return svc
 }

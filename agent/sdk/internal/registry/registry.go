@@ -7,16 +7,18 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 var (
 	mu       sync.Mutex
 	handlers = map[string]any{}
+	timeouts = map[string]time.Duration{}
 )
 
 // Add records handler under name. It panics on an empty or duplicate name,
 // as http.ServeMux does, so that the mistake stops the test binary at init.
-func Add(name string, handler any) {
+func Add(name string, handler any, timeout time.Duration) {
 	mu.Lock()
 	defer mu.Unlock()
 	if name == "" {
@@ -26,6 +28,15 @@ func Add(name string, handler any) {
 		panic(fmt.Sprintf("sdk.Register: service %q registered twice", name))
 	}
 	handlers[name] = handler
+	timeouts[name] = timeout
+}
+
+// Timeout returns the default deadline name was registered with; 0 for
+// none.
+func Timeout(name string) time.Duration {
+	mu.Lock()
+	defer mu.Unlock()
+	return timeouts[name]
 }
 
 // Lookup returns the handler registered under name.
