@@ -17,7 +17,10 @@ import (
 //     each iteration its own variable, the interpreter shares one;
 //   - the builtins min and max, which the interpreter lacks;
 //   - the go statement: a goroutine the agent does not know of outlives
-//     the package when a new version replaces it; ctx.Go is tracked.
+//     the package when a new version replaces it; ctx.Go is tracked;
+//   - generic functions the interpreter cannot instantiate: at package
+//     level, or called with inferred type arguments where its inference
+//     fails (see inferable).
 //
 // It type-checks the package with imports left empty: what depends on an
 // imported package has no type and is not judged, the rest is.
@@ -26,9 +29,10 @@ func unsupported(fset *token.FileSet, files []*ast.File) []Problem {
 		return nil
 	}
 	info := &types.Info{
-		Types: make(map[ast.Expr]types.TypeAndValue),
-		Defs:  make(map[*ast.Ident]types.Object),
-		Uses:  make(map[*ast.Ident]types.Object),
+		Types:     make(map[ast.Expr]types.TypeAndValue),
+		Defs:      make(map[*ast.Ident]types.Object),
+		Uses:      make(map[*ast.Ident]types.Object),
+		Instances: make(map[*ast.Ident]types.Instance),
 	}
 	conf := types.Config{Importer: emptyImporter{}, Error: func(error) {}}
 	_, _ = conf.Check(files[0].Name.Name, fset, files, info) // errors are Yaegi's to report
@@ -38,6 +42,18 @@ func unsupported(fset *token.FileSet, files []*ast.File) []Problem {
 		probs = append(probs, problemAt(fset.Position(pos), fmt.Sprintf(format, args...)))
 	}
 	for _, f := range files {
+		for _, d := range f.Decls {
+			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.VAR {
+				ast.Inspect(g, func(n ast.Node) bool {
+					if id, ok := n.(*ast.Ident); ok {
+						if _, inst := info.Instances[id]; inst {
+							at(id.Pos(), "the generic %s is instantiated at package level, which the interpreter cannot do; use it inside a function", id.Name)
+						}
+					}
+					return true
+				})
+			}
+		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.RangeStmt:
@@ -58,6 +74,12 @@ func unsupported(fset *token.FileSet, files []*ast.File) []Problem {
 				if init, ok := n.Init.(*ast.AssignStmt); ok && init.Tok == token.DEFINE {
 					checkLoopVars(info, at, n.Body, init.Lhs...)
 				}
+			case *ast.CallExpr:
+				if id, ok := n.Fun.(*ast.Ident); ok {
+					if why := inferable(info, id); why != "" {
+						at(id.Pos(), "the interpreter cannot infer the type arguments of %s (%s); write them: %s[...](...)", id.Name, why, id.Name)
+					}
+				}
 			case *ast.GoStmt:
 				at(n.Pos(), "the go statement is not allowed: start goroutines with ctx.Go, which the agent stops when it replaces the package")
 			case *ast.Ident:
@@ -69,6 +91,95 @@ func unsupported(fset *token.FileSet, files []*ast.File) []Problem {
 		})
 	}
 	return probs
+}
+
+// inferable says why the interpreter would fail to infer the type arguments
+// of a call of the generic function id, or "" when it copes (or id is not
+// generic, or its type arguments are written out). Measured on the
+// interpreter: inference fails for variadic functions, for a type
+// parameter constrained by another (S ~[]E), and for a type parameter
+// that the arguments give only as a function's result.
+func inferable(info *types.Info, id *ast.Ident) string {
+	fn, ok := info.Uses[id].(*types.Func)
+	if !ok {
+		return ""
+	}
+	sig, ok := fn.Type().(*types.Signature)
+	if !ok || sig.TypeParams().Len() == 0 {
+		return ""
+	}
+	tps := sig.TypeParams()
+	if sig.Variadic() {
+		return "it is variadic"
+	}
+	for i := 0; i < tps.Len(); i++ {
+		for j := 0; j < tps.Len(); j++ {
+			if mentions(tps.At(i).Constraint(), tps.At(j), false) {
+				return fmt.Sprintf("the constraint of %s uses %s", tps.At(i).Obj().Name(), tps.At(j).Obj().Name())
+			}
+		}
+	}
+	for j := 0; j < tps.Len(); j++ {
+		direct := false
+		for k := 0; k < sig.Params().Len(); k++ {
+			direct = direct || mentions(sig.Params().At(k).Type(), tps.At(j), true)
+		}
+		if !direct {
+			return fmt.Sprintf("the arguments give %s only as a function's result", tps.At(j).Obj().Name())
+		}
+	}
+	return ""
+}
+
+// mentions reports whether t refers to tp. With skipResults, the results
+// of function types do not count.
+func mentions(t types.Type, tp *types.TypeParam, skipResults bool) bool {
+	switch t := t.(type) {
+	case *types.TypeParam:
+		return t == tp
+	case *types.Pointer:
+		return mentions(t.Elem(), tp, skipResults)
+	case *types.Slice:
+		return mentions(t.Elem(), tp, skipResults)
+	case *types.Array:
+		return mentions(t.Elem(), tp, skipResults)
+	case *types.Map:
+		return mentions(t.Key(), tp, skipResults) || mentions(t.Elem(), tp, skipResults)
+	case *types.Chan:
+		return mentions(t.Elem(), tp, skipResults)
+	case *types.Signature:
+		for i := 0; i < t.Params().Len(); i++ {
+			if mentions(t.Params().At(i).Type(), tp, skipResults) {
+				return true
+			}
+		}
+		if !skipResults {
+			for i := 0; i < t.Results().Len(); i++ {
+				if mentions(t.Results().At(i).Type(), tp, skipResults) {
+					return true
+				}
+			}
+		}
+	case *types.Named:
+		for i := 0; i < t.TypeArgs().Len(); i++ {
+			if mentions(t.TypeArgs().At(i), tp, skipResults) {
+				return true
+			}
+		}
+	case *types.Interface:
+		for i := 0; i < t.NumEmbeddeds(); i++ {
+			if mentions(t.EmbeddedType(i), tp, skipResults) {
+				return true
+			}
+		}
+	case *types.Union:
+		for i := 0; i < t.Len(); i++ {
+			if mentions(t.Term(i).Type(), tp, skipResults) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkLoopVars reports closures in body that use a variable the loop

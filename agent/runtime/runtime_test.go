@@ -191,6 +191,23 @@ func TestLoadErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "generics the interpreter cannot instantiate",
+			src: source("g.go", header+"func First[S ~[]E, E any](s S) E { return s[0] }\n\n"+
+				"func Map[T, U any](s []T, f func(T) U) []U { return nil }\n\n"+
+				"func Sum[T int | float64](xs ...T) T { return xs[0] }\n\n"+
+				"var top = Sum[int]\n\n"+
+				"func init() { sdk.Register(\"g.x\", handle) }\n\n"+
+				"func handle(ctx *sdk.Context, in map[string]any) (map[string]any, error) {\n"+
+				"\t_ = First([]int{1})\n\t_ = Map([]int{1}, func(int) string { return \"\" })\n\t_ = Sum(1, 2)\n"+
+				"\t_ = First[[]int, int]([]int{1})\n\treturn nil, nil\n}\n"),
+			want: []string{
+				"g.go:11:11: the generic Sum is instantiated at package level",
+				"g.go:16:6: the interpreter cannot infer the type arguments of First (the constraint of S uses E)",
+				"g.go:17:6: the interpreter cannot infer the type arguments of Map (the arguments give U only as a function's result)",
+				"g.go:18:6: the interpreter cannot infer the type arguments of Sum (it is variadic)",
+			},
+		},
+		{
 			name: "panic in init",
 			src:  source("a.go", header+"func init() {\n\tpanic(\"boom\")\n}\n"),
 			want: []string{"a.go:6:2: panic during initialisation: boom"},
