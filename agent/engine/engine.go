@@ -123,10 +123,7 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 			continue
 		}
 		if rt == nil {
-			src := runtime.Source{Name: p.GetName()}
-			for _, f := range full.GetFiles() {
-				src.Files = append(src.Files, runtime.File{Name: f.GetName(), Content: f.GetContent()})
-			}
+			src := sourceOf(full)
 			var err error
 			var info loadInfo
 			info, rt, err = measureLoad(func() (*runtime.Package, error) { return runtime.Load(ctx, src) })
@@ -289,6 +286,15 @@ func NewCID() string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// sourceOf returns what the runtime loads of a package.
+func sourceOf(p *agentv1.Package) runtime.Source {
+	src := runtime.Source{Name: p.GetName()}
+	for _, f := range p.GetFiles() {
+		src.Files = append(src.Files, runtime.File{Name: f.GetName(), Content: f.GetContent()})
+	}
+	return src
 }
 
 func filesSize(files []*agentv1.SourceFile) int64 {

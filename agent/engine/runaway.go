@@ -36,10 +36,7 @@ func (e *Engine) replaceRunaway(service string, ran *runtime.Package) {
 		return
 	}
 	full, _ := e.held(cur, sha)
-	src := runtime.Source{Name: full.GetName()}
-	for _, f := range full.GetFiles() {
-		src.Files = append(src.Files, runtime.File{Name: f.GetName(), Content: f.GetContent()})
-	}
+	src := sourceOf(full)
 	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
 	defer cancel()
 	info, fresh, err := measureLoad(func() (*runtime.Package, error) { return runtime.Load(ctx, src) })
