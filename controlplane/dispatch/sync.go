@@ -33,8 +33,6 @@ type agentConn struct {
 	cmd     *commandsConn // nil until the agent opens Commands
 }
 
-func (c *agentConn) commands() *commandsConn { return c.cmd }
-
 // Sync serves one agent's config stream: hello, then snapshots answered by
 // ACK or NACK, until the agent goes away.
 func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
@@ -197,7 +195,7 @@ func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *a
 		}
 		a.refused = a.pending.GetRevision()
 		a.pending = nil
-		msg := NackMessage(nack)
+		msg := nackMessage(nack)
 		log.Warn("agent refused revision", "revision", a.refused, "err", msg)
 		return s.store.AgentFailed(ctx, conn.id, a.refused, msg)
 	default:
@@ -205,8 +203,8 @@ func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *a
 	}
 }
 
-// NackMessage joins a NACK's errors into one message, one line per object.
-func NackMessage(n *agentv1.Nack) string {
+// nackMessage joins a NACK's errors into one message, one line per object.
+func nackMessage(n *agentv1.Nack) string {
 	var lines []string
 	for _, e := range n.GetErrors() {
 		lines = append(lines, fmt.Sprintf("%s %q: %s", e.GetKind(), e.GetName(), e.GetMessage()))
