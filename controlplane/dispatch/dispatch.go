@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -55,6 +56,21 @@ func New(s Store, w *Watch, log *slog.Logger) *Server {
 		agents:       make(map[string]*agentConn),
 		seenInterval: 15 * time.Second,
 	}
+}
+
+// Connected returns the ids of the agents connected to this replica that
+// hold a Commands stream, sorted.
+func (s *Server) Connected() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, c := range s.agents {
+		if c.cmd != nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // desired returns the full snapshot, with every package's files, at
