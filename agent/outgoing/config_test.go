@@ -1,0 +1,122 @@
+package outgoing
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestValidate(t *testing.T) {
+	ok := Config{Name: "crm", Address: "https://crm.example.com/api", PathTemplate: "/customers/{id}"}
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr string // empty: valid
+	}{
+		{"minimal", func(c *Config) {}, ""},
+		{"all fields", func(c *Config) {
+			c.Method, c.Format, c.SOAPAction = "POST", FormatSOAP11, "urn:get"
+			c.Timeout, c.PoolSize = time.Second, 3
+			c.Headers = map[string]string{"X-Tenant": "a"}
+		}, ""},
+		{"trailing slash", func(c *Config) { c.PathTemplate = "/customers/" }, ""},
+		{"no template", func(c *Config) { c.PathTemplate = "" }, ""},
+		{"empty name", func(c *Config) { c.Name = " " }, "Name: must not be empty"},
+		{"name with space", func(c *Config) { c.Name = "a b" }, "Name: must not contain"},
+		{"no address", func(c *Config) { c.Address = "" }, "Address: must not be empty"},
+		{"bad scheme", func(c *Config) { c.Address = "ftp://h" }, `Address: scheme "ftp" is not http or https`},
+		{"no host", func(c *Config) { c.Address = "http:///x" }, "Address: has no host"},
+		{"credentials", func(c *Config) { c.Address = "https://u:secret@h" }, "Address: must not carry credentials"},
+		{"query", func(c *Config) { c.Address = "https://h?a=1" }, "Address: must not have a query"},
+		{"unparseable", func(c *Config) { c.Address = "https://h:port" }, "Address: not a URL"},
+		{"relative template", func(c *Config) { c.PathTemplate = "customers" }, "PathTemplate: \"customers\" must start with /"},
+		{"partial param", func(c *Config) { c.PathTemplate = "/c/id-{id}" }, `PathTemplate: "/c/id-{id}": segment "id-{id}": a param must be a whole segment`},
+		{"unclosed param", func(c *Config) { c.PathTemplate = "/c/{id" }, "a param must be a whole segment"},
+		{"bad param name", func(c *Config) { c.PathTemplate = "/c/{a-b}" }, `param "a-b" is not a name`},
+		{"empty param", func(c *Config) { c.PathTemplate = "/c/{}" }, "a param must be a whole segment"},
+		{"duplicate param", func(c *Config) { c.PathTemplate = "/c/{id}/{id}" }, `param "id" appears twice`},
+		{"empty segment", func(c *Config) { c.PathTemplate = "/c//d" }, "empty segment"},
+		{"query in template", func(c *Config) { c.PathTemplate = "/c?x=1" }, "PathTemplate:"},
+		{"bad method", func(c *Config) { c.Method = "FETCH" }, `Method: "FETCH" is not one of`},
+		{"lower method", func(c *Config) { c.Method = "get" }, "Method:"},
+		{"bad format", func(c *Config) { c.Format = "yaml" }, `Format: "yaml" is not one of`},
+		{"soap action on json", func(c *Config) { c.SOAPAction = "x" }, "SOAPAction: only valid"},
+		{"quote in soap action", func(c *Config) { c.Format, c.SOAPAction = FormatSOAP12, `a"b` }, "SOAPAction: must not contain"},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "Timeout: -1s is negative"},
+		{"negative pool", func(c *Config) { c.PoolSize = -1 }, "PoolSize: -1 is negative"},
+		{"bad CA bundle", func(c *Config) { c.CABundlePEM = []byte("not pem") }, "CABundlePEM: no PEM certificate"},
+		{"bad header name", func(c *Config) { c.Headers = map[string]string{"X Bad": "v"} }, `Headers: "X Bad" is not a valid header name`},
+		{"header injection", func(c *Config) { c.Headers = map[string]string{"X-A": "v\r\nX-B: w"} }, `Headers: value of "X-A" contains a line break`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate: no error, want %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate: %q, want it to contain %q", err, tt.wantErr)
+			}
+			if !strings.HasPrefix(err.Error(), `outgoing "`) {
+				t.Fatalf("Validate: %q does not name the connection", err)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("Validate: %q leaks a credential", err)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := New(Config{Name: "crm", Address: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := c.Config()
+	if got.Method != "GET" || got.Format != FormatJSON || got.Timeout != 30*time.Second || got.PoolSize != 10 {
+		t.Fatalf("defaults: %+v", got)
+	}
+	if c.tr.MaxConnsPerHost != 10 || c.tr.MaxIdleConnsPerHost != 10 {
+		t.Fatalf("pool: MaxConnsPerHost %d, MaxIdleConnsPerHost %d", c.tr.MaxConnsPerHost, c.tr.MaxIdleConnsPerHost)
+	}
+	if c.tr.TLSClientConfig.InsecureSkipVerify {
+		t.Fatal("zero Config skips TLS verification")
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"short", `{"error":"no"}`},
+		{"ascii long", strings.Repeat("a", 2000)},
+		{"multibyte cut", strings.Repeat("é", 1000)},           // 2 bytes each: 512 lands on a boundary
+		{"multibyte cut odd", "x" + strings.Repeat("€", 1000)}, // 3 bytes each: cut inside
+		{"invalid bytes", strings.Repeat("\xff", 600)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := excerpt([]byte(tt.in))
+			if len(got) > excerptLen {
+				t.Fatalf("len %d > %d", len(got), excerptLen)
+			}
+			if !strings.HasPrefix(tt.in, got) && !strings.Contains(tt.name, "invalid") {
+				t.Fatalf("excerpt is not a prefix of the body")
+			}
+			if !utf8.ValidString(got) {
+				t.Fatalf("excerpt is not valid UTF-8: %q", got)
+			}
+		})
+	}
+}
