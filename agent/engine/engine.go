@@ -244,8 +244,10 @@ func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, in
 	if err != nil {
 		out.Error = message(err, timeout)
 		if overran(err) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Replace before answering, so that the caller's next request
+			// already finds the fresh interpreter.
 			if p := st.packageOf(service); p != nil {
-				go e.replaceRunaway(service, p)
+				e.replaceRunaway(service, p)
 			}
 		}
 		if out.Status >= 500 {

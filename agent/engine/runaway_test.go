@@ -44,7 +44,14 @@ func TestRunawayIsReplaced(t *testing.T) {
 	if out.Status != 504 {
 		t.Fatalf("spin = %d %s, want 504", out.Status, out.Error)
 	}
-	await(t, func() bool { return e.Current().packageOf("loopy.spin") != first })
+	// The 504 comes after the replacement: the next call finds the fresh
+	// interpreter at once.
+	if e.Current().packageOf("loopy.spin") == first {
+		t.Fatal("the runaway package was not replaced by the time the 504 came back")
+	}
+	if out := e.Invoke(context.Background(), "loopy.ok", sdk.Request{}, nil, 0); out.Status != 200 {
+		t.Fatalf("ok right after the 504 = %d %s", out.Status, out.Error)
+	}
 	// The runaway goroutine stops once its interpreter is closed.
 	await(t, func() bool { return goruntime.NumGoroutine() <= baseline })
 

@@ -126,7 +126,7 @@ func Package(ctx context.Context, name string, files []File, timeout time.Durati
 	for i, f := range files {
 		switch {
 		case !fileNamePattern.MatchString(f.Name):
-			errs = append(errs, fmt.Errorf("file %q: want a base name ending in .go", f.Name))
+			errs = append(errs, fmt.Errorf("file %q: want a base name of letters, digits, '.', '_' or '-', ending in .go", f.Name))
 		case strings.HasSuffix(f.Name, "_test.go"):
 			errs = append(errs, fmt.Errorf("file %q: test files are not deployed; leave them out", f.Name))
 		case i > 0 && files[i-1].Name == f.Name:

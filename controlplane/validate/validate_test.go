@@ -65,7 +65,7 @@ func init() { sdk.Register("greet.hi", func(c *sdk.Context, in In) (In, error) {
 		{"valid", "", []File{{Name: "greet.go", Content: []byte(good)}}, ""},
 		{"no files", "", nil, "no .go files"},
 		{"test file", "", []File{{Name: "greet.go", Content: []byte(good)}, {Name: "greet_test.go", Content: []byte("package greet")}}, "test files are not deployed"},
-		{"not go", "", []File{{Name: "greet.txt", Content: []byte(good)}}, "want a base name ending in .go"},
+		{"not go", "", []File{{Name: "greet.txt", Content: []byte(good)}}, "ending in .go"},
 		{"two packages", "", []File{{Name: "a.go", Content: []byte(good)}, {Name: "b.go", Content: []byte("package other")}}, "b.go: package other; the other files say package greet"},
 		{"bad name", "a b", []File{{Name: "greet.go", Content: []byte(good)}}, `package name "a b"`},
 		{"compile error", "", []File{{Name: "greet.go", Content: []byte(good + "\nfunc f() { nope() }\n")}}, "greet.go:9:"},
