@@ -17,11 +17,13 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/weft-dev/weft/agent/channel/format"
 	"github.com/weft-dev/weft/agent/sdk"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -87,27 +89,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(CIDHeader, cid)
 	router, inv := h.Current()
 	if router == nil {
-		writeError(w, cid, http.StatusServiceUnavailable, "this agent has no config yet; it is waiting for the control plane")
+		writeError(w, format.JSON, cid, http.StatusServiceUnavailable, "this agent has no config yet; it is waiting for the control plane")
 		return
 	}
 	ch, params, allow, err := router.match(r.Method, r.URL.EscapedPath())
 	switch {
 	case err != nil:
-		writeError(w, cid, http.StatusBadRequest, err.Error())
+		writeError(w, format.JSON, cid, http.StatusBadRequest, err.Error())
 		return
 	case ch == nil && len(allow) > 0:
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, cid, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		writeError(w, format.JSON, cid, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 		return
 	case ch == nil:
-		writeError(w, cid, http.StatusNotFound, fmt.Sprintf("no channel serves %s", r.URL.Path))
+		writeError(w, format.JSON, cid, http.StatusNotFound, fmt.Sprintf("no channel serves %s", r.URL.Path))
 		return
 	}
 
-	input, status, err := h.readBody(w, r, ch)
+	f, _ := format.Parse(ch.GetDataFormat()) // checked by the control plane
+	body, status, err := h.readBody(w, r, ch)
+	var op string
+	input := body
+	if err == nil {
+		op, input, status, err = decode(f, r, body, ch.GetService(), inv)
+	}
 	if err != nil {
 		h.Log.Info("channel request refused", "cid", cid, "channel", ch.GetName(), "status", status, "err", err)
-		writeError(w, cid, status, err.Error())
+		writeError(w, f, cid, status, err.Error())
 		return
 	}
 	req := sdk.Request{
@@ -128,16 +136,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(CIDHeader, cid)
 	if out.Status >= 300 || out.Status < 200 {
 		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", ch.GetService(), "status", out.Status, "err", out.Error)
-		writeError(w, cid, out.Status, out.Error)
+		writeError(w, f, cid, out.Status, out.Error)
 		return
 	}
-	ct := out.ContentType
-	if ct == "" {
-		ct = "application/json"
+	output, ct, err := encode(f, op, out.Output)
+	if err != nil {
+		h.Log.Warn("cannot encode a service's output", "cid", cid, "channel", ch.GetName(), "format", f, "err", err)
+		writeError(w, f, cid, http.StatusInternalServerError, fmt.Sprintf("encode the output as %s: %v", f, err))
+		return
+	}
+	if out.ContentType != "" {
+		ct = out.ContentType // the service chose
 	}
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(out.Status)
-	_, _ = w.Write(out.Output)
+	_, _ = w.Write(output)
 }
 
 // readBody reads and checks the request body: its size, content type and
@@ -159,7 +172,10 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %v", err)
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
-		return []byte("{}"), 0, nil
+		return nil, 0, nil
+	}
+	if f, _ := format.Parse(ch.GetDataFormat()); f != format.JSON {
+		return body, 0, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -210,11 +226,87 @@ type errorBody struct {
 	CID   string `json:"cid"`
 }
 
-func writeError(w http.ResponseWriter, cid string, status int, msg string) {
+// writeError answers with status and msg in the channel's format: a JSON
+// {"error", "cid"}, an XML <error>, or a SOAP Fault of the channel's version.
+func writeError(w http.ResponseWriter, f format.Format, cid string, status int, msg string) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: msg, CID: cid})
+	switch {
+	case f.IsSOAP():
+		body, ct := format.Fault(f, status, msg, cid)
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	case f == format.XML:
+		w.Header().Set("Content-Type", f.ContentType())
+		w.WriteHeader(status)
+		_, _ = w.Write(format.XMLError(status, msg, cid))
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(errorBody{Error: msg, CID: cid})
+	}
+}
+
+// InputTyper is an Invoker that knows a service's input type, so that XML
+// text can become the numbers and booleans the service takes.
+type InputTyper interface {
+	InputType(service string) reflect.Type
+}
+
+// decode turns a request body in format f into the service's JSON input.
+// For SOAP it also returns the operation, from SOAPAction, the action
+// parameter or the Body's first element.
+func decode(f format.Format, r *http.Request, body []byte, service string, inv Invoker) (string, []byte, int, error) {
+	var hint reflect.Type
+	if it, ok := inv.(InputTyper); ok {
+		hint = it.InputType(service)
+	}
+	switch {
+	case f == format.JSON:
+		if body == nil {
+			body = []byte("{}")
+		}
+		return "", body, 0, nil
+	case f.IsSOAP():
+		op, in, err := format.DecodeSOAP(body, f, r.Header.Get("Content-Type"), r.Header.Get("SOAPAction"), func(string) reflect.Type { return hint })
+		if err != nil {
+			return "", nil, soapStatus(err), err
+		}
+		return op, in, 0, nil
+	default:
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			if _, err := format.CheckContentType(f, ct); err != nil {
+				return "", nil, http.StatusUnsupportedMediaType, err
+			}
+		}
+		in, err := format.DecodeXML(body, hint)
+		if err != nil {
+			return "", nil, http.StatusBadRequest, err
+		}
+		return "", in, 0, nil
+	}
+}
+
+// soapStatus is the status of a request refused while decoding SOAP: 415
+// for a wrong content type, 400 otherwise.
+func soapStatus(err error) int {
+	if strings.Contains(err.Error(), "content type") {
+		return http.StatusUnsupportedMediaType
+	}
+	return http.StatusBadRequest
+}
+
+// encode turns a service's JSON output into the body of format f.
+func encode(f format.Format, op string, output []byte) ([]byte, string, error) {
+	switch {
+	case f.IsSOAP():
+		return format.EncodeSOAP(f, op, output)
+	case f == format.XML:
+		b, err := format.EncodeXML(output, "response")
+		return b, f.ContentType(), err
+	default:
+		return output, "application/json", nil
+	}
 }

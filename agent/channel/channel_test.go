@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"log/slog"
 	"net/http"
@@ -157,5 +158,85 @@ func TestHandler(t *testing.T) {
 				t.Errorf("Allow = %q, want %q", got, tt.allow)
 			}
 		})
+	}
+}
+
+func TestHandlerFormats(t *testing.T) {
+	chans := []*agentv1.Channel{
+		{Name: "x", Path: "/x", Methods: []string{"POST"}, Service: "orders.get", Active: true, DataFormat: "xml"},
+		{Name: "s11", Path: "/s11", Methods: []string{"POST"}, Service: "orders.get", Active: true, DataFormat: "soap11"},
+		{Name: "s12", Path: "/s12", Methods: []string{"POST"}, Service: "fail", Active: true, DataFormat: "soap12"},
+	}
+	router, err := NewRouter(chans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Current: func() (*Router, Invoker) { return router, echo{} }, MaxBodyBytes: 1 << 20, NewCID: func() string { return "cid1" }, Log: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post := func(path, ct, body string, header ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+
+	resp, body := post("/x", "application/xml", "<order><id>7</id></order>")
+	var xr struct {
+		Service string `xml:"service"`
+		Input   struct {
+			ID string `xml:"id"`
+		} `xml:"input"`
+	}
+	if resp.StatusCode != 200 || xml.Unmarshal(body, &xr) != nil || xr.Service != "orders.get" || xr.Input.ID != "7" {
+		t.Fatalf("xml = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post("/x", "application/xml", "<order><id>7</order>"); resp.StatusCode != 400 || !strings.Contains(string(body), "<error>") {
+		t.Fatalf("malformed xml = %d %s, want 400 with an <error>", resp.StatusCode, body)
+	}
+
+	env := `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetOrder><id>9</id></GetOrder></soap:Body></soap:Envelope>`
+	resp, body = post("/s11", "text/xml; charset=utf-8", env, "SOAPAction", `"GetOrder"`)
+	var sr struct {
+		Body struct {
+			Resp struct {
+				XMLName xml.Name
+				Service string `xml:"service"`
+			} `xml:",any"`
+		} `xml:"Body"`
+	}
+	if resp.StatusCode != 200 || xml.Unmarshal(body, &sr) != nil || sr.Body.Resp.XMLName.Local != "GetOrderResponse" || sr.Body.Resp.Service != "orders.get" {
+		t.Fatalf("soap 1.1 = %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := post("/s11", "application/json", env); resp.StatusCode != 415 {
+		t.Fatalf("soap 1.1 with a JSON content type = %d, want 415", resp.StatusCode)
+	}
+
+	env12 := `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><Op/></env:Body></env:Envelope>`
+	resp, body = post("/s12", "application/soap+xml; charset=utf-8", env12)
+	var fault struct {
+		Body struct {
+			Fault struct {
+				Code struct {
+					Value string `xml:"Value"`
+				} `xml:"Code"`
+				Reason struct {
+					Text string `xml:"Text"`
+				} `xml:"Reason"`
+			} `xml:"Fault"`
+		} `xml:"Body"`
+	}
+	if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/soap+xml") ||
+		xml.Unmarshal(body, &fault) != nil || !strings.HasSuffix(fault.Body.Fault.Code.Value, "Sender") || !strings.Contains(fault.Body.Fault.Reason.Text, "required") {
+		t.Fatalf("soap 1.2 fault = %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }

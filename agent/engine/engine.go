@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -311,4 +312,16 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	sort.Strings(s)
 	return s
+}
+
+var _ channel.InputTyper = (*Engine)(nil)
+
+// InputType returns the input type of service in the current state, nil
+// when it is not deployed.
+func (e *Engine) InputType(service string) reflect.Type {
+	st := e.cur.Load()
+	if st == nil || st.services[service] == nil {
+		return nil
+	}
+	return st.services[service].InputType()
 }

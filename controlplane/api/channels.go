@@ -93,8 +93,10 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 				next.TimeoutMs = in.GetTimeoutMs()
 			case "max_body_bytes":
 				next.MaxBodyBytes = in.GetMaxBodyBytes()
+			case "data_format":
+				next.DataFormat = in.GetDataFormat()
 			default:
-				return nil, status.Errorf(codes.InvalidArgument, "%s: update_mask: unknown or read-only field %q; want path, methods, service, active, timeout_ms or max_body_bytes", what, p)
+				return nil, status.Errorf(codes.InvalidArgument, "%s: update_mask: unknown or read-only field %q; want path, methods, service, active, timeout_ms, max_body_bytes or data_format", what, p)
 			}
 		}
 	}
@@ -153,6 +155,7 @@ func channelIn(c *adminv1.Channel) store.Channel {
 		Active:       c.Active == nil || c.GetActive(),
 		TimeoutMs:    c.GetTimeoutMs(),
 		MaxBodyBytes: c.GetMaxBodyBytes(),
+		DataFormat:   c.GetDataFormat(),
 	}
 }
 
@@ -165,6 +168,7 @@ func channelOut(c store.Channel) *adminv1.Channel {
 		Active:       proto.Bool(c.Active),
 		TimeoutMs:    c.TimeoutMs,
 		MaxBodyBytes: c.MaxBodyBytes,
+		DataFormat:   c.DataFormat,
 		CreatedAt:    timestamppb.New(c.CreatedAt),
 		UpdatedAt:    timestamppb.New(c.UpdatedAt),
 		Revision:     c.Revision,

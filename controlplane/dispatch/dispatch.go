@@ -106,6 +106,7 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot,
 			Active:       c.Active,
 			TimeoutMs:    c.TimeoutMs,
 			MaxBodyBytes: c.MaxBodyBytes,
+			DataFormat:   c.DataFormat,
 		})
 	}
 	snap.Hash = snapshot.Hash(snap)

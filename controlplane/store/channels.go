@@ -11,6 +11,7 @@ import (
 
 // CreateChannel stores a new channel.
 func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, error) {
+	ch.DataFormat = dataFormatOrDefault(ch.DataFormat)
 	var out Channel
 	_, err := s.change(ctx, "", func(tx *gorm.DB, rev int64) (string, error) {
 		var n int64
@@ -36,6 +37,7 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 			Active:       ch.Active,
 			TimeoutMs:    ch.TimeoutMs,
 			MaxBodyBytes: ch.MaxBodyBytes,
+			DataFormat:   ch.DataFormat,
 			CreatedAt:    t,
 			UpdatedAt:    t,
 			Revision:     rev,
@@ -123,6 +125,7 @@ func listChannels(tx *gorm.DB) ([]Channel, error) {
 // UpdateChannel replaces the channel of the same name. An update that
 // changes nothing leaves the revision as it is.
 func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, error) {
+	ch.DataFormat = dataFormatOrDefault(ch.DataFormat)
 	var out Channel
 	_, err := s.change(ctx, "", func(tx *gorm.DB, rev int64) (string, error) {
 		row, err := getChannel(tx, ch.Name)
@@ -150,6 +153,7 @@ func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, erro
 		row.Active = ch.Active
 		row.TimeoutMs = ch.TimeoutMs
 		row.MaxBodyBytes = ch.MaxBodyBytes
+		row.DataFormat = ch.DataFormat
 		row.UpdatedAt = now()
 		row.Revision = rev
 		err = tx.Model(&channelRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error
@@ -174,7 +178,8 @@ func sameChannel(a, b Channel) bool {
 		a.Service == b.Service &&
 		a.Active == b.Active &&
 		a.TimeoutMs == b.TimeoutMs &&
-		a.MaxBodyBytes == b.MaxBodyBytes
+		a.MaxBodyBytes == b.MaxBodyBytes &&
+		a.DataFormat == b.DataFormat
 }
 
 // DeleteChannel removes a channel and returns the new revision.
@@ -189,4 +194,12 @@ func (s *sqlStore) DeleteChannel(ctx context.Context, name string) (int64, error
 		}
 		return fmt.Sprintf("delete channel %q", name), nil
 	})
+}
+
+// dataFormatOrDefault is the stored data format: json when none is given.
+func dataFormatOrDefault(f string) string {
+	if f == "" {
+		return "json"
+	}
+	return f
 }

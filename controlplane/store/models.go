@@ -89,6 +89,7 @@ type channelRow struct {
 	Active       bool      `gorm:"not null"`
 	TimeoutMs    int64     `gorm:"not null"`
 	MaxBodyBytes int64     `gorm:"not null"`
+	DataFormat   string    `gorm:"size:16;not null;default:json"`
 	CreatedAt    time.Time `gorm:"not null;precision:3"`
 	UpdatedAt    time.Time `gorm:"not null;precision:3"`
 	Revision     int64     `gorm:"not null"`
@@ -198,6 +199,7 @@ func channelFromRow(r *channelRow) (Channel, error) {
 		Active:       r.Active,
 		TimeoutMs:    r.TimeoutMs,
 		MaxBodyBytes: r.MaxBodyBytes,
+		DataFormat:   r.DataFormat,
 		CreatedAt:    r.CreatedAt.UTC(),
 		UpdatedAt:    r.UpdatedAt.UTC(),
 		Revision:     r.Revision,

@@ -60,6 +60,7 @@ type Channel struct {
 	Active       bool
 	TimeoutMs    int64
 	MaxBodyBytes int64
+	DataFormat   string // json, xml, soap11 or soap12
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	Revision     int64 // revision of the last change

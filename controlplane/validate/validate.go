@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/channel/format"
 	"github.com/weft-dev/weft/agent/runtime"
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -80,6 +81,11 @@ func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) 
 	}
 	if ch.MaxBodyBytes < 0 || ch.MaxBodyBytes > MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("max_body_bytes %d: want 0 (the agent's default) to %d", ch.MaxBodyBytes, MaxBodyBytes))
+	}
+	if f, err := format.Parse(ch.DataFormat); err != nil {
+		errs = append(errs, fmt.Errorf("data_format: %w", err))
+	} else {
+		ch.DataFormat = f.String()
 	}
 	if err := channel.CheckPath(ch.Path); err != nil {
 		errs = append(errs, fmt.Errorf("path: %w", err))

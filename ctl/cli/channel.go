@@ -36,6 +36,7 @@ type channelFlags struct {
 	path, service    string
 	methods          []string
 	timeout, maxBody string
+	dataFormat       string
 	active, inactive bool
 }
 
@@ -47,6 +48,7 @@ func (f *channelFlags) register(cmd *cobra.Command, update bool) {
 	fs.StringVar(&f.service, "service", "", "service the channel calls")
 	fs.StringVar(&f.timeout, "timeout", "", "bound on one invocation, such as 5s; 0 for the agent's default")
 	fs.StringVar(&f.maxBody, "max-body", "", "bound on the request body in bytes, or with a KiB, MiB or GiB suffix, such as 1MiB; 0 for the agent's default")
+	fs.StringVar(&f.dataFormat, "format", "", "data format: json (the default), xml, soap11 or soap12")
 	fs.BoolVar(&f.inactive, "inactive", false, "answer 404 until the channel is activated")
 	if update {
 		fs.BoolVar(&f.active, "active", false, "activate the channel")
@@ -100,6 +102,10 @@ func (f *channelFlags) apply(cmd *cobra.Command, ch *adminv1.Channel) ([]string,
 		}
 		ch.MaxBodyBytes = n
 		mask = append(mask, "max_body_bytes")
+	}
+	if changed("format") {
+		ch.DataFormat = strings.ToLower(strings.TrimSpace(f.dataFormat))
+		mask = append(mask, "data_format")
 	}
 	return mask, nil
 }
@@ -211,8 +217,17 @@ func (a *app) printChannel(ch *adminv1.Channel) error {
 	t.kv("active", yesNo(ch.GetActive()))
 	t.kv("timeout", timeout)
 	t.kv("max body", maxBody)
+	t.kv("format", formatOf(ch))
 	t.kv("revision", strconv.FormatInt(ch.GetRevision(), 10))
 	t.kv("created", when(now, ch.GetCreatedAt()))
 	t.kv("updated", when(now, ch.GetUpdatedAt()))
 	return t.flush()
+}
+
+// formatOf names a channel's data format; empty means json.
+func formatOf(ch *adminv1.Channel) string {
+	if ch.GetDataFormat() == "" {
+		return "json"
+	}
+	return ch.GetDataFormat()
 }

@@ -24,9 +24,9 @@ func (a *app) newChannelListCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(resp)
 			}
-			t := newTable(a.stdout, "NAME", "PATH", "METHODS", "SERVICE", "ACTIVE", "REVISION")
+			t := newTable(a.stdout, "NAME", "PATH", "METHODS", "FORMAT", "SERVICE", "ACTIVE", "REVISION")
 			for _, ch := range resp.GetChannels() {
-				t.row(ch.GetName(), ch.GetPath(), methodsOf(ch), ch.GetService(),
+				t.row(ch.GetName(), ch.GetPath(), methodsOf(ch), formatOf(ch), ch.GetService(),
 					yesNo(ch.GetActive()), strconv.FormatInt(ch.GetRevision(), 10))
 			}
 			return t.flush()

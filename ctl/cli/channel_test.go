@@ -183,9 +183,9 @@ func TestChannelReadAndDelete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "NAME    PATH              METHODS   SERVICE      ACTIVE  REVISION\n" +
-			"hello   /api/hello        GET,POST  hello.greet  yes     4\n" +
-			"orders  /api/orders/{id}  POST      orders.get   no      5\n"
+		want := "NAME    PATH              METHODS   FORMAT  SERVICE      ACTIVE  REVISION\n" +
+			"hello   /api/hello        GET,POST  json    hello.greet  yes     4\n" +
+			"orders  /api/orders/{id}  POST      json    orders.get   no      5\n"
 		if stdout != want {
 			t.Errorf("stdout =\n%s\nwant\n%s", stdout, want)
 		}

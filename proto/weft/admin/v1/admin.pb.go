@@ -1435,7 +1435,10 @@ type Channel struct {
 	// updated_at is when the channel last changed. Output only.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// revision is the config revision of its last change. Output only.
-	Revision      int64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
+	// data_format is the wire format of requests and responses: json (the
+	// default), xml (plain XML), soap11 or soap12.
+	DataFormat    string `protobuf:"bytes,11,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1538,6 +1541,13 @@ func (x *Channel) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *Channel) GetDataFormat() string {
+	if x != nil {
+		return x.DataFormat
+	}
+	return ""
 }
 
 // CreateChannelRequest adds a channel.
@@ -2968,7 +2978,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x10UndeployResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bservices\x18\x02 \x03(\tR\bservices\x121\n" +
-	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\"\xe4\x02\n" +
+	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\"\x85\x03\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -2983,7 +2993,9 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
 	"\brevision\x18\n" +
-	" \x01(\x03R\brevisionB\t\n" +
+	" \x01(\x03R\brevision\x12\x1f\n" +
+	"\vdata_format\x18\v \x01(\tR\n" +
+	"dataFormatB\t\n" +
 	"\a_active\"H\n" +
 	"\x14CreateChannelRequest\x120\n" +
 	"\achannel\x18\x01 \x01(\v2\x16.weft.admin.v1.ChannelR\achannel\"I\n" +

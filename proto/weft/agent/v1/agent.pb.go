@@ -560,7 +560,9 @@ type Channel struct {
 	// timeout_ms bounds one invocation; 0 means the agent's default.
 	TimeoutMs int64 `protobuf:"varint,6,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// max_body_bytes bounds the request body; 0 means the agent's default.
-	MaxBodyBytes  int64 `protobuf:"varint,7,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	MaxBodyBytes int64 `protobuf:"varint,7,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	// data_format is the wire format: json, xml, soap11 or soap12.
+	DataFormat    string `protobuf:"bytes,8,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,6 +644,13 @@ func (x *Channel) GetMaxBodyBytes() int64 {
 		return x.MaxBodyBytes
 	}
 	return 0
+}
+
+func (x *Channel) GetDataFormat() string {
+	if x != nil {
+		return x.DataFormat
+	}
+	return ""
 }
 
 // Ack accepts a snapshot: the agent now serves it.
@@ -1824,7 +1833,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"\xc2\x01\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xe3\x01\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -1833,7 +1842,9 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06active\x18\x05 \x01(\bR\x06active\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x06 \x01(\x03R\ttimeoutMs\x12$\n" +
-	"\x0emax_body_bytes\x18\a \x01(\x03R\fmaxBodyBytes\"K\n" +
+	"\x0emax_body_bytes\x18\a \x01(\x03R\fmaxBodyBytes\x12\x1f\n" +
+	"\vdata_format\x18\b \x01(\tR\n" +
+	"dataFormat\"K\n" +
 	"\x03Ack\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
