@@ -10,7 +10,12 @@ TEST_TIMEOUT ?= 10m
 TESTFLAGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test proto generate check clean
+# How long `make fuzz` runs each fuzzer (make test runs them too).
+FUZZTIME     ?= 10s
+# Fuzz targets, as package:FuzzName.
+FUZZ_TARGETS := ./agent/channel/format:FuzzDecodeXML ./agent/channel/format:FuzzDecodeSOAP
+
+.PHONY: help build run test fuzz proto generate check clean
 
 help: ## List the targets
 	@echo 'Usage: make TARGET'
@@ -29,6 +34,14 @@ run: build ## Start a control plane and an agent serving the hello example (Ctrl
 test: ## Vet, then run every test with the race detector (MySQL too when it answers)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+fuzz: ## Run each fuzzer for FUZZTIME (10s) from its committed seed corpus
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 proto: ## Format the .proto files and regenerate their Go code
 	$(GO) tool buf format -w
