@@ -248,7 +248,7 @@ func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, in
 			// Replace before answering, so that the caller's next request
 			// already finds the fresh interpreter.
 			if p := st.packageOf(service); p != nil {
-				e.replaceRunaway(service, p)
+				e.replaceRunaway(service, req.CID, p)
 			}
 		}
 		if out.Status >= 500 {

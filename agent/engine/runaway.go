@@ -18,8 +18,8 @@ const reloadTimeout = 30 * time.Second
 // context. Calls of the same package still running fail with 503; other
 // packages are untouched. ran is the package that ran the call: when it is
 // no longer served (a deploy, or another overrun, replaced it already),
-// there is nothing to do but close it.
-func (e *Engine) replaceRunaway(service string, ran *runtime.Package) {
+// there is nothing to do but close it. cid is the overrunning call's.
+func (e *Engine) replaceRunaway(service, cid string, ran *runtime.Package) {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	cur := e.cur.Load()
@@ -29,7 +29,7 @@ func (e *Engine) replaceRunaway(service string, ran *runtime.Package) {
 			sha = s
 		}
 	}
-	log := e.log.With("service", service)
+	log := e.log.With("service", service, "cid", cid)
 	if sha == "" {
 		log.Warn("closing the interpreter of a runaway call; its package was already replaced")
 		ran.Close()

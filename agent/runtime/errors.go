@@ -83,7 +83,7 @@ func loadError(err error, panicAt *Problem, timeout time.Duration) *LoadError {
 			return &LoadError{Problems: []Problem{pr}}
 		}
 		return &LoadError{Problems: []Problem{{Message: fmt.Sprintf(
-			"the interpreter failed on this package (%v); it may use a Go feature the interpreter does not support, such as range over an integer", v)}}}
+			"the interpreter failed on this package (%v); it may use a Go feature the interpreter does not support", v)}}}
 	}
 	var probs []Problem
 	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {

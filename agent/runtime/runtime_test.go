@@ -184,7 +184,7 @@ func TestLoadErrors(t *testing.T) {
 				"\t_ = min(1, 2) + max(3, 4)\n\tgo func() {}()\n\treturn nil, nil"),
 			want: []string{
 				`svc.go:10:39: the closure captures loop variable "i"`,
-				"svc.go:14:19: &v takes the address of a loop variable",
+				"svc.go:14:19: &v takes the address of loop variable \"v\"",
 				"svc.go:20:6: the builtin min",
 				"svc.go:20:18: the builtin max",
 				"svc.go:21:2: the go statement is not allowed",
@@ -202,9 +202,9 @@ func TestLoadErrors(t *testing.T) {
 				"\t_ = First[[]int, int]([]int{1})\n\treturn nil, nil\n}\n"),
 			want: []string{
 				"g.go:11:11: the generic Sum is instantiated at package level",
-				"g.go:16:6: the interpreter cannot infer the type arguments of First (the constraint of S uses E)",
-				"g.go:17:6: the interpreter cannot infer the type arguments of Map (the arguments give U only as a function's result)",
-				"g.go:18:6: the interpreter cannot infer the type arguments of Sum (it is variadic)",
+				"g.go:16:6: the interpreter cannot infer the type arguments of First as Go does (it cannot tell E from the arguments); write them: First[[]int, int](...)",
+				"g.go:17:6: the interpreter cannot infer the type arguments of Map as Go does (it would take U to be int, not string); write them: Map[int, string](...)",
+				"g.go:18:6: the interpreter cannot infer the type arguments of Sum as Go does (it cannot tell T from the arguments); write them: Sum[int](...)",
 			},
 		},
 		{
