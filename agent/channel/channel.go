@@ -263,39 +263,30 @@ func decode(f format.Format, r *http.Request, body []byte, service string, inv I
 	if it, ok := inv.(InputTyper); ok {
 		hint = it.InputType(service)
 	}
-	switch {
-	case f == format.JSON:
+	if f == format.JSON {
 		if body == nil {
 			body = []byte("{}")
 		}
 		return "", body, 0, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if _, err := format.CheckContentType(f, ct); err != nil {
+		return "", nil, http.StatusUnsupportedMediaType, err
+	}
+	switch {
 	case f.IsSOAP():
-		op, in, err := format.DecodeSOAP(body, f, r.Header.Get("Content-Type"), r.Header.Get("SOAPAction"), func(string) reflect.Type { return hint })
+		op, in, err := format.DecodeSOAP(body, f, ct, r.Header.Get("SOAPAction"), func(string) reflect.Type { return hint })
 		if err != nil {
-			return "", nil, soapStatus(err), err
+			return "", nil, http.StatusBadRequest, err
 		}
 		return op, in, 0, nil
 	default:
-		if ct := r.Header.Get("Content-Type"); ct != "" {
-			if _, err := format.CheckContentType(f, ct); err != nil {
-				return "", nil, http.StatusUnsupportedMediaType, err
-			}
-		}
 		in, err := format.DecodeXML(body, hint)
 		if err != nil {
 			return "", nil, http.StatusBadRequest, err
 		}
 		return "", in, 0, nil
 	}
-}
-
-// soapStatus is the status of a request refused while decoding SOAP: 415
-// for a wrong content type, 400 otherwise.
-func soapStatus(err error) int {
-	if strings.Contains(err.Error(), "content type") {
-		return http.StatusUnsupportedMediaType
-	}
-	return http.StatusBadRequest
 }
 
 // encode turns a service's JSON output into the body of format f.

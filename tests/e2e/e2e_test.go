@@ -31,10 +31,7 @@ func TestFoundation(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newEnv(t, b.DSN)
-			steps := []struct {
-				name string
-				run  func(t *testing.T)
-			}{
+			runSteps(t, []step{
 				{"deploy reaches both agents", e.deployReachesAgents},
 				{"channel serves JSON on every agent", e.channelServesJSON},
 				{"hot swap without restart or failed request", e.hotSwap},
@@ -43,12 +40,7 @@ func TestFoundation(t *testing.T) {
 				{"grpcurl uses reflection and health", e.grpcurl},
 				{"bad input is refused and changes nothing", e.badInput},
 				{"agents keep serving while the control plane restarts", e.controlPlaneRestart},
-			}
-			for _, s := range steps {
-				if !t.Run(s.name, s.run) {
-					t.Fatalf("step %q failed; the later steps build on it", s.name)
-				}
-			}
+			})
 		})
 	}
 }

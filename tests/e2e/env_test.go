@@ -228,3 +228,20 @@ func (e *env) wantUnchanged(t *testing.T, before stored) {
 	}
 	e.wantGreeting(t, e.greeting)
 }
+
+// step is one step of an end-to-end walk.
+type step struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runSteps runs steps in order as subtests. The steps build on each other,
+// so the first that fails ends the walk.
+func runSteps(t *testing.T, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		if !t.Run(s.name, s.run) {
+			t.Fatalf("step %q failed; the later steps build on it", s.name)
+		}
+	}
+}

@@ -25,22 +25,14 @@ func TestHotDeployMore(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			h := newHotEnv(t, b.DSN)
-			steps := []struct {
-				name string
-				run  func(t *testing.T)
-			}{
+			runSteps(t, []step{
 				{"a package directory dropped in reaches both agents", h.pickupDir},
 				{"a broken file dropped in goes to .failed with its file:line", h.pickupFailed},
 				{"deploy show and status, rollback --to", h.showStatusRollbackTo},
 				{"undeploy is refused while a channel calls it, --force deactivates", h.undeploy},
 				{"a bare for {} overruns every time; its package's other services serve", h.runawayAgain},
 				{"the Deploy RPC refuses os/exec with file:line", h.rpcRefused},
-			}
-			for _, s := range steps {
-				if !t.Run(s.name, s.run) {
-					t.Fatalf("step %q failed; the later steps build on it", s.name)
-				}
-			}
+			})
 		})
 	}
 }

@@ -26,10 +26,7 @@ func TestHotDeploy(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			h := newHotEnv(t, b.DSN)
-			steps := []struct {
-				name string
-				run  func(t *testing.T)
-			}{
+			runSteps(t, []step{
 				{"every way in reaches both agents and history", h.waysIn},
 				{"deploy --wait exits 0, or names the agent that refused", h.deployWait},
 				{"rollback restores the old behaviour", h.rollback},
@@ -37,12 +34,7 @@ func TestHotDeploy(t *testing.T) {
 				{"a runaway service gets 504 and a fixed version serves", h.runaway},
 				{"a panicking service gets 500 and the agent stays up", h.panics},
 				{"os/exec and range over int are refused at the door", h.refused},
-			}
-			for _, s := range steps {
-				if !t.Run(s.name, s.run) {
-					t.Fatalf("step %q failed; the later steps build on it", s.name)
-				}
-			}
+			})
 		})
 	}
 }
