@@ -1438,7 +1438,21 @@ type Channel struct {
 	Revision int64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
 	// data_format is the wire format of requests and responses: json (the
 	// default), xml (plain XML), soap11 or soap12.
-	DataFormat    string `protobuf:"bytes,11,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
+	DataFormat string `protobuf:"bytes,11,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
+	// security names the inbound security definition (basic_auth, api_key or
+	// jwt) every request must satisfy; empty means none.
+	Security string `protobuf:"bytes,12,opt,name=security,proto3" json:"security,omitempty"`
+	// rate_limit is the requests per second each client address may make;
+	// 0 means no limit. Over it the channel answers 429 with Retry-After.
+	RateLimit float64 `protobuf:"fixed64,13,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// rate_burst is how many requests a client may make at once before the
+	// rate applies; 0 means the rate rounded up (at least 1).
+	RateBurst int32 `protobuf:"varint,14,opt,name=rate_burst,json=rateBurst,proto3" json:"rate_burst,omitempty"`
+	// soap_actions routes a SOAP channel's operations: SOAPAction (1.1) or
+	// action parameter (1.2), or else the body's operation element name, to
+	// a service. A request matching none calls service; with service empty
+	// it gets a SOAP Fault.
+	SoapActions   map[string]string `protobuf:"bytes,15,rep,name=soap_actions,json=soapActions,proto3" json:"soap_actions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1548,6 +1562,34 @@ func (x *Channel) GetDataFormat() string {
 		return x.DataFormat
 	}
 	return ""
+}
+
+func (x *Channel) GetSecurity() string {
+	if x != nil {
+		return x.Security
+	}
+	return ""
+}
+
+func (x *Channel) GetRateLimit() float64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *Channel) GetRateBurst() int32 {
+	if x != nil {
+		return x.RateBurst
+	}
+	return 0
+}
+
+func (x *Channel) GetSoapActions() map[string]string {
+	if x != nil {
+		return x.SoapActions
+	}
+	return nil
 }
 
 // CreateChannelRequest adds a channel.
@@ -2898,6 +2940,1498 @@ func (x *InvokeResponse) GetDurationUs() int64 {
 	return 0
 }
 
+// SecurityDefinition is a named set of credentials. kind says which fields
+// apply; the others stay empty. Secret fields (password, key, secret, token,
+// client_secret, key_pem) are write-only: reads return "••••••••" for a set
+// secret and "" for an unset one.
+type SecurityDefinition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the definition; channels and connections refer to it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// kind is basic_auth, api_key, jwt (inbound and outbound), bearer,
+	// oauth2_client_credentials or tls_client_cert (outbound only).
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// username is the basic_auth user name.
+	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
+	// password is the basic_auth password. Secret.
+	Password string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	// header is the api_key header; empty means X-API-Key.
+	Header string `protobuf:"bytes,5,opt,name=header,proto3" json:"header,omitempty"`
+	// key is the api_key value. Secret.
+	Key string `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`
+	// algorithms are the JWT algorithms accepted: HS256, RS256, ES256.
+	Algorithms []string `protobuf:"bytes,7,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
+	// secret is the JWT HS256 shared secret, at least 32 bytes. Secret.
+	Secret string `protobuf:"bytes,8,opt,name=secret,proto3" json:"secret,omitempty"`
+	// public_key_pem is the JWT RS256 or ES256 public key (PUBLIC KEY or
+	// CERTIFICATE block).
+	PublicKeyPem string `protobuf:"bytes,9,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
+	// jwks_url is where to fetch the JWT RS256 or ES256 keys instead.
+	JwksUrl string `protobuf:"bytes,10,opt,name=jwks_url,json=jwksUrl,proto3" json:"jwks_url,omitempty"`
+	// issuer is the required JWT "iss" claim.
+	Issuer string `protobuf:"bytes,11,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// audience, when set, must be in the JWT "aud" claim.
+	Audience string `protobuf:"bytes,12,opt,name=audience,proto3" json:"audience,omitempty"`
+	// leeway_ms is the clock skew allowed for JWT exp, nbf and iat.
+	LeewayMs int64 `protobuf:"varint,13,opt,name=leeway_ms,json=leewayMs,proto3" json:"leeway_ms,omitempty"`
+	// token is the bearer token sent outbound. Secret.
+	Token string `protobuf:"bytes,14,opt,name=token,proto3" json:"token,omitempty"`
+	// token_url is the OAuth2 token endpoint.
+	TokenUrl string `protobuf:"bytes,15,opt,name=token_url,json=tokenUrl,proto3" json:"token_url,omitempty"`
+	// client_id is the OAuth2 client id.
+	ClientId string `protobuf:"bytes,16,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// client_secret is the OAuth2 client secret. Secret.
+	ClientSecret string `protobuf:"bytes,17,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// scopes are the OAuth2 scopes asked for.
+	Scopes []string `protobuf:"bytes,18,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// cert_pem is the TLS client certificate chain.
+	CertPem string `protobuf:"bytes,19,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	// key_pem is the TLS client certificate's private key. Secret.
+	KeyPem string `protobuf:"bytes,20,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	// created_at is when the definition was created. Output only.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// updated_at is when the definition last changed. Output only.
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// revision is the config revision of its last change. Output only.
+	Revision      int64 `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecurityDefinition) Reset() {
+	*x = SecurityDefinition{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityDefinition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityDefinition) ProtoMessage() {}
+
+func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
+func (*SecurityDefinition) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SecurityDefinition) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetAlgorithms() []string {
+	if x != nil {
+		return x.Algorithms
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetPublicKeyPem() string {
+	if x != nil {
+		return x.PublicKeyPem
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetJwksUrl() string {
+	if x != nil {
+		return x.JwksUrl
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetLeewayMs() int64 {
+	if x != nil {
+		return x.LeewayMs
+	}
+	return 0
+}
+
+func (x *SecurityDefinition) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetTokenUrl() string {
+	if x != nil {
+		return x.TokenUrl
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetCertPem() string {
+	if x != nil {
+		return x.CertPem
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetKeyPem() string {
+	if x != nil {
+		return x.KeyPem
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// CreateSecurityDefinitionRequest holds the definition to create.
+type CreateSecurityDefinitionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// definition is the new definition.
+	Definition    *SecurityDefinition `protobuf:"bytes,1,opt,name=definition,proto3" json:"definition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSecurityDefinitionRequest) Reset() {
+	*x = CreateSecurityDefinitionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSecurityDefinitionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSecurityDefinitionRequest) ProtoMessage() {}
+
+func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
+func (*CreateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CreateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
+	if x != nil {
+		return x.Definition
+	}
+	return nil
+}
+
+// CreateSecurityDefinitionResponse holds the stored definition.
+type CreateSecurityDefinitionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// definition is the stored definition, secrets redacted.
+	Definition    *SecurityDefinition `protobuf:"bytes,1,opt,name=definition,proto3" json:"definition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSecurityDefinitionResponse) Reset() {
+	*x = CreateSecurityDefinitionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSecurityDefinitionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSecurityDefinitionResponse) ProtoMessage() {}
+
+func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
+func (*CreateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CreateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
+	if x != nil {
+		return x.Definition
+	}
+	return nil
+}
+
+// GetSecurityDefinitionRequest names the definition to read.
+type GetSecurityDefinitionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the definition.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecurityDefinitionRequest) Reset() {
+	*x = GetSecurityDefinitionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecurityDefinitionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecurityDefinitionRequest) ProtoMessage() {}
+
+func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
+func (*GetSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GetSecurityDefinitionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetSecurityDefinitionResponse holds one definition.
+type GetSecurityDefinitionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// definition is the definition, secrets redacted.
+	Definition    *SecurityDefinition `protobuf:"bytes,1,opt,name=definition,proto3" json:"definition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecurityDefinitionResponse) Reset() {
+	*x = GetSecurityDefinitionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecurityDefinitionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecurityDefinitionResponse) ProtoMessage() {}
+
+func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
+func (*GetSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *GetSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
+	if x != nil {
+		return x.Definition
+	}
+	return nil
+}
+
+// ListSecurityDefinitionsRequest asks for every definition.
+type ListSecurityDefinitionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSecurityDefinitionsRequest) Reset() {
+	*x = ListSecurityDefinitionsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSecurityDefinitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSecurityDefinitionsRequest) ProtoMessage() {}
+
+func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSecurityDefinitionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSecurityDefinitionsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+// ListSecurityDefinitionsResponse holds the definitions sorted by name.
+type ListSecurityDefinitionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// definitions are the definitions, secrets redacted.
+	Definitions   []*SecurityDefinition `protobuf:"bytes,1,rep,name=definitions,proto3" json:"definitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSecurityDefinitionsResponse) Reset() {
+	*x = ListSecurityDefinitionsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSecurityDefinitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSecurityDefinitionsResponse) ProtoMessage() {}
+
+func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSecurityDefinitionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSecurityDefinitionsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ListSecurityDefinitionsResponse) GetDefinitions() []*SecurityDefinition {
+	if x != nil {
+		return x.Definitions
+	}
+	return nil
+}
+
+// UpdateSecurityDefinitionRequest changes a definition.
+type UpdateSecurityDefinitionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// definition names the definition and holds the new values.
+	Definition *SecurityDefinition `protobuf:"bytes,1,opt,name=definition,proto3" json:"definition,omitempty"`
+	// update_mask lists the fields to change; empty means every field the
+	// request sets, secrets left empty keeping their stored values.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSecurityDefinitionRequest) Reset() {
+	*x = UpdateSecurityDefinitionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSecurityDefinitionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSecurityDefinitionRequest) ProtoMessage() {}
+
+func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *UpdateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
+	if x != nil {
+		return x.Definition
+	}
+	return nil
+}
+
+func (x *UpdateSecurityDefinitionRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateSecurityDefinitionResponse holds the changed definition.
+type UpdateSecurityDefinitionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// definition is the stored definition, secrets redacted.
+	Definition    *SecurityDefinition `protobuf:"bytes,1,opt,name=definition,proto3" json:"definition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSecurityDefinitionResponse) Reset() {
+	*x = UpdateSecurityDefinitionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSecurityDefinitionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSecurityDefinitionResponse) ProtoMessage() {}
+
+func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *UpdateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
+	if x != nil {
+		return x.Definition
+	}
+	return nil
+}
+
+// DeleteSecurityDefinitionRequest names the definition to delete.
+type DeleteSecurityDefinitionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the definition.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSecurityDefinitionRequest) Reset() {
+	*x = DeleteSecurityDefinitionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSecurityDefinitionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSecurityDefinitionRequest) ProtoMessage() {}
+
+func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeleteSecurityDefinitionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteSecurityDefinitionResponse holds the revision of the delete.
+type DeleteSecurityDefinitionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision is the config revision after the delete.
+	Revision      int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSecurityDefinitionResponse) Reset() {
+	*x = DeleteSecurityDefinitionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSecurityDefinitionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSecurityDefinitionResponse) ProtoMessage() {}
+
+func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *DeleteSecurityDefinitionResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// OutgoingConnection is a named remote HTTP endpoint services call.
+type OutgoingConnection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is how services refer to it: ctx.Outgoing("crm").
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// address is scheme://host[:port][/prefix], http or https, with no
+	// credentials, query or fragment.
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// path_template is appended to the address, such as /customers/{id}.
+	PathTemplate string `protobuf:"bytes,3,opt,name=path_template,json=pathTemplate,proto3" json:"path_template,omitempty"`
+	// method is the HTTP method; empty means GET.
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// data_format is json (the default), xml, soap11 or soap12.
+	DataFormat string `protobuf:"bytes,5,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
+	// soap_action is the SOAP action sent with soap11 and soap12.
+	SoapAction string `protobuf:"bytes,6,opt,name=soap_action,json=soapAction,proto3" json:"soap_action,omitempty"`
+	// timeout_ms bounds each call; 0 means 30 seconds.
+	TimeoutMs int64 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// tls_skip_verify turns TLS certificate verification off. Never in
+	// production.
+	TlsSkipVerify bool `protobuf:"varint,8,opt,name=tls_skip_verify,json=tlsSkipVerify,proto3" json:"tls_skip_verify,omitempty"`
+	// ca_bundle_pem, when set, replaces the system roots for this connection.
+	CaBundlePem string `protobuf:"bytes,9,opt,name=ca_bundle_pem,json=caBundlePem,proto3" json:"ca_bundle_pem,omitempty"`
+	// security names the outbound security definition to present; empty
+	// means none.
+	Security string `protobuf:"bytes,10,opt,name=security,proto3" json:"security,omitempty"`
+	// pool_size caps the connections per host; 0 means 10.
+	PoolSize int32 `protobuf:"varint,11,opt,name=pool_size,json=poolSize,proto3" json:"pool_size,omitempty"`
+	// headers are sent with every request.
+	Headers map[string]string `protobuf:"bytes,12,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// active is false for a connection services cannot call. When a create
+	// leaves it out, the connection is active.
+	Active *bool `protobuf:"varint,13,opt,name=active,proto3,oneof" json:"active,omitempty"`
+	// created_at is when the connection was created. Output only.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// updated_at is when the connection last changed. Output only.
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// revision is the config revision of its last change. Output only.
+	Revision      int64 `protobuf:"varint,16,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutgoingConnection) Reset() {
+	*x = OutgoingConnection{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutgoingConnection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutgoingConnection) ProtoMessage() {}
+
+func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
+func (*OutgoingConnection) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *OutgoingConnection) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetPathTemplate() string {
+	if x != nil {
+		return x.PathTemplate
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetDataFormat() string {
+	if x != nil {
+		return x.DataFormat
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetSoapAction() string {
+	if x != nil {
+		return x.SoapAction
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *OutgoingConnection) GetTlsSkipVerify() bool {
+	if x != nil {
+		return x.TlsSkipVerify
+	}
+	return false
+}
+
+func (x *OutgoingConnection) GetCaBundlePem() string {
+	if x != nil {
+		return x.CaBundlePem
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetSecurity() string {
+	if x != nil {
+		return x.Security
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetPoolSize() int32 {
+	if x != nil {
+		return x.PoolSize
+	}
+	return 0
+}
+
+func (x *OutgoingConnection) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *OutgoingConnection) GetActive() bool {
+	if x != nil && x.Active != nil {
+		return *x.Active
+	}
+	return false
+}
+
+func (x *OutgoingConnection) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *OutgoingConnection) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *OutgoingConnection) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// CreateOutgoingConnectionRequest holds the connection to create.
+type CreateOutgoingConnectionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection is the new connection.
+	Connection    *OutgoingConnection `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOutgoingConnectionRequest) Reset() {
+	*x = CreateOutgoingConnectionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOutgoingConnectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOutgoingConnectionRequest) ProtoMessage() {}
+
+func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
+func (*CreateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *CreateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+// CreateOutgoingConnectionResponse holds the stored connection.
+type CreateOutgoingConnectionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection is the stored connection.
+	Connection    *OutgoingConnection `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOutgoingConnectionResponse) Reset() {
+	*x = CreateOutgoingConnectionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOutgoingConnectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOutgoingConnectionResponse) ProtoMessage() {}
+
+func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
+func (*CreateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *CreateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+// GetOutgoingConnectionRequest names the connection to read.
+type GetOutgoingConnectionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the connection.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOutgoingConnectionRequest) Reset() {
+	*x = GetOutgoingConnectionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOutgoingConnectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOutgoingConnectionRequest) ProtoMessage() {}
+
+func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
+func (*GetOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *GetOutgoingConnectionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetOutgoingConnectionResponse holds one connection.
+type GetOutgoingConnectionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection is the connection.
+	Connection    *OutgoingConnection `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOutgoingConnectionResponse) Reset() {
+	*x = GetOutgoingConnectionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOutgoingConnectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOutgoingConnectionResponse) ProtoMessage() {}
+
+func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
+func (*GetOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *GetOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+// ListOutgoingConnectionsRequest asks for every connection.
+type ListOutgoingConnectionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOutgoingConnectionsRequest) Reset() {
+	*x = ListOutgoingConnectionsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOutgoingConnectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOutgoingConnectionsRequest) ProtoMessage() {}
+
+func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOutgoingConnectionsRequest.ProtoReflect.Descriptor instead.
+func (*ListOutgoingConnectionsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+}
+
+// ListOutgoingConnectionsResponse holds the connections sorted by name.
+type ListOutgoingConnectionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connections are the connections.
+	Connections   []*OutgoingConnection `protobuf:"bytes,1,rep,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOutgoingConnectionsResponse) Reset() {
+	*x = ListOutgoingConnectionsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOutgoingConnectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOutgoingConnectionsResponse) ProtoMessage() {}
+
+func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOutgoingConnectionsResponse.ProtoReflect.Descriptor instead.
+func (*ListOutgoingConnectionsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListOutgoingConnectionsResponse) GetConnections() []*OutgoingConnection {
+	if x != nil {
+		return x.Connections
+	}
+	return nil
+}
+
+// UpdateOutgoingConnectionRequest changes a connection.
+type UpdateOutgoingConnectionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection names the connection and holds the new values.
+	Connection *OutgoingConnection `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	// update_mask lists the fields to change; empty means every field.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOutgoingConnectionRequest) Reset() {
+	*x = UpdateOutgoingConnectionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOutgoingConnectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOutgoingConnectionRequest) ProtoMessage() {}
+
+func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *UpdateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+func (x *UpdateOutgoingConnectionRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateOutgoingConnectionResponse holds the changed connection.
+type UpdateOutgoingConnectionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection is the stored connection.
+	Connection    *OutgoingConnection `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOutgoingConnectionResponse) Reset() {
+	*x = UpdateOutgoingConnectionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOutgoingConnectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOutgoingConnectionResponse) ProtoMessage() {}
+
+func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *UpdateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
+	if x != nil {
+		return x.Connection
+	}
+	return nil
+}
+
+// DeleteOutgoingConnectionRequest names the connection to delete.
+type DeleteOutgoingConnectionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the connection.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOutgoingConnectionRequest) Reset() {
+	*x = DeleteOutgoingConnectionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOutgoingConnectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOutgoingConnectionRequest) ProtoMessage() {}
+
+func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *DeleteOutgoingConnectionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteOutgoingConnectionResponse holds the revision of the delete.
+type DeleteOutgoingConnectionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision is the config revision after the delete.
+	Revision      int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOutgoingConnectionResponse) Reset() {
+	*x = DeleteOutgoingConnectionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOutgoingConnectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOutgoingConnectionResponse) ProtoMessage() {}
+
+func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *DeleteOutgoingConnectionResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// PingOutgoingConnectionRequest names the connection and the agent.
+type PingOutgoingConnectionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the connection.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// agent_id is the agent to ping from; empty means any connected agent.
+	AgentId       string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingOutgoingConnectionRequest) Reset() {
+	*x = PingOutgoingConnectionRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingOutgoingConnectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingOutgoingConnectionRequest) ProtoMessage() {}
+
+func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
+func (*PingOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *PingOutgoingConnectionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PingOutgoingConnectionRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+// PingOutgoingConnectionResponse is what the agent saw.
+type PingOutgoingConnectionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id is the agent that pinged.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// url is the address pinged.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// status is the HTTP status the remote answered; 0 when it did not.
+	Status int32 `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`
+	// latency_us is the time to the response headers, in microseconds.
+	LatencyUs int64 `protobuf:"varint,4,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	// error says why the remote could not be reached; empty on an answer.
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingOutgoingConnectionResponse) Reset() {
+	*x = PingOutgoingConnectionResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingOutgoingConnectionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingOutgoingConnectionResponse) ProtoMessage() {}
+
+func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
+func (*PingOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *PingOutgoingConnectionResponse) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *PingOutgoingConnectionResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PingOutgoingConnectionResponse) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *PingOutgoingConnectionResponse) GetLatencyUs() int64 {
+	if x != nil {
+		return x.LatencyUs
+	}
+	return 0
+}
+
+func (x *PingOutgoingConnectionResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
@@ -2978,7 +4512,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x10UndeployResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bservices\x18\x02 \x03(\tR\bservices\x121\n" +
-	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\"\x85\x03\n" +
+	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\"\xeb\x04\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -2995,7 +4529,16 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\brevision\x18\n" +
 	" \x01(\x03R\brevision\x12\x1f\n" +
 	"\vdata_format\x18\v \x01(\tR\n" +
-	"dataFormatB\t\n" +
+	"dataFormat\x12\x1a\n" +
+	"\bsecurity\x18\f \x01(\tR\bsecurity\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\r \x01(\x01R\trateLimit\x12\x1d\n" +
+	"\n" +
+	"rate_burst\x18\x0e \x01(\x05R\trateBurst\x12J\n" +
+	"\fsoap_actions\x18\x0f \x03(\v2'.weft.admin.v1.Channel.SoapActionsEntryR\vsoapActions\x1a>\n" +
+	"\x10SoapActionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
 	"\a_active\"H\n" +
 	"\x14CreateChannelRequest\x120\n" +
 	"\achannel\x18\x01 \x01(\v2\x16.weft.admin.v1.ChannelR\achannel\"I\n" +
@@ -3093,7 +4636,135 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x06 \x01(\x03R\n" +
-	"durationUs*y\n" +
+	"durationUs\"\xbb\x05\n" +
+	"\x12SecurityDefinition\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x04 \x01(\tR\bpassword\x12\x16\n" +
+	"\x06header\x18\x05 \x01(\tR\x06header\x12\x10\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key\x12\x1e\n" +
+	"\n" +
+	"algorithms\x18\a \x03(\tR\n" +
+	"algorithms\x12\x16\n" +
+	"\x06secret\x18\b \x01(\tR\x06secret\x12$\n" +
+	"\x0epublic_key_pem\x18\t \x01(\tR\fpublicKeyPem\x12\x19\n" +
+	"\bjwks_url\x18\n" +
+	" \x01(\tR\ajwksUrl\x12\x16\n" +
+	"\x06issuer\x18\v \x01(\tR\x06issuer\x12\x1a\n" +
+	"\baudience\x18\f \x01(\tR\baudience\x12\x1b\n" +
+	"\tleeway_ms\x18\r \x01(\x03R\bleewayMs\x12\x14\n" +
+	"\x05token\x18\x0e \x01(\tR\x05token\x12\x1b\n" +
+	"\ttoken_url\x18\x0f \x01(\tR\btokenUrl\x12\x1b\n" +
+	"\tclient_id\x18\x10 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x11 \x01(\tR\fclientSecret\x12\x16\n" +
+	"\x06scopes\x18\x12 \x03(\tR\x06scopes\x12\x19\n" +
+	"\bcert_pem\x18\x13 \x01(\tR\acertPem\x12\x17\n" +
+	"\akey_pem\x18\x14 \x01(\tR\x06keyPem\x129\n" +
+	"\n" +
+	"created_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
+	"\brevision\x18\x17 \x01(\x03R\brevision\"d\n" +
+	"\x1fCreateSecurityDefinitionRequest\x12A\n" +
+	"\n" +
+	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
+	"definition\"e\n" +
+	" CreateSecurityDefinitionResponse\x12A\n" +
+	"\n" +
+	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
+	"definition\"2\n" +
+	"\x1cGetSecurityDefinitionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"b\n" +
+	"\x1dGetSecurityDefinitionResponse\x12A\n" +
+	"\n" +
+	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
+	"definition\" \n" +
+	"\x1eListSecurityDefinitionsRequest\"f\n" +
+	"\x1fListSecurityDefinitionsResponse\x12C\n" +
+	"\vdefinitions\x18\x01 \x03(\v2!.weft.admin.v1.SecurityDefinitionR\vdefinitions\"\xa1\x01\n" +
+	"\x1fUpdateSecurityDefinitionRequest\x12A\n" +
+	"\n" +
+	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
+	"definition\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"e\n" +
+	" UpdateSecurityDefinitionResponse\x12A\n" +
+	"\n" +
+	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
+	"definition\"5\n" +
+	"\x1fDeleteSecurityDefinitionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
+	" DeleteSecurityDefinitionResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\xa5\x05\n" +
+	"\x12OutgoingConnection\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
+	"\rpath_template\x18\x03 \x01(\tR\fpathTemplate\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x1f\n" +
+	"\vdata_format\x18\x05 \x01(\tR\n" +
+	"dataFormat\x12\x1f\n" +
+	"\vsoap_action\x18\x06 \x01(\tR\n" +
+	"soapAction\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\x12&\n" +
+	"\x0ftls_skip_verify\x18\b \x01(\bR\rtlsSkipVerify\x12\"\n" +
+	"\rca_bundle_pem\x18\t \x01(\tR\vcaBundlePem\x12\x1a\n" +
+	"\bsecurity\x18\n" +
+	" \x01(\tR\bsecurity\x12\x1b\n" +
+	"\tpool_size\x18\v \x01(\x05R\bpoolSize\x12H\n" +
+	"\aheaders\x18\f \x03(\v2..weft.admin.v1.OutgoingConnection.HeadersEntryR\aheaders\x12\x1b\n" +
+	"\x06active\x18\r \x01(\bH\x00R\x06active\x88\x01\x01\x129\n" +
+	"\n" +
+	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
+	"\brevision\x18\x10 \x01(\x03R\brevision\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
+	"\a_active\"d\n" +
+	"\x1fCreateOutgoingConnectionRequest\x12A\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\v2!.weft.admin.v1.OutgoingConnectionR\n" +
+	"connection\"e\n" +
+	" CreateOutgoingConnectionResponse\x12A\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\v2!.weft.admin.v1.OutgoingConnectionR\n" +
+	"connection\"2\n" +
+	"\x1cGetOutgoingConnectionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"b\n" +
+	"\x1dGetOutgoingConnectionResponse\x12A\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\v2!.weft.admin.v1.OutgoingConnectionR\n" +
+	"connection\" \n" +
+	"\x1eListOutgoingConnectionsRequest\"f\n" +
+	"\x1fListOutgoingConnectionsResponse\x12C\n" +
+	"\vconnections\x18\x01 \x03(\v2!.weft.admin.v1.OutgoingConnectionR\vconnections\"\xa1\x01\n" +
+	"\x1fUpdateOutgoingConnectionRequest\x12A\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\v2!.weft.admin.v1.OutgoingConnectionR\n" +
+	"connection\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"e\n" +
+	" UpdateOutgoingConnectionResponse\x12A\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\v2!.weft.admin.v1.OutgoingConnectionR\n" +
+	"connection\"5\n" +
+	"\x1fDeleteOutgoingConnectionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
+	" DeleteOutgoingConnectionResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"N\n" +
+	"\x1dPingOutgoingConnectionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\"\x9a\x01\n" +
+	"\x1ePingOutgoingConnectionResponse\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x1d\n" +
+	"\n" +
+	"latency_us\x18\x04 \x01(\x03R\tlatencyUs\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error*y\n" +
 	"\vDeployState\x12\x1c\n" +
 	"\x18DEPLOY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEPLOY_STATE_PENDING\x10\x01\x12\x19\n" +
@@ -3128,7 +4799,20 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"ListAgents\x12 .weft.admin.v1.ListAgentsRequest\x1a!.weft.admin.v1.ListAgentsResponse\x12K\n" +
 	"\bGetAgent\x12\x1e.weft.admin.v1.GetAgentRequest\x1a\x1f.weft.admin.v1.GetAgentResponse\x12E\n" +
 	"\x06Invoke\x12\x1c.weft.admin.v1.InvokeRequest\x1a\x1d.weft.admin.v1.InvokeResponse\x12c\n" +
-	"\x10ListAgentBackups\x12&.weft.admin.v1.ListAgentBackupsRequest\x1a'.weft.admin.v1.ListAgentBackupsResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"\x10ListAgentBackups\x12&.weft.admin.v1.ListAgentBackupsRequest\x1a'.weft.admin.v1.ListAgentBackupsResponse2\xf6\x04\n" +
+	"\x0fSecurityService\x12{\n" +
+	"\x18CreateSecurityDefinition\x12..weft.admin.v1.CreateSecurityDefinitionRequest\x1a/.weft.admin.v1.CreateSecurityDefinitionResponse\x12r\n" +
+	"\x15GetSecurityDefinition\x12+.weft.admin.v1.GetSecurityDefinitionRequest\x1a,.weft.admin.v1.GetSecurityDefinitionResponse\x12x\n" +
+	"\x17ListSecurityDefinitions\x12-.weft.admin.v1.ListSecurityDefinitionsRequest\x1a..weft.admin.v1.ListSecurityDefinitionsResponse\x12{\n" +
+	"\x18UpdateSecurityDefinition\x12..weft.admin.v1.UpdateSecurityDefinitionRequest\x1a/.weft.admin.v1.UpdateSecurityDefinitionResponse\x12{\n" +
+	"\x18DeleteSecurityDefinition\x12..weft.admin.v1.DeleteSecurityDefinitionRequest\x1a/.weft.admin.v1.DeleteSecurityDefinitionResponse2\xed\x05\n" +
+	"\x0fOutgoingService\x12{\n" +
+	"\x18CreateOutgoingConnection\x12..weft.admin.v1.CreateOutgoingConnectionRequest\x1a/.weft.admin.v1.CreateOutgoingConnectionResponse\x12r\n" +
+	"\x15GetOutgoingConnection\x12+.weft.admin.v1.GetOutgoingConnectionRequest\x1a,.weft.admin.v1.GetOutgoingConnectionResponse\x12x\n" +
+	"\x17ListOutgoingConnections\x12-.weft.admin.v1.ListOutgoingConnectionsRequest\x1a..weft.admin.v1.ListOutgoingConnectionsResponse\x12{\n" +
+	"\x18UpdateOutgoingConnection\x12..weft.admin.v1.UpdateOutgoingConnectionRequest\x1a/.weft.admin.v1.UpdateOutgoingConnectionResponse\x12{\n" +
+	"\x18DeleteOutgoingConnection\x12..weft.admin.v1.DeleteOutgoingConnectionRequest\x1a/.weft.admin.v1.DeleteOutgoingConnectionResponse\x12u\n" +
+	"\x16PingOutgoingConnection\x12,.weft.admin.v1.PingOutgoingConnectionRequest\x1a-.weft.admin.v1.PingOutgoingConnectionResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -3143,65 +4827,91 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
-	(DeployState)(0),                    // 0: weft.admin.v1.DeployState
-	(SyncStatus)(0),                     // 1: weft.admin.v1.SyncStatus
-	(*SourceFile)(nil),                  // 2: weft.admin.v1.SourceFile
-	(*PackageSource)(nil),               // 3: weft.admin.v1.PackageSource
-	(*DeployRequest)(nil),               // 4: weft.admin.v1.DeployRequest
-	(*DeployResponse)(nil),              // 5: weft.admin.v1.DeployResponse
-	(*DeployedPackage)(nil),             // 6: weft.admin.v1.DeployedPackage
-	(*Package)(nil),                     // 7: weft.admin.v1.Package
-	(*ListPackagesRequest)(nil),         // 8: weft.admin.v1.ListPackagesRequest
-	(*ListPackagesResponse)(nil),        // 9: weft.admin.v1.ListPackagesResponse
-	(*Service)(nil),                     // 10: weft.admin.v1.Service
-	(*ListServicesRequest)(nil),         // 11: weft.admin.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),        // 12: weft.admin.v1.ListServicesResponse
-	(*ListPackageVersionsRequest)(nil),  // 13: weft.admin.v1.ListPackageVersionsRequest
-	(*ListPackageVersionsResponse)(nil), // 14: weft.admin.v1.ListPackageVersionsResponse
-	(*GetPackageRequest)(nil),           // 15: weft.admin.v1.GetPackageRequest
-	(*GetPackageResponse)(nil),          // 16: weft.admin.v1.GetPackageResponse
-	(*AgentDeployStatus)(nil),           // 17: weft.admin.v1.AgentDeployStatus
-	(*GetDeployStatusRequest)(nil),      // 18: weft.admin.v1.GetDeployStatusRequest
-	(*GetDeployStatusResponse)(nil),     // 19: weft.admin.v1.GetDeployStatusResponse
-	(*RollbackRequest)(nil),             // 20: weft.admin.v1.RollbackRequest
-	(*RollbackResponse)(nil),            // 21: weft.admin.v1.RollbackResponse
-	(*UndeployRequest)(nil),             // 22: weft.admin.v1.UndeployRequest
-	(*UndeployResponse)(nil),            // 23: weft.admin.v1.UndeployResponse
-	(*Channel)(nil),                     // 24: weft.admin.v1.Channel
-	(*CreateChannelRequest)(nil),        // 25: weft.admin.v1.CreateChannelRequest
-	(*CreateChannelResponse)(nil),       // 26: weft.admin.v1.CreateChannelResponse
-	(*GetChannelRequest)(nil),           // 27: weft.admin.v1.GetChannelRequest
-	(*GetChannelResponse)(nil),          // 28: weft.admin.v1.GetChannelResponse
-	(*ListChannelsRequest)(nil),         // 29: weft.admin.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),        // 30: weft.admin.v1.ListChannelsResponse
-	(*UpdateChannelRequest)(nil),        // 31: weft.admin.v1.UpdateChannelRequest
-	(*UpdateChannelResponse)(nil),       // 32: weft.admin.v1.UpdateChannelResponse
-	(*DeleteChannelRequest)(nil),        // 33: weft.admin.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil),       // 34: weft.admin.v1.DeleteChannelResponse
-	(*Agent)(nil),                       // 35: weft.admin.v1.Agent
-	(*ListAgentsRequest)(nil),           // 36: weft.admin.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),          // 37: weft.admin.v1.ListAgentsResponse
-	(*GetAgentRequest)(nil),             // 38: weft.admin.v1.GetAgentRequest
-	(*GetAgentResponse)(nil),            // 39: weft.admin.v1.GetAgentResponse
-	(*LoadedPackage)(nil),               // 40: weft.admin.v1.LoadedPackage
-	(*AgentInventory)(nil),              // 41: weft.admin.v1.AgentInventory
-	(*Backup)(nil),                      // 42: weft.admin.v1.Backup
-	(*ListAgentBackupsRequest)(nil),     // 43: weft.admin.v1.ListAgentBackupsRequest
-	(*ListAgentBackupsResponse)(nil),    // 44: weft.admin.v1.ListAgentBackupsResponse
-	(*InvokeRequest)(nil),               // 45: weft.admin.v1.InvokeRequest
-	(*InvokeResponse)(nil),              // 46: weft.admin.v1.InvokeResponse
-	nil,                                 // 47: weft.admin.v1.Agent.LabelsEntry
-	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 49: google.protobuf.FieldMask
+	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
+	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
+	(*SourceFile)(nil),                       // 2: weft.admin.v1.SourceFile
+	(*PackageSource)(nil),                    // 3: weft.admin.v1.PackageSource
+	(*DeployRequest)(nil),                    // 4: weft.admin.v1.DeployRequest
+	(*DeployResponse)(nil),                   // 5: weft.admin.v1.DeployResponse
+	(*DeployedPackage)(nil),                  // 6: weft.admin.v1.DeployedPackage
+	(*Package)(nil),                          // 7: weft.admin.v1.Package
+	(*ListPackagesRequest)(nil),              // 8: weft.admin.v1.ListPackagesRequest
+	(*ListPackagesResponse)(nil),             // 9: weft.admin.v1.ListPackagesResponse
+	(*Service)(nil),                          // 10: weft.admin.v1.Service
+	(*ListServicesRequest)(nil),              // 11: weft.admin.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),             // 12: weft.admin.v1.ListServicesResponse
+	(*ListPackageVersionsRequest)(nil),       // 13: weft.admin.v1.ListPackageVersionsRequest
+	(*ListPackageVersionsResponse)(nil),      // 14: weft.admin.v1.ListPackageVersionsResponse
+	(*GetPackageRequest)(nil),                // 15: weft.admin.v1.GetPackageRequest
+	(*GetPackageResponse)(nil),               // 16: weft.admin.v1.GetPackageResponse
+	(*AgentDeployStatus)(nil),                // 17: weft.admin.v1.AgentDeployStatus
+	(*GetDeployStatusRequest)(nil),           // 18: weft.admin.v1.GetDeployStatusRequest
+	(*GetDeployStatusResponse)(nil),          // 19: weft.admin.v1.GetDeployStatusResponse
+	(*RollbackRequest)(nil),                  // 20: weft.admin.v1.RollbackRequest
+	(*RollbackResponse)(nil),                 // 21: weft.admin.v1.RollbackResponse
+	(*UndeployRequest)(nil),                  // 22: weft.admin.v1.UndeployRequest
+	(*UndeployResponse)(nil),                 // 23: weft.admin.v1.UndeployResponse
+	(*Channel)(nil),                          // 24: weft.admin.v1.Channel
+	(*CreateChannelRequest)(nil),             // 25: weft.admin.v1.CreateChannelRequest
+	(*CreateChannelResponse)(nil),            // 26: weft.admin.v1.CreateChannelResponse
+	(*GetChannelRequest)(nil),                // 27: weft.admin.v1.GetChannelRequest
+	(*GetChannelResponse)(nil),               // 28: weft.admin.v1.GetChannelResponse
+	(*ListChannelsRequest)(nil),              // 29: weft.admin.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),             // 30: weft.admin.v1.ListChannelsResponse
+	(*UpdateChannelRequest)(nil),             // 31: weft.admin.v1.UpdateChannelRequest
+	(*UpdateChannelResponse)(nil),            // 32: weft.admin.v1.UpdateChannelResponse
+	(*DeleteChannelRequest)(nil),             // 33: weft.admin.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil),            // 34: weft.admin.v1.DeleteChannelResponse
+	(*Agent)(nil),                            // 35: weft.admin.v1.Agent
+	(*ListAgentsRequest)(nil),                // 36: weft.admin.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),               // 37: weft.admin.v1.ListAgentsResponse
+	(*GetAgentRequest)(nil),                  // 38: weft.admin.v1.GetAgentRequest
+	(*GetAgentResponse)(nil),                 // 39: weft.admin.v1.GetAgentResponse
+	(*LoadedPackage)(nil),                    // 40: weft.admin.v1.LoadedPackage
+	(*AgentInventory)(nil),                   // 41: weft.admin.v1.AgentInventory
+	(*Backup)(nil),                           // 42: weft.admin.v1.Backup
+	(*ListAgentBackupsRequest)(nil),          // 43: weft.admin.v1.ListAgentBackupsRequest
+	(*ListAgentBackupsResponse)(nil),         // 44: weft.admin.v1.ListAgentBackupsResponse
+	(*InvokeRequest)(nil),                    // 45: weft.admin.v1.InvokeRequest
+	(*InvokeResponse)(nil),                   // 46: weft.admin.v1.InvokeResponse
+	(*SecurityDefinition)(nil),               // 47: weft.admin.v1.SecurityDefinition
+	(*CreateSecurityDefinitionRequest)(nil),  // 48: weft.admin.v1.CreateSecurityDefinitionRequest
+	(*CreateSecurityDefinitionResponse)(nil), // 49: weft.admin.v1.CreateSecurityDefinitionResponse
+	(*GetSecurityDefinitionRequest)(nil),     // 50: weft.admin.v1.GetSecurityDefinitionRequest
+	(*GetSecurityDefinitionResponse)(nil),    // 51: weft.admin.v1.GetSecurityDefinitionResponse
+	(*ListSecurityDefinitionsRequest)(nil),   // 52: weft.admin.v1.ListSecurityDefinitionsRequest
+	(*ListSecurityDefinitionsResponse)(nil),  // 53: weft.admin.v1.ListSecurityDefinitionsResponse
+	(*UpdateSecurityDefinitionRequest)(nil),  // 54: weft.admin.v1.UpdateSecurityDefinitionRequest
+	(*UpdateSecurityDefinitionResponse)(nil), // 55: weft.admin.v1.UpdateSecurityDefinitionResponse
+	(*DeleteSecurityDefinitionRequest)(nil),  // 56: weft.admin.v1.DeleteSecurityDefinitionRequest
+	(*DeleteSecurityDefinitionResponse)(nil), // 57: weft.admin.v1.DeleteSecurityDefinitionResponse
+	(*OutgoingConnection)(nil),               // 58: weft.admin.v1.OutgoingConnection
+	(*CreateOutgoingConnectionRequest)(nil),  // 59: weft.admin.v1.CreateOutgoingConnectionRequest
+	(*CreateOutgoingConnectionResponse)(nil), // 60: weft.admin.v1.CreateOutgoingConnectionResponse
+	(*GetOutgoingConnectionRequest)(nil),     // 61: weft.admin.v1.GetOutgoingConnectionRequest
+	(*GetOutgoingConnectionResponse)(nil),    // 62: weft.admin.v1.GetOutgoingConnectionResponse
+	(*ListOutgoingConnectionsRequest)(nil),   // 63: weft.admin.v1.ListOutgoingConnectionsRequest
+	(*ListOutgoingConnectionsResponse)(nil),  // 64: weft.admin.v1.ListOutgoingConnectionsResponse
+	(*UpdateOutgoingConnectionRequest)(nil),  // 65: weft.admin.v1.UpdateOutgoingConnectionRequest
+	(*UpdateOutgoingConnectionResponse)(nil), // 66: weft.admin.v1.UpdateOutgoingConnectionResponse
+	(*DeleteOutgoingConnectionRequest)(nil),  // 67: weft.admin.v1.DeleteOutgoingConnectionRequest
+	(*DeleteOutgoingConnectionResponse)(nil), // 68: weft.admin.v1.DeleteOutgoingConnectionResponse
+	(*PingOutgoingConnectionRequest)(nil),    // 69: weft.admin.v1.PingOutgoingConnectionRequest
+	(*PingOutgoingConnectionResponse)(nil),   // 70: weft.admin.v1.PingOutgoingConnectionResponse
+	nil,                                      // 71: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 72: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 73: weft.admin.v1.OutgoingConnection.HeadersEntry
+	(*timestamppb.Timestamp)(nil),            // 74: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 75: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	3,  // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	6,  // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	7,  // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	48, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	74, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	7,  // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	10, // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	7,  // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -3211,66 +4921,108 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	7,  // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	17, // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	7,  // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	48, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	48, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	24, // 16: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	24, // 17: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	24, // 18: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	24, // 19: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
-	24, // 20: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	49, // 21: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 22: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	47, // 23: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
-	1,  // 24: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	48, // 25: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	48, // 26: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	48, // 27: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
-	35, // 28: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
-	35, // 29: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	41, // 30: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	48, // 31: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
-	40, // 32: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	48, // 33: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	42, // 34: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	4,  // 35: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,  // 36: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11, // 37: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13, // 38: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15, // 39: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18, // 40: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20, // 41: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22, // 42: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25, // 43: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27, // 44: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29, // 45: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31, // 46: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33, // 47: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36, // 48: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38, // 49: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	45, // 50: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	43, // 51: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	5,  // 52: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,  // 53: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12, // 54: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14, // 55: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16, // 56: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19, // 57: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21, // 58: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23, // 59: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26, // 60: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28, // 61: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30, // 62: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32, // 63: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34, // 64: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37, // 65: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39, // 66: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	46, // 67: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	44, // 68: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	52, // [52:69] is the sub-list for method output_type
-	35, // [35:52] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	74, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	74, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	71, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	24, // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	24, // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	24, // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	24, // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
+	24, // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	75, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	72, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	1,  // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
+	74, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	74, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	74, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	35, // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
+	35, // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
+	41, // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
+	74, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	40, // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
+	74, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	42, // 35: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	74, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	74, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	47, // 38: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	47, // 39: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	47, // 40: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	47, // 41: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
+	47, // 42: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	75, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47, // 44: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	73, // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	74, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	74, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	58, // 48: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	58, // 49: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	58, // 50: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	58, // 51: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
+	58, // 52: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	75, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58, // 54: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	4,  // 55: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,  // 56: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11, // 57: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13, // 58: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15, // 59: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18, // 60: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20, // 61: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22, // 62: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25, // 63: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27, // 64: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29, // 65: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31, // 66: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33, // 67: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36, // 68: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38, // 69: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	45, // 70: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	43, // 71: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	48, // 72: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	50, // 73: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	52, // 74: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	54, // 75: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	56, // 76: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	59, // 77: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	61, // 78: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	63, // 79: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	65, // 80: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	67, // 81: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	69, // 82: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	5,  // 83: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,  // 84: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12, // 85: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14, // 86: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16, // 87: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19, // 88: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21, // 89: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23, // 90: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26, // 91: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28, // 92: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30, // 93: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32, // 94: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34, // 95: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37, // 96: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39, // 97: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	46, // 98: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	44, // 99: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	49, // 100: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	51, // 101: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	53, // 102: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	55, // 103: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	57, // 104: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	60, // 105: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	62, // 106: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	64, // 107: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	66, // 108: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	68, // 109: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	70, // 110: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	83, // [83:111] is the sub-list for method output_type
+	55, // [55:83] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -3279,15 +5031,16 @@ func file_weft_admin_v1_admin_proto_init() {
 		return
 	}
 	file_weft_admin_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[56].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   46,
+			NumMessages:   72,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   5,
 		},
 		GoTypes:           file_weft_admin_v1_admin_proto_goTypes,
 		DependencyIndexes: file_weft_admin_v1_admin_proto_depIdxs,

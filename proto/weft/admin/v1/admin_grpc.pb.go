@@ -909,3 +909,591 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "weft/admin/v1/admin.proto",
 }
+
+const (
+	SecurityService_CreateSecurityDefinition_FullMethodName = "/weft.admin.v1.SecurityService/CreateSecurityDefinition"
+	SecurityService_GetSecurityDefinition_FullMethodName    = "/weft.admin.v1.SecurityService/GetSecurityDefinition"
+	SecurityService_ListSecurityDefinitions_FullMethodName  = "/weft.admin.v1.SecurityService/ListSecurityDefinitions"
+	SecurityService_UpdateSecurityDefinition_FullMethodName = "/weft.admin.v1.SecurityService/UpdateSecurityDefinition"
+	SecurityService_DeleteSecurityDefinition_FullMethodName = "/weft.admin.v1.SecurityService/DeleteSecurityDefinition"
+)
+
+// SecurityServiceClient is the client API for SecurityService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// SecurityService manages security definitions: the credentials channels
+// check on inbound requests and outgoing connections present. Secrets are
+// stored encrypted and never returned: reads show them as "••••••••".
+type SecurityServiceClient interface {
+	// CreateSecurityDefinition stores a new definition.
+	CreateSecurityDefinition(ctx context.Context, in *CreateSecurityDefinitionRequest, opts ...grpc.CallOption) (*CreateSecurityDefinitionResponse, error)
+	// GetSecurityDefinition reads one definition, secrets redacted.
+	GetSecurityDefinition(ctx context.Context, in *GetSecurityDefinitionRequest, opts ...grpc.CallOption) (*GetSecurityDefinitionResponse, error)
+	// ListSecurityDefinitions lists every definition, secrets redacted.
+	ListSecurityDefinitions(ctx context.Context, in *ListSecurityDefinitionsRequest, opts ...grpc.CallOption) (*ListSecurityDefinitionsResponse, error)
+	// UpdateSecurityDefinition changes the fields named in update_mask; a
+	// secret left out of the mask keeps its stored value.
+	UpdateSecurityDefinition(ctx context.Context, in *UpdateSecurityDefinitionRequest, opts ...grpc.CallOption) (*UpdateSecurityDefinitionResponse, error)
+	// DeleteSecurityDefinition removes a definition no channel or outgoing
+	// connection uses.
+	DeleteSecurityDefinition(ctx context.Context, in *DeleteSecurityDefinitionRequest, opts ...grpc.CallOption) (*DeleteSecurityDefinitionResponse, error)
+}
+
+type securityServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewSecurityServiceClient(cc grpc.ClientConnInterface) SecurityServiceClient {
+	return &securityServiceClient{cc}
+}
+
+func (c *securityServiceClient) CreateSecurityDefinition(ctx context.Context, in *CreateSecurityDefinitionRequest, opts ...grpc.CallOption) (*CreateSecurityDefinitionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSecurityDefinitionResponse)
+	err := c.cc.Invoke(ctx, SecurityService_CreateSecurityDefinition_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *securityServiceClient) GetSecurityDefinition(ctx context.Context, in *GetSecurityDefinitionRequest, opts ...grpc.CallOption) (*GetSecurityDefinitionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSecurityDefinitionResponse)
+	err := c.cc.Invoke(ctx, SecurityService_GetSecurityDefinition_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *securityServiceClient) ListSecurityDefinitions(ctx context.Context, in *ListSecurityDefinitionsRequest, opts ...grpc.CallOption) (*ListSecurityDefinitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSecurityDefinitionsResponse)
+	err := c.cc.Invoke(ctx, SecurityService_ListSecurityDefinitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *securityServiceClient) UpdateSecurityDefinition(ctx context.Context, in *UpdateSecurityDefinitionRequest, opts ...grpc.CallOption) (*UpdateSecurityDefinitionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateSecurityDefinitionResponse)
+	err := c.cc.Invoke(ctx, SecurityService_UpdateSecurityDefinition_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *securityServiceClient) DeleteSecurityDefinition(ctx context.Context, in *DeleteSecurityDefinitionRequest, opts ...grpc.CallOption) (*DeleteSecurityDefinitionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSecurityDefinitionResponse)
+	err := c.cc.Invoke(ctx, SecurityService_DeleteSecurityDefinition_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SecurityServiceServer is the server API for SecurityService service.
+// All implementations must embed UnimplementedSecurityServiceServer
+// for forward compatibility.
+//
+// SecurityService manages security definitions: the credentials channels
+// check on inbound requests and outgoing connections present. Secrets are
+// stored encrypted and never returned: reads show them as "••••••••".
+type SecurityServiceServer interface {
+	// CreateSecurityDefinition stores a new definition.
+	CreateSecurityDefinition(context.Context, *CreateSecurityDefinitionRequest) (*CreateSecurityDefinitionResponse, error)
+	// GetSecurityDefinition reads one definition, secrets redacted.
+	GetSecurityDefinition(context.Context, *GetSecurityDefinitionRequest) (*GetSecurityDefinitionResponse, error)
+	// ListSecurityDefinitions lists every definition, secrets redacted.
+	ListSecurityDefinitions(context.Context, *ListSecurityDefinitionsRequest) (*ListSecurityDefinitionsResponse, error)
+	// UpdateSecurityDefinition changes the fields named in update_mask; a
+	// secret left out of the mask keeps its stored value.
+	UpdateSecurityDefinition(context.Context, *UpdateSecurityDefinitionRequest) (*UpdateSecurityDefinitionResponse, error)
+	// DeleteSecurityDefinition removes a definition no channel or outgoing
+	// connection uses.
+	DeleteSecurityDefinition(context.Context, *DeleteSecurityDefinitionRequest) (*DeleteSecurityDefinitionResponse, error)
+	mustEmbedUnimplementedSecurityServiceServer()
+}
+
+// UnimplementedSecurityServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedSecurityServiceServer struct{}
+
+func (UnimplementedSecurityServiceServer) CreateSecurityDefinition(context.Context, *CreateSecurityDefinitionRequest) (*CreateSecurityDefinitionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSecurityDefinition not implemented")
+}
+func (UnimplementedSecurityServiceServer) GetSecurityDefinition(context.Context, *GetSecurityDefinitionRequest) (*GetSecurityDefinitionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSecurityDefinition not implemented")
+}
+func (UnimplementedSecurityServiceServer) ListSecurityDefinitions(context.Context, *ListSecurityDefinitionsRequest) (*ListSecurityDefinitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSecurityDefinitions not implemented")
+}
+func (UnimplementedSecurityServiceServer) UpdateSecurityDefinition(context.Context, *UpdateSecurityDefinitionRequest) (*UpdateSecurityDefinitionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSecurityDefinition not implemented")
+}
+func (UnimplementedSecurityServiceServer) DeleteSecurityDefinition(context.Context, *DeleteSecurityDefinitionRequest) (*DeleteSecurityDefinitionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSecurityDefinition not implemented")
+}
+func (UnimplementedSecurityServiceServer) mustEmbedUnimplementedSecurityServiceServer() {}
+func (UnimplementedSecurityServiceServer) testEmbeddedByValue()                         {}
+
+// UnsafeSecurityServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to SecurityServiceServer will
+// result in compilation errors.
+type UnsafeSecurityServiceServer interface {
+	mustEmbedUnimplementedSecurityServiceServer()
+}
+
+func RegisterSecurityServiceServer(s grpc.ServiceRegistrar, srv SecurityServiceServer) {
+	// If the following call panics, it indicates UnimplementedSecurityServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&SecurityService_ServiceDesc, srv)
+}
+
+func _SecurityService_CreateSecurityDefinition_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSecurityDefinitionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecurityServiceServer).CreateSecurityDefinition(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecurityService_CreateSecurityDefinition_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecurityServiceServer).CreateSecurityDefinition(ctx, req.(*CreateSecurityDefinitionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SecurityService_GetSecurityDefinition_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSecurityDefinitionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecurityServiceServer).GetSecurityDefinition(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecurityService_GetSecurityDefinition_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecurityServiceServer).GetSecurityDefinition(ctx, req.(*GetSecurityDefinitionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SecurityService_ListSecurityDefinitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSecurityDefinitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecurityServiceServer).ListSecurityDefinitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecurityService_ListSecurityDefinitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecurityServiceServer).ListSecurityDefinitions(ctx, req.(*ListSecurityDefinitionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SecurityService_UpdateSecurityDefinition_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSecurityDefinitionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecurityServiceServer).UpdateSecurityDefinition(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecurityService_UpdateSecurityDefinition_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecurityServiceServer).UpdateSecurityDefinition(ctx, req.(*UpdateSecurityDefinitionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SecurityService_DeleteSecurityDefinition_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSecurityDefinitionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecurityServiceServer).DeleteSecurityDefinition(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecurityService_DeleteSecurityDefinition_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecurityServiceServer).DeleteSecurityDefinition(ctx, req.(*DeleteSecurityDefinitionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// SecurityService_ServiceDesc is the grpc.ServiceDesc for SecurityService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var SecurityService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "weft.admin.v1.SecurityService",
+	HandlerType: (*SecurityServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateSecurityDefinition",
+			Handler:    _SecurityService_CreateSecurityDefinition_Handler,
+		},
+		{
+			MethodName: "GetSecurityDefinition",
+			Handler:    _SecurityService_GetSecurityDefinition_Handler,
+		},
+		{
+			MethodName: "ListSecurityDefinitions",
+			Handler:    _SecurityService_ListSecurityDefinitions_Handler,
+		},
+		{
+			MethodName: "UpdateSecurityDefinition",
+			Handler:    _SecurityService_UpdateSecurityDefinition_Handler,
+		},
+		{
+			MethodName: "DeleteSecurityDefinition",
+			Handler:    _SecurityService_DeleteSecurityDefinition_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "weft/admin/v1/admin.proto",
+}
+
+const (
+	OutgoingService_CreateOutgoingConnection_FullMethodName = "/weft.admin.v1.OutgoingService/CreateOutgoingConnection"
+	OutgoingService_GetOutgoingConnection_FullMethodName    = "/weft.admin.v1.OutgoingService/GetOutgoingConnection"
+	OutgoingService_ListOutgoingConnections_FullMethodName  = "/weft.admin.v1.OutgoingService/ListOutgoingConnections"
+	OutgoingService_UpdateOutgoingConnection_FullMethodName = "/weft.admin.v1.OutgoingService/UpdateOutgoingConnection"
+	OutgoingService_DeleteOutgoingConnection_FullMethodName = "/weft.admin.v1.OutgoingService/DeleteOutgoingConnection"
+	OutgoingService_PingOutgoingConnection_FullMethodName   = "/weft.admin.v1.OutgoingService/PingOutgoingConnection"
+)
+
+// OutgoingServiceClient is the client API for OutgoingService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// OutgoingService manages outgoing HTTP connections, which services call by
+// name with ctx.Outgoing.
+type OutgoingServiceClient interface {
+	// CreateOutgoingConnection stores a new connection.
+	CreateOutgoingConnection(ctx context.Context, in *CreateOutgoingConnectionRequest, opts ...grpc.CallOption) (*CreateOutgoingConnectionResponse, error)
+	// GetOutgoingConnection reads one connection.
+	GetOutgoingConnection(ctx context.Context, in *GetOutgoingConnectionRequest, opts ...grpc.CallOption) (*GetOutgoingConnectionResponse, error)
+	// ListOutgoingConnections lists every connection.
+	ListOutgoingConnections(ctx context.Context, in *ListOutgoingConnectionsRequest, opts ...grpc.CallOption) (*ListOutgoingConnectionsResponse, error)
+	// UpdateOutgoingConnection changes the fields named in update_mask.
+	UpdateOutgoingConnection(ctx context.Context, in *UpdateOutgoingConnectionRequest, opts ...grpc.CallOption) (*UpdateOutgoingConnectionResponse, error)
+	// DeleteOutgoingConnection removes a connection.
+	DeleteOutgoingConnection(ctx context.Context, in *DeleteOutgoingConnectionRequest, opts ...grpc.CallOption) (*DeleteOutgoingConnectionResponse, error)
+	// PingOutgoingConnection calls the connection's address from an agent and
+	// reports the status and latency.
+	PingOutgoingConnection(ctx context.Context, in *PingOutgoingConnectionRequest, opts ...grpc.CallOption) (*PingOutgoingConnectionResponse, error)
+}
+
+type outgoingServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewOutgoingServiceClient(cc grpc.ClientConnInterface) OutgoingServiceClient {
+	return &outgoingServiceClient{cc}
+}
+
+func (c *outgoingServiceClient) CreateOutgoingConnection(ctx context.Context, in *CreateOutgoingConnectionRequest, opts ...grpc.CallOption) (*CreateOutgoingConnectionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateOutgoingConnectionResponse)
+	err := c.cc.Invoke(ctx, OutgoingService_CreateOutgoingConnection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *outgoingServiceClient) GetOutgoingConnection(ctx context.Context, in *GetOutgoingConnectionRequest, opts ...grpc.CallOption) (*GetOutgoingConnectionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOutgoingConnectionResponse)
+	err := c.cc.Invoke(ctx, OutgoingService_GetOutgoingConnection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *outgoingServiceClient) ListOutgoingConnections(ctx context.Context, in *ListOutgoingConnectionsRequest, opts ...grpc.CallOption) (*ListOutgoingConnectionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOutgoingConnectionsResponse)
+	err := c.cc.Invoke(ctx, OutgoingService_ListOutgoingConnections_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *outgoingServiceClient) UpdateOutgoingConnection(ctx context.Context, in *UpdateOutgoingConnectionRequest, opts ...grpc.CallOption) (*UpdateOutgoingConnectionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateOutgoingConnectionResponse)
+	err := c.cc.Invoke(ctx, OutgoingService_UpdateOutgoingConnection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *outgoingServiceClient) DeleteOutgoingConnection(ctx context.Context, in *DeleteOutgoingConnectionRequest, opts ...grpc.CallOption) (*DeleteOutgoingConnectionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteOutgoingConnectionResponse)
+	err := c.cc.Invoke(ctx, OutgoingService_DeleteOutgoingConnection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *outgoingServiceClient) PingOutgoingConnection(ctx context.Context, in *PingOutgoingConnectionRequest, opts ...grpc.CallOption) (*PingOutgoingConnectionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PingOutgoingConnectionResponse)
+	err := c.cc.Invoke(ctx, OutgoingService_PingOutgoingConnection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// OutgoingServiceServer is the server API for OutgoingService service.
+// All implementations must embed UnimplementedOutgoingServiceServer
+// for forward compatibility.
+//
+// OutgoingService manages outgoing HTTP connections, which services call by
+// name with ctx.Outgoing.
+type OutgoingServiceServer interface {
+	// CreateOutgoingConnection stores a new connection.
+	CreateOutgoingConnection(context.Context, *CreateOutgoingConnectionRequest) (*CreateOutgoingConnectionResponse, error)
+	// GetOutgoingConnection reads one connection.
+	GetOutgoingConnection(context.Context, *GetOutgoingConnectionRequest) (*GetOutgoingConnectionResponse, error)
+	// ListOutgoingConnections lists every connection.
+	ListOutgoingConnections(context.Context, *ListOutgoingConnectionsRequest) (*ListOutgoingConnectionsResponse, error)
+	// UpdateOutgoingConnection changes the fields named in update_mask.
+	UpdateOutgoingConnection(context.Context, *UpdateOutgoingConnectionRequest) (*UpdateOutgoingConnectionResponse, error)
+	// DeleteOutgoingConnection removes a connection.
+	DeleteOutgoingConnection(context.Context, *DeleteOutgoingConnectionRequest) (*DeleteOutgoingConnectionResponse, error)
+	// PingOutgoingConnection calls the connection's address from an agent and
+	// reports the status and latency.
+	PingOutgoingConnection(context.Context, *PingOutgoingConnectionRequest) (*PingOutgoingConnectionResponse, error)
+	mustEmbedUnimplementedOutgoingServiceServer()
+}
+
+// UnimplementedOutgoingServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedOutgoingServiceServer struct{}
+
+func (UnimplementedOutgoingServiceServer) CreateOutgoingConnection(context.Context, *CreateOutgoingConnectionRequest) (*CreateOutgoingConnectionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateOutgoingConnection not implemented")
+}
+func (UnimplementedOutgoingServiceServer) GetOutgoingConnection(context.Context, *GetOutgoingConnectionRequest) (*GetOutgoingConnectionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOutgoingConnection not implemented")
+}
+func (UnimplementedOutgoingServiceServer) ListOutgoingConnections(context.Context, *ListOutgoingConnectionsRequest) (*ListOutgoingConnectionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOutgoingConnections not implemented")
+}
+func (UnimplementedOutgoingServiceServer) UpdateOutgoingConnection(context.Context, *UpdateOutgoingConnectionRequest) (*UpdateOutgoingConnectionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateOutgoingConnection not implemented")
+}
+func (UnimplementedOutgoingServiceServer) DeleteOutgoingConnection(context.Context, *DeleteOutgoingConnectionRequest) (*DeleteOutgoingConnectionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteOutgoingConnection not implemented")
+}
+func (UnimplementedOutgoingServiceServer) PingOutgoingConnection(context.Context, *PingOutgoingConnectionRequest) (*PingOutgoingConnectionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PingOutgoingConnection not implemented")
+}
+func (UnimplementedOutgoingServiceServer) mustEmbedUnimplementedOutgoingServiceServer() {}
+func (UnimplementedOutgoingServiceServer) testEmbeddedByValue()                         {}
+
+// UnsafeOutgoingServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to OutgoingServiceServer will
+// result in compilation errors.
+type UnsafeOutgoingServiceServer interface {
+	mustEmbedUnimplementedOutgoingServiceServer()
+}
+
+func RegisterOutgoingServiceServer(s grpc.ServiceRegistrar, srv OutgoingServiceServer) {
+	// If the following call panics, it indicates UnimplementedOutgoingServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&OutgoingService_ServiceDesc, srv)
+}
+
+func _OutgoingService_CreateOutgoingConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOutgoingConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OutgoingServiceServer).CreateOutgoingConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OutgoingService_CreateOutgoingConnection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OutgoingServiceServer).CreateOutgoingConnection(ctx, req.(*CreateOutgoingConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OutgoingService_GetOutgoingConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOutgoingConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OutgoingServiceServer).GetOutgoingConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OutgoingService_GetOutgoingConnection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OutgoingServiceServer).GetOutgoingConnection(ctx, req.(*GetOutgoingConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OutgoingService_ListOutgoingConnections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOutgoingConnectionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OutgoingServiceServer).ListOutgoingConnections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OutgoingService_ListOutgoingConnections_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OutgoingServiceServer).ListOutgoingConnections(ctx, req.(*ListOutgoingConnectionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OutgoingService_UpdateOutgoingConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOutgoingConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OutgoingServiceServer).UpdateOutgoingConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OutgoingService_UpdateOutgoingConnection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OutgoingServiceServer).UpdateOutgoingConnection(ctx, req.(*UpdateOutgoingConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OutgoingService_DeleteOutgoingConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteOutgoingConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OutgoingServiceServer).DeleteOutgoingConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OutgoingService_DeleteOutgoingConnection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OutgoingServiceServer).DeleteOutgoingConnection(ctx, req.(*DeleteOutgoingConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OutgoingService_PingOutgoingConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PingOutgoingConnectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OutgoingServiceServer).PingOutgoingConnection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OutgoingService_PingOutgoingConnection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OutgoingServiceServer).PingOutgoingConnection(ctx, req.(*PingOutgoingConnectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// OutgoingService_ServiceDesc is the grpc.ServiceDesc for OutgoingService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var OutgoingService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "weft.admin.v1.OutgoingService",
+	HandlerType: (*OutgoingServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateOutgoingConnection",
+			Handler:    _OutgoingService_CreateOutgoingConnection_Handler,
+		},
+		{
+			MethodName: "GetOutgoingConnection",
+			Handler:    _OutgoingService_GetOutgoingConnection_Handler,
+		},
+		{
+			MethodName: "ListOutgoingConnections",
+			Handler:    _OutgoingService_ListOutgoingConnections_Handler,
+		},
+		{
+			MethodName: "UpdateOutgoingConnection",
+			Handler:    _OutgoingService_UpdateOutgoingConnection_Handler,
+		},
+		{
+			MethodName: "DeleteOutgoingConnection",
+			Handler:    _OutgoingService_DeleteOutgoingConnection_Handler,
+		},
+		{
+			MethodName: "PingOutgoingConnection",
+			Handler:    _OutgoingService_PingOutgoingConnection_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "weft/admin/v1/admin.proto",
+}

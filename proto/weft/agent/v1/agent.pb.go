@@ -336,7 +336,11 @@ type Snapshot struct {
 	// packages are the deployment packages the agent must run.
 	Packages []*Package `protobuf:"bytes,4,rep,name=packages,proto3" json:"packages,omitempty"`
 	// channels are the HTTP channels the agent must serve.
-	Channels      []*Channel `protobuf:"bytes,5,rep,name=channels,proto3" json:"channels,omitempty"`
+	Channels []*Channel `protobuf:"bytes,5,rep,name=channels,proto3" json:"channels,omitempty"`
+	// security are the security definitions channels and connections use.
+	Security []*SecurityDefinition `protobuf:"bytes,6,rep,name=security,proto3" json:"security,omitempty"`
+	// outgoing are the outgoing HTTP connections.
+	Outgoing      []*OutgoingConnection `protobuf:"bytes,7,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -402,6 +406,20 @@ func (x *Snapshot) GetPackages() []*Package {
 func (x *Snapshot) GetChannels() []*Channel {
 	if x != nil {
 		return x.Channels
+	}
+	return nil
+}
+
+func (x *Snapshot) GetSecurity() []*SecurityDefinition {
+	if x != nil {
+		return x.Security
+	}
+	return nil
+}
+
+func (x *Snapshot) GetOutgoing() []*OutgoingConnection {
+	if x != nil {
+		return x.Outgoing
 	}
 	return nil
 }
@@ -562,7 +580,15 @@ type Channel struct {
 	// max_body_bytes bounds the request body; 0 means the agent's default.
 	MaxBodyBytes int64 `protobuf:"varint,7,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
 	// data_format is the wire format: json, xml, soap11 or soap12.
-	DataFormat    string `protobuf:"bytes,8,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
+	DataFormat string `protobuf:"bytes,8,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
+	// security names the inbound security definition; empty means none.
+	Security string `protobuf:"bytes,9,opt,name=security,proto3" json:"security,omitempty"`
+	// rate_limit is the requests per second per client address; 0 means none.
+	RateLimit float64 `protobuf:"fixed64,10,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// rate_burst is the bucket size of the rate limit.
+	RateBurst int32 `protobuf:"varint,11,opt,name=rate_burst,json=rateBurst,proto3" json:"rate_burst,omitempty"`
+	// soap_actions maps SOAP actions or operation names to services.
+	SoapActions   map[string]string `protobuf:"bytes,12,rep,name=soap_actions,json=soapActions,proto3" json:"soap_actions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -653,6 +679,407 @@ func (x *Channel) GetDataFormat() string {
 	return ""
 }
 
+func (x *Channel) GetSecurity() string {
+	if x != nil {
+		return x.Security
+	}
+	return ""
+}
+
+func (x *Channel) GetRateLimit() float64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *Channel) GetRateBurst() int32 {
+	if x != nil {
+		return x.RateBurst
+	}
+	return 0
+}
+
+func (x *Channel) GetSoapActions() map[string]string {
+	if x != nil {
+		return x.SoapActions
+	}
+	return nil
+}
+
+// SecurityDefinition is a security definition with its secrets in clear:
+// the agent needs them to verify and present credentials.
+type SecurityDefinition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the definition.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// kind is basic_auth, api_key, jwt, bearer, oauth2_client_credentials or
+	// tls_client_cert.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// username is the basic_auth user name.
+	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
+	// password is the basic_auth password.
+	Password string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	// header is the api_key header.
+	Header string `protobuf:"bytes,5,opt,name=header,proto3" json:"header,omitempty"`
+	// key is the api_key value.
+	Key string `protobuf:"bytes,6,opt,name=key,proto3" json:"key,omitempty"`
+	// algorithms are the JWT algorithms accepted.
+	Algorithms []string `protobuf:"bytes,7,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
+	// secret is the JWT HS256 shared secret.
+	Secret string `protobuf:"bytes,8,opt,name=secret,proto3" json:"secret,omitempty"`
+	// public_key_pem is the JWT RS256 or ES256 public key.
+	PublicKeyPem string `protobuf:"bytes,9,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
+	// jwks_url is where to fetch JWT keys.
+	JwksUrl string `protobuf:"bytes,10,opt,name=jwks_url,json=jwksUrl,proto3" json:"jwks_url,omitempty"`
+	// issuer is the required JWT issuer.
+	Issuer string `protobuf:"bytes,11,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// audience is the required JWT audience.
+	Audience string `protobuf:"bytes,12,opt,name=audience,proto3" json:"audience,omitempty"`
+	// leeway_ms is the JWT clock skew allowed.
+	LeewayMs int64 `protobuf:"varint,13,opt,name=leeway_ms,json=leewayMs,proto3" json:"leeway_ms,omitempty"`
+	// token is the outbound bearer token.
+	Token string `protobuf:"bytes,14,opt,name=token,proto3" json:"token,omitempty"`
+	// token_url is the OAuth2 token endpoint.
+	TokenUrl string `protobuf:"bytes,15,opt,name=token_url,json=tokenUrl,proto3" json:"token_url,omitempty"`
+	// client_id is the OAuth2 client id.
+	ClientId string `protobuf:"bytes,16,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// client_secret is the OAuth2 client secret.
+	ClientSecret string `protobuf:"bytes,17,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// scopes are the OAuth2 scopes.
+	Scopes []string `protobuf:"bytes,18,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// cert_pem is the TLS client certificate chain.
+	CertPem string `protobuf:"bytes,19,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	// key_pem is the TLS client certificate's private key.
+	KeyPem        string `protobuf:"bytes,20,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecurityDefinition) Reset() {
+	*x = SecurityDefinition{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityDefinition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityDefinition) ProtoMessage() {}
+
+func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
+func (*SecurityDefinition) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SecurityDefinition) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetAlgorithms() []string {
+	if x != nil {
+		return x.Algorithms
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetPublicKeyPem() string {
+	if x != nil {
+		return x.PublicKeyPem
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetJwksUrl() string {
+	if x != nil {
+		return x.JwksUrl
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetLeewayMs() int64 {
+	if x != nil {
+		return x.LeewayMs
+	}
+	return 0
+}
+
+func (x *SecurityDefinition) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetTokenUrl() string {
+	if x != nil {
+		return x.TokenUrl
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetCertPem() string {
+	if x != nil {
+		return x.CertPem
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetKeyPem() string {
+	if x != nil {
+		return x.KeyPem
+	}
+	return ""
+}
+
+// OutgoingConnection is an outgoing HTTP connection.
+type OutgoingConnection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is how services refer to it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// address is scheme://host[:port][/prefix].
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// path_template is appended to the address.
+	PathTemplate string `protobuf:"bytes,3,opt,name=path_template,json=pathTemplate,proto3" json:"path_template,omitempty"`
+	// method is the HTTP method.
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// data_format is json, xml, soap11 or soap12.
+	DataFormat string `protobuf:"bytes,5,opt,name=data_format,json=dataFormat,proto3" json:"data_format,omitempty"`
+	// soap_action is the SOAP action.
+	SoapAction string `protobuf:"bytes,6,opt,name=soap_action,json=soapAction,proto3" json:"soap_action,omitempty"`
+	// timeout_ms bounds each call.
+	TimeoutMs int64 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// tls_skip_verify turns TLS certificate verification off.
+	TlsSkipVerify bool `protobuf:"varint,8,opt,name=tls_skip_verify,json=tlsSkipVerify,proto3" json:"tls_skip_verify,omitempty"`
+	// ca_bundle_pem replaces the system roots when set.
+	CaBundlePem string `protobuf:"bytes,9,opt,name=ca_bundle_pem,json=caBundlePem,proto3" json:"ca_bundle_pem,omitempty"`
+	// security names the outbound security definition.
+	Security string `protobuf:"bytes,10,opt,name=security,proto3" json:"security,omitempty"`
+	// pool_size caps the connections per host.
+	PoolSize int32 `protobuf:"varint,11,opt,name=pool_size,json=poolSize,proto3" json:"pool_size,omitempty"`
+	// headers are sent with every request.
+	Headers map[string]string `protobuf:"bytes,12,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// active is false for a connection services cannot call.
+	Active        bool `protobuf:"varint,13,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutgoingConnection) Reset() {
+	*x = OutgoingConnection{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutgoingConnection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutgoingConnection) ProtoMessage() {}
+
+func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
+func (*OutgoingConnection) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *OutgoingConnection) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetPathTemplate() string {
+	if x != nil {
+		return x.PathTemplate
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetDataFormat() string {
+	if x != nil {
+		return x.DataFormat
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetSoapAction() string {
+	if x != nil {
+		return x.SoapAction
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *OutgoingConnection) GetTlsSkipVerify() bool {
+	if x != nil {
+		return x.TlsSkipVerify
+	}
+	return false
+}
+
+func (x *OutgoingConnection) GetCaBundlePem() string {
+	if x != nil {
+		return x.CaBundlePem
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetSecurity() string {
+	if x != nil {
+		return x.Security
+	}
+	return ""
+}
+
+func (x *OutgoingConnection) GetPoolSize() int32 {
+	if x != nil {
+		return x.PoolSize
+	}
+	return 0
+}
+
+func (x *OutgoingConnection) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *OutgoingConnection) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
 // Ack accepts a snapshot: the agent now serves it.
 type Ack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -668,7 +1095,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +1107,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +1120,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Ack) GetRevision() int64 {
@@ -732,7 +1159,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +1171,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +1184,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Nack) GetRevision() int64 {
@@ -796,7 +1223,7 @@ type ObjectError struct {
 
 func (x *ObjectError) Reset() {
 	*x = ObjectError{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +1235,7 @@ func (x *ObjectError) String() string {
 func (*ObjectError) ProtoMessage() {}
 
 func (x *ObjectError) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +1248,7 @@ func (x *ObjectError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectError.ProtoReflect.Descriptor instead.
 func (*ObjectError) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ObjectError) GetKind() string {
@@ -861,7 +1288,7 @@ type CommandsRequest struct {
 
 func (x *CommandsRequest) Reset() {
 	*x = CommandsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1300,7 @@ func (x *CommandsRequest) String() string {
 func (*CommandsRequest) ProtoMessage() {}
 
 func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1313,7 @@ func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsRequest.ProtoReflect.Descriptor instead.
 func (*CommandsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CommandsRequest) GetKind() isCommandsRequest_Kind {
@@ -943,7 +1370,7 @@ type CommandsOpen struct {
 
 func (x *CommandsOpen) Reset() {
 	*x = CommandsOpen{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1382,7 @@ func (x *CommandsOpen) String() string {
 func (*CommandsOpen) ProtoMessage() {}
 
 func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1395,7 @@ func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsOpen.ProtoReflect.Descriptor instead.
 func (*CommandsOpen) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CommandsOpen) GetAgentId() string {
@@ -989,7 +1416,7 @@ type CommandsResponse struct {
 
 func (x *CommandsResponse) Reset() {
 	*x = CommandsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1428,7 @@ func (x *CommandsResponse) String() string {
 func (*CommandsResponse) ProtoMessage() {}
 
 func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1441,7 @@ func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsResponse.ProtoReflect.Descriptor instead.
 func (*CommandsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommandsResponse) GetCommand() *Command {
@@ -1036,6 +1463,7 @@ type Command struct {
 	//	*Command_Invoke
 	//	*Command_ListBackups
 	//	*Command_Inventory
+	//	*Command_Ping
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1043,7 +1471,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1483,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1496,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Command) GetId() string {
@@ -1112,6 +1540,15 @@ func (x *Command) GetInventory() *InventoryCommand {
 	return nil
 }
 
+func (x *Command) GetPing() *PingCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Ping); ok {
+			return x.Ping
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -1131,11 +1568,137 @@ type Command_Inventory struct {
 	Inventory *InventoryCommand `protobuf:"bytes,4,opt,name=inventory,proto3,oneof"`
 }
 
+type Command_Ping struct {
+	// ping calls an outgoing connection's address.
+	Ping *PingCommand `protobuf:"bytes,5,opt,name=ping,proto3,oneof"`
+}
+
 func (*Command_Invoke) isCommand_Kind() {}
 
 func (*Command_ListBackups) isCommand_Kind() {}
 
 func (*Command_Inventory) isCommand_Kind() {}
+
+func (*Command_Ping) isCommand_Kind() {}
+
+// PingCommand asks the agent to ping one of its outgoing connections.
+type PingCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection names the outgoing connection.
+	Connection    string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingCommand) Reset() {
+	*x = PingCommand{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingCommand) ProtoMessage() {}
+
+func (x *PingCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingCommand.ProtoReflect.Descriptor instead.
+func (*PingCommand) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PingCommand) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+// PingResult is what the agent saw.
+type PingResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// url is the address pinged.
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// status is the HTTP status; 0 when there was no answer.
+	Status int32 `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	// latency_us is the time to the response headers.
+	LatencyUs int64 `protobuf:"varint,3,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	// error says why there was no answer.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingResult) Reset() {
+	*x = PingResult{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingResult) ProtoMessage() {}
+
+func (x *PingResult) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
+func (*PingResult) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PingResult) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PingResult) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *PingResult) GetLatencyUs() int64 {
+	if x != nil {
+		return x.LatencyUs
+	}
+	return 0
+}
+
+func (x *PingResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
 
 // InventoryCommand asks for the agent's inventory.
 type InventoryCommand struct {
@@ -1146,7 +1709,7 @@ type InventoryCommand struct {
 
 func (x *InventoryCommand) Reset() {
 	*x = InventoryCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1721,7 @@ func (x *InventoryCommand) String() string {
 func (*InventoryCommand) ProtoMessage() {}
 
 func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1734,7 @@ func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryCommand.ProtoReflect.Descriptor instead.
 func (*InventoryCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 // LoadedPackage is a package an agent has loaded.
@@ -1196,7 +1759,7 @@ type LoadedPackage struct {
 
 func (x *LoadedPackage) Reset() {
 	*x = LoadedPackage{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1771,7 @@ func (x *LoadedPackage) String() string {
 func (*LoadedPackage) ProtoMessage() {}
 
 func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1784,7 @@ func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
 func (*LoadedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoadedPackage) GetName() string {
@@ -1283,7 +1846,7 @@ type Inventory struct {
 
 func (x *Inventory) Reset() {
 	*x = Inventory{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1858,7 @@ func (x *Inventory) String() string {
 func (*Inventory) ProtoMessage() {}
 
 func (x *Inventory) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1871,7 @@ func (x *Inventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Inventory.ProtoReflect.Descriptor instead.
 func (*Inventory) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Inventory) GetAppliedRevision() int64 {
@@ -1348,7 +1911,7 @@ type ListBackupsCommand struct {
 
 func (x *ListBackupsCommand) Reset() {
 	*x = ListBackupsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1923,7 @@ func (x *ListBackupsCommand) String() string {
 func (*ListBackupsCommand) ProtoMessage() {}
 
 func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1936,7 @@ func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
 func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 // Backup is what the agent kept of a state it replaced.
@@ -1397,7 +1960,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1972,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1985,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Backup) GetId() string {
@@ -1480,7 +2043,7 @@ type BackupList struct {
 
 func (x *BackupList) Reset() {
 	*x = BackupList{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +2055,7 @@ func (x *BackupList) String() string {
 func (*BackupList) ProtoMessage() {}
 
 func (x *BackupList) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +2068,7 @@ func (x *BackupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
 func (*BackupList) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BackupList) GetBackups() []*Backup {
@@ -1537,7 +2100,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +2112,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +2125,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -1600,6 +2163,7 @@ type CommandResult struct {
 	//	*CommandResult_Invoke
 	//	*CommandResult_Backups
 	//	*CommandResult_Inventory
+	//	*CommandResult_Ping
 	Kind          isCommandResult_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1607,7 +2171,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +2183,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +2196,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CommandResult) GetId() string {
@@ -1683,6 +2247,15 @@ func (x *CommandResult) GetInventory() *Inventory {
 	return nil
 }
 
+func (x *CommandResult) GetPing() *PingResult {
+	if x != nil {
+		if x, ok := x.Kind.(*CommandResult_Ping); ok {
+			return x.Ping
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Kind interface {
 	isCommandResult_Kind()
 }
@@ -1702,11 +2275,18 @@ type CommandResult_Inventory struct {
 	Inventory *Inventory `protobuf:"bytes,5,opt,name=inventory,proto3,oneof"`
 }
 
+type CommandResult_Ping struct {
+	// ping is a ping's result.
+	Ping *PingResult `protobuf:"bytes,6,opt,name=ping,proto3,oneof"`
+}
+
 func (*CommandResult_Invoke) isCommandResult_Kind() {}
 
 func (*CommandResult_Backups) isCommandResult_Kind() {}
 
 func (*CommandResult_Inventory) isCommandResult_Kind() {}
+
+func (*CommandResult_Ping) isCommandResult_Kind() {}
 
 // InvokeResult is the outcome of one service invocation.
 type InvokeResult struct {
@@ -1727,7 +2307,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +2319,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +2332,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -1817,13 +2397,15 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	" \x01(\x03R\x0fstartedAtUnixMs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\tR\x04hash\x122\n" +
 	"\bpackages\x18\x04 \x03(\v2\x16.weft.agent.v1.PackageR\bpackages\x122\n" +
-	"\bchannels\x18\x05 \x03(\v2\x16.weft.agent.v1.ChannelR\bchannels\"\x9c\x01\n" +
+	"\bchannels\x18\x05 \x03(\v2\x16.weft.agent.v1.ChannelR\bchannels\x12=\n" +
+	"\bsecurity\x18\x06 \x03(\v2!.weft.agent.v1.SecurityDefinitionR\bsecurity\x12=\n" +
+	"\boutgoing\x18\a \x03(\v2!.weft.agent.v1.OutgoingConnectionR\boutgoing\"\x9c\x01\n" +
 	"\aPackage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x16\n" +
@@ -1833,7 +2415,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"\xe3\x01\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xc9\x03\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -1844,7 +2426,62 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"timeout_ms\x18\x06 \x01(\x03R\ttimeoutMs\x12$\n" +
 	"\x0emax_body_bytes\x18\a \x01(\x03R\fmaxBodyBytes\x12\x1f\n" +
 	"\vdata_format\x18\b \x01(\tR\n" +
-	"dataFormat\"K\n" +
+	"dataFormat\x12\x1a\n" +
+	"\bsecurity\x18\t \x01(\tR\bsecurity\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\n" +
+	" \x01(\x01R\trateLimit\x12\x1d\n" +
+	"\n" +
+	"rate_burst\x18\v \x01(\x05R\trateBurst\x12J\n" +
+	"\fsoap_actions\x18\f \x03(\v2'.weft.agent.v1.Channel.SoapActionsEntryR\vsoapActions\x1a>\n" +
+	"\x10SoapActionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa9\x04\n" +
+	"\x12SecurityDefinition\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x04 \x01(\tR\bpassword\x12\x16\n" +
+	"\x06header\x18\x05 \x01(\tR\x06header\x12\x10\n" +
+	"\x03key\x18\x06 \x01(\tR\x03key\x12\x1e\n" +
+	"\n" +
+	"algorithms\x18\a \x03(\tR\n" +
+	"algorithms\x12\x16\n" +
+	"\x06secret\x18\b \x01(\tR\x06secret\x12$\n" +
+	"\x0epublic_key_pem\x18\t \x01(\tR\fpublicKeyPem\x12\x19\n" +
+	"\bjwks_url\x18\n" +
+	" \x01(\tR\ajwksUrl\x12\x16\n" +
+	"\x06issuer\x18\v \x01(\tR\x06issuer\x12\x1a\n" +
+	"\baudience\x18\f \x01(\tR\baudience\x12\x1b\n" +
+	"\tleeway_ms\x18\r \x01(\x03R\bleewayMs\x12\x14\n" +
+	"\x05token\x18\x0e \x01(\tR\x05token\x12\x1b\n" +
+	"\ttoken_url\x18\x0f \x01(\tR\btokenUrl\x12\x1b\n" +
+	"\tclient_id\x18\x10 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x11 \x01(\tR\fclientSecret\x12\x16\n" +
+	"\x06scopes\x18\x12 \x03(\tR\x06scopes\x12\x19\n" +
+	"\bcert_pem\x18\x13 \x01(\tR\acertPem\x12\x17\n" +
+	"\akey_pem\x18\x14 \x01(\tR\x06keyPem\"\x83\x04\n" +
+	"\x12OutgoingConnection\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
+	"\rpath_template\x18\x03 \x01(\tR\fpathTemplate\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x1f\n" +
+	"\vdata_format\x18\x05 \x01(\tR\n" +
+	"dataFormat\x12\x1f\n" +
+	"\vsoap_action\x18\x06 \x01(\tR\n" +
+	"soapAction\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\x03R\ttimeoutMs\x12&\n" +
+	"\x0ftls_skip_verify\x18\b \x01(\bR\rtlsSkipVerify\x12\"\n" +
+	"\rca_bundle_pem\x18\t \x01(\tR\vcaBundlePem\x12\x1a\n" +
+	"\bsecurity\x18\n" +
+	" \x01(\tR\bsecurity\x12\x1b\n" +
+	"\tpool_size\x18\v \x01(\x05R\bpoolSize\x12H\n" +
+	"\aheaders\x18\f \x03(\v2..weft.agent.v1.OutgoingConnection.HeadersEntryR\aheaders\x12\x16\n" +
+	"\x06active\x18\r \x01(\bR\x06active\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
 	"\x03Ack\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
@@ -1864,13 +2501,25 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\fCommandsOpen\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"D\n" +
 	"\x10CommandsResponse\x120\n" +
-	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\xe2\x01\n" +
+	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\x94\x02\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\x06invoke\x18\x02 \x01(\v2\x1c.weft.agent.v1.InvokeCommandH\x00R\x06invoke\x12F\n" +
 	"\flist_backups\x18\x03 \x01(\v2!.weft.agent.v1.ListBackupsCommandH\x00R\vlistBackups\x12?\n" +
-	"\tinventory\x18\x04 \x01(\v2\x1f.weft.agent.v1.InventoryCommandH\x00R\tinventoryB\x06\n" +
-	"\x04kind\"\x12\n" +
+	"\tinventory\x18\x04 \x01(\v2\x1f.weft.agent.v1.InventoryCommandH\x00R\tinventory\x120\n" +
+	"\x04ping\x18\x05 \x01(\v2\x1a.weft.agent.v1.PingCommandH\x00R\x04pingB\x06\n" +
+	"\x04kind\"-\n" +
+	"\vPingCommand\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\tR\n" +
+	"connection\"k\n" +
+	"\n" +
+	"PingResult\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x1d\n" +
+	"\n" +
+	"latency_us\x18\x03 \x01(\x03R\tlatencyUs\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x12\n" +
 	"\x10InventoryCommand\"\xbf\x01\n" +
 	"\rLoadedPackage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1904,13 +2553,14 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05input\x18\x02 \x01(\fR\x05input\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xe5\x01\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\x96\x02\n" +
 	"\rCommandResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
 	"\x06invoke\x18\x03 \x01(\v2\x1b.weft.agent.v1.InvokeResultH\x00R\x06invoke\x125\n" +
 	"\abackups\x18\x04 \x01(\v2\x19.weft.agent.v1.BackupListH\x00R\abackups\x128\n" +
-	"\tinventory\x18\x05 \x01(\v2\x18.weft.agent.v1.InventoryH\x00R\tinventoryB\x06\n" +
+	"\tinventory\x18\x05 \x01(\v2\x18.weft.agent.v1.InventoryH\x00R\tinventory\x12/\n" +
+	"\x04ping\x18\x06 \x01(\v2\x19.weft.agent.v1.PingResultH\x00R\x04pingB\x06\n" +
 	"\x04kind\"\x87\x01\n" +
 	"\fInvokeResult\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\tR\x03cid\x12\x16\n" +
@@ -1935,7 +2585,7 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*SyncRequest)(nil),        // 0: weft.agent.v1.SyncRequest
 	(*SyncResponse)(nil),       // 1: weft.agent.v1.SyncResponse
@@ -1944,54 +2594,66 @@ var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*Package)(nil),            // 4: weft.agent.v1.Package
 	(*SourceFile)(nil),         // 5: weft.agent.v1.SourceFile
 	(*Channel)(nil),            // 6: weft.agent.v1.Channel
-	(*Ack)(nil),                // 7: weft.agent.v1.Ack
-	(*Nack)(nil),               // 8: weft.agent.v1.Nack
-	(*ObjectError)(nil),        // 9: weft.agent.v1.ObjectError
-	(*CommandsRequest)(nil),    // 10: weft.agent.v1.CommandsRequest
-	(*CommandsOpen)(nil),       // 11: weft.agent.v1.CommandsOpen
-	(*CommandsResponse)(nil),   // 12: weft.agent.v1.CommandsResponse
-	(*Command)(nil),            // 13: weft.agent.v1.Command
-	(*InventoryCommand)(nil),   // 14: weft.agent.v1.InventoryCommand
-	(*LoadedPackage)(nil),      // 15: weft.agent.v1.LoadedPackage
-	(*Inventory)(nil),          // 16: weft.agent.v1.Inventory
-	(*ListBackupsCommand)(nil), // 17: weft.agent.v1.ListBackupsCommand
-	(*Backup)(nil),             // 18: weft.agent.v1.Backup
-	(*BackupList)(nil),         // 19: weft.agent.v1.BackupList
-	(*InvokeCommand)(nil),      // 20: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),      // 21: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),       // 22: weft.agent.v1.InvokeResult
-	nil,                        // 23: weft.agent.v1.Hello.LabelsEntry
+	(*SecurityDefinition)(nil), // 7: weft.agent.v1.SecurityDefinition
+	(*OutgoingConnection)(nil), // 8: weft.agent.v1.OutgoingConnection
+	(*Ack)(nil),                // 9: weft.agent.v1.Ack
+	(*Nack)(nil),               // 10: weft.agent.v1.Nack
+	(*ObjectError)(nil),        // 11: weft.agent.v1.ObjectError
+	(*CommandsRequest)(nil),    // 12: weft.agent.v1.CommandsRequest
+	(*CommandsOpen)(nil),       // 13: weft.agent.v1.CommandsOpen
+	(*CommandsResponse)(nil),   // 14: weft.agent.v1.CommandsResponse
+	(*Command)(nil),            // 15: weft.agent.v1.Command
+	(*PingCommand)(nil),        // 16: weft.agent.v1.PingCommand
+	(*PingResult)(nil),         // 17: weft.agent.v1.PingResult
+	(*InventoryCommand)(nil),   // 18: weft.agent.v1.InventoryCommand
+	(*LoadedPackage)(nil),      // 19: weft.agent.v1.LoadedPackage
+	(*Inventory)(nil),          // 20: weft.agent.v1.Inventory
+	(*ListBackupsCommand)(nil), // 21: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),             // 22: weft.agent.v1.Backup
+	(*BackupList)(nil),         // 23: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),      // 24: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),      // 25: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),       // 26: weft.agent.v1.InvokeResult
+	nil,                        // 27: weft.agent.v1.Hello.LabelsEntry
+	nil,                        // 28: weft.agent.v1.Channel.SoapActionsEntry
+	nil,                        // 29: weft.agent.v1.OutgoingConnection.HeadersEntry
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
-	7,  // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
-	8,  // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
+	9,  // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
+	10, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
 	3,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	23, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	27, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
 	4,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
 	6,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
-	5,  // 7: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
-	9,  // 8: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
-	11, // 9: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	21, // 10: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
-	13, // 11: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	20, // 12: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	17, // 13: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
-	14, // 14: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
-	15, // 15: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
-	18, // 16: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
-	22, // 17: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	19, // 18: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
-	16, // 19: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
-	0,  // 20: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	10, // 21: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	1,  // 22: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	12, // 23: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	22, // [22:24] is the sub-list for method output_type
-	20, // [20:22] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	7,  // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
+	8,  // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
+	5,  // 9: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
+	28, // 10: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
+	29, // 11: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
+	11, // 12: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
+	13, // 13: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
+	25, // 14: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	15, // 15: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
+	24, // 16: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	21, // 17: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	18, // 18: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
+	16, // 19: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
+	19, // 20: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
+	22, // 21: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	26, // 22: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	23, // 23: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	20, // 24: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
+	17, // 25: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
+	0,  // 26: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	12, // 27: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	1,  // 28: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	14, // 29: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	28, // [28:30] is the sub-list for method output_type
+	26, // [26:28] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_weft_agent_v1_agent_proto_init() }
@@ -2007,19 +2669,21 @@ func file_weft_agent_v1_agent_proto_init() {
 	file_weft_agent_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
 		(*SyncResponse_Snapshot)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[10].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[12].OneofWrappers = []any{
 		(*CommandsRequest_Open)(nil),
 		(*CommandsRequest_Result)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[13].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
 		(*Command_Invoke)(nil),
 		(*Command_ListBackups)(nil),
 		(*Command_Inventory)(nil),
+		(*Command_Ping)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[21].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[25].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
 		(*CommandResult_Backups)(nil),
 		(*CommandResult_Inventory)(nil),
+		(*CommandResult_Ping)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2027,7 +2691,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
