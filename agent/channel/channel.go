@@ -15,16 +15,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel/format"
 	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/security"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -52,22 +55,29 @@ type Invoker interface {
 // Router maps requests to channels. It is immutable: an agent builds a new
 // one for each snapshot and swaps it in with the services.
 type Router struct {
-	routes []route
+	routes    []route
+	verifiers map[string]security.Verifier // by security definition name
 }
 
 // NewRouter builds a router for channels; inactive channels are left out.
-func NewRouter(channels []*agentv1.Channel) (*Router, error) {
+// verifiers holds the inbound security definitions by name; every active
+// channel's security must be among them.
+func NewRouter(channels []*agentv1.Channel, verifiers map[string]security.Verifier) (*Router, error) {
 	var active []*agentv1.Channel
 	for _, c := range channels {
-		if c.GetActive() {
-			active = append(active, c)
+		if !c.GetActive() {
+			continue
 		}
+		if sec := c.GetSecurity(); sec != "" && verifiers[sec] == nil {
+			return nil, fmt.Errorf("channel %s: security definition %q is not in the snapshot, or cannot verify inbound requests", c.GetName(), sec)
+		}
+		active = append(active, c)
 	}
 	routes, err := buildRoutes(active)
 	if err != nil {
 		return nil, err
 	}
-	return &Router{routes: routes}, nil
+	return &Router{routes: routes, verifiers: verifiers}, nil
 }
 
 // Handler serves channels with the router and invoker that current returns
@@ -81,6 +91,8 @@ type Handler struct {
 	NewCID func() string
 	// Log receives one line per failed request.
 	Log *slog.Logger
+
+	limits limiters
 }
 
 // ServeHTTP routes, checks and runs one request.
@@ -107,27 +119,68 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f, _ := format.Parse(ch.GetDataFormat()) // checked by the control plane
-	body, status, err := h.readBody(w, r, ch)
-	var op string
-	input := body
-	if err == nil {
-		op, input, status, err = decode(f, r, body, ch.GetService(), inv)
-	}
-	if err != nil {
+	refuse := func(status int, err error) {
 		h.Log.Info("channel request refused", "cid", cid, "channel", ch.GetName(), "status", status, "err", err)
+		var fe *format.FaultError
+		if f.IsSOAP() && errors.As(err, &fe) {
+			// A fault code of its own: VersionMismatch, MustUnderstand.
+			b, ct := format.FaultFor(f, status, err, cid)
+			w.Header().Set("Content-Type", ct)
+			w.WriteHeader(status)
+			_, _ = w.Write(b)
+			return
+		}
 		writeError(w, f, cid, status, err.Error())
+	}
+	if ok, wait := h.limits.allow(ch, r, time.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)))
+		return
+	}
+	var who security.Principal
+	if sec := ch.GetSecurity(); sec != "" {
+		p, err := router.verifiers[sec].Verify(r)
+		if err != nil {
+			status := http.StatusUnauthorized
+			var ae *security.AuthError
+			if errors.As(err, &ae) {
+				status = ae.Status
+				w.Header().Set("WWW-Authenticate", ae.Challenge)
+			}
+			refuse(status, err)
+			return
+		}
+		who = p
+	}
+	body, status, err := h.readBody(w, r, ch)
+	if err != nil {
+		refuse(status, err)
+		return
+	}
+	service, op, input, status, err := decode(f, r, body, ch, inv)
+	if err != nil {
+		refuse(status, err)
+		return
+	}
+	if input, err = format.MergeParams(input, inputType(inv, service), params, r.URL.Query()); err != nil {
+		refuse(http.StatusBadRequest, err)
 		return
 	}
 	req := sdk.Request{
 		CID:        cid,
-		Service:    ch.GetService(),
+		Service:    service,
 		Channel:    ch.GetName(),
 		Method:     r.Method,
 		PathParams: params,
 		Query:      r.URL.Query(),
 		Header:     r.Header.Clone(),
+		Principal: sdk.Principal{
+			Security: who.Definition,
+			Subject:  who.Subject,
+			Claims:   who.Claims,
+		},
 	}
-	out := inv.Invoke(r.Context(), ch.GetService(), req, input, time.Duration(ch.GetTimeoutMs())*time.Millisecond)
+	out := inv.Invoke(r.Context(), service, req, input, time.Duration(ch.GetTimeoutMs())*time.Millisecond)
 	for k, vs := range out.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
@@ -135,7 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(CIDHeader, cid)
 	if out.Status >= 300 || out.Status < 200 {
-		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", ch.GetService(), "status", out.Status, "err", out.Error)
+		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", service, "status", out.Status, "err", out.Error)
 		writeError(w, f, cid, out.Status, out.Error)
 		return
 	}
@@ -255,38 +308,65 @@ type InputTyper interface {
 	InputType(service string) reflect.Type
 }
 
-// decode turns a request body in format f into the service's JSON input.
-// For SOAP it also returns the operation, from SOAPAction, the action
-// parameter or the Body's first element.
-func decode(f format.Format, r *http.Request, body []byte, service string, inv Invoker) (string, []byte, int, error) {
-	var hint reflect.Type
+// inputType is service's input type when inv knows it, else nil.
+func inputType(inv Invoker, service string) reflect.Type {
 	if it, ok := inv.(InputTyper); ok {
-		hint = it.InputType(service)
+		return it.InputType(service)
 	}
+	return nil
+}
+
+// decode turns a request body in format f into the service's JSON input,
+// and picks the service: the channel's, or for SOAP the one its
+// soap_actions route the operation to. The operation is SOAPAction, the
+// action parameter or the Body's first element.
+func decode(f format.Format, r *http.Request, body []byte, ch *agentv1.Channel, inv Invoker) (service, op string, input []byte, status int, err error) {
+	service = ch.GetService()
 	if f == format.JSON {
 		if body == nil {
 			body = []byte("{}")
 		}
-		return "", body, 0, nil
+		return service, "", body, 0, nil
 	}
 	ct := r.Header.Get("Content-Type")
 	if _, err := format.CheckContentType(f, ct); err != nil {
-		return "", nil, http.StatusUnsupportedMediaType, err
+		return "", "", nil, http.StatusUnsupportedMediaType, err
 	}
-	switch {
-	case f.IsSOAP():
-		op, in, err := format.DecodeSOAP(body, f, ct, r.Header.Get("SOAPAction"), func(string) reflect.Type { return hint })
+	if !f.IsSOAP() {
+		in, err := format.DecodeXML(body, inputType(inv, service))
 		if err != nil {
-			return "", nil, http.StatusBadRequest, err
+			return "", "", nil, http.StatusBadRequest, err
 		}
-		return op, in, 0, nil
-	default:
-		in, err := format.DecodeXML(body, hint)
-		if err != nil {
-			return "", nil, http.StatusBadRequest, err
-		}
-		return "", in, 0, nil
+		return service, "", in, 0, nil
 	}
+	hint := func(op string) reflect.Type {
+		service = soapService(ch, op)
+		return inputType(inv, service)
+	}
+	op, in, err := format.DecodeSOAP(body, f, ct, r.Header.Get("SOAPAction"), hint)
+	if err != nil {
+		return "", "", nil, http.StatusBadRequest, err
+	}
+	if service == "" {
+		return "", "", nil, http.StatusBadRequest, fmt.Errorf("channel %s has no service for SOAP operation %q; it routes %s", ch.GetName(), op, strings.Join(slices.Sorted(maps.Keys(ch.GetSoapActions())), ", "))
+	}
+	return service, op, in, 0, nil
+}
+
+// soapService is the service a SOAP channel routes op to: the soap_actions
+// entry for op, else for its last segment after '/', '#' or ':' (so a
+// SOAPAction URI matches its operation name), else the channel's service.
+func soapService(ch *agentv1.Channel, op string) string {
+	actions := ch.GetSoapActions()
+	if svc, ok := actions[op]; ok {
+		return svc
+	}
+	if i := strings.LastIndexAny(op, "/#:"); i >= 0 {
+		if svc, ok := actions[op[i+1:]]; ok {
+			return svc
+		}
+	}
+	return ch.GetService()
 }
 
 // encode turns a service's JSON output into the body of format f.

@@ -96,7 +96,7 @@ func TestHandler(t *testing.T) {
 		{Name: "off", Path: "/off", Service: "s", Methods: []string{"POST"}},
 		{Name: "small", Path: "/small", Service: "s", Methods: []string{"POST"}, Active: true, MaxBodyBytes: 10, TimeoutMs: 1500},
 	}
-	router, err := NewRouter(chans)
+	router, err := NewRouter(chans, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestHandlerFormats(t *testing.T) {
 		{Name: "s11", Path: "/s11", Methods: []string{"POST"}, Service: "orders.get", Active: true, DataFormat: "soap11"},
 		{Name: "s12", Path: "/s12", Methods: []string{"POST"}, Service: "fail", Active: true, DataFormat: "soap12"},
 	}
-	router, err := NewRouter(chans)
+	router, err := NewRouter(chans, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

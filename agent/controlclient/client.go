@@ -37,6 +37,7 @@ type Engine interface {
 	HeldHashes() []string
 	Inventory() *agentv1.Inventory
 	Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome
+	Ping(ctx context.Context, connection string) (address string, status int, latency time.Duration, err error)
 }
 
 // Saver keeps the last good snapshot.
@@ -292,6 +293,13 @@ func (c *Client) run(ctx context.Context, cmd *agentv1.Command) *agentv1.Command
 		}}
 	case *agentv1.Command_Inventory:
 		r.Kind = &agentv1.CommandResult_Inventory{Inventory: c.engine.Inventory()}
+	case *agentv1.Command_Ping:
+		addr, status, latency, err := c.engine.Ping(ctx, k.Ping.GetConnection())
+		res := &agentv1.PingResult{Url: addr, Status: int32(status), LatencyUs: latency.Microseconds()}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		r.Kind = &agentv1.CommandResult_Ping{Ping: res}
 	case *agentv1.Command_ListBackups:
 		list, err := c.listBackups()
 		if err != nil {

@@ -41,6 +41,7 @@ type State struct {
 	packages map[string]*runtime.Package // by sha256
 	loads    map[string]loadInfo         // by sha256
 	services map[string]*handler.Service // by service name
+	conns    *connections                // security definitions, outgoing connections
 	router   *channel.Router
 }
 
@@ -96,7 +97,7 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 	start := time.Now()
 
 	next := &State{
-		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels()},
+		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing()},
 		packages: make(map[string]*runtime.Package),
 		loads:    make(map[string]loadInfo),
 		services: make(map[string]*handler.Service),
@@ -155,26 +156,51 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 			Name: p.GetName(), Version: p.GetVersion(), Sha256: p.GetSha256(), Services: p.GetServices(), Files: full.GetFiles(),
 		})
 	}
+	var prevConns *connections
+	if cur != nil {
+		prevConns = cur.conns
+	}
+	next.conns = buildConnections(prevConns, snap, e.log, fail)
 	for _, c := range snap.GetChannels() {
-		if c.GetActive() && next.services[c.GetService()] == nil {
-			fail("channel", c.GetName(), "service %q is not in the snapshot", c.GetService())
+		if !c.GetActive() {
+			continue
+		}
+		for _, svc := range channelServices(c) {
+			if next.services[svc] == nil {
+				fail("channel", c.GetName(), "service %q is not in the snapshot", svc)
+			}
 		}
 	}
-	router, err := channel.NewRouter(snap.GetChannels())
+	router, err := channel.NewRouter(snap.GetChannels(), next.conns.verifiers)
 	if err != nil {
 		fail("channel", "", "%v", err)
 	}
 	if len(errs) > 0 {
+		next.conns.closeReplaced(prevConns)
 		return nil, errs
 	}
 	next.router = router
 	next.Hash = snapshot.Hash(next.Snapshot)
 	next.Snapshot.Hash = next.Hash
 	e.cur.Store(next)
+	prevConns.closeReplaced(next.conns)
 	e.endLives(next)
 	e.log.Info("applied snapshot", "revision", snap.GetRevision(), "packages", len(next.packages), "loaded", loaded, "reused", reused,
 		"services", len(next.services), "channels", len(snap.GetChannels()), "took", time.Since(start).Round(time.Microsecond))
 	return next, nil
+}
+
+// channelServices returns the services a channel calls: its own, when set,
+// and those its SOAP actions route to.
+func channelServices(c *agentv1.Channel) []string {
+	var out []string
+	if c.GetService() != "" {
+		out = append(out, c.GetService())
+	}
+	for _, svc := range c.GetSoapActions() {
+		out = append(out, svc)
+	}
+	return out
 }
 
 // held finds a loaded package by sha256 in st.

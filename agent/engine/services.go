@@ -70,6 +70,10 @@ func (c *callServices) Go(fn func(ctx context.Context)) error {
 
 func (c *callServices) Cache() *sdk.Cache { return c.e.cache }
 
+func (c *callServices) Outgoing(name string) (sdk.OutgoingConn, error) {
+	return c.st.conns.outgoingFor(name)
+}
+
 // life is the lifetime of one loaded package version: goroutines its
 // services start with Go end with it.
 type life struct {

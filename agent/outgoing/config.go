@@ -2,8 +2,8 @@
 // endpoints (address, path template, method, data format, timeout, TLS,
 // pool) that services call by name. Each connection owns its own
 // http.Client and Transport, so a connection's pool, TLS settings and
-// timeouts never leak into another's. A Registry holds the current set and
-// swaps it atomically when the configuration changes.
+// timeouts never leak into another's. The agent's engine builds the set
+// for each snapshot, carrying over the connections that did not change.
 package outgoing
 
 import (
@@ -78,49 +78,49 @@ func (c Config) Validate() error {
 
 func (c Config) validate() error {
 	if strings.TrimSpace(c.Name) == "" {
-		return errors.New("Name: must not be empty")
+		return errors.New("name: must not be empty")
 	}
 	if strings.ContainsFunc(c.Name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return errors.New("Name: must not contain spaces or control characters")
+		return errors.New("name: must not contain spaces or control characters")
 	}
 	if _, err := parseAddress(c.Address); err != nil {
-		return fmt.Errorf("Address: %w", err)
+		return fmt.Errorf("address: %w", err)
 	}
 	if _, err := parseTemplate(c.PathTemplate); err != nil {
-		return fmt.Errorf("PathTemplate: %w", err)
+		return fmt.Errorf("path_template: %w", err)
 	}
 	if c.Method != "" && !contains(methods, c.Method) {
-		return fmt.Errorf("Method: %q is not one of %s", c.Method, strings.Join(methods, ", "))
+		return fmt.Errorf("method: %q is not one of %s", c.Method, strings.Join(methods, ", "))
 	}
 	switch c.Format {
 	case "", FormatJSON, FormatXML:
 		if c.SOAPAction != "" {
-			return fmt.Errorf("SOAPAction: only valid with format soap11 or soap12, not %q", c.formatOrDefault())
+			return fmt.Errorf("soap_action: only valid with format soap11 or soap12, not %q", c.formatOrDefault())
 		}
 	case FormatSOAP11, FormatSOAP12:
 		if strings.ContainsAny(c.SOAPAction, "\"\r\n") {
-			return errors.New("SOAPAction: must not contain quotes or line breaks")
+			return errors.New("soap_action: must not contain quotes or line breaks")
 		}
 	default:
-		return fmt.Errorf("Format: %q is not one of json, xml, soap11, soap12", c.Format)
+		return fmt.Errorf("data_format: %q is not one of json, xml, soap11, soap12", c.Format)
 	}
 	if c.Timeout < 0 {
-		return fmt.Errorf("Timeout: %s is negative", c.Timeout)
+		return fmt.Errorf("timeout: %s is negative", c.Timeout)
 	}
 	if c.PoolSize < 0 {
-		return fmt.Errorf("PoolSize: %d is negative", c.PoolSize)
+		return fmt.Errorf("pool_size: %d is negative", c.PoolSize)
 	}
 	if len(c.CABundlePEM) > 0 {
 		if _, err := parseCABundle(c.CABundlePEM); err != nil {
-			return fmt.Errorf("CABundlePEM: %w", err)
+			return fmt.Errorf("ca_bundle_pem: %w", err)
 		}
 	}
 	for k, v := range c.Headers {
 		if !isToken(k) {
-			return fmt.Errorf("Headers: %q is not a valid header name", k)
+			return fmt.Errorf("headers: %q is not a valid header name", k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return fmt.Errorf("Headers: value of %q contains a line break or NUL", k)
+			return fmt.Errorf("headers: value of %q contains a line break or NUL", k)
 		}
 	}
 	return nil

@@ -82,6 +82,34 @@ type Response struct {
 	Body   []byte
 }
 
+// CallError is a call that got no usable answer: it could not be sent, the
+// remote did not answer, or the answer was too large.
+type CallError struct {
+	// Name is the connection's name.
+	Name string
+	// Method and URL say what was called; the URL has no query and no
+	// credentials.
+	Method, URL string
+	// Err is why.
+	Err error
+}
+
+// Error reads like: outgoing "crm": GET https://h/customers/42: dial tcp:
+// connection refused.
+func (e *CallError) Error() string {
+	return fmt.Sprintf("outgoing %q: %s %s: %v", e.Name, e.Method, e.URL, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the call ran out of time: the connection's
+// timeout or the caller's deadline.
+func (e *CallError) Timeout() bool {
+	var ne interface{ Timeout() bool }
+	return errors.Is(e.Err, context.DeadlineExceeded) || (errors.As(e.Err, &ne) && ne.Timeout())
+}
+
 // StatusError is returned for a response with a non-2xx status.
 type StatusError struct {
 	// Name is the connection's name.
@@ -268,7 +296,7 @@ func (c *Conn) url(params map[string]string, query url.Values) (*url.URL, error)
 func (c *Conn) do(ctx context.Context, method string, u *url.URL, body []byte, limit int64) (*Response, error) {
 	shown := displayURL(u)
 	fail := func(err error) error {
-		return fmt.Errorf("outgoing %q: %s %s: %w", c.cfg.Name, method, shown, err)
+		return &CallError{Name: c.cfg.Name, Method: method, URL: shown, Err: err}
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, c.timedOut)
 	defer cancel()

@@ -31,8 +31,22 @@ type Request struct {
 	PathParams map[string]string // values of the channel path's {params}
 	Query      url.Values        // URL query parameters
 	Header     http.Header       // request headers
+	Principal  Principal         // who the channel's security definition verified
 	Logger     *slog.Logger      // base logger; nil discards log output
 	Services   Services          // other services, cache, goroutines; nil for none
+}
+
+// Principal is who sent a request, as the channel's security definition
+// verified it. It is empty when the channel has no security definition.
+type Principal struct {
+	// Security is the name of the security definition that verified it.
+	Security string
+	// Subject is the basic auth user name or the JWT "sub" claim; empty for
+	// an API key.
+	Subject string
+	// Claims are the JWT's claims (numbers as json.Number); nil for other
+	// kinds.
+	Claims map[string]any
 }
 
 // Response is what a handler set on its Context for the response: status,
@@ -91,6 +105,10 @@ func (c *Context) Query() url.Values { return c.req.Query }
 // Header returns the request headers. Treat them as read only; use
 // SetHeader for response headers.
 func (c *Context) Header() http.Header { return c.req.Header }
+
+// Principal returns who sent the request, as the channel's security
+// definition verified it; empty when the channel checks no credentials.
+func (c *Context) Principal() Principal { return c.req.Principal }
 
 // Logger returns a logger whose lines carry the call's cid and service.
 func (c *Context) Logger() *slog.Logger { return c.logger }

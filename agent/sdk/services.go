@@ -24,6 +24,9 @@ type Services interface {
 	Go(fn func(ctx context.Context)) error
 	// Cache returns the agent's cache.
 	Cache() *Cache
+	// Outgoing returns the outgoing connection name, or an error saying it
+	// does not exist or is inactive.
+	Outgoing(name string) (OutgoingConn, error)
 }
 
 // Invoke runs another service, synchronously, within this call's deadline:

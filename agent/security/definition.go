@@ -1,7 +1,7 @@
 // Package security holds security definitions: how a channel verifies an
 // inbound request (basic auth, API key, JWT) and how an outgoing
-// connection presents credentials (basic auth, API key, bearer token,
-// OAuth2 client credentials, TLS client certificate).
+// connection presents credentials (basic auth, API key, an HS256 JWT it
+// signs, bearer token, OAuth2 client credentials, TLS client certificate).
 package security
 
 import (
@@ -121,8 +121,11 @@ func (d Definition) Inbound() bool {
 }
 
 // Outbound reports whether the definition can supply outbound credentials.
+// A jwt definition signs outbound tokens with HS256, so it needs a secret.
 func (d Definition) Outbound() bool {
 	switch d.Kind {
+	case KindJWT:
+		return d.Secret != "" && slices.Contains(d.Algorithms, HS256)
 	case KindBasicAuth, KindAPIKey, KindBearer, KindOAuth2, KindTLSClientCert:
 		return true
 	}

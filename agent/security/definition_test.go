@@ -2,6 +2,8 @@ package security_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -99,9 +101,44 @@ func TestNewVerifierRefusesOutboundKinds(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "outbound only") {
 		t.Fatalf("NewVerifier(bearer) error = %v", err)
 	}
-	_, err = security.NewAuthenticator(security.Definition{Name: "j", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: strings.Repeat("s", 32), Issuer: "i"})
-	if err == nil || !strings.Contains(err.Error(), "inbound only") {
-		t.Fatalf("NewAuthenticator(jwt) error = %v", err)
+	rsa, _ := rsaKeys(t)
+	def := security.Definition{Name: "j", Kind: security.KindJWT, Algorithms: []string{"RS256"}, PublicKeyPEM: publicPEM(t, &rsa.PublicKey), Issuer: "i"}
+	if def.Outbound() {
+		t.Errorf("a jwt definition with only a public key says Outbound() = true")
+	}
+	_, err = security.NewAuthenticator(def)
+	if err == nil || !strings.Contains(err.Error(), "signed with HS256") {
+		t.Fatalf("NewAuthenticator(jwt RS256) error = %v", err)
+	}
+}
+
+// TestJWTOutboundRoundTrip signs a token with a jwt definition's secret and
+// verifies it with the same definition, as a partner running Weft would.
+func TestJWTOutboundRoundTrip(t *testing.T) {
+	def := security.Definition{Name: "j", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: strings.Repeat("s", 32), Issuer: "weft", Audience: "partner"}
+	if !def.Outbound() {
+		t.Fatal("a jwt definition with an HS256 secret says Outbound() = false")
+	}
+	a, err := security.NewAuthenticator(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := security.NewVerifier(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	if err := a.Apply(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(req); err != nil {
+		t.Fatalf("the signed token does not verify: %v", err)
+	}
+	other := def
+	other.Secret = strings.Repeat("x", 32)
+	v2, _ := security.NewVerifier(other)
+	if _, err := v2.Verify(req); err == nil {
+		t.Fatal("the signed token verifies under another secret")
 	}
 }
 

@@ -44,6 +44,8 @@ func NewAuthenticator(def Definition, opts ...Option) (Authenticator, error) {
 	case KindBearer:
 		v := "Bearer " + def.Token
 		return headerAuth(func(r *http.Request) { r.Header.Set("Authorization", v) }), nil
+	case KindJWT:
+		return newJWTSigner(def, buildOptions(opts))
 	case KindOAuth2:
 		return NewOAuth2(def, opts...)
 	case KindTLSClientCert:

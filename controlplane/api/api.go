@@ -51,6 +51,8 @@ func (s *Server) Register(g *grpc.Server) {
 	adminv1.RegisterPackageServiceServer(g, &packages{Server: s})
 	adminv1.RegisterChannelServiceServer(g, &channels{Server: s})
 	adminv1.RegisterFleetServiceServer(g, &fleet{Server: s})
+	adminv1.RegisterSecurityServiceServer(g, &securityDefs{Server: s})
+	adminv1.RegisterOutgoingServiceServer(g, &outgoingConns{Server: s})
 }
 
 // callerKey is the context key of the caller's identity.

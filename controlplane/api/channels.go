@@ -95,8 +95,16 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 				next.MaxBodyBytes = in.GetMaxBodyBytes()
 			case "data_format":
 				next.DataFormat = in.GetDataFormat()
+			case "security":
+				next.Security = in.GetSecurity()
+			case "rate_limit":
+				next.RateLimit = in.GetRateLimit()
+			case "rate_burst":
+				next.RateBurst = in.GetRateBurst()
+			case "soap_actions":
+				next.SOAPActions = in.GetSoapActions()
 			default:
-				return nil, status.Errorf(codes.InvalidArgument, "%s: update_mask: unknown or read-only field %q; want path, methods, service, active, timeout_ms, max_body_bytes or data_format", what, p)
+				return nil, status.Errorf(codes.InvalidArgument, "%s: update_mask: unknown or read-only field %q; want path, methods, service, active, timeout_ms, max_body_bytes, data_format, security, rate_limit, rate_burst or soap_actions", what, p)
 			}
 		}
 	}
@@ -156,6 +164,10 @@ func channelIn(c *adminv1.Channel) store.Channel {
 		TimeoutMs:    c.GetTimeoutMs(),
 		MaxBodyBytes: c.GetMaxBodyBytes(),
 		DataFormat:   c.GetDataFormat(),
+		Security:     c.GetSecurity(),
+		RateLimit:    c.GetRateLimit(),
+		RateBurst:    c.GetRateBurst(),
+		SOAPActions:  c.GetSoapActions(),
 	}
 }
 
@@ -169,6 +181,10 @@ func channelOut(c store.Channel) *adminv1.Channel {
 		TimeoutMs:    c.TimeoutMs,
 		MaxBodyBytes: c.MaxBodyBytes,
 		DataFormat:   c.DataFormat,
+		Security:     c.Security,
+		RateLimit:    c.RateLimit,
+		RateBurst:    c.RateBurst,
+		SoapActions:  c.SOAPActions,
 		CreatedAt:    timestamppb.New(c.CreatedAt),
 		UpdatedAt:    timestamppb.New(c.UpdatedAt),
 		Revision:     c.Revision,

@@ -25,6 +25,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/config"
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/pickup"
+	"github.com/weft-dev/weft/controlplane/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -37,7 +38,19 @@ const maxMessageBytes = 64 << 20
 
 // Run starts the control plane and blocks until ctx ends or a part fails.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	st, err := store.Open(ctx, cfg.DB, log)
+	keyPath, err := cfg.SecretsKeyPath()
+	if err != nil {
+		return err
+	}
+	key, err := secrets.LoadOrCreateKey(keyPath)
+	if err != nil {
+		return fmt.Errorf("secrets key: %w", err)
+	}
+	box, err := secrets.NewBox(key)
+	if err != nil {
+		return fmt.Errorf("secrets key %s: %w", keyPath, err)
+	}
+	st, err := store.Open(ctx, cfg.DB, log, store.WithSecrets(box))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

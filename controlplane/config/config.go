@@ -4,10 +4,13 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -37,6 +40,22 @@ type Config struct {
 	PickupInterval time.Duration
 	// Sources is a sources list deployed at start; empty for none.
 	Sources string
+	// SecretsKey is the file holding the key that seals secrets at rest;
+	// see SecretsKeyPath for its default.
+	SecretsKey string
+}
+
+// SecretsKeyPath is the secrets key file: --secrets-key, else, for a
+// SQLite database, weft-secrets.key beside the database file. A MySQL
+// database needs --secrets-key: every replica must share one key.
+func (c Config) SecretsKeyPath() (string, error) {
+	if c.SecretsKey != "" {
+		return c.SecretsKey, nil
+	}
+	if path, ok := strings.CutPrefix(c.DB, "sqlite:"); ok {
+		return filepath.Join(filepath.Dir(path), "weft-secrets.key"), nil
+	}
+	return "", errors.New("--secrets-key (env WEFT_SECRETS_KEY) is required with a MySQL database: every control plane replica must seal secrets with the same key file")
 }
 
 // Parse reads the config from args (without the program name).
@@ -54,11 +73,15 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.PickupDir, "pickup-dir", env("WEFT_PICKUP_DIR", ""), "deploy .go files and package directories dropped here (env WEFT_PICKUP_DIR)")
 	fs.DurationVar(&c.PickupInterval, "pickup-interval", time.Second, "how often to read the pickup directory")
 	fs.StringVar(&c.Sources, "sources", env("WEFT_SOURCES", ""), "sources list to deploy at start: one file or package directory per line (env WEFT_SOURCES)")
+	fs.StringVar(&c.SecretsKey, "secrets-key", env("WEFT_SECRETS_KEY", ""), "file of the key that seals secrets at rest, created (mode 0600) when missing; default weft-secrets.key beside a SQLite database, required with MySQL (env WEFT_SECRETS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := c.SecretsKeyPath(); err != nil {
+		return Config{}, err
 	}
 	return c, c.validate()
 }

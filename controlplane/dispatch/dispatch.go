@@ -107,6 +107,30 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot,
 			TimeoutMs:    c.TimeoutMs,
 			MaxBodyBytes: c.MaxBodyBytes,
 			DataFormat:   c.DataFormat,
+			Security:     c.Security,
+			RateLimit:    c.RateLimit,
+			RateBurst:    c.RateBurst,
+			SoapActions:  c.SOAPActions,
+		})
+	}
+	for _, d := range d.Security {
+		snap.Security = append(snap.Security, &agentv1.SecurityDefinition{
+			Name: d.Name, Kind: d.Kind,
+			Username: d.Username, Password: d.Password,
+			Header: d.Header, Key: d.Key,
+			Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPem: d.PublicKeyPEM, JwksUrl: d.JWKSURL,
+			Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
+			Token:    d.Token,
+			TokenUrl: d.TokenURL, ClientId: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
+			CertPem: d.CertPEM, KeyPem: d.KeyPEM,
+		})
+	}
+	for _, c := range d.Outgoing {
+		snap.Outgoing = append(snap.Outgoing, &agentv1.OutgoingConnection{
+			Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
+			DataFormat: c.DataFormat, SoapAction: c.SOAPAction, TimeoutMs: c.TimeoutMs,
+			TlsSkipVerify: c.TLSSkipVerify, CaBundlePem: c.CABundlePEM, Security: c.Security,
+			PoolSize: c.PoolSize, Headers: c.Headers, Active: c.Active,
 		})
 	}
 	snap.Hash = snapshot.Hash(snap)

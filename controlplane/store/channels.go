@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"gorm.io/gorm"
@@ -21,10 +22,14 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 		if n > 0 {
 			return "", fmt.Errorf("channel %q already exists: %w", ch.Name, ErrConflict)
 		}
-		if err := checkChannelRefs(tx, ch); err != nil {
+		if err := s.checkChannelRefs(tx, ch); err != nil {
 			return "", err
 		}
 		methods, err := encodeList(ch.Methods)
+		if err != nil {
+			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
+		}
+		actions, err := encodeLabels(ch.SOAPActions)
 		if err != nil {
 			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
 		}
@@ -38,6 +43,10 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 			TimeoutMs:    ch.TimeoutMs,
 			MaxBodyBytes: ch.MaxBodyBytes,
 			DataFormat:   ch.DataFormat,
+			Security:     ch.Security,
+			RateLimit:    ch.RateLimit,
+			RateBurst:    ch.RateBurst,
+			SOAPActions:  actions,
 			CreatedAt:    t,
 			UpdatedAt:    t,
 			Revision:     rev,
@@ -58,7 +67,7 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 
 // checkChannelRefs checks that the path of ch is free and its service is
 // deployed.
-func checkChannelRefs(tx *gorm.DB, ch Channel) error {
+func (s *sqlStore) checkChannelRefs(tx *gorm.DB, ch Channel) error {
 	var other []channelRow
 	if err := tx.Where("path = ? AND name <> ?", ch.Path, ch.Name).Limit(1).Find(&other).Error; err != nil {
 		return fmt.Errorf("channel %q: read paths: %w", ch.Name, err)
@@ -66,12 +75,72 @@ func checkChannelRefs(tx *gorm.DB, ch Channel) error {
 	if len(other) > 0 {
 		return fmt.Errorf("channel %q: path %q is already used by channel %q: %w", ch.Name, ch.Path, other[0].Name, ErrConflict)
 	}
+	if ch.Service != "" {
+		if err := checkService(tx, ch.Name, "", ch.Service); err != nil {
+			return err
+		}
+	}
+	for _, op := range slices.Sorted(maps.Keys(ch.SOAPActions)) {
+		if err := checkService(tx, ch.Name, fmt.Sprintf("SOAP action %q: ", op), ch.SOAPActions[op]); err != nil {
+			return err
+		}
+	}
+	if ch.Security != "" {
+		return s.checkSecurityUse(tx, fmt.Sprintf("channel %q", ch.Name), ch.Security, true)
+	}
+	return nil
+}
+
+// channelCall is a channel and the services it calls of those asked about.
+type channelCall struct {
+	row   channelRow
+	calls []string // sorted
+}
+
+// channelsCalling returns the channels (the active ones, when activeOnly)
+// that call any of services, as their service or through a SOAP action,
+// sorted by name.
+func channelsCalling(tx *gorm.DB, services []string, activeOnly bool) ([]channelCall, error) {
+	if len(services) == 0 {
+		return nil, nil
+	}
+	q := tx.Order("name")
+	if activeOnly {
+		q = q.Where("active = ?", true)
+	}
+	var rows []channelRow
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read channels: %w", err)
+	}
+	var out []channelCall
+	for _, r := range rows {
+		ch, err := channelFromRow(&r)
+		if err != nil {
+			return nil, err
+		}
+		var calls []string
+		for _, svc := range append([]string{ch.Service}, slices.Collect(maps.Values(ch.SOAPActions))...) {
+			if slices.Contains(services, svc) && !slices.Contains(calls, svc) {
+				calls = append(calls, svc)
+			}
+		}
+		if len(calls) > 0 {
+			slices.Sort(calls)
+			out = append(out, channelCall{row: r, calls: calls})
+		}
+	}
+	return out, nil
+}
+
+// checkService checks that service, which channel calls (through what,
+// such as `SOAP action "x": `), is deployed.
+func checkService(tx *gorm.DB, channel, what, service string) error {
 	var n int64
-	if err := tx.Model(&serviceRow{}).Where("name = ?", ch.Service).Count(&n).Error; err != nil {
-		return fmt.Errorf("channel %q: read services: %w", ch.Name, err)
+	if err := tx.Model(&serviceRow{}).Where("name = ?", service).Count(&n).Error; err != nil {
+		return fmt.Errorf("channel %q: read services: %w", channel, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("channel %q: service %q is not deployed: %w", ch.Name, ch.Service, ErrNotFound)
+		return fmt.Errorf("channel %q: %sservice %q is not deployed: %w", channel, what, service, ErrNotFound)
 	}
 	return nil
 }
@@ -140,7 +209,7 @@ func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, erro
 			out = old
 			return "", errNoChange
 		}
-		if err := checkChannelRefs(tx, ch); err != nil {
+		if err := s.checkChannelRefs(tx, ch); err != nil {
 			return "", err
 		}
 		methods, err := encodeList(ch.Methods)
@@ -154,6 +223,12 @@ func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, erro
 		row.TimeoutMs = ch.TimeoutMs
 		row.MaxBodyBytes = ch.MaxBodyBytes
 		row.DataFormat = ch.DataFormat
+		row.Security = ch.Security
+		row.RateLimit = ch.RateLimit
+		row.RateBurst = ch.RateBurst
+		if row.SOAPActions, err = encodeLabels(ch.SOAPActions); err != nil {
+			return "", fmt.Errorf("update channel %q: %w", ch.Name, err)
+		}
 		row.UpdatedAt = now()
 		row.Revision = rev
 		err = tx.Model(&channelRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error
@@ -179,7 +254,11 @@ func sameChannel(a, b Channel) bool {
 		a.Active == b.Active &&
 		a.TimeoutMs == b.TimeoutMs &&
 		a.MaxBodyBytes == b.MaxBodyBytes &&
-		a.DataFormat == b.DataFormat
+		a.DataFormat == b.DataFormat &&
+		a.Security == b.Security &&
+		a.RateLimit == b.RateLimit &&
+		a.RateBurst == b.RateBurst &&
+		maps.Equal(a.SOAPActions, b.SOAPActions)
 }
 
 // DeleteChannel removes a channel and returns the new revision.

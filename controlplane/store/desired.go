@@ -64,6 +64,12 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 		if d.Channels, err = listChannels(tx); err != nil {
 			return fmt.Errorf("read channels: %w", err)
 		}
+		if d.Security, err = s.listSecurity(tx); err != nil {
+			return fmt.Errorf("read security definitions: %w", err)
+		}
+		if d.Outgoing, err = listOutgoing(tx); err != nil {
+			return fmt.Errorf("read outgoing connections: %w", err)
+		}
 		return nil
 	})
 	if err != nil {

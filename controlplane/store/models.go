@@ -90,6 +90,10 @@ type channelRow struct {
 	TimeoutMs    int64     `gorm:"not null"`
 	MaxBodyBytes int64     `gorm:"not null"`
 	DataFormat   string    `gorm:"size:16;not null;default:json"`
+	Security     string    `gorm:"size:255;not null;default:'';index:weft_channels_security"`
+	RateLimit    float64   `gorm:"not null;default:0"`
+	RateBurst    int32     `gorm:"not null;default:0"`
+	SOAPActions  string    `gorm:"column:soap_actions;size:4096;not null;default:'{}'"` // JSON object
 	CreatedAt    time.Time `gorm:"not null;precision:3"`
 	UpdatedAt    time.Time `gorm:"not null;precision:3"`
 	Revision     int64     `gorm:"not null"`
@@ -116,6 +120,37 @@ type agentRow struct {
 
 func (agentRow) TableName() string { return "weft_agents" }
 
+// securityRow is a security definition. Fields holds the non-secret fields
+// as a JSON object; Secrets holds the secret ones, as a JSON object sealed
+// with the store's secrets box ("" when the definition has none).
+type securityRow struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	Name      string    `gorm:"size:255;not null;uniqueIndex:weft_security_name"`
+	Kind      string    `gorm:"size:64;not null"`
+	Fields    string    `gorm:"not null"`
+	Secrets   string    `gorm:"not null"`
+	CreatedAt time.Time `gorm:"not null;precision:3"`
+	UpdatedAt time.Time `gorm:"not null;precision:3"`
+	Revision  int64     `gorm:"not null"`
+}
+
+func (securityRow) TableName() string { return "weft_security" }
+
+// outgoingRow is an outgoing HTTP connection; Config holds its fields other
+// than those queried on, as a JSON object.
+type outgoingRow struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	Name      string    `gorm:"size:255;not null;uniqueIndex:weft_outgoing_name"`
+	Security  string    `gorm:"size:255;not null;index:weft_outgoing_security"`
+	Active    bool      `gorm:"not null"`
+	Config    string    `gorm:"not null"`
+	CreatedAt time.Time `gorm:"not null;precision:3"`
+	UpdatedAt time.Time `gorm:"not null;precision:3"`
+	Revision  int64     `gorm:"not null"`
+}
+
+func (outgoingRow) TableName() string { return "weft_outgoing" }
+
 // models lists every model, in the order AutoMigrate creates them.
 var models = []any{
 	&metaRow{},
@@ -126,6 +161,8 @@ var models = []any{
 	&serviceRow{},
 	&channelRow{},
 	&agentRow{},
+	&securityRow{},
+	&outgoingRow{},
 }
 
 // dbTime turns t into what the store writes: UTC, milliseconds, since that
@@ -191,6 +228,12 @@ func channelFromRow(r *channelRow) (Channel, error) {
 	if err != nil {
 		return Channel{}, err
 	}
+	actions := map[string]string{}
+	if r.SOAPActions != "" {
+		if err := json.Unmarshal([]byte(r.SOAPActions), &actions); err != nil {
+			return Channel{}, fmt.Errorf("decode soap actions of channel %s: %w", r.Name, err)
+		}
+	}
 	return Channel{
 		Name:         r.Name,
 		Path:         r.Path,
@@ -200,6 +243,10 @@ func channelFromRow(r *channelRow) (Channel, error) {
 		TimeoutMs:    r.TimeoutMs,
 		MaxBodyBytes: r.MaxBodyBytes,
 		DataFormat:   r.DataFormat,
+		Security:     r.Security,
+		RateLimit:    r.RateLimit,
+		RateBurst:    r.RateBurst,
+		SOAPActions:  actions,
 		CreatedAt:    r.CreatedAt.UTC(),
 		UpdatedAt:    r.UpdatedAt.UTC(),
 		Revision:     r.Revision,

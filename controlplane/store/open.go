@@ -18,6 +18,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+
+	"github.com/weft-dev/weft/controlplane/secrets"
 )
 
 // dsnForms is the help text of every DSN error.
@@ -48,7 +50,7 @@ const (
 // may Open one MySQL database at the same time: the schema migration runs
 // under a database lock. SQL is logged only when slow or failing, at warn
 // and error level.
-func Open(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {
+func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -68,11 +70,24 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return s, nil
+}
+
+// Option configures a store at Open.
+type Option func(*sqlStore)
+
+// WithSecrets makes the store seal the secrets of security definitions
+// with box before writing them, and open them when reading. Without it,
+// definitions that hold a secret can be neither stored nor read.
+func WithSecrets(box *secrets.Box) Option {
+	return func(s *sqlStore) { s.box = box }
 }
 
 // redactDSN hides the password of a DSN shown in an error.

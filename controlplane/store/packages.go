@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -116,24 +117,27 @@ func checkServices(tx *gorm.DB, names, services []string) error {
 			return fmt.Errorf("service %q is already registered by package %q: %w", taken[0].Name, taken[0].Package, ErrConflict)
 		}
 	}
-	var used []struct {
-		Name    string
-		Service string
-		Package string
+	var owned []serviceRow
+	if err := tx.Where("package IN ?", names).Find(&owned).Error; err != nil {
+		return fmt.Errorf("deploy: read services: %w", err)
 	}
-	q := tx.Model(&channelRow{}).
-		Select("weft_channels.name, weft_channels.service, weft_services.package").
-		Joins("JOIN weft_services ON weft_services.name = weft_channels.service").
-		Where("weft_services.package IN ?", names)
-	if len(services) > 0 {
-		q = q.Where("weft_channels.service NOT IN ?", services)
+	dropped := map[string]string{} // service -> package
+	for _, o := range owned {
+		if !slices.Contains(services, o.Name) {
+			dropped[o.Name] = o.Package
+		}
 	}
-	if err := q.Order("weft_channels.name").Scan(&used).Error; err != nil {
-		return fmt.Errorf("deploy: read channels: %w", err)
+	if len(dropped) == 0 {
+		return nil
 	}
-	if len(used) > 0 {
+	chs, err := channelsCalling(tx, slices.Collect(maps.Keys(dropped)), false)
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if len(chs) > 0 {
+		svc := chs[0].calls[0]
 		return fmt.Errorf("package %q would drop service %q, which channel %q calls; point the channel at another service first: %w",
-			used[0].Package, used[0].Service, used[0].Name, ErrConflict)
+			dropped[svc], svc, chs[0].row.Name, ErrConflict)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
+
+	"github.com/weft-dev/weft/controlplane/secrets"
 )
 
 // sqlStore is the Store on SQLite or MySQL.
@@ -26,6 +28,7 @@ type sqlStore struct {
 	mysql   bool
 	closers []*sql.DB
 	log     *slog.Logger
+	box     *secrets.Box // seals security definitions' secrets; nil: none configured
 }
 
 var _ Store = (*sqlStore)(nil)

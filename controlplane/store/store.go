@@ -72,7 +72,9 @@ type Store interface {
 	Undeploy(ctx context.Context, author, name string, force bool) (UndeployResult, error)
 
 	// CreateChannel stores a new channel. ErrConflict when the name or the
-	// path is taken; ErrNotFound when its service does not exist (checked in
+	// path is taken; ErrNotFound when its service, a service of its
+	// SOAPActions or its security definition does not exist, ErrConflict
+	// when that definition cannot verify inbound requests (checked in
 	// the same transaction).
 	CreateChannel(ctx context.Context, ch Channel) (Channel, error)
 	// GetChannel reads a channel by name.
@@ -84,9 +86,42 @@ type Store interface {
 	// DeleteChannel removes a channel and returns the new revision.
 	DeleteChannel(ctx context.Context, name string) (int64, error)
 
+	// CreateSecurityDefinition stores a new definition, sealing its
+	// secrets. ErrConflict when the name is taken.
+	CreateSecurityDefinition(ctx context.Context, d SecurityDefinition) (SecurityDefinition, error)
+	// GetSecurityDefinition reads a definition by name, secrets in clear.
+	GetSecurityDefinition(ctx context.Context, name string) (SecurityDefinition, error)
+	// ListSecurityDefinitions returns every definition sorted by name,
+	// secrets in clear.
+	ListSecurityDefinitions(ctx context.Context) ([]SecurityDefinition, error)
+	// UpdateSecurityDefinition replaces the definition of the same name.
+	// ErrConflict when a channel or connection using it could no longer
+	// (a kind that does not verify inbound requests, or supply outbound
+	// credentials), naming them.
+	UpdateSecurityDefinition(ctx context.Context, d SecurityDefinition) (SecurityDefinition, error)
+	// DeleteSecurityDefinition removes a definition and returns the new
+	// revision. ErrConflict naming the channels and connections using it.
+	DeleteSecurityDefinition(ctx context.Context, name string) (int64, error)
+
+	// CreateOutgoingConnection stores a new connection. ErrConflict when the
+	// name is taken; ErrNotFound when its security definition does not
+	// exist, ErrConflict when that definition is inbound-only.
+	CreateOutgoingConnection(ctx context.Context, c OutgoingConnection) (OutgoingConnection, error)
+	// GetOutgoingConnection reads a connection by name.
+	GetOutgoingConnection(ctx context.Context, name string) (OutgoingConnection, error)
+	// ListOutgoingConnections returns every connection sorted by name.
+	ListOutgoingConnections(ctx context.Context) ([]OutgoingConnection, error)
+	// UpdateOutgoingConnection replaces the connection of the same name;
+	// same checks as create.
+	UpdateOutgoingConnection(ctx context.Context, c OutgoingConnection) (OutgoingConnection, error)
+	// DeleteOutgoingConnection removes a connection and returns the new
+	// revision.
+	DeleteOutgoingConnection(ctx context.Context, name string) (int64, error)
+
 	// Desired reads, in one consistent transaction, the revision and the whole
 	// config the agents must run: current package versions with their files,
-	// and channels.
+	// channels, security definitions (secrets in clear) and outgoing
+	// connections.
 	Desired(ctx context.Context) (Desired, error)
 
 	// AgentHello records that an agent connected: it creates the agent on

@@ -60,17 +60,73 @@ type Channel struct {
 	Active       bool
 	TimeoutMs    int64
 	MaxBodyBytes int64
-	DataFormat   string // json, xml, soap11 or soap12
+	DataFormat   string            // json, xml, soap11 or soap12
+	Security     string            // inbound security definition; "" for none
+	RateLimit    float64           // requests per second per client address; 0 for none
+	RateBurst    int32             // bucket size; 0 means RateLimit rounded up
+	SOAPActions  map[string]string // SOAP action or operation name -> service
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	Revision     int64 // revision of the last change
 }
 
+// SecurityDefinition is a security definition with its secrets in clear.
+// The store seals the secret fields (Password, Key, Secret, Token,
+// ClientSecret, KeyPEM) before writing and opens them when reading; callers
+// that show a definition redact them.
+type SecurityDefinition struct {
+	Name         string
+	Kind         string // basic_auth, api_key, jwt, bearer, oauth2_client_credentials, tls_client_cert
+	Username     string
+	Password     string
+	Header       string
+	Key          string
+	Algorithms   []string
+	Secret       string
+	PublicKeyPEM string
+	JWKSURL      string
+	Issuer       string
+	Audience     string
+	LeewayMs     int64
+	Token        string
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+	CertPEM      string
+	KeyPEM       string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Revision     int64 // revision of the last change
+}
+
+// OutgoingConnection is an outgoing HTTP connection.
+type OutgoingConnection struct {
+	Name          string
+	Address       string
+	PathTemplate  string
+	Method        string
+	DataFormat    string // json, xml, soap11 or soap12
+	SOAPAction    string
+	TimeoutMs     int64
+	TLSSkipVerify bool
+	CABundlePEM   string
+	Security      string // outbound security definition; "" for none
+	PoolSize      int32
+	Headers       map[string]string
+	Active        bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	Revision      int64 // revision of the last change
+}
+
 // Desired is the whole config at one revision.
 type Desired struct {
 	Revision int64
-	Packages []Package // current versions with file contents, sorted by name
-	Channels []Channel // sorted by name
+	Packages []Package            // current versions with file contents, sorted by name
+	Channels []Channel            // sorted by name
+	Security []SecurityDefinition // secrets in clear, sorted by name
+	Outgoing []OutgoingConnection // sorted by name
 }
 
 // AgentHello is what an agent says about itself when it connects.

@@ -73,12 +73,13 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 
 // activeChannels lists the active channels that call services, by name.
 func activeChannels(tx *gorm.DB, services []string) ([]channelRow, error) {
-	if len(services) == 0 {
-		return nil, nil
+	chs, err := channelsCalling(tx, services, true)
+	if err != nil {
+		return nil, err
 	}
-	var rows []channelRow
-	if err := tx.Where("service IN ? AND active = ?", services, true).Order("name").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read channels: %w", err)
+	rows := make([]channelRow, len(chs))
+	for i, c := range chs {
+		rows[i] = c.row
 	}
 	return rows, nil
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,7 +20,9 @@ import (
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/channel/format"
+	"github.com/weft-dev/weft/agent/outgoing"
 	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/security"
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -57,8 +61,40 @@ func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) 
 	if err := Name("channel", ch.Name); err != nil {
 		errs = append(errs, err)
 	}
-	if ch.Service == "" {
-		errs = append(errs, errors.New("service is required"))
+	f, ferr := format.Parse(ch.DataFormat)
+	switch {
+	case ch.Service == "" && (ferr != nil || !f.IsSOAP() || len(ch.SOAPActions) == 0):
+		errs = append(errs, errors.New("service is required (a SOAP channel may leave it out when soap_actions route every operation)"))
+	case ch.Service != "":
+		if err := Name("service", ch.Service); err != nil {
+			errs = append(errs, fmt.Errorf("service: %w", err))
+		}
+	}
+	if len(ch.SOAPActions) > 0 && (ferr != nil || !f.IsSOAP()) {
+		errs = append(errs, fmt.Errorf("soap_actions: only soap11 and soap12 channels route SOAP actions; this one's data_format is %q", ch.DataFormat))
+	}
+	for _, op := range slices.Sorted(maps.Keys(ch.SOAPActions)) {
+		svc := ch.SOAPActions[op]
+		if strings.TrimSpace(op) == "" || len(op) > 1024 {
+			errs = append(errs, fmt.Errorf("soap_actions: action %q: want 1-1024 characters", op))
+		}
+		if err := Name("service", svc); err != nil {
+			errs = append(errs, fmt.Errorf("soap_actions[%q]: %w", op, err))
+		}
+	}
+	if math.IsNaN(ch.RateLimit) || math.IsInf(ch.RateLimit, 0) || ch.RateLimit < 0 || ch.RateLimit > MaxRateLimit {
+		errs = append(errs, fmt.Errorf("rate_limit %g: want 0 (no limit) to %d requests a second", ch.RateLimit, MaxRateLimit))
+	}
+	if ch.RateBurst < 0 || ch.RateBurst > MaxRateLimit {
+		errs = append(errs, fmt.Errorf("rate_burst %d: want 0 (the rate rounded up) to %d", ch.RateBurst, MaxRateLimit))
+	}
+	if ch.RateBurst > 0 && ch.RateLimit == 0 {
+		errs = append(errs, errors.New("rate_burst is set but rate_limit is 0; set rate_limit too"))
+	}
+	if ch.Security != "" {
+		if err := Name("security definition", ch.Security); err != nil {
+			errs = append(errs, fmt.Errorf("security: %w", err))
+		}
 	}
 	var methods []string
 	for _, m := range ch.Methods {
@@ -82,8 +118,8 @@ func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) 
 	if ch.MaxBodyBytes < 0 || ch.MaxBodyBytes > MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("max_body_bytes %d: want 0 (the agent's default) to %d", ch.MaxBodyBytes, MaxBodyBytes))
 	}
-	if f, err := format.Parse(ch.DataFormat); err != nil {
-		errs = append(errs, fmt.Errorf("data_format: %w", err))
+	if ferr != nil {
+		errs = append(errs, fmt.Errorf("data_format: %w", ferr))
 	} else {
 		ch.DataFormat = f.String()
 	}
@@ -104,6 +140,73 @@ func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) 
 		return ch, fmt.Errorf("path: %w", err)
 	}
 	return ch, nil
+}
+
+// MaxRateLimit bounds a channel's rate limit and burst.
+const MaxRateLimit = 1_000_000
+
+// SecurityDefinition checks a security definition with the rules agents
+// apply (agent/security), so that what the control plane stores an agent
+// can use.
+func SecurityDefinition(d store.SecurityDefinition) error {
+	if err := Name("security definition", d.Name); err != nil {
+		return err
+	}
+	if d.LeewayMs < 0 || d.LeewayMs > MaxLeeway.Milliseconds() {
+		return fmt.Errorf("security definition %q: leeway_ms %d: want 0 to %d", d.Name, d.LeewayMs, MaxLeeway.Milliseconds())
+	}
+	return SecurityAsAgent(d).Validate()
+}
+
+// MaxLeeway bounds the clock skew a JWT definition allows.
+const MaxLeeway = 10 * time.Minute
+
+// SecurityAsAgent is d as agents use it.
+func SecurityAsAgent(d store.SecurityDefinition) security.Definition {
+	return security.Definition{
+		Name: d.Name, Kind: security.Kind(d.Kind),
+		Username: d.Username, Password: d.Password,
+		Header: d.Header, Key: d.Key,
+		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPEM: d.PublicKeyPEM, JWKSURL: d.JWKSURL,
+		Issuer: d.Issuer, Audience: d.Audience, Leeway: time.Duration(d.LeewayMs) * time.Millisecond,
+		Token:    d.Token,
+		TokenURL: d.TokenURL, ClientID: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
+		CertPEM: d.CertPEM, KeyPEM: d.KeyPEM,
+	}
+}
+
+// OutgoingConnection checks an outgoing connection with the rules agents
+// apply (agent/outgoing).
+func OutgoingConnection(c store.OutgoingConnection) error {
+	if err := Name("outgoing connection", c.Name); err != nil {
+		return err
+	}
+	if c.TimeoutMs < 0 || c.TimeoutMs > MaxTimeout.Milliseconds() {
+		return fmt.Errorf("outgoing connection %q: timeout_ms %d: want 0 (30 s) to %d", c.Name, c.TimeoutMs, MaxTimeout.Milliseconds())
+	}
+	if c.PoolSize < 0 || c.PoolSize > 10_000 {
+		return fmt.Errorf("outgoing connection %q: pool_size %d: want 0 (10) to 10000", c.Name, c.PoolSize)
+	}
+	if c.Security != "" {
+		if err := Name("security definition", c.Security); err != nil {
+			return fmt.Errorf("outgoing connection %q: security: %w", c.Name, err)
+		}
+	}
+	cfg := outgoing.Config{
+		Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
+		Format: c.DataFormat, SOAPAction: c.SOAPAction, Timeout: time.Duration(c.TimeoutMs) * time.Millisecond,
+		InsecureSkipVerify: c.TLSSkipVerify, CABundlePEM: []byte(c.CABundlePEM), PoolSize: int(c.PoolSize), Headers: c.Headers,
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	// Building it checks what Validate leaves to New, such as the CA bundle.
+	conn, err := outgoing.New(cfg)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	return nil
 }
 
 func toAgent(c store.Channel) *agentv1.Channel {

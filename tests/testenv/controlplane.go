@@ -57,6 +57,8 @@ func StartControlPlane(t testing.TB, dsn string, opts ...Option) *ControlPlane {
 	}
 	bin := Binary(t, ControlPlaneBinary)
 	logDir := t.TempDir()
+	// One key for every start of this control plane, as in production.
+	keyFile := filepath.Join(t.TempDir(), "weft-secrets.key")
 
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
@@ -76,7 +78,7 @@ func StartControlPlane(t testing.TB, dsn string, opts ...Option) *ControlPlane {
 			t:       t,
 			name:    "weft-controlplane " + addr,
 			bin:     bin,
-			args:    append([]string{"--listen", addr, "--db", dsn}, cfg.args...),
+			args:    append([]string{"--listen", addr, "--db", dsn, "--secrets-key", keyFile}, cfg.args...),
 			env:     cleanEnv(cfg.env...),
 			logPath: filepath.Join(logDir, fmt.Sprintf("controlplane-%d.log", attempt)),
 		}

@@ -168,6 +168,21 @@ func Binary(t testing.TB, name string) string {
 	return filepath.Join(BinDir(t), name)
 }
 
+// BuildCommand builds the main package pkg (a path relative to the module
+// root, such as ./tests/bench/plainserver) into the binary directory under
+// name, with -race when the test binary has it, and returns its path.
+func BuildCommand(t testing.TB, pkg, name string) string {
+	t.Helper()
+	dir, err := binDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := goBuild(dir, raceEnabled, map[string]string{name: pkg}); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, name)
+}
+
 // GrpcurlBinary builds grpcurl at the version go.mod pins, once per test
 // process, and returns its path.
 func GrpcurlBinary(t testing.TB) string {

@@ -178,6 +178,15 @@ func skipAttr(space, local string) bool {
 
 // writeScalar writes text, found in or on element n, as a JSON value of type t.
 func writeScalar(b *bytes.Buffer, n *node, text string, t reflect.Type) error {
+	if err := writeTyped(b, text, t); err != nil {
+		return fmt.Errorf("%s: %w", n.where(), err)
+	}
+	return nil
+}
+
+// writeTyped writes text as a JSON value of type t: a number or bool when
+// t is one, else a string.
+func writeTyped(b *bytes.Buffer, text string, t reflect.Type) error {
 	t = indirect(t)
 	if t == nil || opaque(t) {
 		writeString(b, text)
@@ -194,7 +203,7 @@ func writeScalar(b *bytes.Buffer, n *node, text string, t reflect.Type) error {
 		case "false", "0":
 			b.WriteString("false")
 		default:
-			return fmt.Errorf("%s: %q is not a boolean (want true, false, 1 or 0)", n.where(), clip(s))
+			return fmt.Errorf("%q is not a boolean (want true, false, 1 or 0)", clip(s))
 		}
 		return nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -204,7 +213,7 @@ func writeScalar(b *bytes.Buffer, n *node, text string, t reflect.Type) error {
 		}
 		v, err := strconv.ParseInt(strings.TrimPrefix(s, "+"), 10, t.Bits())
 		if err != nil {
-			return fmt.Errorf("%s: %q is not a %s", n.where(), clip(s), t.Kind())
+			return fmt.Errorf("%q is not a %s", clip(s), t.Kind())
 		}
 		b.WriteString(strconv.FormatInt(v, 10))
 		return nil
@@ -215,7 +224,7 @@ func writeScalar(b *bytes.Buffer, n *node, text string, t reflect.Type) error {
 		}
 		v, err := strconv.ParseUint(strings.TrimPrefix(s, "+"), 10, t.Bits())
 		if err != nil {
-			return fmt.Errorf("%s: %q is not a %s", n.where(), clip(s), t.Kind())
+			return fmt.Errorf("%q is not a %s", clip(s), t.Kind())
 		}
 		b.WriteString(strconv.FormatUint(v, 10))
 		return nil
@@ -226,7 +235,7 @@ func writeScalar(b *bytes.Buffer, n *node, text string, t reflect.Type) error {
 		}
 		v, err := strconv.ParseFloat(strings.TrimPrefix(s, "+"), t.Bits())
 		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) || strings.ContainsAny(s, "xXpP_") {
-			return fmt.Errorf("%s: %q is not a number", n.where(), clip(s))
+			return fmt.Errorf("%q is not a number", clip(s))
 		}
 		b.WriteString(strconv.FormatFloat(v, 'g', -1, t.Bits()))
 		return nil

@@ -3,23 +3,54 @@
 package symbols
 
 import (
+	"context"
 	"github.com/weft-dev/weft/agent/sdk"
+	"go/constant"
+	"go/token"
 	"reflect"
 )
 
 func init() {
 	Symbols["github.com/weft-dev/weft/agent/sdk/sdk"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Errorf":   reflect.ValueOf(sdk.Errorf),
-		"NewCache": reflect.ValueOf(sdk.NewCache),
-		"Options":  reflect.ValueOf(sdk.Options),
-		"Register": reflect.ValueOf(sdk.Register),
-		"Timeout":  reflect.ValueOf(sdk.Timeout),
+		"Errorf":       reflect.ValueOf(sdk.Errorf),
+		"FormatJSON":   reflect.ValueOf(constant.MakeFromLiteral("\"json\"", token.STRING, 0)),
+		"FormatSOAP11": reflect.ValueOf(constant.MakeFromLiteral("\"soap11\"", token.STRING, 0)),
+		"FormatSOAP12": reflect.ValueOf(constant.MakeFromLiteral("\"soap12\"", token.STRING, 0)),
+		"FormatXML":    reflect.ValueOf(constant.MakeFromLiteral("\"xml\"", token.STRING, 0)),
+		"NewCache":     reflect.ValueOf(sdk.NewCache),
+		"Options":      reflect.ValueOf(sdk.Options),
+		"Register":     reflect.ValueOf(sdk.Register),
+		"Timeout":      reflect.ValueOf(sdk.Timeout),
 
 		// type definitions
-		"Cache":   reflect.ValueOf((*sdk.Cache)(nil)),
-		"Context": reflect.ValueOf((*sdk.Context)(nil)),
-		"Error":   reflect.ValueOf((*sdk.Error)(nil)),
-		"Option":  reflect.ValueOf((*sdk.Option)(nil)),
+		"Cache":            reflect.ValueOf((*sdk.Cache)(nil)),
+		"Context":          reflect.ValueOf((*sdk.Context)(nil)),
+		"Error":            reflect.ValueOf((*sdk.Error)(nil)),
+		"Option":           reflect.ValueOf((*sdk.Option)(nil)),
+		"Outgoing":         reflect.ValueOf((*sdk.Outgoing)(nil)),
+		"OutgoingCall":     reflect.ValueOf((*sdk.OutgoingCall)(nil)),
+		"OutgoingConn":     reflect.ValueOf((*sdk.OutgoingConn)(nil)),
+		"OutgoingError":    reflect.ValueOf((*sdk.OutgoingError)(nil)),
+		"OutgoingResponse": reflect.ValueOf((*sdk.OutgoingResponse)(nil)),
+		"Principal":        reflect.ValueOf((*sdk.Principal)(nil)),
+		"SOAPFault":        reflect.ValueOf((*sdk.SOAPFault)(nil)),
+
+		// interface wrapper definitions
+		"_OutgoingConn": reflect.ValueOf((*_github_com_weft_dev_weft_agent_sdk_OutgoingConn)(nil)),
 	}
+}
+
+// _github_com_weft_dev_weft_agent_sdk_OutgoingConn is an interface wrapper for OutgoingConn type
+type _github_com_weft_dev_weft_agent_sdk_OutgoingConn struct {
+	IValue  interface{}
+	WDo     func(ctx context.Context, call sdk.OutgoingCall) (*sdk.OutgoingResponse, error)
+	WFormat func() string
+}
+
+func (W _github_com_weft_dev_weft_agent_sdk_OutgoingConn) Do(ctx context.Context, call sdk.OutgoingCall) (*sdk.OutgoingResponse, error) {
+	return W.WDo(ctx, call)
+}
+func (W _github_com_weft_dev_weft_agent_sdk_OutgoingConn) Format() string {
+	return W.WFormat()
 }

@@ -5,6 +5,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/weft-dev/weft/controlplane/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
 )
 
@@ -125,12 +127,19 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Open opens the store of backend b, closed by t.Cleanup. Store warnings
-// and errors go to the test log.
+// TestKey is the secrets key of stores opened by Open.
+var TestKey = bytes.Repeat([]byte{7}, secrets.KeySize)
+
+// Open opens the store of backend b, closed by t.Cleanup, sealing secrets
+// with TestKey. Store warnings and errors go to the test log.
 func Open(t testing.TB, b Backend) store.Store {
 	t.Helper()
+	box, err := secrets.NewBox(TestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := store.Open(context.Background(), b.DSN, log)
+	s, err := store.Open(context.Background(), b.DSN, log, store.WithSecrets(box))
 	if err != nil {
 		t.Fatalf("open %s store: %v", b.Name, err)
 	}

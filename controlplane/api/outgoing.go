@@ -1,0 +1,163 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/validate"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+type outgoingConns struct {
+	adminv1.UnimplementedOutgoingServiceServer
+	*Server
+}
+
+var _ adminv1.OutgoingServiceServer = (*outgoingConns)(nil)
+
+// CreateOutgoingConnection validates and stores a new connection.
+func (s *outgoingConns) CreateOutgoingConnection(ctx context.Context, req *adminv1.CreateOutgoingConnectionRequest) (*adminv1.CreateOutgoingConnectionResponse, error) {
+	in := req.GetConnection()
+	if in == nil {
+		return nil, status.Error(codes.InvalidArgument, "create outgoing connection: connection is required")
+	}
+	what := fmt.Sprintf("create outgoing connection %q", in.GetName())
+	c := outgoingIn(in)
+	if err := validate.OutgoingConnection(c); err != nil {
+		return nil, invalid(what, err)
+	}
+	out, err := s.store.CreateOutgoingConnection(ctx, c)
+	if err != nil {
+		return nil, channelStoreError(what, err)
+	}
+	s.watch.Advance(out.Revision)
+	s.log.Info("outgoing connection created", "connection", out.Name, "address", out.Address, "revision", out.Revision, "caller", caller(ctx))
+	return &adminv1.CreateOutgoingConnectionResponse{Connection: outgoingOut(out)}, nil
+}
+
+// GetOutgoingConnection reads one connection.
+func (s *outgoingConns) GetOutgoingConnection(ctx context.Context, req *adminv1.GetOutgoingConnectionRequest) (*adminv1.GetOutgoingConnectionResponse, error) {
+	c, err := s.store.GetOutgoingConnection(ctx, req.GetName())
+	if err != nil {
+		return nil, storeError(fmt.Sprintf("get outgoing connection %q", req.GetName()), err)
+	}
+	return &adminv1.GetOutgoingConnectionResponse{Connection: outgoingOut(c)}, nil
+}
+
+// ListOutgoingConnections lists every connection.
+func (s *outgoingConns) ListOutgoingConnections(ctx context.Context, _ *adminv1.ListOutgoingConnectionsRequest) (*adminv1.ListOutgoingConnectionsResponse, error) {
+	cs, err := s.store.ListOutgoingConnections(ctx)
+	if err != nil {
+		return nil, storeError("list outgoing connections", err)
+	}
+	out := &adminv1.ListOutgoingConnectionsResponse{}
+	for _, c := range cs {
+		out.Connections = append(out.Connections, outgoingOut(c))
+	}
+	return out, nil
+}
+
+// UpdateOutgoingConnection changes the fields the mask names, or every
+// field the request sets when it names none.
+func (s *outgoingConns) UpdateOutgoingConnection(ctx context.Context, req *adminv1.UpdateOutgoingConnectionRequest) (*adminv1.UpdateOutgoingConnectionResponse, error) {
+	in := req.GetConnection()
+	if in == nil {
+		return nil, status.Error(codes.InvalidArgument, "update outgoing connection: connection is required")
+	}
+	what := fmt.Sprintf("update outgoing connection %q", in.GetName())
+	cur, err := s.store.GetOutgoingConnection(ctx, in.GetName())
+	if err != nil {
+		return nil, storeError(what, err)
+	}
+	next := outgoingOut(cur)
+	if err := applyMask(next, in, req.GetUpdateMask()); err != nil {
+		return nil, invalid(what, err)
+	}
+	c := outgoingIn(next)
+	if err := validate.OutgoingConnection(c); err != nil {
+		return nil, invalid(what, err)
+	}
+	out, err := s.store.UpdateOutgoingConnection(ctx, c)
+	if err != nil {
+		return nil, channelStoreError(what, err)
+	}
+	s.watch.Advance(out.Revision)
+	s.log.Info("outgoing connection updated", "connection", out.Name, "address", out.Address, "revision", out.Revision, "caller", caller(ctx))
+	return &adminv1.UpdateOutgoingConnectionResponse{Connection: outgoingOut(out)}, nil
+}
+
+// DeleteOutgoingConnection removes a connection.
+func (s *outgoingConns) DeleteOutgoingConnection(ctx context.Context, req *adminv1.DeleteOutgoingConnectionRequest) (*adminv1.DeleteOutgoingConnectionResponse, error) {
+	rev, err := s.store.DeleteOutgoingConnection(ctx, req.GetName())
+	if err != nil {
+		return nil, storeError(fmt.Sprintf("delete outgoing connection %q", req.GetName()), err)
+	}
+	s.watch.Advance(rev)
+	s.log.Info("outgoing connection deleted", "connection", req.GetName(), "revision", rev, "caller", caller(ctx))
+	return &adminv1.DeleteOutgoingConnectionResponse{Revision: rev}, nil
+}
+
+// pingTimeout bounds a ping: the connection's own timeout applies inside
+// the agent; this is how long the control plane waits for its answer.
+const pingTimeout = 40 * time.Second
+
+// PingOutgoingConnection asks an agent connected to this replica to call
+// the connection's address.
+func (s *outgoingConns) PingOutgoingConnection(ctx context.Context, req *adminv1.PingOutgoingConnectionRequest) (*adminv1.PingOutgoingConnectionResponse, error) {
+	what := fmt.Sprintf("ping outgoing connection %q", req.GetName())
+	if _, err := s.store.GetOutgoingConnection(ctx, req.GetName()); err != nil {
+		return nil, storeError(what, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	id, res, err := s.dispatch.Run(ctx, req.GetAgentId(), &agentv1.Command{Kind: &agentv1.Command_Ping{Ping: &agentv1.PingCommand{Connection: req.GetName()}}})
+	switch {
+	case errors.Is(err, dispatch.ErrNoAgent):
+		return nil, status.Errorf(codes.FailedPrecondition, "%s: no agent is connected to this control plane to ping from", what)
+	case errors.Is(err, dispatch.ErrNotConnected):
+		return nil, status.Errorf(codes.FailedPrecondition, "%s: agent %q is not connected to this control plane", what, req.GetAgentId())
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, status.Errorf(codes.DeadlineExceeded, "%s: agent %q did not answer in time", what, id)
+	case err != nil:
+		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
+	case res.GetError() != "":
+		return nil, status.Errorf(codes.Internal, "%s: agent %q says: %s", what, id, res.GetError())
+	}
+	p := res.GetPing()
+	return &adminv1.PingOutgoingConnectionResponse{
+		AgentId:   id,
+		Url:       p.GetUrl(),
+		Status:    p.GetStatus(),
+		LatencyUs: p.GetLatencyUs(),
+		Error:     p.GetError(),
+	}, nil
+}
+
+func outgoingIn(p *adminv1.OutgoingConnection) store.OutgoingConnection {
+	return store.OutgoingConnection{
+		Name: p.GetName(), Address: p.GetAddress(), PathTemplate: p.GetPathTemplate(), Method: p.GetMethod(),
+		DataFormat: p.GetDataFormat(), SOAPAction: p.GetSoapAction(), TimeoutMs: p.GetTimeoutMs(),
+		TLSSkipVerify: p.GetTlsSkipVerify(), CABundlePEM: p.GetCaBundlePem(), Security: p.GetSecurity(),
+		PoolSize: p.GetPoolSize(), Headers: p.GetHeaders(), Active: p.Active == nil || p.GetActive(),
+	}
+}
+
+func outgoingOut(c store.OutgoingConnection) *adminv1.OutgoingConnection {
+	return &adminv1.OutgoingConnection{
+		Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
+		DataFormat: c.DataFormat, SoapAction: c.SOAPAction, TimeoutMs: c.TimeoutMs,
+		TlsSkipVerify: c.TLSSkipVerify, CaBundlePem: c.CABundlePEM, Security: c.Security,
+		PoolSize: c.PoolSize, Headers: c.Headers, Active: proto.Bool(c.Active),
+		CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt), Revision: c.Revision,
+	}
+}

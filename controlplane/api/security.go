@@ -1,0 +1,165 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/weft-dev/weft/controlplane/secrets"
+	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/validate"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+)
+
+type securityDefs struct {
+	adminv1.UnimplementedSecurityServiceServer
+	*Server
+}
+
+var _ adminv1.SecurityServiceServer = (*securityDefs)(nil)
+
+// CreateSecurityDefinition validates and stores a new definition.
+func (s *securityDefs) CreateSecurityDefinition(ctx context.Context, req *adminv1.CreateSecurityDefinitionRequest) (*adminv1.CreateSecurityDefinitionResponse, error) {
+	in := req.GetDefinition()
+	if in == nil {
+		return nil, status.Error(codes.InvalidArgument, "create security definition: definition is required")
+	}
+	what := fmt.Sprintf("create security definition %q", in.GetName())
+	d := securityIn(in)
+	if err := checkSecurity(d); err != nil {
+		return nil, invalid(what, err)
+	}
+	out, err := s.store.CreateSecurityDefinition(ctx, d)
+	if err != nil {
+		return nil, channelStoreError(what, err)
+	}
+	s.watch.Advance(out.Revision)
+	s.log.Info("security definition created", "definition", out.Name, "kind", out.Kind, "revision", out.Revision, "caller", caller(ctx))
+	return &adminv1.CreateSecurityDefinitionResponse{Definition: securityOut(out)}, nil
+}
+
+// GetSecurityDefinition reads one definition, secrets redacted.
+func (s *securityDefs) GetSecurityDefinition(ctx context.Context, req *adminv1.GetSecurityDefinitionRequest) (*adminv1.GetSecurityDefinitionResponse, error) {
+	d, err := s.store.GetSecurityDefinition(ctx, req.GetName())
+	if err != nil {
+		return nil, storeError(fmt.Sprintf("get security definition %q", req.GetName()), err)
+	}
+	return &adminv1.GetSecurityDefinitionResponse{Definition: securityOut(d)}, nil
+}
+
+// ListSecurityDefinitions lists every definition, secrets redacted.
+func (s *securityDefs) ListSecurityDefinitions(ctx context.Context, _ *adminv1.ListSecurityDefinitionsRequest) (*adminv1.ListSecurityDefinitionsResponse, error) {
+	ds, err := s.store.ListSecurityDefinitions(ctx)
+	if err != nil {
+		return nil, storeError("list security definitions", err)
+	}
+	out := &adminv1.ListSecurityDefinitionsResponse{}
+	for _, d := range ds {
+		out.Definitions = append(out.Definitions, securityOut(d))
+	}
+	return out, nil
+}
+
+// UpdateSecurityDefinition changes the fields the mask names, or every
+// field the request sets when it names none; secrets not given keep their
+// stored values.
+func (s *securityDefs) UpdateSecurityDefinition(ctx context.Context, req *adminv1.UpdateSecurityDefinitionRequest) (*adminv1.UpdateSecurityDefinitionResponse, error) {
+	in := req.GetDefinition()
+	if in == nil {
+		return nil, status.Error(codes.InvalidArgument, "update security definition: definition is required")
+	}
+	what := fmt.Sprintf("update security definition %q", in.GetName())
+	cur, err := s.store.GetSecurityDefinition(ctx, in.GetName())
+	if err != nil {
+		return nil, storeError(what, err)
+	}
+	next := securityClear(cur)
+	if err := applyMask(next, in, req.GetUpdateMask()); err != nil {
+		return nil, invalid(what, err)
+	}
+	d := securityIn(next)
+	if err := checkSecurity(d); err != nil {
+		return nil, invalid(what, err)
+	}
+	out, err := s.store.UpdateSecurityDefinition(ctx, d)
+	if err != nil {
+		return nil, channelStoreError(what, err)
+	}
+	s.watch.Advance(out.Revision)
+	s.log.Info("security definition updated", "definition", out.Name, "kind", out.Kind, "revision", out.Revision, "caller", caller(ctx))
+	return &adminv1.UpdateSecurityDefinitionResponse{Definition: securityOut(out)}, nil
+}
+
+// DeleteSecurityDefinition removes a definition nothing uses.
+func (s *securityDefs) DeleteSecurityDefinition(ctx context.Context, req *adminv1.DeleteSecurityDefinitionRequest) (*adminv1.DeleteSecurityDefinitionResponse, error) {
+	rev, err := s.store.DeleteSecurityDefinition(ctx, req.GetName())
+	if err != nil {
+		return nil, storeError(fmt.Sprintf("delete security definition %q", req.GetName()), err)
+	}
+	s.watch.Advance(rev)
+	s.log.Info("security definition deleted", "definition", req.GetName(), "revision", rev, "caller", caller(ctx))
+	return &adminv1.DeleteSecurityDefinitionResponse{Revision: rev}, nil
+}
+
+// checkSecurity refuses the redaction placeholder as a secret (a read sent
+// back as a write), then validates d as agents would.
+func checkSecurity(d store.SecurityDefinition) error {
+	for field, v := range secretFields(d) {
+		if v == secrets.Redacted {
+			return fmt.Errorf("%s: is the redaction placeholder that reads show; give the real value", field)
+		}
+	}
+	return validate.SecurityDefinition(d)
+}
+
+// secretFields are d's secret fields by their API names.
+func secretFields(d store.SecurityDefinition) map[string]string {
+	return map[string]string{
+		"password": d.Password, "key": d.Key, "secret": d.Secret,
+		"token": d.Token, "client_secret": d.ClientSecret, "key_pem": d.KeyPEM,
+	}
+}
+
+func securityIn(p *adminv1.SecurityDefinition) store.SecurityDefinition {
+	return store.SecurityDefinition{
+		Name: p.GetName(), Kind: p.GetKind(),
+		Username: p.GetUsername(), Password: p.GetPassword(),
+		Header: p.GetHeader(), Key: p.GetKey(),
+		Algorithms: p.GetAlgorithms(), Secret: p.GetSecret(), PublicKeyPEM: p.GetPublicKeyPem(), JWKSURL: p.GetJwksUrl(),
+		Issuer: p.GetIssuer(), Audience: p.GetAudience(), LeewayMs: p.GetLeewayMs(),
+		Token:    p.GetToken(),
+		TokenURL: p.GetTokenUrl(), ClientID: p.GetClientId(), ClientSecret: p.GetClientSecret(), Scopes: p.GetScopes(),
+		CertPEM: p.GetCertPem(), KeyPEM: p.GetKeyPem(),
+	}
+}
+
+// securityClear is d with its secrets in clear, for an update to change.
+// It never leaves the control plane.
+func securityClear(d store.SecurityDefinition) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{
+		Name: d.Name, Kind: d.Kind,
+		Username: d.Username, Password: d.Password,
+		Header: d.Header, Key: d.Key,
+		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPem: d.PublicKeyPEM, JwksUrl: d.JWKSURL,
+		Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
+		Token:    d.Token,
+		TokenUrl: d.TokenURL, ClientId: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
+		CertPem: d.CertPEM, KeyPem: d.KeyPEM,
+		CreatedAt: timestamppb.New(d.CreatedAt), UpdatedAt: timestamppb.New(d.UpdatedAt), Revision: d.Revision,
+	}
+}
+
+// securityOut is d as reads show it: every secret redacted.
+func securityOut(d store.SecurityDefinition) *adminv1.SecurityDefinition {
+	p := securityClear(d)
+	p.Password = secrets.Redact(p.Password)
+	p.Key = secrets.Redact(p.Key)
+	p.Secret = secrets.Redact(p.Secret)
+	p.Token = secrets.Redact(p.Token)
+	p.ClientSecret = secrets.Redact(p.ClientSecret)
+	p.KeyPem = secrets.Redact(p.KeyPem)
+	return p
+}
