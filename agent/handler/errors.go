@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/weft-dev/weft/agent/sdk"
 )
 
 // InputError reports input that does not decode into the handler's input
@@ -66,14 +64,16 @@ func (e *OutputError) Error() string { return fmt.Sprintf("%s: encode output: %v
 func (e *OutputError) Unwrap() error { return e.Err }
 
 // Status returns the HTTP status for an error from Invoke: 400 for an
-// *InputError, the status of an *sdk.Error returned by the handler, 504 for
+// *InputError, the status of an error the handler returned that has an
+// HTTPStatus() int method (*sdk.Error, *sdk.OutgoingError, *sdk.SOAPFault,
+// or a service's own type), 504 for
 // a deadline that passed, 503 for a closed service, and 500 for anything
 // else. It returns 200 for nil.
 func Status(err error) int {
 	var (
 		ie *InputError
 		he *HandlerError
-		se *sdk.Error
+		se interface{ HTTPStatus() int } // *sdk.Error, *sdk.OutgoingError, *sdk.SOAPFault
 	)
 	switch {
 	case err == nil:

@@ -159,6 +159,8 @@ func forAgent(full *agentv1.Snapshot, held map[string]bool, nonce string) *agent
 		Nonce:    nonce,
 		Hash:     full.GetHash(),
 		Channels: full.GetChannels(),
+		Security: full.GetSecurity(),
+		Outgoing: full.GetOutgoing(),
 	}
 	for _, p := range full.GetPackages() {
 		if held[p.GetSha256()] {

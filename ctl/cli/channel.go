@@ -3,7 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +40,10 @@ type channelFlags struct {
 	timeout, maxBody string
 	dataFormat       string
 	active, inactive bool
+	security         string
+	rateLimit        float64
+	rateBurst        int32
+	soapActions      []string
 }
 
 // register adds the flags to cmd; update also gets --active.
@@ -49,6 +55,10 @@ func (f *channelFlags) register(cmd *cobra.Command, update bool) {
 	fs.StringVar(&f.timeout, "timeout", "", "bound on one invocation, such as 5s; 0 for the agent's default")
 	fs.StringVar(&f.maxBody, "max-body", "", "bound on the request body in bytes, or with a KiB, MiB or GiB suffix, such as 1MiB; 0 for the agent's default")
 	fs.StringVar(&f.dataFormat, "format", "", "data format: json (the default), xml, soap11 or soap12")
+	fs.StringVar(&f.security, "security", "", "inbound security definition every request must satisfy (basic_auth, api_key or jwt); \"\" for none")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests a second each client address may make; 0 for no limit")
+	fs.Int32Var(&f.rateBurst, "rate-burst", 0, "requests a client may make at once before the rate applies; 0 for the rate rounded up")
+	fs.StringArrayVar(&f.soapActions, "soap-action", nil, "route a SOAP operation to a service, OPERATION=SERVICE; repeat for several")
 	fs.BoolVar(&f.inactive, "inactive", false, "answer 404 until the channel is activated")
 	if update {
 		fs.BoolVar(&f.active, "active", false, "activate the channel")
@@ -107,7 +117,53 @@ func (f *channelFlags) apply(cmd *cobra.Command, ch *adminv1.Channel) ([]string,
 		ch.DataFormat = strings.ToLower(strings.TrimSpace(f.dataFormat))
 		mask = append(mask, "data_format")
 	}
+	if changed("security") {
+		ch.Security = strings.TrimSpace(f.security)
+		mask = append(mask, "security")
+	}
+	if changed("rate-limit") {
+		if f.rateLimit < 0 || math.IsNaN(f.rateLimit) || math.IsInf(f.rateLimit, 0) {
+			return nil, fmt.Errorf("--rate-limit %g: want 0 (no limit) or more requests a second", f.rateLimit)
+		}
+		ch.RateLimit = f.rateLimit
+		mask = append(mask, "rate_limit")
+	}
+	if changed("rate-burst") {
+		if f.rateBurst < 0 {
+			return nil, fmt.Errorf("--rate-burst %d: must not be negative", f.rateBurst)
+		}
+		ch.RateBurst = f.rateBurst
+		mask = append(mask, "rate_burst")
+	}
+	if changed("soap-action") {
+		actions, err := parsePairs("--soap-action", f.soapActions)
+		if err != nil {
+			return nil, err
+		}
+		ch.SoapActions = actions
+		mask = append(mask, "soap_actions")
+	}
 	return mask, nil
+}
+
+// parsePairs parses KEY=VALUE flag values; "" alone clears them all.
+func parsePairs(flag string, in []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(in) == 1 && in[0] == "" {
+		return out, nil
+	}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%s %q: want KEY=VALUE", flag, kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("%s: %q is given twice", flag, k)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // parseMethods upper-cases and checks HTTP methods.
@@ -218,10 +274,27 @@ func (a *app) printChannel(ch *adminv1.Channel) error {
 	t.kv("timeout", timeout)
 	t.kv("max body", maxBody)
 	t.kv("format", formatOf(ch))
+	t.kv("security", ch.GetSecurity())
+	t.kv("rate limit", rateOf(ch))
+	for _, op := range slices.Sorted(maps.Keys(ch.GetSoapActions())) {
+		t.kv("soap action", op+" -> "+ch.GetSoapActions()[op])
+	}
 	t.kv("revision", strconv.FormatInt(ch.GetRevision(), 10))
 	t.kv("created", when(now, ch.GetCreatedAt()))
 	t.kv("updated", when(now, ch.GetUpdatedAt()))
 	return t.flush()
+}
+
+// rateOf renders a channel's rate limit, such as "10/s, burst 20".
+func rateOf(ch *adminv1.Channel) string {
+	if ch.GetRateLimit() <= 0 {
+		return "none"
+	}
+	burst := ch.GetRateBurst()
+	if burst <= 0 {
+		burst = int32(max(1, math.Ceil(ch.GetRateLimit())))
+	}
+	return fmt.Sprintf("%g/s, burst %d", ch.GetRateLimit(), burst)
 }
 
 // formatOf names a channel's data format; empty means json.

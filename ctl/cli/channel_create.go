@@ -17,7 +17,9 @@ func (a *app) newChannelCreateCmd() *cobra.Command {
 		Long: `Create adds a channel: agents serve PATH and call SERVICE for each request.
 --timeout bounds each invocation through the channel.`,
 		Example: `  weftctl channel create orders --path /api/orders/{id} --service orders.get --method GET
-  weftctl channel create hello --path /api/hello --service hello.greet --method GET,POST --timeout 5s --max-body 1MiB`,
+  weftctl channel create hello --path /api/hello --service hello.greet --method GET,POST --timeout 5s --max-body 1MiB
+  weftctl channel create partner --path /api/partner --service orders.create --security partner-jwt --rate-limit 10
+  weftctl channel create billing --path /soap/billing --format soap11 --soap-action GetInvoice=billing.get --soap-action PayInvoice=billing.pay`,
 		Args: args("NAME"),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			name := argv[0]
@@ -39,7 +41,6 @@ func (a *app) newChannelCreateCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd, false)
-	_ = cmd.MarkFlagRequired("path")
-	_ = cmd.MarkFlagRequired("service")
+	_ = cmd.MarkFlagRequired("path") // the service is checked by the control plane: a SOAP channel may route by --soap-action alone
 	return cmd
 }

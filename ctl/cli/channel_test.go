@@ -96,10 +96,10 @@ func TestChannelCreate(t *testing.T) {
 	}
 }
 
-func TestChannelCreateRequiresPathAndService(t *testing.T) {
+func TestChannelCreateRequiresPath(t *testing.T) {
 	e := newTestEnv(t)
 	_, _, err := e.run("channel", "create", "orders")
-	if err == nil || !strings.Contains(err.Error(), `required flag(s) "path", "service" not set`) {
+	if err == nil || !strings.Contains(err.Error(), `required flag(s) "path" not set`) {
 		t.Fatalf("error = %v", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestChannelReadAndDelete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"name:      hello\n", "methods:   GET,POST\n", "timeout:   5s\n", "max body:  1MiB\n", "active:    yes\n", "revision:  4\n", "(1m ago)"} {
+		for _, want := range []string{"name:        hello\n", "methods:     GET,POST\n", "timeout:     5s\n", "max body:    1MiB\n", "active:      yes\n", "revision:    4\n", "rate limit:  none\n", "(1m ago)"} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, stdout)
 			}

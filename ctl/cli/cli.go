@@ -31,6 +31,7 @@ const (
 const (
 	outputTable = "table"
 	outputJSON  = "json"
+	outputYAML  = "yaml"
 )
 
 // app holds what every command shares: the global flags, the output streams
@@ -88,8 +89,8 @@ Environment:
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.output = strings.ToLower(a.output)
-			if a.output != outputTable && a.output != outputJSON {
-				return fmt.Errorf("--output %q: want table or json", a.output)
+			if a.output != outputTable && a.output != outputJSON && a.output != outputYAML {
+				return fmt.Errorf("--output %q: want table, json or yaml", a.output)
 			}
 			if a.timeout <= 0 {
 				return fmt.Errorf("--rpc-timeout %s: must be positive", a.timeout)
@@ -105,7 +106,7 @@ Environment:
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.addr, "addr", addr, "control plane address, host:port (env WEFT_ADDR)")
-	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json")
+	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table, json or yaml")
 	pf.DurationVar(&a.timeout, "rpc-timeout", defaultTimeout, "deadline of each call to the control plane")
 
 	root.AddCommand(
@@ -115,6 +116,8 @@ Environment:
 		a.newPackageCmd(),
 		a.newServiceCmd(),
 		a.newChannelCmd(),
+		a.newSecurityCmd(),
+		a.newOutgoingCmd(),
 		a.newAgentCmd(),
 		a.newInvokeCmd(),
 		a.newVersionCmd(),

@@ -131,7 +131,7 @@ func TestUsageErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{name: "bad output", args: []string{"service", "list", "-o", "yaml"}, wantErr: `--output "yaml": want table or json`},
+		{name: "bad output", args: []string{"service", "list", "-o", "xml"}, wantErr: `--output "xml": want table, json or yaml`},
 		{name: "unknown flag", args: []string{"service", "list", "--frob"}, wantErr: "unknown flag: --frob (see weftctl service list --help)"},
 		{name: "unknown command", args: []string{"frob"}, wantErr: `unknown command "frob"`},
 		{name: "extra argument", args: []string{"channel", "get", "a", "b"}, wantErr: `unexpected argument "b" (usage: weftctl channel get NAME [flags])`},

@@ -41,6 +41,8 @@ type conn struct {
 	packages adminv1.PackageServiceClient
 	channels adminv1.ChannelServiceClient
 	fleet    adminv1.FleetServiceClient
+	security adminv1.SecurityServiceClient
+	outgoing adminv1.OutgoingServiceClient
 }
 
 // dial prepares a connection to the control plane. gRPC connects lazily, on
@@ -75,6 +77,8 @@ func dial(opts dialOptions) (*conn, error) {
 		packages: adminv1.NewPackageServiceClient(cc),
 		channels: adminv1.NewChannelServiceClient(cc),
 		fleet:    adminv1.NewFleetServiceClient(cc),
+		security: adminv1.NewSecurityServiceClient(cc),
+		outgoing: adminv1.NewOutgoingServiceClient(cc),
 	}, nil
 }
 

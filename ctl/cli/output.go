@@ -10,20 +10,30 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"sigs.k8s.io/yaml"
 )
 
 // jsonOut is how -o json renders responses: stable field names for scripts,
 // every field present even when zero.
 var jsonOut = protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true, UseProtoNames: true}
 
-// json reports whether -o json was asked for.
-func (a *app) json() bool { return a.output == outputJSON }
+// json reports whether -o json or -o yaml was asked for: output for
+// scripts, which printJSON writes.
+func (a *app) json() bool { return a.output == outputJSON || a.output == outputYAML }
 
-// printJSON writes m to stdout as JSON.
+// printJSON writes m to stdout as JSON, or as YAML with the same field
+// names for -o yaml.
 func (a *app) printJSON(m proto.Message) error {
 	b, err := jsonOut.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("render %s as JSON: %w", m.ProtoReflect().Descriptor().Name(), err)
+	}
+	if a.output == outputYAML {
+		if b, err = yaml.JSONToYAML(b); err != nil {
+			return fmt.Errorf("render %s as YAML: %w", m.ProtoReflect().Descriptor().Name(), err)
+		}
+		_, err = a.stdout.Write(b)
+		return err
 	}
 	b = append(b, '\n')
 	_, err = a.stdout.Write(b)

@@ -298,7 +298,8 @@ func soapBothWays(t *testing.T, e *env, r *remote) {
 }
 
 func limitsAndErrors(t *testing.T, e *env) {
-	e.ctlOK(t, "channel", "create", "limited", "--path", "/limited", "--service", exampleService, "--rate-limit", "0.2", "--rate-burst", "2", "--max-body", "64")
+	e.ctlOK(t, "channel", "create", "limited", "--path", "/limited", "--service", exampleService, "--rate-limit", "0.2", "--rate-burst", "2")
+	e.ctlOK(t, "channel", "create", "small", "--path", "/small", "--service", exampleService, "--max-body", "64")
 	e.sync(t)
 	url := e.agents[0].URL("/limited")
 	for i := 1; i <= 2; i++ {
@@ -315,7 +316,7 @@ func limitsAndErrors(t *testing.T, e *env) {
 		t.Errorf("the other agent: %d %s", status, body)
 	}
 
-	other := e.agents[1].URL("/limited")
+	small := e.agents[1].URL("/small")
 	for _, c := range []struct {
 		what, ct, body string
 		status         int
@@ -325,7 +326,7 @@ func limitsAndErrors(t *testing.T, e *env) {
 		{"wrong content type", "text/plain", adaInput, 415, "application/json"},
 		{"oversized body", "application/json", `{"name":"` + strings.Repeat("a", 100) + `"}`, 413, "64"},
 	} {
-		status, _, body := do(t, "POST", other, c.ct, c.body, nil)
+		status, _, body := do(t, "POST", small, c.ct, c.body, nil)
 		if status != c.status || !strings.Contains(string(body), c.has) {
 			t.Errorf("%s: %d %s; want %d naming %q", c.what, status, body, c.status, c.has)
 		}
@@ -363,7 +364,7 @@ func badConnectionInput(t *testing.T, e *env) {
 		{[]string{"outgoing", "create", "bad-dir", "--address", "http://x", "--security", "in-jwt-rs"}, "in-jwt-rs"},
 		{[]string{"channel", "create", "bad-sec", "--path", "/bad-sec", "--service", exampleService, "--security", "out-bearer"}, "out-bearer"},
 		{[]string{"channel", "create", "bad-sec2", "--path", "/bad-sec2", "--service", exampleService, "--security", "missing"}, "missing"},
-		{[]string{"channel", "create", "bad-rate", "--path", "/bad-rate", "--service", exampleService, "--rate-limit", "-1"}, "rate_limit"},
+		{[]string{"channel", "create", "bad-rate", "--path", "/bad-rate", "--service", exampleService, "--rate-limit", "-1"}, "rate-limit"},
 		{[]string{"channel", "create", "bad-soap", "--path", "/bad-soap", "--format", "soap11", "--soap-action", "X=no.such.service"}, "no.such.service"},
 	} {
 		res := testenv.Ctl(t, e.cp, c.args...)
