@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -29,6 +30,7 @@ var Version = "dev"
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	started := time.Now()
 	log = log.With("agent", cfg.ID)
+	debug.SetGCPercent(cfg.GCPercent)
 	eng := engine.New(log, cfg.InvokeTimeout)
 	eng.MaxPackageBytes = cfg.MaxPackageBytes
 	dir, err := state.Open(cfg.StateDir, state.WithBackups(cfg.Backups))

@@ -9,6 +9,7 @@
 package channel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"sort"
@@ -162,7 +164,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(status, err)
 		return
 	}
-	if input, err = format.MergeParams(input, inputType(inv, service), params, r.URL.Query()); err != nil {
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
+	if input, err = format.MergeParams(input, inputType(inv, service), params, query); err != nil {
 		refuse(http.StatusBadRequest, err)
 		return
 	}
@@ -172,8 +178,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Channel:    ch.GetName(),
 		Method:     r.Method,
 		PathParams: params,
-		Query:      r.URL.Query(),
-		Header:     r.Header.Clone(),
+		Query:      query,
+		Header:     r.Header, // read only, says the SDK; the server never reuses it
 		Principal: sdk.Principal{
 			Security: who.Definition,
 			Subject:  who.Subject,
@@ -186,7 +192,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add(k, v)
 		}
 	}
-	w.Header().Set(CIDHeader, cid)
+	if len(out.Header) > 0 {
+		w.Header().Set(CIDHeader, cid) // a service cannot change it
+	}
 	if out.Status >= 300 || out.Status < 200 {
 		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", service, "status", out.Status, "err", out.Error)
 		writeError(w, f, cid, out.Status, out.Error)
@@ -216,7 +224,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	if r.ContentLength > limit {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes; channel %s takes at most %d", r.ContentLength, ch.GetName(), limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -230,14 +238,17 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	if f, _ := format.Parse(ch.GetDataFormat()); f != format.JSON {
 		return body, 0, nil
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: channel %s takes application/json", ct, ch.GetName())
 		}
 	}
+	if json.Valid(body) {
+		return body, 0, nil
+	}
 	var v json.RawMessage
-	if err := json.Unmarshal(body, &v); err != nil {
+	if err := json.Unmarshal(body, &v); err != nil { // for the error's detail
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
 			return nil, http.StatusBadRequest, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
@@ -245,6 +256,17 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
 	}
 	return body, 0, nil
+}
+
+// readAll reads rd to the end, into one buffer of the size the request
+// announced when it did.
+func readAll(rd io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(rd)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1)) // +1: EOF without growing
+	_, err := buf.ReadFrom(rd)
+	return buf.Bytes(), err
 }
 
 // match finds the channel for method and escaped path. When the path exists

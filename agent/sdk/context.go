@@ -12,9 +12,10 @@ import (
 // came from, a logger, and setters for the response. It is safe for use by
 // several goroutines.
 type Context struct {
-	ctx    context.Context
-	req    Request
-	logger *slog.Logger
+	ctx     context.Context
+	req     Request
+	logOnce sync.Once
+	logger  *slog.Logger
 
 	mu   sync.Mutex
 	resp Response
@@ -64,15 +65,7 @@ func NewContext(ctx context.Context, req Request) *Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	logger := req.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Context{
-		ctx:    ctx,
-		req:    req,
-		logger: logger.With("cid", req.CID, "service", req.Service),
-	}
+	return &Context{ctx: ctx, req: req}
 }
 
 // Context returns the context.Context of the call. It is done when the
@@ -111,7 +104,18 @@ func (c *Context) Header() http.Header { return c.req.Header }
 func (c *Context) Principal() Principal { return c.req.Principal }
 
 // Logger returns a logger whose lines carry the call's cid and service.
-func (c *Context) Logger() *slog.Logger { return c.logger }
+func (c *Context) Logger() *slog.Logger {
+	// Made on first use: most calls never log, and tagging a logger costs
+	// more than a small call.
+	c.logOnce.Do(func() {
+		base := c.req.Logger
+		if base == nil {
+			base = slog.New(slog.DiscardHandler)
+		}
+		c.logger = base.With("cid", c.req.CID, "service", c.req.Service)
+	})
+	return c.logger
+}
 
 // SetStatus sets the HTTP status of a successful response (the default is
 // 200). To fail a call, return an error from Errorf instead.

@@ -18,7 +18,7 @@ func (s *sqlStore) AgentHello(ctx context.Context, a AgentHello) error {
 	if a.ID == "" {
 		return errors.New("agent hello: id is empty")
 	}
-	labels, err := encodeLabels(a.Labels)
+	labels, err := encodeMap(a.Labels)
 	if err != nil {
 		return fmt.Errorf("agent %s hello: %w", a.ID, err)
 	}

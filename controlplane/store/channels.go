@@ -29,7 +29,7 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 		if err != nil {
 			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
 		}
-		actions, err := encodeLabels(ch.SOAPActions)
+		actions, err := encodeMap(ch.SOAPActions)
 		if err != nil {
 			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
 		}
@@ -65,8 +65,9 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 	return out, nil
 }
 
-// checkChannelRefs checks that the path of ch is free and its service is
-// deployed.
+// checkChannelRefs checks that the path of ch is free, that its service and
+// the services of its SOAP actions are deployed, and that its security
+// definition exists and verifies inbound requests.
 func (s *sqlStore) checkChannelRefs(tx *gorm.DB, ch Channel) error {
 	var other []channelRow
 	if err := tx.Where("path = ? AND name <> ?", ch.Path, ch.Name).Limit(1).Find(&other).Error; err != nil {
@@ -226,7 +227,7 @@ func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, erro
 		row.Security = ch.Security
 		row.RateLimit = ch.RateLimit
 		row.RateBurst = ch.RateBurst
-		if row.SOAPActions, err = encodeLabels(ch.SOAPActions); err != nil {
+		if row.SOAPActions, err = encodeMap(ch.SOAPActions); err != nil {
 			return "", fmt.Errorf("update channel %q: %w", ch.Name, err)
 		}
 		row.UpdatedAt = now()

@@ -81,22 +81,25 @@ func (serviceRow) TableName() string { return "weft_services" }
 
 // channelRow is an HTTP channel.
 type channelRow struct {
-	ID           int64     `gorm:"primaryKey;autoIncrement"`
-	Name         string    `gorm:"size:255;not null;uniqueIndex:weft_channels_name"`
-	Path         string    `gorm:"size:512;not null;uniqueIndex:weft_channels_path"`
-	Methods      string    `gorm:"not null"` // JSON array
-	Service      string    `gorm:"size:255;not null;index:weft_channels_service"`
-	Active       bool      `gorm:"not null"`
-	TimeoutMs    int64     `gorm:"not null"`
-	MaxBodyBytes int64     `gorm:"not null"`
-	DataFormat   string    `gorm:"size:16;not null;default:json"`
-	Security     string    `gorm:"size:255;not null;default:'';index:weft_channels_security"`
-	RateLimit    float64   `gorm:"not null;default:0"`
-	RateBurst    int32     `gorm:"not null;default:0"`
-	SOAPActions  string    `gorm:"column:soap_actions;size:4096;not null;default:'{}'"` // JSON object
-	CreatedAt    time.Time `gorm:"not null;precision:3"`
-	UpdatedAt    time.Time `gorm:"not null;precision:3"`
-	Revision     int64     `gorm:"not null"`
+	ID           int64   `gorm:"primaryKey;autoIncrement"`
+	Name         string  `gorm:"size:255;not null;uniqueIndex:weft_channels_name"`
+	Path         string  `gorm:"size:512;not null;uniqueIndex:weft_channels_path"`
+	Methods      string  `gorm:"not null"` // JSON array
+	Service      string  `gorm:"size:255;not null;index:weft_channels_service"`
+	Active       bool    `gorm:"not null"`
+	TimeoutMs    int64   `gorm:"not null"`
+	MaxBodyBytes int64   `gorm:"not null"`
+	DataFormat   string  `gorm:"size:16;not null;default:json"`
+	Security     string  `gorm:"size:255;not null;default:'';index:weft_channels_security"`
+	RateLimit    float64 `gorm:"not null;default:0"`
+	RateBurst    int32   `gorm:"not null;default:0"`
+	// SOAPActions is a JSON object. It may be NULL, read as empty: rows
+	// from before the column have no value, and a TEXT column cannot
+	// have a default on MySQL.
+	SOAPActions string    `gorm:"column:soap_actions"`
+	CreatedAt   time.Time `gorm:"not null;precision:3"`
+	UpdatedAt   time.Time `gorm:"not null;precision:3"`
+	Revision    int64     `gorm:"not null"`
 }
 
 func (channelRow) TableName() string { return "weft_channels" }
@@ -120,36 +123,59 @@ type agentRow struct {
 
 func (agentRow) TableName() string { return "weft_agents" }
 
-// securityRow is a security definition. Fields holds the non-secret fields
-// as a JSON object; Secrets holds the secret ones, as a JSON object sealed
-// with the store's secrets box ("" when the definition has none).
+// securityRow is a security definition. The secret columns (marked
+// sealed) hold values sealed with the store's secrets box, "" when unset.
 type securityRow struct {
-	ID        int64     `gorm:"primaryKey;autoIncrement"`
-	Name      string    `gorm:"size:255;not null;uniqueIndex:weft_security_name"`
-	Kind      string    `gorm:"size:64;not null"`
-	Fields    string    `gorm:"not null"`
-	Secrets   string    `gorm:"not null"`
-	CreatedAt time.Time `gorm:"not null;precision:3"`
-	UpdatedAt time.Time `gorm:"not null;precision:3"`
-	Revision  int64     `gorm:"not null"`
+	ID           int64     `gorm:"primaryKey;autoIncrement"`
+	Name         string    `gorm:"size:255;not null;uniqueIndex:weft_security_definitions_name"`
+	Kind         string    `gorm:"size:64;not null"`
+	Username     string    `gorm:"not null"`
+	Password     string    `gorm:"not null"` // sealed
+	Header       string    `gorm:"not null"`
+	Key          string    `gorm:"column:api_key;not null"` // sealed
+	Algorithms   string    `gorm:"not null"`                // JSON array
+	Secret       string    `gorm:"not null"`                // sealed
+	PublicKeyPEM string    `gorm:"column:public_key_pem;not null"`
+	JWKSURL      string    `gorm:"column:jwks_url;not null"`
+	Issuer       string    `gorm:"not null"`
+	Audience     string    `gorm:"not null"`
+	LeewayMs     int64     `gorm:"not null"`
+	Token        string    `gorm:"not null"` // sealed
+	TokenURL     string    `gorm:"column:token_url;not null"`
+	ClientID     string    `gorm:"column:client_id;not null"`
+	ClientSecret string    `gorm:"column:client_secret;not null"` // sealed
+	Scopes       string    `gorm:"not null"`                      // JSON array
+	CertPEM      string    `gorm:"column:cert_pem;not null"`
+	KeyPEM       string    `gorm:"column:key_pem;not null"` // sealed
+	CreatedAt    time.Time `gorm:"not null;precision:3"`
+	UpdatedAt    time.Time `gorm:"not null;precision:3"`
+	Revision     int64     `gorm:"not null"`
 }
 
-func (securityRow) TableName() string { return "weft_security" }
+func (securityRow) TableName() string { return "weft_security_definitions" }
 
-// outgoingRow is an outgoing HTTP connection; Config holds its fields other
-// than those queried on, as a JSON object.
+// outgoingRow is an outgoing HTTP connection.
 type outgoingRow struct {
-	ID        int64     `gorm:"primaryKey;autoIncrement"`
-	Name      string    `gorm:"size:255;not null;uniqueIndex:weft_outgoing_name"`
-	Security  string    `gorm:"size:255;not null;index:weft_outgoing_security"`
-	Active    bool      `gorm:"not null"`
-	Config    string    `gorm:"not null"`
-	CreatedAt time.Time `gorm:"not null;precision:3"`
-	UpdatedAt time.Time `gorm:"not null;precision:3"`
-	Revision  int64     `gorm:"not null"`
+	ID            int64     `gorm:"primaryKey;autoIncrement"`
+	Name          string    `gorm:"size:255;not null;uniqueIndex:weft_outgoing_connections_name"`
+	Address       string    `gorm:"not null"`
+	PathTemplate  string    `gorm:"not null"`
+	Method        string    `gorm:"size:16;not null"`
+	DataFormat    string    `gorm:"size:16;not null"`
+	SOAPAction    string    `gorm:"column:soap_action;not null"`
+	TimeoutMs     int64     `gorm:"not null"`
+	TLSSkipVerify bool      `gorm:"column:tls_skip_verify;not null"`
+	CABundlePEM   string    `gorm:"column:ca_bundle_pem;not null"`
+	Security      string    `gorm:"size:255;not null;index:weft_outgoing_connections_security"`
+	PoolSize      int32     `gorm:"not null"`
+	Headers       string    `gorm:"not null"` // JSON object
+	Active        bool      `gorm:"not null"`
+	CreatedAt     time.Time `gorm:"not null;precision:3"`
+	UpdatedAt     time.Time `gorm:"not null;precision:3"`
+	Revision      int64     `gorm:"not null"`
 }
 
-func (outgoingRow) TableName() string { return "weft_outgoing" }
+func (outgoingRow) TableName() string { return "weft_outgoing_connections" }
 
 // models lists every model, in the order AutoMigrate creates them.
 var models = []any{
@@ -191,7 +217,7 @@ func encodeList(l []string) (string, error) {
 	return encodeJSON(l)
 }
 
-func encodeLabels(m map[string]string) (string, error) {
+func encodeMap(m map[string]string) (string, error) {
 	if m == nil {
 		m = map[string]string{}
 	}
@@ -204,6 +230,18 @@ func decodeList(column, s string) ([]string, error) {
 		return nil, fmt.Errorf("decode %s: %w", column, err)
 	}
 	return l, nil
+}
+
+// decodeMap decodes a JSON object column; "" (a NULL) is an empty map.
+func decodeMap(column, s string) (map[string]string, error) {
+	m := map[string]string{}
+	if s == "" {
+		return m, nil
+	}
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", column, err)
+	}
+	return m, nil
 }
 
 func (r *packageVersionRow) toPackage() (Package, error) {
@@ -228,11 +266,9 @@ func channelFromRow(r *channelRow) (Channel, error) {
 	if err != nil {
 		return Channel{}, err
 	}
-	actions := map[string]string{}
-	if r.SOAPActions != "" {
-		if err := json.Unmarshal([]byte(r.SOAPActions), &actions); err != nil {
-			return Channel{}, fmt.Errorf("decode soap actions of channel %s: %w", r.Name, err)
-		}
+	actions, err := decodeMap("SOAP actions of channel "+r.Name, r.SOAPActions)
+	if err != nil {
+		return Channel{}, err
 	}
 	return Channel{
 		Name:         r.Name,

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,20 +9,6 @@ import (
 
 	"gorm.io/gorm"
 )
-
-// outgoingConfig is the stored Config column of an outgoing connection.
-type outgoingConfig struct {
-	Address       string            `json:"address"`
-	PathTemplate  string            `json:"path_template,omitempty"`
-	Method        string            `json:"method,omitempty"`
-	DataFormat    string            `json:"data_format,omitempty"`
-	SOAPAction    string            `json:"soap_action,omitempty"`
-	TimeoutMs     int64             `json:"timeout_ms,omitempty"`
-	TLSSkipVerify bool              `json:"tls_skip_verify,omitempty"`
-	CABundlePEM   string            `json:"ca_bundle_pem,omitempty"`
-	PoolSize      int32             `json:"pool_size,omitempty"`
-	Headers       map[string]string `json:"headers,omitempty"`
-}
 
 // CreateOutgoingConnection stores a new connection.
 func (s *sqlStore) CreateOutgoingConnection(ctx context.Context, c OutgoingConnection) (OutgoingConnection, error) {
@@ -163,33 +148,50 @@ func (s *sqlStore) checkOutgoingRefs(tx *gorm.DB, c OutgoingConnection) error {
 	return s.checkSecurityUse(tx, fmt.Sprintf("outgoing connection %q", c.Name), c.Security, false)
 }
 
+// fillOutgoingRow sets every field of row but its id, name, times and
+// revision from c.
 func fillOutgoingRow(row *outgoingRow, c OutgoingConnection) error {
-	cfg, err := encodeJSON(outgoingConfig{
-		Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method, DataFormat: c.DataFormat,
-		SOAPAction: c.SOAPAction, TimeoutMs: c.TimeoutMs, TLSSkipVerify: c.TLSSkipVerify,
-		CABundlePEM: c.CABundlePEM, PoolSize: c.PoolSize, Headers: c.Headers,
-	})
+	headers, err := encodeMap(c.Headers)
 	if err != nil {
-		return fmt.Errorf("outgoing connection %q: %w", c.Name, err)
+		return fmt.Errorf("outgoing connection %q: headers: %w", c.Name, err)
 	}
-	row.Security, row.Active, row.Config = c.Security, c.Active, cfg
+	row.Address = c.Address
+	row.PathTemplate = c.PathTemplate
+	row.Method = c.Method
+	row.DataFormat = c.DataFormat
+	row.SOAPAction = c.SOAPAction
+	row.TimeoutMs = c.TimeoutMs
+	row.TLSSkipVerify = c.TLSSkipVerify
+	row.CABundlePEM = c.CABundlePEM
+	row.Security = c.Security
+	row.PoolSize = c.PoolSize
+	row.Headers = headers
+	row.Active = c.Active
 	return nil
 }
 
 func outgoingFromRow(r *outgoingRow) (OutgoingConnection, error) {
-	var cfg outgoingConfig
-	if err := json.Unmarshal([]byte(r.Config), &cfg); err != nil {
-		return OutgoingConnection{}, fmt.Errorf("decode outgoing connection %q: %w", r.Name, err)
-	}
-	if cfg.Headers == nil {
-		cfg.Headers = map[string]string{}
+	headers, err := decodeMap(fmt.Sprintf("headers of outgoing connection %q", r.Name), r.Headers)
+	if err != nil {
+		return OutgoingConnection{}, err
 	}
 	return OutgoingConnection{
-		Name: r.Name, Address: cfg.Address, PathTemplate: cfg.PathTemplate, Method: cfg.Method,
-		DataFormat: cfg.DataFormat, SOAPAction: cfg.SOAPAction, TimeoutMs: cfg.TimeoutMs,
-		TLSSkipVerify: cfg.TLSSkipVerify, CABundlePEM: cfg.CABundlePEM, Security: r.Security,
-		PoolSize: cfg.PoolSize, Headers: cfg.Headers, Active: r.Active,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Revision: r.Revision,
+		Name:          r.Name,
+		Address:       r.Address,
+		PathTemplate:  r.PathTemplate,
+		Method:        r.Method,
+		DataFormat:    r.DataFormat,
+		SOAPAction:    r.SOAPAction,
+		TimeoutMs:     r.TimeoutMs,
+		TLSSkipVerify: r.TLSSkipVerify,
+		CABundlePEM:   r.CABundlePEM,
+		Security:      r.Security,
+		PoolSize:      r.PoolSize,
+		Headers:       headers,
+		Active:        r.Active,
+		CreatedAt:     r.CreatedAt.UTC(),
+		UpdatedAt:     r.UpdatedAt.UTC(),
+		Revision:      r.Revision,
 	}, nil
 }
 

@@ -41,12 +41,12 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 			return "", fmt.Errorf("%s; deactivate or delete %s first, or undeploy --force: %w", usedBy(name, users), them, ErrConflict)
 		}
 		for _, ch := range users {
-			err := tx.Model(&channelRow{}).Where("id = ?", ch.ID).
+			err := tx.Model(&channelRow{}).Where("id = ?", ch.row.ID).
 				Updates(map[string]any{"active": false, "revision": rev, "updated_at": now()}).Error
 			if err != nil {
-				return "", fmt.Errorf("deactivate channel %q: %w", ch.Name, err)
+				return "", fmt.Errorf("deactivate channel %q: %w", ch.row.Name, err)
 			}
-			out.DeactivatedChannels = append(out.DeactivatedChannels, ch.Name)
+			out.DeactivatedChannels = append(out.DeactivatedChannels, ch.row.Name)
 		}
 		if err := tx.Where("package = ?", name).Delete(&serviceRow{}).Error; err != nil {
 			return "", fmt.Errorf("remove services: %w", err)
@@ -71,29 +71,23 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 	return out, nil
 }
 
-// activeChannels lists the active channels that call services, by name.
-func activeChannels(tx *gorm.DB, services []string) ([]channelRow, error) {
-	chs, err := channelsCalling(tx, services, true)
-	if err != nil {
-		return nil, err
-	}
-	rows := make([]channelRow, len(chs))
-	for i, c := range chs {
-		rows[i] = c.row
-	}
-	return rows, nil
+// activeChannels lists the active channels that call services, as their
+// service or through a SOAP action, by name.
+func activeChannels(tx *gorm.DB, services []string) ([]channelCall, error) {
+	return channelsCalling(tx, services, true)
 }
 
-// usedBy says which channels use the package name:
-// `package "hello" is used by channels "a" (hello.greet), "b" (hello.greet)`.
-func usedBy(name string, chs []channelRow) string {
+// usedBy says which channels use the package name, with the services of
+// it they call:
+// `package "hello" is used by channels "a" (hello.greet), "b" (hello.greet, hello.list)`.
+func usedBy(name string, chs []channelCall) string {
 	noun := "channel"
 	if len(chs) > 1 {
 		noun = "channels"
 	}
 	parts := make([]string, 0, len(chs))
 	for _, ch := range chs {
-		parts = append(parts, fmt.Sprintf("%q (%s)", ch.Name, ch.Service))
+		parts = append(parts, fmt.Sprintf("%q (%s)", ch.row.Name, strings.Join(ch.calls, ", ")))
 	}
 	return fmt.Sprintf("package %q is used by %s %s", name, noun, strings.Join(parts, ", "))
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -14,30 +13,23 @@ import (
 	"github.com/weft-dev/weft/agent/security"
 )
 
-// securityFields are the non-secret fields of a definition, as stored.
-type securityFields struct {
-	Username     string   `json:"username,omitempty"`
-	Header       string   `json:"header,omitempty"`
-	Algorithms   []string `json:"algorithms,omitempty"`
-	PublicKeyPEM string   `json:"public_key_pem,omitempty"`
-	JWKSURL      string   `json:"jwks_url,omitempty"`
-	Issuer       string   `json:"issuer,omitempty"`
-	Audience     string   `json:"audience,omitempty"`
-	LeewayMs     int64    `json:"leeway_ms,omitempty"`
-	TokenURL     string   `json:"token_url,omitempty"`
-	ClientID     string   `json:"client_id,omitempty"`
-	Scopes       []string `json:"scopes,omitempty"`
-	CertPEM      string   `json:"cert_pem,omitempty"`
+// secretField is one secret field of a security definition: its name in
+// errors (as the admin API names it) and where it is kept in the plain
+// type and in the row.
+type secretField struct {
+	name  string
+	plain func(*SecurityDefinition) *string
+	row   func(*securityRow) *string
 }
 
-// securitySecrets are the secret fields, sealed as one JSON object.
-type securitySecrets struct {
-	Password     string `json:"password,omitempty"`
-	Key          string `json:"key,omitempty"`
-	Secret       string `json:"secret,omitempty"`
-	Token        string `json:"token,omitempty"`
-	ClientSecret string `json:"client_secret,omitempty"`
-	KeyPEM       string `json:"key_pem,omitempty"`
+// secretFields are the fields the store seals, each in its own column.
+var secretFields = []secretField{
+	{"password", func(d *SecurityDefinition) *string { return &d.Password }, func(r *securityRow) *string { return &r.Password }},
+	{"key", func(d *SecurityDefinition) *string { return &d.Key }, func(r *securityRow) *string { return &r.Key }},
+	{"secret", func(d *SecurityDefinition) *string { return &d.Secret }, func(r *securityRow) *string { return &r.Secret }},
+	{"token", func(d *SecurityDefinition) *string { return &d.Token }, func(r *securityRow) *string { return &r.Token }},
+	{"client_secret", func(d *SecurityDefinition) *string { return &d.ClientSecret }, func(r *securityRow) *string { return &r.ClientSecret }},
+	{"key_pem", func(d *SecurityDefinition) *string { return &d.KeyPEM }, func(r *securityRow) *string { return &r.KeyPEM }},
 }
 
 // CreateSecurityDefinition stores a new definition, sealing its secrets.
@@ -78,7 +70,8 @@ func (s *sqlStore) GetSecurityDefinition(ctx context.Context, name string) (Secu
 	return s.securityFromRow(row)
 }
 
-// ListSecurityDefinitions returns every definition sorted by name.
+// ListSecurityDefinitions returns every definition sorted by name, secrets
+// in clear.
 func (s *sqlStore) ListSecurityDefinitions(ctx context.Context) ([]SecurityDefinition, error) {
 	out, err := s.listSecurity(s.r.WithContext(ctx))
 	if err != nil {
@@ -147,12 +140,20 @@ func (s *sqlStore) DeleteSecurityDefinition(ctx context.Context, name string) (i
 		if err != nil {
 			return "", err
 		}
-		users, err := securityUsers(tx, name)
+		chans, conns, err := securityUsers(tx, name)
 		if err != nil {
 			return "", err
 		}
-		if len(users) > 0 {
-			return "", fmt.Errorf("security definition %q is used by %s; point them at another definition first: %w", name, strings.Join(users, ", "), ErrConflict)
+		if len(chans)+len(conns) > 0 {
+			var users []string
+			if len(chans) > 0 {
+				users = append(users, named("channel", chans))
+			}
+			if len(conns) > 0 {
+				users = append(users, named("outgoing connection", conns))
+			}
+			return "", fmt.Errorf("security definition %q is used by %s; point them at another definition first: %w",
+				name, strings.Join(users, " and "), ErrConflict)
 		}
 		if err := tx.Delete(&securityRow{}, row.ID).Error; err != nil {
 			return "", fmt.Errorf("delete security definition %q: %w", name, err)
@@ -173,48 +174,39 @@ func getSecurity(tx *gorm.DB, name string) (*securityRow, error) {
 	return &row, nil
 }
 
-// securityUsers names the channels and connections that use definition
-// name, such as `channel "orders"`.
-func securityUsers(tx *gorm.DB, name string) ([]string, error) {
-	var chans, conns []string
+// securityUsers returns the names of the channels and of the outgoing
+// connections that use the definition name, each sorted.
+func securityUsers(tx *gorm.DB, name string) (chans, conns []string, err error) {
 	if err := tx.Model(&channelRow{}).Where("security = ?", name).Order("name").Pluck("name", &chans).Error; err != nil {
-		return nil, fmt.Errorf("read channels: %w", err)
+		return nil, nil, fmt.Errorf("security definition %q: read channels: %w", name, err)
 	}
 	if err := tx.Model(&outgoingRow{}).Where("security = ?", name).Order("name").Pluck("name", &conns).Error; err != nil {
-		return nil, fmt.Errorf("read outgoing connections: %w", err)
+		return nil, nil, fmt.Errorf("security definition %q: read outgoing connections: %w", name, err)
 	}
-	var out []string
-	for _, c := range chans {
-		out = append(out, fmt.Sprintf("channel %q", c))
-	}
-	for _, c := range conns {
-		out = append(out, fmt.Sprintf("outgoing connection %q", c))
-	}
-	return out, nil
+	return chans, conns, nil
 }
 
 // checkSecurityUsers refuses a change to d that its users could no longer
 // use: a channel needs a definition that verifies inbound requests, an
 // outgoing connection one that supplies outbound credentials.
 func checkSecurityUsers(tx *gorm.DB, d SecurityDefinition) error {
-	def := d.definition()
-	if !def.Inbound() {
-		var chans []string
-		if err := tx.Model(&channelRow{}).Where("security = ?", d.Name).Order("name").Pluck("name", &chans).Error; err != nil {
-			return fmt.Errorf("read channels: %w", err)
-		}
-		if len(chans) > 0 {
-			return fmt.Errorf("security definition %q: channel %q uses it, and %s cannot verify inbound requests: %w", d.Name, chans[0], d.Kind, ErrConflict)
-		}
+	chans, conns, err := securityUsers(tx, d.Name)
+	if err != nil {
+		return err
 	}
-	if !def.Outbound() {
-		var conns []string
-		if err := tx.Model(&outgoingRow{}).Where("security = ?", d.Name).Order("name").Pluck("name", &conns).Error; err != nil {
-			return fmt.Errorf("read outgoing connections: %w", err)
-		}
-		if len(conns) > 0 {
-			return fmt.Errorf("security definition %q: outgoing connection %q uses it, and %s cannot supply outbound credentials: %w", d.Name, conns[0], outboundKind(d), ErrConflict)
-		}
+	def := d.definition()
+	var problems []string
+	if len(chans) > 0 && !def.Inbound() {
+		problems = append(problems, fmt.Sprintf("%s cannot verify inbound requests, and %s %s it",
+			d.Kind, named("channel", chans), uses(chans)))
+	}
+	if len(conns) > 0 && !def.Outbound() {
+		problems = append(problems, fmt.Sprintf("%s cannot supply outbound credentials, and %s %s it",
+			outboundKind(d), named("outgoing connection", conns), uses(conns)))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("security definition %q: %s; point them at another definition first: %w",
+			d.Name, strings.Join(problems, "; "), ErrConflict)
 	}
 	return nil
 }
@@ -229,7 +221,7 @@ func (s *sqlStore) checkSecurityUse(tx *gorm.DB, user, name string, inbound bool
 	}
 	d, err := s.securityFromRow(row)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", user, err)
 	}
 	def := d.definition()
 	switch {
@@ -255,64 +247,128 @@ func (d SecurityDefinition) definition() security.Definition {
 	return security.Definition{Name: d.Name, Kind: security.Kind(d.Kind), Algorithms: d.Algorithms, Secret: d.Secret}
 }
 
-// fillSecurityRow sets row's kind, fields and sealed secrets from d.
+// named lists objects of one kind: `channel "a"`, `channels "a", "b"`.
+func named(noun string, names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	if len(names) > 1 {
+		noun += "s"
+	}
+	return noun + " " + strings.Join(quoted, ", ")
+}
+
+// uses is the verb that follows named(noun, names).
+func uses(names []string) string {
+	if len(names) > 1 {
+		return "use"
+	}
+	return "uses"
+}
+
+// fillSecurityRow sets every field of row but its id, name, times and
+// revision from d, sealing the secrets.
 func (s *sqlStore) fillSecurityRow(row *securityRow, d SecurityDefinition) error {
-	fields, err := encodeJSON(securityFields{
-		Username: d.Username, Header: d.Header, Algorithms: d.Algorithms, PublicKeyPEM: d.PublicKeyPEM,
-		JWKSURL: d.JWKSURL, Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
-		TokenURL: d.TokenURL, ClientID: d.ClientID, Scopes: d.Scopes, CertPEM: d.CertPEM,
-	})
+	algorithms, err := encodeList(d.Algorithms)
 	if err != nil {
-		return fmt.Errorf("security definition %q: %w", d.Name, err)
+		return fmt.Errorf("security definition %q: algorithms: %w", d.Name, err)
 	}
-	sec := securitySecrets{Password: d.Password, Key: d.Key, Secret: d.Secret, Token: d.Token, ClientSecret: d.ClientSecret, KeyPEM: d.KeyPEM}
-	sealed := ""
-	if sec != (securitySecrets{}) {
-		if s.box == nil {
-			return fmt.Errorf("security definition %q: no secrets key is configured, so its secrets cannot be stored", d.Name)
-		}
-		plain, err := json.Marshal(sec)
+	scopes, err := encodeList(d.Scopes)
+	if err != nil {
+		return fmt.Errorf("security definition %q: scopes: %w", d.Name, err)
+	}
+	row.Kind = d.Kind
+	row.Username = d.Username
+	row.Header = d.Header
+	row.Algorithms = algorithms
+	row.PublicKeyPEM = d.PublicKeyPEM
+	row.JWKSURL = d.JWKSURL
+	row.Issuer = d.Issuer
+	row.Audience = d.Audience
+	row.LeewayMs = d.LeewayMs
+	row.TokenURL = d.TokenURL
+	row.ClientID = d.ClientID
+	row.Scopes = scopes
+	row.CertPEM = d.CertPEM
+	for _, f := range secretFields {
+		sealed, err := s.seal(d.Name, f.name, *f.plain(&d))
 		if err != nil {
-			return fmt.Errorf("security definition %q: %w", d.Name, err)
+			return err
 		}
-		if sealed, err = s.box.Seal(plain); err != nil {
-			return fmt.Errorf("security definition %q: seal its secrets: %w", d.Name, err)
-		}
+		*f.row(row) = sealed
 	}
-	row.Kind, row.Fields, row.Secrets = d.Kind, fields, sealed
 	return nil
+}
+
+// seal seals the value of field of definition name; "" stays "".
+func (s *sqlStore) seal(name, field, value string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	if s.box == nil {
+		return "", fmt.Errorf("security definition %q: %s: no secrets key configured, so secrets cannot be stored", name, field)
+	}
+	sealed, err := s.box.Seal([]byte(value))
+	if err != nil {
+		return "", fmt.Errorf("security definition %q: seal %s: %w", name, field, err)
+	}
+	return sealed, nil
+}
+
+// unseal opens the stored value of field of definition name; "" stays "".
+// Its errors wrap those of secrets.Box.Open.
+func (s *sqlStore) unseal(name, field, stored string) (string, error) {
+	if stored == "" {
+		return "", nil
+	}
+	if s.box == nil {
+		return "", fmt.Errorf("security definition %q: %s is sealed and no secrets key configured", name, field)
+	}
+	plain, err := s.box.Open(stored)
+	if err != nil {
+		return "", fmt.Errorf("security definition %q: %s: %w (is the secrets key the one it was stored with?)", name, field, err)
+	}
+	return string(plain), nil
 }
 
 // securityFromRow reads a definition, opening its secrets.
 func (s *sqlStore) securityFromRow(r *securityRow) (SecurityDefinition, error) {
-	var f securityFields
-	if err := json.Unmarshal([]byte(r.Fields), &f); err != nil {
-		return SecurityDefinition{}, fmt.Errorf("decode security definition %q: %w", r.Name, err)
+	algorithms, err := decodeList(fmt.Sprintf("algorithms of security definition %q", r.Name), r.Algorithms)
+	if err != nil {
+		return SecurityDefinition{}, err
 	}
-	var sec securitySecrets
-	if r.Secrets != "" {
-		if s.box == nil {
-			return SecurityDefinition{}, fmt.Errorf("security definition %q: its secrets are sealed and no secrets key is configured", r.Name)
-		}
-		plain, err := s.box.Open(r.Secrets)
+	scopes, err := decodeList(fmt.Sprintf("scopes of security definition %q", r.Name), r.Scopes)
+	if err != nil {
+		return SecurityDefinition{}, err
+	}
+	d := SecurityDefinition{
+		Name:         r.Name,
+		Kind:         r.Kind,
+		Username:     r.Username,
+		Header:       r.Header,
+		Algorithms:   algorithms,
+		PublicKeyPEM: r.PublicKeyPEM,
+		JWKSURL:      r.JWKSURL,
+		Issuer:       r.Issuer,
+		Audience:     r.Audience,
+		LeewayMs:     r.LeewayMs,
+		TokenURL:     r.TokenURL,
+		ClientID:     r.ClientID,
+		Scopes:       scopes,
+		CertPEM:      r.CertPEM,
+		CreatedAt:    r.CreatedAt.UTC(),
+		UpdatedAt:    r.UpdatedAt.UTC(),
+		Revision:     r.Revision,
+	}
+	for _, f := range secretFields {
+		plain, err := s.unseal(r.Name, f.name, *f.row(r))
 		if err != nil {
-			return SecurityDefinition{}, fmt.Errorf("security definition %q: open its secrets: %w (is this the control plane's secrets key?)", r.Name, err)
+			return SecurityDefinition{}, err
 		}
-		if err := json.Unmarshal(plain, &sec); err != nil {
-			return SecurityDefinition{}, fmt.Errorf("security definition %q: decode its secrets: %w", r.Name, err)
-		}
+		*f.plain(&d) = plain
 	}
-	return SecurityDefinition{
-		Name: r.Name, Kind: r.Kind,
-		Username: f.Username, Password: sec.Password,
-		Header: f.Header, Key: sec.Key,
-		Algorithms: orEmpty(f.Algorithms), Secret: sec.Secret, PublicKeyPEM: f.PublicKeyPEM, JWKSURL: f.JWKSURL,
-		Issuer: f.Issuer, Audience: f.Audience, LeewayMs: f.LeewayMs,
-		Token:    sec.Token,
-		TokenURL: f.TokenURL, ClientID: f.ClientID, ClientSecret: sec.ClientSecret, Scopes: orEmpty(f.Scopes),
-		CertPEM: f.CertPEM, KeyPEM: sec.KeyPEM,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), Revision: r.Revision,
-	}, nil
+	return d, nil
 }
 
 // sameSecurity reports whether b sets every field a stored definition a has.
@@ -323,6 +379,7 @@ func sameSecurity(a, b SecurityDefinition) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// orEmpty is l, or an empty list for nil, so that the two compare equal.
 func orEmpty(l []string) []string {
 	if l == nil {
 		return []string{}

@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/snapshot"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// BenchmarkServeJSONChannel is one request through a JSON channel to the
+// interpreted service of tests/bench (decode, transform, encode), with no
+// network: what the agent itself spends per request.
+//
+//	go test -run '^$' -bench ServeJSONChannel -benchmem ./agent/engine/
+func BenchmarkServeJSONChannel(b *testing.B) {
+	src, err := os.ReadFile("../../tests/bench/testdata/transform/transform.go")
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := []*agentv1.SourceFile{{Name: "transform.go", Content: src}}
+	pkg := &agentv1.Package{Name: "transform", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"bench.transform"}, Files: files}
+	ch := &agentv1.Channel{Name: "bench", Path: "/bench", Methods: []string{"POST"}, Service: "bench.transform", Active: true}
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	if _, errs := e.Apply(context.Background(), &agentv1.Snapshot{Revision: 1, Packages: []*agentv1.Package{pkg}, Channels: []*agentv1.Channel{ch}}); len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	h := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)}
+	const body = `{"customer":"ada","item":"widget","quantity":120,"price":2.5}`
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/bench", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+		}
+	})
+}
