@@ -9,7 +9,6 @@
 package channel
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -258,15 +257,22 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	return body, 0, nil
 }
 
-// readAll reads rd to the end, into one buffer of the size the request
-// announced when it did.
+// readAll reads rd to the end. When the request announced its size, the
+// body is read into one buffer of that size.
 func readAll(rd io.Reader, size int64) ([]byte, error) {
 	if size <= 0 {
 		return io.ReadAll(rd)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1)) // +1: EOF without growing
-	_, err := buf.ReadFrom(rd)
-	return buf.Bytes(), err
+	body := make([]byte, size)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		return nil, err
+	}
+	var extra [1]byte
+	if n, err := rd.Read(extra[:]); n > 0 || (err != nil && err != io.EOF) {
+		rest, err := io.ReadAll(rd) // more than announced: let the limit decide
+		return append(append(body, extra[:n]...), rest...), err
+	}
+	return body, nil
 }
 
 // match finds the channel for method and escaped path. When the path exists

@@ -3,12 +3,14 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/store/storetest"
 )
 
 func channel(name, path, service string) store.Channel {
@@ -27,7 +29,9 @@ func channel(name, path, service string) store.Channel {
 func sameChannel(a, b store.Channel) bool {
 	return a.Name == b.Name && a.Path == b.Path && slices.Equal(a.Methods, b.Methods) &&
 		a.Service == b.Service && a.Active == b.Active && a.TimeoutMs == b.TimeoutMs &&
-		a.MaxBodyBytes == b.MaxBodyBytes && a.CreatedAt.Equal(b.CreatedAt) &&
+		a.MaxBodyBytes == b.MaxBodyBytes && a.DataFormat == b.DataFormat &&
+		a.Security == b.Security && a.RateLimit == b.RateLimit && a.RateBurst == b.RateBurst &&
+		maps.Equal(a.SOAPActions, b.SOAPActions) && a.CreatedAt.Equal(b.CreatedAt) &&
 		a.UpdatedAt.Equal(b.UpdatedAt) && a.Revision == b.Revision
 }
 
@@ -148,6 +152,9 @@ func TestChannels(t *testing.T) {
 		if updated.Revision != 4 || !updated.CreatedAt.Equal(orders.CreatedAt) || updated.UpdatedAt.Before(orders.UpdatedAt) ||
 			updated.Active || !slices.Equal(updated.Methods, []string{"PUT"}) || updated.Service != "alpha.two" {
 			t.Fatalf("updated = %+v", updated)
+		}
+		if got, err := s.GetChannel(ctx, "orders"); err != nil || !sameChannel(got, updated) {
+			t.Fatalf("GetChannel after update = %+v, %v; want %+v", got, err, updated)
 		}
 		if _, err := s.UpdateChannel(ctx, channel("stock", "/api/orders", "alpha.two")); err != nil {
 			t.Fatalf("take the freed path: %v", err)
@@ -306,4 +313,135 @@ func TestDesiredConsistent(t *testing.T) {
 		}
 		t.Logf("%d consistent snapshots", reads)
 	})
+}
+
+// soapChannel is an active SOAP channel whose main service is main and
+// whose actions call the services of actions (action -> service).
+func soapChannel(name, main string, actions map[string]string) store.Channel {
+	ch := channel(name, "/"+name, main)
+	ch.DataFormat = "soap11"
+	ch.SOAPActions = actions
+	return ch
+}
+
+// TestChannelSOAPActions checks that every service a channel's SOAP actions
+// call must be deployed, and stays so: deploy and undeploy see them as
+// they see the channel's own service.
+func TestChannelSOAPActions(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		deploy(t, s,
+			pkg("alpha", []string{"alpha.one"}, "a.go", "a"),
+			pkg("beta", []string{"beta.get", "beta.put"}, "b.go", "b"))
+		orders, err := s.CreateChannel(ctx, soapChannel("orders", "alpha.one",
+			map[string]string{"GetOrder": "beta.get", "PutOrder": "beta.put", "Ping": "alpha.one"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle := soapChannel("idle", "alpha.one", map[string]string{"GetOrder": "beta.get"})
+		idle.Active = false
+		if _, err := s.CreateChannel(ctx, idle); err != nil {
+			t.Fatal(err)
+		}
+		wantRevision(t, s, 3)
+		before := desired(t, s)
+
+		refused := []struct {
+			name     string
+			do       func() error
+			sentinel error
+			text     string
+		}{
+			{"create with an undeployed action service", func() error {
+				_, err := s.CreateChannel(ctx, soapChannel("new", "alpha.one", map[string]string{"A": "beta.get", "urn:Zap": "nope.zap"}))
+				return err
+			}, store.ErrNotFound, `channel "new": SOAP action "urn:Zap": service "nope.zap" is not deployed`},
+			{"update with an undeployed action service", func() error {
+				_, err := s.UpdateChannel(ctx, soapChannel("orders", "alpha.one", map[string]string{"GetOrder": "beta.gone"}))
+				return err
+			}, store.ErrNotFound, `channel "orders": SOAP action "GetOrder": service "beta.gone" is not deployed`},
+			{"undeploy a package only actions call", func() error {
+				_, err := s.Undeploy(ctx, "remover", "beta", false)
+				return err
+			}, store.ErrConflict, `package "beta" is used by channel "orders" (beta.get, beta.put); deactivate or delete it first, or undeploy --force`},
+			{"deploy dropping a service an action calls", func() error {
+				_, err := s.Deploy(ctx, "tester", []store.NewPackage{pkg("beta", []string{"beta.get"}, "b.go", "b2")})
+				return err
+			}, store.ErrConflict, `package "beta" would drop service "beta.put", which channel "orders" calls`},
+		}
+		for _, tt := range refused {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, tt.do(), tt.sentinel, tt.text)
+				wantUnchanged(t, s, before)
+			})
+		}
+
+		// A forced undeploy deactivates the active channels whose actions
+		// call the package; the inactive one stays as it is.
+		res, err := s.Undeploy(ctx, "remover", "beta", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Revision != 4 || !slices.Equal(res.DeactivatedChannels, []string{"orders"}) ||
+			!slices.Equal(res.Services, []string{"beta.get", "beta.put"}) {
+			t.Fatalf("Undeploy = %+v", res)
+		}
+		got, err := s.GetChannel(ctx, "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Active || got.Revision != 4 || !maps.Equal(got.SOAPActions, orders.SOAPActions) {
+			t.Fatalf("orders after forced undeploy = %+v, want inactive at revision 4 with its actions", got)
+		}
+		if got, err := s.GetChannel(ctx, "idle"); err != nil || got.Revision != 3 {
+			t.Fatalf("idle after forced undeploy = %+v, %v; want it untouched", got, err)
+		}
+	})
+}
+
+// TestMigratePrevious opens a database that the release before security
+// definitions created and filled: its channels read with the new fields
+// empty, and take them on update.
+func TestMigratePrevious(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := store.SeedPreviousSchema(ctx, b.DSN, "alpha", "alpha.one", "orders", "/orders"); err != nil {
+				t.Fatalf("seed the previous schema: %v", err)
+			}
+			s := storetest.Open(t, b)
+			wantRevision(t, s, 2)
+			old, err := s.GetChannel(ctx, "orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old.Security != "" || old.RateLimit != 0 || old.RateBurst != 0 || old.SOAPActions == nil ||
+				len(old.SOAPActions) != 0 || old.DataFormat != "json" || old.Service != "alpha.one" {
+				t.Fatalf("migrated channel = %+v", old)
+			}
+
+			if _, err := s.CreateSecurityDefinition(ctx, basicAuth("partner", "pw")); err != nil {
+				t.Fatal(err)
+			}
+			upd := soapChannel("orders", "alpha.one", map[string]string{"GetOrder": "alpha.one"})
+			upd.Path = "/orders"
+			upd.Security = "partner"
+			upd.RateLimit, upd.RateBurst = 10, 20
+			updated, err := s.UpdateChannel(ctx, upd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.GetChannel(ctx, "orders")
+			if err != nil || !sameChannel(got, updated) || got.Security != "partner" || got.RateBurst != 20 ||
+				got.SOAPActions["GetOrder"] != "alpha.one" {
+				t.Fatalf("updated migrated channel = %+v, %v", got, err)
+			}
+			if _, err := s.CreateOutgoingConnection(ctx, connection("erp", "partner")); err != nil {
+				t.Fatal(err)
+			}
+			if d := desired(t, s); d.Revision != 5 || len(d.Channels) != 1 || len(d.Security) != 1 || len(d.Outgoing) != 1 {
+				t.Fatalf("Desired = %+v", d)
+			}
+		})
+	}
 }

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"time"
 )
 
 // ChangeRevisions returns the revisions in the change log, in order.
@@ -28,4 +31,80 @@ func PackageVersions(ctx context.Context, s Store, name string) ([]Package, erro
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// SealedSecrets returns the stored values of the secret columns of the
+// security definition name, by field name, as they are in the database.
+func SealedSecrets(ctx context.Context, s Store, name string) (map[string]string, error) {
+	row, err := getSecurity(s.(*sqlStore).r.WithContext(ctx), name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, f := range secretFields {
+		out[f.name] = *f.row(row)
+	}
+	return out, nil
+}
+
+// channelRowV1 is weft_channels as the release before security
+// definitions, rate limits and SOAP actions created it.
+type channelRowV1 struct {
+	ID           int64     `gorm:"primaryKey;autoIncrement"`
+	Name         string    `gorm:"size:255;not null;uniqueIndex:weft_channels_name"`
+	Path         string    `gorm:"size:512;not null;uniqueIndex:weft_channels_path"`
+	Methods      string    `gorm:"not null"`
+	Service      string    `gorm:"size:255;not null;index:weft_channels_service"`
+	Active       bool      `gorm:"not null"`
+	TimeoutMs    int64     `gorm:"not null"`
+	MaxBodyBytes int64     `gorm:"not null"`
+	DataFormat   string    `gorm:"size:16;not null;default:json"`
+	CreatedAt    time.Time `gorm:"not null;precision:3"`
+	UpdatedAt    time.Time `gorm:"not null;precision:3"`
+	Revision     int64     `gorm:"not null"`
+}
+
+func (channelRowV1) TableName() string { return "weft_channels" }
+
+// SeedPreviousSchema creates, in the empty database dsn, the tables of the
+// release before security definitions, holding at revision 2 the service
+// of package pkg and a channel (name, path) that calls it.
+func SeedPreviousSchema(ctx context.Context, dsn, pkg, service, name, path string) error {
+	kind, rest, _ := strings.Cut(dsn, ":")
+	log := slog.New(slog.DiscardHandler)
+	var (
+		s   *sqlStore
+		err error
+	)
+	if kind == "mysql" {
+		s, err = openMySQL(ctx, rest, log)
+	} else {
+		s, err = openSQLite(ctx, rest, log)
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	db := s.w.WithContext(ctx)
+	migrator := db
+	if s.mysql {
+		migrator = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+	}
+	err = migrator.AutoMigrate(&metaRow{}, &changeRow{}, &packageRow{}, &packageVersionRow{},
+		&packageFileRow{}, &serviceRow{}, &channelRowV1{}, &agentRow{})
+	if err != nil {
+		return err
+	}
+	t := now()
+	for _, row := range []any{
+		&metaRow{ID: metaID, Revision: 2},
+		&serviceRow{Name: service, Package: pkg},
+		&channelRowV1{Name: name, Path: path, Methods: `["POST"]`, Service: service, Active: true,
+			TimeoutMs: 1000, MaxBodyBytes: 1024, DataFormat: "json", CreatedAt: t, UpdatedAt: t, Revision: 2},
+	} {
+		if err := db.Create(row).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }

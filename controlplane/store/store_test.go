@@ -295,8 +295,19 @@ func TestLargeFile(t *testing.T) {
 
 // sameDesired compares two snapshots by value.
 func sameDesired(a, b store.Desired) bool {
-	if a.Revision != b.Revision || len(a.Packages) != len(b.Packages) || len(a.Channels) != len(b.Channels) {
+	if a.Revision != b.Revision || len(a.Packages) != len(b.Packages) || len(a.Channels) != len(b.Channels) ||
+		len(a.Security) != len(b.Security) || len(a.Outgoing) != len(b.Outgoing) {
 		return false
+	}
+	for i := range a.Security {
+		if !sameDefinition(a.Security[i], b.Security[i]) {
+			return false
+		}
+	}
+	for i := range a.Outgoing {
+		if !sameConnection(a.Outgoing[i], b.Outgoing[i]) {
+			return false
+		}
 	}
 	for i := range a.Packages {
 		p, q := a.Packages[i], b.Packages[i]

@@ -1,0 +1,227 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/weft-dev/weft/controlplane/store"
+)
+
+// connection is an outgoing connection using the definition security ("" for none).
+func connection(name, security string) store.OutgoingConnection {
+	return store.OutgoingConnection{
+		Name:         name,
+		Address:      "https://" + name + ".example:8443",
+		PathTemplate: "/api/{id}",
+		Method:       "POST",
+		DataFormat:   "json",
+		TimeoutMs:    3000,
+		Security:     security,
+		PoolSize:     4,
+		Active:       true,
+	}
+}
+
+// sameConnection compares every field, times included.
+func sameConnection(a, b store.OutgoingConnection) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) || !a.UpdatedAt.Equal(b.UpdatedAt) {
+		return false
+	}
+	a.CreatedAt, a.UpdatedAt = b.CreatedAt, b.UpdatedAt
+	return reflect.DeepEqual(a, b)
+}
+
+func TestOutgoingConnections(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+
+		erp := store.OutgoingConnection{
+			Name:          "erp",
+			Address:       "https://erp.example",
+			PathTemplate:  "/soap/{service}",
+			Method:        "POST",
+			DataFormat:    "soap11",
+			SOAPAction:    "urn:GetOrder",
+			TimeoutMs:     2500,
+			TLSSkipVerify: true,
+			CABundlePEM:   "-----BEGIN CERTIFICATE-----\n...\n",
+			PoolSize:      8,
+			Headers:       map[string]string{"X-Tenant": "shop", "Accept-Language": "de"},
+			Active:        true,
+		}
+		created, err := s.CreateOutgoingConnection(ctx, erp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRevision(t, s, 1)
+		want := erp
+		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, created.CreatedAt, 1
+		if !sameConnection(created, want) {
+			t.Fatalf("created = %+v\nwant      %+v", created, want)
+		}
+		wantTime(t, "CreatedAt", created.CreatedAt)
+		got, err := s.GetOutgoingConnection(ctx, "erp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameConnection(got, created) {
+			t.Fatalf("GetOutgoingConnection = %+v\nwant %+v", got, created)
+		}
+
+		crm, err := s.CreateOutgoingConnection(ctx, connection("crm", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if crm.Headers == nil || len(crm.Headers) != 0 {
+			t.Fatalf("unset headers = %#v, want an empty map", crm.Headers)
+		}
+		wantRevision(t, s, 2)
+		before := desired(t, s)
+
+		refused := []struct {
+			name     string
+			do       func() error
+			sentinel error
+			text     string
+		}{
+			{"create taken name", func() error {
+				_, err := s.CreateOutgoingConnection(ctx, connection("erp", ""))
+				return err
+			}, store.ErrConflict, `outgoing connection "erp" already exists`},
+			{"get missing", func() error {
+				_, err := s.GetOutgoingConnection(ctx, "ghost")
+				return err
+			}, store.ErrNotFound, `outgoing connection "ghost" does not exist`},
+			{"update missing", func() error {
+				_, err := s.UpdateOutgoingConnection(ctx, connection("ghost", ""))
+				return err
+			}, store.ErrNotFound, `outgoing connection "ghost" does not exist`},
+			{"delete missing", func() error {
+				_, err := s.DeleteOutgoingConnection(ctx, "ghost")
+				return err
+			}, store.ErrNotFound, `outgoing connection "ghost" does not exist`},
+		}
+		for _, tt := range refused {
+			t.Run(tt.name, func(t *testing.T) {
+				wantErr(t, tt.do(), tt.sentinel, tt.text)
+				wantUnchanged(t, s, before)
+			})
+		}
+
+		// An update that changes nothing is not a revision; nil and empty
+		// headers are the same.
+		same, err := s.UpdateOutgoingConnection(ctx, connection("crm", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameConnection(same, crm) {
+			t.Fatalf("no-op update = %+v, want %+v", same, crm)
+		}
+		wantRevision(t, s, 2)
+
+		upd := erp
+		upd.Active = false
+		upd.Headers = map[string]string{"X-Tenant": "outlet"}
+		upd.TLSSkipVerify = false
+		updated, err := s.UpdateOutgoingConnection(ctx, upd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = upd
+		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, updated.UpdatedAt, 3
+		if !sameConnection(updated, want) || updated.UpdatedAt.Before(created.UpdatedAt) {
+			t.Fatalf("updated = %+v\nwant      %+v", updated, want)
+		}
+		wantRevision(t, s, 3)
+		if got, err := s.GetOutgoingConnection(ctx, "erp"); err != nil || !sameConnection(got, updated) {
+			t.Fatalf("GetOutgoingConnection after update = %+v, %v; want %+v", got, err, updated)
+		}
+
+		list, err := s.ListOutgoingConnections(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || !sameConnection(list[0], crm) || !sameConnection(list[1], updated) {
+			t.Fatalf("ListOutgoingConnections = %+v", list)
+		}
+
+		rev, err := s.DeleteOutgoingConnection(ctx, "erp")
+		if err != nil || rev != 4 {
+			t.Fatalf("DeleteOutgoingConnection = %d, %v; want 4", rev, err)
+		}
+		if _, err := s.GetOutgoingConnection(ctx, "erp"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted connection: err = %v, want not found", err)
+		}
+	})
+}
+
+// TestDesiredEverything checks that Desired carries channels with their new
+// fields, security definitions with secrets in clear and outgoing
+// connections, each sorted by name.
+func TestDesiredEverything(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		deploy(t, s, pkg("alpha", []string{"alpha.get", "alpha.put"}, "a.go", "a"))
+		var defs []store.SecurityDefinition
+		for _, d := range []store.SecurityDefinition{jwtSigner("zeta"), basicAuth("alpha", "pw"), everySecret("mid")} {
+			created, err := s.CreateSecurityDefinition(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defs = append(defs, created)
+		}
+		ch := channel("soap", "/soap", "alpha.get")
+		ch.DataFormat = "soap11"
+		ch.Security = "alpha"
+		ch.RateLimit = 2.5
+		ch.RateBurst = 5
+		ch.SOAPActions = map[string]string{"GetOrder": "alpha.get", "urn:PutOrder": "alpha.put"}
+		soap, err := s.CreateChannel(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if soap.Security != "alpha" || soap.RateLimit != 2.5 || soap.RateBurst != 5 || !reflect.DeepEqual(soap.SOAPActions, ch.SOAPActions) {
+			t.Fatalf("created channel = %+v", soap)
+		}
+		plain, err := s.CreateChannel(ctx, channel("plain", "/plain", "alpha.get"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain.DataFormat != "json" || plain.SOAPActions == nil || len(plain.SOAPActions) != 0 {
+			t.Fatalf("plain channel = %+v, want json and empty SOAP actions", plain)
+		}
+		var conns []store.OutgoingConnection
+		for _, c := range []store.OutgoingConnection{connection("b-conn", "zeta"), connection("a-conn", "")} {
+			created, err := s.CreateOutgoingConnection(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, created)
+		}
+
+		d := desired(t, s)
+		if d.Revision != 8 {
+			t.Fatalf("revision = %d, want 8", d.Revision)
+		}
+		wantDefs := []store.SecurityDefinition{defs[1], defs[2], defs[0]}
+		if len(d.Security) != 3 {
+			t.Fatalf("Desired.Security = %+v", d.Security)
+		}
+		for i := range wantDefs {
+			if !sameDefinition(d.Security[i], wantDefs[i]) {
+				t.Fatalf("Desired.Security[%d] = %+v\nwant %+v", i, d.Security[i], wantDefs[i])
+			}
+		}
+		if d.Security[1].KeyPEM != everySecret("mid").KeyPEM {
+			t.Fatalf("Desired holds key_pem %q, want it in clear", d.Security[1].KeyPEM)
+		}
+		if len(d.Outgoing) != 2 || !sameConnection(d.Outgoing[0], conns[1]) || !sameConnection(d.Outgoing[1], conns[0]) {
+			t.Fatalf("Desired.Outgoing = %+v", d.Outgoing)
+		}
+		if len(d.Channels) != 2 || !sameChannel(d.Channels[0], plain) || !sameChannel(d.Channels[1], soap) {
+			t.Fatalf("Desired.Channels = %+v", d.Channels)
+		}
+	})
+}
