@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +18,8 @@ import (
 
 // BenchmarkServeJSONChannel is one request through a JSON channel to the
 // interpreted service of tests/bench (decode, transform, encode), with no
-// network: what the agent itself spends per request.
+// network: what the agent itself spends per request; "plain" is the same
+// work in a compiled net/http handler.
 //
 //	go test -run '^$' -bench ServeJSONChannel -benchmem ./agent/engine/
 func BenchmarkServeJSONChannel(b *testing.B) {
@@ -32,18 +34,47 @@ func BenchmarkServeJSONChannel(b *testing.B) {
 	if _, errs := e.Apply(context.Background(), &agentv1.Snapshot{Revision: 1, Packages: []*agentv1.Package{pkg}, Channels: []*agentv1.Channel{ch}}); len(errs) > 0 {
 		b.Fatal(errs)
 	}
-	h := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)}
-	const body = `{"customer":"ada","item":"widget","quantity":120,"price":2.5}`
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, "/bench", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, req)
-			if w.Code != http.StatusOK {
-				b.Fatalf("status %d: %s", w.Code, w.Body)
-			}
-		}
-	})
+	weft := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)}
+	for _, h := range []struct {
+		name string
+		h    http.Handler
+	}{{"weft", weft}, {"plain", http.HandlerFunc(plainTransform)}} {
+		b.Run(h.name, func(b *testing.B) {
+			const body = `{"customer":"ada","item":"widget","quantity":120,"price":2.5}`
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest(http.MethodPost, "/bench", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					w := httptest.NewRecorder()
+					h.h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				}
+			})
+		})
+	}
+}
+
+// plainTransform is what tests/bench/plainserver does: the baseline.
+func plainTransform(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Customer string  `json:"customer"`
+		Item     string  `json:"item"`
+		Quantity int     `json:"quantity"`
+		Price    float64 `json:"price"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	out := struct {
+		Customer string  `json:"customer"`
+		Item     string  `json:"item"`
+		Total    float64 `json:"total"`
+		Bulk     bool    `json:"bulk"`
+	}{strings.ToUpper(in.Customer), in.Item, float64(in.Quantity) * in.Price, in.Quantity >= 100}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
