@@ -11,6 +11,9 @@ import (
 // types.go. Strings without a size become TEXT (LONGTEXT on MySQL) and
 // []byte becomes BLOB (LONGBLOB on MySQL), so neither limits what fits.
 // Indexed strings carry a size so MySQL can index them under utf8mb4.
+// UpdatedAt fields carry autoUpdateTime:false: the store sets them itself,
+// so that what an update returns is what it stored (gorm would otherwise
+// write a later time of its own).
 
 // metaRow is the single row holding the global config revision.
 type metaRow struct {
@@ -98,7 +101,7 @@ type channelRow struct {
 	// have a default on MySQL.
 	SOAPActions string    `gorm:"column:soap_actions"`
 	CreatedAt   time.Time `gorm:"not null;precision:3"`
-	UpdatedAt   time.Time `gorm:"not null;precision:3"`
+	UpdatedAt   time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
 	Revision    int64     `gorm:"not null"`
 }
 
@@ -148,7 +151,7 @@ type securityRow struct {
 	CertPEM      string    `gorm:"column:cert_pem;not null"`
 	KeyPEM       string    `gorm:"column:key_pem;not null"` // sealed
 	CreatedAt    time.Time `gorm:"not null;precision:3"`
-	UpdatedAt    time.Time `gorm:"not null;precision:3"`
+	UpdatedAt    time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
 	Revision     int64     `gorm:"not null"`
 }
 
@@ -171,7 +174,7 @@ type outgoingRow struct {
 	Headers       string    `gorm:"not null"` // JSON object
 	Active        bool      `gorm:"not null"`
 	CreatedAt     time.Time `gorm:"not null;precision:3"`
-	UpdatedAt     time.Time `gorm:"not null;precision:3"`
+	UpdatedAt     time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
 	Revision      int64     `gorm:"not null"`
 }
 

@@ -3,8 +3,8 @@
 // never leave this package; the rest of the control plane sees the Store
 // interface and the plain types in types.go.
 //
-// Every change to config (packages, channels; later outgoing connections,
-// security definitions, jobs) bumps one global revision in the same
+// Every change to config (packages, channels, security definitions,
+// outgoing connections; later jobs) bumps one global revision in the same
 // transaction as the change, so a reader that sees revision N sees every
 // change up to N and none after. Agent state (what each agent applied) is
 // not config and does not bump the revision.
