@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"time"
 
@@ -65,6 +66,28 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		controlclient.WithBackups(dir))
 
 	g, ctx := errgroup.WithContext(ctx)
+	if cfg.PprofAddr != "" {
+		pl, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof %s: %w", cfg.PprofAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("serving the profiler", "addr", pl.Addr().String())
+		g.Go(func() error {
+			if err := ps.Serve(pl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve the profiler: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			return ps.Close()
+		})
+	}
 	g.Go(func() error {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve channels: %w", err)

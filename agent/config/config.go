@@ -41,6 +41,8 @@ type Config struct {
 	MaxPackageBytes int64
 	// GCPercent is the garbage collector's target (as GOGC); see Parse.
 	GCPercent int
+	// PprofAddr, when set, is where the agent serves net/http/pprof.
+	PprofAddr string
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration
 	// BackoffMax caps the wait between reconnects to the control plane.
@@ -85,6 +87,7 @@ func Parse(args []string) (Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
 	fs.DurationVar(&c.BackoffMax, "backoff-max", 15*time.Second, "longest wait between reconnects to the control plane")
 	fs.IntVar(&c.GCPercent, "gc-percent", gcPercent, "heap growth between garbage collections, in percent (env GOGC): the interpreters' live heap is large and full of pointers, so a higher value saves much CPU per request for some memory; -1 turns the collector off")
+	fs.StringVar(&c.PprofAddr, "pprof", env("WEFT_PPROF", ""), "serve Go's profiler (net/http/pprof) on this address, such as 127.0.0.1:6060; keep it private (env WEFT_PPROF)")
 	fs.IntVar(&c.Backups, "backups", backups, "how many backups of replaced states to keep in the state dir, 0 for none (env WEFT_BACKUPS)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
