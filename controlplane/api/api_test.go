@@ -1,16 +1,25 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -49,4 +58,66 @@ func TestRejectUnknownFields(t *testing.T) {
 			}
 		})
 	}
+}
+
+// adminEnv is the admin API over a real store, served by a real gRPC
+// server on 127.0.0.1 with the interceptors the control plane uses, and
+// clients of it. logs holds what the API logged.
+type adminEnv struct {
+	store    store.Store
+	watch    *dispatch.Watch
+	security adminv1.SecurityServiceClient
+	outgoing adminv1.OutgoingServiceClient
+	channels adminv1.ChannelServiceClient
+	logs     *syncBuffer
+}
+
+func newAdminEnv(t *testing.T) *adminEnv {
+	t.Helper()
+	e := &adminEnv{store: storetest.Open(t, storetest.SQLite(t)), watch: dispatch.NewWatch(0), logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	disp := dispatch.New(e.store, e.watch, log)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(RejectUnknownFields))
+	New(e.store, e.watch, disp, Options{DeployTimeout: time.Minute, InvokeTimeout: time.Minute}, log).Register(srv)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { disp.Close(); srv.Stop() })
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	e.security = adminv1.NewSecurityServiceClient(conn)
+	e.outgoing = adminv1.NewOutgoingServiceClient(conn)
+	e.channels = adminv1.NewChannelServiceClient(conn)
+	return e
+}
+
+// watchAt fails unless the watch is at revision want.
+func (e *adminEnv) watchAt(t *testing.T, want int64) {
+	t.Helper()
+	if rev, _ := e.watch.Current(); rev != want {
+		t.Fatalf("watch at revision %d, want %d", rev, want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

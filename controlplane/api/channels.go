@@ -114,7 +114,7 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 	}
 	out, err := s.store.UpdateChannel(ctx, ch)
 	if err != nil {
-		return nil, channelStoreError(what, err)
+		return nil, updateStoreError(what, err)
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("channel updated", "channel", out.Name, "revision", out.Revision, "caller", caller(ctx))
@@ -152,6 +152,16 @@ func channelStoreError(what string, err error) error {
 		return status.Errorf(codes.FailedPrecondition, "%s: %s", what, trimSentinel(err, store.ErrNotFound))
 	}
 	return storeError(what, err)
+}
+
+// updateStoreError maps a store error of an update: the object exists,
+// so a conflict (a path another channel serves, a security definition of
+// the wrong kind) is a precondition, like a missing reference.
+func updateStoreError(what string, err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return status.Errorf(codes.FailedPrecondition, "%s: %s", what, trimSentinel(err, store.ErrConflict))
+	}
+	return channelStoreError(what, err)
 }
 
 func channelIn(c *adminv1.Channel) store.Channel {

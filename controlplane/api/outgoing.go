@@ -89,7 +89,7 @@ func (s *outgoingConns) UpdateOutgoingConnection(ctx context.Context, req *admin
 	}
 	out, err := s.store.UpdateOutgoingConnection(ctx, c)
 	if err != nil {
-		return nil, channelStoreError(what, err)
+		return nil, updateStoreError(what, err)
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("outgoing connection updated", "connection", out.Name, "address", out.Address, "revision", out.Revision, "caller", caller(ctx))
@@ -128,7 +128,9 @@ func (s *outgoingConns) PingOutgoingConnection(ctx context.Context, req *adminv1
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: agent %q is not connected to this control plane", what, req.GetAgentId())
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, status.Errorf(codes.DeadlineExceeded, "%s: agent %q did not answer in time", what, id)
-	case err != nil:
+	case errors.Is(err, context.Canceled):
+		return nil, status.FromContextError(err).Err()
+	case err != nil: // the agent went away before it answered
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	case res.GetError() != "":
 		return nil, status.Errorf(codes.Internal, "%s: agent %q says: %s", what, id, res.GetError())

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/controlplane/secrets"
@@ -65,7 +66,8 @@ func (s *securityDefs) ListSecurityDefinitions(ctx context.Context, _ *adminv1.L
 
 // UpdateSecurityDefinition changes the fields the mask names, or every
 // field the request sets when it names none; secrets not given keep their
-// stored values.
+// stored values, unless the kind changes: then nothing of the old kind
+// carries over.
 func (s *securityDefs) UpdateSecurityDefinition(ctx context.Context, req *adminv1.UpdateSecurityDefinitionRequest) (*adminv1.UpdateSecurityDefinitionResponse, error) {
 	in := req.GetDefinition()
 	if in == nil {
@@ -76,8 +78,8 @@ func (s *securityDefs) UpdateSecurityDefinition(ctx context.Context, req *adminv
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	next := securityClear(cur)
-	if err := applyMask(next, in, req.GetUpdateMask()); err != nil {
+	next, err := securityUpdated(cur, in, req.GetUpdateMask())
+	if err != nil {
 		return nil, invalid(what, err)
 	}
 	d := securityIn(next)
@@ -86,7 +88,9 @@ func (s *securityDefs) UpdateSecurityDefinition(ctx context.Context, req *adminv
 	}
 	out, err := s.store.UpdateSecurityDefinition(ctx, d)
 	if err != nil {
-		return nil, channelStoreError(what, err)
+		// A conflict here is a channel or connection that could no longer
+		// use the definition: a precondition, since the name exists.
+		return nil, changeError(what, err)
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("security definition updated", "definition", out.Name, "kind", out.Kind, "revision", out.Revision, "caller", caller(ctx))
@@ -97,29 +101,52 @@ func (s *securityDefs) UpdateSecurityDefinition(ctx context.Context, req *adminv
 func (s *securityDefs) DeleteSecurityDefinition(ctx context.Context, req *adminv1.DeleteSecurityDefinitionRequest) (*adminv1.DeleteSecurityDefinitionResponse, error) {
 	rev, err := s.store.DeleteSecurityDefinition(ctx, req.GetName())
 	if err != nil {
-		return nil, storeError(fmt.Sprintf("delete security definition %q", req.GetName()), err)
+		// A conflict is a channel or connection still using it.
+		return nil, changeError(fmt.Sprintf("delete security definition %q", req.GetName()), err)
 	}
 	s.watch.Advance(rev)
 	s.log.Info("security definition deleted", "definition", req.GetName(), "revision", rev, "caller", caller(ctx))
 	return &adminv1.DeleteSecurityDefinitionResponse{Revision: rev}, nil
 }
 
+// securityUpdated is cur changed by the fields of in that mask names (every
+// field in sets when it names none). A change of kind starts from an empty
+// definition, since no field of one kind applies to another: the fields of
+// the old kind, secrets included, do not carry over.
+func securityUpdated(cur store.SecurityDefinition, in *adminv1.SecurityDefinition, mask *fieldmaskpb.FieldMask) (*adminv1.SecurityDefinition, error) {
+	next := securityClear(cur)
+	if err := applyMask(next, in, mask); err != nil {
+		return nil, err
+	}
+	if next.GetKind() == cur.Kind {
+		return next, nil
+	}
+	next = &adminv1.SecurityDefinition{Name: cur.Name}
+	if err := applyMask(next, in, mask); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
 // checkSecurity refuses the redaction placeholder as a secret (a read sent
 // back as a write), then validates d as agents would.
 func checkSecurity(d store.SecurityDefinition) error {
-	for field, v := range secretFields(d) {
-		if v == secrets.Redacted {
-			return fmt.Errorf("%s: is the redaction placeholder that reads show; give the real value", field)
+	for _, f := range secretFields(d) {
+		if f.value == secrets.Redacted {
+			return fmt.Errorf("%s: is the redaction placeholder that reads show; give the real value", f.name)
 		}
 	}
 	return validate.SecurityDefinition(d)
 }
 
-// secretFields are d's secret fields by their API names.
-func secretFields(d store.SecurityDefinition) map[string]string {
-	return map[string]string{
-		"password": d.Password, "key": d.Key, "secret": d.Secret,
-		"token": d.Token, "client_secret": d.ClientSecret, "key_pem": d.KeyPEM,
+// secretField is a secret field by its API name.
+type secretField struct{ name, value string }
+
+// secretFields are d's secret fields in the order of the API.
+func secretFields(d store.SecurityDefinition) []secretField {
+	return []secretField{
+		{"password", d.Password}, {"key", d.Key}, {"secret", d.Secret},
+		{"token", d.Token}, {"client_secret", d.ClientSecret}, {"key_pem", d.KeyPEM},
 	}
 }
 

@@ -52,11 +52,21 @@ func (c Config) SecretsKeyPath() (string, error) {
 	if c.SecretsKey != "" {
 		return c.SecretsKey, nil
 	}
-	if path, ok := strings.CutPrefix(c.DB, "sqlite:"); ok {
-		return filepath.Join(filepath.Dir(path), "weft-secrets.key"), nil
+	kind, rest, _ := strings.Cut(c.DB, ":")
+	switch kind {
+	case "sqlite":
+		file, _, _ := strings.Cut(rest, "?")
+		return filepath.Join(filepath.Dir(file), secretsKeyFile), nil
+	case "mysql":
+		return "", errors.New("--secrets-key (env WEFT_SECRETS_KEY) is required with a MySQL database: every control plane replica must seal secrets with the same key file")
+	default:
+		return "", fmt.Errorf("--db: unknown kind %q; want sqlite:PATH or mysql:DSN", kind)
 	}
-	return "", errors.New("--secrets-key (env WEFT_SECRETS_KEY) is required with a MySQL database: every control plane replica must seal secrets with the same key file")
 }
+
+// secretsKeyFile is the default secrets key file's name, beside a SQLite
+// database.
+const secretsKeyFile = "weft-secrets.key"
 
 // Parse reads the config from args (without the program name).
 func Parse(args []string) (Config, error) {

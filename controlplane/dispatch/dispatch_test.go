@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -272,4 +273,90 @@ func TestSyncRefusesBadHello(t *testing.T) {
 	if agents, err := h.store.ListAgents(context.Background()); err != nil || len(agents) != 0 {
 		t.Fatalf("agents after bad hellos = %v, %v; want none", agents, err)
 	}
+}
+
+func TestSnapshotCarriesSecurityAndOutgoing(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t))
+	ctx := context.Background()
+	h.deploy(t, "p", "package p")
+	if _, err := h.store.CreateSecurityDefinition(ctx, store.SecurityDefinition{Name: "partner", Kind: "basic_auth", Username: "u", Password: "pass-in-clear"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.CreateSecurityDefinition(ctx, store.SecurityDefinition{Name: "crm-token", Kind: "bearer", Token: "token-in-clear"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.CreateOutgoingConnection(ctx, store.OutgoingConnection{
+		Name: "crm", Address: "https://crm.example", PathTemplate: "/c/{id}", Method: "POST", DataFormat: "soap11", SOAPAction: "urn:Get",
+		TimeoutMs: 1500, TLSSkipVerify: true, Security: "crm-token", PoolSize: 3, Headers: map[string]string{"X-A": "b"}, Active: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := h.store.CreateChannel(ctx, store.Channel{
+		Name: "orders", Path: "/orders", Methods: []string{"POST"}, Active: true, DataFormat: "soap12", Security: "partner",
+		RateLimit: 2.5, RateBurst: 4, SOAPActions: map[string]string{"urn:Place": "p.svc"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.watch.Advance(ch.Revision)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := h.client.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Hello{Hello: &agentv1.Hello{AgentId: "a1", ProtocolVersion: snapshot.ProtocolVersion}}}); err != nil {
+		t.Fatal(err)
+	}
+	snap := recvSnapshot(t, s)
+	if snap.GetRevision() != ch.Revision {
+		t.Fatalf("snapshot at revision %d, want %d", snap.GetRevision(), ch.Revision)
+	}
+	wantSecurity := []*agentv1.SecurityDefinition{
+		{Name: "crm-token", Kind: "bearer", Token: "token-in-clear"},
+		{Name: "partner", Kind: "basic_auth", Username: "u", Password: "pass-in-clear"},
+	}
+	wantOutgoing := []*agentv1.OutgoingConnection{{
+		Name: "crm", Address: "https://crm.example", PathTemplate: "/c/{id}", Method: "POST", DataFormat: "soap11", SoapAction: "urn:Get",
+		TimeoutMs: 1500, TlsSkipVerify: true, Security: "crm-token", PoolSize: 3, Headers: map[string]string{"X-A": "b"}, Active: true,
+	}}
+	wantChannels := []*agentv1.Channel{{
+		Name: "orders", Path: "/orders", Methods: []string{"POST"}, Active: true, DataFormat: "soap12", Security: "partner",
+		RateLimit: 2.5, RateBurst: 4, SoapActions: map[string]string{"urn:Place": "p.svc"},
+	}}
+	for _, c := range []struct {
+		what      string
+		got, want proto.Message
+	}{
+		{"security", &agentv1.Snapshot{Security: snap.GetSecurity()}, &agentv1.Snapshot{Security: wantSecurity}},
+		{"outgoing", &agentv1.Snapshot{Outgoing: snap.GetOutgoing()}, &agentv1.Snapshot{Outgoing: wantOutgoing}},
+		{"channels", &agentv1.Snapshot{Channels: snap.GetChannels()}, &agentv1.Snapshot{Channels: wantChannels}},
+	} {
+		if !proto.Equal(c.got, c.want) {
+			t.Errorf("snapshot %s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	if snap.GetHash() != snapshot.Hash(snap) {
+		t.Fatalf("snapshot hash %s, want %s", snap.GetHash(), snapshot.Hash(snap))
+	}
+
+	// The hash covers security definitions and outgoing connections: an
+	// agent that applied another secret or address does not ACK this one.
+	for _, change := range []struct {
+		what string
+		edit func(*agentv1.Snapshot)
+	}{
+		{"a secret", func(s *agentv1.Snapshot) { s.Security[1].Password = "other" }},
+		{"an address", func(s *agentv1.Snapshot) { s.Outgoing[0].Address = "https://other.example" }},
+		{"a rate", func(s *agentv1.Snapshot) { s.Channels[0].RateLimit = 3 }},
+	} {
+		other := proto.Clone(snap).(*agentv1.Snapshot)
+		change.edit(other)
+		if snapshot.Hash(other) == snap.GetHash() {
+			t.Errorf("changing %s keeps the snapshot hash", change.what)
+		}
+	}
+	ack(t, s, snap)
+	awaitAgent(t, h.store, "a1", func(a store.Agent) bool { return a.AppliedRevision == ch.Revision })
 }

@@ -2,6 +2,14 @@ package validate
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +35,25 @@ func TestChannel(t *testing.T) {
 		{"negative timeout", store.Channel{Name: "a", Path: "/a", Service: "s", TimeoutMs: -1}, "timeout_ms -1"},
 		{"huge body", store.Channel{Name: "a", Path: "/a", Service: "s", MaxBodyBytes: 1 << 40}, "max_body_bytes"},
 		{"collides", store.Channel{Name: "b", Path: "/api/orders/{n}", Service: "s", Methods: []string{"get"}}, `channels "b" (/api/orders/{n}) and "orders" (/api/orders/{id}) both take GET`},
+		{"rate and burst", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 0.5, RateBurst: 3}, ""},
+		{"negative rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: -0.1}, "rate_limit -0.1"},
+		{"NaN rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: math.NaN()}, "rate_limit NaN"},
+		{"infinite rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: math.Inf(1)}, "rate_limit +Inf"},
+		{"huge rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 2e6}, "rate_limit 2e+06"},
+		{"negative burst", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 1, RateBurst: -1}, "rate_burst -1"},
+		{"burst without a rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateBurst: 2}, "rate_burst is set but rate_limit is 0"},
+		{"security", store.Channel{Name: "a", Path: "/a", Service: "s", Security: "partner"}, ""},
+		{"bad security name", store.Channel{Name: "a", Path: "/a", Service: "s", Security: "no/pe"}, `security: security definition name "no/pe"`},
+		{"soap routed by actions alone", store.Channel{Name: "a", Path: "/a", DataFormat: "soap12", SOAPActions: map[string]string{"urn:Op": "s.op"}}, ""},
+		{"soap with service and actions", store.Channel{Name: "a", Path: "/a", Service: "s", DataFormat: "soap11", SOAPActions: map[string]string{"Op": "s.op"}}, ""},
+		{"soap without service or actions", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11"}, "service is required"},
+		{"actions on json", store.Channel{Name: "a", Path: "/a", Service: "s", SOAPActions: map[string]string{"Op": "s.op"}}, `soap_actions: only soap11 and soap12 channels route SOAP actions; this one's data_format is ""`},
+		{"actions on xml without service", store.Channel{Name: "a", Path: "/a", DataFormat: "xml", SOAPActions: map[string]string{"Op": "s.op"}}, "service is required"},
+		{"empty action", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"": "s.op"}}, `soap_actions: action "": want 1-1024 characters`},
+		{"blank action", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"  ": "s.op"}}, `soap_actions: action "  "`},
+		{"action to a bad service", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"Op": "bad service"}}, `soap_actions["Op"]: service name "bad service"`},
+		{"action to no service", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"Op": ""}}, `soap_actions["Op"]: service name is required`},
+		{"bad service name", store.Channel{Name: "a", Path: "/a", Service: "a b"}, `service: service name "a b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +112,135 @@ func init() { sdk.Register("greet.hi", func(c *sdk.Context, in In) (In, error) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Package = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// clientCert returns a self-signed P-256 certificate valid from notBefore
+// for an hour, and its key, both PEM.
+func clientCert(t *testing.T, notBefore time.Time) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "weft test"},
+		NotBefore:    notBefore,
+		NotAfter:     notBefore.Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+}
+
+func TestSecurityDefinition(t *testing.T) {
+	cert, key := clientCert(t, time.Now().Add(-time.Minute))
+	otherCert, _ := clientCert(t, time.Now().Add(-time.Minute))
+	oldCert, oldKey := clientCert(t, time.Now().Add(-2*time.Hour))
+	secret := strings.Repeat("s", 32)
+	tests := []struct {
+		name string
+		d    store.SecurityDefinition
+		want string // "" when valid
+	}{
+		{"basic_auth", store.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u", Password: "p"}, ""},
+		{"api_key", store.SecurityDefinition{Name: "k", Kind: "api_key", Key: "k"}, ""},
+		{"jwt HS256", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: 30_000}, ""},
+		{"jwt RS256 by JWKS", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"RS256"}, JWKSURL: "https://idp.example/jwks", Issuer: "i"}, ""},
+		{"bearer", store.SecurityDefinition{Name: "t", Kind: "bearer", Token: "tok"}, ""},
+		{"oauth2", store.SecurityDefinition{Name: "o", Kind: "oauth2_client_credentials", TokenURL: "https://idp.example/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"a"}}, ""},
+		{"tls_client_cert", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: cert, KeyPEM: key}, ""},
+		{"no name", store.SecurityDefinition{Kind: "bearer", Token: "t"}, "security definition name is required"},
+		{"bad name", store.SecurityDefinition{Name: "a/b", Kind: "bearer", Token: "t"}, `security definition name "a/b"`},
+		{"no kind", store.SecurityDefinition{Name: "x"}, `security definition "x": kind is required`},
+		{"unknown kind", store.SecurityDefinition{Name: "x", Kind: "ntlm"}, `security definition "x": unknown kind "ntlm"`},
+		{"basic_auth without password", store.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u"}, `basic_auth "b": password is required`},
+		{"api_key reserved header", store.SecurityDefinition{Name: "k", Kind: "api_key", Header: "Authorization", Key: "k"}, `api_key "k": header "Authorization" is reserved`},
+		{"jwt short secret", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: "short", Issuer: "i"}, `jwt "j": secret is 5 bytes, HS256 needs at least 32`},
+		{"jwt without issuer", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret}, `jwt "j": issuer is required`},
+		{"negative leeway", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: -1}, `security definition "j": leeway_ms -1: want 0 to 600000`},
+		{"huge leeway", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: 3_600_000}, "leeway_ms 3600000"},
+		{"leeway on another kind", store.SecurityDefinition{Name: "t", Kind: "bearer", Token: "t", LeewayMs: 5}, `bearer "t": leeway not used by bearer`},
+		{"a field the kind does not use", store.SecurityDefinition{Name: "t", Kind: "bearer", Token: "t", Password: "p"}, `bearer "t": password not used by bearer`},
+		{"oauth2 bad token_url", store.SecurityDefinition{Name: "o", Kind: "oauth2_client_credentials", TokenURL: "idp/token", ClientID: "c", ClientSecret: "s"}, `token_url "idp/token" must be an absolute http(s) URL`},
+		{"tls key of another certificate", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: otherCert, KeyPEM: key}, `tls_client_cert "m": key does not match the certificate`},
+		{"tls expired", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: oldCert, KeyPEM: oldKey}, "cert_pem: certificate expired"},
+		{"tls without key", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: cert}, "key_pem is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := SecurityDefinition(tt.d)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("SecurityDefinition = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("SecurityDefinition = %v, want an error containing %q", err, tt.want)
+			}
+			for _, s := range []string{tt.d.Password, tt.d.Key, tt.d.Secret, tt.d.Token, tt.d.ClientSecret, tt.d.KeyPEM} {
+				if len(s) > 1 && strings.Contains(err.Error(), s) {
+					t.Fatalf("SecurityDefinition = %v, which shows the secret %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestOutgoingConnection(t *testing.T) {
+	ca, _ := clientCert(t, time.Now().Add(-time.Minute))
+	tests := []struct {
+		name string
+		c    store.OutgoingConnection
+		want string // "" when valid
+	}{
+		{"minimal", store.OutgoingConnection{Name: "crm", Address: "https://crm.example"}, ""},
+		{"every field", store.OutgoingConnection{
+			Name: "crm", Address: "https://crm.example:8443/api", PathTemplate: "/orders/{id}", Method: "POST",
+			DataFormat: "soap12", SOAPAction: "urn:Place", TimeoutMs: 5000, TLSSkipVerify: true, CABundlePEM: ca,
+			Security: "partner", PoolSize: 20, Headers: map[string]string{"X-Team": "weft"}, Active: true,
+		}, ""},
+		{"no name", store.OutgoingConnection{Address: "https://crm.example"}, "outgoing connection name is required"},
+		{"bad name", store.OutgoingConnection{Name: "a b", Address: "https://crm.example"}, `outgoing connection name "a b"`},
+		{"no address", store.OutgoingConnection{Name: "crm"}, `outgoing "crm": address: must not be empty`},
+		{"ftp address", store.OutgoingConnection{Name: "crm", Address: "ftp://crm.example"}, `address: scheme "ftp" is not http or https`},
+		{"credentials in the address", store.OutgoingConnection{Name: "crm", Address: "https://u:pw@crm.example"}, "address: must not carry credentials"},
+		{"query in the address", store.OutgoingConnection{Name: "crm", Address: "https://crm.example?a=1"}, "address: must not have a query"},
+		{"relative path template", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", PathTemplate: "orders"}, "path_template:"},
+		{"bad method", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Method: "FETCH"}, `method: "FETCH" is not one of`},
+		{"bad data format", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", DataFormat: "yaml"}, `data_format: "yaml"`},
+		{"soap action on json", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", SOAPAction: "urn:x"}, "soap_action: only valid with format soap11 or soap12"},
+		{"negative timeout", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", TimeoutMs: -1}, `outgoing connection "crm": timeout_ms -1`},
+		{"huge timeout", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", TimeoutMs: 2 * time.Hour.Milliseconds()}, "timeout_ms 7200000"},
+		{"negative pool", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", PoolSize: -1}, `outgoing connection "crm": pool_size -1`},
+		{"huge pool", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", PoolSize: 20_000}, "pool_size 20000"},
+		{"bad CA bundle", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", CABundlePEM: "not PEM"}, "ca_bundle_pem: no PEM certificate could be parsed"},
+		{"bad header name", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Headers: map[string]string{"X Team": "a"}}, `headers: "X Team" is not a valid header name`},
+		{"header value with a line break", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Headers: map[string]string{"X-A": "a\r\nB: c"}}, `headers: value of "X-A" contains a line break`},
+		{"bad security name", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Security: "a b"}, `outgoing connection "crm": security: security definition name "a b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := OutgoingConnection(tt.c)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("OutgoingConnection = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("OutgoingConnection = %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}
