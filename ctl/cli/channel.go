@@ -114,7 +114,11 @@ func (f *channelFlags) apply(cmd *cobra.Command, ch *adminv1.Channel) ([]string,
 		mask = append(mask, "max_body_bytes")
 	}
 	if changed("format") {
-		ch.DataFormat = strings.ToLower(strings.TrimSpace(f.dataFormat))
+		format, err := parseFormat(f.dataFormat)
+		if err != nil {
+			return nil, err
+		}
+		ch.DataFormat = format
 		mask = append(mask, "data_format")
 	}
 	if changed("security") {
@@ -144,6 +148,18 @@ func (f *channelFlags) apply(cmd *cobra.Command, ch *adminv1.Channel) ([]string,
 		mask = append(mask, "soap_actions")
 	}
 	return mask, nil
+}
+
+// dataFormats are the values --format accepts; "" means json.
+var dataFormats = []string{"json", "xml", "soap11", "soap12"}
+
+// parseFormat lower-cases a --format value and refuses an unknown one.
+func parseFormat(s string) (string, error) {
+	f := strings.ToLower(strings.TrimSpace(s))
+	if f != "" && !slices.Contains(dataFormats, f) {
+		return "", fmt.Errorf("--format %q: want %s", s, strings.Join(dataFormats, ", "))
+	}
+	return f, nil
 }
 
 // parsePairs parses KEY=VALUE flag values; "" alone clears them all.

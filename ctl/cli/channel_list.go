@@ -24,10 +24,10 @@ func (a *app) newChannelListCmd() *cobra.Command {
 			if a.json() {
 				return a.printJSON(resp)
 			}
-			t := newTable(a.stdout, "NAME", "PATH", "METHODS", "FORMAT", "SERVICE", "ACTIVE", "REVISION")
+			t := newTable(a.stdout, "NAME", "PATH", "METHODS", "FORMAT", "SERVICE", "SECURITY", "RATE LIMIT", "ACTIVE", "REVISION")
 			for _, ch := range resp.GetChannels() {
-				t.row(ch.GetName(), ch.GetPath(), methodsOf(ch), formatOf(ch), ch.GetService(),
-					yesNo(ch.GetActive()), strconv.FormatInt(ch.GetRevision(), 10))
+				t.row(ch.GetName(), ch.GetPath(), methodsOf(ch), formatOf(ch), ch.GetService(), ch.GetSecurity(),
+					rateOf(ch), yesNo(ch.GetActive()), strconv.FormatInt(ch.GetRevision(), 10))
 			}
 			return t.flush()
 		},

@@ -55,6 +55,23 @@ func TestChannelCreate(t *testing.T) {
 			extra: []string{"--inactive"},
 			want:  &adminv1.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "orders.get", Active: proto.Bool(false)},
 		},
+		{
+			name:  "security, rate limit and burst",
+			extra: []string{"--security", "partner-jwt", "--rate-limit", "2.5", "--rate-burst", "5"},
+			want:  &adminv1.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "orders.get", Security: "partner-jwt", RateLimit: 2.5, RateBurst: 5},
+		},
+		{
+			name:  "SOAP format and actions",
+			extra: []string{"--format", "SOAP11", "--soap-action", "GetOrder=orders.get", "--soap-action", "PutOrder = orders.put"},
+			want: &adminv1.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "orders.get", DataFormat: "soap11",
+				SoapActions: map[string]string{"GetOrder": "orders.get", "PutOrder": "orders.put"}},
+		},
+		{name: "unknown format", extra: []string{"--format", "yaml"}, wantErr: `create channel "orders": --format "yaml": want json, xml, soap11, soap12`},
+		{name: "soap action without service", extra: []string{"--soap-action", "GetOrder"}, wantErr: `--soap-action "GetOrder": want KEY=VALUE`},
+		{name: "soap action twice", extra: []string{"--soap-action", "A=x", "--soap-action", "A=y"}, wantErr: `--soap-action: "A" is given twice`},
+		{name: "negative rate limit", extra: []string{"--rate-limit", "-1"}, wantErr: `--rate-limit -1: want 0 (no limit) or more`},
+		{name: "rate limit not a number", extra: []string{"--rate-limit", "fast"}, wantErr: `invalid argument "fast" for "--rate-limit"`},
+		{name: "negative burst", extra: []string{"--rate-burst", "-2"}, wantErr: `--rate-burst -2: must not be negative`},
 		{name: "decimal megabytes", extra: []string{"--max-body", "1MB"}, wantErr: `create channel "orders": --max-body "1MB": want a whole number of bytes`},
 		{name: "fractional size", extra: []string{"--max-body", "1.5MiB"}, wantErr: `--max-body "1.5MiB": want a whole number`},
 		{name: "negative size", extra: []string{"--max-body", "-1"}, wantErr: `--max-body "-1": must not be negative`},
@@ -130,7 +147,26 @@ func TestChannelUpdateMask(t *testing.T) {
 			wantMask: []string{"path", "methods", "service", "active", "timeout_ms", "max_body_bytes"},
 			want:     &adminv1.Channel{Name: "orders", Path: "/p", Methods: []string{"GET"}, Service: "s", Active: proto.Bool(false), TimeoutMs: 2000, MaxBodyBytes: 10},
 		},
+		{name: "security", flags: []string{"--security", "partner"}, wantMask: []string{"security"}, want: &adminv1.Channel{Name: "orders", Security: "partner"}},
+		{name: "security removed", flags: []string{"--security", ""}, wantMask: []string{"security"}, want: &adminv1.Channel{Name: "orders"}},
+		{
+			name:     "rate limit and burst",
+			flags:    []string{"--rate-burst", "20", "--rate-limit", "10"},
+			wantMask: []string{"rate_limit", "rate_burst"},
+			want:     &adminv1.Channel{Name: "orders", RateLimit: 10, RateBurst: 20},
+		},
+		{name: "rate limit off", flags: []string{"--rate-limit", "0"}, wantMask: []string{"rate_limit"}, want: &adminv1.Channel{Name: "orders"}},
+		{
+			name:     "soap actions",
+			flags:    []string{"--soap-action", "Get=orders.get"},
+			wantMask: []string{"soap_actions"},
+			want:     &adminv1.Channel{Name: "orders", SoapActions: map[string]string{"Get": "orders.get"}},
+		},
+		{name: "soap actions removed", flags: []string{"--soap-action", ""}, wantMask: []string{"soap_actions"}, want: &adminv1.Channel{Name: "orders", SoapActions: map[string]string{}}},
+		{name: "format", flags: []string{"--format", "xml"}, wantMask: []string{"data_format"}, want: &adminv1.Channel{Name: "orders", DataFormat: "xml"}},
 		{name: "nothing to change", flags: nil, wantErr: `update channel "orders": nothing to change`},
+		{name: "bad format", flags: []string{"--format", "soap13"}, wantErr: `--format "soap13": want json, xml, soap11, soap12`},
+		{name: "bad soap action", flags: []string{"--soap-action", "=orders.get"}, wantErr: `--soap-action "=orders.get": want KEY=VALUE`},
 		{name: "active and inactive", flags: []string{"--active", "--inactive"}, wantErr: "[active inactive] were all set"},
 		{name: "empty service", flags: []string{"--service", ""}, wantErr: "--service must not be empty"},
 		{name: "bad size", flags: []string{"--max-body", "lots"}, wantErr: `--max-body "lots"`},
@@ -175,7 +211,11 @@ func TestChannelReadAndDelete(t *testing.T) {
 			Active: proto.Bool(true), TimeoutMs: 5000, MaxBodyBytes: 1 << 20, Revision: 4,
 			CreatedAt: timestamppb.New(testNow.Add(-2 * time.Hour)), UpdatedAt: timestamppb.New(testNow.Add(-90 * time.Second)),
 		})
-		e.channels.put(&adminv1.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "orders.get", Active: proto.Bool(false), Revision: 5})
+		e.channels.put(&adminv1.Channel{
+			Name: "orders", Path: "/api/orders/{id}", Service: "orders.get", Active: proto.Bool(false), Revision: 5,
+			Security: "partner-jwt", RateLimit: 2.5, DataFormat: "soap11",
+			SoapActions: map[string]string{"PutOrder": "orders.put", "GetOrder": "orders.get"},
+		})
 	})
 
 	t.Run("list table", func(t *testing.T) {
@@ -183,9 +223,9 @@ func TestChannelReadAndDelete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "NAME    PATH              METHODS   FORMAT  SERVICE      ACTIVE  REVISION\n" +
-			"hello   /api/hello        GET,POST  json    hello.greet  yes     4\n" +
-			"orders  /api/orders/{id}  POST      json    orders.get   no      5\n"
+		want := "NAME    PATH              METHODS   FORMAT  SERVICE      SECURITY     RATE LIMIT      ACTIVE  REVISION\n" +
+			"hello   /api/hello        GET,POST  json    hello.greet  -            none            yes     4\n" +
+			"orders  /api/orders/{id}  POST      soap11  orders.get   partner-jwt  2.5/s, burst 3  no      5\n"
 		if stdout != want {
 			t.Errorf("stdout =\n%s\nwant\n%s", stdout, want)
 		}
@@ -212,6 +252,29 @@ func TestChannelReadAndDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"name:        hello\n", "methods:     GET,POST\n", "timeout:     5s\n", "max body:    1MiB\n", "active:      yes\n", "revision:    4\n", "rate limit:  none\n", "(1m ago)"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, stdout)
+			}
+		}
+	})
+	t.Run("get security, rate limit and SOAP actions", func(t *testing.T) {
+		stdout, _, err := e.run("channel", "get", "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"security:     partner-jwt\n", "rate limit:   2.5/s, burst 3\n", "format:       soap11\n",
+			"soap action:  GetOrder -> orders.get\nsoap action:  PutOrder -> orders.put\n"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, stdout)
+			}
+		}
+	})
+	t.Run("get yaml", func(t *testing.T) {
+		stdout, _, err := e.run("channel", "get", "orders", "-o", "yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"channel:\n", "  security: partner-jwt\n", "  rate_limit: 2.5\n", "  soap_actions:\n    GetOrder: orders.get\n"} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, stdout)
 			}

@@ -37,6 +37,8 @@ const (
 // app holds what every command shares: the global flags, the output streams
 // and, once a command needs it, the connection to the control plane.
 type app struct {
+	// stdin is where a secret flag given as - reads its value.
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
@@ -54,6 +56,7 @@ type app struct {
 // unless it wraps ErrReported, the caller should print it.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	a := &app{
+		stdin:          os.Stdin,
 		stdout:         stdout,
 		stderr:         stderr,
 		getenv:         os.Getenv,
@@ -98,6 +101,7 @@ Environment:
 			return nil
 		},
 	}
+	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

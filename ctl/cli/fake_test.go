@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +32,8 @@ type testEnv struct {
 	packages *fakePackages
 	channels *fakeChannels
 	fleet    *fakeFleet
+	security *fakeSecurity
+	outgoing *fakeOutgoing
 }
 
 // newTestEnv starts a server; configure adjusts the fakes before it serves.
@@ -39,6 +43,8 @@ func newTestEnv(t *testing.T, configure ...func(*testEnv)) *testEnv {
 		packages: &fakePackages{},
 		channels: &fakeChannels{byName: map[string]*adminv1.Channel{}, revision: 10},
 		fleet:    &fakeFleet{},
+		security: &fakeSecurity{byName: map[string]*adminv1.SecurityDefinition{}, revision: 20},
+		outgoing: &fakeOutgoing{byName: map[string]*adminv1.OutgoingConnection{}, revision: 30},
 	}
 	for _, c := range configure {
 		c(e)
@@ -52,6 +58,8 @@ func newTestEnv(t *testing.T, configure ...func(*testEnv)) *testEnv {
 	adminv1.RegisterPackageServiceServer(srv, e.packages)
 	adminv1.RegisterChannelServiceServer(srv, e.channels)
 	adminv1.RegisterFleetServiceServer(srv, e.fleet)
+	adminv1.RegisterSecurityServiceServer(srv, e.security)
+	adminv1.RegisterOutgoingServiceServer(srv, e.outgoing)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	return e
@@ -62,10 +70,22 @@ func (e *testEnv) run(args ...string) (stdout, stderr string, err error) {
 	return runApp(map[string]string{"WEFT_ADDR": e.addr}, args...)
 }
 
-// runApp runs weftctl in-process with the given environment and a fixed clock.
+// runStdin is run with stdin as standard input.
+func (e *testEnv) runStdin(stdin string, args ...string) (stdout, stderr string, err error) {
+	return runAppStdin(map[string]string{"WEFT_ADDR": e.addr}, stdin, args...)
+}
+
+// runApp runs weftctl in-process with the given environment, a fixed clock
+// and empty standard input.
 func runApp(env map[string]string, args ...string) (stdout, stderr string, err error) {
+	return runAppStdin(env, "", args...)
+}
+
+// runAppStdin is runApp with stdin as standard input.
+func runAppStdin(env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
 	a := &app{
+		stdin:          strings.NewReader(stdin),
 		stdout:         &out,
 		stderr:         &errb,
 		getenv:         func(k string) string { return env[k] },
@@ -292,4 +312,212 @@ func (f *fakeFleet) invokesSeen() []*adminv1.InvokeRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*adminv1.InvokeRequest(nil), f.invokes...)
+}
+
+// redacted is how the control plane shows a set secret.
+const redacted = "••••••••"
+
+// fakeSecurity keeps security definitions in a map and, like the control
+// plane, never returns a secret: reads show a set one as redacted.
+type fakeSecurity struct {
+	adminv1.UnimplementedSecurityServiceServer
+
+	mu       sync.Mutex
+	byName   map[string]*adminv1.SecurityDefinition
+	revision int64
+	requests []proto.Message
+}
+
+// redact returns a copy of d with its secrets redacted.
+func redact(d *adminv1.SecurityDefinition) *adminv1.SecurityDefinition {
+	d = proto.Clone(d).(*adminv1.SecurityDefinition)
+	for _, s := range []*string{&d.Password, &d.Key, &d.Secret, &d.Token, &d.ClientSecret, &d.KeyPem} {
+		if *s != "" {
+			*s = redacted
+		}
+	}
+	return d
+}
+
+func (f *fakeSecurity) CreateSecurityDefinition(_ context.Context, req *adminv1.CreateSecurityDefinitionRequest) (*adminv1.CreateSecurityDefinitionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	d := proto.Clone(req.GetDefinition()).(*adminv1.SecurityDefinition)
+	if f.byName[d.GetName()] != nil {
+		return nil, status.Errorf(codes.AlreadyExists, "security definition %q exists", d.GetName())
+	}
+	f.revision++
+	d.Revision = f.revision
+	d.CreatedAt = timestamppb.New(testNow.Add(-time.Hour))
+	d.UpdatedAt = d.CreatedAt
+	f.byName[d.GetName()] = d
+	return &adminv1.CreateSecurityDefinitionResponse{Definition: redact(d)}, nil
+}
+
+func (f *fakeSecurity) GetSecurityDefinition(_ context.Context, req *adminv1.GetSecurityDefinitionRequest) (*adminv1.GetSecurityDefinitionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.byName[req.GetName()]
+	if d == nil {
+		return nil, status.Errorf(codes.NotFound, "security definition %q not found", req.GetName())
+	}
+	return &adminv1.GetSecurityDefinitionResponse{Definition: redact(d)}, nil
+}
+
+func (f *fakeSecurity) ListSecurityDefinitions(context.Context, *adminv1.ListSecurityDefinitionsRequest) (*adminv1.ListSecurityDefinitionsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &adminv1.ListSecurityDefinitionsResponse{}
+	for _, name := range slices.Sorted(maps.Keys(f.byName)) {
+		resp.Definitions = append(resp.Definitions, redact(f.byName[name]))
+	}
+	return resp, nil
+}
+
+func (f *fakeSecurity) UpdateSecurityDefinition(_ context.Context, req *adminv1.UpdateSecurityDefinitionRequest) (*adminv1.UpdateSecurityDefinitionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	d := f.byName[req.GetDefinition().GetName()]
+	if d == nil {
+		return nil, status.Errorf(codes.NotFound, "security definition %q not found", req.GetDefinition().GetName())
+	}
+	f.revision++
+	d.Revision = f.revision
+	return &adminv1.UpdateSecurityDefinitionResponse{Definition: redact(d)}, nil
+}
+
+func (f *fakeSecurity) DeleteSecurityDefinition(_ context.Context, req *adminv1.DeleteSecurityDefinitionRequest) (*adminv1.DeleteSecurityDefinitionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	if req.GetName() == "in-use" {
+		return nil, status.Errorf(codes.FailedPrecondition, "security definition %q is used by channel \"orders\"", req.GetName())
+	}
+	if f.byName[req.GetName()] == nil {
+		return nil, status.Errorf(codes.NotFound, "security definition %q not found", req.GetName())
+	}
+	delete(f.byName, req.GetName())
+	f.revision++
+	return &adminv1.DeleteSecurityDefinitionResponse{Revision: f.revision}, nil
+}
+
+// put stores a definition as if it had been created.
+func (f *fakeSecurity) put(d *adminv1.SecurityDefinition) {
+	f.byName[d.GetName()] = d
+}
+
+// requestsSeen returns the recorded mutating requests.
+func (f *fakeSecurity) requestsSeen() []proto.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
+}
+
+// fakeOutgoing keeps outgoing connections in a map. Pinging "down" gets no
+// answer; pinging anything else stored answers 204.
+type fakeOutgoing struct {
+	adminv1.UnimplementedOutgoingServiceServer
+
+	mu       sync.Mutex
+	byName   map[string]*adminv1.OutgoingConnection
+	revision int64
+	requests []proto.Message
+}
+
+func (f *fakeOutgoing) CreateOutgoingConnection(_ context.Context, req *adminv1.CreateOutgoingConnectionRequest) (*adminv1.CreateOutgoingConnectionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	c := proto.Clone(req.GetConnection()).(*adminv1.OutgoingConnection)
+	if f.byName[c.GetName()] != nil {
+		return nil, status.Errorf(codes.AlreadyExists, "outgoing connection %q exists", c.GetName())
+	}
+	if c.Active == nil {
+		c.Active = proto.Bool(true)
+	}
+	f.revision++
+	c.Revision = f.revision
+	f.byName[c.GetName()] = c
+	return &adminv1.CreateOutgoingConnectionResponse{Connection: c}, nil
+}
+
+func (f *fakeOutgoing) GetOutgoingConnection(_ context.Context, req *adminv1.GetOutgoingConnectionRequest) (*adminv1.GetOutgoingConnectionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.byName[req.GetName()]
+	if c == nil {
+		return nil, status.Errorf(codes.NotFound, "outgoing connection %q not found", req.GetName())
+	}
+	return &adminv1.GetOutgoingConnectionResponse{Connection: c}, nil
+}
+
+func (f *fakeOutgoing) ListOutgoingConnections(context.Context, *adminv1.ListOutgoingConnectionsRequest) (*adminv1.ListOutgoingConnectionsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &adminv1.ListOutgoingConnectionsResponse{}
+	for _, name := range slices.Sorted(maps.Keys(f.byName)) {
+		resp.Connections = append(resp.Connections, f.byName[name])
+	}
+	return resp, nil
+}
+
+func (f *fakeOutgoing) UpdateOutgoingConnection(_ context.Context, req *adminv1.UpdateOutgoingConnectionRequest) (*adminv1.UpdateOutgoingConnectionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	c := f.byName[req.GetConnection().GetName()]
+	if c == nil {
+		return nil, status.Errorf(codes.NotFound, "outgoing connection %q not found", req.GetConnection().GetName())
+	}
+	f.revision++
+	c.Revision = f.revision
+	return &adminv1.UpdateOutgoingConnectionResponse{Connection: c}, nil
+}
+
+func (f *fakeOutgoing) DeleteOutgoingConnection(_ context.Context, req *adminv1.DeleteOutgoingConnectionRequest) (*adminv1.DeleteOutgoingConnectionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	if f.byName[req.GetName()] == nil {
+		return nil, status.Errorf(codes.NotFound, "outgoing connection %q not found", req.GetName())
+	}
+	delete(f.byName, req.GetName())
+	f.revision++
+	return &adminv1.DeleteOutgoingConnectionResponse{Revision: f.revision}, nil
+}
+
+func (f *fakeOutgoing) PingOutgoingConnection(_ context.Context, req *adminv1.PingOutgoingConnectionRequest) (*adminv1.PingOutgoingConnectionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	c := f.byName[req.GetName()]
+	if c == nil {
+		return nil, status.Errorf(codes.NotFound, "outgoing connection %q not found", req.GetName())
+	}
+	agent := req.GetAgentId()
+	if agent == "" {
+		agent = "a1"
+	}
+	resp := &adminv1.PingOutgoingConnectionResponse{AgentId: agent, Url: c.GetAddress() + c.GetPathTemplate()}
+	if c.GetName() == "down" {
+		resp.LatencyUs = 310
+		resp.Error = "dial tcp 127.0.0.1:9: connect: connection refused"
+		return resp, nil
+	}
+	resp.Status, resp.LatencyUs = 204, 12_345
+	return resp, nil
+}
+
+// put stores a connection as if it had been created.
+func (f *fakeOutgoing) put(c *adminv1.OutgoingConnection) {
+	f.byName[c.GetName()] = c
+}
+
+// requestsSeen returns the recorded requests, pings included.
+func (f *fakeOutgoing) requestsSeen() []proto.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
 }

@@ -1,18 +1,11 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -42,6 +35,7 @@ type outgoingFlags struct {
 	headers                                                                  []string
 }
 
+// register adds the flags to cmd; update also gets --active.
 func (f *outgoingFlags) register(cmd *cobra.Command, update bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.address, "address", "", "scheme://host[:port][/prefix], http or https")
@@ -75,10 +69,27 @@ func (f *outgoingFlags) apply(cmd *cobra.Command, c *adminv1.OutgoingConnection)
 	}
 	set("address", "address", &c.Address, f.address)
 	set("path", "path_template", &c.PathTemplate, f.path)
-	set("method", "method", &c.Method, strings.ToUpper(f.method))
-	set("format", "data_format", &c.DataFormat, strings.ToLower(f.dataFormat))
+	if changed("method") {
+		method := ""
+		if strings.TrimSpace(f.method) != "" {
+			m, err := parseMethods([]string{f.method})
+			if err != nil {
+				return nil, err
+			}
+			method = m[0]
+		}
+		c.Method = method
+		mask = append(mask, "method")
+	}
+	if changed("format") {
+		format, err := parseFormat(f.dataFormat)
+		if err != nil {
+			return nil, err
+		}
+		c.DataFormat = format
+		mask = append(mask, "data_format")
+	}
 	set("soap-action", "soap_action", &c.SoapAction, f.soapAction)
-	set("security", "security", &c.Security, f.security)
 	if changed("timeout") {
 		ms, err := parseMillis(f.timeout)
 		if err != nil {
@@ -92,16 +103,14 @@ func (f *outgoingFlags) apply(cmd *cobra.Command, c *adminv1.OutgoingConnection)
 		mask = append(mask, "tls_skip_verify")
 	}
 	if changed("ca-file") {
-		pem, err := readFileFlag("ca-file", f.caFile)
+		pem, err := readPEMFlag("ca-file", f.caFile, pemCertificate)
 		if err != nil {
 			return nil, err
-		}
-		if pem != "" && !strings.Contains(pem, "-----BEGIN CERTIFICATE-----") {
-			return nil, fmt.Errorf("--ca-file %s: holds no PEM certificate", f.caFile)
 		}
 		c.CaBundlePem = pem
 		mask = append(mask, "ca_bundle_pem")
 	}
+	set("security", "security", &c.Security, f.security)
 	if changed("pool-size") {
 		if f.poolSize < 0 {
 			return nil, fmt.Errorf("--pool-size %d: must not be negative", f.poolSize)
@@ -110,7 +119,7 @@ func (f *outgoingFlags) apply(cmd *cobra.Command, c *adminv1.OutgoingConnection)
 		mask = append(mask, "pool_size")
 	}
 	if changed("header") {
-		h, err := parsePairs("--header", f.headers)
+		h, err := parseHeaders(f.headers)
 		if err != nil {
 			return nil, err
 		}
@@ -124,104 +133,39 @@ func (f *outgoingFlags) apply(cmd *cobra.Command, c *adminv1.OutgoingConnection)
 	return mask, nil
 }
 
-func (a *app) newOutgoingCreateCmd() *cobra.Command {
-	var f outgoingFlags
-	cmd := &cobra.Command{
-		Use:   "create NAME --address URL [flags]",
-		Short: "Create an outgoing HTTP connection",
-		Example: `  weftctl outgoing create crm --address https://crm.example --path /api/customers/{id} --security crm-token --timeout 5s
-  weftctl outgoing create erp --address https://erp.internal --method POST --format xml --ca-file internal-ca.pem --header X-Tenant=acme
-  weftctl outgoing create quotes --address http://quotes.example --path /soap --method POST --format soap11 --soap-action urn:quotes#GetQuote`,
-		Args: args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			op := fmt.Sprintf("create outgoing connection %q", name)
-			c := &adminv1.OutgoingConnection{Name: name}
-			if _, err := f.apply(cmd, c); err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
-			resp, err := call(cmd.Context(), a, op, func(ctx context.Context, cn *conn) (*adminv1.CreateOutgoingConnectionResponse, error) {
-				return cn.outgoing.CreateOutgoingConnection(ctx, &adminv1.CreateOutgoingConnectionRequest{Connection: c})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintf(a.stdout, "created outgoing connection %s (revision %d)\n", name, resp.GetConnection().GetRevision())
-			return nil
-		},
+// parseHeaders parses --header NAME=VALUE values and checks the names;
+// "" alone clears them all.
+func parseHeaders(in []string) (map[string]string, error) {
+	h, err := parsePairs("--header", in)
+	if err != nil {
+		return nil, err
 	}
-	f.register(cmd, false)
-	_ = cmd.MarkFlagRequired("address")
-	return cmd
+	for name := range h {
+		if !isToken(name) {
+			return nil, fmt.Errorf("--header %q: not a valid HTTP header name", name)
+		}
+	}
+	return h, nil
 }
 
-func (a *app) newOutgoingUpdateCmd() *cobra.Command {
-	var f outgoingFlags
-	cmd := &cobra.Command{
-		Use:   "update NAME [flags]",
-		Short: "Change an outgoing connection; services use it with no restart",
-		Long: `Update changes only the fields whose flags are given; the rest keep their
-values. --header replaces every extra header; --header "" removes them.`,
-		Example: `  weftctl outgoing update crm --address https://crm-2.example
-  weftctl outgoing update crm --inactive`,
-		Args: args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			op := fmt.Sprintf("update outgoing connection %q", name)
-			c := &adminv1.OutgoingConnection{Name: name}
-			mask, err := f.apply(cmd, c)
-			if err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
-			if len(mask) == 0 {
-				return fmt.Errorf("%s: nothing to change; give at least one field's flag (see --help)", op)
-			}
-			req := &adminv1.UpdateOutgoingConnectionRequest{Connection: c, UpdateMask: &fieldmaskpb.FieldMask{Paths: mask}}
-			resp, err := call(cmd.Context(), a, op, func(ctx context.Context, cn *conn) (*adminv1.UpdateOutgoingConnectionResponse, error) {
-				return cn.outgoing.UpdateOutgoingConnection(ctx, req)
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintf(a.stdout, "updated outgoing connection %s (revision %d)\n", name, resp.GetConnection().GetRevision())
-			return nil
-		},
+// isToken reports whether s is an HTTP token (RFC 9110 5.6.2), as header
+// names must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
 	}
-	f.register(cmd, true)
-	return cmd
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
-func (a *app) newOutgoingListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List outgoing connections",
-		Args:  args(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			resp, err := call(cmd.Context(), a, "list outgoing connections", func(ctx context.Context, c *conn) (*adminv1.ListOutgoingConnectionsResponse, error) {
-				return c.outgoing.ListOutgoingConnections(ctx, &adminv1.ListOutgoingConnectionsRequest{})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			t := newTable(a.stdout, "NAME", "METHOD", "URL", "FORMAT", "SECURITY", "ACTIVE", "REVISION")
-			for _, c := range resp.GetConnections() {
-				t.row(c.GetName(), methodOf(c), c.GetAddress()+c.GetPathTemplate(), outFormatOf(c), c.GetSecurity(),
-					yesNo(c.GetActive()), strconv.FormatInt(c.GetRevision(), 10))
-			}
-			return t.flush()
-		},
-	}
-}
-
+// methodOf names a connection's method; empty means GET.
 func methodOf(c *adminv1.OutgoingConnection) string {
 	if c.GetMethod() == "" {
 		return "GET"
@@ -229,134 +173,10 @@ func methodOf(c *adminv1.OutgoingConnection) string {
 	return c.GetMethod()
 }
 
+// outFormatOf names a connection's data format; empty means json.
 func outFormatOf(c *adminv1.OutgoingConnection) string {
 	if c.GetDataFormat() == "" {
 		return "json"
 	}
 	return c.GetDataFormat()
-}
-
-func (a *app) newOutgoingGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get NAME",
-		Short: "Show an outgoing connection",
-		Args:  args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			resp, err := call(cmd.Context(), a, fmt.Sprintf("get outgoing connection %q", name), func(ctx context.Context, c *conn) (*adminv1.GetOutgoingConnectionResponse, error) {
-				return c.outgoing.GetOutgoingConnection(ctx, &adminv1.GetOutgoingConnectionRequest{Name: name})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			c := resp.GetConnection()
-			timeout, pool := "30s", "10"
-			if ms := c.GetTimeoutMs(); ms > 0 {
-				timeout = (time.Duration(ms) * time.Millisecond).String()
-			}
-			if n := c.GetPoolSize(); n > 0 {
-				pool = strconv.Itoa(int(n))
-			}
-			tlsCA := "system"
-			if c.GetCaBundlePem() != "" {
-				tlsCA = "own bundle (" + firstLine(c.GetCaBundlePem()) + ")"
-			}
-			if c.GetTlsSkipVerify() {
-				tlsCA = "NOT VERIFIED"
-			}
-			now := a.now()
-			t := newTable(a.stdout)
-			t.kv("name", c.GetName())
-			t.kv("address", c.GetAddress())
-			t.kv("path", c.GetPathTemplate())
-			t.kv("method", methodOf(c))
-			t.kv("format", outFormatOf(c))
-			if c.GetSoapAction() != "" {
-				t.kv("soap action", c.GetSoapAction())
-			}
-			t.kv("timeout", timeout)
-			t.kv("tls", tlsCA)
-			t.kv("security", c.GetSecurity())
-			t.kv("pool size", pool)
-			for _, k := range slices.Sorted(maps.Keys(c.GetHeaders())) {
-				t.kv("header", k+": "+c.GetHeaders()[k])
-			}
-			t.kv("active", yesNo(c.GetActive()))
-			t.kv("revision", strconv.FormatInt(c.GetRevision(), 10))
-			t.kv("created", when(now, c.GetCreatedAt()))
-			t.kv("updated", when(now, c.GetUpdatedAt()))
-			return t.flush()
-		},
-	}
-}
-
-func (a *app) newOutgoingDeleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an outgoing connection",
-		Args:  args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			resp, err := call(cmd.Context(), a, fmt.Sprintf("delete outgoing connection %q", name), func(ctx context.Context, c *conn) (*adminv1.DeleteOutgoingConnectionResponse, error) {
-				return c.outgoing.DeleteOutgoingConnection(ctx, &adminv1.DeleteOutgoingConnectionRequest{Name: name})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintf(a.stdout, "deleted outgoing connection %s (revision %d)\n", name, resp.GetRevision())
-			return nil
-		},
-	}
-}
-
-func (a *app) newOutgoingPingCmd() *cobra.Command {
-	var agent string
-	cmd := &cobra.Command{
-		Use:   "ping NAME [--agent ID]",
-		Short: "Call a connection's address from an agent and show the status and latency",
-		Long: `Ping asks an agent to send a HEAD (a GET when the server refuses HEAD) to the
-connection's address with its headers and credentials. Any HTTP answer means
-the remote is reachable; ping fails, naming why, when there is none.`,
-		Example: `  weftctl outgoing ping crm
-  weftctl outgoing ping crm --agent edge-berlin-1`,
-		Args: args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			op := fmt.Sprintf("ping outgoing connection %q", name)
-			resp, err := call(cmd.Context(), a, op, func(ctx context.Context, c *conn) (*adminv1.PingOutgoingConnectionResponse, error) {
-				return c.outgoing.PingOutgoingConnection(ctx, &adminv1.PingOutgoingConnectionRequest{Name: name, AgentId: agent})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				if err := a.printJSON(resp); err != nil {
-					return err
-				}
-			} else {
-				latency := (time.Duration(resp.GetLatencyUs()) * time.Microsecond).Round(10 * time.Microsecond)
-				t := newTable(a.stdout, "AGENT", "URL", "STATUS", "LATENCY")
-				st := "-"
-				if resp.GetStatus() != 0 {
-					st = strconv.Itoa(int(resp.GetStatus()))
-				}
-				t.row(resp.GetAgentId(), resp.GetUrl(), st, latency.String())
-				if err := t.flush(); err != nil {
-					return err
-				}
-			}
-			if resp.GetError() != "" {
-				return errors.New(op + " from agent " + resp.GetAgentId() + ": no answer: " + resp.GetError())
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&agent, "agent", "", "agent to ping from (default: any connected agent)")
-	return cmd
 }

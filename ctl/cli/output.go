@@ -24,19 +24,27 @@ func (a *app) json() bool { return a.output == outputJSON || a.output == outputY
 // printJSON writes m to stdout as JSON, or as YAML with the same field
 // names for -o yaml.
 func (a *app) printJSON(m proto.Message) error {
+	what := string(m.ProtoReflect().Descriptor().Name())
 	b, err := jsonOut.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("render %s as JSON: %w", m.ProtoReflect().Descriptor().Name(), err)
+		return fmt.Errorf("render %s as JSON: %w", what, err)
 	}
+	return a.writeStructured(what, b)
+}
+
+// writeStructured writes the JSON document b to stdout, converted to YAML
+// for -o yaml. Every command's script output goes through here, so -o json
+// and -o yaml always carry the same field names.
+func (a *app) writeStructured(what string, b []byte) error {
 	if a.output == outputYAML {
-		if b, err = yaml.JSONToYAML(b); err != nil {
-			return fmt.Errorf("render %s as YAML: %w", m.ProtoReflect().Descriptor().Name(), err)
+		y, err := yaml.JSONToYAML(b)
+		if err != nil {
+			return fmt.Errorf("render %s as YAML: %w", what, err)
 		}
-		_, err = a.stdout.Write(b)
+		_, err = a.stdout.Write(y)
 		return err
 	}
-	b = append(b, '\n')
-	_, err = a.stdout.Write(b)
+	_, err := a.stdout.Write(append(b, '\n'))
 	return err
 }
 

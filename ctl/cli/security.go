@@ -2,18 +2,29 @@ package cli
 
 import (
 	"bufio"
-	"context"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
+
+// secretHelp says how secret flags take their values; create, update and
+// the security command's own help repeat it.
+const secretHelp = `Secret flags (--password, --key, --secret, --token, --client-secret) take
+the value itself, @FILE to read it from a file (a final line break is
+dropped), or - to read one line from standard input, so that the secret
+stays out of shell history. Each - reads the next line, in the order the
+flags are listed above. A secret that itself starts with @ must come from a
+file or standard input. The private key of tls_client_cert is always read
+from the file --key-file names.`
 
 func (a *app) newSecurityCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -25,9 +36,9 @@ definitions to check inbound requests; outgoing connections present basic_auth,
 api_key, jwt (an HS256 token signed per request), bearer,
 oauth2_client_credentials and tls_client_cert definitions.
 
-Secrets are encrypted at rest and never shown: reads print ••••••••. A secret
-flag takes the value itself, @FILE to read it from a file, or - to read one
-line from standard input, so that it stays out of shell history:
+Secrets are encrypted at rest and never shown: reads print ••••••••.
+
+` + secretHelp + `
 
   weftctl security create partner --kind basic_auth --username weft --password @partner.pass`,
 	}
@@ -40,6 +51,23 @@ line from standard input, so that it stays out of shell history:
 	)
 	return cmd
 }
+
+// securityKinds are the kinds of definition, each with the flags that set
+// its fields.
+var securityKinds = []struct {
+	kind  string
+	flags []string
+}{
+	{"basic_auth", []string{"username", "password"}},
+	{"api_key", []string{"header", "key"}},
+	{"jwt", []string{"algorithms", "secret", "public-key-file", "jwks-url", "issuer", "audience", "leeway"}},
+	{"bearer", []string{"token"}},
+	{"oauth2_client_credentials", []string{"token-url", "client-id", "client-secret", "scopes"}},
+	{"tls_client_cert", []string{"cert-file", "key-file"}},
+}
+
+// jwtAlgorithms are the values --algorithms accepts.
+var jwtAlgorithms = []string{"HS256", "RS256", "ES256"}
 
 // securityFlags set a definition's fields, for create and update.
 type securityFlags struct {
@@ -59,6 +87,24 @@ var secretFlags = []struct{ flag, field, what string }{
 	{"client-secret", "client_secret", "oauth2 client secret"},
 }
 
+// secretField returns the field of d that the secret field name sets.
+func secretField(d *adminv1.SecurityDefinition, field string) *string {
+	switch field {
+	case "password":
+		return &d.Password
+	case "key":
+		return &d.Key
+	case "secret":
+		return &d.Secret
+	case "token":
+		return &d.Token
+	case "client_secret":
+		return &d.ClientSecret
+	}
+	panic("unknown secret field " + field)
+}
+
+// register adds the flags to cmd.
 func (f *securityFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.kind, "kind", "", "basic_auth, api_key, jwt, bearer, oauth2_client_credentials or tls_client_cert")
@@ -79,14 +125,20 @@ func (f *securityFlags) register(cmd *cobra.Command) {
 	for _, s := range secretFlags {
 		v := new(string)
 		f.secrets[s.flag] = v
-		fs.StringVar(v, s.flag, "", s.what+" (secret): VALUE, @FILE or - for standard input")
+		fs.StringVar(v, s.flag, "", s.what+"; secret: VALUE, @FILE, or - to read a line of standard input")
 	}
 }
 
 // apply sets the fields of d whose flags were given and returns their
-// proto field names, as an update mask wants them.
-func (f *securityFlags) apply(cmd *cobra.Command, d *adminv1.SecurityDefinition, stdin *bufio.Reader) ([]string, error) {
+// proto field names, in flag order, as an update mask wants them. It reads
+// secrets given as - from stdin.
+func (f *securityFlags) apply(cmd *cobra.Command, d *adminv1.SecurityDefinition, stdin io.Reader) ([]string, error) {
 	changed := cmd.Flags().Changed
+	if changed("kind") {
+		if err := f.checkKind(cmd); err != nil {
+			return nil, err
+		}
+	}
 	var mask []string
 	set := func(flag, field string, dst *string, v string) {
 		if changed(flag) {
@@ -94,22 +146,20 @@ func (f *securityFlags) apply(cmd *cobra.Command, d *adminv1.SecurityDefinition,
 			mask = append(mask, field)
 		}
 	}
-	set("kind", "kind", &d.Kind, f.kind)
+	set("kind", "kind", &d.Kind, strings.ToLower(f.kind))
 	set("username", "username", &d.Username, f.username)
 	set("header", "header", &d.Header, f.header)
+	if changed("algorithms") {
+		algs, err := parseAlgorithms(f.algorithms)
+		if err != nil {
+			return nil, err
+		}
+		d.Algorithms = algs
+		mask = append(mask, "algorithms")
+	}
 	set("jwks-url", "jwks_url", &d.JwksUrl, f.jwksURL)
 	set("issuer", "issuer", &d.Issuer, f.issuer)
 	set("audience", "audience", &d.Audience, f.audience)
-	set("token-url", "token_url", &d.TokenUrl, f.tokenURL)
-	set("client-id", "client_id", &d.ClientId, f.clientID)
-	if changed("algorithms") {
-		d.Algorithms = upper(f.algorithms)
-		mask = append(mask, "algorithms")
-	}
-	if changed("scopes") {
-		d.Scopes = f.scopes
-		mask = append(mask, "scopes")
-	}
 	if changed("leeway") {
 		if f.leeway < 0 {
 			return nil, fmt.Errorf("--leeway %s: must not be negative", f.leeway)
@@ -117,256 +167,224 @@ func (f *securityFlags) apply(cmd *cobra.Command, d *adminv1.SecurityDefinition,
 		d.LeewayMs = f.leeway.Milliseconds()
 		mask = append(mask, "leeway_ms")
 	}
-	files := []struct {
-		flag, field string
-		dst         *string
-	}{
-		{"public-key-file", "public_key_pem", &d.PublicKeyPem},
-		{"cert-file", "cert_pem", &d.CertPem},
-		{"key-file", "key_pem", &d.KeyPem},
+	set("token-url", "token_url", &d.TokenUrl, f.tokenURL)
+	set("client-id", "client_id", &d.ClientId, f.clientID)
+	if changed("scopes") {
+		d.Scopes = nonEmpty(f.scopes)
+		mask = append(mask, "scopes")
 	}
-	for _, fl := range files {
-		if !changed(fl.flag) {
+	pemFiles := []struct {
+		flag, field, path string
+		dst               *string
+		want              pemWant
+	}{
+		{"public-key-file", "public_key_pem", f.publicKeyFile, &d.PublicKeyPem, pemPublicKey},
+		{"cert-file", "cert_pem", f.certFile, &d.CertPem, pemCertificate},
+		{"key-file", "key_pem", f.keyFile, &d.KeyPem, pemPrivateKey},
+	}
+	for _, p := range pemFiles {
+		if !changed(p.flag) {
 			continue
 		}
-		path, _ := cmd.Flags().GetString(fl.flag)
-		v, err := readFileFlag(fl.flag, path)
+		v, err := readPEMFlag(p.flag, p.path, p.want)
 		if err != nil {
 			return nil, err
 		}
-		*fl.dst = v
-		mask = append(mask, fl.field)
+		*p.dst = v
+		mask = append(mask, p.field)
 	}
+	in := bufio.NewReader(stdin)
 	for _, s := range secretFlags {
 		if !changed(s.flag) {
 			continue
 		}
-		v, err := secretValue(s.flag, *f.secrets[s.flag], stdin)
+		v, err := secretValue(s.flag, *f.secrets[s.flag], in)
 		if err != nil {
 			return nil, err
 		}
-		switch s.field {
-		case "password":
-			d.Password = v
-		case "key":
-			d.Key = v
-		case "secret":
-			d.Secret = v
-		case "token":
-			d.Token = v
-		case "client_secret":
-			d.ClientSecret = v
-		}
+		*secretField(d, s.field) = v
 		mask = append(mask, s.field)
 	}
 	return mask, nil
 }
 
-// secretValue reads a secret flag's value: the value itself, @FILE (the
-// file's content, a final line break dropped) or - (one line of stdin).
-func secretValue(flag, v string, stdin *bufio.Reader) (string, error) {
-	switch {
-	case v == "-":
-		line, err := stdin.ReadString('\n')
-		if err != nil && line == "" {
-			return "", fmt.Errorf("--%s -: read standard input: %w", flag, err)
+// checkKind refuses an unknown --kind, and flags given with it that set
+// fields the kind does not use.
+func (f *securityFlags) checkKind(cmd *cobra.Command) error {
+	kind := strings.ToLower(strings.TrimSpace(f.kind))
+	names := make([]string, 0, len(securityKinds))
+	for _, k := range securityKinds {
+		names = append(names, k.kind)
+		if k.kind != kind {
+			continue
 		}
-		return strings.TrimRight(line, "\r\n"), nil
-	case strings.HasPrefix(v, "@"):
-		return readFileFlag(flag, v[1:])
-	default:
-		return v, nil
+		for _, other := range securityKinds {
+			for _, flag := range other.flags {
+				if cmd.Flags().Changed(flag) && !slices.Contains(k.flags, flag) {
+					return fmt.Errorf("--%s does not apply to --kind %s (it takes --%s)", flag, kind, strings.Join(k.flags, ", --"))
+				}
+			}
+		}
+		return nil
 	}
+	return fmt.Errorf("--kind %q: want one of %s", f.kind, strings.Join(names, ", "))
 }
 
-// readFileFlag reads the file a flag names, dropping a final line break.
-func readFileFlag(flag, path string) (string, error) {
-	if path == "" {
-		return "", nil // clears the field
+// parseAlgorithms upper-cases JWT algorithms and refuses unknown ones.
+func parseAlgorithms(in []string) ([]string, error) {
+	out := nonEmpty(in)
+	for i, alg := range out {
+		out[i] = strings.ToUpper(alg)
+		if !slices.Contains(jwtAlgorithms, out[i]) {
+			return nil, fmt.Errorf("--algorithms %q: want %s", alg, strings.Join(jwtAlgorithms, ", "))
+		}
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("--%s: %w", flag, err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return out, nil
 }
 
-func upper(l []string) []string {
-	out := make([]string, 0, len(l))
-	for _, s := range l {
-		if s = strings.ToUpper(strings.TrimSpace(s)); s != "" {
+// nonEmpty trims the values of a list flag and drops empty ones, so that
+// --scopes "" clears the list.
+func nonEmpty(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func (a *app) newSecurityCreateCmd() *cobra.Command {
-	var f securityFlags
-	cmd := &cobra.Command{
-		Use:   "create NAME --kind KIND [flags]",
-		Short: "Create a security definition",
-		Example: `  weftctl security create shop-users --kind basic_auth --username shop --password @shop.pass
-  weftctl security create partner-key --kind api_key --header X-Partner-Key --key -
-  weftctl security create partner-jwt --kind jwt --algorithms RS256 --public-key-file partner.pem --issuer partner --audience weft
-  weftctl security create idp --kind jwt --algorithms ES256 --jwks-url https://idp.example/jwks --issuer https://idp.example/ --leeway 30s
-  weftctl security create crm-token --kind oauth2_client_credentials --token-url https://crm.example/oauth/token --client-id weft --client-secret @crm.secret
-  weftctl security create bank-cert --kind tls_client_cert --cert-file client.pem --key-file client-key.pem`,
-		Args: args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			op := fmt.Sprintf("create security definition %q", name)
-			d := &adminv1.SecurityDefinition{Name: name}
-			if _, err := f.apply(cmd, d, bufio.NewReader(cmd.InOrStdin())); err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
-			resp, err := call(cmd.Context(), a, op, func(ctx context.Context, c *conn) (*adminv1.CreateSecurityDefinitionResponse, error) {
-				return c.security.CreateSecurityDefinition(ctx, &adminv1.CreateSecurityDefinitionRequest{Definition: d})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintf(a.stdout, "created security definition %s (revision %d)\n", name, resp.GetDefinition().GetRevision())
-			return nil
-		},
-	}
-	f.register(cmd)
-	_ = cmd.MarkFlagRequired("kind")
-	return cmd
-}
-
-func (a *app) newSecurityUpdateCmd() *cobra.Command {
-	var f securityFlags
-	cmd := &cobra.Command{
-		Use:   "update NAME [flags]",
-		Short: "Change a security definition; agents use the new credentials with no restart",
-		Long: `Update changes only the fields whose flags are given; secrets not given keep
-their stored values. A flag given as "" clears its field.`,
-		Example: `  weftctl security update partner-key --key @new.key
-  weftctl security update idp --leeway 1m`,
-		Args: args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			op := fmt.Sprintf("update security definition %q", name)
-			d := &adminv1.SecurityDefinition{Name: name}
-			mask, err := f.apply(cmd, d, bufio.NewReader(cmd.InOrStdin()))
-			if err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
-			if len(mask) == 0 {
-				return fmt.Errorf("%s: nothing to change; give at least one field's flag (see --help)", op)
-			}
-			req := &adminv1.UpdateSecurityDefinitionRequest{Definition: d, UpdateMask: &fieldmaskpb.FieldMask{Paths: mask}}
-			resp, err := call(cmd.Context(), a, op, func(ctx context.Context, c *conn) (*adminv1.UpdateSecurityDefinitionResponse, error) {
-				return c.security.UpdateSecurityDefinition(ctx, req)
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintf(a.stdout, "updated security definition %s (revision %d)\n", name, resp.GetDefinition().GetRevision())
-			return nil
-		},
-	}
-	f.register(cmd)
-	return cmd
-}
-
-func (a *app) newSecurityListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List security definitions",
-		Args:  args(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			resp, err := call(cmd.Context(), a, "list security definitions", func(ctx context.Context, c *conn) (*adminv1.ListSecurityDefinitionsResponse, error) {
-				return c.security.ListSecurityDefinitions(ctx, &adminv1.ListSecurityDefinitionsRequest{})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			t := newTable(a.stdout, "NAME", "KIND", "IDENTITY", "REVISION")
-			for _, d := range resp.GetDefinitions() {
-				t.row(d.GetName(), d.GetKind(), identityOf(d), strconv.FormatInt(d.GetRevision(), 10))
-			}
-			return t.flush()
-		},
+// secretValue reads a secret flag's value: the value itself, @FILE (the
+// file's content, a final line break dropped) or - (the next line of
+// stdin). A file or line that is empty is refused: a literal "" is how a
+// secret is cleared on purpose.
+func secretValue(flag, v string, stdin *bufio.Reader) (string, error) {
+	switch {
+	case v == "-":
+		line, err := stdin.ReadString('\n')
+		if err != nil && (line == "" || !errors.Is(err, io.EOF)) {
+			return "", fmt.Errorf("--%s -: read a line of standard input: %w", flag, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return "", fmt.Errorf("--%s -: the line read from standard input is empty", flag)
+		}
+		return line, nil
+	case strings.HasPrefix(v, "@"):
+		path := v[1:]
+		if path == "" {
+			return "", fmt.Errorf("--%s @: want @FILE, the file holding the secret", flag)
+		}
+		s, err := readFileFlag(flag, path)
+		if err != nil {
+			return "", err
+		}
+		if s == "" {
+			return "", fmt.Errorf("--%s @%s: the file is empty", flag, path)
+		}
+		return s, nil
+	default:
+		return v, nil
 	}
 }
 
-// identityOf is the non-secret field that tells a definition apart: the
-// user, the header, the issuer, the client id.
+// readFileFlag reads the file a flag names, dropping a final line break.
+// An empty path clears the field.
+func readFileFlag(flag, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The error names the path: "open client.pem: no such file or directory".
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// pemWant says which PEM blocks a file flag takes.
+type pemWant struct {
+	what string
+	ok   func(blockType string) bool
+}
+
+// The PEM contents the file flags take.
+var (
+	pemPublicKey = pemWant{"PUBLIC KEY or CERTIFICATE", func(t string) bool {
+		return t == "PUBLIC KEY" || t == "CERTIFICATE"
+	}}
+	pemCertificate = pemWant{"CERTIFICATE", func(t string) bool { return t == "CERTIFICATE" }}
+	pemPrivateKey  = pemWant{"PRIVATE KEY", func(t string) bool { return strings.HasSuffix(t, "PRIVATE KEY") }}
+)
+
+// readPEMFlag reads the PEM file a flag names and checks that it holds a
+// block of the wanted type; the control plane checks the rest. An empty
+// path clears the field.
+func readPEMFlag(flag, path string, want pemWant) (string, error) {
+	s, err := readFileFlag(flag, path)
+	if err != nil || s == "" {
+		return s, err
+	}
+	rest := []byte(s)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return "", fmt.Errorf("--%s %s: holds no PEM %s block", flag, path, want.what)
+		}
+		if want.ok(b.Type) {
+			return s, nil
+		}
+	}
+}
+
+// identityOf lists the non-secret fields that tell a definition apart: the
+// user, the header, the algorithms and issuer, the client id.
 func identityOf(d *adminv1.SecurityDefinition) string {
+	var parts []string
+	add := func(label, v string) {
+		if v != "" {
+			parts = append(parts, label+" "+v)
+		}
+	}
 	switch d.GetKind() {
 	case "basic_auth":
-		return "user " + d.GetUsername()
+		add("user", d.GetUsername())
 	case "api_key":
 		h := d.GetHeader()
 		if h == "" {
 			h = "X-API-Key"
 		}
-		return "header " + h
+		add("header", h)
 	case "jwt":
-		return fmt.Sprintf("%s issuer %s", strings.Join(d.GetAlgorithms(), ","), d.GetIssuer())
+		add("alg", strings.Join(d.GetAlgorithms(), ","))
+		add("issuer", d.GetIssuer())
+		add("audience", d.GetAudience())
+		add("jwks", d.GetJwksUrl())
 	case "oauth2_client_credentials":
-		return fmt.Sprintf("client %s at %s", d.GetClientId(), d.GetTokenUrl())
+		add("client", d.GetClientId())
+		add("at", d.GetTokenUrl())
 	case "tls_client_cert":
-		return "client certificate"
+		if d.GetCertPem() != "" {
+			parts = append(parts, "client certificate")
+		}
 	}
-	return ""
+	return strings.Join(parts, " ")
 }
 
-func (a *app) newSecurityGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get NAME",
-		Short: "Show a security definition, secrets redacted",
-		Args:  args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			resp, err := call(cmd.Context(), a, fmt.Sprintf("get security definition %q", name), func(ctx context.Context, c *conn) (*adminv1.GetSecurityDefinitionResponse, error) {
-				return c.security.GetSecurityDefinition(ctx, &adminv1.GetSecurityDefinitionRequest{Name: name})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			d := resp.GetDefinition()
-			now := a.now()
-			t := newTable(a.stdout)
-			t.kv("name", d.GetName())
-			t.kv("kind", d.GetKind())
-			for _, kv := range [][2]string{
-				{"username", d.GetUsername()}, {"password", d.GetPassword()},
-				{"header", d.GetHeader()}, {"key", d.GetKey()},
-				{"algorithms", strings.Join(d.GetAlgorithms(), ",")}, {"secret", d.GetSecret()},
-				{"public key", firstLine(d.GetPublicKeyPem())}, {"jwks url", d.GetJwksUrl()},
-				{"issuer", d.GetIssuer()}, {"audience", d.GetAudience()},
-				{"token", d.GetToken()}, {"token url", d.GetTokenUrl()}, {"client id", d.GetClientId()},
-				{"client secret", d.GetClientSecret()}, {"scopes", strings.Join(d.GetScopes(), ",")},
-				{"certificate", firstLine(d.GetCertPem())}, {"private key", d.GetKeyPem()},
-			} {
-				if kv[1] != "" {
-					t.kv(kv[0], kv[1])
-				}
-			}
-			if ms := d.GetLeewayMs(); ms > 0 {
-				t.kv("leeway", (time.Duration(ms) * time.Millisecond).String())
-			}
-			t.kv("revision", strconv.FormatInt(d.GetRevision(), 10))
-			t.kv("created", when(now, d.GetCreatedAt()))
-			t.kv("updated", when(now, d.GetUpdatedAt()))
-			return t.flush()
-		},
+// secretsOf lists the secrets a definition has set, as the control plane
+// returns them (redacted), such as "password=••••••••".
+func secretsOf(d *adminv1.SecurityDefinition) string {
+	var parts []string
+	for _, s := range []struct{ name, v string }{
+		{"password", d.GetPassword()}, {"key", d.GetKey()}, {"secret", d.GetSecret()},
+		{"token", d.GetToken()}, {"client_secret", d.GetClientSecret()}, {"key_pem", d.GetKeyPem()},
+	} {
+		if s.v != "" {
+			parts = append(parts, s.name+"="+s.v)
+		}
 	}
+	return strings.Join(parts, " ")
 }
 
 // firstLine shows a PEM by its first line.
@@ -376,26 +394,4 @@ func firstLine(s string) string {
 		line += " …"
 	}
 	return line
-}
-
-func (a *app) newSecurityDeleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a security definition no channel or connection uses",
-		Args:  args("NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			name := argv[0]
-			resp, err := call(cmd.Context(), a, fmt.Sprintf("delete security definition %q", name), func(ctx context.Context, c *conn) (*adminv1.DeleteSecurityDefinitionResponse, error) {
-				return c.security.DeleteSecurityDefinition(ctx, &adminv1.DeleteSecurityDefinitionRequest{Name: name})
-			})
-			if err != nil {
-				return err
-			}
-			if a.json() {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintf(a.stdout, "deleted security definition %s (revision %d)\n", name, resp.GetRevision())
-			return nil
-		},
-	}
 }

@@ -48,8 +48,7 @@ func (a *app) newVersionCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("render version: %w", err)
 				}
-				_, err = fmt.Fprintf(a.stdout, "%s\n", b)
-				return err
+				return a.writeStructured("version", b)
 			}
 			_, err := fmt.Fprintf(a.stdout, "weftctl %s (%s %s)\n", v.Version, v.Go, v.Platform)
 			return err
