@@ -100,6 +100,11 @@ func buildConnections(prev *connections, snap *agentv1.Snapshot, log *slog.Logge
 		}
 		next.outgoing[name] = p
 		if !p.GetActive() {
+			// Not built, but checked: activating it must not be the first
+			// time anyone learns it is wrong.
+			if err := outgoingConfig(p).Validate(); err != nil {
+				fail("outgoing", name, "%v", err)
+			}
 			continue
 		}
 		sec := p.GetSecurity()

@@ -168,16 +168,21 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 				fail("channel", c.GetName(), "service %q is not in the snapshot", svc)
 			}
 		}
+		if sec := c.GetSecurity(); sec != "" && next.conns.verifiers[sec] == nil {
+			fail("channel", c.GetName(), "security definition %q is not in the snapshot, or cannot verify inbound requests", sec)
+		}
 	}
-	router, err := channel.NewRouter(snap.GetChannels(), next.conns.verifiers)
-	if err != nil {
-		fail("channel", "", "%v", err)
+	if len(errs) == 0 { // a router of channels already at fault would repeat their errors
+		router, err := channel.NewRouter(snap.GetChannels(), next.conns.verifiers)
+		if err != nil {
+			fail("channel", "", "%v", err)
+		}
+		next.router = router
 	}
 	if len(errs) > 0 {
 		next.conns.closeReplaced(prevConns)
 		return nil, errs
 	}
-	next.router = router
 	next.Hash = snapshot.Hash(next.Snapshot)
 	next.Snapshot.Hash = next.Hash
 	e.cur.Store(next)

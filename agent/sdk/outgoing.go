@@ -125,9 +125,10 @@ type Outgoing struct {
 }
 
 // Outgoing returns the outgoing connection name. A connection that does
-// not exist or is inactive makes every call on the handle fail saying so;
-// a configuration change applies to the next Outgoing call, with no
-// restart.
+// not exist or is inactive makes every call on the handle fail saying so.
+// A configuration change applies, with no restart, to the invocations that
+// start after the agent applied it; one already running keeps the settings
+// it started with.
 func (c *Context) Outgoing(name string) *Outgoing {
 	o := &Outgoing{ctx: c.ctx, name: name}
 	if c.req.Services == nil {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 )
 
@@ -15,6 +17,9 @@ import (
 //  1. path params: /orders/{id} always sets "id";
 //  2. query: ?status=open sets "status", unless a path param has the name;
 //  3. the body's own keys.
+//
+// A param also beats a body key that differs from it only in case, which
+// encoding/json would match to the same field.
 //
 // A query key given more than once becomes an array when the input field is
 // a slice (or when the type is unknown), else its last value is used. Text
@@ -33,31 +38,59 @@ func MergeParams(input []byte, hint reflect.Type, path map[string]string, query 
 	if trimmed[0] != '{' {
 		return input, nil
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &obj); err != nil {
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &body); err != nil {
 		return nil, fmt.Errorf("service input: %v", err)
 	}
-	if obj == nil {
-		obj = map[string]json.RawMessage{}
-	}
+	queried := map[string]json.RawMessage{}
 	for _, key := range sortedKeys(query) {
-		if _, isPath := path[key]; isPath {
+		if _, isPath := path[key]; isPath || len(query[key]) == 0 {
 			continue
 		}
 		v, err := queryValue(query[key], fieldType(hint, key))
 		if err != nil {
 			return nil, fmt.Errorf("query param %s: %w", key, err)
 		}
-		obj[key] = v
+		queried[key] = v
 	}
+	pathed := make(map[string]json.RawMessage, len(path))
 	for key, text := range path {
 		var b bytes.Buffer
 		if err := writeTyped(&b, text, fieldType(hint, key)); err != nil {
 			return nil, fmt.Errorf("path param %s: %w", key, err)
 		}
-		obj[key] = b.Bytes()
+		pathed[key] = b.Bytes()
 	}
-	return json.Marshal(obj)
+	// Written lowest precedence first: encoding/json lets the last of the
+	// keys that name a field win, and it matches names case-insensitively,
+	// so a param also beats a body key that differs from it only in case.
+	var out bytes.Buffer
+	out.WriteByte('{')
+	writeMembers(&out, body, queried, pathed)
+	writeMembers(&out, queried, pathed)
+	writeMembers(&out, pathed)
+	out.WriteByte('}')
+	return out.Bytes(), nil
+}
+
+// writeMembers writes the members of m, sorted by key, that no map of over
+// has, each preceded by a comma unless it is the object's first.
+func writeMembers(b *bytes.Buffer, m map[string]json.RawMessage, over ...map[string]json.RawMessage) {
+next:
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		for _, o := range over {
+			if _, ok := o[k]; ok {
+				continue next
+			}
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		name, _ := json.Marshal(k) // a string always marshals
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(m[k])
+	}
 }
 
 // queryValue is the JSON value of a query key's values for a field of type t.

@@ -1,0 +1,241 @@
+package channel
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// limitedChannel is a channel taking rate requests a second, burst at once.
+func limitedChannel(name, format string, rate float64, burst int32) *agentv1.Channel {
+	return &agentv1.Channel{Name: name, Path: "/" + name, Methods: []string{"POST"}, Service: "svc", Active: true, DataFormat: format, RateLimit: rate, RateBurst: burst}
+}
+
+// post serves one request from client address addr through h.
+func post(h http.Handler, path, format, addr string) *httptest.ResponseRecorder {
+	w := requestIn(format, "Op")
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(w.body))
+	r.Header.Set("Content-Type", w.contentType)
+	for k, v := range w.header {
+		r.Header.Set(k, v)
+	}
+	r.RemoteAddr = addr
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
+}
+
+// swappable is a Handler serving the router of the last deploy.
+type swappable struct {
+	h      *Handler
+	router *Router
+}
+
+func newSwappable(t *testing.T, chans ...*agentv1.Channel) *swappable {
+	t.Helper()
+	s := &swappable{}
+	s.deploy(t, chans...)
+	s.h = newTestHandler(nil, nil)
+	inv := &recorder{}
+	s.h.Current = func() (*Router, Invoker) { return s.router, inv }
+	return s
+}
+
+// deploy swaps in a router for chans, as an agent does for a snapshot.
+func (s *swappable) deploy(t *testing.T, chans ...*agentv1.Channel) {
+	t.Helper()
+	r, err := NewRouter(chans, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.router = r
+}
+
+func TestHandlerRateLimit(t *testing.T) {
+	// A rate this low refills nothing while the test runs.
+	const rate, burst = 0.01, 3
+	for _, f := range []string{"json", "xml", "soap11", "soap12"} {
+		t.Run(f, func(t *testing.T) {
+			name := "limited-" + f
+			path := "/" + name
+			s := newSwappable(t, limitedChannel(name, f, rate, burst))
+			for i := range burst {
+				if rec := post(s.h, path, f, "192.0.2.1:1000"); rec.Code != http.StatusOK {
+					t.Fatalf("request %d = %d %s, want 200", i+1, rec.Code, rec.Body)
+				}
+			}
+			rec := post(s.h, path, f, "192.0.2.1:1001") // same host, other port
+			if rec.Code != http.StatusTooManyRequests {
+				t.Fatalf("request %d = %d %s, want 429", burst+1, rec.Code, rec.Body)
+			}
+			ra, err := strconv.Atoi(rec.Header().Get("Retry-After"))
+			if err != nil || ra < 1 {
+				t.Fatalf("Retry-After = %q, want whole seconds >= 1", rec.Header().Get("Retry-After"))
+			}
+			if ra != 100 {
+				t.Errorf("Retry-After = %d, want 100 (one token at %g a second)", ra, rate)
+			}
+			e := readError(t, f, rec.Result(), rec.Body.Bytes())
+			if !strings.Contains(e.Message, "channel "+name) || !strings.Contains(e.Message, "192.0.2.1") || e.Code != clientFaultCode(f) {
+				t.Fatalf("429 error = %+v, want one naming the channel and the client", e)
+			}
+
+			if rec := post(s.h, path, f, "198.51.100.7:1000"); rec.Code != http.StatusOK {
+				t.Fatalf("another client = %d %s, want 200", rec.Code, rec.Body)
+			}
+			if rec := post(s.h, path, f, "[2001:db8::1]:443"); rec.Code != http.StatusOK {
+				t.Fatalf("an IPv6 client = %d %s, want 200", rec.Code, rec.Body)
+			}
+
+			// A deploy that leaves the limit as it was keeps the buckets.
+			s.deploy(t, limitedChannel(name, f, rate, burst))
+			if rec := post(s.h, path, f, "192.0.2.1:1000"); rec.Code != http.StatusTooManyRequests {
+				t.Fatalf("after an unchanged deploy = %d, want 429", rec.Code)
+			}
+			// A new limit starts afresh.
+			s.deploy(t, limitedChannel(name, f, rate, burst+1))
+			if rec := post(s.h, path, f, "192.0.2.1:1000"); rec.Code != http.StatusOK {
+				t.Fatalf("after a new burst = %d %s, want 200", rec.Code, rec.Body)
+			}
+			s.deploy(t, limitedChannel(name, f, rate*2, burst+1))
+			if rec := post(s.h, path, f, "192.0.2.1:1000"); rec.Code != http.StatusOK {
+				t.Fatalf("after a new rate = %d %s, want 200", rec.Code, rec.Body)
+			}
+			// No limit.
+			s.deploy(t, limitedChannel(name, f, 0, burst))
+			for i := range 50 {
+				if rec := post(s.h, path, f, "192.0.2.1:1000"); rec.Code != http.StatusOK {
+					t.Fatalf("unlimited request %d = %d %s, want 200", i+1, rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestHandlerRateLimitPerChannel(t *testing.T) {
+	s := newSwappable(t, limitedChannel("a", "json", 0.01, 1), limitedChannel("b", "json", 0.01, 1))
+	if rec := post(s.h, "/a", "json", "192.0.2.1:1"); rec.Code != http.StatusOK {
+		t.Fatalf("a = %d", rec.Code)
+	}
+	if rec := post(s.h, "/a", "json", "192.0.2.1:1"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("a again = %d, want 429", rec.Code)
+	}
+	if rec := post(s.h, "/b", "json", "192.0.2.1:1"); rec.Code != http.StatusOK {
+		t.Fatalf("b = %d, want 200: each channel has its own buckets", rec.Code)
+	}
+}
+
+// limitStep is one request at a time after the start, and what allow says.
+type limitStep struct {
+	at   time.Duration
+	ok   bool
+	wait time.Duration
+}
+
+func TestLimitersAllow(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	r := httptest.NewRequest(http.MethodPost, "/x", nil)
+	r.RemoteAddr = "192.0.2.1:5000"
+	tests := []struct {
+		name  string
+		rate  float64
+		burst int32
+		steps []limitStep
+	}{
+		{
+			name: "two a second, default burst of two",
+			rate: 2,
+			steps: []limitStep{
+				{0, true, 0},
+				{0, true, 0},
+				{0, false, 500 * time.Millisecond},
+				{400 * time.Millisecond, false, 100 * time.Millisecond},
+				{500 * time.Millisecond, true, 0},
+				{500 * time.Millisecond, false, 500 * time.Millisecond},
+			},
+		},
+		{
+			name: "half a second, burst one by default",
+			rate: 0.5,
+			steps: []limitStep{
+				{0, true, 0},
+				{time.Second, false, time.Second},
+				{2 * time.Second, true, 0},
+			},
+		},
+		{
+			name:  "explicit burst",
+			rate:  1,
+			burst: 3,
+			steps: []limitStep{
+				{0, true, 0},
+				{0, true, 0},
+				{0, true, 0},
+				{0, false, time.Second},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l limiters
+			c := limitedChannel("x", "json", tt.rate, tt.burst)
+			for i, s := range tt.steps {
+				ok, wait := l.allow(c, r, t0.Add(s.at))
+				// The limiter computes in floating point: allow a microsecond.
+				if d := wait - s.wait; ok != s.ok || d > time.Microsecond || d < -time.Microsecond {
+					t.Fatalf("step %d at %s = %v, %s; want %v, %s", i+1, s.at, ok, wait, s.ok, s.wait)
+				}
+			}
+		})
+	}
+}
+
+func TestLimitersSweep(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var l limiters
+	c := limitedChannel("x", "json", 1, 1)
+	r := httptest.NewRequest(http.MethodPost, "/x", nil)
+	for i := range sweepEvery - 1 {
+		r.RemoteAddr = "10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256) + ":1"
+		if ok, _ := l.allow(c, r, t0); !ok {
+			t.Fatalf("client %d refused", i)
+		}
+	}
+	if n := len(l.channels["x"].clients); n != sweepEvery-1 {
+		t.Fatalf("%d client buckets, want %d", n, sweepEvery-1)
+	}
+	// An hour later every bucket is full again: the next new client sweeps
+	// them away, and a swept client starts with a full bucket.
+	r.RemoteAddr = "192.0.2.1:1"
+	l.allow(c, r, t0.Add(time.Hour))
+	if n := len(l.channels["x"].clients); n != 1 {
+		t.Fatalf("%d client buckets after a sweep, want 1", n)
+	}
+	r.RemoteAddr = "10.0.0.0:1"
+	if ok, _ := l.allow(c, r, t0.Add(time.Hour)); !ok {
+		t.Fatal("a swept client was refused")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		wait time.Duration
+		want int
+	}{
+		{0, 1},
+		{time.Millisecond, 1},
+		{time.Second, 1},
+		{1200 * time.Millisecond, 2},
+		{100 * time.Second, 100},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.wait); got != tt.want {
+			t.Errorf("retryAfter(%s) = %d, want %d", tt.wait, got, tt.want)
+		}
+	}
+}
