@@ -30,8 +30,8 @@ func TestChannelFormats(t *testing.T) {
 				}
 			}
 			testenv.AwaitAgentsSynced(t, e.cp, e.cp.DesiredRevision(t), 10*time.Second, e.ids()...)
-			if r := testenv.Ctl(t, e.cp, "channel", "create", "fbad", "--path", "/fbad", "--service", exampleService, "--format", "csv"); r.ExitCode == 0 || !strings.Contains(r.Stderr, "data_format") {
-				t.Fatalf("channel with format csv: %s; want a refusal naming data_format", r)
+			if r := testenv.Ctl(t, e.cp, "channel", "create", "fbad", "--path", "/fbad", "--service", exampleService, "--format", "csv"); r.ExitCode == 0 || !strings.Contains(r.Stderr, "--format \"csv\"") {
+				t.Fatalf("channel with format csv: %s; want a refusal naming --format", r)
 			}
 
 			for _, a := range e.agents {
