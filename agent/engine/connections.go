@@ -108,7 +108,7 @@ func buildConnections(prev *connections, snap *agentv1.Snapshot, log *slog.Logge
 			continue
 		}
 		sec := p.GetSecurity()
-		if old := prev.outgoing[name]; old != nil && proto.Equal(old, p) && !changedDefs[sec] && prev.conns[name] != nil {
+		if old := prev.outgoing[name]; old != nil && proto.Equal(old, p) && !changedDefs[sec] && prev.conns[name] != nil && (sec == "" || next.auths[sec] != nil) {
 			next.conns[name] = prev.conns[name]
 			continue
 		}
@@ -149,6 +149,9 @@ func (c *connections) closeReplaced(next *connections) {
 
 // outgoingFor returns the connection name as services call it.
 func (c *connections) outgoingFor(name string) (sdk.OutgoingConn, error) {
+	if c == nil {
+		return nil, sdk.Errorf(http.StatusInternalServerError, "outgoing connection %q does not exist on this agent", name)
+	}
 	if conn := c.conns[name]; conn != nil {
 		return conn.ForService(), nil
 	}
@@ -215,7 +218,10 @@ func (e *Engine) Ping(ctx context.Context, name string) (address string, status 
 	if st == nil {
 		return "", 0, 0, errors.New("this agent has no config yet")
 	}
-	conn := st.conns.conns[name]
+	var conn *outgoing.Conn
+	if st.conns != nil {
+		conn = st.conns.conns[name]
+	}
 	if conn == nil {
 		_, err := st.conns.outgoingFor(name)
 		return "", 0, 0, err

@@ -52,6 +52,7 @@ func (e *Engine) replaceRunaway(service, cid string, ran *runtime.Package) {
 		packages: maps.Clone(cur.packages),
 		loads:    maps.Clone(cur.loads),
 		services: maps.Clone(cur.services),
+		conns:    cur.conns,
 		router:   cur.router,
 	}
 	next.packages[sha] = fresh

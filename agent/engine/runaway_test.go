@@ -44,6 +44,14 @@ func TestRunawayIsReplaced(t *testing.T) {
 	if out.Status != 504 {
 		t.Fatalf("spin = %d %s, want 504", out.Status, out.Error)
 	}
+	// The replacement keeps the state's connections: ping and ctx.Outgoing
+	// still work (they once met a nil set and panicked).
+	if _, _, _, err := e.Ping(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("ping after the replacement = %v, want an error saying the connection does not exist", err)
+	}
+	if e.Current().conns == nil {
+		t.Fatal("the replacement state lost its connections")
+	}
 	// The 504 comes after the replacement: the next call finds the fresh
 	// interpreter at once.
 	if e.Current().packageOf("loopy.spin") == first {

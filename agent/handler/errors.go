@@ -81,7 +81,10 @@ func Status(err error) int {
 	case errors.As(err, &ie):
 		return http.StatusBadRequest
 	case errors.As(err, &he) && errors.As(he.Err, &se):
-		return se.HTTPStatus()
+		if st := se.HTTPStatus(); st >= 400 && st <= 599 {
+			return st
+		}
+		return http.StatusInternalServerError // an error is never a success, nor a status HTTP cannot send
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, ErrClosed):

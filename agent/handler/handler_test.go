@@ -225,6 +225,21 @@ func TestInvokeErrors(t *testing.T) {
 			},
 		},
 		{
+			name:       "own error type with a status",
+			fn:         func(*sdk.Context, greetIn) (greetOut, error) { return greetOut{}, statusErr(409) },
+			wantStatus: 409,
+		},
+		{
+			name:       "own error type claiming success",
+			fn:         func(*sdk.Context, greetIn) (greetOut, error) { return greetOut{}, statusErr(200) },
+			wantStatus: 500,
+		},
+		{
+			name:       "own error type with a status HTTP cannot send",
+			fn:         func(*sdk.Context, greetIn) (greetOut, error) { return greetOut{}, statusErr(1000) },
+			wantStatus: 500,
+		},
+		{
 			name: "nil dereference",
 			fn: func(*sdk.Context, greetIn) (greetOut, error) {
 				var p *greetOut
@@ -295,3 +310,9 @@ func TestInvokeContext(t *testing.T) {
 		t.Errorf("response = %+v", r)
 	}
 }
+
+// statusErr is a service's own error type that names its HTTP status.
+type statusErr int
+
+func (e statusErr) Error() string   { return "status error" }
+func (e statusErr) HTTPStatus() int { return int(e) }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -121,6 +122,11 @@ func (c Config) validate() error {
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
 			return fmt.Errorf("headers: value of %q contains a line break or NUL", k)
+		}
+		switch http.CanonicalHeaderKey(k) {
+		case "Authorization", "Proxy-Authorization", "Cookie":
+			// Headers are stored and shown in clear; credentials are not.
+			return fmt.Errorf("headers: %s carries credentials, which are stored and shown in clear here; use a security definition", k)
 		}
 	}
 	return nil

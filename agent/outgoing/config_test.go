@@ -48,6 +48,8 @@ func TestValidate(t *testing.T) {
 		{"bad CA bundle", func(c *Config) { c.CABundlePEM = []byte("not pem") }, "ca_bundle_pem: no PEM certificate"},
 		{"bad header name", func(c *Config) { c.Headers = map[string]string{"X Bad": "v"} }, `headers: "X Bad" is not a valid header name`},
 		{"header injection", func(c *Config) { c.Headers = map[string]string{"X-A": "v\r\nX-B: w"} }, `headers: value of "X-A" contains a line break`},
+		{"credentials in a header", func(c *Config) { c.Headers = map[string]string{"authorization": "Bearer t"} }, `headers: authorization carries credentials`},
+		{"cookie in a header", func(c *Config) { c.Headers = map[string]string{"Cookie": "s=1"} }, `use a security definition`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
