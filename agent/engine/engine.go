@@ -226,8 +226,23 @@ func (e *Engine) Route() (*channel.Router, channel.Invoker) {
 	if st == nil {
 		return nil, e
 	}
-	return st.router, e
+	// The invoker runs the services of the state the router belongs to, so
+	// a request routed and checked under one revision never runs the next
+	// one's service.
+	return st.router, stateInvoker{e, st}
 }
+
+// stateInvoker runs the services of one state.
+type stateInvoker struct {
+	e  *Engine
+	st *State
+}
+
+func (s stateInvoker) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
+	return s.e.invoke(ctx, s.st, service, req, input, timeout)
+}
+
+func (s stateInvoker) InputType(service string) reflect.Type { return inputType(s.st, service) }
 
 var _ channel.Invoker = (*Engine)(nil)
 
@@ -235,11 +250,15 @@ var _ channel.Invoker = (*Engine)(nil)
 // means the agent's default). It never panics: a failure of any kind comes
 // back as an Outcome with its status.
 func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
+	return e.invoke(ctx, e.cur.Load(), service, req, input, timeout)
+}
+
+// invoke runs service of state st (nil before the first Apply).
+func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
 	if req.CID == "" {
 		req.CID = NewCID()
 	}
 	out := channel.Outcome{CID: req.CID}
-	st := e.cur.Load()
 	if st == nil {
 		out.Status, out.Error = http.StatusServiceUnavailable, "this agent has no config yet"
 		return out
@@ -361,8 +380,10 @@ var _ channel.InputTyper = (*Engine)(nil)
 
 // InputType returns the input type of service in the current state, nil
 // when it is not deployed.
-func (e *Engine) InputType(service string) reflect.Type {
-	st := e.cur.Load()
+func (e *Engine) InputType(service string) reflect.Type { return inputType(e.cur.Load(), service) }
+
+// inputType is the input type of service in st, nil when it has none.
+func inputType(st *State, service string) reflect.Type {
 	if st == nil || st.services[service] == nil {
 		return nil
 	}
