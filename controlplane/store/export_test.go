@@ -108,3 +108,9 @@ func SeedPreviousSchema(ctx context.Context, dsn, pkg, service, name, path strin
 	}
 	return nil
 }
+
+// ClearKeyCheck forgets the secrets key check, as a database restored
+// without its meta row would, so that a store with another key opens.
+func ClearKeyCheck(ctx context.Context, s Store) error {
+	return s.(*sqlStore).w.WithContext(ctx).Model(&metaRow{}).Where("id = ?", metaID).Update("key_check", "").Error
+}

@@ -19,6 +19,10 @@ import (
 type metaRow struct {
 	ID       int64 `gorm:"primaryKey;autoIncrement:false"`
 	Revision int64 `gorm:"not null;default:0"`
+	// KeyCheck is a known text sealed with the secrets key the database's
+	// secrets are sealed with, so that a replica started with another key
+	// is refused at start rather than failing on every read.
+	KeyCheck string `gorm:"size:255;not null;default:''"`
 }
 
 func (metaRow) TableName() string { return "weft_meta" }

@@ -77,6 +77,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (St
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := s.checkKey(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	return s, nil
 }
 

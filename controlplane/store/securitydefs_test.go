@@ -353,6 +353,17 @@ func TestSecretsKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Another key is refused at open: the database keeps a check
+			// sealed with the first key it saw.
+			if wrong, err := store.Open(ctx, b.DSN, nil, store.WithSecrets(otherKey)); err == nil || !errors.Is(err, store.ErrWrongSecretsKey) {
+				if err == nil {
+					wrong.Close()
+				}
+				t.Fatalf("open with another secrets key: err = %v, want %v", err, store.ErrWrongSecretsKey)
+			}
+			// Past the check (a restored backup, say), each read still names
+			// what it cannot open.
+			clearKeyCheck(t, s)
 			wrong := openStore(t, b, store.WithSecrets(otherKey))
 			noKey := openStore(t, b)
 			reads := []struct {
@@ -413,4 +424,11 @@ func openStore(t *testing.T, b storetest.Backend, opts ...store.Option) store.St
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+func clearKeyCheck(t *testing.T, s store.Store) {
+	t.Helper()
+	if err := store.ClearKeyCheck(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
 }
