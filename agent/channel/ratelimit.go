@@ -4,6 +4,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -84,14 +85,25 @@ func (cl *channelLimiter) sweep(now time.Time) {
 	}
 }
 
-// clientAddress is the host of the request's remote address. Headers such
-// as X-Forwarded-For are not trusted: any client can set them.
+// clientAddress is who the rate limit counts: the host of the request's
+// remote address, or for IPv6 its /64 network, since one host commonly
+// holds a whole /64 and could otherwise fill the agent's memory with
+// buckets. Headers such as X-Forwarded-For are not trusted: any client can
+// set them.
 func clientAddress(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	addr, err := netip.ParseAddr(host)
+	if err != nil || addr.Unmap().Is4() {
+		return host
+	}
+	p, err := addr.Prefix(64)
+	if err != nil {
+		return host
+	}
+	return p.String()
 }
 
 // retryAfter is the Retry-After value for a wait: whole seconds, at least 1.

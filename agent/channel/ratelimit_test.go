@@ -239,3 +239,21 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAddressGroupsIPv6 checks that the limit counts an IPv6 client
+// by its /64, and an IPv4 one by its address.
+func TestClientAddressGroupsIPv6(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:5555":             "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb::9]:443": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:80":      "::ffff:192.0.2.7",
+		"not-an-address":             "not-an-address",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		if got := clientAddress(r); got != want {
+			t.Errorf("clientAddress(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}
