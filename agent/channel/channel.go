@@ -153,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		who = p
 	}
-	body, status, err := h.readBody(w, r, ch)
+	body, status, err := h.readBody(w, r, ch, f)
 	if err != nil {
 		refuse(status, err)
 		return
@@ -167,9 +167,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		query = r.URL.Query()
 	}
-	if input, err = format.MergeParams(input, inputType(inv, service), params, query); err != nil {
-		refuse(http.StatusBadRequest, err)
-		return
+	if len(params) > 0 || len(query) > 0 {
+		if input, err = format.MergeParams(input, inputType(inv, service), params, query); err != nil {
+			refuse(http.StatusBadRequest, err)
+			return
+		}
 	}
 	req := sdk.Request{
 		CID:        cid,
@@ -215,7 +217,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads and checks the request body: its size, content type and
 // JSON syntax. It returns the status to answer with when it refuses.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.Channel) ([]byte, int, error) {
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.Channel, f format.Format) ([]byte, int, error) {
 	limit := ch.GetMaxBodyBytes()
 	if limit <= 0 {
 		limit = h.MaxBodyBytes
@@ -234,7 +236,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil, 0, nil
 	}
-	if f, _ := format.Parse(ch.GetDataFormat()); f != format.JSON {
+	if f != format.JSON {
 		return body, 0, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
