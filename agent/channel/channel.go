@@ -9,6 +9,7 @@
 package channel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,9 @@ import (
 // CIDHeader is the response header holding the invocation's CID.
 const CIDHeader = "X-Weft-CID"
 
+// cidKey is CIDHeader as a key of http.Header.
+var cidKey = http.CanonicalHeaderKey(CIDHeader)
+
 // Outcome is the result of running a service.
 type Outcome struct {
 	CID         string
@@ -58,6 +62,7 @@ type Invoker interface {
 type Router struct {
 	routes    []route
 	verifiers map[string]security.Verifier // by security definition name
+	gen       uint64                       // build order, for the rate limits (see limiters)
 }
 
 // NewRouter builds a router for channels; inactive channels are left out.
@@ -78,7 +83,7 @@ func NewRouter(channels []*agentv1.Channel, verifiers map[string]security.Verifi
 	if err != nil {
 		return nil, err
 	}
-	return &Router{routes: routes, verifiers: verifiers}, nil
+	return &Router{routes: routes, verifiers: verifiers, gen: routerGen.Add(1)}, nil
 }
 
 // Handler serves channels with the router and invoker that current returns
@@ -99,7 +104,7 @@ type Handler struct {
 // ServeHTTP routes, checks and runs one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cid := h.NewCID()
-	w.Header().Set(CIDHeader, cid)
+	w.Header()[cidKey] = []string{cid} // Set would canonicalise the key every time
 	router, inv := h.Current()
 	if router == nil {
 		writeError(w, format.JSON, cid, http.StatusServiceUnavailable, "this agent has no config yet; it is waiting for the control plane")
@@ -133,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, f, cid, status, err.Error())
 	}
-	if ok, wait := h.limits.allow(ch, r, time.Now()); !ok {
+	if ok, wait := h.limits.allow(router, ch, r, time.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
 		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)))
 		return
@@ -233,7 +238,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %v", err)
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, 0, nil
 	}
 	if f != format.JSON {
@@ -265,14 +270,13 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 	if size <= 0 {
 		return io.ReadAll(rd)
 	}
-	body := make([]byte, size)
+	body := make([]byte, size, size+1) // and room to find out whether there is more
 	if _, err := io.ReadFull(rd, body); err != nil {
 		return nil, err
 	}
-	var extra [1]byte
-	if n, err := rd.Read(extra[:]); n > 0 || (err != nil && err != io.EOF) {
+	if n, err := rd.Read(body[size : size+1]); n > 0 || (err != nil && err != io.EOF) {
 		rest, err := io.ReadAll(rd) // more than announced: let the limit decide
-		return append(append(body, extra[:n]...), rest...), err
+		return append(body[:size+int64(n)], rest...), err
 	}
 	return body, nil
 }
@@ -280,10 +284,10 @@ func readAll(rd io.Reader, size int64) ([]byte, error) {
 // match finds the channel for method and escaped path. When the path exists
 // but not for the method, it returns the methods that are allowed.
 func (rt *Router) match(method, escaped string) (*agentv1.Channel, map[string]string, []string, error) {
-	parts := splitPath(escaped)
+	path := strings.TrimPrefix(escaped, "/")
 	var allow []string
 	for _, r := range rt.routes {
-		params, ok, err := r.match(parts)
+		params, ok, err := r.match(path)
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -1,11 +1,13 @@
 package channel
 
 import (
+	"container/list"
 	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -17,25 +19,46 @@ import (
 // address. They live in the Handler rather than in a Router, so that a
 // deploy that leaves a channel's limit as it was keeps its buckets: a
 // client over the limit stays over it. The zero value is ready to use.
+//
+// Memory stays bounded: a channel tracks at most maxClients clients, and
+// the first request served under a newer Router drops the buckets of the
+// channels it does not limit (gone, inactive, or no limit any more).
 type limiters struct {
 	mu       sync.Mutex
 	channels map[string]*channelLimiter // by channel name
+	gen      atomic.Uint64              // the newest Router's gen seen; written under mu
 }
 
-// channelLimiter is one channel's buckets.
+// channelLimiter is one channel's buckets, the least recently seen client
+// last in seen.
 type channelLimiter struct {
 	limit   rate.Limit
 	burst   int
-	clients map[string]*rate.Limiter // by client address
-	adds    int                      // clients added since the last sweep
+	clients map[string]*list.Element // by client address; values are *bucket
+	seen    list.List
 }
 
-// sweepEvery is how many new clients trigger a sweep of the idle ones.
-const sweepEvery = 1024
+// bucket is one client's tokens.
+type bucket struct {
+	client string
+	lim    *rate.Limiter
+}
 
-// allow takes a token for the client of r on channel ch. When there is
-// none, it returns false and how long until there is.
-func (l *limiters) allow(ch *agentv1.Channel, r *http.Request, now time.Time) (bool, time.Duration) {
+// maxClients is how many clients a channel tracks at most. A client over it
+// evicts the least recently seen one, which starts again with a full
+// bucket if it comes back.
+const maxClients = 10000
+
+// routerGen numbers Routers in the order they are built, so that limiters
+// can tell a newer one from a request still served under an older one.
+var routerGen atomic.Uint64
+
+// allow takes a token for the client of r on channel ch of router. When
+// there is none, it returns false and how long until there is.
+func (l *limiters) allow(router *Router, ch *agentv1.Channel, r *http.Request, now time.Time) (bool, time.Duration) {
+	if router.gen > l.gen.Load() {
+		l.forget(router)
+	}
 	if ch.GetRateLimit() <= 0 {
 		return true, 0
 	}
@@ -53,15 +76,10 @@ func (l *limiters) allow(ch *agentv1.Channel, r *http.Request, now time.Time) (b
 	}
 	cl := l.channels[ch.GetName()]
 	if cl == nil || cl.limit != limit || cl.burst != burst {
-		cl = &channelLimiter{limit: limit, burst: burst, clients: map[string]*rate.Limiter{}}
+		cl = &channelLimiter{limit: limit, burst: burst, clients: map[string]*list.Element{}}
 		l.channels[ch.GetName()] = cl
 	}
-	lim := cl.clients[client]
-	if lim == nil {
-		cl.sweep(now)
-		lim = rate.NewLimiter(limit, burst)
-		cl.clients[client] = lim
-	}
+	lim := cl.bucket(client, now)
 	res := lim.ReserveN(now, 1)
 	if delay := res.DelayFrom(now); delay > 0 {
 		res.CancelAt(now)
@@ -70,19 +88,51 @@ func (l *limiters) allow(ch *agentv1.Channel, r *http.Request, now time.Time) (b
 	return true, 0
 }
 
-// sweep drops, every sweepEvery new clients, the buckets that are full
-// again: a new bucket would be the same.
-func (cl *channelLimiter) sweep(now time.Time) {
-	cl.adds++
-	if cl.adds < sweepEvery {
+// forget drops the buckets of the channels that router does not limit,
+// unless a newer Router was seen already.
+func (l *limiters) forget(router *Router) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if router.gen <= l.gen.Load() {
+		return // another request got there first, or router is older
+	}
+	l.gen.Store(router.gen)
+	if len(l.channels) == 0 {
 		return
 	}
-	cl.adds = 0
-	for addr, lim := range cl.clients {
-		if lim.TokensAt(now) >= float64(cl.burst) {
-			delete(cl.clients, addr)
+	limited := make(map[string]bool, len(router.routes))
+	for _, rt := range router.routes {
+		if rt.channel.GetRateLimit() > 0 {
+			limited[rt.channel.GetName()] = true
 		}
 	}
+	for name := range l.channels {
+		if !limited[name] {
+			delete(l.channels, name)
+		}
+	}
+}
+
+// bucket returns client's bucket, marked as the most recently seen. A new
+// client's bucket first drops the least recently seen buckets that are
+// full again (a new bucket would be the same), then, with maxClients still
+// tracked, the least recently seen one.
+func (cl *channelLimiter) bucket(client string, now time.Time) *rate.Limiter {
+	if e := cl.clients[client]; e != nil {
+		cl.seen.MoveToFront(e)
+		return e.Value.(*bucket).lim
+	}
+	for e := cl.seen.Back(); e != nil; e = cl.seen.Back() {
+		b := e.Value.(*bucket)
+		if len(cl.clients) < maxClients && b.lim.TokensAt(now) < float64(cl.burst) {
+			break
+		}
+		cl.seen.Remove(e)
+		delete(cl.clients, b.client)
+	}
+	b := &bucket{client: client, lim: rate.NewLimiter(cl.limit, cl.burst)}
+	cl.clients[client] = cl.seen.PushFront(b)
+	return b.lim
 }
 
 // clientAddress is who the rate limit counts: the host of the request's

@@ -1,8 +1,10 @@
 package channel
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -184,8 +186,9 @@ func TestLimitersAllow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var l limiters
 			c := limitedChannel("x", "json", tt.rate, tt.burst)
+			router := mustRouter(t, c)
 			for i, s := range tt.steps {
-				ok, wait := l.allow(c, r, t0.Add(s.at))
+				ok, wait := l.allow(router, c, r, t0.Add(s.at))
 				// The limiter computes in floating point: allow a microsecond.
 				if d := wait - s.wait; ok != s.ok || d > time.Microsecond || d < -time.Microsecond {
 					t.Fatalf("step %d at %s = %v, %s; want %v, %s", i+1, s.at, ok, wait, s.ok, s.wait)
@@ -195,30 +198,140 @@ func TestLimitersAllow(t *testing.T) {
 	}
 }
 
+// mustRouter builds a router for chans.
+func mustRouter(t *testing.T, chans ...*agentv1.Channel) *Router {
+	t.Helper()
+	r, err := NewRouter(chans, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// fromClient returns a request from the i-th of many IPv4 clients.
+func fromClient(i int) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/x", nil)
+	r.RemoteAddr = "10." + strconv.Itoa(i>>16&255) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255) + ":1"
+	return r
+}
+
 func TestLimitersSweep(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var l limiters
 	c := limitedChannel("x", "json", 1, 1)
-	r := httptest.NewRequest(http.MethodPost, "/x", nil)
-	for i := range sweepEvery - 1 {
-		r.RemoteAddr = "10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256) + ":1"
-		if ok, _ := l.allow(c, r, t0); !ok {
+	router := mustRouter(t, c)
+	const n = 1000
+	for i := range n {
+		if ok, _ := l.allow(router, c, fromClient(i), t0); !ok {
 			t.Fatalf("client %d refused", i)
 		}
 	}
-	if n := len(l.channels["x"].clients); n != sweepEvery-1 {
-		t.Fatalf("%d client buckets, want %d", n, sweepEvery-1)
+	if got := len(l.channels["x"].clients); got != n {
+		t.Fatalf("%d client buckets, want %d", got, n)
 	}
-	// An hour later every bucket is full again: the next new client sweeps
-	// them away, and a swept client starts with a full bucket.
-	r.RemoteAddr = "192.0.2.1:1"
-	l.allow(c, r, t0.Add(time.Hour))
-	if n := len(l.channels["x"].clients); n != 1 {
-		t.Fatalf("%d client buckets after a sweep, want 1", n)
+	// A second later every bucket is full again: the next new client drops
+	// them, and a dropped client starts with a full bucket.
+	if ok, _ := l.allow(router, c, fromClient(n), t0.Add(time.Second)); !ok {
+		t.Fatal("a new client was refused")
 	}
-	r.RemoteAddr = "10.0.0.0:1"
-	if ok, _ := l.allow(c, r, t0.Add(time.Hour)); !ok {
+	if got := len(l.channels["x"].clients); got != 1 {
+		t.Fatalf("%d client buckets after a sweep, want 1", got)
+	}
+	if ok, _ := l.allow(router, c, fromClient(0), t0.Add(time.Second)); !ok {
 		t.Fatal("a swept client was refused")
+	}
+	// A bucket not yet full again stays.
+	if ok, _ := l.allow(router, c, fromClient(n+1), t0.Add(1500*time.Millisecond)); !ok {
+		t.Fatal("a new client was refused")
+	}
+	if got := len(l.channels["x"].clients); got != 3 {
+		t.Fatalf("%d client buckets, want 3: none was full again", got)
+	}
+}
+
+// TestLimitersCap checks that a channel tracks at most maxClients clients,
+// evicting the least recently seen, and that those kept keep their state.
+func TestLimitersCap(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var l limiters
+	c := limitedChannel("x", "json", 0.001, 1) // refills nothing within the test's clock
+	router := mustRouter(t, c)
+	for i := range maxClients {
+		if ok, _ := l.allow(router, c, fromClient(i), t0); !ok {
+			t.Fatalf("client %d refused", i)
+		}
+	}
+	// Client 0 comes back: refused, and now the most recently seen.
+	if ok, _ := l.allow(router, c, fromClient(0), t0.Add(time.Second)); ok {
+		t.Fatal("client 0 allowed twice with a burst of 1")
+	}
+	for i := maxClients; i < maxClients+10; i++ {
+		if ok, _ := l.allow(router, c, fromClient(i), t0.Add(time.Second)); !ok {
+			t.Fatalf("new client %d refused", i)
+		}
+		if got := len(l.channels["x"].clients); got != maxClients {
+			t.Fatalf("after client %d: %d client buckets, want the cap %d", i, got, maxClients)
+		}
+	}
+	cl := l.channels["x"]
+	for i := 1; i <= 10; i++ {
+		if cl.clients[clientAddress(fromClient(i))] != nil {
+			t.Errorf("client %d, among the least recently seen, is still tracked", i)
+		}
+	}
+	if ok, _ := l.allow(router, c, fromClient(0), t0.Add(2*time.Second)); ok {
+		t.Error("client 0, seen recently, lost its empty bucket to the cap")
+	}
+	if ok, _ := l.allow(router, c, fromClient(11), t0.Add(2*time.Second)); ok {
+		t.Error("client 11, not evicted, was allowed a second request")
+	}
+	if ok, _ := l.allow(router, c, fromClient(1), t0.Add(2*time.Second)); !ok {
+		t.Error("client 1, evicted, did not start again with a full bucket")
+	}
+}
+
+// TestLimitersForget checks that the first request under a newer router
+// drops the buckets of channels it no longer limits, whichever channel
+// that request is for, and that a request still under an older router
+// changes nothing.
+func TestLimitersForget(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a, b, c := limitedChannel("a", "json", 0.01, 1), limitedChannel("b", "json", 0.01, 1), limitedChannel("c", "json", 0.01, 1)
+	free := limitedChannel("free", "json", 0, 0)
+	var l limiters
+	old := mustRouter(t, a, b, c, free)
+	for _, ch := range []*agentv1.Channel{a, b, c} {
+		if ok, _ := l.allow(old, ch, fromClient(1), t0); !ok {
+			t.Fatalf("channel %s refused the first request", ch.GetName())
+		}
+	}
+	unlimitedB := limitedChannel("b", "json", 0, 0)
+	inactiveC := limitedChannel("c", "json", 0.01, 1)
+	inactiveC.Active = false
+	newer := mustRouter(t, unlimitedB, inactiveC, free) // a is gone
+	if ok, _ := l.allow(newer, free, fromClient(1), t0); !ok {
+		t.Fatal("an unlimited channel refused a request")
+	}
+	if len(l.channels) != 0 {
+		t.Fatalf("buckets of channels %v kept, want none: a is gone, b has no limit, c is inactive", slices.Sorted(maps.Keys(l.channels)))
+	}
+
+	// A request still served under the old router keeps its bucket, and
+	// the newer router, already seen, does not drop it again.
+	if ok, _ := l.allow(old, a, fromClient(1), t0); !ok {
+		t.Fatal("a dropped bucket did not start again full")
+	}
+	if ok, _ := l.allow(newer, free, fromClient(1), t0); !ok {
+		t.Fatal("an unlimited channel refused a request")
+	}
+	if l.channels["a"] == nil {
+		t.Fatal("a bucket taken under the old router was dropped again by a router seen before")
+	}
+
+	// A deploy that keeps a channel's limit keeps its buckets.
+	kept := mustRouter(t, a)
+	if ok, _ := l.allow(kept, a, fromClient(1), t0); ok {
+		t.Fatal("channel a's bucket was dropped by a router that keeps its limit")
 	}
 }
 

@@ -142,29 +142,32 @@ func sameShape(a, b []segment) bool {
 	return true
 }
 
-// match reports whether the escaped request path fits the route, and its
-// params, unescaped.
-func (r route) match(parts []string) (map[string]string, bool, error) {
-	if len(parts) != len(r.segs) {
+// match reports whether the escaped request path, without its leading
+// slash, fits the route, and its params, unescaped.
+func (r route) match(path string) (map[string]string, bool, error) {
+	if segments(path) != len(r.segs) {
 		return nil, false, nil
 	}
 	var params map[string]string
-	for i, s := range r.segs {
+	rest := path
+	for _, s := range r.segs {
+		var part string
+		part, rest, _ = strings.Cut(rest, "/")
 		if s.param == "" {
-			if parts[i] != s.literal {
-				u, err := url.PathUnescape(parts[i])
+			if part != s.literal {
+				u, err := url.PathUnescape(part)
 				if err != nil || u != s.literal {
 					return nil, false, nil
 				}
 			}
 			continue
 		}
-		if parts[i] == "" {
+		if part == "" {
 			return nil, false, nil
 		}
-		v, err := url.PathUnescape(parts[i])
+		v, err := url.PathUnescape(part)
 		if err != nil {
-			return nil, true, fmt.Errorf("path param %s: %q is not a valid escaped URL segment", s.param, parts[i])
+			return nil, true, fmt.Errorf("path param %s: %q is not a valid escaped URL segment", s.param, part)
 		}
 		if params == nil {
 			params = make(map[string]string, len(r.segs))
@@ -174,11 +177,11 @@ func (r route) match(parts []string) (map[string]string, bool, error) {
 	return params, true, nil
 }
 
-// splitPath splits an escaped URL path into its segments; "/" has none.
-func splitPath(escaped string) []string {
-	escaped = strings.TrimPrefix(escaped, "/")
-	if escaped == "" {
-		return nil
+// segments counts the segments of an escaped URL path without its leading
+// slash; that of "/" has none.
+func segments(path string) int {
+	if path == "" {
+		return 0
 	}
-	return strings.Split(escaped, "/")
+	return strings.Count(path, "/") + 1
 }

@@ -41,6 +41,7 @@ type State struct {
 	services map[string]*handler.Service // by service name
 	conns    *connections                // security definitions, outgoing connections
 	router   *channel.Router
+	inv      *stateInvoker // made once, not per request
 }
 
 // Revision returns the state's revision.
@@ -185,6 +186,7 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 	}
 	next.Hash = snapshot.Hash(next.Snapshot)
 	next.Snapshot.Hash = next.Hash
+	next.inv = &stateInvoker{e, next}
 	e.cur.Store(next)
 	prevConns.closeReplaced(next.conns)
 	e.endLives(next)
@@ -229,7 +231,7 @@ func (e *Engine) Route() (*channel.Router, channel.Invoker) {
 	// The invoker runs the services of the state the router belongs to, so
 	// a request routed and checked under one revision never runs the next
 	// one's service.
-	return st.router, stateInvoker{e, st}
+	return st.router, st.inv
 }
 
 // stateInvoker runs the services of one state.
@@ -238,11 +240,11 @@ type stateInvoker struct {
 	st *State
 }
 
-func (s stateInvoker) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
+func (s *stateInvoker) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
 	return s.e.invoke(ctx, s.st, service, req, input, timeout)
 }
 
-func (s stateInvoker) InputType(service string) reflect.Type { return inputType(s.st, service) }
+func (s *stateInvoker) InputType(service string) reflect.Type { return inputType(s.st, service) }
 
 var _ channel.Invoker = (*Engine)(nil)
 
@@ -289,9 +291,9 @@ func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.
 	out.Duration = time.Since(start)
 	resp := c.Response()
 	out.Header, out.ContentType = resp.Header, resp.ContentType
-	out.Status = handler.Status(err)
+	out.Status = http.StatusOK
 	if err != nil {
-		out.Error = message(err, timeout)
+		out.Status, out.Error = handler.Status(err), message(err, timeout)
 		if overran(err) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			// Replace before answering, so that the caller's next request
 			// already finds the fresh interpreter.

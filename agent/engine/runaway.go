@@ -55,6 +55,7 @@ func (e *Engine) replaceRunaway(service, cid string, ran *runtime.Package) {
 		conns:    cur.conns,
 		router:   cur.router,
 	}
+	next.inv = &stateInvoker{e, next}
 	next.packages[sha] = fresh
 	next.loads[sha] = info
 	for name, svc := range fresh.Services {

@@ -2,12 +2,16 @@ package engine
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -15,7 +19,11 @@ import (
 
 const loopySrc = `package loopy
 
-import "github.com/weft-dev/weft/agent/sdk"
+import (
+	"time"
+
+	"github.com/weft-dev/weft/agent/sdk"
+)
 
 type In struct{}
 
@@ -27,13 +35,17 @@ func init() {
 		}
 	})
 	sdk.Register("loopy.ok", func(ctx *sdk.Context, in In) (In, error) { return in, nil })
+	sdk.Register("loopy.sleep", func(ctx *sdk.Context, in In) (In, error) {
+		time.Sleep(time.Second) // compiled code: closing the interpreter does not end it
+		return in, nil
+	})
 }
 `
 
 func TestRunawayIsReplaced(t *testing.T) {
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
 	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
-	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.spin"}, Files: files}
+	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Files: files}
 	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, spinChannel())); len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -71,6 +83,50 @@ func TestRunawayIsReplaced(t *testing.T) {
 	}
 	if e.Current().Revision() != 1 {
 		t.Fatalf("revision after a replacement = %d, want 1", e.Current().Revision())
+	}
+}
+
+// TestRunawayOnChannel overruns through a channel: the 504 comes after the
+// replacement, even for a call stuck in compiled code.
+func TestRunawayOnChannel(t *testing.T) {
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
+	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Files: files}
+	chans := []*agentv1.Channel{
+		{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true, TimeoutMs: 100},
+		{Name: "sleep", Path: "/sleep", Methods: []string{"POST"}, Service: "loopy.sleep", Active: true, TimeoutMs: 100},
+		{Name: "ok", Path: "/ok", Methods: []string{"POST"}, Service: "loopy.ok", Active: true},
+	}
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, chans...)); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	srv := httptest.NewServer(&channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)})
+	defer srv.Close()
+	post := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+
+	for _, path := range []string{"/spin", "/sleep"} {
+		before := e.Current().packageOf("loopy.spin")
+		if status, body := post(path); status != http.StatusGatewayTimeout || !strings.Contains(body, "deadline of 100ms") {
+			t.Fatalf("%s = %d %s, want 504 naming the deadline", path, status, body)
+		}
+		if e.Current().packageOf("loopy.spin") == before {
+			t.Fatalf("%s: the package was not replaced by the time the 504 came back", path)
+		}
+		if status, body := post("/ok"); status != http.StatusOK {
+			t.Fatalf("ok after %s = %d %s", path, status, body)
+		}
 	}
 }
 

@@ -52,7 +52,8 @@ type OutgoingResponse struct {
 // OutgoingError is a call that got no 2xx answer: the remote answered with
 // another status, or did not answer at all (Status 0). A handler that
 // returns it answers its own caller 502 Bad Gateway, or 504 when the remote
-// did not answer in time.
+// did not answer in time. That caller is told only the connection's name
+// and the CID: the URL and the remote's answer go to the agent's log.
 type OutgoingError struct {
 	// Connection is the outgoing connection's name.
 	Connection string

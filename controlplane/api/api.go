@@ -84,6 +84,9 @@ func storeError(what string, err error) error {
 		return status.Errorf(codes.NotFound, "%s: %v", what, trimSentinel(err, store.ErrNotFound))
 	case errors.Is(err, store.ErrConflict):
 		return status.Errorf(codes.AlreadyExists, "%s: %v", what, trimSentinel(err, store.ErrConflict))
+	case errors.Is(err, store.ErrWrongKind):
+		// The definition exists but does not fit: the reference must change.
+		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, trimSentinel(err, store.ErrWrongKind))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	default:
@@ -92,7 +95,8 @@ func storeError(what string, err error) error {
 }
 
 // trimSentinel drops the sentinel's text from the end of a message: the
-// status code already says "not found" or "already exists".
+// status code already says "not found" or "already exists", and the message
+// names the wrong kind itself.
 func trimSentinel(err, sentinel error) string {
 	return strings.TrimSuffix(err.Error(), ": "+sentinel.Error())
 }

@@ -146,7 +146,8 @@ func (s *channels) check(ctx context.Context, what string, ch store.Channel) (st
 }
 
 // channelStoreError maps a store error of a create or update: a missing
-// service is a precondition, not a missing channel.
+// service is a precondition, not a missing channel, and so is a security
+// definition of the wrong kind (storeError), not a duplicate.
 func channelStoreError(what string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return status.Errorf(codes.FailedPrecondition, "%s: %s", what, trimSentinel(err, store.ErrNotFound))

@@ -118,6 +118,10 @@ func TestChannelSecurityRateAndSOAP(t *testing.T) {
 		_, err := e.channels.UpdateChannel(ctx, &adminv1.UpdateChannelRequest{Channel: c, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
 		return err
 	}
+	create := func(c *adminv1.Channel) error {
+		_, err := e.channels.CreateChannel(ctx, &adminv1.CreateChannelRequest{Channel: c})
+		return err
+	}
 	tests := []struct {
 		name string
 		err  error
@@ -134,6 +138,10 @@ func TestChannelSecurityRateAndSOAP(t *testing.T) {
 			codes.FailedPrecondition, "cannot verify inbound requests"},
 		{"an unknown definition", update(&adminv1.Channel{Name: "orders", Security: "ghost"}, "security"),
 			codes.FailedPrecondition, `security definition "ghost" does not exist`},
+		{"create with an outbound-only definition", create(&adminv1.Channel{Name: "refunds", Path: "/refunds", Service: "orders.other", Security: "outbound"}),
+			codes.FailedPrecondition, `create channel "refunds": channel "refunds": security definition "outbound" is bearer, which cannot verify inbound requests`},
+		{"create a taken name", create(&adminv1.Channel{Name: "orders", Path: "/other", Service: "orders.other"}),
+			codes.AlreadyExists, `channel "orders" already exists`},
 		{"an action to an unknown service", update(&adminv1.Channel{Name: "orders", SoapActions: map[string]string{"X": "orders.ghost"}}, "soap_actions"),
 			codes.FailedPrecondition, `"orders.ghost" is not deployed`},
 	}

@@ -162,6 +162,8 @@ func TestOutgoingConnectionRefusals(t *testing.T) {
 		{"create a taken name", create(crm), codes.AlreadyExists, `outgoing connection "crm" already exists`},
 		{"create with an unknown definition", create(&adminv1.OutgoingConnection{Name: "x", Address: "https://x.example", Security: "ghost"}),
 			codes.FailedPrecondition, `security definition "ghost" does not exist`},
+		{"create with an inbound-only definition", create(&adminv1.OutgoingConnection{Name: "x", Address: "https://x.example", Security: "idp"}),
+			codes.FailedPrecondition, `create outgoing connection "x": outgoing connection "x": security definition "idp" is a jwt definition without an HS256 secret, which cannot supply outbound credentials`},
 		{"create with an unknown field", create(withUnknown(&adminv1.OutgoingConnection{Name: "x", Address: "https://x.example"}, 77)),
 			codes.InvalidArgument, "connection.#77"},
 		{"update to an inbound-only definition", update(&adminv1.OutgoingConnection{Name: "crm", Security: "idp"}),

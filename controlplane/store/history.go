@@ -249,10 +249,10 @@ func agentDeployStatus(a agentRow, revision int64) AgentDeployStatus {
 }
 
 // wrapOp adds the operation to an unexpected error. Errors that wrap
-// ErrNotFound or ErrConflict already say what is wrong, naming the objects,
-// and are returned as they are, for callers to show.
+// ErrNotFound, ErrConflict or ErrWrongKind already say what is wrong,
+// naming the objects, and are returned as they are, for callers to show.
 func wrapOp(op string, err error) error {
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrWrongKind) {
 		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -226,9 +226,9 @@ func (s *sqlStore) checkSecurityUse(tx *gorm.DB, user, name string, inbound bool
 	def := d.definition()
 	switch {
 	case inbound && !def.Inbound():
-		return fmt.Errorf("%s: security definition %q is %s, which cannot verify inbound requests: %w", user, name, d.Kind, ErrConflict)
+		return fmt.Errorf("%s: security definition %q is %s, which cannot verify inbound requests: %w", user, name, d.Kind, ErrWrongKind)
 	case !inbound && !def.Outbound():
-		return fmt.Errorf("%s: security definition %q is %s, which cannot supply outbound credentials: %w", user, name, outboundKind(d), ErrConflict)
+		return fmt.Errorf("%s: security definition %q is %s, which cannot supply outbound credentials: %w", user, name, outboundKind(d), ErrWrongKind)
 	}
 	return nil
 }

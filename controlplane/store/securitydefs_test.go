@@ -270,11 +270,11 @@ func TestSecurityRefs(t *testing.T) {
 			{"channel with outbound-only definition", func() error {
 				_, err := s.CreateChannel(ctx, secured("new", "/new", "bearer"))
 				return err
-			}, store.ErrConflict, `channel "new": security definition "bearer" is bearer, which cannot verify inbound requests`},
+			}, store.ErrWrongKind, `channel "new": security definition "bearer" is bearer, which cannot verify inbound requests`},
 			{"channel update to outbound-only definition", func() error {
 				_, err := s.UpdateChannel(ctx, secured("orders", "/orders", "bearer"))
 				return err
-			}, store.ErrConflict, `channel "orders": security definition "bearer" is bearer, which cannot verify inbound requests`},
+			}, store.ErrWrongKind, `channel "orders": security definition "bearer" is bearer, which cannot verify inbound requests`},
 			{"channel with unknown definition", func() error {
 				_, err := s.CreateChannel(ctx, secured("new", "/new", "ghost"))
 				return err
@@ -282,11 +282,11 @@ func TestSecurityRefs(t *testing.T) {
 			{"connection with inbound-only definition", func() error {
 				_, err := s.CreateOutgoingConnection(ctx, connection("new", "jwt-in"))
 				return err
-			}, store.ErrConflict, `outgoing connection "new": security definition "jwt-in" is a jwt definition without an HS256 secret, which cannot supply outbound credentials`},
+			}, store.ErrWrongKind, `outgoing connection "new": security definition "jwt-in" is a jwt definition without an HS256 secret, which cannot supply outbound credentials`},
 			{"connection update to inbound-only definition", func() error {
 				_, err := s.UpdateOutgoingConnection(ctx, connection("erp", "jwt-in"))
 				return err
-			}, store.ErrConflict, `outgoing connection "erp": security definition "jwt-in" is a jwt definition without an HS256 secret`},
+			}, store.ErrWrongKind, `outgoing connection "erp": security definition "jwt-in" is a jwt definition without an HS256 secret`},
 			{"connection with unknown definition", func() error {
 				_, err := s.CreateOutgoingConnection(ctx, connection("new", "ghost"))
 				return err
@@ -318,7 +318,14 @@ func TestSecurityRefs(t *testing.T) {
 		}
 		for _, tt := range refused {
 			t.Run(tt.name, func(t *testing.T) {
-				wantErr(t, tt.do(), tt.sentinel, tt.text)
+				err := tt.do()
+				wantErr(t, err, tt.sentinel, tt.text)
+				// The sentinels are distinct: a wrong kind is no duplicate.
+				for _, other := range []error{store.ErrNotFound, store.ErrConflict, store.ErrWrongKind} {
+					if other != tt.sentinel && errors.Is(err, other) {
+						t.Errorf("err = %v, is also %v; want %v only", err, other, tt.sentinel)
+					}
+				}
 				wantUnchanged(t, s, before)
 			})
 		}

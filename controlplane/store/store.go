@@ -22,6 +22,11 @@ var (
 	// ErrConflict means the change collides with stored state: a duplicate
 	// name or path, or a service registered by another package.
 	ErrConflict = errors.New("conflict")
+	// ErrWrongKind means a channel or an outgoing connection names a
+	// security definition of a kind it cannot use: one that cannot verify
+	// inbound requests, or cannot supply outbound credentials. The
+	// definition exists; the reference is what must change.
+	ErrWrongKind = errors.New("security definition of the wrong kind")
 )
 
 // Store is what the control plane keeps. Implementations are safe for
@@ -73,7 +78,7 @@ type Store interface {
 
 	// CreateChannel stores a new channel. ErrConflict when the name or the
 	// path is taken; ErrNotFound when its service, a service of its
-	// SOAPActions or its security definition does not exist, ErrConflict
+	// SOAPActions or its security definition does not exist, ErrWrongKind
 	// when that definition cannot verify inbound requests (checked in
 	// the same transaction).
 	CreateChannel(ctx context.Context, ch Channel) (Channel, error)
@@ -105,7 +110,7 @@ type Store interface {
 
 	// CreateOutgoingConnection stores a new connection. ErrConflict when the
 	// name is taken; ErrNotFound when its security definition does not
-	// exist, ErrConflict when that definition is inbound-only.
+	// exist, ErrWrongKind when that definition is inbound-only.
 	CreateOutgoingConnection(ctx context.Context, c OutgoingConnection) (OutgoingConnection, error)
 	// GetOutgoingConnection reads a connection by name.
 	GetOutgoingConnection(ctx context.Context, name string) (OutgoingConnection, error)

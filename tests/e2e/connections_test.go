@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,7 +137,7 @@ func outboundSecurity(t *testing.T, e *env, r *remote) {
 		bad      []string // security update flags that make it wrong
 		good     []string // security update flags that make it right again
 		conn     []string // extra outgoing create flags
-		errorHas string   // what the refusal names
+		errorHas string   // what the agent's log says of the refusal, and the caller is not told
 	}
 	cases := []outbound{
 		{"basic", []string{"--kind", "basic_auth", "--username", basicUser, "--password", basicPassword}, []string{"--password", "wrong"}, []string{"--password", basicPassword}, nil, "401"},
@@ -144,7 +145,7 @@ func outboundSecurity(t *testing.T, e *env, r *remote) {
 		{"jwt", []string{"--kind", "jwt", "--algorithms", "HS256", "--secret", r.hsKey, "--issuer", "weft", "--audience", "partner"}, []string{"--secret", strings.Repeat("w", 40)}, []string{"--secret", r.hsKey}, nil, "401"},
 		{"bearer", []string{"--kind", "bearer", "--token", bearerToken}, []string{"--token", "wrong"}, []string{"--token", bearerToken}, nil, "401"},
 		{"oauth2", []string{"--kind", "oauth2_client_credentials", "--token-url", r.a.URL + "/token", "--client-id", oauthClientID, "--client-secret", oauthSecret}, []string{"--client-secret", "wrong"}, []string{"--client-secret", oauthSecret}, nil, "invalid_client"},
-		{"tlscert", []string{"--kind", "tls_client_cert", "--cert-file", r.clientCert.cert, "--key-file", r.clientCert.key}, []string{"--cert-file", r.otherCert.cert, "--key-file", r.otherCert.key}, []string{"--cert-file", r.clientCert.cert, "--key-file", r.clientCert.key}, []string{"--ca-file", r.serverCAFile}, "tls"},
+		{"tlscert", []string{"--kind", "tls_client_cert", "--cert-file", r.clientCert.cert, "--key-file", r.clientCert.key}, []string{"--cert-file", r.otherCert.cert, "--key-file", r.otherCert.key}, []string{"--cert-file", r.clientCert.cert, "--key-file", r.clientCert.key}, []string{"--ca-file", r.serverCAFile}, "tls:"},
 	}
 	for _, c := range cases {
 		e.ctlOK(t, append([]string{"security", "create", "out-" + c.kind}, c.def...)...)
@@ -155,12 +156,13 @@ func outboundSecurity(t *testing.T, e *env, r *remote) {
 		e.ctlOK(t, append([]string{"outgoing", "create", "out-" + c.kind, "--address", addr, "--path", "/check/" + c.kind, "--security", "out-" + c.kind}, c.conn...)...)
 	}
 	e.sync(t)
-	call := func(conn string) (int, []byte) {
-		status, _, body := do(t, "POST", e.agents[0].URL("/relay"), "application/json", `{"conn":"`+conn+`"}`, nil)
-		return status, body
+	a := e.agents[0]
+	call := func(conn string) (int, []byte, string) {
+		status, hdr, body := do(t, "POST", a.URL("/relay"), "application/json", `{"conn":"`+conn+`"}`, nil)
+		return status, body, hdr.Get("X-Weft-CID")
 	}
 	for _, c := range cases {
-		if status, body := call("out-" + c.kind); status != 200 || !strings.Contains(string(body), `"ok":true`) {
+		if status, body, _ := call("out-" + c.kind); status != 200 || !strings.Contains(string(body), `"ok":true`) {
 			t.Errorf("%s with a good credential: %d %s", c.kind, status, body)
 		}
 	}
@@ -169,8 +171,18 @@ func outboundSecurity(t *testing.T, e *env, r *remote) {
 	}
 	e.sync(t)
 	for _, c := range cases {
-		if status, body := call("out-" + c.kind); status != http.StatusBadGateway || !strings.Contains(string(body), c.errorHas) {
-			t.Errorf("%s with a bad credential: %d %s; want 502 naming %q", c.kind, status, body, c.errorHas)
+		// The caller learns which connection failed; the URL and the
+		// remote's answer are in the agent's log under the CID.
+		conn := "out-" + c.kind
+		status, body, cid := call(conn)
+		if status != http.StatusBadGateway || !strings.Contains(string(body), "outgoing connection "+conn+" failed") {
+			t.Errorf("%s with a bad credential: %d %s; want 502 naming connection %s", c.kind, status, body, conn)
+		}
+		if hidden := []string{c.errorHas, "/check/", hostOf(r.a.URL), hostOf(r.mtls.URL)}; containsAny(string(body), hidden) {
+			t.Errorf("%s with a bad credential: %s; want none of %q shown to the caller", c.kind, body, hidden)
+		}
+		if line := agentLogLine(t, a, cid, "invocation failed"); !strings.Contains(line, c.errorHas) || !strings.Contains(line, "/check/"+c.kind) {
+			t.Errorf("%s with a bad credential: agent log line of cid %s: %q; want it to name %q and the URL", c.kind, cid, line, c.errorHas)
 		}
 	}
 	for _, c := range cases {
@@ -178,7 +190,7 @@ func outboundSecurity(t *testing.T, e *env, r *remote) {
 	}
 	e.sync(t)
 	for _, c := range cases {
-		if status, body := call("out-" + c.kind); status != 200 {
+		if status, body, _ := call("out-" + c.kind); status != 200 {
 			t.Errorf("%s with the credential restored: %d %s", c.kind, status, body)
 		}
 	}
@@ -239,9 +251,13 @@ func outgoingTLS(t *testing.T, e *env, r *remote) {
 		if status != 200 || !strings.Contains(string(body), `"server":"TLS"`) {
 			t.Errorf("%s: TLS with the CA: %d %s", a.ID, status, body)
 		}
-		status, _, body = do(t, "POST", a.URL("/relay"), "application/json", `{"conn":"crm-tls-noca","params":{"id":"5"}}`, nil)
-		if status != http.StatusBadGateway || !strings.Contains(string(body), "certificate") {
-			t.Errorf("%s: TLS without the CA: %d %s; want 502 naming the certificate", a.ID, status, body)
+		status, hdr, body := do(t, "POST", a.URL("/relay"), "application/json", `{"conn":"crm-tls-noca","params":{"id":"5"}}`, nil)
+		if status != http.StatusBadGateway || !strings.Contains(string(body), "crm-tls-noca") || containsAny(string(body), []string{"certificate", hostOf(r.tls.URL)}) {
+			t.Errorf("%s: TLS without the CA: %d %s; want 502 naming the connection, not its address or the certificate", a.ID, status, body)
+		}
+		cid := hdr.Get("X-Weft-CID")
+		if line := agentLogLine(t, a, cid, "invocation failed"); !strings.Contains(line, "certificate") {
+			t.Errorf("%s: TLS without the CA: agent log line of cid %s: %q; want it to name the certificate", a.ID, cid, line)
 		}
 	}
 }
@@ -361,8 +377,8 @@ func badConnectionInput(t *testing.T, e *env) {
 		{[]string{"security", "update", "in-basic", "--kind", "bearer", "--token", "t"}, "in-basic"},
 		{[]string{"outgoing", "create", "bad-addr", "--address", "ftp://x"}, "address"},
 		{[]string{"outgoing", "create", "bad-sec", "--address", "http://x", "--security", "missing"}, "missing"},
-		{[]string{"outgoing", "create", "bad-dir", "--address", "http://x", "--security", "in-jwt-rs"}, "in-jwt-rs"},
-		{[]string{"channel", "create", "bad-sec", "--path", "/bad-sec", "--service", exampleService, "--security", "out-bearer"}, "out-bearer"},
+		{[]string{"outgoing", "create", "bad-dir", "--address", "http://x", "--security", "in-jwt-rs"}, `security definition "in-jwt-rs" is a jwt definition without an HS256 secret, which cannot supply outbound credentials`},
+		{[]string{"channel", "create", "bad-sec", "--path", "/bad-sec", "--service", exampleService, "--security", "out-bearer"}, `security definition "out-bearer" is bearer, which cannot verify inbound requests`},
 		{[]string{"channel", "create", "bad-sec2", "--path", "/bad-sec2", "--service", exampleService, "--security", "missing"}, "missing"},
 		{[]string{"channel", "create", "bad-rate", "--path", "/bad-rate", "--service", exampleService, "--rate-limit", "-1"}, "rate-limit"},
 		{[]string{"channel", "create", "bad-soap", "--path", "/bad-soap", "--format", "soap11", "--soap-action", "X=no.such.service"}, "no.such.service"},
@@ -444,6 +460,39 @@ func do(t *testing.T, method, url, contentType, body string, h http.Header) (int
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b
+}
+
+// agentLogLine returns the line of a's log that carries cid and msg, or ""
+// with a test error when there is none. The agent writes it before it
+// answers, so it is there once the answer came.
+func agentLogLine(t *testing.T, a *testenv.Agent, cid, msg string) string {
+	t.Helper()
+	if cid == "" {
+		t.Errorf("%s: the answer has no CID to look up in the log", a.ID)
+		return ""
+	}
+	data, err := os.ReadFile(a.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if strings.Contains(line, cid) && strings.Contains(line, msg) {
+			return line
+		}
+	}
+	t.Errorf("%s: no line of %s carries cid %s and %q", a.ID, a.LogPath(), cid, msg)
+	return ""
+}
+
+// hostOf returns the host:port of an httptest server's URL.
+func hostOf(serverURL string) string {
+	_, host, _ := strings.Cut(serverURL, "://")
+	return host
+}
+
+// containsAny reports whether s contains any of subs.
+func containsAny(s string, subs []string) bool {
+	return slices.ContainsFunc(subs, func(sub string) bool { return strings.Contains(s, sub) })
 }
 
 func expired(c map[string]any) map[string]any {
