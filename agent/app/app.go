@@ -21,7 +21,9 @@ import (
 	"github.com/weft-dev/weft/agent/config"
 	"github.com/weft-dev/weft/agent/controlclient"
 	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/state"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // Version is the agent's build version, set by the linker.
@@ -38,7 +40,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := boot(ctx, eng, dir, log); err != nil {
+	booted, err := boot(ctx, eng, dir, log)
+	if err != nil {
 		log.Warn("not serving the snapshot on disk; waiting for the control plane", "err", err)
 	}
 
@@ -64,6 +67,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		StartedAt:    started,
 	}, eng, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log,
 		controlclient.WithBackups(dir))
+	sched := scheduler.New(scheduler.Config{
+		AgentID:     cfg.ID,
+		Labels:      cfg.Labels,
+		Invoker:     eng,
+		Coordinator: client.Coordinator(),
+		Log:         log,
+		StateDir:    dir.Path(),
+		NewCID:      engine.NewCID,
+	})
+	client.RunJobs(sched)
+	if booted != nil {
+		// Jobs keep firing from the last good snapshot while the control
+		// plane is away.
+		sched.Set(booted.GetJobs())
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	if cfg.PprofAddr != "" {
@@ -95,6 +113,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return nil
 	})
 	g.Go(func() error { return client.Run(ctx) })
+	g.Go(func() error { return sched.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
@@ -110,15 +129,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
-// boot serves the last good snapshot kept on disk, if there is one.
-func boot(ctx context.Context, eng *engine.Engine, dir *state.Dir, log *slog.Logger) error {
+// boot serves the last good snapshot kept on disk, if there is one, and
+// returns it.
+func boot(ctx context.Context, eng *engine.Engine, dir *state.Dir, log *slog.Logger) (*agentv1.Snapshot, error) {
 	snap, err := dir.Load()
 	if err != nil || snap == nil {
-		return err
+		return nil, err
 	}
 	if _, errs := eng.Apply(ctx, snap); len(errs) > 0 {
-		return fmt.Errorf("snapshot at revision %d: %s: %s", snap.GetRevision(), errs[0].GetName(), errs[0].GetMessage())
+		return nil, fmt.Errorf("snapshot at revision %d: %s: %s", snap.GetRevision(), errs[0].GetName(), errs[0].GetMessage())
 	}
-	log.Info("serving the snapshot kept on disk", "revision", snap.GetRevision())
-	return nil
+	log.Info("serving the snapshot kept on disk", "revision", snap.GetRevision(), "jobs", len(snap.GetJobs()))
+	return snap, nil
 }

@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -75,7 +76,9 @@ type Client struct {
 	log     *slog.Logger
 	backoff *Backoff
 	backups Backups          // nil: none kept
+	jobs    Jobs             // nil: jobs are not run
 	now     func() time.Time // when a backup's state was replaced
+	api     atomic.Value     // agentv1.AgentServiceClient once Run has a connection
 }
 
 // Option adjusts a Client.
@@ -111,6 +114,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	defer conn.Close()
 	api := agentv1.NewAgentServiceClient(conn)
+	c.api.Store(api)
 	for {
 		synced, err := c.session(ctx, api)
 		if ctx.Err() != nil {
@@ -178,7 +182,11 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 // apply applies one snapshot and returns the ACK or NACK to send.
 func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.SyncRequest {
 	prev := c.engine.Current() // only this client applies after boot
-	st, errs := c.engine.Apply(ctx, snap)
+	errs := checkJobs(snap)
+	var st *engine.State
+	if len(errs) == 0 {
+		st, errs = c.engine.Apply(ctx, snap)
+	}
 	if len(errs) > 0 {
 		for _, e := range errs {
 			c.log.Error("refused snapshot", "revision", snap.GetRevision(), "kind", e.GetKind(), "name", e.GetName(), "err", e.GetMessage())
@@ -186,6 +194,9 @@ func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.Syn
 		return &agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Nack{Nack: &agentv1.Nack{
 			Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Errors: errs,
 		}}}
+	}
+	if c.jobs != nil {
+		c.jobs.Set(snap.GetJobs())
 	}
 	c.keepBackup(prev, st)
 	if err := c.saver.Save(st.Snapshot); err != nil {
@@ -300,6 +311,17 @@ func (c *Client) run(ctx context.Context, cmd *agentv1.Command) *agentv1.Command
 			res.Error = err.Error()
 		}
 		r.Kind = &agentv1.CommandResult_Ping{Ping: res}
+	case *agentv1.Command_RunJob:
+		if c.jobs == nil {
+			r.Error = "this agent runs no jobs"
+			break
+		}
+		run, err := c.jobs.RunNow(ctx, k.RunJob.GetJob())
+		if err != nil {
+			r.Error = err.Error()
+			break
+		}
+		r.Kind = &agentv1.CommandResult_JobRun{JobRun: run}
 	case *agentv1.Command_ListBackups:
 		list, err := c.listBackups()
 		if err != nil {

@@ -96,7 +96,7 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 	start := time.Now()
 
 	next := &State{
-		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing()},
+		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing(), Jobs: snap.GetJobs()},
 		packages: make(map[string]*runtime.Package),
 		loads:    make(map[string]loadInfo),
 		services: make(map[string]*handler.Service),

@@ -22,7 +22,7 @@ const ProtocolVersion = 1
 // hashes the same as one that carries them, and a revision that changed
 // nothing for this agent keeps the hash.
 func Hash(s *agentv1.Snapshot) string {
-	c := &agentv1.Snapshot{Channels: s.GetChannels(), Security: s.GetSecurity(), Outgoing: s.GetOutgoing()}
+	c := &agentv1.Snapshot{Channels: s.GetChannels(), Security: s.GetSecurity(), Outgoing: s.GetOutgoing(), Jobs: s.GetJobs()}
 	for _, p := range s.GetPackages() {
 		c.Packages = append(c.Packages, &agentv1.Package{
 			Name:     p.GetName(),

@@ -53,6 +53,7 @@ func (s *Server) Register(g *grpc.Server) {
 	adminv1.RegisterFleetServiceServer(g, &fleet{Server: s})
 	adminv1.RegisterSecurityServiceServer(g, &securityDefs{Server: s})
 	adminv1.RegisterOutgoingServiceServer(g, &outgoingConns{Server: s})
+	adminv1.RegisterJobServiceServer(g, &jobs{Server: s})
 }
 
 // callerKey is the context key of the caller's identity.

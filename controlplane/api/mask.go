@@ -12,7 +12,7 @@ import (
 
 // readOnly are the fields an update never sets: the name that identifies
 // the object, and the output-only ones.
-var readOnly = []string{"name", "created_at", "updated_at", "revision"}
+var readOnly = []string{"name", "created_at", "updated_at", "revision", "next_run_at", "lease", "last_run"}
 
 // applyMask copies into cur the fields of in that mask names. With an
 // empty mask it copies every field in sets (so an update can leave out

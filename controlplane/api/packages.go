@@ -256,11 +256,12 @@ func (s *packages) Undeploy(ctx context.Context, req *adminv1.UndeployRequest) (
 	}
 	s.watch.Advance(res.Revision)
 	s.log.Info("undeployed", "package", req.GetName(), "services", res.Services,
-		"deactivated_channels", res.DeactivatedChannels, "revision", res.Revision, "caller", caller(ctx))
+		"deactivated_channels", res.DeactivatedChannels, "paused_jobs", res.PausedJobs, "revision", res.Revision, "caller", caller(ctx))
 	return &adminv1.UndeployResponse{
 		Revision:            res.Revision,
 		Services:            res.Services,
 		DeactivatedChannels: res.DeactivatedChannels,
+		PausedJobs:          res.PausedJobs,
 	}, nil
 }
 

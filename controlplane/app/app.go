@@ -67,6 +67,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	watch := dispatch.NewWatch(rev)
 	disp := dispatch.New(st, watch, log)
+	disp.SetLeaseTTL(cfg.JobLease)
 	admin := api.New(st, watch, disp, api.Options{DeployTimeout: cfg.DeployTimeout, InvokeTimeout: cfg.InvokeTimeout}, log)
 
 	srv := grpc.NewServer(

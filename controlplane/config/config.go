@@ -33,6 +33,10 @@ type Config struct {
 	DeployTimeout time.Duration
 	// InvokeTimeout is the default bound of weftctl invoke.
 	InvokeTimeout time.Duration
+	// JobLease is how long the lease on a job placed on one agent lasts
+	// unless its holder renews it: the longest such a job goes without a
+	// firing when its holder disappears.
+	JobLease time.Duration
 	// PickupDir is a directory whose new .go files and package directories
 	// are deployed with no other action; empty for none.
 	PickupDir string
@@ -80,6 +84,7 @@ func Parse(args []string) (Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
 	fs.DurationVar(&c.DeployTimeout, "deploy-timeout", 20*time.Second, "bound of compiling one deploy")
 	fs.DurationVar(&c.InvokeTimeout, "invoke-timeout", 30*time.Second, "default bound of an invoke from weftctl")
+	fs.DurationVar(&c.JobLease, "job-lease", 15*time.Second, "how long an agent's lease on a job placed on one agent lasts unless renewed; a takeover follows within it")
 	fs.StringVar(&c.PickupDir, "pickup-dir", env("WEFT_PICKUP_DIR", ""), "deploy .go files and package directories dropped here (env WEFT_PICKUP_DIR)")
 	fs.DurationVar(&c.PickupInterval, "pickup-interval", time.Second, "how often to read the pickup directory")
 	fs.StringVar(&c.Sources, "sources", env("WEFT_SOURCES", ""), "sources list to deploy at start: one file or package directory per line (env WEFT_SOURCES)")
@@ -107,6 +112,9 @@ func (c Config) validate() error {
 	}
 	if c.PollInterval <= 0 {
 		return fmt.Errorf("--poll-interval %s: must be positive", c.PollInterval)
+	}
+	if c.JobLease < 500*time.Millisecond || c.JobLease > time.Hour {
+		return fmt.Errorf("--job-lease %s: want 500ms to 1h", c.JobLease)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSecretsKeyPath(t *testing.T) {
@@ -67,5 +68,31 @@ func TestParseSecretsKey(t *testing.T) {
 				t.Fatalf("Parse: SecretsKey = %q, %v; want %q", cfg.SecretsKey, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseJobLease(t *testing.T) {
+	tests := []struct {
+		args []string
+		want time.Duration // 0: an error naming --job-lease
+	}{
+		{nil, 15 * time.Second},
+		{[]string{"--job-lease", "2s"}, 2 * time.Second},
+		{[]string{"--job-lease", "100ms"}, 0},
+		{[]string{"--job-lease", "2h"}, 0},
+	}
+	for _, tt := range tests {
+		t.Setenv("WEFT_SECRETS_KEY", "")
+		t.Setenv("WEFT_DB", "")
+		cfg, err := Parse(tt.args)
+		if tt.want == 0 {
+			if err == nil || !strings.Contains(err.Error(), "--job-lease") {
+				t.Errorf("Parse(%q) = %v; want an error naming --job-lease", tt.args, err)
+			}
+			continue
+		}
+		if err != nil || cfg.JobLease != tt.want {
+			t.Errorf("Parse(%q): JobLease = %s, %v; want %s", tt.args, cfg.JobLease, err, tt.want)
+		}
 	}
 }

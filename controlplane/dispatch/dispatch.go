@@ -14,6 +14,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/validate"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -26,6 +27,9 @@ type Store interface {
 	AgentApplied(ctx context.Context, id string, revision int64, hash string) error
 	AgentFailed(ctx context.Context, id string, revision int64, message string) error
 	AgentSeen(ctx context.Context, id string, connected bool) error
+	ClaimFiring(ctx context.Context, c store.ClaimRequest) (store.Claim, error)
+	RenewLeases(ctx context.Context, agentID string, jobs []string, now time.Time, ttl time.Duration) ([]string, error)
+	RecordRuns(ctx context.Context, agentID string, runs []store.JobRun) ([]store.JobRun, error)
 }
 
 var _ Store = store.Store(nil)
@@ -39,6 +43,8 @@ type Server struct {
 	watch        *Watch
 	log          *slog.Logger
 	seenInterval time.Duration // how often a live stream records its agent as seen
+	leaseTTL     time.Duration // how long a job lease lasts unless renewed
+	now          func() time.Time
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // connected agents by id
@@ -55,8 +61,14 @@ func New(s Store, w *Watch, log *slog.Logger) *Server {
 		log:          log.With("component", "dispatch"),
 		agents:       make(map[string]*agentConn),
 		seenInterval: 15 * time.Second,
+		leaseTTL:     DefaultLeaseTTL,
+		now:          time.Now,
 	}
 }
+
+// SetLeaseTTL sets how long a job lease lasts unless renewed; the default
+// is DefaultLeaseTTL. Call it before serving.
+func (s *Server) SetLeaseTTL(d time.Duration) { s.leaseTTL = d }
 
 // Connected returns the ids of the agents connected to this replica that
 // hold a Commands stream, sorted.
@@ -133,6 +145,9 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot,
 			PoolSize: c.PoolSize, Headers: c.Headers, Active: c.Active,
 		})
 	}
+	for _, j := range d.Jobs {
+		snap.Jobs = append(snap.Jobs, validate.JobAsAgent(j))
+	}
 	snap.Hash = snapshot.Hash(snap)
 	s.mu.Lock()
 	if s.cache == nil || snap.GetRevision() > s.cache.GetRevision() {
@@ -161,6 +176,7 @@ func forAgent(full *agentv1.Snapshot, held map[string]bool, nonce string) *agent
 		Channels: full.GetChannels(),
 		Security: full.GetSecurity(),
 		Outgoing: full.GetOutgoing(),
+		Jobs:     full.GetJobs(),
 	}
 	for _, p := range full.GetPackages() {
 		if held[p.GetSha256()] {

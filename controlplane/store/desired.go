@@ -70,6 +70,9 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 		if d.Outgoing, err = listOutgoing(tx); err != nil {
 			return fmt.Errorf("read outgoing connections: %w", err)
 		}
+		if d.Jobs, err = listJobs(tx); err != nil {
+			return fmt.Errorf("read jobs: %w", err)
+		}
 		return nil
 	})
 	if err != nil {

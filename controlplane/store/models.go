@@ -184,6 +184,61 @@ type outgoingRow struct {
 
 func (outgoingRow) TableName() string { return "weft_outgoing_connections" }
 
+// jobRow is a scheduled job.
+type jobRow struct {
+	ID          int64     `gorm:"primaryKey;autoIncrement"`
+	Name        string    `gorm:"size:255;not null;uniqueIndex:weft_jobs_name"`
+	Service     string    `gorm:"size:255;not null;index:weft_jobs_service"`
+	Type        string    `gorm:"size:16;not null"`
+	StartAt     time.Time `gorm:"not null;precision:3"`
+	IntervalMs  int64     `gorm:"not null"`
+	Repeats     int64     `gorm:"not null"`
+	Cron        string    `gorm:"not null"`
+	TimeZone    string    `gorm:"size:64;not null"`
+	Payload     string    `gorm:"not null"` // JSON object
+	Active      bool      `gorm:"not null"`
+	AgentLabels string    `gorm:"not null"` // JSON object
+	Placement   string    `gorm:"size:16;not null"`
+	RunMissed   bool      `gorm:"not null"`
+	TimeoutMs   int64     `gorm:"not null"`
+	CreatedAt   time.Time `gorm:"not null;precision:3"`
+	UpdatedAt   time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
+	Revision    int64     `gorm:"not null"`
+}
+
+func (jobRow) TableName() string { return "weft_jobs" }
+
+// jobLeaseRow says which agent runs the firings of a job placed on one
+// agent. Times are Unix milliseconds of the control plane's clock.
+type jobLeaseRow struct {
+	Job         string `gorm:"primaryKey;size:255"`
+	AgentID     string `gorm:"size:255;not null"`
+	ExpiresAtMs int64  `gorm:"not null"`
+	Token       int64  `gorm:"not null"`
+}
+
+func (jobLeaseRow) TableName() string { return "weft_job_leases" }
+
+// jobRunRow is one run of a job. Slot makes a firing unique: "one" for
+// a firing of a job placed on one agent, so that a second claim of it
+// fails; the agent's id for a job on every agent; "manual:" and the CID
+// for a run asked for by hand.
+type jobRunRow struct {
+	ID            int64  `gorm:"primaryKey;autoIncrement"`
+	Job           string `gorm:"size:255;not null;uniqueIndex:weft_job_runs_firing,priority:1;index:weft_job_runs_job_id,priority:1"`
+	ScheduledAtMs int64  `gorm:"not null;uniqueIndex:weft_job_runs_firing,priority:2"`
+	Slot          string `gorm:"size:255;not null;uniqueIndex:weft_job_runs_firing,priority:3"`
+	AgentID       string `gorm:"size:255;not null"`
+	CID           string `gorm:"column:cid;size:64;not null"`
+	Trigger       string `gorm:"column:run_trigger;size:16;not null"`
+	StartedAtMs   int64  `gorm:"not null"`
+	DurationUs    int64  `gorm:"not null"`
+	Outcome       string `gorm:"size:16;not null"`
+	Error         string `gorm:"not null"`
+}
+
+func (jobRunRow) TableName() string { return "weft_job_runs" }
+
 // models lists every model, in the order AutoMigrate creates them.
 var models = []any{
 	&metaRow{},
@@ -196,6 +251,9 @@ var models = []any{
 	&agentRow{},
 	&securityRow{},
 	&outgoingRow{},
+	&jobRow{},
+	&jobLeaseRow{},
+	&jobRunRow{},
 }
 
 // dbTime turns t into what the store writes: UTC, milliseconds, since that

@@ -104,7 +104,7 @@ func currentVersion(tx *gorm.DB, name string) (*packageVersionRow, error) {
 
 // checkServices refuses new versions of the packages names, registering
 // services between them, when another package registers one of those
-// services, or when a service they drop is called by a channel. A service
+// services, or when a service they drop is called by a channel or a job. A service
 // may move between packages deployed together.
 func checkServices(tx *gorm.DB, names, services []string) error {
 	if len(services) > 0 {
@@ -138,6 +138,14 @@ func checkServices(tx *gorm.DB, names, services []string) error {
 		svc := chs[0].calls[0]
 		return fmt.Errorf("package %q would drop service %q, which channel %q calls; point the channel at another service first: %w",
 			dropped[svc], svc, chs[0].row.Name, ErrConflict)
+	}
+	jobs, err := jobsCalling(tx, slices.Collect(maps.Keys(dropped)), false)
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if len(jobs) > 0 {
+		return fmt.Errorf("package %q would drop service %q, which job %q invokes; point the job at another service first: %w",
+			dropped[jobs[0].service], jobs[0].service, jobs[0].name, ErrConflict)
 	}
 	return nil
 }

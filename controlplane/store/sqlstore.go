@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -29,6 +30,7 @@ type sqlStore struct {
 	closers []*sql.DB
 	log     *slog.Logger
 	box     *secrets.Box // seals security definitions' secrets; nil: none configured
+	pruned  sync.Map     // job name -> when this process last pruned its runs
 }
 
 var _ Store = (*sqlStore)(nil)

@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors a Store returns, wrapped with detail. Callers test with errors.Is.
@@ -122,6 +123,40 @@ type Store interface {
 	// DeleteOutgoingConnection removes a connection and returns the new
 	// revision.
 	DeleteOutgoingConnection(ctx context.Context, name string) (int64, error)
+
+	// CreateJob stores a new job. ErrConflict when the name is taken;
+	// ErrNotFound when its service is not deployed.
+	CreateJob(ctx context.Context, j Job) (Job, error)
+	// GetJob reads a job by name.
+	GetJob(ctx context.Context, name string) (Job, error)
+	// ListJobs returns every job sorted by name.
+	ListJobs(ctx context.Context) ([]Job, error)
+	// UpdateJob replaces the job of the same name; same checks as create.
+	// A change of placement or labels, or a pause, drops the job's lease.
+	UpdateJob(ctx context.Context, j Job) (Job, error)
+	// DeleteJob removes a job with its lease and runs, and returns the new
+	// revision.
+	DeleteJob(ctx context.Context, name string) (int64, error)
+	// JobState reads the lease (nil when nobody holds one) and the newest
+	// run (nil before the first) of the job name.
+	JobState(ctx context.Context, name string) (*JobLease, *JobRun, error)
+
+	// ClaimFiring grants one firing of a job placed on one agent to the
+	// lease holder, or to the asker when the lease has lapsed (it takes the
+	// lease over), and records the firing as running. It never grants the
+	// same firing twice. A refusal is not an error: Claim says why.
+	ClaimFiring(ctx context.Context, c ClaimRequest) (Claim, error)
+	// RenewLeases extends, to now+ttl, the leases of jobs that agentID
+	// holds, and returns those jobs; of the others it holds none.
+	RenewLeases(ctx context.Context, agentID string, jobs []string, now time.Time, ttl time.Duration) ([]string, error)
+	// RecordRuns stores runs an agent reports. A run already stored (a
+	// claimed firing, or a report sent again) is updated. A firing of a
+	// job on one agent that another agent already ran is not stored: it
+	// comes back in doubles, for the caller to log. Runs of jobs that no
+	// longer exist are dropped.
+	RecordRuns(ctx context.Context, agentID string, runs []JobRun) (doubles []JobRun, err error)
+	// ListJobRuns returns the newest runs of a job, at most limit.
+	ListJobRuns(ctx context.Context, job string, limit int) ([]JobRun, error)
 
 	// Desired reads, in one consistent transaction, the revision and the whole
 	// config the agents must run: current package versions with their files,

@@ -127,6 +127,80 @@ type Desired struct {
 	Channels []Channel            // sorted by name
 	Security []SecurityDefinition // secrets in clear, sorted by name
 	Outgoing []OutgoingConnection // sorted by name
+	Jobs     []Job                // sorted by name
+}
+
+// Job invokes a service on a schedule.
+type Job struct {
+	Name        string
+	Service     string
+	Type        string // one_time, interval or cron
+	StartAt     time.Time
+	Interval    time.Duration // interval jobs
+	Repeats     int64         // interval jobs; 0 means forever
+	Cron        string        // cron jobs
+	TimeZone    string        // cron jobs; "" means UTC
+	Payload     string        // JSON object given to the service
+	Active      bool
+	AgentLabels map[string]string // the agents that run it carry all of these
+	Placement   string            // every or one
+	RunMissed   bool
+	TimeoutMs   int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Revision    int64 // revision of the last change
+}
+
+// Job placements and run outcomes the store tells apart.
+const (
+	PlacementOne   = "one"
+	PlacementEvery = "every"
+	// OutcomeRunning marks a claimed firing whose run is not reported yet.
+	OutcomeRunning = "running"
+	// OutcomeUnknown marks a claimed firing whose agent lost its lease
+	// before reporting the run.
+	OutcomeUnknown = "unknown"
+	// TriggerManual marks a run asked for by hand.
+	TriggerManual = "manual"
+)
+
+// JobLease says which agent runs the firings of a job placed on one agent.
+type JobLease struct {
+	Job       string
+	AgentID   string
+	ExpiresAt time.Time
+	Token     int64 // grows by one on each change of holder
+}
+
+// JobRun is one run of a job on one agent.
+type JobRun struct {
+	Job         string
+	AgentID     string
+	CID         string
+	Trigger     string // schedule, manual or recovery
+	Placement   string // the job's placement when it ran
+	ScheduledAt time.Time
+	StartedAt   time.Time // zero while running
+	DurationUs  int64
+	Outcome     string // ok, error, timeout, skipped, running or unknown
+	Error       string
+}
+
+// ClaimRequest asks to run one firing of a job placed on one agent.
+type ClaimRequest struct {
+	AgentID     string
+	Job         string
+	ScheduledAt time.Time
+	CID         string
+	Now         time.Time     // the control plane's clock
+	TTL         time.Duration // how long a granted lease lasts from Now
+}
+
+// Claim answers a ClaimRequest.
+type Claim struct {
+	Granted bool
+	Holder  string // the lease holder after the claim; "" when none
+	Reason  string // why it was refused
 }
 
 // AgentHello is what an agent says about itself when it connects.
@@ -163,6 +237,7 @@ type UndeployResult struct {
 	Revision            int64    // the revision of the undeploy
 	Services            []string // the services that went away, sorted
 	DeactivatedChannels []string // channels a forced undeploy deactivated, sorted
+	PausedJobs          []string // jobs a forced undeploy paused, sorted
 }
 
 // DeployState is where one agent is with one package version.

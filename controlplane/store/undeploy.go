@@ -33,12 +33,16 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 		if err != nil {
 			return "", err
 		}
-		if len(users) > 0 && !force {
+		jobs, err := jobsCalling(tx, services, true)
+		if err != nil {
+			return "", err
+		}
+		if (len(users) > 0 || len(jobs) > 0) && !force {
 			them := "them"
-			if len(users) == 1 {
+			if len(users)+len(jobs) == 1 {
 				them = "it"
 			}
-			return "", fmt.Errorf("%s; deactivate or delete %s first, or undeploy --force: %w", usedBy(name, users), them, ErrConflict)
+			return "", fmt.Errorf("%s; deactivate or delete %s first, or undeploy --force: %w", usedBy(name, users, jobs), them, ErrConflict)
 		}
 		for _, ch := range users {
 			err := tx.Model(&channelRow{}).Where("id = ?", ch.row.ID).
@@ -47,6 +51,17 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 				return "", fmt.Errorf("deactivate channel %q: %w", ch.row.Name, err)
 			}
 			out.DeactivatedChannels = append(out.DeactivatedChannels, ch.row.Name)
+		}
+		for _, j := range jobs {
+			err := tx.Model(&jobRow{}).Where("name = ?", j.name).
+				Updates(map[string]any{"active": false, "revision": rev, "updated_at": now()}).Error
+			if err != nil {
+				return "", fmt.Errorf("pause job %q: %w", j.name, err)
+			}
+			if err := tx.Where("job = ?", j.name).Delete(&jobLeaseRow{}).Error; err != nil {
+				return "", fmt.Errorf("pause job %q: drop its lease: %w", j.name, err)
+			}
+			out.PausedJobs = append(out.PausedJobs, j.name)
 		}
 		if err := tx.Where("package = ?", name).Delete(&serviceRow{}).Error; err != nil {
 			return "", fmt.Errorf("remove services: %w", err)
@@ -61,6 +76,9 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 		summary := fmt.Sprintf("undeploy %s v%d", name, cur.Version)
 		if len(out.DeactivatedChannels) > 0 {
 			summary += ", deactivating channels " + strings.Join(out.DeactivatedChannels, ", ")
+		}
+		if len(out.PausedJobs) > 0 {
+			summary += ", pausing jobs " + strings.Join(out.PausedJobs, ", ")
 		}
 		return summary, nil
 	})
@@ -77,17 +95,31 @@ func activeChannels(tx *gorm.DB, services []string) ([]channelCall, error) {
 	return channelsCalling(tx, services, true)
 }
 
-// usedBy says which channels use the package name, with the services of
-// it they call:
-// `package "hello" is used by channels "a" (hello.greet), "b" (hello.greet, hello.list)`.
-func usedBy(name string, chs []channelCall) string {
-	noun := "channel"
-	if len(chs) > 1 {
-		noun = "channels"
+// usedBy says which channels and jobs use the package name, with the
+// services of it they call:
+// `package "hello" is used by channels "a" (hello.greet), "b" (hello.greet, hello.list) and job "nightly" (hello.greet)`.
+func usedBy(name string, chs []channelCall, jobs []jobCall) string {
+	var users []string
+	if len(chs) > 0 {
+		parts := make([]string, 0, len(chs))
+		for _, ch := range chs {
+			parts = append(parts, fmt.Sprintf("%q (%s)", ch.row.Name, strings.Join(ch.calls, ", ")))
+		}
+		users = append(users, plural(len(chs), "channel")+" "+strings.Join(parts, ", "))
 	}
-	parts := make([]string, 0, len(chs))
-	for _, ch := range chs {
-		parts = append(parts, fmt.Sprintf("%q (%s)", ch.row.Name, strings.Join(ch.calls, ", ")))
+	if len(jobs) > 0 {
+		parts := make([]string, 0, len(jobs))
+		for _, j := range jobs {
+			parts = append(parts, fmt.Sprintf("%q (%s)", j.name, j.service))
+		}
+		users = append(users, plural(len(jobs), "job")+" "+strings.Join(parts, ", "))
 	}
-	return fmt.Sprintf("package %q is used by %s %s", name, noun, strings.Join(parts, ", "))
+	return fmt.Sprintf("package %q is used by %s", name, strings.Join(users, " and "))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
 }

@@ -122,6 +122,7 @@ Environment:
 		a.newChannelCmd(),
 		a.newSecurityCmd(),
 		a.newOutgoingCmd(),
+		a.newJobCmd(),
 		a.newAgentCmd(),
 		a.newInvokeCmd(),
 		a.newVersionCmd(),

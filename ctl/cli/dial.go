@@ -43,6 +43,7 @@ type conn struct {
 	fleet    adminv1.FleetServiceClient
 	security adminv1.SecurityServiceClient
 	outgoing adminv1.OutgoingServiceClient
+	jobs     adminv1.JobServiceClient
 }
 
 // dial prepares a connection to the control plane. gRPC connects lazily, on
@@ -79,6 +80,7 @@ func dial(opts dialOptions) (*conn, error) {
 		fleet:    adminv1.NewFleetServiceClient(cc),
 		security: adminv1.NewSecurityServiceClient(cc),
 		outgoing: adminv1.NewOutgoingServiceClient(cc),
+		jobs:     adminv1.NewJobServiceClient(cc),
 	}, nil
 }
 

@@ -43,9 +43,12 @@ deploy of the same name continues its version numbers.`,
 			if chs := resp.GetDeactivatedChannels(); len(chs) > 0 {
 				fmt.Fprintf(a.stdout, "deactivated channels: %s\n", strings.Join(chs, ", "))
 			}
+			if jobs := resp.GetPausedJobs(); len(jobs) > 0 {
+				fmt.Fprintf(a.stdout, "paused jobs: %s\n", strings.Join(jobs, ", "))
+			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "deactivate the active channels that call its services")
+	cmd.Flags().BoolVar(&force, "force", false, "deactivate the active channels and pause the active jobs that call its services")
 	return cmd
 }

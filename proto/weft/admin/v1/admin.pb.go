@@ -1356,8 +1356,10 @@ type UndeployResponse struct {
 	Services []string `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty"`
 	// deactivated_channels are the channels a forced undeploy deactivated.
 	DeactivatedChannels []string `protobuf:"bytes,3,rep,name=deactivated_channels,json=deactivatedChannels,proto3" json:"deactivated_channels,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// paused_jobs are the jobs a forced undeploy paused.
+	PausedJobs    []string `protobuf:"bytes,4,rep,name=paused_jobs,json=pausedJobs,proto3" json:"paused_jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UndeployResponse) Reset() {
@@ -1407,6 +1409,13 @@ func (x *UndeployResponse) GetServices() []string {
 func (x *UndeployResponse) GetDeactivatedChannels() []string {
 	if x != nil {
 		return x.DeactivatedChannels
+	}
+	return nil
+}
+
+func (x *UndeployResponse) GetPausedJobs() []string {
+	if x != nil {
+		return x.PausedJobs
 	}
 	return nil
 }
@@ -4432,6 +4441,1350 @@ func (x *PingOutgoingConnectionResponse) GetError() string {
 	return ""
 }
 
+// Job invokes a service on a schedule, with a fixed input.
+type Job struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// service is the service it invokes.
+	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// type is one_time, interval or cron.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// start_at is when the schedule begins: the one firing of a one_time job
+	// (required), the first firing of an interval job (default: when it was
+	// created), and the earliest firing of a cron job.
+	StartAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_at,json=startAt,proto3" json:"start_at,omitempty"`
+	// interval is the period of an interval job.
+	Interval *JobInterval `protobuf:"bytes,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	// repeats is how many times an interval job fires; 0 means forever.
+	Repeats int64 `protobuf:"varint,6,opt,name=repeats,proto3" json:"repeats,omitempty"`
+	// cron is the expression of a cron job: 5 fields (minute hour day month
+	// weekday), 6 with seconds first, a descriptor such as @hourly, or
+	// @every DURATION (counted from start_at).
+	Cron string `protobuf:"bytes,7,opt,name=cron,proto3" json:"cron,omitempty"`
+	// time_zone is the IANA zone a cron job's expression is read in, such as
+	// Europe/Berlin; empty means UTC.
+	TimeZone string `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// payload is the JSON given to the service as its input; empty means {}.
+	Payload string `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`
+	// active is false for a paused job. When a create leaves it out, the job
+	// is active.
+	Active *bool `protobuf:"varint,10,opt,name=active,proto3,oneof" json:"active,omitempty"`
+	// agent_labels select the agents that run the job: an agent must carry
+	// every one. Empty means every agent.
+	AgentLabels map[string]string `protobuf:"bytes,11,rep,name=agent_labels,json=agentLabels,proto3" json:"agent_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// placement is every (each selected agent runs each firing, the default)
+	// or one (exactly one selected agent runs each firing, holding a lease).
+	Placement string `protobuf:"bytes,12,opt,name=placement,proto3" json:"placement,omitempty"`
+	// run_missed makes an agent that was down at a firing run the job once
+	// when it is back, for the newest firing it missed. Off by default.
+	RunMissed bool `protobuf:"varint,13,opt,name=run_missed,json=runMissed,proto3" json:"run_missed,omitempty"`
+	// timeout_ms bounds one run; 0 means the service's default.
+	TimeoutMs int64 `protobuf:"varint,14,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// created_at is when the job was created. Output only.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// updated_at is when the job last changed. Output only.
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// revision is the config revision of its last change. Output only.
+	Revision int64 `protobuf:"varint,17,opt,name=revision,proto3" json:"revision,omitempty"`
+	// next_run_at is the next firing after now; unset when there is none.
+	// Output only.
+	NextRunAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=next_run_at,json=nextRunAt,proto3" json:"next_run_at,omitempty"`
+	// lease is the lease of a one job; unset when nobody holds one. Output
+	// only.
+	Lease *JobLease `protobuf:"bytes,19,opt,name=lease,proto3" json:"lease,omitempty"`
+	// last_run is the newest run. Output only.
+	LastRun       *JobRun `protobuf:"bytes,20,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Job) Reset() {
+	*x = Job{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Job) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Job) ProtoMessage() {}
+
+func (x *Job) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *Job) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Job) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Job) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Job) GetStartAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartAt
+	}
+	return nil
+}
+
+func (x *Job) GetInterval() *JobInterval {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *Job) GetRepeats() int64 {
+	if x != nil {
+		return x.Repeats
+	}
+	return 0
+}
+
+func (x *Job) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *Job) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Job) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+func (x *Job) GetActive() bool {
+	if x != nil && x.Active != nil {
+		return *x.Active
+	}
+	return false
+}
+
+func (x *Job) GetAgentLabels() map[string]string {
+	if x != nil {
+		return x.AgentLabels
+	}
+	return nil
+}
+
+func (x *Job) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
+func (x *Job) GetRunMissed() bool {
+	if x != nil {
+		return x.RunMissed
+	}
+	return false
+}
+
+func (x *Job) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+func (x *Job) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Job) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Job) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *Job) GetNextRunAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRunAt
+	}
+	return nil
+}
+
+func (x *Job) GetLease() *JobLease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *Job) GetLastRun() *JobRun {
+	if x != nil {
+		return x.LastRun
+	}
+	return nil
+}
+
+// JobInterval is the period of an interval job; the parts add up.
+type JobInterval struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// weeks is a number of 7-day weeks.
+	Weeks int64 `protobuf:"varint,1,opt,name=weeks,proto3" json:"weeks,omitempty"`
+	// days is a number of 24-hour days.
+	Days int64 `protobuf:"varint,2,opt,name=days,proto3" json:"days,omitempty"`
+	// hours is a number of hours.
+	Hours int64 `protobuf:"varint,3,opt,name=hours,proto3" json:"hours,omitempty"`
+	// minutes is a number of minutes.
+	Minutes int64 `protobuf:"varint,4,opt,name=minutes,proto3" json:"minutes,omitempty"`
+	// seconds is a number of seconds.
+	Seconds       int64 `protobuf:"varint,5,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobInterval) Reset() {
+	*x = JobInterval{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobInterval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobInterval) ProtoMessage() {}
+
+func (x *JobInterval) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobInterval.ProtoReflect.Descriptor instead.
+func (*JobInterval) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *JobInterval) GetWeeks() int64 {
+	if x != nil {
+		return x.Weeks
+	}
+	return 0
+}
+
+func (x *JobInterval) GetDays() int64 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+func (x *JobInterval) GetHours() int64 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+func (x *JobInterval) GetMinutes() int64 {
+	if x != nil {
+		return x.Minutes
+	}
+	return 0
+}
+
+func (x *JobInterval) GetSeconds() int64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+// JobLease says which agent runs the firings of a one job.
+type JobLease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id is the holder.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// expires_at is when the lease lapses unless renewed.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// token counts the holders the lease has had; it grows on each takeover.
+	Token         int64 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobLease) Reset() {
+	*x = JobLease{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobLease) ProtoMessage() {}
+
+func (x *JobLease) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobLease.ProtoReflect.Descriptor instead.
+func (*JobLease) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *JobLease) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *JobLease) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *JobLease) GetToken() int64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+// JobRun is one run of a job on one agent.
+type JobRun struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job names the job.
+	Job string `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// agent_id is the agent that ran it.
+	AgentId string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// cid is the invocation's correlation id, as in the agent's log.
+	Cid string `protobuf:"bytes,3,opt,name=cid,proto3" json:"cid,omitempty"`
+	// trigger is schedule, manual or recovery (a missed firing run on
+	// recovery).
+	Trigger string `protobuf:"bytes,4,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// scheduled_at is the firing the run is for; for a manual run, when it
+	// was asked for.
+	ScheduledAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=scheduled_at,json=scheduledAt,proto3" json:"scheduled_at,omitempty"`
+	// started_at is when the service was invoked.
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// duration_us is how long the run took, in microseconds.
+	DurationUs int64 `protobuf:"varint,7,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	// outcome is ok, error, timeout, skipped (the previous run still ran),
+	// running (claimed, not yet reported) or unknown (its agent lost the
+	// lease before reporting it).
+	Outcome string `protobuf:"bytes,8,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// error says what went wrong; empty when ok.
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobRun) Reset() {
+	*x = JobRun{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobRun) ProtoMessage() {}
+
+func (x *JobRun) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
+func (*JobRun) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *JobRun) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *JobRun) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *JobRun) GetCid() string {
+	if x != nil {
+		return x.Cid
+	}
+	return ""
+}
+
+func (x *JobRun) GetTrigger() string {
+	if x != nil {
+		return x.Trigger
+	}
+	return ""
+}
+
+func (x *JobRun) GetScheduledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledAt
+	}
+	return nil
+}
+
+func (x *JobRun) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *JobRun) GetDurationUs() int64 {
+	if x != nil {
+		return x.DurationUs
+	}
+	return 0
+}
+
+func (x *JobRun) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *JobRun) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// CreateJobRequest holds the job to create.
+type CreateJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job is the new job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJobRequest) Reset() {
+	*x = CreateJobRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJobRequest) ProtoMessage() {}
+
+func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
+func (*CreateJobRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *CreateJobRequest) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// CreateJobResponse holds the stored job.
+type CreateJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job is the stored job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJobResponse) Reset() {
+	*x = CreateJobResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJobResponse) ProtoMessage() {}
+
+func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
+func (*CreateJobResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *CreateJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// GetJobRequest names the job to read.
+type GetJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobRequest) Reset() {
+	*x = GetJobRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobRequest) ProtoMessage() {}
+
+func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
+func (*GetJobRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *GetJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetJobResponse holds one job.
+type GetJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job is the job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobResponse) Reset() {
+	*x = GetJobResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobResponse) ProtoMessage() {}
+
+func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
+func (*GetJobResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *GetJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// ListJobsRequest asks for every job.
+type ListJobsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsRequest) Reset() {
+	*x = ListJobsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsRequest) ProtoMessage() {}
+
+func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
+func (*ListJobsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
+}
+
+// ListJobsResponse holds the jobs sorted by name.
+type ListJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// jobs are the jobs.
+	Jobs          []*Job `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsResponse) Reset() {
+	*x = ListJobsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsResponse) ProtoMessage() {}
+
+func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
+func (*ListJobsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ListJobsResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// UpdateJobRequest changes a job.
+type UpdateJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job names the job and holds the new values.
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// update_mask lists the fields to change; empty means every field.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateJobRequest) Reset() {
+	*x = UpdateJobRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateJobRequest) ProtoMessage() {}
+
+func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
+func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *UpdateJobRequest) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *UpdateJobRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateJobResponse holds the changed job.
+type UpdateJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job is the stored job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateJobResponse) Reset() {
+	*x = UpdateJobResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateJobResponse) ProtoMessage() {}
+
+func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
+func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *UpdateJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// DeleteJobRequest names the job to delete.
+type DeleteJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobRequest) Reset() {
+	*x = DeleteJobRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobRequest) ProtoMessage() {}
+
+func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
+func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *DeleteJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteJobResponse holds the revision of the delete.
+type DeleteJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision is the config revision after the delete.
+	Revision      int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobResponse) Reset() {
+	*x = DeleteJobResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobResponse) ProtoMessage() {}
+
+func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
+func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *DeleteJobResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// PauseJobRequest names the job to pause.
+type PauseJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseJobRequest) Reset() {
+	*x = PauseJobRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseJobRequest) ProtoMessage() {}
+
+func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseJobRequest.ProtoReflect.Descriptor instead.
+func (*PauseJobRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *PauseJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// PauseJobResponse holds the paused job.
+type PauseJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job is the stored job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseJobResponse) Reset() {
+	*x = PauseJobResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseJobResponse) ProtoMessage() {}
+
+func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseJobResponse.ProtoReflect.Descriptor instead.
+func (*PauseJobResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *PauseJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// ResumeJobRequest names the job to resume.
+type ResumeJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeJobRequest) Reset() {
+	*x = ResumeJobRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeJobRequest) ProtoMessage() {}
+
+func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeJobRequest.ProtoReflect.Descriptor instead.
+func (*ResumeJobRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ResumeJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ResumeJobResponse holds the resumed job.
+type ResumeJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job is the stored job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeJobResponse) Reset() {
+	*x = ResumeJobResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeJobResponse) ProtoMessage() {}
+
+func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeJobResponse.ProtoReflect.Descriptor instead.
+func (*ResumeJobResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *ResumeJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// RunJobRequest runs a job now.
+type RunJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// agent_id is the agent to run it on; empty means the lease holder (or
+	// any selected agent) for a one job, and every selected agent for an
+	// every job.
+	AgentId       string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunJobRequest) Reset() {
+	*x = RunJobRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunJobRequest) ProtoMessage() {}
+
+func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
+func (*RunJobRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *RunJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RunJobRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+// RunJobResponse holds the runs, one per agent.
+type RunJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// runs are the runs, by agent.
+	Runs          []*JobRun `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunJobResponse) Reset() {
+	*x = RunJobResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunJobResponse) ProtoMessage() {}
+
+func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
+func (*RunJobResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RunJobResponse) GetRuns() []*JobRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+// ListJobRunsRequest asks for a job's runs.
+type ListJobRunsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// limit is how many runs to return; 0 means 20.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobRunsRequest) Reset() {
+	*x = ListJobRunsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobRunsRequest) ProtoMessage() {}
+
+func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobRunsRequest.ProtoReflect.Descriptor instead.
+func (*ListJobRunsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *ListJobRunsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListJobRunsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListJobRunsResponse holds the runs, newest first.
+type ListJobRunsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// runs are the runs.
+	Runs          []*JobRun `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobRunsResponse) Reset() {
+	*x = ListJobRunsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobRunsResponse) ProtoMessage() {}
+
+func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobRunsResponse.ProtoReflect.Descriptor instead.
+func (*ListJobRunsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *ListJobRunsResponse) GetRuns() []*JobRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
 var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
@@ -4508,11 +5861,13 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x10restored_version\x18\x03 \x01(\x03R\x0frestoredVersion\";\n" +
 	"\x0fUndeployRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"}\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"\x9e\x01\n" +
 	"\x10UndeployResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bservices\x18\x02 \x03(\tR\bservices\x121\n" +
-	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\"\xeb\x04\n" +
+	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\x12\x1f\n" +
+	"\vpaused_jobs\x18\x04 \x03(\tR\n" +
+	"pausedJobs\"\xeb\x04\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -4764,7 +6119,99 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x1d\n" +
 	"\n" +
 	"latency_us\x18\x04 \x01(\x03R\tlatencyUs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error*y\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xd6\x06\n" +
+	"\x03Job\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x125\n" +
+	"\bstart_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\astartAt\x126\n" +
+	"\binterval\x18\x05 \x01(\v2\x1a.weft.admin.v1.JobIntervalR\binterval\x12\x18\n" +
+	"\arepeats\x18\x06 \x01(\x03R\arepeats\x12\x12\n" +
+	"\x04cron\x18\a \x01(\tR\x04cron\x12\x1b\n" +
+	"\ttime_zone\x18\b \x01(\tR\btimeZone\x12\x18\n" +
+	"\apayload\x18\t \x01(\tR\apayload\x12\x1b\n" +
+	"\x06active\x18\n" +
+	" \x01(\bH\x00R\x06active\x88\x01\x01\x12F\n" +
+	"\fagent_labels\x18\v \x03(\v2#.weft.admin.v1.Job.AgentLabelsEntryR\vagentLabels\x12\x1c\n" +
+	"\tplacement\x18\f \x01(\tR\tplacement\x12\x1d\n" +
+	"\n" +
+	"run_missed\x18\r \x01(\bR\trunMissed\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x0e \x01(\x03R\ttimeoutMs\x129\n" +
+	"\n" +
+	"created_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
+	"\brevision\x18\x11 \x01(\x03R\brevision\x12:\n" +
+	"\vnext_run_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tnextRunAt\x12-\n" +
+	"\x05lease\x18\x13 \x01(\v2\x17.weft.admin.v1.JobLeaseR\x05lease\x120\n" +
+	"\blast_run\x18\x14 \x01(\v2\x15.weft.admin.v1.JobRunR\alastRun\x1a>\n" +
+	"\x10AgentLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
+	"\a_active\"\x81\x01\n" +
+	"\vJobInterval\x12\x14\n" +
+	"\x05weeks\x18\x01 \x01(\x03R\x05weeks\x12\x12\n" +
+	"\x04days\x18\x02 \x01(\x03R\x04days\x12\x14\n" +
+	"\x05hours\x18\x03 \x01(\x03R\x05hours\x12\x18\n" +
+	"\aminutes\x18\x04 \x01(\x03R\aminutes\x12\x18\n" +
+	"\aseconds\x18\x05 \x01(\x03R\aseconds\"v\n" +
+	"\bJobLease\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\x03R\x05token\"\xac\x02\n" +
+	"\x06JobRun\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x10\n" +
+	"\x03cid\x18\x03 \x01(\tR\x03cid\x12\x18\n" +
+	"\atrigger\x18\x04 \x01(\tR\atrigger\x12=\n" +
+	"\fscheduled_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vscheduledAt\x129\n" +
+	"\n" +
+	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x1f\n" +
+	"\vduration_us\x18\a \x01(\x03R\n" +
+	"durationUs\x12\x18\n" +
+	"\aoutcome\x18\b \x01(\tR\aoutcome\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"8\n" +
+	"\x10CreateJobRequest\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.weft.admin.v1.JobR\x03job\"9\n" +
+	"\x11CreateJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.weft.admin.v1.JobR\x03job\"#\n" +
+	"\rGetJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"6\n" +
+	"\x0eGetJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.weft.admin.v1.JobR\x03job\"\x11\n" +
+	"\x0fListJobsRequest\":\n" +
+	"\x10ListJobsResponse\x12&\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x12.weft.admin.v1.JobR\x04jobs\"u\n" +
+	"\x10UpdateJobRequest\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.weft.admin.v1.JobR\x03job\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"9\n" +
+	"\x11UpdateJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.weft.admin.v1.JobR\x03job\"&\n" +
+	"\x10DeleteJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"/\n" +
+	"\x11DeleteJobResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"%\n" +
+	"\x0fPauseJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"8\n" +
+	"\x10PauseJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.weft.admin.v1.JobR\x03job\"&\n" +
+	"\x10ResumeJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"9\n" +
+	"\x11ResumeJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.weft.admin.v1.JobR\x03job\">\n" +
+	"\rRunJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\";\n" +
+	"\x0eRunJobResponse\x12)\n" +
+	"\x04runs\x18\x01 \x03(\v2\x15.weft.admin.v1.JobRunR\x04runs\">\n" +
+	"\x12ListJobRunsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"@\n" +
+	"\x13ListJobRunsResponse\x12)\n" +
+	"\x04runs\x18\x01 \x03(\v2\x15.weft.admin.v1.JobRunR\x04runs*y\n" +
 	"\vDeployState\x12\x1c\n" +
 	"\x18DEPLOY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEPLOY_STATE_PENDING\x10\x01\x12\x19\n" +
@@ -4812,7 +6259,18 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x17ListOutgoingConnections\x12-.weft.admin.v1.ListOutgoingConnectionsRequest\x1a..weft.admin.v1.ListOutgoingConnectionsResponse\x12{\n" +
 	"\x18UpdateOutgoingConnection\x12..weft.admin.v1.UpdateOutgoingConnectionRequest\x1a/.weft.admin.v1.UpdateOutgoingConnectionResponse\x12{\n" +
 	"\x18DeleteOutgoingConnection\x12..weft.admin.v1.DeleteOutgoingConnectionRequest\x1a/.weft.admin.v1.DeleteOutgoingConnectionResponse\x12u\n" +
-	"\x16PingOutgoingConnection\x12,.weft.admin.v1.PingOutgoingConnectionRequest\x1a-.weft.admin.v1.PingOutgoingConnectionResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"\x16PingOutgoingConnection\x12,.weft.admin.v1.PingOutgoingConnectionRequest\x1a-.weft.admin.v1.PingOutgoingConnectionResponse2\xca\x05\n" +
+	"\n" +
+	"JobService\x12N\n" +
+	"\tCreateJob\x12\x1f.weft.admin.v1.CreateJobRequest\x1a .weft.admin.v1.CreateJobResponse\x12E\n" +
+	"\x06GetJob\x12\x1c.weft.admin.v1.GetJobRequest\x1a\x1d.weft.admin.v1.GetJobResponse\x12K\n" +
+	"\bListJobs\x12\x1e.weft.admin.v1.ListJobsRequest\x1a\x1f.weft.admin.v1.ListJobsResponse\x12N\n" +
+	"\tUpdateJob\x12\x1f.weft.admin.v1.UpdateJobRequest\x1a .weft.admin.v1.UpdateJobResponse\x12N\n" +
+	"\tDeleteJob\x12\x1f.weft.admin.v1.DeleteJobRequest\x1a .weft.admin.v1.DeleteJobResponse\x12K\n" +
+	"\bPauseJob\x12\x1e.weft.admin.v1.PauseJobRequest\x1a\x1f.weft.admin.v1.PauseJobResponse\x12N\n" +
+	"\tResumeJob\x12\x1f.weft.admin.v1.ResumeJobRequest\x1a .weft.admin.v1.ResumeJobResponse\x12E\n" +
+	"\x06RunJob\x12\x1c.weft.admin.v1.RunJobRequest\x1a\x1d.weft.admin.v1.RunJobResponse\x12T\n" +
+	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -4827,7 +6285,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
@@ -4900,129 +6358,192 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*DeleteOutgoingConnectionResponse)(nil), // 68: weft.admin.v1.DeleteOutgoingConnectionResponse
 	(*PingOutgoingConnectionRequest)(nil),    // 69: weft.admin.v1.PingOutgoingConnectionRequest
 	(*PingOutgoingConnectionResponse)(nil),   // 70: weft.admin.v1.PingOutgoingConnectionResponse
-	nil,                                      // 71: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 72: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 73: weft.admin.v1.OutgoingConnection.HeadersEntry
-	(*timestamppb.Timestamp)(nil),            // 74: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 75: google.protobuf.FieldMask
+	(*Job)(nil),                              // 71: weft.admin.v1.Job
+	(*JobInterval)(nil),                      // 72: weft.admin.v1.JobInterval
+	(*JobLease)(nil),                         // 73: weft.admin.v1.JobLease
+	(*JobRun)(nil),                           // 74: weft.admin.v1.JobRun
+	(*CreateJobRequest)(nil),                 // 75: weft.admin.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),                // 76: weft.admin.v1.CreateJobResponse
+	(*GetJobRequest)(nil),                    // 77: weft.admin.v1.GetJobRequest
+	(*GetJobResponse)(nil),                   // 78: weft.admin.v1.GetJobResponse
+	(*ListJobsRequest)(nil),                  // 79: weft.admin.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                 // 80: weft.admin.v1.ListJobsResponse
+	(*UpdateJobRequest)(nil),                 // 81: weft.admin.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),                // 82: weft.admin.v1.UpdateJobResponse
+	(*DeleteJobRequest)(nil),                 // 83: weft.admin.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),                // 84: weft.admin.v1.DeleteJobResponse
+	(*PauseJobRequest)(nil),                  // 85: weft.admin.v1.PauseJobRequest
+	(*PauseJobResponse)(nil),                 // 86: weft.admin.v1.PauseJobResponse
+	(*ResumeJobRequest)(nil),                 // 87: weft.admin.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),                // 88: weft.admin.v1.ResumeJobResponse
+	(*RunJobRequest)(nil),                    // 89: weft.admin.v1.RunJobRequest
+	(*RunJobResponse)(nil),                   // 90: weft.admin.v1.RunJobResponse
+	(*ListJobRunsRequest)(nil),               // 91: weft.admin.v1.ListJobRunsRequest
+	(*ListJobRunsResponse)(nil),              // 92: weft.admin.v1.ListJobRunsResponse
+	nil,                                      // 93: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 94: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 95: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 96: weft.admin.v1.Job.AgentLabelsEntry
+	(*timestamppb.Timestamp)(nil),            // 97: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 98: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
-	2,  // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
-	3,  // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
-	6,  // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
-	7,  // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	74, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
-	10, // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
-	7,  // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
-	7,  // 8: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
-	2,  // 9: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
-	0,  // 10: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
-	7,  // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
-	17, // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
-	7,  // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	74, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	74, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	71, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
-	24, // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	24, // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	24, // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	24, // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
-	24, // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	75, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	72, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
-	1,  // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	74, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	74, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	74, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
-	35, // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
-	35, // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	41, // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	74, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
-	40, // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	74, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	42, // 35: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	74, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	74, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
-	47, // 38: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	47, // 39: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	47, // 40: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	47, // 41: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
-	47, // 42: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	75, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47, // 44: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	73, // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	74, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	74, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
-	58, // 48: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	58, // 49: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	58, // 50: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	58, // 51: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
-	58, // 52: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	75, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	58, // 54: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	4,  // 55: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,  // 56: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11, // 57: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13, // 58: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15, // 59: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18, // 60: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20, // 61: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22, // 62: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25, // 63: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27, // 64: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29, // 65: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31, // 66: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33, // 67: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36, // 68: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38, // 69: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	45, // 70: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	43, // 71: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	48, // 72: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	50, // 73: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	52, // 74: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	54, // 75: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	56, // 76: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	59, // 77: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	61, // 78: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	63, // 79: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	65, // 80: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	67, // 81: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	69, // 82: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	5,  // 83: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,  // 84: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12, // 85: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14, // 86: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16, // 87: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19, // 88: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21, // 89: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23, // 90: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26, // 91: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28, // 92: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30, // 93: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32, // 94: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34, // 95: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37, // 96: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39, // 97: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	46, // 98: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	44, // 99: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	49, // 100: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	51, // 101: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	53, // 102: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	55, // 103: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	57, // 104: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	60, // 105: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	62, // 106: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	64, // 107: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	66, // 108: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	68, // 109: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	70, // 110: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	83, // [83:111] is the sub-list for method output_type
-	55, // [55:83] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	2,   // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
+	3,   // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
+	6,   // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
+	7,   // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
+	97,  // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	7,   // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
+	10,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
+	7,   // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
+	7,   // 8: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
+	2,   // 9: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
+	0,   // 10: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
+	7,   // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
+	17,  // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
+	7,   // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
+	97,  // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	97,  // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	93,  // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	24,  // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	24,  // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	24,  // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	24,  // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
+	24,  // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	98,  // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24,  // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	94,  // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	1,   // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
+	97,  // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	97,  // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	97,  // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	35,  // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
+	35,  // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
+	41,  // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
+	97,  // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	40,  // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
+	97,  // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	42,  // 35: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	97,  // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	97,  // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	47,  // 38: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	47,  // 39: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	47,  // 40: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	47,  // 41: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
+	47,  // 42: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	98,  // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47,  // 44: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	95,  // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	97,  // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	97,  // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	58,  // 48: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	58,  // 49: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	58,  // 50: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	58,  // 51: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
+	58,  // 52: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	98,  // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58,  // 54: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	97,  // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	72,  // 56: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
+	96,  // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	97,  // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	97,  // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	97,  // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	73,  // 61: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
+	74,  // 62: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
+	97,  // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	97,  // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	97,  // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	71,  // 66: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
+	71,  // 67: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
+	71,  // 68: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
+	71,  // 69: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
+	71,  // 70: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
+	98,  // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	71,  // 72: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
+	71,  // 73: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
+	71,  // 74: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
+	74,  // 75: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
+	74,  // 76: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
+	4,   // 77: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,   // 78: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11,  // 79: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13,  // 80: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15,  // 81: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18,  // 82: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20,  // 83: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22,  // 84: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25,  // 85: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27,  // 86: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29,  // 87: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31,  // 88: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33,  // 89: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36,  // 90: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38,  // 91: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	45,  // 92: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	43,  // 93: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	48,  // 94: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	50,  // 95: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	52,  // 96: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	54,  // 97: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	56,  // 98: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	59,  // 99: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	61,  // 100: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	63,  // 101: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	65,  // 102: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	67,  // 103: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	69,  // 104: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	75,  // 105: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	77,  // 106: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	79,  // 107: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	81,  // 108: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	83,  // 109: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	85,  // 110: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	87,  // 111: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	89,  // 112: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	91,  // 113: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	5,   // 114: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,   // 115: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12,  // 116: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14,  // 117: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16,  // 118: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19,  // 119: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21,  // 120: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23,  // 121: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26,  // 122: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28,  // 123: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30,  // 124: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32,  // 125: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34,  // 126: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37,  // 127: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39,  // 128: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	46,  // 129: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	44,  // 130: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	49,  // 131: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	51,  // 132: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	53,  // 133: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	55,  // 134: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	57,  // 135: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	60,  // 136: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	62,  // 137: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	64,  // 138: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	66,  // 139: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	68,  // 140: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	70,  // 141: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	76,  // 142: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	78,  // 143: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	80,  // 144: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	82,  // 145: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	84,  // 146: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	86,  // 147: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	88,  // 148: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	90,  // 149: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	92,  // 150: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	114, // [114:151] is the sub-list for method output_type
+	77,  // [77:114] is the sub-list for method input_type
+	77,  // [77:77] is the sub-list for extension type_name
+	77,  // [77:77] is the sub-list for extension extendee
+	0,   // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -5032,15 +6553,16 @@ func file_weft_admin_v1_admin_proto_init() {
 	}
 	file_weft_admin_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
 	file_weft_admin_v1_admin_proto_msgTypes[56].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[69].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   72,
+			NumMessages:   95,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   6,
 		},
 		GoTypes:           file_weft_admin_v1_admin_proto_goTypes,
 		DependencyIndexes: file_weft_admin_v1_admin_proto_depIdxs,

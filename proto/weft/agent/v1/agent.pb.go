@@ -340,7 +340,10 @@ type Snapshot struct {
 	// security are the security definitions channels and connections use.
 	Security []*SecurityDefinition `protobuf:"bytes,6,rep,name=security,proto3" json:"security,omitempty"`
 	// outgoing are the outgoing HTTP connections.
-	Outgoing      []*OutgoingConnection `protobuf:"bytes,7,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
+	Outgoing []*OutgoingConnection `protobuf:"bytes,7,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
+	// jobs are every scheduled job; each agent runs those whose agent_labels
+	// it carries.
+	Jobs          []*Job `protobuf:"bytes,8,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +427,176 @@ func (x *Snapshot) GetOutgoing() []*OutgoingConnection {
 	return nil
 }
 
+func (x *Snapshot) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// Job invokes a service on a schedule.
+type Job struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the job.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// service is the service to invoke.
+	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// type is one_time, interval or cron.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// start_at_unix_ms is when the schedule begins, in Unix milliseconds.
+	StartAtUnixMs int64 `protobuf:"varint,4,opt,name=start_at_unix_ms,json=startAtUnixMs,proto3" json:"start_at_unix_ms,omitempty"`
+	// interval_ms is the period of an interval job.
+	IntervalMs int64 `protobuf:"varint,5,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	// repeats is how many times an interval job fires; 0 means forever.
+	Repeats int64 `protobuf:"varint,6,opt,name=repeats,proto3" json:"repeats,omitempty"`
+	// cron is the cron expression of a cron job.
+	Cron string `protobuf:"bytes,7,opt,name=cron,proto3" json:"cron,omitempty"`
+	// time_zone is the IANA zone of the cron expression; empty means UTC.
+	TimeZone string `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// payload is the service's JSON input.
+	Payload []byte `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`
+	// active is false for a paused job.
+	Active bool `protobuf:"varint,10,opt,name=active,proto3" json:"active,omitempty"`
+	// agent_labels select the agents that run the job.
+	AgentLabels map[string]string `protobuf:"bytes,11,rep,name=agent_labels,json=agentLabels,proto3" json:"agent_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// placement is every or one.
+	Placement string `protobuf:"bytes,12,opt,name=placement,proto3" json:"placement,omitempty"`
+	// run_missed runs the newest missed firing once after the agent was down.
+	RunMissed bool `protobuf:"varint,13,opt,name=run_missed,json=runMissed,proto3" json:"run_missed,omitempty"`
+	// timeout_ms bounds one run; 0 means the service's default.
+	TimeoutMs     int64 `protobuf:"varint,14,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Job) Reset() {
+	*x = Job{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Job) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Job) ProtoMessage() {}
+
+func (x *Job) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Job) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Job) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Job) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Job) GetStartAtUnixMs() int64 {
+	if x != nil {
+		return x.StartAtUnixMs
+	}
+	return 0
+}
+
+func (x *Job) GetIntervalMs() int64 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *Job) GetRepeats() int64 {
+	if x != nil {
+		return x.Repeats
+	}
+	return 0
+}
+
+func (x *Job) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *Job) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Job) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Job) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *Job) GetAgentLabels() map[string]string {
+	if x != nil {
+		return x.AgentLabels
+	}
+	return nil
+}
+
+func (x *Job) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
+func (x *Job) GetRunMissed() bool {
+	if x != nil {
+		return x.RunMissed
+	}
+	return false
+}
+
+func (x *Job) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
 // Package is one version of a deployment package.
 type Package struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -444,7 +617,7 @@ type Package struct {
 
 func (x *Package) Reset() {
 	*x = Package{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +629,7 @@ func (x *Package) String() string {
 func (*Package) ProtoMessage() {}
 
 func (x *Package) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +642,7 @@ func (x *Package) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Package.ProtoReflect.Descriptor instead.
 func (*Package) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Package) GetName() string {
@@ -520,7 +693,7 @@ type SourceFile struct {
 
 func (x *SourceFile) Reset() {
 	*x = SourceFile{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +705,7 @@ func (x *SourceFile) String() string {
 func (*SourceFile) ProtoMessage() {}
 
 func (x *SourceFile) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +718,7 @@ func (x *SourceFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceFile.ProtoReflect.Descriptor instead.
 func (*SourceFile) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SourceFile) GetName() string {
@@ -595,7 +768,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +780,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +793,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Channel) GetName() string {
@@ -758,7 +931,7 @@ type SecurityDefinition struct {
 
 func (x *SecurityDefinition) Reset() {
 	*x = SecurityDefinition{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +943,7 @@ func (x *SecurityDefinition) String() string {
 func (*SecurityDefinition) ProtoMessage() {}
 
 func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +956,7 @@ func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
 func (*SecurityDefinition) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SecurityDefinition) GetName() string {
@@ -961,7 +1134,7 @@ type OutgoingConnection struct {
 
 func (x *OutgoingConnection) Reset() {
 	*x = OutgoingConnection{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1146,7 @@ func (x *OutgoingConnection) String() string {
 func (*OutgoingConnection) ProtoMessage() {}
 
 func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1159,7 @@ func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
 func (*OutgoingConnection) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OutgoingConnection) GetName() string {
@@ -1080,6 +1253,472 @@ func (x *OutgoingConnection) GetActive() bool {
 	return false
 }
 
+// ClaimFiringRequest asks to run one firing of a one job.
+type ClaimFiringRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the asking agent.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// job names the job.
+	Job string `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	// scheduled_at_unix_ms is the firing, in Unix milliseconds.
+	ScheduledAtUnixMs int64 `protobuf:"varint,3,opt,name=scheduled_at_unix_ms,json=scheduledAtUnixMs,proto3" json:"scheduled_at_unix_ms,omitempty"`
+	// cid is the correlation id the run will have.
+	Cid           string `protobuf:"bytes,4,opt,name=cid,proto3" json:"cid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimFiringRequest) Reset() {
+	*x = ClaimFiringRequest{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimFiringRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimFiringRequest) ProtoMessage() {}
+
+func (x *ClaimFiringRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimFiringRequest.ProtoReflect.Descriptor instead.
+func (*ClaimFiringRequest) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ClaimFiringRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ClaimFiringRequest) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *ClaimFiringRequest) GetScheduledAtUnixMs() int64 {
+	if x != nil {
+		return x.ScheduledAtUnixMs
+	}
+	return 0
+}
+
+func (x *ClaimFiringRequest) GetCid() string {
+	if x != nil {
+		return x.Cid
+	}
+	return ""
+}
+
+// ClaimFiringResponse says whether the agent runs the firing.
+type ClaimFiringResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// granted is true when the agent must run the firing.
+	Granted bool `protobuf:"varint,1,opt,name=granted,proto3" json:"granted,omitempty"`
+	// holder is the lease holder after the claim.
+	Holder string `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	// lease_ttl_ms is how long the lease lasts from the request, when granted.
+	LeaseTtlMs int64 `protobuf:"varint,3,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	// reason says why the claim was refused.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimFiringResponse) Reset() {
+	*x = ClaimFiringResponse{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimFiringResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimFiringResponse) ProtoMessage() {}
+
+func (x *ClaimFiringResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimFiringResponse.ProtoReflect.Descriptor instead.
+func (*ClaimFiringResponse) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ClaimFiringResponse) GetGranted() bool {
+	if x != nil {
+		return x.Granted
+	}
+	return false
+}
+
+func (x *ClaimFiringResponse) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *ClaimFiringResponse) GetLeaseTtlMs() int64 {
+	if x != nil {
+		return x.LeaseTtlMs
+	}
+	return 0
+}
+
+func (x *ClaimFiringResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RenewLeasesRequest extends leases.
+type RenewLeasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// jobs name the jobs whose leases the agent believes it holds.
+	Jobs          []string `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeasesRequest) Reset() {
+	*x = RenewLeasesRequest{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeasesRequest) ProtoMessage() {}
+
+func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeasesRequest.ProtoReflect.Descriptor instead.
+func (*RenewLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RenewLeasesRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RenewLeasesRequest) GetJobs() []string {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// RenewLeasesResponse says which leases the agent still holds.
+type RenewLeasesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// held are the jobs whose leases were renewed; the agent lost the others.
+	Held []string `protobuf:"bytes,1,rep,name=held,proto3" json:"held,omitempty"`
+	// lease_ttl_ms is how long the renewed leases last from the request.
+	LeaseTtlMs    int64 `protobuf:"varint,2,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeasesResponse) Reset() {
+	*x = RenewLeasesResponse{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeasesResponse) ProtoMessage() {}
+
+func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeasesResponse.ProtoReflect.Descriptor instead.
+func (*RenewLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RenewLeasesResponse) GetHeld() []string {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+func (x *RenewLeasesResponse) GetLeaseTtlMs() int64 {
+	if x != nil {
+		return x.LeaseTtlMs
+	}
+	return 0
+}
+
+// ReportRunsRequest records job runs.
+type ReportRunsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent that ran them.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// runs are the runs.
+	Runs          []*JobRun `protobuf:"bytes,2,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRunsRequest) Reset() {
+	*x = ReportRunsRequest{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRunsRequest) ProtoMessage() {}
+
+func (x *ReportRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRunsRequest.ProtoReflect.Descriptor instead.
+func (*ReportRunsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReportRunsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ReportRunsRequest) GetRuns() []*JobRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+// ReportRunsResponse acknowledges a report.
+type ReportRunsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRunsResponse) Reset() {
+	*x = ReportRunsResponse{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRunsResponse) ProtoMessage() {}
+
+func (x *ReportRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRunsResponse.ProtoReflect.Descriptor instead.
+func (*ReportRunsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+// JobRun is one run of a job.
+type JobRun struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job names the job.
+	Job string `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// cid is the invocation's correlation id.
+	Cid string `protobuf:"bytes,2,opt,name=cid,proto3" json:"cid,omitempty"`
+	// trigger is schedule, manual or recovery.
+	Trigger string `protobuf:"bytes,3,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// placement is the job's placement when it ran: every or one.
+	Placement string `protobuf:"bytes,4,opt,name=placement,proto3" json:"placement,omitempty"`
+	// scheduled_at_unix_ms is the firing, in Unix milliseconds.
+	ScheduledAtUnixMs int64 `protobuf:"varint,5,opt,name=scheduled_at_unix_ms,json=scheduledAtUnixMs,proto3" json:"scheduled_at_unix_ms,omitempty"`
+	// started_at_unix_ms is when the service was invoked.
+	StartedAtUnixMs int64 `protobuf:"varint,6,opt,name=started_at_unix_ms,json=startedAtUnixMs,proto3" json:"started_at_unix_ms,omitempty"`
+	// duration_us is how long the run took.
+	DurationUs int64 `protobuf:"varint,7,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	// outcome is ok, error, timeout or skipped.
+	Outcome string `protobuf:"bytes,8,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// error says what went wrong; empty when ok.
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobRun) Reset() {
+	*x = JobRun{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobRun) ProtoMessage() {}
+
+func (x *JobRun) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
+func (*JobRun) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *JobRun) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *JobRun) GetCid() string {
+	if x != nil {
+		return x.Cid
+	}
+	return ""
+}
+
+func (x *JobRun) GetTrigger() string {
+	if x != nil {
+		return x.Trigger
+	}
+	return ""
+}
+
+func (x *JobRun) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
+func (x *JobRun) GetScheduledAtUnixMs() int64 {
+	if x != nil {
+		return x.ScheduledAtUnixMs
+	}
+	return 0
+}
+
+func (x *JobRun) GetStartedAtUnixMs() int64 {
+	if x != nil {
+		return x.StartedAtUnixMs
+	}
+	return 0
+}
+
+func (x *JobRun) GetDurationUs() int64 {
+	if x != nil {
+		return x.DurationUs
+	}
+	return 0
+}
+
+func (x *JobRun) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *JobRun) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Ack accepts a snapshot: the agent now serves it.
 type Ack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1095,7 +1734,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1746,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1759,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Ack) GetRevision() int64 {
@@ -1159,7 +1798,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1810,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1823,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Nack) GetRevision() int64 {
@@ -1211,7 +1850,7 @@ func (x *Nack) GetErrors() []*ObjectError {
 // ObjectError is what was wrong with one object of a snapshot.
 type ObjectError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// kind is the object's kind: package or channel.
+	// kind is the object's kind: package, channel, security, outgoing or job.
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// name is the object's name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
@@ -1223,7 +1862,7 @@ type ObjectError struct {
 
 func (x *ObjectError) Reset() {
 	*x = ObjectError{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1874,7 @@ func (x *ObjectError) String() string {
 func (*ObjectError) ProtoMessage() {}
 
 func (x *ObjectError) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1887,7 @@ func (x *ObjectError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectError.ProtoReflect.Descriptor instead.
 func (*ObjectError) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ObjectError) GetKind() string {
@@ -1288,7 +1927,7 @@ type CommandsRequest struct {
 
 func (x *CommandsRequest) Reset() {
 	*x = CommandsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1939,7 @@ func (x *CommandsRequest) String() string {
 func (*CommandsRequest) ProtoMessage() {}
 
 func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1952,7 @@ func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsRequest.ProtoReflect.Descriptor instead.
 func (*CommandsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CommandsRequest) GetKind() isCommandsRequest_Kind {
@@ -1370,7 +2009,7 @@ type CommandsOpen struct {
 
 func (x *CommandsOpen) Reset() {
 	*x = CommandsOpen{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +2021,7 @@ func (x *CommandsOpen) String() string {
 func (*CommandsOpen) ProtoMessage() {}
 
 func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +2034,7 @@ func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsOpen.ProtoReflect.Descriptor instead.
 func (*CommandsOpen) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommandsOpen) GetAgentId() string {
@@ -1416,7 +2055,7 @@ type CommandsResponse struct {
 
 func (x *CommandsResponse) Reset() {
 	*x = CommandsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +2067,7 @@ func (x *CommandsResponse) String() string {
 func (*CommandsResponse) ProtoMessage() {}
 
 func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +2080,7 @@ func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsResponse.ProtoReflect.Descriptor instead.
 func (*CommandsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CommandsResponse) GetCommand() *Command {
@@ -1464,6 +2103,7 @@ type Command struct {
 	//	*Command_ListBackups
 	//	*Command_Inventory
 	//	*Command_Ping
+	//	*Command_RunJob
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1471,7 +2111,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +2123,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +2136,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Command) GetId() string {
@@ -1549,6 +2189,15 @@ func (x *Command) GetPing() *PingCommand {
 	return nil
 }
 
+func (x *Command) GetRunJob() *RunJobCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RunJob); ok {
+			return x.RunJob
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -1573,6 +2222,11 @@ type Command_Ping struct {
 	Ping *PingCommand `protobuf:"bytes,5,opt,name=ping,proto3,oneof"`
 }
 
+type Command_RunJob struct {
+	// run_job runs a job now.
+	RunJob *RunJobCommand `protobuf:"bytes,6,opt,name=run_job,json=runJob,proto3,oneof"`
+}
+
 func (*Command_Invoke) isCommand_Kind() {}
 
 func (*Command_ListBackups) isCommand_Kind() {}
@@ -1580,6 +2234,54 @@ func (*Command_ListBackups) isCommand_Kind() {}
 func (*Command_Inventory) isCommand_Kind() {}
 
 func (*Command_Ping) isCommand_Kind() {}
+
+func (*Command_RunJob) isCommand_Kind() {}
+
+// RunJobCommand asks the agent to run a job now, outside its schedule.
+type RunJobCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job names the job.
+	Job           string `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunJobCommand) Reset() {
+	*x = RunJobCommand{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunJobCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunJobCommand) ProtoMessage() {}
+
+func (x *RunJobCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunJobCommand.ProtoReflect.Descriptor instead.
+func (*RunJobCommand) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RunJobCommand) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
 
 // PingCommand asks the agent to ping one of its outgoing connections.
 type PingCommand struct {
@@ -1592,7 +2294,7 @@ type PingCommand struct {
 
 func (x *PingCommand) Reset() {
 	*x = PingCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +2306,7 @@ func (x *PingCommand) String() string {
 func (*PingCommand) ProtoMessage() {}
 
 func (x *PingCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +2319,7 @@ func (x *PingCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingCommand.ProtoReflect.Descriptor instead.
 func (*PingCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PingCommand) GetConnection() string {
@@ -1644,7 +2346,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +2358,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +2371,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PingResult) GetUrl() string {
@@ -1709,7 +2411,7 @@ type InventoryCommand struct {
 
 func (x *InventoryCommand) Reset() {
 	*x = InventoryCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +2423,7 @@ func (x *InventoryCommand) String() string {
 func (*InventoryCommand) ProtoMessage() {}
 
 func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +2436,7 @@ func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryCommand.ProtoReflect.Descriptor instead.
 func (*InventoryCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 // LoadedPackage is a package an agent has loaded.
@@ -1759,7 +2461,7 @@ type LoadedPackage struct {
 
 func (x *LoadedPackage) Reset() {
 	*x = LoadedPackage{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +2473,7 @@ func (x *LoadedPackage) String() string {
 func (*LoadedPackage) ProtoMessage() {}
 
 func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +2486,7 @@ func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
 func (*LoadedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LoadedPackage) GetName() string {
@@ -1846,7 +2548,7 @@ type Inventory struct {
 
 func (x *Inventory) Reset() {
 	*x = Inventory{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +2560,7 @@ func (x *Inventory) String() string {
 func (*Inventory) ProtoMessage() {}
 
 func (x *Inventory) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +2573,7 @@ func (x *Inventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Inventory.ProtoReflect.Descriptor instead.
 func (*Inventory) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Inventory) GetAppliedRevision() int64 {
@@ -1911,7 +2613,7 @@ type ListBackupsCommand struct {
 
 func (x *ListBackupsCommand) Reset() {
 	*x = ListBackupsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2625,7 @@ func (x *ListBackupsCommand) String() string {
 func (*ListBackupsCommand) ProtoMessage() {}
 
 func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2638,7 @@ func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
 func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 // Backup is what the agent kept of a state it replaced.
@@ -1960,7 +2662,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2674,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2687,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Backup) GetId() string {
@@ -2043,7 +2745,7 @@ type BackupList struct {
 
 func (x *BackupList) Reset() {
 	*x = BackupList{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2757,7 @@ func (x *BackupList) String() string {
 func (*BackupList) ProtoMessage() {}
 
 func (x *BackupList) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2770,7 @@ func (x *BackupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
 func (*BackupList) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BackupList) GetBackups() []*Backup {
@@ -2100,7 +2802,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2814,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2827,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -2164,6 +2866,7 @@ type CommandResult struct {
 	//	*CommandResult_Backups
 	//	*CommandResult_Inventory
 	//	*CommandResult_Ping
+	//	*CommandResult_JobRun
 	Kind          isCommandResult_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2171,7 +2874,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2886,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2899,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CommandResult) GetId() string {
@@ -2256,6 +2959,15 @@ func (x *CommandResult) GetPing() *PingResult {
 	return nil
 }
 
+func (x *CommandResult) GetJobRun() *JobRun {
+	if x != nil {
+		if x, ok := x.Kind.(*CommandResult_JobRun); ok {
+			return x.JobRun
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Kind interface {
 	isCommandResult_Kind()
 }
@@ -2280,6 +2992,11 @@ type CommandResult_Ping struct {
 	Ping *PingResult `protobuf:"bytes,6,opt,name=ping,proto3,oneof"`
 }
 
+type CommandResult_JobRun struct {
+	// job_run is the run of a run_job.
+	JobRun *JobRun `protobuf:"bytes,7,opt,name=job_run,json=jobRun,proto3,oneof"`
+}
+
 func (*CommandResult_Invoke) isCommandResult_Kind() {}
 
 func (*CommandResult_Backups) isCommandResult_Kind() {}
@@ -2287,6 +3004,8 @@ func (*CommandResult_Backups) isCommandResult_Kind() {}
 func (*CommandResult_Inventory) isCommandResult_Kind() {}
 
 func (*CommandResult_Ping) isCommandResult_Kind() {}
+
+func (*CommandResult_JobRun) isCommandResult_Kind() {}
 
 // InvokeResult is the outcome of one service invocation.
 type InvokeResult struct {
@@ -2307,7 +3026,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +3038,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +3051,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -2397,7 +3116,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	" \x01(\x03R\x0fstartedAtUnixMs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xde\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
@@ -2405,7 +3124,30 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\bpackages\x18\x04 \x03(\v2\x16.weft.agent.v1.PackageR\bpackages\x122\n" +
 	"\bchannels\x18\x05 \x03(\v2\x16.weft.agent.v1.ChannelR\bchannels\x12=\n" +
 	"\bsecurity\x18\x06 \x03(\v2!.weft.agent.v1.SecurityDefinitionR\bsecurity\x12=\n" +
-	"\boutgoing\x18\a \x03(\v2!.weft.agent.v1.OutgoingConnectionR\boutgoing\"\x9c\x01\n" +
+	"\boutgoing\x18\a \x03(\v2!.weft.agent.v1.OutgoingConnectionR\boutgoing\x12&\n" +
+	"\x04jobs\x18\b \x03(\v2\x12.weft.agent.v1.JobR\x04jobs\"\xf2\x03\n" +
+	"\x03Job\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12'\n" +
+	"\x10start_at_unix_ms\x18\x04 \x01(\x03R\rstartAtUnixMs\x12\x1f\n" +
+	"\vinterval_ms\x18\x05 \x01(\x03R\n" +
+	"intervalMs\x12\x18\n" +
+	"\arepeats\x18\x06 \x01(\x03R\arepeats\x12\x12\n" +
+	"\x04cron\x18\a \x01(\tR\x04cron\x12\x1b\n" +
+	"\ttime_zone\x18\b \x01(\tR\btimeZone\x12\x18\n" +
+	"\apayload\x18\t \x01(\fR\apayload\x12\x16\n" +
+	"\x06active\x18\n" +
+	" \x01(\bR\x06active\x12F\n" +
+	"\fagent_labels\x18\v \x03(\v2#.weft.agent.v1.Job.AgentLabelsEntryR\vagentLabels\x12\x1c\n" +
+	"\tplacement\x18\f \x01(\tR\tplacement\x12\x1d\n" +
+	"\n" +
+	"run_missed\x18\r \x01(\bR\trunMissed\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x0e \x01(\x03R\ttimeoutMs\x1a>\n" +
+	"\x10AgentLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
 	"\aPackage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x16\n" +
@@ -2481,7 +3223,40 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06active\x18\r \x01(\bR\x06active\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x12ClaimFiringRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
+	"\x03job\x18\x02 \x01(\tR\x03job\x12/\n" +
+	"\x14scheduled_at_unix_ms\x18\x03 \x01(\x03R\x11scheduledAtUnixMs\x12\x10\n" +
+	"\x03cid\x18\x04 \x01(\tR\x03cid\"\x81\x01\n" +
+	"\x13ClaimFiringResponse\x12\x18\n" +
+	"\agranted\x18\x01 \x01(\bR\agranted\x12\x16\n" +
+	"\x06holder\x18\x02 \x01(\tR\x06holder\x12 \n" +
+	"\flease_ttl_ms\x18\x03 \x01(\x03R\n" +
+	"leaseTtlMs\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"C\n" +
+	"\x12RenewLeasesRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04jobs\x18\x02 \x03(\tR\x04jobs\"K\n" +
+	"\x13RenewLeasesResponse\x12\x12\n" +
+	"\x04held\x18\x01 \x03(\tR\x04held\x12 \n" +
+	"\flease_ttl_ms\x18\x02 \x01(\x03R\n" +
+	"leaseTtlMs\"Y\n" +
+	"\x11ReportRunsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12)\n" +
+	"\x04runs\x18\x02 \x03(\v2\x15.weft.agent.v1.JobRunR\x04runs\"\x14\n" +
+	"\x12ReportRunsResponse\"\x93\x02\n" +
+	"\x06JobRun\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12\x10\n" +
+	"\x03cid\x18\x02 \x01(\tR\x03cid\x12\x18\n" +
+	"\atrigger\x18\x03 \x01(\tR\atrigger\x12\x1c\n" +
+	"\tplacement\x18\x04 \x01(\tR\tplacement\x12/\n" +
+	"\x14scheduled_at_unix_ms\x18\x05 \x01(\x03R\x11scheduledAtUnixMs\x12+\n" +
+	"\x12started_at_unix_ms\x18\x06 \x01(\x03R\x0fstartedAtUnixMs\x12\x1f\n" +
+	"\vduration_us\x18\a \x01(\x03R\n" +
+	"durationUs\x12\x18\n" +
+	"\aoutcome\x18\b \x01(\tR\aoutcome\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"K\n" +
 	"\x03Ack\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
@@ -2501,14 +3276,17 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\fCommandsOpen\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"D\n" +
 	"\x10CommandsResponse\x120\n" +
-	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\x94\x02\n" +
+	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\xcd\x02\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\x06invoke\x18\x02 \x01(\v2\x1c.weft.agent.v1.InvokeCommandH\x00R\x06invoke\x12F\n" +
 	"\flist_backups\x18\x03 \x01(\v2!.weft.agent.v1.ListBackupsCommandH\x00R\vlistBackups\x12?\n" +
 	"\tinventory\x18\x04 \x01(\v2\x1f.weft.agent.v1.InventoryCommandH\x00R\tinventory\x120\n" +
-	"\x04ping\x18\x05 \x01(\v2\x1a.weft.agent.v1.PingCommandH\x00R\x04pingB\x06\n" +
-	"\x04kind\"-\n" +
+	"\x04ping\x18\x05 \x01(\v2\x1a.weft.agent.v1.PingCommandH\x00R\x04ping\x127\n" +
+	"\arun_job\x18\x06 \x01(\v2\x1c.weft.agent.v1.RunJobCommandH\x00R\x06runJobB\x06\n" +
+	"\x04kind\"!\n" +
+	"\rRunJobCommand\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\"-\n" +
 	"\vPingCommand\x12\x1e\n" +
 	"\n" +
 	"connection\x18\x01 \x01(\tR\n" +
@@ -2553,14 +3331,15 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05input\x18\x02 \x01(\fR\x05input\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\x96\x02\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xc8\x02\n" +
 	"\rCommandResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
 	"\x06invoke\x18\x03 \x01(\v2\x1b.weft.agent.v1.InvokeResultH\x00R\x06invoke\x125\n" +
 	"\abackups\x18\x04 \x01(\v2\x19.weft.agent.v1.BackupListH\x00R\abackups\x128\n" +
 	"\tinventory\x18\x05 \x01(\v2\x18.weft.agent.v1.InventoryH\x00R\tinventory\x12/\n" +
-	"\x04ping\x18\x06 \x01(\v2\x19.weft.agent.v1.PingResultH\x00R\x04pingB\x06\n" +
+	"\x04ping\x18\x06 \x01(\v2\x19.weft.agent.v1.PingResultH\x00R\x04ping\x120\n" +
+	"\ajob_run\x18\a \x01(\v2\x15.weft.agent.v1.JobRunH\x00R\x06jobRunB\x06\n" +
 	"\x04kind\"\x87\x01\n" +
 	"\fInvokeResult\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\tR\x03cid\x12\x16\n" +
@@ -2568,10 +3347,14 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x05 \x01(\x03R\n" +
-	"durationUs2\xa4\x01\n" +
+	"durationUs2\xa3\x03\n" +
 	"\fAgentService\x12C\n" +
 	"\x04Sync\x12\x1a.weft.agent.v1.SyncRequest\x1a\x1b.weft.agent.v1.SyncResponse(\x010\x01\x12O\n" +
-	"\bCommands\x12\x1e.weft.agent.v1.CommandsRequest\x1a\x1f.weft.agent.v1.CommandsResponse(\x010\x01B6Z4github.com/weft-dev/weft/proto/weft/agent/v1;agentv1b\x06proto3"
+	"\bCommands\x12\x1e.weft.agent.v1.CommandsRequest\x1a\x1f.weft.agent.v1.CommandsResponse(\x010\x01\x12T\n" +
+	"\vClaimFiring\x12!.weft.agent.v1.ClaimFiringRequest\x1a\".weft.agent.v1.ClaimFiringResponse\x12T\n" +
+	"\vRenewLeases\x12!.weft.agent.v1.RenewLeasesRequest\x1a\".weft.agent.v1.RenewLeasesResponse\x12Q\n" +
+	"\n" +
+	"ReportRuns\x12 .weft.agent.v1.ReportRunsRequest\x1a!.weft.agent.v1.ReportRunsResponseB6Z4github.com/weft-dev/weft/proto/weft/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_weft_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -2585,75 +3368,96 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
-	(*SyncRequest)(nil),        // 0: weft.agent.v1.SyncRequest
-	(*SyncResponse)(nil),       // 1: weft.agent.v1.SyncResponse
-	(*Hello)(nil),              // 2: weft.agent.v1.Hello
-	(*Snapshot)(nil),           // 3: weft.agent.v1.Snapshot
-	(*Package)(nil),            // 4: weft.agent.v1.Package
-	(*SourceFile)(nil),         // 5: weft.agent.v1.SourceFile
-	(*Channel)(nil),            // 6: weft.agent.v1.Channel
-	(*SecurityDefinition)(nil), // 7: weft.agent.v1.SecurityDefinition
-	(*OutgoingConnection)(nil), // 8: weft.agent.v1.OutgoingConnection
-	(*Ack)(nil),                // 9: weft.agent.v1.Ack
-	(*Nack)(nil),               // 10: weft.agent.v1.Nack
-	(*ObjectError)(nil),        // 11: weft.agent.v1.ObjectError
-	(*CommandsRequest)(nil),    // 12: weft.agent.v1.CommandsRequest
-	(*CommandsOpen)(nil),       // 13: weft.agent.v1.CommandsOpen
-	(*CommandsResponse)(nil),   // 14: weft.agent.v1.CommandsResponse
-	(*Command)(nil),            // 15: weft.agent.v1.Command
-	(*PingCommand)(nil),        // 16: weft.agent.v1.PingCommand
-	(*PingResult)(nil),         // 17: weft.agent.v1.PingResult
-	(*InventoryCommand)(nil),   // 18: weft.agent.v1.InventoryCommand
-	(*LoadedPackage)(nil),      // 19: weft.agent.v1.LoadedPackage
-	(*Inventory)(nil),          // 20: weft.agent.v1.Inventory
-	(*ListBackupsCommand)(nil), // 21: weft.agent.v1.ListBackupsCommand
-	(*Backup)(nil),             // 22: weft.agent.v1.Backup
-	(*BackupList)(nil),         // 23: weft.agent.v1.BackupList
-	(*InvokeCommand)(nil),      // 24: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),      // 25: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),       // 26: weft.agent.v1.InvokeResult
-	nil,                        // 27: weft.agent.v1.Hello.LabelsEntry
-	nil,                        // 28: weft.agent.v1.Channel.SoapActionsEntry
-	nil,                        // 29: weft.agent.v1.OutgoingConnection.HeadersEntry
+	(*SyncRequest)(nil),         // 0: weft.agent.v1.SyncRequest
+	(*SyncResponse)(nil),        // 1: weft.agent.v1.SyncResponse
+	(*Hello)(nil),               // 2: weft.agent.v1.Hello
+	(*Snapshot)(nil),            // 3: weft.agent.v1.Snapshot
+	(*Job)(nil),                 // 4: weft.agent.v1.Job
+	(*Package)(nil),             // 5: weft.agent.v1.Package
+	(*SourceFile)(nil),          // 6: weft.agent.v1.SourceFile
+	(*Channel)(nil),             // 7: weft.agent.v1.Channel
+	(*SecurityDefinition)(nil),  // 8: weft.agent.v1.SecurityDefinition
+	(*OutgoingConnection)(nil),  // 9: weft.agent.v1.OutgoingConnection
+	(*ClaimFiringRequest)(nil),  // 10: weft.agent.v1.ClaimFiringRequest
+	(*ClaimFiringResponse)(nil), // 11: weft.agent.v1.ClaimFiringResponse
+	(*RenewLeasesRequest)(nil),  // 12: weft.agent.v1.RenewLeasesRequest
+	(*RenewLeasesResponse)(nil), // 13: weft.agent.v1.RenewLeasesResponse
+	(*ReportRunsRequest)(nil),   // 14: weft.agent.v1.ReportRunsRequest
+	(*ReportRunsResponse)(nil),  // 15: weft.agent.v1.ReportRunsResponse
+	(*JobRun)(nil),              // 16: weft.agent.v1.JobRun
+	(*Ack)(nil),                 // 17: weft.agent.v1.Ack
+	(*Nack)(nil),                // 18: weft.agent.v1.Nack
+	(*ObjectError)(nil),         // 19: weft.agent.v1.ObjectError
+	(*CommandsRequest)(nil),     // 20: weft.agent.v1.CommandsRequest
+	(*CommandsOpen)(nil),        // 21: weft.agent.v1.CommandsOpen
+	(*CommandsResponse)(nil),    // 22: weft.agent.v1.CommandsResponse
+	(*Command)(nil),             // 23: weft.agent.v1.Command
+	(*RunJobCommand)(nil),       // 24: weft.agent.v1.RunJobCommand
+	(*PingCommand)(nil),         // 25: weft.agent.v1.PingCommand
+	(*PingResult)(nil),          // 26: weft.agent.v1.PingResult
+	(*InventoryCommand)(nil),    // 27: weft.agent.v1.InventoryCommand
+	(*LoadedPackage)(nil),       // 28: weft.agent.v1.LoadedPackage
+	(*Inventory)(nil),           // 29: weft.agent.v1.Inventory
+	(*ListBackupsCommand)(nil),  // 30: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),              // 31: weft.agent.v1.Backup
+	(*BackupList)(nil),          // 32: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),       // 33: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),       // 34: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),        // 35: weft.agent.v1.InvokeResult
+	nil,                         // 36: weft.agent.v1.Hello.LabelsEntry
+	nil,                         // 37: weft.agent.v1.Job.AgentLabelsEntry
+	nil,                         // 38: weft.agent.v1.Channel.SoapActionsEntry
+	nil,                         // 39: weft.agent.v1.OutgoingConnection.HeadersEntry
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
-	9,  // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
-	10, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
+	17, // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
+	18, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
 	3,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	27, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
-	4,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
-	6,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
-	7,  // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
-	8,  // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
-	5,  // 9: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
-	28, // 10: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
-	29, // 11: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
-	11, // 12: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
-	13, // 13: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	25, // 14: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
-	15, // 15: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	24, // 16: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	21, // 17: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
-	18, // 18: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
-	16, // 19: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
-	19, // 20: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
-	22, // 21: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
-	26, // 22: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	23, // 23: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
-	20, // 24: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
-	17, // 25: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
-	0,  // 26: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	12, // 27: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	1,  // 28: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	14, // 29: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	28, // [28:30] is the sub-list for method output_type
-	26, // [26:28] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	36, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	5,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
+	7,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
+	8,  // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
+	9,  // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
+	4,  // 9: weft.agent.v1.Snapshot.jobs:type_name -> weft.agent.v1.Job
+	37, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
+	6,  // 11: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
+	38, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
+	39, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
+	16, // 14: weft.agent.v1.ReportRunsRequest.runs:type_name -> weft.agent.v1.JobRun
+	19, // 15: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
+	21, // 16: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
+	34, // 17: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	23, // 18: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
+	33, // 19: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	30, // 20: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	27, // 21: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
+	25, // 22: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
+	24, // 23: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
+	28, // 24: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
+	31, // 25: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	35, // 26: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	32, // 27: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	29, // 28: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
+	26, // 29: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
+	16, // 30: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
+	0,  // 31: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	20, // 32: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	10, // 33: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
+	12, // 34: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
+	14, // 35: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
+	1,  // 36: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	22, // 37: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	11, // 38: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
+	13, // 39: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
+	15, // 40: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
+	36, // [36:41] is the sub-list for method output_type
+	31, // [31:36] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_weft_agent_v1_agent_proto_init() }
@@ -2669,21 +3473,23 @@ func file_weft_agent_v1_agent_proto_init() {
 	file_weft_agent_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
 		(*SyncResponse_Snapshot)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[12].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[20].OneofWrappers = []any{
 		(*CommandsRequest_Open)(nil),
 		(*CommandsRequest_Result)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[23].OneofWrappers = []any{
 		(*Command_Invoke)(nil),
 		(*Command_ListBackups)(nil),
 		(*Command_Inventory)(nil),
 		(*Command_Ping)(nil),
+		(*Command_RunJob)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[25].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[34].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
 		(*CommandResult_Backups)(nil),
 		(*CommandResult_Inventory)(nil),
 		(*CommandResult_Ping)(nil),
+		(*CommandResult_JobRun)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2691,7 +3497,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

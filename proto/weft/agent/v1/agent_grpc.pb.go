@@ -19,8 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AgentService_Sync_FullMethodName     = "/weft.agent.v1.AgentService/Sync"
-	AgentService_Commands_FullMethodName = "/weft.agent.v1.AgentService/Commands"
+	AgentService_Sync_FullMethodName        = "/weft.agent.v1.AgentService/Sync"
+	AgentService_Commands_FullMethodName    = "/weft.agent.v1.AgentService/Commands"
+	AgentService_ClaimFiring_FullMethodName = "/weft.agent.v1.AgentService/ClaimFiring"
+	AgentService_RenewLeases_FullMethodName = "/weft.agent.v1.AgentService/RenewLeases"
+	AgentService_ReportRuns_FullMethodName  = "/weft.agent.v1.AgentService/ReportRuns"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -38,6 +41,15 @@ type AgentServiceClient interface {
 	// Commands carries requests from the control plane to the agent. The agent
 	// opens it after its Sync hello and answers every command with a result.
 	Commands(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CommandsRequest, CommandsResponse], error)
+	// ClaimFiring asks to run one firing of a job placed on one agent. It is
+	// granted to the lease holder, or to the asker when the lease has lapsed
+	// (the asker takes it over), and never twice for the same firing.
+	ClaimFiring(ctx context.Context, in *ClaimFiringRequest, opts ...grpc.CallOption) (*ClaimFiringResponse, error)
+	// RenewLeases extends the leases the agent holds.
+	RenewLeases(ctx context.Context, in *RenewLeasesRequest, opts ...grpc.CallOption) (*RenewLeasesResponse, error)
+	// ReportRuns records the runs of jobs. A run already recorded is updated,
+	// so the agent may send a run again after a lost answer.
+	ReportRuns(ctx context.Context, in *ReportRunsRequest, opts ...grpc.CallOption) (*ReportRunsResponse, error)
 }
 
 type agentServiceClient struct {
@@ -74,6 +86,36 @@ func (c *agentServiceClient) Commands(ctx context.Context, opts ...grpc.CallOpti
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentService_CommandsClient = grpc.BidiStreamingClient[CommandsRequest, CommandsResponse]
 
+func (c *agentServiceClient) ClaimFiring(ctx context.Context, in *ClaimFiringRequest, opts ...grpc.CallOption) (*ClaimFiringResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClaimFiringResponse)
+	err := c.cc.Invoke(ctx, AgentService_ClaimFiring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) RenewLeases(ctx context.Context, in *RenewLeasesRequest, opts ...grpc.CallOption) (*RenewLeasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewLeasesResponse)
+	err := c.cc.Invoke(ctx, AgentService_RenewLeases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) ReportRuns(ctx context.Context, in *ReportRunsRequest, opts ...grpc.CallOption) (*ReportRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportRunsResponse)
+	err := c.cc.Invoke(ctx, AgentService_ReportRuns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -89,6 +131,15 @@ type AgentServiceServer interface {
 	// Commands carries requests from the control plane to the agent. The agent
 	// opens it after its Sync hello and answers every command with a result.
 	Commands(grpc.BidiStreamingServer[CommandsRequest, CommandsResponse]) error
+	// ClaimFiring asks to run one firing of a job placed on one agent. It is
+	// granted to the lease holder, or to the asker when the lease has lapsed
+	// (the asker takes it over), and never twice for the same firing.
+	ClaimFiring(context.Context, *ClaimFiringRequest) (*ClaimFiringResponse, error)
+	// RenewLeases extends the leases the agent holds.
+	RenewLeases(context.Context, *RenewLeasesRequest) (*RenewLeasesResponse, error)
+	// ReportRuns records the runs of jobs. A run already recorded is updated,
+	// so the agent may send a run again after a lost answer.
+	ReportRuns(context.Context, *ReportRunsRequest) (*ReportRunsResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -104,6 +155,15 @@ func (UnimplementedAgentServiceServer) Sync(grpc.BidiStreamingServer[SyncRequest
 }
 func (UnimplementedAgentServiceServer) Commands(grpc.BidiStreamingServer[CommandsRequest, CommandsResponse]) error {
 	return status.Error(codes.Unimplemented, "method Commands not implemented")
+}
+func (UnimplementedAgentServiceServer) ClaimFiring(context.Context, *ClaimFiringRequest) (*ClaimFiringResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClaimFiring not implemented")
+}
+func (UnimplementedAgentServiceServer) RenewLeases(context.Context, *RenewLeasesRequest) (*RenewLeasesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewLeases not implemented")
+}
+func (UnimplementedAgentServiceServer) ReportRuns(context.Context, *ReportRunsRequest) (*ReportRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportRuns not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -140,13 +200,80 @@ func _AgentService_Commands_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentService_CommandsServer = grpc.BidiStreamingServer[CommandsRequest, CommandsResponse]
 
+func _AgentService_ClaimFiring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClaimFiringRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ClaimFiring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ClaimFiring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ClaimFiring(ctx, req.(*ClaimFiringRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_RenewLeases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewLeasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).RenewLeases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_RenewLeases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).RenewLeases(ctx, req.(*RenewLeasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_ReportRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ReportRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ReportRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ReportRuns(ctx, req.(*ReportRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var AgentService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "weft.agent.v1.AgentService",
 	HandlerType: (*AgentServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ClaimFiring",
+			Handler:    _AgentService_ClaimFiring_Handler,
+		},
+		{
+			MethodName: "RenewLeases",
+			Handler:    _AgentService_RenewLeases_Handler,
+		},
+		{
+			MethodName: "ReportRuns",
+			Handler:    _AgentService_ReportRuns_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Sync",
