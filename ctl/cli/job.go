@@ -38,7 +38,6 @@ func (a *app) newJobCmd() *cobra.Command {
 	return cmd
 }
 
-
 // Job types, placements and run outcomes, as the API spells them.
 const (
 	jobOneTime     = "one_time"
