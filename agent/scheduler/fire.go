@@ -34,19 +34,25 @@ const minRenew = 100 * time.Millisecond
 func (s *Scheduler) fire(ctx context.Context, f firing) {
 	name := f.job.GetName()
 	cid := s.newCID()
+	// A firing of a job on one agent is claimed first: only the agent it
+	// is granted to may report on it, even to say it skipped it.
+	if f.job.GetPlacement() == PlacementOne {
+		if result := s.claim(ctx, f, cid); result != "" {
+			s.done(f, result)
+			return
+		}
+	}
 	if prev, ok := s.begin(name, cid); !ok {
 		s.reports.add(s.skipped(f.job, cid, f.trigger, f.at, prev))
 		s.done(f, "skipped")
 		return
 	}
-	if f.job.GetPlacement() == PlacementOne {
-		if result := s.claim(ctx, f, cid); result != "" {
-			s.end(name, cid)
-			s.done(f, result)
-			return
-		}
-	}
 	s.record.ran(name, f.at)
+	if f.job.GetRunMissed() {
+		// Written before the run, so a crash during it cannot make the
+		// restarted agent replay this very firing as missed.
+		s.record.save()
+	}
 	run := s.invoke(ctx, f.job, cid, f.trigger, f.at)
 	s.end(name, cid)
 	s.reports.add(run)
@@ -99,8 +105,10 @@ func (s *Scheduler) claim(ctx context.Context, f firing, cid string) string {
 }
 
 // leaseUntil is how long a lease granted on a request sent at sent may be
-// relied on: a quarter of the TTL is kept back for clock differences
-// between agents.
+// relied on, on this agent's own clock: a quarter of the TTL is kept back
+// for what that cannot see, clocks that run at different rates and the
+// clocks of several control plane replicas differing (each stamps the
+// expiry with its own). Keep them in step with NTP.
 func leaseUntil(sent time.Time, ttl time.Duration) time.Time {
 	return sent.Add(ttl - ttl/4)
 }

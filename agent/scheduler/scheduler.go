@@ -334,10 +334,11 @@ func (s *Scheduler) advance(e *entry, now time.Time) {
 	heap.Fix(&s.queue, e.idx)
 }
 
-// countIn counts the firings in (after, upTo], up to a bound, for a log line.
+// countIn counts the firings in (after, upTo], up to 1,000, for a log line:
+// the caller holds the lock, and a suspended host may have missed many.
 func countIn(sched Schedule, after, upTo time.Time) int {
 	n := 0
-	for t, ok := sched.Next(after); ok && !t.After(upTo) && n < 1_000_000; t, ok = sched.Next(t) {
+	for t, ok := sched.Next(after); ok && !t.After(upTo) && n < 1000; t, ok = sched.Next(t) {
 		n++
 	}
 	return n

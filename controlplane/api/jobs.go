@@ -53,6 +53,9 @@ func (s *jobs) CreateJob(ctx context.Context, req *adminv1.CreateJobRequest) (*a
 	if err := validate.Job(j); err != nil {
 		return nil, invalid(what, err)
 	}
+	if j.Type == "one_time" && j.StartAt.Before(time.Now()) {
+		return nil, invalid(what, fmt.Errorf("job %q: start_at: %s is in the past; a one_time job would never fire", j.Name, j.StartAt.Format(time.RFC3339)))
+	}
 	out, err := s.store.CreateJob(ctx, j)
 	if err != nil {
 		return nil, channelStoreError(what, err)

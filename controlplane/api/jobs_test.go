@@ -325,6 +325,17 @@ func TestJobStateAndRuns(t *testing.T) {
 
 		claimedAt := time.Now().UTC().Truncate(time.Millisecond)
 		scheduled := next.Add(-time.Minute)
+		// Claims come from known agents that run the job's revision.
+		cur, err := e.store.Revision(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.AgentHello(ctx, store.AgentHello{ID: "edge-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.AgentApplied(ctx, "edge-1", cur, "hash"); err != nil {
+			t.Fatal(err)
+		}
 		c, err := e.store.ClaimFiring(ctx, store.ClaimRequest{
 			AgentID: "edge-1", Job: "sweep", ScheduledAt: scheduled, CID: "cid-1", Now: claimedAt, TTL: time.Minute,
 		})

@@ -78,6 +78,7 @@ func (h *jobsHarness) job(t *testing.T, name, placement string) {
 
 func (h *jobsHarness) claim(t *testing.T, agent, job string, at time.Time, cid string) *agentv1.ClaimFiringResponse {
 	t.Helper()
+	h.known(t, agent)
 	res, err := h.client.ClaimFiring(context.Background(), &agentv1.ClaimFiringRequest{
 		AgentId: agent, Job: job, ScheduledAtUnixMs: at.UnixMilli(), Cid: cid,
 	})
@@ -85,6 +86,25 @@ func (h *jobsHarness) claim(t *testing.T, agent, job string, at time.Time, cid s
 		t.Fatalf("%s claims %s at %v: %v", agent, job, at, err)
 	}
 	return res
+}
+
+// known records agent as connected and running the current revision, as
+// claims require.
+func (h *jobsHarness) known(t *testing.T, agent string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := h.store.GetAgent(ctx, agent); err != nil {
+		if err := h.store.AgentHello(ctx, store.AgentHello{ID: agent}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, err := h.store.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.AgentApplied(ctx, agent, rev, "hash"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // lease reads the lease of job; nil when nobody holds it.

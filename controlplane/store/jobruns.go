@@ -48,29 +48,36 @@ func (s *sqlStore) ClaimFiring(ctx context.Context, c ClaimRequest) (Claim, erro
 			out.Reason = reason
 			return err
 		}
-		holder, reason, err := takeLease(tx, c.Job, c.AgentID, c.Now, c.TTL)
+		holder, reason, err := s.takeLease(tx, c.Job, c.AgentID, c.Now, c.TTL)
 		out.Holder = holder
 		if err != nil || reason != "" {
 			out.Reason = reason
 			return err
 		}
+		if err := closeStaleClaims(tx, row, c.Now, c.TTL); err != nil {
+			return err
+		}
+		at := c.ScheduledAt.UTC().Format(time.RFC3339Nano)
 		run := jobRunRow{
 			Job: c.Job, ScheduledAtMs: c.ScheduledAt.UnixMilli(), Slot: slotOne,
 			AgentID: c.AgentID, CID: c.CID, Trigger: "schedule", Outcome: OutcomeRunning,
 		}
 		ran, err := firingRun(tx, c.Job, run.ScheduledAtMs, slotOne)
-		if err == nil && ran == nil {
-			var inserted bool
-			if inserted, err = insertNew(tx, &run); err == nil && !inserted {
-				ran, err = firingRun(tx, c.Job, run.ScheduledAtMs, slotOne)
-			}
-		}
 		if err != nil {
-			return fmt.Errorf("claim job %q at %s: %w", c.Job, c.ScheduledAt.UTC().Format(time.RFC3339Nano), err)
+			return fmt.Errorf("claim job %q at %s: %w", c.Job, at, err)
 		}
 		if ran != nil {
-			out.Reason = fmt.Sprintf("the firing at %s was already run by agent %q (cid %s)",
-				c.ScheduledAt.UTC().Format(time.RFC3339Nano), ran.AgentID, ran.CID)
+			out.Reason = fmt.Sprintf("the firing at %s was already run by agent %q (cid %s)", at, ran.AgentID, ran.CID)
+			return nil
+		}
+		// The read above may be a snapshot older than a claim committed
+		// since: the unique key decides, and losing it is a refusal.
+		inserted, err := insertNew(tx, &run)
+		if err != nil {
+			return fmt.Errorf("claim job %q at %s: %w", c.Job, at, err)
+		}
+		if !inserted {
+			out.Reason = fmt.Sprintf("the firing at %s was claimed by another agent at the same moment", at)
 			return nil
 		}
 		out.Granted = true
@@ -83,7 +90,9 @@ func (s *sqlStore) ClaimFiring(ctx context.Context, c ClaimRequest) (Claim, erro
 }
 
 // claimable says why agentID may not run firings of the job row ("" when
-// it may).
+// it may): the job must be active and placed on one agent, and the agent
+// known, selected by the job's labels and running the job's current
+// definition (an agent that refused the revision keeps an old one).
 func (s *sqlStore) claimable(tx *gorm.DB, row *jobRow, agentID string) (string, error) {
 	switch {
 	case !row.Active:
@@ -91,20 +100,20 @@ func (s *sqlStore) claimable(tx *gorm.DB, row *jobRow, agentID string) (string, 
 	case row.Placement != PlacementOne:
 		return fmt.Sprintf("job %q runs on every agent; it takes no claims", row.Name), nil
 	}
-	want, err := decodeMap("agent_labels of job "+row.Name, row.AgentLabels)
-	if err != nil {
-		return "", err
-	}
-	if len(want) == 0 {
-		return "", nil
-	}
 	var a agentRow
-	err = tx.Where("id = ?", agentID).Take(&a).Error
+	err := tx.Where("id = ?", agentID).Take(&a).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Sprintf("agent %q is unknown", agentID), nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("read agent %q: %w", agentID, err)
+	}
+	if a.AppliedRevision < row.Revision {
+		return fmt.Sprintf("agent %q runs revision %d, older than job %q's last change at revision %d", agentID, a.AppliedRevision, row.Name, row.Revision), nil
+	}
+	want, err := decodeMap("agent_labels of job "+row.Name, row.AgentLabels)
+	if err != nil {
+		return "", err
 	}
 	have, err := decodeMap("labels of agent "+agentID, a.Labels)
 	if err != nil {
@@ -118,14 +127,57 @@ func (s *sqlStore) claimable(tx *gorm.DB, row *jobRow, agentID string) (string, 
 	return "", nil
 }
 
+// staleClaimAfter is how long past its firing, beyond the job's timeout
+// and the lease, a claimed run may go unreported before it is shown as
+// unknown.
+const staleClaimAfter = time.Minute
+
+// closeStaleClaims marks unknown the claimed runs of row that should
+// have been reported long ago: their agent died, or its claim committed
+// after it had given up waiting.
+func closeStaleClaims(tx *gorm.DB, row *jobRow, now time.Time, ttl time.Duration) error {
+	timeout := time.Duration(row.TimeoutMs) * time.Millisecond
+	if timeout == 0 {
+		timeout = time.Hour // the longest a service may be given
+	}
+	cutoff := now.Add(-timeout - ttl - staleClaimAfter).UnixMilli()
+	err := tx.Model(&jobRunRow{}).
+		Where("job = ? AND slot = ? AND outcome = ? AND scheduled_at_ms < ?", row.Name, slotOne, OutcomeRunning, cutoff).
+		Updates(map[string]any{"outcome": OutcomeUnknown, "error": "the agent never reported this run"}).Error
+	if err != nil {
+		return fmt.Errorf("job %q: close stale claims: %w", row.Name, err)
+	}
+	return nil
+}
+
+// lockLease reads job's lease row, locking it on MySQL so that every
+// claim and renewal of one job goes through one row lock and reads its
+// current value, not the transaction's snapshot. (SQLite has one writer.)
+func (s *sqlStore) lockLease(tx *gorm.DB, job string) (*jobLeaseRow, error) {
+	q := tx
+	if s.mysql {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var rows []jobLeaseRow
+	if err := q.Where("job = ?", job).Limit(1).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read the lease of job %q: %w", job, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
+}
+
 // takeLease renews agentID's lease on job, or gives it the lease when
 // there is none or it has lapsed. It returns the holder afterwards, and
 // why agentID may not claim ("" when it may).
-func takeLease(tx *gorm.DB, job, agentID string, now time.Time, ttl time.Duration) (string, string, error) {
+func (s *sqlStore) takeLease(tx *gorm.DB, job, agentID string, now time.Time, ttl time.Duration) (string, string, error) {
 	expires := now.Add(ttl).UnixMilli()
-	var l jobLeaseRow
-	err := tx.Where("job = ?", job).Take(&l).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	l, err := s.lockLease(tx, job)
+	if err != nil {
+		return "", "", err
+	}
+	if l == nil {
 		inserted, err := insertNew(tx, &jobLeaseRow{Job: job, AgentID: agentID, ExpiresAtMs: expires, Token: 1})
 		if err != nil {
 			return "", "", fmt.Errorf("take the lease of job %q: %w", job, err)
@@ -135,9 +187,6 @@ func takeLease(tx *gorm.DB, job, agentID string, now time.Time, ttl time.Duratio
 		}
 		return agentID, "", nil
 	}
-	if err != nil {
-		return "", "", fmt.Errorf("read the lease of job %q: %w", job, err)
-	}
 	if l.AgentID != agentID && l.ExpiresAtMs > now.UnixMilli() {
 		return l.AgentID, fmt.Sprintf("agent %q holds the lease of job %q until %s", l.AgentID, job,
 			time.UnixMilli(l.ExpiresAtMs).UTC().Format(time.RFC3339Nano)), nil
@@ -146,21 +195,16 @@ func takeLease(tx *gorm.DB, job, agentID string, now time.Time, ttl time.Duratio
 	if l.AgentID != agentID {
 		token++
 	}
-	if expires <= l.ExpiresAtMs && token == l.Token {
-		return agentID, "", nil // held, and no later expiry to write
-	}
-	// A takeover must fail if the old holder renewed meanwhile, so it
-	// compares the expiry too; the holder's own claim must not fail on its
-	// own renewal, so it compares holder and token only.
-	q := tx.Model(&jobLeaseRow{}).Where("job = ? AND agent_id = ? AND token = ?", job, l.AgentID, l.Token)
-	if l.AgentID != agentID {
-		q = q.Where("expires_at_ms = ?", l.ExpiresAtMs)
-	}
-	res := q.Updates(map[string]any{"agent_id": agentID, "expires_at_ms": expires, "token": token})
+	// Compare-and-set on what was read: on SQLite nothing can have moved
+	// (one writer), on MySQL the row is locked; it guards a mistake here.
+	res := tx.Model(&jobLeaseRow{}).
+		Where("job = ? AND agent_id = ? AND token = ? AND expires_at_ms = ?", job, l.AgentID, l.Token, l.ExpiresAtMs).
+		Updates(map[string]any{"agent_id": agentID, "expires_at_ms": max(expires, l.ExpiresAtMs), "token": token})
 	if res.Error != nil {
 		return "", "", fmt.Errorf("take the lease of job %q: %w", job, res.Error)
 	}
-	if res.RowsAffected == 0 {
+	if res.RowsAffected == 0 && (token != l.Token || expires > l.ExpiresAtMs) {
+		// MySQL counts changed rows only, so 0 is also "nothing to change".
 		return "", fmt.Sprintf("another agent took the lease of job %q at the same moment", job), nil
 	}
 	if l.AgentID != agentID {
@@ -203,14 +247,24 @@ func (s *sqlStore) RenewLeases(ctx context.Context, agentID string, jobs []strin
 			return nil
 		}
 		// Expired or not, a lease still naming agentID was taken by nobody
-		// else, so renewing it cannot overlap another holder.
-		err := tx.Model(&jobLeaseRow{}).Where("job IN ? AND agent_id = ?", keep, agentID).
+		// else, so renewing it cannot overlap another holder. The rows are
+		// read locked (MySQL), so what is returned is what was renewed.
+		q := tx.Model(&jobLeaseRow{})
+		if s.mysql {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Where("job IN ? AND agent_id = ?", keep, agentID).Order("job").Pluck("job", &held).Error; err != nil {
+			return fmt.Errorf("renew leases: %w", err)
+		}
+		if len(held) == 0 {
+			return nil
+		}
+		err := tx.Model(&jobLeaseRow{}).Where("job IN ? AND agent_id = ? AND expires_at_ms < ?", held, agentID, now.Add(ttl).UnixMilli()).
 			Update("expires_at_ms", now.Add(ttl).UnixMilli()).Error
 		if err != nil {
 			return fmt.Errorf("renew leases: %w", err)
 		}
-		return tx.Model(&jobLeaseRow{}).Where("job IN ? AND agent_id = ?", keep, agentID).
-			Order("job").Pluck("job", &held).Error
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("renew the leases of agent %q: %w", agentID, err)
@@ -306,16 +360,19 @@ func recordRun(tx *gorm.DB, agentID string, r JobRun) (double bool, err error) {
 	// values (MySQL counts changed rows only), or another agent's run, or
 	// there is none yet.
 	other, err := firingRun(tx, row.Job, row.ScheduledAtMs, row.Slot)
-	if err == nil && other == nil {
-		var inserted bool
-		if inserted, err = insertNew(tx, &row); err == nil && !inserted {
-			other, err = firingRun(tx, row.Job, row.ScheduledAtMs, row.Slot)
-		}
-	}
 	if err != nil {
 		return false, fmt.Errorf("record a run of job %q: %w", r.Job, err)
 	}
-	return other != nil && other.AgentID != agentID, nil
+	if other != nil {
+		return other.AgentID != agentID, nil
+	}
+	// The read may be a snapshot older than a row committed since: a
+	// lost insert is another agent's run of the same firing.
+	inserted, err := insertNew(tx, &row)
+	if err != nil {
+		return false, fmt.Errorf("record a run of job %q: %w", r.Job, err)
+	}
+	return !inserted, nil
 }
 
 // firingRun reads the run of a firing; nil when there is none.

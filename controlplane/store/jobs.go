@@ -96,11 +96,6 @@ func (s *sqlStore) UpdateJob(ctx context.Context, j Job) (Job, error) {
 		if err := checkJobService(tx, j); err != nil {
 			return "", err
 		}
-		if placedElsewhere(old, j) {
-			if err := tx.Where("job = ?", j.Name).Delete(&jobLeaseRow{}).Error; err != nil {
-				return "", fmt.Errorf("update job %q: drop its lease: %w", j.Name, err)
-			}
-		}
 		if err := fillJobRow(row, j); err != nil {
 			return "", err
 		}
@@ -121,13 +116,7 @@ func (s *sqlStore) UpdateJob(ctx context.Context, j Job) (Job, error) {
 	return out, nil
 }
 
-// placedElsewhere says whether the change from old to j can move the job
-// to other agents, so that its lease no longer means anything.
-func placedElsewhere(old, j Job) bool {
-	return old.Placement != j.Placement || !j.Active || !maps.Equal(old.AgentLabels, j.AgentLabels)
-}
-
-// DeleteJob removes a job, its lease and its runs.
+// DeleteJob removes a job, its runs and its lease once lapsed.
 func (s *sqlStore) DeleteJob(ctx context.Context, name string) (int64, error) {
 	return s.change(ctx, "", func(tx *gorm.DB, rev int64) (string, error) {
 		row, err := getJob(tx, name)
@@ -137,7 +126,10 @@ func (s *sqlStore) DeleteJob(ctx context.Context, name string) (int64, error) {
 		if err := tx.Delete(&jobRow{}, row.ID).Error; err != nil {
 			return "", fmt.Errorf("delete job %q: %w", name, err)
 		}
-		if err := tx.Where("job = ?", name).Delete(&jobLeaseRow{}).Error; err != nil {
+		// A lease still running stays: its holder may be cut off and
+		// firing on it, so a job created again under the name must wait
+		// for it to lapse like any other agent.
+		if err := tx.Where("job = ? AND expires_at_ms < ?", name, time.Now().UnixMilli()).Delete(&jobLeaseRow{}).Error; err != nil {
 			return "", fmt.Errorf("delete job %q: its lease: %w", name, err)
 		}
 		if err := tx.Where("job = ?", name).Delete(&jobRunRow{}).Error; err != nil {

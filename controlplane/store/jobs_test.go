@@ -42,6 +42,19 @@ func hello(t *testing.T, s store.Store, id string, labels map[string]string) {
 	if err := s.AgentHello(context.Background(), store.AgentHello{ID: id, Labels: labels}); err != nil {
 		t.Fatal(err)
 	}
+	applied(t, s, id)
+}
+
+// applied records that the agents ids run the current revision: claims
+// need the job's current definition.
+func applied(t *testing.T, s store.Store, ids ...string) {
+	t.Helper()
+	rev := revision(t, s)
+	for _, id := range ids {
+		if err := s.AgentApplied(context.Background(), id, rev, "hash"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestJobs(t *testing.T) {
@@ -142,10 +155,9 @@ func TestUndeployAndDeployCheckJobs(t *testing.T) {
 		if err != nil || j.Active || j.Revision != res.Revision {
 			t.Fatalf("job after forced undeploy = %+v, %v", j, err)
 		}
-		lease, _, err := s.JobState(ctx, "audit")
-		if err != nil || lease != nil {
-			t.Fatalf("lease after forced undeploy = %+v, %v; want none", lease, err)
-		}
+		applied(t, s, "agent-1")
+		c := claim(t, s, "agent-1", "audit", time.Now().Add(time.Second), false)
+		wantText(t, c.Reason, "paused")
 	})
 }
 
@@ -236,19 +248,28 @@ func TestClaimFiring(t *testing.T) {
 		if _, err := s.UpdateJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
-		lease, _, _ = s.JobState(ctx, "audit")
-		if lease != nil {
-			t.Fatalf("a change of labels keeps the lease %+v", lease)
-		}
+		// An agent that has not applied the change yet is refused.
+		c = claim(t, s, "agent-3", "audit", t0.Add(36*time.Second), false)
+		wantText(t, c.Reason, "older than job")
+		applied(t, s, "agent-1", "agent-2", "agent-3")
+		// The lease stays with agent-2 until it lapses (t0+39s): agent-2 may
+		// be out of reach and firing on it. agent-2 itself is refused now.
+		c = claim(t, s, "agent-3", "audit", t0.Add(37*time.Second), false)
+		wantText(t, c.Reason, `agent "agent-2" holds the lease`)
 		c = claim(t, s, "agent-2", "audit", t0.Add(40*time.Second), false)
 		wantText(t, c.Reason, `does not carry the label site=paris`)
 		claim(t, s, "agent-3", "audit", t0.Add(40*time.Second), true)
+
+		// Unknown agents are refused.
+		c = claim(t, s, "agent-9", "audit", t0.Add(41*time.Second), false)
+		wantText(t, c.Reason, `agent "agent-9" is unknown`)
 
 		// Paused, unknown and every-agent jobs take no claims.
 		j.Active = false
 		if _, err := s.UpdateJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
+		applied(t, s, "agent-1", "agent-2", "agent-3")
 		c = claim(t, s, "agent-3", "audit", t0.Add(42*time.Second), false)
 		wantText(t, c.Reason, "paused")
 		c = claim(t, s, "agent-3", "nope", t0, false)
@@ -256,6 +277,7 @@ func TestClaimFiring(t *testing.T) {
 		if _, err := s.CreateJob(ctx, job("everywhere")); err != nil {
 			t.Fatal(err)
 		}
+		applied(t, s, "agent-1")
 		c = claim(t, s, "agent-1", "everywhere", t0, false)
 		wantText(t, c.Reason, "runs on every agent")
 	})
@@ -303,6 +325,33 @@ func TestClaimRace(t *testing.T) {
 		runs, err := s.ListJobRuns(ctx, "audit", 0)
 		if err != nil || len(runs) != 20 {
 			t.Fatalf("runs = %d, %v; want 20", len(runs), err)
+		}
+
+		// The holder claiming one firing several times at once (a retry
+		// racing the first try) gets it once: the unique key decides even
+		// when a transaction's snapshot predates the other's insert.
+		holder := runs[0].AgentID
+		at := t0.Add(20*time.Minute + 100*time.Millisecond)
+		var mu sync.Mutex
+		granted := 0
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				c, err := s.ClaimFiring(ctx, store.ClaimRequest{AgentID: holder, Job: "audit", ScheduledAt: at, CID: fmt.Sprint("retry-", i), Now: at.Add(-100 * time.Millisecond), TTL: time.Second})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if c.Granted {
+					mu.Lock()
+					granted++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if granted != 1 {
+			t.Fatalf("one firing claimed 4 times at once by its holder: granted %d times, want 1", granted)
 		}
 	})
 }

@@ -132,10 +132,11 @@ type Store interface {
 	// ListJobs returns every job sorted by name.
 	ListJobs(ctx context.Context) ([]Job, error)
 	// UpdateJob replaces the job of the same name; same checks as create.
-	// A change of placement or labels, or a pause, drops the job's lease.
+	// Its lease stays until it lapses: the holder may be out of reach and
+	// firing on it. Claims check the new labels and state.
 	UpdateJob(ctx context.Context, j Job) (Job, error)
-	// DeleteJob removes a job with its lease and runs, and returns the new
-	// revision.
+	// DeleteJob removes a job with its runs (and its lease, once lapsed),
+	// and returns the new revision.
 	DeleteJob(ctx context.Context, name string) (int64, error)
 	// JobState reads the lease (nil when nobody holds one) and the newest
 	// run (nil before the first) of the job name.

@@ -58,9 +58,6 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 			if err != nil {
 				return "", fmt.Errorf("pause job %q: %w", j.name, err)
 			}
-			if err := tx.Where("job = ?", j.name).Delete(&jobLeaseRow{}).Error; err != nil {
-				return "", fmt.Errorf("pause job %q: drop its lease: %w", j.name, err)
-			}
 			out.PausedJobs = append(out.PausedJobs, j.name)
 		}
 		if err := tx.Where("package = ?", name).Delete(&serviceRow{}).Error; err != nil {

@@ -9,6 +9,9 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
+// MaxPayloadBytes bounds a job's payload.
+const MaxPayloadBytes = 64 << 10
+
 // Job checks a job with the rules agents apply (agent/scheduler): its
 // schedule, placement and payload. Whether its service is deployed is the
 // store's check, made in the transaction that stores the job.
@@ -18,6 +21,9 @@ func Job(j store.Job) error {
 	}
 	if j.Service == "" {
 		return fmt.Errorf("job %q: service is required", j.Name)
+	}
+	if len(j.Payload) > MaxPayloadBytes {
+		return fmt.Errorf("job %q: payload: %d bytes; at most %d (it travels in every agent's snapshot)", j.Name, len(j.Payload), MaxPayloadBytes)
 	}
 	if j.TimeoutMs < 0 || j.TimeoutMs > MaxTimeout.Milliseconds() {
 		return fmt.Errorf("job %q: timeout_ms %d: want 0 (the service's default) to %d", j.Name, j.TimeoutMs, MaxTimeout.Milliseconds())

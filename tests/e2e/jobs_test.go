@@ -103,7 +103,8 @@ func badJobs(t *testing.T, e *env) {
 	}{
 		{[]string{"job", "create", "x", "--service", "nope.none", "--type", "interval", "--every", "1s"}, `service "nope.none" is not deployed`},
 		{[]string{"job", "create", "x", "--service", "ticker.report", "--type", "cron", "--cron", "* * * *"}, "cron"},
-		{[]string{"job", "create", "x", "--service", "ticker.report", "--type", "cron", "--cron", "0 61 * * *"}, "cron"},
+		{[]string{"job", "create", "x", "--service", "ticker.report", "--type", "cron", "--cron", "61 * * * *"}, `cron: end of range (61) above maximum (59)`},
+		{[]string{"job", "create", "x", "--service", "ticker.report", "--type", "one_time", "--start", "2020-01-01T00:00:00Z"}, "start_at: 2020-01-01T00:00:00Z is in the past"},
 		{[]string{"job", "create", "x", "--service", "ticker.report", "--type", "cron", "--cron", "0 * * * *", "--tz", "Mars/Base"}, "time_zone"},
 		{[]string{"job", "create", "x", "--service", "ticker.report", "--type", "interval"}, "interval"},
 		{[]string{"job", "create", "x", "--service", "ticker.report", "--type", "weekly", "--start", start}, "type"},
