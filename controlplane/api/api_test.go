@@ -70,11 +70,19 @@ type adminEnv struct {
 	outgoing adminv1.OutgoingServiceClient
 	channels adminv1.ChannelServiceClient
 	logs     *syncBuffer
+	// conn is the clients' connection, for the other services.
+	conn *grpc.ClientConn
 }
 
 func newAdminEnv(t *testing.T) *adminEnv {
 	t.Helper()
-	e := &adminEnv{store: storetest.Open(t, storetest.SQLite(t)), watch: dispatch.NewWatch(0), logs: &syncBuffer{}}
+	return newAdminEnvOn(t, storetest.SQLite(t))
+}
+
+// newAdminEnvOn is newAdminEnv over a store on backend b.
+func newAdminEnvOn(t *testing.T, b storetest.Backend) *adminEnv {
+	t.Helper()
+	e := &adminEnv{store: storetest.Open(t, b), watch: dispatch.NewWatch(0), logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	disp := dispatch.New(e.store, e.watch, log)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,6 +101,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	e.security = adminv1.NewSecurityServiceClient(conn)
 	e.outgoing = adminv1.NewOutgoingServiceClient(conn)
 	e.channels = adminv1.NewChannelServiceClient(conn)
+	e.conn = conn
 	return e
 }
 

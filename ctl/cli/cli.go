@@ -123,6 +123,7 @@ Environment:
 		a.newSecurityCmd(),
 		a.newOutgoingCmd(),
 		a.newJobCmd(),
+		a.newExportCmd(),
 		a.newAgentCmd(),
 		a.newInvokeCmd(),
 		a.newVersionCmd(),

@@ -44,6 +44,7 @@ type conn struct {
 	security adminv1.SecurityServiceClient
 	outgoing adminv1.OutgoingServiceClient
 	jobs     adminv1.JobServiceClient
+	config   adminv1.ConfigServiceClient
 }
 
 // dial prepares a connection to the control plane. gRPC connects lazily, on
@@ -81,6 +82,7 @@ func dial(opts dialOptions) (*conn, error) {
 		security: adminv1.NewSecurityServiceClient(cc),
 		outgoing: adminv1.NewOutgoingServiceClient(cc),
 		jobs:     adminv1.NewJobServiceClient(cc),
+		config:   adminv1.NewConfigServiceClient(cc),
 	}, nil
 }
 

@@ -197,7 +197,8 @@ func (x *SourceFile) GetContent() []byte {
 	return nil
 }
 
-// PackageSource is the source of one package to deploy.
+// PackageSource is the source of one package: to deploy, or as a config
+// export holds it.
 type PackageSource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name names the package; empty means the Go package name of its files.
@@ -5785,6 +5786,217 @@ func (x *ListJobRunsResponse) GetRuns() []*JobRun {
 	return nil
 }
 
+// ExportConfigRequest says what to export.
+type ExportConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kinds are the kinds of object to export: security, outgoing, channel,
+	// job and package. Empty means every kind.
+	Kinds []string `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// names are the objects to export, by name, within those kinds. Each must
+	// name at least one object. Empty means every object of the kinds.
+	Names []string `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	// include_source puts the files of each package in the export; without
+	// it packages are listed by name only.
+	IncludeSource bool `protobuf:"varint,3,opt,name=include_source,json=includeSource,proto3" json:"include_source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportConfigRequest) Reset() {
+	*x = ExportConfigRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportConfigRequest) ProtoMessage() {}
+
+func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportConfigRequest.ProtoReflect.Descriptor instead.
+func (*ExportConfigRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *ExportConfigRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ExportConfigRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *ExportConfigRequest) GetIncludeSource() bool {
+	if x != nil {
+		return x.IncludeSource
+	}
+	return false
+}
+
+// ExportConfigResponse holds the exported config.
+type ExportConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config is the exported config.
+	Config        *Config `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportConfigResponse) Reset() {
+	*x = ExportConfigResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportConfigResponse) ProtoMessage() {}
+
+func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportConfigResponse.ProtoReflect.Descriptor instead.
+func (*ExportConfigResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *ExportConfigResponse) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+// Config is the whole config of a control plane as a document: what a
+// config file holds. Output-only fields (times, revisions, job state) are
+// left out and every list is sorted by name, so that the same config always
+// reads the same.
+type Config struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the version of the document's format; this is version 1.
+	Version int32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// security are the security definitions. Every secret that is set reads
+	// as ${WEFT_SECRET_<NAME>_<FIELD>}: the definition's name and the field's
+	// name upper-cased, each character other than A-Z and 0-9 written as _,
+	// such as ${WEFT_SECRET_CRM_TOKEN_TOKEN}.
+	Security []*SecurityDefinition `protobuf:"bytes,2,rep,name=security,proto3" json:"security,omitempty"`
+	// outgoing are the outgoing connections.
+	Outgoing []*OutgoingConnection `protobuf:"bytes,3,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
+	// channels are the channels.
+	Channels []*Channel `protobuf:"bytes,4,rep,name=channels,proto3" json:"channels,omitempty"`
+	// jobs are the scheduled jobs, without their next firing, lease or runs.
+	Jobs []*Job `protobuf:"bytes,5,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// packages are the deployed packages at their current versions; their
+	// files are there only when the request asked for the source.
+	Packages      []*PackageSource `protobuf:"bytes,6,rep,name=packages,proto3" json:"packages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Config) Reset() {
+	*x = Config{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Config) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Config) ProtoMessage() {}
+
+func (x *Config) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Config.ProtoReflect.Descriptor instead.
+func (*Config) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *Config) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Config) GetSecurity() []*SecurityDefinition {
+	if x != nil {
+		return x.Security
+	}
+	return nil
+}
+
+func (x *Config) GetOutgoing() []*OutgoingConnection {
+	if x != nil {
+		return x.Outgoing
+	}
+	return nil
+}
+
+func (x *Config) GetChannels() []*Channel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *Config) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *Config) GetPackages() []*PackageSource {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
 var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
@@ -6211,7 +6423,20 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"@\n" +
 	"\x13ListJobRunsResponse\x12)\n" +
-	"\x04runs\x18\x01 \x03(\v2\x15.weft.admin.v1.JobRunR\x04runs*y\n" +
+	"\x04runs\x18\x01 \x03(\v2\x15.weft.admin.v1.JobRunR\x04runs\"h\n" +
+	"\x13ExportConfigRequest\x12\x14\n" +
+	"\x05kinds\x18\x01 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05names\x18\x02 \x03(\tR\x05names\x12%\n" +
+	"\x0einclude_source\x18\x03 \x01(\bR\rincludeSource\"E\n" +
+	"\x14ExportConfigResponse\x12-\n" +
+	"\x06config\x18\x01 \x01(\v2\x15.weft.admin.v1.ConfigR\x06config\"\xb6\x02\n" +
+	"\x06Config\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x05R\aversion\x12=\n" +
+	"\bsecurity\x18\x02 \x03(\v2!.weft.admin.v1.SecurityDefinitionR\bsecurity\x12=\n" +
+	"\boutgoing\x18\x03 \x03(\v2!.weft.admin.v1.OutgoingConnectionR\boutgoing\x122\n" +
+	"\bchannels\x18\x04 \x03(\v2\x16.weft.admin.v1.ChannelR\bchannels\x12&\n" +
+	"\x04jobs\x18\x05 \x03(\v2\x12.weft.admin.v1.JobR\x04jobs\x128\n" +
+	"\bpackages\x18\x06 \x03(\v2\x1c.weft.admin.v1.PackageSourceR\bpackages*y\n" +
 	"\vDeployState\x12\x1c\n" +
 	"\x18DEPLOY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEPLOY_STATE_PENDING\x10\x01\x12\x19\n" +
@@ -6270,7 +6495,9 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bPauseJob\x12\x1e.weft.admin.v1.PauseJobRequest\x1a\x1f.weft.admin.v1.PauseJobResponse\x12N\n" +
 	"\tResumeJob\x12\x1f.weft.admin.v1.ResumeJobRequest\x1a .weft.admin.v1.ResumeJobResponse\x12E\n" +
 	"\x06RunJob\x12\x1c.weft.admin.v1.RunJobRequest\x1a\x1d.weft.admin.v1.RunJobResponse\x12T\n" +
-	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponse2h\n" +
+	"\rConfigService\x12W\n" +
+	"\fExportConfig\x12\".weft.admin.v1.ExportConfigRequest\x1a#.weft.admin.v1.ExportConfigResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -6285,7 +6512,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
@@ -6380,19 +6607,22 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*RunJobResponse)(nil),                   // 90: weft.admin.v1.RunJobResponse
 	(*ListJobRunsRequest)(nil),               // 91: weft.admin.v1.ListJobRunsRequest
 	(*ListJobRunsResponse)(nil),              // 92: weft.admin.v1.ListJobRunsResponse
-	nil,                                      // 93: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 94: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 95: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 96: weft.admin.v1.Job.AgentLabelsEntry
-	(*timestamppb.Timestamp)(nil),            // 97: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 98: google.protobuf.FieldMask
+	(*ExportConfigRequest)(nil),              // 93: weft.admin.v1.ExportConfigRequest
+	(*ExportConfigResponse)(nil),             // 94: weft.admin.v1.ExportConfigResponse
+	(*Config)(nil),                           // 95: weft.admin.v1.Config
+	nil,                                      // 96: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 97: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 98: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 99: weft.admin.v1.Job.AgentLabelsEntry
+	(*timestamppb.Timestamp)(nil),            // 100: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 101: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	2,   // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	3,   // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	6,   // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	7,   // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	97,  // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	100, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	7,   // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	10,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	7,   // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -6402,148 +6632,156 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	7,   // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	17,  // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	7,   // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	97,  // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	97,  // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	93,  // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	100, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	100, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	96,  // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
 	24,  // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
 	24,  // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
 	24,  // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	98,  // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	101, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	24,  // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	94,  // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	97,  // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
 	1,   // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	97,  // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	97,  // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	97,  // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	100, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	100, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	100, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
 	35,  // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
 	35,  // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
 	41,  // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	97,  // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	100, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
 	40,  // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	97,  // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	100, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
 	42,  // 35: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	97,  // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	97,  // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	100, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	100, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
 	47,  // 38: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 39: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 40: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 41: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 42: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	98,  // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	101, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	47,  // 44: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	95,  // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	97,  // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	97,  // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	98,  // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	100, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	100, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
 	58,  // 48: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 49: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 50: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 51: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 52: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	98,  // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	101, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	58,  // 54: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	97,  // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	100, // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
 	72,  // 56: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	96,  // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	97,  // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	97,  // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	97,  // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	99,  // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	100, // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	100, // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	100, // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
 	73,  // 61: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
 	74,  // 62: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	97,  // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	97,  // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	97,  // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	100, // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	100, // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	100, // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
 	71,  // 66: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
 	71,  // 67: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 68: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 69: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
 	71,  // 70: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	98,  // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	101, // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
 	71,  // 72: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 73: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 74: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
 	74,  // 75: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
 	74,  // 76: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
-	4,   // 77: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,   // 78: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11,  // 79: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13,  // 80: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15,  // 81: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18,  // 82: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20,  // 83: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22,  // 84: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25,  // 85: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27,  // 86: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29,  // 87: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31,  // 88: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33,  // 89: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36,  // 90: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38,  // 91: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	45,  // 92: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	43,  // 93: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	48,  // 94: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	50,  // 95: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	52,  // 96: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	54,  // 97: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	56,  // 98: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	59,  // 99: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	61,  // 100: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	63,  // 101: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	65,  // 102: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	67,  // 103: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	69,  // 104: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	75,  // 105: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	77,  // 106: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	79,  // 107: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	81,  // 108: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	83,  // 109: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	85,  // 110: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	87,  // 111: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	89,  // 112: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	91,  // 113: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	5,   // 114: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,   // 115: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12,  // 116: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14,  // 117: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16,  // 118: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19,  // 119: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21,  // 120: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23,  // 121: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26,  // 122: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28,  // 123: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30,  // 124: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32,  // 125: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34,  // 126: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37,  // 127: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39,  // 128: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	46,  // 129: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	44,  // 130: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	49,  // 131: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	51,  // 132: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	53,  // 133: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	55,  // 134: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	57,  // 135: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	60,  // 136: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	62,  // 137: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	64,  // 138: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	66,  // 139: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	68,  // 140: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	70,  // 141: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	76,  // 142: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	78,  // 143: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	80,  // 144: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	82,  // 145: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	84,  // 146: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	86,  // 147: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	88,  // 148: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	90,  // 149: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	92,  // 150: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	114, // [114:151] is the sub-list for method output_type
-	77,  // [77:114] is the sub-list for method input_type
-	77,  // [77:77] is the sub-list for extension type_name
-	77,  // [77:77] is the sub-list for extension extendee
-	0,   // [0:77] is the sub-list for field type_name
+	95,  // 77: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
+	47,  // 78: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
+	58,  // 79: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
+	24,  // 80: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
+	71,  // 81: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
+	3,   // 82: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
+	4,   // 83: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,   // 84: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11,  // 85: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13,  // 86: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15,  // 87: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18,  // 88: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20,  // 89: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22,  // 90: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25,  // 91: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27,  // 92: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29,  // 93: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31,  // 94: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33,  // 95: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36,  // 96: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38,  // 97: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	45,  // 98: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	43,  // 99: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	48,  // 100: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	50,  // 101: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	52,  // 102: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	54,  // 103: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	56,  // 104: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	59,  // 105: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	61,  // 106: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	63,  // 107: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	65,  // 108: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	67,  // 109: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	69,  // 110: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	75,  // 111: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	77,  // 112: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	79,  // 113: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	81,  // 114: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	83,  // 115: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	85,  // 116: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	87,  // 117: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	89,  // 118: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	91,  // 119: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	93,  // 120: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	5,   // 121: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,   // 122: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12,  // 123: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14,  // 124: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16,  // 125: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19,  // 126: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21,  // 127: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23,  // 128: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26,  // 129: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28,  // 130: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30,  // 131: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32,  // 132: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34,  // 133: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37,  // 134: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39,  // 135: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	46,  // 136: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	44,  // 137: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	49,  // 138: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	51,  // 139: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	53,  // 140: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	55,  // 141: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	57,  // 142: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	60,  // 143: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	62,  // 144: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	64,  // 145: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	66,  // 146: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	68,  // 147: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	70,  // 148: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	76,  // 149: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	78,  // 150: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	80,  // 151: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	82,  // 152: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	84,  // 153: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	86,  // 154: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	88,  // 155: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	90,  // 156: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	92,  // 157: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	94,  // 158: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	121, // [121:159] is the sub-list for method output_type
+	83,  // [83:121] is the sub-list for method input_type
+	83,  // [83:83] is the sub-list for extension type_name
+	83,  // [83:83] is the sub-list for extension extendee
+	0,   // [0:83] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -6560,9 +6798,9 @@ func file_weft_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   95,
+			NumMessages:   98,
 			NumExtensions: 0,
-			NumServices:   6,
+			NumServices:   7,
 		},
 		GoTypes:           file_weft_admin_v1_admin_proto_goTypes,
 		DependencyIndexes: file_weft_admin_v1_admin_proto_depIdxs,
