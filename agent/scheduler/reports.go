@@ -23,11 +23,15 @@ const (
 
 // reports queues runs and sends them to the control plane in batches. A
 // failed batch is kept and sent again after a backoff, so nothing is lost
-// while the control plane is away, up to reportCap runs.
+// while the control plane is away, up to reportCap runs; while they wait
+// they are also kept on disk (spool), at most once per saveEvery, so that
+// a restart loses none.
 type reports struct {
 	to    Coordinator // nil: runs are dropped
 	clock Clock
 	log   *slog.Logger
+	spool *spool // used by the run loop and finalFlush only
+	saved time.Time
 
 	mu      sync.Mutex
 	queue   []*agentv1.JobRun
@@ -35,8 +39,28 @@ type reports struct {
 	soon    chan struct{} // reportSoon runs are waiting
 }
 
-func newReports(to Coordinator, clock Clock, log *slog.Logger) *reports {
-	return &reports{to: to, clock: clock, log: log, soon: make(chan struct{}, 1)}
+func newReports(to Coordinator, clock Clock, log *slog.Logger, sp *spool) *reports {
+	r := &reports{to: to, clock: clock, log: log, spool: sp, soon: make(chan struct{}, 1)}
+	if to != nil {
+		r.queue = sp.load()
+		r.trim()
+	}
+	return r
+}
+
+// keep writes the waiting runs to the spool, at most once per saveEvery
+// unless now is set; with none waiting it removes the spool.
+func (r *reports) keep(now bool) {
+	r.mu.Lock()
+	waiting := len(r.queue)
+	if waiting > 0 && !now && r.clock.Now().Sub(r.saved) < saveEvery {
+		r.mu.Unlock()
+		return
+	}
+	runs := append([]*agentv1.JobRun(nil), r.queue...)
+	r.mu.Unlock()
+	r.spool.save(runs)
+	r.saved = r.clock.Now()
 }
 
 // add queues run, dropping the oldest run when the queue is full.
@@ -96,7 +120,11 @@ func (r *reports) run(ctx context.Context) {
 		if err := r.flush(ctx, reportTimeout); err != nil {
 			retry = min(max(retry*2, retryMin), retryMax)
 			r.log.Warn("could not report job runs; keeping them and retrying", "waiting", r.waiting(), "retry_in", retry, "err", err)
+			r.keep(false)
 			continue
+		}
+		if retry > 0 || r.spool.held {
+			r.keep(true) // everything went: the spool goes too
 		}
 		retry = 0
 	}
@@ -148,6 +176,7 @@ func (r *reports) finalFlush() {
 	ctx, cancel := context.WithTimeout(context.Background(), finalTimeout)
 	defer cancel()
 	if err := r.flush(ctx, finalTimeout); err != nil {
-		r.log.Warn("job runs left unreported at shutdown", "runs", r.waiting(), "err", err)
+		r.log.Warn("job runs left unreported at shutdown; kept on disk for the next start", "runs", r.waiting(), "err", err)
 	}
+	r.keep(true)
 }

@@ -59,7 +59,7 @@ func TestReportQueueDropsTheOldest(t *testing.T) {
 	clk := newFakeClock()
 	cp := newFakeCP(clk, 4*time.Second)
 	logs := &logSink{}
-	r := newReports(cp.agent("agent-1"), clk, slog.New(logs))
+	r := newReports(cp.agent("agent-1"), clk, slog.New(logs), newSpool("", nil))
 	const extra = 5
 	for i := range reportCap + extra {
 		r.add(&agentv1.JobRun{Job: "job", Cid: fmt.Sprint(i)})
@@ -106,7 +106,7 @@ func TestFailedBatchKeepsItsPlace(t *testing.T) {
 			got += run.GetCid()
 		}
 		return nil
-	}), newFakeClock(), slog.New(&logSink{}))
+	}), newFakeClock(), slog.New(&logSink{}), newSpool("", nil))
 	for i := range 3 {
 		r.add(&agentv1.JobRun{Cid: fmt.Sprint(i)})
 	}
@@ -125,7 +125,7 @@ func TestFailedBatchKeepsItsPlace(t *testing.T) {
 func TestManyRunsAreSentAtOnce(t *testing.T) {
 	clk := newFakeClock()
 	cp := newFakeCP(clk, 4*time.Second)
-	r := newReports(cp.agent("agent-1"), clk, slog.New(&logSink{}))
+	r := newReports(cp.agent("agent-1"), clk, slog.New(&logSink{}), newSpool("", nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.run(ctx); close(done) }()

@@ -155,7 +155,7 @@ func New(cfg Config) *Scheduler {
 		wake:     make(chan struct{}, 1),
 		leaseNew: make(chan struct{}, 1),
 		record:   loadRecord(cfg.StateDir, log),
-		reports:  newReports(reportTo, cfg.Clock, log),
+		reports:  newReports(reportTo, cfg.Clock, log, newSpool(cfg.StateDir, log)),
 	}
 	return s
 }

@@ -5997,6 +5997,260 @@ func (x *Config) GetPackages() []*PackageSource {
 	return nil
 }
 
+// PlanConfigRequest holds the config to compare with the live one.
+type PlanConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config is the config to compare, with every ${VAR} resolved: a
+	// placeholder left in it is refused, naming the object, field and
+	// variable.
+	Config *Config `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// prune plans a delete for each live object the config lacks; without
+	// it such objects are left out of the plan.
+	Prune         bool `protobuf:"varint,2,opt,name=prune,proto3" json:"prune,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanConfigRequest) Reset() {
+	*x = PlanConfigRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanConfigRequest) ProtoMessage() {}
+
+func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanConfigRequest.ProtoReflect.Descriptor instead.
+func (*PlanConfigRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *PlanConfigRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *PlanConfigRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+// PlanConfigResponse is the plan: what applying the config would do.
+type PlanConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// items are the objects of the plan in dependency order (security,
+	// outgoing, package, channel, job), then by name.
+	Items []*PlanItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// changes is true when any item's action is other than unchanged.
+	Changes       bool `protobuf:"varint,2,opt,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanConfigResponse) Reset() {
+	*x = PlanConfigResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanConfigResponse) ProtoMessage() {}
+
+func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanConfigResponse.ProtoReflect.Descriptor instead.
+func (*PlanConfigResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *PlanConfigResponse) GetItems() []*PlanItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *PlanConfigResponse) GetChanges() bool {
+	if x != nil {
+		return x.Changes
+	}
+	return false
+}
+
+// PlanItem is what applying a config would do to one object.
+type PlanItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is the object's kind: security, outgoing, package, channel or job.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// name is the object's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// action is create, update, unchanged or delete.
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	// changes are the fields an update changes, in the order of the object's
+	// message; empty for the other actions.
+	Changes       []*FieldChange `protobuf:"bytes,4,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanItem) Reset() {
+	*x = PlanItem{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanItem) ProtoMessage() {}
+
+func (x *PlanItem) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanItem.ProtoReflect.Descriptor instead.
+func (*PlanItem) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *PlanItem) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PlanItem) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PlanItem) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PlanItem) GetChanges() []*FieldChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// FieldChange is one field an update changes.
+type FieldChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// field is the field's name, as in the API (such as timeout_ms).
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// from is the live value as short JSON text, empty when the field is
+	// unset. A secret reads "(secret)", never its value.
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// to is the config's value as short JSON text, empty when the field is
+	// unset. A secret reads "(secret)", never its value.
+	To            string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldChange) Reset() {
+	*x = FieldChange{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldChange) ProtoMessage() {}
+
+func (x *FieldChange) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
+func (*FieldChange) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *FieldChange) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldChange) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *FieldChange) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
 var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
@@ -6436,7 +6690,22 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\boutgoing\x18\x03 \x03(\v2!.weft.admin.v1.OutgoingConnectionR\boutgoing\x122\n" +
 	"\bchannels\x18\x04 \x03(\v2\x16.weft.admin.v1.ChannelR\bchannels\x12&\n" +
 	"\x04jobs\x18\x05 \x03(\v2\x12.weft.admin.v1.JobR\x04jobs\x128\n" +
-	"\bpackages\x18\x06 \x03(\v2\x1c.weft.admin.v1.PackageSourceR\bpackages*y\n" +
+	"\bpackages\x18\x06 \x03(\v2\x1c.weft.admin.v1.PackageSourceR\bpackages\"X\n" +
+	"\x11PlanConfigRequest\x12-\n" +
+	"\x06config\x18\x01 \x01(\v2\x15.weft.admin.v1.ConfigR\x06config\x12\x14\n" +
+	"\x05prune\x18\x02 \x01(\bR\x05prune\"]\n" +
+	"\x12PlanConfigResponse\x12-\n" +
+	"\x05items\x18\x01 \x03(\v2\x17.weft.admin.v1.PlanItemR\x05items\x12\x18\n" +
+	"\achanges\x18\x02 \x01(\bR\achanges\"\x80\x01\n" +
+	"\bPlanItem\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x124\n" +
+	"\achanges\x18\x04 \x03(\v2\x1a.weft.admin.v1.FieldChangeR\achanges\"G\n" +
+	"\vFieldChange\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to*y\n" +
 	"\vDeployState\x12\x1c\n" +
 	"\x18DEPLOY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEPLOY_STATE_PENDING\x10\x01\x12\x19\n" +
@@ -6495,9 +6764,11 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bPauseJob\x12\x1e.weft.admin.v1.PauseJobRequest\x1a\x1f.weft.admin.v1.PauseJobResponse\x12N\n" +
 	"\tResumeJob\x12\x1f.weft.admin.v1.ResumeJobRequest\x1a .weft.admin.v1.ResumeJobResponse\x12E\n" +
 	"\x06RunJob\x12\x1c.weft.admin.v1.RunJobRequest\x1a\x1d.weft.admin.v1.RunJobResponse\x12T\n" +
-	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponse2h\n" +
+	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponse2\xbb\x01\n" +
 	"\rConfigService\x12W\n" +
-	"\fExportConfig\x12\".weft.admin.v1.ExportConfigRequest\x1a#.weft.admin.v1.ExportConfigResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"\fExportConfig\x12\".weft.admin.v1.ExportConfigRequest\x1a#.weft.admin.v1.ExportConfigResponse\x12Q\n" +
+	"\n" +
+	"PlanConfig\x12 .weft.admin.v1.PlanConfigRequest\x1a!.weft.admin.v1.PlanConfigResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -6512,7 +6783,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
@@ -6610,19 +6881,23 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*ExportConfigRequest)(nil),              // 93: weft.admin.v1.ExportConfigRequest
 	(*ExportConfigResponse)(nil),             // 94: weft.admin.v1.ExportConfigResponse
 	(*Config)(nil),                           // 95: weft.admin.v1.Config
-	nil,                                      // 96: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 97: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 98: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 99: weft.admin.v1.Job.AgentLabelsEntry
-	(*timestamppb.Timestamp)(nil),            // 100: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 101: google.protobuf.FieldMask
+	(*PlanConfigRequest)(nil),                // 96: weft.admin.v1.PlanConfigRequest
+	(*PlanConfigResponse)(nil),               // 97: weft.admin.v1.PlanConfigResponse
+	(*PlanItem)(nil),                         // 98: weft.admin.v1.PlanItem
+	(*FieldChange)(nil),                      // 99: weft.admin.v1.FieldChange
+	nil,                                      // 100: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 101: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 102: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 103: weft.admin.v1.Job.AgentLabelsEntry
+	(*timestamppb.Timestamp)(nil),            // 104: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 105: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	2,   // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	3,   // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	6,   // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	7,   // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	100, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	104, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	7,   // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	10,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	7,   // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -6632,64 +6907,64 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	7,   // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	17,  // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	7,   // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	100, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	100, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	96,  // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	104, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	104, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	100, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
 	24,  // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
 	24,  // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
 	24,  // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	101, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	105, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	24,  // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	97,  // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	101, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
 	1,   // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	100, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	100, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	100, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	104, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	104, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	104, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
 	35,  // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
 	35,  // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
 	41,  // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	100, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	104, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
 	40,  // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	100, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	104, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
 	42,  // 35: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	100, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	100, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	104, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	104, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
 	47,  // 38: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 39: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 40: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 41: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 42: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	101, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	105, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	47,  // 44: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	98,  // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	100, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	100, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	102, // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	104, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	104, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
 	58,  // 48: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 49: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 50: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 51: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 52: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	101, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	105, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	58,  // 54: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	100, // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	104, // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
 	72,  // 56: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	99,  // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	100, // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	100, // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	100, // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	103, // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	104, // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	104, // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	104, // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
 	73,  // 61: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
 	74,  // 62: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	100, // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	100, // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	100, // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	104, // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	104, // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	104, // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
 	71,  // 66: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
 	71,  // 67: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 68: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 69: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
 	71,  // 70: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	101, // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	105, // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
 	71,  // 72: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 73: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 74: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
@@ -6701,87 +6976,92 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	24,  // 80: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
 	71,  // 81: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
 	3,   // 82: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
-	4,   // 83: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,   // 84: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11,  // 85: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13,  // 86: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15,  // 87: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18,  // 88: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20,  // 89: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22,  // 90: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25,  // 91: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27,  // 92: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29,  // 93: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31,  // 94: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33,  // 95: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36,  // 96: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38,  // 97: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	45,  // 98: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	43,  // 99: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	48,  // 100: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	50,  // 101: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	52,  // 102: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	54,  // 103: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	56,  // 104: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	59,  // 105: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	61,  // 106: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	63,  // 107: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	65,  // 108: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	67,  // 109: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	69,  // 110: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	75,  // 111: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	77,  // 112: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	79,  // 113: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	81,  // 114: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	83,  // 115: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	85,  // 116: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	87,  // 117: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	89,  // 118: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	91,  // 119: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	93,  // 120: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	5,   // 121: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,   // 122: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12,  // 123: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14,  // 124: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16,  // 125: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19,  // 126: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21,  // 127: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23,  // 128: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26,  // 129: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28,  // 130: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30,  // 131: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32,  // 132: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34,  // 133: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37,  // 134: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39,  // 135: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	46,  // 136: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	44,  // 137: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	49,  // 138: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	51,  // 139: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	53,  // 140: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	55,  // 141: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	57,  // 142: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	60,  // 143: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	62,  // 144: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	64,  // 145: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	66,  // 146: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	68,  // 147: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	70,  // 148: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	76,  // 149: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	78,  // 150: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	80,  // 151: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	82,  // 152: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	84,  // 153: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	86,  // 154: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	88,  // 155: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	90,  // 156: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	92,  // 157: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	94,  // 158: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	121, // [121:159] is the sub-list for method output_type
-	83,  // [83:121] is the sub-list for method input_type
-	83,  // [83:83] is the sub-list for extension type_name
-	83,  // [83:83] is the sub-list for extension extendee
-	0,   // [0:83] is the sub-list for field type_name
+	95,  // 83: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
+	98,  // 84: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	99,  // 85: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
+	4,   // 86: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,   // 87: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11,  // 88: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13,  // 89: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15,  // 90: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18,  // 91: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20,  // 92: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22,  // 93: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25,  // 94: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27,  // 95: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29,  // 96: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31,  // 97: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33,  // 98: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36,  // 99: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38,  // 100: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	45,  // 101: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	43,  // 102: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	48,  // 103: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	50,  // 104: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	52,  // 105: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	54,  // 106: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	56,  // 107: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	59,  // 108: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	61,  // 109: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	63,  // 110: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	65,  // 111: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	67,  // 112: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	69,  // 113: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	75,  // 114: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	77,  // 115: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	79,  // 116: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	81,  // 117: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	83,  // 118: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	85,  // 119: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	87,  // 120: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	89,  // 121: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	91,  // 122: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	93,  // 123: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	96,  // 124: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	5,   // 125: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,   // 126: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12,  // 127: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14,  // 128: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16,  // 129: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19,  // 130: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21,  // 131: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23,  // 132: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26,  // 133: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28,  // 134: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30,  // 135: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32,  // 136: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34,  // 137: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37,  // 138: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39,  // 139: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	46,  // 140: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	44,  // 141: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	49,  // 142: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	51,  // 143: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	53,  // 144: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	55,  // 145: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	57,  // 146: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	60,  // 147: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	62,  // 148: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	64,  // 149: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	66,  // 150: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	68,  // 151: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	70,  // 152: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	76,  // 153: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	78,  // 154: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	80,  // 155: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	82,  // 156: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	84,  // 157: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	86,  // 158: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	88,  // 159: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	90,  // 160: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	92,  // 161: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	94,  // 162: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	97,  // 163: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	125, // [125:164] is the sub-list for method output_type
+	86,  // [86:125] is the sub-list for method input_type
+	86,  // [86:86] is the sub-list for extension type_name
+	86,  // [86:86] is the sub-list for extension extendee
+	0,   // [0:86] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -6798,7 +7078,7 @@ func file_weft_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   98,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

@@ -1930,6 +1930,7 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	ConfigService_ExportConfig_FullMethodName = "/weft.admin.v1.ConfigService/ExportConfig"
+	ConfigService_PlanConfig_FullMethodName   = "/weft.admin.v1.ConfigService/PlanConfig"
 )
 
 // ConfigServiceClient is the client API for ConfigService service.
@@ -1945,6 +1946,11 @@ type ConfigServiceClient interface {
 	// exports of the same config are equal and no secret leaves the control
 	// plane.
 	ExportConfig(ctx context.Context, in *ExportConfigRequest, opts ...grpc.CallOption) (*ExportConfigResponse, error)
+	// PlanConfig compares a config with the live one and says what applying
+	// it would do to each object, field by field, without changing anything.
+	// The config carries its secrets resolved (no ${VAR} left); they are
+	// compared with the stored ones and never returned.
+	PlanConfig(ctx context.Context, in *PlanConfigRequest, opts ...grpc.CallOption) (*PlanConfigResponse, error)
 }
 
 type configServiceClient struct {
@@ -1965,6 +1971,16 @@ func (c *configServiceClient) ExportConfig(ctx context.Context, in *ExportConfig
 	return out, nil
 }
 
+func (c *configServiceClient) PlanConfig(ctx context.Context, in *PlanConfigRequest, opts ...grpc.CallOption) (*PlanConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanConfigResponse)
+	err := c.cc.Invoke(ctx, ConfigService_PlanConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConfigServiceServer is the server API for ConfigService service.
 // All implementations must embed UnimplementedConfigServiceServer
 // for forward compatibility.
@@ -1978,6 +1994,11 @@ type ConfigServiceServer interface {
 	// exports of the same config are equal and no secret leaves the control
 	// plane.
 	ExportConfig(context.Context, *ExportConfigRequest) (*ExportConfigResponse, error)
+	// PlanConfig compares a config with the live one and says what applying
+	// it would do to each object, field by field, without changing anything.
+	// The config carries its secrets resolved (no ${VAR} left); they are
+	// compared with the stored ones and never returned.
+	PlanConfig(context.Context, *PlanConfigRequest) (*PlanConfigResponse, error)
 	mustEmbedUnimplementedConfigServiceServer()
 }
 
@@ -1990,6 +2011,9 @@ type UnimplementedConfigServiceServer struct{}
 
 func (UnimplementedConfigServiceServer) ExportConfig(context.Context, *ExportConfigRequest) (*ExportConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExportConfig not implemented")
+}
+func (UnimplementedConfigServiceServer) PlanConfig(context.Context, *PlanConfigRequest) (*PlanConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlanConfig not implemented")
 }
 func (UnimplementedConfigServiceServer) mustEmbedUnimplementedConfigServiceServer() {}
 func (UnimplementedConfigServiceServer) testEmbeddedByValue()                       {}
@@ -2030,6 +2054,24 @@ func _ConfigService_ExportConfig_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigService_PlanConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigServiceServer).PlanConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigService_PlanConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigServiceServer).PlanConfig(ctx, req.(*PlanConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConfigService_ServiceDesc is the grpc.ServiceDesc for ConfigService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2040,6 +2082,10 @@ var ConfigService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportConfig",
 			Handler:    _ConfigService_ExportConfig_Handler,
+		},
+		{
+			MethodName: "PlanConfig",
+			Handler:    _ConfigService_PlanConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
