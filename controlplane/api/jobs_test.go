@@ -3,20 +3,15 @@ package api
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -31,23 +26,8 @@ type jobsEnv struct {
 
 func newJobsEnv(t *testing.T, b storetest.Backend) *jobsEnv {
 	t.Helper()
-	e := &adminEnv{store: storetest.Open(t, b), watch: dispatch.NewWatch(0), logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	disp := dispatch.New(e.store, e.watch, log)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(RejectUnknownFields))
-	New(e.store, e.watch, disp, Options{DeployTimeout: time.Minute, InvokeTimeout: time.Minute}, log).Register(srv)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { disp.Close(); srv.Stop() })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &jobsEnv{adminEnv: e, jobs: adminv1.NewJobServiceClient(conn)}
+	e := newAdminEnvOn(t, b)
+	return &jobsEnv{adminEnv: e, jobs: adminv1.NewJobServiceClient(e.conn)}
 }
 
 // eachJobsEnv runs test on a fresh env per backend: SQLite, and MySQL when
