@@ -30,12 +30,13 @@ type reports struct {
 	to    Coordinator // nil: runs are dropped
 	clock Clock
 	log   *slog.Logger
-	spool *spool // used by the run loop and finalFlush only
-	saved time.Time
+	spool *spool    // used by the run loop and finalFlush only
+	saved time.Time // when the spool was last written
 
 	mu      sync.Mutex
 	queue   []*agentv1.JobRun
 	dropped int           // runs dropped for room since the last warning
+	added   bool          // runs were added since the spool was last written
 	soon    chan struct{} // reportSoon runs are waiting
 }
 
@@ -48,18 +49,23 @@ func newReports(to Coordinator, clock Clock, log *slog.Logger, sp *spool) *repor
 	return r
 }
 
-// keep writes the waiting runs to the spool, at most once per saveEvery
-// unless now is set; with none waiting it removes the spool.
+// keep writes the waiting runs to the spool when runs were added since it
+// was last written, at most once per saveEvery, or at once when now is
+// set; with none waiting it removes the spool.
 func (r *reports) keep(now bool) {
 	r.mu.Lock()
-	waiting := len(r.queue)
-	if waiting > 0 && !now && r.clock.Now().Sub(r.saved) < saveEvery {
+	if len(r.queue) > 0 && !now && (!r.added || r.clock.Now().Sub(r.saved) < saveEvery) {
 		r.mu.Unlock()
 		return
 	}
 	runs := append([]*agentv1.JobRun(nil), r.queue...)
+	r.added = false
 	r.mu.Unlock()
-	r.spool.save(runs)
+	if !r.spool.save(runs) {
+		r.mu.Lock()
+		r.added = true // try again next time
+		r.mu.Unlock()
+	}
 	r.saved = r.clock.Now()
 }
 
@@ -71,6 +77,7 @@ func (r *reports) add(run *agentv1.JobRun) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.queue = append(r.queue, run)
+	r.added = true
 	r.trim()
 	if len(r.queue) >= reportSoon {
 		select {
@@ -97,16 +104,18 @@ func (r *reports) waiting() int {
 }
 
 // run sends queued runs every reportEvery, or as soon as reportSoon are
-// waiting, until ctx ends; after a failure it waits a growing backoff.
+// waiting, until ctx ends; after a failure it waits a growing backoff,
+// meanwhile writing the runs that end to the spool every saveEvery.
 func (r *reports) run(ctx context.Context) {
 	if r.to == nil {
 		return
 	}
 	var retry time.Duration
+	var retryAt time.Time
 	for {
 		wait, soon := reportEvery, r.soon
 		if retry > 0 {
-			wait, soon = jitter(retry), nil
+			wait, soon = min(retryAt.Sub(r.clock.Now()), saveEvery), nil
 		}
 		t := r.clock.NewTimer(wait)
 		select {
@@ -117,9 +126,15 @@ func (r *reports) run(ctx context.Context) {
 			t.Stop()
 		case <-t.C():
 		}
+		if retry > 0 && r.clock.Now().Before(retryAt) {
+			r.keep(false) // runs that ended during the backoff
+			continue
+		}
 		if err := r.flush(ctx, reportTimeout); err != nil {
 			retry = min(max(retry*2, retryMin), retryMax)
-			r.log.Warn("could not report job runs; keeping them and retrying", "waiting", r.waiting(), "retry_in", retry, "err", err)
+			wait := jitter(retry)
+			retryAt = r.clock.Now().Add(wait)
+			r.log.Warn("could not report job runs; keeping them and retrying", "waiting", r.waiting(), "retry_in", wait, "file", r.spool.path, "err", err)
 			r.keep(false)
 			continue
 		}
@@ -168,15 +183,17 @@ func (r *reports) flush(ctx context.Context, timeout time.Duration) error {
 }
 
 // finalFlush tries once, briefly, to send what is left when the scheduler
-// stops.
+// stops, and keeps on disk what could not be sent.
 func (r *reports) finalFlush() {
-	if r.to == nil || r.waiting() == 0 {
+	if r.to == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), finalTimeout)
-	defer cancel()
-	if err := r.flush(ctx, finalTimeout); err != nil {
-		r.log.Warn("job runs left unreported at shutdown; kept on disk for the next start", "runs", r.waiting(), "err", err)
+	if r.waiting() > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), finalTimeout)
+		defer cancel()
+		if err := r.flush(ctx, finalTimeout); err != nil {
+			r.log.Warn("job runs left unreported at shutdown; kept on disk for the next start", "runs", r.waiting(), "file", r.spool.path, "err", err)
+		}
 	}
-	r.keep(true)
+	r.keep(true) // nothing to do unless runs wait or the spool exists
 }

@@ -57,14 +57,14 @@ func (s *spool) load() []*agentv1.JobRun {
 	return kept.GetRuns()
 }
 
-// save writes runs, replacing what the file held.
-func (s *spool) save(runs []*agentv1.JobRun) {
+// save writes runs, replacing what the file held, and reports whether
+// the file now holds them.
+func (s *spool) save(runs []*agentv1.JobRun) bool {
 	if s.path == "" || (len(runs) == 0 && !s.held) {
-		return
+		return true
 	}
 	if len(runs) == 0 {
-		s.remove()
-		return
+		return s.remove()
 	}
 	b, err := protojson.Marshal(&agentv1.ReportRunsRequest{Runs: runs})
 	if err == nil {
@@ -72,19 +72,22 @@ func (s *spool) save(runs []*agentv1.JobRun) {
 	}
 	if err != nil {
 		s.log.Warn("could not keep the unreported job runs on disk", "file", s.path, "runs", len(runs), "err", err)
-		return
+		return false
 	}
 	s.held = true
+	return true
 }
 
-// remove deletes the file once nothing waits.
-func (s *spool) remove() {
+// remove deletes the file once nothing waits, and reports whether it is
+// gone.
+func (s *spool) remove() bool {
 	if s.path == "" || !s.held {
-		return
+		return true
 	}
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("could not remove the reported job runs from disk", "file", s.path, "err", err)
-		return
+		return false
 	}
 	s.held = false
+	return true
 }

@@ -1,9 +1,13 @@
 package scheduler
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,9 +35,12 @@ func TestUnreportedRunsSurviveARestart(t *testing.T) {
 	advanceUntil(t, clk, 50*time.Millisecond, "the waiting runs on disk", func() bool {
 		return len(spooled(t, file)) > 0
 	})
-	a.stop() // the last flush fails too: all five are on disk
-	if n := len(spooled(t, file)); n != 5 {
-		t.Fatalf("%d runs on disk after the stop, want 5", n)
+	// A run that ends with the clock standing still is written only by the
+	// stop, whose last flush fails too.
+	a.s.reports.add(&agentv1.JobRun{Job: "job", Cid: "late", Trigger: TriggerManual})
+	a.stop()
+	if n := len(spooled(t, file)); n != 6 {
+		t.Fatalf("%d runs on disk after the stop, want 6", n)
 	}
 	if n := len(cp.reported()); n != 0 {
 		t.Fatalf("%d runs reported while refused", n)
@@ -43,7 +50,7 @@ func TestUnreportedRunsSurviveARestart(t *testing.T) {
 	cp.setReportsDown(false)
 	b := newAgent(t, clk, agentOpts{cp: cp, stateDir: dir})
 	b.start(t)
-	advanceUntil(t, clk, 50*time.Millisecond, "the kept runs to be reported", func() bool { return len(cp.reported()) >= 5 })
+	advanceUntil(t, clk, 50*time.Millisecond, "the kept runs to be reported", func() bool { return len(cp.reported()) >= 6 })
 	advanceUntil(t, clk, 50*time.Millisecond, "the file to go", func() bool {
 		_, err := os.Stat(file)
 		return os.IsNotExist(err)
@@ -57,24 +64,121 @@ func TestUnreportedRunsSurviveARestart(t *testing.T) {
 			t.Errorf("firing %d reported %d times, want once", k, n)
 		}
 	}
+	if got := cp.reported(); got[len(got)-1].GetCid() != "late" {
+		t.Errorf("last run reported %s, want late", got[len(got)-1].GetCid())
+	}
 }
 
-// While reports flow, nothing is written to disk.
-func TestNoSpoolWhileReportsFlow(t *testing.T) {
+// Runs that end while reports back off are written within saveEvery, not
+// only at the next failed report.
+func TestSpoolWrittenDuringTheBackoff(t *testing.T) {
 	dir := t.TempDir()
+	file := filepath.Join(dir, SpoolFile)
 	clk := newFakeClock()
 	cp := newFakeCP(clk, 4*time.Second)
-	o := &outcomes{}
-	a := newAgent(t, clk, agentOpts{cp: cp, outcomes: o, stateDir: dir})
-	a.s.Set([]*agentv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
-	a.start(t)
+	cp.setReportsDown(true)
+	logs := slog.New(&logSink{})
+	r := newReports(cp.agent("agent-1"), clk, logs, newSpool(dir, logs))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	r.add(&agentv1.JobRun{Job: "job", Cid: "first"})
+	calls := func() int {
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		return len(cp.reportCalls)
+	}
+	// From the eighth failure on, retries wait at least retryMax/2.
+	advanceUntil(t, clk, 50*time.Millisecond, "eight failed reports", func() bool { return calls() >= 8 })
+	waitFor(t, "the loop to wait for its retry", func() bool {
+		clk.mu.Lock()
+		defer clk.mu.Unlock()
+		return len(clk.timers) == 1
+	})
+	failed := calls()
+	r.add(&agentv1.JobRun{Job: "job", Cid: "late"})
+	advanceUntil(t, clk, 50*time.Millisecond, "the late run on disk", func() bool { return len(spooled(t, file)) == 2 })
+	if n := calls(); n != failed {
+		t.Errorf("the late run reached the disk after %d more report calls, want none", n-failed)
+	}
+}
+
+// While reports flow, nothing is written to disk: not while runs wait for
+// their batch (looked at during each Report call), not at shutdown.
+func TestNoSpoolWhileReportsFlow(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, SpoolFile)
+	clk := newFakeClock()
+	cp := newFakeCP(clk, 4*time.Second)
+	var seen []string // the file's state at each Report call
+	var mu sync.Mutex
+	to := reportFunc(func(ctx context.Context, runs []*agentv1.JobRun) error {
+		_, err := os.Stat(file)
+		mu.Lock()
+		seen = append(seen, fmt.Sprint(err))
+		mu.Unlock()
+		return cp.agent("agent-1").Report(ctx, runs)
+	})
+	logs := slog.New(&logSink{})
+	r := newReports(to, clk, logs, newSpool(dir, logs))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.run(ctx); close(done) }()
 	for k := 1; k <= 5; k++ {
-		step(t, clk, o, time.Second, k)
-		if _, err := os.Stat(filepath.Join(dir, SpoolFile)); !os.IsNotExist(err) {
-			t.Fatalf("after firing %d: %s exists (%v) while reports flow", k, SpoolFile, err)
+		r.add(&agentv1.JobRun{Job: "job", Cid: fmt.Sprint(k)})
+		advanceUntil(t, clk, 50*time.Millisecond, "the run to be reported", func() bool { return len(cp.reported()) >= k })
+	}
+	r.add(&agentv1.JobRun{Job: "job", Cid: "last"})
+	cancel()
+	<-done
+	r.finalFlush()
+	if n := len(cp.reported()); n != 6 {
+		t.Fatalf("%d runs reported, want 6", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, err := range seen {
+		if !strings.Contains(err, "no such file") {
+			t.Errorf("report call %d: %s: %s, want no such file", i+1, SpoolFile, err)
 		}
 	}
-	advanceUntil(t, clk, 50*time.Millisecond, "the runs to be reported", func() bool { return len(cp.reported()) >= 5 })
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("%s after the stop: %v, want no such file", SpoolFile, err)
+	}
+}
+
+// A file holding more than reportCap runs loses the oldest, with a warning
+// naming how many.
+func TestSpoolKeepsTheCap(t *testing.T) {
+	dir := t.TempDir()
+	const extra = 3
+	runs := make([]*agentv1.JobRun, reportCap+extra)
+	for i := range runs {
+		runs[i] = &agentv1.JobRun{Job: "job", Cid: fmt.Sprint(i)}
+	}
+	b, err := protojson.Marshal(&agentv1.ReportRunsRequest{Runs: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SpoolFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	cp := newFakeCP(clk, time.Second)
+	logs := &logSink{}
+	r := newReports(cp.agent("agent-1"), clk, slog.New(logs), newSpool(dir, slog.New(logs)))
+	if err := r.flush(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := cp.reported()
+	if len(got) != reportCap || got[0].GetCid() != fmt.Sprint(extra) {
+		t.Fatalf("reported %d runs from %s; want %d from %d", len(got), got[0].GetCid(), reportCap, extra)
+	}
+	warned := logs.find(slog.LevelWarn, "dropped the oldest runs")
+	if len(warned) != 1 || warned[0]["dropped"].Int64() != extra {
+		t.Errorf("warnings %v, want one with dropped=%d", warned, extra)
+	}
 }
 
 // A damaged file is set aside and logged; the scheduler starts anyway.
@@ -92,8 +196,9 @@ func TestDamagedSpoolSetAside(t *testing.T) {
 	if _, err := os.Stat(file + ".bad"); err != nil {
 		t.Fatalf("the damaged file was not set aside: %v", err)
 	}
-	if len(logs.find(slog.LevelError, "the unreported job runs kept on disk are damaged; set aside")) != 1 {
-		t.Fatal("no error logged naming the damaged file")
+	logged := logs.find(slog.LevelError, "the unreported job runs kept on disk are damaged; set aside")
+	if len(logged) != 1 || logged[0]["file"].String() != file || logged[0]["err"].String() == "" {
+		t.Fatalf("errors logged %v, want one naming %s and the error", logged, file)
 	}
 }
 
