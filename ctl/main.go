@@ -22,5 +22,5 @@ func main() {
 	if !errors.Is(err, cli.ErrReported) {
 		fmt.Fprintf(os.Stderr, "weftctl: %v\n", err)
 	}
-	os.Exit(1)
+	os.Exit(cli.ExitCode(err))
 }

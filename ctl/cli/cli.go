@@ -20,6 +20,49 @@ import (
 // without printing them again.
 var ErrReported = errors.New("reported")
 
+// ErrDiffers is what diff returns when the file and the live config differ:
+// the plan it printed says how, so it wraps ErrReported, and weftctl exits
+// 1 (see ExitCode).
+var ErrDiffers = fmt.Errorf("the config differs from the live one: %w", ErrReported)
+
+// Exit statuses of weftctl.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // an error; for diff, that the config differs
+	exitDiffErr = 2 // diff's errors, so that 1 means only "differs"
+)
+
+// exitError is an error that asks weftctl to exit with code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExit is err asking weftctl to exit with code; nil stays nil.
+func withExit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// ExitCode is the status weftctl exits with after Run returned err: 0 for
+// nil, the status a command asked for (diff exits 2 on errors), else 1.
+func ExitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		return exitFailed
+	}
+}
+
 // Defaults for the global flags.
 const (
 	defaultAddr           = "127.0.0.1:7400"
@@ -124,6 +167,7 @@ Environment:
 		a.newOutgoingCmd(),
 		a.newJobCmd(),
 		a.newExportCmd(),
+		a.newDiffCmd(),
 		a.newAgentCmd(),
 		a.newInvokeCmd(),
 		a.newVersionCmd(),

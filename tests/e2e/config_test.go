@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,13 +29,8 @@ const crmToken = "crm-bearer-7f3a9c2e51"
 func TestConfigExport(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			cp := testenv.StartControlPlane(t, b.DSN)
-			e := &env{cp: cp, example: filepath.Join(testenv.ModuleRoot(t), "deploy", "examples", "hello")}
-			e.ctlOK(t, "deploy", e.example)
-			e.ctlOK(t, "security", "create", "crm-token", "--kind", "bearer", "--token", crmToken)
-			e.ctlOK(t, "outgoing", "create", "crm", "--address", "https://crm.example", "--security", "crm-token")
-			e.ctlOK(t, "channel", "create", channelName, "--path", channelPath, "--service", exampleService)
-			e.ctlOK(t, "job", "create", "nightly", "--service", exampleService, "--type", "cron", "--cron", "0 3 * * *", "--payload", adaInput)
+			e := newConfigE2E(t, b.DSN)
+			cp := e.cp
 			dir := t.TempDir()
 
 			runSteps(t, []step{
@@ -112,6 +110,160 @@ func TestConfigExport(t *testing.T) {
 			})
 		})
 	}
+}
+
+// newConfigE2E starts a control plane holding one object of every kind,
+// made with the real weftctl: the example package, a bearer definition
+// whose token is crmToken, a connection using it, a channel and a job.
+func newConfigE2E(t *testing.T, dsn string) *env {
+	t.Helper()
+	cp := testenv.StartControlPlane(t, dsn)
+	e := &env{cp: cp, example: filepath.Join(testenv.ModuleRoot(t), "deploy", "examples", "hello")}
+	e.ctlOK(t, "deploy", e.example)
+	e.ctlOK(t, "security", "create", "crm-token", "--kind", "bearer", "--token", crmToken)
+	e.ctlOK(t, "outgoing", "create", "crm", "--address", "https://crm.example", "--security", "crm-token")
+	e.ctlOK(t, "channel", "create", channelName, "--path", channelPath, "--service", exampleService)
+	e.ctlOK(t, "job", "create", "nightly", "--service", exampleService, "--type", "cron", "--cron", "0 3 * * *", "--payload", adaInput)
+	return e
+}
+
+// TestConfigDiff compares an export with the live control plane with the
+// real weftctl: unchanged it exits 0, with the secret from the environment
+// or an env file; a changed field exits 1 and names it; a missing variable
+// exits 2 and names it; and nothing in the control plane changes.
+func TestConfigDiff(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newConfigE2E(t, b.DSN)
+			dir := t.TempDir()
+			file := filepath.Join(dir, "weft.yaml")
+			e.ctlOK(t, "export", "--file", file)
+			before := e.ctlOK(t, "export").Stdout
+			revBefore := liveRevision(t, e.cp)
+			secretVar := "WEFT_SECRET_CRM_TOKEN_TOKEN=" + crmToken
+
+			runSteps(t, []step{
+				{"the export matches, the secret from the environment", func(t *testing.T) {
+					res := ctlWithEnv(t, e.cp, []string{secretVar}, "diff", file, "-v")
+					if res.ExitCode != 0 || !strings.Contains(res.Stdout, "no changes: 5 objects unchanged") ||
+						!strings.Contains(res.Stdout, "= security crm-token\n") {
+						t.Fatalf("weftctl diff of the export: %s\nwant exit 0 and every object unchanged", res)
+					}
+				}},
+				{"the secret from an env file", func(t *testing.T) {
+					envFile := filepath.Join(dir, "prod.env")
+					if err := os.WriteFile(envFile, []byte("# prod\n"+secretVar+"\n"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					if res := testenv.Ctl(t, e.cp, "diff", file, "--env-file", envFile); res.ExitCode != 0 {
+						t.Fatalf("weftctl diff --env-file: %s\nwant exit 0", res)
+					}
+				}},
+				{"a changed field and secret exit 1, naming them", func(t *testing.T) {
+					b := readExport(t, file)
+					changed := bytes.Replace(b, []byte("address: https://crm.example\n"), []byte("address: https://crm2.example\n"), 1)
+					if bytes.Equal(changed, b) {
+						t.Fatalf("the export lacks the connection's address:\n%s", b)
+					}
+					path := filepath.Join(dir, "changed.yaml")
+					if err := os.WriteFile(path, changed, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					res := ctlWithEnv(t, e.cp, []string{"WEFT_SECRET_CRM_TOKEN_TOKEN=another-token"}, "diff", path)
+					for _, want := range []string{
+						`~ security crm-token: token changed (secret)`,
+						`~ outgoing crm: address "https://crm.example" → "https://crm2.example"`,
+						"plan: 0 to create, 2 to update, 0 to delete, 3 unchanged",
+					} {
+						if !strings.Contains(res.Stdout, want) {
+							t.Errorf("weftctl diff of a changed file lacks %q", want)
+						}
+					}
+					if res.ExitCode != 1 || strings.Contains(res.Stdout+res.Stderr, "another-token") || strings.Contains(res.Stdout+res.Stderr, crmToken) {
+						t.Errorf("weftctl diff of a changed file: %s\nwant exit 1 and no secret shown", res)
+					}
+				}},
+				{"a missing variable exits 2, naming it", func(t *testing.T) {
+					res := testenv.Ctl(t, e.cp, "diff", file)
+					if res.ExitCode != 2 || !strings.Contains(res.Stderr, `security "crm-token": token: variable WEFT_SECRET_CRM_TOKEN_TOKEN is not set`) {
+						t.Errorf("weftctl diff without the variable: %s\nwant exit 2 naming it", res)
+					}
+				}},
+				{"nothing changed", func(t *testing.T) {
+					if after := e.ctlOK(t, "export").Stdout; after != before {
+						t.Errorf("the export changed after diffs:\n%s\n---\n%s", before, after)
+					}
+					if after := liveRevision(t, e.cp); after != revBefore {
+						t.Errorf("the newest object revision is %d after diffs, was %d", after, revBefore)
+					}
+				}},
+			})
+		})
+	}
+}
+
+// ctlWithEnv runs the real weftctl against cp with extra KEY=VALUE
+// environment variables, which testenv.Ctl does not pass.
+func ctlWithEnv(t *testing.T, cp *testenv.ControlPlane, env []string, args ...string) testenv.Result {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t, testenv.CtlBinary), append([]string{"--addr", cp.Addr}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WEFT_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := testenv.Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+	default:
+		t.Fatalf("weftctl %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("$ weftctl %s  # exit %d", strings.Join(args, " "), res.ExitCode)
+	return res
+}
+
+// liveRevision is the newest revision of any object of cp: a write of one
+// would raise it.
+func liveRevision(t *testing.T, cp *testenv.ControlPlane) int64 {
+	t.Helper()
+	ctx := context.Background()
+	var revs []int64
+	chs, err := cp.Channels().ListChannels(ctx, &adminv1.ListChannelsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chs.GetChannels() {
+		revs = append(revs, c.GetRevision())
+	}
+	defs, err := adminv1.NewSecurityServiceClient(cp.Conn()).ListSecurityDefinitions(ctx, &adminv1.ListSecurityDefinitionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defs.GetDefinitions() {
+		revs = append(revs, d.GetRevision())
+	}
+	conns, err := adminv1.NewOutgoingServiceClient(cp.Conn()).ListOutgoingConnections(ctx, &adminv1.ListOutgoingConnectionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns.GetConnections() {
+		revs = append(revs, c.GetRevision())
+	}
+	jobs, err := adminv1.NewJobServiceClient(cp.Conn()).ListJobs(ctx, &adminv1.ListJobsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs.GetJobs() {
+		revs = append(revs, j.GetRevision())
+	}
+	return slices.Max(revs)
 }
 
 // readExport reads an export file.
