@@ -3,9 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -144,7 +142,7 @@ func TestConfigDiff(t *testing.T) {
 
 			runSteps(t, []step{
 				{"the export matches, the secret from the environment", func(t *testing.T) {
-					res := ctlWithEnv(t, e.cp, []string{secretVar}, "diff", file, "-v")
+					res := testenv.CtlEnv(t, e.cp, []string{secretVar}, "diff", file, "-v")
 					if res.ExitCode != 0 || !strings.Contains(res.Stdout, "no changes: 5 objects unchanged") ||
 						!strings.Contains(res.Stdout, "= security crm-token\n") {
 						t.Fatalf("weftctl diff of the export: %s\nwant exit 0 and every object unchanged", res)
@@ -169,7 +167,7 @@ func TestConfigDiff(t *testing.T) {
 					if err := os.WriteFile(path, changed, 0o644); err != nil {
 						t.Fatal(err)
 					}
-					res := ctlWithEnv(t, e.cp, []string{"WEFT_SECRET_CRM_TOKEN_TOKEN=another-token"}, "diff", path)
+					res := testenv.CtlEnv(t, e.cp, []string{"WEFT_SECRET_CRM_TOKEN_TOKEN=another-token"}, "diff", path)
 					for _, want := range []string{
 						`~ security crm-token: token changed (secret)`,
 						`~ outgoing crm: address "https://crm.example" → "https://crm2.example"`,
@@ -200,33 +198,6 @@ func TestConfigDiff(t *testing.T) {
 			})
 		})
 	}
-}
-
-// ctlWithEnv runs the real weftctl against cp with extra KEY=VALUE
-// environment variables, which testenv.Ctl does not pass.
-func ctlWithEnv(t *testing.T, cp *testenv.ControlPlane, env []string, args ...string) testenv.Result {
-	t.Helper()
-	cmd := exec.Command(testenv.Binary(t, testenv.CtlBinary), append([]string{"--addr", cp.Addr}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WEFT_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := testenv.Result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitCode()
-	default:
-		t.Fatalf("weftctl %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("$ weftctl %s  # exit %d", strings.Join(args, " "), res.ExitCode)
-	return res
 }
 
 // liveRevision is the newest revision of any object of cp: a write of one

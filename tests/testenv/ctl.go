@@ -36,6 +36,14 @@ func Ctl(t testing.TB, cp *ControlPlane, args ...string) Result {
 	return CtlAddr(t, cp.Addr, args...)
 }
 
+// CtlEnv is Ctl with extra KEY=VALUE environment variables, such as the
+// ones a config file's ${VAR} placeholders name.
+func CtlEnv(t testing.TB, cp *ControlPlane, env []string, args ...string) Result {
+	t.Helper()
+	full := append([]string{"--addr", cp.Addr}, args...)
+	return run(t, Binary(t, CtlBinary), full, append([]string{"WEFT_ADDR=" + cp.Addr}, env...)...)
+}
+
 // CtlAddr runs weftctl against the control plane at addr, which need not be
 // listening.
 func CtlAddr(t testing.TB, addr string, args ...string) Result {
