@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -520,4 +521,35 @@ func (f *fakeOutgoing) requestsSeen() []proto.Message {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.requests)
+}
+
+// updateSent checks what a weftctl update did. With wantErr set, err must
+// name it and no request may have reached the server; sent is false.
+// Otherwise the server must have seen one request R, with wantMask as its
+// update_mask, which is returned.
+func updateSent[R interface {
+	proto.Message
+	GetUpdateMask() *fieldmaskpb.FieldMask
+}](t *testing.T, err error, seen []proto.Message, wantErr string, wantMask []string) (req R, sent bool) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error = %v, want it to contain %q", err, wantErr)
+		}
+		if len(seen) != 0 {
+			t.Fatalf("server saw %v, want nothing", seen)
+		}
+		return req, false
+	}
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if len(seen) != 1 {
+		t.Fatalf("server saw %d requests, want 1: %v", len(seen), seen)
+	}
+	req = seen[0].(R)
+	if got := req.GetUpdateMask().GetPaths(); !slices.Equal(got, wantMask) {
+		t.Errorf("update_mask = %q, want %q", got, wantMask)
+	}
+	return req, true
 }

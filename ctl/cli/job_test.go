@@ -461,22 +461,9 @@ func TestJobUpdateMask(t *testing.T) {
 				f.put(&adminv1.Job{Name: "sync", Service: "crm.sync", Type: "interval", Active: proto.Bool(true), Revision: 3})
 			})
 			stdout, _, err := e.runStdin(tt.stdin, append([]string{"job", "update", "sync"}, tt.flags...)...)
-			seen := e.jobs.requestsSeen()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				if len(seen) != 0 {
-					t.Fatalf("server saw %v, want nothing", seen)
-				}
+			req, sent := updateSent[*adminv1.UpdateJobRequest](t, err, e.jobs.requestsSeen(), tt.wantErr, tt.wantMask)
+			if !sent {
 				return
-			}
-			if err != nil {
-				t.Fatalf("update: %v", err)
-			}
-			req := seen[0].(*adminv1.UpdateJobRequest)
-			if got := req.GetUpdateMask().GetPaths(); !slices.Equal(got, tt.wantMask) {
-				t.Errorf("update_mask = %q, want %q", got, tt.wantMask)
 			}
 			if !proto.Equal(req.GetJob(), tt.want) {
 				t.Errorf("job = %v\nwant %v", req.GetJob(), tt.want)

@@ -113,22 +113,9 @@ func TestOutgoingUpdateMask(t *testing.T) {
 				e.outgoing.put(&adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", Active: proto.Bool(true), Revision: 3})
 			})
 			stdout, _, err := e.run(append([]string{"outgoing", "update", "crm"}, tt.flags...)...)
-			seen := e.outgoing.requestsSeen()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				if len(seen) != 0 {
-					t.Fatalf("server saw %v, want nothing", seen)
-				}
+			req, sent := updateSent[*adminv1.UpdateOutgoingConnectionRequest](t, err, e.outgoing.requestsSeen(), tt.wantErr, tt.wantMask)
+			if !sent {
 				return
-			}
-			if err != nil {
-				t.Fatalf("update: %v", err)
-			}
-			req := seen[0].(*adminv1.UpdateOutgoingConnectionRequest)
-			if got := req.GetUpdateMask().GetPaths(); !slices.Equal(got, tt.wantMask) {
-				t.Errorf("update_mask = %q, want %q", got, tt.wantMask)
 			}
 			if !proto.Equal(req.GetConnection(), tt.want) {
 				t.Errorf("connection = %v\nwant %v", req.GetConnection(), tt.want)

@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,22 +243,9 @@ func TestSecurityUpdateMask(t *testing.T) {
 				e.security.put(&adminv1.SecurityDefinition{Name: "d", Kind: "basic_auth", Username: "u", Password: "p", Revision: 3})
 			})
 			stdout, _, err := e.runStdin(tt.stdin, append([]string{"security", "update", "d"}, tt.flags...)...)
-			seen := e.security.requestsSeen()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
-				if len(seen) != 0 {
-					t.Fatalf("server saw %v, want nothing", seen)
-				}
+			req, sent := updateSent[*adminv1.UpdateSecurityDefinitionRequest](t, err, e.security.requestsSeen(), tt.wantErr, tt.wantMask)
+			if !sent {
 				return
-			}
-			if err != nil {
-				t.Fatalf("update: %v", err)
-			}
-			req := seen[0].(*adminv1.UpdateSecurityDefinitionRequest)
-			if got := req.GetUpdateMask().GetPaths(); !slices.Equal(got, tt.wantMask) {
-				t.Errorf("update_mask = %q, want %q", got, tt.wantMask)
 			}
 			if !proto.Equal(req.GetDefinition(), tt.want) {
 				t.Errorf("definition = %v\nwant %v", req.GetDefinition(), tt.want)
