@@ -25,36 +25,9 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 		if err := s.checkChannelRefs(tx, ch); err != nil {
 			return "", err
 		}
-		methods, err := encodeList(ch.Methods)
+		var err error
+		out, err = insertChannel(tx, rev, ch)
 		if err != nil {
-			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
-		}
-		actions, err := encodeMap(ch.SOAPActions)
-		if err != nil {
-			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
-		}
-		t := now()
-		row := channelRow{
-			Name:         ch.Name,
-			Path:         ch.Path,
-			Methods:      methods,
-			Service:      ch.Service,
-			Active:       ch.Active,
-			TimeoutMs:    ch.TimeoutMs,
-			MaxBodyBytes: ch.MaxBodyBytes,
-			DataFormat:   ch.DataFormat,
-			Security:     ch.Security,
-			RateLimit:    ch.RateLimit,
-			RateBurst:    ch.RateBurst,
-			SOAPActions:  actions,
-			CreatedAt:    t,
-			UpdatedAt:    t,
-			Revision:     rev,
-		}
-		if err := tx.Create(&row).Error; err != nil {
-			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
-		}
-		if out, err = channelFromRow(&row); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("create channel %q", ch.Name), nil
@@ -213,30 +186,7 @@ func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, erro
 		if err := s.checkChannelRefs(tx, ch); err != nil {
 			return "", err
 		}
-		methods, err := encodeList(ch.Methods)
-		if err != nil {
-			return "", fmt.Errorf("update channel %q: %w", ch.Name, err)
-		}
-		row.Path = ch.Path
-		row.Methods = methods
-		row.Service = ch.Service
-		row.Active = ch.Active
-		row.TimeoutMs = ch.TimeoutMs
-		row.MaxBodyBytes = ch.MaxBodyBytes
-		row.DataFormat = ch.DataFormat
-		row.Security = ch.Security
-		row.RateLimit = ch.RateLimit
-		row.RateBurst = ch.RateBurst
-		if row.SOAPActions, err = encodeMap(ch.SOAPActions); err != nil {
-			return "", fmt.Errorf("update channel %q: %w", ch.Name, err)
-		}
-		row.UpdatedAt = now()
-		row.Revision = rev
-		err = tx.Model(&channelRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error
-		if err != nil {
-			return "", fmt.Errorf("update channel %q: %w", ch.Name, err)
-		}
-		if out, err = channelFromRow(row); err != nil {
+		if out, err = replaceChannel(tx, rev, row, ch); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("update channel %q", ch.Name), nil
@@ -245,6 +195,56 @@ func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, erro
 		return Channel{}, err
 	}
 	return out, nil
+}
+
+// insertChannel writes the new channel ch at revision rev.
+func insertChannel(tx *gorm.DB, rev int64, ch Channel) (Channel, error) {
+	t := now()
+	row := channelRow{Name: ch.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
+	if err := fillChannelRow(&row, ch); err != nil {
+		return Channel{}, err
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		return Channel{}, fmt.Errorf("create channel %q: %w", ch.Name, err)
+	}
+	return channelFromRow(&row)
+}
+
+// replaceChannel writes ch over its stored row at revision rev.
+func replaceChannel(tx *gorm.DB, rev int64, row *channelRow, ch Channel) (Channel, error) {
+	if err := fillChannelRow(row, ch); err != nil {
+		return Channel{}, err
+	}
+	row.UpdatedAt, row.Revision = now(), rev
+	if err := tx.Model(&channelRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
+		return Channel{}, fmt.Errorf("update channel %q: %w", ch.Name, err)
+	}
+	return channelFromRow(row)
+}
+
+// fillChannelRow sets every field of row but its id, name, times and
+// revision from ch.
+func fillChannelRow(row *channelRow, ch Channel) error {
+	methods, err := encodeList(ch.Methods)
+	if err != nil {
+		return fmt.Errorf("channel %q: methods: %w", ch.Name, err)
+	}
+	actions, err := encodeMap(ch.SOAPActions)
+	if err != nil {
+		return fmt.Errorf("channel %q: soap_actions: %w", ch.Name, err)
+	}
+	row.Path = ch.Path
+	row.Methods = methods
+	row.Service = ch.Service
+	row.Active = ch.Active
+	row.TimeoutMs = ch.TimeoutMs
+	row.MaxBodyBytes = ch.MaxBodyBytes
+	row.DataFormat = dataFormatOrDefault(ch.DataFormat)
+	row.Security = ch.Security
+	row.RateLimit = ch.RateLimit
+	row.RateBurst = ch.RateBurst
+	row.SOAPActions = actions
+	return nil
 }
 
 // sameChannel reports whether b sets every field a stored channel a has.

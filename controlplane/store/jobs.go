@@ -24,16 +24,8 @@ func (s *sqlStore) CreateJob(ctx context.Context, j Job) (Job, error) {
 		if err := checkJobService(tx, j); err != nil {
 			return "", err
 		}
-		t := now()
-		row := jobRow{Name: j.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
-		if err := fillJobRow(&row, j); err != nil {
-			return "", err
-		}
-		if err := tx.Create(&row).Error; err != nil {
-			return "", fmt.Errorf("create job %q: %w", j.Name, err)
-		}
 		var err error
-		out, err = jobFromRow(&row)
+		out, err = insertJob(tx, rev, j)
 		return fmt.Sprintf("create job %q", j.Name), err
 	})
 	if err != nil {
@@ -96,14 +88,7 @@ func (s *sqlStore) UpdateJob(ctx context.Context, j Job) (Job, error) {
 		if err := checkJobService(tx, j); err != nil {
 			return "", err
 		}
-		if err := fillJobRow(row, j); err != nil {
-			return "", err
-		}
-		row.UpdatedAt, row.Revision = now(), rev
-		if err := tx.Model(&jobRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
-			return "", fmt.Errorf("update job %q: %w", j.Name, err)
-		}
-		out, err = jobFromRow(row)
+		out, err = replaceJob(tx, rev, row, j)
 		summary := fmt.Sprintf("update job %q", j.Name)
 		if old.Active != j.Active {
 			summary = fmt.Sprintf("%s job %q", map[bool]string{true: "resume", false: "pause"}[j.Active], j.Name)
@@ -123,20 +108,55 @@ func (s *sqlStore) DeleteJob(ctx context.Context, name string) (int64, error) {
 		if err != nil {
 			return "", err
 		}
-		if err := tx.Delete(&jobRow{}, row.ID).Error; err != nil {
-			return "", fmt.Errorf("delete job %q: %w", name, err)
-		}
-		// A lease still running stays: its holder may be cut off and
-		// firing on it, so a job created again under the name must wait
-		// for it to lapse like any other agent.
-		if err := tx.Where("job = ? AND expires_at_ms < ?", name, time.Now().UnixMilli()).Delete(&jobLeaseRow{}).Error; err != nil {
-			return "", fmt.Errorf("delete job %q: its lease: %w", name, err)
-		}
-		if err := tx.Where("job = ?", name).Delete(&jobRunRow{}).Error; err != nil {
-			return "", fmt.Errorf("delete job %q: its runs: %w", name, err)
+		if err := removeJob(tx, row); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("delete job %q", name), nil
 	})
+}
+
+// removeJob deletes the job of row with its runs, and its lease once
+// lapsed.
+func removeJob(tx *gorm.DB, row *jobRow) error {
+	name := row.Name
+	if err := tx.Delete(&jobRow{}, row.ID).Error; err != nil {
+		return fmt.Errorf("delete job %q: %w", name, err)
+	}
+	// A lease still running stays: its holder may be cut off and firing on
+	// it, so a job created again under the name must wait for it to lapse
+	// like any other agent.
+	if err := tx.Where("job = ? AND expires_at_ms < ?", name, time.Now().UnixMilli()).Delete(&jobLeaseRow{}).Error; err != nil {
+		return fmt.Errorf("delete job %q: its lease: %w", name, err)
+	}
+	if err := tx.Where("job = ?", name).Delete(&jobRunRow{}).Error; err != nil {
+		return fmt.Errorf("delete job %q: its runs: %w", name, err)
+	}
+	return nil
+}
+
+// insertJob writes the new job j at revision rev.
+func insertJob(tx *gorm.DB, rev int64, j Job) (Job, error) {
+	t := now()
+	row := jobRow{Name: j.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
+	if err := fillJobRow(&row, j); err != nil {
+		return Job{}, err
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		return Job{}, fmt.Errorf("create job %q: %w", j.Name, err)
+	}
+	return jobFromRow(&row)
+}
+
+// replaceJob writes j over its stored row at revision rev.
+func replaceJob(tx *gorm.DB, rev int64, row *jobRow, j Job) (Job, error) {
+	if err := fillJobRow(row, j); err != nil {
+		return Job{}, err
+	}
+	row.UpdatedAt, row.Revision = now(), rev
+	if err := tx.Model(&jobRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
+		return Job{}, fmt.Errorf("update job %q: %w", j.Name, err)
+	}
+	return jobFromRow(row)
 }
 
 func getJob(tx *gorm.DB, name string) (*jobRow, error) {

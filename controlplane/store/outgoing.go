@@ -24,16 +24,8 @@ func (s *sqlStore) CreateOutgoingConnection(ctx context.Context, c OutgoingConne
 		if err := s.checkOutgoingRefs(tx, c); err != nil {
 			return "", err
 		}
-		t := now()
-		row := outgoingRow{Name: c.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
-		if err := fillOutgoingRow(&row, c); err != nil {
-			return "", err
-		}
-		if err := tx.Create(&row).Error; err != nil {
-			return "", fmt.Errorf("create outgoing connection %q: %w", c.Name, err)
-		}
 		var err error
-		out, err = outgoingFromRow(&row)
+		out, err = insertOutgoing(tx, rev, c)
 		return fmt.Sprintf("create outgoing connection %q", c.Name), err
 	})
 	if err != nil {
@@ -96,14 +88,7 @@ func (s *sqlStore) UpdateOutgoingConnection(ctx context.Context, c OutgoingConne
 		if err := s.checkOutgoingRefs(tx, c); err != nil {
 			return "", err
 		}
-		if err := fillOutgoingRow(row, c); err != nil {
-			return "", err
-		}
-		row.UpdatedAt, row.Revision = now(), rev
-		if err := tx.Model(&outgoingRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
-			return "", fmt.Errorf("update outgoing connection %q: %w", c.Name, err)
-		}
-		out, err = outgoingFromRow(row)
+		out, err = replaceOutgoing(tx, rev, row, c)
 		return fmt.Sprintf("update outgoing connection %q", c.Name), err
 	})
 	if err != nil {
@@ -146,6 +131,31 @@ func (s *sqlStore) checkOutgoingRefs(tx *gorm.DB, c OutgoingConnection) error {
 		return nil
 	}
 	return s.checkSecurityUse(tx, fmt.Sprintf("outgoing connection %q", c.Name), c.Security, false)
+}
+
+// insertOutgoing writes the new connection c at revision rev.
+func insertOutgoing(tx *gorm.DB, rev int64, c OutgoingConnection) (OutgoingConnection, error) {
+	t := now()
+	row := outgoingRow{Name: c.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
+	if err := fillOutgoingRow(&row, c); err != nil {
+		return OutgoingConnection{}, err
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		return OutgoingConnection{}, fmt.Errorf("create outgoing connection %q: %w", c.Name, err)
+	}
+	return outgoingFromRow(&row)
+}
+
+// replaceOutgoing writes c over its stored row at revision rev.
+func replaceOutgoing(tx *gorm.DB, rev int64, row *outgoingRow, c OutgoingConnection) (OutgoingConnection, error) {
+	if err := fillOutgoingRow(row, c); err != nil {
+		return OutgoingConnection{}, err
+	}
+	row.UpdatedAt, row.Revision = now(), rev
+	if err := tx.Model(&outgoingRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
+		return OutgoingConnection{}, fmt.Errorf("update outgoing connection %q: %w", c.Name, err)
+	}
+	return outgoingFromRow(row)
 }
 
 // fillOutgoingRow sets every field of row but its id, name, times and

@@ -107,16 +107,33 @@ func currentVersion(tx *gorm.DB, name string) (*packageVersionRow, error) {
 // services, or when a service they drop is called by a channel or a job. A service
 // may move between packages deployed together.
 func checkServices(tx *gorm.DB, names, services []string) error {
-	if len(services) > 0 {
-		var taken []serviceRow
-		err := tx.Where("name IN ? AND package NOT IN ?", services, names).Order("name").Find(&taken).Error
-		if err != nil {
-			return fmt.Errorf("deploy: read services: %w", err)
-		}
-		if len(taken) > 0 {
-			return fmt.Errorf("service %q is already registered by package %q: %w", taken[0].Name, taken[0].Package, ErrConflict)
-		}
+	if err := checkServicesFree(tx, names, services); err != nil {
+		return err
 	}
+	return checkDropped(tx, names, services)
+}
+
+// checkServicesFree refuses new versions of the packages names when a
+// package other than those registers one of services.
+func checkServicesFree(tx *gorm.DB, names, services []string) error {
+	if len(services) == 0 {
+		return nil
+	}
+	var taken []serviceRow
+	err := tx.Where("name IN ? AND package NOT IN ?", services, names).Order("name").Find(&taken).Error
+	if err != nil {
+		return fmt.Errorf("deploy: read services: %w", err)
+	}
+	if len(taken) > 0 {
+		return fmt.Errorf("service %q is already registered by package %q: %w", taken[0].Name, taken[0].Package, ErrConflict)
+	}
+	return nil
+}
+
+// checkDropped refuses new versions of the packages names, registering
+// services, when a service they register today and would drop is called
+// by a channel or a job.
+func checkDropped(tx *gorm.DB, names, services []string) error {
 	var owned []serviceRow
 	if err := tx.Where("package IN ?", names).Find(&owned).Error; err != nil {
 		return fmt.Errorf("deploy: read services: %w", err)

@@ -43,16 +43,8 @@ func (s *sqlStore) CreateSecurityDefinition(ctx context.Context, d SecurityDefin
 		if n > 0 {
 			return "", fmt.Errorf("security definition %q already exists: %w", d.Name, ErrConflict)
 		}
-		t := now()
-		row := securityRow{Name: d.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
-		if err := s.fillSecurityRow(&row, d); err != nil {
-			return "", err
-		}
-		if err := tx.Create(&row).Error; err != nil {
-			return "", fmt.Errorf("create security definition %q: %w", d.Name, err)
-		}
 		var err error
-		out, err = s.securityFromRow(&row)
+		out, err = s.insertSecurity(tx, rev, d)
 		return fmt.Sprintf("create security definition %q", d.Name), err
 	})
 	if err != nil {
@@ -116,14 +108,7 @@ func (s *sqlStore) UpdateSecurityDefinition(ctx context.Context, d SecurityDefin
 		if err := checkSecurityUsers(tx, d); err != nil {
 			return "", err
 		}
-		if err := s.fillSecurityRow(row, d); err != nil {
-			return "", err
-		}
-		row.UpdatedAt, row.Revision = now(), rev
-		if err := tx.Model(&securityRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
-			return "", fmt.Errorf("update security definition %q: %w", d.Name, err)
-		}
-		out, err = s.securityFromRow(row)
+		out, err = s.replaceSecurity(tx, rev, row, d)
 		return fmt.Sprintf("update security definition %q", d.Name), err
 	})
 	if err != nil {
@@ -194,7 +179,7 @@ func checkSecurityUsers(tx *gorm.DB, d SecurityDefinition) error {
 	if err != nil {
 		return err
 	}
-	def := d.definition()
+	def := d.Definition()
 	var problems []string
 	if len(chans) > 0 && !def.Inbound() {
 		problems = append(problems, fmt.Sprintf("%s cannot verify inbound requests, and %s %s it",
@@ -223,7 +208,7 @@ func (s *sqlStore) checkSecurityUse(tx *gorm.DB, user, name string, inbound bool
 	if err != nil {
 		return fmt.Errorf("%s: %w", user, err)
 	}
-	def := d.definition()
+	def := d.Definition()
 	switch {
 	case inbound && !def.Inbound():
 		return fmt.Errorf("%s: security definition %q is %s, which cannot verify inbound requests: %w", user, name, d.Kind, ErrWrongKind)
@@ -242,8 +227,8 @@ func outboundKind(d SecurityDefinition) string {
 	return d.Kind
 }
 
-// definition is d as agent/security sees it, for the direction checks.
-func (d SecurityDefinition) definition() security.Definition {
+// Definition is d as agent/security sees it, for the direction checks.
+func (d SecurityDefinition) Definition() security.Definition {
 	return security.Definition{Name: d.Name, Kind: security.Kind(d.Kind), Algorithms: d.Algorithms, Secret: d.Secret}
 }
 
@@ -265,6 +250,32 @@ func uses(names []string) string {
 		return "use"
 	}
 	return "uses"
+}
+
+// insertSecurity writes the new definition d at revision rev, sealing
+// its secrets.
+func (s *sqlStore) insertSecurity(tx *gorm.DB, rev int64, d SecurityDefinition) (SecurityDefinition, error) {
+	t := now()
+	row := securityRow{Name: d.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
+	if err := s.fillSecurityRow(&row, d); err != nil {
+		return SecurityDefinition{}, err
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		return SecurityDefinition{}, fmt.Errorf("create security definition %q: %w", d.Name, err)
+	}
+	return s.securityFromRow(&row)
+}
+
+// replaceSecurity writes d over its stored row at revision rev.
+func (s *sqlStore) replaceSecurity(tx *gorm.DB, rev int64, row *securityRow, d SecurityDefinition) (SecurityDefinition, error) {
+	if err := s.fillSecurityRow(row, d); err != nil {
+		return SecurityDefinition{}, err
+	}
+	row.UpdatedAt, row.Revision = now(), rev
+	if err := tx.Model(&securityRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
+		return SecurityDefinition{}, fmt.Errorf("update security definition %q: %w", d.Name, err)
+	}
+	return s.securityFromRow(row)
 }
 
 // fillSecurityRow sets every field of row but its id, name, times and

@@ -28,6 +28,9 @@ var (
 	// inbound requests, or cannot supply outbound credentials. The
 	// definition exists; the reference is what must change.
 	ErrWrongKind = errors.New("security definition of the wrong kind")
+	// ErrStale means the config moved on since the change was planned: the
+	// caller plans again against the new revision.
+	ErrStale = errors.New("config changed since it was planned")
 )
 
 // Store is what the control plane keeps. Implementations are safe for
@@ -158,6 +161,15 @@ type Store interface {
 	RecordRuns(ctx context.Context, agentID string, runs []JobRun) (doubles []JobRun, err error)
 	// ListJobRuns returns the newest runs of a job, at most limit.
 	ListJobRuns(ctx context.Context, job string, limit int) ([]JobRun, error)
+
+	// ApplyConfig makes every change of c in one transaction, as one
+	// revision, and returns the revision after it. c was planned, and its
+	// references checked, against the config at c.BaseRevision: when the
+	// revision has moved since, nothing is changed and the error is
+	// ErrStale. An object equal to the stored one is not written; when
+	// nothing changes the revision does not move. The other errors are
+	// those of the single-object methods.
+	ApplyConfig(ctx context.Context, author string, c ConfigChange) (int64, error)
 
 	// Desired reads, in one consistent transaction, the revision and the whole
 	// config the agents must run: current package versions with their files,

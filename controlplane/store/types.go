@@ -44,6 +44,28 @@ type DeployedPackage struct {
 	Unchanged bool
 }
 
+// ConfigChange is what one import changes, in one transaction and one
+// revision. Objects are given whole and matched by name: each is created,
+// or replaces the stored one.
+type ConfigChange struct {
+	// BaseRevision is the revision the change was planned against.
+	BaseRevision int64
+
+	Deploy   []NewPackage // new versions of packages
+	Security []SecurityDefinition
+	Outgoing []OutgoingConnection
+	Channels []Channel
+	Jobs     []Job
+
+	// The objects to delete, by name. Undeploy keeps a package's history,
+	// as Store.Undeploy does.
+	Undeploy       []string
+	DeleteSecurity []string
+	DeleteOutgoing []string
+	DeleteChannels []string
+	DeleteJobs     []string
+}
+
 // Service is a service registered by a deployed package.
 type Service struct {
 	Name           string

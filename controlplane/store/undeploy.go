@@ -60,11 +60,8 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 			}
 			out.PausedJobs = append(out.PausedJobs, j.name)
 		}
-		if err := tx.Where("package = ?", name).Delete(&serviceRow{}).Error; err != nil {
-			return "", fmt.Errorf("remove services: %w", err)
-		}
-		if err := tx.Where("name = ?", name).Delete(&packageRow{}).Error; err != nil {
-			return "", fmt.Errorf("remove package: %w", err)
+		if err := removePackage(tx, name); err != nil {
+			return "", err
 		}
 		out.Services = services
 		if out.Services == nil {
@@ -84,6 +81,18 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 	}
 	out.Revision = rev
 	return out, nil
+}
+
+// removePackage removes the package name and its services; its versions
+// stay, as history.
+func removePackage(tx *gorm.DB, name string) error {
+	if err := tx.Where("package = ?", name).Delete(&serviceRow{}).Error; err != nil {
+		return fmt.Errorf("remove services of package %q: %w", name, err)
+	}
+	if err := tx.Where("name = ?", name).Delete(&packageRow{}).Error; err != nil {
+		return fmt.Errorf("remove package %q: %w", name, err)
+	}
+	return nil
 }
 
 // activeChannels lists the active channels that call services, as their

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// ApplyConfig makes every change of c in one transaction and revision.
+//
+// The order lets a config move things between objects in one go: deletes
+// first (a pruned channel frees its path), then security definitions and
+// outgoing connections, packages, channels (paths that change are parked
+// first, so two channels may swap paths) and jobs. References are not
+// checked one by one against the half-applied state: the caller checked
+// them against the whole config at c.BaseRevision, and the revision lock
+// makes sure nothing moved since.
+func (s *sqlStore) ApplyConfig(ctx context.Context, author string, c ConfigChange) (int64, error) {
+	return s.change(ctx, author, func(tx *gorm.DB, rev int64) (string, error) {
+		if cur := rev - 1; cur != c.BaseRevision {
+			return "", fmt.Errorf("planned at revision %d, now at %d: %w", c.BaseRevision, cur, ErrStale)
+		}
+		t := &tally{}
+		if err := s.applyDeletes(tx, c, t); err != nil {
+			return "", err
+		}
+		for _, d := range c.Security {
+			if err := s.putSecurity(tx, rev, d, t); err != nil {
+				return "", err
+			}
+		}
+		for _, o := range c.Outgoing {
+			if err := putOutgoing(tx, rev, o, t); err != nil {
+				return "", err
+			}
+		}
+		if err := deployAll(tx, author, rev, c.Deploy, t); err != nil {
+			return "", err
+		}
+		if err := parkPaths(tx, c.Channels); err != nil {
+			return "", err
+		}
+		for _, ch := range c.Channels {
+			if err := putChannel(tx, rev, ch, t); err != nil {
+				return "", err
+			}
+		}
+		for _, j := range c.Jobs {
+			if err := putJob(tx, rev, j, t); err != nil {
+				return "", err
+			}
+		}
+		if t.empty() {
+			return "", errNoChange
+		}
+		return t.summary(), nil
+	})
+}
+
+// tally counts what an import did, for the revision log.
+type tally struct {
+	created, updated, deleted []string // "channel \"x\""
+}
+
+func (t *tally) empty() bool { return len(t.created)+len(t.updated)+len(t.deleted) == 0 }
+
+// maxNamed bounds the objects a summary names per action.
+const maxNamed = 5
+
+// summary is a line such as `import: create channel "a", job "b"; delete
+// channel "c"`, naming at most maxNamed objects per action.
+func (t *tally) summary() string {
+	var parts []string
+	for _, a := range []struct {
+		verb string
+		l    []string
+	}{{"create", t.created}, {"update", t.updated}, {"delete", t.deleted}} {
+		if len(a.l) == 0 {
+			continue
+		}
+		shown := a.l[:min(len(a.l), maxNamed)]
+		part := a.verb + " " + strings.Join(shown, ", ")
+		if more := len(a.l) - len(shown); more > 0 {
+			part += fmt.Sprintf(" and %d more", more)
+		}
+		parts = append(parts, part)
+	}
+	return "import: " + strings.Join(parts, "; ")
+}
+
+// applyDeletes deletes what c deletes, users before what they use.
+func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
+	for _, name := range c.DeleteJobs {
+		row, err := getJob(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := removeJob(tx, row); err != nil {
+			return err
+		}
+		t.deleted = append(t.deleted, fmt.Sprintf("job %q", name))
+	}
+	for _, name := range c.DeleteChannels {
+		row, err := getChannel(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete(&channelRow{}, row.ID).Error; err != nil {
+			return fmt.Errorf("delete channel %q: %w", name, err)
+		}
+		t.deleted = append(t.deleted, fmt.Sprintf("channel %q", name))
+	}
+	for _, name := range c.DeleteOutgoing {
+		row, err := getOutgoing(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete(&outgoingRow{}, row.ID).Error; err != nil {
+			return fmt.Errorf("delete outgoing connection %q: %w", name, err)
+		}
+		t.deleted = append(t.deleted, fmt.Sprintf("outgoing connection %q", name))
+	}
+	for _, name := range c.DeleteSecurity {
+		row, err := getSecurity(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete(&securityRow{}, row.ID).Error; err != nil {
+			return fmt.Errorf("delete security definition %q: %w", name, err)
+		}
+		t.deleted = append(t.deleted, fmt.Sprintf("security definition %q", name))
+	}
+	for _, name := range c.Undeploy {
+		cur, err := currentVersion(tx, name)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return fmt.Errorf("package %q is not deployed: %w", name, ErrNotFound)
+		}
+		if err := removePackage(tx, name); err != nil {
+			return err
+		}
+		t.deleted = append(t.deleted, fmt.Sprintf("package %q", name))
+	}
+	return nil
+}
+
+// putSecurity creates d, or replaces the stored definition of its name
+// when they differ.
+func (s *sqlStore) putSecurity(tx *gorm.DB, rev int64, d SecurityDefinition, t *tally) error {
+	what := fmt.Sprintf("security definition %q", d.Name)
+	row, err := getSecurity(tx, d.Name)
+	if errors.Is(err, ErrNotFound) {
+		t.created = append(t.created, what)
+		_, err = s.insertSecurity(tx, rev, d)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	old, err := s.securityFromRow(row)
+	if err != nil || sameSecurity(old, d) {
+		return err
+	}
+	t.updated = append(t.updated, what)
+	_, err = s.replaceSecurity(tx, rev, row, d)
+	return err
+}
+
+// putOutgoing creates c, or replaces the stored connection of its name
+// when they differ.
+func putOutgoing(tx *gorm.DB, rev int64, c OutgoingConnection, t *tally) error {
+	what := fmt.Sprintf("outgoing connection %q", c.Name)
+	row, err := getOutgoing(tx, c.Name)
+	if errors.Is(err, ErrNotFound) {
+		t.created = append(t.created, what)
+		_, err = insertOutgoing(tx, rev, c)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	old, err := outgoingFromRow(row)
+	if err != nil || sameOutgoing(old, c) {
+		return err
+	}
+	t.updated = append(t.updated, what)
+	_, err = replaceOutgoing(tx, rev, row, c)
+	return err
+}
+
+// putChannel creates ch, or replaces the stored channel of its name when
+// they differ.
+func putChannel(tx *gorm.DB, rev int64, ch Channel, t *tally) error {
+	ch.DataFormat = dataFormatOrDefault(ch.DataFormat)
+	what := fmt.Sprintf("channel %q", ch.Name)
+	row, err := getChannel(tx, ch.Name)
+	if errors.Is(err, ErrNotFound) {
+		t.created = append(t.created, what)
+		_, err = insertChannel(tx, rev, ch)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	old, err := channelFromRow(row)
+	if err != nil || sameChannel(old, ch) {
+		return err
+	}
+	t.updated = append(t.updated, what)
+	_, err = replaceChannel(tx, rev, row, ch)
+	return err
+}
+
+// putJob creates j, or replaces the stored job of its name when they
+// differ. A replaced job's lease stays until it lapses, as in UpdateJob.
+func putJob(tx *gorm.DB, rev int64, j Job, t *tally) error {
+	what := fmt.Sprintf("job %q", j.Name)
+	row, err := getJob(tx, j.Name)
+	if errors.Is(err, ErrNotFound) {
+		t.created = append(t.created, what)
+		_, err = insertJob(tx, rev, j)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	old, err := jobFromRow(row)
+	if err != nil || sameJob(old, j) {
+		return err
+	}
+	t.updated = append(t.updated, what)
+	_, err = replaceJob(tx, rev, row, j)
+	return err
+}
+
+// deployAll stores a new version of each package of pkgs whose files
+// differ from its current version's. A service may move between the
+// packages deployed together; one registered by another package is a
+// conflict.
+func deployAll(tx *gorm.DB, author string, rev int64, pkgs []NewPackage, t *tally) error {
+	var (
+		changed         []NewPackage
+		curs            []*packageVersionRow
+		names, services []string
+	)
+	for _, p := range pkgs {
+		cur, err := currentVersion(tx, p.Name)
+		if err != nil {
+			return err
+		}
+		if cur != nil && cur.Sha256 == p.Sha256 {
+			continue
+		}
+		changed, curs = append(changed, p), append(curs, cur)
+		names, services = append(names, p.Name), append(services, p.Services...)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	if err := checkServicesFree(tx, names, services); err != nil {
+		return err
+	}
+	if err := tx.Where("package IN ?", names).Delete(&serviceRow{}).Error; err != nil {
+		return fmt.Errorf("deploy: replace services: %w", err)
+	}
+	for i, p := range changed {
+		if _, err := storeVersion(tx, author, rev, p, curs[i]); err != nil {
+			return err
+		}
+		what := fmt.Sprintf("package %q", p.Name)
+		if curs[i] == nil {
+			t.created = append(t.created, what)
+		} else {
+			t.updated = append(t.updated, what)
+		}
+	}
+	return nil
+}
+
+// parkPaths moves each stored channel of chs whose path changes to a path
+// no request can have, so that the channels' new paths are free to take
+// whatever their order (two channels may swap paths).
+func parkPaths(tx *gorm.DB, chs []Channel) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	byName := make(map[string]string, len(chs))
+	for _, ch := range chs {
+		byName[ch.Name] = ch.Path
+	}
+	var rows []channelRow
+	if err := tx.Select("id", "name", "path").Where("name IN ?", slices.Collect(maps.Keys(byName))).Find(&rows).Error; err != nil {
+		return fmt.Errorf("read channel paths: %w", err)
+	}
+	for _, r := range rows {
+		if r.Path == byName[r.Name] {
+			continue
+		}
+		// Paths start with "/"; a parked one cannot, and the name makes it unique.
+		if err := tx.Model(&channelRow{}).Where("id = ?", r.ID).Update("path", "parked:"+r.Name).Error; err != nil {
+			return fmt.Errorf("channel %q: move its path: %w", r.Name, err)
+		}
+	}
+	return nil
+}
