@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -18,11 +17,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // The actions of a plan item.
@@ -43,80 +40,133 @@ const maxShown = 80
 var placeholderPattern = regexp.MustCompile(`\$\{([^}]*)\}`)
 
 // PlanConfig compares the config with the live one, object by object and
-// field by field, and changes nothing.
+// field by field, and changes nothing. It checks what an import checks.
 func (s *configs) PlanConfig(ctx context.Context, req *adminv1.PlanConfigRequest) (*adminv1.PlanConfigResponse, error) {
-	cfg := req.GetConfig()
-	if cfg == nil {
-		return nil, status.Error(codes.InvalidArgument, "plan config: config is required")
-	}
-	if v := cfg.GetVersion(); v != 0 && v != configVersion {
-		return nil, status.Errorf(codes.InvalidArgument, "plan config: version %d: want %d", v, configVersion)
-	}
-	if err := checkResolved(cfg); err != nil {
-		return nil, invalid("plan config", err)
+	const what = "plan config"
+	cfg, err := checkConfig(what, req.GetConfig())
+	if err != nil {
+		return nil, err
 	}
 	d, err := s.store.Desired(ctx)
 	if err != nil {
-		return nil, storeError("plan config", err)
+		return nil, storeError(what, err)
 	}
-	items, err := planConfig(d, cfg, req.GetPrune())
+	p, err := s.plan(ctx, what, d, cfg, req.GetPrune(), newCompiler(s.opts.DeployTimeout))
 	if err != nil {
-		return nil, invalid("plan config", err)
+		return nil, err
 	}
-	resp := &adminv1.PlanConfigResponse{Items: items}
-	counts := map[string]int{}
-	for _, it := range items {
-		counts[it.GetAction()]++
+	s.log.Info("config planned", append(p.counts(), "revision", d.Revision, "prune", req.GetPrune(), "caller", caller(ctx))...)
+	return &adminv1.PlanConfigResponse{Items: p.items, Changes: p.changes()}, nil
+}
+
+// checkConfig refuses a config that is missing, of another version, or
+// holds a ${VAR} left unresolved.
+func checkConfig(what string, cfg *adminv1.Config) (*adminv1.Config, error) {
+	if cfg == nil {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: config is required", what)
+	}
+	if v := cfg.GetVersion(); v != 0 && v != configVersion {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: version %d: want %d", what, v, configVersion)
+	}
+	ps := &problems{}
+	checkResolved(cfg, ps)
+	return cfg, ps.status(what)
+}
+
+// plan is what applying a config does: the items a person reads, and the
+// change the store makes.
+type plan struct {
+	items  []*adminv1.PlanItem
+	change store.ConfigChange
+}
+
+// changes reports whether any item changes its object.
+func (p *plan) changes() bool {
+	for _, it := range p.items {
 		if it.GetAction() != actionUnchanged {
-			resp.Changes = true
+			return true
 		}
 	}
-	s.log.Info("config planned", "revision", d.Revision, "create", counts[actionCreate], "update", counts[actionUpdate],
-		"unchanged", counts[actionUnchanged], "delete", counts[actionDelete], "prune", req.GetPrune(), "caller", caller(ctx))
-	return resp, nil
+	return false
+}
+
+// counts are the items by action, as log attributes.
+func (p *plan) counts() []any {
+	n := map[string]int{}
+	for _, it := range p.items {
+		n[it.GetAction()]++
+	}
+	return []any{"create", n[actionCreate], "update", n[actionUpdate], "unchanged", n[actionUnchanged], "delete", n[actionDelete]}
 }
 
 // planned is one object on one side of a plan, normalised to the shape an
-// export has, secrets in clear.
+// export has, secrets in clear; on the config's side with its index in
+// the config's list and the object as the store takes it.
 type planned struct {
-	name string
-	msg  proto.Message
+	name  string
+	msg   proto.Message
+	index int
+	obj   any
 }
 
-// planConfig is the plan that takes d to cfg, in dependency order
-// (security, outgoing, package, channel, job) and then by name.
-func planConfig(d store.Desired, cfg *adminv1.Config, prune bool) ([]*adminv1.PlanItem, error) {
-	var errs []error
-	want := map[string][]planned{}
-	add := func(kind string, l []planned, err error) {
-		want[kind] = l
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	l, err := wantSecurity(cfg.GetSecurity())
-	add(kindSecurity, l, err)
-	l, err = wantOutgoing(cfg.GetOutgoing())
-	add(kindOutgoing, l, err)
-	l, err = wantChannels(cfg.GetChannels(), d.Channels, prune)
-	add(kindChannel, l, err)
-	l, err = wantJobs(cfg.GetJobs(), d.Jobs)
-	add(kindJob, l, err)
-	pkgs, err := wantPackages(cfg.GetPackages())
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+// plan is the plan that takes d to cfg: items in dependency order
+// (security, outgoing, package, channel, job) and then by name, and the
+// change that makes them. Every problem of every object is reported at
+// once, as a status naming each by its path in the config.
+func (s *configs) plan(ctx context.Context, what string, d store.Desired, cfg *adminv1.Config, prune bool, comp *compiler) (*plan, error) {
+	ps := &problems{}
+	sec := wantSecurity(cfg.GetSecurity(), ps)
+	out := wantOutgoing(cfg.GetOutgoing(), ps)
+	chs := wantChannels(cfg.GetChannels(), d.Channels, prune, ps)
+	jobs := wantJobs(cfg.GetJobs(), d.Jobs, ps)
+	before := len(ps.l)
+	pkgs := comp.packages(ctx, cfg.GetPackages(), d.Packages, ps)
+	refs := refsOf{security: sec, outgoing: out, channels: chs, jobs: jobs, packages: pkgs, packagesFailed: len(ps.l) > before}
+	checkRefs(d, refs, prune, ps)
+	if err := ps.status(what); err != nil {
+		return nil, err
 	}
 
-	var items []*adminv1.PlanItem
-	items = append(items, planKind(kindSecurity, liveSecurity(d.Security), want[kindSecurity], prune, isSecretField)...)
-	items = append(items, planKind(kindOutgoing, liveOf(d.Outgoing, outgoingOut), want[kindOutgoing], prune, nil)...)
-	items = append(items, planPackages(d.Packages, pkgs, prune)...)
-	items = append(items, planKind(kindChannel, liveOf(d.Channels, channelOut), want[kindChannel], prune, nil)...)
-	items = append(items, planKind(kindJob, liveOf(d.Jobs, jobProto), want[kindJob], prune, nil)...)
-	return items, nil
+	p := &plan{change: store.ConfigChange{BaseRevision: d.Revision}}
+	c := &p.change
+	items := planKind(kindSecurity, liveSecurity(d.Security), sec, prune, isSecretField)
+	c.Security, c.DeleteSecurity = changesOf[store.SecurityDefinition](items, sec)
+	p.items = append(p.items, items...)
+
+	items = planKind(kindOutgoing, liveOf(d.Outgoing, outgoingOut), out, prune, nil)
+	c.Outgoing, c.DeleteOutgoing = changesOf[store.OutgoingConnection](items, out)
+	p.items = append(p.items, items...)
+
+	items = planPackages(d.Packages, pkgs, prune)
+	c.Deploy, c.Undeploy = changesOf[store.NewPackage](items, pkgs)
+	p.items = append(p.items, items...)
+
+	items = planKind(kindChannel, liveOf(d.Channels, channelOut), chs, prune, nil)
+	c.Channels, c.DeleteChannels = changesOf[store.Channel](items, chs)
+	p.items = append(p.items, items...)
+
+	items = planKind(kindJob, liveOf(d.Jobs, jobProto), jobs, prune, nil)
+	c.Jobs, c.DeleteJobs = changesOf[store.Job](items, jobs)
+	p.items = append(p.items, items...)
+	return p, nil
+}
+
+// changesOf are the objects of want that items create or update, and the
+// names of those they delete.
+func changesOf[T any](items []*adminv1.PlanItem, want []planned) (put []T, del []string) {
+	byName := make(map[string]any, len(want))
+	for _, w := range want {
+		byName[w.name] = w.obj
+	}
+	for _, it := range items {
+		switch it.GetAction() {
+		case actionCreate, actionUpdate:
+			put = append(put, byName[it.GetName()].(T))
+		case actionDelete:
+			del = append(del, it.GetName())
+		}
+	}
+	return put, del
 }
 
 // liveSecurity are the stored definitions as plans compare them: secrets
@@ -124,7 +174,7 @@ func planConfig(d store.Desired, cfg *adminv1.Config, prune bool) ([]*adminv1.Pl
 func liveSecurity(defs []store.SecurityDefinition) []planned {
 	out := make([]planned, 0, len(defs))
 	for _, def := range defs {
-		out = append(out, planned{def.Name, clearOutputOnly(securityClear(def))})
+		out = append(out, planned{name: def.Name, msg: clearOutputOnly(securityClear(def))})
 	}
 	return out
 }
@@ -138,120 +188,116 @@ func liveOf[T any, M interface {
 	out := make([]planned, 0, len(l))
 	for _, x := range l {
 		m := clearOutputOnly(toProto(x))
-		out = append(out, planned{m.GetName(), m})
+		out = append(out, planned{name: m.GetName(), msg: m})
 	}
 	return out
 }
 
-// validateNames are the words validate names some kinds by, in errors
-// that name the object already.
-var validateNames = map[string]string{kindOutgoing: "outgoing connection", kindJob: "job"}
-
-// objectError names the object an error is about, unless validate named
-// it already.
-func objectError(kind, name string, err error) error {
-	if long, ok := validateNames[kind]; ok && strings.HasPrefix(err.Error(), fmt.Sprintf("%s %q: ", long, name)) {
-		return err
-	}
-	return fmt.Errorf("%s %q: %w", kind, name, err)
-}
-
-// checkNames refuses an object given twice, naming it.
-func checkNames[T named](kind string, l []T) error {
-	seen := map[string]bool{}
-	var errs []error
-	for _, x := range l {
-		if seen[x.GetName()] {
-			errs = append(errs, objectError(kind, x.GetName(), errors.New("given twice; names are unique within a kind")))
+// checkNames refuses an object given twice, naming both places.
+func checkNames[T named](kind string, l []T, ps *problems) {
+	first := map[string]int{}
+	for i, x := range l {
+		if j, ok := first[x.GetName()]; ok {
+			ps.object(kind, i, x.GetName(), fmt.Errorf("given twice (also %s); names are unique within a kind", itemPath(kind, j)))
+			continue
 		}
-		seen[x.GetName()] = true
+		first[x.GetName()] = i
 	}
-	return errors.Join(errs...)
 }
 
 // wantSecurity normalises the config's definitions as creating them would:
 // checked by checkSecurity, read back in clear.
-func wantSecurity(l []*adminv1.SecurityDefinition) ([]planned, error) {
-	errs := []error{checkNames(kindSecurity, l)}
+func wantSecurity(l []*adminv1.SecurityDefinition, ps *problems) []planned {
+	checkNames(kindSecurity, l, ps)
 	var out []planned
-	for _, p := range l {
+	for i, p := range l {
 		d := securityIn(p)
 		if err := checkSecurity(d); err != nil {
-			errs = append(errs, objectError(kindSecurity, p.GetName(), err))
+			ps.object(kindSecurity, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{d.Name, clearOutputOnly(securityClear(d))})
+		out = append(out, planned{d.Name, clearOutputOnly(securityClear(d)), i, d})
 	}
-	return out, errors.Join(errs...)
+	return out
 }
 
 // wantOutgoing normalises the config's connections as creating them would.
-func wantOutgoing(l []*adminv1.OutgoingConnection) ([]planned, error) {
-	errs := []error{checkNames(kindOutgoing, l)}
+func wantOutgoing(l []*adminv1.OutgoingConnection, ps *problems) []planned {
+	checkNames(kindOutgoing, l, ps)
 	var out []planned
-	for _, p := range l {
+	for i, p := range l {
 		c := outgoingIn(p)
 		if err := validate.OutgoingConnection(c); err != nil {
-			errs = append(errs, objectError(kindOutgoing, p.GetName(), err))
+			ps.object(kindOutgoing, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{c.Name, clearOutputOnly(outgoingOut(c))})
+		out = append(out, planned{c.Name, clearOutputOnly(outgoingOut(c)), i, c})
 	}
-	return out, errors.Join(errs...)
+	return out
 }
 
 // wantChannels normalises the config's channels as creating them would
 // (methods sorted, POST when none), then checks that their paths do not
 // collide with each other or with the live channels the plan keeps: those
 // the config lacks, unless prune deletes them.
-func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool) ([]planned, error) {
-	errs := []error{checkNames(kindChannel, l)}
+func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *problems) []planned {
+	checkNames(kindChannel, l, ps)
 	var out []planned
 	var final []store.Channel
-	inConfig := map[string]bool{}
-	for _, p := range l {
-		inConfig[p.GetName()] = true
+	inConfig := map[string]int{}
+	for i, p := range l {
+		inConfig[p.GetName()] = i
 		ch, err := validate.Channel(channelIn(p), nil)
 		if err != nil {
-			errs = append(errs, objectError(kindChannel, p.GetName(), err))
+			ps.object(kindChannel, i, p.GetName(), err)
 			continue
 		}
 		final = append(final, ch)
-		out = append(out, planned{ch.Name, clearOutputOnly(channelOut(ch))})
+		out = append(out, planned{ch.Name, clearOutputOnly(channelOut(ch)), i, ch})
 	}
 	if !prune {
 		for _, ch := range live {
-			if !inConfig[ch.Name] {
+			if _, ok := inConfig[ch.Name]; !ok {
 				final = append(final, ch)
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil || len(final) == 0 {
-		return out, err
+	if ps.any() || len(final) == 0 {
+		return out
 	}
 	// One check of every route at once: validate.Channel asks the agents'
 	// router with the channel and all the others, and names both channels
-	// of a collision.
+	// of a collision. The problem sits at the first of them in the config.
 	if _, err := validate.Channel(final[0], final[1:]); err != nil {
-		return out, err
+		at := ""
+		for _, m := range quotedName.FindAllStringSubmatch(err.Error(), -1) {
+			if i, ok := inConfig[m[1]]; ok {
+				at = itemPath(kindChannel, i) + ".path"
+				break
+			}
+		}
+		ps.add(at, err)
 	}
-	return out, nil
+	return out
 }
+
+// quotedName finds the names a message quotes, such as channel "orders".
+var quotedName = regexp.MustCompile(`"([^"]+)"`)
 
 // wantJobs normalises the config's jobs as creating them would (placement
 // every when empty, active when unset). A job without start_at keeps the
 // live job's, as it would not change it; a new one starts when created.
-func wantJobs(l []*adminv1.Job, live []store.Job) ([]planned, error) {
-	errs := []error{checkNames(kindJob, l)}
+func wantJobs(l []*adminv1.Job, live []store.Job, ps *problems) []planned {
+	checkNames(kindJob, l, ps)
 	startAt := map[string]time.Time{}
 	for _, j := range live {
 		startAt[j.Name] = j.StartAt
 	}
 	var out []planned
-	for _, p := range l {
+	for i, p := range l {
 		j, err := jobIn(p)
 		if err != nil {
-			errs = append(errs, objectError(kindJob, p.GetName(), err))
+			ps.object(kindJob, i, p.GetName(), err)
 			continue
 		}
 		if j.StartAt.IsZero() && j.Type != "one_time" {
@@ -262,47 +308,19 @@ func wantJobs(l []*adminv1.Job, live []store.Job) ([]planned, error) {
 			j.StartAt = at
 		}
 		if err := validate.Job(j); err != nil {
-			errs = append(errs, objectError(kindJob, p.GetName(), err))
+			ps.object(kindJob, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{j.Name, clearOutputOnly(jobProto(j))})
+		out = append(out, planned{j.Name, clearOutputOnly(jobProto(j)), i, j})
 	}
-	return out, errors.Join(errs...)
+	return out
 }
 
-// wantPackage is a package of the config: its name, and the sha256 of its
-// files when it carries them.
-type wantPackage struct {
-	name, sha256 string
-}
-
-// wantPackages checks the config's packages' names and hashes the files of
-// those that carry them, as a deploy does: sorted by name.
-func wantPackages(l []*adminv1.PackageSource) ([]wantPackage, error) {
-	errs := []error{checkNames(kindPackage, l)}
-	var out []wantPackage
-	for _, p := range l {
-		if err := validate.Name("package", p.GetName()); err != nil {
-			errs = append(errs, objectError(kindPackage, p.GetName(), err))
-			continue
-		}
-		w := wantPackage{name: p.GetName()}
-		if files := p.GetFiles(); len(files) > 0 {
-			sf := make([]*agentv1.SourceFile, 0, len(files))
-			for _, f := range files {
-				sf = append(sf, &agentv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
-			}
-			slices.SortFunc(sf, func(a, b *agentv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
-			w.sha256 = snapshot.PackageHash(sf)
-		}
-		out = append(out, w)
-	}
-	return out, errors.Join(errs...)
-}
-
-// planPackages plans the packages: by name, and by the sha256 of the files
-// for those of want that carry files.
-func planPackages(live []store.Package, want []wantPackage, prune bool) []*adminv1.PlanItem {
+// planPackages plans the packages by name, and by the sha256 of the files
+// for those of want that carry files. A package of want is a
+// store.NewPackage when it carries files, a store.Package (the live one)
+// when it does not.
+func planPackages(live []store.Package, want []planned, prune bool) []*adminv1.PlanItem {
 	liveSha := map[string]string{}
 	for _, p := range live {
 		liveSha[p.Name] = p.Sha256
@@ -311,16 +329,15 @@ func planPackages(live []store.Package, want []wantPackage, prune bool) []*admin
 	inConfig := map[string]bool{}
 	for _, w := range want {
 		inConfig[w.name] = true
-		it := &adminv1.PlanItem{Kind: kindPackage, Name: w.name}
+		it := &adminv1.PlanItem{Kind: kindPackage, Name: w.name, Action: actionUnchanged}
+		np, carries := w.obj.(store.NewPackage)
 		sha, ok := liveSha[w.name]
 		switch {
 		case !ok:
 			it.Action = actionCreate
-		case w.sha256 != "" && w.sha256 != sha:
+		case carries && np.Sha256 != sha:
 			it.Action = actionUpdate
-			it.Changes = []*adminv1.FieldChange{{Field: "sha256", From: strconv.Quote(sha), To: strconv.Quote(w.sha256)}}
-		default:
-			it.Action = actionUnchanged
+			it.Changes = []*adminv1.FieldChange{{Field: "sha256", From: strconv.Quote(sha), To: strconv.Quote(np.Sha256)}}
 		}
 		items = append(items, it)
 	}
@@ -462,10 +479,9 @@ func fieldJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor) string {
 
 // checkResolved refuses a config holding a ${VAR} in any string: the
 // client resolves them, and one left would be stored as text.
-func checkResolved(cfg *adminv1.Config) error {
-	var errs []error
+func checkResolved(cfg *adminv1.Config, ps *problems) {
 	check := func(kind string, l []named) {
-		for _, x := range l {
+		for i, x := range l {
 			m, ok := x.(proto.Message)
 			if !ok {
 				continue
@@ -473,7 +489,7 @@ func checkResolved(cfg *adminv1.Config) error {
 			found := placeholders(m.ProtoReflect(), "")
 			slices.SortFunc(found, func(a, b placeholder) int { return strings.Compare(a.field, b.field) })
 			for _, p := range found {
-				errs = append(errs, objectError(kind, x.GetName(),
+				ps.add(itemPath(kind, i)+"."+p.field, objectError(kind, x.GetName(),
 					fmt.Errorf("%s: ${%s} is not resolved; set the variable %s", p.field, p.variable, p.variable)))
 			}
 		}
@@ -483,7 +499,6 @@ func checkResolved(cfg *adminv1.Config) error {
 	check(kindChannel, asNamed(cfg.GetChannels()))
 	check(kindJob, asNamed(cfg.GetJobs()))
 	check(kindPackage, asNamed(cfg.GetPackages()))
-	return errors.Join(errs...)
 }
 
 // asNamed is l as a list of named.

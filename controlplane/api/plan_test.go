@@ -145,6 +145,17 @@ func replaced(lines ...string) []string {
 	return out
 }
 
+// billingB2 is a new b.go for package billing: one that compiles, as a
+// plan compiles a package whose files changed.
+const billingB2 = `package billing
+
+import "github.com/weft-dev/weft/agent/sdk"
+
+func init() { sdk.Register("billing.run", Run) }
+
+func Run(ctx *sdk.Context, in struct{}) (struct{}, error) { return struct{}{}, nil }
+`
+
 func TestConfigPlanChanges(t *testing.T) {
 	e := newConfigEnv(t, storetest.SQLite(t))
 	tests := []struct {
@@ -186,12 +197,12 @@ func TestConfigPlanChanges(t *testing.T) {
 		}, false, slices.Concat(allUnchanged[7:13], allUnchanged[14:]), false},
 		{"prune deletes what the file lacks", func(cfg *adminv1.Config) {
 			cfg.Jobs = cfg.Jobs[1:]
-			cfg.Packages = cfg.Packages[:1]
-		}, true, replaced("delete job/report", "delete package/orders"), true},
+			cfg.Packages = cfg.Packages[1:]
+		}, true, replaced("delete job/report", "delete package/billing"), true},
 		{"a package whose files changed", func(cfg *adminv1.Config) {
-			cfg.Packages[0].Files[1].Content = []byte("package billing\n\n// b2\n")
+			cfg.Packages[0].Files[1].Content = []byte(billingB2)
 			slices.Reverse(cfg.Packages[0].Files) // hashed in name order
-		}, false, replaced(`update package/billing sha256 "` + billingSha(e.billing, "") + `"->"` + billingSha(e.billing, "package billing\n\n// b2\n") + `"`), true},
+		}, false, replaced(`update package/billing sha256 "` + billingSha(e.billing, "") + `"->"` + billingSha(e.billing, billingB2) + `"`), true},
 		{"a package without files is compared by name", func(cfg *adminv1.Config) {
 			cfg.Packages[0].Files = nil
 		}, false, allUnchanged, false},

@@ -6111,6 +6111,148 @@ func (x *PlanConfigResponse) GetChanges() bool {
 	return false
 }
 
+// ImportConfigRequest holds the config to apply.
+type ImportConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config is the config to apply, with every ${VAR} resolved, as in
+	// PlanConfigRequest.
+	Config *Config `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// prune deletes each live object the config lacks; without it such
+	// objects are left as they are.
+	Prune bool `protobuf:"varint,2,opt,name=prune,proto3" json:"prune,omitempty"`
+	// dry_run plans and checks everything an import checks, and stores
+	// nothing.
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportConfigRequest) Reset() {
+	*x = ImportConfigRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportConfigRequest) ProtoMessage() {}
+
+func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportConfigRequest.ProtoReflect.Descriptor instead.
+func (*ImportConfigRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *ImportConfigRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ImportConfigRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+func (x *ImportConfigRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// ImportConfigResponse is the plan an import carried out, or would have.
+type ImportConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// items are the objects of the plan, as in PlanConfigResponse.
+	Items []*PlanItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// changes is true when any item's action is other than unchanged.
+	Changes bool `protobuf:"varint,2,opt,name=changes,proto3" json:"changes,omitempty"`
+	// applied is true when the changes were stored: not a dry run, and there
+	// was something to change.
+	Applied bool `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	// revision is the config revision after the import: the new one when
+	// applied, else the current one.
+	Revision      int64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportConfigResponse) Reset() {
+	*x = ImportConfigResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportConfigResponse) ProtoMessage() {}
+
+func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportConfigResponse.ProtoReflect.Descriptor instead.
+func (*ImportConfigResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ImportConfigResponse) GetItems() []*PlanItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ImportConfigResponse) GetChanges() bool {
+	if x != nil {
+		return x.Changes
+	}
+	return false
+}
+
+func (x *ImportConfigResponse) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+func (x *ImportConfigResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // PlanItem is what applying a config would do to one object.
 type PlanItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6129,7 +6271,7 @@ type PlanItem struct {
 
 func (x *PlanItem) Reset() {
 	*x = PlanItem{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6141,7 +6283,7 @@ func (x *PlanItem) String() string {
 func (*PlanItem) ProtoMessage() {}
 
 func (x *PlanItem) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6154,7 +6296,7 @@ func (x *PlanItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanItem.ProtoReflect.Descriptor instead.
 func (*PlanItem) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *PlanItem) GetKind() string {
@@ -6202,7 +6344,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6214,7 +6356,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6227,7 +6369,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *FieldChange) GetField() string {
@@ -6696,7 +6838,16 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x05prune\x18\x02 \x01(\bR\x05prune\"]\n" +
 	"\x12PlanConfigResponse\x12-\n" +
 	"\x05items\x18\x01 \x03(\v2\x17.weft.admin.v1.PlanItemR\x05items\x12\x18\n" +
-	"\achanges\x18\x02 \x01(\bR\achanges\"\x80\x01\n" +
+	"\achanges\x18\x02 \x01(\bR\achanges\"s\n" +
+	"\x13ImportConfigRequest\x12-\n" +
+	"\x06config\x18\x01 \x01(\v2\x15.weft.admin.v1.ConfigR\x06config\x12\x14\n" +
+	"\x05prune\x18\x02 \x01(\bR\x05prune\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\x95\x01\n" +
+	"\x14ImportConfigResponse\x12-\n" +
+	"\x05items\x18\x01 \x03(\v2\x17.weft.admin.v1.PlanItemR\x05items\x12\x18\n" +
+	"\achanges\x18\x02 \x01(\bR\achanges\x12\x18\n" +
+	"\aapplied\x18\x03 \x01(\bR\aapplied\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\"\x80\x01\n" +
 	"\bPlanItem\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -6764,11 +6915,12 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bPauseJob\x12\x1e.weft.admin.v1.PauseJobRequest\x1a\x1f.weft.admin.v1.PauseJobResponse\x12N\n" +
 	"\tResumeJob\x12\x1f.weft.admin.v1.ResumeJobRequest\x1a .weft.admin.v1.ResumeJobResponse\x12E\n" +
 	"\x06RunJob\x12\x1c.weft.admin.v1.RunJobRequest\x1a\x1d.weft.admin.v1.RunJobResponse\x12T\n" +
-	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponse2\xbb\x01\n" +
+	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponse2\x94\x02\n" +
 	"\rConfigService\x12W\n" +
 	"\fExportConfig\x12\".weft.admin.v1.ExportConfigRequest\x1a#.weft.admin.v1.ExportConfigResponse\x12Q\n" +
 	"\n" +
-	"PlanConfig\x12 .weft.admin.v1.PlanConfigRequest\x1a!.weft.admin.v1.PlanConfigResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"PlanConfig\x12 .weft.admin.v1.PlanConfigRequest\x1a!.weft.admin.v1.PlanConfigResponse\x12W\n" +
+	"\fImportConfig\x12\".weft.admin.v1.ImportConfigRequest\x1a#.weft.admin.v1.ImportConfigResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -6783,7 +6935,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
@@ -6883,21 +7035,23 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*Config)(nil),                           // 95: weft.admin.v1.Config
 	(*PlanConfigRequest)(nil),                // 96: weft.admin.v1.PlanConfigRequest
 	(*PlanConfigResponse)(nil),               // 97: weft.admin.v1.PlanConfigResponse
-	(*PlanItem)(nil),                         // 98: weft.admin.v1.PlanItem
-	(*FieldChange)(nil),                      // 99: weft.admin.v1.FieldChange
-	nil,                                      // 100: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 101: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 102: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 103: weft.admin.v1.Job.AgentLabelsEntry
-	(*timestamppb.Timestamp)(nil),            // 104: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 105: google.protobuf.FieldMask
+	(*ImportConfigRequest)(nil),              // 98: weft.admin.v1.ImportConfigRequest
+	(*ImportConfigResponse)(nil),             // 99: weft.admin.v1.ImportConfigResponse
+	(*PlanItem)(nil),                         // 100: weft.admin.v1.PlanItem
+	(*FieldChange)(nil),                      // 101: weft.admin.v1.FieldChange
+	nil,                                      // 102: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 103: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 104: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 105: weft.admin.v1.Job.AgentLabelsEntry
+	(*timestamppb.Timestamp)(nil),            // 106: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 107: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	2,   // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	3,   // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	6,   // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	7,   // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	104, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	106, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	7,   // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	10,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	7,   // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -6907,64 +7061,64 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	7,   // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	17,  // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	7,   // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	104, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	104, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	100, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	106, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	106, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	102, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
 	24,  // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
 	24,  // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
 	24,  // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	105, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	24,  // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	101, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	103, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
 	1,   // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	104, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	104, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	104, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	106, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	106, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	106, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
 	35,  // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
 	35,  // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
 	41,  // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	104, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	106, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
 	40,  // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	104, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	106, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
 	42,  // 35: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	104, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	104, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	106, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	106, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
 	47,  // 38: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 39: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 40: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 41: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
 	47,  // 42: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	105, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	47,  // 44: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	102, // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	104, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	104, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	104, // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	106, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	106, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
 	58,  // 48: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 49: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 50: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 51: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
 	58,  // 52: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	105, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	58,  // 54: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	104, // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	106, // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
 	72,  // 56: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	103, // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	104, // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	104, // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	104, // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	105, // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	106, // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	106, // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	106, // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
 	73,  // 61: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
 	74,  // 62: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	104, // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	104, // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	104, // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	106, // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	106, // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	106, // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
 	71,  // 66: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
 	71,  // 67: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 68: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 69: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
 	71,  // 70: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	105, // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
 	71,  // 72: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 73: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
 	71,  // 74: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
@@ -6977,91 +7131,95 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	71,  // 81: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
 	3,   // 82: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
 	95,  // 83: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
-	98,  // 84: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	99,  // 85: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
-	4,   // 86: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,   // 87: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11,  // 88: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13,  // 89: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15,  // 90: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18,  // 91: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20,  // 92: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22,  // 93: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25,  // 94: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27,  // 95: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29,  // 96: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31,  // 97: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33,  // 98: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36,  // 99: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38,  // 100: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	45,  // 101: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	43,  // 102: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	48,  // 103: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	50,  // 104: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	52,  // 105: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	54,  // 106: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	56,  // 107: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	59,  // 108: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	61,  // 109: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	63,  // 110: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	65,  // 111: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	67,  // 112: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	69,  // 113: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	75,  // 114: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	77,  // 115: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	79,  // 116: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	81,  // 117: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	83,  // 118: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	85,  // 119: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	87,  // 120: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	89,  // 121: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	91,  // 122: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	93,  // 123: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	96,  // 124: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
-	5,   // 125: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,   // 126: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12,  // 127: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14,  // 128: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16,  // 129: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19,  // 130: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21,  // 131: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23,  // 132: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26,  // 133: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28,  // 134: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30,  // 135: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32,  // 136: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34,  // 137: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37,  // 138: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39,  // 139: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	46,  // 140: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	44,  // 141: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	49,  // 142: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	51,  // 143: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	53,  // 144: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	55,  // 145: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	57,  // 146: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	60,  // 147: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	62,  // 148: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	64,  // 149: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	66,  // 150: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	68,  // 151: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	70,  // 152: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	76,  // 153: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	78,  // 154: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	80,  // 155: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	82,  // 156: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	84,  // 157: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	86,  // 158: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	88,  // 159: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	90,  // 160: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	92,  // 161: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	94,  // 162: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	97,  // 163: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
-	125, // [125:164] is the sub-list for method output_type
-	86,  // [86:125] is the sub-list for method input_type
-	86,  // [86:86] is the sub-list for extension type_name
-	86,  // [86:86] is the sub-list for extension extendee
-	0,   // [0:86] is the sub-list for field type_name
+	100, // 84: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	95,  // 85: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
+	100, // 86: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	101, // 87: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
+	4,   // 88: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,   // 89: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11,  // 90: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13,  // 91: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15,  // 92: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18,  // 93: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20,  // 94: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22,  // 95: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25,  // 96: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27,  // 97: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29,  // 98: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31,  // 99: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33,  // 100: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36,  // 101: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38,  // 102: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	45,  // 103: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	43,  // 104: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	48,  // 105: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	50,  // 106: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	52,  // 107: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	54,  // 108: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	56,  // 109: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	59,  // 110: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	61,  // 111: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	63,  // 112: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	65,  // 113: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	67,  // 114: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	69,  // 115: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	75,  // 116: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	77,  // 117: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	79,  // 118: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	81,  // 119: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	83,  // 120: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	85,  // 121: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	87,  // 122: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	89,  // 123: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	91,  // 124: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	93,  // 125: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	96,  // 126: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	98,  // 127: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
+	5,   // 128: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,   // 129: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12,  // 130: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14,  // 131: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16,  // 132: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19,  // 133: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21,  // 134: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23,  // 135: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26,  // 136: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28,  // 137: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30,  // 138: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32,  // 139: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34,  // 140: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37,  // 141: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39,  // 142: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	46,  // 143: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	44,  // 144: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	49,  // 145: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	51,  // 146: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	53,  // 147: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	55,  // 148: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	57,  // 149: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	60,  // 150: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	62,  // 151: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	64,  // 152: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	66,  // 153: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	68,  // 154: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	70,  // 155: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	76,  // 156: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	78,  // 157: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	80,  // 158: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	82,  // 159: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	84,  // 160: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	86,  // 161: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	88,  // 162: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	90,  // 163: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	92,  // 164: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	94,  // 165: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	97,  // 166: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	99,  // 167: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
+	128, // [128:168] is the sub-list for method output_type
+	88,  // [88:128] is the sub-list for method input_type
+	88,  // [88:88] is the sub-list for extension type_name
+	88,  // [88:88] is the sub-list for extension extendee
+	0,   // [0:88] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -7078,7 +7236,7 @@ func file_weft_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   102,
+			NumMessages:   104,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

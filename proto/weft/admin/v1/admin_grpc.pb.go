@@ -1931,6 +1931,7 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 const (
 	ConfigService_ExportConfig_FullMethodName = "/weft.admin.v1.ConfigService/ExportConfig"
 	ConfigService_PlanConfig_FullMethodName   = "/weft.admin.v1.ConfigService/PlanConfig"
+	ConfigService_ImportConfig_FullMethodName = "/weft.admin.v1.ConfigService/ImportConfig"
 )
 
 // ConfigServiceClient is the client API for ConfigService service.
@@ -1951,6 +1952,18 @@ type ConfigServiceClient interface {
 	// The config carries its secrets resolved (no ${VAR} left); they are
 	// compared with the stored ones and never returned.
 	PlanConfig(ctx context.Context, in *PlanConfigRequest, opts ...grpc.CallOption) (*PlanConfigResponse, error)
+	// ImportConfig plans a config as PlanConfig does and then, unless it is a
+	// dry run, applies every change of the plan in one transaction, as one
+	// revision: all of it or, when anything is refused, none of it. Objects
+	// the plan finds unchanged are not written; an import that changes
+	// nothing leaves the revision as it is.
+	//
+	// A refused config fails with INVALID_ARGUMENT (or FAILED_PRECONDITION
+	// when it collides with stored state) and a google.rpc.BadRequest detail
+	// whose field violations name each problem by its path in the request,
+	// such as "config.channels[3].service", so that a client can point at the
+	// line of its file.
+	ImportConfig(ctx context.Context, in *ImportConfigRequest, opts ...grpc.CallOption) (*ImportConfigResponse, error)
 }
 
 type configServiceClient struct {
@@ -1981,6 +1994,16 @@ func (c *configServiceClient) PlanConfig(ctx context.Context, in *PlanConfigRequ
 	return out, nil
 }
 
+func (c *configServiceClient) ImportConfig(ctx context.Context, in *ImportConfigRequest, opts ...grpc.CallOption) (*ImportConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportConfigResponse)
+	err := c.cc.Invoke(ctx, ConfigService_ImportConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConfigServiceServer is the server API for ConfigService service.
 // All implementations must embed UnimplementedConfigServiceServer
 // for forward compatibility.
@@ -1999,6 +2022,18 @@ type ConfigServiceServer interface {
 	// The config carries its secrets resolved (no ${VAR} left); they are
 	// compared with the stored ones and never returned.
 	PlanConfig(context.Context, *PlanConfigRequest) (*PlanConfigResponse, error)
+	// ImportConfig plans a config as PlanConfig does and then, unless it is a
+	// dry run, applies every change of the plan in one transaction, as one
+	// revision: all of it or, when anything is refused, none of it. Objects
+	// the plan finds unchanged are not written; an import that changes
+	// nothing leaves the revision as it is.
+	//
+	// A refused config fails with INVALID_ARGUMENT (or FAILED_PRECONDITION
+	// when it collides with stored state) and a google.rpc.BadRequest detail
+	// whose field violations name each problem by its path in the request,
+	// such as "config.channels[3].service", so that a client can point at the
+	// line of its file.
+	ImportConfig(context.Context, *ImportConfigRequest) (*ImportConfigResponse, error)
 	mustEmbedUnimplementedConfigServiceServer()
 }
 
@@ -2014,6 +2049,9 @@ func (UnimplementedConfigServiceServer) ExportConfig(context.Context, *ExportCon
 }
 func (UnimplementedConfigServiceServer) PlanConfig(context.Context, *PlanConfigRequest) (*PlanConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlanConfig not implemented")
+}
+func (UnimplementedConfigServiceServer) ImportConfig(context.Context, *ImportConfigRequest) (*ImportConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportConfig not implemented")
 }
 func (UnimplementedConfigServiceServer) mustEmbedUnimplementedConfigServiceServer() {}
 func (UnimplementedConfigServiceServer) testEmbeddedByValue()                       {}
@@ -2072,6 +2110,24 @@ func _ConfigService_PlanConfig_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigService_ImportConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigServiceServer).ImportConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigService_ImportConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigServiceServer).ImportConfig(ctx, req.(*ImportConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConfigService_ServiceDesc is the grpc.ServiceDesc for ConfigService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2086,6 +2142,10 @@ var ConfigService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PlanConfig",
 			Handler:    _ConfigService_PlanConfig_Handler,
+		},
+		{
+			MethodName: "ImportConfig",
+			Handler:    _ConfigService_ImportConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
