@@ -79,6 +79,10 @@ func caller(ctx context.Context) string {
 // Packages returns the package service, for the control plane's own ways in.
 func (s *Server) Packages() adminv1.PackageServiceServer { return &packages{Server: s} }
 
+// Configs is the config service, for the control plane's own ways in (the
+// config directory, the pickup directory).
+func (s *Server) Configs() adminv1.ConfigServiceServer { return &configs{Server: s} }
+
 // storeError maps a store error to a status: what. is the operation.
 func storeError(what string, err error) error {
 	switch {

@@ -94,9 +94,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 
+	if cfg.ConfigDir != "" {
+		res, err := pickup.ImportDir(api.WithCaller(ctx, "config-dir:"+filepath.Base(cfg.ConfigDir)), admin.Configs(), cfg.ConfigDir, pickup.Getenv)
+		if err != nil {
+			// What is stored keeps serving; the operator sees why.
+			log.Error("config directory refused, nothing of it was imported; serving the config stored before", "dir", cfg.ConfigDir, "err", err)
+		} else {
+			log.Info("imported the config directory", "dir", cfg.ConfigDir, "result", pickup.ImportSummary(res))
+		}
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
 	if cfg.PickupDir != "" {
-		w, err := pickup.NewWatcher(cfg.PickupDir, admin.Packages(), cfg.PickupInterval, log)
+		w, err := pickup.NewWatcher(cfg.PickupDir, admin.Packages(), admin.Configs(), cfg.PickupInterval, log)
 		if err != nil {
 			return err
 		}

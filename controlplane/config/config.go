@@ -44,6 +44,9 @@ type Config struct {
 	PickupInterval time.Duration
 	// Sources is a sources list deployed at start; empty for none.
 	Sources string
+	// ConfigDir is a directory of config files (.yaml, .yml, .json)
+	// imported at start, together as one config; empty for none.
+	ConfigDir string
 	// SecretsKey is the file holding the key that seals secrets at rest;
 	// see SecretsKeyPath for its default.
 	SecretsKey string
@@ -88,6 +91,7 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.PickupDir, "pickup-dir", env("WEFT_PICKUP_DIR", ""), "deploy .go files and package directories dropped here (env WEFT_PICKUP_DIR)")
 	fs.DurationVar(&c.PickupInterval, "pickup-interval", time.Second, "how often to read the pickup directory")
 	fs.StringVar(&c.Sources, "sources", env("WEFT_SOURCES", ""), "sources list to deploy at start: one file or package directory per line (env WEFT_SOURCES)")
+	fs.StringVar(&c.ConfigDir, "config-dir", env("WEFT_CONFIG_DIR", ""), "import the config files (.yaml, .yml, .json) in this directory at start, as one config; their ${VAR}s come from the environment (env WEFT_CONFIG_DIR)")
 	fs.StringVar(&c.SecretsKey, "secrets-key", env("WEFT_SECRETS_KEY", ""), "file of the key that seals secrets at rest, created (mode 0600) when missing; default weft-secrets.key beside a SQLite database, required with MySQL (env WEFT_SECRETS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

@@ -3,6 +3,7 @@ package pickup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,12 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // recorder is a Deployer that keeps what it was asked and refuses packages
 // whose source says "broken".
-type recorder struct{ reqs []*adminv1.DeployRequest }
+type recorder struct {
+	reqs    []*adminv1.DeployRequest
+	imports []*adminv1.ImportConfigRequest
+}
 
 func (r *recorder) Deploy(_ context.Context, req *adminv1.DeployRequest) (*adminv1.DeployResponse, error) {
 	r.reqs = append(r.reqs, req)
@@ -27,6 +35,22 @@ func (r *recorder) Deploy(_ context.Context, req *adminv1.DeployRequest) (*admin
 		}
 	}
 	return &adminv1.DeployResponse{Revision: int64(len(r.reqs))}, nil
+}
+
+// ImportConfig keeps the request and refuses a config holding a channel
+// named "broken", as the control plane would: with a field violation.
+func (r *recorder) ImportConfig(_ context.Context, req *adminv1.ImportConfigRequest) (*adminv1.ImportConfigResponse, error) {
+	r.imports = append(r.imports, req)
+	for i, ch := range req.GetConfig().GetChannels() {
+		if ch.GetName() == "broken" {
+			st, _ := status.New(codes.InvalidArgument, `import config: channel "broken": service: service "nope" is not deployed`).
+				WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+					Field: fmt.Sprintf("config.channels[%d].service", i), Description: `channel "broken": service: service "nope" is not deployed`,
+				}}})
+			return nil, st.Err()
+		}
+	}
+	return &adminv1.ImportConfigResponse{Items: []*adminv1.PlanItem{{Kind: "channel", Name: "x", Action: "create"}}, Changes: true, Applied: true, Revision: 7}, nil
 }
 
 func write(t *testing.T, path, content string) {
@@ -42,7 +66,7 @@ func write(t *testing.T, path, content string) {
 func TestWatcher(t *testing.T) {
 	dir := t.TempDir()
 	rec := &recorder{}
-	w, err := NewWatcher(dir, rec, time.Hour, slog.New(slog.DiscardHandler))
+	w, err := NewWatcher(dir, rec, rec, time.Hour, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,5 +148,72 @@ func TestReadSources(t *testing.T) {
 	write(t, filepath.Join(dir, "empty.txt"), "# nothing\n")
 	if _, err := ReadSources(filepath.Join(dir, "empty.txt")); err == nil {
 		t.Fatal("an empty list was accepted")
+	}
+}
+
+func TestWatcherConfig(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{}
+	w, err := NewWatcher(dir, rec, rec, time.Hour, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PICKUP_TEST_TOKEN", "t0ken")
+	write(t, filepath.Join(dir, "good.yaml"), `version: 1
+security:
+- name: crm
+  kind: bearer
+  token: ${PICKUP_TEST_TOKEN}
+`)
+	write(t, filepath.Join(dir, "refused.yml"), `channels:
+- name: fine
+  path: /fine
+  service: a.b
+- name: broken
+  path: /broken
+  service: nope
+`)
+	write(t, filepath.Join(dir, "unset.json"), `{"security": [{"name": "x", "kind": "bearer", "token": "${PICKUP_TEST_UNSET}"}]}`)
+	write(t, filepath.Join(dir, "typo.yaml"), "channels:\n- name: c\n  pathh: /c\n")
+	ctx := context.Background()
+	w.Poll(ctx)
+	w.Poll(ctx)
+
+	if len(rec.imports) != 2 {
+		t.Fatalf("imports = %d, want 2 (good.yaml, refused.yml; the others fail before)", len(rec.imports))
+	}
+	for _, req := range rec.imports {
+		if req.GetPrune() || req.GetDryRun() {
+			t.Errorf("pickup import with prune %v, dry run %v; want neither", req.GetPrune(), req.GetDryRun())
+		}
+	}
+	if got := rec.imports[0].GetConfig().GetSecurity()[0].GetToken(); got != "t0ken" {
+		t.Errorf("token = %q, want the environment's value", got)
+	}
+	if len(rec.reqs) != 0 {
+		t.Errorf("a config file was deployed as a package: %v", rec.reqs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, DeployedDir)); err != nil {
+		t.Fatal(err)
+	}
+	deployed, _ := filepath.Glob(filepath.Join(dir, DeployedDir, "*-good.yaml"))
+	if len(deployed) != 1 {
+		t.Errorf("good.yaml not moved to %s", DeployedDir)
+	}
+	wantFailed := map[string]string{
+		"refused.yml": "refused.yml:7: channel \"broken\": service: service \"nope\" is not deployed",
+		"unset.json":  "unset.json:1: security \"x\": token: variable PICKUP_TEST_UNSET is not set",
+		"typo.yaml":   "typo.yaml:3: channel \"c\": unknown field \"pathh\"",
+	}
+	for name, text := range wantFailed {
+		errs, _ := filepath.Glob(filepath.Join(dir, FailedDir, "*-"+name+".error"))
+		if len(errs) != 1 {
+			t.Errorf("%s: no .error file in %s", name, FailedDir)
+			continue
+		}
+		b, _ := os.ReadFile(errs[0])
+		if !strings.Contains(string(b), text) {
+			t.Errorf("%s.error = %q, want it to say %q", name, b, text)
+		}
 	}
 }

@@ -21,14 +21,18 @@ const (
 	FailedDir   = ".failed"
 )
 
-// Watcher deploys what is dropped into a directory. An entry is picked up
-// once it has stayed the same for one poll, so a file still being copied is
-// not read half-written. After the deploy it moves to .deployed/, or to
-// .failed/ beside a NAME.error file saying why; either way the log says
-// what was picked up, and the deploy history names it as the author.
+// Watcher deploys what is dropped into a directory: a .go file or a
+// package directory is deployed, a config file (.yaml, .yml, .json) is
+// imported, without pruning, its ${VAR}s from the control plane's
+// environment. An entry is picked up once it has stayed the same for one
+// poll, so a file still being copied is not read half-written. Afterwards
+// it moves to .deployed/, or to .failed/ beside a NAME.error file saying
+// why; either way the log says what was picked up, and the history names
+// it as the author.
 type Watcher struct {
 	dir      string
 	deployer Deployer
+	importer Importer
 	interval time.Duration
 	log      *slog.Logger
 
@@ -36,13 +40,13 @@ type Watcher struct {
 }
 
 // NewWatcher returns a watcher of dir, polling every interval.
-func NewWatcher(dir string, d Deployer, interval time.Duration, log *slog.Logger) (*Watcher, error) {
+func NewWatcher(dir string, d Deployer, im Importer, interval time.Duration, log *slog.Logger) (*Watcher, error) {
 	for _, sub := range []string{"", DeployedDir, FailedDir} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("pickup directory: %w", err)
 		}
 	}
-	return &Watcher{dir: dir, deployer: d, interval: interval, log: log.With("component", "pickup", "dir", dir), last: map[string]string{}}, nil
+	return &Watcher{dir: dir, deployer: d, importer: im, interval: interval, log: log.With("component", "pickup", "dir", dir), last: map[string]string{}}, nil
 }
 
 // Run polls until ctx ends.
@@ -71,7 +75,7 @@ func (w *Watcher) Poll(ctx context.Context) {
 	now := map[string]string{}
 	for _, e := range entries {
 		name := e.Name()
-		if ignored(name) || !(e.IsDir() || strings.HasSuffix(name, ".go")) {
+		if ignored(name) || !(e.IsDir() || strings.HasSuffix(name, ".go") || isConfigFile(name)) {
 			continue
 		}
 		stamp, err := stampOf(filepath.Join(w.dir, name))
@@ -89,12 +93,20 @@ func (w *Watcher) Poll(ctx context.Context) {
 
 func (w *Watcher) pick(ctx context.Context, name string) {
 	path := filepath.Join(w.dir, name)
-	src, err := ReadPath(path)
-	var res *adminv1.DeployResponse
-	if err == nil {
-		res, err = w.deployer.Deploy(api.WithCaller(ctx, "pickup:"+name), &adminv1.DeployRequest{Packages: []*adminv1.PackageSource{src}})
-		if err != nil {
-			err = fmt.Errorf("%s", status.Convert(err).Message())
+	ctx = api.WithCaller(ctx, "pickup:"+name)
+	var (
+		result string
+		err    error
+	)
+	if isConfigFile(name) && !w.isDir(path) {
+		var res *adminv1.ImportConfigResponse
+		if res, err = ImportFiles(ctx, w.importer, []string{path}, Getenv); err == nil {
+			result = "imported: " + ImportSummary(res)
+		}
+	} else {
+		var res *adminv1.DeployResponse
+		if res, err = w.deploy(ctx, path); err == nil {
+			result = "deployed: " + Summary(res)
 		}
 	}
 	if ctx.Err() != nil {
@@ -110,8 +122,28 @@ func (w *Watcher) pick(ctx context.Context, name string) {
 		}
 		return
 	}
-	w.log.Info("picked up and deployed", "entry", name, "result", Summary(res))
+	w.log.Info("picked up", "entry", name, "result", result)
 	w.move(path, filepath.Join(w.dir, DeployedDir, stamp+"-"+name))
+}
+
+// deploy deploys the package at path.
+func (w *Watcher) deploy(ctx context.Context, path string) (*adminv1.DeployResponse, error) {
+	src, err := ReadPath(path)
+	if err != nil {
+		return nil, err
+	}
+	res, err := w.deployer.Deploy(ctx, &adminv1.DeployRequest{Packages: []*adminv1.PackageSource{src}})
+	if err != nil {
+		return nil, fmt.Errorf("%s", status.Convert(err).Message())
+	}
+	return res, nil
+}
+
+// isDir reports whether path is a directory (a package directory named
+// like a config file).
+func (w *Watcher) isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func (w *Watcher) move(from, to string) {

@@ -168,6 +168,7 @@ Environment:
 		a.newJobCmd(),
 		a.newExportCmd(),
 		a.newDiffCmd(),
+		a.newImportCmd(),
 		a.newAgentCmd(),
 		a.newInvokeCmd(),
 		a.newVersionCmd(),

@@ -1,28 +1,18 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"sigs.k8s.io/yaml"
 
+	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
-
-// variablePattern finds a ${VAR} in a config file's string.
-var variablePattern = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // The signs diff prints before each object, by the plan's action.
 var planSigns = map[string]string{"create": "+", "update": "~", "delete": "-", "unchanged": "="}
@@ -37,7 +27,7 @@ func (a *app) newDiffCmd() *cobra.Command {
 		Short: "Compare a config file with the live control plane; exit 1 when they differ",
 		Long: `diff reads a config file (YAML or JSON, as export writes it), asks the
 control plane what applying it would change, and prints the plan. It
-changes nothing: import is not there yet.
+changes nothing; weftctl import applies the same plan.
 
   + channel hello                          would be created
   ~ outgoing crm: timeout_ms 5000 → 3000   would be updated, field by field
@@ -47,6 +37,10 @@ changes nothing: import is not there yet.
 
 Objects are matched by kind and name. Without --prune, live objects the
 file lacks are not mentioned; with it they are planned as deletes.
+
+A file may list other files to read with it under include: (paths
+relative to the file); their objects join its own. Each problem in a file
+is named by its file:line.
 
 Each ${VAR} in the file's strings is replaced by the variable from the
 environment, else from --env-file (KEY=VALUE lines, # comments). A variable
@@ -86,13 +80,33 @@ a CI job can tell "differs" from "broken".`,
 // diff plans file against the live config, prints the plan, and reports
 // whether it holds changes.
 func (a *app) diff(ctx context.Context, file, envFile string, prune, verbose bool) (bool, error) {
-	cfg, err := readConfigFile(file)
+	doc, err := a.readConfig([]string{file}, envFile)
 	if err != nil {
 		return false, err
 	}
-	vars, err := readEnvFile(envFile)
+	req := &adminv1.PlanConfigRequest{Config: doc.Config, Prune: prune}
+	resp, err := call(ctx, a, "plan config", func(ctx context.Context, c *conn) (*adminv1.PlanConfigResponse, error) {
+		return c.config.PlanConfig(ctx, req, grpc.MaxCallSendMsgSize(exportMaxBytes))
+	})
 	if err != nil {
-		return false, err
+		return false, doc.Explain(err)
+	}
+	if a.json() {
+		return resp.GetChanges(), a.printJSON(resp)
+	}
+	return resp.GetChanges(), printPlan(a.stdout, resp, verbose)
+}
+
+// readConfig reads config files as one config and resolves its ${VAR}s
+// from the environment, else from envFile.
+func (a *app) readConfig(files []string, envFile string) (*configfile.Doc, error) {
+	doc, err := configfile.ReadFiles(files...)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := configfile.ReadEnvFile(envFile)
+	if err != nil {
+		return nil, err
 	}
 	lookup := func(name string) (string, bool) {
 		if v := a.getenv(name); v != "" {
@@ -101,178 +115,27 @@ func (a *app) diff(ctx context.Context, file, envFile string, prune, verbose boo
 		v, ok := vars[name]
 		return v, ok && v != ""
 	}
-	if err := resolveConfig(cfg, lookup); err != nil {
-		return false, fmt.Errorf("%s: %w", file, err)
-	}
-	req := &adminv1.PlanConfigRequest{Config: cfg, Prune: prune}
-	resp, err := call(ctx, a, "plan config", func(ctx context.Context, c *conn) (*adminv1.PlanConfigResponse, error) {
-		return c.config.PlanConfig(ctx, req, grpc.MaxCallSendMsgSize(exportMaxBytes))
-	})
-	if err != nil {
-		return false, err
-	}
-	if a.json() {
-		return resp.GetChanges(), a.printJSON(resp)
-	}
-	return resp.GetChanges(), printPlan(a.stdout, resp, verbose)
-}
-
-// readConfigFile reads a YAML or JSON config file into a Config. A field
-// the format does not know is an error naming it.
-func readConfigFile(file string) (*adminv1.Config, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
+	if err := doc.Resolve(lookup); err != nil {
 		return nil, err
 	}
-	j, err := yaml.YAMLToJSON(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not YAML or JSON: %w", file, err)
-	}
-	cfg := &adminv1.Config{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(j, cfg); err != nil {
-		return nil, fmt.Errorf("%s: not a config: %w", file, err)
-	}
-	return cfg, nil
-}
-
-// readEnvFile reads KEY=VALUE lines; blank lines and lines starting with
-// # are skipped, and a value in matching single or double quotes loses
-// them. No file is no variables.
-func readEnvFile(file string) (map[string]string, error) {
-	vars := map[string]string{}
-	if file == "" {
-		return vars, nil
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return parseEnv(file, f)
-}
-
-// envKeyPattern is what an env file's key may be.
-var envKeyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// parseEnv parses the env file read from r, naming file and line in errors.
-func parseEnv(file string, r io.Reader) (map[string]string, error) {
-	vars := map[string]string{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		key = strings.TrimSpace(key)
-		if !ok || !envKeyPattern.MatchString(key) {
-			return nil, fmt.Errorf("%s:%d: want KEY=VALUE, KEY letters, digits and _", file, n)
-		}
-		value = strings.TrimSpace(value)
-		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
-			value = value[1 : len(value)-1]
-		}
-		vars[key] = value
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return vars, nil
-}
-
-// resolveConfig replaces each ${VAR} in the strings of cfg's objects by
-// lookup's value. Every variable lookup lacks is reported, with the object
-// and field that uses it.
-func resolveConfig(cfg *adminv1.Config, lookup func(string) (string, bool)) error {
-	var errs []error
-	kinds := []struct {
-		kind string
-		l    protoreflect.List
-	}{
-		{"security", listOf(cfg, "security")},
-		{"outgoing", listOf(cfg, "outgoing")},
-		{"channel", listOf(cfg, "channels")},
-		{"job", listOf(cfg, "jobs")},
-		{"package", listOf(cfg, "packages")},
-	}
-	for _, k := range kinds {
-		for i := range k.l.Len() {
-			m := k.l.Get(i).Message()
-			name := m.Get(m.Descriptor().Fields().ByName("name")).String()
-			var missing []string
-			resolveMessage(m, "", lookup, func(field, variable string) {
-				missing = append(missing, fmt.Sprintf("%s %q: %s: variable %s is not set (in the environment or --env-file)", k.kind, name, field, variable))
-			})
-			slices.Sort(missing)
-			for _, e := range missing {
-				errs = append(errs, errors.New(e))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// listOf is the list field of cfg by name.
-func listOf(cfg *adminv1.Config, field protoreflect.Name) protoreflect.List {
-	m := cfg.ProtoReflect()
-	return m.Get(m.Descriptor().Fields().ByName(field)).List()
-}
-
-// resolveMessage resolves the strings of m in place: singular, in lists,
-// in map values and in nested messages. missing is told of each variable
-// lookup lacks, with the field's path under prefix.
-func resolveMessage(m protoreflect.Message, prefix string, lookup func(string) (string, bool), missing func(field, variable string)) {
-	resolve := func(path, s string) string {
-		return variablePattern.ReplaceAllStringFunc(s, func(ref string) string {
-			name := ref[2 : len(ref)-1]
-			v, ok := lookup(name)
-			if !ok {
-				missing(path, name)
-				return ref
-			}
-			return v
-		})
-	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		path := prefix + string(fd.Name())
-		switch {
-		case fd.IsList():
-			l := v.List()
-			for i := range l.Len() {
-				at := fmt.Sprintf("%s[%d]", path, i)
-				switch fd.Kind() {
-				case protoreflect.StringKind:
-					l.Set(i, protoreflect.ValueOfString(resolve(at, l.Get(i).String())))
-				case protoreflect.MessageKind:
-					resolveMessage(l.Get(i).Message(), at+".", lookup, missing)
-				}
-			}
-		case fd.IsMap():
-			if fd.MapValue().Kind() != protoreflect.StringKind {
-				return true
-			}
-			mp := v.Map()
-			mp.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				mp.Set(k, protoreflect.ValueOfString(resolve(fmt.Sprintf("%s[%q]", path, k.String()), mv.String())))
-				return true
-			})
-		case fd.Kind() == protoreflect.StringKind:
-			m.Set(fd, protoreflect.ValueOfString(resolve(path, v.String())))
-		case fd.Kind() == protoreflect.MessageKind:
-			resolveMessage(v.Message(), path+".", lookup, missing)
-		}
-		return true
-	})
+	return doc, nil
 }
 
 // printPlan writes the plan, one object a line, then a summary. Unchanged
 // objects are listed only when verbose.
 func printPlan(w io.Writer, resp *adminv1.PlanConfigResponse, verbose bool) error {
+	summary := "plan: " + planCounts(resp.GetItems(), "to create", "to update", "to delete")
+	if !resp.GetChanges() {
+		summary = fmt.Sprintf("no changes: %d objects unchanged", countAction(resp.GetItems(), "unchanged"))
+	}
+	return writePlan(w, resp.GetItems(), verbose, summary)
+}
+
+// writePlan writes the items of a plan, one object a line (unchanged ones
+// only when verbose), then the summary line.
+func writePlan(w io.Writer, items []*adminv1.PlanItem, verbose bool, summary string) error {
 	var b bytes.Buffer
-	counts := map[string]int{}
-	for _, it := range resp.GetItems() {
-		counts[it.GetAction()]++
+	for _, it := range items {
 		if it.GetAction() == "unchanged" && !verbose {
 			continue
 		}
@@ -290,14 +153,28 @@ func printPlan(w io.Writer, resp *adminv1.PlanConfigResponse, verbose bool) erro
 		}
 		b.WriteByte('\n')
 	}
-	if !resp.GetChanges() {
-		fmt.Fprintf(&b, "no changes: %d objects unchanged\n", counts["unchanged"])
-	} else {
-		fmt.Fprintf(&b, "plan: %d to create, %d to update, %d to delete, %d unchanged\n",
-			counts["create"], counts["update"], counts["delete"], counts["unchanged"])
-	}
+	b.WriteString(summary + "\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// planCounts counts the items by action, in the words given for create,
+// update and delete: "1 to create, 2 to update, 0 to delete, 3 unchanged".
+func planCounts(items []*adminv1.PlanItem, created, updated, deleted string) string {
+	return fmt.Sprintf("%d %s, %d %s, %d %s, %d unchanged",
+		countAction(items, "create"), created, countAction(items, "update"), updated,
+		countAction(items, "delete"), deleted, countAction(items, "unchanged"))
+}
+
+// countAction counts the items of one action.
+func countAction(items []*adminv1.PlanItem, action string) int {
+	n := 0
+	for _, it := range items {
+		if it.GetAction() == action {
+			n++
+		}
+	}
+	return n
 }
 
 // secretShown is what the control plane shows for a secret that is set.

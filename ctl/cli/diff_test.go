@@ -188,12 +188,12 @@ func TestDiffRefusesBadInput(t *testing.T) {
 		want                []string
 	}{
 		{"missing variables", diffFile, "", nil, []string{
-			`security "crm-token": token: variable WEFT_SECRET_CRM_TOKEN_TOKEN is not set`,
-			`outgoing "crm": headers["X-Tenant"]: variable TENANT is not set`,
+			`weft.yaml:5: security "crm-token": token: variable WEFT_SECRET_CRM_TOKEN_TOKEN is not set`,
+			`weft.yaml:12: outgoing "crm": headers["X-Tenant"]: variable TENANT is not set`,
 		}},
-		{"a variable set empty", diffFile, "TENANT=\nWEFT_SECRET_CRM_TOKEN_TOKEN=x\n", nil, []string{`variable TENANT is not set`}},
-		{"an unknown field", "version: 1\nchannels:\n- name: a\n  paht: /a\n", "", nil, []string{`unknown field "paht"`}},
-		{"not YAML", "channels: [\n", "", nil, []string{"not YAML or JSON"}},
+		{"a variable set empty", diffFile, "TENANT=\nWEFT_SECRET_CRM_TOKEN_TOKEN=x\n", nil, []string{`weft.yaml:12: outgoing "crm": headers["X-Tenant"]: variable TENANT is not set`}},
+		{"an unknown field", "version: 1\nchannels:\n- name: a\n  paht: /a\n", "", nil, []string{`weft.yaml:4: channel "a": unknown field "paht"`}},
+		{"not YAML", "channels: [\n", "", nil, []string{"weft.yaml:1: not YAML or JSON"}},
 		{"a bad env file line", diffFile, "# ok\nTENANT acme\n", nil, []string{"prod.env:2: want KEY=VALUE"}},
 	}
 	for _, tt := range tests {

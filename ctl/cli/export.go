@@ -1,29 +1,20 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protojson"
-	"sigs.k8s.io/yaml"
 
+	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // exportMaxBytes bounds the export the client accepts: the control plane's
 // own bound on a message, as an export with source can be large.
 const exportMaxBytes = 64 << 20
-
-// exportJSON renders a config: proto field names, and only the fields that
-// are set, so that a file holds what matters and nothing that churns.
-var exportJSON = protojson.MarshalOptions{UseProtoNames: true}
 
 func (a *app) newExportCmd() *cobra.Command {
 	var (
@@ -42,6 +33,9 @@ files).
 The document is stable: lists are sorted by name, keys are sorted (YAML),
 and times, revisions and other state the control plane keeps are left out,
 so two exports of the same config are byte for byte the same.
+
+A package's file is written as text: (its source, in a YAML literal block)
+when it is UTF-8, else as content: (base64).
 
 Secrets are never written: each one set reads as a placeholder
 ${WEFT_SECRET_<NAME>_<FIELD>}, such as ${WEFT_SECRET_CRM_TOKEN_TOKEN} for the
@@ -66,7 +60,7 @@ so. --file writes the file atomically (a temporary file renamed over it).`,
 			if err != nil {
 				return err
 			}
-			b, err := renderConfig(resp.GetConfig(), f)
+			b, err := configfile.Marshal(resp.GetConfig(), f)
 			if err != nil {
 				return err
 			}
@@ -74,10 +68,10 @@ so. --file writes the file atomically (a temporary file renamed over it).`,
 				_, err := a.stdout.Write(b)
 				return err
 			}
-			if err := writeAtomic(file, b); err != nil {
+			if err := configfile.WriteFile(file, b); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(a.stdout, "wrote %s: %s\n", file, configSummary(resp.GetConfig()))
+			_, err = fmt.Fprintf(a.stdout, "wrote %s: %s\n", file, configfile.Summary(resp.GetConfig()))
 			return err
 		},
 	}
@@ -111,87 +105,4 @@ func (a *app) exportFormat(cmd *cobra.Command, format string) (string, error) {
 	default:
 		return outputYAML, nil
 	}
-}
-
-// renderConfig renders cfg as format. Both renderings are stable: protojson
-// varies its spacing on purpose, so its output is re-indented (JSON) or
-// re-encoded with sorted keys (YAML).
-func renderConfig(cfg *adminv1.Config, format string) ([]byte, error) {
-	b, err := exportJSON.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("render config as JSON: %w", err)
-	}
-	if format == outputYAML {
-		y, err := yaml.JSONToYAML(b)
-		if err != nil {
-			return nil, fmt.Errorf("render config as YAML: %w", err)
-		}
-		return y, nil
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return nil, fmt.Errorf("render config as JSON: %w", err)
-	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
-}
-
-// writeAtomic writes b to path through a temporary file in the same
-// directory, renamed over path: a reader sees the old file or the new one,
-// never a part. The file is 0644: secrets in it are placeholders.
-func writeAtomic(path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// configSummary counts the objects of cfg by kind, such as "2 channels,
-// 1 job".
-func configSummary(cfg *adminv1.Config) string {
-	counts := []struct {
-		n           int
-		one, plural string
-	}{
-		{len(cfg.GetSecurity()), "security definition", "security definitions"},
-		{len(cfg.GetOutgoing()), "outgoing connection", "outgoing connections"},
-		{len(cfg.GetChannels()), "channel", "channels"},
-		{len(cfg.GetJobs()), "job", "jobs"},
-		{len(cfg.GetPackages()), "package", "packages"},
-	}
-	var parts []string
-	for _, c := range counts {
-		switch {
-		case c.n == 1:
-			parts = append(parts, "1 "+c.one)
-		case c.n > 1:
-			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.plural))
-		}
-	}
-	if len(parts) == 0 {
-		return "no objects"
-	}
-	return strings.Join(parts, ", ")
 }

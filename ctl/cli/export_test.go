@@ -98,8 +98,9 @@ outgoing:
   timeout_ms: "5000"
 packages:
 - files:
-  - content: cGFja2FnZSBvcmRlcnMK
-    name: orders.go
+  - name: orders.go
+    text: |
+      package orders
   name: orders
 security:
 - kind: bearer

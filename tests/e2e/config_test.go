@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
@@ -74,10 +75,11 @@ func TestConfigExport(t *testing.T) {
 					}
 					path := filepath.Join(dir, "source.json")
 					e.ctlOK(t, "export", "--include-source", "--format", "json", "--file", path)
-					cfg := &adminv1.Config{}
-					if err := protojson.Unmarshal(readExport(t, path), cfg); err != nil {
-						t.Fatalf("the JSON export does not decode as a Config: %v", err)
+					doc, err := configfile.Read(path)
+					if err != nil {
+						t.Fatalf("the JSON export does not read as a config: %v", err)
 					}
+					cfg := doc.Config
 					src, err := os.ReadFile(filepath.Join(e.example, "hello.go"))
 					if err != nil {
 						t.Fatal(err)
