@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -68,9 +70,10 @@ func (s *configs) ExportConfig(ctx context.Context, req *adminv1.ExportConfigReq
 // exportConfig is the part of d that sel selects, as a config document.
 func exportConfig(d store.Desired, sel *selection, withSource bool) *adminv1.Config {
 	cfg := &adminv1.Config{Version: configVersion}
+	vars := secretVarNames(d.Security)
 	for _, def := range d.Security {
 		if sel.wants(kindSecurity, def.Name) {
-			cfg.Security = append(cfg.Security, securityExport(def))
+			cfg.Security = append(cfg.Security, securityExport(def, vars[def.Name]))
 		}
 	}
 	for _, c := range d.Outgoing {
@@ -104,9 +107,10 @@ func exportConfig(d store.Desired, sel *selection, withSource bool) *adminv1.Con
 }
 
 // securityExport is def with each secret that is set replaced by its
-// placeholder, and without output-only fields. It starts from the redacted
-// form, so a secret in clear is never copied into the message.
-func securityExport(def store.SecurityDefinition) *adminv1.SecurityDefinition {
+// placeholder (varName names the definition in it), and without
+// output-only fields. It starts from the redacted form, so a secret in
+// clear is never copied into the message.
+func securityExport(def store.SecurityDefinition, varName string) *adminv1.SecurityDefinition {
 	p := clearOutputOnly(securityOut(def))
 	m := p.ProtoReflect()
 	for _, f := range secretFields(def) {
@@ -114,16 +118,40 @@ func securityExport(def store.SecurityDefinition) *adminv1.SecurityDefinition {
 			continue
 		}
 		fd := m.Descriptor().Fields().ByName(protoreflect.Name(f.name))
-		m.Set(fd, protoreflect.ValueOfString(secretPlaceholder(def.Name, f.name)))
+		m.Set(fd, protoreflect.ValueOfString(secretPlaceholder(varName, f.name)))
 	}
 	return p
 }
 
-// secretPlaceholder is the ${VAR} written in place of the secret field of
-// the definition name: WEFT_SECRET_<NAME>_<FIELD>, upper-cased, with every
-// character other than A-Z and 0-9 written as _.
-func secretPlaceholder(name, field string) string {
-	return "${WEFT_SECRET_" + envName(name) + "_" + envName(field) + "}"
+// secretPlaceholder is the ${VAR} written in place of a secret field of
+// the definition varName names: WEFT_SECRET_<VARNAME>_<FIELD>.
+func secretPlaceholder(varName, field string) string {
+	return "${WEFT_SECRET_" + varName + "_" + envName(field) + "}"
+}
+
+// secretVarNames names each definition in its placeholders: its name
+// upper-cased, every character other than A-Z and 0-9 written as _. Names
+// that would read the same (crm-token, crm.token) each get the first 8 hex
+// digits of their name's SHA-256 as well, so that no two definitions
+// share a variable. Every definition is named, exported or not, so that a
+// filtered export writes the placeholders a full one does.
+func secretVarNames(defs []store.SecurityDefinition) map[string]string {
+	byVar := map[string][]string{}
+	for _, def := range defs {
+		v := envName(def.Name)
+		byVar[v] = append(byVar[v], def.Name)
+	}
+	out := make(map[string]string, len(defs))
+	for v, names := range byVar {
+		for _, n := range names {
+			out[n] = v
+			if len(names) > 1 {
+				sum := sha256.Sum256([]byte(n))
+				out[n] = v + "_" + strings.ToUpper(hex.EncodeToString(sum[:4]))
+			}
+		}
+	}
+	return out
 }
 
 // envName is s upper-cased with every character other than A-Z and 0-9

@@ -378,8 +378,33 @@ func TestSecretPlaceholder(t *testing.T) {
 		{"9to5", "password", "${WEFT_SECRET_9TO5_PASSWORD}"},
 	}
 	for _, tt := range tests {
-		if got := secretPlaceholder(tt.name, tt.field); got != tt.want {
-			t.Errorf("secretPlaceholder(%q, %q) = %q, want %q", tt.name, tt.field, got, tt.want)
+		vars := secretVarNames([]store.SecurityDefinition{{Name: tt.name}})
+		if got := secretPlaceholder(vars[tt.name], tt.field); got != tt.want {
+			t.Errorf("placeholder of %q, %q = %q, want %q", tt.name, tt.field, got, tt.want)
 		}
+	}
+}
+
+// Names that read the same as variables get apart placeholders, the same
+// whether or not the others are exported.
+func TestSecretPlaceholderCollision(t *testing.T) {
+	defs := []store.SecurityDefinition{{Name: "crm-token"}, {Name: "crm.token"}, {Name: "crm_token"}, {Name: "other"}}
+	vars := secretVarNames(defs)
+	seen := map[string]string{}
+	for _, d := range defs {
+		v := vars[d.Name]
+		if other, dup := seen[v]; dup {
+			t.Errorf("%q and %q share the variable name %s", d.Name, other, v)
+		}
+		seen[v] = d.Name
+		if !strings.HasPrefix(v, "CRM_TOKEN_") && d.Name != "other" {
+			t.Errorf("%q is named %s; want CRM_TOKEN_ and a hash", d.Name, v)
+		}
+	}
+	if vars["other"] != "OTHER" {
+		t.Errorf("other is named %s; want OTHER, as no other name reads the same", vars["other"])
+	}
+	if again := secretVarNames(slices.Clone(defs)[1:]); again["crm.token"] != vars["crm.token"] {
+		t.Errorf("crm.token is named %s without crm-token, %s with it; want the hash either way while a twin remains", again["crm.token"], vars["crm.token"])
 	}
 }

@@ -5910,7 +5910,9 @@ type Config struct {
 	// security are the security definitions. Every secret that is set reads
 	// as ${WEFT_SECRET_<NAME>_<FIELD>}: the definition's name and the field's
 	// name upper-cased, each character other than A-Z and 0-9 written as _,
-	// such as ${WEFT_SECRET_CRM_TOKEN_TOKEN}.
+	// such as ${WEFT_SECRET_CRM_TOKEN_TOKEN}. Definitions whose names would
+	// read the same (crm-token, crm.token) each add the first 8 hex digits
+	// of their name's SHA-256 after the name, so no two share a variable.
 	Security []*SecurityDefinition `protobuf:"bytes,2,rep,name=security,proto3" json:"security,omitempty"`
 	// outgoing are the outgoing connections.
 	Outgoing []*OutgoingConnection `protobuf:"bytes,3,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
