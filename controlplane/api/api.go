@@ -55,6 +55,7 @@ func (s *Server) Register(g *grpc.Server) {
 	adminv1.RegisterOutgoingServiceServer(g, &outgoingConns{Server: s})
 	adminv1.RegisterJobServiceServer(g, &jobs{Server: s})
 	adminv1.RegisterConfigServiceServer(g, &configs{Server: s})
+	adminv1.RegisterStatsServiceServer(g, &stats{Server: s})
 }
 
 // callerKey is the context key of the caller's identity.

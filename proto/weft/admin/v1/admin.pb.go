@@ -9,6 +9,7 @@ package adminv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -2530,7 +2531,18 @@ type AgentInventory struct {
 	// goroutines is the agent process's goroutine count.
 	Goroutines int64 `protobuf:"varint,3,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
 	// heap_bytes is the agent process's live heap.
-	HeapBytes     int64 `protobuf:"varint,4,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	HeapBytes int64 `protobuf:"varint,4,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	// build_version is the agent binary's version.
+	BuildVersion string `protobuf:"bytes,5,opt,name=build_version,json=buildVersion,proto3" json:"build_version,omitempty"`
+	// labels are the agent's labels.
+	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// started_at is when the agent process started.
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// recent_errors are the agent's newest error log lines, newest first,
+	// at most 10.
+	RecentErrors []string `protobuf:"bytes,8,rep,name=recent_errors,json=recentErrors,proto3" json:"recent_errors,omitempty"`
+	// sys_bytes is the memory the agent's Go runtime holds from the system.
+	SysBytes      int64 `protobuf:"varint,9,opt,name=sys_bytes,json=sysBytes,proto3" json:"sys_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2593,6 +2605,162 @@ func (x *AgentInventory) GetHeapBytes() int64 {
 	return 0
 }
 
+func (x *AgentInventory) GetBuildVersion() string {
+	if x != nil {
+		return x.BuildVersion
+	}
+	return ""
+}
+
+func (x *AgentInventory) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *AgentInventory) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *AgentInventory) GetRecentErrors() []string {
+	if x != nil {
+		return x.RecentErrors
+	}
+	return nil
+}
+
+func (x *AgentInventory) GetSysBytes() int64 {
+	if x != nil {
+		return x.SysBytes
+	}
+	return 0
+}
+
+// GetAgentLogsRequest asks for an agent's recent log lines.
+type GetAgentLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent; it must be connected.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// since keeps the lines of this last stretch of time; unset means every
+	// line the agent keeps.
+	Since *durationpb.Duration `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// limit keeps the newest lines, at most limit; 0 means all.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentLogsRequest) Reset() {
+	*x = GetAgentLogsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentLogsRequest) ProtoMessage() {}
+
+func (x *GetAgentLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentLogsRequest.ProtoReflect.Descriptor instead.
+func (*GetAgentLogsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetAgentLogsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetAgentLogsRequest) GetSince() *durationpb.Duration {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *GetAgentLogsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// GetAgentLogsResponse holds an agent's log lines.
+type GetAgentLogsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lines are JSON log records, oldest first.
+	Lines []string `protobuf:"bytes,1,rep,name=lines,proto3" json:"lines,omitempty"`
+	// truncated says the agent no longer keeps some lines of the stretch
+	// asked for.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentLogsResponse) Reset() {
+	*x = GetAgentLogsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentLogsResponse) ProtoMessage() {}
+
+func (x *GetAgentLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentLogsResponse.ProtoReflect.Descriptor instead.
+func (*GetAgentLogsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetAgentLogsResponse) GetLines() []string {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *GetAgentLogsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 // Backup is what an agent kept of the state it replaced.
 type Backup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2614,7 +2782,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +2794,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +2807,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Backup) GetId() string {
@@ -2695,7 +2863,7 @@ type ListAgentBackupsRequest struct {
 
 func (x *ListAgentBackupsRequest) Reset() {
 	*x = ListAgentBackupsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +2875,7 @@ func (x *ListAgentBackupsRequest) String() string {
 func (*ListAgentBackupsRequest) ProtoMessage() {}
 
 func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +2888,7 @@ func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListAgentBackupsRequest) GetAgentId() string {
@@ -2743,7 +2911,7 @@ type ListAgentBackupsResponse struct {
 
 func (x *ListAgentBackupsResponse) Reset() {
 	*x = ListAgentBackupsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +2923,7 @@ func (x *ListAgentBackupsResponse) String() string {
 func (*ListAgentBackupsResponse) ProtoMessage() {}
 
 func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +2936,7 @@ func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListAgentBackupsResponse) GetBackups() []*Backup {
@@ -2803,7 +2971,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2815,7 +2983,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2828,7 +2996,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InvokeRequest) GetService() string {
@@ -2880,7 +3048,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2892,7 +3060,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2905,7 +3073,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *InvokeResponse) GetAgentId() string {
@@ -3010,7 +3178,7 @@ type SecurityDefinition struct {
 
 func (x *SecurityDefinition) Reset() {
 	*x = SecurityDefinition{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3022,7 +3190,7 @@ func (x *SecurityDefinition) String() string {
 func (*SecurityDefinition) ProtoMessage() {}
 
 func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3035,7 +3203,7 @@ func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
 func (*SecurityDefinition) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SecurityDefinition) GetName() string {
@@ -3210,7 +3378,7 @@ type CreateSecurityDefinitionRequest struct {
 
 func (x *CreateSecurityDefinitionRequest) Reset() {
 	*x = CreateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3222,7 +3390,7 @@ func (x *CreateSecurityDefinitionRequest) String() string {
 func (*CreateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3235,7 +3403,7 @@ func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -3256,7 +3424,7 @@ type CreateSecurityDefinitionResponse struct {
 
 func (x *CreateSecurityDefinitionResponse) Reset() {
 	*x = CreateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3268,7 +3436,7 @@ func (x *CreateSecurityDefinitionResponse) String() string {
 func (*CreateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3281,7 +3449,7 @@ func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3302,7 +3470,7 @@ type GetSecurityDefinitionRequest struct {
 
 func (x *GetSecurityDefinitionRequest) Reset() {
 	*x = GetSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3314,7 +3482,7 @@ func (x *GetSecurityDefinitionRequest) String() string {
 func (*GetSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3327,7 +3495,7 @@ func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetSecurityDefinitionRequest) GetName() string {
@@ -3348,7 +3516,7 @@ type GetSecurityDefinitionResponse struct {
 
 func (x *GetSecurityDefinitionResponse) Reset() {
 	*x = GetSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3360,7 +3528,7 @@ func (x *GetSecurityDefinitionResponse) String() string {
 func (*GetSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3373,7 +3541,7 @@ func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3392,7 +3560,7 @@ type ListSecurityDefinitionsRequest struct {
 
 func (x *ListSecurityDefinitionsRequest) Reset() {
 	*x = ListSecurityDefinitionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3404,7 +3572,7 @@ func (x *ListSecurityDefinitionsRequest) String() string {
 func (*ListSecurityDefinitionsRequest) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3417,7 +3585,7 @@ func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 // ListSecurityDefinitionsResponse holds the definitions sorted by name.
@@ -3431,7 +3599,7 @@ type ListSecurityDefinitionsResponse struct {
 
 func (x *ListSecurityDefinitionsResponse) Reset() {
 	*x = ListSecurityDefinitionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3443,7 +3611,7 @@ func (x *ListSecurityDefinitionsResponse) String() string {
 func (*ListSecurityDefinitionsResponse) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3456,7 +3624,7 @@ func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListSecurityDefinitionsResponse) GetDefinitions() []*SecurityDefinition {
@@ -3480,7 +3648,7 @@ type UpdateSecurityDefinitionRequest struct {
 
 func (x *UpdateSecurityDefinitionRequest) Reset() {
 	*x = UpdateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +3660,7 @@ func (x *UpdateSecurityDefinitionRequest) String() string {
 func (*UpdateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3673,7 @@ func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UpdateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -3533,7 +3701,7 @@ type UpdateSecurityDefinitionResponse struct {
 
 func (x *UpdateSecurityDefinitionResponse) Reset() {
 	*x = UpdateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3545,7 +3713,7 @@ func (x *UpdateSecurityDefinitionResponse) String() string {
 func (*UpdateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3558,7 +3726,7 @@ func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3579,7 +3747,7 @@ type DeleteSecurityDefinitionRequest struct {
 
 func (x *DeleteSecurityDefinitionRequest) Reset() {
 	*x = DeleteSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3591,7 +3759,7 @@ func (x *DeleteSecurityDefinitionRequest) String() string {
 func (*DeleteSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3604,7 +3772,7 @@ func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeleteSecurityDefinitionRequest) GetName() string {
@@ -3625,7 +3793,7 @@ type DeleteSecurityDefinitionResponse struct {
 
 func (x *DeleteSecurityDefinitionResponse) Reset() {
 	*x = DeleteSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3805,7 @@ func (x *DeleteSecurityDefinitionResponse) String() string {
 func (*DeleteSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3818,7 @@ func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DeleteSecurityDefinitionResponse) GetRevision() int64 {
@@ -3705,7 +3873,7 @@ type OutgoingConnection struct {
 
 func (x *OutgoingConnection) Reset() {
 	*x = OutgoingConnection{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3717,7 +3885,7 @@ func (x *OutgoingConnection) String() string {
 func (*OutgoingConnection) ProtoMessage() {}
 
 func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3730,7 +3898,7 @@ func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
 func (*OutgoingConnection) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *OutgoingConnection) GetName() string {
@@ -3856,7 +4024,7 @@ type CreateOutgoingConnectionRequest struct {
 
 func (x *CreateOutgoingConnectionRequest) Reset() {
 	*x = CreateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3868,7 +4036,7 @@ func (x *CreateOutgoingConnectionRequest) String() string {
 func (*CreateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3881,7 +4049,7 @@ func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -3902,7 +4070,7 @@ type CreateOutgoingConnectionResponse struct {
 
 func (x *CreateOutgoingConnectionResponse) Reset() {
 	*x = CreateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3914,7 +4082,7 @@ func (x *CreateOutgoingConnectionResponse) String() string {
 func (*CreateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3927,7 +4095,7 @@ func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -3948,7 +4116,7 @@ type GetOutgoingConnectionRequest struct {
 
 func (x *GetOutgoingConnectionRequest) Reset() {
 	*x = GetOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3960,7 +4128,7 @@ func (x *GetOutgoingConnectionRequest) String() string {
 func (*GetOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3973,7 +4141,7 @@ func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetOutgoingConnectionRequest) GetName() string {
@@ -3994,7 +4162,7 @@ type GetOutgoingConnectionResponse struct {
 
 func (x *GetOutgoingConnectionResponse) Reset() {
 	*x = GetOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4006,7 +4174,7 @@ func (x *GetOutgoingConnectionResponse) String() string {
 func (*GetOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4019,7 +4187,7 @@ func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4038,7 +4206,7 @@ type ListOutgoingConnectionsRequest struct {
 
 func (x *ListOutgoingConnectionsRequest) Reset() {
 	*x = ListOutgoingConnectionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4050,7 +4218,7 @@ func (x *ListOutgoingConnectionsRequest) String() string {
 func (*ListOutgoingConnectionsRequest) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4063,7 +4231,7 @@ func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 // ListOutgoingConnectionsResponse holds the connections sorted by name.
@@ -4077,7 +4245,7 @@ type ListOutgoingConnectionsResponse struct {
 
 func (x *ListOutgoingConnectionsResponse) Reset() {
 	*x = ListOutgoingConnectionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4089,7 +4257,7 @@ func (x *ListOutgoingConnectionsResponse) String() string {
 func (*ListOutgoingConnectionsResponse) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4102,7 +4270,7 @@ func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListOutgoingConnectionsResponse) GetConnections() []*OutgoingConnection {
@@ -4125,7 +4293,7 @@ type UpdateOutgoingConnectionRequest struct {
 
 func (x *UpdateOutgoingConnectionRequest) Reset() {
 	*x = UpdateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4137,7 +4305,7 @@ func (x *UpdateOutgoingConnectionRequest) String() string {
 func (*UpdateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4150,7 +4318,7 @@ func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *UpdateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -4178,7 +4346,7 @@ type UpdateOutgoingConnectionResponse struct {
 
 func (x *UpdateOutgoingConnectionResponse) Reset() {
 	*x = UpdateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4190,7 +4358,7 @@ func (x *UpdateOutgoingConnectionResponse) String() string {
 func (*UpdateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4203,7 +4371,7 @@ func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *UpdateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4224,7 +4392,7 @@ type DeleteOutgoingConnectionRequest struct {
 
 func (x *DeleteOutgoingConnectionRequest) Reset() {
 	*x = DeleteOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4236,7 +4404,7 @@ func (x *DeleteOutgoingConnectionRequest) String() string {
 func (*DeleteOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4249,7 +4417,7 @@ func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *DeleteOutgoingConnectionRequest) GetName() string {
@@ -4270,7 +4438,7 @@ type DeleteOutgoingConnectionResponse struct {
 
 func (x *DeleteOutgoingConnectionResponse) Reset() {
 	*x = DeleteOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4282,7 +4450,7 @@ func (x *DeleteOutgoingConnectionResponse) String() string {
 func (*DeleteOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4295,7 +4463,7 @@ func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DeleteOutgoingConnectionResponse) GetRevision() int64 {
@@ -4318,7 +4486,7 @@ type PingOutgoingConnectionRequest struct {
 
 func (x *PingOutgoingConnectionRequest) Reset() {
 	*x = PingOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4330,7 +4498,7 @@ func (x *PingOutgoingConnectionRequest) String() string {
 func (*PingOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4343,7 +4511,7 @@ func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *PingOutgoingConnectionRequest) GetName() string {
@@ -4379,7 +4547,7 @@ type PingOutgoingConnectionResponse struct {
 
 func (x *PingOutgoingConnectionResponse) Reset() {
 	*x = PingOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4391,7 +4559,7 @@ func (x *PingOutgoingConnectionResponse) String() string {
 func (*PingOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4404,7 +4572,7 @@ func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PingOutgoingConnectionResponse) GetAgentId() string {
@@ -4502,7 +4670,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4514,7 +4682,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4527,7 +4695,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Job) GetName() string {
@@ -4689,7 +4857,7 @@ type JobInterval struct {
 
 func (x *JobInterval) Reset() {
 	*x = JobInterval{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4701,7 +4869,7 @@ func (x *JobInterval) String() string {
 func (*JobInterval) ProtoMessage() {}
 
 func (x *JobInterval) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4714,7 +4882,7 @@ func (x *JobInterval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobInterval.ProtoReflect.Descriptor instead.
 func (*JobInterval) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *JobInterval) GetWeeks() int64 {
@@ -4767,7 +4935,7 @@ type JobLease struct {
 
 func (x *JobLease) Reset() {
 	*x = JobLease{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4779,7 +4947,7 @@ func (x *JobLease) String() string {
 func (*JobLease) ProtoMessage() {}
 
 func (x *JobLease) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4792,7 +4960,7 @@ func (x *JobLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobLease.ProtoReflect.Descriptor instead.
 func (*JobLease) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *JobLease) GetAgentId() string {
@@ -4847,7 +5015,7 @@ type JobRun struct {
 
 func (x *JobRun) Reset() {
 	*x = JobRun{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4859,7 +5027,7 @@ func (x *JobRun) String() string {
 func (*JobRun) ProtoMessage() {}
 
 func (x *JobRun) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4872,7 +5040,7 @@ func (x *JobRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
 func (*JobRun) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *JobRun) GetJob() string {
@@ -4949,7 +5117,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4961,7 +5129,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4974,7 +5142,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *CreateJobRequest) GetJob() *Job {
@@ -4995,7 +5163,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5007,7 +5175,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5020,7 +5188,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -5041,7 +5209,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5053,7 +5221,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5066,7 +5234,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetJobRequest) GetName() string {
@@ -5087,7 +5255,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5099,7 +5267,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5112,7 +5280,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -5131,7 +5299,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5143,7 +5311,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5156,7 +5324,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
 }
 
 // ListJobsResponse holds the jobs sorted by name.
@@ -5170,7 +5338,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5182,7 +5350,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5195,7 +5363,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -5218,7 +5386,7 @@ type UpdateJobRequest struct {
 
 func (x *UpdateJobRequest) Reset() {
 	*x = UpdateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5230,7 +5398,7 @@ func (x *UpdateJobRequest) String() string {
 func (*UpdateJobRequest) ProtoMessage() {}
 
 func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5243,7 +5411,7 @@ func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *UpdateJobRequest) GetJob() *Job {
@@ -5271,7 +5439,7 @@ type UpdateJobResponse struct {
 
 func (x *UpdateJobResponse) Reset() {
 	*x = UpdateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5283,7 +5451,7 @@ func (x *UpdateJobResponse) String() string {
 func (*UpdateJobResponse) ProtoMessage() {}
 
 func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5296,7 +5464,7 @@ func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *UpdateJobResponse) GetJob() *Job {
@@ -5317,7 +5485,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5329,7 +5497,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5342,7 +5510,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -5363,7 +5531,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5375,7 +5543,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5388,7 +5556,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *DeleteJobResponse) GetRevision() int64 {
@@ -5409,7 +5577,7 @@ type PauseJobRequest struct {
 
 func (x *PauseJobRequest) Reset() {
 	*x = PauseJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5421,7 +5589,7 @@ func (x *PauseJobRequest) String() string {
 func (*PauseJobRequest) ProtoMessage() {}
 
 func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5434,7 +5602,7 @@ func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobRequest.ProtoReflect.Descriptor instead.
 func (*PauseJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *PauseJobRequest) GetName() string {
@@ -5455,7 +5623,7 @@ type PauseJobResponse struct {
 
 func (x *PauseJobResponse) Reset() {
 	*x = PauseJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5467,7 +5635,7 @@ func (x *PauseJobResponse) String() string {
 func (*PauseJobResponse) ProtoMessage() {}
 
 func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5480,7 +5648,7 @@ func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobResponse.ProtoReflect.Descriptor instead.
 func (*PauseJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *PauseJobResponse) GetJob() *Job {
@@ -5501,7 +5669,7 @@ type ResumeJobRequest struct {
 
 func (x *ResumeJobRequest) Reset() {
 	*x = ResumeJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5513,7 +5681,7 @@ func (x *ResumeJobRequest) String() string {
 func (*ResumeJobRequest) ProtoMessage() {}
 
 func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5526,7 +5694,7 @@ func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobRequest.ProtoReflect.Descriptor instead.
 func (*ResumeJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ResumeJobRequest) GetName() string {
@@ -5547,7 +5715,7 @@ type ResumeJobResponse struct {
 
 func (x *ResumeJobResponse) Reset() {
 	*x = ResumeJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5559,7 +5727,7 @@ func (x *ResumeJobResponse) String() string {
 func (*ResumeJobResponse) ProtoMessage() {}
 
 func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5572,7 +5740,7 @@ func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobResponse.ProtoReflect.Descriptor instead.
 func (*ResumeJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ResumeJobResponse) GetJob() *Job {
@@ -5597,7 +5765,7 @@ type RunJobRequest struct {
 
 func (x *RunJobRequest) Reset() {
 	*x = RunJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5609,7 +5777,7 @@ func (x *RunJobRequest) String() string {
 func (*RunJobRequest) ProtoMessage() {}
 
 func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5622,7 +5790,7 @@ func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
 func (*RunJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *RunJobRequest) GetName() string {
@@ -5650,7 +5818,7 @@ type RunJobResponse struct {
 
 func (x *RunJobResponse) Reset() {
 	*x = RunJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5662,7 +5830,7 @@ func (x *RunJobResponse) String() string {
 func (*RunJobResponse) ProtoMessage() {}
 
 func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5675,7 +5843,7 @@ func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
 func (*RunJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RunJobResponse) GetRuns() []*JobRun {
@@ -5698,7 +5866,7 @@ type ListJobRunsRequest struct {
 
 func (x *ListJobRunsRequest) Reset() {
 	*x = ListJobRunsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5710,7 +5878,7 @@ func (x *ListJobRunsRequest) String() string {
 func (*ListJobRunsRequest) ProtoMessage() {}
 
 func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5723,7 +5891,7 @@ func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobRunsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ListJobRunsRequest) GetName() string {
@@ -5751,7 +5919,7 @@ type ListJobRunsResponse struct {
 
 func (x *ListJobRunsResponse) Reset() {
 	*x = ListJobRunsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5763,7 +5931,7 @@ func (x *ListJobRunsResponse) String() string {
 func (*ListJobRunsResponse) ProtoMessage() {}
 
 func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5776,7 +5944,7 @@ func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobRunsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListJobRunsResponse) GetRuns() []*JobRun {
@@ -5804,7 +5972,7 @@ type ExportConfigRequest struct {
 
 func (x *ExportConfigRequest) Reset() {
 	*x = ExportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5816,7 +5984,7 @@ func (x *ExportConfigRequest) String() string {
 func (*ExportConfigRequest) ProtoMessage() {}
 
 func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5829,7 +5997,7 @@ func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ExportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ExportConfigRequest) GetKinds() []string {
@@ -5864,7 +6032,7 @@ type ExportConfigResponse struct {
 
 func (x *ExportConfigResponse) Reset() {
 	*x = ExportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5876,7 +6044,7 @@ func (x *ExportConfigResponse) String() string {
 func (*ExportConfigResponse) ProtoMessage() {}
 
 func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5889,7 +6057,7 @@ func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ExportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ExportConfigResponse) GetConfig() *Config {
@@ -5929,7 +6097,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5941,7 +6109,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5954,7 +6122,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *Config) GetVersion() int32 {
@@ -6015,7 +6183,7 @@ type PlanConfigRequest struct {
 
 func (x *PlanConfigRequest) Reset() {
 	*x = PlanConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6027,7 +6195,7 @@ func (x *PlanConfigRequest) String() string {
 func (*PlanConfigRequest) ProtoMessage() {}
 
 func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6040,7 +6208,7 @@ func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigRequest.ProtoReflect.Descriptor instead.
 func (*PlanConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *PlanConfigRequest) GetConfig() *Config {
@@ -6071,7 +6239,7 @@ type PlanConfigResponse struct {
 
 func (x *PlanConfigResponse) Reset() {
 	*x = PlanConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6083,7 +6251,7 @@ func (x *PlanConfigResponse) String() string {
 func (*PlanConfigResponse) ProtoMessage() {}
 
 func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6096,7 +6264,7 @@ func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigResponse.ProtoReflect.Descriptor instead.
 func (*PlanConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *PlanConfigResponse) GetItems() []*PlanItem {
@@ -6131,7 +6299,7 @@ type ImportConfigRequest struct {
 
 func (x *ImportConfigRequest) Reset() {
 	*x = ImportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6143,7 +6311,7 @@ func (x *ImportConfigRequest) String() string {
 func (*ImportConfigRequest) ProtoMessage() {}
 
 func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6156,7 +6324,7 @@ func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ImportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ImportConfigRequest) GetConfig() *Config {
@@ -6199,7 +6367,7 @@ type ImportConfigResponse struct {
 
 func (x *ImportConfigResponse) Reset() {
 	*x = ImportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6211,7 +6379,7 @@ func (x *ImportConfigResponse) String() string {
 func (*ImportConfigResponse) ProtoMessage() {}
 
 func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6224,7 +6392,7 @@ func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ImportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ImportConfigResponse) GetItems() []*PlanItem {
@@ -6273,7 +6441,7 @@ type PlanItem struct {
 
 func (x *PlanItem) Reset() {
 	*x = PlanItem{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6285,7 +6453,7 @@ func (x *PlanItem) String() string {
 func (*PlanItem) ProtoMessage() {}
 
 func (x *PlanItem) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6298,7 +6466,7 @@ func (x *PlanItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanItem.ProtoReflect.Descriptor instead.
 func (*PlanItem) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *PlanItem) GetKind() string {
@@ -6346,7 +6514,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6358,7 +6526,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6371,7 +6539,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *FieldChange) GetField() string {
@@ -6395,11 +6563,913 @@ func (x *FieldChange) GetTo() string {
 	return ""
 }
 
+// GetStatsRequest says which statistics to sum.
+type GetStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is service (the default), channel or job.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// name keeps one object; empty means every object of the kind.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// agent_id keeps what one agent measured; empty means every agent.
+	AgentId string `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// since is the stretch of time up to now; unset means one hour.
+	Since *durationpb.Duration `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	// periods splits the stretch for the trend; 0 means 12.
+	Periods       int32 `protobuf:"varint,5,opt,name=periods,proto3" json:"periods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatsRequest) Reset() {
+	*x = GetStatsRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatsRequest) ProtoMessage() {}
+
+func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetStatsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *GetStatsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *GetStatsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetStatsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetStatsRequest) GetSince() *durationpb.Duration {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *GetStatsRequest) GetPeriods() int32 {
+	if x != nil {
+		return x.Periods
+	}
+	return 0
+}
+
+// GetStatsResponse holds the statistics of a stretch of time.
+type GetStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from is the start of the stretch summed, to the resolution of the
+	// buckets read.
+	From *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// to is the end of the stretch summed.
+	To *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// resolution is the bucket read: 1m, 1h or 1d, the finest the
+	// retention still keeps for the whole stretch.
+	Resolution string `protobuf:"bytes,3,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// objects are the objects measured in the stretch, by name.
+	Objects       []*ObjectStats `protobuf:"bytes,4,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatsResponse) Reset() {
+	*x = GetStatsResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatsResponse) ProtoMessage() {}
+
+func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetStatsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *GetStatsResponse) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *GetStatsResponse) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *GetStatsResponse) GetResolution() string {
+	if x != nil {
+		return x.Resolution
+	}
+	return ""
+}
+
+func (x *GetStatsResponse) GetObjects() []*ObjectStats {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+// ObjectStats is what was measured of one object over a stretch.
+type ObjectStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is service, channel or job.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// name names the object.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// totals are the stretch's sums.
+	Totals *StatsTotals `protobuf:"bytes,3,opt,name=totals,proto3" json:"totals,omitempty"`
+	// trend is the stretch split into periods, oldest first.
+	Trend []*StatsTotals `protobuf:"bytes,4,rep,name=trend,proto3" json:"trend,omitempty"`
+	// previous are the sums of the stretch of the same length before.
+	Previous      *StatsTotals `protobuf:"bytes,5,opt,name=previous,proto3" json:"previous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectStats) Reset() {
+	*x = ObjectStats{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectStats) ProtoMessage() {}
+
+func (x *ObjectStats) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectStats.ProtoReflect.Descriptor instead.
+func (*ObjectStats) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *ObjectStats) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ObjectStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ObjectStats) GetTotals() *StatsTotals {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+func (x *ObjectStats) GetTrend() []*StatsTotals {
+	if x != nil {
+		return x.Trend
+	}
+	return nil
+}
+
+func (x *ObjectStats) GetPrevious() *StatsTotals {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+// StatsTotals are sums over a stretch of time.
+type StatsTotals struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from is the start of the stretch.
+	From *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// count is how many invocations, requests or runs ended.
+	Count int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// errors is how many failed.
+	Errors int64 `protobuf:"varint,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	// mean_us is the mean duration, in microseconds.
+	MeanUs int64 `protobuf:"varint,4,opt,name=mean_us,json=meanUs,proto3" json:"mean_us,omitempty"`
+	// p50_us is the median duration, from the histograms: to about 5%.
+	P50Us int64 `protobuf:"varint,5,opt,name=p50_us,json=p50Us,proto3" json:"p50_us,omitempty"`
+	// p90_us is the 90th percentile of the durations, as p50_us.
+	P90Us int64 `protobuf:"varint,6,opt,name=p90_us,json=p90Us,proto3" json:"p90_us,omitempty"`
+	// p99_us is the 99th percentile of the durations, as p50_us.
+	P99Us int64 `protobuf:"varint,7,opt,name=p99_us,json=p99Us,proto3" json:"p99_us,omitempty"`
+	// max_us is the longest duration.
+	MaxUs int64 `protobuf:"varint,8,opt,name=max_us,json=maxUs,proto3" json:"max_us,omitempty"`
+	// statuses counts HTTP statuses.
+	Statuses map[int32]int64 `protobuf:"bytes,9,rep,name=statuses,proto3" json:"statuses,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// bytes_in is the size of the requests or inputs.
+	BytesIn int64 `protobuf:"varint,10,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	// bytes_out is the size of the responses or outputs.
+	BytesOut      int64 `protobuf:"varint,11,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsTotals) Reset() {
+	*x = StatsTotals{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsTotals) ProtoMessage() {}
+
+func (x *StatsTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsTotals.ProtoReflect.Descriptor instead.
+func (*StatsTotals) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *StatsTotals) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *StatsTotals) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetMeanUs() int64 {
+	if x != nil {
+		return x.MeanUs
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetP50Us() int64 {
+	if x != nil {
+		return x.P50Us
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetP90Us() int64 {
+	if x != nil {
+		return x.P90Us
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetP99Us() int64 {
+	if x != nil {
+		return x.P99Us
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetMaxUs() int64 {
+	if x != nil {
+		return x.MaxUs
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetStatuses() map[int32]int64 {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *StatsTotals) GetBytesIn() int64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *StatsTotals) GetBytesOut() int64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
+// ListSamplesRequest asks for kept invocations.
+type ListSamplesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// service names the service; empty means every service.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// which is failed (the default) or slow.
+	Which string `protobuf:"bytes,2,opt,name=which,proto3" json:"which,omitempty"`
+	// agent_id asks one agent; empty means every connected agent.
+	AgentId string `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// limit bounds how many, newest first; 0 means all kept.
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSamplesRequest) Reset() {
+	*x = ListSamplesRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSamplesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSamplesRequest) ProtoMessage() {}
+
+func (x *ListSamplesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSamplesRequest.ProtoReflect.Descriptor instead.
+func (*ListSamplesRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *ListSamplesRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ListSamplesRequest) GetWhich() string {
+	if x != nil {
+		return x.Which
+	}
+	return ""
+}
+
+func (x *ListSamplesRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ListSamplesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListSamplesResponse holds kept invocations.
+type ListSamplesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// samples are newest first.
+	Samples []*Sample `protobuf:"bytes,1,rep,name=samples,proto3" json:"samples,omitempty"`
+	// unreachable names the agents that did not answer, with why.
+	Unreachable   []string `protobuf:"bytes,2,rep,name=unreachable,proto3" json:"unreachable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSamplesResponse) Reset() {
+	*x = ListSamplesResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSamplesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSamplesResponse) ProtoMessage() {}
+
+func (x *ListSamplesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSamplesResponse.ProtoReflect.Descriptor instead.
+func (*ListSamplesResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *ListSamplesResponse) GetSamples() []*Sample {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
+}
+
+func (x *ListSamplesResponse) GetUnreachable() []string {
+	if x != nil {
+		return x.Unreachable
+	}
+	return nil
+}
+
+// Sample is one invocation an agent kept, or one a tail saw.
+type Sample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// cid is the correlation id.
+	Cid string `protobuf:"bytes,2,opt,name=cid,proto3" json:"cid,omitempty"`
+	// kind is channel, invoke, job or service.
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// service names the service invoked.
+	Service string `protobuf:"bytes,4,opt,name=service,proto3" json:"service,omitempty"`
+	// channel names the channel of a channel request.
+	Channel string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	// job names the job of a job run.
+	Job string `protobuf:"bytes,6,opt,name=job,proto3" json:"job,omitempty"`
+	// status is the HTTP status.
+	Status int32 `protobuf:"varint,7,opt,name=status,proto3" json:"status,omitempty"`
+	// duration_us is how long it took, in microseconds.
+	DurationUs int64 `protobuf:"varint,8,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	// at is when it ended.
+	At *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=at,proto3" json:"at,omitempty"`
+	// error says what went wrong.
+	Error string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	// stack is the service's stack when it panicked.
+	Stack string `protobuf:"bytes,11,opt,name=stack,proto3" json:"stack,omitempty"`
+	// request_sample is the start of the request body or input, secrets
+	// redacted.
+	RequestSample []byte `protobuf:"bytes,12,opt,name=request_sample,json=requestSample,proto3" json:"request_sample,omitempty"`
+	// response_sample is the start of the response body or output, secrets
+	// redacted.
+	ResponseSample []byte `protobuf:"bytes,13,opt,name=response_sample,json=responseSample,proto3" json:"response_sample,omitempty"`
+	// truncated says a sample was cut to the agent's sample size.
+	Truncated bool `protobuf:"varint,14,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// bytes_in is the request body's or input's full size.
+	BytesIn int64 `protobuf:"varint,15,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	// bytes_out is the response body's or output's full size.
+	BytesOut      int64 `protobuf:"varint,16,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sample) Reset() {
+	*x = Sample{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sample) ProtoMessage() {}
+
+func (x *Sample) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sample.ProtoReflect.Descriptor instead.
+func (*Sample) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{108}
+}
+
+func (x *Sample) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *Sample) GetCid() string {
+	if x != nil {
+		return x.Cid
+	}
+	return ""
+}
+
+func (x *Sample) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Sample) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Sample) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Sample) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *Sample) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Sample) GetDurationUs() int64 {
+	if x != nil {
+		return x.DurationUs
+	}
+	return 0
+}
+
+func (x *Sample) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Sample) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Sample) GetStack() string {
+	if x != nil {
+		return x.Stack
+	}
+	return ""
+}
+
+func (x *Sample) GetRequestSample() []byte {
+	if x != nil {
+		return x.RequestSample
+	}
+	return nil
+}
+
+func (x *Sample) GetResponseSample() []byte {
+	if x != nil {
+		return x.ResponseSample
+	}
+	return nil
+}
+
+func (x *Sample) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *Sample) GetBytesIn() int64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *Sample) GetBytesOut() int64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
+// TailRequest says which invocations to stream.
+type TailRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// service keeps the invocations of this service; empty means any.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// channel keeps the requests of this channel; empty means any.
+	Channel string `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	// agent_id keeps one agent; empty means every connected agent.
+	AgentId string `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// samples puts request and response samples in the events.
+	Samples       bool `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailRequest) Reset() {
+	*x = TailRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailRequest) ProtoMessage() {}
+
+func (x *TailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
+func (*TailRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *TailRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TailRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *TailRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *TailRequest) GetSamples() bool {
+	if x != nil {
+		return x.Samples
+	}
+	return false
+}
+
+// TailResponse is one invocation, or a count of those missed.
+type TailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is what happened.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*TailResponse_Sample
+	//	*TailResponse_Dropped
+	Kind          isTailResponse_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailResponse) Reset() {
+	*x = TailResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailResponse) ProtoMessage() {}
+
+func (x *TailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailResponse.ProtoReflect.Descriptor instead.
+func (*TailResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *TailResponse) GetKind() isTailResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *TailResponse) GetSample() *Sample {
+	if x != nil {
+		if x, ok := x.Kind.(*TailResponse_Sample); ok {
+			return x.Sample
+		}
+	}
+	return nil
+}
+
+func (x *TailResponse) GetDropped() *TailDropped {
+	if x != nil {
+		if x, ok := x.Kind.(*TailResponse_Dropped); ok {
+			return x.Dropped
+		}
+	}
+	return nil
+}
+
+type isTailResponse_Kind interface {
+	isTailResponse_Kind()
+}
+
+type TailResponse_Sample struct {
+	// sample is an invocation that ended.
+	Sample *Sample `protobuf:"bytes,1,opt,name=sample,proto3,oneof"`
+}
+
+type TailResponse_Dropped struct {
+	// dropped says how many invocations an agent left out of the tail
+	// because it could not keep up.
+	Dropped *TailDropped `protobuf:"bytes,2,opt,name=dropped,proto3,oneof"`
+}
+
+func (*TailResponse_Sample) isTailResponse_Kind() {}
+
+func (*TailResponse_Dropped) isTailResponse_Kind() {}
+
+// TailDropped counts invocations a tail missed.
+type TailDropped struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// count is how many since the previous report.
+	Count         int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailDropped) Reset() {
+	*x = TailDropped{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailDropped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailDropped) ProtoMessage() {}
+
+func (x *TailDropped) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailDropped.ProtoReflect.Descriptor instead.
+func (*TailDropped) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *TailDropped) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *TailDropped) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
+	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -6565,7 +7635,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1a\n" +
 	"\bservices\x18\x04 \x03(\tR\bservices\x12!\n" +
 	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x127\n" +
-	"\tloaded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\xb4\x01\n" +
+	"\tloaded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\xd4\x03\n" +
 	"\x0eAgentInventory\x12)\n" +
 	"\x10applied_revision\x18\x01 \x01(\x03R\x0fappliedRevision\x128\n" +
 	"\bpackages\x18\x02 \x03(\v2\x1c.weft.admin.v1.LoadedPackageR\bpackages\x12\x1e\n" +
@@ -6573,7 +7643,23 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"goroutines\x18\x03 \x01(\x03R\n" +
 	"goroutines\x12\x1d\n" +
 	"\n" +
-	"heap_bytes\x18\x04 \x01(\x03R\theapBytes\"\xde\x01\n" +
+	"heap_bytes\x18\x04 \x01(\x03R\theapBytes\x12#\n" +
+	"\rbuild_version\x18\x05 \x01(\tR\fbuildVersion\x12A\n" +
+	"\x06labels\x18\x06 \x03(\v2).weft.admin.v1.AgentInventory.LabelsEntryR\x06labels\x129\n" +
+	"\n" +
+	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12#\n" +
+	"\rrecent_errors\x18\b \x03(\tR\frecentErrors\x12\x1b\n" +
+	"\tsys_bytes\x18\t \x01(\x03R\bsysBytes\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"w\n" +
+	"\x13GetAgentLogsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
+	"\x05since\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05since\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"J\n" +
+	"\x14GetAgentLogsResponse\x12\x14\n" +
+	"\x05lines\x18\x01 \x03(\tR\x05lines\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\xde\x01\n" +
 	"\x06Backup\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12;\n" +
@@ -6858,7 +7944,81 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\vFieldChange\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x03 \x01(\tR\x02to*y\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"\x9f\x01\n" +
+	"\x0fGetStatsRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12/\n" +
+	"\x05since\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05since\x12\x18\n" +
+	"\aperiods\x18\x05 \x01(\x05R\aperiods\"\xc4\x01\n" +
+	"\x10GetStatsResponse\x12.\n" +
+	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\x03 \x01(\tR\n" +
+	"resolution\x124\n" +
+	"\aobjects\x18\x04 \x03(\v2\x1a.weft.admin.v1.ObjectStatsR\aobjects\"\xd3\x01\n" +
+	"\vObjectStats\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x122\n" +
+	"\x06totals\x18\x03 \x01(\v2\x1a.weft.admin.v1.StatsTotalsR\x06totals\x120\n" +
+	"\x05trend\x18\x04 \x03(\v2\x1a.weft.admin.v1.StatsTotalsR\x05trend\x126\n" +
+	"\bprevious\x18\x05 \x01(\v2\x1a.weft.admin.v1.StatsTotalsR\bprevious\"\x9b\x03\n" +
+	"\vStatsTotals\x12.\n" +
+	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x16\n" +
+	"\x06errors\x18\x03 \x01(\x03R\x06errors\x12\x17\n" +
+	"\amean_us\x18\x04 \x01(\x03R\x06meanUs\x12\x15\n" +
+	"\x06p50_us\x18\x05 \x01(\x03R\x05p50Us\x12\x15\n" +
+	"\x06p90_us\x18\x06 \x01(\x03R\x05p90Us\x12\x15\n" +
+	"\x06p99_us\x18\a \x01(\x03R\x05p99Us\x12\x15\n" +
+	"\x06max_us\x18\b \x01(\x03R\x05maxUs\x12D\n" +
+	"\bstatuses\x18\t \x03(\v2(.weft.admin.v1.StatsTotals.StatusesEntryR\bstatuses\x12\x19\n" +
+	"\bbytes_in\x18\n" +
+	" \x01(\x03R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\v \x01(\x03R\bbytesOut\x1a;\n" +
+	"\rStatusesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"u\n" +
+	"\x12ListSamplesRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
+	"\x05which\x18\x02 \x01(\tR\x05which\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"h\n" +
+	"\x13ListSamplesResponse\x12/\n" +
+	"\asamples\x18\x01 \x03(\v2\x15.weft.admin.v1.SampleR\asamples\x12 \n" +
+	"\vunreachable\x18\x02 \x03(\tR\vunreachable\"\xc6\x03\n" +
+	"\x06Sample\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
+	"\x03cid\x18\x02 \x01(\tR\x03cid\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x18\n" +
+	"\aservice\x18\x04 \x01(\tR\aservice\x12\x18\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\x12\x10\n" +
+	"\x03job\x18\x06 \x01(\tR\x03job\x12\x16\n" +
+	"\x06status\x18\a \x01(\x05R\x06status\x12\x1f\n" +
+	"\vduration_us\x18\b \x01(\x03R\n" +
+	"durationUs\x12*\n" +
+	"\x02at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\x12\x14\n" +
+	"\x05stack\x18\v \x01(\tR\x05stack\x12%\n" +
+	"\x0erequest_sample\x18\f \x01(\fR\rrequestSample\x12'\n" +
+	"\x0fresponse_sample\x18\r \x01(\fR\x0eresponseSample\x12\x1c\n" +
+	"\ttruncated\x18\x0e \x01(\bR\ttruncated\x12\x19\n" +
+	"\bbytes_in\x18\x0f \x01(\x03R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\x10 \x01(\x03R\bbytesOut\"v\n" +
+	"\vTailRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x18\n" +
+	"\asamples\x18\x04 \x01(\bR\asamples\"\x7f\n" +
+	"\fTailResponse\x12/\n" +
+	"\x06sample\x18\x01 \x01(\v2\x15.weft.admin.v1.SampleH\x00R\x06sample\x126\n" +
+	"\adropped\x18\x02 \x01(\v2\x1a.weft.admin.v1.TailDroppedH\x00R\adroppedB\x06\n" +
+	"\x04kind\">\n" +
+	"\vTailDropped\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count*y\n" +
 	"\vDeployState\x12\x1c\n" +
 	"\x18DEPLOY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEPLOY_STATE_PENDING\x10\x01\x12\x19\n" +
@@ -6887,13 +8047,14 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"GetChannel\x12 .weft.admin.v1.GetChannelRequest\x1a!.weft.admin.v1.GetChannelResponse\x12W\n" +
 	"\fListChannels\x12\".weft.admin.v1.ListChannelsRequest\x1a#.weft.admin.v1.ListChannelsResponse\x12Z\n" +
 	"\rUpdateChannel\x12#.weft.admin.v1.UpdateChannelRequest\x1a$.weft.admin.v1.UpdateChannelResponse\x12Z\n" +
-	"\rDeleteChannel\x12#.weft.admin.v1.DeleteChannelRequest\x1a$.weft.admin.v1.DeleteChannelResponse2\xda\x02\n" +
+	"\rDeleteChannel\x12#.weft.admin.v1.DeleteChannelRequest\x1a$.weft.admin.v1.DeleteChannelResponse2\xb3\x03\n" +
 	"\fFleetService\x12Q\n" +
 	"\n" +
 	"ListAgents\x12 .weft.admin.v1.ListAgentsRequest\x1a!.weft.admin.v1.ListAgentsResponse\x12K\n" +
 	"\bGetAgent\x12\x1e.weft.admin.v1.GetAgentRequest\x1a\x1f.weft.admin.v1.GetAgentResponse\x12E\n" +
 	"\x06Invoke\x12\x1c.weft.admin.v1.InvokeRequest\x1a\x1d.weft.admin.v1.InvokeResponse\x12c\n" +
-	"\x10ListAgentBackups\x12&.weft.admin.v1.ListAgentBackupsRequest\x1a'.weft.admin.v1.ListAgentBackupsResponse2\xf6\x04\n" +
+	"\x10ListAgentBackups\x12&.weft.admin.v1.ListAgentBackupsRequest\x1a'.weft.admin.v1.ListAgentBackupsResponse\x12W\n" +
+	"\fGetAgentLogs\x12\".weft.admin.v1.GetAgentLogsRequest\x1a#.weft.admin.v1.GetAgentLogsResponse2\xf6\x04\n" +
 	"\x0fSecurityService\x12{\n" +
 	"\x18CreateSecurityDefinition\x12..weft.admin.v1.CreateSecurityDefinitionRequest\x1a/.weft.admin.v1.CreateSecurityDefinitionResponse\x12r\n" +
 	"\x15GetSecurityDefinition\x12+.weft.admin.v1.GetSecurityDefinitionRequest\x1a,.weft.admin.v1.GetSecurityDefinitionResponse\x12x\n" +
@@ -6922,7 +8083,11 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\fExportConfig\x12\".weft.admin.v1.ExportConfigRequest\x1a#.weft.admin.v1.ExportConfigResponse\x12Q\n" +
 	"\n" +
 	"PlanConfig\x12 .weft.admin.v1.PlanConfigRequest\x1a!.weft.admin.v1.PlanConfigResponse\x12W\n" +
-	"\fImportConfig\x12\".weft.admin.v1.ImportConfigRequest\x1a#.weft.admin.v1.ImportConfigResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"\fImportConfig\x12\".weft.admin.v1.ImportConfigRequest\x1a#.weft.admin.v1.ImportConfigResponse2\xf4\x01\n" +
+	"\fStatsService\x12K\n" +
+	"\bGetStats\x12\x1e.weft.admin.v1.GetStatsRequest\x1a\x1f.weft.admin.v1.GetStatsResponse\x12T\n" +
+	"\vListSamples\x12!.weft.admin.v1.ListSamplesRequest\x1a\".weft.admin.v1.ListSamplesResponse\x12A\n" +
+	"\x04Tail\x12\x1a.weft.admin.v1.TailRequest\x1a\x1b.weft.admin.v1.TailResponse0\x01B6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -6937,7 +8102,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 118)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
@@ -6981,79 +8146,94 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*GetAgentResponse)(nil),                 // 39: weft.admin.v1.GetAgentResponse
 	(*LoadedPackage)(nil),                    // 40: weft.admin.v1.LoadedPackage
 	(*AgentInventory)(nil),                   // 41: weft.admin.v1.AgentInventory
-	(*Backup)(nil),                           // 42: weft.admin.v1.Backup
-	(*ListAgentBackupsRequest)(nil),          // 43: weft.admin.v1.ListAgentBackupsRequest
-	(*ListAgentBackupsResponse)(nil),         // 44: weft.admin.v1.ListAgentBackupsResponse
-	(*InvokeRequest)(nil),                    // 45: weft.admin.v1.InvokeRequest
-	(*InvokeResponse)(nil),                   // 46: weft.admin.v1.InvokeResponse
-	(*SecurityDefinition)(nil),               // 47: weft.admin.v1.SecurityDefinition
-	(*CreateSecurityDefinitionRequest)(nil),  // 48: weft.admin.v1.CreateSecurityDefinitionRequest
-	(*CreateSecurityDefinitionResponse)(nil), // 49: weft.admin.v1.CreateSecurityDefinitionResponse
-	(*GetSecurityDefinitionRequest)(nil),     // 50: weft.admin.v1.GetSecurityDefinitionRequest
-	(*GetSecurityDefinitionResponse)(nil),    // 51: weft.admin.v1.GetSecurityDefinitionResponse
-	(*ListSecurityDefinitionsRequest)(nil),   // 52: weft.admin.v1.ListSecurityDefinitionsRequest
-	(*ListSecurityDefinitionsResponse)(nil),  // 53: weft.admin.v1.ListSecurityDefinitionsResponse
-	(*UpdateSecurityDefinitionRequest)(nil),  // 54: weft.admin.v1.UpdateSecurityDefinitionRequest
-	(*UpdateSecurityDefinitionResponse)(nil), // 55: weft.admin.v1.UpdateSecurityDefinitionResponse
-	(*DeleteSecurityDefinitionRequest)(nil),  // 56: weft.admin.v1.DeleteSecurityDefinitionRequest
-	(*DeleteSecurityDefinitionResponse)(nil), // 57: weft.admin.v1.DeleteSecurityDefinitionResponse
-	(*OutgoingConnection)(nil),               // 58: weft.admin.v1.OutgoingConnection
-	(*CreateOutgoingConnectionRequest)(nil),  // 59: weft.admin.v1.CreateOutgoingConnectionRequest
-	(*CreateOutgoingConnectionResponse)(nil), // 60: weft.admin.v1.CreateOutgoingConnectionResponse
-	(*GetOutgoingConnectionRequest)(nil),     // 61: weft.admin.v1.GetOutgoingConnectionRequest
-	(*GetOutgoingConnectionResponse)(nil),    // 62: weft.admin.v1.GetOutgoingConnectionResponse
-	(*ListOutgoingConnectionsRequest)(nil),   // 63: weft.admin.v1.ListOutgoingConnectionsRequest
-	(*ListOutgoingConnectionsResponse)(nil),  // 64: weft.admin.v1.ListOutgoingConnectionsResponse
-	(*UpdateOutgoingConnectionRequest)(nil),  // 65: weft.admin.v1.UpdateOutgoingConnectionRequest
-	(*UpdateOutgoingConnectionResponse)(nil), // 66: weft.admin.v1.UpdateOutgoingConnectionResponse
-	(*DeleteOutgoingConnectionRequest)(nil),  // 67: weft.admin.v1.DeleteOutgoingConnectionRequest
-	(*DeleteOutgoingConnectionResponse)(nil), // 68: weft.admin.v1.DeleteOutgoingConnectionResponse
-	(*PingOutgoingConnectionRequest)(nil),    // 69: weft.admin.v1.PingOutgoingConnectionRequest
-	(*PingOutgoingConnectionResponse)(nil),   // 70: weft.admin.v1.PingOutgoingConnectionResponse
-	(*Job)(nil),                              // 71: weft.admin.v1.Job
-	(*JobInterval)(nil),                      // 72: weft.admin.v1.JobInterval
-	(*JobLease)(nil),                         // 73: weft.admin.v1.JobLease
-	(*JobRun)(nil),                           // 74: weft.admin.v1.JobRun
-	(*CreateJobRequest)(nil),                 // 75: weft.admin.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),                // 76: weft.admin.v1.CreateJobResponse
-	(*GetJobRequest)(nil),                    // 77: weft.admin.v1.GetJobRequest
-	(*GetJobResponse)(nil),                   // 78: weft.admin.v1.GetJobResponse
-	(*ListJobsRequest)(nil),                  // 79: weft.admin.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),                 // 80: weft.admin.v1.ListJobsResponse
-	(*UpdateJobRequest)(nil),                 // 81: weft.admin.v1.UpdateJobRequest
-	(*UpdateJobResponse)(nil),                // 82: weft.admin.v1.UpdateJobResponse
-	(*DeleteJobRequest)(nil),                 // 83: weft.admin.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),                // 84: weft.admin.v1.DeleteJobResponse
-	(*PauseJobRequest)(nil),                  // 85: weft.admin.v1.PauseJobRequest
-	(*PauseJobResponse)(nil),                 // 86: weft.admin.v1.PauseJobResponse
-	(*ResumeJobRequest)(nil),                 // 87: weft.admin.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),                // 88: weft.admin.v1.ResumeJobResponse
-	(*RunJobRequest)(nil),                    // 89: weft.admin.v1.RunJobRequest
-	(*RunJobResponse)(nil),                   // 90: weft.admin.v1.RunJobResponse
-	(*ListJobRunsRequest)(nil),               // 91: weft.admin.v1.ListJobRunsRequest
-	(*ListJobRunsResponse)(nil),              // 92: weft.admin.v1.ListJobRunsResponse
-	(*ExportConfigRequest)(nil),              // 93: weft.admin.v1.ExportConfigRequest
-	(*ExportConfigResponse)(nil),             // 94: weft.admin.v1.ExportConfigResponse
-	(*Config)(nil),                           // 95: weft.admin.v1.Config
-	(*PlanConfigRequest)(nil),                // 96: weft.admin.v1.PlanConfigRequest
-	(*PlanConfigResponse)(nil),               // 97: weft.admin.v1.PlanConfigResponse
-	(*ImportConfigRequest)(nil),              // 98: weft.admin.v1.ImportConfigRequest
-	(*ImportConfigResponse)(nil),             // 99: weft.admin.v1.ImportConfigResponse
-	(*PlanItem)(nil),                         // 100: weft.admin.v1.PlanItem
-	(*FieldChange)(nil),                      // 101: weft.admin.v1.FieldChange
-	nil,                                      // 102: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 103: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 104: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 105: weft.admin.v1.Job.AgentLabelsEntry
-	(*timestamppb.Timestamp)(nil),            // 106: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 107: google.protobuf.FieldMask
+	(*GetAgentLogsRequest)(nil),              // 42: weft.admin.v1.GetAgentLogsRequest
+	(*GetAgentLogsResponse)(nil),             // 43: weft.admin.v1.GetAgentLogsResponse
+	(*Backup)(nil),                           // 44: weft.admin.v1.Backup
+	(*ListAgentBackupsRequest)(nil),          // 45: weft.admin.v1.ListAgentBackupsRequest
+	(*ListAgentBackupsResponse)(nil),         // 46: weft.admin.v1.ListAgentBackupsResponse
+	(*InvokeRequest)(nil),                    // 47: weft.admin.v1.InvokeRequest
+	(*InvokeResponse)(nil),                   // 48: weft.admin.v1.InvokeResponse
+	(*SecurityDefinition)(nil),               // 49: weft.admin.v1.SecurityDefinition
+	(*CreateSecurityDefinitionRequest)(nil),  // 50: weft.admin.v1.CreateSecurityDefinitionRequest
+	(*CreateSecurityDefinitionResponse)(nil), // 51: weft.admin.v1.CreateSecurityDefinitionResponse
+	(*GetSecurityDefinitionRequest)(nil),     // 52: weft.admin.v1.GetSecurityDefinitionRequest
+	(*GetSecurityDefinitionResponse)(nil),    // 53: weft.admin.v1.GetSecurityDefinitionResponse
+	(*ListSecurityDefinitionsRequest)(nil),   // 54: weft.admin.v1.ListSecurityDefinitionsRequest
+	(*ListSecurityDefinitionsResponse)(nil),  // 55: weft.admin.v1.ListSecurityDefinitionsResponse
+	(*UpdateSecurityDefinitionRequest)(nil),  // 56: weft.admin.v1.UpdateSecurityDefinitionRequest
+	(*UpdateSecurityDefinitionResponse)(nil), // 57: weft.admin.v1.UpdateSecurityDefinitionResponse
+	(*DeleteSecurityDefinitionRequest)(nil),  // 58: weft.admin.v1.DeleteSecurityDefinitionRequest
+	(*DeleteSecurityDefinitionResponse)(nil), // 59: weft.admin.v1.DeleteSecurityDefinitionResponse
+	(*OutgoingConnection)(nil),               // 60: weft.admin.v1.OutgoingConnection
+	(*CreateOutgoingConnectionRequest)(nil),  // 61: weft.admin.v1.CreateOutgoingConnectionRequest
+	(*CreateOutgoingConnectionResponse)(nil), // 62: weft.admin.v1.CreateOutgoingConnectionResponse
+	(*GetOutgoingConnectionRequest)(nil),     // 63: weft.admin.v1.GetOutgoingConnectionRequest
+	(*GetOutgoingConnectionResponse)(nil),    // 64: weft.admin.v1.GetOutgoingConnectionResponse
+	(*ListOutgoingConnectionsRequest)(nil),   // 65: weft.admin.v1.ListOutgoingConnectionsRequest
+	(*ListOutgoingConnectionsResponse)(nil),  // 66: weft.admin.v1.ListOutgoingConnectionsResponse
+	(*UpdateOutgoingConnectionRequest)(nil),  // 67: weft.admin.v1.UpdateOutgoingConnectionRequest
+	(*UpdateOutgoingConnectionResponse)(nil), // 68: weft.admin.v1.UpdateOutgoingConnectionResponse
+	(*DeleteOutgoingConnectionRequest)(nil),  // 69: weft.admin.v1.DeleteOutgoingConnectionRequest
+	(*DeleteOutgoingConnectionResponse)(nil), // 70: weft.admin.v1.DeleteOutgoingConnectionResponse
+	(*PingOutgoingConnectionRequest)(nil),    // 71: weft.admin.v1.PingOutgoingConnectionRequest
+	(*PingOutgoingConnectionResponse)(nil),   // 72: weft.admin.v1.PingOutgoingConnectionResponse
+	(*Job)(nil),                              // 73: weft.admin.v1.Job
+	(*JobInterval)(nil),                      // 74: weft.admin.v1.JobInterval
+	(*JobLease)(nil),                         // 75: weft.admin.v1.JobLease
+	(*JobRun)(nil),                           // 76: weft.admin.v1.JobRun
+	(*CreateJobRequest)(nil),                 // 77: weft.admin.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),                // 78: weft.admin.v1.CreateJobResponse
+	(*GetJobRequest)(nil),                    // 79: weft.admin.v1.GetJobRequest
+	(*GetJobResponse)(nil),                   // 80: weft.admin.v1.GetJobResponse
+	(*ListJobsRequest)(nil),                  // 81: weft.admin.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                 // 82: weft.admin.v1.ListJobsResponse
+	(*UpdateJobRequest)(nil),                 // 83: weft.admin.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),                // 84: weft.admin.v1.UpdateJobResponse
+	(*DeleteJobRequest)(nil),                 // 85: weft.admin.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),                // 86: weft.admin.v1.DeleteJobResponse
+	(*PauseJobRequest)(nil),                  // 87: weft.admin.v1.PauseJobRequest
+	(*PauseJobResponse)(nil),                 // 88: weft.admin.v1.PauseJobResponse
+	(*ResumeJobRequest)(nil),                 // 89: weft.admin.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),                // 90: weft.admin.v1.ResumeJobResponse
+	(*RunJobRequest)(nil),                    // 91: weft.admin.v1.RunJobRequest
+	(*RunJobResponse)(nil),                   // 92: weft.admin.v1.RunJobResponse
+	(*ListJobRunsRequest)(nil),               // 93: weft.admin.v1.ListJobRunsRequest
+	(*ListJobRunsResponse)(nil),              // 94: weft.admin.v1.ListJobRunsResponse
+	(*ExportConfigRequest)(nil),              // 95: weft.admin.v1.ExportConfigRequest
+	(*ExportConfigResponse)(nil),             // 96: weft.admin.v1.ExportConfigResponse
+	(*Config)(nil),                           // 97: weft.admin.v1.Config
+	(*PlanConfigRequest)(nil),                // 98: weft.admin.v1.PlanConfigRequest
+	(*PlanConfigResponse)(nil),               // 99: weft.admin.v1.PlanConfigResponse
+	(*ImportConfigRequest)(nil),              // 100: weft.admin.v1.ImportConfigRequest
+	(*ImportConfigResponse)(nil),             // 101: weft.admin.v1.ImportConfigResponse
+	(*PlanItem)(nil),                         // 102: weft.admin.v1.PlanItem
+	(*FieldChange)(nil),                      // 103: weft.admin.v1.FieldChange
+	(*GetStatsRequest)(nil),                  // 104: weft.admin.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),                 // 105: weft.admin.v1.GetStatsResponse
+	(*ObjectStats)(nil),                      // 106: weft.admin.v1.ObjectStats
+	(*StatsTotals)(nil),                      // 107: weft.admin.v1.StatsTotals
+	(*ListSamplesRequest)(nil),               // 108: weft.admin.v1.ListSamplesRequest
+	(*ListSamplesResponse)(nil),              // 109: weft.admin.v1.ListSamplesResponse
+	(*Sample)(nil),                           // 110: weft.admin.v1.Sample
+	(*TailRequest)(nil),                      // 111: weft.admin.v1.TailRequest
+	(*TailResponse)(nil),                     // 112: weft.admin.v1.TailResponse
+	(*TailDropped)(nil),                      // 113: weft.admin.v1.TailDropped
+	nil,                                      // 114: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 115: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 116: weft.admin.v1.AgentInventory.LabelsEntry
+	nil,                                      // 117: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 118: weft.admin.v1.Job.AgentLabelsEntry
+	nil,                                      // 119: weft.admin.v1.StatsTotals.StatusesEntry
+	(*timestamppb.Timestamp)(nil),            // 120: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 121: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),              // 122: google.protobuf.Duration
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	2,   // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	3,   // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	6,   // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	7,   // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	106, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	120, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	7,   // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	10,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	7,   // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -7063,165 +8243,189 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	7,   // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	17,  // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	7,   // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	106, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	106, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	102, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	120, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	120, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	114, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
 	24,  // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
 	24,  // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
 	24,  // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	107, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	121, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	24,  // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	103, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	115, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
 	1,   // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	106, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	106, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	106, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	120, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	120, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	120, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
 	35,  // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
 	35,  // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
 	41,  // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	106, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	120, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
 	40,  // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	106, // 34: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	42,  // 35: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	106, // 36: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	106, // 37: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
-	47,  // 38: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	47,  // 39: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	47,  // 40: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	47,  // 41: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
-	47,  // 42: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	107, // 43: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47,  // 44: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	104, // 45: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	106, // 46: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	106, // 47: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
-	58,  // 48: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	58,  // 49: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	58,  // 50: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	58,  // 51: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
-	58,  // 52: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	107, // 53: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	58,  // 54: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	106, // 55: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
-	72,  // 56: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	105, // 57: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	106, // 58: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	106, // 59: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	106, // 60: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
-	73,  // 61: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
-	74,  // 62: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	106, // 63: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	106, // 64: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	106, // 65: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
-	71,  // 66: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
-	71,  // 67: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
-	71,  // 68: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
-	71,  // 69: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
-	71,  // 70: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	107, // 71: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	71,  // 72: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
-	71,  // 73: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
-	71,  // 74: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
-	74,  // 75: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
-	74,  // 76: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
-	95,  // 77: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
-	47,  // 78: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
-	58,  // 79: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
-	24,  // 80: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
-	71,  // 81: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
-	3,   // 82: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
-	95,  // 83: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
-	100, // 84: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	95,  // 85: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
-	100, // 86: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	101, // 87: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
-	4,   // 88: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,   // 89: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11,  // 90: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13,  // 91: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15,  // 92: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18,  // 93: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20,  // 94: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22,  // 95: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25,  // 96: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27,  // 97: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29,  // 98: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31,  // 99: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33,  // 100: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36,  // 101: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38,  // 102: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	45,  // 103: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	43,  // 104: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	48,  // 105: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	50,  // 106: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	52,  // 107: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	54,  // 108: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	56,  // 109: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	59,  // 110: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	61,  // 111: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	63,  // 112: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	65,  // 113: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	67,  // 114: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	69,  // 115: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	75,  // 116: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	77,  // 117: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	79,  // 118: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	81,  // 119: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	83,  // 120: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	85,  // 121: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	87,  // 122: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	89,  // 123: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	91,  // 124: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	93,  // 125: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	96,  // 126: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
-	98,  // 127: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
-	5,   // 128: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,   // 129: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12,  // 130: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14,  // 131: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16,  // 132: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19,  // 133: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21,  // 134: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23,  // 135: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26,  // 136: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28,  // 137: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30,  // 138: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32,  // 139: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34,  // 140: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37,  // 141: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39,  // 142: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	46,  // 143: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	44,  // 144: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	49,  // 145: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	51,  // 146: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	53,  // 147: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	55,  // 148: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	57,  // 149: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	60,  // 150: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	62,  // 151: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	64,  // 152: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	66,  // 153: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	68,  // 154: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	70,  // 155: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	76,  // 156: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	78,  // 157: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	80,  // 158: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	82,  // 159: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	84,  // 160: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	86,  // 161: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	88,  // 162: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	90,  // 163: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	92,  // 164: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	94,  // 165: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	97,  // 166: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
-	99,  // 167: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
-	128, // [128:168] is the sub-list for method output_type
-	88,  // [88:128] is the sub-list for method input_type
-	88,  // [88:88] is the sub-list for extension type_name
-	88,  // [88:88] is the sub-list for extension extendee
-	0,   // [0:88] is the sub-list for field type_name
+	116, // 34: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
+	120, // 35: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
+	122, // 36: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
+	120, // 37: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	44,  // 38: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	120, // 39: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	120, // 40: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	49,  // 41: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	49,  // 42: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	49,  // 43: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	49,  // 44: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
+	49,  // 45: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	121, // 46: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49,  // 47: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	117, // 48: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	120, // 49: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	120, // 50: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	60,  // 51: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	60,  // 52: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	60,  // 53: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	60,  // 54: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
+	60,  // 55: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	121, // 56: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60,  // 57: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	120, // 58: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	74,  // 59: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
+	118, // 60: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	120, // 61: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	120, // 62: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	120, // 63: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	75,  // 64: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
+	76,  // 65: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
+	120, // 66: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	120, // 67: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	120, // 68: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	73,  // 69: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
+	73,  // 70: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
+	73,  // 71: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
+	73,  // 72: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
+	73,  // 73: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
+	121, // 74: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	73,  // 75: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
+	73,  // 76: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
+	73,  // 77: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
+	76,  // 78: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
+	76,  // 79: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
+	97,  // 80: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
+	49,  // 81: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
+	60,  // 82: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
+	24,  // 83: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
+	73,  // 84: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
+	3,   // 85: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
+	97,  // 86: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
+	102, // 87: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	97,  // 88: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
+	102, // 89: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	103, // 90: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
+	122, // 91: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
+	120, // 92: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
+	120, // 93: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
+	106, // 94: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
+	107, // 95: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
+	107, // 96: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
+	107, // 97: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
+	120, // 98: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
+	119, // 99: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
+	110, // 100: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
+	120, // 101: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	110, // 102: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
+	113, // 103: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
+	4,   // 104: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,   // 105: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11,  // 106: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13,  // 107: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15,  // 108: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18,  // 109: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20,  // 110: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22,  // 111: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25,  // 112: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27,  // 113: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29,  // 114: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31,  // 115: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33,  // 116: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36,  // 117: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38,  // 118: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	47,  // 119: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	45,  // 120: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	42,  // 121: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
+	50,  // 122: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	52,  // 123: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	54,  // 124: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	56,  // 125: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	58,  // 126: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	61,  // 127: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	63,  // 128: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	65,  // 129: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	67,  // 130: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	69,  // 131: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	71,  // 132: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	77,  // 133: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	79,  // 134: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	81,  // 135: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	83,  // 136: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	85,  // 137: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	87,  // 138: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	89,  // 139: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	91,  // 140: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	93,  // 141: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	95,  // 142: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	98,  // 143: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	100, // 144: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
+	104, // 145: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
+	108, // 146: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
+	111, // 147: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
+	5,   // 148: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,   // 149: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12,  // 150: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14,  // 151: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16,  // 152: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19,  // 153: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21,  // 154: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23,  // 155: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26,  // 156: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28,  // 157: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30,  // 158: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32,  // 159: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34,  // 160: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37,  // 161: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39,  // 162: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	48,  // 163: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	46,  // 164: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	43,  // 165: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
+	51,  // 166: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	53,  // 167: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	55,  // 168: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	57,  // 169: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	59,  // 170: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	62,  // 171: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	64,  // 172: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	66,  // 173: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	68,  // 174: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	70,  // 175: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	72,  // 176: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	78,  // 177: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	80,  // 178: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	82,  // 179: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	84,  // 180: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	86,  // 181: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	88,  // 182: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	90,  // 183: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	92,  // 184: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	94,  // 185: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	96,  // 186: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	99,  // 187: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	101, // 188: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
+	105, // 189: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
+	109, // 190: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
+	112, // 191: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
+	148, // [148:192] is the sub-list for method output_type
+	104, // [104:148] is the sub-list for method input_type
+	104, // [104:104] is the sub-list for extension type_name
+	104, // [104:104] is the sub-list for extension extendee
+	0,   // [0:104] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -7230,17 +8434,21 @@ func file_weft_admin_v1_admin_proto_init() {
 		return
 	}
 	file_weft_admin_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[56].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[69].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[58].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[71].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[110].OneofWrappers = []any{
+		(*TailResponse_Sample)(nil),
+		(*TailResponse_Dropped)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   104,
+			NumMessages:   118,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_weft_admin_v1_admin_proto_goTypes,
 		DependencyIndexes: file_weft_admin_v1_admin_proto_depIdxs,

@@ -687,6 +687,7 @@ const (
 	FleetService_GetAgent_FullMethodName         = "/weft.admin.v1.FleetService/GetAgent"
 	FleetService_Invoke_FullMethodName           = "/weft.admin.v1.FleetService/Invoke"
 	FleetService_ListAgentBackups_FullMethodName = "/weft.admin.v1.FleetService/ListAgentBackups"
+	FleetService_GetAgentLogs_FullMethodName     = "/weft.admin.v1.FleetService/GetAgentLogs"
 )
 
 // FleetServiceClient is the client API for FleetService service.
@@ -703,6 +704,9 @@ type FleetServiceClient interface {
 	Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.CallOption) (*InvokeResponse, error)
 	// ListAgentBackups lists the backups an agent keeps of what it replaced.
 	ListAgentBackups(ctx context.Context, in *ListAgentBackupsRequest, opts ...grpc.CallOption) (*ListAgentBackupsResponse, error)
+	// GetAgentLogs fetches an agent's recent log lines; it must be
+	// connected.
+	GetAgentLogs(ctx context.Context, in *GetAgentLogsRequest, opts ...grpc.CallOption) (*GetAgentLogsResponse, error)
 }
 
 type fleetServiceClient struct {
@@ -753,6 +757,16 @@ func (c *fleetServiceClient) ListAgentBackups(ctx context.Context, in *ListAgent
 	return out, nil
 }
 
+func (c *fleetServiceClient) GetAgentLogs(ctx context.Context, in *GetAgentLogsRequest, opts ...grpc.CallOption) (*GetAgentLogsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAgentLogsResponse)
+	err := c.cc.Invoke(ctx, FleetService_GetAgentLogs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServiceServer is the server API for FleetService service.
 // All implementations must embed UnimplementedFleetServiceServer
 // for forward compatibility.
@@ -767,6 +781,9 @@ type FleetServiceServer interface {
 	Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error)
 	// ListAgentBackups lists the backups an agent keeps of what it replaced.
 	ListAgentBackups(context.Context, *ListAgentBackupsRequest) (*ListAgentBackupsResponse, error)
+	// GetAgentLogs fetches an agent's recent log lines; it must be
+	// connected.
+	GetAgentLogs(context.Context, *GetAgentLogsRequest) (*GetAgentLogsResponse, error)
 	mustEmbedUnimplementedFleetServiceServer()
 }
 
@@ -788,6 +805,9 @@ func (UnimplementedFleetServiceServer) Invoke(context.Context, *InvokeRequest) (
 }
 func (UnimplementedFleetServiceServer) ListAgentBackups(context.Context, *ListAgentBackupsRequest) (*ListAgentBackupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAgentBackups not implemented")
+}
+func (UnimplementedFleetServiceServer) GetAgentLogs(context.Context, *GetAgentLogsRequest) (*GetAgentLogsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAgentLogs not implemented")
 }
 func (UnimplementedFleetServiceServer) mustEmbedUnimplementedFleetServiceServer() {}
 func (UnimplementedFleetServiceServer) testEmbeddedByValue()                      {}
@@ -882,6 +902,24 @@ func _FleetService_ListAgentBackups_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_GetAgentLogs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAgentLogsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).GetAgentLogs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_GetAgentLogs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).GetAgentLogs(ctx, req.(*GetAgentLogsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetService_ServiceDesc is the grpc.ServiceDesc for FleetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -904,6 +942,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAgentBackups",
 			Handler:    _FleetService_ListAgentBackups_Handler,
+		},
+		{
+			MethodName: "GetAgentLogs",
+			Handler:    _FleetService_GetAgentLogs_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -2149,5 +2191,209 @@ var ConfigService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
+	Metadata: "weft/admin/v1/admin.proto",
+}
+
+const (
+	StatsService_GetStats_FullMethodName    = "/weft.admin.v1.StatsService/GetStats"
+	StatsService_ListSamples_FullMethodName = "/weft.admin.v1.StatsService/ListSamples"
+	StatsService_Tail_FullMethodName        = "/weft.admin.v1.StatsService/Tail"
+)
+
+// StatsServiceClient is the client API for StatsService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// StatsService answers what the agents measured: usage, errors and
+// latencies of every service, channel and job, the slow and failed
+// invocations they kept, and a live tail of invocations.
+type StatsServiceClient interface {
+	// GetStats sums the statistics of a stretch of time, per object, with a
+	// trend over its periods and the stretch before it for comparison.
+	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
+	// ListSamples gathers the recent slow or failed invocations the
+	// connected agents kept, newest first.
+	ListSamples(ctx context.Context, in *ListSamplesRequest, opts ...grpc.CallOption) (*ListSamplesResponse, error)
+	// Tail streams the invocations that end on the agents from now on,
+	// until the caller hangs up. Agents never wait for a tail: what a slow
+	// reader misses is counted and reported.
+	Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailResponse], error)
+}
+
+type statsServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewStatsServiceClient(cc grpc.ClientConnInterface) StatsServiceClient {
+	return &statsServiceClient{cc}
+}
+
+func (c *statsServiceClient) GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStatsResponse)
+	err := c.cc.Invoke(ctx, StatsService_GetStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *statsServiceClient) ListSamples(ctx context.Context, in *ListSamplesRequest, opts ...grpc.CallOption) (*ListSamplesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSamplesResponse)
+	err := c.cc.Invoke(ctx, StatsService_ListSamples_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *statsServiceClient) Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StatsService_ServiceDesc.Streams[0], StatsService_Tail_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TailRequest, TailResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StatsService_TailClient = grpc.ServerStreamingClient[TailResponse]
+
+// StatsServiceServer is the server API for StatsService service.
+// All implementations must embed UnimplementedStatsServiceServer
+// for forward compatibility.
+//
+// StatsService answers what the agents measured: usage, errors and
+// latencies of every service, channel and job, the slow and failed
+// invocations they kept, and a live tail of invocations.
+type StatsServiceServer interface {
+	// GetStats sums the statistics of a stretch of time, per object, with a
+	// trend over its periods and the stretch before it for comparison.
+	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
+	// ListSamples gathers the recent slow or failed invocations the
+	// connected agents kept, newest first.
+	ListSamples(context.Context, *ListSamplesRequest) (*ListSamplesResponse, error)
+	// Tail streams the invocations that end on the agents from now on,
+	// until the caller hangs up. Agents never wait for a tail: what a slow
+	// reader misses is counted and reported.
+	Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error
+	mustEmbedUnimplementedStatsServiceServer()
+}
+
+// UnimplementedStatsServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedStatsServiceServer struct{}
+
+func (UnimplementedStatsServiceServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetStats not implemented")
+}
+func (UnimplementedStatsServiceServer) ListSamples(context.Context, *ListSamplesRequest) (*ListSamplesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSamples not implemented")
+}
+func (UnimplementedStatsServiceServer) Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error {
+	return status.Error(codes.Unimplemented, "method Tail not implemented")
+}
+func (UnimplementedStatsServiceServer) mustEmbedUnimplementedStatsServiceServer() {}
+func (UnimplementedStatsServiceServer) testEmbeddedByValue()                      {}
+
+// UnsafeStatsServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to StatsServiceServer will
+// result in compilation errors.
+type UnsafeStatsServiceServer interface {
+	mustEmbedUnimplementedStatsServiceServer()
+}
+
+func RegisterStatsServiceServer(s grpc.ServiceRegistrar, srv StatsServiceServer) {
+	// If the following call panics, it indicates UnimplementedStatsServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&StatsService_ServiceDesc, srv)
+}
+
+func _StatsService_GetStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatsServiceServer).GetStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatsService_GetStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatsServiceServer).GetStats(ctx, req.(*GetStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StatsService_ListSamples_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSamplesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatsServiceServer).ListSamples(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatsService_ListSamples_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatsServiceServer).ListSamples(ctx, req.(*ListSamplesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StatsService_Tail_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TailRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StatsServiceServer).Tail(m, &grpc.GenericServerStream[TailRequest, TailResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StatsService_TailServer = grpc.ServerStreamingServer[TailResponse]
+
+// StatsService_ServiceDesc is the grpc.ServiceDesc for StatsService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var StatsService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "weft.admin.v1.StatsService",
+	HandlerType: (*StatsServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetStats",
+			Handler:    _StatsService_GetStats_Handler,
+		},
+		{
+			MethodName: "ListSamples",
+			Handler:    _StatsService_ListSamples_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Tail",
+			Handler:       _StatsService_Tail_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "weft/admin/v1/admin.proto",
 }

@@ -1911,6 +1911,239 @@ func (x *ObjectError) GetMessage() string {
 	return ""
 }
 
+// ReportStatsRequest carries statistics from one agent.
+type ReportStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agent_id names the agent.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// buckets are what it measured, each of one minute and one object.
+	Buckets       []*StatsBucket `protobuf:"bytes,2,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportStatsRequest) Reset() {
+	*x = ReportStatsRequest{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportStatsRequest) ProtoMessage() {}
+
+func (x *ReportStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportStatsRequest.ProtoReflect.Descriptor instead.
+func (*ReportStatsRequest) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReportStatsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ReportStatsRequest) GetBuckets() []*StatsBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+// ReportStatsResponse says the buckets were recorded.
+type ReportStatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportStatsResponse) Reset() {
+	*x = ReportStatsResponse{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportStatsResponse) ProtoMessage() {}
+
+func (x *ReportStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportStatsResponse.ProtoReflect.Descriptor instead.
+func (*ReportStatsResponse) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+}
+
+// StatsBucket is what an agent measured of one object (a service, a
+// channel or a job) over one minute.
+type StatsBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is service, channel or job.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// name names the object.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// start_unix_ms is the start of the minute, in Unix milliseconds.
+	StartUnixMs int64 `protobuf:"varint,3,opt,name=start_unix_ms,json=startUnixMs,proto3" json:"start_unix_ms,omitempty"`
+	// count is how many invocations, requests or runs ended in the minute.
+	Count int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// errors is how many of them failed: a service error, a status of 500
+	// or more, or a job run that did not end ok. A channel request refused
+	// with a 4xx is counted in statuses, not in errors.
+	Errors int64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	// sum_us is their total duration, in microseconds.
+	SumUs int64 `protobuf:"varint,6,opt,name=sum_us,json=sumUs,proto3" json:"sum_us,omitempty"`
+	// max_us is the longest, in microseconds.
+	MaxUs int64 `protobuf:"varint,7,opt,name=max_us,json=maxUs,proto3" json:"max_us,omitempty"`
+	// histogram counts durations by bucket of the scale in agent/stats: the
+	// key is the bucket's index. Buckets with no count are left out.
+	Histogram map[int32]int64 `protobuf:"bytes,8,rep,name=histogram,proto3" json:"histogram,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// statuses counts HTTP statuses (services: the status an invocation
+	// maps to; channels: the status answered).
+	Statuses map[int32]int64 `protobuf:"bytes,9,rep,name=statuses,proto3" json:"statuses,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// bytes_in is the size of the requests' bodies (channels) or inputs.
+	BytesIn int64 `protobuf:"varint,10,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	// bytes_out is the size of the responses' bodies or outputs.
+	BytesOut      int64 `protobuf:"varint,11,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsBucket) Reset() {
+	*x = StatsBucket{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsBucket) ProtoMessage() {}
+
+func (x *StatsBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsBucket.ProtoReflect.Descriptor instead.
+func (*StatsBucket) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *StatsBucket) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *StatsBucket) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StatsBucket) GetStartUnixMs() int64 {
+	if x != nil {
+		return x.StartUnixMs
+	}
+	return 0
+}
+
+func (x *StatsBucket) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *StatsBucket) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *StatsBucket) GetSumUs() int64 {
+	if x != nil {
+		return x.SumUs
+	}
+	return 0
+}
+
+func (x *StatsBucket) GetMaxUs() int64 {
+	if x != nil {
+		return x.MaxUs
+	}
+	return 0
+}
+
+func (x *StatsBucket) GetHistogram() map[int32]int64 {
+	if x != nil {
+		return x.Histogram
+	}
+	return nil
+}
+
+func (x *StatsBucket) GetStatuses() map[int32]int64 {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *StatsBucket) GetBytesIn() int64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *StatsBucket) GetBytesOut() int64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
 // CommandsRequest is one message from the agent on the Commands stream.
 type CommandsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1920,6 +2153,7 @@ type CommandsRequest struct {
 	//
 	//	*CommandsRequest_Open
 	//	*CommandsRequest_Result
+	//	*CommandsRequest_Tail
 	Kind          isCommandsRequest_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1927,7 +2161,7 @@ type CommandsRequest struct {
 
 func (x *CommandsRequest) Reset() {
 	*x = CommandsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2173,7 @@ func (x *CommandsRequest) String() string {
 func (*CommandsRequest) ProtoMessage() {}
 
 func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2186,7 @@ func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsRequest.ProtoReflect.Descriptor instead.
 func (*CommandsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CommandsRequest) GetKind() isCommandsRequest_Kind {
@@ -1980,6 +2214,15 @@ func (x *CommandsRequest) GetResult() *CommandResult {
 	return nil
 }
 
+func (x *CommandsRequest) GetTail() *TailEvents {
+	if x != nil {
+		if x, ok := x.Kind.(*CommandsRequest_Tail); ok {
+			return x.Tail
+		}
+	}
+	return nil
+}
+
 type isCommandsRequest_Kind interface {
 	isCommandsRequest_Kind()
 }
@@ -1994,9 +2237,258 @@ type CommandsRequest_Result struct {
 	Result *CommandResult `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
 }
 
+type CommandsRequest_Tail struct {
+	// tail carries invocations for a tail the control plane started.
+	Tail *TailEvents `protobuf:"bytes,3,opt,name=tail,proto3,oneof"`
+}
+
 func (*CommandsRequest_Open) isCommandsRequest_Kind() {}
 
 func (*CommandsRequest_Result) isCommandsRequest_Kind() {}
+
+func (*CommandsRequest_Tail) isCommandsRequest_Kind() {}
+
+// TailEvents is a batch of invocations for one tail.
+type TailEvents struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tail_id is the id of the tail command that started it.
+	TailId string `protobuf:"bytes,1,opt,name=tail_id,json=tailId,proto3" json:"tail_id,omitempty"`
+	// invocations ended since the previous batch, oldest first.
+	Invocations []*Invocation `protobuf:"bytes,2,rep,name=invocations,proto3" json:"invocations,omitempty"`
+	// dropped counts the invocations left out since the previous batch
+	// because the tail could not keep up; the agent never waits for a tail.
+	Dropped       int64 `protobuf:"varint,3,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailEvents) Reset() {
+	*x = TailEvents{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailEvents) ProtoMessage() {}
+
+func (x *TailEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailEvents.ProtoReflect.Descriptor instead.
+func (*TailEvents) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TailEvents) GetTailId() string {
+	if x != nil {
+		return x.TailId
+	}
+	return ""
+}
+
+func (x *TailEvents) GetInvocations() []*Invocation {
+	if x != nil {
+		return x.Invocations
+	}
+	return nil
+}
+
+func (x *TailEvents) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+// Invocation is one service invocation, channel request or job run, as
+// the agent saw it: for a tail, and for the slow and failed samples.
+type Invocation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cid is the correlation id.
+	Cid string `protobuf:"bytes,1,opt,name=cid,proto3" json:"cid,omitempty"`
+	// kind is channel (a channel request), invoke (weftctl invoke), job (a
+	// job run) or service (a service another service invoked).
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// service names the service invoked; empty for a channel request
+	// refused before any service ran.
+	Service string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	// channel names the channel of a channel request.
+	Channel string `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	// job names the job of a job run.
+	Job string `protobuf:"bytes,5,opt,name=job,proto3" json:"job,omitempty"`
+	// status is the HTTP status answered, or the one the outcome maps to.
+	Status int32 `protobuf:"varint,6,opt,name=status,proto3" json:"status,omitempty"`
+	// duration_us is how long it took, in microseconds.
+	DurationUs int64 `protobuf:"varint,7,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	// at_unix_ms is when it ended, in Unix milliseconds.
+	AtUnixMs int64 `protobuf:"varint,8,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	// error says what went wrong; empty on success.
+	Error string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	// stack is the service's stack when it panicked.
+	Stack string `protobuf:"bytes,10,opt,name=stack,proto3" json:"stack,omitempty"`
+	// request_sample is the start of the request body or input, at most the
+	// agent's sample size, with secrets (passwords, tokens, keys) redacted.
+	RequestSample []byte `protobuf:"bytes,11,opt,name=request_sample,json=requestSample,proto3" json:"request_sample,omitempty"`
+	// response_sample is the start of the response body or output, the same
+	// way.
+	ResponseSample []byte `protobuf:"bytes,12,opt,name=response_sample,json=responseSample,proto3" json:"response_sample,omitempty"`
+	// bytes_in is the full size of the request body or input.
+	BytesIn int64 `protobuf:"varint,13,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	// bytes_out is the full size of the response body or output.
+	BytesOut int64 `protobuf:"varint,14,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	// truncated says a sample was cut to the sample size.
+	Truncated     bool `protobuf:"varint,15,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invocation) Reset() {
+	*x = Invocation{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invocation) ProtoMessage() {}
+
+func (x *Invocation) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invocation.ProtoReflect.Descriptor instead.
+func (*Invocation) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Invocation) GetCid() string {
+	if x != nil {
+		return x.Cid
+	}
+	return ""
+}
+
+func (x *Invocation) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Invocation) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Invocation) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Invocation) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *Invocation) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Invocation) GetDurationUs() int64 {
+	if x != nil {
+		return x.DurationUs
+	}
+	return 0
+}
+
+func (x *Invocation) GetAtUnixMs() int64 {
+	if x != nil {
+		return x.AtUnixMs
+	}
+	return 0
+}
+
+func (x *Invocation) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Invocation) GetStack() string {
+	if x != nil {
+		return x.Stack
+	}
+	return ""
+}
+
+func (x *Invocation) GetRequestSample() []byte {
+	if x != nil {
+		return x.RequestSample
+	}
+	return nil
+}
+
+func (x *Invocation) GetResponseSample() []byte {
+	if x != nil {
+		return x.ResponseSample
+	}
+	return nil
+}
+
+func (x *Invocation) GetBytesIn() int64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *Invocation) GetBytesOut() int64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
+func (x *Invocation) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
 
 // CommandsOpen opens a Commands stream.
 type CommandsOpen struct {
@@ -2009,7 +2501,7 @@ type CommandsOpen struct {
 
 func (x *CommandsOpen) Reset() {
 	*x = CommandsOpen{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2513,7 @@ func (x *CommandsOpen) String() string {
 func (*CommandsOpen) ProtoMessage() {}
 
 func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2526,7 @@ func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsOpen.ProtoReflect.Descriptor instead.
 func (*CommandsOpen) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CommandsOpen) GetAgentId() string {
@@ -2055,7 +2547,7 @@ type CommandsResponse struct {
 
 func (x *CommandsResponse) Reset() {
 	*x = CommandsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2559,7 @@ func (x *CommandsResponse) String() string {
 func (*CommandsResponse) ProtoMessage() {}
 
 func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2572,7 @@ func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsResponse.ProtoReflect.Descriptor instead.
 func (*CommandsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CommandsResponse) GetCommand() *Command {
@@ -2104,6 +2596,9 @@ type Command struct {
 	//	*Command_Inventory
 	//	*Command_Ping
 	//	*Command_RunJob
+	//	*Command_Samples
+	//	*Command_Logs
+	//	*Command_Tail
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2111,7 +2606,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2618,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2631,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Command) GetId() string {
@@ -2198,6 +2693,33 @@ func (x *Command) GetRunJob() *RunJobCommand {
 	return nil
 }
 
+func (x *Command) GetSamples() *SamplesCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Samples); ok {
+			return x.Samples
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLogs() *LogsCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Logs); ok {
+			return x.Logs
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetTail() *TailCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Tail); ok {
+			return x.Tail
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -2227,6 +2749,21 @@ type Command_RunJob struct {
 	RunJob *RunJobCommand `protobuf:"bytes,6,opt,name=run_job,json=runJob,proto3,oneof"`
 }
 
+type Command_Samples struct {
+	// samples asks for the recent slow or failed invocations of a service.
+	Samples *SamplesCommand `protobuf:"bytes,7,opt,name=samples,proto3,oneof"`
+}
+
+type Command_Logs struct {
+	// logs asks for the agent's recent log lines.
+	Logs *LogsCommand `protobuf:"bytes,8,opt,name=logs,proto3,oneof"`
+}
+
+type Command_Tail struct {
+	// tail starts or stops a stream of invocations.
+	Tail *TailCommand `protobuf:"bytes,9,opt,name=tail,proto3,oneof"`
+}
+
 func (*Command_Invoke) isCommand_Kind() {}
 
 func (*Command_ListBackups) isCommand_Kind() {}
@@ -2236,6 +2773,326 @@ func (*Command_Inventory) isCommand_Kind() {}
 func (*Command_Ping) isCommand_Kind() {}
 
 func (*Command_RunJob) isCommand_Kind() {}
+
+func (*Command_Samples) isCommand_Kind() {}
+
+func (*Command_Logs) isCommand_Kind() {}
+
+func (*Command_Tail) isCommand_Kind() {}
+
+// SamplesCommand asks for the invocations an agent kept as samples.
+type SamplesCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// service names the service; empty means every service.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// which is failed or slow.
+	Which string `protobuf:"bytes,2,opt,name=which,proto3" json:"which,omitempty"`
+	// limit bounds how many, newest first; 0 means all kept.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SamplesCommand) Reset() {
+	*x = SamplesCommand{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SamplesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SamplesCommand) ProtoMessage() {}
+
+func (x *SamplesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SamplesCommand.ProtoReflect.Descriptor instead.
+func (*SamplesCommand) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SamplesCommand) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *SamplesCommand) GetWhich() string {
+	if x != nil {
+		return x.Which
+	}
+	return ""
+}
+
+func (x *SamplesCommand) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// Samples answers a SamplesCommand.
+type Samples struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// invocations are newest first.
+	Invocations []*Invocation `protobuf:"bytes,1,rep,name=invocations,proto3" json:"invocations,omitempty"`
+	// slow_threshold_ms is the service's slow threshold, when one service was
+	// asked for.
+	SlowThresholdMs int64 `protobuf:"varint,2,opt,name=slow_threshold_ms,json=slowThresholdMs,proto3" json:"slow_threshold_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Samples) Reset() {
+	*x = Samples{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Samples) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Samples) ProtoMessage() {}
+
+func (x *Samples) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Samples.ProtoReflect.Descriptor instead.
+func (*Samples) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Samples) GetInvocations() []*Invocation {
+	if x != nil {
+		return x.Invocations
+	}
+	return nil
+}
+
+func (x *Samples) GetSlowThresholdMs() int64 {
+	if x != nil {
+		return x.SlowThresholdMs
+	}
+	return 0
+}
+
+// LogsCommand asks for the agent's recent log lines.
+type LogsCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// since_unix_ms keeps the lines written at or after it; 0 means all kept.
+	SinceUnixMs int64 `protobuf:"varint,1,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	// limit keeps the newest lines, at most limit; 0 means all kept.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogsCommand) Reset() {
+	*x = LogsCommand{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogsCommand) ProtoMessage() {}
+
+func (x *LogsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogsCommand.ProtoReflect.Descriptor instead.
+func (*LogsCommand) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *LogsCommand) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *LogsCommand) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// LogLines answers a LogsCommand.
+type LogLines struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lines are JSON log records, oldest first.
+	Lines []string `protobuf:"bytes,1,rep,name=lines,proto3" json:"lines,omitempty"`
+	// truncated says older lines were asked for than the agent still keeps.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogLines) Reset() {
+	*x = LogLines{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogLines) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogLines) ProtoMessage() {}
+
+func (x *LogLines) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogLines.ProtoReflect.Descriptor instead.
+func (*LogLines) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LogLines) GetLines() []string {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *LogLines) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// TailCommand starts or stops a tail: a stream of the invocations that
+// end on the agent, sent as TailEvents on the Commands stream.
+type TailCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tail_id names the tail; events quote it.
+	TailId string `protobuf:"bytes,1,opt,name=tail_id,json=tailId,proto3" json:"tail_id,omitempty"`
+	// stop ends the tail; the agent also ends every tail when the stream
+	// ends.
+	Stop bool `protobuf:"varint,2,opt,name=stop,proto3" json:"stop,omitempty"`
+	// service keeps invocations of this service; empty means any.
+	Service string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	// channel keeps requests of this channel; empty means any.
+	Channel string `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	// samples puts request and response samples in the events.
+	Samples       bool `protobuf:"varint,5,opt,name=samples,proto3" json:"samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailCommand) Reset() {
+	*x = TailCommand{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailCommand) ProtoMessage() {}
+
+func (x *TailCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailCommand.ProtoReflect.Descriptor instead.
+func (*TailCommand) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *TailCommand) GetTailId() string {
+	if x != nil {
+		return x.TailId
+	}
+	return ""
+}
+
+func (x *TailCommand) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
+func (x *TailCommand) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TailCommand) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *TailCommand) GetSamples() bool {
+	if x != nil {
+		return x.Samples
+	}
+	return false
+}
 
 // RunJobCommand asks the agent to run a job now, outside its schedule.
 type RunJobCommand struct {
@@ -2248,7 +3105,7 @@ type RunJobCommand struct {
 
 func (x *RunJobCommand) Reset() {
 	*x = RunJobCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2260,7 +3117,7 @@ func (x *RunJobCommand) String() string {
 func (*RunJobCommand) ProtoMessage() {}
 
 func (x *RunJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2273,7 +3130,7 @@ func (x *RunJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobCommand.ProtoReflect.Descriptor instead.
 func (*RunJobCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RunJobCommand) GetJob() string {
@@ -2294,7 +3151,7 @@ type PingCommand struct {
 
 func (x *PingCommand) Reset() {
 	*x = PingCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +3163,7 @@ func (x *PingCommand) String() string {
 func (*PingCommand) ProtoMessage() {}
 
 func (x *PingCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +3176,7 @@ func (x *PingCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingCommand.ProtoReflect.Descriptor instead.
 func (*PingCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PingCommand) GetConnection() string {
@@ -2346,7 +3203,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +3215,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +3228,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PingResult) GetUrl() string {
@@ -2411,7 +3268,7 @@ type InventoryCommand struct {
 
 func (x *InventoryCommand) Reset() {
 	*x = InventoryCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2423,7 +3280,7 @@ func (x *InventoryCommand) String() string {
 func (*InventoryCommand) ProtoMessage() {}
 
 func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +3293,7 @@ func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryCommand.ProtoReflect.Descriptor instead.
 func (*InventoryCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 // LoadedPackage is a package an agent has loaded.
@@ -2461,7 +3318,7 @@ type LoadedPackage struct {
 
 func (x *LoadedPackage) Reset() {
 	*x = LoadedPackage{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +3330,7 @@ func (x *LoadedPackage) String() string {
 func (*LoadedPackage) ProtoMessage() {}
 
 func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +3343,7 @@ func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
 func (*LoadedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LoadedPackage) GetName() string {
@@ -2541,14 +3398,25 @@ type Inventory struct {
 	// goroutines is the process's goroutine count.
 	Goroutines int64 `protobuf:"varint,3,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
 	// heap_bytes is the process's live heap.
-	HeapBytes     int64 `protobuf:"varint,4,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	HeapBytes int64 `protobuf:"varint,4,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	// build_version is the agent binary's version.
+	BuildVersion string `protobuf:"bytes,5,opt,name=build_version,json=buildVersion,proto3" json:"build_version,omitempty"`
+	// labels are the agent's labels.
+	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// started_at_unix_ms is when the agent process started.
+	StartedAtUnixMs int64 `protobuf:"varint,7,opt,name=started_at_unix_ms,json=startedAtUnixMs,proto3" json:"started_at_unix_ms,omitempty"`
+	// recent_errors are the agent's newest error log lines, newest first,
+	// at most 10.
+	RecentErrors []string `protobuf:"bytes,8,rep,name=recent_errors,json=recentErrors,proto3" json:"recent_errors,omitempty"`
+	// sys_bytes is the memory the Go runtime holds from the system.
+	SysBytes      int64 `protobuf:"varint,9,opt,name=sys_bytes,json=sysBytes,proto3" json:"sys_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Inventory) Reset() {
 	*x = Inventory{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +3428,7 @@ func (x *Inventory) String() string {
 func (*Inventory) ProtoMessage() {}
 
 func (x *Inventory) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +3441,7 @@ func (x *Inventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Inventory.ProtoReflect.Descriptor instead.
 func (*Inventory) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Inventory) GetAppliedRevision() int64 {
@@ -2604,6 +3472,41 @@ func (x *Inventory) GetHeapBytes() int64 {
 	return 0
 }
 
+func (x *Inventory) GetBuildVersion() string {
+	if x != nil {
+		return x.BuildVersion
+	}
+	return ""
+}
+
+func (x *Inventory) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Inventory) GetStartedAtUnixMs() int64 {
+	if x != nil {
+		return x.StartedAtUnixMs
+	}
+	return 0
+}
+
+func (x *Inventory) GetRecentErrors() []string {
+	if x != nil {
+		return x.RecentErrors
+	}
+	return nil
+}
+
+func (x *Inventory) GetSysBytes() int64 {
+	if x != nil {
+		return x.SysBytes
+	}
+	return 0
+}
+
 // ListBackupsCommand asks for the agent's backups.
 type ListBackupsCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2613,7 +3516,7 @@ type ListBackupsCommand struct {
 
 func (x *ListBackupsCommand) Reset() {
 	*x = ListBackupsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2625,7 +3528,7 @@ func (x *ListBackupsCommand) String() string {
 func (*ListBackupsCommand) ProtoMessage() {}
 
 func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2638,7 +3541,7 @@ func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
 func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 // Backup is what the agent kept of a state it replaced.
@@ -2662,7 +3565,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +3577,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +3590,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Backup) GetId() string {
@@ -2745,7 +3648,7 @@ type BackupList struct {
 
 func (x *BackupList) Reset() {
 	*x = BackupList{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +3660,7 @@ func (x *BackupList) String() string {
 func (*BackupList) ProtoMessage() {}
 
 func (x *BackupList) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +3673,7 @@ func (x *BackupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
 func (*BackupList) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *BackupList) GetBackups() []*Backup {
@@ -2802,7 +3705,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +3717,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +3730,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -2867,6 +3770,8 @@ type CommandResult struct {
 	//	*CommandResult_Inventory
 	//	*CommandResult_Ping
 	//	*CommandResult_JobRun
+	//	*CommandResult_Samples
+	//	*CommandResult_Logs
 	Kind          isCommandResult_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2874,7 +3779,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3791,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3804,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CommandResult) GetId() string {
@@ -2968,6 +3873,24 @@ func (x *CommandResult) GetJobRun() *JobRun {
 	return nil
 }
 
+func (x *CommandResult) GetSamples() *Samples {
+	if x != nil {
+		if x, ok := x.Kind.(*CommandResult_Samples); ok {
+			return x.Samples
+		}
+	}
+	return nil
+}
+
+func (x *CommandResult) GetLogs() *LogLines {
+	if x != nil {
+		if x, ok := x.Kind.(*CommandResult_Logs); ok {
+			return x.Logs
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Kind interface {
 	isCommandResult_Kind()
 }
@@ -2997,6 +3920,16 @@ type CommandResult_JobRun struct {
 	JobRun *JobRun `protobuf:"bytes,7,opt,name=job_run,json=jobRun,proto3,oneof"`
 }
 
+type CommandResult_Samples struct {
+	// samples answers samples.
+	Samples *Samples `protobuf:"bytes,8,opt,name=samples,proto3,oneof"`
+}
+
+type CommandResult_Logs struct {
+	// logs answers logs.
+	Logs *LogLines `protobuf:"bytes,9,opt,name=logs,proto3,oneof"`
+}
+
 func (*CommandResult_Invoke) isCommandResult_Kind() {}
 
 func (*CommandResult_Backups) isCommandResult_Kind() {}
@@ -3006,6 +3939,10 @@ func (*CommandResult_Inventory) isCommandResult_Kind() {}
 func (*CommandResult_Ping) isCommandResult_Kind() {}
 
 func (*CommandResult_JobRun) isCommandResult_Kind() {}
+
+func (*CommandResult_Samples) isCommandResult_Kind() {}
+
+func (*CommandResult_Logs) isCommandResult_Kind() {}
 
 // InvokeResult is the outcome of one service invocation.
 type InvokeResult struct {
@@ -3026,7 +3963,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3975,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3988,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -3268,23 +4205,94 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\vObjectError\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x84\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"e\n" +
+	"\x12ReportStatsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x124\n" +
+	"\abuckets\x18\x02 \x03(\v2\x1a.weft.agent.v1.StatsBucketR\abuckets\"\x15\n" +
+	"\x13ReportStatsResponse\"\xf7\x03\n" +
+	"\vStatsBucket\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\"\n" +
+	"\rstart_unix_ms\x18\x03 \x01(\x03R\vstartUnixMs\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x03R\x06errors\x12\x15\n" +
+	"\x06sum_us\x18\x06 \x01(\x03R\x05sumUs\x12\x15\n" +
+	"\x06max_us\x18\a \x01(\x03R\x05maxUs\x12G\n" +
+	"\thistogram\x18\b \x03(\v2).weft.agent.v1.StatsBucket.HistogramEntryR\thistogram\x12D\n" +
+	"\bstatuses\x18\t \x03(\v2(.weft.agent.v1.StatsBucket.StatusesEntryR\bstatuses\x12\x19\n" +
+	"\bbytes_in\x18\n" +
+	" \x01(\x03R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\v \x01(\x03R\bbytesOut\x1a<\n" +
+	"\x0eHistogramEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a;\n" +
+	"\rStatusesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb5\x01\n" +
 	"\x0fCommandsRequest\x121\n" +
 	"\x04open\x18\x01 \x01(\v2\x1b.weft.agent.v1.CommandsOpenH\x00R\x04open\x126\n" +
-	"\x06result\x18\x02 \x01(\v2\x1c.weft.agent.v1.CommandResultH\x00R\x06resultB\x06\n" +
-	"\x04kind\")\n" +
+	"\x06result\x18\x02 \x01(\v2\x1c.weft.agent.v1.CommandResultH\x00R\x06result\x12/\n" +
+	"\x04tail\x18\x03 \x01(\v2\x19.weft.agent.v1.TailEventsH\x00R\x04tailB\x06\n" +
+	"\x04kind\"|\n" +
+	"\n" +
+	"TailEvents\x12\x17\n" +
+	"\atail_id\x18\x01 \x01(\tR\x06tailId\x12;\n" +
+	"\vinvocations\x18\x02 \x03(\v2\x19.weft.agent.v1.InvocationR\vinvocations\x12\x18\n" +
+	"\adropped\x18\x03 \x01(\x03R\adropped\"\xa1\x03\n" +
+	"\n" +
+	"Invocation\x12\x10\n" +
+	"\x03cid\x18\x01 \x01(\tR\x03cid\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\tR\achannel\x12\x10\n" +
+	"\x03job\x18\x05 \x01(\tR\x03job\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\x05R\x06status\x12\x1f\n" +
+	"\vduration_us\x18\a \x01(\x03R\n" +
+	"durationUs\x12\x1c\n" +
+	"\n" +
+	"at_unix_ms\x18\b \x01(\x03R\batUnixMs\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12\x14\n" +
+	"\x05stack\x18\n" +
+	" \x01(\tR\x05stack\x12%\n" +
+	"\x0erequest_sample\x18\v \x01(\fR\rrequestSample\x12'\n" +
+	"\x0fresponse_sample\x18\f \x01(\fR\x0eresponseSample\x12\x19\n" +
+	"\bbytes_in\x18\r \x01(\x03R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\x0e \x01(\x03R\bbytesOut\x12\x1c\n" +
+	"\ttruncated\x18\x0f \x01(\bR\ttruncated\")\n" +
 	"\fCommandsOpen\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"D\n" +
 	"\x10CommandsResponse\x120\n" +
-	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\xcd\x02\n" +
+	"\acommand\x18\x01 \x01(\v2\x16.weft.agent.v1.CommandR\acommand\"\xec\x03\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\x06invoke\x18\x02 \x01(\v2\x1c.weft.agent.v1.InvokeCommandH\x00R\x06invoke\x12F\n" +
 	"\flist_backups\x18\x03 \x01(\v2!.weft.agent.v1.ListBackupsCommandH\x00R\vlistBackups\x12?\n" +
 	"\tinventory\x18\x04 \x01(\v2\x1f.weft.agent.v1.InventoryCommandH\x00R\tinventory\x120\n" +
 	"\x04ping\x18\x05 \x01(\v2\x1a.weft.agent.v1.PingCommandH\x00R\x04ping\x127\n" +
-	"\arun_job\x18\x06 \x01(\v2\x1c.weft.agent.v1.RunJobCommandH\x00R\x06runJobB\x06\n" +
-	"\x04kind\"!\n" +
+	"\arun_job\x18\x06 \x01(\v2\x1c.weft.agent.v1.RunJobCommandH\x00R\x06runJob\x129\n" +
+	"\asamples\x18\a \x01(\v2\x1d.weft.agent.v1.SamplesCommandH\x00R\asamples\x120\n" +
+	"\x04logs\x18\b \x01(\v2\x1a.weft.agent.v1.LogsCommandH\x00R\x04logs\x120\n" +
+	"\x04tail\x18\t \x01(\v2\x1a.weft.agent.v1.TailCommandH\x00R\x04tailB\x06\n" +
+	"\x04kind\"V\n" +
+	"\x0eSamplesCommand\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
+	"\x05which\x18\x02 \x01(\tR\x05which\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"r\n" +
+	"\aSamples\x12;\n" +
+	"\vinvocations\x18\x01 \x03(\v2\x19.weft.agent.v1.InvocationR\vinvocations\x12*\n" +
+	"\x11slow_threshold_ms\x18\x02 \x01(\x03R\x0fslowThresholdMs\"G\n" +
+	"\vLogsCommand\x12\"\n" +
+	"\rsince_unix_ms\x18\x01 \x01(\x03R\vsinceUnixMs\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\">\n" +
+	"\bLogLines\x12\x14\n" +
+	"\x05lines\x18\x01 \x03(\tR\x05lines\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x88\x01\n" +
+	"\vTailCommand\x12\x17\n" +
+	"\atail_id\x18\x01 \x01(\tR\x06tailId\x12\x12\n" +
+	"\x04stop\x18\x02 \x01(\bR\x04stop\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\tR\achannel\x12\x18\n" +
+	"\asamples\x18\x05 \x01(\bR\asamples\"!\n" +
 	"\rRunJobCommand\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\"-\n" +
 	"\vPingCommand\x12\x1e\n" +
@@ -3305,7 +4313,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1a\n" +
 	"\bservices\x18\x04 \x03(\tR\bservices\x12!\n" +
 	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x12)\n" +
-	"\x11loaded_at_unix_ms\x18\x06 \x01(\x03R\x0eloadedAtUnixMs\"\xaf\x01\n" +
+	"\x11loaded_at_unix_ms\x18\x06 \x01(\x03R\x0eloadedAtUnixMs\"\xbc\x03\n" +
 	"\tInventory\x12)\n" +
 	"\x10applied_revision\x18\x01 \x01(\x03R\x0fappliedRevision\x128\n" +
 	"\bpackages\x18\x02 \x03(\v2\x1c.weft.agent.v1.LoadedPackageR\bpackages\x12\x1e\n" +
@@ -3313,7 +4321,15 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"goroutines\x18\x03 \x01(\x03R\n" +
 	"goroutines\x12\x1d\n" +
 	"\n" +
-	"heap_bytes\x18\x04 \x01(\x03R\theapBytes\"\x14\n" +
+	"heap_bytes\x18\x04 \x01(\x03R\theapBytes\x12#\n" +
+	"\rbuild_version\x18\x05 \x01(\tR\fbuildVersion\x12<\n" +
+	"\x06labels\x18\x06 \x03(\v2$.weft.agent.v1.Inventory.LabelsEntryR\x06labels\x12+\n" +
+	"\x12started_at_unix_ms\x18\a \x01(\x03R\x0fstartedAtUnixMs\x12#\n" +
+	"\rrecent_errors\x18\b \x03(\tR\frecentErrors\x12\x1b\n" +
+	"\tsys_bytes\x18\t \x01(\x03R\bsysBytes\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x14\n" +
 	"\x12ListBackupsCommand\"\xd0\x01\n" +
 	"\x06Backup\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
@@ -3331,7 +4347,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x14\n" +
 	"\x05input\x18\x02 \x01(\fR\x05input\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xc8\x02\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xab\x03\n" +
 	"\rCommandResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x125\n" +
@@ -3339,7 +4355,9 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\abackups\x18\x04 \x01(\v2\x19.weft.agent.v1.BackupListH\x00R\abackups\x128\n" +
 	"\tinventory\x18\x05 \x01(\v2\x18.weft.agent.v1.InventoryH\x00R\tinventory\x12/\n" +
 	"\x04ping\x18\x06 \x01(\v2\x19.weft.agent.v1.PingResultH\x00R\x04ping\x120\n" +
-	"\ajob_run\x18\a \x01(\v2\x15.weft.agent.v1.JobRunH\x00R\x06jobRunB\x06\n" +
+	"\ajob_run\x18\a \x01(\v2\x15.weft.agent.v1.JobRunH\x00R\x06jobRun\x122\n" +
+	"\asamples\x18\b \x01(\v2\x16.weft.agent.v1.SamplesH\x00R\asamples\x12-\n" +
+	"\x04logs\x18\t \x01(\v2\x17.weft.agent.v1.LogLinesH\x00R\x04logsB\x06\n" +
 	"\x04kind\"\x87\x01\n" +
 	"\fInvokeResult\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\tR\x03cid\x12\x16\n" +
@@ -3347,14 +4365,15 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x05 \x01(\x03R\n" +
-	"durationUs2\xa3\x03\n" +
+	"durationUs2\xf9\x03\n" +
 	"\fAgentService\x12C\n" +
 	"\x04Sync\x12\x1a.weft.agent.v1.SyncRequest\x1a\x1b.weft.agent.v1.SyncResponse(\x010\x01\x12O\n" +
 	"\bCommands\x12\x1e.weft.agent.v1.CommandsRequest\x1a\x1f.weft.agent.v1.CommandsResponse(\x010\x01\x12T\n" +
 	"\vClaimFiring\x12!.weft.agent.v1.ClaimFiringRequest\x1a\".weft.agent.v1.ClaimFiringResponse\x12T\n" +
 	"\vRenewLeases\x12!.weft.agent.v1.RenewLeasesRequest\x1a\".weft.agent.v1.RenewLeasesResponse\x12Q\n" +
 	"\n" +
-	"ReportRuns\x12 .weft.agent.v1.ReportRunsRequest\x1a!.weft.agent.v1.ReportRunsResponseB6Z4github.com/weft-dev/weft/proto/weft/agent/v1;agentv1b\x06proto3"
+	"ReportRuns\x12 .weft.agent.v1.ReportRunsRequest\x1a!.weft.agent.v1.ReportRunsResponse\x12T\n" +
+	"\vReportStats\x12!.weft.agent.v1.ReportStatsRequest\x1a\".weft.agent.v1.ReportStatsResponseB6Z4github.com/weft-dev/weft/proto/weft/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_weft_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -3368,7 +4387,7 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*SyncRequest)(nil),         // 0: weft.agent.v1.SyncRequest
 	(*SyncResponse)(nil),        // 1: weft.agent.v1.SyncResponse
@@ -3390,74 +4409,101 @@ var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*Ack)(nil),                 // 17: weft.agent.v1.Ack
 	(*Nack)(nil),                // 18: weft.agent.v1.Nack
 	(*ObjectError)(nil),         // 19: weft.agent.v1.ObjectError
-	(*CommandsRequest)(nil),     // 20: weft.agent.v1.CommandsRequest
-	(*CommandsOpen)(nil),        // 21: weft.agent.v1.CommandsOpen
-	(*CommandsResponse)(nil),    // 22: weft.agent.v1.CommandsResponse
-	(*Command)(nil),             // 23: weft.agent.v1.Command
-	(*RunJobCommand)(nil),       // 24: weft.agent.v1.RunJobCommand
-	(*PingCommand)(nil),         // 25: weft.agent.v1.PingCommand
-	(*PingResult)(nil),          // 26: weft.agent.v1.PingResult
-	(*InventoryCommand)(nil),    // 27: weft.agent.v1.InventoryCommand
-	(*LoadedPackage)(nil),       // 28: weft.agent.v1.LoadedPackage
-	(*Inventory)(nil),           // 29: weft.agent.v1.Inventory
-	(*ListBackupsCommand)(nil),  // 30: weft.agent.v1.ListBackupsCommand
-	(*Backup)(nil),              // 31: weft.agent.v1.Backup
-	(*BackupList)(nil),          // 32: weft.agent.v1.BackupList
-	(*InvokeCommand)(nil),       // 33: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),       // 34: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),        // 35: weft.agent.v1.InvokeResult
-	nil,                         // 36: weft.agent.v1.Hello.LabelsEntry
-	nil,                         // 37: weft.agent.v1.Job.AgentLabelsEntry
-	nil,                         // 38: weft.agent.v1.Channel.SoapActionsEntry
-	nil,                         // 39: weft.agent.v1.OutgoingConnection.HeadersEntry
+	(*ReportStatsRequest)(nil),  // 20: weft.agent.v1.ReportStatsRequest
+	(*ReportStatsResponse)(nil), // 21: weft.agent.v1.ReportStatsResponse
+	(*StatsBucket)(nil),         // 22: weft.agent.v1.StatsBucket
+	(*CommandsRequest)(nil),     // 23: weft.agent.v1.CommandsRequest
+	(*TailEvents)(nil),          // 24: weft.agent.v1.TailEvents
+	(*Invocation)(nil),          // 25: weft.agent.v1.Invocation
+	(*CommandsOpen)(nil),        // 26: weft.agent.v1.CommandsOpen
+	(*CommandsResponse)(nil),    // 27: weft.agent.v1.CommandsResponse
+	(*Command)(nil),             // 28: weft.agent.v1.Command
+	(*SamplesCommand)(nil),      // 29: weft.agent.v1.SamplesCommand
+	(*Samples)(nil),             // 30: weft.agent.v1.Samples
+	(*LogsCommand)(nil),         // 31: weft.agent.v1.LogsCommand
+	(*LogLines)(nil),            // 32: weft.agent.v1.LogLines
+	(*TailCommand)(nil),         // 33: weft.agent.v1.TailCommand
+	(*RunJobCommand)(nil),       // 34: weft.agent.v1.RunJobCommand
+	(*PingCommand)(nil),         // 35: weft.agent.v1.PingCommand
+	(*PingResult)(nil),          // 36: weft.agent.v1.PingResult
+	(*InventoryCommand)(nil),    // 37: weft.agent.v1.InventoryCommand
+	(*LoadedPackage)(nil),       // 38: weft.agent.v1.LoadedPackage
+	(*Inventory)(nil),           // 39: weft.agent.v1.Inventory
+	(*ListBackupsCommand)(nil),  // 40: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),              // 41: weft.agent.v1.Backup
+	(*BackupList)(nil),          // 42: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),       // 43: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),       // 44: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),        // 45: weft.agent.v1.InvokeResult
+	nil,                         // 46: weft.agent.v1.Hello.LabelsEntry
+	nil,                         // 47: weft.agent.v1.Job.AgentLabelsEntry
+	nil,                         // 48: weft.agent.v1.Channel.SoapActionsEntry
+	nil,                         // 49: weft.agent.v1.OutgoingConnection.HeadersEntry
+	nil,                         // 50: weft.agent.v1.StatsBucket.HistogramEntry
+	nil,                         // 51: weft.agent.v1.StatsBucket.StatusesEntry
+	nil,                         // 52: weft.agent.v1.Inventory.LabelsEntry
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
 	17, // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
 	18, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
 	3,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	36, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	46, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
 	5,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
 	7,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
 	8,  // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
 	9,  // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
 	4,  // 9: weft.agent.v1.Snapshot.jobs:type_name -> weft.agent.v1.Job
-	37, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
+	47, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
 	6,  // 11: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
-	38, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
-	39, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
+	48, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
+	49, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
 	16, // 14: weft.agent.v1.ReportRunsRequest.runs:type_name -> weft.agent.v1.JobRun
 	19, // 15: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
-	21, // 16: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	34, // 17: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
-	23, // 18: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	33, // 19: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	30, // 20: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
-	27, // 21: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
-	25, // 22: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
-	24, // 23: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
-	28, // 24: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
-	31, // 25: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
-	35, // 26: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	32, // 27: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
-	29, // 28: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
-	26, // 29: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
-	16, // 30: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
-	0,  // 31: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	20, // 32: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	10, // 33: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
-	12, // 34: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
-	14, // 35: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
-	1,  // 36: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	22, // 37: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	11, // 38: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
-	13, // 39: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
-	15, // 40: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
-	36, // [36:41] is the sub-list for method output_type
-	31, // [31:36] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	22, // 16: weft.agent.v1.ReportStatsRequest.buckets:type_name -> weft.agent.v1.StatsBucket
+	50, // 17: weft.agent.v1.StatsBucket.histogram:type_name -> weft.agent.v1.StatsBucket.HistogramEntry
+	51, // 18: weft.agent.v1.StatsBucket.statuses:type_name -> weft.agent.v1.StatsBucket.StatusesEntry
+	26, // 19: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
+	44, // 20: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	24, // 21: weft.agent.v1.CommandsRequest.tail:type_name -> weft.agent.v1.TailEvents
+	25, // 22: weft.agent.v1.TailEvents.invocations:type_name -> weft.agent.v1.Invocation
+	28, // 23: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
+	43, // 24: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	40, // 25: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	37, // 26: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
+	35, // 27: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
+	34, // 28: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
+	29, // 29: weft.agent.v1.Command.samples:type_name -> weft.agent.v1.SamplesCommand
+	31, // 30: weft.agent.v1.Command.logs:type_name -> weft.agent.v1.LogsCommand
+	33, // 31: weft.agent.v1.Command.tail:type_name -> weft.agent.v1.TailCommand
+	25, // 32: weft.agent.v1.Samples.invocations:type_name -> weft.agent.v1.Invocation
+	38, // 33: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
+	52, // 34: weft.agent.v1.Inventory.labels:type_name -> weft.agent.v1.Inventory.LabelsEntry
+	41, // 35: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	45, // 36: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	42, // 37: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	39, // 38: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
+	36, // 39: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
+	16, // 40: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
+	30, // 41: weft.agent.v1.CommandResult.samples:type_name -> weft.agent.v1.Samples
+	32, // 42: weft.agent.v1.CommandResult.logs:type_name -> weft.agent.v1.LogLines
+	0,  // 43: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	23, // 44: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	10, // 45: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
+	12, // 46: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
+	14, // 47: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
+	20, // 48: weft.agent.v1.AgentService.ReportStats:input_type -> weft.agent.v1.ReportStatsRequest
+	1,  // 49: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	27, // 50: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	11, // 51: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
+	13, // 52: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
+	15, // 53: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
+	21, // 54: weft.agent.v1.AgentService.ReportStats:output_type -> weft.agent.v1.ReportStatsResponse
+	49, // [49:55] is the sub-list for method output_type
+	43, // [43:49] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_weft_agent_v1_agent_proto_init() }
@@ -3473,23 +4519,29 @@ func file_weft_agent_v1_agent_proto_init() {
 	file_weft_agent_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
 		(*SyncResponse_Snapshot)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[20].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[23].OneofWrappers = []any{
 		(*CommandsRequest_Open)(nil),
 		(*CommandsRequest_Result)(nil),
+		(*CommandsRequest_Tail)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[23].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[28].OneofWrappers = []any{
 		(*Command_Invoke)(nil),
 		(*Command_ListBackups)(nil),
 		(*Command_Inventory)(nil),
 		(*Command_Ping)(nil),
 		(*Command_RunJob)(nil),
+		(*Command_Samples)(nil),
+		(*Command_Logs)(nil),
+		(*Command_Tail)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[34].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[44].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
 		(*CommandResult_Backups)(nil),
 		(*CommandResult_Inventory)(nil),
 		(*CommandResult_Ping)(nil),
 		(*CommandResult_JobRun)(nil),
+		(*CommandResult_Samples)(nil),
+		(*CommandResult_Logs)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3497,7 +4549,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	AgentService_ClaimFiring_FullMethodName = "/weft.agent.v1.AgentService/ClaimFiring"
 	AgentService_RenewLeases_FullMethodName = "/weft.agent.v1.AgentService/RenewLeases"
 	AgentService_ReportRuns_FullMethodName  = "/weft.agent.v1.AgentService/ReportRuns"
+	AgentService_ReportStats_FullMethodName = "/weft.agent.v1.AgentService/ReportStats"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -50,6 +51,11 @@ type AgentServiceClient interface {
 	// ReportRuns records the runs of jobs. A run already recorded is updated,
 	// so the agent may send a run again after a lost answer.
 	ReportRuns(ctx context.Context, in *ReportRunsRequest, opts ...grpc.CallOption) (*ReportRunsResponse, error)
+	// ReportStats records the statistics an agent gathered: per-minute
+	// buckets of every service, channel and job it ran. Buckets of one
+	// minute and object sent twice add up, so an agent sends each bucket
+	// once: it keeps a bucket until an answer says it was recorded.
+	ReportStats(ctx context.Context, in *ReportStatsRequest, opts ...grpc.CallOption) (*ReportStatsResponse, error)
 }
 
 type agentServiceClient struct {
@@ -116,6 +122,16 @@ func (c *agentServiceClient) ReportRuns(ctx context.Context, in *ReportRunsReque
 	return out, nil
 }
 
+func (c *agentServiceClient) ReportStats(ctx context.Context, in *ReportStatsRequest, opts ...grpc.CallOption) (*ReportStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportStatsResponse)
+	err := c.cc.Invoke(ctx, AgentService_ReportStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -140,6 +156,11 @@ type AgentServiceServer interface {
 	// ReportRuns records the runs of jobs. A run already recorded is updated,
 	// so the agent may send a run again after a lost answer.
 	ReportRuns(context.Context, *ReportRunsRequest) (*ReportRunsResponse, error)
+	// ReportStats records the statistics an agent gathered: per-minute
+	// buckets of every service, channel and job it ran. Buckets of one
+	// minute and object sent twice add up, so an agent sends each bucket
+	// once: it keeps a bucket until an answer says it was recorded.
+	ReportStats(context.Context, *ReportStatsRequest) (*ReportStatsResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -164,6 +185,9 @@ func (UnimplementedAgentServiceServer) RenewLeases(context.Context, *RenewLeases
 }
 func (UnimplementedAgentServiceServer) ReportRuns(context.Context, *ReportRunsRequest) (*ReportRunsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportRuns not implemented")
+}
+func (UnimplementedAgentServiceServer) ReportStats(context.Context, *ReportStatsRequest) (*ReportStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportStats not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -254,6 +278,24 @@ func _AgentService_ReportRuns_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_ReportStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).ReportStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_ReportStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).ReportStats(ctx, req.(*ReportStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -272,6 +314,10 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportRuns",
 			Handler:    _AgentService_ReportRuns_Handler,
+		},
+		{
+			MethodName: "ReportStats",
+			Handler:    _AgentService_ReportStats_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
