@@ -76,7 +76,18 @@ func (s *fleet) inventory(ctx context.Context, a store.Agent) (*adminv1.AgentInv
 		return nil, res.GetError()
 	}
 	in := res.GetInventory()
-	out := &adminv1.AgentInventory{AppliedRevision: in.GetAppliedRevision(), Goroutines: in.GetGoroutines(), HeapBytes: in.GetHeapBytes()}
+	out := &adminv1.AgentInventory{
+		AppliedRevision: in.GetAppliedRevision(),
+		Goroutines:      in.GetGoroutines(),
+		HeapBytes:       in.GetHeapBytes(),
+		BuildVersion:    in.GetBuildVersion(),
+		Labels:          in.GetLabels(),
+		RecentErrors:    in.GetRecentErrors(),
+		SysBytes:        in.GetSysBytes(),
+	}
+	if ms := in.GetStartedAtUnixMs(); ms > 0 {
+		out.StartedAt = timestamppb.New(time.UnixMilli(ms))
+	}
 	for _, p := range in.GetPackages() {
 		out.Packages = append(out.Packages, &adminv1.LoadedPackage{
 			Name:        p.GetName(),
@@ -192,9 +203,49 @@ func (s *fleet) ListAgentBackups(ctx context.Context, req *adminv1.ListAgentBack
 	return out, nil
 }
 
+// logsTimeout bounds asking an agent for its log lines.
+const logsTimeout = 10 * time.Second
+
+// GetAgentLogs asks an agent connected to this replica for its recent log
+// lines.
+func (s *fleet) GetAgentLogs(ctx context.Context, req *adminv1.GetAgentLogsRequest) (*adminv1.GetAgentLogsResponse, error) {
+	id := req.GetAgentId()
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "get agent logs: agent_id is required")
+	}
+	what := fmt.Sprintf("get the logs of agent %q", id)
+	cmd := &agentv1.LogsCommand{Limit: req.GetLimit()}
+	if req.GetLimit() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: limit %d must not be negative", what, req.GetLimit())
+	}
+	if since := req.GetSince(); since != nil {
+		if err := since.CheckValid(); err != nil || since.AsDuration() <= 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "%s: since %s: want a positive duration", what, since.AsDuration())
+		}
+		cmd.SinceUnixMs = time.Now().Add(-since.AsDuration()).UnixMilli()
+	}
+	ctx, cancel := context.WithTimeout(ctx, logsTimeout)
+	defer cancel()
+	_, res, err := s.dispatch.Run(ctx, id, &agentv1.Command{Kind: &agentv1.Command_Logs{Logs: cmd}})
+	switch {
+	case errors.Is(err, dispatch.ErrNotConnected):
+		return nil, s.notConnected(ctx, what, id)
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, status.Errorf(codes.DeadlineExceeded, "%s: the agent did not answer in time", what)
+	case errors.Is(err, context.Canceled):
+		return nil, status.FromContextError(err).Err()
+	case err != nil:
+		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
+	case res.GetError() != "":
+		return nil, status.Errorf(codes.Internal, "%s: the agent says: %s", what, res.GetError())
+	}
+	return &adminv1.GetAgentLogsResponse{Lines: res.GetLogs().GetLines(), Truncated: res.GetLogs().GetTruncated()}, nil
+}
+
 // notConnected explains why an agent that is not connected to this replica
-// cannot answer: it is unknown, or it is offline (or on another replica).
-func (s *fleet) notConnected(ctx context.Context, what, id string) error {
+// cannot answer what (which is read from the agent itself): it is unknown,
+// or it is offline (or on another replica).
+func (s *Server) notConnected(ctx context.Context, what, id string) error {
 	a, err := s.store.GetAgent(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -202,9 +253,9 @@ func (s *fleet) notConnected(ctx context.Context, what, id string) error {
 	case err != nil || a.Connected:
 		// Connected to another replica, or just gone: the store cannot tell
 		// which for sure.
-		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected to this control plane; its backups are read from the agent itself", what)
+		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected to this control plane, and only the agent itself can answer", what)
 	default:
-		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected (last seen %s); its backups are read from the agent itself", what, a.LastSeen.UTC().Format(time.RFC3339))
+		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected (last seen %s), and only the agent itself can answer", what, a.LastSeen.UTC().Format(time.RFC3339))
 	}
 }
 

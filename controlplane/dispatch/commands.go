@@ -29,6 +29,7 @@ type commandsConn struct {
 	mu      sync.Mutex
 	closed  bool
 	waiting map[string]chan *agentv1.CommandResult
+	tails   map[string]*tailSub // by tail id
 }
 
 func (c *commandsConn) close() {
@@ -54,6 +55,7 @@ func (s *Server) Commands(stream agentv1.AgentService_CommandsServer) error {
 		out:     make(chan *agentv1.Command),
 		done:    make(chan struct{}),
 		waiting: make(map[string]chan *agentv1.CommandResult),
+		tails:   make(map[string]*tailSub),
 	}
 	s.mu.Lock()
 	conn := s.agents[id]
@@ -83,6 +85,10 @@ func (s *Server) Commands(stream agentv1.AgentService_CommandsServer) error {
 			if err != nil {
 				recvErr <- err
 				return
+			}
+			if t := m.GetTail(); t != nil {
+				cc.deliverTail(t)
+				continue
 			}
 			r := m.GetResult()
 			if r == nil {

@@ -12,7 +12,7 @@ func (a *app) newAgentCmd() *cobra.Command {
 		Aliases: []string{"agents"},
 		Short:   "Show the agents and how far they are in sync",
 	}
-	cmd.AddCommand(a.newAgentListCmd(), a.newAgentGetCmd(), a.newAgentBackupsCmd())
+	cmd.AddCommand(a.newAgentListCmd(), a.newAgentGetCmd(), a.newAgentBackupsCmd(), a.newAgentLogsCmd())
 	return cmd
 }
 

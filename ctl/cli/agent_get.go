@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -89,12 +90,28 @@ func (a *app) printInventory(resp *adminv1.GetAgentResponse) error {
 		fmt.Fprintf(a.stdout, "\nlive: %s\n", resp.GetInventoryError())
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "\nlive: revision %d, %d goroutines, heap %s\n\n", inv.GetAppliedRevision(), inv.GetGoroutines(), humanBytes(inv.GetHeapBytes()))
+	live := fmt.Sprintf("revision %d, %d goroutines, heap %s", inv.GetAppliedRevision(), inv.GetGoroutines(), humanBytes(inv.GetHeapBytes()))
+	if sys := inv.GetSysBytes(); sys > 0 {
+		live += fmt.Sprintf(", %s from the system", humanBytes(sys))
+	}
+	if at := inv.GetStartedAt(); at != nil {
+		live += fmt.Sprintf(", up %s", a.now().Sub(at.AsTime()).Round(time.Second))
+	}
+	fmt.Fprintf(a.stdout, "\nlive: %s\n\n", live)
 	t := newTable(a.stdout)
 	t.row("PACKAGE", "VERSION", "SHA256", "MEMORY", "LOADED", "SERVICES")
 	for _, p := range inv.GetPackages() {
 		t.row(p.GetName(), strconv.FormatInt(p.GetVersion(), 10), shortHash(p.GetSha256()), humanBytes(p.GetMemoryBytes()),
 			when(a.now(), p.GetLoadedAt()), strings.Join(p.GetServices(), ", "))
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if errs := inv.GetRecentErrors(); len(errs) > 0 {
+		fmt.Fprintln(a.stdout, "\nrecent errors, newest first:")
+		for _, e := range errs {
+			fmt.Fprintln(a.stdout, "  "+readableLog(e))
+		}
+	}
+	return nil
 }

@@ -169,6 +169,8 @@ Environment:
 		a.newExportCmd(),
 		a.newDiffCmd(),
 		a.newImportCmd(),
+		a.newDebugCmd(),
+		a.newTailCmd(),
 		a.newAgentCmd(),
 		a.newInvokeCmd(),
 		a.newVersionCmd(),

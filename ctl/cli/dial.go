@@ -45,6 +45,7 @@ type conn struct {
 	outgoing adminv1.OutgoingServiceClient
 	jobs     adminv1.JobServiceClient
 	config   adminv1.ConfigServiceClient
+	stats    adminv1.StatsServiceClient
 }
 
 // dial prepares a connection to the control plane. gRPC connects lazily, on
@@ -83,6 +84,7 @@ func dial(opts dialOptions) (*conn, error) {
 		outgoing: adminv1.NewOutgoingServiceClient(cc),
 		jobs:     adminv1.NewJobServiceClient(cc),
 		config:   adminv1.NewConfigServiceClient(cc),
+		stats:    adminv1.NewStatsServiceClient(cc),
 	}, nil
 }
 

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -30,6 +32,24 @@ func (a *app) printJSON(m proto.Message) error {
 		return fmt.Errorf("render %s as JSON: %w", what, err)
 	}
 	return a.writeStructured(what, b)
+}
+
+// printJSONLine writes m as one line of JSON (-o json), or as one YAML
+// document after a --- line (-o yaml): for streams, one message at a time.
+func (a *app) printJSONLine(m proto.Message) error {
+	what := string(m.ProtoReflect().Descriptor().Name())
+	b, err := protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("render %s as JSON: %w", what, err)
+	}
+	var line bytes.Buffer
+	if err := json.Compact(&line, b); err != nil { // protojson varies its spacing
+		return fmt.Errorf("render %s as JSON: %w", what, err)
+	}
+	if a.output == outputYAML {
+		fmt.Fprintln(a.stdout, "---")
+	}
+	return a.writeStructured(what, line.Bytes())
 }
 
 // writeStructured writes the JSON document b to stdout, converted to YAML
@@ -142,4 +162,20 @@ func shortHash(hex string) string {
 		hex = hex[:8]
 	}
 	return "sha256:" + hex
+}
+
+// humanMicros renders a duration in microseconds shortly: 850µs, 12.3ms,
+// 1.25s, 3m4s.
+func humanMicros(us int64) string {
+	d := time.Duration(us) * time.Microsecond
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", us)
+	case d < time.Second:
+		return fmt.Sprintf("%.3gms", float64(d)/float64(time.Millisecond))
+	case d < time.Minute:
+		return fmt.Sprintf("%.3gs", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
 }

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/weft-dev/weft/controlplane/dispatch"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// samplesTimeout bounds asking the agents for their samples.
+const samplesTimeout = 5 * time.Second
+
+// ListSamples asks the connected agents (or one) for the slow or failed
+// invocations they kept, and merges them newest first.
+func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest) (*adminv1.ListSamplesResponse, error) {
+	which := req.GetWhich()
+	if which == "" {
+		which = "failed"
+	}
+	what := fmt.Sprintf("list %s invocations", which)
+	if which != "failed" && which != "slow" {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: which %q: want failed or slow", what, req.GetWhich())
+	}
+	if req.GetLimit() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: limit %d must not be negative", what, req.GetLimit())
+	}
+	ids := s.dispatch.Connected()
+	if id := req.GetAgentId(); id != "" {
+		if !slices.Contains(ids, id) {
+			return nil, s.notConnected(ctx, what, id)
+		}
+		ids = []string{id}
+	}
+	if len(ids) == 0 {
+		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, dispatch.ErrNoAgent)
+	}
+	ctx, cancel := context.WithTimeout(ctx, samplesTimeout)
+	defer cancel()
+	cmd := &agentv1.SamplesCommand{Service: req.GetService(), Which: which, Limit: req.GetLimit()}
+	var (
+		mu  sync.Mutex
+		out = &adminv1.ListSamplesResponse{}
+		wg  sync.WaitGroup
+	)
+	for _, id := range ids {
+		wg.Go(func() {
+			_, res, err := s.dispatch.Run(ctx, id, &agentv1.Command{Kind: &agentv1.Command_Samples{Samples: cmd}})
+			if err == nil && res.GetError() != "" {
+				err = errors.New(res.GetError())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				out.Unreachable = append(out.Unreachable, fmt.Sprintf("%s: %v", id, err))
+				return
+			}
+			for _, inv := range res.GetSamples().GetInvocations() {
+				out.Samples = append(out.Samples, sampleOut(id, inv))
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(out.Unreachable)
+	slices.SortStableFunc(out.Samples, func(a, b *adminv1.Sample) int { return b.GetAt().AsTime().Compare(a.GetAt().AsTime()) })
+	if n := int(req.GetLimit()); n > 0 && len(out.Samples) > n {
+		out.Samples = out.Samples[:n]
+	}
+	if len(ids) == len(out.Unreachable) {
+		return nil, status.Errorf(codes.Unavailable, "%s: no agent answered: %v", what, out.Unreachable)
+	}
+	return out, nil
+}
+
+// sampleOut is an agent's invocation as the admin API shows it.
+func sampleOut(agentID string, in *agentv1.Invocation) *adminv1.Sample {
+	return &adminv1.Sample{
+		AgentId:        agentID,
+		Cid:            in.GetCid(),
+		Kind:           in.GetKind(),
+		Service:        in.GetService(),
+		Channel:        in.GetChannel(),
+		Job:            in.GetJob(),
+		Status:         in.GetStatus(),
+		DurationUs:     in.GetDurationUs(),
+		At:             timestamppb.New(time.UnixMilli(in.GetAtUnixMs())),
+		Error:          in.GetError(),
+		Stack:          in.GetStack(),
+		RequestSample:  in.GetRequestSample(),
+		ResponseSample: in.GetResponseSample(),
+		Truncated:      in.GetTruncated(),
+		BytesIn:        in.GetBytesIn(),
+		BytesOut:       in.GetBytesOut(),
+	}
+}
