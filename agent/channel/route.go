@@ -12,8 +12,9 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
-// MaxPathLength bounds a channel's path template.
-const MaxPathLength = 1024
+// MaxPathLength bounds a channel's path template: the control plane's
+// database keeps up to 512 bytes, on MySQL as on SQLite.
+const MaxPathLength = 512
 
 var (
 	paramPattern   = regexp.MustCompile(`^\{([A-Za-z_][A-Za-z0-9_]*)\}$`)

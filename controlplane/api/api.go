@@ -65,8 +65,15 @@ type callerKey struct{}
 // logs: the control plane's own ways in (the pickup directory, the sources
 // list) name themselves; tokens and client certificates will name users.
 func WithCaller(ctx context.Context, name string) context.Context {
+	// The history keeps 255 bytes of an author: a long file name is cut.
+	if len(name) > maxCaller {
+		name = strings.ToValidUTF8(name[:maxCaller], "")
+	}
 	return context.WithValue(ctx, callerKey{}, name)
 }
+
+// maxCaller bounds a caller's name, as the history's author column does.
+const maxCaller = 255
 
 // caller names who makes a request; "local" until tokens and client
 // certificates arrive.

@@ -78,17 +78,17 @@ func exportConfig(d store.Desired, sel *selection, withSource bool) *adminv1.Con
 	}
 	for _, c := range d.Outgoing {
 		if sel.wants(kindOutgoing, c.Name) {
-			cfg.Outgoing = append(cfg.Outgoing, clearOutputOnly(outgoingOut(c)))
+			cfg.Outgoing = append(cfg.Outgoing, exported(outgoingOut(c)))
 		}
 	}
 	for _, c := range d.Channels {
 		if sel.wants(kindChannel, c.Name) {
-			cfg.Channels = append(cfg.Channels, clearOutputOnly(channelOut(c)))
+			cfg.Channels = append(cfg.Channels, exported(channelOut(c)))
 		}
 	}
 	for _, j := range d.Jobs {
 		if sel.wants(kindJob, j.Name) {
-			cfg.Jobs = append(cfg.Jobs, clearOutputOnly(jobProto(j)))
+			cfg.Jobs = append(cfg.Jobs, exported(jobProto(j)))
 		}
 	}
 	for _, p := range d.Packages {
@@ -111,7 +111,7 @@ func exportConfig(d store.Desired, sel *selection, withSource bool) *adminv1.Con
 // output-only fields. It starts from the redacted form, so a secret in
 // clear is never copied into the message.
 func securityExport(def store.SecurityDefinition, varName string) *adminv1.SecurityDefinition {
-	p := clearOutputOnly(securityOut(def))
+	p := exported(securityOut(def))
 	m := p.ProtoReflect()
 	for _, f := range secretFields(def) {
 		if f.value == "" {
@@ -180,6 +180,13 @@ func packageExport(p store.Package, withSource bool) *adminv1.PackageSource {
 	}
 	slices.SortFunc(out.Files, func(a, b *adminv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out
+}
+
+// exported is m as an export writes it: without output-only fields, and
+// each literal "${" written "$${", which reading the file turns back.
+func exported[M proto.Message](m M) M {
+	escapeVars(clearOutputOnly(m).ProtoReflect())
+	return m
 }
 
 // clearOutputOnly clears the output-only fields of m and returns it.

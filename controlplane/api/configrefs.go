@@ -107,6 +107,7 @@ type after struct {
 // leaves as they are sit nowhere and say so.
 func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
 	a := after{security: map[string]store.SecurityDefinition{}}
+	checkServiceOwners(d, r, prune, ps)
 	if !r.packagesFailed {
 		a.services = map[string]bool{}
 		for _, w := range r.packages {
@@ -145,6 +146,40 @@ func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
 	}
 	for _, j := range kept(d.Jobs, r.jobs, prune, func(j store.Job) string { return j.Name }) {
 		a.checkJob(j, "", ps)
+	}
+}
+
+// checkServiceOwners refuses a package of the config that registers a
+// service another package registers after the import: a live package the
+// import keeps, or another package of the config. A service may move
+// between packages of the config.
+func checkServiceOwners(d store.Desired, r refsOf, prune bool, ps *problems) {
+	owner := map[string]string{} // service -> package
+	for _, p := range kept(d.Packages, r.packages, prune, func(p store.Package) string { return p.Name }) {
+		for _, svc := range p.Services {
+			owner[svc] = p.Name
+		}
+	}
+	for _, w := range r.packages {
+		if p, ok := w.obj.(store.Package); ok {
+			for _, svc := range p.Services {
+				owner[svc] = p.Name
+			}
+		}
+	}
+	for _, w := range r.packages {
+		np, ok := w.obj.(store.NewPackage)
+		if !ok {
+			continue
+		}
+		for _, svc := range np.Services {
+			if other, taken := owner[svc]; taken && other != np.Name {
+				ps.add(itemPath(kindPackage, w.index), objectError(kindPackage, np.Name,
+					fmt.Errorf("registers service %q, which package %q registers too; a service belongs to one package", svc, other)))
+				continue
+			}
+			owner[svc] = np.Name
+		}
 	}
 }
 

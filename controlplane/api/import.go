@@ -28,6 +28,9 @@ func (s *configs) ImportConfig(ctx context.Context, req *adminv1.ImportConfigReq
 		if err != nil {
 			return nil, storeError(what, err)
 		}
+		if base := req.GetBaseRevision(); base != 0 && base != d.Revision {
+			return nil, status.Errorf(codes.Aborted, "%s: the config moved from revision %d, the plan's, to %d; nothing was changed: plan again", what, base, d.Revision)
+		}
 		p, err := s.plan(ctx, what, d, cfg, req.GetPrune(), comp)
 		if err != nil {
 			s.log.Info("config import refused", "err", err, "caller", caller(ctx))
@@ -40,6 +43,9 @@ func (s *configs) ImportConfig(ctx context.Context, req *adminv1.ImportConfigReq
 			return resp, nil
 		}
 		rev, err := s.store.ApplyConfig(ctx, caller(ctx), p.change)
+		if errors.Is(err, store.ErrStale) && req.GetBaseRevision() != 0 {
+			return nil, status.Errorf(codes.Aborted, "%s: the config moved while importing, from revision %d, the plan's; nothing was changed: plan again", what, req.GetBaseRevision())
+		}
 		if errors.Is(err, store.ErrStale) && attempt < importAttempts {
 			s.log.Info("config moved while importing; planning again", "err", err, "attempt", attempt)
 			continue

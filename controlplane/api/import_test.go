@@ -2,14 +2,17 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -67,7 +70,19 @@ func TestConfigImport(t *testing.T) {
 				t.Fatal("a dry run changed the config")
 			}
 
-			res = e.importConfig(t, cfg, true, false)
+			// A plan reviewed at another revision is not applied.
+			_, err = e.config.ImportConfig(ctx, &adminv1.ImportConfigRequest{Config: cfg, Prune: true, BaseRevision: rev - 1})
+			if status.Code(err) != codes.Aborted || !strings.Contains(err.Error(), fmt.Sprintf("moved from revision %d, the plan's, to %d", rev-1, rev)) {
+				t.Fatalf("import based on revision %d at %d: %v; want Aborted naming both", rev-1, rev, err)
+			}
+			if got := e.export(t, &adminv1.ExportConfigRequest{IncludeSource: true}); !proto.Equal(got, exported) {
+				t.Fatal("an import based on an old revision changed the config")
+			}
+
+			res, err = e.config.ImportConfig(ctx, &adminv1.ImportConfigRequest{Config: cfg, Prune: true, BaseRevision: rev})
+			if err != nil {
+				t.Fatalf("import based on the current revision: %v", err)
+			}
 			if got := importLines(res); !slices.Equal(got, want) {
 				t.Errorf("import plan:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
@@ -90,7 +105,9 @@ func TestConfigImport(t *testing.T) {
 				t.Errorf("basic password = %q, %v; want the imported one", basic.Password, err)
 			}
 
-			// Again: nothing to do.
+			// Again: nothing to do, even with a start finer than the
+			// store keeps.
+			jobOf(cfg, "sweep").StartAt.Nanos += 123456
 			res = e.importConfig(t, cfg, true, false)
 			if res.GetApplied() || res.GetChanges() || res.GetRevision() != rev+1 {
 				t.Errorf("second import: applied %v, changes %v, revision %d; want false, false, %d",
@@ -147,7 +164,7 @@ func TestConfigImportRefused(t *testing.T) {
 		{"a bad field", func(cfg *adminv1.Config) { jobOf(cfg, "report").Cron = "61 * * * *" }, false,
 			[]string{"config.jobs[0].cron"}, []string{`job "report": cron:`}},
 		{"an unresolved variable", func(cfg *adminv1.Config) { securityOf(cfg, "basic").Password = "${NOT_SET}" }, false,
-			[]string{"config.security[1].password"}, []string{`security "basic": password: ${NOT_SET} is not resolved`}},
+			[]string{"config.security[1].password"}, []string{`security "basic": password: holds a ${...} placeholder`}},
 		{"a name given twice", func(cfg *adminv1.Config) {
 			cfg.Outgoing = append(cfg.Outgoing, proto.Clone(cfg.Outgoing[0]).(*adminv1.OutgoingConnection))
 		}, false, []string{"config.outgoing[2]"}, []string{`outgoing "alpha": given twice (also outgoing[0])`}},
@@ -159,7 +176,24 @@ func TestConfigImportRefused(t *testing.T) {
 		}, false, []string{"config.packages[0]"}, []string{`package "billing": does not compile`, "a.go:3"}},
 		{"two channels on one path", func(cfg *adminv1.Config) {
 			cfg.Channels = append(cfg.Channels, &adminv1.Channel{Name: "twin", Path: "/soap/orders", Service: "orders.place"})
-		}, false, []string{"config.channels[1].path"}, []string{"twin", "legacy-soap"}},
+		}, false, []string{"config.channels[2].path"}, []string{`channel "twin": path "/soap/orders" is also channel "legacy-soap"'s`}},
+		{"one path, other methods", func(cfg *adminv1.Config) {
+			cfg.Channels = append(cfg.Channels, &adminv1.Channel{Name: "twin", Path: "/orders/{id}", Methods: []string{"POST"}, Service: "orders.place"})
+		}, false, []string{"config.channels[2].path"}, []string{`path "/orders/{id}" is also channel "Orders"'s`}},
+		{"a path a kept live channel has", func(cfg *adminv1.Config) {
+			cfg.Channels = []*adminv1.Channel{{Name: "twin", Path: "/orders/{id}", Methods: []string{"PUT"}, Service: "orders.place"}}
+		}, false, []string{"config.channels[0].path"}, []string{`path "/orders/{id}" is also channel "Orders"'s`}},
+		{"a service a kept live package registers", func(cfg *adminv1.Config) {
+			cfg.Packages = []*adminv1.PackageSource{{Name: "billing2", Files: []*adminv1.SourceFile{{Name: "b.go", Content: []byte(strings.ReplaceAll(billingB2, "package billing", "package billing2"))}}}}
+		}, false, []string{"config.packages[0]"}, []string{`package "billing2": registers service "billing.run", which package "billing" registers too`}},
+		{"two new packages, one service", func(cfg *adminv1.Config) {
+			cfg.Packages = append(cfg.Packages[1:],
+				&adminv1.PackageSource{Name: "billing", Files: []*adminv1.SourceFile{{Name: "b.go", Content: []byte(billingB2)}}},
+				&adminv1.PackageSource{Name: "billing2", Files: []*adminv1.SourceFile{{Name: "b.go", Content: []byte(strings.ReplaceAll(billingB2, "package billing", "package billing2"))}}})
+		}, false, []string{"config.packages[2]"}, []string{`package "billing2": registers service "billing.run", which package "billing" registers too`}},
+		{"a one_time job in the past", func(cfg *adminv1.Config) {
+			cfg.Jobs = append(cfg.Jobs, &adminv1.Job{Name: "once", Service: "orders.sweep", Type: "one_time", StartAt: timestamppb.New(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))})
+		}, false, []string{"config.jobs[2].start_at"}, []string{`job "once": start_at: 2001-01-01T00:00:00Z is in the past`}},
 		{"several problems at once", func(cfg *adminv1.Config) {
 			channelOf(cfg, "Orders").Service = "nope.run"
 			jobOf(cfg, "sweep").Service = "gone.run"

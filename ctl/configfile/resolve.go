@@ -6,18 +6,27 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// variablePattern finds a ${VAR} in a config file's string.
-var variablePattern = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// variablePattern finds a ${VAR} in a config file's string, or its
+// escaped form $${VAR}.
+var variablePattern = regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Resolve replaces each ${VAR} in the strings of d.Config's objects
 // (singular, in lists, in map values, in nested messages) by lookup's
-// value. Every variable lookup lacks is an error naming the field's
-// file:line, the object, the field and the variable.
+// value, and each $${VAR} by the literal ${VAR} (export writes a literal
+// ${ that way). Every variable lookup lacks is an error naming the
+// field's file:line, the object, the field and the variable.
 func (d *Doc) Resolve(lookup func(string) (string, bool)) error {
+	return d.ResolveFrom(lookup, "in the environment or --env-file")
+}
+
+// ResolveFrom is Resolve, its errors saying where a variable was looked
+// for (such as "in the environment or --env-file").
+func (d *Doc) ResolveFrom(lookup func(string) (string, bool), where string) error {
 	if d.Config == nil {
 		return nil
 	}
@@ -25,7 +34,7 @@ func (d *Doc) Resolve(lookup func(string) (string, bool)) error {
 	for _, k := range kinds {
 		l := listOf(d.Config, k.list)
 		for i := range l.Len() {
-			errs = append(errs, d.resolveObject(k, i, l.Get(i).Message(), lookup)...)
+			errs = append(errs, d.resolveObject(k, i, l.Get(i).Message(), lookup, where)...)
 		}
 	}
 	return errors.Join(errs...)
@@ -33,7 +42,7 @@ func (d *Doc) Resolve(lookup func(string) (string, bool)) error {
 
 // resolveObject resolves object m, at index i of kind k's list, and
 // returns an error for each variable lookup lacks, by line.
-func (d *Doc) resolveObject(k kind, i int, m protoreflect.Message, lookup func(string) (string, bool)) []error {
+func (d *Doc) resolveObject(k kind, i int, m protoreflect.Message, lookup func(string) (string, bool), where string) []error {
 	type missing struct {
 		at  pos
 		msg string
@@ -42,7 +51,7 @@ func (d *Doc) resolveObject(k kind, i int, m protoreflect.Message, lookup func(s
 	label := k.label(nameOf(m))
 	resolveMessage(m, "", lookup, func(field, variable string) {
 		at, _ := d.position(fmt.Sprintf("%s[%d].%s", k.list, i, field))
-		found = append(found, missing{at, fmt.Sprintf("%s: %s: variable %s is not set (in the environment or --env-file)", label, field, variable)})
+		found = append(found, missing{at, fmt.Sprintf("%s: %s: variable %s is not set (%s)", label, field, variable, where)})
 	})
 	slices.SortFunc(found, func(a, b missing) int {
 		return cmp.Or(cmp.Compare(a.at.line, b.at.line), cmp.Compare(a.msg, b.msg))
@@ -64,6 +73,9 @@ func (d *Doc) resolveObject(k kind, i int, m protoreflect.Message, lookup func(s
 func resolveMessage(m protoreflect.Message, prefix string, lookup func(string) (string, bool), missing func(field, variable string)) {
 	resolve := func(path, s string) string {
 		return variablePattern.ReplaceAllStringFunc(s, func(ref string) string {
+			if strings.HasPrefix(ref, "$$") {
+				return ref[1:]
+			}
 			name := ref[2 : len(ref)-1]
 			v, ok := lookup(name)
 			if !ok {

@@ -106,3 +106,22 @@ func TestResolveWithoutPlaces(t *testing.T) {
 		t.Errorf("an empty Doc: %v", err)
 	}
 }
+
+// $${VAR} is a literal ${VAR}: export writes one that way, and it must not
+// be resolved, nor missed.
+func TestResolveEscaped(t *testing.T) {
+	inDir(t, map[string]string{"weft.yaml": `jobs:
+- name: j
+  payload: '{"greeting":"$${NAME} and ${WHO}","cost":"$$5"}'
+`})
+	doc, err := Read("weft.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Resolve(func(name string) (string, bool) { return map[string]string{"WHO": "Ada"}[name], name == "WHO" }); err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	if got, want := doc.Config.GetJobs()[0].GetPayload(), `{"greeting":"${NAME} and Ada","cost":"$$5"}`; got != want {
+		t.Errorf("payload = %s, want %s", got, want)
+	}
+}

@@ -6232,7 +6232,11 @@ type PlanConfigResponse struct {
 	// outgoing, package, channel, job), then by name.
 	Items []*PlanItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
 	// changes is true when any item's action is other than unchanged.
-	Changes       bool `protobuf:"varint,2,opt,name=changes,proto3" json:"changes,omitempty"`
+	Changes bool `protobuf:"varint,2,opt,name=changes,proto3" json:"changes,omitempty"`
+	// revision is the revision of the live config the plan was made
+	// against; an import with it as base_revision applies this very plan or
+	// nothing.
+	Revision      int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6281,6 +6285,13 @@ func (x *PlanConfigResponse) GetChanges() bool {
 	return false
 }
 
+func (x *PlanConfigResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // ImportConfigRequest holds the config to apply.
 type ImportConfigRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6292,7 +6303,12 @@ type ImportConfigRequest struct {
 	Prune bool `protobuf:"varint,2,opt,name=prune,proto3" json:"prune,omitempty"`
 	// dry_run plans and checks everything an import checks, and stores
 	// nothing.
-	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// base_revision, when set, is the revision a reviewed plan was made
+	// against (PlanConfigResponse.revision): when the live config has moved
+	// since, the import is refused with ABORTED and changes nothing. Unset,
+	// the import plans against the newest revision.
+	BaseRevision  int64 `protobuf:"varint,4,opt,name=base_revision,json=baseRevision,proto3" json:"base_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6346,6 +6362,13 @@ func (x *ImportConfigRequest) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *ImportConfigRequest) GetBaseRevision() int64 {
+	if x != nil {
+		return x.BaseRevision
+	}
+	return 0
 }
 
 // ImportConfigResponse is the plan an import carried out, or would have.
@@ -7923,14 +7946,16 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bpackages\x18\x06 \x03(\v2\x1c.weft.admin.v1.PackageSourceR\bpackages\"X\n" +
 	"\x11PlanConfigRequest\x12-\n" +
 	"\x06config\x18\x01 \x01(\v2\x15.weft.admin.v1.ConfigR\x06config\x12\x14\n" +
-	"\x05prune\x18\x02 \x01(\bR\x05prune\"]\n" +
+	"\x05prune\x18\x02 \x01(\bR\x05prune\"y\n" +
 	"\x12PlanConfigResponse\x12-\n" +
 	"\x05items\x18\x01 \x03(\v2\x17.weft.admin.v1.PlanItemR\x05items\x12\x18\n" +
-	"\achanges\x18\x02 \x01(\bR\achanges\"s\n" +
+	"\achanges\x18\x02 \x01(\bR\achanges\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\"\x98\x01\n" +
 	"\x13ImportConfigRequest\x12-\n" +
 	"\x06config\x18\x01 \x01(\v2\x15.weft.admin.v1.ConfigR\x06config\x12\x14\n" +
 	"\x05prune\x18\x02 \x01(\bR\x05prune\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\x95\x01\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12#\n" +
+	"\rbase_revision\x18\x04 \x01(\x03R\fbaseRevision\"\x95\x01\n" +
 	"\x14ImportConfigResponse\x12-\n" +
 	"\x05items\x18\x01 \x03(\v2\x17.weft.admin.v1.PlanItemR\x05items\x12\x18\n" +
 	"\achanges\x18\x02 \x01(\bR\achanges\x12\x18\n" +
