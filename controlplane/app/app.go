@@ -1,6 +1,7 @@
 // Package app wires the control plane together and runs it: the store, the
-// gRPC server with the admin and agent APIs, health and reflection, and the
-// revision watch, until the context ends.
+// gRPC server with the admin and agent APIs, health and reflection, the
+// revision watch, the pruning of old statistics and, when asked, the
+// Prometheus metrics, until the context ends.
 package app
 
 import (
@@ -50,7 +51,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("secrets key %s: %w", keyPath, err)
 	}
-	st, err := store.Open(ctx, cfg.DB, log, store.WithSecrets(box))
+	st, err := store.Open(ctx, cfg.DB, log, store.WithSecrets(box), store.WithStatsRetention(store.StatsRetention(cfg.StatsRetention)))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
@@ -70,14 +71,25 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	disp.SetLeaseTTL(cfg.JobLease)
 	admin := api.New(st, watch, disp, api.Options{DeployTimeout: cfg.DeployTimeout, InvokeTimeout: cfg.InvokeTimeout}, log)
 
-	srv := grpc.NewServer(
+	var (
+		met    *metrics
+		metSrv *metricsServer
+	)
+	if cfg.Metrics != "" {
+		met = newMetrics(st, disp.StatsBuckets, log.With("component", "metrics"))
+		if metSrv, err = listenMetrics(cfg.Metrics, met); err != nil {
+			lis.Close()
+			return err
+		}
+	}
+
+	srv := grpc.NewServer(append(interceptors(met),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		grpc.MaxSendMsgSize(maxMessageBytes),
-		grpc.ChainUnaryInterceptor(api.RejectUnknownFields),
 		// Agents ping every 30 s so that a dead edge link is noticed.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-	)
+	)...)
 	admin.Register(srv)
 	agentv1.RegisterAgentServiceServer(srv, disp)
 	hs := health.NewServer()
@@ -113,6 +125,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g.Go(func() error { return w.Run(ctx) })
 	}
 	g.Go(func() error { return watch.Poll(ctx, st, cfg.PollInterval, log) })
+	g.Go(func() error { return pruneStats(ctx, st, statsPruneEvery, log.With("component", "stats")) })
+	if metSrv != nil {
+		g.Go(metSrv.serve)
+	}
 	g.Go(func() error {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serve gRPC: %w", err)
@@ -124,6 +140,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 		disp.Close() // agent streams never end by themselves
 		hs.Shutdown()
+		if metSrv != nil {
+			metSrv.shutdown(cfg.ShutdownTimeout)
+		}
 		stopped := make(chan struct{})
 		go func() { srv.GracefulStop(); close(stopped) }()
 		select {
@@ -134,7 +153,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	})
-	log.Info("control plane ready", "listen", lis.Addr().String(), "db", dbKind(cfg.DB), "revision", rev, "version", Version)
+	log.Info("control plane ready", "listen", lis.Addr().String(), "db", dbKind(cfg.DB), "revision", rev, "version", Version, "metrics", metSrv.addr())
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()
 }

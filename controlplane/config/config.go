@@ -50,6 +50,12 @@ type Config struct {
 	// SecretsKey is the file holding the key that seals secrets at rest;
 	// see SecretsKeyPath for its default.
 	SecretsKey string
+	// Metrics is the HTTP address serving Prometheus metrics at /metrics;
+	// empty for none.
+	Metrics string
+	// StatsRetention is how long the agents' statistics are kept, per
+	// resolution.
+	StatsRetention Retention
 }
 
 // SecretsKeyPath is the secrets key file: --secrets-key, else, for a
@@ -93,6 +99,14 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.Sources, "sources", env("WEFT_SOURCES", ""), "sources list to deploy at start: one file or package directory per line (env WEFT_SOURCES)")
 	fs.StringVar(&c.ConfigDir, "config-dir", env("WEFT_CONFIG_DIR", ""), "import the config files (.yaml, .yml, .json) in this directory at start, as one config; their ${VAR}s come from the environment (env WEFT_CONFIG_DIR)")
 	fs.StringVar(&c.SecretsKey, "secrets-key", env("WEFT_SECRETS_KEY", ""), "file of the key that seals secrets at rest, created (mode 0600) when missing; default weft-secrets.key beside a SQLite database, required with MySQL (env WEFT_SECRETS_KEY)")
+	fs.StringVar(&c.Metrics, "metrics", env("WEFT_METRICS", ""), "serve Prometheus metrics at http://ADDR/metrics; empty for none (env WEFT_METRICS)")
+	c.StatsRetention = DefaultRetention()
+	if v := env("WEFT_STATS_RETENTION", ""); v != "" {
+		if err := c.StatsRetention.Set(v); err != nil {
+			return Config{}, fmt.Errorf("WEFT_STATS_RETENTION: %w", err)
+		}
+	}
+	fs.Var(&c.StatsRetention, "stats-retention", "how long statistics are kept per resolution, such as 1m=48h,1h=35d,1d=400d; those left out keep the default (env WEFT_STATS_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

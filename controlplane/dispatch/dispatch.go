@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-dev/weft/agent/snapshot"
@@ -30,6 +31,7 @@ type Store interface {
 	ClaimFiring(ctx context.Context, c store.ClaimRequest) (store.Claim, error)
 	RenewLeases(ctx context.Context, agentID string, jobs []string, now time.Time, ttl time.Duration) ([]string, error)
 	RecordRuns(ctx context.Context, agentID string, runs []store.JobRun) ([]store.JobRun, error)
+	RecordStats(ctx context.Context, agentID string, buckets []store.StatsBucket) error
 }
 
 var _ Store = store.Store(nil)
@@ -48,6 +50,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // connected agents by id
+
+	statsBuckets atomic.Int64 // statistics buckets recorded since start
 
 	buildMu sync.Mutex        // one database read at a time builds the cache
 	cache   *agentv1.Snapshot // full snapshot at the newest revision built; under mu

@@ -239,6 +239,28 @@ type jobRunRow struct {
 
 func (jobRunRow) TableName() string { return "weft_job_runs" }
 
+// statsRow is what one agent measured of one object (kind and name) over
+// one minute, hour or day (UTC) starting at StartMs. A reported minute is
+// added to its minute, hour and day rows in one transaction, so there is
+// no rollup and every resolution agrees. Statistics are not config.
+type statsRow struct {
+	Resolution string `gorm:"primaryKey;size:4;index:weft_stats_object,priority:1"`
+	StartMs    int64  `gorm:"primaryKey;autoIncrement:false;index:weft_stats_object,priority:4"`
+	AgentID    string `gorm:"primaryKey;size:255"`
+	Kind       string `gorm:"primaryKey;size:16;index:weft_stats_object,priority:2"`
+	Name       string `gorm:"primaryKey;size:255;index:weft_stats_object,priority:3"`
+	Count      int64  `gorm:"not null"`
+	Errors     int64  `gorm:"not null"`
+	SumUs      int64  `gorm:"not null"`
+	MaxUs      int64  `gorm:"not null"`
+	Histogram  string `gorm:"not null"` // JSON object: bucket of agent/stats' scale -> count
+	Statuses   string `gorm:"not null"` // JSON object: HTTP status -> count
+	BytesIn    int64  `gorm:"not null"`
+	BytesOut   int64  `gorm:"not null"`
+}
+
+func (statsRow) TableName() string { return "weft_stats" }
+
 // models lists every model, in the order AutoMigrate creates them.
 var models = []any{
 	&metaRow{},
@@ -254,6 +276,7 @@ var models = []any{
 	&jobRow{},
 	&jobLeaseRow{},
 	&jobRunRow{},
+	&statsRow{},
 }
 
 // dbTime turns t into what the store writes: UTC, milliseconds, since that

@@ -31,6 +31,9 @@ type sqlStore struct {
 	log     *slog.Logger
 	box     *secrets.Box // seals security definitions' secrets; nil: none configured
 	pruned  sync.Map     // job name -> when this process last pruned its runs
+	// statsKeep is how long statistics are kept; zero fields take
+	// DefaultStatsRetention's.
+	statsKeep StatsRetention
 }
 
 var _ Store = (*sqlStore)(nil)

@@ -192,6 +192,22 @@ type Store interface {
 	// GetAgent reads one agent.
 	GetAgent(ctx context.Context, id string) (Agent, error)
 
+	// RecordStats adds the buckets agentID measured to the statistics, in
+	// one transaction: each bucket is merged into its minute's row and into
+	// the rows of the hour and the day (UTC) that hold it, so a late bucket
+	// lands at every resolution. Buckets sent twice count twice. It does
+	// not bump the revision.
+	RecordStats(ctx context.Context, agentID string, buckets []StatsBucket) error
+	// QueryStats reads the rows of one resolution that q selects, sorted by
+	// start, agent, kind and name.
+	QueryStats(ctx context.Context, q StatsQuery) ([]StatsRow, error)
+	// PruneStats deletes the rows that ended longer ago than their
+	// resolution's retention before now, and returns how many. Any replica
+	// may run it at any time.
+	PruneStats(ctx context.Context, now time.Time) (int64, error)
+	// StatsRetention is how long the statistics of each resolution are kept.
+	StatsRetention() StatsRetention
+
 	// Close releases the database.
 	Close() error
 }

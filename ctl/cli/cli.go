@@ -171,6 +171,7 @@ Environment:
 		a.newImportCmd(),
 		a.newDebugCmd(),
 		a.newTailCmd(),
+		a.newStatsCmd(),
 		a.newAgentCmd(),
 		a.newInvokeCmd(),
 		a.newVersionCmd(),

@@ -1,0 +1,119 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/controlplane/store"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// maxBucketsReported bounds one ReportStats.
+const maxBucketsReported = 10_000
+
+// maxStatsAhead is how far in the future a bucket may start: agents'
+// clocks drift, but a bucket hours ahead is a broken clock.
+const maxStatsAhead = 5 * time.Minute
+
+// maxStatsName is the longest object name the store keeps.
+const maxStatsName = 255
+
+// ReportStats records the statistics an agent reports: every bucket, or
+// none when one is wrong.
+func (s *Server) ReportStats(ctx context.Context, req *agentv1.ReportStatsRequest) (*agentv1.ReportStatsResponse, error) {
+	id := req.GetAgentId()
+	if !agentIDPattern.MatchString(id) {
+		return nil, status.Errorf(codes.InvalidArgument, "report stats: agent_id %q is not an agent id", id)
+	}
+	if n := len(req.GetBuckets()); n > maxBucketsReported {
+		return nil, status.Errorf(codes.InvalidArgument, "report stats: %d buckets in one report; send at most %d", n, maxBucketsReported)
+	}
+	if _, err := s.store.GetAgent(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.InvalidArgument, "report stats: agent_id %q is unknown: an agent says hello on the Sync stream first", id)
+	} else if err != nil {
+		s.log.Error("cannot read an agent reporting stats", "agent", id, "err", err)
+		return nil, status.Errorf(codes.Unavailable, "report stats: read agent %q: %v", id, err)
+	}
+	now := s.now()
+	buckets := make([]store.StatsBucket, 0, len(req.GetBuckets()))
+	for i, b := range req.GetBuckets() {
+		if err := checkBucket(b, now); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "report stats: buckets[%d]%v", i, err)
+		}
+		buckets = append(buckets, store.StatsBucket{
+			Kind: b.GetKind(), Name: b.GetName(), Start: time.UnixMilli(b.GetStartUnixMs()).UTC(),
+			Count: b.GetCount(), Errors: b.GetErrors(), SumUs: b.GetSumUs(), MaxUs: b.GetMaxUs(),
+			Histogram: b.GetHistogram(), Statuses: b.GetStatuses(),
+			BytesIn: b.GetBytesIn(), BytesOut: b.GetBytesOut(),
+		})
+	}
+	if err := s.store.RecordStats(ctx, id, buckets); err != nil {
+		s.log.Error("cannot record statistics", "agent", id, "buckets", len(buckets), "err", err)
+		return nil, status.Errorf(codes.Unavailable, "report stats: %v", err)
+	}
+	s.statsBuckets.Add(int64(len(buckets)))
+	return &agentv1.ReportStatsResponse{}, nil
+}
+
+// StatsBuckets is how many statistics buckets this replica recorded since
+// it started.
+func (s *Server) StatsBuckets() int64 { return s.statsBuckets.Load() }
+
+// checkBucket says what is wrong with b, starting with the field as
+// ".name: ...", or nil.
+func checkBucket(b *agentv1.StatsBucket, now time.Time) error {
+	switch b.GetKind() {
+	case store.StatsKindService, store.StatsKindChannel, store.StatsKindJob:
+	default:
+		return fmt.Errorf(".kind %q: want service, channel or job", b.GetKind())
+	}
+	switch {
+	case b.GetName() == "":
+		return errors.New(".name: is empty")
+	case len(b.GetName()) > maxStatsName:
+		return fmt.Errorf(".name %.40q...: longer than %d bytes", b.GetName(), maxStatsName)
+	}
+	start := b.GetStartUnixMs()
+	switch {
+	case start%time.Minute.Milliseconds() != 0:
+		return fmt.Errorf(".start_unix_ms %d: not on a minute", start)
+	case time.UnixMilli(start).After(now.Add(maxStatsAhead)):
+		return fmt.Errorf(".start_unix_ms %d: %s is more than %s ahead of the control plane's clock (%s)",
+			start, time.UnixMilli(start).UTC().Format(time.RFC3339), maxStatsAhead, now.UTC().Format(time.RFC3339))
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"count", b.GetCount()}, {"errors", b.GetErrors()}, {"sum_us", b.GetSumUs()}, {"max_us", b.GetMaxUs()},
+		{"bytes_in", b.GetBytesIn()}, {"bytes_out", b.GetBytesOut()}} {
+		if f.v < 0 {
+			return fmt.Errorf(".%s %d: negative", f.name, f.v)
+		}
+	}
+	if b.GetErrors() > b.GetCount() {
+		return fmt.Errorf(".errors %d: more than count %d", b.GetErrors(), b.GetCount())
+	}
+	for k, n := range b.GetHistogram() {
+		switch {
+		case k < 0 || k > stats.MaxBucket:
+			return fmt.Errorf(".histogram[%d]: no such bucket; want 0 to %d", k, stats.MaxBucket)
+		case n < 0:
+			return fmt.Errorf(".histogram[%d] %d: negative", k, n)
+		}
+	}
+	for k, n := range b.GetStatuses() {
+		switch {
+		case k < 100 || k > 999:
+			return fmt.Errorf(".statuses[%d]: not an HTTP status", k)
+		case n < 0:
+			return fmt.Errorf(".statuses[%d] %d: negative", k, n)
+		}
+	}
+	return nil
+}
