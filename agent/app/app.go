@@ -21,8 +21,12 @@ import (
 	"github.com/weft-dev/weft/agent/config"
 	"github.com/weft-dev/weft/agent/controlclient"
 	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/metrics"
+	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/recent"
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/state"
+	"github.com/weft-dev/weft/agent/stats"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -32,10 +36,34 @@ var Version = "dev"
 // Run starts the agent and blocks until ctx ends or a part fails.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	started := time.Now()
-	log = log.With("agent", cfg.ID)
+	logs := recent.NewLogs(log.Handler()) // the agent's recent log lines, for the control plane
+	log = slog.New(logs).With("agent", cfg.ID)
 	debug.SetGCPercent(cfg.GCPercent)
 	eng := engine.New(log, cfg.InvokeTimeout)
 	eng.MaxPackageBytes = cfg.MaxPackageBytes
+
+	// Every invocation, channel request and job run ends in one event,
+	// handed to each observer in turn.
+	var observers observe.Observers
+	var rec *stats.Recorder
+	if cfg.Stats {
+		rec = stats.NewRecorder()
+		observers = append(observers, rec)
+	}
+	var mets *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		mets = metrics.New(func() int64 { return revisionOf(eng.Current()) })
+		observers = append(observers, mets)
+	}
+	// The failed and slow invocations, and the live tails, for debugging.
+	samples := recent.NewSamples(recent.SamplesConfig{SampleBytes: cfg.SampleBytes, SlowThreshold: cfg.SlowThreshold, SlowAfter: eng.SlowAfter})
+	tail := recent.NewTail(cfg.SampleBytes, log)
+	observers = append(observers, samples, tail)
+	var observer observe.Observer // nil when nothing observes: then no event is built
+	if len(observers) > 0 {
+		observer = observers
+	}
+	eng.Observer = observer
 	dir, err := state.Open(cfg.StateDir, state.WithBackups(cfg.Backups))
 	if err != nil {
 		return err
@@ -55,6 +83,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			MaxBodyBytes: cfg.MaxBodyBytes,
 			NewCID:       engine.NewCID,
 			Log:          log.With("component", "channel"),
+			Observer:     observer,
 		},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -66,7 +95,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		HTTPAddress:  lis.Addr().String(),
 		StartedAt:    started,
 	}, eng, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log,
-		controlclient.WithBackups(dir))
+		controlclient.WithBackups(dir), controlclient.WithSamples(samples), controlclient.WithLogs(logs), controlclient.WithTails(tail))
 	sched := scheduler.New(scheduler.Config{
 		AgentID:     cfg.ID,
 		Labels:      cfg.Labels,
@@ -75,6 +104,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Log:         log,
 		StateDir:    dir.Path(),
 		NewCID:      engine.NewCID,
+		Observer:    observer,
 	})
 	client.RunJobs(sched)
 	if booted != nil {
@@ -83,7 +113,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		sched.Set(booted.GetJobs())
 	}
 
+	// The client outlives the other parts by their last reports (job runs,
+	// statistics): it stops only once they are sent, on the shutdown below.
+	clientCtx, stopClient := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopClient()
+	reportCtx, stopReports := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReports()
 	g, ctx := errgroup.WithContext(ctx)
+	reported := make(chan struct{}) // the statistics' last report is done
+	if rec != nil {
+		reporter := stats.NewReporter(rec, client.StatsSender(), log, stats.WithInterval(cfg.StatsInterval))
+		g.Go(func() error {
+			defer close(reported)
+			return reporter.Run(reportCtx)
+		})
+	} else {
+		close(reported)
+	}
+	if mets != nil {
+		ml, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics %s: %w", cfg.MetricsAddr, err)
+		}
+		log.Info("serving metrics", "addr", ml.Addr().String())
+		g.Go(func() error { return mets.Serve(ctx, ml) })
+	}
 	if cfg.PprofAddr != "" {
 		pl, err := net.Listen("tcp", cfg.PprofAddr)
 		if err != nil {
@@ -112,8 +166,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return client.Run(ctx) })
-	g.Go(func() error { return sched.Run(ctx) })
+	g.Go(func() error { return client.Run(clientCtx) })
+	jobsDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(jobsDone)
+		return sched.Run(ctx)
+	})
 	g.Go(func() error {
 		<-ctx.Done()
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
@@ -122,11 +180,25 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		if err := srv.Shutdown(sctx); err != nil {
 			log.Warn("requests still running at shutdown", "err", err)
 		}
+		// The requests and runs have ended: their statistics go out in the
+		// last report, then the client closes its connection.
+		<-jobsDone
+		stopReports()
+		<-reported
+		stopClient()
 		return nil
 	})
 	log.Info("agent ready", "http", lis.Addr().String(), "controlplane", cfg.ControlPlane, "state_dir", dir.Path(), "backups", dir.BackupLimit(), "version", Version)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()
+}
+
+// revisionOf is the revision of st, 0 for none.
+func revisionOf(st *engine.State) int64 {
+	if st == nil {
+		return 0
+	}
+	return st.Revision()
 }
 
 // boot serves the last good snapshot kept on disk, if there is one, and

@@ -25,9 +25,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel/format"
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -97,33 +99,67 @@ type Handler struct {
 	NewCID func() string
 	// Log receives one line per failed request.
 	Log *slog.Logger
+	// Observer, when set, gets one event of every request that matched a
+	// channel (see observe.KindChannel), whatever it was answered.
+	Observer observe.Observer
 
 	limits limiters
 }
 
 // ServeHTTP routes, checks and runs one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var start time.Time
+	if h.Observer != nil {
+		start = time.Now()
+	}
 	cid := h.NewCID()
 	w.Header()[cidKey] = []string{cid} // Set would canonicalise the key every time
 	router, inv := h.Current()
 	if router == nil {
-		writeError(w, format.JSON, cid, http.StatusServiceUnavailable, "this agent has no config yet; it is waiting for the control plane")
+		writeError(w, format.JSON, cid, http.StatusServiceUnavailable, "this agent has no config yet; it is waiting for the control plane", nil)
 		return
 	}
 	ch, params, allow, err := router.match(r.Method, r.URL.EscapedPath())
 	switch {
 	case err != nil:
-		writeError(w, format.JSON, cid, http.StatusBadRequest, err.Error())
+		writeError(w, format.JSON, cid, http.StatusBadRequest, err.Error(), nil)
 		return
 	case ch == nil && len(allow) > 0:
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, format.JSON, cid, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		writeError(w, format.JSON, cid, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")), nil)
 		return
 	case ch == nil:
-		writeError(w, format.JSON, cid, http.StatusNotFound, fmt.Sprintf("no channel serves %s", r.URL.Path))
+		writeError(w, format.JSON, cid, http.StatusNotFound, fmt.Sprintf("no channel serves %s", r.URL.Path), nil)
 		return
 	}
+	// The event stays on this stack: emit copies it for the observer.
+	ev := observe.Event{Kind: observe.KindChannel, Name: ch.GetName(), Channel: ch.GetName(), CID: cid}
+	h.serve(w, r, router, inv, ch, params, &ev)
+	if h.Observer != nil {
+		ev.End = time.Now()
+		ev.Duration = ev.End.Sub(start)
+		ev.Failed = ev.Status >= 500
+		emit(h.Observer, &ev)
+	}
+}
 
+// events holds spare events, so that handing one to the observer, which
+// makes it escape, costs no allocation.
+var events = sync.Pool{New: func() any { return new(observe.Event) }}
+
+// emit hands a copy of ev to o; ev itself stays on its caller's stack.
+func emit(o observe.Observer, ev *observe.Event) {
+	p := events.Get().(*observe.Event)
+	*p = *ev
+	o.Observe(p)
+	*p = observe.Event{} // let go of the bodies
+	events.Put(p)
+}
+
+// serve checks and runs a request that matched channel ch, and records in
+// ev what it read, invoked and answered.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *agentv1.Channel, params map[string]string, ev *observe.Event) {
+	cid := ev.CID
 	f, _ := format.Parse(ch.GetDataFormat()) // checked by the control plane
 	refuse := func(status int, err error) {
 		h.Log.Info("channel request refused", "cid", cid, "channel", ch.GetName(), "status", status, "err", err)
@@ -132,11 +168,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// A fault code of its own: VersionMismatch, MustUnderstand.
 			b, ct := format.FaultFor(f, status, err, cid)
 			w.Header().Set("Content-Type", ct)
-			w.WriteHeader(status)
-			_, _ = w.Write(b)
+			answer(w, status, b, ev)
+			ev.Error = err.Error()
 			return
 		}
-		writeError(w, f, cid, status, err.Error())
+		writeError(w, f, cid, status, err.Error(), ev)
 	}
 	if ok, wait := h.limits.allow(router, ch, r, time.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
@@ -159,6 +195,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		who = p
 	}
 	body, status, err := h.readBody(w, r, ch, f)
+	ev.Input, ev.BytesIn = body, int64(len(body))
 	if err != nil {
 		refuse(status, err)
 		return
@@ -192,6 +229,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Claims:   who.Claims,
 		},
 	}
+	ev.Service = service
 	out := inv.Invoke(r.Context(), service, req, input, time.Duration(ch.GetTimeoutMs())*time.Millisecond)
 	for k, vs := range out.Header {
 		for _, v := range vs {
@@ -203,25 +241,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if out.Status >= 300 || out.Status < 200 {
 		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", service, "status", out.Status, "err", out.Error)
-		writeError(w, f, cid, out.Status, out.Error)
+		writeError(w, f, cid, out.Status, out.Error, ev)
 		return
 	}
 	output, ct, err := encode(f, op, out.Output)
 	if err != nil {
 		h.Log.Warn("cannot encode a service's output", "cid", cid, "channel", ch.GetName(), "format", f, "err", err)
-		writeError(w, f, cid, http.StatusInternalServerError, fmt.Sprintf("encode the output as %s: %v", f, err))
+		writeError(w, f, cid, http.StatusInternalServerError, fmt.Sprintf("encode the output as %s: %v", f, err), ev)
 		return
 	}
 	if out.ContentType != "" {
 		ct = out.ContentType // the service chose
 	}
 	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(out.Status)
-	_, _ = w.Write(output)
+	answer(w, out.Status, output, ev)
+}
+
+// answer writes status and body, and records them in ev unless it is nil.
+func answer(w http.ResponseWriter, status int, body []byte, ev *observe.Event) {
+	w.WriteHeader(status)
+	n, _ := w.Write(body)
+	if ev != nil {
+		ev.Status, ev.Output, ev.BytesOut = status, body, int64(n)
+	}
 }
 
 // readBody reads and checks the request body: its size, content type and
-// JSON syntax. It returns the status to answer with when it refuses.
+// JSON syntax. It returns the status to answer with when it refuses, and
+// the body, when it was read, even then.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.Channel, f format.Format) ([]byte, int, error) {
 	limit := ch.GetMaxBodyBytes()
 	if limit <= 0 {
@@ -247,7 +294,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: channel %s takes application/json", ct, ch.GetName())
+			return body, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: channel %s takes application/json", ct, ch.GetName())
 		}
 	}
 	if json.Valid(body) {
@@ -257,9 +304,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	if err := json.Unmarshal(body, &v); err != nil { // for the error's detail
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
-			return nil, http.StatusBadRequest, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
+			return body, http.StatusBadRequest, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
 		}
-		return nil, http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
+		return body, http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
 	}
 	return body, 0, nil
 }
@@ -315,24 +362,28 @@ type errorBody struct {
 
 // writeError answers with status and msg in the channel's format: a JSON
 // {"error", "cid"}, an XML <error>, or a SOAP Fault of the channel's version.
-func writeError(w http.ResponseWriter, f format.Format, cid string, status int, msg string) {
+// It records the answer and msg in ev unless ev is nil.
+func writeError(w http.ResponseWriter, f format.Format, cid string, status int, msg string, ev *observe.Event) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
+	var body []byte
 	switch {
 	case f.IsSOAP():
-		body, ct := format.Fault(f, status, msg, cid)
+		var ct string
+		body, ct = format.Fault(f, status, msg, cid)
 		w.Header().Set("Content-Type", ct)
-		w.WriteHeader(status)
-		_, _ = w.Write(body)
 	case f == format.XML:
+		body = format.XMLError(status, msg, cid)
 		w.Header().Set("Content-Type", f.ContentType())
-		w.WriteHeader(status)
-		_, _ = w.Write(format.XMLError(status, msg, cid))
 	default:
+		body, _ = json.Marshal(errorBody{Error: msg, CID: cid})
+		body = append(body, '\n') // as json.Encoder ends it
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(errorBody{Error: msg, CID: cid})
+	}
+	answer(w, status, body, ev)
+	if ev != nil {
+		ev.Error = msg
 	}
 }
 

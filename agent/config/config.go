@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weft-dev/weft/agent/recent"
 	"github.com/weft-dev/weft/agent/state"
 )
 
@@ -50,6 +51,20 @@ type Config struct {
 	// Backups is how many backups of replaced states the agent keeps in
 	// StateDir; 0 keeps none.
 	Backups int
+	// Stats turns on the statistics the agent measures and reports to the
+	// control plane.
+	Stats bool
+	// StatsInterval is how often the agent reports its statistics.
+	StatsInterval time.Duration
+	// MetricsAddr, when set, is where the agent serves Prometheus metrics
+	// at /metrics.
+	MetricsAddr string
+	// SampleBytes bounds each request and response sample kept for
+	// debugging.
+	SampleBytes int
+	// SlowThreshold is how long an invocation may take before it is kept
+	// as slow, for a service that sets no sdk.SlowAfter.
+	SlowThreshold time.Duration
 }
 
 // DefaultGCPercent is the agent's garbage collector target: collecting at
@@ -89,6 +104,11 @@ func Parse(args []string) (Config, error) {
 	fs.IntVar(&c.GCPercent, "gc-percent", gcPercent, "heap growth between garbage collections, in percent (env GOGC): the interpreters' live heap is large and full of pointers, so a higher value saves much CPU per request for some memory; -1 turns the collector off")
 	fs.StringVar(&c.PprofAddr, "pprof", env("WEFT_PPROF", ""), "serve Go's profiler (net/http/pprof) on this address, such as 127.0.0.1:6060; keep it private (env WEFT_PPROF)")
 	fs.IntVar(&c.Backups, "backups", backups, "how many backups of replaced states to keep in the state dir, 0 for none (env WEFT_BACKUPS)")
+	fs.BoolVar(&c.Stats, "stats", true, "measure every invocation, request and job run and report per-minute statistics to the control plane")
+	fs.DurationVar(&c.StatsInterval, "stats-interval", 10*time.Second, "how often to report statistics to the control plane")
+	fs.StringVar(&c.MetricsAddr, "metrics", env("WEFT_METRICS", ""), "serve Prometheus metrics at /metrics on this address, such as 127.0.0.1:9100; empty for none (env WEFT_METRICS)")
+	fs.IntVar(&c.SampleBytes, "sample-bytes", recent.DefaultSampleBytes, "bytes kept of each request and response of a failed, slow or tailed invocation, secrets redacted")
+	fs.DurationVar(&c.SlowThreshold, "slow-threshold", recent.DefaultSlowThreshold, "how long an invocation may take before the agent keeps it as slow, for a service that sets no sdk.SlowAfter")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -117,6 +137,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("--backoff-max %s: must be positive", c.BackoffMax)
 	case c.Backups < 0:
 		return fmt.Errorf("--backups %d: must not be negative (0 keeps none)", c.Backups)
+	case c.Stats && c.StatsInterval <= 0:
+		return fmt.Errorf("--stats-interval %s: must be positive", c.StatsInterval)
+	case c.SampleBytes <= 0:
+		return fmt.Errorf("--sample-bytes %d: must be positive", c.SampleBytes)
+	case c.SlowThreshold <= 0:
+		return fmt.Errorf("--slow-threshold %s: must be positive", c.SlowThreshold)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/recent"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/agent/state"
@@ -53,9 +55,30 @@ type Backups interface {
 	BackupLimit() int
 }
 
+// Samples keeps the recent failed and slow invocations of services.
+type Samples interface {
+	List(service, which string, limit int) []*agentv1.Invocation
+	SlowThreshold(service string) time.Duration
+}
+
+// Logs keeps the agent's recent log lines.
+type Logs interface {
+	Lines(since time.Time, limit int) (lines []string, truncated bool)
+	RecentErrors() []string
+}
+
+// Tails streams the invocations that end on the agent to the control plane.
+type Tails interface {
+	Start(id string, f recent.Filter, send func(*agentv1.TailEvents) error) (stop func())
+	Stop(id string) bool
+}
+
 var (
 	_ Engine  = (*engine.Engine)(nil)
 	_ Backups = (*state.Dir)(nil)
+	_ Samples = (*recent.Samples)(nil)
+	_ Logs    = (*recent.Logs)(nil)
+	_ Tails   = (*recent.Tail)(nil)
 )
 
 // Identity is what the agent says about itself in its hello.
@@ -77,6 +100,9 @@ type Client struct {
 	backoff *Backoff
 	backups Backups          // nil: none kept
 	jobs    Jobs             // nil: jobs are not run
+	samples Samples          // nil: none kept
+	logs    Logs             // nil: none kept
+	tails   Tails            // nil: no tails
 	now     func() time.Time // when a backup's state was replaced
 	api     atomic.Value     // agentv1.AgentServiceClient once Run has a connection
 }
@@ -88,6 +114,23 @@ type Option func(*Client)
 // swap replaces, and answer the control plane's list_backups from it.
 func WithBackups(b Backups) Option {
 	return func(c *Client) { c.backups = b }
+}
+
+// WithSamples makes the client answer the control plane's samples command
+// from s.
+func WithSamples(s Samples) Option {
+	return func(c *Client) { c.samples = s }
+}
+
+// WithLogs makes the client answer the control plane's logs command from
+// l, and put its recent errors in the inventory.
+func WithLogs(l Logs) Option {
+	return func(c *Client) { c.logs = l }
+}
+
+// WithTails makes the client run the control plane's tails on t.
+func WithTails(t Tails) Option {
+	return func(c *Client) { c.tails = t }
 }
 
 // New returns a client for the control plane at addr.
@@ -256,6 +299,8 @@ func (c *Client) commands(ctx context.Context, api agentv1.AgentServiceClient) {
 	}
 }
 
+// commandSession serves one Commands stream: each command runs in its own
+// goroutine and answers on the stream. The tails it started end with it.
 func (c *Client) commandSession(ctx context.Context, api agentv1.AgentServiceClient) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -266,9 +311,10 @@ func (c *Client) commandSession(ctx context.Context, api agentv1.AgentServiceCli
 	if err := stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Open{Open: &agentv1.CommandsOpen{AgentId: c.id.ID}}}); err != nil {
 		return recvError(stream, err)
 	}
-	var sendMu sync.Mutex
+	out := &commandStream{stream: stream, live: map[string]*bool{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer out.endTails()
 	for {
 		m, err := stream.Recv()
 		if err != nil {
@@ -278,13 +324,99 @@ func (c *Client) commandSession(ctx context.Context, api agentv1.AgentServiceCli
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if tc := cmd.GetTail(); tc != nil {
+				c.tail(out, cmd.GetId(), tc)
+				return
+			}
 			r := c.run(ctx, cmd)
-			sendMu.Lock()
-			defer sendMu.Unlock()
-			if err := stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Result{Result: r}}); err != nil {
+			if err := out.send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Result{Result: r}}); err != nil {
 				c.log.Warn("cannot answer a command", "id", cmd.GetId(), "err", err)
 			}
 		}()
+	}
+}
+
+// commandStream is the agent's side of one Commands stream: results and
+// tail batches share it, one message at a time.
+type commandStream struct {
+	stream agentv1.AgentService_CommandsClient
+	sendMu sync.Mutex
+	live   map[string]*bool // with sendMu: whether each tail started here may still send
+
+	tailsMu sync.Mutex // after sendMu when both are held
+	ended   bool       // the stream ended: start no more tails
+	stops   []func()   // of the tails started on the stream
+}
+
+// send writes m on the stream.
+func (s *commandStream) send(m *agentv1.CommandsRequest) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.stream.Send(m)
+}
+
+// silence keeps the tail id started on the stream from sending again. Call
+// it with sendMu held.
+func (s *commandStream) silence(id string) {
+	if live := s.live[id]; live != nil {
+		*live = false
+		delete(s.live, id)
+	}
+}
+
+// endTails ends the tails started on the stream, and any started later.
+func (s *commandStream) endTails() {
+	s.tailsMu.Lock()
+	s.ended = true
+	stops := s.stops
+	s.stops = nil
+	s.tailsMu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+}
+
+// errTailStopped ends a tail whose batch lost the race with its stop.
+var errTailStopped = errors.New("the tail was stopped")
+
+// tail starts or stops a tail and answers the command. The answer to a
+// start goes out before the tail's first batch, and the answer to a stop
+// after its last.
+func (c *Client) tail(s *commandStream, id string, tc *agentv1.TailCommand) {
+	r := &agentv1.CommandResult{Id: id}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	tailID := tc.GetTailId()
+	switch {
+	case c.tails == nil:
+		r.Error = "this agent runs no tails"
+	case tailID == "":
+		r.Error = "tail: tail_id is empty"
+	case tc.GetStop():
+		s.silence(tailID)
+		c.tails.Stop(tailID)
+	default:
+		s.tailsMu.Lock()
+		if s.ended {
+			s.tailsMu.Unlock()
+			return // nobody to answer
+		}
+		s.silence(tailID) // the tail it replaces
+		live := true
+		s.live[tailID] = &live
+		f := recent.Filter{Service: tc.GetService(), Channel: tc.GetChannel(), Samples: tc.GetSamples()}
+		s.stops = append(s.stops, c.tails.Start(tailID, f, func(ev *agentv1.TailEvents) error {
+			s.sendMu.Lock()
+			defer s.sendMu.Unlock()
+			if !live {
+				return errTailStopped
+			}
+			return s.stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Tail{Tail: ev}})
+		}))
+		s.tailsMu.Unlock()
+	}
+	if err := s.stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Result{Result: r}}); err != nil {
+		c.log.Warn("cannot answer a command", "id", id, "err", err)
 	}
 }
 
@@ -303,7 +435,21 @@ func (c *Client) run(ctx context.Context, cmd *agentv1.Command) *agentv1.Command
 			DurationUs: out.Duration.Microseconds(),
 		}}
 	case *agentv1.Command_Inventory:
-		r.Kind = &agentv1.CommandResult_Inventory{Inventory: c.engine.Inventory()}
+		r.Kind = &agentv1.CommandResult_Inventory{Inventory: c.inventory()}
+	case *agentv1.Command_Samples:
+		res, err := c.listSamples(k.Samples)
+		if err != nil {
+			r.Error = err.Error()
+			break
+		}
+		r.Kind = &agentv1.CommandResult_Samples{Samples: res}
+	case *agentv1.Command_Logs:
+		res, err := c.logLines(k.Logs)
+		if err != nil {
+			r.Error = err.Error()
+			break
+		}
+		r.Kind = &agentv1.CommandResult_Logs{Logs: res}
 	case *agentv1.Command_Ping:
 		addr, status, latency, err := c.engine.Ping(ctx, k.Ping.GetConnection())
 		res := &agentv1.PingResult{Url: addr, Status: int32(status), LatencyUs: latency.Microseconds()}
@@ -333,6 +479,52 @@ func (c *Client) run(ctx context.Context, cmd *agentv1.Command) *agentv1.Command
 		r.Error = fmt.Sprintf("this agent does not know the command %T; upgrade it", k)
 	}
 	return r
+}
+
+// inventory answers inventory: the engine's, with what the agent says
+// about itself.
+func (c *Client) inventory() *agentv1.Inventory {
+	inv := c.engine.Inventory()
+	inv.BuildVersion = c.id.BuildVersion
+	inv.Labels = c.id.Labels
+	if !c.id.StartedAt.IsZero() {
+		inv.StartedAtUnixMs = c.id.StartedAt.UnixMilli()
+	}
+	if c.logs != nil {
+		inv.RecentErrors = c.logs.RecentErrors()
+	}
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	inv.SysBytes = int64(ms.Sys)
+	return inv
+}
+
+// listSamples answers samples.
+func (c *Client) listSamples(sc *agentv1.SamplesCommand) (*agentv1.Samples, error) {
+	if c.samples == nil {
+		return nil, errors.New("this agent keeps no samples")
+	}
+	if w := sc.GetWhich(); w != recent.Failed && w != recent.Slow {
+		return nil, fmt.Errorf("samples: which %q: want %s or %s", w, recent.Failed, recent.Slow)
+	}
+	out := &agentv1.Samples{Invocations: c.samples.List(sc.GetService(), sc.GetWhich(), int(sc.GetLimit()))}
+	if sc.GetService() != "" {
+		out.SlowThresholdMs = c.samples.SlowThreshold(sc.GetService()).Milliseconds()
+	}
+	return out, nil
+}
+
+// logLines answers logs.
+func (c *Client) logLines(lc *agentv1.LogsCommand) (*agentv1.LogLines, error) {
+	if c.logs == nil {
+		return nil, errors.New("this agent keeps no log lines")
+	}
+	var since time.Time
+	if ms := lc.GetSinceUnixMs(); ms > 0 {
+		since = time.UnixMilli(ms)
+	}
+	lines, truncated := c.logs.Lines(since, int(lc.GetLimit()))
+	return &agentv1.LogLines{Lines: lines, Truncated: truncated}, nil
 }
 
 // listBackups answers list_backups. A damaged backup is listed without its

@@ -22,7 +22,9 @@ import (
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/handler"
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -52,6 +54,9 @@ type Engine struct {
 	// MaxPackageBytes, when positive, refuses packages whose files are
 	// larger in total: an edge host may have little memory to spare.
 	MaxPackageBytes int64
+	// Observer, when set, gets one event of every invocation (see
+	// observe.KindService). Set it before the engine serves.
+	Observer observe.Observer
 
 	log            *slog.Logger
 	serviceLog     *slog.Logger // base of the loggers services get
@@ -241,7 +246,7 @@ type stateInvoker struct {
 }
 
 func (s *stateInvoker) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
-	return s.e.invoke(ctx, s.st, service, req, input, timeout)
+	return s.e.invoke(ctx, s.st, service, req, input, timeout, originOf(req))
 }
 
 func (s *stateInvoker) InputType(service string) reflect.Type { return inputType(s.st, service) }
@@ -251,24 +256,99 @@ var _ channel.Invoker = (*Engine)(nil)
 // Invoke runs service on the current state with input, under timeout (0
 // means the agent's default). It never panics: a failure of any kind comes
 // back as an Outcome with its status.
+//
+// The invocation's origin, for its event, is read from req: a channel's
+// when req.Channel is set, a job's when req is the scheduler's (method
+// scheduler.JobMethod with a job header), else weftctl invoke's. A
+// service's own calls (ctx.Invoke) come through callServices instead.
 func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
-	return e.invoke(ctx, e.cur.Load(), service, req, input, timeout)
+	return e.invoke(ctx, e.cur.Load(), service, req, input, timeout, originOf(req))
 }
 
-// invoke runs service of state st (nil before the first Apply).
-func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
+// originOf is the origin of a request that comes from outside the engine.
+func originOf(req sdk.Request) string {
+	switch {
+	case req.Channel != "":
+		return observe.OriginChannel
+	case req.Method == scheduler.JobMethod && len(req.Header[scheduler.JobHeader]) > 0:
+		return observe.OriginJob
+	}
+	return observe.OriginInvoke
+}
+
+// invoke runs service of state st (nil before the first Apply) and hands
+// its event, from origin, to the observer.
+func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration, origin string) channel.Outcome {
 	if req.CID == "" {
 		req.CID = NewCID()
 	}
+	out, err := e.run(ctx, st, service, req, input, timeout)
+	if e.Observer != nil {
+		e.observe(service, origin, req, input, out, err)
+	}
+	return out
+}
+
+// observe hands the observer the event of one invocation. An invocation
+// failed when its status is 500 or more: a service error with no status of
+// its own, a panic, a missed deadline, a service that is not ready. A 4xx
+// (bad input, an error the service gave a 4xx status, a service that is
+// not deployed) is the caller's and is counted only by its status.
+func (e *Engine) observe(service, origin string, req sdk.Request, input []byte, out channel.Outcome, err error) {
+	ev := observe.Event{
+		Kind:     observe.KindService,
+		Origin:   origin,
+		Name:     service,
+		Service:  service,
+		Channel:  req.Channel,
+		CID:      out.CID,
+		Status:   out.Status,
+		Failed:   out.Status >= 500,
+		Error:    out.Error,
+		Duration: out.Duration,
+		End:      time.Now(),
+		BytesIn:  int64(len(input)),
+		BytesOut: int64(len(out.Output)),
+		Input:    input,
+		Output:   out.Output,
+	}
+	if origin == observe.OriginJob {
+		ev.Job = req.Header.Get(scheduler.JobHeader)
+	}
+	if err != nil {
+		var pe *handler.PanicError // on the heap, hence only here
+		if errors.As(err, &pe) {
+			ev.Stack = string(pe.Stack)
+		}
+	}
+	emit(e.Observer, &ev)
+}
+
+// events holds spare events, so that handing one to the observer, which
+// makes it escape, costs no allocation.
+var events = sync.Pool{New: func() any { return new(observe.Event) }}
+
+// emit hands a copy of ev to o; ev itself stays on its caller's stack.
+func emit(o observe.Observer, ev *observe.Event) {
+	p := events.Get().(*observe.Event)
+	*p = *ev
+	o.Observe(p)
+	*p = observe.Event{} // let go of the bodies
+	events.Put(p)
+}
+
+// run runs service of state st. Besides the outcome, it returns the
+// service's error, if any.
+func (e *Engine) run(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration) (channel.Outcome, error) {
 	out := channel.Outcome{CID: req.CID}
 	if st == nil {
 		out.Status, out.Error = http.StatusServiceUnavailable, "this agent has no config yet"
-		return out
+		return out, nil
 	}
 	svc := st.services[service]
 	if svc == nil {
 		out.Status, out.Error = http.StatusNotFound, fmt.Sprintf("service %q is not deployed on this agent", service)
-		return out
+		return out, nil
 	}
 	if timeout <= 0 {
 		timeout = svc.Timeout // the service's own default
@@ -304,13 +384,13 @@ func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.
 		if out.Status >= 500 {
 			e.log.Warn("invocation failed", "cid", req.CID, "service", service, "status", out.Status, "err", err, "took", out.Duration)
 		}
-		return out
+		return out, err
 	}
 	if resp.Status != 0 {
 		out.Status = resp.Status
 	}
 	out.Output = output
-	return out
+	return out, nil
 }
 
 // message is what a caller is told of err: enough to act on, never a stack.
@@ -332,6 +412,17 @@ func message(err error, timeout time.Duration) string {
 	default:
 		return err.Error()
 	}
+}
+
+// SlowAfter is the slow threshold service registered with (sdk.SlowAfter);
+// 0 when it set none or is not deployed.
+func (e *Engine) SlowAfter(service string) time.Duration {
+	if st := e.cur.Load(); st != nil {
+		if svc := st.services[service]; svc != nil {
+			return svc.SlowAfter
+		}
+	}
+	return 0
 }
 
 // NewCID returns a fresh correlation id: 16 characters of 80 random bits,

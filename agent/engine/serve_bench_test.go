@@ -12,14 +12,19 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/metrics"
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/stats"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // BenchmarkServeJSONChannel is one request through a JSON channel to the
 // interpreted service of tests/bench (decode, transform, encode), with no
-// network: what the agent itself spends per request; "plain" is the same
-// work in a compiled net/http handler.
+// network: what the agent itself spends per request; "weft+observe" is the
+// same with the agent's observers on (statistics and Prometheus metrics,
+// as --stats and --metrics turn them on), and "plain" is the same work in
+// a compiled net/http handler.
 //
 //	go test -run '^$' -bench ServeJSONChannel -benchmem ./agent/engine/
 func BenchmarkServeJSONChannel(b *testing.B) {
@@ -35,10 +40,14 @@ func BenchmarkServeJSONChannel(b *testing.B) {
 		b.Fatal(errs)
 	}
 	weft := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)}
+	observers := observe.Observers{stats.NewRecorder(), metrics.New(func() int64 { return 1 })}
+	observed := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler), Observer: observers}
 	for _, h := range []struct {
-		name string
-		h    http.Handler
-	}{{"weft", weft}, {"plain", http.HandlerFunc(plainTransform)}} {
+		name     string
+		h        http.Handler
+		observer observe.Observer // the engine's
+	}{{"weft", weft, nil}, {"weft+observe", observed, observers}, {"plain", http.HandlerFunc(plainTransform), nil}} {
+		e.Observer = h.observer // no request runs in between
 		b.Run(h.name, func(b *testing.B) {
 			const body = `{"customer":"ada","item":"widget","quantity":120,"price":2.5}`
 			b.ReportAllocs()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 )
 
@@ -21,8 +22,10 @@ type callServices struct {
 var _ sdk.Services = (*callServices)(nil)
 
 func (c *callServices) Invoke(ctx context.Context, service string, input []byte) ([]byte, error) {
-	// A timeout of 0 leaves ctx's deadline, the caller's, in charge.
-	out := c.e.Invoke(ctx, service, sdk.Request{Method: "INVOKE"}, input, 0)
+	// A timeout of 0 leaves ctx's deadline, the caller's, in charge. The
+	// origin says it is a service's call: the method alone is weftctl
+	// invoke's too.
+	out := c.e.invoke(ctx, c.e.cur.Load(), service, sdk.Request{Method: "INVOKE"}, input, 0, observe.OriginService)
 	if out.Status < 200 || out.Status > 299 {
 		return nil, &sdk.Error{Status: out.Status, Message: fmt.Sprintf("%s (cid %s): %s", service, out.CID, out.Error)}
 	}
@@ -35,7 +38,7 @@ func (c *callServices) InvokeAsync(service string, input []byte) (string, error)
 	}
 	cid := NewCID()
 	go func() {
-		out := c.e.Invoke(context.Background(), service, sdk.Request{CID: cid, Method: "ASYNC"}, input, 0)
+		out := c.e.invoke(context.Background(), c.e.cur.Load(), service, sdk.Request{CID: cid, Method: "ASYNC"}, input, 0, observe.OriginService)
 		if out.Status < 200 || out.Status > 299 {
 			c.e.log.Warn("async invocation failed", "cid", cid, "service", service, "status", out.Status, "err", out.Error)
 		}

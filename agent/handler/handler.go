@@ -29,6 +29,9 @@ type Service struct {
 	// Timeout is the service's default deadline, from its registration; 0
 	// for the agent's.
 	Timeout time.Duration
+	// SlowAfter is how long an invocation may take before it counts as
+	// slow, from its registration; 0 for the agent's threshold.
+	SlowAfter time.Duration
 
 	name     string
 	fn       reflect.Value

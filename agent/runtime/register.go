@@ -56,10 +56,16 @@ func (r *registrar) register(name string, fn any, opts ...sdk.Option) {
 		r.problems = append(r.problems, problemAt(pos, err.Error()))
 		return
 	}
-	if s.Timeout = sdk.Options(opts).Timeout; s.Timeout < 0 {
-		r.problems = append(r.problems, problemAt(pos, fmt.Sprintf("service %q: sdk.Timeout(%s) must not be negative", name, s.Timeout)))
+	o := sdk.Options(opts)
+	if o.Timeout < 0 {
+		r.problems = append(r.problems, problemAt(pos, fmt.Sprintf("service %q: sdk.Timeout(%s) must not be negative", name, o.Timeout)))
 		return
 	}
+	if o.SlowAfter < 0 {
+		r.problems = append(r.problems, problemAt(pos, fmt.Sprintf("service %q: sdk.SlowAfter(%s) must not be negative", name, o.SlowAfter)))
+		return
+	}
+	s.Timeout, s.SlowAfter = o.Timeout, o.SlowAfter
 	r.services[name] = s
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -198,6 +199,14 @@ func (s *Scheduler) invoke(ctx context.Context, j *agentv1.Job, cid, trigger str
 	run.Outcome, run.Error = outcomeOf(out)
 	if run.Outcome != OutcomeOK {
 		s.log.Warn("job run failed", "job", j.GetName(), "cid", cid, "outcome", run.Outcome, "err", run.Error)
+	}
+	if s.obs != nil {
+		s.obs.Observe(&observe.Event{
+			Kind: observe.KindJob, Name: j.GetName(), Service: j.GetService(), Job: j.GetName(),
+			CID: cid, Status: out.Status, Failed: run.Outcome != OutcomeOK, Error: run.Error,
+			Duration: took, End: started.Add(took),
+			BytesIn: int64(len(input)), BytesOut: int64(len(out.Output)), Input: input, Output: out.Output,
+		})
 	}
 	return run
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -57,6 +58,10 @@ type Config struct {
 	Log         *slog.Logger
 	StateDir    string        // where jobs.json records the firings run, for run_missed; "" keeps no record
 	NewCID      func() string // nil: random ids
+	// Observer, when set, gets one event of every run that invoked the
+	// job's service (see observe.KindJob); a skipped firing ran nothing
+	// and has none (its run report says it was skipped).
+	Observer observe.Observer
 }
 
 // Triggers of a run, as JobRun.trigger spells them.
@@ -89,6 +94,7 @@ type Scheduler struct {
 	clock   Clock
 	log     *slog.Logger
 	newCID  func() string
+	obs     observe.Observer // nil: none
 
 	mu       sync.Mutex
 	known    map[string]*agentv1.Job // every job of the snapshot, for RunNow
@@ -148,6 +154,7 @@ func New(cfg Config) *Scheduler {
 		clock:    cfg.Clock,
 		log:      log,
 		newCID:   cfg.NewCID,
+		obs:      cfg.Observer,
 		known:    map[string]*agentv1.Job{},
 		jobs:     map[string]*entry{},
 		running:  map[string]string{},

@@ -58,7 +58,8 @@ import (
 // service name. In `go test`, an empty or duplicate name panics at init and
 // a bad shape fails the test that invokes it (see package sdktest).
 //
-// Options tune the service; Timeout sets its default deadline.
+// Options tune the service: Timeout sets its default deadline, SlowAfter
+// how long an invocation may take before the agent keeps it as slow.
 func Register(name string, handler any, opts ...Option) {
 	registry.Add(name, handler, Options(opts).Timeout)
 }
@@ -69,11 +70,20 @@ type Option struct {
 	// (30 s unless the agent says otherwise). A channel's timeout overrides
 	// it.
 	Timeout time.Duration
+	// SlowAfter is how long an invocation may take before the agent keeps
+	// it among the service's slow samples; 0 leaves the agent's (1 s unless
+	// the agent's --slow-threshold says otherwise).
+	SlowAfter time.Duration
 }
 
 // Timeout returns an Option setting the service's default deadline, for
 // example sdk.Register("orders.sync", Sync, sdk.Timeout(2*time.Minute)).
 func Timeout(d time.Duration) Option { return Option{Timeout: d} }
+
+// SlowAfter returns an Option setting how long an invocation may take
+// before the agent keeps it as a slow sample, for example
+// sdk.Register("orders.sync", Sync, sdk.SlowAfter(5*time.Second)).
+func SlowAfter(d time.Duration) Option { return Option{SlowAfter: d} }
 
 // Options merges options: a later non-zero field wins.
 func Options(opts []Option) Option {
@@ -81,6 +91,9 @@ func Options(opts []Option) Option {
 	for _, x := range opts {
 		if x.Timeout != 0 {
 			o.Timeout = x.Timeout
+		}
+		if x.SlowAfter != 0 {
+			o.SlowAfter = x.SlowAfter
 		}
 	}
 	return o

@@ -21,6 +21,7 @@ func init() {
 		"NewCache":     reflect.ValueOf(sdk.NewCache),
 		"Options":      reflect.ValueOf(sdk.Options),
 		"Register":     reflect.ValueOf(sdk.Register),
+		"SlowAfter":    reflect.ValueOf(sdk.SlowAfter),
 		"Timeout":      reflect.ValueOf(sdk.Timeout),
 
 		// type definitions

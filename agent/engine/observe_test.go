@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/scheduler"
+	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/snapshot"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+const boomSrc = `package boom
+
+import (
+	"errors"
+
+	"github.com/weft-dev/weft/agent/sdk"
+)
+
+type In struct {
+	Say string ` + "`json:\"say\"`" + `
+}
+
+type Out struct {
+	Said string ` + "`json:\"said\"`" + `
+}
+
+func init() {
+	sdk.Register("boom.ok", func(ctx *sdk.Context, in In) (Out, error) { return Out{Said: in.Say}, nil })
+	sdk.Register("boom.panic", func(ctx *sdk.Context, in In) (Out, error) { panic("kaboom") })
+	sdk.Register("boom.error", func(ctx *sdk.Context, in In) (Out, error) { return Out{}, errors.New("disk full") })
+	sdk.Register("boom.refuse", func(ctx *sdk.Context, in In) (Out, error) { return Out{}, sdk.Errorf(422, "no such order") })
+}
+`
+
+func boomPackage() *agentv1.Package {
+	files := []*agentv1.SourceFile{{Name: "boom.go", Content: []byte(boomSrc)}}
+	return &agentv1.Package{Name: "boom", Version: 1, Sha256: snapshot.PackageHash(files),
+		Services: []string{"boom.error", "boom.ok", "boom.panic", "boom.refuse"}, Files: files}
+}
+
+// eventSink is an observer that keeps a copy of every event.
+type eventSink struct {
+	mu  sync.Mutex
+	got []observe.Event
+}
+
+func (s *eventSink) Observe(e *observe.Event) {
+	c := *e
+	c.Input, c.Output = bytes.Clone(e.Input), bytes.Clone(e.Output) // they are the caller's
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, c)
+}
+
+// take returns the events observed since it was last called.
+func (s *eventSink) take() []observe.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got := s.got
+	s.got = nil
+	return got
+}
+
+func TestInvokeEvents(t *testing.T) {
+	sink := &eventSink{}
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	e.Observer = sink
+
+	// Before any config: 503, a failure.
+	e.Invoke(context.Background(), "boom.ok", sdk.Request{Method: "INVOKE"}, nil, 0)
+	if got := sink.take(); len(got) != 1 || got[0].Status != 503 || !got[0].Failed || got[0].Origin != observe.OriginInvoke {
+		t.Fatalf("events before any config: %+v, want one failed 503 of origin invoke", got)
+	}
+	ch := &agentv1.Channel{Name: "say", Path: "/say", Methods: []string{"POST"}, Service: "boom.ok", Active: true}
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{boomPackage(), chainPackage(1, "")}, ch)); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+
+	job := sdk.Request{Method: scheduler.JobMethod, Header: http.Header{scheduler.JobHeader: {"nightly"}}}
+	tests := []struct {
+		name    string
+		service string
+		req     sdk.Request
+		input   string
+		want    observe.Event // the fields compared; Kind, Name and Service always
+		stack   bool
+	}{
+		{"ok", "boom.ok", sdk.Request{Method: "INVOKE"}, `{"say":"hi"}`, observe.Event{Origin: observe.OriginInvoke, Status: 200, Output: []byte(`{"said":"hi"}`)}, false},
+		{"job", "boom.ok", job, `{}`, observe.Event{Origin: observe.OriginJob, Job: "nightly", Status: 200, Output: []byte(`{"said":""}`)}, false},
+		{"a JOB method without a job is weftctl's", "boom.ok", sdk.Request{Method: scheduler.JobMethod}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 200, Output: []byte(`{"said":""}`)}, false},
+		{"panic", "boom.panic", sdk.Request{}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 500, Failed: true, Error: "the service panicked: kaboom"}, true},
+		{"error", "boom.error", sdk.Request{}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 500, Failed: true, Error: "disk full"}, false},
+		{"a 4xx is the caller's", "boom.refuse", sdk.Request{}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 422, Error: "no such order"}, false},
+		{"bad input", "boom.ok", sdk.Request{}, `{"say":`, observe.Event{Origin: observe.OriginInvoke, Status: 400, Error: "unexpected end"}, false},
+		{"not deployed", "boom.gone", sdk.Request{}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 404, Error: "not deployed"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := e.Invoke(context.Background(), tt.service, tt.req, []byte(tt.input), 0)
+			got := sink.take()
+			if len(got) != 1 {
+				t.Fatalf("%d events, want 1", len(got))
+			}
+			ev := got[0]
+			checks := []struct {
+				what      string
+				got, want any
+			}{
+				{"kind", ev.Kind, observe.KindService},
+				{"name", ev.Name, tt.service},
+				{"service", ev.Service, tt.service},
+				{"origin", ev.Origin, tt.want.Origin},
+				{"job", ev.Job, tt.want.Job},
+				{"cid", ev.CID, out.CID},
+				{"status", ev.Status, tt.want.Status},
+				{"failed", ev.Failed, tt.want.Failed},
+				{"input", string(ev.Input), tt.input},
+				{"bytes in", ev.BytesIn, int64(len(tt.input))},
+				{"output", string(ev.Output), string(tt.want.Output)},
+				{"bytes out", ev.BytesOut, int64(len(tt.want.Output))},
+				{"stack", ev.Stack != "", tt.stack},
+			}
+			for _, c := range checks {
+				if c.got != c.want {
+					t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+				}
+			}
+			if !strings.Contains(ev.Error, tt.want.Error) || (tt.want.Error == "") != (ev.Error == "") {
+				t.Errorf("error %q, want one containing %q", ev.Error, tt.want.Error)
+			}
+			if ev.End.IsZero() || (tt.want.Status != 404 && ev.Duration <= 0) {
+				t.Errorf("end %s, duration %s: want both set", ev.End, ev.Duration)
+			}
+		})
+	}
+
+	t.Run("nested call", func(t *testing.T) {
+		e.Invoke(context.Background(), "chain.outer", sdk.Request{Method: "INVOKE"}, []byte(`{"n":2}`), 0)
+		got := sink.take()
+		if len(got) != 2 {
+			t.Fatalf("%d events, want 2: the inner call's and the outer's", len(got))
+		}
+		if inner := got[0]; inner.Name != "chain.inner" || inner.Origin != observe.OriginService || string(inner.Output) != `{"n":4}` {
+			t.Errorf("first event %s from %s with %s, want chain.inner from service with {\"n\":4}", inner.Name, inner.Origin, inner.Output)
+		}
+		if outer := got[1]; outer.Name != "chain.outer" || outer.Origin != observe.OriginInvoke {
+			t.Errorf("second event %s from %s, want chain.outer from invoke", outer.Name, outer.Origin)
+		}
+	})
+
+	t.Run("through a channel", func(t *testing.T) {
+		h := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler), Observer: sink}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/say", strings.NewReader(`{"say":"yo"}`))
+		h.ServeHTTP(w, r)
+		got := sink.take()
+		if w.Code != 200 || len(got) != 2 {
+			t.Fatalf("status %d with %d events, want 200 with 2", w.Code, len(got))
+		}
+		svc, req := got[0], got[1]
+		if svc.Kind != observe.KindService || svc.Origin != observe.OriginChannel || svc.Channel != "say" || svc.Name != "boom.ok" {
+			t.Errorf("first event %+v, want the service's, from channel say", svc)
+		}
+		if req.Kind != observe.KindChannel || req.Name != "say" || req.Service != "boom.ok" || req.CID != svc.CID || req.Duration < svc.Duration {
+			t.Errorf("second event %+v, want channel say's, of the same cid, no shorter than the service's", req)
+		}
+	})
+}
