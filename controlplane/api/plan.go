@@ -34,7 +34,6 @@ const secretShown = "(secret)"
 // maxShown bounds a value a plan shows; longer ones are cut with "…".
 const maxShown = 80
 
-
 // PlanConfig compares the config with the live one, object by object and
 // field by field, and changes nothing. It checks what an import checks.
 func (s *configs) PlanConfig(ctx context.Context, req *adminv1.PlanConfigRequest) (*adminv1.PlanConfigResponse, error) {
