@@ -25,7 +25,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel/format"
@@ -139,22 +138,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev.End = time.Now()
 		ev.Duration = ev.End.Sub(start)
 		ev.Failed = ev.Status >= 500
-		emit(h.Observer, &ev)
+		observe.Emit(h.Observer, &ev)
 	}
 }
 
-// events holds spare events, so that handing one to the observer, which
-// makes it escape, costs no allocation.
-var events = sync.Pool{New: func() any { return new(observe.Event) }}
-
-// emit hands a copy of ev to o; ev itself stays on its caller's stack.
-func emit(o observe.Observer, ev *observe.Event) {
-	p := events.Get().(*observe.Event)
-	*p = *ev
-	o.Observe(p)
-	*p = observe.Event{} // let go of the bodies
-	events.Put(p)
-}
 
 // serve checks and runs a request that matched channel ch, and records in
 // ev what it read, invoked and answered.

@@ -321,21 +321,9 @@ func (e *Engine) observe(service, origin string, req sdk.Request, input []byte, 
 			ev.Stack = string(pe.Stack)
 		}
 	}
-	emit(e.Observer, &ev)
+	observe.Emit(e.Observer, &ev)
 }
 
-// events holds spare events, so that handing one to the observer, which
-// makes it escape, costs no allocation.
-var events = sync.Pool{New: func() any { return new(observe.Event) }}
-
-// emit hands a copy of ev to o; ev itself stays on its caller's stack.
-func emit(o observe.Observer, ev *observe.Event) {
-	p := events.Get().(*observe.Event)
-	*p = *ev
-	o.Observe(p)
-	*p = observe.Event{} // let go of the bodies
-	events.Put(p)
-}
 
 // run runs service of state st. Besides the outcome, it returns the
 // service's error, if any.

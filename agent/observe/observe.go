@@ -5,7 +5,10 @@
 // block: a slow consumer drops and counts, it never waits.
 package observe
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // The kinds of Event.
 const (
@@ -60,4 +63,18 @@ func (os Observers) Observe(e *Event) {
 	for _, o := range os {
 		o.Observe(e)
 	}
+}
+
+// events holds spare events, so that handing one to an observer, which
+// makes it escape, costs no allocation.
+var events = sync.Pool{New: func() any { return new(Event) }}
+
+// Emit hands a copy of ev to o; ev itself stays on its caller's stack,
+// and the copy is cleared when o is done, letting go of the bodies.
+func Emit(o Observer, ev *Event) {
+	p := events.Get().(*Event)
+	*p = *ev
+	o.Observe(p)
+	*p = Event{}
+	events.Put(p)
 }
