@@ -142,7 +142,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-
 // serve checks and runs a request that matched channel ch, and records in
 // ev what it read, invoked and answered.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *agentv1.Channel, params map[string]string, ev *observe.Event) {

@@ -324,7 +324,6 @@ func (e *Engine) observe(service, origin string, req sdk.Request, input []byte, 
 	observe.Emit(e.Observer, &ev)
 }
 
-
 // run runs service of state st. Besides the outcome, it returns the
 // service's error, if any.
 func (e *Engine) run(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration) (channel.Outcome, error) {
