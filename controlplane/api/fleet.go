@@ -175,18 +175,9 @@ func (s *fleet) ListAgentBackups(ctx context.Context, req *adminv1.ListAgentBack
 	what := fmt.Sprintf("list backups of agent %q", id)
 	ctx, cancel := context.WithTimeout(ctx, backupsTimeout)
 	defer cancel()
-	_, res, err := s.dispatch.Run(ctx, id, &agentv1.Command{Kind: &agentv1.Command_ListBackups{ListBackups: &agentv1.ListBackupsCommand{}}})
-	switch {
-	case errors.Is(err, dispatch.ErrNotConnected):
-		return nil, s.notConnected(ctx, what, id)
-	case errors.Is(err, context.DeadlineExceeded):
-		return nil, status.Errorf(codes.DeadlineExceeded, "%s: the agent did not answer in time", what)
-	case errors.Is(err, context.Canceled):
-		return nil, status.FromContextError(err).Err()
-	case err != nil: // the agent went away before it answered
-		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
-	case res.GetError() != "":
-		return nil, status.Errorf(codes.Internal, "%s: the agent says: %s", what, res.GetError())
+	res, err := s.ask(ctx, what, id, &agentv1.Command{Kind: &agentv1.Command_ListBackups{ListBackups: &agentv1.ListBackupsCommand{}}})
+	if err != nil {
+		return nil, err
 	}
 	list := res.GetBackups()
 	out := &adminv1.ListAgentBackupsResponse{Limit: list.GetLimit()}
@@ -226,7 +217,18 @@ func (s *fleet) GetAgentLogs(ctx context.Context, req *adminv1.GetAgentLogsReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, logsTimeout)
 	defer cancel()
-	_, res, err := s.dispatch.Run(ctx, id, &agentv1.Command{Kind: &agentv1.Command_Logs{Logs: cmd}})
+	res, err := s.ask(ctx, what, id, &agentv1.Command{Kind: &agentv1.Command_Logs{Logs: cmd}})
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.GetAgentLogsResponse{Lines: res.GetLogs().GetLines(), Truncated: res.GetLogs().GetTruncated()}, nil
+}
+
+// ask sends cmd to the agent id, connected to this replica, and returns
+// its result, or a status saying what went wrong: the agent is not
+// connected, did not answer in time, went away, or failed the command.
+func (s *Server) ask(ctx context.Context, what, id string, cmd *agentv1.Command) (*agentv1.CommandResult, error) {
+	_, res, err := s.dispatch.Run(ctx, id, cmd)
 	switch {
 	case errors.Is(err, dispatch.ErrNotConnected):
 		return nil, s.notConnected(ctx, what, id)
@@ -234,12 +236,12 @@ func (s *fleet) GetAgentLogs(ctx context.Context, req *adminv1.GetAgentLogsReque
 		return nil, status.Errorf(codes.DeadlineExceeded, "%s: the agent did not answer in time", what)
 	case errors.Is(err, context.Canceled):
 		return nil, status.FromContextError(err).Err()
-	case err != nil:
+	case err != nil: // the agent went away before it answered
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	case res.GetError() != "":
 		return nil, status.Errorf(codes.Internal, "%s: the agent says: %s", what, res.GetError())
 	}
-	return &adminv1.GetAgentLogsResponse{Lines: res.GetLogs().GetLines(), Truncated: res.GetLogs().GetTruncated()}, nil
+	return res, nil
 }
 
 // notConnected explains why an agent that is not connected to this replica
