@@ -17,13 +17,18 @@ type statsSender struct{ c *Client }
 
 var _ stats.Sender = statsSender{}
 
-func (s statsSender) Send(ctx context.Context, buckets []*agentv1.StatsBucket) error {
+func (s statsSender) Send(ctx context.Context, epoch string, buckets []*agentv1.StatsBucket) error {
 	api, _ := s.c.api.Load().(agentv1.AgentServiceClient)
 	if api == nil {
 		return errNotConnected
 	}
-	if _, err := api.ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: s.c.id.ID, Buckets: buckets}); err != nil {
+	resp, err := api.ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: s.c.id.ID, Buckets: buckets, Epoch: epoch})
+	if err != nil {
 		return fmt.Errorf("report %d statistics buckets: %w", len(buckets), err)
+	}
+	for _, r := range resp.GetRefused() {
+		// Not sent again: the control plane would refuse it again.
+		s.c.log.Warn("the control plane refused a statistics bucket", "why", r)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,14 +29,23 @@ type statsServer struct {
 
 	mu       sync.Mutex
 	down     bool
+	lose     bool     // record, then answer as if the answer were lost
 	received []string // "agent kind/name@minute count" of each bucket recorded
 	calls    int      // ReportStats calls, recorded or not
+	numbered []string // "epoch/seq" of each bucket received, recorded or not
 }
 
 func (s *statsServer) ReportStats(_ context.Context, req *agentv1.ReportStatsRequest) (*agentv1.ReportStatsResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
+	for _, b := range req.GetBuckets() {
+		s.numbered = append(s.numbered, fmt.Sprintf("%s/%d", req.GetEpoch(), b.GetSeq()))
+	}
+	if s.lose {
+		s.lose = false
+		return nil, status.Error(codes.DeadlineExceeded, "the answer was lost")
+	}
 	if s.down {
 		return nil, status.Error(codes.Unavailable, "control plane down")
 	}
@@ -200,8 +210,35 @@ func TestReporterDrainsWhenItStops(t *testing.T) {
 
 func TestStatsSenderBeforeConnecting(t *testing.T) {
 	c, _ := newTestClient(t, "127.0.0.1:1", 0, nil)
-	err := c.StatsSender().Send(context.Background(), []*agentv1.StatsBucket{{Kind: "service", Name: "a", Count: 1}})
+	err := c.StatsSender().Send(context.Background(), "e", []*agentv1.StatsBucket{{Kind: "service", Name: "a", Count: 1}})
 	if !errors.Is(err, errNotConnected) {
 		t.Fatalf("Send before Run connected: %v, want %v", err, errNotConnected)
+	}
+}
+
+// A report whose answer is lost is sent again with the same epoch and
+// numbers, which is how the control plane counts it once.
+func TestReporterResendsWithTheSameNumbers(t *testing.T) {
+	srv := &statsServer{lose: true}
+	c := startStatsServer(t, srv)
+	now := minute(0)
+	rec := stats.NewRecorder()
+	rep := stats.NewReporter(rec, c.StatsSender(), slog.New(slog.DiscardHandler), stats.WithReportClock(func() time.Time { return now }))
+	observeService(rec, "a", minute(0))
+	observeService(rec, "b", minute(0))
+	ctx := context.Background()
+	rep.Report(ctx) // lost
+	rep.Report(ctx) // sent again
+	observeService(rec, "c", minute(0))
+	rep.Report(ctx) // a new one
+	srv.mu.Lock()
+	got := slices.Clone(srv.numbered)
+	srv.mu.Unlock()
+	if len(got) != 5 || got[0] != got[2] || got[1] != got[3] || got[4] == got[0] || got[4] == got[1] {
+		t.Fatalf("epoch/seq of the buckets sent: %q; want the two resent with the numbers they had, then a new one", got)
+	}
+	epoch, _, _ := strings.Cut(got[0], "/")
+	if epoch == "" || !strings.HasPrefix(got[4], epoch+"/") {
+		t.Fatalf("epochs %q; want one, not empty", got)
 	}
 }

@@ -2,6 +2,8 @@ package stats
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"time"
 
@@ -20,7 +22,8 @@ const (
 // Sender sends buckets to the control plane; it fails unless they were
 // recorded.
 type Sender interface {
-	Send(ctx context.Context, buckets []*agentv1.StatsBucket) error
+	// Send sends buckets numbered in epoch (see ReportStatsRequest).
+	Send(ctx context.Context, epoch string, buckets []*agentv1.StatsBucket) error
 }
 
 // Reporter sends a Recorder's finished minutes to the control plane every
@@ -37,6 +40,10 @@ type Reporter struct {
 	drainTimeout time.Duration
 
 	pending []*agentv1.StatsBucket // not sent yet, oldest first; only Run touches it
+	// epoch and seq number the buckets, so that the control plane adds a
+	// bucket sent again (its answer lost) only once.
+	epoch string
+	seq   int64
 }
 
 // ReporterOption adjusts a Reporter.
@@ -70,6 +77,7 @@ func NewReporter(rec *Recorder, send Sender, log *slog.Logger, opts ...ReporterO
 	r := &Reporter{
 		rec: rec, send: send, log: log.With("component", "stats"), now: time.Now,
 		interval: DefaultInterval, maxPending: DefaultMaxPending, drainTimeout: DefaultDrainTimeout,
+		epoch: newEpoch(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -121,8 +129,20 @@ func (r *Reporter) Drain() {
 // Pending returns how many buckets wait to be sent.
 func (r *Reporter) Pending() int { return len(r.pending) }
 
-// add keeps buckets to send, dropping the oldest beyond the bound.
+// newEpoch is a name for this Reporter's numbering, unique in practice.
+func newEpoch() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}
+
+// add numbers buckets and keeps them to send, dropping the oldest beyond
+// the bound.
 func (r *Reporter) add(buckets []*agentv1.StatsBucket) {
+	for _, b := range buckets {
+		r.seq++
+		b.Seq = r.seq
+	}
 	r.pending = append(r.pending, buckets...)
 	if n := len(r.pending) - r.maxPending; n > 0 {
 		r.log.Warn("too many statistics waiting for the control plane: dropped the oldest", "dropped", n, "kept", r.maxPending)
@@ -137,7 +157,7 @@ func (r *Reporter) flush(ctx context.Context, timeout time.Duration) error {
 	for len(r.pending) > 0 {
 		n := min(len(r.pending), sendBatch)
 		sctx, cancel := context.WithTimeout(ctx, timeout)
-		err := r.send.Send(sctx, r.pending[:n])
+		err := r.send.Send(sctx, r.epoch, r.pending[:n])
 		cancel()
 		if err != nil {
 			return err

@@ -64,7 +64,7 @@ func recordStatsFixture(t *testing.T, s store.Store) time.Time {
 		measured("channel", "api", at(10), 3, 0, time.Millisecond),
 	)
 	for agent, buckets := range map[string][]store.StatsBucket{"a1": a1, "a2": a2} {
-		if err := s.RecordStats(ctx, agent, buckets); err != nil {
+		if err := s.RecordStats(ctx, agent, "", buckets); err != nil {
 			t.Fatal(err)
 		}
 	}

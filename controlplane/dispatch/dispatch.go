@@ -31,7 +31,7 @@ type Store interface {
 	ClaimFiring(ctx context.Context, c store.ClaimRequest) (store.Claim, error)
 	RenewLeases(ctx context.Context, agentID string, jobs []string, now time.Time, ttl time.Duration) ([]string, error)
 	RecordRuns(ctx context.Context, agentID string, runs []store.JobRun) ([]store.JobRun, error)
-	RecordStats(ctx context.Context, agentID string, buckets []store.StatsBucket) error
+	RecordStats(ctx context.Context, agentID, epoch string, buckets []store.StatsBucket) error
 }
 
 var _ Store = store.Store(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -40,26 +41,39 @@ func (s *Server) ReportStats(ctx context.Context, req *agentv1.ReportStatsReques
 		s.log.Error("cannot read an agent reporting stats", "agent", id, "err", err)
 		return nil, status.Errorf(codes.Unavailable, "report stats: read agent %q: %v", id, err)
 	}
+	if len(req.GetEpoch()) > maxEpochLength {
+		return nil, status.Errorf(codes.InvalidArgument, "report stats: epoch of %d bytes; at most %d", len(req.GetEpoch()), maxEpochLength)
+	}
 	now := s.now()
+	resp := &agentv1.ReportStatsResponse{}
 	buckets := make([]store.StatsBucket, 0, len(req.GetBuckets()))
 	for i, b := range req.GetBuckets() {
+		// A bad bucket is left out, not the report: the agent would send
+		// it again and again, and the good ones with it.
 		if err := checkBucket(b, now); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "report stats: buckets[%d]%v", i, err)
+			resp.Refused = append(resp.Refused, fmt.Sprintf("buckets[%d]%v", i, err))
+			continue
 		}
 		buckets = append(buckets, store.StatsBucket{
 			Kind: b.GetKind(), Name: b.GetName(), Start: time.UnixMilli(b.GetStartUnixMs()).UTC(),
 			Count: b.GetCount(), Errors: b.GetErrors(), SumUs: b.GetSumUs(), MaxUs: b.GetMaxUs(),
 			Histogram: b.GetHistogram(), Statuses: b.GetStatuses(),
-			BytesIn: b.GetBytesIn(), BytesOut: b.GetBytesOut(),
+			BytesIn: b.GetBytesIn(), BytesOut: b.GetBytesOut(), Seq: b.GetSeq(),
 		})
 	}
-	if err := s.store.RecordStats(ctx, id, buckets); err != nil {
+	if len(resp.Refused) > 0 {
+		s.log.Warn("statistics buckets refused", "agent", id, "refused", len(resp.Refused), "first", resp.Refused[0])
+	}
+	if err := s.store.RecordStats(ctx, id, req.GetEpoch(), buckets); err != nil {
 		s.log.Error("cannot record statistics", "agent", id, "buckets", len(buckets), "err", err)
 		return nil, status.Errorf(codes.Unavailable, "report stats: %v", err)
 	}
 	s.statsBuckets.Add(int64(len(buckets)))
-	return &agentv1.ReportStatsResponse{}, nil
+	return resp, nil
 }
+
+// maxEpochLength bounds an agent's epoch, as the store keeps it.
+const maxEpochLength = 64
 
 // StatsBuckets is how many statistics buckets this replica recorded since
 // it started.
@@ -78,6 +92,9 @@ func checkBucket(b *agentv1.StatsBucket, now time.Time) error {
 		return errors.New(".name: is empty")
 	case len(b.GetName()) > maxStatsName:
 		return fmt.Errorf(".name %.40q...: longer than %d bytes", b.GetName(), maxStatsName)
+	case strings.TrimSpace(b.GetName()) != b.GetName():
+		// MySQL would take it for the name without the spaces.
+		return fmt.Errorf(".name %q: starts or ends with a space", b.GetName())
 	}
 	start := b.GetStartUnixMs()
 	switch {

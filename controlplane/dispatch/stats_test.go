@@ -107,22 +107,29 @@ func TestReportStatsRefuses(t *testing.T) {
 		{"negative histogram count", "a1", with(func(b *agentv1.StatsBucket) { b.Histogram[80] = -1 }), "buckets[1].histogram[80] -1: negative"},
 		{"not a status", "a1", with(func(b *agentv1.StatsBucket) { b.Statuses[42] = 1 }), "buckets[1].statuses[42]: not an HTTP status"},
 		{"name too long", "a1", with(func(b *agentv1.StatsBucket) { b.Name = strings.Repeat("n", 256) }), "buckets[1].name \"nnnn"},
+		{"name with a trailing space", "a1", with(func(b *agentv1.StatsBucket) { b.Name += " " }), `buckets[1].name "p.svc ": starts or ends with a space`},
 	}
+	var good int64
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := &agentv1.ReportStatsRequest{AgentId: tt.agent, Buckets: tt.buckets}
-			_, err := h.client.ReportStats(ctx, proto.Clone(req).(*agentv1.ReportStatsRequest))
-			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want InvalidArgument containing %q", err, tt.want)
+			resp, err := h.client.ReportStats(ctx, proto.Clone(req).(*agentv1.ReportStatsRequest))
+			if tt.agent != "a1" {
+				// The report itself is wrong: nothing is recorded.
+				if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want InvalidArgument containing %q", err, tt.want)
+				}
+				return
 			}
+			// A bad bucket is left out and named; the good one is recorded.
+			if err != nil || len(resp.GetRefused()) != 1 || !strings.Contains(resp.GetRefused()[0], tt.want) {
+				t.Fatalf("report: %v, refused %q; want the bad bucket alone refused, saying %q", err, resp.GetRefused(), tt.want)
+			}
+			good++
 		})
 	}
-	rows, err := h.store.QueryStats(ctx, store.StatsQuery{Resolution: store.ResolutionDay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 0 || h.disp.StatsBuckets() != 0 {
-		t.Fatalf("refused reports stored %d rows, counted %d buckets; want none", len(rows), h.disp.StatsBuckets())
+	if h.disp.StatsBuckets() != good {
+		t.Fatalf("recorded %d buckets, want the %d good ones", h.disp.StatsBuckets(), good)
 	}
 }
 

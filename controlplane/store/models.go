@@ -261,6 +261,18 @@ type statsRow struct {
 
 func (statsRow) TableName() string { return "weft_stats" }
 
+// statsSeenRow is the highest bucket sequence number recorded of an
+// agent's epoch (one agent process's numbering), so that a report sent
+// again after a lost answer adds nothing twice.
+type statsSeenRow struct {
+	AgentID   string    `gorm:"primaryKey;size:255"`
+	Epoch     string    `gorm:"primaryKey;size:64"`
+	LastSeq   int64     `gorm:"not null"`
+	UpdatedAt time.Time `gorm:"not null;precision:3;index:weft_stats_seen_updated"`
+}
+
+func (statsSeenRow) TableName() string { return "weft_stats_seen" }
+
 // models lists every model, in the order AutoMigrate creates them.
 var models = []any{
 	&metaRow{},
@@ -277,6 +289,7 @@ var models = []any{
 	&jobLeaseRow{},
 	&jobRunRow{},
 	&statsRow{},
+	&statsSeenRow{},
 }
 
 // dbTime turns t into what the store writes: UTC, milliseconds, since that

@@ -79,6 +79,8 @@ type StatsBucket struct {
 	Statuses map[int32]int64
 	// BytesIn and BytesOut are the sizes of the inputs and outputs.
 	BytesIn, BytesOut int64
+	// Seq numbers the bucket in its agent's epoch (0: not numbered).
+	Seq int64
 }
 
 // StatsRow is one stored row: what one agent measured of one object over
@@ -157,27 +159,69 @@ func compareStatsKeys(a, b statsKey) int {
 const statsBatch = 200
 
 // RecordStats merges the buckets agentID reports into its rows.
-func (s *sqlStore) RecordStats(ctx context.Context, agentID string, buckets []StatsBucket) error {
+func (s *sqlStore) RecordStats(ctx context.Context, agentID, epoch string, buckets []StatsBucket) error {
 	if len(buckets) == 0 {
 		return nil
 	}
-	adds, err := statsAdds(buckets)
-	if err != nil {
-		return fmt.Errorf("record the statistics of agent %q: %w", agentID, err)
-	}
-	keys := slices.SortedFunc(maps.Keys(adds), compareStatsKeys)
-	err = s.write(ctx, func(tx *gorm.DB) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		fresh, last, err := s.unseen(tx, agentID, epoch, buckets)
+		if err != nil || len(fresh) == 0 {
+			return err
+		}
+		adds, err := statsAdds(fresh)
+		if err != nil {
+			return err
+		}
+		keys := slices.SortedFunc(maps.Keys(adds), compareStatsKeys)
 		for chunk := range slices.Chunk(keys, statsBatch) {
 			if err := s.mergeStats(tx, agentID, chunk, adds); err != nil {
 				return err
 			}
 		}
-		return nil
+		if epoch == "" {
+			return nil
+		}
+		seen := statsSeenRow{AgentID: agentID, Epoch: epoch, LastSeq: last, UpdatedAt: now()}
+		return tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "agent_id"}, {Name: "epoch"}},
+			DoUpdates: clause.AssignmentColumns([]string{"last_seq", "updated_at"}),
+		}).Create(&seen).Error
 	})
 	if err != nil {
 		return fmt.Errorf("record the statistics of agent %q: %w", agentID, err)
 	}
 	return nil
+}
+
+// unseen are the buckets of epoch not recorded yet: those numbered above
+// the highest recorded (all of them without an epoch), and the highest
+// number among them. The epoch's row stays locked until the transaction
+// ends, so two reports of one epoch are recorded one after the other.
+func (s *sqlStore) unseen(tx *gorm.DB, agentID, epoch string, buckets []StatsBucket) ([]StatsBucket, int64, error) {
+	if epoch == "" {
+		return buckets, 0, nil
+	}
+	q := tx.Where("agent_id = ? AND epoch = ?", agentID, epoch)
+	if s.mysql {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var seen []statsSeenRow
+	if err := q.Limit(1).Find(&seen).Error; err != nil {
+		return nil, 0, fmt.Errorf("read the statistics already recorded: %w", err)
+	}
+	var recorded int64
+	if len(seen) > 0 {
+		recorded = seen[0].LastSeq
+	}
+	last := recorded
+	var fresh []StatsBucket
+	for _, b := range buckets {
+		if b.Seq > recorded {
+			fresh = append(fresh, b)
+			last = max(last, b.Seq)
+		}
+	}
+	return fresh, last, nil
 }
 
 // statsAdds sums buckets into what each row of every resolution gains.
@@ -265,7 +309,13 @@ func (s *sqlStore) mergeStats(tx *gorm.DB, agentID string, keys []statsKey, adds
 		if err != nil {
 			return err
 		}
-		sum.Add(*adds[k])
+		add := adds[k]
+		if add == nil {
+			// MySQL's collation took another name for this one (it
+			// ignores trailing spaces, for one).
+			return fmt.Errorf("read statistics rows: %s %q at %d: the database returned %q for it", k.kind, k.name, k.startMs, r.Name)
+		}
+		sum.Add(*add)
 		if err := r.set(sum.StatsBucket); err != nil {
 			return err
 		}
@@ -382,6 +432,11 @@ func (s *sqlStore) PruneStats(ctx context.Context, now time.Time) (int64, error)
 			return deleted, fmt.Errorf("prune %s statistics: %w", r, res.Error)
 		}
 		deleted += res.RowsAffected
+	}
+	// An epoch no report came from for as long as minutes are kept is over.
+	old := now.Add(-keep.Of(ResolutionMinute))
+	if err := s.w.WithContext(ctx).Where("updated_at < ?", old).Delete(&statsSeenRow{}).Error; err != nil {
+		return deleted, fmt.Errorf("prune the statistics epochs: %w", err)
 	}
 	return deleted, nil
 }

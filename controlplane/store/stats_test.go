@@ -58,7 +58,7 @@ func TestRecordStats(t *testing.T) {
 		m1 := statsDay.Add(10*time.Hour + 5*time.Minute)
 		m2 := m1.Add(time.Minute)
 		late := statsDay.Add(10*time.Hour + 59*time.Minute)
-		err := s.RecordStats(ctx, "a1", []store.StatsBucket{
+		err := s.RecordStats(ctx, "a1", "", []store.StatsBucket{
 			bucket("hello.greet", m1, 10, 1, 5000, 900, map[int32]int64{60: 8, 70: 2}),
 			bucket("hello.greet", m2, 4, 0, 2000, 700, map[int32]int64{60: 4}),
 			bucket("hello.list", m1, 1, 1, 100, 100, map[int32]int64{53: 1}),
@@ -68,14 +68,14 @@ func TestRecordStats(t *testing.T) {
 		}
 		// The same minute again adds up; a late minute of the hour lands
 		// in the hour and day rows too.
-		err = s.RecordStats(ctx, "a1", []store.StatsBucket{
+		err = s.RecordStats(ctx, "a1", "", []store.StatsBucket{
 			bucket("hello.greet", m1, 2, 2, 3000, 2000, map[int32]int64{88: 2}),
 			bucket("hello.greet", late, 1, 0, 50, 50, map[int32]int64{45: 1}),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RecordStats(ctx, "a2", []store.StatsBucket{bucket("hello.greet", m1, 3, 0, 300, 120, map[int32]int64{55: 3})}); err != nil {
+		if err := s.RecordStats(ctx, "a2", "", []store.StatsBucket{bucket("hello.greet", m1, 3, 0, 300, 120, map[int32]int64{55: 3})}); err != nil {
 			t.Fatal(err)
 		}
 		wantRevision(t, s, 0)
@@ -122,7 +122,7 @@ func TestRecordStatsRefuses(t *testing.T) {
 		ctx := context.Background()
 		good := bucket("hello.greet", statsDay, 1, 0, 10, 10, nil)
 		bad := bucket("hello.greet", statsDay.Add(1500*time.Millisecond), 1, 0, 10, 10, nil)
-		err := s.RecordStats(ctx, "a1", []store.StatsBucket{good, bad})
+		err := s.RecordStats(ctx, "a1", "", []store.StatsBucket{good, bad})
 		wantErr(t, err, nil, `bucket 1 (service "hello.greet"): start 2026-05-06T00:00:01.5Z is not on a minute`)
 		if rows := queryStats(t, s, store.StatsQuery{Resolution: "1d"}); len(rows) != 0 {
 			t.Fatalf("rows after a refused report: %+v", rows)
@@ -159,7 +159,7 @@ func TestRecordStatsConcurrent(t *testing.T) {
 								bucket("svc.a", at, 2, 1, 200, int64(100+w), map[int32]int64{int32(w): 2}),
 								bucket("svc.b", at, 1, 0, 50, 50, map[int32]int64{9: 1}))
 						}
-						if err := s.RecordStats(ctx, agent, buckets); err != nil {
+						if err := s.RecordStats(ctx, agent, "", buckets); err != nil {
 							errs <- err
 						}
 					}
@@ -214,7 +214,7 @@ func TestPruneStats(t *testing.T) {
 		}
 		for _, age := range ages {
 			b := bucket(fmt.Sprint("svc.", age.Hours()), now.Add(-age).Truncate(time.Minute), 1, 0, 1, 1, nil)
-			if err := s.RecordStats(ctx, "a1", []store.StatsBucket{b}); err != nil {
+			if err := s.RecordStats(ctx, "a1", "", []store.StatsBucket{b}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -260,7 +260,7 @@ func TestStatsRetentionOption(t *testing.T) {
 		t.Fatalf("retention %+v, want %+v", got, want)
 	}
 	now := statsDay.Add(12 * time.Hour)
-	if err := s.RecordStats(context.Background(), "a1", []store.StatsBucket{bucket("svc", now.Add(-3*time.Hour), 1, 0, 1, 1, nil)}); err != nil {
+	if err := s.RecordStats(context.Background(), "a1", "", []store.StatsBucket{bucket("svc", now.Add(-3*time.Hour), 1, 0, 1, 1, nil)}); err != nil {
 		t.Fatal(err)
 	}
 	if deleted, err := s.PruneStats(context.Background(), now); err != nil || deleted != 1 {
@@ -286,4 +286,39 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A report sent again after its answer was lost counts once: buckets of an
+// epoch numbered no higher than the highest recorded are skipped.
+func TestRecordStatsOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		m := statsDay.Add(time.Hour)
+		numbered := func(seq int64, count int64) store.StatsBucket {
+			b := bucket("svc", m, count, 0, count, 1, nil)
+			b.Seq = seq
+			return b
+		}
+		report := []store.StatsBucket{numbered(1, 2), numbered(2, 3)}
+		for range 2 { // the second is the same report sent again
+			if err := s.RecordStats(ctx, "a1", "e1", report); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The next report holds one bucket sent before and one new.
+		if err := s.RecordStats(ctx, "a1", "e1", []store.StatsBucket{numbered(2, 3), numbered(3, 4)}); err != nil {
+			t.Fatal(err)
+		}
+		// Another epoch (the agent restarted) numbers from 1 again.
+		if err := s.RecordStats(ctx, "a1", "e2", []store.StatsBucket{numbered(1, 10)}); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.QueryStats(ctx, store.StatsQuery{Resolution: store.ResolutionMinute, Kind: "service", Name: "svc"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 || rows[0].Count != 2+3+4+10 {
+			t.Fatalf("rows %+v; want one minute counting %d", rows, 2+3+4+10)
+		}
+	})
 }

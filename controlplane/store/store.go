@@ -195,9 +195,11 @@ type Store interface {
 	// RecordStats adds the buckets agentID measured to the statistics, in
 	// one transaction: each bucket is merged into its minute's row and into
 	// the rows of the hour and the day (UTC) that hold it, so a late bucket
-	// lands at every resolution. Buckets sent twice count twice. It does
-	// not bump the revision.
-	RecordStats(ctx context.Context, agentID string, buckets []StatsBucket) error
+	// lands at every resolution. A bucket of epoch (an agent process's
+	// numbering; "" for none) numbered no higher than the highest recorded
+	// of it was recorded already and is skipped, so a report sent again
+	// after a lost answer counts once. It does not bump the revision.
+	RecordStats(ctx context.Context, agentID, epoch string, buckets []StatsBucket) error
 	// QueryStats reads the rows of one resolution that q selects, sorted by
 	// start, agent, kind and name.
 	QueryStats(ctx context.Context, q StatsQuery) ([]StatsRow, error)

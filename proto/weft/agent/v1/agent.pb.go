@@ -1916,8 +1916,14 @@ type ReportStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// agent_id names the agent.
 	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	// buckets are what it measured, each of one minute and one object.
-	Buckets       []*StatsBucket `protobuf:"bytes,2,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	// buckets are what it measured, each of one minute and one object, in
+	// the order of their seq.
+	Buckets []*StatsBucket `protobuf:"bytes,2,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	// epoch names the agent process that numbered the buckets (their seq
+	// starts again in each): a bucket whose seq is not above the highest the
+	// control plane recorded for the agent and epoch was recorded already,
+	// from a report whose answer was lost, and is not added again.
+	Epoch         string `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1966,9 +1972,19 @@ func (x *ReportStatsRequest) GetBuckets() []*StatsBucket {
 	return nil
 }
 
+func (x *ReportStatsRequest) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
 // ReportStatsResponse says the buckets were recorded.
 type ReportStatsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// refused names the buckets left out because they were not valid, with
+	// why; the others were recorded.
+	Refused       []string `protobuf:"bytes,1,rep,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2003,6 +2019,13 @@ func (*ReportStatsResponse) Descriptor() ([]byte, []int) {
 	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
+func (x *ReportStatsResponse) GetRefused() []string {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
 // StatsBucket is what an agent measured of one object (a service, a
 // channel or a job) over one minute.
 type StatsBucket struct {
@@ -2032,7 +2055,10 @@ type StatsBucket struct {
 	// bytes_in is the size of the requests' bodies (channels) or inputs.
 	BytesIn int64 `protobuf:"varint,10,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
 	// bytes_out is the size of the responses' bodies or outputs.
-	BytesOut      int64 `protobuf:"varint,11,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	BytesOut int64 `protobuf:"varint,11,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	// seq numbers the bucket within the agent's epoch, from 1, rising in
+	// the order the agent sends them.
+	Seq           int64 `protobuf:"varint,12,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2140,6 +2166,13 @@ func (x *StatsBucket) GetBytesIn() int64 {
 func (x *StatsBucket) GetBytesOut() int64 {
 	if x != nil {
 		return x.BytesOut
+	}
+	return 0
+}
+
+func (x *StatsBucket) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
 	}
 	return 0
 }
@@ -4205,11 +4238,13 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\vObjectError\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"e\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"{\n" +
 	"\x12ReportStatsRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x124\n" +
-	"\abuckets\x18\x02 \x03(\v2\x1a.weft.agent.v1.StatsBucketR\abuckets\"\x15\n" +
-	"\x13ReportStatsResponse\"\xf7\x03\n" +
+	"\abuckets\x18\x02 \x03(\v2\x1a.weft.agent.v1.StatsBucketR\abuckets\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"/\n" +
+	"\x13ReportStatsResponse\x12\x18\n" +
+	"\arefused\x18\x01 \x03(\tR\arefused\"\x89\x04\n" +
 	"\vStatsBucket\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\"\n" +
@@ -4222,7 +4257,8 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\bstatuses\x18\t \x03(\v2(.weft.agent.v1.StatsBucket.StatusesEntryR\bstatuses\x12\x19\n" +
 	"\bbytes_in\x18\n" +
 	" \x01(\x03R\abytesIn\x12\x1b\n" +
-	"\tbytes_out\x18\v \x01(\x03R\bbytesOut\x1a<\n" +
+	"\tbytes_out\x18\v \x01(\x03R\bbytesOut\x12\x10\n" +
+	"\x03seq\x18\f \x01(\x03R\x03seq\x1a<\n" +
 	"\x0eHistogramEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a;\n" +
