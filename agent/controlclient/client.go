@@ -345,7 +345,7 @@ type commandStream struct {
 
 	tailsMu sync.Mutex // after sendMu when both are held
 	ended   bool       // the stream ended: start no more tails
-	stops   []func()   // of the tails started on the stream
+	stops   map[string]func() // of the tails started on the stream and running, by tail id
 }
 
 // send writes m on the stream.
@@ -395,6 +395,9 @@ func (c *Client) tail(s *commandStream, id string, tc *agentv1.TailCommand) {
 	case tc.GetStop():
 		s.silence(tailID)
 		c.tails.Stop(tailID)
+		s.tailsMu.Lock()
+		delete(s.stops, tailID)
+		s.tailsMu.Unlock()
 	default:
 		s.tailsMu.Lock()
 		if s.ended {
@@ -405,14 +408,17 @@ func (c *Client) tail(s *commandStream, id string, tc *agentv1.TailCommand) {
 		live := true
 		s.live[tailID] = &live
 		f := recent.Filter{Service: tc.GetService(), Channel: tc.GetChannel(), Samples: tc.GetSamples()}
-		s.stops = append(s.stops, c.tails.Start(tailID, f, func(ev *agentv1.TailEvents) error {
+		if s.stops == nil {
+			s.stops = map[string]func(){}
+		}
+		s.stops[tailID] = c.tails.Start(tailID, f, func(ev *agentv1.TailEvents) error {
 			s.sendMu.Lock()
 			defer s.sendMu.Unlock()
 			if !live {
 				return errTailStopped
 			}
 			return s.stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Tail{Tail: ev}})
-		}))
+		})
 		s.tailsMu.Unlock()
 	}
 	if err := s.stream.Send(&agentv1.CommandsRequest{Kind: &agentv1.CommandsRequest_Result{Result: r}}); err != nil {

@@ -283,7 +283,9 @@ func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.
 		req.CID = NewCID()
 	}
 	out, err := e.run(ctx, st, service, req, input, timeout)
-	if e.Observer != nil {
+	// A name no deployed service has is the caller's mistake, not a
+	// service to measure: counting it would make a series of any name.
+	if e.Observer != nil && st != nil && st.services[service] != nil {
 		e.observe(service, origin, req, input, out, err)
 	}
 	return out
@@ -291,9 +293,9 @@ func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.
 
 // observe hands the observer the event of one invocation. An invocation
 // failed when its status is 500 or more: a service error with no status of
-// its own, a panic, a missed deadline, a service that is not ready. A 4xx
-// (bad input, an error the service gave a 4xx status, a service that is
-// not deployed) is the caller's and is counted only by its status.
+// its own, a panic, a missed deadline. A 4xx (bad input, an error the
+// service gave a 4xx status) is the caller's and is counted only by its
+// status. Invocations of a service that is not deployed make no event.
 func (e *Engine) observe(service, origin string, req sdk.Request, input []byte, out channel.Outcome, err error) {
 	ev := observe.Event{
 		Kind:     observe.KindService,

@@ -77,10 +77,12 @@ func TestInvokeEvents(t *testing.T) {
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
 	e.Observer = sink
 
-	// Before any config: 503, a failure.
-	e.Invoke(context.Background(), "boom.ok", sdk.Request{Method: "INVOKE"}, nil, 0)
-	if got := sink.take(); len(got) != 1 || got[0].Status != 503 || !got[0].Failed || got[0].Origin != observe.OriginInvoke {
-		t.Fatalf("events before any config: %+v, want one failed 503 of origin invoke", got)
+	// Before any config there is no service to measure: no event.
+	if out := e.Invoke(context.Background(), "boom.ok", sdk.Request{Method: "INVOKE"}, nil, 0); out.Status != 503 {
+		t.Fatalf("an invocation before any config answered %d, want 503", out.Status)
+	}
+	if got := sink.take(); len(got) != 0 {
+		t.Fatalf("events before any config: %+v, want none", got)
 	}
 	ch := &agentv1.Channel{Name: "say", Path: "/say", Methods: []string{"POST"}, Service: "boom.ok", Active: true}
 	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{boomPackage(), chainPackage(1, "")}, ch)); len(errs) > 0 {
@@ -103,7 +105,14 @@ func TestInvokeEvents(t *testing.T) {
 		{"error", "boom.error", sdk.Request{}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 500, Failed: true, Error: "disk full"}, false},
 		{"a 4xx is the caller's", "boom.refuse", sdk.Request{}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 422, Error: "no such order"}, false},
 		{"bad input", "boom.ok", sdk.Request{}, `{"say":`, observe.Event{Origin: observe.OriginInvoke, Status: 400, Error: "unexpected end"}, false},
-		{"not deployed", "boom.gone", sdk.Request{}, `{}`, observe.Event{Origin: observe.OriginInvoke, Status: 404, Error: "not deployed"}, false},
+	}
+	// A name no deployed service has makes no event: any name would be a
+	// series of its own.
+	if out := e.Invoke(context.Background(), "boom.gone", sdk.Request{}, []byte(`{}`), 0); out.Status != 404 {
+		t.Fatalf("an undeployed service answered %d, want 404", out.Status)
+	}
+	if got := sink.take(); len(got) != 0 {
+		t.Fatalf("events of an undeployed service: %+v, want none", got)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

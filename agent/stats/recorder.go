@@ -212,7 +212,9 @@ func (c *counts) add(e *observe.Event) {
 	c.sumUs += us
 	c.maxUs = max(c.maxUs, us)
 	c.hist[bucketOf(e.Duration)]++
-	if e.Status != 0 {
+	// A status outside 100-999 (a service may set any) is no HTTP status:
+	// the call counts, its status does not.
+	if e.Status >= 100 && e.Status <= 999 {
 		if c.statuses == nil {
 			c.statuses = make(map[int32]int64, 4)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 // tailBuffer is how many batches of one agent a tail holds for a slow
 // reader before it drops (and counts) the next.
 const tailBuffer = 64
+
+// tailStartTimeout bounds starting a tail on the agents.
+const tailStartTimeout = 5 * time.Second
 
 // tailStopTimeout bounds telling an agent a tail has ended.
 const tailStopTimeout = 2 * time.Second
@@ -66,33 +70,50 @@ func (s *Server) Tail(ctx context.Context, agentIDs []string, filter *agentv1.Ta
 	out := make(chan TailBatch, tailBuffer)
 	tailID := newNonce()
 	failed := map[string]error{}
-	var started []*commandsConn
+	var (
+		mu      sync.Mutex
+		started []*commandsConn
+		wg      sync.WaitGroup
+	)
+	// Every agent at once, each within a bound: one slow agent does not
+	// hold the others' tails up.
+	startCtx, cancelStart := context.WithTimeout(ctx, tailStartTimeout)
 	for _, id := range agentIDs {
-		cc, err := s.startTail(ctx, id, tailID, filter, out)
-		if err != nil {
-			failed[id] = err
-			continue
-		}
-		started = append(started, cc)
+		wg.Go(func() {
+			cc, err := s.startTail(startCtx, id, tailID, filter, out)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed[id] = err
+				return
+			}
+			started = append(started, cc)
+		})
 	}
-	if len(started) == 0 {
-		return nil, failed, fmt.Errorf("no agent started the tail: %w", errors.Join(mapErrors(failed)...))
-	}
-	go func() {
-		<-ctx.Done()
+	wg.Wait()
+	cancelStart()
+	stop := func() {
 		for _, cc := range started {
 			cc.mu.Lock()
 			delete(cc.tails, tailID)
 			cc.mu.Unlock()
 		}
-		// Best effort: an agent also ends its tails when its stream ends.
+		// Every agent asked, those that seemed to fail too: a start may
+		// have reached one whose answer did not come back in time. Best
+		// effort: an agent also ends its tails when its stream ends.
 		stopCtx, cancel := context.WithTimeout(context.Background(), tailStopTimeout)
 		defer cancel()
 		for _, id := range agentIDs {
-			if _, ok := failed[id]; !ok {
-				_, _, _ = s.Run(stopCtx, id, &agentv1.Command{Kind: &agentv1.Command_Tail{Tail: &agentv1.TailCommand{TailId: tailID, Stop: true}}})
-			}
+			_, _, _ = s.Run(stopCtx, id, &agentv1.Command{Kind: &agentv1.Command_Tail{Tail: &agentv1.TailCommand{TailId: tailID, Stop: true}}})
 		}
+	}
+	if len(started) == 0 {
+		go stop()
+		return nil, failed, fmt.Errorf("no agent started the tail: %w", errors.Join(mapErrors(failed)...))
+	}
+	go func() {
+		<-ctx.Done()
+		stop()
 	}()
 	return out, failed, nil
 }

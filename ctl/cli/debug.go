@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -62,7 +63,7 @@ every service's. Asks every connected agent, or --agent.`,
 				return fmt.Errorf("--limit %d: must not be negative", limit)
 			}
 			resp, err := call(cmd.Context(), a, "list "+which+" invocations", func(ctx context.Context, c *conn) (*adminv1.ListSamplesResponse, error) {
-				return c.stats.ListSamples(ctx, req)
+				return c.stats.ListSamples(ctx, req, grpc.MaxCallRecvMsgSize(exportMaxBytes))
 			})
 			if err != nil {
 				return err
@@ -75,7 +76,7 @@ every service's. Asks every connected agent, or --agent.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&agent, "agent", "", "ask this agent only")
-	fl.Int32Var(&limit, "limit", 0, "show at most this many, newest first (0: all kept)")
+	fl.Int32Var(&limit, "limit", 20, "show at most this many, newest first (0: all kept, up to 100 per service and agent)")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "print the request and response samples and a panic's stack")
 	return cmd
 }
