@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"regexp"
 	"unicode/utf8"
 )
 
@@ -73,6 +74,10 @@ func cut(b []byte, n int) ([]byte, bool) {
 // redact returns body with its secrets replaced, or body itself when it
 // has none or is not valid JSON or XML.
 func redact(body []byte) []byte {
+	if len(body) > maxParsed {
+		// Only the start is kept: it is redacted as text, not parsed.
+		return redactLoose(body[:maxParsed])
+	}
 	i := skipSpace(body, 0)
 	if i == len(body) {
 		return body
@@ -80,16 +85,49 @@ func redact(body []byte) []byte {
 	var spans []span
 	switch body[i] {
 	case '{', '[':
-		if !json.Valid(body) {
-			return body
+		if json.Valid(body) {
+			s := jsonScan{b: body, i: i}
+			s.value()
+			spans = s.spans
 		}
-		s := jsonScan{b: body, i: i}
-		s.value()
-		spans = s.spans
 	case '<':
 		spans = xmlSecrets(body)
 	}
-	return splice(body, spans)
+	// Then as text, whatever the body: what the parsers could not read (a
+	// form, JSON cut short, XML with an entity it does not know) and the
+	// name/value pairs they see as plain values.
+	return redactLoose(splice(body, spans))
+}
+
+// maxParsed bounds the body parsed to redact it; a longer one is redacted
+// as text, its start only, so a large body costs little.
+const maxParsed = 64 << 10
+
+// loosePatterns find secrets in text: a value after a key that names one
+// (password=x, "token": "x", <secret>x), and the value of a name/value
+// pair whose name does ({"name":"Authorization","value":"x"},
+// <param name="password" value="x"/>). Group 2 is the value.
+var loosePatterns = []*regexp.Regexp{
+	regexp.MustCompile(`(?i)([\w.-]*(?:password|passwd|secret|token|api[_-]?key|authorization|private[_-]?key|key[_-]?pem|credential|cookie)[\w.-]*"?\s*[:=>]\s*["']?)((?:(?i:bearer|basic|digest)\s+)?[^"'&\s,;}<>]+)`),
+	regexp.MustCompile(`(?i)(name"?\s*[:=]\s*"[\w.-]*(?:password|passwd|secret|token|api[_-]?key|authorization|private[_-]?key|key[_-]?pem|credential|cookie)[\w.-]*"\s*,?\s*"?value"?\s*[:=]\s*")([^"]*)`),
+}
+
+// redactLoose replaces the secrets loosePatterns find, and returns b when
+// there are none.
+func redactLoose(b []byte) []byte {
+	for _, p := range loosePatterns {
+		if !p.Match(b) {
+			continue
+		}
+		b = p.ReplaceAllFunc(b, func(m []byte) []byte {
+			sub := p.FindSubmatchIndex(m)
+			if bytes.Equal(m[sub[4]:sub[5]], []byte(Redacted)) {
+				return m
+			}
+			return append(append(bytes.Clone(m[:sub[4]]), Redacted...), m[sub[5]:]...)
+		})
+	}
+	return b
 }
 
 // span is a range of a body to replace with with.

@@ -54,10 +54,10 @@ func TestSampleRedacts(t *testing.T) {
 		{"xml attributes", `<auth password="x" user='ann' ns:token='t'/>`, `<auth password="` + Redacted + `" user='ann' ns:token='` + Redacted + `'/>`},
 		{"xml empty secret", `<a><password/><token></token></a>`, `<a><password/><token></token></a>`},
 		{"xml declared charset", `<?xml version="1.0" encoding="ISO-8859-1"?><a><password>x</password></a>`, `<?xml version="1.0" encoding="ISO-8859-1"?><a><password>` + Redacted + `</password></a>`},
-		{"invalid json kept", `{"password":"x"`, `{"password":"x"`},
-		{"invalid xml kept", `<a><password>x</a>`, `<a><password>x</a>`},
-		{"text kept", `password=x&user=ann`, `password=x&user=ann`},
-		{"html-ish kept", `<p>password: x<br></p>`, `<p>password: x<br></p>`},
+		{"invalid json redacted as text", `{"password":"x"`, `{"password":"••••••••"`},
+		{"invalid xml redacted as text", `<a><password>x</a>`, `<a><password>••••••••</a>`},
+		{"a form redacted as text", `password=x&user=ann`, `password=••••••••&user=ann`},
+		{"html-ish redacted as text", `<p>password: x<br></p>`, `<p>password: ••••••••<br></p>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,5 +166,29 @@ func BenchmarkSampleJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Sample(body, DefaultSampleBytes)
+	}
+}
+
+// What the parsers cannot read is redacted as text.
+func TestSampleRedactsText(t *testing.T) {
+	for _, body := range []string{
+		"user=ada&password=hunter2&x=1",
+		`{"password": "hunter2", "cut short`,
+		"\ufeff{\"token\":\"hunter2\"}",
+		`<login><password>hunter2</password>&nbsp;</login>`,
+		`<params><param name="password" value="hunter2"/></params>`,
+		`[{"name":"Authorization","value":"Bearer hunter2"}]`,
+		`{"credentials":"hunter2","cookie":"sid=hunter2"}`,
+		"Authorization: Bearer hunter2",
+		strings.Repeat("x", 70<<10) + "password=hunter2",
+	} {
+		got, _ := Sample([]byte(body), 200<<10)
+		if strings.Contains(string(got), "hunter2") {
+			t.Errorf("Sample(%.60q) = %.200q: the secret shows", body, got)
+		}
+	}
+	// Plain values stay.
+	if got, _ := Sample([]byte("user=ada&item=7"), 100); string(got) != "user=ada&item=7" {
+		t.Errorf("a form without secrets became %q", got)
 	}
 }

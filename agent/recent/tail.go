@@ -151,6 +151,11 @@ func (t *Tail) Observe(e *observe.Event) {
 		if !s.wants(e) {
 			continue
 		}
+		if len(s.queue) == cap(s.queue) {
+			// Full: dropped anyway, so build nothing for it.
+			s.dropped.Add(1)
+			continue
+		}
 		var inv *agentv1.Invocation
 		if s.filter.Samples {
 			if sampled == nil {
