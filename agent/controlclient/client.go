@@ -343,8 +343,8 @@ type commandStream struct {
 	sendMu sync.Mutex
 	live   map[string]*bool // with sendMu: whether each tail started here may still send
 
-	tailsMu sync.Mutex // after sendMu when both are held
-	ended   bool       // the stream ended: start no more tails
+	tailsMu sync.Mutex        // after sendMu when both are held
+	ended   bool              // the stream ended: start no more tails
 	stops   map[string]func() // of the tails started on the stream and running, by tail id
 }
 
