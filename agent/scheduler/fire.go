@@ -201,12 +201,13 @@ func (s *Scheduler) invoke(ctx context.Context, j *agentv1.Job, cid, trigger str
 		s.log.Warn("job run failed", "job", j.GetName(), "cid", cid, "outcome", run.Outcome, "err", run.Error)
 	}
 	if s.obs != nil {
-		s.obs.Observe(&observe.Event{
+		ev := observe.Event{
 			Kind: observe.KindJob, Name: j.GetName(), Service: j.GetService(), Job: j.GetName(),
 			CID: cid, Status: out.Status, Failed: run.Outcome != OutcomeOK, Error: run.Error,
 			Duration: took, End: started.Add(took),
 			BytesIn: int64(len(input)), BytesOut: int64(len(out.Output)), Input: input, Output: out.Output,
-		})
+		}
+		observe.Emit(s.obs, &ev)
 	}
 	return run
 }
