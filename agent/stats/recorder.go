@@ -211,7 +211,7 @@ func (c *counts) add(e *observe.Event) {
 	}
 	c.sumUs += us
 	c.maxUs = max(c.maxUs, us)
-	c.hist[bucketOf(e.Duration)]++
+	c.hist[BucketOf(e.Duration)]++
 	// A status outside 100-999 (a service may set any) is no HTTP status:
 	// the call counts, its status does not.
 	if e.Status >= 100 && e.Status <= 999 {
@@ -271,29 +271,4 @@ func unixMinute(t time.Time) int64 {
 		m-- // floor, not truncation, before 1970
 	}
 	return m
-}
-
-// uppers holds the upper bound of each histogram bucket in microseconds,
-// as BucketOf computes it.
-var uppers = func() (u [MaxBucket + 1]float64) {
-	for i := range u {
-		u[i] = upperUs(int32(i))
-	}
-	return u
-}()
-
-// bucketOf is BucketOf by a binary search of the bounds: the same bucket
-// in a fraction of the time, since it takes no logarithm.
-func bucketOf(d time.Duration) int32 {
-	us := float64(d) / float64(time.Microsecond)
-	lo, hi := 0, MaxBucket // the bucket is in [lo, hi]
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if us <= uppers[mid] {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return int32(lo)
 }

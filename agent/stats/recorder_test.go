@@ -2,6 +2,7 @@ package stats
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -236,8 +237,9 @@ func TestRecorderStatusesAndPercentiles(t *testing.T) {
 	}
 }
 
-// TestBucketOfAgrees checks the Recorder's quick bucketOf against the
-// scale's BucketOf at every bucket's bounds and between them.
+// TestBucketOfAgrees checks BucketOf's search of the bounds against the
+// scale's definition, bucketByLog, at every bucket's bounds and between
+// them.
 func TestBucketOfAgrees(t *testing.T) {
 	var ds []time.Duration
 	for i := range int32(MaxBucket + 1) {
@@ -253,10 +255,25 @@ func TestBucketOfAgrees(t *testing.T) {
 	}
 	ds = append(ds, 1<<62, time.Duration(1<<63-1))
 	for _, d := range ds {
-		if got, want := bucketOf(d), BucketOf(d); got != want {
-			t.Errorf("bucketOf(%d ns) = %d, BucketOf = %d", int64(d), got, want)
+		if got, want := BucketOf(d), bucketByLog(d); got != want {
+			t.Errorf("BucketOf(%d ns) = %d, by the definition %d", int64(d), got, want)
 		}
 	}
+}
+
+// bucketByLog is the bucket of d as the scale defines it: ceil(8·log2(µs)),
+// at least 0, at most MaxBucket.
+func bucketByLog(d time.Duration) int32 {
+	us := float64(d) / float64(time.Microsecond)
+	if us <= 1 {
+		return 0
+	}
+	i := int32(math.Ceil(math.Log2(us) * bucketsPerDoubling))
+	// Rounding can put a bound itself one bucket high.
+	if i > 0 && us <= upperUs(i-1) {
+		i--
+	}
+	return min(i, MaxBucket)
 }
 
 func TestRecorderObserveAllocatesNothing(t *testing.T) {

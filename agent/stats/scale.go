@@ -18,19 +18,29 @@ const (
 	MaxBucket = 32 * bucketsPerDoubling
 )
 
-// BucketOf is the index of the bucket d falls in.
+// BucketOf is the index of the bucket d falls in: a binary search of the
+// buckets' bounds, which takes no logarithm.
 func BucketOf(d time.Duration) int32 {
 	us := float64(d) / float64(time.Microsecond)
-	if us <= 1 {
-		return 0
+	lo, hi := 0, MaxBucket // the bucket is in [lo, hi]
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if us <= uppers[mid] {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
 	}
-	i := int32(math.Ceil(math.Log2(us) * bucketsPerDoubling))
-	// Rounding can put a bound itself one bucket high.
-	if i > 0 && us <= upperUs(i-1) {
-		i--
-	}
-	return min(i, MaxBucket)
+	return int32(lo)
 }
+
+// uppers holds the upper bound of each bucket, in microseconds.
+var uppers = func() (u [MaxBucket + 1]float64) {
+	for i := range u {
+		u[i] = upperUs(int32(i))
+	}
+	return u
+}()
 
 // upperUs is the upper bound of bucket i, in microseconds.
 func upperUs(i int32) float64 {
