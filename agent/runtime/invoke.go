@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/weft-dev/weft/agent/handler"
@@ -20,32 +21,81 @@ var ErrDeadline = errors.New("service did not finish before its deadline")
 // it is cancelled). Yaegi cannot stop one call, so an overrunning call keeps
 // running until it returns or its package is closed (see Package.Close).
 // Errors from the service are those of handler.Service.Invoke.
+//
+// When ctx is a *Call, Invoke waits for its deadline on a timer of its own
+// and on its parent, so that the Call never has to make its Done channel.
 func Invoke(ctx context.Context, svc *handler.Service, c *sdk.Context, input []byte) ([]byte, error) {
-	type result struct {
-		out []byte
-		err error
+	j := jobs.Get().(*job)
+	j.svc, j.c, j.input = svc, c, input
+	var stopped <-chan struct{}
+	var expired <-chan time.Time
+	if call, ok := ctx.(*Call); ok {
+		stopped = call.parent.Done()
+		j.timer.Reset(time.Until(call.deadline))
+		expired = j.timer.C
+	} else {
+		stopped = ctx.Done()
 	}
-	done := make(chan result, 1)
-	workers.run(func() {
-		defer func() {
-			// handler.Service.Invoke recovers; this is the last line of
-			// defence, as a panic here would end the agent.
-			if r := recover(); r != nil {
-				done <- result{err: &handler.PanicError{Service: svc.Name(), Value: r, Stack: debug.Stack()}}
-			}
-		}()
-		out, err := svc.Invoke(c, input)
-		done <- result{out, err}
-	})
+	workers.run(j)
 	select {
-	case r := <-done:
-		return r.out, r.err
-	case <-ctx.Done():
+	case <-j.done:
+		j.timer.Stop()
+		out, err := j.out, j.err
+		*j = job{done: j.done, timer: j.timer}
+		jobs.Put(j)
+		return out, err
+	case <-expired:
+		// j stays with its worker, which may still write to it.
+		return nil, deadlineError(svc.Name())
+	case <-stopped:
+		j.timer.Stop()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("invoke %s: %w (%w)", svc.Name(), ErrDeadline, context.DeadlineExceeded)
+			return nil, deadlineError(svc.Name())
 		}
 		return nil, fmt.Errorf("invoke %s: %w", svc.Name(), ctx.Err())
 	}
+}
+
+// deadlineError is what a call that overran its deadline returns.
+func deadlineError(service string) error {
+	return fmt.Errorf("invoke %s: %w (%w)", service, ErrDeadline, context.DeadlineExceeded)
+}
+
+// job is one invocation handed to a worker. Jobs are reused: a call that
+// returned in time puts its job back; one that was given up on leaves it to
+// its worker and the collector.
+type job struct {
+	svc   *handler.Service
+	c     *sdk.Context
+	input []byte
+	out   []byte
+	err   error
+	done  chan struct{} // buffered: the worker never waits to say it is done
+	timer *time.Timer   // the caller's deadline, stopped between calls
+}
+
+var jobs = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &job{done: make(chan struct{}, 1), timer: t}
+}}
+
+// run invokes the job's service and says it is done; after that the job is
+// the caller's again.
+func (j *job) run() {
+	j.out, j.err = callService(j.svc, j.c, j.input)
+	j.done <- struct{}{}
+}
+
+// callService invokes svc. handler.Service.Invoke recovers; the recover here is
+// the last line of defence, as a panic would end the agent.
+func callService(svc *handler.Service, c *sdk.Context, input []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &handler.PanicError{Service: svc.Name(), Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return svc.Invoke(c, input)
 }
 
 // workers runs invocations on goroutines that outlive one call, so that a
@@ -53,35 +103,35 @@ func Invoke(ctx context.Context, svc *handler.Service, c *sdk.Context, input []b
 // runs deep, and growing a fresh goroutine's stack call after call costs
 // more than the call itself. A worker blocked in an overrunning call is
 // simply not idle; others are started as needed.
-var workers = &pool{jobs: make(chan func()), idle: 2 * time.Second}
+var workers = &pool{jobs: make(chan *job), idle: 2 * time.Second}
 
 // pool is a set of worker goroutines that exit after idle with no work.
 type pool struct {
-	jobs chan func() // unbuffered: a send succeeds only to an idle worker
+	jobs chan *job // unbuffered: a send succeeds only to an idle worker
 	idle time.Duration
 }
 
-// run runs f on an idle worker, or on a new one when none is idle.
-func (p *pool) run(f func()) {
+// run runs j on an idle worker, or on a new one when none is idle.
+func (p *pool) run(j *job) {
 	select {
-	case p.jobs <- f:
+	case p.jobs <- j:
 	default:
-		go p.work(f)
+		go p.work(j)
 	}
 }
 
-// work runs f, then whatever run hands it, until it has been idle for
+// work runs j, then whatever run hands it, until it has been idle for
 // between idle and twice idle. The timer is not reset per call: that would
 // cost more than the hand-over it saves.
-func (p *pool) work(f func()) {
-	f()
+func (p *pool) work(j *job) {
+	j.run()
 	t := time.NewTimer(p.idle)
 	defer t.Stop()
 	busy := false
 	for {
 		select {
-		case f := <-p.jobs:
-			f()
+		case j := <-p.jobs:
+			j.run()
 			busy = true
 		case <-t.C:
 			if !busy {

@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Call is the context of one invocation: its parent's values and
+// cancellation, and a deadline of its own. It is a context.Context that
+// costs less than context.WithTimeout when nobody waits on it, which is
+// most calls: it starts no timer and registers nothing with its parent
+// until Done is first asked for (a service passing it to an outgoing call,
+// say). Invoke enforces its deadline either way. It is safe for concurrent
+// use.
+type Call struct {
+	parent   context.Context
+	deadline time.Time
+	// real is the context.WithDeadline that Done made, or canceled once
+	// Cancel came first.
+	real atomic.Pointer[realContext]
+}
+
+type realContext struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// canceled is what a Call becomes when it is cancelled before anyone asked
+// for Done: a context that is already done.
+var canceled = func() *realContext {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return &realContext{ctx, cancel}
+}()
+
+var _ context.Context = (*Call)(nil)
+
+// NewCall returns the context of a call that must end within timeout, and
+// never after parent's deadline. Cancel it when the call returns.
+func NewCall(parent context.Context, timeout time.Duration) *Call {
+	d := time.Now().Add(timeout)
+	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
+		d = pd
+	}
+	return &Call{parent: parent, deadline: d}
+}
+
+// Deadline returns the call's deadline.
+func (c *Call) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Done returns a channel closed when the deadline passes, the parent is
+// done or the call is cancelled.
+func (c *Call) Done() <-chan struct{} { return c.materialize().ctx.Done() }
+
+// Err returns context.DeadlineExceeded once the deadline has passed,
+// context.Canceled once the call was cancelled, the parent's error once
+// it is done, else nil.
+func (c *Call) Err() error {
+	if r := c.real.Load(); r != nil {
+		return r.ctx.Err()
+	}
+	if err := c.parent.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Value returns the parent's value for key. (context.Cause of a Call is
+// its parent's cause until Done has been asked for.)
+func (c *Call) Value(key any) any {
+	if r := c.real.Load(); r != nil && r != canceled {
+		return r.ctx.Value(key)
+	}
+	return c.parent.Value(key)
+}
+
+// Cancel ends the call: Done is closed and Err says context.Canceled,
+// unless the deadline or the parent ended it first.
+func (c *Call) Cancel() {
+	if c.real.CompareAndSwap(nil, canceled) {
+		return
+	}
+	c.real.Load().cancel()
+}
+
+// String describes the call, as the context package's own contexts do.
+func (c *Call) String() string {
+	return "runtime.Call(deadline " + c.deadline.Format(time.RFC3339Nano) + ")"
+}
+
+// materialize makes the context.WithDeadline that Done and Err read from
+// then on, once.
+func (c *Call) materialize() *realContext {
+	if r := c.real.Load(); r != nil {
+		return r
+	}
+	ctx, cancel := context.WithDeadline(c.parent, c.deadline)
+	if r := (&realContext{ctx, cancel}); c.real.CompareAndSwap(nil, r) {
+		return r
+	}
+	cancel()
+	return c.real.Load()
+}
