@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel/format"
@@ -51,11 +52,21 @@ type Outcome struct {
 	Duration    time.Duration
 }
 
-// Invoker runs services.
+// Invoker runs the services of channels.
 type Invoker interface {
-	// Invoke runs service with input under timeout (0 means the service's
-	// default) and reports the outcome; it never panics.
-	Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) Outcome
+	// Call runs service with input under timeout (0 means the service's
+	// default) on the calling goroutine and returns the outcome; it never
+	// panics. If the deadline passes before the service returns, Call has
+	// late answer then (a 504), from a goroutine of its own, and returns
+	// false once the service and late have returned: the caller must not
+	// answer again.
+	Call(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration, late Late) (Outcome, bool)
+}
+
+// Late answers a request whose service overran its deadline, at the
+// deadline, while the service still holds the request's goroutine.
+type Late interface {
+	Answer(out Outcome)
 }
 
 // Router maps requests to channels. It is immutable: an agent builds a new
@@ -133,18 +144,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The event stays on this stack: emit copies it for the observer.
 	ev := observe.Event{Kind: observe.KindChannel, Name: ch.GetName(), Channel: ch.GetName(), CID: cid}
-	h.serve(w, r, router, inv, ch, params, &ev)
-	if h.Observer != nil {
-		ev.End = time.Now()
-		ev.Duration = ev.End.Sub(start)
-		ev.Failed = ev.Status >= 500
-		observe.Emit(h.Observer, &ev)
+	if answered := h.serve(w, r, router, inv, ch, params, &ev, start); !answered {
+		h.emit(&ev, start)
 	}
 }
 
+// emit hands the observer, if any, the event of a request that started at
+// start and has been answered.
+func (h *Handler) emit(ev *observe.Event, start time.Time) {
+	if h.Observer == nil {
+		return
+	}
+	ev.End = time.Now()
+	ev.Duration = ev.End.Sub(start)
+	ev.Failed = ev.Status >= 500
+	observe.Emit(h.Observer, ev)
+}
+
 // serve checks and runs a request that matched channel ch, and records in
-// ev what it read, invoked and answered.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *agentv1.Channel, params map[string]string, ev *observe.Event) {
+// ev what it read, invoked and answered. It returns true when the answer
+// and its event were given at the service's deadline (see Late), else the
+// caller emits ev.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *agentv1.Channel, params map[string]string, ev *observe.Event, start time.Time) bool {
 	cid := ev.CID
 	f, _ := format.Parse(ch.GetDataFormat()) // checked by the control plane
 	refuse := func(status int, err error) {
@@ -163,7 +184,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	if ok, wait := h.limits.allow(router, ch, r, time.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
 		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)))
-		return
+		return false
 	}
 	var who security.Principal
 	if sec := ch.GetSecurity(); sec != "" {
@@ -176,7 +197,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 				w.Header().Set("WWW-Authenticate", ae.Challenge)
 			}
 			refuse(status, err)
-			return
+			return false
 		}
 		who = p
 	}
@@ -184,12 +205,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	ev.Input, ev.BytesIn = body, int64(len(body))
 	if err != nil {
 		refuse(status, err)
-		return
+		return false
 	}
 	service, op, input, status, err := decode(f, r, body, ch, inv)
 	if err != nil {
 		refuse(status, err)
-		return
+		return false
 	}
 	var query url.Values
 	if r.URL.RawQuery != "" {
@@ -198,7 +219,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	if len(params) > 0 || len(query) > 0 {
 		if input, err = format.MergeParams(input, inputType(inv, service), params, query); err != nil {
 			refuse(http.StatusBadRequest, err)
-			return
+			return false
 		}
 	}
 	req := sdk.Request{
@@ -216,7 +237,22 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 		},
 	}
 	ev.Service = service
-	out := inv.Invoke(r.Context(), service, req, input, time.Duration(ch.GetTimeoutMs())*time.Millisecond)
+	late := lates.Get().(*lateAnswer)
+	*late = lateAnswer{h: h, w: w, f: f, op: op, ch: ch, ev: *ev, start: start}
+	out, onTime := inv.Call(r.Context(), service, req, input, time.Duration(ch.GetTimeoutMs())*time.Millisecond, late)
+	*late = lateAnswer{}
+	lates.Put(late)
+	if !onTime {
+		return true
+	}
+	h.respond(w, f, op, ch, out, ev)
+	return false
+}
+
+// respond answers with the outcome of the service a request invoked: its
+// output in format f, or its error.
+func (h *Handler) respond(w http.ResponseWriter, f format.Format, op string, ch *agentv1.Channel, out Outcome, ev *observe.Event) {
+	cid := ev.CID
 	for k, vs := range out.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
@@ -226,7 +262,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 		w.Header().Set(CIDHeader, cid) // a service cannot change it
 	}
 	if out.Status >= 300 || out.Status < 200 {
-		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", service, "status", out.Status, "err", out.Error)
+		h.Log.Info("channel request failed", "cid", cid, "channel", ch.GetName(), "service", ev.Service, "status", out.Status, "err", out.Error)
 		writeError(w, f, cid, out.Status, out.Error, ev)
 		return
 	}
@@ -241,6 +277,50 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	}
 	w.Header().Set("Content-Type", ct)
 	answer(w, out.Status, output, ev)
+}
+
+// lateAnswer answers a request at its service's deadline (see Late). It
+// holds copies of what serve knows, so that serve's own event stays on
+// its stack.
+type lateAnswer struct {
+	h     *Handler
+	w     http.ResponseWriter
+	f     format.Format
+	op    string
+	ch    *agentv1.Channel
+	ev    observe.Event
+	start time.Time
+}
+
+var lates = sync.Pool{New: func() any { return new(lateAnswer) }}
+
+// Answer writes the outcome and emits the request's event.
+func (l *lateAnswer) Answer(out Outcome) {
+	l.h.respond(&lateWriter{ResponseWriter: l.w}, l.f, l.op, l.ch, out, &l.ev)
+	l.h.emit(&l.ev, l.start)
+}
+
+// lateWriter is the ResponseWriter of an answer given while the request's
+// goroutine is still held: it sends the whole answer at once, says how
+// long it is and that the connection closes, so that the client need not
+// wait for the goroutine to be let go.
+type lateWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (l *lateWriter) WriteHeader(status int) { l.status = status }
+
+func (l *lateWriter) Write(b []byte) (int, error) {
+	h := l.ResponseWriter.Header()
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Connection", "close")
+	l.ResponseWriter.WriteHeader(l.status)
+	n, err := l.ResponseWriter.Write(b)
+	if err == nil {
+		err = http.NewResponseController(l.ResponseWriter).Flush()
+	}
+	return n, err
 }
 
 // answer writes status and body, and records them in ev unless it is nil.

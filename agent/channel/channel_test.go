@@ -79,12 +79,12 @@ func TestCheckRoutes(t *testing.T) {
 // echo is an Invoker that answers with what it was asked.
 type echo struct{}
 
-func (echo) Invoke(_ context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) Outcome {
+func (echo) Call(_ context.Context, service string, req sdk.Request, input []byte, timeout time.Duration, _ Late) (Outcome, bool) {
 	if service == "fail" {
-		return Outcome{CID: req.CID, Status: http.StatusBadRequest, Error: `field "name" is required`}
+		return Outcome{CID: req.CID, Status: http.StatusBadRequest, Error: `field "name" is required`}, true
 	}
 	out, _ := json.Marshal(map[string]any{"service": service, "channel": req.Channel, "params": req.PathParams, "input": json.RawMessage(input), "timeout_ms": timeout.Milliseconds()})
-	return Outcome{CID: req.CID, Status: http.StatusOK, Output: out}
+	return Outcome{CID: req.CID, Status: http.StatusOK, Output: out}, true
 }
 
 func TestHandler(t *testing.T) {

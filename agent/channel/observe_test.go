@@ -42,12 +42,12 @@ func (s *eventSink) take() []observe.Event {
 // any other with its input.
 type outcomes map[string]Outcome
 
-func (o outcomes) Invoke(_ context.Context, service string, req sdk.Request, input []byte, _ time.Duration) Outcome {
+func (o outcomes) Call(_ context.Context, service string, req sdk.Request, input []byte, _ time.Duration, _ Late) (Outcome, bool) {
 	if out, ok := o[service]; ok {
 		out.CID = req.CID
-		return out
+		return out, true
 	}
-	return Outcome{CID: req.CID, Status: http.StatusOK, Output: input}
+	return Outcome{CID: req.CID, Status: http.StatusOK, Output: input}, true
 }
 
 func TestHandlerEvents(t *testing.T) {

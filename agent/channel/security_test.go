@@ -33,7 +33,7 @@ type recorder struct {
 	lastInput []byte
 }
 
-func (rc *recorder) Invoke(_ context.Context, service string, req sdk.Request, input []byte, _ time.Duration) Outcome {
+func (rc *recorder) Call(_ context.Context, service string, req sdk.Request, input []byte, _ time.Duration, _ Late) (Outcome, bool) {
 	rc.mu.Lock()
 	rc.lastReq, rc.lastInput = req, append([]byte(nil), input...)
 	rc.mu.Unlock()
@@ -45,9 +45,9 @@ func (rc *recorder) Invoke(_ context.Context, service string, req sdk.Request, i
 		"iss":      iss,
 	})
 	if err != nil {
-		return Outcome{CID: req.CID, Status: http.StatusInternalServerError, Error: err.Error()}
+		return Outcome{CID: req.CID, Status: http.StatusInternalServerError, Error: err.Error()}, true
 	}
-	return Outcome{CID: req.CID, Status: http.StatusOK, Output: out}
+	return Outcome{CID: req.CID, Status: http.StatusOK, Output: out}, true
 }
 
 func (rc *recorder) InputType(service string) reflect.Type { return rc.types[service] }

@@ -245,8 +245,10 @@ type stateInvoker struct {
 	st *State
 }
 
-func (s *stateInvoker) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
-	return s.e.invoke(ctx, s.st, service, req, input, timeout, originOf(req))
+// Call runs a channel's service on the calling goroutine (see
+// channel.Invoker).
+func (s *stateInvoker) Call(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration, late channel.Late) (channel.Outcome, bool) {
+	return s.e.invokeWith(ctx, s.st, service, req, input, timeout, observe.OriginChannel, late)
 }
 
 func (s *stateInvoker) InputType(service string) reflect.Type { return inputType(s.st, service) }
@@ -265,6 +267,12 @@ func (e *Engine) Invoke(ctx context.Context, service string, req sdk.Request, in
 	return e.invoke(ctx, e.cur.Load(), service, req, input, timeout, originOf(req))
 }
 
+// Call is stateInvoker.Call on the current state, for a channel handler
+// that finds no state yet.
+func (e *Engine) Call(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration, late channel.Late) (channel.Outcome, bool) {
+	return e.invokeWith(ctx, e.cur.Load(), service, req, input, timeout, observe.OriginChannel, late)
+}
+
 // originOf is the origin of a request that comes from outside the engine.
 func originOf(req sdk.Request) string {
 	switch {
@@ -277,67 +285,28 @@ func originOf(req sdk.Request) string {
 }
 
 // invoke runs service of state st (nil before the first Apply) and hands
-// its event, from origin, to the observer.
+// its event, from origin, to the observer. The call runs on a worker: see
+// runtime.Invoke.
 func (e *Engine) invoke(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration, origin string) channel.Outcome {
-	if req.CID == "" {
-		req.CID = NewCID()
-	}
-	out, err := e.run(ctx, st, service, req, input, timeout)
-	// A name no deployed service has is the caller's mistake, not a
-	// service to measure: counting it would make a series of any name.
-	if e.Observer != nil && st != nil && st.services[service] != nil {
-		e.observe(service, origin, req, input, out, err)
-	}
+	out, _ := e.invokeWith(ctx, st, service, req, input, timeout, origin, nil)
 	return out
 }
 
-// observe hands the observer the event of one invocation. An invocation
-// failed when its status is 500 or more: a service error with no status of
-// its own, a panic, a missed deadline. A 4xx (bad input, an error the
-// service gave a 4xx status) is the caller's and is counted only by its
-// status. Invocations of a service that is not deployed make no event.
-func (e *Engine) observe(service, origin string, req sdk.Request, input []byte, out channel.Outcome, err error) {
-	ev := observe.Event{
-		Kind:     observe.KindService,
-		Origin:   origin,
-		Name:     service,
-		Service:  service,
-		Channel:  req.Channel,
-		CID:      out.CID,
-		Status:   out.Status,
-		Failed:   out.Status >= 500,
-		Error:    out.Error,
-		Duration: out.Duration,
-		End:      time.Now(),
-		BytesIn:  int64(len(input)),
-		BytesOut: int64(len(out.Output)),
-		Input:    input,
-		Output:   out.Output,
+// invokeWith is invoke; with late set, the call runs on the calling
+// goroutine (see runtime.InvokeHere), and when it overruns, late answers
+// at the deadline and invokeWith returns false.
+func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration, origin string, late channel.Late) (channel.Outcome, bool) {
+	if req.CID == "" {
+		req.CID = NewCID()
 	}
-	if origin == observe.OriginJob {
-		ev.Job = req.Header.Get(scheduler.JobHeader)
-	}
-	if err != nil {
-		var pe *handler.PanicError // on the heap, hence only here
-		if errors.As(err, &pe) {
-			ev.Stack = string(pe.Stack)
-		}
-	}
-	observe.Emit(e.Observer, &ev)
-}
-
-// run runs service of state st. Besides the outcome, it returns the
-// service's error, if any.
-func (e *Engine) run(ctx context.Context, st *State, service string, req sdk.Request, input []byte, timeout time.Duration) (channel.Outcome, error) {
-	out := channel.Outcome{CID: req.CID}
 	if st == nil {
-		out.Status, out.Error = http.StatusServiceUnavailable, "this agent has no config yet"
-		return out, nil
+		return channel.Outcome{CID: req.CID, Status: http.StatusServiceUnavailable, Error: "this agent has no config yet"}, true
 	}
 	svc := st.services[service]
 	if svc == nil {
-		out.Status, out.Error = http.StatusNotFound, fmt.Sprintf("service %q is not deployed on this agent", service)
-		return out, nil
+		// A name no deployed service has is the caller's mistake, not a
+		// service to measure: counting it would make a series of any name.
+		return channel.Outcome{CID: req.CID, Status: http.StatusNotFound, Error: fmt.Sprintf("service %q is not deployed on this agent", service)}, true
 	}
 	if timeout <= 0 {
 		timeout = svc.Timeout // the service's own default
@@ -345,8 +314,12 @@ func (e *Engine) run(ctx context.Context, st *State, service string, req sdk.Req
 	if timeout <= 0 {
 		timeout = e.defaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	inv := &invocation{e: e, st: st, service: service, origin: origin, cid: req.CID, channel: req.Channel, input: input, timeout: timeout, late: late}
+	if origin == observe.OriginJob {
+		inv.job = req.Header.Get(scheduler.JobHeader)
+	}
+	inv.call = runtime.NewCall(ctx, timeout)
+	defer inv.call.Cancel()
 	req.Service = service
 	if req.Services == nil {
 		req.Services = &callServices{e: e, st: st, service: service}
@@ -354,32 +327,99 @@ func (e *Engine) run(ctx context.Context, st *State, service string, req sdk.Req
 	if req.Logger == nil {
 		req.Logger = e.serviceLog
 	}
-	c := sdk.NewContext(ctx, req)
-	start := time.Now()
-	output, err := runtime.Invoke(ctx, svc, c, input)
-	out.Duration = time.Since(start)
-	resp := c.Response()
+	inv.c = sdk.NewContext(inv.call, req)
+	inv.start = time.Now()
+	if late == nil {
+		output, err := runtime.Invoke(inv.call, svc, inv.c, input)
+		return inv.settle(output, err), true
+	}
+	output, err := runtime.InvokeHere(inv.call, svc, inv.c, input, inv)
+	if errors.Is(err, runtime.ErrAnsweredLate) {
+		return channel.Outcome{}, false
+	}
+	return inv.settle(output, err), true
+}
+
+// invocation is one call of a deployed service, from its start to its
+// outcome.
+type invocation struct {
+	e                 *Engine
+	st                *State
+	service, origin   string
+	cid, channel, job string // of the request
+	input             []byte
+	timeout           time.Duration
+	call              *runtime.Call
+	c                 *sdk.Context
+	start             time.Time
+	late              channel.Late // answers a call run here that overran
+}
+
+// Late answers an overrunning call at its deadline (see runtime.Late).
+func (inv *invocation) Late(err error) { inv.late.Answer(inv.settle(nil, err)) }
+
+// settle turns what the service returned into the outcome, replaces the
+// interpreter of a call that overran, and hands the event to the observer.
+func (inv *invocation) settle(output []byte, err error) channel.Outcome {
+	out := channel.Outcome{CID: inv.cid, Duration: time.Since(inv.start)}
+	resp := inv.c.Response()
 	out.Header, out.ContentType = resp.Header, resp.ContentType
 	out.Status = http.StatusOK
 	if err != nil {
-		out.Status, out.Error = handler.Status(err), message(err, timeout)
-		if overran(err) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		out.Status, out.Error = handler.Status(err), message(err, inv.timeout)
+		if overran(err) && errors.Is(inv.call.Err(), context.DeadlineExceeded) {
 			// Replace before answering, so that the caller's next request
 			// already finds the fresh interpreter.
-			if p := st.packageOf(service); p != nil {
-				e.replaceRunaway(service, req.CID, p)
+			if p := inv.st.packageOf(inv.service); p != nil {
+				inv.e.replaceRunaway(inv.service, inv.cid, p)
 			}
 		}
 		if out.Status >= 500 {
-			e.log.Warn("invocation failed", "cid", req.CID, "service", service, "status", out.Status, "err", err, "took", out.Duration)
+			inv.e.log.Warn("invocation failed", "cid", inv.cid, "service", inv.service, "status", out.Status, "err", err, "took", out.Duration)
 		}
-		return out, err
+	} else {
+		if resp.Status != 0 {
+			out.Status = resp.Status
+		}
+		out.Output = output
 	}
-	if resp.Status != 0 {
-		out.Status = resp.Status
+	if inv.e.Observer != nil {
+		inv.observe(out, err)
 	}
-	out.Output = output
-	return out, nil
+	return out
+}
+
+// observe hands the observer the event of the invocation. An invocation
+// failed when its status is 500 or more: a service error with no status of
+// its own, a panic, a missed deadline. A 4xx (bad input, an error the
+// service gave a 4xx status) is the caller's and is counted only by its
+// status.
+func (inv *invocation) observe(out channel.Outcome, err error) {
+	ev := observe.Event{
+		Kind:     observe.KindService,
+		Origin:   inv.origin,
+		Name:     inv.service,
+		Service:  inv.service,
+		Channel:  inv.channel,
+		Job:      inv.job,
+		CID:      out.CID,
+		Status:   out.Status,
+		Failed:   out.Status >= 500,
+		Error:    out.Error,
+		Duration: out.Duration,
+		End:      time.Now(),
+		BytesIn:  int64(len(inv.input)),
+		BytesOut: int64(len(out.Output)),
+		Input:    inv.input,
+		Output:   out.Output,
+	}
+	if err != nil {
+		var pe *handler.PanicError // on the heap, hence only here
+		if errors.As(err, &pe) {
+			ev.Stack = string(pe.Stack)
+		}
+	}
+	observe.Emit(inv.e.Observer, &ev)
 }
 
 // message is what a caller is told of err: enough to act on, never a stack.

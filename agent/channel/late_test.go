@@ -1,0 +1,101 @@
+package channel
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/sdk"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+)
+
+// overrun is an Invoker whose calls all overrun: each answers late, from
+// another goroutine, and holds the request's goroutine until release is
+// closed, as a service stuck past its deadline does.
+type overrun struct {
+	release chan struct{}
+}
+
+func (o overrun) Call(_ context.Context, service string, req sdk.Request, _ []byte, timeout time.Duration, late Late) (Outcome, bool) {
+	answered := make(chan struct{})
+	go func() {
+		late.Answer(Outcome{CID: req.CID, Status: http.StatusGatewayTimeout, Error: "the service did not finish within its deadline of " + timeout.String()})
+		close(answered)
+	}()
+	<-answered
+	<-o.release
+	return Outcome{}, false
+}
+
+// TestLateAnswer checks that an answer given at the deadline reaches the
+// client whole while the request's goroutine is still held, in the
+// channel's format, that it closes the connection, and that the request
+// makes one event.
+func TestLateAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		name, format, contentType, body, want string
+	}{
+		{"json", "", "application/json", `{}`, `"error":"the service did not finish within its deadline of 100ms"`},
+		{"soap", "soap11", "text/xml; charset=utf-8", `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><Get/></s:Body></s:Envelope>`, "<faultstring>the service did not finish within its deadline of 100ms</faultstring>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			router, err := NewRouter([]*agentv1.Channel{
+				{Name: "slow", Path: "/slow", Service: "slow", Methods: []string{"POST"}, Active: true, TimeoutMs: 100, DataFormat: tt.format},
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv := overrun{release: make(chan struct{})}
+			sink := &eventSink{}
+			h := newTestHandler(router, inv)
+			h.Observer = sink
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+
+			type result struct {
+				resp *http.Response
+				body string
+				err  error
+			}
+			got := make(chan result, 1)
+			go func() {
+				resp, err := http.Post(srv.URL+"/slow", tt.contentType, strings.NewReader(tt.body))
+				if err != nil {
+					got <- result{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				got <- result{resp, string(b), err}
+			}()
+			var r result
+			select {
+			case r = <-got:
+			case <-time.After(time.Minute):
+				close(inv.release)
+				t.Fatal("no whole answer while the request's goroutine is held")
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if r.resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(r.body, tt.want) {
+				t.Errorf("answer = %d %s, want 504 with %s", r.resp.StatusCode, r.body, tt.want)
+			}
+			if !r.resp.Close || r.resp.ContentLength != int64(len(r.body)) || r.resp.Header.Get(CIDHeader) != "cid-test" {
+				t.Errorf("answer closes %v, length %d of %d, CID %q; want the connection closed, the length and the CID",
+					r.resp.Close, r.resp.ContentLength, len(r.body), r.resp.Header.Get(CIDHeader))
+			}
+			close(inv.release)
+			srv.Close() // waits for the handler
+			evs := sink.take()
+			if len(evs) != 1 || evs[0].Kind != observe.KindChannel || evs[0].Status != http.StatusGatewayTimeout || !evs[0].Failed || evs[0].Service != "slow" {
+				t.Errorf("events = %+v, want one failed channel event with 504", evs)
+			}
+		})
+	}
+}
