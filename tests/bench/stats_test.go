@@ -29,31 +29,6 @@ func BenchmarkChannelStats(b *testing.B) {
 	}
 	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), 10*time.Second, on.ID, off.ID)
 
-	targets := []struct {
-		name string
-		url  string
-	}{{"off", off.URL("/bench")}, {"on", on.URL("/bench")}}
-	results := map[string]*loadResult{}
-	var ratios, p99Ratios []float64
-	for range b.N {
-		for round := range loadRounds {
-			this := map[string]*loadResult{}
-			for i := range targets {
-				tg := targets[(i+round)%len(targets)]
-				res := runLoad(b, tg.url)
-				this[tg.name] = res
-				if results[tg.name] == nil {
-					results[tg.name] = &loadResult{}
-				}
-				results[tg.name].add(res)
-			}
-			ratios = append(ratios, this["on"].rps()/this["off"].rps())
-			p99Ratios = append(p99Ratios, float64(this["on"].p99())/float64(this["off"].p99()))
-		}
-	}
-	b.ReportMetric(results["off"].rps(), "off-req/s")
-	b.ReportMetric(results["on"].rps(), "on-req/s")
-	b.ReportMetric(median(ratios), "throughput-ratio")
-	b.ReportMetric(median(p99Ratios), "p99-ratio")
-	b.Logf("throughput ratios per round (on/off): %.3f; p99 ratios: %.3f", ratios, p99Ratios)
+	c := alternate(b, target{name: "off", url: off.URL("/bench"), pid: off.PID()}, target{name: "on", url: on.URL("/bench"), pid: on.PID()})
+	c.report(b, "off", "on")
 }
