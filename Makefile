@@ -13,7 +13,7 @@ TESTFLAGS    ?=
 # How long `make fuzz` runs each fuzzer (make test runs them too).
 FUZZTIME     ?= 10s
 # Fuzz targets, as package:FuzzName.
-FUZZ_TARGETS := ./agent/channel/format:FuzzDecodeXML ./agent/channel/format:FuzzDecodeSOAP
+FUZZ_TARGETS := ./agent/handler:FuzzDecodeJSON ./agent/channel/format:FuzzDecodeXML ./agent/channel/format:FuzzDecodeSOAP
 
 .PHONY: help build run test fuzz proto generate check clean
 

@@ -185,4 +185,22 @@ func TestInvokeEvents(t *testing.T) {
 			t.Errorf("second event %+v, want channel say's, of the same cid, no shorter than the service's", req)
 		}
 	})
+
+	// The channel leaves the body's syntax to the service's decoder: the
+	// client is told where it broke, and the service counts a 400, not a
+	// failure.
+	t.Run("malformed JSON through a channel", func(t *testing.T) {
+		h := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler), Observer: sink}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/say", strings.NewReader(`{"say":}`))
+		r.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(w, r)
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "malformed JSON at byte 8") {
+			t.Errorf("answer %d %s, want 400 naming byte 8", w.Code, w.Body)
+		}
+		got := sink.take()
+		if len(got) != 2 || got[0].Kind != observe.KindService || got[0].Status != 400 || got[0].Failed || got[1].Status != 400 || got[1].Failed {
+			t.Errorf("events %+v, want the service's and the channel's, both 400 and not failed", got)
+		}
+	})
 }

@@ -199,7 +199,7 @@ func decodeError(err error) error {
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, err)
+		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, err)
 	}
 	return err
 }

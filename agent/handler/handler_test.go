@@ -137,8 +137,8 @@ func TestInvokeInput(t *testing.T) {
 		{"wrong type", `{` + base + `,"lines":[{"sku":"a","qty":"2"}]}`, "", `field "lines.qty": cannot use a JSON string as integer`},
 		{"wrong type top", `{"id":7}`, "", `field "id": cannot use a JSON number as string`},
 		{"not an object", `[1]`, "", `input must be a JSON object, not array`},
-		{"syntax error", `{"id":`, "", `invalid JSON`},
-		{"trailing garbage", `{` + base + `} x`, "", `invalid JSON`},
+		{"syntax error", `{"id":`, "", `malformed JSON at byte 6`},
+		{"trailing garbage", `{` + base + `} x`, "", `malformed JSON at byte`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

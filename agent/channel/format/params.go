@@ -3,6 +3,7 @@ package format
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -40,6 +41,10 @@ func MergeParams(input []byte, hint reflect.Type, path map[string]string, query 
 	}
 	var body map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &body); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) { // as the service's decoder says it
+			return nil, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
+		}
 		return nil, fmt.Errorf("service input: %v", err)
 	}
 	queried := map[string]json.RawMessage{}

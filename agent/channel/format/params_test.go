@@ -143,7 +143,7 @@ func TestMergeParams(t *testing.T) {
 			body: `{"id":`,
 			hint: paramsInputType,
 			path: map[string]string{"id": "3"},
-			err:  "service input",
+			err:  "malformed JSON at byte 6",
 		},
 	}
 	for _, tt := range tests {
