@@ -184,7 +184,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 		}
 		writeError(w, f, cid, status, err.Error(), ev)
 	}
-	if ok, wait := h.limits.allow(router, ch, r, time.Now()); !ok {
+	if ok, wait := h.limits.allow(router, ch, r, time.Now); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
 		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)))
 		return false

@@ -54,8 +54,9 @@ const maxClients = 10000
 var routerGen atomic.Uint64
 
 // allow takes a token for the client of r on channel ch of router. When
-// there is none, it returns false and how long until there is.
-func (l *limiters) allow(router *Router, ch *agentv1.Channel, r *http.Request, now time.Time) (bool, time.Duration) {
+// there is none, it returns false and how long until there is. now is
+// read only for a channel with a limit.
+func (l *limiters) allow(router *Router, ch *agentv1.Channel, r *http.Request, now func() time.Time) (bool, time.Duration) {
 	if router.gen > l.gen.Load() {
 		l.forget(router)
 	}
@@ -79,10 +80,11 @@ func (l *limiters) allow(router *Router, ch *agentv1.Channel, r *http.Request, n
 		cl = &channelLimiter{limit: limit, burst: burst, clients: map[string]*list.Element{}}
 		l.channels[ch.GetName()] = cl
 	}
-	lim := cl.bucket(client, now)
-	res := lim.ReserveN(now, 1)
-	if delay := res.DelayFrom(now); delay > 0 {
-		res.CancelAt(now)
+	t := now() // only here: reading the clock costs, on every request
+	lim := cl.bucket(client, t)
+	res := lim.ReserveN(t, 1)
+	if delay := res.DelayFrom(t); delay > 0 {
+		res.CancelAt(t)
 		return false, delay
 	}
 	return true, 0

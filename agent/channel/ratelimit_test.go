@@ -188,7 +188,7 @@ func TestLimitersAllow(t *testing.T) {
 			c := limitedChannel("x", "json", tt.rate, tt.burst)
 			router := mustRouter(t, c)
 			for i, s := range tt.steps {
-				ok, wait := l.allow(router, c, r, t0.Add(s.at))
+				ok, wait := l.allow(router, c, r, at(t0.Add(s.at)))
 				// The limiter computes in floating point: allow a microsecond.
 				if d := wait - s.wait; ok != s.ok || d > time.Microsecond || d < -time.Microsecond {
 					t.Fatalf("step %d at %s = %v, %s; want %v, %s", i+1, s.at, ok, wait, s.ok, s.wait)
@@ -222,7 +222,7 @@ func TestLimitersSweep(t *testing.T) {
 	router := mustRouter(t, c)
 	const n = 1000
 	for i := range n {
-		if ok, _ := l.allow(router, c, fromClient(i), t0); !ok {
+		if ok, _ := l.allow(router, c, fromClient(i), at(t0)); !ok {
 			t.Fatalf("client %d refused", i)
 		}
 	}
@@ -231,17 +231,17 @@ func TestLimitersSweep(t *testing.T) {
 	}
 	// A second later every bucket is full again: the next new client drops
 	// them, and a dropped client starts with a full bucket.
-	if ok, _ := l.allow(router, c, fromClient(n), t0.Add(time.Second)); !ok {
+	if ok, _ := l.allow(router, c, fromClient(n), at(t0.Add(time.Second))); !ok {
 		t.Fatal("a new client was refused")
 	}
 	if got := len(l.channels["x"].clients); got != 1 {
 		t.Fatalf("%d client buckets after a sweep, want 1", got)
 	}
-	if ok, _ := l.allow(router, c, fromClient(0), t0.Add(time.Second)); !ok {
+	if ok, _ := l.allow(router, c, fromClient(0), at(t0.Add(time.Second))); !ok {
 		t.Fatal("a swept client was refused")
 	}
 	// A bucket not yet full again stays.
-	if ok, _ := l.allow(router, c, fromClient(n+1), t0.Add(1500*time.Millisecond)); !ok {
+	if ok, _ := l.allow(router, c, fromClient(n+1), at(t0.Add(1500*time.Millisecond))); !ok {
 		t.Fatal("a new client was refused")
 	}
 	if got := len(l.channels["x"].clients); got != 3 {
@@ -257,16 +257,16 @@ func TestLimitersCap(t *testing.T) {
 	c := limitedChannel("x", "json", 0.001, 1) // refills nothing within the test's clock
 	router := mustRouter(t, c)
 	for i := range maxClients {
-		if ok, _ := l.allow(router, c, fromClient(i), t0); !ok {
+		if ok, _ := l.allow(router, c, fromClient(i), at(t0)); !ok {
 			t.Fatalf("client %d refused", i)
 		}
 	}
 	// Client 0 comes back: refused, and now the most recently seen.
-	if ok, _ := l.allow(router, c, fromClient(0), t0.Add(time.Second)); ok {
+	if ok, _ := l.allow(router, c, fromClient(0), at(t0.Add(time.Second))); ok {
 		t.Fatal("client 0 allowed twice with a burst of 1")
 	}
 	for i := maxClients; i < maxClients+10; i++ {
-		if ok, _ := l.allow(router, c, fromClient(i), t0.Add(time.Second)); !ok {
+		if ok, _ := l.allow(router, c, fromClient(i), at(t0.Add(time.Second))); !ok {
 			t.Fatalf("new client %d refused", i)
 		}
 		if got := len(l.channels["x"].clients); got != maxClients {
@@ -279,13 +279,13 @@ func TestLimitersCap(t *testing.T) {
 			t.Errorf("client %d, among the least recently seen, is still tracked", i)
 		}
 	}
-	if ok, _ := l.allow(router, c, fromClient(0), t0.Add(2*time.Second)); ok {
+	if ok, _ := l.allow(router, c, fromClient(0), at(t0.Add(2*time.Second))); ok {
 		t.Error("client 0, seen recently, lost its empty bucket to the cap")
 	}
-	if ok, _ := l.allow(router, c, fromClient(11), t0.Add(2*time.Second)); ok {
+	if ok, _ := l.allow(router, c, fromClient(11), at(t0.Add(2*time.Second))); ok {
 		t.Error("client 11, not evicted, was allowed a second request")
 	}
-	if ok, _ := l.allow(router, c, fromClient(1), t0.Add(2*time.Second)); !ok {
+	if ok, _ := l.allow(router, c, fromClient(1), at(t0.Add(2*time.Second))); !ok {
 		t.Error("client 1, evicted, did not start again with a full bucket")
 	}
 }
@@ -301,7 +301,7 @@ func TestLimitersForget(t *testing.T) {
 	var l limiters
 	old := mustRouter(t, a, b, c, free)
 	for _, ch := range []*agentv1.Channel{a, b, c} {
-		if ok, _ := l.allow(old, ch, fromClient(1), t0); !ok {
+		if ok, _ := l.allow(old, ch, fromClient(1), at(t0)); !ok {
 			t.Fatalf("channel %s refused the first request", ch.GetName())
 		}
 	}
@@ -309,7 +309,7 @@ func TestLimitersForget(t *testing.T) {
 	inactiveC := limitedChannel("c", "json", 0.01, 1)
 	inactiveC.Active = false
 	newer := mustRouter(t, unlimitedB, inactiveC, free) // a is gone
-	if ok, _ := l.allow(newer, free, fromClient(1), t0); !ok {
+	if ok, _ := l.allow(newer, free, fromClient(1), at(t0)); !ok {
 		t.Fatal("an unlimited channel refused a request")
 	}
 	if len(l.channels) != 0 {
@@ -318,10 +318,10 @@ func TestLimitersForget(t *testing.T) {
 
 	// A request still served under the old router keeps its bucket, and
 	// the newer router, already seen, does not drop it again.
-	if ok, _ := l.allow(old, a, fromClient(1), t0); !ok {
+	if ok, _ := l.allow(old, a, fromClient(1), at(t0)); !ok {
 		t.Fatal("a dropped bucket did not start again full")
 	}
-	if ok, _ := l.allow(newer, free, fromClient(1), t0); !ok {
+	if ok, _ := l.allow(newer, free, fromClient(1), at(t0)); !ok {
 		t.Fatal("an unlimited channel refused a request")
 	}
 	if l.channels["a"] == nil {
@@ -330,7 +330,7 @@ func TestLimitersForget(t *testing.T) {
 
 	// A deploy that keeps a channel's limit keeps its buckets.
 	kept := mustRouter(t, a)
-	if ok, _ := l.allow(kept, a, fromClient(1), t0); ok {
+	if ok, _ := l.allow(kept, a, fromClient(1), at(t0)); ok {
 		t.Fatal("channel a's bucket was dropped by a router that keeps its limit")
 	}
 }
@@ -370,3 +370,6 @@ func TestClientAddressGroupsIPv6(t *testing.T) {
 		}
 	}
 }
+
+// at is a clock stopped at t.
+func at(t time.Time) func() time.Time { return func() time.Time { return t } }

@@ -318,7 +318,8 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 	if origin == observe.OriginJob {
 		inv.job = req.Header.Get(scheduler.JobHeader)
 	}
-	inv.call = runtime.NewCall(ctx, timeout)
+	inv.start = time.Now()
+	inv.call = runtime.NewCall(ctx, inv.start, timeout)
 	defer inv.call.Cancel()
 	req.Service = service
 	if req.Services == nil {
@@ -328,7 +329,6 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 		req.Logger = e.serviceLog
 	}
 	inv.c = sdk.NewContext(inv.call, req)
-	inv.start = time.Now()
 	if late == nil {
 		output, err := runtime.Invoke(inv.call, svc, inv.c, input)
 		return inv.settle(output, err), true
@@ -361,7 +361,8 @@ func (inv *invocation) Late(err error) { inv.late.Answer(inv.settle(nil, err)) }
 // settle turns what the service returned into the outcome, replaces the
 // interpreter of a call that overran, and hands the event to the observer.
 func (inv *invocation) settle(output []byte, err error) channel.Outcome {
-	out := channel.Outcome{CID: inv.cid, Duration: time.Since(inv.start)}
+	end := time.Now()
+	out := channel.Outcome{CID: inv.cid, Duration: end.Sub(inv.start)}
 	resp := inv.c.Response()
 	out.Header, out.ContentType = resp.Header, resp.ContentType
 	out.Status = http.StatusOK
@@ -384,7 +385,7 @@ func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 		out.Output = output
 	}
 	if inv.e.Observer != nil {
-		inv.observe(out, err)
+		inv.observe(out, end, err)
 	}
 	return out
 }
@@ -394,7 +395,7 @@ func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 // its own, a panic, a missed deadline. A 4xx (bad input, an error the
 // service gave a 4xx status) is the caller's and is counted only by its
 // status.
-func (inv *invocation) observe(out channel.Outcome, err error) {
+func (inv *invocation) observe(out channel.Outcome, end time.Time, err error) {
 	ev := observe.Event{
 		Kind:     observe.KindService,
 		Origin:   inv.origin,
@@ -407,7 +408,7 @@ func (inv *invocation) observe(out channel.Outcome, err error) {
 		Failed:   out.Status >= 500,
 		Error:    out.Error,
 		Duration: out.Duration,
-		End:      time.Now(),
+		End:      end,
 		BytesIn:  int64(len(inv.input)),
 		BytesOut: int64(len(out.Output)),
 		Input:    inv.input,

@@ -36,10 +36,11 @@ var canceled = func() *realContext {
 
 var _ context.Context = (*Call)(nil)
 
-// NewCall returns the context of a call that must end within timeout, and
-// never after parent's deadline. Cancel it when the call returns.
-func NewCall(parent context.Context, timeout time.Duration) *Call {
-	d := time.Now().Add(timeout)
+// NewCall returns the context of a call that starts at start (the
+// caller's time.Now, which it may use again) and must end within timeout,
+// and never after parent's deadline. Cancel it when the call returns.
+func NewCall(parent context.Context, start time.Time, timeout time.Duration) *Call {
+	d := start.Add(timeout)
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}

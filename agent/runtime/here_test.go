@@ -21,7 +21,7 @@ func TestInvokeHere(t *testing.T) {
 	p := load(t, service("x", "\treturn map[string]any{\"got\": in[\"a\"]}, nil"))
 	defer p.Close()
 	for range 3 { // watches are reused
-		call := runtime.NewCall(context.Background(), time.Minute)
+		call := runtime.NewCall(context.Background(), time.Now(), time.Minute)
 		out, err := runtime.InvokeHere(call, p.Services["x"], sdk.NewContext(call, sdk.Request{}), []byte(`{"a":1}`), lateFunc(func(err error) {
 			t.Errorf("Late(%v) for a call that returned in time", err)
 		}))
@@ -37,7 +37,7 @@ func TestInvokeHere(t *testing.T) {
 // once the call has returned.
 func TestInvokeHereLate(t *testing.T) {
 	p := load(t, service("spin", "\tfor {\n\t}"))
-	call := runtime.NewCall(context.Background(), 50*time.Millisecond)
+	call := runtime.NewCall(context.Background(), time.Now(), 50*time.Millisecond)
 	defer call.Cancel()
 	var (
 		mu      sync.Mutex
@@ -84,7 +84,7 @@ func TestInvokeHereLate(t *testing.T) {
 
 func TestInvokeHerePanic(t *testing.T) {
 	p := load(t, service("boom", "\tpanic(\"boom\")"))
-	call := runtime.NewCall(context.Background(), time.Minute)
+	call := runtime.NewCall(context.Background(), time.Now(), time.Minute)
 	defer call.Cancel()
 	_, err := runtime.InvokeHere(call, p.Services["boom"], nil, nil, lateFunc(func(error) {}))
 	var pe *handler.PanicError
@@ -98,14 +98,14 @@ func TestInvokeHerePanic(t *testing.T) {
 func TestInvokeCall(t *testing.T) {
 	p := load(t, service("spin", "\tfor {\n\t}"))
 	defer p.Close()
-	call := runtime.NewCall(context.Background(), 50*time.Millisecond)
+	call := runtime.NewCall(context.Background(), time.Now(), 50*time.Millisecond)
 	defer call.Cancel()
 	_, err := runtime.Invoke(call, p.Services["spin"], nil, nil)
 	if !errors.Is(err, runtime.ErrDeadline) || handler.Status(err) != 504 {
 		t.Fatalf("Invoke = %v, want ErrDeadline (504)", err)
 	}
 	parent, cancel := context.WithCancel(context.Background())
-	call = runtime.NewCall(parent, time.Hour)
+	call = runtime.NewCall(parent, time.Now(), time.Hour)
 	defer call.Cancel()
 	cancel()
 	if _, err := runtime.Invoke(call, p.Services["spin"], nil, nil); !errors.Is(err, context.Canceled) {
@@ -119,7 +119,7 @@ func TestCall(t *testing.T) {
 	parent, cancelParent := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 	defer cancelParent()
 
-	call := runtime.NewCall(parent, 30*time.Millisecond)
+	call := runtime.NewCall(parent, time.Now(), 30*time.Millisecond)
 	if d, ok := call.Deadline(); !ok || time.Until(d) > 30*time.Millisecond {
 		t.Errorf("Deadline = %v, %v", d, ok)
 	}
@@ -136,7 +136,7 @@ func TestCall(t *testing.T) {
 	}
 
 	// Nobody asked for Done: the deadline still shows in Err.
-	call = runtime.NewCall(parent, time.Millisecond)
+	call = runtime.NewCall(parent, time.Now(), time.Millisecond)
 	time.Sleep(5 * time.Millisecond)
 	if !errors.Is(call.Err(), context.DeadlineExceeded) {
 		t.Errorf("unwatched call after its deadline: Err %v", call.Err())
@@ -144,7 +144,7 @@ func TestCall(t *testing.T) {
 	call.Cancel()
 
 	// Cancelled before anyone asked for Done.
-	call = runtime.NewCall(parent, time.Hour)
+	call = runtime.NewCall(parent, time.Now(), time.Hour)
 	call.Cancel()
 	select {
 	case <-call.Done():
@@ -156,7 +156,7 @@ func TestCall(t *testing.T) {
 	}
 
 	// The parent's end and deadline reach the call.
-	call = runtime.NewCall(parent, time.Hour)
+	call = runtime.NewCall(parent, time.Now(), time.Hour)
 	defer call.Cancel()
 	done := call.Done()
 	cancelParent()
@@ -166,13 +166,13 @@ func TestCall(t *testing.T) {
 	}
 	soon, cancelSoon := context.WithTimeout(context.Background(), time.Minute)
 	defer cancelSoon()
-	if d, _ := runtime.NewCall(soon, time.Hour).Deadline(); time.Until(d) > time.Minute {
+	if d, _ := runtime.NewCall(soon, time.Now(), time.Hour).Deadline(); time.Until(d) > time.Minute {
 		t.Errorf("Deadline %v is after the parent's", d)
 	}
 
 	// Done asked for from many goroutines while the call is cancelled:
 	// every channel they got closes.
-	call = runtime.NewCall(context.Background(), time.Hour)
+	call = runtime.NewCall(context.Background(), time.Now(), time.Hour)
 	chans := make([]<-chan struct{}, 8)
 	var wg sync.WaitGroup
 	for i := range chans {
