@@ -50,7 +50,9 @@ type echoOut struct {
 }
 
 // BenchmarkInvoke calls a small handler (orders.echo) interpreted and, for
-// comparison, compiled; directly and through Invoke's goroutine.
+// comparison, compiled: directly, through Invoke's worker goroutine (jobs,
+// weftctl invoke) and through InvokeHere on the caller's goroutine with its
+// deadline watch (channels).
 func BenchmarkInvoke(b *testing.B) {
 	p := load(b, dirSource(b, "testdata/orders"))
 	compiled, err := handler.New("echo", func(_ *sdk.Context, in echoIn) (echoOut, error) {
@@ -63,30 +65,38 @@ func BenchmarkInvoke(b *testing.B) {
 	// Agents always call with a deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	for _, bc := range []struct {
-		name   string
-		svc    *handler.Service
-		direct bool
-	}{
-		{"interpreted/direct", p.Services["orders.echo"], true},
-		{"interpreted/Invoke", p.Services["orders.echo"], false},
-		{"compiled/direct", compiled, true},
-		{"compiled/Invoke", compiled, false},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				c := sdk.NewContext(ctx, sdk.Request{CID: "c", Service: "echo"})
-				var err error
-				if bc.direct {
-					_, err = bc.svc.Invoke(c, input)
-				} else {
-					_, err = wruntime.Invoke(ctx, bc.svc, c, input)
+	late := lateFunc(func(err error) { b.Errorf("answered late: %v", err) })
+	for _, kind := range []struct {
+		name string
+		svc  *handler.Service
+	}{{"interpreted", p.Services["orders.echo"]}, {"compiled", compiled}} {
+		for _, way := range []struct {
+			name   string
+			invoke func(*handler.Service) error
+		}{
+			{"direct", func(svc *handler.Service) error {
+				_, err := svc.Invoke(sdk.NewContext(ctx, sdk.Request{CID: "c", Service: "echo"}), input)
+				return err
+			}},
+			{"Invoke", func(svc *handler.Service) error {
+				_, err := wruntime.Invoke(ctx, svc, sdk.NewContext(ctx, sdk.Request{CID: "c", Service: "echo"}), input)
+				return err
+			}},
+			{"InvokeHere", func(svc *handler.Service) error {
+				call := wruntime.NewCall(ctx, time.Now(), time.Minute)
+				defer call.Cancel()
+				_, err := wruntime.InvokeHere(call, svc, sdk.NewContext(call, sdk.Request{CID: "c", Service: "echo"}), input, late)
+				return err
+			}},
+		} {
+			b.Run(kind.name+"/"+way.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := way.invoke(kind.svc); err != nil {
+						b.Fatal(err)
+					}
 				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			})
+		}
 	}
 }
