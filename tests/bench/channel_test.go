@@ -53,15 +53,21 @@ func startPlain(b *testing.B) target {
 		_ = cmd.Wait()
 		logf.Close()
 	})
+	awaitListening(b, addr, "plain server")
+	return target{name: "plain", url: "http://" + addr + "/bench", pid: cmd.Process.Pid}
+}
+
+// awaitListening waits until something accepts connections at addr.
+func awaitListening(b *testing.B, addr, what string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return target{name: "plain", url: "http://" + addr + "/bench", pid: cmd.Process.Pid}
+			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("plain server at %s: %v", addr, err)
+			b.Fatalf("%s at %s: %v", what, addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
