@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"maps"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -305,8 +306,9 @@ func (l *lateAnswer) Answer(out Outcome) {
 
 // lateWriter is the ResponseWriter of an answer given while the request's
 // goroutine is still held: it sends the whole answer at once, says how
-// long it is and that the connection closes, so that the client need not
-// wait for the goroutine to be let go.
+// long it is and that the connection closes, and takes the connection from
+// the server to close it, so that neither the client nor the server's
+// shutdown waits for the goroutine to be let go.
 type lateWriter struct {
 	http.ResponseWriter
 	status int
@@ -320,10 +322,29 @@ func (l *lateWriter) Write(b []byte) (int, error) {
 	h.Set("Connection", "close")
 	l.ResponseWriter.WriteHeader(l.status)
 	n, err := l.ResponseWriter.Write(b)
-	if err == nil {
-		err = http.NewResponseController(l.ResponseWriter).Flush()
+	if err != nil {
+		return n, err
 	}
-	return n, err
+	rc := http.NewResponseController(l.ResponseWriter)
+	if err := rc.Flush(); err != nil {
+		return n, err
+	}
+	if conn, _, err := rc.Hijack(); err == nil { // not on HTTP/2
+		go closeGently(conn)
+	}
+	return n, nil
+}
+
+// closeGently closes conn after the client has read what was sent: it
+// closes the sending side, then reads until the client closes or a second
+// passes, so that a close with unread input does not reset the answer away.
+func closeGently(conn net.Conn) {
+	defer conn.Close()
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, conn)
 }
 
 // answer writes status and body, and records them in ev unless it is nil.

@@ -1,8 +1,10 @@
 package channel
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,5 +99,45 @@ func TestLateAnswer(t *testing.T) {
 				t.Errorf("events = %+v, want one failed channel event with 504", evs)
 			}
 		})
+	}
+}
+
+// TestLateAnswerClosesConnection checks that the server lets the
+// connection go with the late answer, while the call still holds the
+// request's goroutine: the client reads the answer, then the end.
+func TestLateAnswerClosesConnection(t *testing.T) {
+	router, err := NewRouter([]*agentv1.Channel{
+		{Name: "slow", Path: "/slow", Service: "slow", Methods: []string{"POST"}, Active: true, TimeoutMs: 100},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := overrun{release: make(chan struct{})}
+	srv := httptest.NewServer(newTestHandler(router, inv))
+	defer srv.Close()
+	defer close(inv.release)
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("answer %d %s, %v; want 504", resp.StatusCode, body, err)
+	}
+	if n, err := rd.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after the answer: read %d, %v; want the end of the connection while the call is held", n, err)
 	}
 }

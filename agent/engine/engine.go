@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -355,8 +356,16 @@ type invocation struct {
 	late              channel.Late // answers a call run here that overran
 }
 
-// Late answers an overrunning call at its deadline (see runtime.Late).
-func (inv *invocation) Late(err error) { inv.late.Answer(inv.settle(nil, err)) }
+// Late answers an overrunning call at its deadline (see runtime.Late). It
+// runs on a goroutine of its own, where a panic would end the agent.
+func (inv *invocation) Late(err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			inv.e.log.Error("answering a call that overran its deadline panicked", "cid", inv.cid, "service", inv.service, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	inv.late.Answer(inv.settle(nil, err))
+}
 
 // settle turns what the service returned into the outcome, replaces the
 // interpreter of a call that overran, and hands the event to the observer.
@@ -368,7 +377,9 @@ func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 	out.Status = http.StatusOK
 	if err != nil {
 		out.Status, out.Error = handler.Status(err), message(err, inv.timeout)
-		if overran(err) && errors.Is(inv.call.Err(), context.DeadlineExceeded) {
+		if errors.Is(err, runtime.ErrDeadline) {
+			// The call is still running: only the runtime says this, and
+			// only at the deadline (a service's own timeout returned).
 			// Replace before answering, so that the caller's next request
 			// already finds the fresh interpreter.
 			if p := inv.st.packageOf(inv.service); p != nil {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"time"
 
@@ -74,9 +73,4 @@ func (st *State) packageOf(service string) *runtime.Package {
 		}
 	}
 	return nil
-}
-
-// overran reports whether err says a call passed its deadline.
-func overran(err error) bool {
-	return errors.Is(err, runtime.ErrDeadline) || errors.Is(err, context.DeadlineExceeded)
 }

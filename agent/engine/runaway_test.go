@@ -166,3 +166,47 @@ func init() {
 		t.Fatalf("invoke = %d %q, want 504 naming the service's 150ms deadline", out.Status, out.Error)
 	}
 }
+
+// lateOutcome is a channel.Late that keeps the outcome it is given.
+type lateOutcome chan channel.Outcome
+
+func (l lateOutcome) Answer(out channel.Outcome) { l <- out }
+
+// TestRunawayOfGoneClient overruns a channel call whose client went away
+// before the deadline: the call still runs, so its interpreter is still
+// replaced, which is what ends it.
+func TestRunawayOfGoneClient(t *testing.T) {
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
+	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Files: files}
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, spinChannel())); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	first := e.Current().packageOf("loopy.spin")
+	ctx, cancel := context.WithCancel(context.Background())
+	late := make(lateOutcome, 1)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cancel() // the client is gone; the spin goes on
+	}()
+	_, router := e.Route()
+	returned := make(chan bool, 1)
+	go func() {
+		_, onTime := router.Call(ctx, "loopy.spin", sdk.Request{Channel: "spin"}, nil, 200*time.Millisecond, late)
+		returned <- onTime
+	}()
+	select {
+	case got := <-late:
+		if got.Status != http.StatusGatewayTimeout {
+			t.Errorf("late answer %d %s, want 504", got.Status, got.Error)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no answer at the deadline")
+	}
+	if e.Current().packageOf("loopy.spin") == first {
+		t.Fatal("the runaway package was not replaced: the spin goes on")
+	}
+	if onTime := <-returned; onTime { // the replacement ended the spin
+		t.Error("Call says it answered in time")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/weft-dev/weft/agent/sdk"
 )
@@ -172,13 +173,15 @@ func (s *Service) waitFirst() bool {
 
 // decode returns the input as a value of the handler's input type.
 func (s *Service) decode(input []byte) (reflect.Value, error) {
+	// Errors name bytes of the input as sent, leading spaces counted.
+	lead := len(input) - len(bytes.TrimLeftFunc(input, unicode.IsSpace))
 	input = bytes.TrimSpace(input)
 	if len(input) == 0 {
 		input = []byte("{}")
 	}
 	ptr := reflect.New(s.in)
 	if err := json.Unmarshal(input, ptr.Interface()); err != nil {
-		return reflect.Value{}, decodeError(err)
+		return reflect.Value{}, decodeError(err, lead)
 	}
 	if s.required != nil {
 		if err := checkRequired(input, s.required, ""); err != nil {
@@ -188,8 +191,9 @@ func (s *Service) decode(input []byte) (reflect.Value, error) {
 	return ptr.Elem(), nil
 }
 
-// decodeError rewords encoding/json's errors in terms of the input's fields.
-func decodeError(err error) error {
+// decodeError rewords encoding/json's errors in terms of the input's
+// fields; a syntax error's byte is counted after lead bytes trimmed off.
+func decodeError(err error, lead int) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field == "" {
@@ -199,7 +203,7 @@ func decodeError(err error) error {
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, err)
+		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset+int64(lead), err)
 	}
 	return err
 }

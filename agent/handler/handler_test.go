@@ -138,6 +138,7 @@ func TestInvokeInput(t *testing.T) {
 		{"wrong type top", `{"id":7}`, "", `field "id": cannot use a JSON number as string`},
 		{"not an object", `[1]`, "", `input must be a JSON object, not array`},
 		{"syntax error", `{"id":`, "", `malformed JSON at byte 6`},
+		{"syntax error after spaces", "\n\n  {\"id\":", "", `malformed JSON at byte 10`},
 		{"trailing garbage", `{` + base + `} x`, "", `malformed JSON at byte`},
 	}
 	for _, tt := range tests {

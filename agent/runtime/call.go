@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 )
@@ -16,23 +17,32 @@ import (
 type Call struct {
 	parent   context.Context
 	deadline time.Time
-	// real is the context.WithDeadline that Done made, or canceled once
-	// Cancel came first.
+	// real is the context.WithDeadline that Done made, or one of the ended
+	// contexts once the call ended before anyone asked for Done: from then
+	// on Done and Err read it, so Err never changes once it is set.
 	real atomic.Pointer[realContext]
 }
 
 type realContext struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	ended  bool // one of canceled and expired, not derived from the parent
 }
 
-// canceled is what a Call becomes when it is cancelled before anyone asked
-// for Done: a context that is already done.
-var canceled = func() *realContext {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return &realContext{ctx, cancel}
-}()
+// canceled and expired are what a Call becomes when it ends, cancelled or
+// past its deadline, before anyone asked for Done: contexts already done
+// with that error.
+var (
+	canceled = func() *realContext {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return &realContext{ctx, cancel, true}
+	}()
+	expired = func() *realContext {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+		return &realContext{ctx, cancel, true}
+	}()
+)
 
 var _ context.Context = (*Call)(nil)
 
@@ -56,24 +66,30 @@ func (c *Call) Done() <-chan struct{} { return c.materialize().ctx.Done() }
 
 // Err returns context.DeadlineExceeded once the deadline has passed,
 // context.Canceled once the call was cancelled, the parent's error once
-// it is done, else nil.
+// it is done, else nil; whichever came first, for good.
 func (c *Call) Err() error {
 	if r := c.real.Load(); r != nil {
 		return r.ctx.Err()
 	}
-	if err := c.parent.Err(); err != nil {
-		return err
+	var end *realContext
+	switch err := c.parent.Err(); {
+	case errors.Is(err, context.DeadlineExceeded):
+		end = expired
+	case err != nil:
+		end = canceled
+	case !time.Now().Before(c.deadline):
+		end = expired
+	default:
+		return nil
 	}
-	if !time.Now().Before(c.deadline) {
-		return context.DeadlineExceeded
-	}
-	return nil
+	c.real.CompareAndSwap(nil, end)
+	return c.real.Load().ctx.Err()
 }
 
 // Value returns the parent's value for key. (context.Cause of a Call is
 // its parent's cause until Done has been asked for.)
 func (c *Call) Value(key any) any {
-	if r := c.real.Load(); r != nil && r != canceled {
+	if r := c.real.Load(); r != nil && !r.ended {
 		return r.ctx.Value(key)
 	}
 	return c.parent.Value(key)
@@ -82,6 +98,9 @@ func (c *Call) Value(key any) any {
 // Cancel ends the call: Done is closed and Err says context.Canceled,
 // unless the deadline or the parent ended it first.
 func (c *Call) Cancel() {
+	if c.Err() != nil { // ended already: its error stays
+		return
+	}
 	if c.real.CompareAndSwap(nil, canceled) {
 		return
 	}
@@ -100,7 +119,7 @@ func (c *Call) materialize() *realContext {
 		return r
 	}
 	ctx, cancel := context.WithDeadline(c.parent, c.deadline)
-	if r := (&realContext{ctx, cancel}); c.real.CompareAndSwap(nil, r) {
+	if r := (&realContext{ctx: ctx, cancel: cancel}); c.real.CompareAndSwap(nil, r) {
 		return r
 	}
 	cancel()

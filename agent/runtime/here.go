@@ -12,7 +12,8 @@ import (
 
 // Late is told that a call run by InvokeHere overran its deadline, at the
 // deadline and while the call still runs: err is what Invoke would have
-// returned (ErrDeadline). Late runs on a goroutine of its own.
+// returned (ErrDeadline). Late runs on a goroutine of its own, so it must
+// not panic.
 type Late interface {
 	Late(err error)
 }
@@ -74,6 +75,6 @@ func (w *watch) fire() {
 	if !w.state.CompareAndSwap(watchRunning, watchLate) {
 		return // the call returned in time
 	}
+	defer close(w.answered)
 	w.late.Late(deadlineError(w.service))
-	close(w.answered)
 }

@@ -82,6 +82,42 @@ func TestInvokeHereLate(t *testing.T) {
 	}
 }
 
+// TestInvokeHereDeadlineEdge runs calls whose deadline falls as they
+// return, so that the deadline and the call often meet: each gets one
+// answer, and a watch whose timer fired is never reused (its late fire
+// would answer a later call early).
+func TestInvokeHereDeadlineEdge(t *testing.T) {
+	quick, err := handler.New("quick", func(_ *sdk.Context, in map[string]any) (map[string]any, error) { return in, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var late, onTime int
+	for i := range 3000 {
+		timeout := time.Duration(i%60) * time.Microsecond
+		if i%2 == 1 {
+			timeout = time.Minute // a stale fire would be the only way to answer this one late
+		}
+		call := runtime.NewCall(context.Background(), time.Now(), timeout)
+		answered := false
+		out, err := runtime.InvokeHere(call, quick, nil, []byte(`{"i":1}`), lateFunc(func(error) {
+			if timeout == time.Minute {
+				t.Errorf("call %d answered late with a minute to go", i)
+			}
+			answered = true
+		}))
+		call.Cancel()
+		switch {
+		case errors.Is(err, runtime.ErrAnsweredLate) && answered:
+			late++
+		case err == nil && !answered && string(out) == `{"i":1}`:
+			onTime++
+		default:
+			t.Fatalf("call %d: %s, %v, answered late %v; want one answer", i, out, err, answered)
+		}
+	}
+	t.Logf("%d answered late, %d in time", late, onTime)
+}
+
 func TestInvokeHerePanic(t *testing.T) {
 	p := load(t, service("boom", "\tpanic(\"boom\")"))
 	call := runtime.NewCall(context.Background(), time.Now(), time.Minute)
@@ -135,13 +171,21 @@ func TestCall(t *testing.T) {
 		t.Errorf("Cancel after the deadline: Err %v", call.Err())
 	}
 
-	// Nobody asked for Done: the deadline still shows in Err.
+	// Nobody asked for Done: the deadline still shows in Err, and stays.
 	call = runtime.NewCall(parent, time.Now(), time.Millisecond)
 	time.Sleep(5 * time.Millisecond)
 	if !errors.Is(call.Err(), context.DeadlineExceeded) {
 		t.Errorf("unwatched call after its deadline: Err %v", call.Err())
 	}
 	call.Cancel()
+	if !errors.Is(call.Err(), context.DeadlineExceeded) || call.Value(key{}) != "v" {
+		t.Errorf("unwatched call cancelled after its deadline: Err %v, Value %v", call.Err(), call.Value(key{}))
+	}
+	select {
+	case <-call.Done():
+	default:
+		t.Error("Done of an ended call is not closed")
+	}
 
 	// Cancelled before anyone asked for Done.
 	call = runtime.NewCall(parent, time.Now(), time.Hour)

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"unicode"
 )
 
 // MergeParams adds a request's path params and query to the service input
@@ -32,6 +33,7 @@ func MergeParams(input []byte, hint reflect.Type, path map[string]string, query 
 	if len(path) == 0 && len(query) == 0 {
 		return input, nil
 	}
+	lead := len(input) - len(bytes.TrimLeftFunc(input, unicode.IsSpace)) // for the byte an error names
 	trimmed := bytes.TrimSpace(input)
 	if len(trimmed) == 0 {
 		trimmed = []byte("{}")
@@ -43,7 +45,7 @@ func MergeParams(input []byte, hint reflect.Type, path map[string]string, query 
 	if err := json.Unmarshal(trimmed, &body); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) { // as the service's decoder says it
-			return nil, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, syn)
+			return nil, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset+int64(lead), syn)
 		}
 		return nil, fmt.Errorf("service input: %v", err)
 	}
