@@ -321,7 +321,7 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 	}
 	inv.start = time.Now()
 	inv.call = runtime.NewCall(ctx, inv.start, timeout)
-	defer inv.call.Cancel()
+	defer func() { inv.call.CancelAt(inv.end) }()
 	req.Service = service
 	if req.Services == nil {
 		req.Services = &callServices{e: e, st: st, service: service}
@@ -352,7 +352,7 @@ type invocation struct {
 	timeout           time.Duration
 	call              *runtime.Call
 	c                 *sdk.Context
-	start             time.Time
+	start, end        time.Time
 	late              channel.Late // answers a call run here that overran
 }
 
@@ -371,6 +371,7 @@ func (inv *invocation) Late(err error) {
 // interpreter of a call that overran, and hands the event to the observer.
 func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 	end := time.Now()
+	inv.end = end
 	out := channel.Outcome{CID: inv.cid, Duration: end.Sub(inv.start)}
 	resp := inv.c.Response()
 	out.Header, out.ContentType = resp.Header, resp.ContentType

@@ -97,14 +97,19 @@ func (c *Call) Value(key any) any {
 
 // Cancel ends the call: Done is closed and Err says context.Canceled,
 // unless the deadline or the parent ended it first.
-func (c *Call) Cancel() {
-	if c.Err() != nil { // ended already: its error stays
+func (c *Call) Cancel() { c.CancelAt(time.Now()) }
+
+// CancelAt is Cancel for a caller that read the clock at now: a call past
+// its deadline by then says context.DeadlineExceeded from then on.
+func (c *Call) CancelAt(now time.Time) {
+	end := canceled
+	if !now.Before(c.deadline) {
+		end = expired
+	}
+	if c.real.CompareAndSwap(nil, end) {
 		return
 	}
-	if c.real.CompareAndSwap(nil, canceled) {
-		return
-	}
-	c.real.Load().cancel()
+	c.real.Load().cancel() // an ended one stays as it ended
 }
 
 // String describes the call, as the context package's own contexts do.
