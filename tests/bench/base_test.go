@@ -2,7 +2,6 @@ package bench
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -43,22 +42,6 @@ func BenchmarkChannelAgainstBase(b *testing.B) {
 // startBaseAgent starts the agent binary bin as "base-agent" of cp, and
 // stops it when the benchmark ends.
 func startBaseAgent(b *testing.B, bin string, cp *testenv.ControlPlane) target {
-	dir := b.TempDir()
 	addr := testenv.FreeAddr(b)
-	cmd := exec.Command(bin, "--id", "base-agent", "--controlplane", cp.Addr, "--http", addr, "--state-dir", filepath.Join(dir, "state"))
-	logf, err := os.Create(filepath.Join(dir, "base-agent.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-	})
-	awaitListening(b, addr, "base agent")
-	return target{name: "base", url: "http://" + addr + "/bench", pid: cmd.Process.Pid}
+	return startServer(b, "base", addr, bin, "--id", "base-agent", "--controlplane", cp.Addr, "--http", addr, "--state-dir", filepath.Join(b.TempDir(), "state"))
 }

@@ -39,8 +39,15 @@ func BenchmarkChannelVsPlain(b *testing.B) {
 func startPlain(b *testing.B) target {
 	bin := testenv.BuildCommand(b, "./tests/bench/plainserver", "bench-plainserver")
 	addr := testenv.FreeAddr(b)
-	cmd := exec.Command(bin, "--listen", addr)
-	logf, err := os.Create(filepath.Join(b.TempDir(), "plainserver.log"))
+	return startServer(b, "plain", addr, bin, "--listen", addr)
+}
+
+// startServer starts bin with args as the target name serving /bench at
+// addr, its output in a log file of the benchmark, and kills it when the
+// benchmark ends.
+func startServer(b *testing.B, name, addr, bin string, args ...string) target {
+	cmd := exec.Command(bin, args...)
+	logf, err := os.Create(filepath.Join(b.TempDir(), name+".log"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,8 +60,8 @@ func startPlain(b *testing.B) target {
 		_ = cmd.Wait()
 		logf.Close()
 	})
-	awaitListening(b, addr, "plain server")
-	return target{name: "plain", url: "http://" + addr + "/bench", pid: cmd.Process.Pid}
+	awaitListening(b, addr, name)
+	return target{name: name, url: "http://" + addr + "/bench", pid: cmd.Process.Pid}
 }
 
 // awaitListening waits until something accepts connections at addr.
