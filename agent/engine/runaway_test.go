@@ -42,13 +42,20 @@ func init() {
 }
 `
 
-func TestRunawayIsReplaced(t *testing.T) {
+// loopyEngine is an engine serving the loopy package and chans.
+func loopyEngine(t *testing.T, chans ...*agentv1.Channel) *Engine {
+	t.Helper()
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
 	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
 	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Files: files}
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, spinChannel())); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, chans...)); len(errs) > 0 {
 		t.Fatal(errs)
 	}
+	return e
+}
+
+func TestRunawayIsReplaced(t *testing.T) {
+	e := loopyEngine(t, spinChannel())
 	baseline := goruntime.NumGoroutine()
 	first := e.Current().packageOf("loopy.spin")
 
@@ -89,17 +96,11 @@ func TestRunawayIsReplaced(t *testing.T) {
 // TestRunawayOnChannel overruns through a channel: the 504 comes after the
 // replacement, even for a call stuck in compiled code.
 func TestRunawayOnChannel(t *testing.T) {
-	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
-	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
-	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Files: files}
-	chans := []*agentv1.Channel{
-		{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true, TimeoutMs: 100},
-		{Name: "sleep", Path: "/sleep", Methods: []string{"POST"}, Service: "loopy.sleep", Active: true, TimeoutMs: 100},
-		{Name: "ok", Path: "/ok", Methods: []string{"POST"}, Service: "loopy.ok", Active: true},
-	}
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, chans...)); len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	e := loopyEngine(t,
+		&agentv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true, TimeoutMs: 100},
+		&agentv1.Channel{Name: "sleep", Path: "/sleep", Methods: []string{"POST"}, Service: "loopy.sleep", Active: true, TimeoutMs: 100},
+		&agentv1.Channel{Name: "ok", Path: "/ok", Methods: []string{"POST"}, Service: "loopy.ok", Active: true},
+	)
 	srv := httptest.NewServer(&channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)})
 	defer srv.Close()
 	post := func(path string) (int, string, bool) {
@@ -176,12 +177,7 @@ func (l lateOutcome) Answer(out channel.Outcome) { l <- out }
 // before the deadline: the call still runs, so its interpreter is still
 // replaced, which is what ends it.
 func TestRunawayOfGoneClient(t *testing.T) {
-	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
-	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
-	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Files: files}
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, spinChannel())); len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	e := loopyEngine(t, spinChannel())
 	first := e.Current().packageOf("loopy.spin")
 	ctx, cancel := context.WithCancel(context.Background())
 	late := make(lateOutcome, 1)
