@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/sdk"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -53,7 +54,7 @@ func TestLateAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			inv := overrun{release: make(chan struct{})}
-			sink := &eventSink{}
+			sink := &observetest.Sink{}
 			h := newTestHandler(router, inv)
 			h.Observer = sink
 			srv := httptest.NewServer(h)
@@ -94,7 +95,7 @@ func TestLateAnswer(t *testing.T) {
 			}
 			close(inv.release)
 			srv.Close() // waits for the handler
-			evs := sink.take()
+			evs := sink.Take()
 			if len(evs) != 1 || evs[0].Kind != observe.KindChannel || evs[0].Status != http.StatusGatewayTimeout || !evs[0].Failed || evs[0].Service != "slow" {
 				t.Errorf("events = %+v, want one failed channel event with 504", evs)
 			}

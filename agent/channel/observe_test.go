@@ -1,42 +1,18 @@
 package channel
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/sdk"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
-
-// eventSink is an observer that keeps a copy of every event.
-type eventSink struct {
-	mu  sync.Mutex
-	got []observe.Event
-}
-
-func (s *eventSink) Observe(e *observe.Event) {
-	c := *e
-	c.Input, c.Output = bytes.Clone(e.Input), bytes.Clone(e.Output) // they are the caller's
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, c)
-}
-
-// take returns the events observed since it was last called.
-func (s *eventSink) take() []observe.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	got := s.got
-	s.got = nil
-	return got
-}
 
 // outcomes is an Invoker that answers each service with its outcome, and
 // any other with its input.
@@ -68,7 +44,7 @@ func TestHandlerEvents(t *testing.T) {
 		"picky":   {Status: http.StatusUnprocessableEntity, Error: "no such order"},
 		"garbled": {Status: http.StatusOK, Output: []byte(`not json`)},
 	}
-	sink := &eventSink{}
+	sink := &observetest.Sink{}
 	h := newTestHandler(router, inv)
 	h.Observer = sink
 
@@ -113,7 +89,7 @@ func TestHandlerEvents(t *testing.T) {
 			if w.Code != tt.status {
 				t.Fatalf("status %d (%s), want %d", w.Code, w.Body, tt.status)
 			}
-			got := sink.take()
+			got := sink.Take()
 			if tt.none {
 				if len(got) != 0 {
 					t.Fatalf("events %+v, want none", got)

@@ -1,18 +1,17 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/snapshot"
@@ -49,31 +48,8 @@ func boomPackage() *agentv1.Package {
 		Services: []string{"boom.error", "boom.ok", "boom.panic", "boom.refuse"}, Files: files}
 }
 
-// eventSink is an observer that keeps a copy of every event.
-type eventSink struct {
-	mu  sync.Mutex
-	got []observe.Event
-}
-
-func (s *eventSink) Observe(e *observe.Event) {
-	c := *e
-	c.Input, c.Output = bytes.Clone(e.Input), bytes.Clone(e.Output) // they are the caller's
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, c)
-}
-
-// take returns the events observed since it was last called.
-func (s *eventSink) take() []observe.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	got := s.got
-	s.got = nil
-	return got
-}
-
 func TestInvokeEvents(t *testing.T) {
-	sink := &eventSink{}
+	sink := &observetest.Sink{}
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
 	e.Observer = sink
 
@@ -81,7 +57,7 @@ func TestInvokeEvents(t *testing.T) {
 	if out := e.Invoke(context.Background(), "boom.ok", sdk.Request{Method: "INVOKE"}, nil, 0); out.Status != 503 {
 		t.Fatalf("an invocation before any config answered %d, want 503", out.Status)
 	}
-	if got := sink.take(); len(got) != 0 {
+	if got := sink.Take(); len(got) != 0 {
 		t.Fatalf("events before any config: %+v, want none", got)
 	}
 	ch := &agentv1.Channel{Name: "say", Path: "/say", Methods: []string{"POST"}, Service: "boom.ok", Active: true}
@@ -111,13 +87,13 @@ func TestInvokeEvents(t *testing.T) {
 	if out := e.Invoke(context.Background(), "boom.gone", sdk.Request{}, []byte(`{}`), 0); out.Status != 404 {
 		t.Fatalf("an undeployed service answered %d, want 404", out.Status)
 	}
-	if got := sink.take(); len(got) != 0 {
+	if got := sink.Take(); len(got) != 0 {
 		t.Fatalf("events of an undeployed service: %+v, want none", got)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := e.Invoke(context.Background(), tt.service, tt.req, []byte(tt.input), 0)
-			got := sink.take()
+			got := sink.Take()
 			if len(got) != 1 {
 				t.Fatalf("%d events, want 1", len(got))
 			}
@@ -156,7 +132,7 @@ func TestInvokeEvents(t *testing.T) {
 
 	t.Run("nested call", func(t *testing.T) {
 		e.Invoke(context.Background(), "chain.outer", sdk.Request{Method: "INVOKE"}, []byte(`{"n":2}`), 0)
-		got := sink.take()
+		got := sink.Take()
 		if len(got) != 2 {
 			t.Fatalf("%d events, want 2: the inner call's and the outer's", len(got))
 		}
@@ -173,7 +149,7 @@ func TestInvokeEvents(t *testing.T) {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/say", strings.NewReader(`{"say":"yo"}`))
 		h.ServeHTTP(w, r)
-		got := sink.take()
+		got := sink.Take()
 		if w.Code != 200 || len(got) != 2 {
 			t.Fatalf("status %d with %d events, want 200 with 2", w.Code, len(got))
 		}
@@ -198,7 +174,7 @@ func TestInvokeEvents(t *testing.T) {
 		if w.Code != 400 || !strings.Contains(w.Body.String(), "malformed JSON at byte 8") {
 			t.Errorf("answer %d %s, want 400 naming byte 8", w.Code, w.Body)
 		}
-		got := sink.take()
+		got := sink.Take()
 		if len(got) != 2 || got[0].Kind != observe.KindService || got[0].Status != 400 || got[0].Failed || got[1].Status != 400 || got[1].Failed {
 			t.Errorf("events %+v, want the service's and the channel's, both 400 and not failed", got)
 		}

@@ -4,40 +4,18 @@ import (
 	"context"
 	"net/http"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/observe/observetest"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
-
-// eventSink is an observer that keeps a copy of every event.
-type eventSink struct {
-	mu  sync.Mutex
-	got []observe.Event
-}
-
-func (s *eventSink) Observe(e *observe.Event) {
-	c := *e
-	c.Input, c.Output = nil, nil // the caller's; these tests look at their sizes
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, c)
-}
-
-func (s *eventSink) take() []observe.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	got := s.got
-	s.got = nil
-	return got
-}
 
 func TestRunEvents(t *testing.T) {
 	clk := newFakeClock()
 	inv := newFakeInvoker()
-	sink := &eventSink{}
+	sink := &observetest.Sink{}
 	s := New(Config{AgentID: "agent-1", Invoker: inv, Clock: clk, Observer: sink, NewCID: func() string { return "cid-1" }})
 	var jobs []*agentv1.Job
 	for _, name := range []string{"ok", "broken", "slow", "refused"} {
@@ -66,11 +44,12 @@ func TestRunEvents(t *testing.T) {
 			if err != nil || run.GetOutcome() != tt.outcome {
 				t.Fatalf("RunNow = %v, %v; want outcome %s", run, err, tt.outcome)
 			}
-			got := sink.take()
+			got := sink.Take()
 			if len(got) != 1 {
 				t.Fatalf("%d events, want 1", len(got))
 			}
 			e := got[0]
+			e.Input, e.Output = nil, nil // this test looks at their sizes
 			want := observe.Event{
 				Kind: observe.KindJob, Name: tt.job, Service: tt.job + ".svc", Job: tt.job, CID: "cid-1",
 				Status: tt.status, Failed: tt.outcome != OutcomeOK, Error: run.GetError(), End: t0, BytesIn: int64(len(`{"n":1}`)),
