@@ -85,7 +85,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			Log:          log.With("component", "channel"),
 			Observer:     observer,
 		},
-		ReadHeaderTimeout: 10 * time.Second,
+		// ReadTimeout cuts a client that sends its body slowly, holding a
+		// connection and a goroutine. It bounds only the reading: net/http
+		// lifts the deadline once the handler has read the body, so a long
+		// service, its late 504 and the answer are not cut by it.
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
 		IdleTimeout:       2 * time.Minute,
 	}
 	client := controlclient.New(cfg.ControlPlane, controlclient.Identity{

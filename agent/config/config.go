@@ -24,6 +24,10 @@ type Config struct {
 	ControlPlane string
 	// HTTP is where the agent serves its channels.
 	HTTP string
+	// HTTPReadTimeout bounds reading one channel request, its headers and
+	// its body, so that a client sending slowly cannot hold a connection.
+	// It does not bound the service's run or the answer.
+	HTTPReadTimeout time.Duration
 	// StateDir keeps the last good snapshot, to boot from when the control
 	// plane is unreachable.
 	StateDir string
@@ -67,6 +71,10 @@ type Config struct {
 	SlowThreshold time.Duration
 }
 
+// DefaultHTTPReadTimeout is the default of --http-read-timeout: a client
+// must send a request, the default 1 MiB body included, at about 35 KB/s.
+const DefaultHTTPReadTimeout = 30 * time.Second
+
 // DefaultGCPercent is the agent's garbage collector target: collecting at
 // 400% heap growth rather than Go's 100% roughly halves the CPU a small
 // request costs, since each collection scans the interpreters' whole heap.
@@ -81,6 +89,10 @@ func Parse(args []string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	readTimeout, err := envDuration("WEFT_HTTP_READ_TIMEOUT", DefaultHTTPReadTimeout)
+	if err != nil {
+		return Config{}, err
+	}
 	gcPercent, err := envInt("GOGC", DefaultGCPercent)
 	if err != nil && os.Getenv("GOGC") != "off" {
 		return Config{}, err
@@ -92,6 +104,7 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.ID, "id", env("WEFT_AGENT_ID", host), "agent id, unique in the fleet (env WEFT_AGENT_ID)")
 	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address (env WEFT_CONTROLPLANE)")
 	fs.StringVar(&c.HTTP, "http", env("WEFT_HTTP", "127.0.0.1:8080"), "address to serve channels on (env WEFT_HTTP)")
+	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", readTimeout, "bound on reading a channel request, headers and body; a slower client gets 408 and its connection is closed (env WEFT_HTTP_READ_TIMEOUT)")
 	fs.StringVar(&c.StateDir, "state-dir", env("WEFT_STATE_DIR", "weft-agent-state"), "directory for the last good snapshot (env WEFT_STATE_DIR)")
 	fs.StringVar(&labels, "labels", env("WEFT_LABELS", ""), "labels, k=v,k=v (env WEFT_LABELS)")
 	fs.StringVar(&c.LogFormat, "log-format", env("WEFT_LOG_FORMAT", "text"), "log format: text or json (env WEFT_LOG_FORMAT)")
@@ -127,6 +140,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("--id is required (the host name was not available)")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	case c.HTTPReadTimeout <= 0:
+		return fmt.Errorf("--http-read-timeout %s: must be positive", c.HTTPReadTimeout)
 	case c.InvokeTimeout <= 0:
 		return fmt.Errorf("--invoke-timeout %s: must be positive", c.InvokeTimeout)
 	case c.MaxPackageBytes < 0:
@@ -191,6 +206,20 @@ func envInt(name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want a whole number", name, v)
 	}
 	return n, nil
+}
+
+// envDuration reads a duration such as 30s from the environment variable
+// name, def when it is unset or empty.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := env(name, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 30s", name, v)
+	}
+	return d, nil
 }
 
 func env(name, def string) string {

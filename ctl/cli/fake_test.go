@@ -260,7 +260,8 @@ func (f *fakeChannels) requestsSeen() []proto.Message {
 	return append([]proto.Message(nil), f.requests...)
 }
 
-// fakeFleet serves fixed agents. Invoking service "fail" answers status 500.
+// fakeFleet serves fixed agents. Invoking service "fail" answers status 500,
+// "text" an output that is not JSON.
 type fakeFleet struct {
 	adminv1.UnimplementedFleetServiceServer
 
@@ -297,9 +298,11 @@ func (f *fakeFleet) Invoke(_ context.Context, req *adminv1.InvokeRequest) (*admi
 		return nil, status.Error(codes.Unavailable, "no agent is connected and in sync")
 	case "missing":
 		return nil, status.Errorf(codes.NotFound, "service %q is not deployed", req.GetService())
+	case "text":
+		return &adminv1.InvokeResponse{AgentId: "a1", Cid: "cid-7", Status: 200, Output: []byte("plain <text>\n"), DurationUs: 12}, nil
 	}
 	out := fmt.Sprintf(`{"service":%q,"input":%s}`, req.GetService(), orEmptyObject(req.GetInput()))
-	return &adminv1.InvokeResponse{AgentId: "a1", Cid: "cid-1", Status: 200, Output: []byte(out)}, nil
+	return &adminv1.InvokeResponse{AgentId: "a1", Cid: "cid-1", Status: 200, Output: []byte(out), DurationUs: 1500}, nil
 }
 
 func orEmptyObject(b []byte) string {

@@ -29,7 +29,9 @@ func (a *app) newInvokeCmd() *cobra.Command {
 		Long: `Invoke runs SERVICE with the JSON input --data on one agent (any connected
 agent in sync unless --agent names one) and prints its JSON output. When the
 service fails, the status, correlation id and message go to stderr and
-weftctl exits non-zero.`,
+weftctl exits non-zero. With -o json or -o yaml it prints the whole answer
+(agent_id, cid, output, status, error, duration_us), the output as a JSON
+value (null when the call failed), not as base64.`,
 		Example: `  weftctl invoke hello.greet --data '{"name":"Ada"}'
   weftctl invoke orders.get --agent berlin-1 --timeout-ms 2000 -o json`,
 		Args: args("SERVICE"),
@@ -58,7 +60,8 @@ weftctl exits non-zero.`,
 				return err
 			}
 			if a.json() {
-				if err := a.printJSON(resp); err != nil {
+				err := a.printJSONWith(resp, map[string]json.RawMessage{"output": outputValue(resp.GetOutput())})
+				if err != nil {
 					return err
 				}
 			} else if resp.GetStatus() == 200 {
@@ -96,6 +99,22 @@ func (a *app) printOutput(out []byte) {
 		buf.WriteByte('\n')
 	}
 	_, _ = a.stdout.Write(buf.Bytes())
+}
+
+// outputValue is a service's output as a value of -o json and -o yaml: the
+// JSON itself, null when there is none (a failed call), and a string when
+// it is not JSON, which an agent never sends (services' outputs are
+// marshalled JSON) but an older or foreign one might. Such a string holds
+// the bytes as text, invalid UTF-8 replaced by U+FFFD.
+func outputValue(out []byte) json.RawMessage {
+	switch {
+	case len(bytes.TrimSpace(out)) == 0:
+		return json.RawMessage("null")
+	case json.Valid(out):
+		return out
+	}
+	s, _ := json.Marshal(string(out)) // a string always marshals
+	return s
 }
 
 // checkJSON reports whether b is one JSON value, naming the line and column

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -90,17 +89,98 @@ func TestInvoke(t *testing.T) {
 	}
 }
 
-func TestInvokeJSON(t *testing.T) {
-	e := newTestEnv(t)
-	stdout, stderr, err := e.run("invoke", "fail", "-o", "json")
-	if !errors.Is(err, ErrReported) || !strings.Contains(stderr, "status 500") {
-		t.Fatalf("err = %v, stderr = %q", err, stderr)
+// TestInvokeStructured checks that -o json and -o yaml print the whole
+// answer with the service's output as a value, not as base64.
+func TestInvokeStructured(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantStdout string
+		reported   bool
+	}{
+		{
+			name: "json output as a JSON value",
+			args: []string{"hello.greet", "--data", `{"name":"Ada","n":[1,2.5,null]}`, "-o", "json"},
+			wantStdout: `{
+  "agent_id": "a1",
+  "cid": "cid-1",
+  "output": {
+    "service": "hello.greet",
+    "input": {
+      "name": "Ada",
+      "n": [
+        1,
+        2.5,
+        null
+      ]
+    }
+  },
+  "status": 200,
+  "error": "",
+  "duration_us": "1500"
+}
+`,
+		},
+		{
+			name: "yaml output as a YAML value",
+			args: []string{"hello.greet", "--data", `{"name":"Ada"}`, "-o", "yaml"},
+			wantStdout: `agent_id: a1
+cid: cid-1
+duration_us: "1500"
+error: ""
+output:
+  input:
+    name: Ada
+  service: hello.greet
+status: 200
+`,
+		},
+		{
+			name: "output that is not JSON kept as a string",
+			args: []string{"text", "-o", "json"},
+			wantStdout: `{
+  "agent_id": "a1",
+  "cid": "cid-7",
+  "output": "plain \u003ctext\u003e\n",
+  "status": 200,
+  "error": "",
+  "duration_us": "12"
+}
+`,
+		},
+		{
+			name:       "yaml string output",
+			args:       []string{"text", "-o", "yaml"},
+			wantStdout: "agent_id: a1\ncid: cid-7\nduration_us: \"12\"\nerror: \"\"\noutput: |\n  plain <text>\nstatus: 200\n",
+		},
+		{
+			name: "failure has a null output",
+			args: []string{"fail", "-o", "json"},
+			wantStdout: `{
+  "agent_id": "a1",
+  "cid": "cid-42",
+  "output": null,
+  "status": 500,
+  "error": "boom: nil map",
+  "duration_us": "0"
+}
+`,
+			reported: true,
+		},
 	}
-	var resp adminv1.InvokeResponse
-	if err := protojson.Unmarshal([]byte(stdout), &resp); err != nil {
-		t.Fatalf("%v\n%s", err, stdout)
-	}
-	if resp.GetCid() != "cid-42" || resp.GetStatus() != 500 {
-		t.Errorf("response = %v", &resp)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			stdout, stderr, err := e.run(append([]string{"invoke"}, tt.args...)...)
+			if got := errors.Is(err, ErrReported); got != tt.reported || (err != nil && !tt.reported) {
+				t.Fatalf("invoke: %v (reported %v, want %v); stderr %q", err, got, tt.reported, stderr)
+			}
+			if stdout != tt.wantStdout {
+				t.Errorf("stdout:\n%s\nwant:\n%s", stdout, tt.wantStdout)
+			}
+			if tt.reported && !strings.Contains(stderr, "status 500") {
+				t.Errorf("stderr = %q, want the failure", stderr)
+			}
+		})
 	}
 }

@@ -34,6 +34,51 @@ func (a *app) printJSON(m proto.Message) error {
 	return a.writeStructured(what, b)
 }
 
+// printJSONWith is printJSON with the values of the named top-level fields
+// replaced by the given JSON documents, in the message's field order. It
+// is for bytes fields that hold JSON, which protojson renders as base64.
+func (a *app) printJSONWith(m proto.Message, values map[string]json.RawMessage) error {
+	what := string(m.ProtoReflect().Descriptor().Name())
+	b, err := jsonOut.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("render %s as JSON: %w", what, err)
+	}
+	// Walk the object key by key rather than through a map, which would
+	// sort the fields.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return fmt.Errorf("render %s as JSON: %w", what, err)
+	}
+	var obj bytes.Buffer
+	obj.WriteByte('{')
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("render %s as JSON: %w", what, err)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("render %s as JSON: %w", what, err)
+		}
+		if r, ok := values[key.(string)]; ok {
+			v = r
+		}
+		if obj.Len() > 1 {
+			obj.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		obj.Write(k)
+		obj.WriteByte(':')
+		obj.Write(v)
+	}
+	obj.WriteByte('}')
+	var out bytes.Buffer
+	if err := json.Indent(&out, obj.Bytes(), "", "  "); err != nil {
+		return fmt.Errorf("render %s as JSON: %w", what, err)
+	}
+	return a.writeStructured(what, out.Bytes())
+}
+
 // printJSONLine writes m as one line of JSON (-o json), or as one YAML
 // document after a --- line (-o yaml): for streams, one message at a time.
 func (a *app) printJSONLine(m proto.Message) error {
