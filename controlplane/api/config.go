@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -169,23 +170,25 @@ func envName(s string) string {
 	}, s)
 }
 
-// packageExport is p by name, with its files when withSource is set.
+// packageExport is p by name, with its files when withSource is set. Its
+// strings (names) are escaped as every other kind's are; a file's content
+// is bytes, which a config file takes as they are.
 func packageExport(p store.Package, withSource bool) *adminv1.PackageSource {
 	out := &adminv1.PackageSource{Name: p.Name}
-	if !withSource {
-		return out
+	if withSource {
+		for _, f := range p.Files {
+			out.Files = append(out.Files, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
+		}
+		slices.SortFunc(out.Files, func(a, b *adminv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
 	}
-	for _, f := range p.Files {
-		out.Files = append(out.Files, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
-	}
-	slices.SortFunc(out.Files, func(a, b *adminv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
-	return out
+	return exported(out)
 }
 
 // exported is m as an export writes it: without output-only fields, and
-// each literal "${" written "$${", which reading the file turns back.
+// every string as a config file holds it (each "${" written "$${"), so
+// that reading the file gives back each value exactly.
 func exported[M proto.Message](m M) M {
-	escapeVars(clearOutputOnly(m).ProtoReflect())
+	configfile.EscapeStrings(clearOutputOnly(m).ProtoReflect())
 	return m
 }
 

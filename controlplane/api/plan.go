@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
+	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -421,7 +421,8 @@ func fieldChanges(from, to proto.Message, secret func(protoreflect.Name) bool) [
 		if va == vb {
 			continue
 		}
-		c := &adminv1.FieldChange{Field: string(fd.Name()), From: shorten(va), To: shorten(vb)}
+		from, to := shortenPair(va, vb)
+		c := &adminv1.FieldChange{Field: string(fd.Name()), From: from, To: to}
 		if secret != nil && secret(fd.Name()) {
 			c.From, c.To = secretText(va), secretText(vb)
 		}
@@ -445,6 +446,33 @@ func shorten(v string) string {
 		return v
 	}
 	return string(r[:maxShown-1]) + "…"
+}
+
+// shownBefore is how much of two values a plan shows before the first
+// character in which they differ, when that lies past what shorten keeps.
+const shownBefore = 20
+
+// shortenPair cuts two values that differ to maxShown characters each so
+// that the cut values differ too: from their start, or, when the first
+// difference lies past that (one "$" more deep in a payload), from a
+// little before it, marked by a leading "…".
+func shortenPair(a, b string) (string, string) {
+	ra, rb := []rune(a), []rune(b)
+	d := 0
+	for d < len(ra) && d < len(rb) && ra[d] == rb[d] {
+		d++
+	}
+	if d < maxShown-1 {
+		return shorten(a), shorten(b)
+	}
+	window := func(r []rune) string {
+		r = r[d-shownBefore:]
+		if len(r) <= maxShown-1 {
+			return "…" + string(r)
+		}
+		return "…" + string(r[:maxShown-2]) + "…"
+	}
+	return window(ra), window(rb)
 }
 
 // fieldJSON is the value of fd in m as compact JSON text, "" when unset.
@@ -490,49 +518,16 @@ func fieldJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor) string {
 // checkResolved refuses a security definition whose secret holds a
 // ${VAR}: the client resolves placeholders, and one left would be stored
 // as the secret. It does not say the variable: a secret that merely looks
-// like one would show. Other fields may hold a literal ${...} (a config
-// file writes it $${...}).
+// like one would show. A "${" that is no variable (a password "pa${ss")
+// is a secret's own text, and other fields may hold any literal ${...}
+// (a config file writes it $${...}).
 func checkResolved(cfg *adminv1.Config, ps *problems) {
 	for i, d := range cfg.GetSecurity() {
 		for _, f := range secretFields(securityIn(d)) {
-			if strings.Contains(f.value, "${") {
+			if configfile.HasVariable(f.value) {
 				ps.add(itemPath(kindSecurity, i)+"."+f.name, objectError(kindSecurity, d.GetName(),
 					fmt.Errorf("%s: holds a ${...} placeholder; resolve it first (weftctl does, from the environment or --env-file)", f.name)))
 			}
 		}
 	}
-}
-
-// escapeVars writes each "${" in the strings of m as "$${", so that a
-// config file keeps it literal: reading the file resolves ${VAR} and
-// turns $${ back into ${.
-func escapeVars(m protoreflect.Message) {
-	escape := func(s string) string { return strings.ReplaceAll(s, "${", "$${") }
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList():
-			l := v.List()
-			for i := range l.Len() {
-				switch fd.Kind() {
-				case protoreflect.StringKind:
-					l.Set(i, protoreflect.ValueOfString(escape(l.Get(i).String())))
-				case protoreflect.MessageKind:
-					escapeVars(l.Get(i).Message())
-				}
-			}
-		case fd.IsMap():
-			if fd.MapValue().Kind() == protoreflect.StringKind {
-				mp := v.Map()
-				mp.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-					mp.Set(k, protoreflect.ValueOfString(escape(mv.String())))
-					return true
-				})
-			}
-		case fd.Kind() == protoreflect.StringKind:
-			m.Set(fd, protoreflect.ValueOfString(escape(v.String())))
-		case fd.Kind() == protoreflect.MessageKind:
-			escapeVars(v.Message())
-		}
-		return true
-	})
 }

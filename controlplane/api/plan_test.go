@@ -13,6 +13,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -315,5 +316,93 @@ func TestFieldJSON(t *testing.T) {
 	got := shorten(fieldJSON(m, m.Descriptor().Fields().ByName("ca_bundle_pem")))
 	if len([]rune(got)) != maxShown || !strings.HasSuffix(got, "…") {
 		t.Errorf("a long value reads %q; want %d characters ending in …", got, maxShown)
+	}
+}
+
+// dollars holds the forms of "$" and "${" a value may hold as its own text.
+const dollars = "for ${order.id} ${5} ${a-b} ${} ${ x } $${x} $$ $`{y}` ${HOME} ${open $"
+
+// Values holding "${" as their own text are exported escaped (every string
+// of every kind, package names too), a plan of the export read back as a
+// file is read is all unchanged, one "$" more or less is a change the plan
+// shows, and a secret may hold a "${" that is no variable.
+func TestConfigPlanLiteralDollars(t *testing.T) {
+	e := newConfigEnv(t, storetest.SQLite(t))
+	ctx := context.Background()
+	if _, err := e.adminEnv.outgoing.CreateOutgoingConnection(ctx, &adminv1.CreateOutgoingConnectionRequest{Connection: &adminv1.OutgoingConnection{
+		Name: "dollar", Address: "https://crm.example/${tenant}", PathTemplate: "/$$/{id}/$",
+		Headers: map[string]string{"X-Note": dollars},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminv1.NewJobServiceClient(e.conn).CreateJob(ctx, &adminv1.CreateJobRequest{Job: &adminv1.Job{
+		Name: "dollar", Service: "orders.sweep", Type: "cron", Cron: "0 6 * * *", Payload: `{"note":"` + dollars + `"}`,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	exported := e.export(t, &adminv1.ExportConfigRequest{IncludeSource: true})
+	c := outgoingOf(exported, "dollar")
+	for _, f := range []struct{ got, want string }{
+		{c.GetAddress(), "https://crm.example/$${tenant}"},
+		{c.GetPathTemplate(), "/$$/{id}/$"},
+		{c.GetHeaders()["X-Note"], configfile.Escape(dollars)},
+		{jobOf(exported, "dollar").GetPayload(), `{"note":"` + configfile.Escape(dollars) + `"}`},
+		{securityOf(exported, "bearer").GetToken(), "${WEFT_SECRET_BEARER_TOKEN}"}, // a placeholder, not escaped
+	} {
+		if f.got != f.want {
+			t.Errorf("exported %q, want %q", f.got, f.want)
+		}
+	}
+
+	// The export with its secrets resolved, read as a file is: unchanged.
+	cfg := e.resolved(t)
+	if err := (&configfile.Doc{Config: cfg}).Resolve(func(name string) (string, bool) {
+		t.Errorf("looked up %s", name)
+		return "", false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.plan(t, cfg, false); res.GetChanges() {
+		t.Fatalf("the export read back plans changes:\n%s", strings.Join(planLines(res), "\n"))
+	}
+
+	outgoingOf(cfg, "dollar").Headers["X-Note"] = strings.Replace(dollars, "${5}", "$${5}", 1)
+	securityOf(cfg, "bearer").Token = "token-${5}-${a-b}"
+	got := strings.Join(planLines(e.plan(t, cfg, false)), "\n")
+	for _, want := range []string{
+		`update outgoing/dollar headers {"X-Note":"for ${order.id} ${5} ${a-b}`,
+		`->{"X-Note":"for ${order.id} $${5} ${a-b}`,
+		`update security/bearer token (secret)->(secret)`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan lacks %s:\n%s", want, got)
+		}
+	}
+}
+
+// Two long values that differ far in are shown around their first
+// difference, so that a plan never shows a change as two equal texts.
+func TestShortenPair(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	tests := []struct{ name, a, b, wantA, wantB string }{
+		{"short", "a", "b", "a", "b"},
+		{"set", "", long, "", long[:maxShown-1] + "…"},
+		{"early", "y" + long, "z" + long, "y" + long[:maxShown-2] + "…", "z" + long[:maxShown-2] + "…"},
+		{"deep", long + "${5}" + long, long + "$${5}" + long, // they differ after the first $
+			"…" + strings.Repeat("x", shownBefore-1) + "${5}" + strings.Repeat("x", maxShown-2-shownBefore-3) + "…",
+			"…" + strings.Repeat("x", shownBefore-1) + "$${5}" + strings.Repeat("x", maxShown-2-shownBefore-4) + "…"},
+		{"deep, one ends", long + "$", long + "$$", "…" + strings.Repeat("x", shownBefore-1) + "$", "…" + strings.Repeat("x", shownBefore-1) + "$$"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := shortenPair(tt.a, tt.b)
+			if a != tt.wantA || b != tt.wantB {
+				t.Errorf("shortenPair = %q, %q\nwant %q, %q", a, b, tt.wantA, tt.wantB)
+			}
+			if len([]rune(a)) > maxShown || len([]rune(b)) > maxShown {
+				t.Errorf("longer than %d characters: %q, %q", maxShown, a, b)
+			}
+		})
 	}
 }

@@ -45,7 +45,9 @@ is named by its file:line.
 Each ${VAR} in the file's strings is replaced by the variable from the
 environment, else from --env-file (KEY=VALUE lines, # comments). A variable
 set in neither, or set empty, is an error naming it and where it is used.
-Secrets are compared by the control plane and never shown.
+$${ is a literal ${ (export writes one so), and any other ${ (such as ${5}
+or ${ x }) is an error naming its file:line. Secrets are compared by the
+control plane and never shown.
 
 Exit status: 0 when the file matches the live config, 1 when it differs,
 2 on any error (a bad file, a missing variable, a refused config), so that

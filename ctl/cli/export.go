@@ -39,7 +39,8 @@ when it is UTF-8, else as content: (base64).
 
 Secrets are never written: each one set reads as a placeholder
 ${WEFT_SECRET_<NAME>_<FIELD>}, such as ${WEFT_SECRET_CRM_TOKEN_TOKEN} for the
-token of the definition crm-token.
+token of the definition crm-token. Every other ${ in a value is written $${,
+which import reads back as ${, so that import gives back each value exactly.
 
 --format defaults to yaml, or to json or yaml when the global --output says
 so. --file writes the file atomically (a temporary file renamed over it).`,

@@ -41,7 +41,9 @@ changes nothing.
 A file may list other files to read with it under include: (paths
 relative to the file). Each ${VAR} in the files' strings is replaced by the
 variable from the environment, else from --env-file; one set in neither is
-an error naming it and where it is used. Packages are deployed only from
+an error naming it and where it is used. $${ is a literal ${ (export writes
+one so), and any other ${ (such as ${5} or ${ x }) is an error naming its
+file:line. Packages are deployed only from
 files that carry their source (export --include-source); a package listed
 by name alone must be deployed already.
 
