@@ -31,6 +31,12 @@ var allowed = sync.OnceValue(func() map[string]bool {
 // errors and disallowed imports of all files are reported at once. It
 // returns the files to load (sorted, without tests) and where sdk.Register
 // is called with a literal name.
+//
+// A disallowed import does not end the check: the files are type-checked
+// all the same, so that the one answer that refuses the package also holds
+// its constructs the interpreter gets wrong and its type errors. Type errors
+// are reported here only when the package is refused anyway; otherwise the
+// interpreter, which has the last word on what it runs, reports them.
 func check(src Source) ([]File, positions, error) {
 	var (
 		probs []Problem
@@ -61,10 +67,14 @@ func check(src Source) ([]File, positions, error) {
 	regs := positions{}
 	pkgName := ""
 	var parsed []*ast.File
+	// whole says whether the parsed files are the package, all of one
+	// package clause: only then does type-checking them mean anything.
+	whole := len(probs) == 0
 	for _, f := range files {
 		af, err := parser.ParseFile(fset, f.Name, f.Content, parser.SkipObjectResolution)
 		if err != nil {
 			var list scanner.ErrorList
+			whole = false
 			if !errors.As(err, &list) {
 				probs = append(probs, Problem{File: f.Name, Message: err.Error()})
 				continue
@@ -77,6 +87,7 @@ func check(src Source) ([]File, positions, error) {
 		if pkgName == "" {
 			pkgName = af.Name.Name
 		} else if af.Name.Name != pkgName {
+			whole = false
 			probs = append(probs, problemAt(fset.Position(af.Name.Pos()),
 				"package "+af.Name.Name+"; expected "+pkgName+" (all files must be in the same package)"))
 		}
@@ -96,8 +107,12 @@ func check(src Source) ([]File, positions, error) {
 		findRegisters(fset, af, sdkName, regs)
 		parsed = append(parsed, af)
 	}
-	if len(probs) == 0 {
-		probs = unsupported(fset, parsed)
+	if whole {
+		gaps, typeErrs := unsupported(fset, parsed)
+		probs = append(probs, gaps...)
+		if len(probs) > 0 {
+			probs = append(probs, typeErrs...)
+		}
 	}
 	if len(probs) > 0 {
 		slices.SortStableFunc(probs, func(a, b Problem) int {

@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"strconv"
 	"strings"
 )
 
@@ -29,17 +30,18 @@ var missingBuiltins = map[string]string{
 //   - generic functions the interpreter cannot instantiate (see generics).
 //
 // It type-checks the package against the symbols the interpreter offers
-// (see universe). Type errors are left for the interpreter to report; what
-// has no type because of one is not judged.
-func unsupported(fset *token.FileSet, files []*ast.File) (probs []Problem) {
+// (see universe) and returns the type errors apart, for the caller to
+// report or to leave to the interpreter; what has no type because of one
+// is not judged.
+func unsupported(fset *token.FileSet, files []*ast.File) (probs, typeErrs []Problem) {
 	if len(files) == 0 {
-		return nil
+		return nil, nil
 	}
 	defer func() {
 		// A flaw of ours must not refuse a deploy: the interpreter still
 		// judges the code.
 		if recover() != nil {
-			probs = nil
+			probs, typeErrs = nil, nil
 		}
 	}()
 	info := &types.Info{
@@ -50,8 +52,16 @@ func unsupported(fset *token.FileSet, files []*ast.File) (probs []Problem) {
 		Selections: make(map[*ast.SelectorExpr]*types.Selection),
 	}
 	u := theUniverse()
-	conf := types.Config{Importer: u, Error: func(error) {}}
-	pkg, _ := conf.Check(files[0].Name.Name, fset, files, info) // errors are the interpreter's to report
+	var errs []types.Error
+	conf := types.Config{Importer: u, Error: func(err error) {
+		// Soft errors (an unused variable or import) are Go's, not the
+		// interpreter's: it runs such code.
+		if te, ok := err.(types.Error); ok && !te.Soft {
+			errs = append(errs, te)
+		}
+	}}
+	pkg, _ := conf.Check(files[0].Name.Name, fset, files, info)
+	typeErrs = typeProblems(files, info, u, errs)
 
 	at := func(pos token.Pos, format string, args ...any) {
 		probs = append(probs, problemAt(fset.Position(pos), fmt.Sprintf(format, args...)))
@@ -89,6 +99,42 @@ func unsupported(fset *token.FileSet, files []*ast.File) (probs []Problem) {
 	}
 	g := generics{info: info, pkg: pkg, u: u, at: at, decls: map[*types.Func]*ast.FuncDecl{}}
 	g.check(files)
+	return probs, typeErrs
+}
+
+// typeProblems turns the type checker's errors into problems, leaving out
+// the names it cannot find in a package the interpreter does not offer:
+// that import is refused already, and what the code uses of it is not a
+// second mistake.
+func typeProblems(files []*ast.File, info *types.Info, u *universe, errs []types.Error) []Problem {
+	// unsafe is Go's own package, which the type checker knows.
+	offered := func(p string) bool { return p == "unsafe" || u.pkgs[p] != nil }
+	absent := map[token.Pos]bool{} // the selectors into packages not offered
+	dotAbsent := false             // whether a package not offered is imported with "."
+	for _, f := range files {
+		for _, spec := range f.Imports {
+			if p, _ := strconv.Unquote(spec.Path.Value); spec.Name != nil && spec.Name.Name == "." && !offered(p) {
+				dotAbsent = true
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok {
+					if pn, ok := info.Uses[id].(*types.PkgName); ok && !offered(pn.Imported().Path()) {
+						absent[sel.Sel.Pos()] = true
+					}
+				}
+			}
+			return true
+		})
+	}
+	var probs []Problem
+	for _, e := range errs {
+		if absent[e.Pos] || dotAbsent && strings.HasPrefix(e.Msg, "undefined: ") {
+			continue
+		}
+		probs = append(probs, problemAt(e.Fset.Position(e.Pos), e.Msg))
+	}
 	return probs
 }
 

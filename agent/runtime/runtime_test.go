@@ -156,6 +156,45 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`a.go:5:2: import "os/exec" is not allowed`, `b.go:3:8: import "unsafe" is not allowed`, `b.go:4:11: import "net/http" is not allowed`},
 		},
 		{
+			// A refused import does not hide the rest: type errors,
+			// undefined names, other refused imports and what the
+			// interpreter runs differently, all in one answer. What the code
+			// uses of the refused packages is not reported again.
+			name: "refused imports with the package's other problems",
+			src: source(
+				"a.go", header+"import \"os/exec\"\n\nfunc init() { sdk.Register(\"x\", h) }\n\n"+
+					"func h(ctx *sdk.Context, in map[string]any) (map[string]any, error) {\n"+
+					"\tcmd := exec.Command(\"ls\")\n\treturn nil, cmd.Run()\n}\n",
+				"b.go", "package svc\n\nimport (\n\t\"unsafe\"\n\n\t\"gopkg.in/yaml.v3\"\n\tgh \"github.com/example/helpers\"\n)\n\n"+
+					"var _ = unsafe.Sizeof(0)\nvar _, _ = yaml.Marshal(1)\nvar _ = gh.Helper()\n\n"+
+					"func f() int {\n\treturn \"one\"\n}\n\n"+
+					"func g() {\n\t_ = notDeclared\n\tfor i := range 3 {\n\t\t_ = i\n\t}\n}\n",
+			),
+			want: []string{
+				`a.go:5:8: import "os/exec" is not allowed`,
+				`b.go:4:2: import "unsafe" is not allowed`,
+				`b.go:6:2: import "gopkg.in/yaml.v3" is not allowed`,
+				`b.go:7:5: import "github.com/example/helpers" is not allowed`,
+				`b.go:15:9: cannot use "one" (untyped string constant) as int value in return statement`,
+				`b.go:19:6: undefined: notDeclared`,
+				`b.go:20:17: range over an integer is not supported by the interpreter`,
+			},
+		},
+		{
+			// What a dot import of a refused package declares is unknown:
+			// no name is reported undefined.
+			name: "refused dot import",
+			src:  source("a.go", header+"import . \"os/exec\"\n\nfunc init() { sdk.Register(\"x\", nil); _ = Command(\"ls\") }\n"),
+			want: []string{`a.go:5:10: import "os/exec" is not allowed`},
+		},
+		{
+			// The interpreter reports type errors when nothing refuses the
+			// package before it: one, as before.
+			name: "type errors of a package the door lets through",
+			src:  source("a.go", header+"func init() { sdk.Register(\"x\", nil) }\n", "b.go", "package svc\n\nfunc f() int {\n\treturn \"one\"\n}\n\nfunc g() { _ = notDeclared }\n"),
+			want: []string{"b.go:4:9: cannot use"},
+		},
+		{
 			name: "mixed package clauses",
 			src:  source("a.go", "package svc\n", "b.go", "package other\n"),
 			want: []string{"b.go:1:9: package other; expected svc"},

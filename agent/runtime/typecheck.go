@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/traefik/yaegi/stdlib/generic"
 
@@ -53,9 +54,33 @@ func (u *universe) Import(p string) (*types.Package, error) {
 	if pkg := u.pkgs[p]; pkg != nil {
 		return pkg, nil
 	}
-	pkg := types.NewPackage(p, path.Base(p))
+	if p == "unsafe" {
+		// Refused too, but its uses type-check as Go's own.
+		return types.Unsafe, nil
+	}
+	pkg := types.NewPackage(p, assumedName(p))
 	pkg.MarkComplete()
 	return pkg, nil
+}
+
+// assumedName is the name a package at p is most likely declared with, as
+// goimports guesses it: the last element, or the one before a major
+// version ("example.com/yaml/v3" is yaml), without a "go-" prefix and cut
+// at the first character that cannot be in a name ("yaml.v3" is yaml). An
+// empty package of the right name keeps the code's uses of it from being
+// reported as undefined names beside the refused import.
+func assumedName(p string) string {
+	base := path.Base(p)
+	if len(base) > 1 && base[0] == 'v' && strings.Trim(base[1:], "0123456789") == "" && path.Dir(p) != "." {
+		base = path.Base(path.Dir(p))
+	}
+	base = strings.TrimPrefix(base, "go-")
+	if i := strings.IndexFunc(base, func(r rune) bool {
+		return !(r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r))
+	}); i >= 0 {
+		base = base[:i]
+	}
+	return base
 }
 
 // addGeneric type-checks the interpreter's sources of its generic

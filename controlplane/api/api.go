@@ -101,11 +101,74 @@ func storeError(what string, err error) error {
 	case errors.Is(err, store.ErrWrongKind):
 		// The definition exists but does not fit: the reference must change.
 		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, trimSentinel(err, store.ErrWrongKind))
+	case store.Unavailable(err):
+		return &unavailableError{what: what, err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
+		// The context's own words: err's may name the database's address.
+		ctxErr := context.Canceled
+		if errors.Is(err, context.DeadlineExceeded) {
+			ctxErr = context.DeadlineExceeded
+		}
+		return status.Errorf(status.FromContextError(ctxErr).Code(), "%s: %v", what, ctxErr)
 	default:
 		return status.Errorf(codes.Internal, "%s: %v", what, err)
 	}
+}
+
+// unavailableError is a store error that says the database cannot be
+// reached. Its status tells the client only that, and what failed; the
+// error itself, which names the database's address and user, goes to the
+// control plane's log (see DatabaseErrors).
+type unavailableError struct {
+	what string
+	err  error
+}
+
+func (e *unavailableError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// GRPCStatus is the status the client gets.
+func (e *unavailableError) GRPCStatus() *status.Status {
+	return status.New(codes.Unavailable, e.what+": "+store.ErrUnavailable.Error())
+}
+
+// DatabaseErrors returns interceptors that apply the one rule for a
+// database that cannot be reached to every call of the server: the client
+// gets Unavailable with a message that names no host, port, user or
+// database, and the control plane logs the error itself. A handler states
+// such an error with storeError, or returns the store's error as it is.
+func DatabaseErrors(log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	log = log.With("component", "api")
+	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		resp, err := next(ctx, req)
+		if err != nil {
+			err = databaseError(log, info.FullMethod, err)
+		}
+		return resp, err
+	}
+	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		err := next(srv, ss)
+		if err != nil {
+			err = databaseError(log, info.FullMethod, err)
+		}
+		return err
+	}
+	return unary, stream
+}
+
+// databaseError returns err, or in its place the status a client is told
+// when it says the database cannot be reached.
+func databaseError(log *slog.Logger, method string, err error) error {
+	var ue *unavailableError
+	switch {
+	case errors.As(err, &ue):
+		log.Error("the database is unavailable", "method", method, "op", ue.what, "err", ue.err)
+		return ue.GRPCStatus().Err()
+	case store.Unavailable(err):
+		log.Error("the database is unavailable", "method", method, "err", err)
+		return status.Error(codes.Unavailable, store.ErrUnavailable.Error())
+	}
+	return err
 }
 
 // trimSentinel drops the sentinel's text from the end of a message: the

@@ -192,6 +192,9 @@ func (s *jobs) RunJob(ctx context.Context, req *adminv1.RunJobRequest) (*adminv1
 	}
 	targets, err := s.runTargets(ctx, j, req.GetAgentId())
 	if err != nil {
+		if _, ok := status.FromError(err); ok {
+			return nil, err
+		}
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: %v", what, err)
 	}
 	timeout := validate.MaxTimeout
@@ -239,7 +242,8 @@ func (s *jobs) runOn(ctx context.Context, id, job string) (*adminv1.JobRun, erro
 	return agentRunOut(id, res.GetJobRun()), nil
 }
 
-// runTargets picks the agents a RunJob runs on.
+// runTargets picks the agents a RunJob runs on. A store error comes back
+// as a status; any other error says why no agent fits.
 func (s *jobs) runTargets(ctx context.Context, j store.Job, agentID string) ([]string, error) {
 	connected := s.dispatch.Connected()
 	if agentID != "" {
@@ -252,7 +256,7 @@ func (s *jobs) runTargets(ctx context.Context, j store.Job, agentID string) ([]s
 	for _, id := range connected {
 		a, err := s.store.GetAgent(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, storeError(fmt.Sprintf("run job %q: read agent %q", j.Name, id), err)
 		}
 		if carries(a.Labels, j.AgentLabels) {
 			selected = append(selected, id)

@@ -83,7 +83,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 
-	srv := grpc.NewServer(append(interceptors(met),
+	srv := grpc.NewServer(append(interceptors(met, log),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		grpc.MaxSendMsgSize(maxMessageBytes),
 		// Agents ping every 30 s so that a dead edge link is noticed.

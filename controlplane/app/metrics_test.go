@@ -105,7 +105,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(interceptors(met)...)
+	srv := grpc.NewServer(interceptors(met, slog.New(slog.DiscardHandler))...)
 	api.New(st, watch, disp, api.Options{DeployTimeout: time.Minute, InvokeTimeout: time.Minute}, log).Register(srv)
 	agentv1.RegisterAgentServiceServer(srv, disp)
 	go func() { _ = srv.Serve(lis) }()

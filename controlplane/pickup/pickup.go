@@ -8,12 +8,8 @@
 package pickup
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,6 +17,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-dev/weft/ctl/sources"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -69,42 +66,15 @@ func ReadPath(path string) (*adminv1.PackageSource, error) {
 	return src, nil
 }
 
-// ReadSources reads a sources list: one path per line, relative to the
-// list's own directory unless absolute; blank lines and lines starting with
-// # are ignored. Every path is read; the error names each bad line.
+// ReadSources reads the packages a sources list names, as weftctl deploy
+// --sources does (see package ctl/sources): the error names each bad line
+// as list:line.
 func ReadSources(list string) ([]*adminv1.PackageSource, error) {
-	b, err := os.ReadFile(list)
+	paths, err := sources.ReadList(list)
 	if err != nil {
-		return nil, fmt.Errorf("sources list: %w", err)
-	}
-	base := filepath.Dir(list)
-	var (
-		out  []*adminv1.PackageSource
-		errs []error
-	)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for line := 1; sc.Scan(); line++ {
-		p := strings.TrimSpace(sc.Text())
-		if p == "" || strings.HasPrefix(p, "#") {
-			continue
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
-		}
-		src, err := ReadPath(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %w", list, line, unwrapPathError(err)))
-			continue
-		}
-		out = append(out, src)
-	}
-	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: names no files or directories", list)
-	}
-	return out, nil
+	return sources.Packages(paths)
 }
 
 // DeploySources deploys every package a sources list names, as one
@@ -132,12 +102,4 @@ func Summary(res *adminv1.DeployResponse) string {
 		parts = append(parts, fmt.Sprintf("%s %s v%d", verb, p.GetPackage().GetName(), p.GetPackage().GetVersion()))
 	}
 	return fmt.Sprintf("%s; revision %d", strings.Join(parts, ", "), res.GetRevision())
-}
-
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
-	}
-	return err
 }

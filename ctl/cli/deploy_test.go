@@ -44,8 +44,8 @@ func TestDeploy(t *testing.T) {
 		"broken/broken.go":    "package broken\n\nvar x = BROKEN\n",
 		"same/same.go":        "package same\n",
 		"notes.txt":           "hello",
-		"list.txt":            "# services\n\nhello\norders/orders.go\n",
-		"badlist.txt":         "hello\nmissing\n",
+		"list.txt":            "# services\n\nhello   # the hello service\n\torders/orders.go\t# and orders\n   # the end\n",
+		"badlist.txt":         "hello\nmissing  # not there\n",
 	})
 	in := func(p string) string { return filepath.Join(tmp, p) }
 	file := func(name, content string) *adminv1.SourceFile {
@@ -78,7 +78,7 @@ func TestDeploy(t *testing.T) {
 		{
 			name:    "sources list naming a missing path",
 			args:    []string{"--sources", in("badlist.txt")},
-			wantErr: "badlist.txt:2: " + in("missing") + " does not exist",
+			wantErr: "badlist.txt:2: " + in("missing") + ": no such file or directory",
 		},
 		{
 			name: "directory without tests, subdirectories or other files",

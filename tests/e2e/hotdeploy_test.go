@@ -52,7 +52,7 @@ func newHotEnv(t *testing.T, dsn string) *hotEnv {
 	h := &hotEnv{pickup: filepath.Join(t.TempDir(), "pickup"), work: t.TempDir()}
 	list := filepath.Join(h.work, "services-sources.txt")
 	writeFile(t, filepath.Join(h.work, "atstart", "atstart.go"), serviceSource("atstart", ""))
-	writeFile(t, list, "# deployed when the control plane starts\natstart\n")
+	writeFile(t, list, "# deployed when the control plane starts\n\natstart   # a comment at the end of a line\n")
 	h.cp = testenv.StartControlPlane(t, dsn, testenv.WithArgs("--pickup-dir", h.pickup, "--pickup-interval", "200ms", "--sources", list))
 	h.agents = []*testenv.Agent{
 		testenv.StartAgent(t, h.cp, "agent-1", testenv.WithArgs("--backups", "3")),
@@ -164,7 +164,7 @@ func (h *hotEnv) waysIn(t *testing.T) {
 	// A sources list through weftctl.
 	writeFile(t, filepath.Join(h.work, "listed", "listed.go"), serviceSource("listed", ""))
 	list := filepath.Join(h.work, "more-sources.txt")
-	writeFile(t, list, "listed\n")
+	writeFile(t, list, "# through weftctl\nlisted\t# a comment at the end of a line\n")
 	h.ctl(t, "deploy", "--sources", list)
 	h.awaitFrom(t, "listed.hi", "listed")
 
@@ -297,8 +297,10 @@ func (h *hotEnv) panics(t *testing.T) {
 		if resp.Status != 500 || json.Unmarshal(resp.Body, &body) != nil || body.CID == "" || body.CID != resp.Header.Get("X-Weft-CID") {
 			t.Fatalf("%s: panicking service: %s; want 500 with the cid in the body and header", a.ID, resp)
 		}
-		if !strings.Contains(body.Error, "boom") {
-			t.Errorf("%s: panic error %q does not say what panicked", a.ID, body.Error)
+		// The panic's value is the service's inside: the caller reads a
+		// generic message with the CID, under which the agent logged it.
+		if want := "the service failed; see the agent log, cid " + body.CID; body.Error != want {
+			t.Errorf("%s: panic error %q, want %q", a.ID, body.Error, want)
 		}
 		if !a.Running() || a.PID() != pid || h.cp.Agent(t, a.ID).GetPid() != int64(pid) {
 			t.Fatalf("%s: the agent restarted or stopped after a panic", a.ID)
@@ -308,21 +310,32 @@ func (h *hotEnv) panics(t *testing.T) {
 
 func (h *hotEnv) refused(t *testing.T) {
 	tests := []struct {
-		name, src, want string
+		name  string
+		files map[string]string // of the package directory deployed
+		want  []string          // each in the one answer
 	}{
-		{"os/exec", "package bad\n\nimport (\n\t\"os/exec\"\n\n\t\"github.com/weft-dev/weft/agent/sdk\"\n)\n\nfunc init() { _ = exec.Command; sdk.Register(\"bad.x\", nil) }\n",
-			`bad.go:4:2: import "os/exec" is not allowed`},
-		{"range over int", serviceSource("bad", "n := 0\n\t\tfor i := range 10 {\n\t\t\tn += i\n\t\t}\n\t\treturn map[string]any{\"n\": n}, nil"),
-			"bad.go:8:18: range over an integer"},
+		{"os/exec", map[string]string{"bad.go": "package bad\n\nimport (\n\t\"os/exec\"\n\n\t\"github.com/weft-dev/weft/agent/sdk\"\n)\n\nfunc init() { _ = exec.Command; sdk.Register(\"bad.x\", nil) }\n"},
+			[]string{`bad.go:4:2: import "os/exec" is not allowed`}},
+		{"range over int", map[string]string{"bad.go": serviceSource("bad", "n := 0\n\t\tfor i := range 10 {\n\t\t\tn += i\n\t\t}\n\t\treturn map[string]any{\"n\": n}, nil")},
+			[]string{"bad.go:8:18: range over an integer"}},
+		// A refused import does not hide the package's other problems.
+		{"refused import and a type error in another file", map[string]string{
+			"bad.go":   "package bad\n\nimport (\n\t\"os/exec\"\n\n\t\"github.com/weft-dev/weft/agent/sdk\"\n)\n\nfunc init() { _ = exec.Command; sdk.Register(\"bad.x\", nil) }\n",
+			"other.go": "package bad\n\nfunc count() int {\n\treturn \"three\"\n}\n",
+		}, []string{`bad.go:4:2: import "os/exec" is not allowed`, `other.go:4:9: cannot use "three"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := h.cp.DesiredRevision(t)
-			file := filepath.Join(t.TempDir(), "bad.go")
-			writeFile(t, file, tt.src)
-			r := testenv.Ctl(t, h.cp, "deploy", file)
-			if r.ExitCode == 0 || !strings.Contains(r.Stderr, tt.want) {
-				t.Fatalf("deploy: %s; want a non-zero exit with %q", r, tt.want)
+			dir := filepath.Join(t.TempDir(), "bad")
+			for name, src := range tt.files {
+				writeFile(t, filepath.Join(dir, name), src)
+			}
+			r := testenv.Ctl(t, h.cp, "deploy", dir)
+			for _, want := range tt.want {
+				if r.ExitCode == 0 || !strings.Contains(r.Stderr, want) {
+					t.Fatalf("deploy: %s; want a non-zero exit with %q", r, want)
+				}
 			}
 			if after := h.cp.DesiredRevision(t); after != before {
 				t.Fatalf("a refused deploy moved the revision from %d to %d", before, after)
