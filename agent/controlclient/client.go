@@ -2,7 +2,8 @@
 // the control plane, says hello, applies each snapshot and answers ACK or
 // NACK, runs the control plane's commands, and reconnects with jittered
 // backoff whenever the connection drops. The agent keeps serving its last
-// good state all the while.
+// good state all the while. It also keeps that state on disk, and tells
+// the control plane when it cannot (see persister).
 package controlclient
 
 import (
@@ -43,7 +44,7 @@ type Engine interface {
 	Ping(ctx context.Context, connection string) (address string, status int, latency time.Duration, err error)
 }
 
-// Saver keeps the last good snapshot.
+// Saver keeps the last good snapshot, the one the agent boots from.
 type Saver interface {
 	Save(s *agentv1.Snapshot) error
 }
@@ -95,7 +96,6 @@ type Client struct {
 	addr    string
 	id      Identity
 	engine  Engine
-	saver   Saver
 	log     *slog.Logger
 	backoff *Backoff
 	backups Backups          // nil: none kept
@@ -105,6 +105,9 @@ type Client struct {
 	tails   Tails            // nil: no tails
 	now     func() time.Time // when a backup's state was replaced
 	api     atomic.Value     // agentv1.AgentServiceClient once Run has a connection
+
+	disk      *persister // writes the snapshot and backups, and retries them
+	diskRetry *Backoff   // how often disk retries
 }
 
 // Option adjusts a Client.
@@ -135,10 +138,13 @@ func WithTails(t Tails) Option {
 
 // New returns a client for the control plane at addr.
 func New(addr string, id Identity, e Engine, s Saver, b *Backoff, log *slog.Logger, opts ...Option) *Client {
-	c := &Client{addr: addr, id: id, engine: e, saver: s, backoff: b, log: log.With("component", "controlclient"), now: time.Now}
+	c := &Client{addr: addr, id: id, engine: e, backoff: b, log: log.With("component", "controlclient"), now: time.Now}
 	for _, o := range opts {
 		o(c)
 	}
+	c.disk = newPersister(s, c.log, func() time.Time { return c.now() })
+	c.disk.backups = c.backups
+	c.diskRetry = NewBackoff(persistRetryMin, persistRetryMax, nil)
 	return c
 }
 
@@ -158,6 +164,18 @@ func (c *Client) Run(ctx context.Context) error {
 	defer conn.Close()
 	api := agentv1.NewAgentServiceClient(conn)
 	c.api.Store(api)
+	// Writes to the state directory are retried with or without a
+	// control plane: a restart while it is away serves what is on disk.
+	retryCtx, stopRetry := context.WithCancel(ctx)
+	retried := make(chan struct{})
+	go func() {
+		defer close(retried)
+		c.disk.retry(retryCtx, c.diskRetry)
+	}()
+	defer func() {
+		stopRetry()
+		<-retried
+	}()
 	for {
 		synced, err := c.session(ctx, api)
 		if ctx.Err() != nil {
@@ -202,21 +220,54 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 	// The control plane knows the agent once it has read the hello;
 	// commands retries until then.
 	go c.commands(ctx, api)
+	msgs := make(chan *agentv1.SyncResponse)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	synced := false
+	var acked *agentv1.Ack // the last ACK sent on this stream: the state served
 	for {
-		m, err := stream.Recv()
-		if err != nil {
+		var out *agentv1.SyncRequest
+		select {
+		case err := <-recvErr:
 			return synced, err
+		case <-c.disk.changed:
+			// What is on disk changed: send the ACK of the state served
+			// again, with the new reason, so the control plane shows it.
+			reason := c.disk.Reason()
+			if acked == nil || acked.GetNotPersisted() == reason {
+				continue
+			}
+			out = &agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Ack{Ack: &agentv1.Ack{
+				Revision: acked.GetRevision(), Nonce: acked.GetNonce(), Hash: acked.GetHash(), NotPersisted: reason,
+			}}}
+		case m := <-msgs:
+			snap := m.GetSnapshot()
+			if snap == nil {
+				continue
+			}
+			if !synced {
+				synced = true
+				c.log.Info("connected to the control plane", "addr", c.addr)
+			}
+			out = c.apply(ctx, snap)
 		}
-		snap := m.GetSnapshot()
-		if snap == nil {
-			continue
+		if ack := out.GetAck(); ack != nil {
+			acked = ack
 		}
-		if !synced {
-			synced = true
-			c.log.Info("connected to the control plane", "addr", c.addr)
-		}
-		if err := stream.Send(c.apply(ctx, snap)); err != nil {
+		if err := stream.Send(out); err != nil {
 			return synced, recvError(stream, err)
 		}
 	}
@@ -241,30 +292,12 @@ func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.Syn
 	if c.jobs != nil {
 		c.jobs.Set(snap.GetJobs())
 	}
-	c.keepBackup(prev, st)
-	if err := c.saver.Save(st.Snapshot); err != nil {
-		// Serving goes on; only a restart without the control plane would
-		// miss this revision.
-		c.log.Error("cannot keep the snapshot on disk", "revision", snap.GetRevision(), "err", err)
-	}
+	// The swap is done and is ACKed whatever the disk says: serving is
+	// what matters. A write that fails is retried, and its reason goes
+	// with the ACK so that the fleet shows it.
 	return &agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Ack{Ack: &agentv1.Ack{
-		Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: st.Hash,
+		Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: st.Hash, NotPersisted: c.disk.keep(prev, st),
 	}}}
-}
-
-// keepBackup backs up prev, the state that next replaced. A failure is
-// logged and otherwise ignored: the swap is done and must be ACKed.
-func (c *Client) keepBackup(prev, next *engine.State) {
-	if c.backups == nil || prev == nil || prev.Revision() == 0 || prev.Hash == next.Hash {
-		return // nothing replaced (revision 0 is no config yet), or nothing changed for this agent
-	}
-	b, err := c.backups.KeepBackup(prev.Snapshot, next.Revision(), c.now())
-	switch {
-	case err != nil:
-		c.log.Error("cannot keep a backup of the replaced state", "revision", prev.Revision(), "replaced_by", next.Revision(), "err", err)
-	case b.ID != "":
-		c.log.Debug("kept a backup of the replaced state", "backup", b.ID, "revision", prev.Revision(), "replaced_by", next.Revision(), "bytes", b.Size)
-	}
 }
 
 // recvError returns the stream's real error after a failed Send, which

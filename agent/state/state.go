@@ -54,13 +54,20 @@ func Open(path string, opts ...Option) (*Dir, error) {
 func (d *Dir) Path() string { return d.path }
 
 // Save writes s, which must carry every package's files, as the last good
-// snapshot.
+// snapshot. A state directory removed under a running agent is made
+// again, so that repairing a broken one is enough for the next Save.
 func (d *Dir) Save(s *agentv1.Snapshot) error {
 	b, err := encode(s)
 	if err != nil {
-		return fmt.Errorf("save snapshot: %w", err)
+		return fmt.Errorf("save snapshot of revision %d: %w", s.GetRevision(), err)
 	}
-	return writeAtomic(filepath.Join(d.path, fileName), b)
+	if err := os.MkdirAll(d.path, 0o700); err != nil {
+		return fmt.Errorf("save snapshot of revision %d: state dir: %w", s.GetRevision(), err)
+	}
+	if err := writeAtomic(filepath.Join(d.path, fileName), b); err != nil {
+		return fmt.Errorf("save snapshot of revision %d: %w", s.GetRevision(), err)
+	}
+	return nil
 }
 
 // Load reads the last good snapshot; nil when there is none.

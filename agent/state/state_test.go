@@ -1,9 +1,13 @@
 package state
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -62,5 +66,61 @@ func TestLoadRefusesDamage(t *testing.T) {
 				t.Fatalf("Load of a damaged file = %v, nil; want an error", s)
 			}
 		})
+	}
+}
+
+// breakDir replaces the directory path with a regular file, which stops
+// every write under it with ENOTDIR, as a full or read-only disk would,
+// even for root (the tests run as root, so permissions stop nothing).
+func breakDir(t *testing.T, path string) {
+	t.Helper()
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSaveFailsOnABrokenDirAndRecovers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(&agentv1.Snapshot{Revision: 1, Hash: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	breakDir(t, path)
+	err = d.Save(&agentv1.Snapshot{Revision: 2, Hash: "h2"})
+	if !errors.Is(err, syscall.ENOTDIR) || !strings.Contains(err.Error(), "revision 2") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Save into a state dir that is a file = %v; want ENOTDIR naming revision 2 and %s", err, path)
+	}
+	if _, err := d.KeepBackup(&agentv1.Snapshot{Revision: 1}, 2, time.Now()); !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("KeepBackup into a state dir that is a file = %v; want ENOTDIR", err)
+	}
+
+	// Removing the file is enough: Save makes the directory again.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(&agentv1.Snapshot{Revision: 3, Hash: "h3"}); err != nil {
+		t.Fatalf("Save after the repair: %v", err)
+	}
+	if got, err := d.Load(); err != nil || got.GetRevision() != 3 {
+		t.Fatalf("Load after the repair = r%d, %v; want r3", got.GetRevision(), err)
+	}
+	if _, err := d.KeepBackup(&agentv1.Snapshot{Revision: 1}, 3, time.Now()); err != nil {
+		t.Fatalf("KeepBackup after the repair: %v", err)
+	}
+}
+
+func TestOpenUnderAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(filepath.Join(file, "state")); !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("Open under a regular file = %v; want ENOTDIR", err)
 	}
 }

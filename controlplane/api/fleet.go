@@ -252,6 +252,8 @@ func (s *Server) notConnected(ctx context.Context, what, id string) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s: no agent %q has ever connected", what, id)
+	case store.Unavailable(err):
+		return storeError(what, err)
 	case err != nil || a.Connected:
 		// Connected to another replica, or just gone: the store cannot tell
 		// which for sure.
@@ -286,6 +288,7 @@ func agentOut(a store.Agent, rev int64) *adminv1.Agent {
 		DesiredRevision: rev,
 		SyncStatus:      syncStatus(a, rev),
 		FailedRevision:  a.FailedRevision,
+		NotPersisted:    a.NotPersisted,
 		HttpAddress:     a.HTTPAddress,
 		Pid:             a.PID,
 		LastSeen:        timestamppb.New(a.LastSeen),

@@ -217,6 +217,7 @@ func (s *packages) GetDeployStatus(ctx context.Context, req *adminv1.GetDeploySt
 			Error:           a.Error,
 			Connected:       a.Connected,
 			AppliedRevision: a.AppliedRevision,
+			NotPersisted:    a.NotPersisted,
 		})
 	}
 	return out, nil

@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
@@ -25,7 +28,7 @@ type Store interface {
 	Desired(ctx context.Context) (store.Desired, error)
 	GetAgent(ctx context.Context, id string) (store.Agent, error)
 	AgentHello(ctx context.Context, a store.AgentHello) error
-	AgentApplied(ctx context.Context, id string, revision int64, hash string) error
+	AgentAcked(ctx context.Context, id string, ack store.AgentAck) error
 	AgentFailed(ctx context.Context, id string, revision int64, message string) error
 	AgentSeen(ctx context.Context, id string, connected bool) error
 	ClaimFiring(ctx context.Context, c store.ClaimRequest) (store.Claim, error)
@@ -87,6 +90,18 @@ func (s *Server) Connected() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// storeFailed is the status of an agent call the store failed: Unavailable,
+// for the agent tries again. When the database cannot be reached the
+// message says only that: the store's error names the database's address
+// and user, which agents on edge hosts have no business knowing. The
+// caller logs the error itself.
+func storeFailed(op string, err error) error {
+	if store.Unavailable(err) {
+		return status.Errorf(codes.Unavailable, "%s: %v", op, store.ErrUnavailable)
+	}
+	return status.Errorf(codes.Unavailable, "%s: %v", op, err)
 }
 
 // desired returns the full snapshot, with every package's files, at

@@ -36,7 +36,7 @@ func (s *Server) ClaimFiring(ctx context.Context, req *agentv1.ClaimFiringReques
 	})
 	if err != nil {
 		s.log.Error("cannot claim a firing", "agent", req.GetAgentId(), "job", req.GetJob(), "err", err)
-		return nil, status.Errorf(codes.Unavailable, "claim firing: %v", err)
+		return nil, storeFailed("claim firing", err)
 	}
 	out := &agentv1.ClaimFiringResponse{Granted: c.Granted, Holder: c.Holder, Reason: c.Reason}
 	if c.Granted {
@@ -54,7 +54,7 @@ func (s *Server) RenewLeases(ctx context.Context, req *agentv1.RenewLeasesReques
 	held, err := s.store.RenewLeases(ctx, req.GetAgentId(), req.GetJobs(), s.now(), ttl)
 	if err != nil {
 		s.log.Error("cannot renew leases", "agent", req.GetAgentId(), "err", err)
-		return nil, status.Errorf(codes.Unavailable, "renew leases: %v", err)
+		return nil, storeFailed("renew leases", err)
 	}
 	return &agentv1.RenewLeasesResponse{Held: held, LeaseTtlMs: ttl.Milliseconds()}, nil
 }
@@ -83,7 +83,7 @@ func (s *Server) ReportRuns(ctx context.Context, req *agentv1.ReportRunsRequest)
 	doubles, err := s.store.RecordRuns(ctx, id, runs)
 	if err != nil {
 		s.log.Error("cannot record job runs", "agent", id, "runs", len(runs), "err", err)
-		return nil, status.Errorf(codes.Unavailable, "report runs: %v", err)
+		return nil, storeFailed("report runs", err)
 	}
 	for _, d := range doubles {
 		s.log.Error("a firing of a job placed on one agent ran twice; check the agents' clocks", "job", d.Job, "agent", id,

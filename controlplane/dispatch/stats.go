@@ -39,7 +39,7 @@ func (s *Server) ReportStats(ctx context.Context, req *agentv1.ReportStatsReques
 		return nil, status.Errorf(codes.InvalidArgument, "report stats: agent_id %q is unknown: an agent says hello on the Sync stream first", id)
 	} else if err != nil {
 		s.log.Error("cannot read an agent reporting stats", "agent", id, "err", err)
-		return nil, status.Errorf(codes.Unavailable, "report stats: read agent %q: %v", id, err)
+		return nil, storeFailed(fmt.Sprintf("report stats: read agent %q", id), err)
 	}
 	if len(req.GetEpoch()) > maxEpochLength {
 		return nil, status.Errorf(codes.InvalidArgument, "report stats: epoch of %d bytes; at most %d", len(req.GetEpoch()), maxEpochLength)
@@ -66,7 +66,7 @@ func (s *Server) ReportStats(ctx context.Context, req *agentv1.ReportStatsReques
 	}
 	if err := s.store.RecordStats(ctx, id, req.GetEpoch(), buckets); err != nil {
 		s.log.Error("cannot record statistics", "agent", id, "buckets", len(buckets), "err", err)
-		return nil, status.Errorf(codes.Unavailable, "report stats: %v", err)
+		return nil, storeFailed("report stats", err)
 	}
 	s.statsBuckets.Add(int64(len(buckets)))
 	return resp, nil

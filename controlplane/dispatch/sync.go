@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -56,7 +57,8 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 
 	prev, err := s.store.GetAgent(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return status.Errorf(codes.Unavailable, "sync: read agent %q: %v", id, err)
+		s.log.Error("cannot read an agent saying hello", "agent", id, "err", err)
+		return storeFailed(fmt.Sprintf("sync: read agent %q", id), err)
 	}
 	if err := s.store.AgentHello(ctx, store.AgentHello{
 		ID:              id,
@@ -68,7 +70,8 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 		AppliedRevision: hello.GetAppliedRevision(),
 		AppliedHash:     hello.GetAppliedHash(),
 	}); err != nil {
-		return status.Errorf(codes.Unavailable, "sync: record agent %q: %v", id, err)
+		s.log.Error("cannot record an agent saying hello", "agent", id, "err", err)
+		return storeFailed(fmt.Sprintf("sync: record agent %q", id), err)
 	}
 
 	conn := s.register(id, cancel, hello.GetAppliedRevision())
@@ -121,7 +124,7 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 			full, err := s.desired(ctx, rev)
 			if err != nil {
 				log.Error("cannot build snapshot", "revision", rev, "err", err)
-				return status.Errorf(codes.Unavailable, "sync: %v", err)
+				return storeFailed("sync", err)
 			}
 			snap := forAgent(full, a.held, newNonce())
 			if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Snapshot{Snapshot: snap}}); err != nil {
@@ -158,6 +161,7 @@ type syncState struct {
 	applied int64             // newest revision ACKed
 	refused int64             // newest revision NACKed, not to be sent again
 	pending *agentv1.Snapshot // sent and not yet answered
+	acked   *agentv1.Snapshot // ACKed last on this stream: what the agent serves
 }
 
 func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *agentv1.SyncRequest) error {
@@ -165,6 +169,10 @@ func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *a
 	switch k := m.GetKind().(type) {
 	case *agentv1.SyncRequest_Ack:
 		ack := k.Ack
+		if a.acked != nil && ack.GetNonce() == a.acked.GetNonce() && ack.GetHash() == a.acked.GetHash() {
+			// The same ACK again: what the agent keeps on disk changed.
+			return s.acked(ctx, conn.id, a.acked, ack, true, log)
+		}
 		if a.pending == nil || ack.GetNonce() != a.pending.GetNonce() {
 			log.Warn("ignoring an ACK for a snapshot not pending", "revision", ack.GetRevision(), "nonce", ack.GetNonce())
 			return nil
@@ -183,10 +191,10 @@ func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *a
 		for _, p := range snap.GetPackages() {
 			a.held[p.GetSha256()] = true
 		}
-		a.applied = snap.GetRevision()
+		a.applied, a.acked = snap.GetRevision(), snap
 		s.setApplied(conn, a.applied)
 		log.Info("agent applied revision", "revision", a.applied)
-		return s.store.AgentApplied(ctx, conn.id, snap.GetRevision(), snap.GetHash())
+		return s.acked(ctx, conn.id, snap, ack, false, log)
 	case *agentv1.SyncRequest_Nack:
 		nack := k.Nack
 		if a.pending == nil || nack.GetNonce() != a.pending.GetNonce() {
@@ -201,6 +209,19 @@ func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *a
 	default:
 		return status.Errorf(codes.InvalidArgument, "sync: unexpected %T after hello", k)
 	}
+}
+
+// acked records an ACK of snap with what the agent said of its disk. again
+// is true for the ACK of the snapshot the agent already serves, sent again
+// because that changed.
+func (s *Server) acked(ctx context.Context, id string, snap *agentv1.Snapshot, ack *agentv1.Ack, again bool, log *slog.Logger) error {
+	switch why := ack.GetNotPersisted(); {
+	case why != "":
+		log.Warn("agent serves a revision it could not keep on disk", "revision", snap.GetRevision(), "err", why)
+	case again:
+		log.Info("agent keeps the revision it serves on disk again", "revision", snap.GetRevision())
+	}
+	return s.store.AgentAcked(ctx, id, store.AgentAck{Revision: snap.GetRevision(), Hash: snap.GetHash(), NotPersisted: ack.GetNotPersisted()})
 }
 
 // nackMessage joins a NACK's errors into one message, one line per object.

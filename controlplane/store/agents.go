@@ -56,14 +56,21 @@ func (s *sqlStore) AgentHello(ctx context.Context, a AgentHello) error {
 	return nil
 }
 
-// AgentApplied records an ACK. It clears the last error when revision is
-// at or past the revision the agent last refused; the failed revision
-// itself stays as a record.
+// AgentApplied records an ACK of a state that is all on the agent's disk.
 func (s *sqlStore) AgentApplied(ctx context.Context, id string, revision int64, hash string) error {
+	return s.AgentAcked(ctx, id, AgentAck{Revision: revision, Hash: hash})
+}
+
+// AgentAcked records an ACK, in one statement so that no reader sees the
+// revision without what the agent said of its disk. It clears the last
+// error when the revision is at or past the revision the agent last
+// refused; the failed revision itself stays as a record.
+func (s *sqlStore) AgentAcked(ctx context.Context, id string, ack AgentAck) error {
 	return s.updateAgent(ctx, "ack", id, map[string]any{
-		"applied_revision": revision,
-		"applied_hash":     hash,
-		"last_error":       gorm.Expr("CASE WHEN ? >= failed_revision THEN '' ELSE last_error END", revision),
+		"applied_revision": ack.Revision,
+		"applied_hash":     ack.Hash,
+		"last_error":       gorm.Expr("CASE WHEN ? >= failed_revision THEN '' ELSE last_error END", ack.Revision),
+		"not_persisted":    ack.NotPersisted,
 		"connected":        true,
 		"last_seen":        now(),
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/store/storetest"
 )
 
 func TestAgents(t *testing.T) {
@@ -124,4 +125,36 @@ func TestAgents(t *testing.T) {
 			t.Fatalf("ListAgents = %+v", list)
 		}
 	})
+}
+
+// TestMigrateAgentsNotPersisted: an agent stored before agents said whether
+// they kept their state on disk reads with nothing unpersisted, and takes
+// an ACK that says something.
+func TestMigrateAgentsNotPersisted(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := store.SeedPreviousSchema(ctx, b.DSN, "alpha", "alpha.one", "orders", "/orders"); err != nil {
+				t.Fatalf("seed the previous schema: %v", err)
+			}
+			s := storetest.Open(t, b)
+			a, err := s.GetAgent(ctx, store.PreviousAgent)
+			if err != nil || a.AppliedRevision != 2 || a.NotPersisted != "" {
+				t.Fatalf("migrated agent = %+v, %v; want applied 2, nothing unpersisted", a, err)
+			}
+			ack := store.AgentAck{Revision: 3, Hash: "h3", NotPersisted: "save snapshot of revision 3: no space left on device"}
+			if err := s.AgentAcked(ctx, store.PreviousAgent, ack); err != nil {
+				t.Fatal(err)
+			}
+			if a, err = s.GetAgent(ctx, store.PreviousAgent); err != nil || a.AppliedRevision != 3 || a.NotPersisted != ack.NotPersisted {
+				t.Fatalf("after an ACK = %+v, %v; want applied 3, not persisted %q", a, err, ack.NotPersisted)
+			}
+			if err := s.AgentApplied(ctx, store.PreviousAgent, 3, "h3"); err != nil {
+				t.Fatal(err)
+			}
+			if a, err = s.GetAgent(ctx, store.PreviousAgent); err != nil || a.NotPersisted != "" {
+				t.Fatalf("after an ACK of a state on disk = %+v, %v; want nothing unpersisted", a, err)
+			}
+		})
+	}
 }

@@ -66,9 +66,33 @@ type channelRowV1 struct {
 
 func (channelRowV1) TableName() string { return "weft_channels" }
 
+// PreviousAgent is the agent SeedPreviousSchema stores.
+const PreviousAgent = "edge-old"
+
+// agentRowV1 is weft_agents as the release before agents said whether they
+// kept their state on disk created it.
+type agentRowV1 struct {
+	ID              string     `gorm:"primaryKey;size:255"`
+	Labels          string     `gorm:"not null"`
+	BuildVersion    string     `gorm:"size:255;not null"`
+	HTTPAddress     string     `gorm:"size:255;not null"`
+	PID             int64      `gorm:"column:pid;not null"`
+	StartedAt       *time.Time `gorm:"precision:3"`
+	Connected       bool       `gorm:"not null"`
+	AppliedRevision int64      `gorm:"not null"`
+	AppliedHash     string     `gorm:"size:255;not null"`
+	FailedRevision  int64      `gorm:"not null"`
+	LastError       string     `gorm:"not null"`
+	FirstSeen       time.Time  `gorm:"not null;precision:3"`
+	LastSeen        time.Time  `gorm:"not null;precision:3"`
+}
+
+func (agentRowV1) TableName() string { return "weft_agents" }
+
 // SeedPreviousSchema creates, in the empty database dsn, the tables of the
 // release before security definitions, holding at revision 2 the service
-// of package pkg and a channel (name, path) that calls it.
+// of package pkg and a channel (name, path) that calls it, and the agent
+// PreviousAgent, which applied revision 2.
 func SeedPreviousSchema(ctx context.Context, dsn, pkg, service, name, path string) error {
 	kind, rest, _ := strings.Cut(dsn, ":")
 	log := slog.New(slog.DiscardHandler)
@@ -91,7 +115,7 @@ func SeedPreviousSchema(ctx context.Context, dsn, pkg, service, name, path strin
 		migrator = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 	}
 	err = migrator.AutoMigrate(&metaRow{}, &changeRow{}, &packageRow{}, &packageVersionRow{},
-		&packageFileRow{}, &serviceRow{}, &channelRowV1{}, &agentRow{})
+		&packageFileRow{}, &serviceRow{}, &channelRowV1{}, &agentRowV1{})
 	if err != nil {
 		return err
 	}
@@ -101,6 +125,7 @@ func SeedPreviousSchema(ctx context.Context, dsn, pkg, service, name, path strin
 		&serviceRow{Name: service, Package: pkg},
 		&channelRowV1{Name: name, Path: path, Methods: `["POST"]`, Service: service, Active: true,
 			TimeoutMs: 1000, MaxBodyBytes: 1024, DataFormat: "json", CreatedAt: t, UpdatedAt: t, Revision: 2},
+		&agentRowV1{ID: PreviousAgent, Labels: "{}", AppliedRevision: 2, AppliedHash: "h2", FirstSeen: t, LastSeen: t},
 	} {
 		if err := db.Create(row).Error; err != nil {
 			return err

@@ -241,6 +241,7 @@ func agentDeployStatus(a agentRow, revision int64) AgentDeployStatus {
 	switch {
 	case a.AppliedRevision >= revision:
 		st.State = DeployDeployed
+		st.NotPersisted = a.NotPersisted
 	case a.FailedRevision >= revision:
 		st.State = DeployFailed
 		st.Error = a.LastError

@@ -126,6 +126,10 @@ type agentRow struct {
 	LastError       string     `gorm:"not null"`
 	FirstSeen       time.Time  `gorm:"not null;precision:3"`
 	LastSeen        time.Time  `gorm:"not null;precision:3"`
+	// NotPersisted may be NULL, read as empty: rows from before the
+	// column have no value, and a TEXT column cannot have a default on
+	// MySQL.
+	NotPersisted string `gorm:"column:not_persisted"`
 }
 
 func (agentRow) TableName() string { return "weft_agents" }
@@ -406,6 +410,7 @@ func agentFromRow(r *agentRow) (Agent, error) {
 		AppliedHash:     r.AppliedHash,
 		FailedRevision:  r.FailedRevision,
 		LastError:       r.LastError,
+		NotPersisted:    r.NotPersisted,
 		FirstSeen:       r.FirstSeen.UTC(),
 		LastSeen:        r.LastSeen.UTC(),
 	}

@@ -180,8 +180,11 @@ type Store interface {
 	// AgentHello records that an agent connected: it creates the agent on
 	// first sight and updates its description and last seen time.
 	AgentHello(ctx context.Context, a AgentHello) error
-	// AgentApplied records an ACK: the agent serves revision with hash.
+	// AgentApplied records an ACK: the agent serves revision with hash,
+	// and keeps it on disk.
 	AgentApplied(ctx context.Context, id string, revision int64, hash string) error
+	// AgentAcked records an ACK with what the agent said of its disk.
+	AgentAcked(ctx context.Context, id string, ack AgentAck) error
 	// AgentFailed records a NACK: the agent refused revision with message.
 	AgentFailed(ctx context.Context, id string, revision int64, message string) error
 	// AgentSeen updates last seen and connected. A replica calls it with

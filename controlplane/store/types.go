@@ -225,6 +225,15 @@ type Claim struct {
 	Reason  string // why it was refused
 }
 
+// AgentAck is what an agent's ACK says.
+type AgentAck struct {
+	Revision int64  // the revision the agent serves
+	Hash     string // the hash of what it serves
+	// NotPersisted is why the agent could not keep what it serves on its
+	// disk; "" when all was written.
+	NotPersisted string
+}
+
 // AgentHello is what an agent says about itself when it connects.
 type AgentHello struct {
 	ID              string
@@ -252,6 +261,9 @@ type Agent struct {
 	LastError       string // the refusal's message; cleared by a later ACK
 	FirstSeen       time.Time
 	LastSeen        time.Time
+	// NotPersisted is why the agent could not keep what it serves on its
+	// disk, as its last ACK said; "" when all was written.
+	NotPersisted string
 }
 
 // UndeployResult is the outcome of an Undeploy.
@@ -297,6 +309,9 @@ type AgentDeployStatus struct {
 	Error           string // the agent's last error when State is DeployFailed
 	Connected       bool
 	AppliedRevision int64
+	// NotPersisted is why the agent could not keep what it serves on its
+	// disk, when State is DeployDeployed; "" when all was written.
+	NotPersisted string
 }
 
 // DeployStatus says, per agent, where a package version stands.

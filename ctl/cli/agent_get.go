@@ -38,7 +38,8 @@ func (a *app) newAgentGetCmd() *cobra.Command {
 }
 
 // printAgent writes every field of an agent as key: value lines, the last
-// error (which may span lines) last and indented.
+// error and why the agent could not keep its state on disk (which may
+// span lines) last and indented.
 func (a *app) printAgent(ag *adminv1.Agent) error {
 	now := a.now()
 	labels := make([]string, 0, len(ag.GetLabels()))
@@ -56,7 +57,7 @@ func (a *app) printAgent(ag *adminv1.Agent) error {
 	}
 	t := newTable(a.stdout)
 	t.kv("id", ag.GetId())
-	t.kv("status", syncStatus(ag.GetSyncStatus()))
+	t.kv("status", agentStatus(ag))
 	t.kv("connected", yesNo(ag.GetConnected()))
 	t.kv("applied revision", strconv.FormatInt(ag.GetAppliedRevision(), 10))
 	t.kv("applied hash", ag.GetAppliedHash())
@@ -69,16 +70,26 @@ func (a *app) printAgent(ag *adminv1.Agent) error {
 	t.kv("started", when(now, ag.GetStartedAt()))
 	t.kv("first seen", when(now, ag.GetFirstSeen()))
 	t.kv("last seen", when(now, ag.GetLastSeen()))
-	if ag.GetLastError() == "" {
-		t.kv("last error", "")
-		return t.flush()
+	blocks := []struct{ key, text string }{
+		{"last error", ag.GetLastError()},
+		{"not persisted", ag.GetNotPersisted()},
+	}
+	for _, b := range blocks {
+		if b.text == "" {
+			t.kv(b.key, "")
+		}
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(a.stdout, "last error:")
-	for _, line := range strings.Split(strings.TrimRight(ag.GetLastError(), "\n"), "\n") {
-		fmt.Fprintln(a.stdout, "  "+line)
+	for _, b := range blocks {
+		if b.text == "" {
+			continue
+		}
+		fmt.Fprintln(a.stdout, b.key+":")
+		for _, line := range strings.Split(strings.TrimRight(b.text, "\n"), "\n") {
+			fmt.Fprintln(a.stdout, "  "+line)
+		}
 	}
 	return nil
 }

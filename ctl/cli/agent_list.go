@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -30,12 +31,40 @@ func (a *app) newAgentListCmd() *cobra.Command {
 			now := a.now()
 			t := newTable(a.stdout, "ID", "STATUS", "APPLIED", "DESIRED", "CONNECTED", "HTTP", "LAST SEEN", "ERROR")
 			for _, ag := range resp.GetAgents() {
-				t.row(ag.GetId(), syncStatus(ag.GetSyncStatus()),
+				t.row(ag.GetId(), agentStatus(ag),
 					strconv.FormatInt(ag.GetAppliedRevision(), 10), strconv.FormatInt(ag.GetDesiredRevision(), 10),
 					yesNo(ag.GetConnected()), ag.GetHttpAddress(), ago(now, ag.GetLastSeen()),
-					shorten(ag.GetLastError(), errorWidth))
+					shorten(agentError(ag), errorWidth))
 			}
 			return t.flush()
 		},
 	}
+}
+
+// unpersisted marks the status of an agent that serves a state it could
+// not keep on its disk: it is one word with the sync status, so a script
+// comparing the column with "in-sync" sees the difference.
+const unpersisted = ",unpersisted"
+
+// agentStatus renders an agent's sync status, marked when the agent could
+// not keep what it serves on disk.
+func agentStatus(ag *adminv1.Agent) string {
+	s := syncStatus(ag.GetSyncStatus())
+	if ag.GetNotPersisted() != "" {
+		s += unpersisted
+	}
+	return s
+}
+
+// agentError is what went wrong on an agent: its refusal, then why it
+// could not keep what it serves on disk.
+func agentError(ag *adminv1.Agent) string {
+	var errs []string
+	if e := ag.GetLastError(); e != "" {
+		errs = append(errs, e)
+	}
+	if e := ag.GetNotPersisted(); e != "" {
+		errs = append(errs, "not persisted: "+e)
+	}
+	return strings.Join(errs, "; ")
 }

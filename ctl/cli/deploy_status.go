@@ -22,7 +22,8 @@ agent serves its revision or a later one), pending (not yet), or failed (the
 agent refused its revision or a later one; ERROR says why). PACKAGE defaults
 to the package deployed last, VERSION to the current one; a version that is
 no longer current is answered all the same. A disconnected agent catches up
-when it connects.`,
+when it connects. An agent that serves the version but could not keep it on
+its disk says why in ERROR ("not persisted: ..."); it retries.`,
 		Example: `  weftctl deploy status
   weftctl deploy status hello
   weftctl deploy status hello@3 -o json`,
@@ -58,8 +59,12 @@ when it connects.`,
 			fmt.Fprintf(a.stdout, "package %s v%d %s, revision %d\n", p.GetName(), p.GetVersion(), shortHash(p.GetSha256()), p.GetRevision())
 			t := newTable(a.stdout, "AGENT", "STATE", "CONNECTED", "APPLIED", "ERROR")
 			for _, ag := range resp.GetAgents() {
+				msg := ag.GetError()
+				if why := ag.GetNotPersisted(); why != "" {
+					msg = "not persisted: " + why
+				}
 				t.row(ag.GetAgentId(), deployState(ag.GetState()), yesNo(ag.GetConnected()),
-					strconv.FormatInt(ag.GetAppliedRevision(), 10), shorten(ag.GetError(), statusErrorWidth))
+					strconv.FormatInt(ag.GetAppliedRevision(), 10), shorten(msg, statusErrorWidth))
 			}
 			return t.flush()
 		},

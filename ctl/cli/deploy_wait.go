@@ -59,6 +59,7 @@ type waitVerdict struct {
 	pending      []string // connected agents that have not, with their revision
 	failed       []string // agents that refused it, with their error
 	disconnected []string // agents neither connected nor deployed
+	unpersisted  []string // agents that serve it but could not keep it on disk, with why
 }
 
 // judge reads a deploy status for --wait. A failure counts on any agent,
@@ -66,6 +67,9 @@ type waitVerdict struct {
 func judge(resp *adminv1.GetDeployStatusResponse) waitVerdict {
 	v := waitVerdict{revision: resp.GetPackage().GetRevision()}
 	for _, ag := range resp.GetAgents() {
+		if why := ag.GetNotPersisted(); why != "" && ag.GetState() == adminv1.DeployState_DEPLOY_STATE_DEPLOYED {
+			v.unpersisted = append(v.unpersisted, fmt.Sprintf("%s: %s", ag.GetAgentId(), why))
+		}
 		switch {
 		case ag.GetState() == adminv1.DeployState_DEPLOY_STATE_FAILED:
 			msg := ag.GetError()
@@ -115,6 +119,11 @@ func (a *app) waitDeployed(ctx context.Context, targets []waitTarget, timeout ti
 				return fmt.Errorf("%s failed on %d agents:\n  %s", t, len(v.failed), strings.Join(v.failed, "\n  "))
 			case len(v.pending) == 0:
 				printWaited(out, t, v)
+				// Served, so the deploy succeeded; but a restart without
+				// the control plane would not serve it.
+				for _, u := range v.unpersisted {
+					fmt.Fprintf(a.stderr, "warning: %s is served but not kept on disk by agent %s\n", t, u)
+				}
 			default:
 				last[t] = v
 				next = append(next, t)

@@ -994,8 +994,11 @@ type AgentDeployStatus struct {
 	Connected bool `protobuf:"varint,4,opt,name=connected,proto3" json:"connected,omitempty"`
 	// applied_revision is the revision the agent serves.
 	AppliedRevision int64 `protobuf:"varint,5,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// not_persisted says why the agent could not keep what it serves on its
+	// disk; empty when all was written. Set only when state is deployed.
+	NotPersisted  string `protobuf:"bytes,6,opt,name=not_persisted,json=notPersisted,proto3" json:"not_persisted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentDeployStatus) Reset() {
@@ -1061,6 +1064,13 @@ func (x *AgentDeployStatus) GetAppliedRevision() int64 {
 		return x.AppliedRevision
 	}
 	return 0
+}
+
+func (x *AgentDeployStatus) GetNotPersisted() string {
+	if x != nil {
+		return x.NotPersisted
+	}
+	return ""
 }
 
 // GetDeployStatusRequest asks where a package version stands.
@@ -2097,8 +2107,13 @@ type Agent struct {
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	// failed_revision is the last revision the agent refused; 0 for none.
 	FailedRevision int64 `protobuf:"varint,15,opt,name=failed_revision,json=failedRevision,proto3" json:"failed_revision,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// not_persisted says why the agent could not keep what it serves on its
+	// disk (its state directory): a restart without the control plane would
+	// serve an older state, or a backup is missing. Empty when all was
+	// written; the agent retries and reports when a write succeeds.
+	NotPersisted  string `protobuf:"bytes,16,opt,name=not_persisted,json=notPersisted,proto3" json:"not_persisted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -2234,6 +2249,13 @@ func (x *Agent) GetFailedRevision() int64 {
 		return x.FailedRevision
 	}
 	return 0
+}
+
+func (x *Agent) GetNotPersisted() string {
+	if x != nil {
+		return x.NotPersisted
+	}
+	return ""
 }
 
 // ListAgentsRequest lists agents.
@@ -7541,13 +7563,14 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x12GetPackageResponse\x120\n" +
 	"\apackage\x18\x01 \x01(\v2\x16.weft.admin.v1.PackageR\apackage\x123\n" +
 	"\asources\x18\x02 \x03(\v2\x19.weft.admin.v1.SourceFileR\asources\x12\x18\n" +
-	"\acurrent\x18\x03 \x01(\bR\acurrent\"\xbf\x01\n" +
+	"\acurrent\x18\x03 \x01(\bR\acurrent\"\xe4\x01\n" +
 	"\x11AgentDeployStatus\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x120\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1a.weft.admin.v1.DeployStateR\x05state\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
 	"\tconnected\x18\x04 \x01(\bR\tconnected\x12)\n" +
-	"\x10applied_revision\x18\x05 \x01(\x03R\x0fappliedRevision\"F\n" +
+	"\x10applied_revision\x18\x05 \x01(\x03R\x0fappliedRevision\x12#\n" +
+	"\rnot_persisted\x18\x06 \x01(\tR\fnotPersisted\"F\n" +
 	"\x16GetDeployStatusRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\"\x85\x01\n" +
@@ -7618,7 +7641,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x14DeleteChannelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
 	"\x15DeleteChannelResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\"\xb0\x05\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\xd5\x05\n" +
 	"\x05Agent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x128\n" +
 	"\x06labels\x18\x02 \x03(\v2 .weft.admin.v1.Agent.LabelsEntryR\x06labels\x12#\n" +
@@ -7639,7 +7662,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x03pid\x18\r \x01(\x03R\x03pid\x129\n" +
 	"\n" +
 	"started_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12'\n" +
-	"\x0ffailed_revision\x18\x0f \x01(\x03R\x0efailedRevision\x1a9\n" +
+	"\x0ffailed_revision\x18\x0f \x01(\x03R\x0efailedRevision\x12#\n" +
+	"\rnot_persisted\x18\x10 \x01(\tR\fnotPersisted\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +

@@ -1727,7 +1727,14 @@ type Ack struct {
 	// nonce is the snapshot's nonce.
 	Nonce string `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	// hash is the snapshot's hash as the agent computed it.
-	Hash          string `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	Hash string `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	// not_persisted says why the agent could not keep what it serves on disk:
+	// the snapshot it would boot from after a restart without the control
+	// plane, or a backup of the state it replaced. Empty when all was
+	// written. The agent serves the snapshot all the same, retries the
+	// writes, and sends this ACK again, with the same nonce, whenever
+	// not_persisted changes.
+	NotPersisted  string `protobuf:"bytes,4,opt,name=not_persisted,json=notPersisted,proto3" json:"not_persisted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1779,6 +1786,13 @@ func (x *Ack) GetNonce() string {
 func (x *Ack) GetHash() string {
 	if x != nil {
 		return x.Hash
+	}
+	return ""
+}
+
+func (x *Ack) GetNotPersisted() string {
+	if x != nil {
+		return x.NotPersisted
 	}
 	return ""
 }
@@ -4226,11 +4240,12 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\vduration_us\x18\a \x01(\x03R\n" +
 	"durationUs\x12\x18\n" +
 	"\aoutcome\x18\b \x01(\tR\aoutcome\x12\x14\n" +
-	"\x05error\x18\t \x01(\tR\x05error\"K\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"p\n" +
 	"\x03Ack\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
-	"\x04hash\x18\x03 \x01(\tR\x04hash\"l\n" +
+	"\x04hash\x18\x03 \x01(\tR\x04hash\x12#\n" +
+	"\rnot_persisted\x18\x04 \x01(\tR\fnotPersisted\"l\n" +
 	"\x04Nack\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x122\n" +
