@@ -172,22 +172,15 @@ func (h *Handler) emit(ev *observe.Event, start time.Time) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *agentv1.Channel, params map[string]string, ev *observe.Event, start time.Time) bool {
 	cid := ev.CID
 	f, _ := format.Parse(ch.GetDataFormat()) // checked by the control plane
-	refuse := func(status int, err error) {
+	// refuse answers a request the channel itself refuses. An HTTP-level
+	// refusal (see answerError) keeps its status on SOAP channels too.
+	refuse := func(status int, err error, httpLevel bool) {
 		h.Log.Info("channel request refused", "cid", cid, "channel", ch.GetName(), "status", status, "err", err)
-		var fe *format.FaultError
-		if f.IsSOAP() && errors.As(err, &fe) {
-			// A fault code of its own: VersionMismatch, MustUnderstand.
-			b, ct := format.FaultFor(f, status, err, cid)
-			w.Header().Set("Content-Type", ct)
-			answer(w, status, b, ev)
-			ev.Error = err.Error()
-			return
-		}
-		writeError(w, f, cid, status, err.Error(), ev)
+		answerError(w, f, cid, status, err, httpLevel, ev)
 	}
 	if ok, wait := h.limits.allow(router, ch, r, time.Now); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)))
+		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)), true)
 		return false
 	}
 	var who security.Principal
@@ -200,7 +193,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 				status = ae.Status
 				w.Header().Set("WWW-Authenticate", ae.Challenge)
 			}
-			refuse(status, err)
+			refuse(status, err, true)
 			return false
 		}
 		who = p
@@ -208,12 +201,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	body, status, err := h.readBody(w, r, ch, f)
 	ev.Input, ev.BytesIn = body, int64(len(body))
 	if err != nil {
-		refuse(status, err)
+		refuse(status, err, true)
 		return false
 	}
 	service, op, input, status, err := decode(f, r, body, ch, inv)
 	if err != nil {
-		refuse(status, err)
+		refuse(status, err, status == http.StatusUnsupportedMediaType)
 		return false
 	}
 	var query url.Values
@@ -222,7 +215,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	}
 	if len(params) > 0 || len(query) > 0 {
 		if input, err = format.MergeParams(input, inputType(inv, service), params, query); err != nil {
-			refuse(http.StatusBadRequest, err)
+			refuse(http.StatusBadRequest, err, false)
 			return false
 		}
 	}
@@ -242,20 +235,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	}
 	ev.Service = service
 	late := lates.Get().(*lateAnswer)
-	*late = lateAnswer{h: h, w: w, f: f, op: op, ch: ch, ev: *ev, start: start}
+	*late = lateAnswer{h: h, w: w, f: f, op: op, ch: ch, inv: inv, ev: *ev, start: start}
 	out, onTime := inv.Call(r.Context(), service, req, input, time.Duration(ch.GetTimeoutMs())*time.Millisecond, late)
 	*late = lateAnswer{}
 	lates.Put(late)
 	if !onTime {
 		return true
 	}
-	h.respond(w, f, op, ch, out, ev)
+	h.respond(w, f, op, ch, inv, out, ev)
 	return false
 }
 
 // respond answers with the outcome of the service a request invoked: its
-// output in format f, or its error.
-func (h *Handler) respond(w http.ResponseWriter, f format.Format, op string, ch *agentv1.Channel, out Outcome, ev *observe.Event) {
+// output in format f, or its error. inv, when it knows the service's
+// output type, may name a SOAP answer's element (see format.ResponseName).
+func (h *Handler) respond(w http.ResponseWriter, f format.Format, op format.Operation, ch *agentv1.Channel, inv Invoker, out Outcome, ev *observe.Event) {
 	cid := ev.CID
 	for k, vs := range out.Header {
 		for _, v := range vs {
@@ -270,7 +264,11 @@ func (h *Handler) respond(w http.ResponseWriter, f format.Format, op string, ch 
 		writeError(w, f, cid, out.Status, out.Error, ev)
 		return
 	}
-	output, ct, err := encode(f, op, out.Output)
+	var outType reflect.Type
+	if f.IsSOAP() { // it may name the answer's element
+		outType = outputType(inv, ev.Service)
+	}
+	output, ct, err := encode(f, op, outType, out.Output)
 	if err != nil {
 		h.Log.Warn("cannot encode a service's output", "cid", cid, "channel", ch.GetName(), "format", f, "err", err)
 		writeError(w, f, cid, http.StatusInternalServerError, fmt.Sprintf("encode the output as %s: %v", f, err), ev)
@@ -290,8 +288,9 @@ type lateAnswer struct {
 	h     *Handler
 	w     http.ResponseWriter
 	f     format.Format
-	op    string
+	op    format.Operation
 	ch    *agentv1.Channel
+	inv   Invoker
 	ev    observe.Event
 	start time.Time
 }
@@ -300,7 +299,7 @@ var lates = sync.Pool{New: func() any { return new(lateAnswer) }}
 
 // Answer writes the outcome and emits the request's event.
 func (l *lateAnswer) Answer(out Outcome) {
-	l.h.respond(&lateWriter{ResponseWriter: l.w}, l.f, l.op, l.ch, out, &l.ev)
+	l.h.respond(&lateWriter{ResponseWriter: l.w}, l.f, l.op, l.ch, l.inv, out, &l.ev)
 	l.h.emit(&l.ev, l.start)
 }
 
@@ -372,15 +371,27 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 		if errors.As(err, &tooBig) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over %d bytes, the limit of channel %s", limit, ch.GetName())
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// The server's read timeout (the agent's --http-read-timeout)
+			// passed: the rest of the body will not be read, so the
+			// connection cannot carry another request.
+			w.Header().Set("Connection", "close")
+			return nil, http.StatusRequestTimeout, errors.New("request body not received within the agent's read timeout")
+		}
 		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, 0, nil
+		return nil, 0, nil // a request without a body needs no Content-Type
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return body, http.StatusUnsupportedMediaType, fmt.Errorf("the request has a body but no Content-Type: channel %s takes %s", ch.GetName(), f.Takes())
 	}
 	if f != format.JSON {
-		return body, 0, nil
+		return body, 0, nil // the decoder checks the type and its charset
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
+	if ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 			return body, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q: channel %s takes application/json", ct, ch.GetName())
@@ -440,23 +451,23 @@ type errorBody struct {
 	CID   string `json:"cid"`
 }
 
-// writeError answers with status and msg in the channel's format: a JSON
-// {"error", "cid"}, an XML <error>, or a SOAP Fault of the channel's version.
-// It records the answer and msg in ev unless ev is nil.
+// writeError answers an error of status with msg in the channel's format:
+// a JSON {"error", "cid"}, an XML <error>, or a SOAP Fault of the channel's
+// version with the status SOAP gives it. It records the answer and msg in
+// ev unless ev is nil.
 func writeError(w http.ResponseWriter, f format.Format, cid string, status int, msg string, ev *observe.Event) {
+	if f.IsSOAP() {
+		answerError(w, f, cid, status, errors.New(msg), false, ev)
+		return
+	}
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
 	var body []byte
-	switch {
-	case f.IsSOAP():
-		var ct string
-		body, ct = format.Fault(f, status, msg, cid)
-		w.Header().Set("Content-Type", ct)
-	case f == format.XML:
+	if f == format.XML {
 		body = format.XMLError(status, msg, cid)
 		w.Header().Set("Content-Type", f.ContentType())
-	default:
+	} else {
 		body, _ = json.Marshal(errorBody{Error: msg, CID: cid})
 		body = append(body, '\n') // as json.Encoder ends it
 		w.Header().Set("Content-Type", "application/json")
@@ -464,6 +475,34 @@ func writeError(w http.ResponseWriter, f format.Format, cid string, status int, 
 	answer(w, status, body, ev)
 	if ev != nil {
 		ev.Error = msg
+	}
+}
+
+// answerError answers err, an error of status, in the channel's format.
+// On a SOAP channel it is a Fault sent with the status the SOAP binding
+// gives it (see format.Fault: 500, or 400 for a SOAP 1.2 Sender fault),
+// unless httpLevel: a refusal at the HTTP level, before any SOAP
+// processing (credentials, rate, body size, media type), keeps its own
+// status, which HTTP clients and SOAP toolkits act on (a 401 challenge,
+// a 429 Retry-After). The status the error has on other formats stays in
+// the Fault's detail, and is what ev records, so that statistics count a
+// request alike whatever its format.
+func answerError(w http.ResponseWriter, f format.Format, cid string, status int, err error, httpLevel bool, ev *observe.Event) {
+	if !f.IsSOAP() {
+		writeError(w, f, cid, status, err.Error(), ev)
+		return
+	}
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	body, ct, sent := format.Fault(f, status, err, cid)
+	if httpLevel {
+		sent = status
+	}
+	w.Header().Set("Content-Type", ct)
+	answer(w, sent, body, ev)
+	if ev != nil {
+		ev.Status, ev.Error = status, err.Error()
 	}
 }
 
@@ -481,28 +520,40 @@ func inputType(inv Invoker, service string) reflect.Type {
 	return nil
 }
 
+// OutputTyper is an Invoker that knows a service's output type, so that
+// the type can name its SOAP answer's element (see format.ResponseName).
+type OutputTyper interface {
+	OutputType(service string) reflect.Type
+}
+
+// outputType is service's output type when inv knows it, else nil.
+func outputType(inv Invoker, service string) reflect.Type {
+	if ot, ok := inv.(OutputTyper); ok {
+		return ot.OutputType(service)
+	}
+	return nil
+}
+
 // decode turns a request body in format f into the service's JSON input,
 // and picks the service: the channel's, or for SOAP the one its
 // soap_actions route the operation to. The operation is SOAPAction, the
-// action parameter or the Body's first element.
-func decode(f format.Format, r *http.Request, body []byte, ch *agentv1.Channel, inv Invoker) (service, op string, input []byte, status int, err error) {
+// action parameter or the Body's first element. A body in a media type or
+// encoding the channel does not take is a 415, any other error a 400.
+func decode(f format.Format, r *http.Request, body []byte, ch *agentv1.Channel, inv Invoker) (service string, op format.Operation, input []byte, status int, err error) {
 	service = ch.GetService()
 	if f == format.JSON {
 		if body == nil {
 			body = []byte("{}")
 		}
-		return service, "", body, 0, nil
+		return service, op, body, 0, nil
 	}
 	ct := r.Header.Get("Content-Type")
-	if _, err := format.CheckContentType(f, ct); err != nil {
-		return "", "", nil, http.StatusUnsupportedMediaType, err
-	}
 	if !f.IsSOAP() {
-		in, err := format.DecodeXML(body, inputType(inv, service))
+		in, err := format.DecodeXML(body, ct, inputType(inv, service))
 		if err != nil {
-			return "", "", nil, http.StatusBadRequest, err
+			return "", op, nil, decodeStatus(err), err
 		}
-		return service, "", in, 0, nil
+		return service, op, in, 0, nil
 	}
 	hint := func(op string) reflect.Type {
 		service = soapService(ch, op)
@@ -510,12 +561,22 @@ func decode(f format.Format, r *http.Request, body []byte, ch *agentv1.Channel, 
 	}
 	op, in, err := format.DecodeSOAP(body, f, ct, r.Header.Get("SOAPAction"), hint)
 	if err != nil {
-		return "", "", nil, http.StatusBadRequest, err
+		return "", op, nil, decodeStatus(err), err
 	}
 	if service == "" {
-		return "", "", nil, http.StatusBadRequest, fmt.Errorf("channel %s has no service for SOAP operation %q; it routes %s", ch.GetName(), op, strings.Join(slices.Sorted(maps.Keys(ch.GetSoapActions())), ", "))
+		return "", op, nil, http.StatusBadRequest, fmt.Errorf("channel %s has no service for SOAP operation %q; it routes %s", ch.GetName(), op.Name, strings.Join(slices.Sorted(maps.Keys(ch.GetSoapActions())), ", "))
 	}
 	return service, op, in, 0, nil
+}
+
+// decodeStatus is the status of a decoding error: 415 for a media type or
+// encoding the channel does not take, else 400.
+func decodeStatus(err error) int {
+	var me *format.MediaError
+	if errors.As(err, &me) {
+		return http.StatusUnsupportedMediaType
+	}
+	return http.StatusBadRequest
 }
 
 // soapService is the service a SOAP channel routes op to: the soap_actions
@@ -534,11 +595,12 @@ func soapService(ch *agentv1.Channel, op string) string {
 	return ch.GetService()
 }
 
-// encode turns a service's JSON output into the body of format f.
-func encode(f format.Format, op string, output []byte) ([]byte, string, error) {
+// encode turns a service's JSON output into the body of format f; out,
+// the service's output type when known, may name a SOAP answer's element.
+func encode(f format.Format, op format.Operation, out reflect.Type, output []byte) ([]byte, string, error) {
 	switch {
 	case f.IsSOAP():
-		return format.EncodeSOAP(f, op, output)
+		return format.EncodeSOAP(f, op.Response(format.ResponseName(out)), output)
 	case f == format.XML:
 		b, err := format.EncodeXML(output, "response")
 		return b, f.ContentType(), err

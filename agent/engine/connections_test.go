@@ -243,11 +243,16 @@ func TestApplyOutgoingConnections(t *testing.T) {
 	}
 	objs = next
 
-	// A remote's error reaches the caller as a 502 naming the connection,
-	// without the remote's answer (that goes to the agent's log).
-	out := e.Invoke(context.Background(), "relay.get", sdk.Request{}, []byte(`{"id":"missing"}`), 0)
+	// A remote's error reaches a channel's caller as a 502 naming the
+	// connection, without the remote's answer (that goes to the agent's
+	// log); an operator's weftctl invoke reads it whole.
+	out := e.Invoke(context.Background(), "relay.get", sdk.Request{Channel: "relay"}, []byte(`{"id":"missing"}`), 0)
 	if out.Status != http.StatusBadGateway || !strings.Contains(out.Error, "outgoing connection backend failed") || strings.Contains(out.Error, "no item missing") {
 		t.Fatalf("relay of a missing item = %d %q, want 502 naming the connection and not the remote's answer", out.Status, out.Error)
+	}
+	out = e.Invoke(context.Background(), "relay.get", sdk.Request{}, []byte(`{"id":"missing"}`), 0)
+	if out.Status != http.StatusBadGateway || !strings.Contains(out.Error, "404 Not Found: no item missing") {
+		t.Fatalf("weftctl invoke's relay of a missing item = %d %q, want 502 with the remote's answer", out.Status, out.Error)
 	}
 
 	// A deactivated connection refuses calls with a 503.

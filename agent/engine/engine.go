@@ -254,6 +254,10 @@ func (s *stateInvoker) Call(ctx context.Context, service string, req sdk.Request
 
 func (s *stateInvoker) InputType(service string) reflect.Type { return inputType(s.st, service) }
 
+func (s *stateInvoker) OutputType(service string) reflect.Type { return outputType(s.st, service) }
+
+var _ channel.OutputTyper = (*stateInvoker)(nil)
+
 var _ channel.Invoker = (*Engine)(nil)
 
 // Invoke runs service on the current state with input, under timeout (0
@@ -376,8 +380,10 @@ func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 	resp := inv.c.Response()
 	out.Header, out.ContentType = resp.Header, resp.ContentType
 	out.Status = http.StatusOK
+	var detail string // what went wrong, in full: for the log and the observer
 	if err != nil {
-		out.Status, out.Error = handler.Status(err), message(err, inv.timeout)
+		detail = message(err, inv.timeout)
+		out.Status, out.Error = handler.Status(err), callerMessage(err, detail, inv.cid, inv.origin)
 		if errors.Is(err, runtime.ErrDeadline) {
 			// The call is still running: only the runtime says this, and
 			// only at the deadline (a service's own timeout returned).
@@ -397,17 +403,18 @@ func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 		out.Output = output
 	}
 	if inv.e.Observer != nil {
-		inv.observe(out, end, err)
+		inv.observe(out, end, err, detail)
 	}
 	return out
 }
 
-// observe hands the observer the event of the invocation. An invocation
-// failed when its status is 500 or more: a service error with no status of
-// its own, a panic, a missed deadline. A 4xx (bad input, an error the
-// service gave a 4xx status) is the caller's and is counted only by its
-// status.
-func (inv *invocation) observe(out channel.Outcome, end time.Time, err error) {
+// observe hands the observer the event of the invocation, with detail,
+// the full text of its error, which operators read in the failure samples
+// whatever the caller was told. An invocation failed when its status is
+// 500 or more: a service error with no status of its own, a panic, a
+// missed deadline. A 4xx (bad input, an error the service gave a 4xx
+// status) is the caller's and is counted only by its status.
+func (inv *invocation) observe(out channel.Outcome, end time.Time, err error, detail string) {
 	ev := observe.Event{
 		Kind:     observe.KindService,
 		Origin:   inv.origin,
@@ -418,7 +425,7 @@ func (inv *invocation) observe(out channel.Outcome, end time.Time, err error) {
 		CID:      out.CID,
 		Status:   out.Status,
 		Failed:   out.Status >= 500,
-		Error:    out.Error,
+		Error:    detail,
 		Duration: out.Duration,
 		End:      end,
 		BytesIn:  int64(len(inv.input)),
@@ -433,27 +440,6 @@ func (inv *invocation) observe(out channel.Outcome, end time.Time, err error) {
 		}
 	}
 	observe.Emit(inv.e.Observer, &ev)
-}
-
-// message is what a caller is told of err: enough to act on, never a stack.
-func message(err error, timeout time.Duration) string {
-	var (
-		ie *handler.InputError
-		he *handler.HandlerError
-		pe *handler.PanicError
-	)
-	switch {
-	case errors.As(err, &ie):
-		return ie.Err.Error()
-	case errors.As(err, &he):
-		return he.Err.Error()
-	case errors.As(err, &pe):
-		return fmt.Sprintf("the service panicked: %v", pe.Value)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrDeadline):
-		return fmt.Sprintf("the service did not finish within its deadline of %s", timeout)
-	default:
-		return err.Error()
-	}
 }
 
 // SlowAfter is the slow threshold service registered with (sdk.SlowAfter);
@@ -523,4 +509,18 @@ func inputType(st *State, service string) reflect.Type {
 		return nil
 	}
 	return st.services[service].InputType()
+}
+
+var _ channel.OutputTyper = (*Engine)(nil)
+
+// OutputType returns the output type of service in the current state, nil
+// when it is not deployed.
+func (e *Engine) OutputType(service string) reflect.Type { return outputType(e.cur.Load(), service) }
+
+// outputType is the output type of service in st, nil when it has none.
+func outputType(st *State, service string) reflect.Type {
+	if st == nil || st.services[service] == nil {
+		return nil
+	}
+	return st.services[service].OutputType()
 }

@@ -148,6 +148,7 @@ func TestInvokeEvents(t *testing.T) {
 		h := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler), Observer: sink}
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/say", strings.NewReader(`{"say":"yo"}`))
+		r.Header.Set("Content-Type", "application/json")
 		h.ServeHTTP(w, r)
 		got := sink.Take()
 		if w.Code != 200 || len(got) != 2 {

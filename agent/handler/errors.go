@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/weft-dev/weft/agent/sdk"
 )
 
 // InputError reports input that does not decode into the handler's input
@@ -26,58 +24,20 @@ func (e *InputError) Unwrap() error { return e.Err }
 // HandlerError is an error returned by the handler. It maps to the status
 // of an error with an HTTPStatus method in its chain, else to 500.
 //
-// Err is the part to show the caller: the handler's error itself, except
-// when that carries an *sdk.OutgoingError, whose text names an internal URL
-// and quotes the remote's answer. Err is then an error that names only the
-// connection and the CID, and unwraps to the handler's error. Error always
-// gives the full text, for the log.
+// Err is the handler's error as it returned it. Which part of it a caller
+// may read is the agent's to decide (a plain error's text, or an
+// *sdk.OutgoingError's URL and remote answer, stay in its log); Error
+// gives it in full, for the log.
 type HandlerError struct {
 	Service string
 	Err     error
 }
 
 // Error names the service and says what went wrong, in full.
-func (e *HandlerError) Error() string {
-	err := e.Err
-	if w, ok := err.(*withheldError); ok {
-		err = w.err
-	}
-	return fmt.Sprintf("%s: %v", e.Service, err)
-}
+func (e *HandlerError) Error() string { return fmt.Sprintf("%s: %v", e.Service, e.Err) }
 
-// Unwrap returns the handler's error (through the stand-in, if any).
+// Unwrap returns the handler's error.
 func (e *HandlerError) Unwrap() error { return e.Err }
-
-// withheldError stands in for a handler's error whose text must not reach
-// the caller. Its text says where the detail is; it unwraps to the
-// handler's error, so its status and type still show through errors.As.
-type withheldError struct {
-	msg string
-	err error
-}
-
-func (e *withheldError) Error() string { return e.msg }
-func (e *withheldError) Unwrap() error { return e.err }
-
-// withhold returns err, or a stand-in for it when it carries an
-// *sdk.OutgoingError: the remote's URL and answer are for the agent's log
-// (where the invocation's failure is written with cid), not for the
-// caller, who learns only which connection failed.
-func withhold(err error, cid string) error {
-	var oe *sdk.OutgoingError
-	if !errors.As(err, &oe) {
-		return err
-	}
-	what := "failed"
-	if oe.Timeout {
-		what = "did not answer in time"
-	}
-	msg := fmt.Sprintf("outgoing connection %s %s; see the agent log", oe.Connection, what)
-	if cid != "" {
-		msg += ", cid " + cid
-	}
-	return &withheldError{msg: msg, err: err}
-}
 
 // PanicError reports a panic in the handler. It maps to 500.
 type PanicError struct {

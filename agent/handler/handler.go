@@ -113,8 +113,7 @@ func (s *Service) Close() { s.closed.Store(true) }
 // empty Context.
 //
 // Errors are an *InputError (bad input: 400), a *HandlerError (the handler
-// returned an error: its *sdk.Error status, else 500; an
-// *sdk.OutgoingError's detail is withheld from its Err), a *PanicError (500)
+// returned an error: its *sdk.Error status, else 500), a *PanicError (500)
 // or an *OutputError (the output does not encode: 500), or ErrClosed
 // (503). Status maps any of them to its HTTP status.
 func (s *Service) Invoke(c *sdk.Context, input []byte) (output []byte, err error) {
@@ -141,7 +140,7 @@ func (s *Service) Invoke(c *sdk.Context, input []byte) (output []byte, err error
 		return nil, fmt.Errorf("%s: %w", s.name, ErrClosed)
 	}
 	if e := res[1]; !e.IsNil() {
-		return nil, &HandlerError{Service: s.name, Err: withhold(e.Interface().(error), c.CID())}
+		return nil, &HandlerError{Service: s.name, Err: e.Interface().(error)}
 	}
 	output, err = json.Marshal(res[0].Interface())
 	if err != nil {

@@ -14,14 +14,14 @@ func BenchmarkDecodeXML(b *testing.B) {
 	b.SetBytes(int64(len(benchBody)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeXML(benchBody, orderType); err != nil {
+		if _, err := DecodeXML(benchBody, "", orderType); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkEncodeXML(b *testing.B) {
-	j, err := DecodeXML(benchBody, orderType)
+	j, err := DecodeXML(benchBody, "", orderType)
 	if err != nil {
 		b.Fatal(err)
 	}

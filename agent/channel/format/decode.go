@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -30,11 +31,19 @@ const nsXSI = "http://www.w3.org/2001/XMLSchema-instance"
 // one; an empty struct or map field becomes {}. Types with their own
 // UnmarshalJSON or UnmarshalText get the text as a string.
 //
+// contentType is the request's ("" when it has none): a type that is not
+// XML, or a charset this package does not know, gives a *MediaError; the
+// body is read in the encoding its byte order mark, the charset or its XML
+// declaration names.
+//
 // An empty body gives "{}". DTDs are refused, and documents deeper than
 // MaxDepth or with more than MaxElements elements are refused. Errors name
 // the line and column.
-func DecodeXML(body []byte, hint reflect.Type) ([]byte, error) {
-	root, err := parseTree(body)
+func DecodeXML(body []byte, contentType string, hint reflect.Type) ([]byte, error) {
+	if _, err := CheckContentType(XML, contentType); err != nil {
+		return nil, err
+	}
+	root, err := parseTree(body, charsetOf(contentType))
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +222,7 @@ func writeTyped(b *bytes.Buffer, text string, t reflect.Type) error {
 		}
 		v, err := strconv.ParseInt(strings.TrimPrefix(s, "+"), 10, t.Bits())
 		if err != nil {
-			return fmt.Errorf("%q is not a %s", clip(s), t.Kind())
+			return numberError(s, err, "an integer", t)
 		}
 		b.WriteString(strconv.FormatInt(v, 10))
 		return nil
@@ -224,7 +233,7 @@ func writeTyped(b *bytes.Buffer, text string, t reflect.Type) error {
 		}
 		v, err := strconv.ParseUint(strings.TrimPrefix(s, "+"), 10, t.Bits())
 		if err != nil {
-			return fmt.Errorf("%q is not a %s", clip(s), t.Kind())
+			return numberError(s, err, "a non-negative integer", t)
 		}
 		b.WriteString(strconv.FormatUint(v, 10))
 		return nil
@@ -234,6 +243,9 @@ func writeTyped(b *bytes.Buffer, text string, t reflect.Type) error {
 			return nil
 		}
 		v, err := strconv.ParseFloat(strings.TrimPrefix(s, "+"), t.Bits())
+		if errors.Is(err, strconv.ErrRange) && !strings.ContainsAny(s, "xXpP_") {
+			return numberError(s, err, "a number", t)
+		}
 		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) || strings.ContainsAny(s, "xXpP_") {
 			return fmt.Errorf("%q is not a number", clip(s))
 		}
@@ -252,6 +264,28 @@ func writeTyped(b *bytes.Buffer, text string, t reflect.Type) error {
 	}
 	writeString(b, text)
 	return nil
+}
+
+// numberError says why text s is not what, a number of type t, in words
+// rather than Go's kind names: "is not an integer", or, for a number that
+// does not fit, the range t takes.
+func numberError(s string, err error, what string, t reflect.Type) error {
+	if !errors.Is(err, strconv.ErrRange) {
+		if what == "a non-negative integer" && strings.HasPrefix(s, "-") {
+			if _, ierr := strconv.ParseInt(s, 10, 64); ierr == nil || errors.Is(ierr, strconv.ErrRange) {
+				return fmt.Errorf("%q is negative; want a non-negative integer", clip(s))
+			}
+		}
+		return fmt.Errorf("%q is not %s", clip(s), what)
+	}
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return fmt.Errorf("%q is out of range for a %d-bit number", clip(s), t.Bits())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return fmt.Errorf("%q is out of range: want an integer from 0 to %d", clip(s), uint64(math.MaxUint64)>>(64-t.Bits()))
+	}
+	top := int64(math.MaxInt64 >> (64 - t.Bits()))
+	return fmt.Errorf("%q is out of range: want an integer from %d to %d", clip(s), -top-1, top)
 }
 
 // clip shortens s for an error message.

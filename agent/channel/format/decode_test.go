@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func TestDecodeXML(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodeXML([]byte(tt.body), tt.hint)
+			got, err := DecodeXML([]byte(tt.body), "", tt.hint)
 			if err != nil {
 				t.Fatalf("DecodeXML: %v", err)
 			}
@@ -103,7 +104,7 @@ func TestDecodeXML(t *testing.T) {
 }
 
 func TestDecodeXMLKeepsOrder(t *testing.T) {
-	got, err := DecodeXML([]byte(`<r z="1"><b>1</b><a>2</a><b>3</b></r>`), nil)
+	got, err := DecodeXML([]byte(`<r z="1"><b>1</b><a>2</a><b>3</b></r>`), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,17 +133,17 @@ func TestDecodeXMLErrors(t *testing.T) {
 		{name: "too many elements", body: "<r>" + strings.Repeat("<a/>", MaxElements) + "</r>", want: []string{"more than 100000 elements"}},
 		{name: "second root", body: "<a/>\n<b/>", want: []string{"line 2", "second root element <b>"}},
 		{name: "text outside root", body: "<a/>junk", want: []string{"text outside the root"}},
-		{name: "bad integer", hint: orderType, body: "<r>\n<qty>three</qty></r>", want: []string{"element <qty> at line 2", `"three" is not a int`}},
-		{name: "overflow", hint: orderType, body: "<r><Small>300</Small></r>", want: []string{"<Small>", "not a uint8"}},
+		{name: "bad integer", hint: orderType, body: "<r>\n<qty>three</qty></r>", want: []string{"element <qty> at line 2", `"three" is not an integer`}},
+		{name: "overflow", hint: orderType, body: "<r><Small>300</Small></r>", want: []string{"<Small>", `"300" is out of range: want an integer from 0 to 255`}},
 		{name: "bad float", hint: orderType, body: "<r><price>NaN</price></r>", want: []string{"<price>", "not a number"}},
 		{name: "hex float", hint: orderType, body: "<r><price>0x1p3</price></r>", want: []string{"not a number"}},
 		{name: "bad bool", hint: orderType, body: "<r><paid>yes</paid></r>", want: []string{"<paid>", "not a boolean"}},
 		{name: "duplicate attribute", body: `<r xmlns:a="urn:a" xmlns:b="urn:b" a:id="1" b:id="2"/>`, want: []string{"attribute \"id\" appears twice"}},
-		{name: "charset", body: `<?xml version="1.0" encoding="ISO-8859-1"?><r/>`, want: []string{"malformed XML", "ISO-8859-1"}},
+		{name: "unknown encoding", body: `<?xml version="1.0" encoding="X-NO-SUCH"?><r/>`, want: []string{`the XML declaration's encoding "X-NO-SUCH" is not supported`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodeXML([]byte(tt.body), tt.hint)
+			got, err := DecodeXML([]byte(tt.body), "", tt.hint)
 			if err == nil {
 				t.Fatalf("DecodeXML succeeded: %s", got)
 			}
@@ -153,7 +154,55 @@ func TestDecodeXMLErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := DecodeXML([]byte(deep(MaxDepth)), nil); err != nil {
+	if _, err := DecodeXML([]byte(deep(MaxDepth)), "", nil); err != nil {
 		t.Fatalf("depth %d refused: %v", MaxDepth, err)
+	}
+}
+
+// goKind matches a Go kind name where a message should have words.
+var goKind = regexp.MustCompile(`\ba (u?int\d*|uintptr|float\d+|bool)\b`)
+
+// TestNumberWording checks that text that is not what a field takes is
+// named in words, not in Go's kind names.
+func TestNumberWording(t *testing.T) {
+	type kinds struct {
+		I   int     `json:"i"`
+		I8  int8    `json:"i8"`
+		I64 int64   `json:"i64"`
+		U   uint    `json:"u"`
+		U16 uint16  `json:"u16"`
+		F32 float32 `json:"f32"`
+		F   float64 `json:"f"`
+		B   bool    `json:"b"`
+	}
+	hint := reflect.TypeFor[kinds]()
+	tests := []struct {
+		field, text, want string
+	}{
+		{"i", "abc", `"abc" is not an integer`},
+		{"i", "1.5", `"1.5" is not an integer`},
+		{"i8", "200", `"200" is out of range: want an integer from -128 to 127`},
+		{"i64", "99999999999999999999", `"99999999999999999999" is out of range: want an integer from -9223372036854775808 to 9223372036854775807`},
+		{"u", "abc", `"abc" is not a non-negative integer`},
+		{"u", "-3", `"-3" is negative; want a non-negative integer`},
+		{"u16", "70000", `"70000" is out of range: want an integer from 0 to 65535`},
+		{"f32", "1e39", `"1e39" is out of range for a 32-bit number`},
+		{"f", "ten", `"ten" is not a number`},
+		{"b", "yes", `"yes" is not a boolean (want true, false, 1 or 0)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field+" "+tt.text, func(t *testing.T) {
+			_, err := DecodeXML([]byte("<r><"+tt.field+">"+tt.text+"</"+tt.field+"></r>"), "", hint)
+			if err == nil || !strings.HasSuffix(err.Error(), ": "+tt.want) {
+				t.Fatalf("DecodeXML error %v, want one ending in %q", err, tt.want)
+			}
+			_, err = MergeParams(nil, hint, map[string]string{tt.field: tt.text}, nil)
+			if want := "path param " + tt.field + ": " + tt.want; err == nil || err.Error() != want {
+				t.Fatalf("MergeParams error %v, want %q", err, want)
+			}
+			if goKind.MatchString(err.Error()) {
+				t.Fatalf("error %q names a Go kind", err)
+			}
+		})
 	}
 }

@@ -31,26 +31,26 @@ type object struct {
 func EncodeXML(data []byte, root string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(xmlHeader)
-	if err := encodeInto(&b, data, root, ""); err != nil {
+	if root == "" {
+		root = "response"
+	}
+	if name, err := escapeName(root); err != nil || name != root {
+		return nil, fmt.Errorf("encode XML: root %q is not an XML element name", root)
+	}
+	if err := writeRoot(&b, data, root, ""); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
 
-// encodeInto writes data as element root into b, with xmlns as the raw
-// attributes of the root (may be empty).
-func encodeInto(b *bytes.Buffer, data []byte, root, xmlns string) error {
-	if root == "" {
-		root = "response"
-	}
-	if name, err := escapeName(root); err != nil || name != root {
-		return fmt.Errorf("encode XML: root %q is not an XML element name", root)
-	}
+// writeRoot writes data as the element name, which may have a prefix,
+// with xmlns as the raw attributes of its start tag (may be empty).
+func writeRoot(b *bytes.Buffer, data []byte, name, xmlns string) error {
 	v, err := parseJSON(data)
 	if err != nil {
 		return fmt.Errorf("encode XML: %w", err)
 	}
-	if err := writeXML(b, root, xmlns, v, "$"); err != nil {
+	if err := writeXML(b, name, xmlns, v, "$"); err != nil {
 		return fmt.Errorf("encode XML: %w", err)
 	}
 	return nil

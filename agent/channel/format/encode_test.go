@@ -93,7 +93,7 @@ func TestXMLRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("EncodeXML: %v", err)
 			}
-			back, err := DecodeXML(x, tt.hint)
+			back, err := DecodeXML(x, "", tt.hint)
 			if err != nil {
 				t.Fatalf("DecodeXML(%s): %v", x, err)
 			}

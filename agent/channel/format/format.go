@@ -2,8 +2,9 @@
 // wire formats a channel speaks (JSON, plain XML, SOAP 1.1 and SOAP 1.2) and
 // the JSON a Weft service takes and returns.
 //
-// It is a leaf package: it imports only the standard library, so the agent's
-// channel layer can use it without pulling anything else in.
+// It is a leaf package: it imports only the standard library and
+// golang.org/x/text's encodings, so the agent's channel layer can use it
+// without pulling anything else in.
 //
 // Decoding builds a JSON object from the XML: child elements become keys
 // (local names, namespaces dropped), repeated children become arrays,
@@ -11,6 +12,10 @@
 // "#text" key, and text-only elements become strings, or numbers and
 // booleans when the service's input type says so. Encoding is the inverse.
 // DTDs are refused and documents are bounded in depth and element count.
+// XML is read in the encoding its byte order mark, the Content-Type's
+// charset or its declaration names (UTF-8, UTF-16, ISO-8859-x,
+// windows-125x and the others of x/text); one it does not know is refused
+// with a *MediaError naming it.
 package format
 
 import (
@@ -85,43 +90,70 @@ func (f Format) ContentType() string {
 	}
 }
 
-// soapName is how error messages name a SOAP version.
+// soapName is how error messages name a format: "SOAP 1.1", "XML".
 func soapName(f Format) string {
 	switch f {
 	case SOAP11:
 		return "SOAP 1.1"
 	case SOAP12:
 		return "SOAP 1.2"
+	case XML, JSON:
+		return strings.ToUpper(f.String())
 	}
 	return f.String()
 }
 
+// aChannel is how error messages name a channel of format f: "a SOAP 1.1
+// channel", "an XML channel".
+func aChannel(f Format) string {
+	if f == XML {
+		return "an XML channel"
+	}
+	return "a " + soapName(f) + " channel"
+}
+
+// Takes names the Content-Types a request body in format f may have, for
+// error messages.
+func (f Format) Takes() string {
+	switch f {
+	case XML:
+		return "application/xml or text/xml"
+	case SOAP11:
+		return "text/xml"
+	case SOAP12:
+		return "application/soap+xml"
+	default:
+		return "application/json"
+	}
+}
+
 // CheckContentType checks that a request's Content-Type suits format f and
 // returns the SOAP 1.2 "action" parameter, if any. An empty Content-Type is
-// accepted, as the JSON channels do. JSON wants application/json or a
-// "+json" type; XML wants application/xml, text/xml or a "+xml" type;
-// SOAP 1.1 wants text/xml; SOAP 1.2 wants application/soap+xml.
+// accepted: whether a body may come without one is the channel's to say.
+// JSON wants application/json or a "+json" type; XML wants application/xml,
+// text/xml or a "+xml" type; SOAP 1.1 wants text/xml; SOAP 1.2 wants
+// application/soap+xml. A Content-Type that does not suit gives a
+// *MediaError.
 func CheckContentType(f Format, contentType string) (action string, err error) {
 	if strings.TrimSpace(contentType) == "" {
 		return "", nil
 	}
 	mt, params, perr := mime.ParseMediaType(contentType)
 	var ok bool
-	var want string
 	switch f {
 	case JSON:
-		ok, want = mt == "application/json" || strings.HasSuffix(mt, "+json"), "application/json"
+		ok = mt == "application/json" || strings.HasSuffix(mt, "+json")
 	case XML:
-		ok, want = mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"), "application/xml or text/xml"
+		ok = mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
 	case SOAP11:
-		ok, want = mt == "text/xml", "text/xml"
+		ok = mt == "text/xml"
 	case SOAP12:
-		ok, want = mt == "application/soap+xml", "application/soap+xml"
+		ok = mt == "application/soap+xml"
 	default:
 		return "", fmt.Errorf("content type %q: unknown data format %v", contentType, f)
 	}
 	if perr != nil || !ok {
-		return "", fmt.Errorf("content type %q: a %s channel takes %s", contentType, soapName(f), want)
+		return "", &MediaError{Message: fmt.Sprintf("content type %q: %s takes %s", contentType, aChannel(f), f.Takes())}
 	}
 	if f == SOAP12 {
 		action = strings.TrimSpace(params["action"])

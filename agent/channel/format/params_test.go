@@ -122,7 +122,7 @@ func TestMergeParams(t *testing.T) {
 			body: `{}`,
 			hint: paramsInputType,
 			path: map[string]string{"id": "abc"},
-			err:  `path param id: "abc" is not a int`,
+			err:  `path param id: "abc" is not an integer`,
 		},
 		{
 			name:  "bad bool query param",
@@ -136,7 +136,7 @@ func TestMergeParams(t *testing.T) {
 			body:  `{}`,
 			hint:  paramsInputType,
 			query: "nums=1&nums=two",
-			err:   `query param nums: value 2: "two" is not a int`,
+			err:   `query param nums: value 2: "two" is not an integer`,
 		},
 		{
 			name: "malformed object body",

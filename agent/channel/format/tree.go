@@ -27,10 +27,19 @@ func (n *node) where() string {
 // outside the root, a second root, and documents deeper than MaxDepth or
 // larger than MaxElements. An empty document (only whitespace, comments or
 // processing instructions) gives a nil root and no error.
-func parseTree(body []byte) (*node, error) {
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
+//
+// The body is read in the encoding its byte order mark, charset (the
+// Content-Type's parameter, "" when none) or XML declaration names, in
+// that order, else as UTF-8; an encoding this package does not know gives
+// a *MediaError.
+func parseTree(body []byte, charset string) (*node, error) {
+	body, settled, err := toUTF8(body, charset)
+	if err != nil {
+		return nil, err
+	}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
+	d.CharsetReader = charsetReader(settled)
 	var root *node
 	var stack []*node
 	count := 0
@@ -40,6 +49,10 @@ func parseTree(body []byte) (*node, error) {
 			break
 		}
 		if err != nil {
+			var me *MediaError
+			if errors.As(err, &me) {
+				return nil, me
+			}
 			return nil, malformed(d, err)
 		}
 		switch t := tok.(type) {
