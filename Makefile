@@ -10,12 +10,29 @@ TEST_TIMEOUT ?= 10m
 TESTFLAGS    ?=
 
 .DEFAULT_GOAL := help
-# How long `make fuzz` runs each fuzzer (make test runs them too).
-FUZZTIME     ?= 10s
-# Fuzz targets, as package:FuzzName.
-FUZZ_TARGETS := ./agent/handler:FuzzDecodeJSON ./agent/channel/format:FuzzDecodeXML ./agent/channel/format:FuzzDecodeSOAP
+# The fuzz targets, one package:FuzzName:executions a line. Each runs for
+# its count of executions (FUZZ_EXECS when it names none); the counts make
+# some 35 s for all on a quiet 2-core machine, longer on a loaded one. A
+# count, not a duration, so that load cannot fail the run: a duration arms
+# a deadline in Go's fuzzing coordinator, which before Go 1.27 can report
+# it as a failure with no crashing input (golang/go#75804).
+FUZZ_TARGETS := \
+	./agent/handler:FuzzDecodeJSON:250000x \
+	./agent/channel/format:FuzzDecodeXML:250000x \
+	./agent/channel/format:FuzzDecodeSOAP:250000x \
+	./ctl/configfile:FuzzEscape:50000x
+FUZZ_EXECS   ?= 250000x
+# FUZZTIME, when set, replaces every target's count: a duration for a long
+# local run (make fuzz FUZZTIME=10m), or another count (FUZZTIME=1000000x).
+FUZZTIME     ?=
+# The commit `make breaking` compares the .proto files with. By default
+# the newest commit more than 4 hours older than HEAD: the commits of one
+# working session land together and a session lasts at most 3 hours, so
+# this checks them all at once, not only the last; HEAD~1 when there is
+# none. Set it to compare with another, such as BREAKING_BASE=origin/main.
+BREAKING_BASE ?=
 
-.PHONY: help build run test fuzz proto generate check clean
+.PHONY: help build run test fuzz proto generate check breaking clean
 
 help: ## List the targets
 	@echo 'Usage: make TARGET'
@@ -36,11 +53,13 @@ test: ## Vet, then run every test with the race detector (MySQL too when it answ
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz
 
-fuzz: ## Run each fuzzer for FUZZTIME (10s) from its committed seed corpus
+fuzz: ## Run each fuzzer for its count of executions, or for FUZZTIME, from its seed corpus
 	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; count=$${rest#*:}; \
+		if [ "$$count" = "$$rest" ]; then count=$(FUZZ_EXECS); fi; \
+		fuzztime='$(FUZZTIME)'; fuzztime=$${fuzztime:-$$count}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $$fuzztime $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime "$$fuzztime" $$pkg || exit 1; \
 	done
 
 proto: ## Format the .proto files and regenerate their Go code
@@ -68,6 +87,23 @@ check: proto generate ## Regenerate, then gofmt, vet, buf lint, tidy, and fail o
 	if [ -n "$$untracked" ]; then \
 		echo 'make check: generated files are not committed:'; echo "$$untracked"; exit 1; fi
 	@echo 'make check: ok'
+
+breaking: ## Fail on a .proto change that breaks compatibility with BREAKING_BASE (buf breaking)
+	@base='$(BREAKING_BASE)'; \
+	if [ -z "$$base" ]; then \
+		head=$$(git log -1 --format=%ct HEAD) || exit 1; \
+		base=$$(git rev-list -1 --before="@$$((head - 4 * 3600))" HEAD); \
+	fi; \
+	if [ -z "$$base" ]; then base=$$(git rev-parse -q --verify 'HEAD~1^{commit}'); fi; \
+	if [ -z "$$base" ] && [ "$$(git rev-parse --is-shallow-repository)" = true ]; then \
+		echo 'make breaking: skipped: this shallow clone holds no earlier commit (git fetch --unshallow)'; exit 0; \
+	elif [ -z "$$base" ]; then \
+		echo 'make breaking: skipped: HEAD is the first commit'; exit 0; \
+	fi; \
+	base=$$(git rev-parse -q --verify "$$base^{commit}") || { echo "make breaking: BREAKING_BASE=$(BREAKING_BASE) is not a commit" >&2; exit 1; }; \
+	echo "make breaking: the .proto files against $$(git log -1 --format='%h (%ci) %s' $$base)"; \
+	echo "$(GO) tool buf breaking --against '.git#ref=$$base'"; \
+	$(GO) tool buf breaking --against ".git#ref=$$base" && echo 'make breaking: ok'
 
 clean: ## Remove bin/ and the make run directory .run/
 	rm -rf $(BIN) .run
