@@ -49,8 +49,14 @@ func (c *commandsConn) deliverTail(t *agentv1.TailEvents) {
 	if sub == nil {
 		return // a tail that just ended
 	}
+	// The count is read before the select and taken off only when the batch
+	// carrying it is sent: a send expression is evaluated even when the
+	// select takes the default, so a Swap there would lose what it cleared.
+	// One goroutine (the stream's receiver) delivers to a tail.
+	dropped := sub.dropped.Load()
 	select {
-	case sub.out <- TailBatch{AgentID: sub.agentID, Events: t, Dropped: sub.dropped.Swap(0)}:
+	case sub.out <- TailBatch{AgentID: sub.agentID, Events: t, Dropped: dropped}:
+		sub.dropped.Add(-dropped)
 	default:
 		sub.dropped.Add(int64(len(t.GetInvocations())) + t.GetDropped())
 	}

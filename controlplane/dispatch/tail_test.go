@@ -128,7 +128,15 @@ func TestTailSlowReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // the agent sends everything while nobody reads
+	// Nobody reads until the agent's every batch has been handled: the
+	// buffer's worth held, the rest dropped and counted.
+	const wantDropped = sent - tailBuffer
+	for deadline := time.Now().Add(30 * time.Second); droppedFor(h.disp, "a1") != wantDropped; {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s, %d batches held and %d dropped of %d sent", len(batches), droppedFor(h.disp, "a1"), sent)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	var read, dropped int64
 	for read+dropped < sent {
 		select {
@@ -146,4 +154,20 @@ func TestTailSlowReader(t *testing.T) {
 	if read != tailBuffer {
 		t.Errorf("read %d invocations, want the buffer's %d", read, tailBuffer)
 	}
+}
+
+// droppedFor sums what the tails on agent id's stream have dropped and not
+// yet reported.
+func droppedFor(s *Server, id string) int64 {
+	_, cc, err := s.pick(id)
+	if err != nil {
+		return 0
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	var n int64
+	for _, sub := range cc.tails {
+		n += sub.dropped.Load()
+	}
+	return n
 }

@@ -34,7 +34,7 @@ func BenchmarkChannelAgainstBase(b *testing.B) {
 	if r := testenv.Ctl(b, cp, "channel", "create", "bench", "--path", "/bench", "--service", "bench.transform"); r.ExitCode != 0 {
 		b.Fatalf("channel create: %s", r)
 	}
-	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), 10*time.Second, agent.ID, "base-agent")
+	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), time.Minute, agent.ID, "base-agent")
 	c := alternate(b, base, target{name: "this", url: agent.URL("/bench"), pid: agent.PID()})
 	c.report(b, "base", "this")
 }

@@ -29,7 +29,7 @@ func BenchmarkChannelVsPlain(b *testing.B) {
 	if r := testenv.Ctl(b, cp, "channel", "create", "bench", "--path", "/bench", "--service", "bench.transform"); r.ExitCode != 0 {
 		b.Fatalf("channel create: %s", r)
 	}
-	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), 10*time.Second, agent.ID)
+	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), time.Minute, agent.ID)
 	plain := startPlain(b)
 	c := alternate(b, plain, target{name: "weft", url: agent.URL("/bench"), pid: agent.PID()})
 	c.report(b, "plain", "weft")

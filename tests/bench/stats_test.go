@@ -27,7 +27,7 @@ func BenchmarkChannelStats(b *testing.B) {
 	if r := testenv.Ctl(b, cp, "channel", "create", "bench", "--path", "/bench", "--service", "bench.transform"); r.ExitCode != 0 {
 		b.Fatalf("channel create: %s", r)
 	}
-	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), 10*time.Second, on.ID, off.ID)
+	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), time.Minute, on.ID, off.ID)
 
 	c := alternate(b, target{name: "off", url: off.URL("/bench"), pid: off.PID()}, target{name: "on", url: on.URL("/bench"), pid: on.PID()})
 	c.report(b, "off", "on")

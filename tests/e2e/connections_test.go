@@ -434,7 +434,7 @@ func (e *env) ctlOK(t *testing.T, args ...string) testenv.Result {
 // sync waits until every agent applied the current revision.
 func (e *env) sync(t *testing.T) {
 	t.Helper()
-	testenv.AwaitAgentsSynced(t, e.cp, e.cp.DesiredRevision(t), 10*time.Second, e.ids()...)
+	testenv.AwaitAgentsSynced(t, e.cp, e.cp.DesiredRevision(t), time.Minute, e.ids()...)
 }
 
 // do sends one request and returns the status, headers and body.

@@ -30,7 +30,7 @@ func TestChannelFormats(t *testing.T) {
 					t.Fatalf("channel create %s: %s", c[0], r)
 				}
 			}
-			testenv.AwaitAgentsSynced(t, e.cp, e.cp.DesiredRevision(t), 10*time.Second, e.ids()...)
+			testenv.AwaitAgentsSynced(t, e.cp, e.cp.DesiredRevision(t), time.Minute, e.ids()...)
 			if r := testenv.Ctl(t, e.cp, "channel", "create", "fbad", "--path", "/fbad", "--service", exampleService, "--format", "csv"); r.ExitCode == 0 || !strings.Contains(r.Stderr, "--format \"csv\"") {
 				t.Fatalf("channel with format csv: %s; want a refusal naming --format", r)
 			}
@@ -133,7 +133,7 @@ func TestSOAPFaultsEndToEnd(t *testing.T) {
 			t.Fatalf("channel create %s: %s", v, r)
 		}
 	}
-	testenv.AwaitAgentsSynced(t, cp, cp.DesiredRevision(t), 10*time.Second, agent.ID)
+	testenv.AwaitAgentsSynced(t, cp, cp.DesiredRevision(t), time.Minute, agent.ID)
 
 	const (
 		ns11 = "http://schemas.xmlsoap.org/soap/envelope/"

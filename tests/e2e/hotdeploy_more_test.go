@@ -130,7 +130,7 @@ func (h *hotEnv) showStatusRollbackTo(t *testing.T) {
 
 func (h *hotEnv) undeploy(t *testing.T) {
 	h.ctl(t, "channel", "create", "verse", "--path", "/api/verse", "--service", "verse.hi")
-	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), 10*time.Second, "agent-1", "agent-2")
+	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), time.Minute, "agent-1", "agent-2")
 	for _, a := range h.agents {
 		if resp := testenv.PostJSON(t, a.URL("/api/verse"), `{}`); resp.Status != 200 {
 			t.Fatalf("%s: POST /api/verse: %s; want 200", a.ID, resp)
@@ -148,7 +148,7 @@ func (h *hotEnv) undeploy(t *testing.T) {
 	if r := h.ctl(t, "undeploy", "verse", "--force"); !strings.Contains(r.Stdout, "deactivated channels: verse") {
 		t.Fatalf("undeploy verse --force: %s; want it to say it deactivated channel verse", r)
 	}
-	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), 10*time.Second, "agent-1", "agent-2")
+	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), time.Minute, "agent-1", "agent-2")
 	for _, a := range h.agents {
 		if resp := testenv.PostJSON(t, a.URL("/api/verse"), `{}`); resp.Status != 404 {
 			t.Errorf("%s: POST /api/verse after undeploy --force: %s; want 404", a.ID, resp)
@@ -182,7 +182,7 @@ func init() {
 	h.ctl(t, "deploy", dir, "--wait")
 	h.ctl(t, "channel", "create", "spin", "--path", "/api/spin", "--service", "spin.loop", "--timeout", timeout.String())
 	h.ctl(t, "channel", "create", "spin-ok", "--path", "/api/spin-ok", "--service", "spin.ok")
-	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), 10*time.Second, "agent-1", "agent-2")
+	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), time.Minute, "agent-1", "agent-2")
 
 	// The agents run at once: each overrun takes the channel's deadline.
 	for _, a := range h.agents {

@@ -211,7 +211,7 @@ func (h *hotEnv) deployWait(t *testing.T) {
 
 	// Undeploying it brings agent-2 back in step.
 	h.ctl(t, "undeploy", "big")
-	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), 10*time.Second, "agent-1", "agent-2")
+	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), time.Minute, "agent-1", "agent-2")
 }
 
 func (h *hotEnv) rollback(t *testing.T) {
@@ -255,7 +255,7 @@ func (h *hotEnv) runaway(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "loopy.go"), serviceSource("loopy", "n := 0\n\t\tfor {\n\t\t\tn++\n\t\t}"))
 	h.ctl(t, "deploy", dir, "--wait")
 	h.ctl(t, "channel", "create", "loopy", "--path", "/api/loopy", "--service", "loopy.hi", "--timeout", "1s")
-	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), 10*time.Second, "agent-1", "agent-2")
+	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), time.Minute, "agent-1", "agent-2")
 
 	for _, a := range h.agents {
 		pid := a.PID()
@@ -286,7 +286,7 @@ func (h *hotEnv) panics(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "boom.go"), serviceSource("boom", `panic("boom")`))
 	h.ctl(t, "deploy", dir, "--wait")
 	h.ctl(t, "channel", "create", "boom", "--path", "/api/boom", "--service", "boom.hi")
-	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), 10*time.Second, "agent-1", "agent-2")
+	testenv.AwaitAgentsSynced(t, h.cp, h.cp.DesiredRevision(t), time.Minute, "agent-1", "agent-2")
 	for _, a := range h.agents {
 		pid := a.PID()
 		resp := testenv.PostJSON(t, a.URL("/api/boom"), `{}`)

@@ -294,7 +294,7 @@ func (e *obsEnv) metrics(t *testing.T) {
 
 func (e *obsEnv) restart(t *testing.T) {
 	e.cp.Restart(t)
-	testenv.AwaitAgentsSynced(t, e.cp, e.cp.DesiredRevision(t), 20*time.Second, e.agent.ID)
+	testenv.AwaitAgentsSynced(t, e.cp, e.cp.DesiredRevision(t), time.Minute, e.agent.ID)
 	tot := e.stats(t, "service", "flaky.run", obsCalls)
 	if tot.GetErrors() != obsFailures {
 		t.Errorf("after a restart: errors %d, want %d", tot.GetErrors(), obsFailures)

@@ -133,7 +133,7 @@ func (p *promoteEnv) importIntoProd(t *testing.T) {
 }
 
 func (p *promoteEnv) prodServes(t *testing.T) {
-	testenv.AwaitAgentsSynced(t, p.prod.cp, 1, 20*time.Second, p.agent.ID)
+	testenv.AwaitAgentsSynced(t, p.prod.cp, 1, time.Minute, p.agent.ID)
 	code, _, body := do(t, "POST", p.agent.URL(channelPath), "application/json", adaInput, nil)
 	if code != http.StatusOK || !strings.Contains(string(body), "Ada") {
 		t.Errorf("POST %s on prod: %d %s", channelPath, code, body)

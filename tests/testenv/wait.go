@@ -13,11 +13,18 @@ import (
 // pollInterval is how often the Await helpers look again.
 const pollInterval = 10 * time.Millisecond
 
-// Await polls cond until it returns true, and fails the test when timeout
-// passes first. cond's string says what it saw last; the failure quotes it
-// next to what.
+// minWait is the least time Await gives a condition. A bound says only how
+// long a failing test takes to say so; on a loaded machine (two suites side
+// by side on two cores) what takes a second on a quiet one can take ten, and
+// that must make the suite slower, never red.
+const minWait = time.Minute
+
+// Await polls cond until it returns true, and fails the test when timeout,
+// or minWait if that is longer, passes first. cond's string says what it saw
+// last; the failure quotes it next to what.
 func Await(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	timeout = max(timeout, minWait)
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, seen := cond()
