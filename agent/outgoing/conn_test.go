@@ -475,7 +475,10 @@ func TestPoolSize(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for active.Load() < 2 { // poll until the pool is full
+	for deadline := time.Now().Add(time.Minute); active.Load() < 2; { // poll until the pool is full
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool of 2 never filled: %d requests active after a minute", active.Load())
+		}
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
