@@ -129,7 +129,9 @@ func TestMetricsAfterRequests(t *testing.T) {
 	h := &channel.Handler{Current: eng.Route, MaxBodyBytes: 1 << 20, NewCID: engine.NewCID, Log: log, Observer: m}
 	for _, body := range []string{`{"name":"Ada"}`, `{"name":"Bo"}`, `{"name":"Cy"}`, `{}`} {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/hello", strings.NewReader(body)))
+		req := httptest.NewRequest(http.MethodPost, "/hello", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(w, req)
 	}
 	eng.Invoke(context.Background(), "hello.greet", sdk.Request{Method: "INVOKE"}, []byte(`{"name":"Di"}`), 0)
 	sched := scheduler.New(scheduler.Config{AgentID: "edge-1", Invoker: eng, Log: log, Observer: m})
