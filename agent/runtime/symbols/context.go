@@ -14,7 +14,6 @@ import (
 func init() {
 	Symbols["context/context"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"AfterFunc":         reflect.ValueOf(context.AfterFunc),
 		"Background":        reflect.ValueOf(context.Background),
 		"Canceled":          reflect.ValueOf(&context.Canceled).Elem(),
 		"Cause":             reflect.ValueOf(context.Cause),

@@ -59,7 +59,6 @@ func init() {
 		"MessageKey":      reflect.ValueOf(constant.MakeFromLiteral("\"msg\"", token.STRING, 0)),
 		"New":             reflect.ValueOf(slog.New),
 		"NewJSONHandler":  reflect.ValueOf(slog.NewJSONHandler),
-		"NewLogLogger":    reflect.ValueOf(slog.NewLogLogger),
 		"NewMultiHandler": reflect.ValueOf(slog.NewMultiHandler),
 		"NewRecord":       reflect.ValueOf(slog.NewRecord),
 		"NewTextHandler":  reflect.ValueOf(slog.NewTextHandler),

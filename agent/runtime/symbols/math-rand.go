@@ -28,7 +28,6 @@ func init() {
 		"NormFloat64": reflect.ValueOf(rand.NormFloat64),
 		"Perm":        reflect.ValueOf(rand.Perm),
 		"Read":        reflect.ValueOf(rand.Read),
-		"Seed":        reflect.ValueOf(rand.Seed),
 		"Shuffle":     reflect.ValueOf(rand.Shuffle),
 		"Uint32":      reflect.ValueOf(rand.Uint32),
 		"Uint64":      reflect.ValueOf(rand.Uint64),

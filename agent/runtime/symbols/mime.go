@@ -13,7 +13,6 @@ import (
 func init() {
 	Symbols["mime/mime"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"AddExtensionType":         reflect.ValueOf(mime.AddExtensionType),
 		"BEncoding":                reflect.ValueOf(mime.BEncoding),
 		"ErrInvalidMediaParameter": reflect.ValueOf(&mime.ErrInvalidMediaParameter).Elem(),
 		"ExtensionsByType":         reflect.ValueOf(mime.ExtensionsByType),

@@ -22,9 +22,6 @@ func init() {
 		"JSEscaper":        reflect.ValueOf(template.JSEscaper),
 		"Must":             reflect.ValueOf(template.Must),
 		"New":              reflect.ValueOf(template.New),
-		"ParseFS":          reflect.ValueOf(template.ParseFS),
-		"ParseFiles":       reflect.ValueOf(template.ParseFiles),
-		"ParseGlob":        reflect.ValueOf(template.ParseGlob),
 		"URLQueryEscaper":  reflect.ValueOf(template.URLQueryEscaper),
 
 		// type definitions

@@ -17,7 +17,6 @@ func init() {
 		// function, constant and variable definitions
 		"ANSIC":                  reflect.ValueOf(constant.MakeFromLiteral("\"Mon Jan _2 15:04:05 2006\"", token.STRING, 0)),
 		"After":                  reflect.ValueOf(time.After),
-		"AfterFunc":              reflect.ValueOf(time.AfterFunc),
 		"April":                  reflect.ValueOf(time.April),
 		"August":                 reflect.ValueOf(time.August),
 		"Date":                   reflect.ValueOf(time.Date),
