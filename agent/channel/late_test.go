@@ -19,18 +19,23 @@ import (
 
 // overrun is an Invoker whose calls all overrun: each answers late, from
 // another goroutine, and holds the request's goroutine until release is
-// closed, as a service stuck past its deadline does.
+// closed, as a service stuck past its deadline does. answered is closed
+// once Late.Answer has returned (one call per overrun).
 type overrun struct {
-	release chan struct{}
+	release  chan struct{}
+	answered chan struct{}
+}
+
+func newOverrun() overrun {
+	return overrun{release: make(chan struct{}), answered: make(chan struct{})}
 }
 
 func (o overrun) Call(_ context.Context, service string, req sdk.Request, _ []byte, timeout time.Duration, late Late) (Outcome, bool) {
-	answered := make(chan struct{})
 	go func() {
 		late.Answer(Outcome{CID: req.CID, Status: http.StatusGatewayTimeout, Error: "the service did not finish within its deadline of " + timeout.String()})
-		close(answered)
+		close(o.answered)
 	}()
-	<-answered
+	<-o.answered
 	<-o.release
 	return Outcome{}, false
 }
@@ -55,7 +60,7 @@ func TestLateAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inv := overrun{release: make(chan struct{})}
+			inv := newOverrun()
 			sink := &observetest.Sink{}
 			h := newTestHandler(router, inv)
 			h.Observer = sink
@@ -96,7 +101,14 @@ func TestLateAnswer(t *testing.T) {
 					r.resp.Close, r.resp.ContentLength, len(r.body), r.resp.Header.Get(CIDHeader))
 			}
 			close(inv.release)
-			srv.Close() // waits for the handler
+			// The client may read the answer before Answer has emitted
+			// its event, and the server does not wait for a handler whose
+			// connection it gave up.
+			select {
+			case <-inv.answered:
+			case <-time.After(time.Minute):
+				t.Fatal("Answer did not return after its answer was read")
+			}
 			evs := sink.Take()
 			if len(evs) != 1 || evs[0].Kind != observe.KindChannel || evs[0].Status != http.StatusGatewayTimeout || !evs[0].Failed || evs[0].Service != "slow" {
 				t.Errorf("events = %+v, want one failed channel event with 504", evs)
@@ -115,7 +127,7 @@ func TestLateAnswerClosesConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := overrun{release: make(chan struct{})}
+	inv := newOverrun()
 	srv := httptest.NewServer(newTestHandler(router, inv))
 	defer srv.Close()
 	defer close(inv.release)

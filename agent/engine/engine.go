@@ -336,7 +336,13 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 	inv.c = sdk.NewContext(inv.call, req)
 	if late == nil {
 		output, err := runtime.Invoke(inv.call, svc, inv.c, input)
-		return inv.settle(output, err), true
+		out := inv.settle(output, err)
+		if errors.Is(err, runtime.ErrDeadline) {
+			// The caller has its answer; the runaway goes on until this
+			// replaces its interpreter, which may take a while.
+			go inv.replaceIfRunaway(err)
+		}
+		return out, true
 	}
 	output, err := runtime.InvokeHere(inv.call, svc, inv.c, input, inv)
 	if errors.Is(err, runtime.ErrAnsweredLate) {
@@ -360,8 +366,9 @@ type invocation struct {
 	late              channel.Late // answers a call run here that overran
 }
 
-// Late answers an overrunning call at its deadline (see runtime.Late). It
-// runs on a goroutine of its own, where a panic would end the agent.
+// Late answers an overrunning call at its deadline (see runtime.Late),
+// then replaces its interpreter, which stops it. It runs on a goroutine of
+// its own, where a panic would end the agent.
 func (inv *invocation) Late(err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -369,10 +376,14 @@ func (inv *invocation) Late(err error) {
 		}
 	}()
 	inv.late.Answer(inv.settle(nil, err))
+	inv.replaceIfRunaway(err)
 }
 
-// settle turns what the service returned into the outcome, replaces the
-// interpreter of a call that overran, and hands the event to the observer.
+// settle turns what the service returned into the outcome and hands the
+// event to the observer. A call that overran is answered before its
+// interpreter is replaced (see replaceIfRunaway), so that the answer keeps
+// its deadline; a request right after it may still meet the old
+// interpreter.
 func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 	end := time.Now()
 	inv.end = end
@@ -384,15 +395,6 @@ func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 	if err != nil {
 		detail = message(err, inv.timeout)
 		out.Status, out.Error = handler.Status(err), callerMessage(err, detail, inv.cid, inv.origin)
-		if errors.Is(err, runtime.ErrDeadline) {
-			// The call is still running: only the runtime says this, and
-			// only at the deadline (a service's own timeout returned).
-			// Replace before answering, so that the caller's next request
-			// already finds the fresh interpreter.
-			if p := inv.st.packageOf(inv.service); p != nil {
-				inv.e.replaceRunaway(inv.service, inv.cid, p)
-			}
-		}
 		if out.Status >= 500 {
 			inv.e.log.Warn("invocation failed", "cid", inv.cid, "service", inv.service, "status", out.Status, "err", err, "took", out.Duration)
 		}

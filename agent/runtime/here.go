@@ -40,7 +40,7 @@ func InvokeHere(call *Call, svc *handler.Service, c *sdk.Context, input []byte, 
 			w.late, w.service = nil, ""
 			watches.Put(w)
 		}
-		return out, err
+		return out, stoppedLate(call, svc, err)
 	}
 	<-w.answered
 	return nil, ErrAnsweredLate

@@ -43,7 +43,7 @@ func Invoke(ctx context.Context, svc *handler.Service, c *sdk.Context, input []b
 		out, err := j.out, j.err
 		*j = job{done: j.done, timer: j.timer}
 		jobs.Put(j)
-		return out, err
+		return out, stoppedLate(ctx, svc, err)
 	case <-expired:
 		// j stays with its worker, which may still write to it.
 		return nil, deadlineError(svc.Name())
@@ -59,6 +59,22 @@ func Invoke(ctx context.Context, svc *handler.Service, c *sdk.Context, input []b
 // deadlineError is what a call that overran its deadline returns.
 func deadlineError(service string) error {
 	return fmt.Errorf("invoke %s: %w (%w)", service, ErrDeadline, context.DeadlineExceeded)
+}
+
+// stoppedLate returns the deadline's error for a call that returned err
+// because its package was closed after its deadline had passed: another
+// call's overrun closed it before this call's own deadline was seen to
+// (its timer's goroutine had not run yet, as happens with more runaway
+// calls than cores). The call overran as much as the other one. Any other
+// err is returned as it is.
+func stoppedLate(ctx context.Context, svc *handler.Service, err error) error {
+	if err == nil || !errors.Is(err, handler.ErrClosed) {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return deadlineError(svc.Name())
+	}
+	return err
 }
 
 // job is one invocation handed to a worker. Jobs are reused: a call that
