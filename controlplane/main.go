@@ -13,9 +13,15 @@ import (
 
 	"github.com/weft-dev/weft/controlplane/app"
 	"github.com/weft-dev/weft/controlplane/config"
+	"github.com/weft-dev/weft/controlplane/validate"
 )
 
 func main() {
+	// The hidden subcommand that evaluates one deployment package, in a
+	// child process the control plane starts (see validate.Evaluator).
+	if len(os.Args) > 1 && os.Args[1] == validate.ChildCommand {
+		os.Exit(validate.ChildMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "weft-controlplane:", err)
 		os.Exit(1)

@@ -27,7 +27,8 @@ var missingBuiltins = map[string]string{
 //   - the builtins min, max and clear, which the interpreter lacks;
 //   - the go statement: a goroutine the agent does not know of outlives
 //     the package when a new version replaces it; ctx.Go is tracked;
-//   - generic functions the interpreter cannot instantiate (see generics).
+//   - generic functions the interpreter cannot instantiate (see generics);
+//   - what the audit of the symbol tables refuses (see refusedUses).
 //
 // It type-checks the package against the symbols the interpreter offers
 // (see universe) and returns the type errors apart, for the caller to
@@ -37,11 +38,13 @@ func unsupported(fset *token.FileSet, files []*ast.File) (probs, typeErrs []Prob
 	if len(files) == 0 {
 		return nil, nil
 	}
+	var refused []Problem
 	defer func() {
 		// A flaw of ours must not refuse a deploy: the interpreter still
-		// judges the code.
+		// judges the code. What the audit refuses stays refused: the
+		// interpreter would run a refused method.
 		if recover() != nil {
-			probs, typeErrs = nil, nil
+			probs, typeErrs = refused, nil
 		}
 	}()
 	info := &types.Info{
@@ -62,6 +65,9 @@ func unsupported(fset *token.FileSet, files []*ast.File) (probs, typeErrs []Prob
 	}}
 	pkg, _ := conf.Check(files[0].Name.Name, fset, files, info)
 	typeErrs = typeProblems(files, info, u, errs)
+	refused = refusedUses(fset, files, info)
+	typeErrs = withoutUndefined(typeErrs, refused)
+	probs = append(probs, refused...)
 
 	at := func(pos token.Pos, format string, args ...any) {
 		probs = append(probs, problemAt(fset.Position(pos), fmt.Sprintf(format, args...)))
@@ -108,7 +114,7 @@ func unsupported(fset *token.FileSet, files []*ast.File) (probs, typeErrs []Prob
 // second mistake.
 func typeProblems(files []*ast.File, info *types.Info, u *universe, errs []types.Error) []Problem {
 	// unsafe is Go's own package, which the type checker knows.
-	offered := func(p string) bool { return p == "unsafe" || u.pkgs[p] != nil }
+	offered := func(p string) bool { return p == "unsafe" || allowed()[p] }
 	absent := map[token.Pos]bool{} // the selectors into packages not offered
 	dotAbsent := false             // whether a package not offered is imported with "."
 	for _, f := range files {

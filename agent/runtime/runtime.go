@@ -16,7 +16,9 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing/fstest"
 	"time"
 
@@ -58,6 +60,7 @@ type Package struct {
 	Services map[string]*handler.Service
 
 	interp *interp.Interpreter
+	closed atomic.Bool
 }
 
 // ServiceNames returns the names of the package's services, sorted.
@@ -72,11 +75,17 @@ func (p *Package) ServiceNames() []string {
 
 // Close retires the package. Calls still running in its interpreter (such
 // as one that overran its deadline) stop executing, and they and any later
-// calls fail with handler.ErrClosed. A call blocked inside compiled code
-// (a time.Sleep, a channel receive in the standard library) ends only when
-// that returns. An agent closes a package it has replaced, once the calls
-// it lets finish have drained; the interpreter cannot be reused after.
-func (p *Package) Close() {
+// calls fail with handler.ErrClosed (with ErrDeadline, from Invoke and
+// InvokeHere, when they are past their deadline). A call blocked inside
+// compiled code (a time.Sleep, a channel receive in the standard library)
+// ends only when that returns. An agent closes a package it has replaced,
+// once the calls it lets finish have drained; the interpreter cannot be
+// reused after. Close reports whether it closed the package: false when it
+// was closed already.
+func (p *Package) Close() bool {
+	if !p.closed.CompareAndSwap(false, true) {
+		return false
+	}
 	for _, s := range p.Services {
 		s.Close()
 	}
@@ -89,9 +98,10 @@ func (p *Package) Close() {
 	cancel()
 	for range 10 {
 		if _, err := p.interp.EvalWithContext(ctx, ""); errors.Is(err, context.Canceled) {
-			return
+			break
 		}
 	}
+	return true
 }
 
 // Option configures Load.
@@ -138,8 +148,12 @@ func Load(ctx context.Context, src Source, opts ...Option) (*Package, error) {
 	i := interp.New(interp.Options{
 		GoPath:               ".",
 		SourcecodeFilesystem: fsys,
-		Stdout:               out.stdout,
-		Stderr:               out.stderr,
+		// The interpreter puts fmt.Scan back, reading from Stdin, even
+		// though the tables leave it out: give it nothing to read, never
+		// the agent's own input.
+		Stdin:  strings.NewReader(""),
+		Stdout: out.stdout,
+		Stderr: out.stderr,
 	})
 	reg := &registrar{positions: regs, services: map[string]*handler.Service{}}
 	for _, exports := range []interp.Exports{symbols.Symbols, varCopies(), reg.exports()} {
@@ -161,14 +175,16 @@ func Load(ctx context.Context, src Source, opts ...Option) (*Package, error) {
 	return &Package{Name: src.Name, Services: services, interp: i}, nil
 }
 
-// Validate loads src in a throwaway interpreter and returns the names of
-// its services, sorted. The control plane calls it before storing a
-// deploy.
+// Validate loads src in an interpreter of its own, returns the names of
+// its services, sorted, and closes the interpreter. Like Load, it runs the
+// package's initialisation: the control plane calls it only in a child
+// process made for it (see Check for what it learns without running code).
 func Validate(ctx context.Context, src Source, opts ...Option) ([]string, error) {
 	p, err := Load(ctx, src, opts...)
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	return p.ServiceNames(), nil
 }
 

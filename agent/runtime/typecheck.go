@@ -49,9 +49,12 @@ var theUniverse = sync.OnceValue(func() *universe {
 })
 
 // Import returns the package at p, or an empty one for a path the
-// interpreter does not offer (the check reports those imports).
+// interpreter does not offer (the check reports those imports). The
+// universe also holds packages that are not offered but whose types the
+// offered ones use (reflect, net/http): importing one gets an empty one
+// too, so that its uses are not reported beside the refused import.
 func (u *universe) Import(p string) (*types.Package, error) {
-	if pkg := u.pkgs[p]; pkg != nil {
+	if pkg := u.pkgs[p]; pkg != nil && allowed()[p] {
 		return pkg, nil
 	}
 	if p == "unsafe" {

@@ -20,13 +20,15 @@ import (
 
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/validate"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Options are the API's settings.
 type Options struct {
-	// DeployTimeout bounds compiling one deploy at the door.
-	DeployTimeout time.Duration
+	// Evaluator evaluates the packages whose services only running them
+	// tells; nil refuses them.
+	Evaluator *validate.Evaluator
 	// InvokeTimeout is the default bound of an Invoke.
 	InvokeTimeout time.Duration
 }

@@ -90,7 +90,7 @@ func newAdminEnvOn(t *testing.T, b storetest.Backend) *adminEnv {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(RejectUnknownFields))
-	New(e.store, e.watch, disp, Options{DeployTimeout: time.Minute, InvokeTimeout: time.Minute}, log).Register(srv)
+	New(e.store, e.watch, disp, Options{InvokeTimeout: time.Minute}, log).Register(srv)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { disp.Close(); srv.Stop() })
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

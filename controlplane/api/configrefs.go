@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -19,8 +18,8 @@ import (
 // compiler compiles the packages of configs at the door, as a deploy
 // does, each content once however often it is planned.
 type compiler struct {
-	timeout time.Duration
-	done    map[string]compiled // by name and sha256
+	ev   *validate.Evaluator
+	done map[string]compiled // by name and sha256
 }
 
 type compiled struct {
@@ -28,8 +27,8 @@ type compiled struct {
 	err error
 }
 
-func newCompiler(timeout time.Duration) *compiler {
-	return &compiler{timeout: timeout, done: map[string]compiled{}}
+func newCompiler(ev *validate.Evaluator) *compiler {
+	return &compiler{ev: ev, done: map[string]compiled{}}
 }
 
 // packages checks the config's packages. A package with files is a
@@ -74,7 +73,7 @@ func (c *compiler) packages(ctx context.Context, l []*adminv1.PackageSource, liv
 		key := name + "\x00" + sha
 		res, ok := c.done[key]
 		if !ok {
-			res.pkg, res.err = validate.Package(ctx, name, files, c.timeout)
+			res.pkg, res.err = validate.Package(ctx, name, files, c.ev)
 			c.done[key] = res
 		}
 		if res.err != nil {

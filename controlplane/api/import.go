@@ -22,7 +22,7 @@ func (s *configs) ImportConfig(ctx context.Context, req *adminv1.ImportConfigReq
 	if err != nil {
 		return nil, err
 	}
-	comp := newCompiler(s.opts.DeployTimeout)
+	comp := newCompiler(s.opts.Evaluator)
 	for attempt := 1; ; attempt++ {
 		d, err := s.store.Desired(ctx)
 		if err != nil {

@@ -41,7 +41,7 @@ func (s *packages) Deploy(ctx context.Context, req *adminv1.DeployRequest) (*adm
 		for _, f := range src.GetFiles() {
 			files = append(files, validate.File{Name: f.GetName(), Content: f.GetContent()})
 		}
-		p, err := validate.Package(ctx, src.GetName(), files, s.opts.DeployTimeout)
+		p, err := validate.Package(ctx, src.GetName(), files, s.opts.Evaluator)
 		if err != nil {
 			label := packageLabel(i, src)
 			errs = append(errs, fmt.Sprintf("package %s:\n%s", label, indent(err.Error())))

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -49,7 +48,7 @@ func TestPackageHistoryAPI(t *testing.T) {
 	ctx := WithCaller(context.Background(), "tester")
 	st := storetest.Open(t, storetest.SQLite(t))
 	watch := dispatch.NewWatch(0)
-	srv := New(st, watch, nil, Options{DeployTimeout: 10 * time.Second}, slog.New(slog.DiscardHandler)).Packages()
+	srv := New(st, watch, nil, Options{}, slog.New(slog.DiscardHandler)).Packages()
 	watchAt := func(want int64) {
 		t.Helper()
 		if rev, _ := watch.Current(); rev != want {

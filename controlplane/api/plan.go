@@ -46,7 +46,7 @@ func (s *configs) PlanConfig(ctx context.Context, req *adminv1.PlanConfigRequest
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	p, err := s.plan(ctx, what, d, cfg, req.GetPrune(), newCompiler(s.opts.DeployTimeout))
+	p, err := s.plan(ctx, what, d, cfg, req.GetPrune(), newCompiler(s.opts.Evaluator))
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/pickup"
 	"github.com/weft-dev/weft/controlplane/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/controlplane/validate"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -69,14 +70,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	watch := dispatch.NewWatch(rev)
 	disp := dispatch.New(st, watch, log)
 	disp.SetLeaseTTL(cfg.JobLease)
-	admin := api.New(st, watch, disp, api.Options{DeployTimeout: cfg.DeployTimeout, InvokeTimeout: cfg.InvokeTimeout}, log)
+	self, err := validate.SelfCommand()
+	if err != nil {
+		return err
+	}
+	eval := validate.NewEvaluator(self, validate.EvalLimits{
+		CPU: cfg.EvalCPULimit, Memory: int64(cfg.EvalMemoryLimit) << 20, Timeout: cfg.DeployTimeout,
+	}, log)
+	admin := api.New(st, watch, disp, api.Options{Evaluator: eval, InvokeTimeout: cfg.InvokeTimeout}, log)
 
 	var (
 		met    *metrics
 		metSrv *metricsServer
 	)
 	if cfg.Metrics != "" {
-		met = newMetrics(st, disp.StatsBuckets, log.With("component", "metrics"))
+		met = newMetrics(st, disp.StatsBuckets, eval.Evaluations, log.With("component", "metrics"))
 		if metSrv, err = listenMetrics(cfg.Metrics, met); err != nil {
 			lis.Close()
 			return err

@@ -45,8 +45,9 @@ type metrics struct {
 }
 
 // newMetrics registers the control plane's metrics. statsBuckets reads how
-// many statistics buckets this replica recorded.
-func newMetrics(st metricsStore, statsBuckets func() int64, log *slog.Logger) *metrics {
+// many statistics buckets this replica recorded, evaluations how many
+// packages it evaluated in a child process.
+func newMetrics(st metricsStore, statsBuckets, evaluations func() int64, log *slog.Logger) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -66,6 +67,10 @@ func newMetrics(st metricsStore, statsBuckets func() int64, log *slog.Logger) *m
 			Name: "weft_controlplane_stats_buckets_total",
 			Help: "Statistics buckets the agents reported to this replica and the store recorded.",
 		}, func() float64 { return float64(statsBuckets()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "weft_controlplane_package_evaluations_total",
+			Help: "Deployed packages this replica evaluated in a child process, because only running them tells their services; the others it checked without running any of their code.",
+		}, func() float64 { return float64(evaluations()) }),
 		&fleetCollector{store: st, log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

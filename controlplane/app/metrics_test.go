@@ -99,14 +99,14 @@ func TestMetrics(t *testing.T) {
 	}
 	watch := dispatch.NewWatch(0)
 	disp := dispatch.New(st, watch, log)
-	met := newMetrics(st, disp.StatsBuckets, log)
+	met := newMetrics(st, disp.StatsBuckets, func() int64 { return 0 }, log)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(interceptors(met, slog.New(slog.DiscardHandler))...)
-	api.New(st, watch, disp, api.Options{DeployTimeout: time.Minute, InvokeTimeout: time.Minute}, log).Register(srv)
+	api.New(st, watch, disp, api.Options{InvokeTimeout: time.Minute}, log).Register(srv)
 	agentv1.RegisterAgentServiceServer(srv, disp)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { disp.Close(); srv.Stop() })

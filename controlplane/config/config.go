@@ -29,8 +29,14 @@ type Config struct {
 	PollInterval time.Duration
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration
-	// DeployTimeout bounds compiling one deploy at the door.
+	// DeployTimeout bounds, in wall-clock time, the evaluation of one
+	// package in its child process at the door (most packages need none).
 	DeployTimeout time.Duration
+	// EvalCPULimit is the CPU time the evaluation of one package may use.
+	EvalCPULimit time.Duration
+	// EvalMemoryLimit is the memory, in MiB, the evaluation of one
+	// package may use.
+	EvalMemoryLimit int
 	// InvokeTimeout is the default bound of weftctl invoke.
 	InvokeTimeout time.Duration
 	// JobLease is how long the lease on a job placed on one agent lasts
@@ -91,7 +97,9 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", env("WEFT_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env WEFT_LOG_LEVEL)")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 500*time.Millisecond, "how often to read the revision from the database, to see other replicas' changes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound of a graceful stop")
-	fs.DurationVar(&c.DeployTimeout, "deploy-timeout", 20*time.Second, "bound of compiling one deploy")
+	fs.DurationVar(&c.DeployTimeout, "deploy-timeout", 20*time.Second, "wall-clock bound of evaluating one package in its child process at the door")
+	fs.DurationVar(&c.EvalCPULimit, "eval-cpu-limit", 10*time.Second, "CPU time the evaluation of one package in its child process may use (whole seconds)")
+	fs.IntVar(&c.EvalMemoryLimit, "eval-memory-limit", 512, "memory (MiB) the evaluation of one package in its child process may use")
 	fs.DurationVar(&c.InvokeTimeout, "invoke-timeout", 30*time.Second, "default bound of an invoke from weftctl")
 	fs.DurationVar(&c.JobLease, "job-lease", 15*time.Second, "how long an agent's lease on a job placed on one agent lasts unless renewed; a takeover follows within it")
 	fs.StringVar(&c.PickupDir, "pickup-dir", env("WEFT_PICKUP_DIR", ""), "deploy .go files and package directories dropped here (env WEFT_PICKUP_DIR)")
@@ -130,6 +138,17 @@ func (c Config) validate() error {
 	}
 	if c.PollInterval <= 0 {
 		return fmt.Errorf("--poll-interval %s: must be positive", c.PollInterval)
+	}
+	if c.DeployTimeout <= 0 {
+		return fmt.Errorf("--deploy-timeout %s: must be positive", c.DeployTimeout)
+	}
+	if c.EvalCPULimit < time.Second {
+		return fmt.Errorf("--eval-cpu-limit %s: want 1s or more (the kernel counts whole seconds)", c.EvalCPULimit)
+	}
+	// Below this the control plane's own program, which the child runs,
+	// has too little room to start the interpreter.
+	if c.EvalMemoryLimit < 128 {
+		return fmt.Errorf("--eval-memory-limit %d: want 128 (MiB) or more", c.EvalMemoryLimit)
 	}
 	if c.JobLease < 500*time.Millisecond || c.JobLease > time.Hour {
 		return fmt.Errorf("--job-lease %s: want 500ms to 1h", c.JobLease)

@@ -96,3 +96,33 @@ func TestParseJobLease(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEvalLimits(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // an error's words; "" for none
+	}{
+		{nil, ""},
+		{[]string{"--eval-cpu-limit", "3s", "--eval-memory-limit", "256", "--deploy-timeout", "1m"}, ""},
+		{[]string{"--eval-cpu-limit", "500ms"}, "--eval-cpu-limit 500ms: want 1s or more"},
+		{[]string{"--eval-memory-limit", "64"}, "--eval-memory-limit 64: want 128 (MiB) or more"},
+		{[]string{"--deploy-timeout", "0s"}, "--deploy-timeout 0s: must be positive"},
+	}
+	for _, tt := range tests {
+		t.Setenv("WEFT_SECRETS_KEY", "")
+		t.Setenv("WEFT_DB", "")
+		cfg, err := Parse(tt.args)
+		if tt.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) = %v; want an error containing %q", tt.args, err, tt.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.args, err)
+		}
+		if tt.args == nil && (cfg.EvalCPULimit != 10*time.Second || cfg.EvalMemoryLimit != 512 || cfg.DeployTimeout != 20*time.Second) {
+			t.Errorf("defaults: CPU %s, memory %d MiB, timeout %s", cfg.EvalCPULimit, cfg.EvalMemoryLimit, cfg.DeployTimeout)
+		}
+	}
+}

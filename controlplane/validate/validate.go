@@ -1,7 +1,9 @@
 // Package validate checks what users send the control plane before anything
-// is stored: channel fields, and deployment packages, which it compiles in a
-// throwaway interpreter exactly as an agent would load them. Every error
-// names the field, or the file and line, that is wrong.
+// is stored: channel fields, and deployment packages, which it parses and
+// type-checks against the symbols agents offer without running any of
+// their code; a package whose services only its initialisation tells is
+// evaluated in a confined child process (Evaluator), never in the control
+// plane. Every error names the field, or the file and line, that is wrong.
 package validate
 
 import (
@@ -219,11 +221,14 @@ type File struct {
 	Content []byte
 }
 
-// Package checks one package's files, compiles it in a throwaway
-// interpreter under timeout, and returns it ready to store. name may be
+// Package checks one package's files and returns it ready to store, with
+// the services it registers. It parses and type-checks them in this
+// process (runtime.Check) and runs none of their code: when only running
+// the package's initialisation tells its services, ev evaluates it in a
+// child process; with a nil ev, such a package is refused. name may be
 // empty: the Go package name of the files is used. The error lists every
 // problem found, each with its file and line where it has one.
-func Package(ctx context.Context, name string, files []File, timeout time.Duration) (store.NewPackage, error) {
+func Package(ctx context.Context, name string, files []File, ev *Evaluator) (store.NewPackage, error) {
 	var errs []error
 	if len(files) == 0 {
 		return store.NewPackage{}, errors.New("no .go files")
@@ -270,8 +275,6 @@ func Package(ctx context.Context, name string, files []File, timeout time.Durati
 		return store.NewPackage{}, errors.Join(errs...)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	src := runtime.Source{Name: name}
 	var pfiles []*agentv1.SourceFile
 	np := store.NewPackage{Name: name}
@@ -280,9 +283,18 @@ func Package(ctx context.Context, name string, files []File, timeout time.Durati
 		pfiles = append(pfiles, &agentv1.SourceFile{Name: f.Name, Content: f.Content})
 		np.Files = append(np.Files, store.File{Name: f.Name, Content: f.Content})
 	}
-	services, err := runtime.Validate(ctx, src)
+	checked, err := runtime.Check(src)
 	if err != nil {
 		return store.NewPackage{}, err
+	}
+	services := checked.Services
+	if checked.Eval != "" {
+		if ev == nil {
+			return store.NewPackage{}, fmt.Errorf("only running the package tells its services (%s), and this control plane does not evaluate packages", checked.Eval)
+		}
+		if services, err = ev.Eval(ctx, src); err != nil {
+			return store.NewPackage{}, err
+		}
 	}
 	sort.Strings(services)
 	np.Services = services

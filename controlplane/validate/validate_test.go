@@ -100,7 +100,7 @@ func init() { sdk.Register("greet.hi", func(c *sdk.Context, in In) (In, error) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := Package(context.Background(), tt.pname, tt.files, 10*time.Second)
+			p, err := Package(context.Background(), tt.pname, tt.files, nil)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("Package = %v", err)
