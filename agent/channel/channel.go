@@ -172,15 +172,15 @@ func (h *Handler) emit(ev *observe.Event, start time.Time) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *agentv1.Channel, params map[string]string, ev *observe.Event, start time.Time) bool {
 	cid := ev.CID
 	f, _ := format.Parse(ch.GetDataFormat()) // checked by the control plane
-	// refuse answers a request the channel itself refuses. An HTTP-level
-	// refusal (see answerError) keeps its status on SOAP channels too.
-	refuse := func(status int, err error, httpLevel bool) {
+	// refuse answers a request the channel itself refuses. A refused
+	// authentication (see answerError) keeps its 401 on SOAP channels too.
+	refuse := func(status int, err error, auth bool) {
 		h.Log.Info("channel request refused", "cid", cid, "channel", ch.GetName(), "status", status, "err", err)
-		answerError(w, f, cid, status, err, httpLevel, ev)
+		answerError(w, f, cid, status, err, auth, ev)
 	}
 	if ok, wait := h.limits.allow(router, ch, r, time.Now); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)), true)
+		refuse(http.StatusTooManyRequests, fmt.Errorf("too many requests from %s: channel %s takes %g a second; retry in %d s", clientAddress(r), ch.GetName(), ch.GetRateLimit(), retryAfter(wait)), false)
 		return false
 	}
 	var who security.Principal
@@ -193,7 +193,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 				status = ae.Status
 				w.Header().Set("WWW-Authenticate", ae.Challenge)
 			}
-			refuse(status, err, true)
+			refuse(status, err, status == http.StatusUnauthorized)
 			return false
 		}
 		who = p
@@ -201,12 +201,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 	body, status, err := h.readBody(w, r, ch, f)
 	ev.Input, ev.BytesIn = body, int64(len(body))
 	if err != nil {
-		refuse(status, err, true)
+		refuse(status, err, false)
 		return false
 	}
 	service, op, input, status, err := decode(f, r, body, ch, inv)
 	if err != nil {
-		refuse(status, err, status == http.StatusUnsupportedMediaType)
+		refuse(status, err, false)
 		return false
 	}
 	var query url.Values
@@ -271,7 +271,10 @@ func (h *Handler) respond(w http.ResponseWriter, f format.Format, op format.Oper
 	output, ct, err := encode(f, op, outType, out.Output)
 	if err != nil {
 		h.Log.Warn("cannot encode a service's output", "cid", cid, "channel", ch.GetName(), "format", f, "err", err)
-		writeError(w, f, cid, http.StatusInternalServerError, fmt.Sprintf("encode the output as %s: %v", f, err), ev)
+		// The encoder's words name the service's types: the caller gets
+		// the generic message, the log (and the event) the detail.
+		writeError(w, f, cid, http.StatusInternalServerError, ServiceFailed+", cid "+cid, ev)
+		ev.Error = fmt.Sprintf("encode the output as %s: %v", f, err)
 		return
 	}
 	if out.ContentType != "" {
@@ -280,6 +283,11 @@ func (h *Handler) respond(w http.ResponseWriter, f format.Format, op format.Oper
 	w.Header().Set("Content-Type", ct)
 	answer(w, out.Status, output, ev)
 }
+
+// ServiceFailed is what a channel's caller is told of a failure whose
+// detail only operators may read (in the agent's log and the failure
+// samples), followed by the CID under which it is logged.
+const ServiceFailed = "the service failed; see the agent log"
 
 // lateAnswer answers a request at its service's deadline (see Late). It
 // holds copies of what serve knows, so that serve's own event stays on
@@ -481,13 +489,14 @@ func writeError(w http.ResponseWriter, f format.Format, cid string, status int, 
 // answerError answers err, an error of status, in the channel's format.
 // On a SOAP channel it is a Fault sent with the status the SOAP binding
 // gives it (see format.Fault: 500, or 400 for a SOAP 1.2 Sender fault),
-// unless httpLevel: a refusal at the HTTP level, before any SOAP
-// processing (credentials, rate, body size, media type), keeps its own
-// status, which HTTP clients and SOAP toolkits act on (a 401 challenge,
-// a 429 Retry-After). The status the error has on other formats stays in
-// the Fault's detail, and is what ev records, so that statistics count a
-// request alike whatever its format.
-func answerError(w http.ResponseWriter, f format.Format, cid string, status int, err error, httpLevel bool, ev *observe.Event) {
+// as SOAP 1.1 (§6.2, WS-I Basic Profile R1126) and SOAP 1.2 (Part 2
+// §7.5.2.2) require of every Fault: a body too large, a wrong media type or
+// a rate limit too (429's Retry-After header stays). Only auth, a refused
+// authentication, keeps its own status: HTTP's 401 with its challenge,
+// which clients answer with credentials. The status the error has on other
+// formats stays in the Fault's detail, and is what ev records, so that
+// statistics count a request alike whatever its format.
+func answerError(w http.ResponseWriter, f format.Format, cid string, status int, err error, auth bool, ev *observe.Event) {
 	if !f.IsSOAP() {
 		writeError(w, f, cid, status, err.Error(), ev)
 		return
@@ -496,7 +505,7 @@ func answerError(w http.ResponseWriter, f format.Format, cid string, status int,
 		status = http.StatusInternalServerError
 	}
 	body, ct, sent := format.Fault(f, status, err, cid)
-	if httpLevel {
+	if auth {
 		sent = status
 	}
 	w.Header().Set("Content-Type", ct)

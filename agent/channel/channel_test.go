@@ -216,8 +216,9 @@ func TestHandlerFormats(t *testing.T) {
 	if resp.StatusCode != 200 || xml.Unmarshal(body, &sr) != nil || sr.Body.Resp.XMLName.Local != "GetOrderResponse" || sr.Body.Resp.Service != "orders.get" {
 		t.Fatalf("soap 1.1 = %d %s", resp.StatusCode, body)
 	}
-	if resp, _ := post("/s11", "application/json", env); resp.StatusCode != 415 {
-		t.Fatalf("soap 1.1 with a JSON content type = %d, want 415", resp.StatusCode)
+	// A Fault, so 500 (SOAP 1.1 §6.2), with the 415 in its detail.
+	if resp, b := post("/s11", "application/json", env); resp.StatusCode != 500 || !strings.Contains(string(b), "415") {
+		t.Fatalf("soap 1.1 with a JSON content type = %d %s, want a 500 Fault saying 415", resp.StatusCode, b)
 	}
 
 	env12 := `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><Op/></env:Body></env:Envelope>`

@@ -72,7 +72,7 @@ func TestHandlerRateLimit(t *testing.T) {
 				}
 			}
 			rec := post(s.h, path, f, "192.0.2.1:1001") // same host, other port
-			if rec.Code != http.StatusTooManyRequests {
+			if rec.Code != refusedStatus(f, http.StatusTooManyRequests) {
 				t.Fatalf("request %d = %d %s, want 429", burst+1, rec.Code, rec.Body)
 			}
 			ra, err := strconv.Atoi(rec.Header().Get("Retry-After"))
@@ -96,7 +96,7 @@ func TestHandlerRateLimit(t *testing.T) {
 
 			// A deploy that leaves the limit as it was keeps the buckets.
 			s.deploy(t, limitedChannel(name, f, rate, burst))
-			if rec := post(s.h, path, f, "192.0.2.1:1000"); rec.Code != http.StatusTooManyRequests {
+			if rec := post(s.h, path, f, "192.0.2.1:1000"); rec.Code != refusedStatus(f, http.StatusTooManyRequests) {
 				t.Fatalf("after an unchanged deploy = %d, want 429", rec.Code)
 			}
 			// A new limit starts afresh.
@@ -373,3 +373,15 @@ func TestClientAddressGroupsIPv6(t *testing.T) {
 
 // at is a clock stopped at t.
 func at(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// refusedStatus is the HTTP status a channel of format f sends for a
+// refusal of status: on SOAP, that of a Client (1.1) or Sender (1.2) Fault.
+func refusedStatus(f string, status int) int {
+	switch f {
+	case "soap11":
+		return http.StatusInternalServerError
+	case "soap12":
+		return http.StatusBadRequest
+	}
+	return status
+}

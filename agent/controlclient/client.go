@@ -268,7 +268,17 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 			acked = ack
 		}
 		if err := stream.Send(out); err != nil {
-			return synced, recvError(stream, err)
+			// Send reports only io.EOF; the stream's real error comes to
+			// the receiving goroutine, the stream's one reader.
+			if errors.Is(err, io.EOF) {
+				select {
+				case rerr := <-recvErr:
+					return synced, rerr
+				case <-ctx.Done():
+					return synced, ctx.Err()
+				}
+			}
+			return synced, err
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/handler"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/runtime"
@@ -76,7 +77,7 @@ func callerMessage(err error, detail, cid, origin string) string {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrDeadline), errors.Is(err, handler.ErrClosed):
 		return detail
 	}
-	return withCID("the service failed; see the agent log", cid)
+	return withCID(channel.ServiceFailed, cid)
 }
 
 // withCID ends msg with the CID under which the agent logged the detail.

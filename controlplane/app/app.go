@@ -54,6 +54,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	st, err := store.Open(ctx, cfg.DB, log, store.WithSecrets(box), store.WithStatsRetention(store.StatsRetention(cfg.StatsRetention)))
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // stopped while opening: a clean exit, whatever the driver made of it
+		}
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer st.Close()

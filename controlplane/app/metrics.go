@@ -115,7 +115,7 @@ func interceptors(m *metrics, log *slog.Logger) []grpc.ServerOption {
 	stream := []grpc.StreamServerInterceptor{dbStream}
 	if m != nil {
 		unary = append([]grpc.UnaryServerInterceptor{m.unary}, unary...)
-		stream = append(stream, m.stream)
+		stream = append([]grpc.StreamServerInterceptor{m.stream}, stream...)
 	}
 	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)}
 }
