@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,11 +25,14 @@ import (
 // that every command prints what the README shows and that the tour leaves
 // git status clean. The control plane and the agent run with the README's
 // flags and their default paths, in a directory that is a git repository
-// holding only the project's .gitignore; the test gives them free ports
+// holding only the project's .gitignore and examples; the test gives them free ports
 // instead of 7400 and 8080, and a temporary directory for /tmp.
 func TestTour(t *testing.T) {
 	for _, tool := range []string{"git", "bash", "cp", "sed", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("the tour needs %s, and CI runs it: %v", tool, err)
+			}
 			t.Skipf("the tour needs %s: %v", tool, err)
 		}
 	}
@@ -51,8 +55,12 @@ func TestTour(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(repo, ".gitignore"), ignore, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The tour's commands name the examples by their paths in the
+	// checkout: the repository holds them too, so that the commands run in
+	// it and whatever they write shows in its git status.
+	copyTree(t, filepath.Join(root, "deploy", "examples"), filepath.Join(repo, "deploy", "examples"))
 	git(t, repo, "init", "--quiet")
-	git(t, repo, "add", ".gitignore")
+	git(t, repo, "add", ".gitignore", "deploy")
 	git(t, repo, "-c", "user.name=tour", "-c", "user.email=tour@example.invalid", "commit", "--quiet", "--message", "the project's .gitignore")
 
 	bin := testenv.BinDir(t)
@@ -141,7 +149,7 @@ func TestTour(t *testing.T) {
 			"/tmp/", tmp+"/",
 		).Replace(s.command)
 		cmd := exec.Command("bash", "-c", command)
-		cmd.Dir, cmd.Env = root, env
+		cmd.Dir, cmd.Env = repo, env
 		out, err := cmd.CombinedOutput()
 		t.Logf("$ %s  # %v\n%s", s.command, err, out)
 		// A command the README shows failing prints weftctl's error.
@@ -284,4 +292,30 @@ func git(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// copyTree copies the regular files under src to dst, making directories as
+// it goes.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
 }
