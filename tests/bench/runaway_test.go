@@ -36,7 +36,8 @@ const runawayDeadline = 2 * time.Second
 func BenchmarkRunaways(b *testing.B) {
 	cp := testenv.StartControlPlane(b, storetest.SQLite(b).DSN)
 	agent := testenv.StartAgent(b, cp, "bench-runaways")
-	for _, dir := range []string{"testdata/transform", "testdata/runaway"} {
+	// The runaway services are the end-to-end tests' (TestRunaways).
+	for _, dir := range []string{"testdata/transform", "../e2e/testdata/runaway"} {
 		if r := testenv.Ctl(b, cp, "deploy", dir, "--wait"); r.ExitCode != 0 {
 			b.Fatalf("deploy %s: %s", dir, r)
 		}
