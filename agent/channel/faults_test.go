@@ -1,7 +1,6 @@
 package channel_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
@@ -20,6 +19,7 @@ import (
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // faultsSrc is a service package as an author writes it: a greeting with
@@ -71,7 +71,7 @@ const plainDetail = "dial db-7.internal:3306: password for weft_app expired"
 // format over HTTP, recording what the agent logs and observes.
 type faultsEnv struct {
 	srv  *httptest.Server
-	log  *syncBuffer
+	log  *testenv.LogBuffer
 	sink *eventSink
 }
 
@@ -92,7 +92,7 @@ func newFaultsEnv(t *testing.T) *faultsEnv {
 			&agentv1.Channel{Name: f + "-routed", Path: "/" + f + "/routed", Methods: []string{"POST"}, Active: true, DataFormat: f,
 				SoapActions: map[string]string{"Greet": "faults.greet", "GetQuote": "faults.quote"}})
 	}
-	env := &faultsEnv{log: &syncBuffer{}, sink: &eventSink{}}
+	env := &faultsEnv{log: &testenv.LogBuffer{}, sink: &eventSink{}}
 	e := engine.New(slog.New(slog.NewTextHandler(env.log, nil)), 5*time.Second)
 	e.Observer = env.sink
 	s := &agentv1.Snapshot{Revision: 1, Packages: []*agentv1.Package{pkg}, Channels: chans}
@@ -128,24 +128,6 @@ func (env *faultsEnv) post(t *testing.T, path, contentType, body string, header 
 		t.Fatal(err)
 	}
 	return resp, b
-}
-
-// syncBuffer is a log destination safe for the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // eventSink keeps copies of the events of services, by CID.

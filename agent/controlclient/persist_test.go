@@ -1,7 +1,6 @@
 package controlclient
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/state"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // breakDir replaces the directory path with a regular file, which stops
@@ -42,30 +41,12 @@ func repairDir(t *testing.T, path string) {
 	}
 }
 
-// syncBuffer is a log sink the client may write from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newDiskClient returns a client over a real engine whose state directory
 // is <tmp>/state, keeping 10 backups, and retrying failed writes every few
 // milliseconds; it logs to the returned buffer.
-func newDiskClient(t *testing.T, addr string) (*Client, *state.Dir, *syncBuffer) {
+func newDiskClient(t *testing.T, addr string) (*Client, *state.Dir, *testenv.LogBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	dir, err := state.Open(filepath.Join(t.TempDir(), "state"), state.WithBackups(10))
 	if err != nil {

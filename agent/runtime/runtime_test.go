@@ -17,6 +17,7 @@ import (
 	"github.com/weft-dev/weft/agent/handler"
 	"github.com/weft-dev/weft/agent/runtime"
 	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // source builds a Source from name, content pairs.
@@ -523,7 +524,7 @@ func init() {
 }
 
 func TestOutputIsLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	p := load(t, service("x", "\tfmt.Println(\"hello from\", \"service\")\n\treturn nil, nil", "fmt"), runtime.WithLogger(logger))
 	if _, err := invoke(t, p, "x", ""); err != nil {
@@ -542,21 +543,4 @@ func TestLoadContextCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.As(err, &le) {
 		t.Fatalf("Load = %v, want context.Canceled and no *LoadError", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,12 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // withUnknown returns m with an unknown varint field num appended.
@@ -69,7 +68,7 @@ type adminEnv struct {
 	security adminv1.SecurityServiceClient
 	outgoing adminv1.OutgoingServiceClient
 	channels adminv1.ChannelServiceClient
-	logs     *syncBuffer
+	logs     *testenv.LogBuffer
 	// conn is the clients' connection, for the other services.
 	conn *grpc.ClientConn
 }
@@ -82,7 +81,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 // newAdminEnvOn is newAdminEnv over a store on backend b.
 func newAdminEnvOn(t *testing.T, b storetest.Backend) *adminEnv {
 	t.Helper()
-	e := &adminEnv{store: storetest.Open(t, b), watch: dispatch.NewWatch(0), logs: &syncBuffer{}}
+	e := &adminEnv{store: storetest.Open(t, b), watch: dispatch.NewWatch(0), logs: &testenv.LogBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	disp := dispatch.New(e.store, e.watch, log)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -111,22 +110,4 @@ func (e *adminEnv) watchAt(t *testing.T, want int64) {
 	if rev, _ := e.watch.Current(); rev != want {
 		t.Fatalf("watch at revision %d, want %d", rev, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

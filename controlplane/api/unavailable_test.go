@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // TestDatabaseUnavailable holds the one rule for a database that cannot be
@@ -44,7 +45,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testenv.LogBuffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
 			st := status.Convert(databaseError(log, "/weft.admin.v1.X/Y", tt.handler))
 			if st.Code() != codes.Unavailable || st.Message() != tt.want {
@@ -68,7 +69,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("the log holds the address", func(t *testing.T) {
-		var logs syncBuffer
+		var logs testenv.LogBuffer
 		_ = databaseError(slog.New(slog.NewTextHandler(&logs, nil)), "/m", storeError("list channels", dialErr))
 		if !strings.Contains(logs.String(), addr) {
 			t.Errorf("log = %q, want the address %s", logs.String(), addr)

@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // testLeaseTTL is the lease the job harness grants, unlike the default.
@@ -30,7 +30,7 @@ const testLeaseTTL = 30 * time.Second
 type jobsHarness struct {
 	*harness
 	clock *testClock
-	logs  *lockedBuffer
+	logs  *testenv.LogBuffer
 }
 
 func newJobsHarness(t *testing.T, b storetest.Backend) *jobsHarness {
@@ -39,7 +39,7 @@ func newJobsHarness(t *testing.T, b storetest.Backend) *jobsHarness {
 	h := &jobsHarness{
 		harness: &harness{store: st, watch: NewWatch(0)},
 		clock:   &testClock{now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)},
-		logs:    &lockedBuffer{},
+		logs:    &testenv.LogBuffer{},
 	}
 	h.disp = New(st, h.watch, slog.New(slog.NewTextHandler(h.logs, nil)))
 	h.disp.SetLeaseTTL(testLeaseTTL)
@@ -133,24 +133,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestJobRPCsRefuseBadAgentID(t *testing.T) {
