@@ -178,7 +178,11 @@ func TestEvalChild(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		// Cancel once the child runs, so that it is a live child the
+		// cancellation must end.
+		for deadline := time.Now().Add(time.Minute); len(children()) == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		cancel()
 	}()
 	if _, err := testEvaluator(t, hangCommand, EvalLimits{CPU: 10 * time.Second, Memory: 256 << 20, Timeout: time.Minute}).Eval(ctx, src); !errors.Is(err, context.Canceled) {
@@ -191,11 +195,23 @@ func TestEvalChild(t *testing.T) {
 // yet reaped.
 func noChildren(t *testing.T) {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
+	for _, c := range children() {
+		t.Errorf("a child is left: %s", c)
+	}
+}
+
+// children lists this process's children, running or not yet reaped, as
+// "pid N, state S".
+func children() []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
 	me := strconv.Itoa(os.Getpid())
+	var out []string
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -206,9 +222,10 @@ func noChildren(t *testing.T) {
 		}
 		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 		if len(fields) > 1 && fields[1] == me {
-			t.Errorf("a child is left: pid %s, state %s", e.Name(), fields[0])
+			out = append(out, "pid "+e.Name()+", state "+fields[0])
 		}
 	}
+	return out
 }
 
 // TestEvalTimeZone loads a time zone in init, as the allow-list lets a
