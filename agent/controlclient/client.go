@@ -36,8 +36,10 @@ import (
 
 // Engine is what the client drives.
 type Engine interface {
-	Apply(ctx context.Context, snap *agentv1.Snapshot) (*engine.State, []*agentv1.ObjectError)
-	Current() *engine.State
+	// Apply serves snap and returns it with its hash, or refuses it.
+	Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError)
+	// Applied is the snapshot served now, nil for none.
+	Applied() *agentv1.Snapshot
 	HeldHashes() []string
 	Inventory() *agentv1.Inventory
 	Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome
@@ -211,8 +213,8 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 		Pid:             int64(os.Getpid()),
 		StartedAtUnixMs: c.id.StartedAt.UnixMilli(),
 	}
-	if st := c.engine.Current(); st != nil {
-		hello.AppliedRevision, hello.AppliedHash = st.Revision(), st.Hash
+	if st := c.engine.Applied(); st != nil {
+		hello.AppliedRevision, hello.AppliedHash = st.GetRevision(), st.GetHash()
 	}
 	if err := stream.Send(&agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Hello{Hello: hello}}); err != nil {
 		return false, recvError(stream, err)
@@ -285,9 +287,9 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 
 // apply applies one snapshot and returns the ACK or NACK to send.
 func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.SyncRequest {
-	prev := c.engine.Current() // only this client applies after boot
+	prev := c.engine.Applied() // only this client applies after boot
 	errs := checkJobs(snap)
-	var st *engine.State
+	var st *agentv1.Snapshot
 	if len(errs) == 0 {
 		st, errs = c.engine.Apply(ctx, snap)
 	}
@@ -306,7 +308,7 @@ func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.Syn
 	// what matters. A write that fails is retried, and its reason goes
 	// with the ACK so that the fleet shows it.
 	return &agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Ack{Ack: &agentv1.Ack{
-		Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: st.Hash, NotPersisted: c.disk.keep(prev, st),
+		Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: st.GetHash(), NotPersisted: c.disk.keep(prev, st),
 	}}}
 }
 

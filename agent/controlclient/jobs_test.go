@@ -117,8 +117,8 @@ func TestJobsThroughTheClient(t *testing.T) {
 	if !proto.Equal(r.GetNack(), want) {
 		t.Fatalf("snapshot r11 with a bad job: %v, want NACK %v", r, want)
 	}
-	if cur := c.engine.Current(); cur.Revision() != 10 {
-		t.Fatalf("engine at revision %d after the NACK, want 10", cur.Revision())
+	if cur := c.engine.Applied(); cur.GetRevision() != 10 {
+		t.Fatalf("engine at revision %d after the NACK, want 10", cur.GetRevision())
 	}
 	if saved, err := dir.Load(); err != nil || saved.GetRevision() != 10 {
 		t.Fatalf("saved snapshot r%d, %v after the NACK; want r10", saved.GetRevision(), err)

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/weft-dev/weft/agent/engine"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -62,13 +61,13 @@ func newPersister(s Saver, log *slog.Logger, now func() time.Time) *persister {
 // keep writes next, the state a swap just made current, and a backup of
 // prev, the state it replaced, together with whatever earlier writes
 // failed. It returns why something is not on disk; "" when all is.
-func (p *persister) keep(prev, next *engine.State) string {
+func (p *persister) keep(prev, next *agentv1.Snapshot) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.backups != nil && prev != nil && prev.Revision() != 0 && prev.Hash != next.Hash {
+	if p.backups != nil && prev != nil && prev.GetRevision() != 0 && prev.GetHash() != next.GetHash() {
 		// Something was replaced (revision 0 is no config yet) and it
 		// changed for this agent.
-		p.pending = append(p.pending, pendingBackup{replaced: prev.Snapshot, replacedBy: next.Revision(), at: p.now()})
+		p.pending = append(p.pending, pendingBackup{replaced: prev, replacedBy: next.GetRevision(), at: p.now()})
 		if n := len(p.pending) - maxPendingBackups; n > 0 {
 			for _, b := range p.pending[:n] {
 				p.log.Error("dropped the backup of a replaced state that could not be written", "revision", b.replaced.GetRevision(), "replaced_by", b.replacedBy)
@@ -77,7 +76,7 @@ func (p *persister) keep(prev, next *engine.State) string {
 			p.lost += n
 		}
 	}
-	p.snap = next.Snapshot
+	p.snap = next
 	reason := p.flushLocked()
 	if p.waitingLocked() {
 		select {

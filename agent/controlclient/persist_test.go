@@ -98,7 +98,7 @@ func TestApplyReportsWhatIsNotOnDisk(t *testing.T) {
 				t.Errorf("r%d: not_persisted = %q; want it to say %q", s.GetRevision(), why, want)
 			}
 		}
-		if got := c.engine.Current().Revision(); got != s.GetRevision() {
+		if got := c.engine.Applied().GetRevision(); got != s.GetRevision() {
 			t.Fatalf("serving r%d; want r%d served though the disk failed", got, s.GetRevision())
 		}
 	}

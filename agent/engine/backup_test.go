@@ -33,17 +33,17 @@ func TestReplacedStateRestoresFromBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replaced := e.Current()
+	replaced := e.Applied()
 	v2 := helloPackage(t, "Howdy")
 	v2.Version = 2
 	next, errs := e.Apply(ctx, snap(3, []*agentv1.Package{v2}, moved))
 	if len(errs) > 0 {
 		t.Fatalf("apply r3: %v", errs)
 	}
-	if replaced.Hash == next.Hash {
+	if replaced.GetHash() == next.GetHash() {
 		t.Fatal("r3 hashes like r2")
 	}
-	b, err := dir.KeepBackup(replaced.Snapshot, next.Revision(), time.Now())
+	b, err := dir.KeepBackup(replaced, next.GetRevision(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +60,8 @@ func TestReplacedStateRestoresFromBackup(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("apply the backup on a fresh engine: %v", errs)
 	}
-	if st.Revision() != 2 || st.Hash != replaced.Hash {
-		t.Fatalf("restored r%d hash %s, want r2 hash %s", st.Revision(), st.Hash, replaced.Hash)
+	if st.GetRevision() != 2 || st.GetHash() != replaced.GetHash() {
+		t.Fatalf("restored r%d hash %s, want r2 hash %s", st.GetRevision(), st.GetHash(), replaced.GetHash())
 	}
 	if got := greet(t, fresh); !strings.Contains(got, "Hello, Ada!") {
 		t.Fatalf("restored output = %s", got)

@@ -122,13 +122,11 @@ func (o relayObjects) snapshot(rev int64) *agentv1.Snapshot {
 }
 
 // apply applies o at rev and fails the test on errors.
-func (o relayObjects) apply(t *testing.T, e *Engine, rev int64) *State {
+func (o relayObjects) apply(t *testing.T, e *Engine, rev int64) {
 	t.Helper()
-	st, errs := e.Apply(context.Background(), o.snapshot(rev))
-	if len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), o.snapshot(rev)); len(errs) > 0 {
 		t.Fatalf("apply revision %d: %v", rev, errs)
 	}
-	return st
 }
 
 // relay invokes relay.get with id and returns its output.

@@ -92,15 +92,48 @@ func (e *Engine) HeldHashes() []string {
 	return out
 }
 
-// Apply loads, checks and swaps in snap. On success it returns the new
-// state; otherwise one error per object at fault, and the current state
-// keeps serving. A package without files must be one the engine holds.
-func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*agentv1.ObjectError) {
+// Apply loads, checks and swaps in snap. On success it returns the
+// snapshot now served, with its hash; otherwise one error per object at
+// fault, and the current state keeps serving. A package without files must
+// be one the engine holds.
+func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError) {
+	p, errs := e.Prepare(ctx, snap)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return p.Commit().Snapshot, nil
+}
+
+// Applied returns the snapshot served now, with its hash, or nil before the
+// first Apply.
+func (e *Engine) Applied() *agentv1.Snapshot {
+	if st := e.cur.Load(); st != nil {
+		return st.Snapshot
+	}
+	return nil
+}
+
+// Prepared is a state that Prepare built and checked, not yet served. Until
+// its Commit or Abort, no other Prepare, Apply or runaway replacement runs
+// on the engine: an agent with several workers prepares a snapshot on all
+// of them before any serves it.
+type Prepared struct {
+	e              *Engine
+	cur, next      *State
+	loaded, reused int
+	start          time.Time
+	done           bool
+}
+
+// State returns the state Commit would serve.
+func (p *Prepared) State() *State { return p.next }
+
+// Prepare loads and checks snap beside the current state, as Apply does,
+// and holds the result for Commit or Abort. On errors nothing is held.
+func (e *Engine) Prepare(ctx context.Context, snap *agentv1.Snapshot) (*Prepared, []*agentv1.ObjectError) {
 	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
 	cur := e.cur.Load()
 	start := time.Now()
-
 	next := &State{
 		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing(), Jobs: snap.GetJobs()},
 		packages: make(map[string]*runtime.Package),
@@ -188,17 +221,59 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*State, []*
 	}
 	if len(errs) > 0 {
 		next.conns.closeReplaced(prevConns)
+		closeLoaded(cur, next)
+		e.applyMu.Unlock()
 		return nil, errs
 	}
 	next.Hash = snapshot.Hash(next.Snapshot)
 	next.Snapshot.Hash = next.Hash
 	next.inv = &stateInvoker{e, next}
+	return &Prepared{e: e, cur: cur, next: next, loaded: loaded, reused: reused, start: start}, nil
+}
+
+// Commit serves the prepared state and returns it.
+func (p *Prepared) Commit() *State {
+	if p.done {
+		panic("engine: Prepared committed or aborted twice")
+	}
+	p.done = true
+	e, next := p.e, p.next
+	defer e.applyMu.Unlock()
 	e.cur.Store(next)
+	var prevConns *connections
+	if p.cur != nil {
+		prevConns = p.cur.conns
+	}
 	prevConns.closeReplaced(next.conns)
 	e.endLives(next)
-	e.log.Info("applied snapshot", "revision", snap.GetRevision(), "packages", len(next.packages), "loaded", loaded, "reused", reused,
-		"services", len(next.services), "channels", len(snap.GetChannels()), "took", time.Since(start).Round(time.Microsecond))
-	return next, nil
+	e.log.Info("applied snapshot", "revision", next.Revision(), "packages", len(next.packages), "loaded", p.loaded, "reused", p.reused,
+		"services", len(next.services), "channels", len(next.Snapshot.GetChannels()), "took", time.Since(p.start).Round(time.Microsecond))
+	return next
+}
+
+// Abort drops the prepared state; the current one keeps serving.
+func (p *Prepared) Abort() {
+	if p.done {
+		return
+	}
+	p.done = true
+	defer p.e.applyMu.Unlock()
+	var prevConns *connections
+	if p.cur != nil {
+		prevConns = p.cur.conns
+	}
+	p.next.conns.closeReplaced(prevConns)
+	closeLoaded(p.cur, p.next)
+}
+
+// closeLoaded closes the interpreters next loaded that cur does not hold:
+// a refused or aborted state is never served.
+func closeLoaded(cur, next *State) {
+	for sha, rt := range next.packages {
+		if cur == nil || cur.packages[sha] != rt {
+			rt.Close()
+		}
+	}
 }
 
 // channelServices returns the services a channel calls: its own, when set,
