@@ -13,6 +13,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/app"
 	"github.com/weft-dev/weft/agent/config"
+	"github.com/weft-dev/weft/agent/worker"
 )
 
 func main() {
@@ -23,6 +24,9 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == worker.Command {
+		return worker.Main(os.Args[2:])
+	}
 	cfg, err := config.Parse(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

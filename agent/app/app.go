@@ -17,7 +17,6 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/config"
 	"github.com/weft-dev/weft/agent/controlclient"
 	"github.com/weft-dev/weft/agent/engine"
@@ -27,6 +26,8 @@ import (
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/state"
 	"github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/agent/supervisor"
+	"github.com/weft-dev/weft/agent/worker"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -39,77 +40,92 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	logs := recent.NewLogs(log.Handler()) // the agent's recent log lines, for the control plane
 	log = slog.New(logs).With("agent", cfg.ID)
 	debug.SetGCPercent(cfg.GCPercent)
-	eng := engine.New(log, cfg.InvokeTimeout)
-	eng.MaxPackageBytes = cfg.MaxPackageBytes
 
 	// Every invocation, channel request and job run ends in one event,
-	// handed to each observer in turn.
+	// handed to each observer in turn; the workers' come over their
+	// sockets.
 	var observers observe.Observers
 	var rec *stats.Recorder
 	if cfg.Stats {
 		rec = stats.NewRecorder()
 		observers = append(observers, rec)
 	}
+	var pool *supervisor.Pool // set below; metrics read it only when scraped
 	var mets *metrics.Metrics
 	if cfg.MetricsAddr != "" {
-		mets = metrics.New(func() int64 { return revisionOf(eng.Current()) })
+		mets = metrics.New(func() int64 { return pool.Applied().GetRevision() })
 		observers = append(observers, mets)
 	}
 	// The failed and slow invocations, and the live tails, for debugging.
-	samples := recent.NewSamples(recent.SamplesConfig{SampleBytes: cfg.SampleBytes, SlowThreshold: cfg.SlowThreshold, SlowAfter: eng.SlowAfter})
+	var slowAfter func(string) time.Duration
+	samples := recent.NewSamples(recent.SamplesConfig{SampleBytes: cfg.SampleBytes, SlowThreshold: cfg.SlowThreshold,
+		SlowAfter: func(service string) time.Duration { return slowAfter(service) }})
 	tail := recent.NewTail(cfg.SampleBytes, log)
 	observers = append(observers, samples, tail)
-	var observer observe.Observer // nil when nothing observes: then no event is built
-	if len(observers) > 0 {
-		observer = observers
-	}
-	eng.Observer = observer
 	dir, err := state.Open(cfg.StateDir, state.WithBackups(cfg.Backups))
 	if err != nil {
 		return err
-	}
-	booted, err := boot(ctx, eng, dir, log)
-	if err != nil {
-		log.Warn("not serving the snapshot on disk; waiting for the control plane", "err", err)
 	}
 
 	lis, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
-	srv := &http.Server{
-		Handler: &channel.Handler{
-			Current:      eng.Route,
-			MaxBodyBytes: cfg.MaxBodyBytes,
-			NewCID:       engine.NewCID,
-			Log:          log.With("component", "channel"),
-			Observer:     observer,
+	pool, err = supervisor.New(supervisor.Config{
+		Workers: cfg.Workers,
+		Worker: worker.Config{
+			InvokeTimeout:   cfg.InvokeTimeout,
+			MaxBodyBytes:    cfg.MaxBodyBytes,
+			MaxPackageBytes: cfg.MaxPackageBytes,
+			HTTPReadTimeout: cfg.HTTPReadTimeout,
+			ShutdownTimeout: cfg.ShutdownTimeout,
+			GCPercent:       cfg.GCPercent,
+			MemoryLimit:     cfg.WorkerMemoryLimit,
+			SlowThreshold:   cfg.SlowThreshold,
+			LogLevel:        cfg.Level(),
 		},
-		// ReadTimeout cuts a client that sends its body slowly, holding a
-		// connection and a goroutine. It bounds only the reading: net/http
-		// lifts the deadline once the handler has read the body, so a long
-		// service, its late 504 and the answer are not cut by it.
-		ReadTimeout:       cfg.HTTPReadTimeout,
-		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
-		IdleTimeout:       2 * time.Minute,
+		Listener: lis,
+		Log:      log,
+		Observer: observers,
+	})
+	if err != nil {
+		lis.Close()
+		return err
 	}
+	slowAfter = pool.SlowAfter
+	tail.OnActive(pool.SetTailing)
+	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPool()
+	poolDone := make(chan struct{})
+	go func() {
+		defer close(poolDone)
+		_ = pool.Run(poolCtx)
+	}()
+	defer func() { stopPool(); <-poolDone }()
+
+	booted, err := boot(ctx, pool, dir, log)
+	if err != nil {
+		log.Warn("not serving the snapshot on disk; waiting for the control plane", "err", err)
+	}
+	pool.Serve(ctx)
+
 	client := controlclient.New(cfg.ControlPlane, controlclient.Identity{
 		ID:           cfg.ID,
 		Labels:       cfg.Labels,
 		BuildVersion: Version,
 		HTTPAddress:  lis.Addr().String(),
 		StartedAt:    started,
-	}, eng, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log,
+	}, pool, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log,
 		controlclient.WithBackups(dir), controlclient.WithSamples(samples), controlclient.WithLogs(logs), controlclient.WithTails(tail))
 	sched := scheduler.New(scheduler.Config{
 		AgentID:     cfg.ID,
 		Labels:      cfg.Labels,
-		Invoker:     eng,
+		Invoker:     pool,
 		Coordinator: client.Coordinator(),
 		Log:         log,
 		StateDir:    dir.Path(),
 		NewCID:      engine.NewCID,
-		Observer:    observer,
+		Observer:    observers,
 	})
 	client.RunJobs(sched)
 	if booted != nil {
@@ -165,12 +181,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return ps.Close()
 		})
 	}
-	g.Go(func() error {
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve channels: %w", err)
-		}
-		return nil
-	})
 	g.Go(func() error { return client.Run(clientCtx) })
 	jobsDone := make(chan struct{})
 	g.Go(func() error {
@@ -180,35 +190,26 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	g.Go(func() error {
 		<-ctx.Done()
 		_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("requests still running at shutdown", "err", err)
-		}
-		// The requests and runs have ended: their statistics go out in the
+		// The job runs end first, then the workers answer the requests
+		// they hold and stop; the statistics of all of it go out in the
 		// last report, then the client closes its connection.
 		<-jobsDone
+		stopPool()
+		<-poolDone
 		stopReports()
 		<-reported
 		stopClient()
 		return nil
 	})
-	log.Info("agent ready", "http", lis.Addr().String(), "controlplane", cfg.ControlPlane, "state_dir", dir.Path(), "backups", dir.BackupLimit(), "version", Version)
+	log.Info("agent ready", "http", lis.Addr().String(), "workers", cfg.Workers, "worker_memory_limit", cfg.WorkerMemoryLimit,
+		"controlplane", cfg.ControlPlane, "state_dir", dir.Path(), "backups", dir.BackupLimit(), "version", Version)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()
 }
 
-// revisionOf is the revision of st, 0 for none.
-func revisionOf(st *engine.State) int64 {
-	if st == nil {
-		return 0
-	}
-	return st.Revision()
-}
-
 // boot serves the last good snapshot kept on disk, if there is one, and
 // returns it.
-func boot(ctx context.Context, eng *engine.Engine, dir *state.Dir, log *slog.Logger) (*agentv1.Snapshot, error) {
+func boot(ctx context.Context, eng controlclient.Engine, dir *state.Dir, log *slog.Logger) (*agentv1.Snapshot, error) {
 	snap, err := dir.Load()
 	if err != nil || snap == nil {
 		return nil, err

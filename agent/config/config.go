@@ -69,6 +69,11 @@ type Config struct {
 	// SlowThreshold is how long an invocation may take before it is kept
 	// as slow, for a service that sets no sdk.SlowAfter.
 	SlowThreshold time.Duration
+	// Workers is how many worker processes run the services.
+	Workers int
+	// WorkerMemoryLimit caps the memory of each worker process, in bytes;
+	// a worker that goes past it ends and is replaced.
+	WorkerMemoryLimit int64
 }
 
 // DefaultHTTPReadTimeout is the default of --http-read-timeout: a client
@@ -100,6 +105,11 @@ func Parse(args []string) (Config, error) {
 	if os.Getenv("GOGC") == "off" {
 		gcPercent = -1
 	}
+	workers, err := envInt("WEFT_WORKERS", DefaultWorkers())
+	if err != nil {
+		return Config{}, err
+	}
+	workerMemory := env("WEFT_WORKER_MEMORY_LIMIT", "")
 	fs := flag.NewFlagSet("weft-agent", flag.ContinueOnError)
 	fs.StringVar(&c.ID, "id", env("WEFT_AGENT_ID", host), "agent id, unique in the fleet (env WEFT_AGENT_ID)")
 	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address (env WEFT_CONTROLPLANE)")
@@ -122,8 +132,20 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.MetricsAddr, "metrics", env("WEFT_METRICS", ""), "serve Prometheus metrics at /metrics on this address, such as 127.0.0.1:9100; empty for none (env WEFT_METRICS)")
 	fs.IntVar(&c.SampleBytes, "sample-bytes", recent.DefaultSampleBytes, "bytes kept of each request and response of a failed, slow or tailed invocation, secrets redacted")
 	fs.DurationVar(&c.SlowThreshold, "slow-threshold", recent.DefaultSlowThreshold, "how long an invocation may take before the agent keeps it as slow, for a service that sets no sdk.SlowAfter")
+	fs.IntVar(&c.Workers, "workers", workers, "how many worker processes run the services; one that crashes is replaced while the others serve (env WEFT_WORKERS; default: the CPUs, at least 2)")
+	fs.StringVar(&workerMemory, "worker-memory-limit", workerMemory, "memory cap of each worker process, such as 512MiB or 2GiB; a worker past it ends and is replaced (env WEFT_WORKER_MEMORY_LIMIT; default: the host's memory, or the agent's cgroup limit, shared by the workers and the agent)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	if c.Workers < 1 {
+		return Config{}, fmt.Errorf("--workers %d: at least 1", c.Workers)
+	}
+	if workerMemory == "" {
+		c.WorkerMemoryLimit = DefaultWorkerMemoryLimit(c.Workers)
+	} else if c.WorkerMemoryLimit, err = ParseBytes(workerMemory); err != nil {
+		return Config{}, fmt.Errorf("--worker-memory-limit: %w", err)
+	} else if c.WorkerMemoryLimit < MinWorkerMemoryLimit {
+		return Config{}, fmt.Errorf("--worker-memory-limit %s: at least %d MiB, what a worker needs to start", workerMemory, MinWorkerMemoryLimit>>20)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -179,6 +201,13 @@ func ParseLabels(s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// Level returns the log level the config asks for; Logger has checked it.
+func (c Config) Level() slog.Level {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	return level
 }
 
 // Logger returns the slog logger the config asks for, writing to stderr.

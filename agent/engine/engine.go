@@ -601,3 +601,15 @@ func outputType(st *State, service string) reflect.Type {
 	}
 	return st.services[service].OutputType()
 }
+
+// SlowAfter returns the slow threshold of each service of the state that
+// registered one (sdk.SlowAfter).
+func (s *State) SlowAfter() map[string]time.Duration {
+	out := make(map[string]time.Duration)
+	for name, svc := range s.services {
+		if svc.SlowAfter > 0 {
+			out[name] = svc.SlowAfter
+		}
+	}
+	return out
+}

@@ -40,6 +40,7 @@ type Metrics struct {
 	requests    *prometheus.CounterVec   // channel, status
 	reqDuration *prometheus.HistogramVec // channel
 	jobRuns     *prometheus.CounterVec   // job, outcome
+	workerExits *prometheus.CounterVec   // reason
 
 	// The series of each kind of event met so far, so that an event finds
 	// its own with one lookup and without building label values.
@@ -91,10 +92,14 @@ func New(revision func() int64) *Metrics {
 			Name: "weft_agent_job_runs_total",
 			Help: "Job runs by job and outcome (ok, error, timeout).",
 		}, []string{"job", "outcome"}),
+		workerExits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_agent_worker_exits_total",
+			Help: "Worker processes that ended unasked and were replaced, by reason (memory, stack, fatal, signal, exit).",
+		}, []string{"reason"}),
 		series: make(map[seriesKey]series),
 	}
 	m.reg.MustRegister(
-		m.invocations, m.invDuration, m.requests, m.reqDuration, m.jobRuns,
+		m.invocations, m.invDuration, m.requests, m.reqDuration, m.jobRuns, m.workerExits,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "weft_agent_applied_revision",
 			Help: "The revision of the snapshot the agent serves; 0 before the first.",
@@ -115,6 +120,9 @@ func (m *Metrics) Observe(e *observe.Event) {
 		k.status = e.Status
 	case observe.KindJob:
 		k.outcome = outcomeOf(e)
+	case observe.KindWorker:
+		m.workerExits.WithLabelValues(e.Name).Inc()
+		return
 	default:
 		return
 	}

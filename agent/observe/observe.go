@@ -15,6 +15,10 @@ const (
 	KindService = "service" // a service invocation, whatever its origin
 	KindChannel = "channel" // a channel request, with or without an invocation
 	KindJob     = "job"     // a job run
+	// KindWorker is a worker process that ended unasked and was replaced;
+	// its Name is the class of the cause (memory, stack, fatal, signal,
+	// exit) and its Error the cause.
+	KindWorker = "worker"
 )
 
 // The origins of a service invocation.

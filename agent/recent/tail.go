@@ -42,10 +42,16 @@ type Tail struct {
 	log         *slog.Logger
 	every       time.Duration
 
-	mu   sync.Mutex
-	byID map[string]*subscription
-	subs atomic.Pointer[[]*subscription] // what Observe reads, rebuilt on each change
+	mu     sync.Mutex
+	byID   map[string]*subscription
+	subs   atomic.Pointer[[]*subscription] // what Observe reads, rebuilt on each change
+	active func(bool)                      // told when the first tail starts and the last ends
 }
+
+// OnActive makes t call f with true when its first tail starts and with
+// false when its last one ends, with t's lock held: f must not call t.
+// Call it before any tail starts.
+func (t *Tail) OnActive(f func(active bool)) { t.active = f }
 
 var _ observe.Observer = (*Tail)(nil)
 
@@ -137,7 +143,10 @@ func (t *Tail) publish() {
 	for _, s := range t.byID {
 		subs = append(subs, s)
 	}
-	t.subs.Store(&subs)
+	old := t.subs.Swap(&subs)
+	if was := old != nil && len(*old) > 0; t.active != nil && was != (len(subs) > 0) {
+		t.active(len(subs) > 0)
+	}
 }
 
 // Observe queues e for every tail that wants it, without waiting.

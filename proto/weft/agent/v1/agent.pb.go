@@ -3456,7 +3456,11 @@ type Inventory struct {
 	// at most 10.
 	RecentErrors []string `protobuf:"bytes,8,rep,name=recent_errors,json=recentErrors,proto3" json:"recent_errors,omitempty"`
 	// sys_bytes is the memory the Go runtime holds from the system.
-	SysBytes      int64 `protobuf:"varint,9,opt,name=sys_bytes,json=sysBytes,proto3" json:"sys_bytes,omitempty"`
+	SysBytes int64 `protobuf:"varint,9,opt,name=sys_bytes,json=sysBytes,proto3" json:"sys_bytes,omitempty"`
+	// workers are the agent's worker processes, which run its services.
+	// goroutines, heap_bytes and sys_bytes above count the agent's own
+	// process and its workers together.
+	Workers       []*WorkerProcess `protobuf:"bytes,10,rep,name=workers,proto3" json:"workers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3554,6 +3558,123 @@ func (x *Inventory) GetSysBytes() int64 {
 	return 0
 }
 
+func (x *Inventory) GetWorkers() []*WorkerProcess {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+// WorkerProcess is one worker process of an agent.
+type WorkerProcess struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index is the worker's slot, from 1.
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// pid is its process id; 0 while it is being replaced.
+	Pid int64 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	// started_at_unix_ms is when it started, in Unix milliseconds.
+	StartedAtUnixMs int64 `protobuf:"varint,3,opt,name=started_at_unix_ms,json=startedAtUnixMs,proto3" json:"started_at_unix_ms,omitempty"`
+	// restarts counts the workers of this slot that ended and were
+	// replaced since the agent started.
+	Restarts int64 `protobuf:"varint,4,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// last_exit is why the slot's previous worker ended; empty for none.
+	LastExit string `protobuf:"bytes,5,opt,name=last_exit,json=lastExit,proto3" json:"last_exit,omitempty"`
+	// heap_bytes is its live heap.
+	HeapBytes int64 `protobuf:"varint,6,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	// goroutines is its goroutine count.
+	Goroutines int64 `protobuf:"varint,7,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// memory_limit_bytes is its memory cap; 0 for none.
+	MemoryLimitBytes int64 `protobuf:"varint,8,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WorkerProcess) Reset() {
+	*x = WorkerProcess{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerProcess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerProcess) ProtoMessage() {}
+
+func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerProcess.ProtoReflect.Descriptor instead.
+func (*WorkerProcess) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *WorkerProcess) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetStartedAtUnixMs() int64 {
+	if x != nil {
+		return x.StartedAtUnixMs
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetRestarts() int64 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetLastExit() string {
+	if x != nil {
+		return x.LastExit
+	}
+	return ""
+}
+
+func (x *WorkerProcess) GetHeapBytes() int64 {
+	if x != nil {
+		return x.HeapBytes
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetGoroutines() int64 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *WorkerProcess) GetMemoryLimitBytes() int64 {
+	if x != nil {
+		return x.MemoryLimitBytes
+	}
+	return 0
+}
+
 // ListBackupsCommand asks for the agent's backups.
 type ListBackupsCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3563,7 +3684,7 @@ type ListBackupsCommand struct {
 
 func (x *ListBackupsCommand) Reset() {
 	*x = ListBackupsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3696,7 @@ func (x *ListBackupsCommand) String() string {
 func (*ListBackupsCommand) ProtoMessage() {}
 
 func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3709,7 @@ func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
 func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 // Backup is what the agent kept of a state it replaced.
@@ -3612,7 +3733,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +3745,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +3758,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Backup) GetId() string {
@@ -3695,7 +3816,7 @@ type BackupList struct {
 
 func (x *BackupList) Reset() {
 	*x = BackupList{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3707,7 +3828,7 @@ func (x *BackupList) String() string {
 func (*BackupList) ProtoMessage() {}
 
 func (x *BackupList) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3720,7 +3841,7 @@ func (x *BackupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
 func (*BackupList) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BackupList) GetBackups() []*Backup {
@@ -3752,7 +3873,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +3885,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +3898,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -3826,7 +3947,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3838,7 +3959,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3851,7 +3972,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{44}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CommandResult) GetId() string {
@@ -4010,7 +4131,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4022,7 +4143,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4035,7 +4156,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{45}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -4364,7 +4485,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1a\n" +
 	"\bservices\x18\x04 \x03(\tR\bservices\x12!\n" +
 	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x12)\n" +
-	"\x11loaded_at_unix_ms\x18\x06 \x01(\x03R\x0eloadedAtUnixMs\"\xbc\x03\n" +
+	"\x11loaded_at_unix_ms\x18\x06 \x01(\x03R\x0eloadedAtUnixMs\"\xf4\x03\n" +
 	"\tInventory\x12)\n" +
 	"\x10applied_revision\x18\x01 \x01(\x03R\x0fappliedRevision\x128\n" +
 	"\bpackages\x18\x02 \x03(\v2\x1c.weft.agent.v1.LoadedPackageR\bpackages\x12\x1e\n" +
@@ -4377,10 +4498,24 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06labels\x18\x06 \x03(\v2$.weft.agent.v1.Inventory.LabelsEntryR\x06labels\x12+\n" +
 	"\x12started_at_unix_ms\x18\a \x01(\x03R\x0fstartedAtUnixMs\x12#\n" +
 	"\rrecent_errors\x18\b \x03(\tR\frecentErrors\x12\x1b\n" +
-	"\tsys_bytes\x18\t \x01(\x03R\bsysBytes\x1a9\n" +
+	"\tsys_bytes\x18\t \x01(\x03R\bsysBytes\x126\n" +
+	"\aworkers\x18\n" +
+	" \x03(\v2\x1c.weft.agent.v1.WorkerProcessR\aworkers\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8a\x02\n" +
+	"\rWorkerProcess\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x03R\x03pid\x12+\n" +
+	"\x12started_at_unix_ms\x18\x03 \x01(\x03R\x0fstartedAtUnixMs\x12\x1a\n" +
+	"\brestarts\x18\x04 \x01(\x03R\brestarts\x12\x1b\n" +
+	"\tlast_exit\x18\x05 \x01(\tR\blastExit\x12\x1d\n" +
+	"\n" +
+	"heap_bytes\x18\x06 \x01(\x03R\theapBytes\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\a \x01(\x03R\n" +
+	"goroutines\x12,\n" +
+	"\x12memory_limit_bytes\x18\b \x01(\x03R\x10memoryLimitBytes\"\x14\n" +
 	"\x12ListBackupsCommand\"\xd0\x01\n" +
 	"\x06Backup\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
@@ -4438,7 +4573,7 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*SyncRequest)(nil),         // 0: weft.agent.v1.SyncRequest
 	(*SyncResponse)(nil),        // 1: weft.agent.v1.SyncResponse
@@ -4480,47 +4615,48 @@ var file_weft_agent_v1_agent_proto_goTypes = []any{
 	(*InventoryCommand)(nil),    // 37: weft.agent.v1.InventoryCommand
 	(*LoadedPackage)(nil),       // 38: weft.agent.v1.LoadedPackage
 	(*Inventory)(nil),           // 39: weft.agent.v1.Inventory
-	(*ListBackupsCommand)(nil),  // 40: weft.agent.v1.ListBackupsCommand
-	(*Backup)(nil),              // 41: weft.agent.v1.Backup
-	(*BackupList)(nil),          // 42: weft.agent.v1.BackupList
-	(*InvokeCommand)(nil),       // 43: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),       // 44: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),        // 45: weft.agent.v1.InvokeResult
-	nil,                         // 46: weft.agent.v1.Hello.LabelsEntry
-	nil,                         // 47: weft.agent.v1.Job.AgentLabelsEntry
-	nil,                         // 48: weft.agent.v1.Channel.SoapActionsEntry
-	nil,                         // 49: weft.agent.v1.OutgoingConnection.HeadersEntry
-	nil,                         // 50: weft.agent.v1.StatsBucket.HistogramEntry
-	nil,                         // 51: weft.agent.v1.StatsBucket.StatusesEntry
-	nil,                         // 52: weft.agent.v1.Inventory.LabelsEntry
+	(*WorkerProcess)(nil),       // 40: weft.agent.v1.WorkerProcess
+	(*ListBackupsCommand)(nil),  // 41: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),              // 42: weft.agent.v1.Backup
+	(*BackupList)(nil),          // 43: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),       // 44: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),       // 45: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),        // 46: weft.agent.v1.InvokeResult
+	nil,                         // 47: weft.agent.v1.Hello.LabelsEntry
+	nil,                         // 48: weft.agent.v1.Job.AgentLabelsEntry
+	nil,                         // 49: weft.agent.v1.Channel.SoapActionsEntry
+	nil,                         // 50: weft.agent.v1.OutgoingConnection.HeadersEntry
+	nil,                         // 51: weft.agent.v1.StatsBucket.HistogramEntry
+	nil,                         // 52: weft.agent.v1.StatsBucket.StatusesEntry
+	nil,                         // 53: weft.agent.v1.Inventory.LabelsEntry
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
 	17, // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
 	18, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
 	3,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	46, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	47, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
 	5,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
 	7,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
 	8,  // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
 	9,  // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
 	4,  // 9: weft.agent.v1.Snapshot.jobs:type_name -> weft.agent.v1.Job
-	47, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
+	48, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
 	6,  // 11: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
-	48, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
-	49, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
+	49, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
+	50, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
 	16, // 14: weft.agent.v1.ReportRunsRequest.runs:type_name -> weft.agent.v1.JobRun
 	19, // 15: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
 	22, // 16: weft.agent.v1.ReportStatsRequest.buckets:type_name -> weft.agent.v1.StatsBucket
-	50, // 17: weft.agent.v1.StatsBucket.histogram:type_name -> weft.agent.v1.StatsBucket.HistogramEntry
-	51, // 18: weft.agent.v1.StatsBucket.statuses:type_name -> weft.agent.v1.StatsBucket.StatusesEntry
+	51, // 17: weft.agent.v1.StatsBucket.histogram:type_name -> weft.agent.v1.StatsBucket.HistogramEntry
+	52, // 18: weft.agent.v1.StatsBucket.statuses:type_name -> weft.agent.v1.StatsBucket.StatusesEntry
 	26, // 19: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	44, // 20: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	45, // 20: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
 	24, // 21: weft.agent.v1.CommandsRequest.tail:type_name -> weft.agent.v1.TailEvents
 	25, // 22: weft.agent.v1.TailEvents.invocations:type_name -> weft.agent.v1.Invocation
 	28, // 23: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	43, // 24: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	40, // 25: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	44, // 24: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	41, // 25: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
 	37, // 26: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
 	35, // 27: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
 	34, // 28: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
@@ -4529,32 +4665,33 @@ var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	33, // 31: weft.agent.v1.Command.tail:type_name -> weft.agent.v1.TailCommand
 	25, // 32: weft.agent.v1.Samples.invocations:type_name -> weft.agent.v1.Invocation
 	38, // 33: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
-	52, // 34: weft.agent.v1.Inventory.labels:type_name -> weft.agent.v1.Inventory.LabelsEntry
-	41, // 35: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
-	45, // 36: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	42, // 37: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
-	39, // 38: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
-	36, // 39: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
-	16, // 40: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
-	30, // 41: weft.agent.v1.CommandResult.samples:type_name -> weft.agent.v1.Samples
-	32, // 42: weft.agent.v1.CommandResult.logs:type_name -> weft.agent.v1.LogLines
-	0,  // 43: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	23, // 44: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	10, // 45: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
-	12, // 46: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
-	14, // 47: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
-	20, // 48: weft.agent.v1.AgentService.ReportStats:input_type -> weft.agent.v1.ReportStatsRequest
-	1,  // 49: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	27, // 50: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	11, // 51: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
-	13, // 52: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
-	15, // 53: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
-	21, // 54: weft.agent.v1.AgentService.ReportStats:output_type -> weft.agent.v1.ReportStatsResponse
-	49, // [49:55] is the sub-list for method output_type
-	43, // [43:49] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	53, // 34: weft.agent.v1.Inventory.labels:type_name -> weft.agent.v1.Inventory.LabelsEntry
+	40, // 35: weft.agent.v1.Inventory.workers:type_name -> weft.agent.v1.WorkerProcess
+	42, // 36: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	46, // 37: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	43, // 38: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	39, // 39: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
+	36, // 40: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
+	16, // 41: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
+	30, // 42: weft.agent.v1.CommandResult.samples:type_name -> weft.agent.v1.Samples
+	32, // 43: weft.agent.v1.CommandResult.logs:type_name -> weft.agent.v1.LogLines
+	0,  // 44: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	23, // 45: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	10, // 46: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
+	12, // 47: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
+	14, // 48: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
+	20, // 49: weft.agent.v1.AgentService.ReportStats:input_type -> weft.agent.v1.ReportStatsRequest
+	1,  // 50: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	27, // 51: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	11, // 52: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
+	13, // 53: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
+	15, // 54: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
+	21, // 55: weft.agent.v1.AgentService.ReportStats:output_type -> weft.agent.v1.ReportStatsResponse
+	50, // [50:56] is the sub-list for method output_type
+	44, // [44:50] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_weft_agent_v1_agent_proto_init() }
@@ -4585,7 +4722,7 @@ func file_weft_agent_v1_agent_proto_init() {
 		(*Command_Logs)(nil),
 		(*Command_Tail)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[44].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[45].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
 		(*CommandResult_Backups)(nil),
 		(*CommandResult_Inventory)(nil),
@@ -4600,7 +4737,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,387 @@
+// Package supervisor runs an agent's services in worker processes and keeps
+// them running: it starts the workers (see agent/worker), hands each the
+// snapshot the agent serves, replaces one that ends, and speaks for all of
+// them to the rest of the agent, as the engine the control client and the
+// scheduler drive.
+//
+// The workers share the channels' listening socket, so a request crosses
+// no process of the agent's but the worker that accepted it. A worker that
+// dies (a stack overflow, a fatal runtime error, its memory cap) loses
+// only the requests and invocations it had in flight; its slot gets a new
+// worker at once, which loads the served snapshot before it takes
+// requests.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/worker"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
+)
+
+// Config is what a Pool needs.
+type Config struct {
+	// Workers is how many worker processes run.
+	Workers int
+	// Worker is what each worker is started with; the Pool sets Index.
+	Worker worker.Config
+	// Listener is the channels' listening socket, which the workers share.
+	// It must be a *net.TCPListener or a *net.UnixListener.
+	Listener net.Listener
+	// Executable is the agent's binary, started as `Executable worker`;
+	// empty for this process's own.
+	Executable string
+	// Log is the agent's log; the workers' records go to it too.
+	Log *slog.Logger
+	// Observer gets every event of every worker, and one of kind
+	// observe.KindWorker for each worker that ends unasked.
+	Observer observe.Observer
+}
+
+// Pool keeps an agent's worker processes running and speaks for them.
+type Pool struct {
+	cfg     Config
+	lisFile *os.File // the listener, dup'd for the workers
+	log     *slog.Logger
+
+	// applyMu orders Apply and the boot of a new worker: a worker either
+	// boots with a snapshot, or is up in time for Apply to give it the
+	// next one.
+	applyMu sync.Mutex
+	applied atomic.Pointer[agentv1.Snapshot] // served by every worker up; with files
+	slow    atomic.Pointer[map[string]time.Duration]
+	serving atomic.Bool // channels are answered: boot has ended
+	tailing atomic.Bool
+
+	mu      sync.Mutex
+	slots   []*slot
+	changed chan struct{} // closed when a worker comes up or goes
+	next    atomic.Uint64 // round robin over the workers up
+}
+
+// slot is one place of a worker; its worker is replaced when it ends.
+type slot struct {
+	index    int
+	w        *proc // the worker up, nil while one starts
+	pid      int   // the worker's process, up or starting
+	started  time.Time
+	restarts int64
+	lastExit string
+}
+
+// New returns a pool that runs nothing until Run.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Workers < 1 {
+		return nil, fmt.Errorf("--workers %d: at least one worker runs the services", cfg.Workers)
+	}
+	f, ok := cfg.Listener.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("the channels' listener %T cannot be shared with worker processes", cfg.Listener)
+	}
+	lf, err := f.File()
+	if err != nil {
+		return nil, fmt.Errorf("share the channels' listener: %w", err)
+	}
+	if cfg.Executable == "" {
+		if cfg.Executable, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find the agent's binary for its workers: %w", err)
+		}
+	}
+	p := &Pool{cfg: cfg, lisFile: lf, log: cfg.Log.With("component", "supervisor"), changed: make(chan struct{})}
+	for i := range cfg.Workers {
+		p.slots = append(p.slots, &slot{index: i + 1})
+	}
+	empty := map[string]time.Duration{}
+	p.slow.Store(&empty)
+	return p, nil
+}
+
+// Run keeps a worker in every slot until ctx ends, then stops them
+// gracefully: each answers the requests it holds and sends what they
+// reported, for at most the workers' shutdown timeout.
+func (p *Pool) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range p.slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.keep(ctx, s)
+		}()
+	}
+	<-ctx.Done()
+	// No new connections: the workers close their copies as they stop.
+	p.cfg.Listener.Close()
+	p.lisFile.Close()
+	wg.Wait()
+	return nil
+}
+
+// Serve makes the workers answer channel requests; until then connections
+// wait in the listener's queue. The agent calls it once it has booted from
+// the snapshot on disk, or found none.
+func (p *Pool) Serve(ctx context.Context) {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	p.serving.Store(true)
+	for _, w := range p.up() {
+		if _, err := w.api.Serve(ctx, &workerv1.ServeRequest{}); err != nil {
+			p.log.Warn("a worker did not start serving; it is being replaced", "worker", w.index, "pid", w.pid, "err", err)
+		}
+	}
+}
+
+// up returns the workers up now.
+func (p *Pool) up() []*proc {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*proc
+	for _, s := range p.slots {
+		if s.w != nil {
+			out = append(out, s.w)
+		}
+	}
+	return out
+}
+
+// notify wakes whoever waits for a worker. Call it with p.mu held.
+func (p *Pool) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// pick returns a worker that is up, in turn, waiting for one until ctx
+// ends.
+func (p *Pool) pick(ctx context.Context) (*proc, error) {
+	for {
+		p.mu.Lock()
+		var ups []*proc
+		for _, s := range p.slots {
+			if s.w != nil {
+				ups = append(ups, s.w)
+			}
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		if len(ups) > 0 {
+			return ups[p.next.Add(1)%uint64(len(ups))], nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no worker process is running: %w", ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+// Applied returns the snapshot the workers serve, with its hash; nil for
+// none.
+func (p *Pool) Applied() *agentv1.Snapshot { return p.applied.Load() }
+
+// HeldHashes returns the sha256 of every package served, so that the
+// control plane can leave their files out of the next snapshot.
+func (p *Pool) HeldHashes() []string {
+	var out []string
+	for _, pk := range p.applied.Load().GetPackages() {
+		out = append(out, pk.GetSha256())
+	}
+	return out
+}
+
+// SlowAfter is the slow threshold service registered with (sdk.SlowAfter);
+// 0 when it set none or is not deployed.
+func (p *Pool) SlowAfter(service string) time.Duration { return (*p.slow.Load())[service] }
+
+// Apply has every worker up load snap, and serves it once all of them
+// could: a snapshot is served by all workers or by none. It waits for a
+// worker when none is up (one is being replaced).
+func (p *Pool) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError) {
+	full := p.withFiles(snap)
+	for {
+		p.mu.Lock()
+		changed := p.changed
+		p.mu.Unlock()
+		p.applyMu.Lock()
+		ws := p.up()
+		if len(ws) > 0 {
+			defer p.applyMu.Unlock()
+			return p.applyOn(ctx, ws, full)
+		}
+		p.applyMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, []*agentv1.ObjectError{{Kind: "agent", Message: "no worker process is running to load the snapshot: " + ctx.Err().Error()}}
+		case <-changed:
+		}
+	}
+}
+
+// applyOn prepares full on ws and commits it on all of them, or on none.
+// Call it with p.applyMu held.
+func (p *Pool) applyOn(ctx context.Context, ws []*proc, full *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError) {
+	type result struct {
+		resp *workerv1.PrepareResponse
+		err  error
+	}
+	results := make([]result, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := w.api.Prepare(ctx, &workerv1.PrepareRequest{Snapshot: full})
+			results[i] = result{resp, err}
+		}()
+	}
+	wg.Wait()
+	var refused []*agentv1.ObjectError
+	var prepared []*proc
+	var hash string
+	var slow map[string]int64
+	var lost []string
+	for i, r := range results {
+		switch {
+		case r.err != nil:
+			// The worker ended while loading, or cannot be reached: it is
+			// replaced, and boots with whatever is served then.
+			lost = append(lost, fmt.Sprintf("worker %d: %s", ws[i].index, ws[i].endOr(r.err)))
+		case len(r.resp.GetErrors()) > 0:
+			if refused == nil {
+				refused = r.resp.GetErrors()
+			}
+		default:
+			prepared = append(prepared, ws[i])
+			if hash == "" {
+				hash, slow = r.resp.GetHash(), r.resp.GetSlowAfterMs()
+			} else if r.resp.GetHash() != hash {
+				refused = []*agentv1.ObjectError{{Kind: "agent", Message: fmt.Sprintf("the workers disagree on the snapshot's hash (%s, %s)", hash, r.resp.GetHash())}}
+			}
+		}
+	}
+	if refused == nil && len(prepared) == 0 {
+		refused = []*agentv1.ObjectError{{Kind: "agent", Message: fmt.Sprintf("every worker process ended while loading the snapshot (%v); the previous one is served", lost)}}
+	}
+	if refused != nil {
+		for _, w := range prepared {
+			if _, err := w.api.Abort(context.WithoutCancel(ctx), &workerv1.AbortRequest{}); err != nil {
+				p.log.Warn("a worker did not drop a refused snapshot; it is being replaced", "worker", w.index, "err", err)
+				w.kill()
+			}
+		}
+		return nil, refused
+	}
+	for _, l := range lost {
+		p.log.Warn("a worker ended while loading a snapshot; it is replaced and loads the snapshot served", "detail", l)
+	}
+	for _, w := range prepared {
+		if _, err := w.api.Commit(context.WithoutCancel(ctx), &workerv1.CommitRequest{}); err != nil {
+			// Its replacement boots with the snapshot stored below.
+			p.log.Warn("a worker did not serve a prepared snapshot; it is being replaced", "worker", w.index, "err", err)
+			w.kill()
+		}
+	}
+	applied := appliedOf(full, hash)
+	p.applied.Store(applied)
+	m := make(map[string]time.Duration, len(slow))
+	for k, v := range slow {
+		m[k] = time.Duration(v) * time.Millisecond
+	}
+	p.slow.Store(&m)
+	return applied, nil
+}
+
+// appliedOf is the snapshot an engine serves of full: the fields it keeps
+// (no nonce), every package with its files, and hash.
+func appliedOf(full *agentv1.Snapshot, hash string) *agentv1.Snapshot {
+	out := &agentv1.Snapshot{Revision: full.GetRevision(), Hash: hash, Channels: full.GetChannels(), Security: full.GetSecurity(), Outgoing: full.GetOutgoing(), Jobs: full.GetJobs()}
+	for _, pk := range full.GetPackages() {
+		out.Packages = append(out.Packages, &agentv1.Package{Name: pk.GetName(), Version: pk.GetVersion(), Sha256: pk.GetSha256(), Services: pk.GetServices(), Files: pk.GetFiles()})
+	}
+	return out
+}
+
+// withFiles returns snap with the files of every package it leaves out
+// that the pool serves: a worker that starts later holds none.
+func (p *Pool) withFiles(snap *agentv1.Snapshot) *agentv1.Snapshot {
+	cur := p.applied.Load()
+	held := map[string]*agentv1.Package{}
+	for _, pk := range cur.GetPackages() {
+		held[pk.GetSha256()] = pk
+	}
+	out := &agentv1.Snapshot{Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: snap.GetHash(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing(), Jobs: snap.GetJobs()}
+	for _, pk := range snap.GetPackages() {
+		if h := held[pk.GetSha256()]; len(pk.GetFiles()) == 0 && h != nil {
+			pk = &agentv1.Package{Name: pk.GetName(), Version: pk.GetVersion(), Sha256: pk.GetSha256(), Services: pk.GetServices(), Files: h.GetFiles()}
+		}
+		out.Packages = append(out.Packages, pk)
+	}
+	return out
+}
+
+// Invoke runs service on a worker (weftctl invoke, job runs). A worker
+// that ends during the call fails it with 503.
+func (p *Pool) Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome {
+	if req.CID == "" {
+		req.CID = engine.NewCID()
+	}
+	w, err := p.pick(ctx)
+	if err != nil {
+		return channel.Outcome{CID: req.CID, Status: 503, Error: err.Error()}
+	}
+	resp, err := w.api.Invoke(ctx, &workerv1.InvokeRequest{
+		Service: service, Input: input, TimeoutMs: timeout.Milliseconds(), Cid: req.CID, Method: req.Method, Header: worker.HeaderValues(req.Header),
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return channel.Outcome{CID: req.CID, Status: 504, Error: "the call was cancelled: " + ctx.Err().Error()}
+		}
+		return channel.Outcome{CID: req.CID, Status: 503, Error: fmt.Sprintf("the worker process running the call ended (%s); see the agent log", w.endOr(err))}
+	}
+	return channel.Outcome{
+		CID: resp.GetCid(), Status: int(resp.GetStatus()), Output: resp.GetOutput(), Error: resp.GetError(),
+		Header: worker.HeaderOf(resp.GetHeader()), ContentType: resp.GetContentType(), Duration: time.Duration(resp.GetDurationNs()),
+	}
+}
+
+// Ping calls an outgoing connection's address from a worker.
+func (p *Pool) Ping(ctx context.Context, connection string) (string, int, time.Duration, error) {
+	w, err := p.pick(ctx)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	resp, err := w.api.Ping(ctx, &workerv1.PingRequest{Connection: connection})
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("the worker process ended during the ping: %s", w.endOr(err))
+	}
+	if resp.GetError() != "" {
+		err = errors.New(resp.GetError())
+	}
+	return resp.GetAddress(), int(resp.GetStatus()), time.Duration(resp.GetLatencyNs()), err
+}
+
+// SetTailing tells the workers whether a live tail runs, so that their
+// events carry request and response bodies only while one does.
+func (p *Pool) SetTailing(on bool) {
+	if p.tailing.Swap(on) == on {
+		return
+	}
+	for _, w := range p.up() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := w.api.SetTailing(ctx, &workerv1.SetTailingRequest{Tailing: on}); err != nil {
+			p.log.Debug("a worker missed a change of tails", "worker", w.index, "err", err)
+		}
+		cancel()
+	}
+}

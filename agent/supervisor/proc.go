@@ -1,0 +1,394 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weft-dev/weft/agent/observe"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
+)
+
+// maxMessage bounds one message between an agent and a worker: a snapshot
+// with every package's files, or a batch of events with their bodies.
+const maxMessage = 1 << 30
+
+// outputLines is how much of what a worker writes to stderr the agent
+// keeps: the Go runtime's account of a crash starts with its cause.
+const outputLines = 40
+
+// proc is one running worker process.
+type proc struct {
+	index int
+	pid   int
+	cmd   *exec.Cmd
+	conn  *grpc.ClientConn
+	api   workerv1.WorkerServiceClient
+
+	output []string      // the first lines it wrote to stderr
+	ended  chan struct{} // closed once it has exited and output is whole
+	// alive ends when the worker does: calls that wait for the worker to
+	// be ready must not outlive it.
+	alive context.Context
+	died  context.CancelFunc
+	state  *os.ProcessState
+	once   sync.Once
+}
+
+// start starts the worker of slot index. It is not up until boot.
+func (p *Pool) start(index int) (*proc, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("a socket pair for a worker: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "worker"), os.NewFile(uintptr(fds[1]), "agent")
+	defer theirs.Close()
+	defer ours.Close()
+	cfg := p.cfg.Worker
+	cfg.Index = index
+	cmd := exec.Command(p.cfg.Executable, cfg.Args()...)
+	cmd.ExtraFiles = []*os.File{p.lisFile, theirs} // fds 3 and 4: see worker.ListenerFD, AgentFD
+	cmd.Env = workerEnv()                          // nothing of the agent's: no secrets, no NOTIFY_SOCKET
+	cmd.Dir = "/"
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start a worker: %w", err)
+	}
+	w := &proc{index: index, pid: cmd.Process.Pid, cmd: cmd, ended: make(chan struct{})}
+	w.alive, w.died = context.WithCancel(context.Background())
+	go w.wait(stderr)
+	conn, err := net.FileConn(ours)
+	if err != nil {
+		w.kill()
+		return nil, fmt.Errorf("the socket to a worker: %w", err)
+	}
+	dialed := false
+	var mu sync.Mutex
+	w.conn, err = grpc.NewClient("passthrough:///worker",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if dialed {
+				return nil, errors.New("the worker's socket was used and closed")
+			}
+			dialed = true
+			return conn, nil
+		}))
+	if err != nil {
+		conn.Close()
+		w.kill()
+		return nil, err
+	}
+	w.api = workerv1.NewWorkerServiceClient(w.conn)
+	return w, nil
+}
+
+// workerEnv is a worker's environment: only what the Go runtime and time
+// zones read.
+func workerEnv() []string {
+	var env []string
+	for _, k := range []string{"TZ", "GOTRACEBACK", "GOMAXPROCS"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// wait keeps the first lines of the worker's stderr, then reaps it.
+func (w *proc) wait(stderr io.Reader) {
+	s := bufio.NewScanner(stderr)
+	s.Buffer(make([]byte, 64<<10), 64<<10)
+	for s.Scan() {
+		if len(w.output) < outputLines {
+			w.output = append(w.output, s.Text())
+		}
+	}
+	_, _ = io.Copy(io.Discard, stderr)
+	_ = w.cmd.Wait()
+	w.state = w.cmd.ProcessState
+	close(w.ended)
+	w.died()
+}
+
+// kill ends the worker at once.
+func (w *proc) kill() { _ = w.cmd.Process.Kill() }
+
+// endOr says why the worker ended, waiting a moment for it, or err when it
+// still runs.
+func (w *proc) endOr(err error) string {
+	select {
+	case <-w.ended:
+		return w.cause()
+	case <-time.After(time.Second):
+		return err.Error()
+	}
+}
+
+// cause says why an ended worker ended: the Go runtime's "fatal error"
+// line when it wrote one, else its signal or exit status.
+func (w *proc) cause() string {
+	for _, l := range w.output {
+		if c, ok := strings.CutPrefix(l, "fatal error: "); ok {
+			return c
+		}
+	}
+	for _, l := range w.output {
+		if strings.HasPrefix(l, "panic: ") {
+			return l
+		}
+	}
+	if w.state == nil {
+		return "ended"
+	}
+	if ws, ok := w.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by signal " + unix.SignalName(ws.Signal())
+	}
+	if len(w.output) > 0 {
+		return fmt.Sprintf("exit status %d: %s", w.state.ExitCode(), w.output[len(w.output)-1])
+	}
+	return fmt.Sprintf("exit status %d", w.state.ExitCode())
+}
+
+// reason sorts a cause into a few classes, for metrics and statistics.
+func reason(cause string) string {
+	switch {
+	case strings.Contains(cause, "out of memory"):
+		return "memory"
+	case strings.Contains(cause, "stack overflow"), strings.Contains(cause, "stack exceeds"):
+		return "stack"
+	case strings.HasPrefix(cause, "killed by"):
+		return "signal"
+	case strings.HasPrefix(cause, "exit status"), cause == "ended":
+		return "exit"
+	}
+	return "fatal"
+}
+
+// keep runs a worker in s until ctx ends, replacing each that ends.
+func (p *Pool) keep(ctx context.Context, s *slot) {
+	var delay time.Duration // grows while workers die young
+	for ctx.Err() == nil {
+		started := time.Now()
+		w, err := p.start(s.index)
+		if err != nil {
+			p.log.Error("cannot start a worker process", "worker", s.index, "err", err)
+		} else {
+			p.run(ctx, s, w, started)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > 10*time.Second {
+			delay = 0
+		} else {
+			delay = min(max(2*delay, 50*time.Millisecond), 5*time.Second)
+		}
+		if delay > 50*time.Millisecond {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+		}
+	}
+}
+
+// run boots w in s, keeps it until it ends or ctx does, and reports an end
+// that nobody asked for.
+func (p *Pool) run(ctx context.Context, s *slot, w *proc, started time.Time) {
+	defer w.conn.Close()
+	p.mu.Lock()
+	s.pid, s.started = w.pid, started
+	p.mu.Unlock()
+	events := make(chan struct{})
+	go func() {
+		defer close(events)
+		p.events(w)
+	}()
+	bootErr := p.boot(ctx, s, w)
+	if bootErr == nil {
+		select {
+		case <-w.ended:
+		case <-ctx.Done():
+		}
+	} else {
+		w.kill()
+	}
+	p.mu.Lock()
+	s.w = nil
+	p.notify()
+	p.mu.Unlock()
+	if ctx.Err() != nil {
+		p.stop(w)
+		<-events
+		return
+	}
+	<-w.ended
+	<-events
+	cause := w.cause()
+	if bootErr != nil {
+		cause = bootErr.Error() + " (" + cause + ")"
+	}
+	p.mu.Lock()
+	s.restarts++
+	s.lastExit = cause
+	s.pid = 0
+	p.mu.Unlock()
+	p.log.Error("a worker process ended; starting another", "worker", s.index, "pid", w.pid, "cause", cause,
+		"lived", time.Since(started).Round(time.Millisecond), "output", strings.Join(w.output[:min(len(w.output), 12)], "\n"))
+	if p.cfg.Observer != nil {
+		observe.Emit(p.cfg.Observer, &observe.Event{Kind: observe.KindWorker, Name: reason(cause), Failed: true, Error: cause, End: time.Now(), Duration: time.Since(started)})
+	}
+}
+
+// boot gives a started worker the served snapshot, starts it serving when
+// the pool does, and puts it up.
+func (p *Pool) boot(ctx context.Context, s *slot, w *proc) error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	bctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	stop := context.AfterFunc(w.alive, cancel)
+	defer stop()
+	if snap := p.applied.Load(); snap != nil {
+		resp, err := w.api.Prepare(bctx, &workerv1.PrepareRequest{Snapshot: snap})
+		if err != nil {
+			return fmt.Errorf("load the served snapshot: %w", err)
+		}
+		if errs := resp.GetErrors(); len(errs) > 0 {
+			return fmt.Errorf("cannot load the served snapshot: %s %q: %s", errs[0].GetKind(), errs[0].GetName(), errs[0].GetMessage())
+		}
+		if _, err := w.api.Commit(bctx, &workerv1.CommitRequest{}); err != nil {
+			return fmt.Errorf("serve the snapshot: %w", err)
+		}
+	}
+	if _, err := w.api.SetTailing(bctx, &workerv1.SetTailingRequest{Tailing: p.tailing.Load()}); err != nil {
+		return fmt.Errorf("reach the worker: %w", err)
+	}
+	if p.serving.Load() {
+		if _, err := w.api.Serve(bctx, &workerv1.ServeRequest{}); err != nil {
+			return fmt.Errorf("serve channels: %w", err)
+		}
+	}
+	p.mu.Lock()
+	s.w = w
+	p.notify()
+	p.mu.Unlock()
+	return nil
+}
+
+// stop ends w gracefully: SIGTERM, then SIGKILL after the workers'
+// shutdown timeout and a second.
+func (p *Pool) stop(w *proc) {
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.ended:
+	case <-time.After(p.cfg.Worker.ShutdownTimeout + time.Second):
+		p.log.Warn("a worker did not stop in time; killing it", "worker", w.index, "pid", w.pid)
+		w.kill()
+		<-w.ended
+	}
+}
+
+// events hands w's events to the observer and its records to the log,
+// until w ends.
+func (p *Pool) events(w *proc) {
+	stream, err := w.api.Events(context.Background(), &workerv1.EventsRequest{})
+	if err != nil {
+		return
+	}
+	log := p.cfg.Log.With("worker", w.index)
+	for {
+		b, err := stream.Recv()
+		if err != nil {
+			return
+		}
+		if n := b.GetDropped(); n > 0 {
+			p.log.Warn("a worker dropped events and log records the agent read too slowly", "worker", w.index, "dropped", n)
+		}
+		for _, r := range b.GetLogs() {
+			attrs := make([]slog.Attr, 0, len(r.GetAttrs()))
+			for _, a := range r.GetAttrs() {
+				attrs = append(attrs, slog.String(a.GetKey(), a.GetValue()))
+			}
+			log.LogAttrs(context.Background(), slog.Level(r.GetLevel()), r.GetMessage(), attrs...)
+		}
+		if p.cfg.Observer == nil {
+			continue
+		}
+		for _, e := range b.GetEvents() {
+			observe.Emit(p.cfg.Observer, &observe.Event{
+				Kind: e.GetKind(), Origin: e.GetOrigin(), Name: e.GetName(), Service: e.GetService(), Channel: e.GetChannel(), Job: e.GetJob(),
+				CID: e.GetCid(), Status: int(e.GetStatus()), Failed: e.GetFailed(), Error: e.GetError(), Stack: e.GetStack(),
+				Duration: time.Duration(e.GetDurationNs()), End: time.Unix(0, e.GetEndUnixNs()), BytesIn: e.GetBytesIn(), BytesOut: e.GetBytesOut(),
+				Input: e.GetInput(), Output: e.GetOutput(),
+			})
+		}
+	}
+}
+
+// Inventory says what the workers run: the packages (each worker loads
+// them all), each worker, and the goroutines and heap of the agent and its
+// workers together.
+func (p *Pool) Inventory() *agentv1.Inventory {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	inv := &agentv1.Inventory{Goroutines: int64(runtime.NumGoroutine()), HeapBytes: int64(ms.HeapAlloc), SysBytes: int64(ms.Sys), AppliedRevision: p.applied.Load().GetRevision()}
+	p.mu.Lock()
+	type entry struct {
+		w  *proc
+		wp *agentv1.WorkerProcess
+	}
+	var entries []entry
+	for _, s := range p.slots {
+		wp := &agentv1.WorkerProcess{Index: int32(s.index), Pid: int64(s.pid), Restarts: s.restarts, LastExit: s.lastExit, MemoryLimitBytes: p.cfg.Worker.MemoryLimit}
+		if !s.started.IsZero() && s.pid != 0 {
+			wp.StartedAtUnixMs = s.started.UnixMilli()
+		}
+		entries = append(entries, entry{s.w, wp})
+		inv.Workers = append(inv.Workers, wp)
+	}
+	p.mu.Unlock()
+	for _, e := range entries {
+		if e.w == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := e.w.api.Inventory(ctx, &workerv1.InventoryRequest{})
+		cancel()
+		if err != nil {
+			continue
+		}
+		wi := resp.GetInventory()
+		e.wp.HeapBytes, e.wp.Goroutines = wi.GetHeapBytes(), wi.GetGoroutines()
+		inv.Goroutines += wi.GetGoroutines()
+		inv.HeapBytes += wi.GetHeapBytes()
+		inv.SysBytes += wi.GetSysBytes()
+		if inv.Packages == nil {
+			inv.Packages = wi.GetPackages()
+		}
+	}
+	return inv
+}

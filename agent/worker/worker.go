@@ -1,0 +1,295 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/sdk"
+	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
+)
+
+// Main runs a worker with the arguments after Command, the descriptors its
+// agent passed, until its agent closes the socket pair or stops it.
+func Main(args []string) error {
+	cfg, err := Parse(args)
+	if err != nil {
+		return err
+	}
+	if err := capMemory(cfg.MemoryLimit); err != nil {
+		return err
+	}
+	lis, err := net.FileListener(os.NewFile(ListenerFD, "channels"))
+	if err != nil {
+		return fmt.Errorf("the channels' listener (fd %d): %w", ListenerFD, err)
+	}
+	conn, err := net.FileConn(os.NewFile(AgentFD, "agent"))
+	if err != nil {
+		return fmt.Errorf("the socket to the agent (fd %d): %w", AgentFD, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	return Run(ctx, cfg, lis, conn)
+}
+
+// capMemory bounds what the process may map to what it maps now plus
+// limit, so that a service that allocates past its cap ends this worker
+// ("fatal error: out of memory") rather than the host; the collector works
+// harder as the heap nears it.
+func capMemory(limit int64) error {
+	if limit <= 0 {
+		return nil
+	}
+	debug.SetMemoryLimit(limit)
+	// Goroutine stacks count against the cap too; a recursion without end
+	// stops at a quarter of it rather than at Go's 1 GB.
+	debug.SetMaxStack(int(min(max(limit/4, 16<<20), 1<<30)))
+	base, err := mappedBytes()
+	if err != nil {
+		return err
+	}
+	lim := uint64(base + limit)
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: lim, Max: lim}); err != nil {
+		return fmt.Errorf("cap the worker's memory at %d bytes: %w", limit, err)
+	}
+	return nil
+}
+
+// Run serves the agent on conn and, once asked, the channels on lis, until
+// ctx ends or the agent hangs up; then it stops gracefully.
+func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error {
+	debug.SetGCPercent(cfg.GCPercent)
+	fwd := newForwarder(cfg.SlowThreshold)
+	log := slog.New(&logHandler{f: fwd, level: cfg.LogLevel})
+	eng := engine.New(log, cfg.InvokeTimeout)
+	eng.MaxPackageBytes = cfg.MaxPackageBytes
+	eng.Observer = fwd
+	fwd.slowAfter = eng.SlowAfter
+	srv := &http.Server{
+		Handler: &channel.Handler{
+			Current:      eng.Route,
+			MaxBodyBytes: cfg.MaxBodyBytes,
+			NewCID:       engine.NewCID,
+			Log:          log.With("component", "channel"),
+			Observer:     fwd,
+		},
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
+		IdleTimeout:       2 * time.Minute,
+	}
+	w := &server{eng: eng, fwd: fwd, srv: srv, lis: lis, log: log, served: make(chan error, 1)}
+	gs := grpc.NewServer()
+	workerv1.RegisterWorkerServiceServer(gs, w)
+	hungUp := make(chan error, 1)
+	go func() { hungUp <- gs.Serve(&oneConn{conn: conn, closed: make(chan struct{})}) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-hungUp: // the agent is gone: nobody to serve for
+	case err = <-w.served:
+	}
+	// Stop taking requests and let those in flight end, then let the
+	// agent read what they reported.
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		log.Warn("requests still running when the worker stopped", "err", serr)
+	}
+	w.invokes.Wait()
+	fwd.close()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		gs.Stop()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// server answers the agent.
+type server struct {
+	workerv1.UnimplementedWorkerServiceServer
+	eng     *engine.Engine
+	fwd     *forwarder
+	srv     *http.Server
+	lis     net.Listener
+	log     *slog.Logger
+	served  chan error // Serve's end
+	invokes sync.WaitGroup
+
+	mu       sync.Mutex
+	prepared *engine.Prepared
+	serving  bool
+}
+
+func (w *server) Prepare(ctx context.Context, req *workerv1.PrepareRequest) (*workerv1.PrepareResponse, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.prepared != nil {
+		return nil, status.Error(codes.FailedPrecondition, "a snapshot is prepared already: commit or abort it first")
+	}
+	p, errs := w.eng.Prepare(ctx, req.GetSnapshot())
+	if len(errs) > 0 {
+		return &workerv1.PrepareResponse{Errors: errs}, nil
+	}
+	w.prepared = p
+	out := &workerv1.PrepareResponse{Hash: p.State().Hash, SlowAfterMs: map[string]int64{}}
+	for name, d := range p.State().SlowAfter() {
+		out.SlowAfterMs[name] = d.Milliseconds()
+	}
+	return out, nil
+}
+
+func (w *server) Commit(context.Context, *workerv1.CommitRequest) (*workerv1.CommitResponse, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.prepared == nil {
+		return nil, status.Error(codes.FailedPrecondition, "no snapshot is prepared")
+	}
+	w.prepared.Commit()
+	w.prepared = nil
+	return &workerv1.CommitResponse{}, nil
+}
+
+func (w *server) Abort(context.Context, *workerv1.AbortRequest) (*workerv1.AbortResponse, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.prepared != nil {
+		w.prepared.Abort()
+		w.prepared = nil
+	}
+	return &workerv1.AbortResponse{}, nil
+}
+
+func (w *server) Serve(context.Context, *workerv1.ServeRequest) (*workerv1.ServeResponse, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.serving {
+		w.serving = true
+		go func() { w.served <- w.srv.Serve(w.lis) }()
+	}
+	return &workerv1.ServeResponse{}, nil
+}
+
+func (w *server) Invoke(ctx context.Context, req *workerv1.InvokeRequest) (*workerv1.InvokeResponse, error) {
+	w.invokes.Add(1)
+	defer w.invokes.Done()
+	r := sdk.Request{CID: req.GetCid(), Method: req.GetMethod(), Header: HeaderOf(req.GetHeader())}
+	out := w.eng.Invoke(ctx, req.GetService(), r, req.GetInput(), time.Duration(req.GetTimeoutMs())*time.Millisecond)
+	return &workerv1.InvokeResponse{
+		Cid: out.CID, Status: int32(out.Status), Output: out.Output, Error: out.Error,
+		Header: HeaderValues(out.Header), ContentType: out.ContentType, DurationNs: int64(out.Duration),
+	}, nil
+}
+
+func (w *server) Ping(ctx context.Context, req *workerv1.PingRequest) (*workerv1.PingResponse, error) {
+	addr, st, latency, err := w.eng.Ping(ctx, req.GetConnection())
+	out := &workerv1.PingResponse{Address: addr, Status: int32(st), LatencyNs: int64(latency)}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out, nil
+}
+
+func (w *server) Inventory(context.Context, *workerv1.InventoryRequest) (*workerv1.InventoryResponse, error) {
+	return &workerv1.InventoryResponse{Inventory: w.eng.Inventory()}, nil
+}
+
+func (w *server) SetTailing(_ context.Context, req *workerv1.SetTailingRequest) (*workerv1.SetTailingResponse, error) {
+	w.fwd.tailing.Store(req.GetTailing())
+	return &workerv1.SetTailingResponse{}, nil
+}
+
+func (w *server) Events(_ *workerv1.EventsRequest, stream grpc.ServerStreamingServer[workerv1.EventsResponse]) error {
+	return w.fwd.send(stream.Context(), stream.Send)
+}
+
+// HeaderValues turns an HTTP header into its wire form.
+func HeaderValues(h http.Header) map[string]*workerv1.HeaderValues {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]*workerv1.HeaderValues, len(h))
+	for k, v := range h {
+		out[k] = &workerv1.HeaderValues{Values: v}
+	}
+	return out
+}
+
+// HeaderOf turns a header's wire form back into an HTTP header.
+func HeaderOf(m map[string]*workerv1.HeaderValues) http.Header {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(http.Header, len(m))
+	for k, v := range m {
+		out[k] = v.GetValues()
+	}
+	return out
+}
+
+// oneConn is a listener that yields one connection, the socket pair's end,
+// then blocks until closed: the agent connects to its worker exactly once.
+type oneConn struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	c := l.conn
+	l.conn = nil
+	l.mu.Unlock()
+	if c != nil {
+		return &hangUp{Conn: c, l: l}, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConn) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *oneConn) Addr() net.Addr { return pairAddr{} }
+
+// hangUp closes its listener when the connection closes, so that Serve
+// returns when the agent hangs up.
+type hangUp struct {
+	net.Conn
+	l *oneConn
+}
+
+func (c *hangUp) Close() error {
+	err := c.Conn.Close()
+	c.l.Close()
+	return err
+}
+
+type pairAddr struct{}
+
+func (pairAddr) Network() string { return "unix" }
+func (pairAddr) String() string  { return "agent" }
