@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -87,6 +88,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Listener: lis,
 		Log:      log,
 		Observer: observers,
+		Stderr:   os.Stderr,
 	})
 	if err != nil {
 		lis.Close()

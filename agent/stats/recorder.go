@@ -1,8 +1,10 @@
 // Package stats measures what an agent runs: the Recorder counts every
-// service invocation, channel request and job run into per-minute buckets
-// of each object, and the Reporter sends what was counted since its last
-// report to the control plane, which adds the buckets up. The latency scale (scale.go) is shared with the control
-// plane, which merges the buckets of a fleet.
+// service invocation, channel request and job run, and every worker
+// process that ended unasked, into per-minute buckets of each object (of
+// whatever kind the event names), and the Reporter sends what was counted
+// since its last report to the control plane, which adds the buckets up.
+// The latency scale (scale.go) is shared with the control plane, which
+// merges the buckets of a fleet.
 package stats
 
 import (

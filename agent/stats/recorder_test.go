@@ -300,3 +300,24 @@ func BenchmarkRecorderObserve(b *testing.B) {
 		}
 	})
 }
+
+func TestRecorderCountsWorkerExits(t *testing.T) {
+	r := NewRecorder()
+	// As the supervisor reports a worker process that overflowed its stack
+	// after living 90s: no status, no bytes.
+	r.Observe(&observe.Event{
+		Kind: observe.KindWorker, Name: "stack", Failed: true,
+		Error: "goroutine stack exceeds 1000000000-byte limit", Duration: 90 * time.Second, End: at(3, 15),
+	})
+	got := byObject(t, r.TakeAll())
+	if want := []string{"worker/stack@3"}; !slices.Equal(keys(got), want) {
+		t.Fatalf("buckets %v, want %v", keys(got), want)
+	}
+	b := got["worker/stack@3"]
+	if b.GetKind() != "worker" || b.GetName() != "stack" || b.GetCount() != 1 || b.GetErrors() != 1 {
+		t.Fatalf("bucket kind %q name %q count %d errors %d; want worker, stack, 1, 1", b.GetKind(), b.GetName(), b.GetCount(), b.GetErrors())
+	}
+	if len(b.GetStatuses()) != 0 || b.GetBytesIn() != 0 || b.GetBytesOut() != 0 {
+		t.Fatalf("bucket statuses %v, bytes %d/%d; want none", b.GetStatuses(), b.GetBytesIn(), b.GetBytesOut())
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -49,6 +50,10 @@ type Config struct {
 	// Observer gets every event of every worker, and one of kind
 	// observe.KindWorker for each worker that ends unasked.
 	Observer observe.Observer
+	// Stderr gets what the workers write to their stderr, line by line:
+	// the Go runtime's account of a crash, the race detector's reports.
+	// Nil discards it.
+	Stderr io.Writer
 }
 
 // Pool keeps an agent's worker processes running and speaks for them.
@@ -124,8 +129,8 @@ func (p *Pool) Run(ctx context.Context) error {
 	<-ctx.Done()
 	// No new connections: the workers close their copies as they stop.
 	p.cfg.Listener.Close()
-	p.lisFile.Close()
 	wg.Wait()
+	p.lisFile.Close() // only now: a slot may have been starting a worker with it
 	return nil
 }
 

@@ -47,8 +47,8 @@ type proc struct {
 	// be ready must not outlive it.
 	alive context.Context
 	died  context.CancelFunc
-	state  *os.ProcessState
-	once   sync.Once
+	state *os.ProcessState
+	once  sync.Once
 }
 
 // start starts the worker of slot index. It is not up until boot.
@@ -75,7 +75,7 @@ func (p *Pool) start(index int) (*proc, error) {
 	}
 	w := &proc{index: index, pid: cmd.Process.Pid, cmd: cmd, ended: make(chan struct{})}
 	w.alive, w.died = context.WithCancel(context.Background())
-	go w.wait(stderr)
+	go w.wait(stderr, p.cfg.Stderr)
 	conn, err := net.FileConn(ours)
 	if err != nil {
 		w.kill()
@@ -116,13 +116,17 @@ func workerEnv() []string {
 	return env
 }
 
-// wait keeps the first lines of the worker's stderr, then reaps it.
-func (w *proc) wait(stderr io.Reader) {
+// wait keeps the first lines of the worker's stderr and copies every line
+// to out (when not nil), then reaps it.
+func (w *proc) wait(stderr io.Reader, out io.Writer) {
 	s := bufio.NewScanner(stderr)
 	s.Buffer(make([]byte, 64<<10), 64<<10)
 	for s.Scan() {
 		if len(w.output) < outputLines {
 			w.output = append(w.output, s.Text())
+		}
+		if out != nil {
+			_, _ = io.WriteString(out, s.Text()+"\n")
 		}
 	}
 	_, _ = io.Copy(io.Discard, stderr)
@@ -189,13 +193,15 @@ func reason(cause string) string {
 // keep runs a worker in s until ctx ends, replacing each that ends.
 func (p *Pool) keep(ctx context.Context, s *slot) {
 	var delay time.Duration // grows while workers die young
+	var ended time.Time     // when the slot's last worker ended
 	for ctx.Err() == nil {
 		started := time.Now()
 		w, err := p.start(s.index)
 		if err != nil {
 			p.log.Error("cannot start a worker process", "worker", s.index, "err", err)
 		} else {
-			p.run(ctx, s, w, started)
+			p.run(ctx, s, w, started, ended)
+			ended = time.Now()
 		}
 		if ctx.Err() != nil {
 			return
@@ -217,7 +223,7 @@ func (p *Pool) keep(ctx context.Context, s *slot) {
 
 // run boots w in s, keeps it until it ends or ctx does, and reports an end
 // that nobody asked for.
-func (p *Pool) run(ctx context.Context, s *slot, w *proc, started time.Time) {
+func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time.Time) {
 	defer w.conn.Close()
 	p.mu.Lock()
 	s.pid, s.started = w.pid, started
@@ -229,6 +235,14 @@ func (p *Pool) run(ctx context.Context, s *slot, w *proc, started time.Time) {
 	}()
 	bootErr := p.boot(ctx, s, w)
 	if bootErr == nil {
+		if replaces.IsZero() {
+			p.log.Debug("a worker process is up", "worker", s.index, "pid", w.pid, "took", time.Since(started).Round(time.Microsecond))
+		} else {
+			// The replacement's figure: from the end of one worker to the
+			// next serving in its place.
+			p.log.Info("a worker process replaced the one that ended", "worker", s.index, "pid", w.pid, "took", time.Since(started).Round(time.Microsecond),
+				"since_end", time.Since(replaces).Round(time.Microsecond))
+		}
 		select {
 		case <-w.ended:
 		case <-ctx.Done():
@@ -349,9 +363,9 @@ func (p *Pool) events(w *proc) {
 	}
 }
 
-// Inventory says what the workers run: the packages (each worker loads
-// them all), each worker, and the goroutines and heap of the agent and its
-// workers together.
+// Inventory says what the workers run: the packages (see mergePackages),
+// each worker, and the goroutines and heap of the agent and its workers
+// together.
 func (p *Pool) Inventory() *agentv1.Inventory {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -386,9 +400,26 @@ func (p *Pool) Inventory() *agentv1.Inventory {
 		inv.Goroutines += wi.GetGoroutines()
 		inv.HeapBytes += wi.GetHeapBytes()
 		inv.SysBytes += wi.GetSysBytes()
-		if inv.Packages == nil {
-			inv.Packages = wi.GetPackages()
-		}
+		inv.Packages = mergePackages(inv.Packages, wi.GetPackages())
 	}
 	return inv
+}
+
+// mergePackages adds a worker's loaded packages to those of the workers
+// before it: each worker loads every package, so a package shows once,
+// loaded when its newest load was (a runaway's package is loaded again
+// on the worker it ran on), with the most memory any worker measured.
+func mergePackages(into, more []*agentv1.LoadedPackage) []*agentv1.LoadedPackage {
+	if into == nil {
+		return more
+	}
+	for _, m := range more {
+		for _, p := range into {
+			if p.GetSha256() == m.GetSha256() {
+				p.LoadedAtUnixMs = max(p.GetLoadedAtUnixMs(), m.GetLoadedAtUnixMs())
+				p.MemoryBytes = max(p.GetMemoryBytes(), m.GetMemoryBytes())
+			}
+		}
+	}
+	return into
 }

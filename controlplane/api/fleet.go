@@ -75,7 +75,11 @@ func (s *fleet) inventory(ctx context.Context, a store.Agent) (*adminv1.AgentInv
 	case res.GetError() != "":
 		return nil, res.GetError()
 	}
-	in := res.GetInventory()
+	return inventoryOut(res.GetInventory()), ""
+}
+
+// inventoryOut maps what an agent said it runs to the admin API's form.
+func inventoryOut(in *agentv1.Inventory) *adminv1.AgentInventory {
 	out := &adminv1.AgentInventory{
 		AppliedRevision: in.GetAppliedRevision(),
 		Goroutines:      in.GetGoroutines(),
@@ -98,7 +102,22 @@ func (s *fleet) inventory(ctx context.Context, a store.Agent) (*adminv1.AgentInv
 			LoadedAt:    timestamppb.New(time.UnixMilli(p.GetLoadedAtUnixMs())),
 		})
 	}
-	return out, ""
+	for _, w := range in.GetWorkers() {
+		ow := &adminv1.AgentWorker{
+			Index:            w.GetIndex(),
+			Pid:              w.GetPid(),
+			Restarts:         w.GetRestarts(),
+			LastExit:         w.GetLastExit(),
+			HeapBytes:        w.GetHeapBytes(),
+			Goroutines:       w.GetGoroutines(),
+			MemoryLimitBytes: w.GetMemoryLimitBytes(),
+		}
+		if ms := w.GetStartedAtUnixMs(); ms > 0 {
+			ow.StartedAt = timestamppb.New(time.UnixMilli(ms))
+		}
+		out.Workers = append(out.Workers, ow)
+	}
+	return out
 }
 
 // Invoke runs a service on an agent connected to this replica.

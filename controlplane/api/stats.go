@@ -68,9 +68,9 @@ func statsQueryOf(req *adminv1.GetStatsRequest) (statsRequest, error) {
 	q := statsRequest{kind: cmp.Or(req.GetKind(), store.StatsKindService), name: req.GetName(), agentID: req.GetAgentId(),
 		since: defaultStatsSince, periods: defaultPeriods}
 	switch q.kind {
-	case store.StatsKindService, store.StatsKindChannel, store.StatsKindJob:
+	case store.StatsKindService, store.StatsKindChannel, store.StatsKindJob, store.StatsKindWorker:
 	default:
-		return q, fmt.Errorf("kind %q: want service, channel or job", q.kind)
+		return q, fmt.Errorf("kind %q: want service, channel, job or worker", q.kind)
 	}
 	if req.GetSince() != nil {
 		if err := req.GetSince().CheckValid(); err != nil {

@@ -62,6 +62,13 @@ func recordStatsFixture(t *testing.T, s store.Store) time.Time {
 		measured("service", "hello.list", at(-30), 7, 0, time.Millisecond),   // only before
 		measured("service", "hello.old", at(-65), 1000, 0, time.Millisecond), // before the stretch before
 		measured("channel", "api", at(10), 3, 0, time.Millisecond),
+		// Two worker processes that overflowed their stacks, after 90s
+		// each: no statuses, every one failed.
+		store.StatsBucket{
+			Kind: "worker", Name: "stack", Start: at(20), Count: 2, Errors: 2,
+			SumUs: 2 * (90 * time.Second).Microseconds(), MaxUs: (90 * time.Second).Microseconds(),
+			Histogram: map[int32]int64{agentstats.BucketOf(90 * time.Second): 2},
+		},
 	)
 	for agent, buckets := range map[string][]store.StatsBucket{"a1": a1, "a2": a2} {
 		if err := s.RecordStats(ctx, agent, "", buckets); err != nil {
@@ -185,6 +192,18 @@ func TestGetStats(t *testing.T) {
 				}
 			})
 
+			t.Run("workers", func(t *testing.T) {
+				resp := get(t, &adminv1.GetStatsRequest{Kind: "worker"})
+				if got := names(resp); got != "worker stack" {
+					t.Fatalf("objects %s, want worker stack", got)
+				}
+				tot := resp.GetObjects()[0].GetTotals()
+				if tot.GetCount() != 2 || tot.GetErrors() != 2 || len(tot.GetStatuses()) != 0 {
+					t.Errorf("worker totals %v, want 2 exits, 2 failed, no statuses", tot)
+				}
+				within(t, "p50", tot.GetP50Us(), (90 * time.Second).Microseconds())
+			})
+
 			t.Run("resolutions", func(t *testing.T) {
 				for _, tt := range []struct {
 					since time.Duration
@@ -221,7 +240,7 @@ func TestGetStatsRefuses(t *testing.T) {
 		req  *adminv1.GetStatsRequest
 		want string
 	}{
-		{"unknown kind", &adminv1.GetStatsRequest{Kind: "package"}, `kind "package": want service, channel or job`},
+		{"unknown kind", &adminv1.GetStatsRequest{Kind: "package"}, `kind "package": want service, channel, job or worker`},
 		{"no time", &adminv1.GetStatsRequest{Since: durationpb.New(0)}, "since 0s: want more than 0 and at most 400 days"},
 		{"negative since", &adminv1.GetStatsRequest{Since: durationpb.New(-time.Second)}, "since -1s: want more than 0"},
 		{"since too long", &adminv1.GetStatsRequest{Since: durationpb.New(401 * 24 * time.Hour)}, "since 9624h0m0s: want more than 0 and at most 400 days"},

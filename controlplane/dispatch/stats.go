@@ -83,9 +83,9 @@ func (s *Server) StatsBuckets() int64 { return s.statsBuckets.Load() }
 // ".name: ...", or nil.
 func checkBucket(b *agentv1.StatsBucket, now time.Time) error {
 	switch b.GetKind() {
-	case store.StatsKindService, store.StatsKindChannel, store.StatsKindJob:
+	case store.StatsKindService, store.StatsKindChannel, store.StatsKindJob, store.StatsKindWorker:
 	default:
-		return fmt.Errorf(".kind %q: want service, channel or job", b.GetKind())
+		return fmt.Errorf(".kind %q: want service, channel, job or worker", b.GetKind())
 	}
 	switch {
 	case b.GetName() == "":

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-dev/weft/agent/stats"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -74,6 +75,36 @@ func TestReportStats(t *testing.T) {
 	}
 }
 
+func TestReportStatsWorker(t *testing.T) {
+	h := newJobsHarness(t, storetest.SQLite(t))
+	ctx := context.Background()
+	if err := h.store.AgentHello(ctx, store.AgentHello{ID: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	minute := h.clock.Now().Truncate(time.Minute)
+	// A worker process that overflowed its stack after 90s, as the agent's
+	// recorder counts it: no statuses, no bytes.
+	worker := &agentv1.StatsBucket{
+		Kind: "worker", Name: "stack", StartUnixMs: minute.UnixMilli(),
+		Count: 1, Errors: 1, SumUs: 90_000_000, MaxUs: 90_000_000, Histogram: map[int32]int64{stats.BucketOf(90 * time.Second): 1},
+	}
+	resp, err := h.client.ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: "a1", Buckets: []*agentv1.StatsBucket{worker}})
+	if err != nil || len(resp.GetRefused()) != 0 {
+		t.Fatalf("report: %v, refused %q; want the worker bucket recorded", err, resp.GetRefused())
+	}
+	rows, err := h.store.QueryStats(ctx, store.StatsQuery{Resolution: store.ResolutionMinute, AgentID: "a1", Kind: store.StatsKindWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.StatsBucket{
+		Kind: "worker", Name: "stack", Start: minute, Count: 1, Errors: 1, SumUs: 90_000_000, MaxUs: 90_000_000,
+		Histogram: map[int32]int64{stats.BucketOf(90 * time.Second): 1}, Statuses: map[int32]int64{},
+	}
+	if len(rows) != 1 || !reflect.DeepEqual(rows[0].StatsBucket, want) {
+		t.Fatalf("rows %+v, want one %+v", rows, want)
+	}
+}
+
 func TestReportStatsRefuses(t *testing.T) {
 	h := newJobsHarness(t, storetest.SQLite(t))
 	ctx := context.Background()
@@ -95,7 +126,7 @@ func TestReportStatsRefuses(t *testing.T) {
 		{"no agent id", "", with(func(*agentv1.StatsBucket) {}), `agent_id "" is not an agent id`},
 		{"unknown agent", "a9", with(func(*agentv1.StatsBucket) {}), `agent_id "a9" is unknown`},
 		{"empty name", "a1", with(func(b *agentv1.StatsBucket) { b.Name = "" }), "buckets[1].name: is empty"},
-		{"unknown kind", "a1", with(func(b *agentv1.StatsBucket) { b.Kind = "package" }), `buckets[1].kind "package": want service, channel or job`},
+		{"unknown kind", "a1", with(func(b *agentv1.StatsBucket) { b.Kind = "package" }), `buckets[1].kind "package": want service, channel, job or worker`},
 		{"no kind", "a1", with(func(b *agentv1.StatsBucket) { b.Kind = "" }), `buckets[1].kind "": want`},
 		{"start off the minute", "a1", with(func(b *agentv1.StatsBucket) { b.StartUnixMs += 1000 }), "buckets[1].start_unix_ms " + itoa(minute.UnixMilli()+1000) + ": not on a minute"},
 		{"start in the future", "a1", with(func(b *agentv1.StatsBucket) { b.StartUnixMs = minute.Add(6 * time.Minute).UnixMilli() }), "buckets[1].start_unix_ms " + itoa(minute.Add(6*time.Minute).UnixMilli()) + ": " + minute.Add(6*time.Minute).Format(time.RFC3339) + " is more than 5m0s ahead"},

@@ -60,16 +60,21 @@ const (
 	StatsKindService = "service"
 	StatsKindChannel = "channel"
 	StatsKindJob     = "job"
+	// StatsKindWorker counts an agent's worker processes that ended
+	// unasked, named by the class of the cause (memory, stack, fatal,
+	// signal, exit).
+	StatsKindWorker = "worker"
 )
 
 // StatsBucket is what was measured of one object over one stretch of time:
 // a minute as an agent reports it, or a row of any resolution.
 type StatsBucket struct {
-	Kind  string // service, channel or job
+	Kind  string // service, channel, job or worker
 	Name  string
 	Start time.Time // on a minute
-	// Count is how many invocations, requests or runs ended; Errors how
-	// many of them failed.
+	// Count is how many invocations, requests or runs ended (for workers:
+	// how many worker processes ended unasked); Errors how many of them
+	// failed.
 	Count, Errors int64
 	// SumUs and MaxUs are their total and longest duration, in µs.
 	SumUs, MaxUs int64

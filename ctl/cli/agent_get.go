@@ -124,5 +124,32 @@ func (a *app) printInventory(resp *adminv1.GetAgentResponse) error {
 			fmt.Fprintln(a.stdout, "  "+readableLog(e))
 		}
 	}
-	return nil
+	return a.printWorkers(inv.GetWorkers())
+}
+
+// printWorkers writes the agent's worker processes as a table, if it runs
+// its services in any. A worker being replaced has no process to describe.
+func (a *app) printWorkers(workers []*adminv1.AgentWorker) error {
+	if len(workers) == 0 {
+		return nil
+	}
+	fmt.Fprintln(a.stdout)
+	t := newTable(a.stdout, "WORKER", "PID", "UP", "RESTARTS", "HEAP", "GOROUTINES", "CAP", "LAST EXIT")
+	for _, w := range workers {
+		pid, up, heap, goroutines := "replacing", "", "", ""
+		if w.GetPid() > 0 {
+			pid = strconv.FormatInt(w.GetPid(), 10)
+			heap = humanBytes(w.GetHeapBytes())
+			goroutines = strconv.FormatInt(w.GetGoroutines(), 10)
+			if at := w.GetStartedAt(); at != nil {
+				up = a.now().Sub(at.AsTime()).Round(time.Second).String()
+			}
+		}
+		limit := "none"
+		if l := w.GetMemoryLimitBytes(); l > 0 {
+			limit = humanBytes(l)
+		}
+		t.row(strconv.Itoa(int(w.GetIndex())), pid, up, strconv.FormatInt(w.GetRestarts(), 10), heap, goroutines, limit, w.GetLastExit())
+	}
+	return t.flush()
 }

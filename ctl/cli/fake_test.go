@@ -268,6 +268,9 @@ type fakeFleet struct {
 	mu      sync.Mutex
 	agents  []*adminv1.Agent
 	invokes []*adminv1.InvokeRequest
+	// inventories answers GetAgent's live part by agent id; an agent
+	// without one is not connected.
+	inventories map[string]*adminv1.AgentInventory
 }
 
 func (f *fakeFleet) ListAgents(context.Context, *adminv1.ListAgentsRequest) (*adminv1.ListAgentsResponse, error) {
@@ -281,7 +284,10 @@ func (f *fakeFleet) GetAgent(_ context.Context, req *adminv1.GetAgentRequest) (*
 	defer f.mu.Unlock()
 	for _, a := range f.agents {
 		if a.GetId() == req.GetId() {
-			return &adminv1.GetAgentResponse{Agent: a}, nil
+			if inv, ok := f.inventories[a.GetId()]; ok {
+				return &adminv1.GetAgentResponse{Agent: a, Inventory: inv}, nil
+			}
+			return &adminv1.GetAgentResponse{Agent: a, InventoryError: "the agent is not connected"}, nil
 		}
 	}
 	return nil, status.Errorf(codes.NotFound, "agent %q not found", req.GetId())

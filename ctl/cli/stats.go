@@ -43,14 +43,21 @@ type statsFlags struct {
 func (a *app) newStatsCmd() *cobra.Command {
 	f := statsFlags{}
 	cmd := &cobra.Command{
-		Use:   "stats [NAME] [--kind service|channel|job] [--agent ID] [--since 1h] [--top N --by count|errors|error-rate|mean|p99]",
-		Short: "Show usage, errors and latencies of services, channels or jobs",
+		Use:   "stats [NAME] [--kind service|channel|job|worker] [--agent ID] [--since 1h] [--top N --by count|errors|error-rate|mean|p99]",
+		Short: "Show usage, errors and latencies of services, channels or jobs, or worker crashes",
 		Long: `stats sums what the agents measured over the last --since (1h unless set),
 per service (or channel, or job with --kind), across every agent or the one
 --agent names: how many calls, how many failed, the mean, median, 99th
 percentile and longest duration, a sparkline of the calls over --periods
 parts of the stretch (TREND), and the change against the stretch of the
 same length before (CHANGE: calls, then p99).
+
+--kind worker counts the agents' worker processes that ended unasked (and
+were replaced), per reason: memory (the Go runtime ran out of memory),
+stack (stack overflow), fatal (another fatal runtime error), signal
+(killed by a signal, the kernel's OOM killer's among them) or exit
+(exited unasked). EXITS is how many ended; the UPTIME columns are how
+long they had run.
 
 Percentiles come from histograms and are at most 9% high. The control
 plane reads per-minute figures up to --since 24h, hourly ones up to about
@@ -65,6 +72,7 @@ one line per object with durations in microseconds, for spreadsheets.`,
   weftctl stats orders.place --since 24h
   weftctl stats --kind channel --top 5 --by error-rate
   weftctl stats --top 10 --by p99 --since 7d
+  weftctl stats --kind worker --since 24h
   weftctl stats --agent berlin-1 -o csv > stats.csv`,
 		Args: func(cmd *cobra.Command, got []string) error {
 			if len(got) > 1 {
@@ -107,7 +115,7 @@ one line per object with durations in microseconds, for spreadsheets.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kind, "kind", "service", "what to show: service, channel or job")
+	fl.StringVar(&f.kind, "kind", "service", "what to show: service, channel, job or worker (worker processes that ended unasked)")
 	fl.StringVar(&f.agent, "agent", "", "what this agent measured only")
 	f.since = time.Hour
 	fl.Var((*daysDuration)(&f.since), "since", "the stretch of time up to now to sum, such as 90m, 24h or 7d; at most 400d")
@@ -120,9 +128,9 @@ one line per object with durations in microseconds, for spreadsheets.`,
 // check says which flag is wrong.
 func (f *statsFlags) check() error {
 	switch f.kind {
-	case "service", "channel", "job":
+	case "service", "channel", "job", "worker":
 	default:
-		return fmt.Errorf("--kind %q: want service, channel or job", f.kind)
+		return fmt.Errorf("--kind %q: want service, channel, job or worker", f.kind)
 	}
 	if f.since <= 0 || f.since > 400*24*time.Hour {
 		return fmt.Errorf("--since %s: want more than 0 and at most 400d", shortDuration(f.since))
@@ -198,6 +206,9 @@ func shortDuration(d time.Duration) string {
 
 // printStatsTable writes one row per object.
 func (a *app) printStatsTable(resp *adminv1.GetStatsResponse, f statsFlags) error {
+	if f.kind == "worker" {
+		return a.printWorkerStatsTable(resp, f)
+	}
 	if len(resp.GetObjects()) == 0 {
 		_, err := fmt.Fprintf(a.stdout, "no %s was measured in the last %s\n", f.kind, shortDuration(f.since))
 		return err
@@ -211,6 +222,29 @@ func (a *app) printStatsTable(resp *adminv1.GetStatsResponse, f statsFlags) erro
 			row[4], row[5], row[6], row[7] = humanMicros(tot.GetMeanUs()), humanMicros(tot.GetP50Us()), humanMicros(tot.GetP99Us()), humanMicros(tot.GetMaxUs())
 		}
 		t.row(append(row, sparkline(o.GetTrend()), change(tot, o.GetPrevious()))...)
+	}
+	return t.flush()
+}
+
+// printWorkerStatsTable writes one row per reason worker processes ended
+// for. Every such end is a failure, so the errors are left out; the
+// durations are how long the workers had run.
+func (a *app) printWorkerStatsTable(resp *adminv1.GetStatsResponse, f statsFlags) error {
+	if len(resp.GetObjects()) == 0 {
+		_, err := fmt.Fprintf(a.stdout, "no worker process ended unasked in the last %s\n", shortDuration(f.since))
+		return err
+	}
+	t := newTable(a.stdout, "REASON", "EXITS", "MEAN UPTIME", "P50 UPTIME", "MAX UPTIME", "TREND", "CHANGE")
+	for _, o := range resp.GetObjects() {
+		tot := o.GetTotals()
+		row := []string{o.GetName(), strconv.FormatInt(tot.GetCount(), 10), "", "", ""}
+		if tot.GetCount() > 0 {
+			row[2], row[3], row[4] = humanMicros(tot.GetMeanUs()), humanMicros(tot.GetP50Us()), humanMicros(tot.GetMaxUs())
+		}
+		// The change in exits alone: a p99 of how long workers ran says
+		// little.
+		before := &adminv1.StatsTotals{Count: o.GetPrevious().GetCount()}
+		t.row(append(row, sparkline(o.GetTrend()), change(tot, before))...)
 	}
 	return t.flush()
 }

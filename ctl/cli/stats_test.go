@@ -125,6 +125,46 @@ orders.place  1200   12      1.0%  12.3ms  8.5ms  120ms  1.5s  ▁▂▅█   +2
 	}
 }
 
+func TestStatsWorkers(t *testing.T) {
+	f := &fakeStats{resp: &adminv1.GetStatsResponse{
+		From: timestamppb.New(testNow.Add(-time.Hour)), To: timestamppb.New(testNow), Resolution: "1m",
+		Objects: []*adminv1.ObjectStats{
+			{Kind: "worker", Name: "memory",
+				Totals: &adminv1.StatsTotals{Count: 3, Errors: 3, MeanUs: 90_000_000, P50Us: 61_000_000, P99Us: 185_000_000, MaxUs: 185_000_000},
+				Trend:  counts(0, 1, 0, 2), Previous: &adminv1.StatsTotals{Count: 2, Errors: 2, P99Us: 10_000_000}},
+			{Kind: "worker", Name: "stack",
+				Totals: &adminv1.StatsTotals{Count: 1, Errors: 1, MeanUs: 1_500_000, P50Us: 1_500_000, P99Us: 1_500_000, MaxUs: 1_500_000},
+				Trend:  counts(0, 0, 0, 1), Previous: &adminv1.StatsTotals{}},
+		},
+	}}
+	addr := newStatsEnv(t, f)
+	out, err := runStats(addr, "stats", "--kind", "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every worker exit is a failure: no errors column; the change is in
+	// exits alone.
+	want := `REASON  EXITS  MEAN UPTIME  P50 UPTIME  MAX UPTIME  TREND  CHANGE
+memory  3      1m30s        1m1s        3m5s        ▁▅▁█   +50%
+stack   1      1.5s         1.5s        1.5s        ▁▁▁█   new
+`
+	if out != want {
+		t.Fatalf("table\n%s\nwant\n%s", out, want)
+	}
+	if sent := f.sent(); len(sent) != 1 || sent[0].GetKind() != "worker" {
+		t.Fatalf("requests %v, want one for kind worker", sent)
+	}
+
+	f.resp = &adminv1.GetStatsResponse{}
+	out, err = runStats(addr, "stats", "--kind", "worker", "--since", "90m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "no worker process ended unasked in the last 1h30m\n"; out != want {
+		t.Fatalf("with no exits: %q, want %q", out, want)
+	}
+}
+
 func TestStatsRequest(t *testing.T) {
 	f := &fakeStats{resp: &adminv1.GetStatsResponse{}}
 	out, err := runStats(newStatsEnv(t, f), "stats", "orders.place", "--kind", "channel", "--agent", "berlin-1", "--since", "7d", "--periods", "7")
@@ -230,7 +270,7 @@ func TestStatsRefusesBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--kind", "package"}, `--kind "package": want service, channel or job`},
+		{[]string{"--kind", "package"}, `--kind "package": want service, channel, job or worker`},
 		{[]string{"--since", "0s"}, "--since 0s: want more than 0 and at most 400d"},
 		{[]string{"--since", "401d"}, "--since 401d: want more than 0 and at most 400d"},
 		{[]string{"--since", "soon"}, `invalid argument "soon" for "--since" flag: "soon": want a duration such as 90m, 24h or 7d`},

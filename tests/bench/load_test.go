@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // Load settings of the channel benchmarks: loadWorkers keep-alive clients
@@ -176,26 +175,11 @@ func (l *loader) run(b *testing.B, d time.Duration) *loadResult {
 	return res
 }
 
-// processCPU returns the CPU time (user and system) process pid has used,
-// from Linux's /proc; 0 when pid is 0 or there is no /proc.
+// processCPU returns the CPU time process pid and its children (an
+// agent's workers) have used; 0 when pid is 0.
 func processCPU(b *testing.B, pid int) time.Duration {
 	if pid == 0 {
 		return 0
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command, which is in parentheses: utime and stime
-	// are the 12th and 13th, in clock ticks of 1/100 s (USER_HZ).
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	var ticks int64
-	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			b.Fatalf("CPU time of process %d: %q: %v", pid, s, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return testenv.CPUTime(b, pid)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -463,26 +464,30 @@ func do(t *testing.T, method, url, contentType, body string, h http.Header) (int
 	return resp.StatusCode, resp.Header, b
 }
 
-// agentLogLine returns the line of a's log that carries cid and msg, or ""
-// with a test error when there is none. The agent writes it before it
-// answers, so it is there once the answer came.
+// agentLogLine returns the line of a's log that carries cid and msg,
+// waiting for it: a worker's records reach the agent's log in batches,
+// just after the answer.
 func agentLogLine(t *testing.T, a *testenv.Agent, cid, msg string) string {
 	t.Helper()
 	if cid == "" {
 		t.Errorf("%s: the answer has no CID to look up in the log", a.ID)
 		return ""
 	}
-	data, err := os.ReadFile(a.LogPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if strings.Contains(line, cid) && strings.Contains(line, msg) {
-			return line
+	var found string
+	testenv.Await(t, time.Minute, fmt.Sprintf("a line of %s's log carrying cid %s and %q", a.ID, cid, msg), func() (bool, string) {
+		data, err := os.ReadFile(a.LogPath())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	t.Errorf("%s: no line of %s carries cid %s and %q", a.ID, a.LogPath(), cid, msg)
-	return ""
+		for line := range strings.Lines(string(data)) {
+			if strings.Contains(line, cid) && strings.Contains(line, msg) {
+				found = line
+				return true, ""
+			}
+		}
+		return false, "none yet in " + a.LogPath()
+	})
+	return found
 }
 
 // hostOf returns the host:port of an httptest server's URL.

@@ -32,7 +32,10 @@ func StartAgent(t testing.TB, cp *ControlPlane, id string, opts ...Option) *Agen
 	for _, o := range opts {
 		o(&cfg)
 	}
-	bin := Binary(t, AgentBinary)
+	bin := cfg.bin
+	if bin == "" {
+		bin = Binary(t, AgentBinary)
+	}
 	dir := t.TempDir()
 	stateDir := filepath.Join(dir, "state")
 
@@ -50,8 +53,9 @@ func StartAgent(t testing.TB, cp *ControlPlane, id string, opts ...Option) *Agen
 				"--http", httpAddr,
 				"--state-dir", stateDir,
 			}, cfg.args...),
-			env:     cleanEnv(cfg.env...),
-			logPath: filepath.Join(dir, fmt.Sprintf("agent-%s-%d.log", id, attempt)),
+			env:        cleanEnv(cfg.env...),
+			logPath:    filepath.Join(dir, fmt.Sprintf("agent-%s-%d.log", id, attempt)),
+			allowRaces: cfg.allowRaces,
 		}
 		if err := a.proc.start(); err != nil {
 			t.Fatal(err)

@@ -21,8 +21,23 @@ import (
 type Option func(*procConfig)
 
 type procConfig struct {
-	args []string
-	env  []string
+	args       []string
+	env        []string
+	allowRaces bool
+	bin        string
+}
+
+// WithBinary starts bin instead of the binary the tests built, such as
+// ShippedAgent's.
+func WithBinary(bin string) Option {
+	return func(c *procConfig) { c.bin = bin }
+}
+
+// AllowRaces lets the race detector report races in the process's log
+// without failing the test: for an agent that runs services racing on
+// purpose (their reports come from its workers, which log to it).
+func AllowRaces() Option {
+	return func(c *procConfig) { c.allowRaces = true }
 }
 
 // WithArgs appends command-line arguments, such as "--labels", "site=berlin".

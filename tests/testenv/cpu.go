@@ -4,17 +4,50 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// CPUTime returns the CPU time (user and system) process pid has used,
-// from Linux's /proc, at the resolution of its clock ticks (10 ms).
+// CPUTime returns the CPU time (user and system) process pid and the
+// processes it started (an agent's workers) use now, from Linux's /proc,
+// at the resolution of its clock ticks (10 ms). A child that ended no
+// longer counts.
 func CPUTime(t testing.TB, pid int) time.Duration {
 	t.Helper()
+	total := cpuTime(t, pid, true)
+	for _, c := range children(pid) {
+		total += cpuTime(t, c, false)
+	}
+	return total
+}
+
+// children returns the processes pid started that still run.
+func children(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(field); err == nil {
+				out = append(out, c)
+				out = append(out, children(c)...)
+			}
+		}
+	}
+	return out
+}
+
+// cpuTime is one process's CPU time; a process that is gone counts 0
+// unless must.
+func cpuTime(t testing.TB, pid int, must bool) time.Duration {
+	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil && !must {
+		return 0
+	}
 	if err != nil {
 		t.Fatalf("CPU time of process %d: %v", pid, err)
 	}

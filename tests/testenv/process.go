@@ -27,6 +27,8 @@ type process struct {
 	args    []string
 	env     []string
 	logPath string
+	// allowRaces keeps race reports in the log from failing the test.
+	allowRaces bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -155,6 +157,11 @@ func (p *process) tail(n int) string {
 func (p *process) cleanup() {
 	if err := p.stop(); err != nil {
 		p.t.Error(err)
+	}
+	// A race in a worker ends no process the test sees: its report, in the
+	// agent's log, fails the test.
+	if !p.allowRaces && p.raceReports() != "" {
+		p.t.Errorf("%s: the race detector reported races in its log", p.name)
 	}
 	if p.t.Failed() {
 		p.dump()

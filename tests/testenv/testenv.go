@@ -47,6 +47,9 @@ var builds struct {
 	weftOnce sync.Once
 	weftErr  error
 
+	shippedOnce sync.Once
+	shippedErr  error
+
 	grpcurlOnce sync.Once
 	grpcurlErr  error
 }
@@ -182,6 +185,28 @@ func BuildCommand(t testing.TB, pkg, name string) string {
 	}
 	return filepath.Join(dir, name)
 }
+
+// ShippedAgent builds the agent as it ships, without -race even when the
+// test binary has it, once per test process, and returns its path: for
+// the tests of what a service does to a worker process's memory and
+// stack, which the race runtime's own allocator and shadow memory change.
+func ShippedAgent(t testing.TB) string {
+	t.Helper()
+	dir, err := binDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	builds.shippedOnce.Do(func() {
+		builds.shippedErr = goBuild(dir, false, map[string]string{shippedAgentBinary: "./agent"})
+	})
+	if builds.shippedErr != nil {
+		t.Fatal(builds.shippedErr)
+	}
+	return filepath.Join(dir, shippedAgentBinary)
+}
+
+// shippedAgentBinary is ShippedAgent's file name.
+const shippedAgentBinary = "weft-agent-shipped"
 
 // GrpcurlBinary builds grpcurl at the version go.mod pins, once per test
 // process, and returns its path.

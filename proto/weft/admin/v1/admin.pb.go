@@ -2550,9 +2550,11 @@ type AgentInventory struct {
 	AppliedRevision int64 `protobuf:"varint,1,opt,name=applied_revision,json=appliedRevision,proto3" json:"applied_revision,omitempty"`
 	// packages are its loaded packages, sorted by name.
 	Packages []*LoadedPackage `protobuf:"bytes,2,rep,name=packages,proto3" json:"packages,omitempty"`
-	// goroutines is the agent process's goroutine count.
+	// goroutines is the goroutine count of the agent process and its
+	// workers together.
 	Goroutines int64 `protobuf:"varint,3,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
-	// heap_bytes is the agent process's live heap.
+	// heap_bytes is the live heap of the agent process and its workers
+	// together.
 	HeapBytes int64 `protobuf:"varint,4,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
 	// build_version is the agent binary's version.
 	BuildVersion string `protobuf:"bytes,5,opt,name=build_version,json=buildVersion,proto3" json:"build_version,omitempty"`
@@ -2563,8 +2565,11 @@ type AgentInventory struct {
 	// recent_errors are the agent's newest error log lines, newest first,
 	// at most 10.
 	RecentErrors []string `protobuf:"bytes,8,rep,name=recent_errors,json=recentErrors,proto3" json:"recent_errors,omitempty"`
-	// sys_bytes is the memory the agent's Go runtime holds from the system.
-	SysBytes      int64 `protobuf:"varint,9,opt,name=sys_bytes,json=sysBytes,proto3" json:"sys_bytes,omitempty"`
+	// sys_bytes is the memory the Go runtimes of the agent and its workers
+	// hold from the system.
+	SysBytes int64 `protobuf:"varint,9,opt,name=sys_bytes,json=sysBytes,proto3" json:"sys_bytes,omitempty"`
+	// workers are the agent's worker processes, which run its services.
+	Workers       []*AgentWorker `protobuf:"bytes,10,rep,name=workers,proto3" json:"workers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2662,6 +2667,123 @@ func (x *AgentInventory) GetSysBytes() int64 {
 	return 0
 }
 
+func (x *AgentInventory) GetWorkers() []*AgentWorker {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+// AgentWorker is one worker process of an agent.
+type AgentWorker struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index is the worker's slot, from 1.
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// pid is its process id; 0 while it is being replaced.
+	Pid int64 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	// started_at is when it started.
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// restarts counts the workers of this slot that ended unasked and were
+	// replaced since the agent started.
+	Restarts int64 `protobuf:"varint,4,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// last_exit is why the slot's previous worker ended; empty for none.
+	LastExit string `protobuf:"bytes,5,opt,name=last_exit,json=lastExit,proto3" json:"last_exit,omitempty"`
+	// heap_bytes is its live heap.
+	HeapBytes int64 `protobuf:"varint,6,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	// goroutines is its goroutine count.
+	Goroutines int64 `protobuf:"varint,7,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// memory_limit_bytes is its memory cap; 0 for none.
+	MemoryLimitBytes int64 `protobuf:"varint,8,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AgentWorker) Reset() {
+	*x = AgentWorker{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentWorker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentWorker) ProtoMessage() {}
+
+func (x *AgentWorker) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentWorker.ProtoReflect.Descriptor instead.
+func (*AgentWorker) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AgentWorker) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *AgentWorker) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *AgentWorker) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *AgentWorker) GetRestarts() int64 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *AgentWorker) GetLastExit() string {
+	if x != nil {
+		return x.LastExit
+	}
+	return ""
+}
+
+func (x *AgentWorker) GetHeapBytes() int64 {
+	if x != nil {
+		return x.HeapBytes
+	}
+	return 0
+}
+
+func (x *AgentWorker) GetGoroutines() int64 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *AgentWorker) GetMemoryLimitBytes() int64 {
+	if x != nil {
+		return x.MemoryLimitBytes
+	}
+	return 0
+}
+
 // GetAgentLogsRequest asks for an agent's recent log lines.
 type GetAgentLogsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2678,7 +2800,7 @@ type GetAgentLogsRequest struct {
 
 func (x *GetAgentLogsRequest) Reset() {
 	*x = GetAgentLogsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +2812,7 @@ func (x *GetAgentLogsRequest) String() string {
 func (*GetAgentLogsRequest) ProtoMessage() {}
 
 func (x *GetAgentLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +2825,7 @@ func (x *GetAgentLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentLogsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetAgentLogsRequest) GetAgentId() string {
@@ -2741,7 +2863,7 @@ type GetAgentLogsResponse struct {
 
 func (x *GetAgentLogsResponse) Reset() {
 	*x = GetAgentLogsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +2875,7 @@ func (x *GetAgentLogsResponse) String() string {
 func (*GetAgentLogsResponse) ProtoMessage() {}
 
 func (x *GetAgentLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +2888,7 @@ func (x *GetAgentLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentLogsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetAgentLogsResponse) GetLines() []string {
@@ -2804,7 +2926,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +2938,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +2951,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Backup) GetId() string {
@@ -2885,7 +3007,7 @@ type ListAgentBackupsRequest struct {
 
 func (x *ListAgentBackupsRequest) Reset() {
 	*x = ListAgentBackupsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2897,7 +3019,7 @@ func (x *ListAgentBackupsRequest) String() string {
 func (*ListAgentBackupsRequest) ProtoMessage() {}
 
 func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2910,7 +3032,7 @@ func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListAgentBackupsRequest) GetAgentId() string {
@@ -2933,7 +3055,7 @@ type ListAgentBackupsResponse struct {
 
 func (x *ListAgentBackupsResponse) Reset() {
 	*x = ListAgentBackupsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3067,7 @@ func (x *ListAgentBackupsResponse) String() string {
 func (*ListAgentBackupsResponse) ProtoMessage() {}
 
 func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3080,7 @@ func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListAgentBackupsResponse) GetBackups() []*Backup {
@@ -2993,7 +3115,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3005,7 +3127,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3018,7 +3140,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *InvokeRequest) GetService() string {
@@ -3070,7 +3192,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3204,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3217,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *InvokeResponse) GetAgentId() string {
@@ -3200,7 +3322,7 @@ type SecurityDefinition struct {
 
 func (x *SecurityDefinition) Reset() {
 	*x = SecurityDefinition{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3334,7 @@ func (x *SecurityDefinition) String() string {
 func (*SecurityDefinition) ProtoMessage() {}
 
 func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3347,7 @@ func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
 func (*SecurityDefinition) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SecurityDefinition) GetName() string {
@@ -3400,7 +3522,7 @@ type CreateSecurityDefinitionRequest struct {
 
 func (x *CreateSecurityDefinitionRequest) Reset() {
 	*x = CreateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3412,7 +3534,7 @@ func (x *CreateSecurityDefinitionRequest) String() string {
 func (*CreateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3425,7 +3547,7 @@ func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -3446,7 +3568,7 @@ type CreateSecurityDefinitionResponse struct {
 
 func (x *CreateSecurityDefinitionResponse) Reset() {
 	*x = CreateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3458,7 +3580,7 @@ func (x *CreateSecurityDefinitionResponse) String() string {
 func (*CreateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3471,7 +3593,7 @@ func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CreateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3492,7 +3614,7 @@ type GetSecurityDefinitionRequest struct {
 
 func (x *GetSecurityDefinitionRequest) Reset() {
 	*x = GetSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3504,7 +3626,7 @@ func (x *GetSecurityDefinitionRequest) String() string {
 func (*GetSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3517,7 +3639,7 @@ func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetSecurityDefinitionRequest) GetName() string {
@@ -3538,7 +3660,7 @@ type GetSecurityDefinitionResponse struct {
 
 func (x *GetSecurityDefinitionResponse) Reset() {
 	*x = GetSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3550,7 +3672,7 @@ func (x *GetSecurityDefinitionResponse) String() string {
 func (*GetSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3563,7 +3685,7 @@ func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3582,7 +3704,7 @@ type ListSecurityDefinitionsRequest struct {
 
 func (x *ListSecurityDefinitionsRequest) Reset() {
 	*x = ListSecurityDefinitionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3594,7 +3716,7 @@ func (x *ListSecurityDefinitionsRequest) String() string {
 func (*ListSecurityDefinitionsRequest) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3607,7 +3729,7 @@ func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 // ListSecurityDefinitionsResponse holds the definitions sorted by name.
@@ -3621,7 +3743,7 @@ type ListSecurityDefinitionsResponse struct {
 
 func (x *ListSecurityDefinitionsResponse) Reset() {
 	*x = ListSecurityDefinitionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3633,7 +3755,7 @@ func (x *ListSecurityDefinitionsResponse) String() string {
 func (*ListSecurityDefinitionsResponse) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3646,7 +3768,7 @@ func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListSecurityDefinitionsResponse) GetDefinitions() []*SecurityDefinition {
@@ -3670,7 +3792,7 @@ type UpdateSecurityDefinitionRequest struct {
 
 func (x *UpdateSecurityDefinitionRequest) Reset() {
 	*x = UpdateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3682,7 +3804,7 @@ func (x *UpdateSecurityDefinitionRequest) String() string {
 func (*UpdateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3695,7 +3817,7 @@ func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -3723,7 +3845,7 @@ type UpdateSecurityDefinitionResponse struct {
 
 func (x *UpdateSecurityDefinitionResponse) Reset() {
 	*x = UpdateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3735,7 +3857,7 @@ func (x *UpdateSecurityDefinitionResponse) String() string {
 func (*UpdateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3748,7 +3870,7 @@ func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *UpdateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3769,7 +3891,7 @@ type DeleteSecurityDefinitionRequest struct {
 
 func (x *DeleteSecurityDefinitionRequest) Reset() {
 	*x = DeleteSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3781,7 +3903,7 @@ func (x *DeleteSecurityDefinitionRequest) String() string {
 func (*DeleteSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3794,7 +3916,7 @@ func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DeleteSecurityDefinitionRequest) GetName() string {
@@ -3815,7 +3937,7 @@ type DeleteSecurityDefinitionResponse struct {
 
 func (x *DeleteSecurityDefinitionResponse) Reset() {
 	*x = DeleteSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +3949,7 @@ func (x *DeleteSecurityDefinitionResponse) String() string {
 func (*DeleteSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +3962,7 @@ func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeleteSecurityDefinitionResponse) GetRevision() int64 {
@@ -3895,7 +4017,7 @@ type OutgoingConnection struct {
 
 func (x *OutgoingConnection) Reset() {
 	*x = OutgoingConnection{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3907,7 +4029,7 @@ func (x *OutgoingConnection) String() string {
 func (*OutgoingConnection) ProtoMessage() {}
 
 func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3920,7 +4042,7 @@ func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
 func (*OutgoingConnection) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *OutgoingConnection) GetName() string {
@@ -4046,7 +4168,7 @@ type CreateOutgoingConnectionRequest struct {
 
 func (x *CreateOutgoingConnectionRequest) Reset() {
 	*x = CreateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4058,7 +4180,7 @@ func (x *CreateOutgoingConnectionRequest) String() string {
 func (*CreateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4071,7 +4193,7 @@ func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -4092,7 +4214,7 @@ type CreateOutgoingConnectionResponse struct {
 
 func (x *CreateOutgoingConnectionResponse) Reset() {
 	*x = CreateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4104,7 +4226,7 @@ func (x *CreateOutgoingConnectionResponse) String() string {
 func (*CreateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4117,7 +4239,7 @@ func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CreateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4138,7 +4260,7 @@ type GetOutgoingConnectionRequest struct {
 
 func (x *GetOutgoingConnectionRequest) Reset() {
 	*x = GetOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4150,7 +4272,7 @@ func (x *GetOutgoingConnectionRequest) String() string {
 func (*GetOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4163,7 +4285,7 @@ func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetOutgoingConnectionRequest) GetName() string {
@@ -4184,7 +4306,7 @@ type GetOutgoingConnectionResponse struct {
 
 func (x *GetOutgoingConnectionResponse) Reset() {
 	*x = GetOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4196,7 +4318,7 @@ func (x *GetOutgoingConnectionResponse) String() string {
 func (*GetOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4209,7 +4331,7 @@ func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4228,7 +4350,7 @@ type ListOutgoingConnectionsRequest struct {
 
 func (x *ListOutgoingConnectionsRequest) Reset() {
 	*x = ListOutgoingConnectionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4240,7 +4362,7 @@ func (x *ListOutgoingConnectionsRequest) String() string {
 func (*ListOutgoingConnectionsRequest) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4253,7 +4375,7 @@ func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 // ListOutgoingConnectionsResponse holds the connections sorted by name.
@@ -4267,7 +4389,7 @@ type ListOutgoingConnectionsResponse struct {
 
 func (x *ListOutgoingConnectionsResponse) Reset() {
 	*x = ListOutgoingConnectionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4279,7 +4401,7 @@ func (x *ListOutgoingConnectionsResponse) String() string {
 func (*ListOutgoingConnectionsResponse) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4292,7 +4414,7 @@ func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListOutgoingConnectionsResponse) GetConnections() []*OutgoingConnection {
@@ -4315,7 +4437,7 @@ type UpdateOutgoingConnectionRequest struct {
 
 func (x *UpdateOutgoingConnectionRequest) Reset() {
 	*x = UpdateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4327,7 +4449,7 @@ func (x *UpdateOutgoingConnectionRequest) String() string {
 func (*UpdateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4340,7 +4462,7 @@ func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *UpdateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -4368,7 +4490,7 @@ type UpdateOutgoingConnectionResponse struct {
 
 func (x *UpdateOutgoingConnectionResponse) Reset() {
 	*x = UpdateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4380,7 +4502,7 @@ func (x *UpdateOutgoingConnectionResponse) String() string {
 func (*UpdateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4393,7 +4515,7 @@ func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *UpdateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4414,7 +4536,7 @@ type DeleteOutgoingConnectionRequest struct {
 
 func (x *DeleteOutgoingConnectionRequest) Reset() {
 	*x = DeleteOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4548,7 @@ func (x *DeleteOutgoingConnectionRequest) String() string {
 func (*DeleteOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4561,7 @@ func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DeleteOutgoingConnectionRequest) GetName() string {
@@ -4460,7 +4582,7 @@ type DeleteOutgoingConnectionResponse struct {
 
 func (x *DeleteOutgoingConnectionResponse) Reset() {
 	*x = DeleteOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4472,7 +4594,7 @@ func (x *DeleteOutgoingConnectionResponse) String() string {
 func (*DeleteOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4485,7 +4607,7 @@ func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *DeleteOutgoingConnectionResponse) GetRevision() int64 {
@@ -4508,7 +4630,7 @@ type PingOutgoingConnectionRequest struct {
 
 func (x *PingOutgoingConnectionRequest) Reset() {
 	*x = PingOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4520,7 +4642,7 @@ func (x *PingOutgoingConnectionRequest) String() string {
 func (*PingOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4533,7 +4655,7 @@ func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PingOutgoingConnectionRequest) GetName() string {
@@ -4569,7 +4691,7 @@ type PingOutgoingConnectionResponse struct {
 
 func (x *PingOutgoingConnectionResponse) Reset() {
 	*x = PingOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4581,7 +4703,7 @@ func (x *PingOutgoingConnectionResponse) String() string {
 func (*PingOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4594,7 +4716,7 @@ func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *PingOutgoingConnectionResponse) GetAgentId() string {
@@ -4692,7 +4814,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4704,7 +4826,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4717,7 +4839,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *Job) GetName() string {
@@ -4879,7 +5001,7 @@ type JobInterval struct {
 
 func (x *JobInterval) Reset() {
 	*x = JobInterval{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4891,7 +5013,7 @@ func (x *JobInterval) String() string {
 func (*JobInterval) ProtoMessage() {}
 
 func (x *JobInterval) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4904,7 +5026,7 @@ func (x *JobInterval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobInterval.ProtoReflect.Descriptor instead.
 func (*JobInterval) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *JobInterval) GetWeeks() int64 {
@@ -4957,7 +5079,7 @@ type JobLease struct {
 
 func (x *JobLease) Reset() {
 	*x = JobLease{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4969,7 +5091,7 @@ func (x *JobLease) String() string {
 func (*JobLease) ProtoMessage() {}
 
 func (x *JobLease) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4982,7 +5104,7 @@ func (x *JobLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobLease.ProtoReflect.Descriptor instead.
 func (*JobLease) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *JobLease) GetAgentId() string {
@@ -5037,7 +5159,7 @@ type JobRun struct {
 
 func (x *JobRun) Reset() {
 	*x = JobRun{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5049,7 +5171,7 @@ func (x *JobRun) String() string {
 func (*JobRun) ProtoMessage() {}
 
 func (x *JobRun) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5062,7 +5184,7 @@ func (x *JobRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
 func (*JobRun) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *JobRun) GetJob() string {
@@ -5139,7 +5261,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5151,7 +5273,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5164,7 +5286,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CreateJobRequest) GetJob() *Job {
@@ -5185,7 +5307,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5197,7 +5319,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5210,7 +5332,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -5231,7 +5353,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5243,7 +5365,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5256,7 +5378,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetJobRequest) GetName() string {
@@ -5277,7 +5399,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5289,7 +5411,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5302,7 +5424,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -5321,7 +5443,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5333,7 +5455,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5346,7 +5468,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
 }
 
 // ListJobsResponse holds the jobs sorted by name.
@@ -5360,7 +5482,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5372,7 +5494,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5385,7 +5507,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -5408,7 +5530,7 @@ type UpdateJobRequest struct {
 
 func (x *UpdateJobRequest) Reset() {
 	*x = UpdateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5420,7 +5542,7 @@ func (x *UpdateJobRequest) String() string {
 func (*UpdateJobRequest) ProtoMessage() {}
 
 func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5433,7 +5555,7 @@ func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *UpdateJobRequest) GetJob() *Job {
@@ -5461,7 +5583,7 @@ type UpdateJobResponse struct {
 
 func (x *UpdateJobResponse) Reset() {
 	*x = UpdateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5473,7 +5595,7 @@ func (x *UpdateJobResponse) String() string {
 func (*UpdateJobResponse) ProtoMessage() {}
 
 func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5486,7 +5608,7 @@ func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *UpdateJobResponse) GetJob() *Job {
@@ -5507,7 +5629,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5519,7 +5641,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5532,7 +5654,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -5553,7 +5675,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5565,7 +5687,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5578,7 +5700,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *DeleteJobResponse) GetRevision() int64 {
@@ -5599,7 +5721,7 @@ type PauseJobRequest struct {
 
 func (x *PauseJobRequest) Reset() {
 	*x = PauseJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5611,7 +5733,7 @@ func (x *PauseJobRequest) String() string {
 func (*PauseJobRequest) ProtoMessage() {}
 
 func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5624,7 +5746,7 @@ func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobRequest.ProtoReflect.Descriptor instead.
 func (*PauseJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *PauseJobRequest) GetName() string {
@@ -5645,7 +5767,7 @@ type PauseJobResponse struct {
 
 func (x *PauseJobResponse) Reset() {
 	*x = PauseJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5657,7 +5779,7 @@ func (x *PauseJobResponse) String() string {
 func (*PauseJobResponse) ProtoMessage() {}
 
 func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5670,7 +5792,7 @@ func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobResponse.ProtoReflect.Descriptor instead.
 func (*PauseJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *PauseJobResponse) GetJob() *Job {
@@ -5691,7 +5813,7 @@ type ResumeJobRequest struct {
 
 func (x *ResumeJobRequest) Reset() {
 	*x = ResumeJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5703,7 +5825,7 @@ func (x *ResumeJobRequest) String() string {
 func (*ResumeJobRequest) ProtoMessage() {}
 
 func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5716,7 +5838,7 @@ func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobRequest.ProtoReflect.Descriptor instead.
 func (*ResumeJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ResumeJobRequest) GetName() string {
@@ -5737,7 +5859,7 @@ type ResumeJobResponse struct {
 
 func (x *ResumeJobResponse) Reset() {
 	*x = ResumeJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5749,7 +5871,7 @@ func (x *ResumeJobResponse) String() string {
 func (*ResumeJobResponse) ProtoMessage() {}
 
 func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5762,7 +5884,7 @@ func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobResponse.ProtoReflect.Descriptor instead.
 func (*ResumeJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ResumeJobResponse) GetJob() *Job {
@@ -5787,7 +5909,7 @@ type RunJobRequest struct {
 
 func (x *RunJobRequest) Reset() {
 	*x = RunJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5799,7 +5921,7 @@ func (x *RunJobRequest) String() string {
 func (*RunJobRequest) ProtoMessage() {}
 
 func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5812,7 +5934,7 @@ func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
 func (*RunJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *RunJobRequest) GetName() string {
@@ -5840,7 +5962,7 @@ type RunJobResponse struct {
 
 func (x *RunJobResponse) Reset() {
 	*x = RunJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5852,7 +5974,7 @@ func (x *RunJobResponse) String() string {
 func (*RunJobResponse) ProtoMessage() {}
 
 func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5865,7 +5987,7 @@ func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
 func (*RunJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *RunJobResponse) GetRuns() []*JobRun {
@@ -5888,7 +6010,7 @@ type ListJobRunsRequest struct {
 
 func (x *ListJobRunsRequest) Reset() {
 	*x = ListJobRunsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5900,7 +6022,7 @@ func (x *ListJobRunsRequest) String() string {
 func (*ListJobRunsRequest) ProtoMessage() {}
 
 func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5913,7 +6035,7 @@ func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobRunsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListJobRunsRequest) GetName() string {
@@ -5941,7 +6063,7 @@ type ListJobRunsResponse struct {
 
 func (x *ListJobRunsResponse) Reset() {
 	*x = ListJobRunsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5953,7 +6075,7 @@ func (x *ListJobRunsResponse) String() string {
 func (*ListJobRunsResponse) ProtoMessage() {}
 
 func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5966,7 +6088,7 @@ func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobRunsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ListJobRunsResponse) GetRuns() []*JobRun {
@@ -5994,7 +6116,7 @@ type ExportConfigRequest struct {
 
 func (x *ExportConfigRequest) Reset() {
 	*x = ExportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6006,7 +6128,7 @@ func (x *ExportConfigRequest) String() string {
 func (*ExportConfigRequest) ProtoMessage() {}
 
 func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6019,7 +6141,7 @@ func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ExportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ExportConfigRequest) GetKinds() []string {
@@ -6054,7 +6176,7 @@ type ExportConfigResponse struct {
 
 func (x *ExportConfigResponse) Reset() {
 	*x = ExportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6066,7 +6188,7 @@ func (x *ExportConfigResponse) String() string {
 func (*ExportConfigResponse) ProtoMessage() {}
 
 func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6079,7 +6201,7 @@ func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ExportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ExportConfigResponse) GetConfig() *Config {
@@ -6119,7 +6241,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6131,7 +6253,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6144,7 +6266,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *Config) GetVersion() int32 {
@@ -6205,7 +6327,7 @@ type PlanConfigRequest struct {
 
 func (x *PlanConfigRequest) Reset() {
 	*x = PlanConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6217,7 +6339,7 @@ func (x *PlanConfigRequest) String() string {
 func (*PlanConfigRequest) ProtoMessage() {}
 
 func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6230,7 +6352,7 @@ func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigRequest.ProtoReflect.Descriptor instead.
 func (*PlanConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *PlanConfigRequest) GetConfig() *Config {
@@ -6265,7 +6387,7 @@ type PlanConfigResponse struct {
 
 func (x *PlanConfigResponse) Reset() {
 	*x = PlanConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6277,7 +6399,7 @@ func (x *PlanConfigResponse) String() string {
 func (*PlanConfigResponse) ProtoMessage() {}
 
 func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6290,7 +6412,7 @@ func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigResponse.ProtoReflect.Descriptor instead.
 func (*PlanConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *PlanConfigResponse) GetItems() []*PlanItem {
@@ -6337,7 +6459,7 @@ type ImportConfigRequest struct {
 
 func (x *ImportConfigRequest) Reset() {
 	*x = ImportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6349,7 +6471,7 @@ func (x *ImportConfigRequest) String() string {
 func (*ImportConfigRequest) ProtoMessage() {}
 
 func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6362,7 +6484,7 @@ func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ImportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ImportConfigRequest) GetConfig() *Config {
@@ -6412,7 +6534,7 @@ type ImportConfigResponse struct {
 
 func (x *ImportConfigResponse) Reset() {
 	*x = ImportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6424,7 +6546,7 @@ func (x *ImportConfigResponse) String() string {
 func (*ImportConfigResponse) ProtoMessage() {}
 
 func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6437,7 +6559,7 @@ func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ImportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ImportConfigResponse) GetItems() []*PlanItem {
@@ -6486,7 +6608,7 @@ type PlanItem struct {
 
 func (x *PlanItem) Reset() {
 	*x = PlanItem{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6498,7 +6620,7 @@ func (x *PlanItem) String() string {
 func (*PlanItem) ProtoMessage() {}
 
 func (x *PlanItem) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6511,7 +6633,7 @@ func (x *PlanItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanItem.ProtoReflect.Descriptor instead.
 func (*PlanItem) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{100}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *PlanItem) GetKind() string {
@@ -6559,7 +6681,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6571,7 +6693,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6584,7 +6706,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{101}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *FieldChange) GetField() string {
@@ -6611,7 +6733,8 @@ func (x *FieldChange) GetTo() string {
 // GetStatsRequest says which statistics to sum.
 type GetStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// kind is service (the default), channel or job.
+	// kind is service (the default), channel, job or worker (worker
+	// processes that ended unasked, named by the class of the cause).
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// name keeps one object; empty means every object of the kind.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
@@ -6627,7 +6750,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6639,7 +6762,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6652,7 +6775,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{102}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *GetStatsRequest) GetKind() string {
@@ -6709,7 +6832,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6721,7 +6844,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6734,7 +6857,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{103}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *GetStatsResponse) GetFrom() *timestamppb.Timestamp {
@@ -6768,7 +6891,7 @@ func (x *GetStatsResponse) GetObjects() []*ObjectStats {
 // ObjectStats is what was measured of one object over a stretch.
 type ObjectStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// kind is service, channel or job.
+	// kind is service, channel, job or worker.
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// name names the object.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
@@ -6784,7 +6907,7 @@ type ObjectStats struct {
 
 func (x *ObjectStats) Reset() {
 	*x = ObjectStats{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6796,7 +6919,7 @@ func (x *ObjectStats) String() string {
 func (*ObjectStats) ProtoMessage() {}
 
 func (x *ObjectStats) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6809,7 +6932,7 @@ func (x *ObjectStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectStats.ProtoReflect.Descriptor instead.
 func (*ObjectStats) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{104}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *ObjectStats) GetKind() string {
@@ -6878,7 +7001,7 @@ type StatsTotals struct {
 
 func (x *StatsTotals) Reset() {
 	*x = StatsTotals{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6890,7 +7013,7 @@ func (x *StatsTotals) String() string {
 func (*StatsTotals) ProtoMessage() {}
 
 func (x *StatsTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6903,7 +7026,7 @@ func (x *StatsTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsTotals.ProtoReflect.Descriptor instead.
 func (*StatsTotals) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{105}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *StatsTotals) GetFrom() *timestamppb.Timestamp {
@@ -7000,7 +7123,7 @@ type ListSamplesRequest struct {
 
 func (x *ListSamplesRequest) Reset() {
 	*x = ListSamplesRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7012,7 +7135,7 @@ func (x *ListSamplesRequest) String() string {
 func (*ListSamplesRequest) ProtoMessage() {}
 
 func (x *ListSamplesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7025,7 +7148,7 @@ func (x *ListSamplesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSamplesRequest.ProtoReflect.Descriptor instead.
 func (*ListSamplesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{106}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *ListSamplesRequest) GetService() string {
@@ -7069,7 +7192,7 @@ type ListSamplesResponse struct {
 
 func (x *ListSamplesResponse) Reset() {
 	*x = ListSamplesResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7081,7 +7204,7 @@ func (x *ListSamplesResponse) String() string {
 func (*ListSamplesResponse) ProtoMessage() {}
 
 func (x *ListSamplesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7094,7 +7217,7 @@ func (x *ListSamplesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSamplesResponse.ProtoReflect.Descriptor instead.
 func (*ListSamplesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{107}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *ListSamplesResponse) GetSamples() []*Sample {
@@ -7154,7 +7277,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7166,7 +7289,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7179,7 +7302,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{108}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *Sample) GetAgentId() string {
@@ -7311,7 +7434,7 @@ type TailRequest struct {
 
 func (x *TailRequest) Reset() {
 	*x = TailRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7323,7 +7446,7 @@ func (x *TailRequest) String() string {
 func (*TailRequest) ProtoMessage() {}
 
 func (x *TailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7336,7 +7459,7 @@ func (x *TailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
 func (*TailRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{109}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *TailRequest) GetService() string {
@@ -7383,7 +7506,7 @@ type TailResponse struct {
 
 func (x *TailResponse) Reset() {
 	*x = TailResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7395,7 +7518,7 @@ func (x *TailResponse) String() string {
 func (*TailResponse) ProtoMessage() {}
 
 func (x *TailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7408,7 +7531,7 @@ func (x *TailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailResponse.ProtoReflect.Descriptor instead.
 func (*TailResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{110}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *TailResponse) GetKind() isTailResponse_Kind {
@@ -7468,7 +7591,7 @@ type TailDropped struct {
 
 func (x *TailDropped) Reset() {
 	*x = TailDropped{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7480,7 +7603,7 @@ func (x *TailDropped) String() string {
 func (*TailDropped) ProtoMessage() {}
 
 func (x *TailDropped) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7493,7 +7616,7 @@ func (x *TailDropped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailDropped.ProtoReflect.Descriptor instead.
 func (*TailDropped) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{111}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *TailDropped) GetAgentId() string {
@@ -7682,7 +7805,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1a\n" +
 	"\bservices\x18\x04 \x03(\tR\bservices\x12!\n" +
 	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x127\n" +
-	"\tloaded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\xd4\x03\n" +
+	"\tloaded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\x8a\x04\n" +
 	"\x0eAgentInventory\x12)\n" +
 	"\x10applied_revision\x18\x01 \x01(\x03R\x0fappliedRevision\x128\n" +
 	"\bpackages\x18\x02 \x03(\v2\x1c.weft.admin.v1.LoadedPackageR\bpackages\x12\x1e\n" +
@@ -7696,10 +7819,25 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12#\n" +
 	"\rrecent_errors\x18\b \x03(\tR\frecentErrors\x12\x1b\n" +
-	"\tsys_bytes\x18\t \x01(\x03R\bsysBytes\x1a9\n" +
+	"\tsys_bytes\x18\t \x01(\x03R\bsysBytes\x124\n" +
+	"\aworkers\x18\n" +
+	" \x03(\v2\x1a.weft.admin.v1.AgentWorkerR\aworkers\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"w\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x96\x02\n" +
+	"\vAgentWorker\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x03R\x03pid\x129\n" +
+	"\n" +
+	"started_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x1a\n" +
+	"\brestarts\x18\x04 \x01(\x03R\brestarts\x12\x1b\n" +
+	"\tlast_exit\x18\x05 \x01(\tR\blastExit\x12\x1d\n" +
+	"\n" +
+	"heap_bytes\x18\x06 \x01(\x03R\theapBytes\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\a \x01(\x03R\n" +
+	"goroutines\x12,\n" +
+	"\x12memory_limit_bytes\x18\b \x01(\x03R\x10memoryLimitBytes\"w\n" +
 	"\x13GetAgentLogsRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
 	"\x05since\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05since\x12\x14\n" +
@@ -8151,7 +8289,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 118)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
@@ -8195,94 +8333,95 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*GetAgentResponse)(nil),                 // 39: weft.admin.v1.GetAgentResponse
 	(*LoadedPackage)(nil),                    // 40: weft.admin.v1.LoadedPackage
 	(*AgentInventory)(nil),                   // 41: weft.admin.v1.AgentInventory
-	(*GetAgentLogsRequest)(nil),              // 42: weft.admin.v1.GetAgentLogsRequest
-	(*GetAgentLogsResponse)(nil),             // 43: weft.admin.v1.GetAgentLogsResponse
-	(*Backup)(nil),                           // 44: weft.admin.v1.Backup
-	(*ListAgentBackupsRequest)(nil),          // 45: weft.admin.v1.ListAgentBackupsRequest
-	(*ListAgentBackupsResponse)(nil),         // 46: weft.admin.v1.ListAgentBackupsResponse
-	(*InvokeRequest)(nil),                    // 47: weft.admin.v1.InvokeRequest
-	(*InvokeResponse)(nil),                   // 48: weft.admin.v1.InvokeResponse
-	(*SecurityDefinition)(nil),               // 49: weft.admin.v1.SecurityDefinition
-	(*CreateSecurityDefinitionRequest)(nil),  // 50: weft.admin.v1.CreateSecurityDefinitionRequest
-	(*CreateSecurityDefinitionResponse)(nil), // 51: weft.admin.v1.CreateSecurityDefinitionResponse
-	(*GetSecurityDefinitionRequest)(nil),     // 52: weft.admin.v1.GetSecurityDefinitionRequest
-	(*GetSecurityDefinitionResponse)(nil),    // 53: weft.admin.v1.GetSecurityDefinitionResponse
-	(*ListSecurityDefinitionsRequest)(nil),   // 54: weft.admin.v1.ListSecurityDefinitionsRequest
-	(*ListSecurityDefinitionsResponse)(nil),  // 55: weft.admin.v1.ListSecurityDefinitionsResponse
-	(*UpdateSecurityDefinitionRequest)(nil),  // 56: weft.admin.v1.UpdateSecurityDefinitionRequest
-	(*UpdateSecurityDefinitionResponse)(nil), // 57: weft.admin.v1.UpdateSecurityDefinitionResponse
-	(*DeleteSecurityDefinitionRequest)(nil),  // 58: weft.admin.v1.DeleteSecurityDefinitionRequest
-	(*DeleteSecurityDefinitionResponse)(nil), // 59: weft.admin.v1.DeleteSecurityDefinitionResponse
-	(*OutgoingConnection)(nil),               // 60: weft.admin.v1.OutgoingConnection
-	(*CreateOutgoingConnectionRequest)(nil),  // 61: weft.admin.v1.CreateOutgoingConnectionRequest
-	(*CreateOutgoingConnectionResponse)(nil), // 62: weft.admin.v1.CreateOutgoingConnectionResponse
-	(*GetOutgoingConnectionRequest)(nil),     // 63: weft.admin.v1.GetOutgoingConnectionRequest
-	(*GetOutgoingConnectionResponse)(nil),    // 64: weft.admin.v1.GetOutgoingConnectionResponse
-	(*ListOutgoingConnectionsRequest)(nil),   // 65: weft.admin.v1.ListOutgoingConnectionsRequest
-	(*ListOutgoingConnectionsResponse)(nil),  // 66: weft.admin.v1.ListOutgoingConnectionsResponse
-	(*UpdateOutgoingConnectionRequest)(nil),  // 67: weft.admin.v1.UpdateOutgoingConnectionRequest
-	(*UpdateOutgoingConnectionResponse)(nil), // 68: weft.admin.v1.UpdateOutgoingConnectionResponse
-	(*DeleteOutgoingConnectionRequest)(nil),  // 69: weft.admin.v1.DeleteOutgoingConnectionRequest
-	(*DeleteOutgoingConnectionResponse)(nil), // 70: weft.admin.v1.DeleteOutgoingConnectionResponse
-	(*PingOutgoingConnectionRequest)(nil),    // 71: weft.admin.v1.PingOutgoingConnectionRequest
-	(*PingOutgoingConnectionResponse)(nil),   // 72: weft.admin.v1.PingOutgoingConnectionResponse
-	(*Job)(nil),                              // 73: weft.admin.v1.Job
-	(*JobInterval)(nil),                      // 74: weft.admin.v1.JobInterval
-	(*JobLease)(nil),                         // 75: weft.admin.v1.JobLease
-	(*JobRun)(nil),                           // 76: weft.admin.v1.JobRun
-	(*CreateJobRequest)(nil),                 // 77: weft.admin.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),                // 78: weft.admin.v1.CreateJobResponse
-	(*GetJobRequest)(nil),                    // 79: weft.admin.v1.GetJobRequest
-	(*GetJobResponse)(nil),                   // 80: weft.admin.v1.GetJobResponse
-	(*ListJobsRequest)(nil),                  // 81: weft.admin.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),                 // 82: weft.admin.v1.ListJobsResponse
-	(*UpdateJobRequest)(nil),                 // 83: weft.admin.v1.UpdateJobRequest
-	(*UpdateJobResponse)(nil),                // 84: weft.admin.v1.UpdateJobResponse
-	(*DeleteJobRequest)(nil),                 // 85: weft.admin.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),                // 86: weft.admin.v1.DeleteJobResponse
-	(*PauseJobRequest)(nil),                  // 87: weft.admin.v1.PauseJobRequest
-	(*PauseJobResponse)(nil),                 // 88: weft.admin.v1.PauseJobResponse
-	(*ResumeJobRequest)(nil),                 // 89: weft.admin.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),                // 90: weft.admin.v1.ResumeJobResponse
-	(*RunJobRequest)(nil),                    // 91: weft.admin.v1.RunJobRequest
-	(*RunJobResponse)(nil),                   // 92: weft.admin.v1.RunJobResponse
-	(*ListJobRunsRequest)(nil),               // 93: weft.admin.v1.ListJobRunsRequest
-	(*ListJobRunsResponse)(nil),              // 94: weft.admin.v1.ListJobRunsResponse
-	(*ExportConfigRequest)(nil),              // 95: weft.admin.v1.ExportConfigRequest
-	(*ExportConfigResponse)(nil),             // 96: weft.admin.v1.ExportConfigResponse
-	(*Config)(nil),                           // 97: weft.admin.v1.Config
-	(*PlanConfigRequest)(nil),                // 98: weft.admin.v1.PlanConfigRequest
-	(*PlanConfigResponse)(nil),               // 99: weft.admin.v1.PlanConfigResponse
-	(*ImportConfigRequest)(nil),              // 100: weft.admin.v1.ImportConfigRequest
-	(*ImportConfigResponse)(nil),             // 101: weft.admin.v1.ImportConfigResponse
-	(*PlanItem)(nil),                         // 102: weft.admin.v1.PlanItem
-	(*FieldChange)(nil),                      // 103: weft.admin.v1.FieldChange
-	(*GetStatsRequest)(nil),                  // 104: weft.admin.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),                 // 105: weft.admin.v1.GetStatsResponse
-	(*ObjectStats)(nil),                      // 106: weft.admin.v1.ObjectStats
-	(*StatsTotals)(nil),                      // 107: weft.admin.v1.StatsTotals
-	(*ListSamplesRequest)(nil),               // 108: weft.admin.v1.ListSamplesRequest
-	(*ListSamplesResponse)(nil),              // 109: weft.admin.v1.ListSamplesResponse
-	(*Sample)(nil),                           // 110: weft.admin.v1.Sample
-	(*TailRequest)(nil),                      // 111: weft.admin.v1.TailRequest
-	(*TailResponse)(nil),                     // 112: weft.admin.v1.TailResponse
-	(*TailDropped)(nil),                      // 113: weft.admin.v1.TailDropped
-	nil,                                      // 114: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 115: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 116: weft.admin.v1.AgentInventory.LabelsEntry
-	nil,                                      // 117: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 118: weft.admin.v1.Job.AgentLabelsEntry
-	nil,                                      // 119: weft.admin.v1.StatsTotals.StatusesEntry
-	(*timestamppb.Timestamp)(nil),            // 120: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 121: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),              // 122: google.protobuf.Duration
+	(*AgentWorker)(nil),                      // 42: weft.admin.v1.AgentWorker
+	(*GetAgentLogsRequest)(nil),              // 43: weft.admin.v1.GetAgentLogsRequest
+	(*GetAgentLogsResponse)(nil),             // 44: weft.admin.v1.GetAgentLogsResponse
+	(*Backup)(nil),                           // 45: weft.admin.v1.Backup
+	(*ListAgentBackupsRequest)(nil),          // 46: weft.admin.v1.ListAgentBackupsRequest
+	(*ListAgentBackupsResponse)(nil),         // 47: weft.admin.v1.ListAgentBackupsResponse
+	(*InvokeRequest)(nil),                    // 48: weft.admin.v1.InvokeRequest
+	(*InvokeResponse)(nil),                   // 49: weft.admin.v1.InvokeResponse
+	(*SecurityDefinition)(nil),               // 50: weft.admin.v1.SecurityDefinition
+	(*CreateSecurityDefinitionRequest)(nil),  // 51: weft.admin.v1.CreateSecurityDefinitionRequest
+	(*CreateSecurityDefinitionResponse)(nil), // 52: weft.admin.v1.CreateSecurityDefinitionResponse
+	(*GetSecurityDefinitionRequest)(nil),     // 53: weft.admin.v1.GetSecurityDefinitionRequest
+	(*GetSecurityDefinitionResponse)(nil),    // 54: weft.admin.v1.GetSecurityDefinitionResponse
+	(*ListSecurityDefinitionsRequest)(nil),   // 55: weft.admin.v1.ListSecurityDefinitionsRequest
+	(*ListSecurityDefinitionsResponse)(nil),  // 56: weft.admin.v1.ListSecurityDefinitionsResponse
+	(*UpdateSecurityDefinitionRequest)(nil),  // 57: weft.admin.v1.UpdateSecurityDefinitionRequest
+	(*UpdateSecurityDefinitionResponse)(nil), // 58: weft.admin.v1.UpdateSecurityDefinitionResponse
+	(*DeleteSecurityDefinitionRequest)(nil),  // 59: weft.admin.v1.DeleteSecurityDefinitionRequest
+	(*DeleteSecurityDefinitionResponse)(nil), // 60: weft.admin.v1.DeleteSecurityDefinitionResponse
+	(*OutgoingConnection)(nil),               // 61: weft.admin.v1.OutgoingConnection
+	(*CreateOutgoingConnectionRequest)(nil),  // 62: weft.admin.v1.CreateOutgoingConnectionRequest
+	(*CreateOutgoingConnectionResponse)(nil), // 63: weft.admin.v1.CreateOutgoingConnectionResponse
+	(*GetOutgoingConnectionRequest)(nil),     // 64: weft.admin.v1.GetOutgoingConnectionRequest
+	(*GetOutgoingConnectionResponse)(nil),    // 65: weft.admin.v1.GetOutgoingConnectionResponse
+	(*ListOutgoingConnectionsRequest)(nil),   // 66: weft.admin.v1.ListOutgoingConnectionsRequest
+	(*ListOutgoingConnectionsResponse)(nil),  // 67: weft.admin.v1.ListOutgoingConnectionsResponse
+	(*UpdateOutgoingConnectionRequest)(nil),  // 68: weft.admin.v1.UpdateOutgoingConnectionRequest
+	(*UpdateOutgoingConnectionResponse)(nil), // 69: weft.admin.v1.UpdateOutgoingConnectionResponse
+	(*DeleteOutgoingConnectionRequest)(nil),  // 70: weft.admin.v1.DeleteOutgoingConnectionRequest
+	(*DeleteOutgoingConnectionResponse)(nil), // 71: weft.admin.v1.DeleteOutgoingConnectionResponse
+	(*PingOutgoingConnectionRequest)(nil),    // 72: weft.admin.v1.PingOutgoingConnectionRequest
+	(*PingOutgoingConnectionResponse)(nil),   // 73: weft.admin.v1.PingOutgoingConnectionResponse
+	(*Job)(nil),                              // 74: weft.admin.v1.Job
+	(*JobInterval)(nil),                      // 75: weft.admin.v1.JobInterval
+	(*JobLease)(nil),                         // 76: weft.admin.v1.JobLease
+	(*JobRun)(nil),                           // 77: weft.admin.v1.JobRun
+	(*CreateJobRequest)(nil),                 // 78: weft.admin.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),                // 79: weft.admin.v1.CreateJobResponse
+	(*GetJobRequest)(nil),                    // 80: weft.admin.v1.GetJobRequest
+	(*GetJobResponse)(nil),                   // 81: weft.admin.v1.GetJobResponse
+	(*ListJobsRequest)(nil),                  // 82: weft.admin.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                 // 83: weft.admin.v1.ListJobsResponse
+	(*UpdateJobRequest)(nil),                 // 84: weft.admin.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),                // 85: weft.admin.v1.UpdateJobResponse
+	(*DeleteJobRequest)(nil),                 // 86: weft.admin.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),                // 87: weft.admin.v1.DeleteJobResponse
+	(*PauseJobRequest)(nil),                  // 88: weft.admin.v1.PauseJobRequest
+	(*PauseJobResponse)(nil),                 // 89: weft.admin.v1.PauseJobResponse
+	(*ResumeJobRequest)(nil),                 // 90: weft.admin.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),                // 91: weft.admin.v1.ResumeJobResponse
+	(*RunJobRequest)(nil),                    // 92: weft.admin.v1.RunJobRequest
+	(*RunJobResponse)(nil),                   // 93: weft.admin.v1.RunJobResponse
+	(*ListJobRunsRequest)(nil),               // 94: weft.admin.v1.ListJobRunsRequest
+	(*ListJobRunsResponse)(nil),              // 95: weft.admin.v1.ListJobRunsResponse
+	(*ExportConfigRequest)(nil),              // 96: weft.admin.v1.ExportConfigRequest
+	(*ExportConfigResponse)(nil),             // 97: weft.admin.v1.ExportConfigResponse
+	(*Config)(nil),                           // 98: weft.admin.v1.Config
+	(*PlanConfigRequest)(nil),                // 99: weft.admin.v1.PlanConfigRequest
+	(*PlanConfigResponse)(nil),               // 100: weft.admin.v1.PlanConfigResponse
+	(*ImportConfigRequest)(nil),              // 101: weft.admin.v1.ImportConfigRequest
+	(*ImportConfigResponse)(nil),             // 102: weft.admin.v1.ImportConfigResponse
+	(*PlanItem)(nil),                         // 103: weft.admin.v1.PlanItem
+	(*FieldChange)(nil),                      // 104: weft.admin.v1.FieldChange
+	(*GetStatsRequest)(nil),                  // 105: weft.admin.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),                 // 106: weft.admin.v1.GetStatsResponse
+	(*ObjectStats)(nil),                      // 107: weft.admin.v1.ObjectStats
+	(*StatsTotals)(nil),                      // 108: weft.admin.v1.StatsTotals
+	(*ListSamplesRequest)(nil),               // 109: weft.admin.v1.ListSamplesRequest
+	(*ListSamplesResponse)(nil),              // 110: weft.admin.v1.ListSamplesResponse
+	(*Sample)(nil),                           // 111: weft.admin.v1.Sample
+	(*TailRequest)(nil),                      // 112: weft.admin.v1.TailRequest
+	(*TailResponse)(nil),                     // 113: weft.admin.v1.TailResponse
+	(*TailDropped)(nil),                      // 114: weft.admin.v1.TailDropped
+	nil,                                      // 115: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 116: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 117: weft.admin.v1.AgentInventory.LabelsEntry
+	nil,                                      // 118: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 119: weft.admin.v1.Job.AgentLabelsEntry
+	nil,                                      // 120: weft.admin.v1.StatsTotals.StatusesEntry
+	(*timestamppb.Timestamp)(nil),            // 121: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 122: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),              // 123: google.protobuf.Duration
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	2,   // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	3,   // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	6,   // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	7,   // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	120, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	121, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	7,   // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	10,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	7,   // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -8292,189 +8431,191 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	7,   // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	17,  // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	7,   // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	120, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	120, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	114, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	121, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	121, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	115, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
 	24,  // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
 	24,  // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	24,  // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
 	24,  // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	121, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	122, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	24,  // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	115, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	116, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
 	1,   // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	120, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	120, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	120, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	121, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	121, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	121, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
 	35,  // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
 	35,  // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
 	41,  // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	120, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	121, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
 	40,  // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	116, // 34: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
-	120, // 35: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
-	122, // 36: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
-	120, // 37: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	44,  // 38: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	120, // 39: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	120, // 40: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
-	49,  // 41: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	49,  // 42: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	49,  // 43: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	49,  // 44: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
-	49,  // 45: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	121, // 46: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	49,  // 47: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	117, // 48: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	120, // 49: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	120, // 50: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
-	60,  // 51: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	60,  // 52: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	60,  // 53: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	60,  // 54: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
-	60,  // 55: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	121, // 56: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	60,  // 57: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	120, // 58: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
-	74,  // 59: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	118, // 60: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	120, // 61: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	120, // 62: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	120, // 63: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
-	75,  // 64: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
-	76,  // 65: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	120, // 66: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	120, // 67: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	120, // 68: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
-	73,  // 69: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
-	73,  // 70: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
-	73,  // 71: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
-	73,  // 72: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
-	73,  // 73: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	121, // 74: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	73,  // 75: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
-	73,  // 76: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
-	73,  // 77: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
-	76,  // 78: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
-	76,  // 79: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
-	97,  // 80: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
-	49,  // 81: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
-	60,  // 82: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
-	24,  // 83: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
-	73,  // 84: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
-	3,   // 85: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
-	97,  // 86: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
-	102, // 87: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	97,  // 88: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
-	102, // 89: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	103, // 90: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
-	122, // 91: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
-	120, // 92: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
-	120, // 93: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
-	106, // 94: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
-	107, // 95: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
-	107, // 96: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
-	107, // 97: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
-	120, // 98: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
-	119, // 99: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
-	110, // 100: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
-	120, // 101: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	110, // 102: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
-	113, // 103: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
-	4,   // 104: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,   // 105: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11,  // 106: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13,  // 107: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15,  // 108: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18,  // 109: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20,  // 110: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22,  // 111: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25,  // 112: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27,  // 113: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29,  // 114: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31,  // 115: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33,  // 116: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36,  // 117: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38,  // 118: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	47,  // 119: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	45,  // 120: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	42,  // 121: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
-	50,  // 122: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	52,  // 123: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	54,  // 124: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	56,  // 125: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	58,  // 126: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	61,  // 127: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	63,  // 128: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	65,  // 129: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	67,  // 130: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	69,  // 131: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	71,  // 132: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	77,  // 133: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	79,  // 134: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	81,  // 135: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	83,  // 136: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	85,  // 137: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	87,  // 138: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	89,  // 139: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	91,  // 140: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	93,  // 141: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	95,  // 142: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	98,  // 143: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
-	100, // 144: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
-	104, // 145: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
-	108, // 146: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
-	111, // 147: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
-	5,   // 148: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,   // 149: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12,  // 150: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14,  // 151: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16,  // 152: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19,  // 153: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21,  // 154: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23,  // 155: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26,  // 156: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28,  // 157: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30,  // 158: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32,  // 159: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34,  // 160: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37,  // 161: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39,  // 162: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	48,  // 163: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	46,  // 164: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	43,  // 165: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
-	51,  // 166: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	53,  // 167: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	55,  // 168: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	57,  // 169: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	59,  // 170: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	62,  // 171: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	64,  // 172: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	66,  // 173: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	68,  // 174: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	70,  // 175: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	72,  // 176: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	78,  // 177: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	80,  // 178: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	82,  // 179: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	84,  // 180: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	86,  // 181: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	88,  // 182: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	90,  // 183: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	92,  // 184: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	94,  // 185: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	96,  // 186: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	99,  // 187: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
-	101, // 188: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
-	105, // 189: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
-	109, // 190: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
-	112, // 191: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
-	148, // [148:192] is the sub-list for method output_type
-	104, // [104:148] is the sub-list for method input_type
-	104, // [104:104] is the sub-list for extension type_name
-	104, // [104:104] is the sub-list for extension extendee
-	0,   // [0:104] is the sub-list for field type_name
+	117, // 34: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
+	121, // 35: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
+	42,  // 36: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
+	121, // 37: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
+	123, // 38: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
+	121, // 39: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	45,  // 40: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	121, // 41: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	121, // 42: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	50,  // 43: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	50,  // 44: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	50,  // 45: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	50,  // 46: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
+	50,  // 47: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	122, // 48: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	50,  // 49: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	118, // 50: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	121, // 51: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	121, // 52: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	61,  // 53: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	61,  // 54: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	61,  // 55: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	61,  // 56: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
+	61,  // 57: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	122, // 58: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	61,  // 59: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	121, // 60: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	75,  // 61: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
+	119, // 62: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	121, // 63: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	121, // 64: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	121, // 65: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	76,  // 66: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
+	77,  // 67: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
+	121, // 68: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	121, // 69: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	121, // 70: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	74,  // 71: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
+	74,  // 72: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
+	74,  // 73: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
+	74,  // 74: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
+	74,  // 75: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
+	122, // 76: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	74,  // 77: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
+	74,  // 78: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
+	74,  // 79: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
+	77,  // 80: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
+	77,  // 81: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
+	98,  // 82: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
+	50,  // 83: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
+	61,  // 84: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
+	24,  // 85: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
+	74,  // 86: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
+	3,   // 87: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
+	98,  // 88: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
+	103, // 89: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	98,  // 90: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
+	103, // 91: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	104, // 92: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
+	123, // 93: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
+	121, // 94: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
+	121, // 95: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
+	107, // 96: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
+	108, // 97: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
+	108, // 98: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
+	108, // 99: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
+	121, // 100: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
+	120, // 101: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
+	111, // 102: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
+	121, // 103: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	111, // 104: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
+	114, // 105: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
+	4,   // 106: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	8,   // 107: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	11,  // 108: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	13,  // 109: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	15,  // 110: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	18,  // 111: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	20,  // 112: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	22,  // 113: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	25,  // 114: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	27,  // 115: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	29,  // 116: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	31,  // 117: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	33,  // 118: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	36,  // 119: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	38,  // 120: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	48,  // 121: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	46,  // 122: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	43,  // 123: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
+	51,  // 124: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	53,  // 125: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	55,  // 126: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	57,  // 127: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	59,  // 128: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	62,  // 129: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	64,  // 130: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	66,  // 131: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	68,  // 132: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	70,  // 133: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	72,  // 134: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	78,  // 135: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	80,  // 136: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	82,  // 137: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	84,  // 138: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	86,  // 139: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	88,  // 140: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	90,  // 141: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	92,  // 142: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	94,  // 143: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	96,  // 144: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	99,  // 145: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	101, // 146: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
+	105, // 147: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
+	109, // 148: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
+	112, // 149: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
+	5,   // 150: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	9,   // 151: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	12,  // 152: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	14,  // 153: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	16,  // 154: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	19,  // 155: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	21,  // 156: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	23,  // 157: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	26,  // 158: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	28,  // 159: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	30,  // 160: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	32,  // 161: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	34,  // 162: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	37,  // 163: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	39,  // 164: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	49,  // 165: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	47,  // 166: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	44,  // 167: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
+	52,  // 168: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	54,  // 169: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	56,  // 170: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	58,  // 171: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	60,  // 172: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	63,  // 173: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	65,  // 174: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	67,  // 175: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	69,  // 176: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	71,  // 177: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	73,  // 178: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	79,  // 179: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	81,  // 180: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	83,  // 181: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	85,  // 182: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	87,  // 183: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	89,  // 184: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	91,  // 185: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	93,  // 186: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	95,  // 187: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	97,  // 188: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	100, // 189: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	102, // 190: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
+	106, // 191: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
+	110, // 192: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
+	113, // 193: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
+	150, // [150:194] is the sub-list for method output_type
+	106, // [106:150] is the sub-list for method input_type
+	106, // [106:106] is the sub-list for extension type_name
+	106, // [106:106] is the sub-list for extension extendee
+	0,   // [0:106] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -8483,9 +8624,9 @@ func file_weft_admin_v1_admin_proto_init() {
 		return
 	}
 	file_weft_admin_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[58].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[71].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[110].OneofWrappers = []any{
+	file_weft_admin_v1_admin_proto_msgTypes[59].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[72].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[111].OneofWrappers = []any{
 		(*TailResponse_Sample)(nil),
 		(*TailResponse_Dropped)(nil),
 	}
@@ -8495,7 +8636,7 @@ func file_weft_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   118,
+			NumMessages:   119,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -2044,7 +2044,7 @@ func (x *ReportStatsResponse) GetRefused() []string {
 // channel or a job) over one minute.
 type StatsBucket struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// kind is service, channel or job.
+	// kind is service, channel, job or worker.
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// name names the object.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
