@@ -43,12 +43,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	debug.SetGCPercent(cfg.GCPercent)
 
 	// Every invocation, channel request and job run ends in one event,
-	// handed to each observer in turn; the workers' come over their
-	// sockets.
-	var observers observe.Observers
+	// handed to each observer in turn. The workers count their own
+	// statistics and send them in buckets; of their events they send
+	// those the other observers need (all of them with metrics on).
+	var observers, fromWorkers observe.Observers
 	var rec *stats.Recorder
+	var gathered *stats.Gathered
 	if cfg.Stats {
 		rec = stats.NewRecorder()
+		gathered = stats.Gather(rec)
 		observers = append(observers, rec)
 	}
 	var pool *supervisor.Pool // set below; metrics read it only when scraped
@@ -56,6 +59,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.MetricsAddr != "" {
 		mets = metrics.New(func() int64 { return pool.Applied().GetRevision() })
 		observers = append(observers, mets)
+		fromWorkers = append(fromWorkers, mets)
 	}
 	// The failed and slow invocations, and the live tails, for debugging.
 	var slowAfter func(string) time.Duration
@@ -63,6 +67,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		SlowAfter: func(service string) time.Duration { return slowAfter(service) }})
 	tail := recent.NewTail(cfg.SampleBytes, log)
 	observers = append(observers, samples, tail)
+	fromWorkers = append(fromWorkers, samples, tail)
 	dir, err := state.Open(cfg.StateDir, state.WithBackups(cfg.Backups))
 	if err != nil {
 		return err
@@ -71,6 +76,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	lis, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+	}
+	var addStats func([]*agentv1.StatsBucket)
+	if gathered != nil {
+		addStats = gathered.Add
 	}
 	pool, err = supervisor.New(supervisor.Config{
 		Workers: cfg.Workers,
@@ -84,10 +93,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			MemoryLimit:     cfg.WorkerMemoryLimit,
 			SlowThreshold:   cfg.SlowThreshold,
 			LogLevel:        cfg.Level(),
+			Stats:           cfg.Stats,
+			Metrics:         mets != nil,
 		},
 		Listener: lis,
 		Log:      log,
-		Observer: observers,
+		Observer: fromWorkers,
+		Exits:    observers,
+		Stats:    addStats,
 		Stderr:   os.Stderr,
 	})
 	if err != nil {
@@ -145,7 +158,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	reported := make(chan struct{}) // the statistics' last report is done
 	if rec != nil {
-		reporter := stats.NewReporter(rec, client.StatsSender(), log, stats.WithInterval(cfg.StatsInterval))
+		reporter := stats.NewReporter(gathered, client.StatsSender(), log, stats.WithInterval(cfg.StatsInterval))
 		g.Go(func() error {
 			defer close(reported)
 			return reporter.Run(reportCtx)

@@ -132,7 +132,7 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.MetricsAddr, "metrics", env("WEFT_METRICS", ""), "serve Prometheus metrics at /metrics on this address, such as 127.0.0.1:9100; empty for none (env WEFT_METRICS)")
 	fs.IntVar(&c.SampleBytes, "sample-bytes", recent.DefaultSampleBytes, "bytes kept of each request and response of a failed, slow or tailed invocation, secrets redacted")
 	fs.DurationVar(&c.SlowThreshold, "slow-threshold", recent.DefaultSlowThreshold, "how long an invocation may take before the agent keeps it as slow, for a service that sets no sdk.SlowAfter")
-	fs.IntVar(&c.Workers, "workers", workers, "how many worker processes run the services; one that crashes is replaced while the others serve (env WEFT_WORKERS; default: the CPUs, at least 2)")
+	fs.IntVar(&c.Workers, "workers", workers, "how many worker processes run the services; one that crashes is replaced while the others serve (env WEFT_WORKERS; default: one per four CPUs, at least 1)")
 	fs.StringVar(&workerMemory, "worker-memory-limit", workerMemory, "memory cap of each worker process, such as 512MiB or 2GiB; a worker past it ends and is replaced (env WEFT_WORKER_MEMORY_LIMIT; default: the host's memory, or the agent's cgroup limit, shared by the workers and the agent)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

@@ -31,7 +31,7 @@ type Sender interface {
 // with the next report; when it stops it sends everything, the minute in
 // progress too, once more.
 type Reporter struct {
-	rec          *Recorder
+	rec          Source
 	send         Sender
 	log          *slog.Logger
 	now          func() time.Time
@@ -73,7 +73,7 @@ func WithReportClock(now func() time.Time) ReporterOption {
 }
 
 // NewReporter returns a Reporter of rec's buckets to send.
-func NewReporter(rec *Recorder, send Sender, log *slog.Logger, opts ...ReporterOption) *Reporter {
+func NewReporter(rec Source, send Sender, log *slog.Logger, opts ...ReporterOption) *Reporter {
 	r := &Reporter{
 		rec: rec, send: send, log: log.With("component", "stats"), now: time.Now,
 		interval: DefaultInterval, maxPending: DefaultMaxPending, drainTimeout: DefaultDrainTimeout,

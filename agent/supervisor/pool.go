@@ -47,9 +47,15 @@ type Config struct {
 	Executable string
 	// Log is the agent's log; the workers' records go to it too.
 	Log *slog.Logger
-	// Observer gets every event of every worker, and one of kind
-	// observe.KindWorker for each worker that ends unasked.
+	// Observer gets the events the workers send: every event when
+	// Worker.Metrics is set, else only those for samples and tails (the
+	// workers count their own statistics, see Stats).
 	Observer observe.Observer
+	// Exits gets one event of kind observe.KindWorker for each worker that
+	// ends unasked.
+	Exits observe.Observer
+	// Stats gets the workers' statistics buckets, every second from each.
+	Stats func([]*agentv1.StatsBucket)
 	// Stderr gets what the workers write to their stderr, line by line:
 	// the Go runtime's account of a crash, the race detector's reports.
 	// Nil discards it.

@@ -272,8 +272,8 @@ func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time
 	p.mu.Unlock()
 	p.log.Error("a worker process ended; starting another", "worker", s.index, "pid", w.pid, "cause", cause,
 		"lived", time.Since(started).Round(time.Millisecond), "output", strings.Join(w.output[:min(len(w.output), 12)], "\n"))
-	if p.cfg.Observer != nil {
-		observe.Emit(p.cfg.Observer, &observe.Event{Kind: observe.KindWorker, Name: reason(cause), Failed: true, Error: cause, End: time.Now(), Duration: time.Since(started)})
+	if p.cfg.Exits != nil {
+		observe.Emit(p.cfg.Exits, &observe.Event{Kind: observe.KindWorker, Name: reason(cause), Failed: true, Error: cause, End: time.Now(), Duration: time.Since(started)})
 	}
 }
 
@@ -348,6 +348,9 @@ func (p *Pool) events(w *proc) {
 				attrs = append(attrs, slog.String(a.GetKey(), a.GetValue()))
 			}
 			log.LogAttrs(context.Background(), slog.Level(r.GetLevel()), r.GetMessage(), attrs...)
+		}
+		if p.cfg.Stats != nil && len(b.GetStats()) > 0 {
+			p.cfg.Stats(b.GetStats())
 		}
 		if p.cfg.Observer == nil {
 			continue

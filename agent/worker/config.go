@@ -42,6 +42,8 @@ type Config struct {
 	MemoryLimit     int64         // bytes the worker may map beyond what it starts with; 0 for no cap
 	SlowThreshold   time.Duration // how long an invocation may take before it is slow
 	LogLevel        slog.Level
+	Stats           bool // count statistics, sent to the agent every second
+	Metrics         bool // the agent serves metrics: send it every event
 }
 
 // Args returns the command line that starts a worker with c.
@@ -58,6 +60,8 @@ func (c Config) Args() []string {
 		"--memory-limit", strconv.FormatInt(c.MemoryLimit, 10),
 		"--slow-threshold", c.SlowThreshold.String(),
 		"--log-level", c.LogLevel.String(),
+		"--stats=" + strconv.FormatBool(c.Stats),
+		"--metrics=" + strconv.FormatBool(c.Metrics),
 	}
 }
 
@@ -76,6 +80,8 @@ func Parse(args []string) (Config, error) {
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", 0, "bytes the worker may map beyond its start; 0 for no cap")
 	fs.DurationVar(&c.SlowThreshold, "slow-threshold", time.Second, "how long an invocation may take before it is slow")
 	fs.StringVar(&level, "log-level", "INFO", "log level")
+	fs.BoolVar(&c.Stats, "stats", true, "count statistics for the agent")
+	fs.BoolVar(&c.Metrics, "metrics", false, "send the agent every event, for its metrics")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/observe"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
 )
 
@@ -16,17 +17,27 @@ import (
 // read them; past it they are dropped and counted, never waited for.
 const maxQueued = 1 << 16
 
+// Batching of the Events stream: a batch goes out linger after its first
+// event, or as soon as it holds batchSize, so that a busy worker sends
+// about a hundred messages a second rather than one per request.
+const (
+	linger    = 10 * time.Millisecond
+	batchSize = 1024
+)
+
 // forwarder is the worker's observer and log sink: it queues what ran and
 // what was logged for the Events stream to the agent, where the agent's
 // observers (statistics, metrics, samples, tails) and log take them.
 type forwarder struct {
 	slowThreshold time.Duration
 	slowAfter     func(service string) time.Duration // the service's own threshold, 0 for none
+	all           bool                               // the agent has metrics: every event goes
 	tailing       atomic.Bool
 
 	mu      sync.Mutex
 	events  []*workerv1.Event
 	logs    []*workerv1.LogRecord
+	stats   []*agentv1.StatsBucket
 	dropped int64
 	ready   chan struct{} // a send when something was queued
 	closed  bool
@@ -34,19 +45,26 @@ type forwarder struct {
 
 var _ observe.Observer = (*forwarder)(nil)
 
-func newForwarder(slowThreshold time.Duration) *forwarder {
-	return &forwarder{slowThreshold: slowThreshold, ready: make(chan struct{}, 1)}
+func newForwarder(slowThreshold time.Duration, all bool) *forwarder {
+	return &forwarder{slowThreshold: slowThreshold, all: all, ready: make(chan struct{}, 1)}
 }
 
-// Observe queues e. Its bodies go along only when the agent keeps them: for
-// a failed or slow service invocation (the samples), or while a tail runs.
+// Observe queues e when the agent needs it: for its metrics (every event),
+// a tail, or its samples (a failed or slow service invocation). The
+// worker's own statistics count every event. Bodies go along only for the
+// samples and the tails.
 func (f *forwarder) Observe(e *observe.Event) {
+	tailing := f.tailing.Load()
+	sample := e.Kind == observe.KindService && (e.Failed || e.Duration >= f.threshold(e.Service))
+	if !f.all && !tailing && !sample {
+		return
+	}
 	ev := &workerv1.Event{
 		Kind: e.Kind, Origin: e.Origin, Name: e.Name, Service: e.Service, Channel: e.Channel, Job: e.Job,
 		Cid: e.CID, Status: int32(e.Status), Failed: e.Failed, Error: e.Error, Stack: e.Stack,
 		DurationNs: int64(e.Duration), EndUnixNs: e.End.UnixNano(), BytesIn: e.BytesIn, BytesOut: e.BytesOut,
 	}
-	if f.tailing.Load() || (e.Kind == observe.KindService && (e.Failed || e.Duration >= f.threshold(e.Service))) {
+	if tailing || sample {
 		ev.Input, ev.Output = slices.Clone(e.Input), slices.Clone(e.Output) // the event's belong to the caller
 	}
 	f.mu.Lock()
@@ -79,6 +97,17 @@ func (f *forwarder) log(r *workerv1.LogRecord) {
 	f.signal()
 }
 
+// addStats queues statistics buckets.
+func (f *forwarder) addStats(b []*agentv1.StatsBucket) {
+	if len(b) == 0 {
+		return
+	}
+	f.mu.Lock()
+	f.stats = append(f.stats, b...)
+	f.mu.Unlock()
+	f.signal()
+}
+
 func (f *forwarder) signal() {
 	select {
 	case f.ready <- struct{}{}:
@@ -90,12 +119,20 @@ func (f *forwarder) signal() {
 func (f *forwarder) take() *workerv1.EventsResponse {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.events) == 0 && len(f.logs) == 0 && f.dropped == 0 {
+	if len(f.events) == 0 && len(f.logs) == 0 && len(f.stats) == 0 && f.dropped == 0 {
 		return nil
 	}
-	b := &workerv1.EventsResponse{Events: f.events, Logs: f.logs, Dropped: f.dropped}
-	f.events, f.logs, f.dropped = nil, nil, 0
+	b := &workerv1.EventsResponse{Events: f.events, Logs: f.logs, Stats: f.stats, Dropped: f.dropped}
+	f.events, f.logs, f.stats, f.dropped = nil, nil, nil, 0
 	return b
+}
+
+// full says whether a batch should go without waiting: it is big enough,
+// or the worker stops.
+func (f *forwarder) full() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed || len(f.events)+len(f.logs) >= batchSize
 }
 
 // close makes the stream send what is queued and end.
@@ -109,11 +146,31 @@ func (f *forwarder) close() {
 // send streams batches to send until ctx ends or, once closed, the queue is
 // empty.
 func (f *forwarder) send(ctx context.Context, send func(*workerv1.EventsResponse) error) error {
+	timer := time.NewTimer(linger)
+	timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-f.ready:
+		}
+		// Let the batch fill, unless it is full or the worker stops.
+		if !f.full() {
+			timer.Reset(linger)
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-timer.C:
+					break wait
+				case <-f.ready:
+					if f.full() {
+						timer.Stop()
+						break wait
+					}
+				}
+			}
 		}
 		if b := f.take(); b != nil {
 			if err := send(b); err != nil {
@@ -121,7 +178,7 @@ func (f *forwarder) send(ctx context.Context, send func(*workerv1.EventsResponse
 			}
 		}
 		f.mu.Lock()
-		done := f.closed && len(f.events) == 0 && len(f.logs) == 0
+		done := f.closed && len(f.events) == 0 && len(f.logs) == 0 && len(f.stats) == 0
 		f.mu.Unlock()
 		if done {
 			return nil

@@ -20,7 +20,9 @@ import (
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/stats"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
 )
 
@@ -70,23 +72,47 @@ func capMemory(limit int64) error {
 	return nil
 }
 
+// statsEvery is how often a worker sends its statistics to its agent: a
+// worker that crashes loses at most this much of them.
+const statsEvery = time.Second
+
 // Run serves the agent on conn and, once asked, the channels on lis, until
 // ctx ends or the agent hangs up; then it stops gracefully.
 func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error {
 	debug.SetGCPercent(cfg.GCPercent)
-	fwd := newForwarder(cfg.SlowThreshold)
+	fwd := newForwarder(cfg.SlowThreshold, cfg.Metrics)
 	log := slog.New(&logHandler{f: fwd, level: cfg.LogLevel})
 	eng := engine.New(log, cfg.InvokeTimeout)
 	eng.MaxPackageBytes = cfg.MaxPackageBytes
-	eng.Observer = fwd
 	fwd.slowAfter = eng.SlowAfter
+	// Statistics are counted here and sent in buckets: sending every
+	// request's event to the agent would cost more than serving it.
+	var observer observe.Observer = fwd
+	var rec *stats.Recorder
+	if cfg.Stats {
+		rec = stats.NewRecorder()
+		observer = observe.Observers{rec, fwd}
+		go func() {
+			t := time.NewTicker(statsEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-t.C:
+					fwd.addStats(rec.Take(now))
+				}
+			}
+		}()
+	}
+	eng.Observer = observer
 	srv := &http.Server{
 		Handler: &channel.Handler{
 			Current:      eng.Route,
 			MaxBodyBytes: cfg.MaxBodyBytes,
 			NewCID:       engine.NewCID,
 			Log:          log.With("component", "channel"),
-			Observer:     fwd,
+			Observer:     observer,
 		},
 		ReadTimeout:       cfg.HTTPReadTimeout,
 		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
@@ -111,7 +137,10 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 	if serr := srv.Shutdown(sctx); serr != nil {
 		log.Warn("requests still running when the worker stopped", "err", serr)
 	}
-	w.invokes.Wait()
+	w.running.Lock() // the invocations under way have ended; no more start
+	if rec != nil {
+		fwd.addStats(rec.TakeAll())
+	}
 	fwd.close()
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
@@ -129,13 +158,15 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 // server answers the agent.
 type server struct {
 	workerv1.UnimplementedWorkerServiceServer
-	eng     *engine.Engine
-	fwd     *forwarder
-	srv     *http.Server
-	lis     net.Listener
-	log     *slog.Logger
-	served  chan error // Serve's end
-	invokes sync.WaitGroup
+	eng    *engine.Engine
+	fwd    *forwarder
+	srv    *http.Server
+	lis    net.Listener
+	log    *slog.Logger
+	served chan error // Serve's end
+	// running is read-locked by each invocation; the worker locks it when
+	// it stops, which waits for them and refuses new ones.
+	running sync.RWMutex
 
 	mu       sync.Mutex
 	prepared *engine.Prepared
@@ -192,8 +223,10 @@ func (w *server) Serve(context.Context, *workerv1.ServeRequest) (*workerv1.Serve
 }
 
 func (w *server) Invoke(ctx context.Context, req *workerv1.InvokeRequest) (*workerv1.InvokeResponse, error) {
-	w.invokes.Add(1)
-	defer w.invokes.Done()
+	if !w.running.TryRLock() {
+		return nil, status.Error(codes.Unavailable, "the worker is stopping")
+	}
+	defer w.running.RUnlock()
 	r := sdk.Request{CID: req.GetCid(), Method: req.GetMethod(), Header: HeaderOf(req.GetHeader())}
 	out := w.eng.Invoke(ctx, req.GetService(), r, req.GetInput(), time.Duration(req.GetTimeoutMs())*time.Millisecond)
 	return &workerv1.InvokeResponse{

@@ -24,22 +24,31 @@ import (
 // crash workers: at most this many requests are in flight at a crash.
 const loadClients = 4
 
-// TestWorkerCrashes runs an agent with two workers capped at 512 MiB each.
-// While channel A (hello) is called all along by loadClients clients, a
+// TestWorkerCrashes runs an agent with one worker, then one with two,
+// capped at 512 MiB each. While channel A (hello) is called all along by
+// loadClients clients, a
 // service recurses without end, another writes one map from several
 // goroutines, another allocates 4 GB. Each call ends its worker: the call
 // fails, the agent is the same process, its log names the cause, /metrics
 // counts the exit by reason, and a new worker takes the slot. Of the calls
 // on A, only some in flight on a dead worker may fail (at most
-// loadClients per crash, each a broken connection, never an HTTP error);
-// how many did is logged. How long a replacement takes is logged too.
+// loadClients per crash, each a broken connection, never an HTTP error):
+// with one worker, the requests that come while it is replaced wait for
+// the new one. How many failed is logged, and how long each replacement
+// took.
 func TestWorkerCrashes(t *testing.T) {
+	for _, workers := range []string{"1", "2"} {
+		t.Run("workers="+workers, func(t *testing.T) { workerCrashes(t, workers) })
+	}
+}
+
+func workerCrashes(t *testing.T, workers string) {
 	cp := testenv.StartControlPlane(t, storetest.SQLite(t).DSN)
 	metricsAddr := testenv.FreeAddr(t)
 	// The agent as it ships: the race runtime changes what a service's
 	// allocations and stack do to a process.
 	agent := testenv.StartAgent(t, cp, "workers-1", testenv.WithBinary(testenv.ShippedAgent(t)),
-		testenv.WithArgs("--workers", "2", "--worker-memory-limit", "512MiB", "--metrics", metricsAddr))
+		testenv.WithArgs("--workers", workers, "--worker-memory-limit", "512MiB", "--metrics", metricsAddr))
 	e := &env{cp: cp, agents: []*testenv.Agent{agent}}
 	e.ctlOK(t, "deploy", filepath.Join("testdata", "crashers"), "--wait")
 	e.ctlOK(t, "deploy", filepath.Join(testenv.ModuleRoot(t), "deploy", "examples", "hello"), "--wait")
@@ -73,9 +82,9 @@ func TestWorkerCrashes(t *testing.T) {
 			if !agent.Running() || agent.PID() != pid {
 				t.Fatal("the agent did not survive its worker's crash")
 			}
-			// Both slots serve again: A answers from both workers (the
-			// replaced one loaded the snapshot first).
-			awaitWorkers(t, agent, 2)
+			// Every slot serves again (the new worker loaded the
+			// snapshot before it took requests).
+			awaitReplaced(t, agent)
 			if r := testenv.PostJSON(t, agent.URL("/api/hello"), `{"name":"Bo"}`); r.Status != 200 {
 				t.Fatalf("channel A after the crash: %s", r)
 			}
@@ -101,10 +110,11 @@ func TestWorkerCrashes(t *testing.T) {
 	}
 }
 
-// awaitWorkers waits until the agent's inventory lists n workers up.
-func awaitWorkers(t *testing.T, agent *testenv.Agent, n int) {
+// awaitReplaced waits until every worker of the agent that ended has been
+// replaced.
+func awaitReplaced(t *testing.T, agent *testenv.Agent) {
 	t.Helper()
-	testenv.Await(t, time.Minute, fmt.Sprintf("%d workers up", n), func() (bool, string) {
+	testenv.Await(t, time.Minute, "every worker that ended replaced", func() (bool, string) {
 		got := strings.Count(readLog(t, agent.LogPath()), "a worker process replaced the one that ended")
 		ended := strings.Count(readLog(t, agent.LogPath()), "a worker process ended")
 		return got == ended, fmt.Sprintf("%d workers ended, %d replaced", ended, got)

@@ -930,7 +930,11 @@ type EventsResponse struct {
 	Logs []*LogRecord `protobuf:"bytes,2,rep,name=logs,proto3" json:"logs,omitempty"`
 	// dropped counts the events and records left out since the last batch
 	// because the agent read too slowly.
-	Dropped       int64 `protobuf:"varint,3,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	Dropped int64 `protobuf:"varint,3,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// stats are the worker's statistics since its last batch that had any,
+	// the minute in progress too; the worker sends them every second and
+	// when it stops.
+	Stats         []*v1.StatsBucket `protobuf:"bytes,4,rep,name=stats,proto3" json:"stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -986,8 +990,17 @@ func (x *EventsResponse) GetDropped() int64 {
 	return 0
 }
 
+func (x *EventsResponse) GetStats() []*v1.StatsBucket {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
 // Event is one invocation or channel request that ended on the worker (the
-// agent's observe.Event).
+// agent's observe.Event). The worker counts every event in its own
+// statistics and sends one only when the agent needs it: for its metrics,
+// its samples (a failed or slow invocation) or a tail.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// kind is service or channel.
@@ -1367,11 +1380,12 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\x11SetTailingRequest\x12\x18\n" +
 	"\atailing\x18\x01 \x01(\bR\atailing\"\x14\n" +
 	"\x12SetTailingResponse\"\x0f\n" +
-	"\rEventsRequest\"\x88\x01\n" +
+	"\rEventsRequest\"\xba\x01\n" +
 	"\x0eEventsResponse\x12-\n" +
 	"\x06events\x18\x01 \x03(\v2\x15.weft.worker.v1.EventR\x06events\x12-\n" +
 	"\x04logs\x18\x02 \x03(\v2\x19.weft.worker.v1.LogRecordR\x04logs\x12\x18\n" +
-	"\adropped\x18\x03 \x01(\x03R\adropped\"\xa2\x03\n" +
+	"\adropped\x18\x03 \x01(\x03R\adropped\x120\n" +
+	"\x05stats\x18\x04 \x03(\v2\x1a.weft.agent.v1.StatsBucketR\x05stats\"\xa2\x03\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x12\n" +
@@ -1455,6 +1469,7 @@ var file_weft_worker_v1_worker_proto_goTypes = []any{
 	(*v1.Snapshot)(nil),        // 25: weft.agent.v1.Snapshot
 	(*v1.ObjectError)(nil),     // 26: weft.agent.v1.ObjectError
 	(*v1.Inventory)(nil),       // 27: weft.agent.v1.Inventory
+	(*v1.StatsBucket)(nil),     // 28: weft.agent.v1.StatsBucket
 }
 var file_weft_worker_v1_worker_proto_depIdxs = []int32{
 	25, // 0: weft.worker.v1.PrepareRequest.snapshot:type_name -> weft.agent.v1.Snapshot
@@ -1465,32 +1480,33 @@ var file_weft_worker_v1_worker_proto_depIdxs = []int32{
 	27, // 5: weft.worker.v1.InventoryResponse.inventory:type_name -> weft.agent.v1.Inventory
 	19, // 6: weft.worker.v1.EventsResponse.events:type_name -> weft.worker.v1.Event
 	20, // 7: weft.worker.v1.EventsResponse.logs:type_name -> weft.worker.v1.LogRecord
-	21, // 8: weft.worker.v1.LogRecord.attrs:type_name -> weft.worker.v1.LogAttr
-	9,  // 9: weft.worker.v1.InvokeRequest.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
-	9,  // 10: weft.worker.v1.InvokeResponse.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
-	0,  // 11: weft.worker.v1.WorkerService.Prepare:input_type -> weft.worker.v1.PrepareRequest
-	2,  // 12: weft.worker.v1.WorkerService.Commit:input_type -> weft.worker.v1.CommitRequest
-	4,  // 13: weft.worker.v1.WorkerService.Abort:input_type -> weft.worker.v1.AbortRequest
-	6,  // 14: weft.worker.v1.WorkerService.Serve:input_type -> weft.worker.v1.ServeRequest
-	8,  // 15: weft.worker.v1.WorkerService.Invoke:input_type -> weft.worker.v1.InvokeRequest
-	11, // 16: weft.worker.v1.WorkerService.Ping:input_type -> weft.worker.v1.PingRequest
-	13, // 17: weft.worker.v1.WorkerService.Inventory:input_type -> weft.worker.v1.InventoryRequest
-	15, // 18: weft.worker.v1.WorkerService.SetTailing:input_type -> weft.worker.v1.SetTailingRequest
-	17, // 19: weft.worker.v1.WorkerService.Events:input_type -> weft.worker.v1.EventsRequest
-	1,  // 20: weft.worker.v1.WorkerService.Prepare:output_type -> weft.worker.v1.PrepareResponse
-	3,  // 21: weft.worker.v1.WorkerService.Commit:output_type -> weft.worker.v1.CommitResponse
-	5,  // 22: weft.worker.v1.WorkerService.Abort:output_type -> weft.worker.v1.AbortResponse
-	7,  // 23: weft.worker.v1.WorkerService.Serve:output_type -> weft.worker.v1.ServeResponse
-	10, // 24: weft.worker.v1.WorkerService.Invoke:output_type -> weft.worker.v1.InvokeResponse
-	12, // 25: weft.worker.v1.WorkerService.Ping:output_type -> weft.worker.v1.PingResponse
-	14, // 26: weft.worker.v1.WorkerService.Inventory:output_type -> weft.worker.v1.InventoryResponse
-	16, // 27: weft.worker.v1.WorkerService.SetTailing:output_type -> weft.worker.v1.SetTailingResponse
-	18, // 28: weft.worker.v1.WorkerService.Events:output_type -> weft.worker.v1.EventsResponse
-	20, // [20:29] is the sub-list for method output_type
-	11, // [11:20] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	28, // 8: weft.worker.v1.EventsResponse.stats:type_name -> weft.agent.v1.StatsBucket
+	21, // 9: weft.worker.v1.LogRecord.attrs:type_name -> weft.worker.v1.LogAttr
+	9,  // 10: weft.worker.v1.InvokeRequest.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
+	9,  // 11: weft.worker.v1.InvokeResponse.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
+	0,  // 12: weft.worker.v1.WorkerService.Prepare:input_type -> weft.worker.v1.PrepareRequest
+	2,  // 13: weft.worker.v1.WorkerService.Commit:input_type -> weft.worker.v1.CommitRequest
+	4,  // 14: weft.worker.v1.WorkerService.Abort:input_type -> weft.worker.v1.AbortRequest
+	6,  // 15: weft.worker.v1.WorkerService.Serve:input_type -> weft.worker.v1.ServeRequest
+	8,  // 16: weft.worker.v1.WorkerService.Invoke:input_type -> weft.worker.v1.InvokeRequest
+	11, // 17: weft.worker.v1.WorkerService.Ping:input_type -> weft.worker.v1.PingRequest
+	13, // 18: weft.worker.v1.WorkerService.Inventory:input_type -> weft.worker.v1.InventoryRequest
+	15, // 19: weft.worker.v1.WorkerService.SetTailing:input_type -> weft.worker.v1.SetTailingRequest
+	17, // 20: weft.worker.v1.WorkerService.Events:input_type -> weft.worker.v1.EventsRequest
+	1,  // 21: weft.worker.v1.WorkerService.Prepare:output_type -> weft.worker.v1.PrepareResponse
+	3,  // 22: weft.worker.v1.WorkerService.Commit:output_type -> weft.worker.v1.CommitResponse
+	5,  // 23: weft.worker.v1.WorkerService.Abort:output_type -> weft.worker.v1.AbortResponse
+	7,  // 24: weft.worker.v1.WorkerService.Serve:output_type -> weft.worker.v1.ServeResponse
+	10, // 25: weft.worker.v1.WorkerService.Invoke:output_type -> weft.worker.v1.InvokeResponse
+	12, // 26: weft.worker.v1.WorkerService.Ping:output_type -> weft.worker.v1.PingResponse
+	14, // 27: weft.worker.v1.WorkerService.Inventory:output_type -> weft.worker.v1.InventoryResponse
+	16, // 28: weft.worker.v1.WorkerService.SetTailing:output_type -> weft.worker.v1.SetTailingResponse
+	18, // 29: weft.worker.v1.WorkerService.Events:output_type -> weft.worker.v1.EventsResponse
+	21, // [21:30] is the sub-list for method output_type
+	12, // [12:21] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_weft_worker_v1_worker_proto_init() }
