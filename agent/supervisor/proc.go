@@ -190,40 +190,41 @@ func reason(cause string) string {
 	return "fatal"
 }
 
-// keep runs a worker in s until ctx ends, replacing each that ends.
+// keep runs a worker in s until ctx ends, replacing each that ends: at
+// once when it had come up (a service crashed it), after a pause growing
+// from 50 ms to 5 s while new workers fail to come up.
 func (p *Pool) keep(ctx context.Context, s *slot) {
-	var delay time.Duration // grows while workers die young
+	var delay time.Duration // grows while workers fail to come up
 	var ended time.Time     // when the slot's last worker ended
 	for ctx.Err() == nil {
 		started := time.Now()
+		up := false
 		w, err := p.start(s.index)
 		if err != nil {
 			p.log.Error("cannot start a worker process", "worker", s.index, "err", err)
 		} else {
-			p.run(ctx, s, w, started, ended)
+			up = p.run(ctx, s, w, started, ended)
 			ended = time.Now()
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(started) > 10*time.Second {
+		if up {
 			delay = 0
-		} else {
-			delay = min(max(2*delay, 50*time.Millisecond), 5*time.Second)
+			continue
 		}
-		if delay > 50*time.Millisecond {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
+		delay = min(max(2*delay, 50*time.Millisecond), 5*time.Second)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
 		}
 	}
 }
 
 // run boots w in s, keeps it until it ends or ctx does, and reports an end
-// that nobody asked for.
-func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time.Time) {
+// that nobody asked for. It returns whether w came up.
+func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time.Time) bool {
 	defer w.conn.Close()
 	p.mu.Lock()
 	s.pid, s.started = w.pid, started
@@ -257,7 +258,7 @@ func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time
 	if ctx.Err() != nil {
 		p.stop(w)
 		<-events
-		return
+		return bootErr == nil
 	}
 	<-w.ended
 	<-events
@@ -275,6 +276,7 @@ func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time
 	if p.cfg.Exits != nil {
 		observe.Emit(p.cfg.Exits, &observe.Event{Kind: observe.KindWorker, Name: reason(cause), Failed: true, Error: cause, End: time.Now(), Duration: time.Since(started)})
 	}
+	return bootErr == nil
 }
 
 // boot gives a started worker the served snapshot, starts it serving when

@@ -17,12 +17,18 @@ import (
 // plain net/http server (./plainserver) doing the same decode, transform
 // and encode. Both run as their own processes on this machine and take the
 // same load from the same generator, in alternating rounds. The ratios
-// reported are the medians of the rounds' ratios:
+// reported are the medians of the rounds' ratios. The agent runs its
+// default number of workers; WEFT_BENCH_WORKERS sets another:
 //
 //	go test -run '^$' -bench ChannelVsPlain -benchtime 1x ./tests/bench/
+//	WEFT_BENCH_WORKERS=2 go test -run '^$' -bench ChannelVsPlain -benchtime 1x ./tests/bench/
 func BenchmarkChannelVsPlain(b *testing.B) {
 	cp := testenv.StartControlPlane(b, storetest.SQLite(b).DSN)
-	agent := testenv.StartAgent(b, cp, "bench-agent")
+	var opts []testenv.Option
+	if w := os.Getenv("WEFT_BENCH_WORKERS"); w != "" {
+		opts = append(opts, testenv.WithArgs("--workers", w))
+	}
+	agent := testenv.StartAgent(b, cp, "bench-agent", opts...)
 	if r := testenv.Ctl(b, cp, "deploy", "testdata/transform", "--wait"); r.ExitCode != 0 {
 		b.Fatalf("deploy: %s", r)
 	}
