@@ -253,3 +253,60 @@ func TestTailEndsWhenSendFails(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestTailOnActive(t *testing.T) {
+	tail := newTestTail(5 * time.Millisecond)
+	var mu sync.Mutex
+	var calls []bool
+	tail.OnActive(func(active bool) {
+		mu.Lock()
+		calls = append(calls, active)
+		mu.Unlock()
+	})
+	want := func(what string, w ...bool) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(calls, w) {
+			t.Fatalf("after %s: OnActive calls %v, want %v", what, calls, w)
+		}
+	}
+	nop := func(*agentv1.TailEvents) error { return nil }
+
+	want("nothing")
+	stopA := tail.Start("a", Filter{}, nop)
+	want("the first tail", true)
+	tail.Start("b", Filter{}, nop)
+	tail.Start("a", Filter{}, nop) // takes the id over: still two
+	stopA()                        // of the replaced one: does nothing
+	tail.Stop("a")
+	want("tails that are not the last", true)
+	tail.Stop("b")
+	want("the last tail's end", true, false)
+	tail.Stop("b")
+	want("stopping a tail that ended", true, false)
+
+	stopC := tail.Start("c", Filter{}, nop)
+	stopC()
+	stopC()
+	want("a tail's own stop", true, false, true, false)
+
+	tail.Start("d", Filter{}, nop)
+	tail.Start("e", Filter{}, nop)
+	tail.StopAll()
+	want("StopAll", true, false, true, false, true, false)
+	tail.StopAll()
+	want("StopAll of nothing", true, false, true, false, true, false)
+
+	// A tail whose stream fails ends, and was the last.
+	tail.Start("f", Filter{}, func(*agentv1.TailEvents) error { return errors.New("stream closed") })
+	tail.Observe(&observe.Event{Kind: observe.KindService, Origin: observe.OriginInvoke, CID: "x"})
+	deadline := time.Now().Add(10 * time.Second)
+	for tail.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the tail outlived its stream")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	want("the last tail's failed send", true, false, true, false, true, false, true, false)
+}

@@ -64,9 +64,12 @@ type Config struct {
 
 // Pool keeps an agent's worker processes running and speaks for them.
 type Pool struct {
-	cfg     Config
-	lisFile *os.File // the listener, dup'd for the workers
-	log     *slog.Logger
+	cfg Config
+	log *slog.Logger
+
+	lisMu     sync.RWMutex // held to read while a worker starts; to write when closing
+	lisFile   *os.File     // the listener, dup'd for the workers
+	lisClosed bool
 
 	// applyMu orders Apply and the boot of a new worker: a worker either
 	// boots with a snapshot, or is up in time for Apply to give it the
@@ -107,9 +110,9 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("share the channels' listener: %w", err)
 	}
 	if cfg.Executable == "" {
-		if cfg.Executable, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find the agent's binary for its workers: %w", err)
-		}
+		// This process's own binary, even once an upgrade replaced the
+		// file: a worker always speaks its agent's protocol.
+		cfg.Executable = "/proc/self/exe"
 	}
 	p := &Pool{cfg: cfg, lisFile: lf, log: cfg.Log.With("component", "supervisor"), changed: make(chan struct{})}
 	for i := range cfg.Workers {
@@ -135,8 +138,11 @@ func (p *Pool) Run(ctx context.Context) error {
 	<-ctx.Done()
 	// No new connections: the workers close their copies as they stop.
 	p.cfg.Listener.Close()
+	p.lisMu.Lock()
+	p.lisFile.Close()
+	p.lisClosed = true
+	p.lisMu.Unlock()
 	wg.Wait()
-	p.lisFile.Close() // only now: a slot may have been starting a worker with it
 	return nil
 }
 
@@ -149,7 +155,8 @@ func (p *Pool) Serve(ctx context.Context) {
 	p.serving.Store(true)
 	for _, w := range p.up() {
 		if _, err := w.api.Serve(ctx, &workerv1.ServeRequest{}); err != nil {
-			p.log.Warn("a worker did not start serving; it is being replaced", "worker", w.index, "pid", w.pid, "err", err)
+			p.log.Warn("a worker did not start serving; replacing it", "worker", w.index, "pid", w.pid, "err", err)
+			w.kill()
 		}
 	}
 }
@@ -215,11 +222,16 @@ func (p *Pool) HeldHashes() []string {
 // 0 when it set none or is not deployed.
 func (p *Pool) SlowAfter(service string) time.Duration { return (*p.slow.Load())[service] }
 
+// noWorkerWait bounds how long Apply waits for a worker when none is up.
+const noWorkerWait = time.Minute
+
 // Apply has every worker up load snap, and serves it once all of them
 // could: a snapshot is served by all workers or by none. It waits for a
-// worker when none is up (one is being replaced).
+// worker when none is up (one is being replaced), up to noWorkerWait.
 func (p *Pool) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError) {
 	full := p.withFiles(snap)
+	ctx, cancel := context.WithTimeout(ctx, noWorkerWait)
+	defer cancel()
 	for {
 		p.mu.Lock()
 		changed := p.changed
@@ -228,12 +240,18 @@ func (p *Pool) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snap
 		ws := p.up()
 		if len(ws) > 0 {
 			defer p.applyMu.Unlock()
-			return p.applyOn(ctx, ws, full)
+			// Once begun, the workers load it to the end whatever becomes
+			// of the caller, so that none is left holding a prepared
+			// snapshot; a worker that takes longer than a new worker's
+			// boot may is replaced.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bootTimeout)
+			defer cancel()
+			return p.applyOn(actx, ws, full)
 		}
 		p.applyMu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, []*agentv1.ObjectError{{Kind: "agent", Message: "no worker process is running to load the snapshot: " + ctx.Err().Error()}}
+			return nil, []*agentv1.ObjectError{{Kind: "agent", Message: "no worker process came up to load the snapshot (see the agent's log): " + ctx.Err().Error()}}
 		case <-changed:
 		}
 	}
@@ -267,6 +285,7 @@ func (p *Pool) applyOn(ctx context.Context, ws []*proc, full *agentv1.Snapshot) 
 		case r.err != nil:
 			// The worker ended while loading, or cannot be reached: it is
 			// replaced, and boots with whatever is served then.
+			ws[i].kill()
 			lost = append(lost, fmt.Sprintf("worker %d: %s", ws[i].index, ws[i].endOr(r.err)))
 		case len(r.resp.GetErrors()) > 0:
 			if refused == nil {
@@ -383,16 +402,22 @@ func (p *Pool) Ping(ctx context.Context, connection string) (string, int, time.D
 }
 
 // SetTailing tells the workers whether a live tail runs, so that their
-// events carry request and response bodies only while one does.
+// events carry request and response bodies only while one does. It does
+// not wait for them.
 func (p *Pool) SetTailing(on bool) {
 	if p.tailing.Swap(on) == on {
 		return
 	}
 	for _, w := range p.up() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := w.api.SetTailing(ctx, &workerv1.SetTailingRequest{Tailing: on}); err != nil {
-			p.log.Debug("a worker missed a change of tails", "worker", w.index, "err", err)
-		}
-		cancel()
+		go p.tellTailing(w)
+	}
+}
+
+// tellTailing tells w whether a tail runs now.
+func (p *Pool) tellTailing(w *proc) {
+	ctx, cancel := context.WithTimeout(w.alive, 5*time.Second)
+	defer cancel()
+	if _, err := w.api.SetTailing(ctx, &workerv1.SetTailingRequest{Tailing: p.tailing.Load()}); err != nil {
+		p.log.Debug("a worker missed a change of tails", "worker", w.index, "err", err)
 	}
 }

@@ -21,13 +21,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/worker"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
 )
-
-// maxMessage bounds one message between an agent and a worker: a snapshot
-// with every package's files, or a batch of events with their bodies.
-const maxMessage = 1 << 30
 
 // outputLines is how much of what a worker writes to stderr the agent
 // keeps: the Go runtime's account of a crash starts with its cause.
@@ -63,9 +60,17 @@ func (p *Pool) start(index int) (*proc, error) {
 	cfg := p.cfg.Worker
 	cfg.Index = index
 	cmd := exec.Command(p.cfg.Executable, cfg.Args()...)
+	p.lisMu.RLock() // the listener stays open until the worker has it
+	defer p.lisMu.RUnlock()
+	if p.lisClosed {
+		return nil, errors.New("the agent is stopping")
+	}
 	cmd.ExtraFiles = []*os.File{p.lisFile, theirs} // fds 3 and 4: see worker.ListenerFD, AgentFD
-	cmd.Env = workerEnv()                          // nothing of the agent's: no secrets, no NOTIFY_SOCKET
+	cmd.Env = workerEnv()                          // nothing of the agent's own: no secrets, no NOTIFY_SOCKET
 	cmd.Dir = "/"
+	// A group of its own: a terminal's Ctrl-C reaches the agent alone,
+	// which stops its workers in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -85,7 +90,7 @@ func (p *Pool) start(index int) (*proc, error) {
 	var mu sync.Mutex
 	w.conn, err = grpc.NewClient("passthrough:///worker",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(worker.MaxMessage), grpc.MaxCallSendMsgSize(worker.MaxMessage)),
 		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -104,11 +109,16 @@ func (p *Pool) start(index int) (*proc, error) {
 	return w, nil
 }
 
-// workerEnv is a worker's environment: only what the Go runtime and time
-// zones read.
+// workerEnv is a worker's environment: only what the Go runtime, time
+// zones, name resolution and outgoing connections (proxies, CA files)
+// read; nothing of the agent's own settings or secrets.
 func workerEnv() []string {
 	var env []string
-	for _, k := range []string{"TZ", "GOTRACEBACK", "GOMAXPROCS"} {
+	for _, k := range []string{
+		"TZ", "TZDIR", "GOTRACEBACK", "GOMAXPROCS", "GODEBUG",
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+		"SSL_CERT_FILE", "SSL_CERT_DIR", "RES_OPTIONS", "LOCALDOMAIN", "HOSTALIASES",
+	} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -120,7 +130,7 @@ func workerEnv() []string {
 // to out (when not nil), then reaps it.
 func (w *proc) wait(stderr io.Reader, out io.Writer) {
 	s := bufio.NewScanner(stderr)
-	s.Buffer(make([]byte, 64<<10), 64<<10)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
 	for s.Scan() {
 		if len(w.output) < outputLines {
 			w.output = append(w.output, s.Text())
@@ -129,7 +139,10 @@ func (w *proc) wait(stderr io.Reader, out io.Writer) {
 			_, _ = io.WriteString(out, s.Text()+"\n")
 		}
 	}
-	_, _ = io.Copy(io.Discard, stderr)
+	if out == nil {
+		out = io.Discard
+	}
+	_, _ = io.Copy(out, stderr) // past a line too long to scan
 	_ = w.cmd.Wait()
 	w.state = w.cmd.ProcessState
 	close(w.ended)
@@ -264,7 +277,7 @@ func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time
 	<-events
 	cause := w.cause()
 	if bootErr != nil {
-		cause = bootErr.Error() + " (" + cause + ")"
+		cause += " (it did not come up: " + bootErr.Error() + ")"
 	}
 	p.mu.Lock()
 	s.restarts++
@@ -284,7 +297,7 @@ func (p *Pool) run(ctx context.Context, s *slot, w *proc, started, replaces time
 func (p *Pool) boot(ctx context.Context, s *slot, w *proc) error {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
-	bctx, cancel := context.WithTimeout(ctx, time.Minute)
+	bctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	stop := context.AfterFunc(w.alive, cancel)
 	defer stop()
@@ -300,7 +313,8 @@ func (p *Pool) boot(ctx context.Context, s *slot, w *proc) error {
 			return fmt.Errorf("serve the snapshot: %w", err)
 		}
 	}
-	if _, err := w.api.SetTailing(bctx, &workerv1.SetTailingRequest{Tailing: p.tailing.Load()}); err != nil {
+	tailing := p.tailing.Load()
+	if _, err := w.api.SetTailing(bctx, &workerv1.SetTailingRequest{Tailing: tailing}); err != nil {
 		return fmt.Errorf("reach the worker: %w", err)
 	}
 	if p.serving.Load() {
@@ -312,8 +326,17 @@ func (p *Pool) boot(ctx context.Context, s *slot, w *proc) error {
 	s.w = w
 	p.notify()
 	p.mu.Unlock()
+	if p.tailing.Load() != tailing {
+		// A tail started or ended while the worker booted; SetTailing
+		// did not know it yet.
+		p.tellTailing(w)
+	}
 	return nil
 }
+
+// bootTimeout bounds a new worker's boot: loading every package of the
+// served snapshot, which the other workers loaded already.
+const bootTimeout = 5 * time.Minute
 
 // stop ends w gracefully: SIGTERM, then SIGKILL after the workers'
 // shutdown timeout and a second.
@@ -321,7 +344,7 @@ func (p *Pool) stop(w *proc) {
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-w.ended:
-	case <-time.After(p.cfg.Worker.ShutdownTimeout + time.Second):
+	case <-time.After(p.cfg.Worker.ShutdownTimeout + worker.DrainTimeout + time.Second):
 		p.log.Warn("a worker did not stop in time; killing it", "worker", w.index, "pid", w.pid)
 		w.kill()
 		<-w.ended
@@ -339,6 +362,14 @@ func (p *Pool) events(w *proc) {
 	for {
 		b, err := stream.Recv()
 		if err != nil {
+			select {
+			case <-w.ended:
+			default:
+				// Its events, logs and statistics would be lost from
+				// now on: replace it.
+				p.log.Error("lost the stream of a worker's events; replacing the worker", "worker", w.index, "pid", w.pid, "err", err)
+				w.kill()
+			}
 			return
 		}
 		if n := b.GetDropped(); n > 0 {

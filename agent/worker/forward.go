@@ -13,16 +13,21 @@ import (
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
 )
 
-// maxQueued bounds the events and log records waiting for the agent to
-// read them; past it they are dropped and counted, never waited for.
-const maxQueued = 1 << 16
+// maxQueued and maxQueuedBytes (of bodies) bound the events and log
+// records waiting for the agent to read them; past them they are dropped
+// and counted, never waited for.
+const (
+	maxQueued      = 1 << 16
+	maxQueuedBytes = 64 << 20
+)
 
 // Batching of the Events stream: a batch goes out linger after its first
 // event, or as soon as it holds batchSize, so that a busy worker sends
 // about a hundred messages a second rather than one per request.
 const (
-	linger    = 10 * time.Millisecond
-	batchSize = 1024
+	linger     = 10 * time.Millisecond
+	batchSize  = 1024
+	batchBytes = 16 << 20 // of bodies: a batch stays far below MaxMessage
 )
 
 // forwarder is the worker's observer and log sink: it queues what ran and
@@ -36,6 +41,7 @@ type forwarder struct {
 
 	mu      sync.Mutex
 	events  []*workerv1.Event
+	bytes   int64 // of the queued events' bodies
 	logs    []*workerv1.LogRecord
 	stats   []*agentv1.StatsBucket
 	dropped int64
@@ -67,11 +73,13 @@ func (f *forwarder) Observe(e *observe.Event) {
 	if tailing || sample {
 		ev.Input, ev.Output = slices.Clone(e.Input), slices.Clone(e.Output) // the event's belong to the caller
 	}
+	size := int64(len(ev.Input) + len(ev.Output))
 	f.mu.Lock()
-	if len(f.events)+len(f.logs) >= maxQueued || f.closed {
+	if len(f.events)+len(f.logs) >= maxQueued || f.bytes+size > maxQueuedBytes || f.closed {
 		f.dropped++
 	} else {
 		f.events = append(f.events, ev)
+		f.bytes += size
 	}
 	f.mu.Unlock()
 	f.signal()
@@ -122,8 +130,24 @@ func (f *forwarder) take() *workerv1.EventsResponse {
 	if len(f.events) == 0 && len(f.logs) == 0 && len(f.stats) == 0 && f.dropped == 0 {
 		return nil
 	}
-	b := &workerv1.EventsResponse{Events: f.events, Logs: f.logs, Stats: f.stats, Dropped: f.dropped}
-	f.events, f.logs, f.stats, f.dropped = nil, nil, nil, 0
+	// The events up to batchBytes of bodies (at least one); the rest wait
+	// for the next batch.
+	n, size := 0, int64(0)
+	for n < len(f.events) {
+		e := int64(len(f.events[n].GetInput()) + len(f.events[n].GetOutput()))
+		if n > 0 && size+e > batchBytes {
+			break
+		}
+		n, size = n+1, size+e
+	}
+	b := &workerv1.EventsResponse{Events: f.events[:n:n], Logs: f.logs, Stats: f.stats, Dropped: f.dropped}
+	f.events, f.bytes = f.events[n:], f.bytes-size
+	if len(f.events) == 0 {
+		f.events = nil
+	} else {
+		f.signal() // more to send
+	}
+	f.logs, f.stats, f.dropped = nil, nil, 0
 	return b
 }
 

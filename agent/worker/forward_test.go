@@ -358,3 +358,65 @@ func TestLogHandlerFlattensGroupsAndAttrs(t *testing.T) {
 		}
 	}
 }
+
+func TestForwarderBoundsQueuedBodies(t *testing.T) {
+	f := newForwarder(time.Second, true)
+	f.tailing.Store(true)
+	const body = int64(len("in!") + len("out!"))
+	f.bytes = maxQueuedBytes - body                  // as if other bodies waited
+	f.Observe(serviceEvent("svc", time.Millisecond)) // fills the bound exactly
+	f.Observe(serviceEvent("svc", time.Millisecond)) // dropped: its bodies do not fit
+	f.tailing.Store(false)
+	f.Observe(serviceEvent("svc", time.Millisecond)) // no bodies (metrics only): still fits
+	b := f.take()
+	if len(b.GetEvents()) != 2 || b.GetDropped() != 1 {
+		t.Fatalf("queued %d events, dropped %d; want 2, 1", len(b.GetEvents()), b.GetDropped())
+	}
+	if f.bytes != maxQueuedBytes-body {
+		t.Fatalf("queued bytes after take = %d, want the %d queued before", f.bytes, maxQueuedBytes-body)
+	}
+}
+
+func TestForwarderSplitsBatchesByBodies(t *testing.T) {
+	f := newForwarder(time.Second, true)
+	big := make([]byte, batchBytes+1) // alone past a batch: it goes by itself
+	third := make([]byte, batchBytes/3)
+	var total int64
+	for i, in := range [][]byte{big, third, third, third, third} {
+		f.events = append(f.events, &workerv1.Event{Cid: fmt.Sprint(i), Input: in})
+		total += int64(len(in))
+	}
+	f.bytes = total
+	var got [][]string // the cids of each batch
+	for b := f.take(); b != nil; b = f.take() {
+		var cids []string
+		var size int
+		for _, e := range b.GetEvents() {
+			cids = append(cids, e.GetCid())
+			size += len(e.GetInput())
+		}
+		if len(cids) > 1 && size > batchBytes {
+			t.Fatalf("a batch of %d events with %d bytes of bodies, past %d", len(cids), size, batchBytes)
+		}
+		got = append(got, cids)
+	}
+	if want := [][]string{{"0"}, {"1", "2", "3"}, {"4"}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("batches of events %v, want %v", got, want)
+	}
+	if f.bytes != 0 {
+		t.Fatalf("queued bytes after taking everything = %d, want 0", f.bytes)
+	}
+
+	// Through send, everything goes, in more than one message.
+	for i := range 4 {
+		f.Observe(&observe.Event{Kind: observe.KindService, Service: "svc", CID: fmt.Sprint(i), Failed: true, Input: third})
+	}
+	f.close()
+	var s batches
+	if err := awaitSend(t, startSend(context.Background(), f, &s)); err != nil {
+		t.Fatal(err)
+	}
+	if events, _, _, n := s.all(); len(events) != 4 || n < 2 {
+		t.Fatalf("sent %d events in %d messages, want 4 in at least 2", len(events), n)
+	}
+}

@@ -27,7 +27,9 @@ import (
 )
 
 // Main runs a worker with the arguments after Command, the descriptors its
-// agent passed, until its agent closes the socket pair or stops it.
+// agent passed, until its agent closes the socket pair or stops it with
+// SIGTERM. It ignores SIGINT: a terminal's Ctrl-C is for its agent, which
+// stops its workers in order.
 func Main(args []string) error {
 	cfg, err := Parse(args)
 	if err != nil {
@@ -36,23 +38,40 @@ func Main(args []string) error {
 	if err := capMemory(cfg.MemoryLimit); err != nil {
 		return err
 	}
-	lis, err := net.FileListener(os.NewFile(ListenerFD, "channels"))
+	signal.Ignore(os.Interrupt)
+	// The duplicates are what the worker uses: closing the inherited
+	// descriptors leaves the socket open only as long as it is in use.
+	lf := os.NewFile(ListenerFD, "channels")
+	lis, err := net.FileListener(lf)
+	lf.Close()
 	if err != nil {
 		return fmt.Errorf("the channels' listener (fd %d): %w", ListenerFD, err)
 	}
-	conn, err := net.FileConn(os.NewFile(AgentFD, "agent"))
+	af := os.NewFile(AgentFD, "agent")
+	conn, err := net.FileConn(af)
+	af.Close()
 	if err != nil {
 		return fmt.Errorf("the socket to the agent (fd %d): %w", AgentFD, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, cfg, lis, conn)
 }
 
+// MaxMessage bounds one message between an agent and a worker, both ways:
+// a snapshot with every package's files, an invocation's input or output,
+// a batch of events.
+const MaxMessage = 1 << 30
+
+// threadHeadroom is address space a worker may map beyond its cap for the
+// threads it starts later: with cgo, each one reserves a C stack (8 MiB by
+// default) that holds no service data.
+const threadHeadroom = 64 * 8 << 20
+
 // capMemory bounds what the process may map to what it maps now plus
-// limit, so that a service that allocates past its cap ends this worker
-// ("fatal error: out of memory") rather than the host; the collector works
-// harder as the heap nears it.
+// limit (and room for threads), so that a service that allocates past its
+// cap ends this worker ("fatal error: out of memory") rather than the
+// host; the collector works harder as the heap nears the cap.
 func capMemory(limit int64) error {
 	if limit <= 0 {
 		return nil
@@ -65,12 +84,16 @@ func capMemory(limit int64) error {
 	if err != nil {
 		return err
 	}
-	lim := uint64(base + limit)
+	lim := uint64(base + limit + threadHeadroom)
 	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: lim, Max: lim}); err != nil {
 		return fmt.Errorf("cap the worker's memory at %d bytes: %w", limit, err)
 	}
 	return nil
 }
+
+// DrainTimeout bounds what a stopping worker does after its requests: its
+// invocations' end and its last batch of events and statistics.
+const DrainTimeout = 3 * time.Second
 
 // statsEvery is how often a worker sends its statistics to its agent: a
 // worker that crashes loses at most this much of them.
@@ -119,7 +142,7 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 		IdleTimeout:       2 * time.Minute,
 	}
 	w := &server{eng: eng, fwd: fwd, srv: srv, lis: lis, log: log, served: make(chan error, 1)}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage))
 	workerv1.RegisterWorkerServiceServer(gs, w)
 	hungUp := make(chan error, 1)
 	go func() { hungUp <- gs.Serve(&oneConn{conn: conn, closed: make(chan struct{})}) }()
@@ -134,10 +157,21 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 	// agent read what they reported.
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
+	if serr := w.srv.Shutdown(sctx); serr != nil {
 		log.Warn("requests still running when the worker stopped", "err", serr)
 	}
-	w.running.Lock() // the invocations under way have ended; no more start
+	dctx, dcancel := context.WithTimeout(context.Background(), DrainTimeout)
+	defer dcancel()
+	ended := make(chan struct{})
+	go func() {
+		w.running.Lock() // the invocations under way have ended; no more start
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-dctx.Done():
+		log.Warn("invocations still running when the worker stopped")
+	}
 	if rec != nil {
 		fwd.addStats(rec.TakeAll())
 	}
@@ -146,7 +180,7 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 	go func() { gs.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-sctx.Done():
+	case <-dctx.Done():
 		gs.Stop()
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
@@ -182,6 +216,11 @@ func (w *server) Prepare(ctx context.Context, req *workerv1.PrepareRequest) (*wo
 	p, errs := w.eng.Prepare(ctx, req.GetSnapshot())
 	if len(errs) > 0 {
 		return &workerv1.PrepareResponse{Errors: errs}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		// The agent gave up on this Prepare: it will not commit it.
+		p.Abort()
+		return nil, status.FromContextError(err).Err()
 	}
 	w.prepared = p
 	out := &workerv1.PrepareResponse{Hash: p.State().Hash, SlowAfterMs: map[string]int64{}}

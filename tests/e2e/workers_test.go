@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -91,6 +92,12 @@ func workerCrashes(t *testing.T, workers string) {
 			after := load.snapshot()
 			t.Logf("crash.%s: its call failed (%v); channel A meanwhile: %d answered, %d failed", c.name, err, after.ok-before.ok, after.failed-before.failed)
 		})
+	}
+	// The control stream went on: a change after the crashes is served.
+	e.ctlOK(t, "channel", "create", "after", "--path", "/api/after", "--service", "hello.greet")
+	e.sync(t)
+	if r := testenv.PostJSON(t, agent.URL("/api/after"), `{"name":"Cy"}`); r.Status != 200 {
+		t.Fatalf("a channel created after the crashes: %s", r)
 	}
 	total := load.stop()
 	if total.ok == 0 {
@@ -182,19 +189,25 @@ type loadTally struct {
 	failures   []failure
 }
 
-// loadAlong starts clients calling url with body.
+// loadAlong starts clients calling url with body. Each client keeps one
+// connection alive, as a real one would, and calls one call after
+// another: a worker's crash can fail at most one call of each client (the
+// call in flight on its connection, or the next one, sent on it before
+// the client saw it closed).
 func loadAlong(url, body string, clients int) *load {
 	l := &load{}
 	for range clients {
+		client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 		l.wg.Go(func() {
+			defer client.CloseIdleConnections()
 			for !l.stopped.Load() {
-				resp, err := testenv.Post(context.Background(), url, body)
+				status, what, err := postWith(client, url, body)
 				l.mu.Lock()
 				switch {
 				case err != nil:
 					l.failures = append(l.failures, failure{0, err.Error()})
-				case resp.Status != 200:
-					l.failures = append(l.failures, failure{resp.Status, resp.String()})
+				case status != 200:
+					l.failures = append(l.failures, failure{status, what})
 				default:
 					l.ok++
 				}
@@ -203,6 +216,20 @@ func loadAlong(url, body string, clients int) *load {
 		})
 	}
 	return l
+}
+
+// postWith sends body to url as JSON with client and reads the answer.
+func postWith(client *http.Client, url, body string) (int, string, error) {
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", fmt.Errorf("read the answer: %w", err)
+	}
+	return resp.StatusCode, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, b), nil
 }
 
 func (l *load) snapshot() loadTally {
