@@ -1,6 +1,8 @@
 package security_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -147,6 +149,55 @@ func TestDefinitionLogsNoSecret(t *testing.T) {
 	for _, s := range []string{d.String(), fmt.Sprint(d), d.LogValue().String()} {
 		if strings.Contains(s, "hunter2") {
 			t.Fatalf("%q shows the password", s)
+		}
+	}
+}
+
+// TestJWTOutboundToken checks what a jwt definition signs for an outgoing
+// request: an HS256 JWT with typ JWT, the issuer and audience, issued now,
+// expiring in five minutes, with a fresh id each time.
+func TestJWTOutboundToken(t *testing.T) {
+	def := security.Definition{Name: "j", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: strings.Repeat("s", 32), Issuer: "weft", Audience: "partner"}
+	a, err := security.NewAuthenticator(def, security.WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(seg string) map[string]any {
+		t.Helper()
+		b, err := base64.RawURLEncoding.DecodeString(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	ids := map[any]bool{}
+	for range 2 {
+		tok, ok := strings.CutPrefix(authHeader(t, a), "Bearer ")
+		parts := strings.Split(tok, ".")
+		if !ok || len(parts) != 3 {
+			t.Fatalf("token = %q", tok)
+		}
+		if hdr := decode(parts[0]); len(hdr) != 2 || hdr["alg"] != "HS256" || hdr["typ"] != "JWT" {
+			t.Fatalf("header = %v", hdr)
+		}
+		c := decode(parts[1])
+		want := map[string]any{"iss": "weft", "aud": "partner", "iat": float64(testNow.Unix()), "exp": float64(testNow.Add(5 * time.Minute).Unix())}
+		for k, v := range want {
+			if c[k] != v {
+				t.Errorf("claim %s = %v, want %v", k, c[k], v)
+			}
+		}
+		jti, _ := c["jti"].(string)
+		if len(jti) != 24 || ids[jti] {
+			t.Errorf("jti = %q, want 24 hex digits, fresh", jti)
+		}
+		ids[jti] = true
+		if len(c) != len(want)+1 {
+			t.Errorf("claims = %v", c)
 		}
 	}
 }

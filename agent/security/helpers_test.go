@@ -102,7 +102,14 @@ func signJWT(t *testing.T, alg, kid string, key any, claims map[string]any) stri
 	if kid != "" {
 		hdr["kid"] = kid
 	}
-	input := segment(t, hdr) + "." + segment(t, claims)
+	return signWithHeader(t, hdr, key, segment(t, claims))
+}
+
+// signWithHeader signs the encoded payload under hdr, with the key types
+// of signJWT; the algorithm follows the key, whatever hdr says.
+func signWithHeader(t *testing.T, hdr map[string]any, key any, payload string) string {
+	t.Helper()
+	input := segment(t, hdr) + "." + payload
 	digest := sha256.Sum256([]byte(input))
 	var sig []byte
 	switch k := key.(type) {
@@ -125,7 +132,7 @@ func signJWT(t *testing.T, alg, kid string, key any, claims map[string]any) stri
 		r.FillBytes(sig[:32])
 		s.FillBytes(sig[32:])
 	default:
-		t.Fatalf("signJWT: key type %T", key)
+		t.Fatalf("signWithHeader: key type %T", key)
 	}
 	return input + "." + b64(sig)
 }

@@ -2,42 +2,23 @@ package security
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // maxJWKSSize bounds a JWKS document.
 const maxJWKSSize = 1 << 20
-
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-}
-
-type jwksKey struct {
-	kid string
-	alg string // from the JWK, may be empty
-	key crypto.PublicKey
-}
 
 // jwksCache holds the keys of one JWKS URL. Keys are fetched when first
 // needed, again after the TTL, and again (at most every minPeriod) when a
@@ -55,9 +36,9 @@ type jwksCache struct {
 	// contexts. Verifications whose key is cached never wait for it.
 	sem chan struct{}
 
-	mu          sync.Mutex // guards the fields below; never held during I/O
-	keys        []jwksKey
-	fetched     time.Time // last successful fetch
+	mu          sync.Mutex        // guards the fields below; never held during I/O
+	keys        []jose.JSONWebKey // public signing keys only
+	fetched     time.Time         // last successful fetch
 	lastAttempt time.Time
 }
 
@@ -73,8 +54,9 @@ func newJWKSCache(url string, o options) *jwksCache {
 	}
 }
 
-// candidates returns the keys that may have signed a token with kid and alg.
-func (c *jwksCache) candidates(ctx context.Context, kid, alg string) ([]crypto.PublicKey, error) {
+// candidates returns the keys that may have signed a token with kid and
+// alg, for jose.JSONWebSignature.Verify.
+func (c *jwksCache) candidates(ctx context.Context, kid, alg string) ([]any, error) {
 	if keys := c.cached(kid, alg, c.now()); len(keys) > 0 {
 		return keys, nil
 	}
@@ -122,7 +104,7 @@ func (c *jwksCache) candidates(ctx context.Context, kid, alg string) ([]crypto.P
 }
 
 // cached returns the matching keys if the set is fresh.
-func (c *jwksCache) cached(kid, alg string, now time.Time) []crypto.PublicKey {
+func (c *jwksCache) cached(kid, alg string, now time.Time) []any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fetched.IsZero() || now.Sub(c.fetched) >= c.ttl {
@@ -132,16 +114,16 @@ func (c *jwksCache) cached(kid, alg string, now time.Time) []crypto.PublicKey {
 }
 
 // match returns the held keys for kid and alg; c.mu must be held.
-func (c *jwksCache) match(kid, alg string) []crypto.PublicKey {
-	var out []crypto.PublicKey
+func (c *jwksCache) match(kid, alg string) []any {
+	var out []any
 	for _, k := range c.keys {
-		if kid != "" && k.kid != kid {
+		if kid != "" && k.KeyID != kid {
 			continue
 		}
-		if k.alg != "" && k.alg != alg {
+		if k.Algorithm != "" && k.Algorithm != alg {
 			continue
 		}
-		out = append(out, k.key)
+		out = append(out, k.Key)
 	}
 	return out
 }
@@ -164,7 +146,7 @@ func (c *jwksCache) refresh(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-func (c *jwksCache) fetch(ctx context.Context) ([]jwksKey, error) {
+func (c *jwksCache) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch JWKS %s: %w", c.url, err)
@@ -188,24 +170,33 @@ func (c *jwksCache) fetch(ctx context.Context) ([]jwksKey, error) {
 	return parseJWKS(body, c.logger)
 }
 
-func parseJWKS(body []byte, logger *slog.Logger) ([]jwksKey, error) {
+// parseJWKS returns the usable signing keys of a JWKS. Each key is parsed
+// on its own so that one go-jose cannot read, or one we do not accept, is
+// skipped rather than failing the set (RFC 7517 5).
+func parseJWKS(body []byte, logger *slog.Logger) ([]jose.JSONWebKey, error) {
 	var set struct {
-		Keys []jwk `json:"keys"`
+		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("parse JWKS: %w", err)
 	}
-	var out []jwksKey
-	for i, k := range set.Keys {
+	var out []jose.JSONWebKey
+	for i, raw := range set.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(raw); err != nil {
+			logger.Debug("JWKS key skipped", "index", i, "err", err)
+			continue
+		}
 		if k.Use != "" && k.Use != "sig" {
 			continue
 		}
-		pub, err := k.publicKey()
-		if err != nil {
-			logger.Debug("JWKS key skipped", "index", i, "kid", k.Kid, "err", err)
+		kid := k.KeyID
+		k = k.Public() // a published private key is used as its public half
+		if err := usableJWK(k); err != nil {
+			logger.Debug("JWKS key skipped", "index", i, "kid", kid, "err", err)
 			continue
 		}
-		out = append(out, jwksKey{kid: k.Kid, alg: k.Alg, key: pub})
+		out = append(out, k)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("parse JWKS: no usable RSA or EC P-256 signing key")
@@ -213,40 +204,23 @@ func parseJWKS(body []byte, logger *slog.Logger) ([]jwksKey, error) {
 	return out, nil
 }
 
-func (k jwk) publicKey() (crypto.PublicKey, error) {
-	b64 := base64.RawURLEncoding
-	switch k.Kty {
-	case "RSA":
-		n, err := b64.DecodeString(k.N)
-		if err != nil {
-			return nil, errors.New("n is not base64url")
-		}
-		e, err := b64.DecodeString(k.E)
-		if err != nil || len(e) == 0 || len(e) > 4 {
-			return nil, errors.New("e is not a valid exponent")
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+// usableJWK applies the rules public_key_pem keys follow: RSA of at least
+// minRSABits, or EC on P-256.
+func usableJWK(k jose.JSONWebKey) error {
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
 		if pub.N.BitLen() < minRSABits {
-			return nil, fmt.Errorf("RSA key has %d bits, want at least %d", pub.N.BitLen(), minRSABits)
+			return fmt.Errorf("RSA key has %d bits, want at least %d", pub.N.BitLen(), minRSABits)
 		}
 		if pub.E < 3 || pub.E%2 == 0 {
-			return nil, errors.New("e is not a valid exponent")
+			return errors.New("e is not a valid exponent")
 		}
-		return pub, nil
-	case "EC":
-		if k.Crv != "P-256" {
-			return nil, fmt.Errorf("curve %q is not supported", k.Crv)
+		return nil
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return fmt.Errorf("curve %s is not supported", pub.Curve.Params().Name)
 		}
-		x, errX := b64.DecodeString(k.X)
-		y, errY := b64.DecodeString(k.Y)
-		if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
-			return nil, errors.New("x and y must be 32 bytes of base64url")
-		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return nil, fmt.Errorf("EC point: %w", err)
-		}
-		return pub, nil
+		return nil
 	}
-	return nil, fmt.Errorf("key type %q is not supported", k.Kty)
+	return fmt.Errorf("key type %T is not supported", k.Key)
 }

@@ -2,6 +2,8 @@ package security_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"math/big"
@@ -10,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/weft-dev/weft/agent/security"
 )
@@ -173,4 +177,95 @@ func TestJWKSConcurrentVerifiersShareOneFetch(t *testing.T) {
 	if got := idp.count(); got != 1 {
 		t.Fatalf("fetches = %d, want 1", got)
 	}
+}
+
+// TestJWKSSkipsUnusableKeys checks that keys go-jose cannot read, or that
+// are too weak or not for signing, are skipped one by one, and that a set
+// with none left is not used.
+func TestJWKSSkipsUnusableKeys(t *testing.T) {
+	rk1, rk2 := rsaKeys(t)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, ek384 := ecKey(t), func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}()
+	raw384, err := ek384.PublicKey.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := rsaJWK("enc", &rk1.PublicKey)
+	enc["use"] = "enc"
+	evenE := rsaJWK("even-e", &rk1.PublicKey)
+	evenE["e"] = b64([]byte{2})
+	// A private JWK still verifies with its public half.
+	var priv map[string]string
+	if b, err := json.Marshal(jose.JSONWebKey{Key: ek, KeyID: "priv", Algorithm: "ES256", Use: "sig"}); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &priv); err != nil {
+		t.Fatal(err)
+	}
+	if priv["d"] == "" {
+		t.Fatal("the private JWK has no d")
+	}
+	idp := newJWKSServer(t)
+	idp.set(
+		rsaJWK("small", &small.PublicKey),
+		map[string]string{"kty": "EC", "kid": "p384", "crv": "P-384", "x": b64(raw384[1:49]), "y": b64(raw384[49:])},
+		map[string]string{"kty": "EC", "kid": "off-curve", "crv": "P-256", "x": b64(make([]byte, 32)), "y": b64(make([]byte, 32))},
+		map[string]string{"kty": "RSA", "kid": "bad-n", "n": "!!", "e": "AQAB"},
+		map[string]string{"kty": "foo", "kid": "foo"},
+		map[string]string{"kid": "no-kty"},
+		enc, evenE, priv,
+		rsaJWK("good", &rk2.PublicKey),
+	)
+	v, err := security.NewVerifier(security.Definition{
+		Name: "idp", Kind: security.KindJWT, Algorithms: []string{"RS256", "ES256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
+	}, security.WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, v)
+	tests := []struct {
+		name string
+		alg  string
+		kid  string
+		key  any
+		want string
+	}{
+		{"good key", "RS256", "good", rk2, ""},
+		{"private JWK", "ES256", "priv", ek, ""},
+		{"no kid tries every key", "RS256", "", rk2, ""},
+		{"RSA under 2048 bits", "RS256", "small", small, "token signing key is not known"},
+		{"encryption key", "RS256", "enc", rk1, "token signing key is not known"},
+		{"even exponent", "RS256", "even-e", rk1, "token signing key is not known"},
+		{"P-384", "ES256", "p384", ek, "token signing key is not known"},
+		{"no kid, no key of that signer", "RS256", "", rk1, "token signature is invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := signJWT(t, tt.alg, tt.kid, tt.key, claims(nil))
+			got := call(t, srv, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
+			checkJWTResult(t, got, tt.want, "ok partner-1")
+		})
+	}
+
+	t.Run("nothing usable", func(t *testing.T) {
+		idp := newJWKSServer(t)
+		idp.set(rsaJWK("small", &small.PublicKey), enc)
+		v, err := security.NewVerifier(security.Definition{
+			Name: "idp", Kind: security.KindJWT, Algorithms: []string{"RS256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
+		}, security.WithClock(func() time.Time { return testNow }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := signJWT(t, "RS256", "enc", rk1, claims(nil))
+		checkJWTResult(t, call(t, serve(t, v), func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }),
+			"token signing key is not known", "")
+	})
 }

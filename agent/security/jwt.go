@@ -4,33 +4,42 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/hmac"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"math/big"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // maxTokenSize bounds the JWT accepted, before any decoding.
 const maxTokenSize = 16 << 10
 
+// maxNumericDate is the latest exp, nbf or iat accepted (year 5138). It
+// keeps go-jose's float-to-int64 conversion of NumericDate in range.
+const maxNumericDate = 1e11
+
+// Header parameters refused even under a good signature: "crit" names
+// extensions nothing here implements (RFC 7515 4.1.11), and "b64"
+// (RFC 7797) would make go-jose check another signing input. An embedded
+// "jwk" is refused too: keys come only from the definition.
+const (
+	headerCrit jose.HeaderKey = "crit"
+	headerB64  jose.HeaderKey = "b64"
+)
+
 type jwtVerifier struct {
 	name     string
-	algs     []string
+	algs     []jose.SignatureAlgorithm
 	secret   []byte
 	pub      crypto.PublicKey // from PublicKeyPEM, or nil
 	jwks     *jwksCache       // from JWKSURL, or nil
 	issuer   string
-	audience string
+	audience jwt.Audience // nil: any
 	leeway   time.Duration
 	now      func() time.Time
 	realm    string
@@ -38,13 +47,17 @@ type jwtVerifier struct {
 
 func newJWTVerifier(def Definition, o options) (*jwtVerifier, error) {
 	v := &jwtVerifier{
-		name:     def.Name,
-		algs:     slices.Clone(def.Algorithms),
-		issuer:   def.Issuer,
-		audience: def.Audience,
-		leeway:   def.Leeway,
-		now:      o.now,
-		realm:    o.realm,
+		name:   def.Name,
+		issuer: def.Issuer,
+		leeway: def.Leeway,
+		now:    o.now,
+		realm:  o.realm,
+	}
+	for _, a := range def.Algorithms {
+		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
+	}
+	if def.Audience != "" {
+		v.audience = jwt.Audience{def.Audience}
 	}
 	if def.Secret != "" {
 		v.secret = []byte(def.Secret)
@@ -72,12 +85,6 @@ func (v *jwtVerifier) refuse(format string, args ...any) *AuthError {
 	}
 }
 
-type jwtHeader struct {
-	Alg  string   `json:"alg"`
-	Kid  string   `json:"kid"`
-	Crit []string `json:"crit"`
-}
-
 func (v *jwtVerifier) Verify(r *http.Request) (Principal, error) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
@@ -92,161 +99,121 @@ func (v *jwtVerifier) Verify(r *http.Request) (Principal, error) {
 	if len(token) > maxTokenSize {
 		return Principal{}, v.refuse("token is too large")
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return Principal{}, v.refuse("token is not a JWS compact serialization")
-	}
-	var hdr jwtHeader
-	if err := decodeSegment(parts[0], &hdr); err != nil {
-		return Principal{}, v.refuse("token header: %v", err)
-	}
-	if hdr.Alg == "" || strings.EqualFold(hdr.Alg, "none") || !slices.Contains(v.algs, hdr.Alg) {
-		return Principal{}, v.refuse("token algorithm %q is not allowed", hdr.Alg)
-	}
-	if len(hdr.Crit) > 0 {
-		return Principal{}, v.refuse("token header has unsupported critical extensions")
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	// go-jose refuses, while parsing, an algorithm the definition does not
+	// allow ("none" included), so no key is ever tried for it.
+	jws, err := jose.ParseSignedCompact(token, v.algs)
 	if err != nil {
-		return Principal{}, v.refuse("token signature is not base64url")
+		return Principal{}, v.refuse("%s", malformed(token, err))
 	}
-	signed := []byte(parts[0] + "." + parts[1])
-	if err := v.checkSignature(r.Context(), hdr, signed, sig); err != nil {
+	hdr := jws.Signatures[0].Header // a compact JWS has exactly one
+	switch {
+	case hdr.ExtraHeaders[headerCrit] != nil:
+		return Principal{}, v.refuse("token header has unsupported critical extensions")
+	case hdr.ExtraHeaders[headerB64] != nil:
+		return Principal{}, v.refuse("token header parameter b64 is not supported")
+	case hdr.JSONWebKey != nil:
+		return Principal{}, v.refuse("token header must not embed a key (jwk)")
+	}
+	payload, err := v.checkSignature(r.Context(), jws, hdr)
+	if err != nil {
 		return Principal{}, err
 	}
-	var claims map[string]any
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return Principal{}, v.refuse("token claims: %v", err)
-	}
-	if err := v.checkClaims(claims); err != nil {
+	claims, sub, err := v.checkClaims(payload)
+	if err != nil {
 		return Principal{}, err
 	}
-	sub, _ := claims["sub"].(string)
 	return Principal{Definition: v.name, Kind: KindJWT, Subject: sub, Claims: claims}, nil
 }
 
-func (v *jwtVerifier) checkSignature(ctx context.Context, hdr jwtHeader, signed, sig []byte) error {
-	if hdr.Alg == HS256 {
-		mac := hmac.New(sha256.New, v.secret)
-		mac.Write(signed)
-		if !hmac.Equal(mac.Sum(nil), sig) {
-			return v.refuse("token signature is invalid")
-		}
-		return nil
+// malformed says what is wrong with a token go-jose could not parse,
+// echoing no more of it than the algorithm.
+func malformed(token string, err error) string {
+	var alg *jose.ErrUnexpectedSignatureAlgorithm
+	if errors.As(err, &alg) {
+		return fmt.Sprintf("token algorithm %q is not allowed", alg.Got)
 	}
-	digest := sha256.Sum256(signed)
-	if v.pub != nil {
-		if !verifyWith(v.pub, hdr.Alg, digest[:], sig) {
-			return v.refuse("token signature is invalid")
-		}
-		return nil
+	if strings.Count(token, ".") != 2 {
+		return "token is not a JWS compact serialization"
 	}
-	keys, err := v.jwks.candidates(ctx, hdr.Kid, hdr.Alg)
-	if err != nil {
-		// The details (URL, network error) are logged by the cache, not
-		// sent to the caller.
-		return v.refuse("token signing key is not known")
+	header, _, _ := strings.Cut(token, ".")
+	if _, err := base64.RawURLEncoding.DecodeString(header); err != nil {
+		return "token header: not base64url"
+	}
+	return "token is not a well-formed JWS"
+}
+
+// checkSignature returns the payload if a key of the definition signed it.
+// The key is chosen by the algorithm, and go-jose refuses a key whose type
+// does not fit it, so an HMAC secret never verifies an RS256/ES256 token
+// and a public key never verifies an HS256 one.
+func (v *jwtVerifier) checkSignature(ctx context.Context, jws *jose.JSONWebSignature, hdr jose.Header) ([]byte, error) {
+	var keys []any
+	switch {
+	case hdr.Algorithm == HS256:
+		keys = []any{v.secret}
+	case v.pub != nil:
+		keys = []any{v.pub}
+	default:
+		found, err := v.jwks.candidates(ctx, hdr.KeyID, hdr.Algorithm)
+		if err != nil {
+			// The details (URL, network error) are logged by the cache, not
+			// sent to the caller.
+			return nil, v.refuse("token signing key is not known")
+		}
+		keys = found
 	}
 	for _, k := range keys {
-		if verifyWith(k, hdr.Alg, digest[:], sig) {
-			return nil
+		if payload, err := jws.Verify(k); err == nil {
+			return payload, nil
 		}
 	}
-	return v.refuse("token signature is invalid")
+	return nil, v.refuse("token signature is invalid")
 }
 
-// verifyWith checks sig over a SHA-256 digest; a key of the wrong type for
-// alg never verifies, which rules out algorithm confusion.
-func verifyWith(key crypto.PublicKey, alg string, digest, sig []byte) bool {
-	switch k := key.(type) {
-	case *rsa.PublicKey:
-		return alg == RS256 && rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig) == nil
-	case *ecdsa.PublicKey:
-		// JWS ES256 signatures are r||s, 32 bytes each (RFC 7518 3.4).
-		if alg != ES256 || len(sig) != 64 {
-			return false
-		}
-		rr := new(big.Int).SetBytes(sig[:32])
-		ss := new(big.Int).SetBytes(sig[32:])
-		return ecdsa.Verify(k, digest, rr, ss)
-	}
-	return false
-}
-
-func (v *jwtVerifier) checkClaims(c map[string]any) error {
-	now := v.now()
-	exp, ok, err := numericDate(c, "exp")
-	switch {
-	case err != nil:
-		return v.refuse("%v", err)
-	case !ok:
-		return v.refuse("token has no exp claim")
-	case !now.Before(exp.Add(v.leeway)):
-		return v.refuse("token is expired")
-	}
-	if nbf, ok, err := numericDate(c, "nbf"); err != nil {
-		return v.refuse("%v", err)
-	} else if ok && now.Add(v.leeway).Before(nbf) {
-		return v.refuse("token is not valid yet")
-	}
-	if iat, ok, err := numericDate(c, "iat"); err != nil {
-		return v.refuse("%v", err)
-	} else if ok && now.Add(v.leeway).Before(iat) {
-		return v.refuse("token is issued in the future")
-	}
-	if iss, _ := c["iss"].(string); iss != v.issuer {
-		return v.refuse("token issuer is not accepted")
-	}
-	if v.audience != "" && !hasAudience(c["aud"], v.audience) {
-		return v.refuse("token audience is not accepted")
-	}
-	return nil
-}
-
-func hasAudience(aud any, want string) bool {
-	switch a := aud.(type) {
-	case string:
-		return a == want
-	case []any:
-		for _, x := range a {
-			if s, ok := x.(string); ok && s == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// numericDate reads a NumericDate claim (RFC 7519 2).
-func numericDate(c map[string]any, name string) (time.Time, bool, error) {
-	raw, ok := c[name]
-	if !ok {
-		return time.Time{}, false, nil
-	}
-	n, ok := raw.(json.Number)
-	if !ok {
-		return time.Time{}, false, fmt.Errorf("token %s claim is not a number", name)
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || f < 0 || f > 1e11 {
-		return time.Time{}, false, fmt.Errorf("token %s claim is not a valid date", name)
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
-}
-
-func decodeSegment(seg string, v any) error {
-	raw, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return errors.New("not base64url")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
+// checkClaims validates the signed claims and returns them (numbers as
+// json.Number) with the subject.
+func (v *jwtVerifier) checkClaims(payload []byte) (map[string]any, string, error) {
+	var claims map[string]any
+	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return errors.New("not a JSON object")
+	if err := dec.Decode(&claims); err != nil || dec.More() {
+		return nil, "", v.refuse("token claims: not a JSON object")
 	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON object")
+	// go-jose reads any number as a date; name the claim that is not one.
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		raw, ok := claims[name]
+		if !ok {
+			continue
+		}
+		n, ok := raw.(json.Number)
+		if !ok {
+			return nil, "", v.refuse("token %s claim is not a number", name)
+		}
+		if f, err := n.Float64(); err != nil || !(f >= 0 && f <= maxNumericDate) {
+			return nil, "", v.refuse("token %s claim is not a valid date", name)
+		}
 	}
-	return nil
+	if _, ok := claims["exp"]; !ok {
+		return nil, "", v.refuse("token has no exp claim")
+	}
+	var std jwt.Claims
+	if err := json.Unmarshal(payload, &std); err != nil {
+		return nil, "", v.refuse("token claims: iss, sub, aud or jti is not a string")
+	}
+	err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: v.audience, Time: v.now()}, v.leeway)
+	switch {
+	case err == nil:
+		return claims, std.Subject, nil
+	case errors.Is(err, jwt.ErrExpired):
+		return nil, "", v.refuse("token is expired")
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return nil, "", v.refuse("token is not valid yet")
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return nil, "", v.refuse("token is issued in the future")
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return nil, "", v.refuse("token issuer is not accepted")
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return nil, "", v.refuse("token audience is not accepted")
+	}
+	return nil, "", v.refuse("token claims are not valid")
 }

@@ -2,16 +2,15 @@ package security
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // signedTokenLifetime is how long a JWT signed for an outgoing request is
@@ -22,9 +21,9 @@ const signedTokenLifetime = 5 * time.Minute
 // outgoing request, with the definition's issuer and audience, the time of
 // issue, a five-minute expiry and a random id.
 type jwtSigner struct {
-	secret   []byte
+	signer   jose.Signer // safe for concurrent use
 	issuer   string
-	audience string
+	audience jwt.Audience
 	now      func() time.Time
 }
 
@@ -32,7 +31,16 @@ func newJWTSigner(def Definition, o options) (*jwtSigner, error) {
 	if def.Secret == "" || !slices.Contains(def.Algorithms, HS256) {
 		return nil, fmt.Errorf("%s: outbound requests are signed with HS256: algorithms must include HS256 and secret must be set", def)
 	}
-	return &jwtSigner{secret: []byte(def.Secret), issuer: def.Issuer, audience: def.Audience, now: o.now}, nil
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(def.Secret)},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", def, err)
+	}
+	s := &jwtSigner{signer: signer, issuer: def.Issuer, now: o.now}
+	if def.Audience != "" {
+		s.audience = jwt.Audience{def.Audience}
+	}
+	return s, nil
 }
 
 // Apply signs a token and sets it on req.
@@ -49,22 +57,15 @@ func (s *jwtSigner) sign() (string, error) {
 	now := s.now()
 	id := make([]byte, 12)
 	_, _ = rand.Read(id)
-	claims := map[string]any{
-		"iss": s.issuer,
-		"iat": now.Unix(),
-		"exp": now.Add(signedTokenLifetime).Unix(),
-		"jti": hex.EncodeToString(id),
-	}
-	if s.audience != "" {
-		claims["aud"] = s.audience
-	}
-	payload, err := json.Marshal(claims)
+	tok, err := jwt.Signed(s.signer).Claims(jwt.Claims{
+		Issuer:   s.issuer,
+		Audience: s.audience,
+		IssuedAt: jwt.NewNumericDate(now),
+		Expiry:   jwt.NewNumericDate(now.Add(signedTokenLifetime)),
+		ID:       hex.EncodeToString(id),
+	}).Serialize()
 	if err != nil {
 		return "", fmt.Errorf("sign a JWT: %w", err)
 	}
-	enc := base64.RawURLEncoding
-	signed := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload)
-	mac := hmac.New(sha256.New, s.secret)
-	mac.Write([]byte(signed))
-	return signed + "." + enc.EncodeToString(mac.Sum(nil)), nil
+	return tok, nil
 }

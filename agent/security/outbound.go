@@ -2,15 +2,15 @@ package security
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Authenticator adds a definition's credentials to an outgoing request.
@@ -65,15 +65,19 @@ func (h headerAuth) Apply(_ context.Context, req *http.Request) error {
 // defaultTokenLifetime is how long a token without expires_in is reused.
 const defaultTokenLifetime = time.Minute
 
-// maxTokenResponse bounds a token endpoint's answer.
-const maxTokenResponse = 1 << 20
+// maxTokenLifetime is the longest expires_in accepted.
+const maxTokenLifetime = 10 * 365 * 24 * time.Hour
 
 // OAuth2 authenticates with a token from the OAuth2 client credentials
-// grant (RFC 6749 4.4). The token is cached until shortly before it
-// expires; concurrent callers share one fetch.
+// grant (RFC 6749 4.4), fetched by golang.org/x/oauth2/clientcredentials.
+// The token is cached until shortly before it expires; concurrent callers
+// share one fetch. The cache is ours, not oauth2.ReuseTokenSource, because
+// it follows the injected clock and margin, honours each caller's context
+// while waiting, and can be invalidated.
 type OAuth2 struct {
 	def    Definition
 	o      options
+	conf   *clientcredentials.Config
 	sem    chan struct{} // one-slot semaphore held while fetching
 	token  string        // guarded by sem
 	expiry time.Time     // guarded by sem; when to fetch again
@@ -88,7 +92,16 @@ func NewOAuth2(def Definition, opts ...Option) (*OAuth2, error) {
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
-	return &OAuth2{def: def, o: buildOptions(opts), sem: make(chan struct{}, 1)}, nil
+	conf := &clientcredentials.Config{
+		ClientID:     def.ClientID,
+		ClientSecret: def.ClientSecret,
+		TokenURL:     def.TokenURL,
+		Scopes:       def.Scopes,
+		// RFC 6749 2.3.1 Basic, and only that: auto-detection would retry
+		// a refused client with the secret in the form body.
+		AuthStyle: oauth2.AuthStyleInHeader,
+	}
+	return &OAuth2{def: def, o: buildOptions(opts), conf: conf, sem: make(chan struct{}, 1)}, nil
 }
 
 // Apply sets "Authorization: Bearer <token>".
@@ -133,69 +146,35 @@ func (a *OAuth2) Invalidate() {
 	<-a.sem
 }
 
-type tokenResponse struct {
-	AccessToken      string          `json:"access_token"`
-	TokenType        string          `json:"token_type"`
-	ExpiresIn        json.RawMessage `json:"expires_in"`
-	Error            string          `json:"error"`
-	ErrorDescription string          `json:"error_description"`
-}
-
+// fetch gets a token and its lifetime from the token URL.
 func (a *OAuth2) fetch(ctx context.Context) (string, time.Duration, error) {
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if len(a.def.Scopes) > 0 {
-		form.Set("scope", strings.Join(a.def.Scopes, " "))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.def.TokenURL, strings.NewReader(form.Encode()))
+	tok, err := a.conf.Token(context.WithValue(ctx, oauth2.HTTPClient, a.o.client))
 	if err != nil {
-		return "", 0, fmt.Errorf("token request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	// RFC 6749 2.3.1: the credentials are form-encoded before Basic.
-	req.SetBasicAuth(url.QueryEscape(a.def.ClientID), url.QueryEscape(a.def.ClientSecret))
-	resp, err := a.o.client.Do(req)
-	if err != nil {
-		return "", 0, fmt.Errorf("token request: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
-	if err != nil {
-		return "", 0, fmt.Errorf("token request %s: %w", a.def.TokenURL, err)
-	}
-	var tr tokenResponse
-	jsonErr := json.Unmarshal(body, &tr)
-	if resp.StatusCode != http.StatusOK {
-		if jsonErr == nil && tr.Error != "" {
-			return "", 0, fmt.Errorf("token request %s: status %s: %s %s", a.def.TokenURL, resp.Status, tr.Error, tr.ErrorDescription)
+		var re *oauth2.RetrieveError
+		var ue *url.Error
+		switch {
+		case errors.As(err, &re) && re.ErrorCode != "":
+			return "", 0, fmt.Errorf("token request %s: status %s: %s", a.def.TokenURL, re.Response.Status,
+				strings.TrimSpace(re.ErrorCode+" "+re.ErrorDescription))
+		case errors.As(err, &re):
+			return "", 0, fmt.Errorf("token request %s: status %s", a.def.TokenURL, re.Response.Status)
+		case errors.As(err, &ue):
+			return "", 0, fmt.Errorf("token request: %w", err)
 		}
-		return "", 0, fmt.Errorf("token request %s: status %s", a.def.TokenURL, resp.Status)
-	}
-	if jsonErr != nil {
-		return "", 0, fmt.Errorf("token response from %s: %w", a.def.TokenURL, jsonErr)
-	}
-	if tr.AccessToken == "" {
-		return "", 0, fmt.Errorf("token response from %s: no access_token", a.def.TokenURL)
-	}
-	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return "", 0, fmt.Errorf("token response from %s: token_type %q, want Bearer", a.def.TokenURL, tr.TokenType)
-	}
-	lifetime, err := parseExpiresIn(tr.ExpiresIn)
-	if err != nil {
 		return "", 0, fmt.Errorf("token response from %s: %w", a.def.TokenURL, err)
 	}
-	return tr.AccessToken, lifetime, nil
-}
-
-// parseExpiresIn accepts a number or, as some servers send, a string.
-func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return defaultTokenLifetime, nil
+	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "bearer") {
+		return "", 0, fmt.Errorf("token response from %s: token_type %q, want Bearer", a.def.TokenURL, tok.TokenType)
 	}
-	s := strings.Trim(string(raw), `"`)
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 || n > 10*365*24*3600 {
-		return 0, errors.New("expires_in is not a valid number of seconds")
+	// x/oauth2 turns expires_in (whole seconds) into an expiry on the real
+	// clock, or none when it is absent or 0; rounding recovers the lifetime
+	// the server gave.
+	lifetime := defaultTokenLifetime
+	if !tok.Expiry.IsZero() {
+		lifetime = time.Until(tok.Expiry).Round(time.Second)
 	}
-	return time.Duration(n * float64(time.Second)), nil
+	if lifetime < 0 || lifetime > maxTokenLifetime {
+		return "", 0, fmt.Errorf("token response from %s: expires_in is not a valid number of seconds", a.def.TokenURL)
+	}
+	return tok.AccessToken, lifetime, nil
 }

@@ -166,7 +166,9 @@ func TestOAuth2Errors(t *testing.T) {
 		want      string
 	}{
 		{"bad client", func(d *security.Definition) { d.ClientSecret = "wrong" }, 3600, "invalid_client bad client"},
-		{"bad expires_in", nil, "soon", "expires_in is not a valid number of seconds"},
+		// x/oauth2 refuses the response; its own words follow ours.
+		{"expires_in not a number", nil, "soon", "token response from " + ts.URL + ": "},
+		{"negative expires_in", nil, -5, "expires_in is not a valid number of seconds"},
 		{"unreachable", func(d *security.Definition) { d.TokenURL = "http://127.0.0.1:1/token" }, 3600, "token request"},
 	}
 	for _, tt := range tests {
@@ -277,4 +279,86 @@ func TestTLSClientCert(t *testing.T) {
 			t.Fatalf("error = %v", err)
 		}
 	})
+}
+
+// TestOAuth2TokenResponses covers token endpoint answers other than a good
+// token: each is one request, with the client credentials in Basic auth and
+// never in the form, and a refusal names the status and the error code.
+func TestOAuth2TokenResponses(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		contentType string
+		body        string
+		want        string // the error after `oauth2_client_credentials "o": `
+	}{
+		{"invalid_client", 401, "application/json", `{"error":"invalid_client"}`, "token request {url}: status 401 Unauthorized: invalid_client"},
+		{"error with description", 400, "application/json", `{"error":"invalid_scope","error_description":"no such scope"}`, "token request {url}: status 400 Bad Request: invalid_scope no such scope"},
+		{"error without JSON", 401, "text/html", `<h1>no</h1>`, "token request {url}: status 401 Unauthorized"},
+		{"error in a 200 answer", 200, "application/json", `{"error":"invalid_request"}`, "token request {url}: status 200 OK: invalid_request"},
+		{"no access_token", 200, "application/json", `{"token_type":"Bearer"}`, "token response from {url}: "},
+		{"not a bearer token", 200, "application/json", `{"access_token":"t","token_type":"mac"}`, `token response from {url}: token_type "mac", want Bearer`},
+		{"expires_in too large", 200, "application/json", `{"access_token":"t","expires_in":999999999}`, "token response from {url}: expires_in is not a valid number of seconds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var requests int
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				requests++
+				mu.Unlock()
+				if _, _, ok := r.BasicAuth(); !ok || r.FormValue("client_secret") != "" || r.FormValue("client_id") != "" {
+					t.Errorf("client credentials not in Basic auth only: %q, form %v", r.Header.Get("Authorization"), r.Form)
+				}
+				w.Header().Set("Content-Type", tt.contentType)
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(srv.Close)
+			a, err := security.NewAuthenticator(oauthDef(srv.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = a.Apply(context.Background(), httptest.NewRequest(http.MethodGet, "http://remote.test/", nil))
+			want := `oauth2_client_credentials "o": ` + strings.ReplaceAll(tt.want, "{url}", srv.URL)
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("Apply error = %v\nwant it to start with %s", err, want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if requests != 1 {
+				t.Fatalf("token requests = %d, want 1", requests)
+			}
+		})
+	}
+}
+
+// TestOAuth2DefaultLifetime checks that a token without expires_in is
+// reused for defaultTokenLifetime (a minute) less the margin, capped at
+// half of it.
+func TestOAuth2DefaultLifetime(t *testing.T) {
+	ts := newTokenServer(t)
+	ts.mu.Lock()
+	ts.expiresIn = nil
+	ts.mu.Unlock()
+	clock := newClock()
+	a, err := security.NewAuthenticator(oauthDef(ts.URL), security.WithClock(clock.Now), security.WithTokenMargin(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		advance time.Duration
+		want    string
+	}{
+		{0, "Bearer tok-1"},
+		{29 * time.Second, "Bearer tok-1"},
+		{time.Second, "Bearer tok-2"},
+	}
+	for _, s := range steps {
+		clock.Advance(s.advance)
+		if got := authHeader(t, a); got != s.want {
+			t.Fatalf("after %s: Authorization = %q, want %q", s.advance, got, s.want)
+		}
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -272,4 +274,142 @@ func TestJWTPublicKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJWTHeaderRefusals covers header parameters that are refused even
+// under a valid signature: an embedded key is never trusted, and "crit" and
+// "b64" would change what must be understood or what is signed.
+func TestJWTHeaderRefusals(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	rk, attacker := rsaKeys(t)
+	hsDef := security.Definition{Name: "hs", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret), Issuer: "https://issuer.test"}
+	rsDef := security.Definition{Name: "rs", Kind: security.KindJWT, Algorithms: []string{"RS256"}, PublicKeyPEM: publicPEM(t, &rk.PublicKey), Issuer: "https://issuer.test"}
+	attackerJWK := rsaJWK("attacker", &attacker.PublicKey)
+	privateJWK := rsaJWK("private", &attacker.PublicKey)
+	privateJWK["d"] = b64(attacker.D.Bytes())
+	body := segment(t, claims(nil))
+	tests := []struct {
+		name  string
+		def   security.Definition
+		hdr   map[string]any
+		key   any
+		token string // overrides signing
+		want  string
+	}{
+		{"crit", hsDef, map[string]any{"alg": "HS256", "crit": []string{"exp"}, "exp": 1}, secret, "", "token header has unsupported critical extensions"},
+		{"crit b64 with unencoded payload", hsDef, map[string]any{"alg": "HS256", "crit": []string{"b64"}, "b64": false}, secret, "", "token header has unsupported critical extensions"},
+		{"empty crit", hsDef, map[string]any{"alg": "HS256", "crit": []string{}}, secret, "", "token header has unsupported critical extensions"},
+		{"b64 without crit", hsDef, map[string]any{"alg": "HS256", "b64": false}, secret, "", "token header parameter b64 is not supported"},
+		{"embedded jwk, HS256", hsDef, map[string]any{"alg": "HS256", "jwk": attackerJWK}, secret, "", "token header must not embed a key (jwk)"},
+		{"embedded jwk signing the token", rsDef, map[string]any{"alg": "RS256", "jwk": attackerJWK}, attacker, "", "token header must not embed a key (jwk)"},
+		{"embedded jwk of the right key", rsDef, map[string]any{"alg": "RS256", "jwk": rsaJWK("real", &rk.PublicKey)}, rk, "", "token header must not embed a key (jwk)"},
+		{"embedded private jwk", rsDef, map[string]any{"alg": "RS256", "jwk": privateJWK}, attacker, "", "token is not a well-formed JWS"},
+		{"kid not a string", hsDef, map[string]any{"alg": "HS256", "kid": 7}, secret, "", "token is not a well-formed JWS"},
+		{"header not JSON", hsDef, nil, nil, b64([]byte("not json")) + "." + body + ".", "token is not a well-formed JWS"},
+		{"signature not base64url", hsDef, nil, nil, segment(t, map[string]any{"alg": "HS256"}) + "." + body + ".!!!", "token is not a well-formed JWS"},
+		{"JWS JSON serialization", hsDef, nil, nil, `{"payload":"` + body + `","protected":"","signature":""}`, "token is not a JWS compact serialization"},
+		{"typ is ignored", hsDef, map[string]any{"alg": "HS256", "typ": "at+jwt"}, secret, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := security.NewVerifier(tt.def, security.WithClock(func() time.Time { return testNow }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := tt.token
+			if tok == "" {
+				tok = signWithHeader(t, tt.hdr, tt.key, body)
+			}
+			got := call(t, serve(t, v), func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
+			checkJWTResult(t, got, tt.want, "ok partner-1")
+		})
+	}
+}
+
+// TestJWTKeyConfusion checks a definition that allows both HS256 and RS256:
+// the algorithm picks the key, and a key never verifies a token of the
+// other family.
+func TestJWTKeyConfusion(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	rk, _ := rsaKeys(t)
+	pubPEM := publicPEM(t, &rk.PublicKey)
+	v, err := security.NewVerifier(security.Definition{
+		Name: "both", Kind: security.KindJWT, Algorithms: []string{"HS256", "RS256"}, Secret: string(secret),
+		PublicKeyPEM: pubPEM, Issuer: "https://issuer.test",
+	}, security.WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, v)
+	body := segment(t, claims(nil))
+	tests := []struct {
+		name  string
+		token string
+		want  string
+	}{
+		{"HS256 with the secret", signJWT(t, "HS256", "", secret, claims(nil)), ""},
+		{"RS256 with the key", signJWT(t, "RS256", "", rk, claims(nil)), ""},
+		{"HS256 keyed with the public key PEM", signJWT(t, "HS256", "", []byte(pubPEM), claims(nil)), "token signature is invalid"},
+		{"RS256 header over an HMAC of the secret", signWithHeader(t, map[string]any{"alg": "RS256"}, secret, body), "token signature is invalid"},
+		{"HS256 header over an RSA signature", signWithHeader(t, map[string]any{"alg": "HS256"}, rk, body), "token signature is invalid"},
+		{"ES256 not allowed", signJWT(t, "ES256", "", ecKey(t), claims(nil)), `token algorithm "ES256" is not allowed`},
+		{"none", signJWT(t, "none", "", nil, claims(nil)), `token algorithm "none" is not allowed`},
+		{"no alg", signWithHeader(t, map[string]any{"typ": "JWT"}, secret, body), `token algorithm "" is not allowed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := call(t, srv, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tt.token) })
+			checkJWTResult(t, got, tt.want, "ok partner-1")
+		})
+	}
+}
+
+// TestJWTClaims covers claim checks beyond TestJWTHS256, and that claims
+// reach the principal with numbers as json.Number.
+func TestJWTClaims(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	def := security.Definition{
+		Name: "partner", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret),
+		Issuer: "https://issuer.test", Leeway: 30 * time.Second,
+	}
+	v, err := security.NewVerifier(def, security.WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, v)
+	hs := func(over map[string]any) string { return signJWT(t, "HS256", "", secret, claims(over)) }
+	tests := []struct {
+		name  string
+		token string
+		want  string
+	}{
+		{"any audience without one configured", hs(map[string]any{"aud": "other"}), ""},
+		{"expired at the leeway's edge", hs(map[string]any{"exp": testNow.Add(-31 * time.Second).Unix()}), "token is expired"},
+		{"exp negative", hs(map[string]any{"exp": -1}), "token exp claim is not a valid date"},
+		{"exp too large", hs(map[string]any{"exp": 1e300}), "token exp claim is not a valid date"},
+		{"nbf too large", hs(map[string]any{"nbf": 1e300}), "token nbf claim is not a valid date"},
+		{"iat not a number", hs(map[string]any{"iat": "now"}), "token iat claim is not a number"},
+		{"iss not a string", hs(map[string]any{"iss": 7}), "token claims: iss, sub, aud or jti is not a string"},
+		{"claims not an object", signWithHeader(t, map[string]any{"alg": "HS256"}, secret, b64([]byte("[1]"))), "token claims: not a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := call(t, srv, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tt.token) })
+			checkJWTResult(t, got, tt.want, "ok partner-1")
+		})
+	}
+	t.Run("principal", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+hs(map[string]any{"scope": "orders"}))
+		p, err := v.Verify(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Definition != "partner" || p.Kind != security.KindJWT || p.Subject != "partner-1" || p.Claims["scope"] != "orders" {
+			t.Fatalf("principal = %+v", p)
+		}
+		if exp, ok := p.Claims["exp"].(json.Number); !ok || exp.String() != strconv.FormatInt(testNow.Add(time.Hour).Unix(), 10) {
+			t.Fatalf("exp claim = %#v, want json.Number", p.Claims["exp"])
+		}
+	})
 }
