@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/controlplane/store/storetest"
@@ -287,20 +284,7 @@ func (d *doorEnv) noChildren(t *testing.T) {
 // control plane's /metrics.
 func (d *doorEnv) metric(t *testing.T, family string) float64 {
 	t.Helper()
-	// A connection per scrape, so that an idle one kept between scrapes
-	// does not count among the control plane's goroutines.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + d.metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := families[family]
+	f := testenv.Metrics(t, d.metrics)[family]
 	if f == nil || len(f.GetMetric()) != 1 {
 		t.Fatalf("/metrics: no single %s", family)
 	}

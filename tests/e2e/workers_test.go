@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	"github.com/weft-dev/weft/tests/testenv"
 )
@@ -142,18 +139,7 @@ func readLog(t *testing.T, path string) string {
 // agent's /metrics; 0 when there is none yet.
 func agentMetric(t *testing.T, addr, family, label, value string) float64 {
 	t.Helper()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range families[family].GetMetric() {
+	for _, m := range testenv.Metrics(t, addr)[family].GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == label && l.GetValue() == value {
 				return m.GetCounter().GetValue()
