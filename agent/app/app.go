@@ -18,6 +18,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/weft-dev/weft/agent/certfile"
 	"github.com/weft-dev/weft/agent/config"
 	"github.com/weft-dev/weft/agent/controlclient"
 	"github.com/weft-dev/weft/agent/engine"
@@ -73,9 +74,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	lis, err := net.Listen("tcp", cfg.HTTP)
+	plain, secure, err := listen(cfg, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+		return err
+	}
+	// Where the agent says it serves channels: host:port of plain HTTP, or
+	// https://host:port when it serves HTTPS only.
+	var address string
+	if plain != nil {
+		address = plain.Addr().String()
+	} else {
+		address = "https://" + secure.Addr().String()
 	}
 	var addStats func([]*agentv1.StatsBucket)
 	if gathered != nil {
@@ -95,8 +104,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			LogLevel:        cfg.Level(),
 			Stats:           cfg.Stats,
 			Metrics:         mets != nil,
+			TLSCert:         cfg.TLSCert,
+			TLSKey:          cfg.TLSKey,
 		},
-		Listener: lis,
+		Plain:    plain,
+		TLS:      secure,
 		Log:      log,
 		Observer: fromWorkers,
 		Exits:    observers,
@@ -104,7 +116,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Stderr:   os.Stderr,
 	})
 	if err != nil {
-		lis.Close()
+		closeAll(plain, secure)
 		return err
 	}
 	slowAfter = pool.SlowAfter
@@ -128,7 +140,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ID:           cfg.ID,
 		Labels:       cfg.Labels,
 		BuildVersion: Version,
-		HTTPAddress:  lis.Addr().String(),
+		HTTPAddress:  address,
 		StartedAt:    started,
 	}, pool, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log,
 		controlclient.WithBackups(dir), controlclient.WithSamples(samples), controlclient.WithLogs(logs), controlclient.WithTails(tail))
@@ -216,7 +228,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		stopClient()
 		return nil
 	})
-	log.Info("agent ready", "http", lis.Addr().String(), "workers", cfg.Workers, "worker_memory_limit", cfg.WorkerMemoryLimit,
+	log.Info("agent ready", "http", addrOf(plain), "https", addrOf(secure), "workers", cfg.Workers, "worker_memory_limit", cfg.WorkerMemoryLimit,
 		"controlplane", cfg.ControlPlane, "state_dir", dir.Path(), "backups", dir.BackupLimit(), "version", Version)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()
@@ -234,4 +246,42 @@ func boot(ctx context.Context, eng controlclient.Engine, dir *state.Dir, log *sl
 	}
 	log.Info("serving the snapshot kept on disk", "revision", snap.GetRevision(), "jobs", len(snap.GetJobs()))
 	return snap, nil
+}
+
+// listen opens the channels' listeners: plain HTTP and HTTPS, each when
+// configured (nil otherwise). It loads the certificate first, so that a
+// bad one stops the agent here with its reason rather than each worker.
+func listen(cfg config.Config, log *slog.Logger) (plain, secure net.Listener, err error) {
+	if cfg.HTTPS != "" {
+		if _, err := certfile.New(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return nil, nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
+		if secure, err = net.Listen("tcp", cfg.HTTPS); err != nil {
+			return nil, nil, fmt.Errorf("listen on %s: %w", cfg.HTTPS, err)
+		}
+	}
+	if cfg.HTTP != "" {
+		if plain, err = net.Listen("tcp", cfg.HTTP); err != nil {
+			closeAll(secure)
+			return nil, nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+		}
+	}
+	return plain, secure, nil
+}
+
+// closeAll closes the listeners that are not nil.
+func closeAll(ls ...net.Listener) {
+	for _, l := range ls {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+// addrOf is l's address, "" for none.
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
 }

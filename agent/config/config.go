@@ -22,8 +22,13 @@ type Config struct {
 	ID string
 	// ControlPlane is the control plane's gRPC address.
 	ControlPlane string
-	// HTTP is where the agent serves its channels.
+	// HTTP is where the agent serves its channels over plain HTTP; empty
+	// for nowhere.
 	HTTP string
+	// HTTPS is where the agent serves its channels over TLS, with the
+	// certificate and key in TLSCert and TLSKey; empty for nowhere.
+	HTTPS           string
+	TLSCert, TLSKey string
 	// HTTPReadTimeout bounds reading one channel request, its headers and
 	// its body, so that a client sending slowly cannot hold a connection.
 	// It does not bound the service's run or the answer.
@@ -113,7 +118,10 @@ func Parse(args []string) (Config, error) {
 	fs := flag.NewFlagSet("weft-agent", flag.ContinueOnError)
 	fs.StringVar(&c.ID, "id", env("WEFT_AGENT_ID", host), "agent id, unique in the fleet (env WEFT_AGENT_ID)")
 	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address (env WEFT_CONTROLPLANE)")
-	fs.StringVar(&c.HTTP, "http", env("WEFT_HTTP", "127.0.0.1:8080"), "address to serve channels on (env WEFT_HTTP)")
+	fs.StringVar(&c.HTTP, "http", env("WEFT_HTTP", "127.0.0.1:8080"), "address to serve channels on over plain HTTP; with --https, only when given (env WEFT_HTTP)")
+	fs.StringVar(&c.HTTPS, "https", env("WEFT_HTTPS", ""), "address to serve channels on over HTTPS, with --tls-cert and --tls-key (env WEFT_HTTPS)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("WEFT_TLS_CERT", ""), "PEM certificate (chain) file of the HTTPS channels; a changed file is used for new connections without a restart (env WEFT_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("WEFT_TLS_KEY", ""), "PEM private key file of --tls-cert (env WEFT_TLS_KEY)")
 	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", readTimeout, "bound on reading a channel request, headers and body; a slower client gets 408 and its connection is closed (env WEFT_HTTP_READ_TIMEOUT)")
 	fs.StringVar(&c.StateDir, "state-dir", env("WEFT_STATE_DIR", "weft-agent-state"), "directory for the last good snapshot (env WEFT_STATE_DIR)")
 	fs.StringVar(&labels, "labels", env("WEFT_LABELS", ""), "labels, k=v,k=v (env WEFT_LABELS)")
@@ -150,6 +158,12 @@ func Parse(args []string) (Config, error) {
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// Plain HTTP beside HTTPS only when asked for.
+	plainGiven := env("WEFT_HTTP", "") != ""
+	fs.Visit(func(f *flag.Flag) { plainGiven = plainGiven || f.Name == "http" })
+	if c.HTTPS != "" && !plainGiven {
+		c.HTTP = ""
+	}
 	if c.Labels, err = ParseLabels(labels); err != nil {
 		return Config{}, fmt.Errorf("--labels: %w", err)
 	}
@@ -162,6 +176,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("--id is required (the host name was not available)")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	case c.HTTP == "" && c.HTTPS == "":
+		return fmt.Errorf("--http and --https are both empty: the channels need an address")
+	case c.HTTPS != "" && (c.TLSCert == "" || c.TLSKey == ""):
+		return fmt.Errorf("--https %s needs --tls-cert and --tls-key", c.HTTPS)
+	case c.HTTPS == "" && (c.TLSCert != "" || c.TLSKey != ""):
+		return fmt.Errorf("--tls-cert and --tls-key are for --https, which is not set")
 	case c.HTTPReadTimeout <= 0:
 		return fmt.Errorf("--http-read-timeout %s: must be positive", c.HTTPReadTimeout)
 	case c.InvokeTimeout <= 0:

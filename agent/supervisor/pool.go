@@ -39,9 +39,11 @@ type Config struct {
 	Workers int
 	// Worker is what each worker is started with; the Pool sets Index.
 	Worker worker.Config
-	// Listener is the channels' listening socket, which the workers share.
-	// It must be a *net.TCPListener or a *net.UnixListener.
-	Listener net.Listener
+	// Plain and TLS are the channels' listening sockets, which the
+	// workers share: plain HTTP, and HTTPS with the certificate files of
+	// Worker.TLSCert and TLSKey. Either may be nil, not both. Each must be
+	// a *net.TCPListener or a *net.UnixListener.
+	Plain, TLS net.Listener
 	// Executable is the agent's binary, started as `Executable worker`;
 	// empty for this process's own.
 	Executable string
@@ -68,7 +70,7 @@ type Pool struct {
 	log *slog.Logger
 
 	lisMu     sync.RWMutex // held to read while a worker starts; to write when closing
-	lisFile   *os.File     // the listener, dup'd for the workers
+	lisFiles  []*os.File   // the listeners, dup'd for the workers, in the order worker.ListenersFD says
 	lisClosed bool
 
 	// applyMu orders Apply and the boot of a new worker: a worker either
@@ -101,20 +103,34 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Workers < 1 {
 		return nil, fmt.Errorf("--workers %d: at least one worker runs the services", cfg.Workers)
 	}
-	f, ok := cfg.Listener.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, fmt.Errorf("the channels' listener %T cannot be shared with worker processes", cfg.Listener)
+	var files []*os.File
+	for _, l := range []net.Listener{cfg.Plain, cfg.TLS} {
+		if l == nil {
+			continue
+		}
+		f, ok := l.(interface{ File() (*os.File, error) })
+		if !ok {
+			return nil, fmt.Errorf("the channels' listener %T cannot be shared with worker processes", l)
+		}
+		lf, err := f.File()
+		if err != nil {
+			return nil, fmt.Errorf("share the channels' listener: %w", err)
+		}
+		files = append(files, lf)
 	}
-	lf, err := f.File()
-	if err != nil {
-		return nil, fmt.Errorf("share the channels' listener: %w", err)
+	if len(files) == 0 {
+		return nil, errors.New("no listener for the channels")
+	}
+	cfg.Worker.Plain = cfg.Plain != nil
+	if cfg.TLS == nil {
+		cfg.Worker.TLSCert, cfg.Worker.TLSKey = "", ""
 	}
 	if cfg.Executable == "" {
 		// This process's own binary, even once an upgrade replaced the
 		// file: a worker always speaks its agent's protocol.
 		cfg.Executable = "/proc/self/exe"
 	}
-	p := &Pool{cfg: cfg, lisFile: lf, log: cfg.Log.With("component", "supervisor"), changed: make(chan struct{})}
+	p := &Pool{cfg: cfg, lisFiles: files, log: cfg.Log.With("component", "supervisor"), changed: make(chan struct{})}
 	for i := range cfg.Workers {
 		p.slots = append(p.slots, &slot{index: i + 1})
 	}
@@ -137,9 +153,15 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	// No new connections: the workers close their copies as they stop.
-	p.cfg.Listener.Close()
+	for _, l := range []net.Listener{p.cfg.Plain, p.cfg.TLS} {
+		if l != nil {
+			l.Close()
+		}
+	}
 	p.lisMu.Lock()
-	p.lisFile.Close()
+	for _, f := range p.lisFiles {
+		f.Close()
+	}
 	p.lisClosed = true
 	p.lisMu.Unlock()
 	wg.Wait()

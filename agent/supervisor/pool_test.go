@@ -157,7 +157,7 @@ func inProcessWorker(t *testing.T, index int, maxPackageBytes int64) *proc {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- worker.Run(ctx, cfg, lis, workerEnd) }()
+	go func() { ran <- worker.Run(ctx, cfg, worker.Listeners{Plain: lis}, workerEnd) }()
 	var mu sync.Mutex
 	used := false
 	cc, err := grpc.NewClient("passthrough:///worker",

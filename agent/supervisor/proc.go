@@ -65,8 +65,8 @@ func (p *Pool) start(index int) (*proc, error) {
 	if p.lisClosed {
 		return nil, errors.New("the agent is stopping")
 	}
-	cmd.ExtraFiles = []*os.File{p.lisFile, theirs} // fds 3 and 4: see worker.ListenerFD, AgentFD
-	cmd.Env = workerEnv()                          // nothing of the agent's own: no secrets, no NOTIFY_SOCKET
+	cmd.ExtraFiles = append([]*os.File{theirs}, p.lisFiles...) // see worker.AgentFD, ListenersFD
+	cmd.Env = workerEnv()                                      // nothing of the agent's own: no secrets, no NOTIFY_SOCKET
 	cmd.Dir = "/"
 	// A group of its own: a terminal's Ctrl-C reaches the agent alone,
 	// which stops its workers in order.

@@ -7,8 +7,8 @@
 // replaces (see agent/supervisor).
 //
 // A worker is the agent's own binary started as `weft-agent worker`, with
-// the channels' listener as file descriptor 3 and one end of a socket pair
-// to its agent as file descriptor 4; the agent speaks weft.worker.v1 on it.
+// one end of a socket pair to its agent as file descriptor 3, on which the
+// agent speaks weft.worker.v1, and the channels' listeners from 4 on.
 package worker
 
 import (
@@ -22,10 +22,13 @@ import (
 // Command is the argument that makes the agent's binary a worker.
 const Command = "worker"
 
-// The file descriptors a worker inherits.
+// The file descriptors a worker inherits: AgentFD, this worker's end of
+// the socket pair to its agent, then the channels' listening sockets,
+// shared by the workers: the plain one when Config.Plain, then the TLS one
+// when Config.TLSCert is set.
 const (
-	ListenerFD = 3 // the channels' listening socket, shared by the workers
-	AgentFD    = 4 // this worker's end of the socket pair to its agent
+	AgentFD     = 3
+	ListenersFD = 4
 )
 
 // Config is what a worker is started with. Its agent turns it into
@@ -42,8 +45,10 @@ type Config struct {
 	MemoryLimit     int64         // bytes the worker may map beyond what it starts with; 0 for no cap
 	SlowThreshold   time.Duration // how long an invocation may take before it is slow
 	LogLevel        slog.Level
-	Stats           bool // count statistics, sent to the agent every second
-	Metrics         bool // the agent serves metrics: send it every event
+	Stats           bool   // count statistics, sent to the agent every second
+	Metrics         bool   // the agent serves metrics: send it every event
+	Plain           bool   // a plain HTTP listener is passed
+	TLSCert, TLSKey string // files of the TLS listener's certificate, when one is passed
 }
 
 // Args returns the command line that starts a worker with c.
@@ -62,6 +67,9 @@ func (c Config) Args() []string {
 		"--log-level", c.LogLevel.String(),
 		"--stats=" + strconv.FormatBool(c.Stats),
 		"--metrics=" + strconv.FormatBool(c.Metrics),
+		"--plain=" + strconv.FormatBool(c.Plain),
+		"--tls-cert", c.TLSCert,
+		"--tls-key", c.TLSKey,
 	}
 }
 
@@ -82,6 +90,9 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&level, "log-level", "INFO", "log level")
 	fs.BoolVar(&c.Stats, "stats", true, "count statistics for the agent")
 	fs.BoolVar(&c.Metrics, "metrics", false, "send the agent every event, for its metrics")
+	fs.BoolVar(&c.Plain, "plain", true, "a plain HTTP listener is passed")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate file of the TLS listener")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "key file of the TLS listener")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-dev/weft/agent/certfile"
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/observe"
@@ -40,22 +42,40 @@ func Main(args []string) error {
 	}
 	signal.Ignore(os.Interrupt)
 	// The duplicates are what the worker uses: closing the inherited
-	// descriptors leaves the socket open only as long as it is in use.
-	lf := os.NewFile(ListenerFD, "channels")
-	lis, err := net.FileListener(lf)
-	lf.Close()
-	if err != nil {
-		return fmt.Errorf("the channels' listener (fd %d): %w", ListenerFD, err)
-	}
+	// descriptors leaves a socket open only as long as it is in use.
 	af := os.NewFile(AgentFD, "agent")
 	conn, err := net.FileConn(af)
 	af.Close()
 	if err != nil {
 		return fmt.Errorf("the socket to the agent (fd %d): %w", AgentFD, err)
 	}
+	var lis Listeners
+	fd := uintptr(ListenersFD)
+	for _, l := range []struct {
+		want bool
+		to   *net.Listener
+		name string
+	}{{cfg.Plain, &lis.Plain, "plain"}, {cfg.TLSCert != "", &lis.TLS, "TLS"}} {
+		if !l.want {
+			continue
+		}
+		f := os.NewFile(fd, l.name)
+		*l.to, err = net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("the channels' %s listener (fd %d): %w", l.name, fd, err)
+		}
+		fd++
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, cfg, lis, conn)
+}
+
+// Listeners are the sockets a worker serves channels on.
+type Listeners struct {
+	Plain net.Listener // plain HTTP; nil for none
+	TLS   net.Listener // HTTPS with Config.TLSCert and TLSKey; nil for none
 }
 
 // MaxMessage bounds one message between an agent and a worker, both ways:
@@ -101,7 +121,7 @@ const statsEvery = time.Second
 
 // Run serves the agent on conn and, once asked, the channels on lis, until
 // ctx ends or the agent hangs up; then it stops gracefully.
-func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error {
+func Run(ctx context.Context, cfg Config, lis Listeners, conn net.Conn) error {
 	debug.SetGCPercent(cfg.GCPercent)
 	fwd := newForwarder(cfg.SlowThreshold, cfg.Metrics)
 	log := slog.New(&logHandler{f: fwd, level: cfg.LogLevel})
@@ -129,19 +149,26 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 		}()
 	}
 	eng.Observer = observer
-	srv := &http.Server{
-		Handler: &channel.Handler{
-			Current:      eng.Route,
-			MaxBodyBytes: cfg.MaxBodyBytes,
-			NewCID:       engine.NewCID,
-			Log:          log.With("component", "channel"),
-			Observer:     observer,
-		},
-		ReadTimeout:       cfg.HTTPReadTimeout,
-		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
-		IdleTimeout:       2 * time.Minute,
+	handler := &channel.Handler{
+		Current:      eng.Route,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		NewCID:       engine.NewCID,
+		Log:          log.With("component", "channel"),
+		Observer:     observer,
 	}
-	w := &server{eng: eng, fwd: fwd, srv: srv, lis: lis, log: log, served: make(chan error, 1)}
+	w := &server{eng: eng, fwd: fwd, log: log, served: make(chan error, 2)}
+	if lis.Plain != nil {
+		w.servers = append(w.servers, served{newServer(cfg, handler), lis.Plain})
+	}
+	if lis.TLS != nil {
+		certs, err := certfile.New(cfg.TLSCert, cfg.TLSKey, log.With("component", "tls"))
+		if err != nil {
+			return err
+		}
+		srv := newServer(cfg, handler)
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+		w.servers = append(w.servers, served{srv, tls.NewListener(lis.TLS, srv.TLSConfig)})
+	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage))
 	workerv1.RegisterWorkerServiceServer(gs, w)
 	hungUp := make(chan error, 1)
@@ -157,8 +184,10 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 	// agent read what they reported.
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if serr := w.srv.Shutdown(sctx); serr != nil {
-		log.Warn("requests still running when the worker stopped", "err", serr)
+	for _, sv := range w.servers {
+		if serr := sv.srv.Shutdown(sctx); serr != nil {
+			log.Warn("requests still running when the worker stopped", "err", serr)
+		}
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), DrainTimeout)
 	defer dcancel()
@@ -189,15 +218,34 @@ func Run(ctx context.Context, cfg Config, lis net.Listener, conn net.Conn) error
 	return nil
 }
 
+// newServer is an HTTP server of the channels.
+func newServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h,
+		// ReadTimeout cuts a client that sends its body slowly, holding a
+		// connection and a goroutine. It bounds only the reading: net/http
+		// lifts the deadline once the handler has read the body, so a long
+		// service, its late 504 and the answer are not cut by it.
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// served is an HTTP server and the listener it serves.
+type served struct {
+	srv *http.Server
+	lis net.Listener
+}
+
 // server answers the agent.
 type server struct {
 	workerv1.UnimplementedWorkerServiceServer
-	eng    *engine.Engine
-	fwd    *forwarder
-	srv    *http.Server
-	lis    net.Listener
-	log    *slog.Logger
-	served chan error // Serve's end
+	eng     *engine.Engine
+	fwd     *forwarder
+	servers []served
+	log     *slog.Logger
+	served  chan error // a Serve's end
 	// running is read-locked by each invocation; the worker locks it when
 	// it stops, which waits for them and refuses new ones.
 	running sync.RWMutex
@@ -256,7 +304,9 @@ func (w *server) Serve(context.Context, *workerv1.ServeRequest) (*workerv1.Serve
 	defer w.mu.Unlock()
 	if !w.serving {
 		w.serving = true
-		go func() { w.served <- w.srv.Serve(w.lis) }()
+		for _, sv := range w.servers {
+			go func() { w.served <- sv.srv.Serve(sv.lis) }()
+		}
 	}
 	return &workerv1.ServeResponse{}, nil
 }

@@ -205,7 +205,7 @@ func TestRunServesTheAgent(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- Run(ctx, cfg, lis, workerEnd) }()
+	go func() { ran <- Run(ctx, cfg, Listeners{Plain: lis}, workerEnd) }()
 	var once sync.Once
 	var runErr error
 	stopped := func() error { // Run's result, once it returned
@@ -372,7 +372,7 @@ func TestRunEndsWhenTheAgentHangsUp(t *testing.T) {
 	t.Cleanup(cancel)
 	cfg := Config{Index: 1, InvokeTimeout: time.Second, MaxBodyBytes: 1 << 20, HTTPReadTimeout: time.Second, ShutdownTimeout: 10 * time.Second, GCPercent: 100, SlowThreshold: time.Second}
 	ran := make(chan error, 1)
-	go func() { ran <- Run(ctx, cfg, lis, workerEnd) }()
+	go func() { ran <- Run(ctx, cfg, Listeners{Plain: lis}, workerEnd) }()
 
 	api := dial(t, agentEnd)
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -13,8 +13,10 @@ import (
 type Agent struct {
 	// ID is the agent's id.
 	ID string
-	// HTTPAddr is where it serves channels, host:port.
+	// HTTPAddr is where it serves channels, host:port: over plain HTTP,
+	// or over HTTPS when it was started with OnlyHTTPS.
 	HTTPAddr string
+	scheme   string
 	// StateDir is its state directory, kept across restarts.
 	StateDir string
 
@@ -42,7 +44,12 @@ func StartAgent(t testing.TB, cp *ControlPlane, id string, opts ...Option) *Agen
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		httpAddr := FreeAddr(t)
-		a := &Agent{ID: id, HTTPAddr: httpAddr, StateDir: stateDir, cp: cp}
+		a := &Agent{ID: id, HTTPAddr: httpAddr, StateDir: stateDir, cp: cp, scheme: "http"}
+		listen := []string{"--http", httpAddr}
+		if cfg.tls != nil {
+			a.scheme = "https"
+			listen = []string{"--https", httpAddr, "--tls-cert", cfg.tls.cert, "--tls-key", cfg.tls.key}
+		}
 		a.proc = &process{
 			t:    t,
 			name: "weft-agent " + id,
@@ -50,9 +57,8 @@ func StartAgent(t testing.TB, cp *ControlPlane, id string, opts ...Option) *Agen
 			args: append([]string{
 				"--id", id,
 				"--controlplane", cp.Addr,
-				"--http", httpAddr,
 				"--state-dir", stateDir,
-			}, cfg.args...),
+			}, append(listen, cfg.args...)...),
 			env:        cleanEnv(cfg.env...),
 			logPath:    filepath.Join(dir, fmt.Sprintf("agent-%s-%d.log", id, attempt)),
 			allowRaces: cfg.allowRaces,
@@ -110,8 +116,8 @@ func (a *Agent) PID() int { return a.proc.pid() }
 // Running reports whether the agent process is running.
 func (a *Agent) Running() bool { return a.proc.running() }
 
-// URL returns the URL of path on the agent's HTTP server.
-func (a *Agent) URL(path string) string { return "http://" + a.HTTPAddr + path }
+// URL returns the URL of path on the agent's channels.
+func (a *Agent) URL(path string) string { return a.scheme + "://" + a.HTTPAddr + path }
 
 // LogPath returns the path of the agent's log file.
 func (a *Agent) LogPath() string { return a.proc.logPath }

@@ -25,6 +25,17 @@ type procConfig struct {
 	env        []string
 	allowRaces bool
 	bin        string
+	tls        *tlsFiles
+}
+
+// tlsFiles are an HTTPS listener's certificate and key files.
+type tlsFiles struct{ cert, key string }
+
+// OnlyHTTPS makes an agent serve its channels over HTTPS only, on its
+// HTTPAddr, with the certificate and key in these files: Agent.URL is
+// then an https URL.
+func OnlyHTTPS(certFile, keyFile string) Option {
+	return func(c *procConfig) { c.tls = &tlsFiles{certFile, keyFile} }
 }
 
 // WithBinary starts bin instead of the binary the tests built, such as

@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/controlplane/store/storetest"
+	"github.com/weft-dev/weft/tests/testenv"
+)
+
+// TestHTTPSChannels serves channels over HTTPS. An agent with --https only
+// answers `curl --cacert` and refuses a client that does not trust its CA
+// and a plain HTTP request; its certificate files are replaced and the
+// next connections get the new certificate, with no restart; a broken
+// replacement leaves the last good one in use. An agent with --http and
+// --https serves both.
+func TestHTTPSChannels(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("no curl on this machine")
+	}
+	dir := t.TempDir()
+	authority := newCA(t, "weft test channels CA")
+	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", authority.cert.Raw)
+	served := authority.issueServer(t, dir, "channels", "first")
+
+	cp := testenv.StartControlPlane(t, storetest.SQLite(t).DSN)
+	secure := testenv.StartAgent(t, cp, "https-1", testenv.OnlyHTTPS(served.cert, served.key))
+	both := testenv.StartAgent(t, cp, "https-2", testenv.WithArgs("--https", testenv.FreeAddr(t), "--tls-cert", served.cert, "--tls-key", served.key))
+	e := &env{cp: cp, agents: []*testenv.Agent{secure, both}}
+	e.ctlOK(t, "deploy", filepath.Join(testenv.ModuleRoot(t), "deploy", "examples", "hello"), "--wait")
+	e.ctlOK(t, "channel", "create", "hello", "--path", "/api/hello", "--service", "hello.greet")
+	e.sync(t)
+
+	call := func(args ...string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(curl, append([]string{"-sS", "--max-time", "30", "-X", "POST", "-H", "Content-Type: application/json", "-d", `{"name":"Ada"}`}, args...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if err != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		t.Logf("$ curl %s  # exit %d", strings.Join(args, " "), code)
+		return string(out), code
+	}
+	if out, code := call("--cacert", caFile, secure.URL("/api/hello")); code != 0 || !strings.Contains(out, "Hello, Ada!") {
+		t.Fatalf("curl --cacert over HTTPS: exit %d: %s", code, out)
+	}
+	if out, code := call(secure.URL("/api/hello")); code == 0 {
+		t.Errorf("curl without the CA trusted the agent's certificate: %s", out)
+	}
+	if out, _ := call("http://" + secure.HTTPAddr + "/api/hello"); strings.Contains(out, "Hello") {
+		t.Errorf("plain HTTP to an HTTPS-only agent was answered: %s", out)
+	}
+	if rec := cp.Agent(t, secure.ID); rec.GetHttpAddress() != "https://"+secure.HTTPAddr {
+		t.Errorf("the HTTPS-only agent says it serves at %q, want https://%s", rec.GetHttpAddress(), secure.HTTPAddr)
+	}
+	// An agent with both serves both.
+	if r := testenv.PostJSON(t, both.URL("/api/hello"), `{"name":"Ada"}`); r.Status != 200 {
+		t.Errorf("plain HTTP beside HTTPS: %s", r)
+	}
+
+	// Renewed: the files change, the next connections get the new one.
+	renewed := authority.issueServer(t, dir, "renewed", "second")
+	replace(t, renewed.cert, served.cert)
+	replace(t, renewed.key, served.key)
+	testenv.Await(t, time.Minute, "the renewed certificate served", func() (bool, string) {
+		cn := peerName(t, secure.HTTPAddr, authority)
+		return cn == "second", "served: " + cn
+	})
+	if out, code := call("--cacert", caFile, secure.URL("/api/hello")); code != 0 || !strings.Contains(out, "Hello, Ada!") {
+		t.Fatalf("curl --cacert after the renewal: exit %d: %s", code, out)
+	}
+	// A broken renewal keeps the last good certificate.
+	if err := os.WriteFile(served.cert, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Await(t, time.Minute, "the agent saying it keeps its certificate", func() (bool, string) {
+		peerName(t, secure.HTTPAddr, authority) // the files are looked at on a handshake
+		return strings.Contains(readLog(t, secure.LogPath()), "keeping the TLS certificate in use"), "not yet"
+	})
+	if cn := peerName(t, secure.HTTPAddr, authority); cn != "second" {
+		t.Errorf("after a broken renewal the agent serves %q, want the last good one", cn)
+	}
+	if !secure.Running() {
+		t.Fatal("the agent ended on a broken certificate file")
+	}
+}
+
+// issueServer makes a server certificate for 127.0.0.1, named cn, and
+// writes it and its key into dir as NAME-cert.pem and NAME-key.pem.
+func (c *ca) issueServer(t *testing.T, dir, name, cn string) certFiles {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFiles{
+		cert: writePEM(t, dir, name+"-cert.pem", "CERTIFICATE", der),
+		key:  writePEM(t, dir, name+"-key.pem", "PRIVATE KEY", kder),
+	}
+}
+
+// replace puts the content of from at to in one rename, as a renewal does.
+func replace(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := to + ".new"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// peerName is the common name of the certificate a new TLS connection to
+// addr is served, verified against authority.
+func peerName(t *testing.T, addr string, authority *ca) string {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(authority.cert)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{RootCAs: roots})
+	if err != nil {
+		return fmt.Sprintf("(no TLS connection: %v)", err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
