@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,11 +42,37 @@ func BenchmarkChannelVsPlain(b *testing.B) {
 	c.report(b, "plain", "weft")
 }
 
-// startPlain builds and starts the plain server.
-func startPlain(b *testing.B) target {
+// BenchmarkChannelVsPlainTLS is BenchmarkChannelVsPlain over HTTPS: the
+// agent serves the channel with --https only, the plain server with
+// net/http's ListenAndServeTLS, both with a certificate of one test CA
+// that the load generator trusts; each keeps its connections alive, so a
+// round measures requests over established TLS connections:
+//
+//	go test -run '^$' -bench ChannelVsPlainTLS -benchtime 1x ./tests/bench/
+func BenchmarkChannelVsPlainTLS(b *testing.B) {
+	dir := b.TempDir()
+	authority := testenv.NewCA(b, "bench CA")
+	certs := authority.ServerCert(b, dir, "server", "bench")
+	cp := testenv.StartControlPlane(b, storetest.SQLite(b).DSN)
+	agent := testenv.StartAgent(b, cp, "bench-agent", testenv.OnlyHTTPS(certs.Cert, certs.Key))
+	if r := testenv.Ctl(b, cp, "deploy", "testdata/transform", "--wait"); r.ExitCode != 0 {
+		b.Fatalf("deploy: %s", r)
+	}
+	if r := testenv.Ctl(b, cp, "channel", "create", "bench", "--path", "/bench", "--service", "bench.transform"); r.ExitCode != 0 {
+		b.Fatalf("channel create: %s", r)
+	}
+	testenv.AwaitAgentsSynced(b, cp, cp.DesiredRevision(b), time.Minute, agent.ID)
+	plain := startPlain(b, "--tls-cert", certs.Cert, "--tls-key", certs.Key)
+	plain.url, plain.roots = strings.Replace(plain.url, "http://", "https://", 1), authority.Pool()
+	c := alternate(b, plain, target{name: "weft", url: agent.URL("/bench"), pid: agent.PID(), roots: authority.Pool()})
+	c.report(b, "plain", "weft")
+}
+
+// startPlain builds and starts the plain server, with args.
+func startPlain(b *testing.B, args ...string) target {
 	bin := testenv.BuildCommand(b, "./tests/bench/plainserver", "bench-plainserver")
 	addr := testenv.FreeAddr(b)
-	return startServer(b, "plain", addr, bin, "--listen", addr)
+	return startServer(b, "plain", addr, bin, append([]string{"--listen", addr}, args...)...)
 }
 
 // startServer starts bin with args as the target name serving /bench at

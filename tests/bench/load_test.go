@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,9 +31,10 @@ const (
 // target is a server under load: its URL, and its process id for the CPU
 // it spends (0 when unknown).
 type target struct {
-	name string
-	url  string
-	pid  int
+	name  string
+	url   string
+	pid   int
+	roots *x509.CertPool // the CAs an https url's server is trusted by
 }
 
 // comparison is what alternate measured: each target's totals, and per
@@ -118,7 +121,11 @@ type loader struct {
 }
 
 func newLoader(t target) *loader {
-	return &loader{target: t, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers, MaxConnsPerHost: loadWorkers}}}
+	tr := &http.Transport{MaxIdleConnsPerHost: loadWorkers, MaxConnsPerHost: loadWorkers}
+	if t.roots != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: t.roots}
+	}
+	return &loader{target: t, client: &http.Client{Transport: tr}}
 }
 
 // run sends POSTs of benchOrder from loadWorkers workers for d. Any answer

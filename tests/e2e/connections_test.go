@@ -146,7 +146,7 @@ func outboundSecurity(t *testing.T, e *env, r *remote) {
 		{"jwt", []string{"--kind", "jwt", "--algorithms", "HS256", "--secret", r.hsKey, "--issuer", "weft", "--audience", "partner"}, []string{"--secret", strings.Repeat("w", 40)}, []string{"--secret", r.hsKey}, nil, "401"},
 		{"bearer", []string{"--kind", "bearer", "--token", bearerToken}, []string{"--token", "wrong"}, []string{"--token", bearerToken}, nil, "401"},
 		{"oauth2", []string{"--kind", "oauth2_client_credentials", "--token-url", r.a.URL + "/token", "--client-id", oauthClientID, "--client-secret", oauthSecret}, []string{"--client-secret", "wrong"}, []string{"--client-secret", oauthSecret}, nil, "invalid_client"},
-		{"tlscert", []string{"--kind", "tls_client_cert", "--cert-file", r.clientCert.cert, "--key-file", r.clientCert.key}, []string{"--cert-file", r.otherCert.cert, "--key-file", r.otherCert.key}, []string{"--cert-file", r.clientCert.cert, "--key-file", r.clientCert.key}, []string{"--ca-file", r.serverCAFile}, "tls:"},
+		{"tlscert", []string{"--kind", "tls_client_cert", "--cert-file", r.clientCert.Cert, "--key-file", r.clientCert.Key}, []string{"--cert-file", r.otherCert.Cert, "--key-file", r.otherCert.Key}, []string{"--cert-file", r.clientCert.Cert, "--key-file", r.clientCert.Key}, []string{"--ca-file", r.serverCAFile}, "tls:"},
 	}
 	for _, c := range cases {
 		e.ctlOK(t, append([]string{"security", "create", "out-" + c.kind}, c.def...)...)

@@ -1,14 +1,8 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -33,13 +27,13 @@ func TestHTTPSChannels(t *testing.T) {
 		t.Skip("no curl on this machine")
 	}
 	dir := t.TempDir()
-	authority := newCA(t, "weft test channels CA")
-	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", authority.cert.Raw)
-	served := authority.issueServer(t, dir, "channels", "first")
+	authority := testenv.NewCA(t, "weft test channels CA")
+	caFile := testenv.WritePEM(t, dir, "ca.pem", "CERTIFICATE", authority.Cert.Raw)
+	served := authority.ServerCert(t, dir, "channels", "first")
 
 	cp := testenv.StartControlPlane(t, storetest.SQLite(t).DSN)
-	secure := testenv.StartAgent(t, cp, "https-1", testenv.OnlyHTTPS(served.cert, served.key))
-	both := testenv.StartAgent(t, cp, "https-2", testenv.WithArgs("--https", testenv.FreeAddr(t), "--tls-cert", served.cert, "--tls-key", served.key))
+	secure := testenv.StartAgent(t, cp, "https-1", testenv.OnlyHTTPS(served.Cert, served.Key))
+	both := testenv.StartAgent(t, cp, "https-2", testenv.WithArgs("--https", testenv.FreeAddr(t), "--tls-cert", served.Cert, "--tls-key", served.Key))
 	e := &env{cp: cp, agents: []*testenv.Agent{secure, both}}
 	e.ctlOK(t, "deploy", filepath.Join(testenv.ModuleRoot(t), "deploy", "examples", "hello"), "--wait")
 	e.ctlOK(t, "channel", "create", "hello", "--path", "/api/hello", "--service", "hello.greet")
@@ -74,9 +68,9 @@ func TestHTTPSChannels(t *testing.T) {
 	}
 
 	// Renewed: the files change, the next connections get the new one.
-	renewed := authority.issueServer(t, dir, "renewed", "second")
-	replace(t, renewed.cert, served.cert)
-	replace(t, renewed.key, served.key)
+	renewed := authority.ServerCert(t, dir, "renewed", "second")
+	replace(t, renewed.Cert, served.Cert)
+	replace(t, renewed.Key, served.Key)
 	testenv.Await(t, time.Minute, "the renewed certificate served", func() (bool, string) {
 		cn := peerName(t, secure.HTTPAddr, authority)
 		return cn == "second", "served: " + cn
@@ -85,7 +79,7 @@ func TestHTTPSChannels(t *testing.T) {
 		t.Fatalf("curl --cacert after the renewal: exit %d: %s", code, out)
 	}
 	// A broken renewal keeps the last good certificate.
-	if err := os.WriteFile(served.cert, []byte("not a certificate"), 0o600); err != nil {
+	if err := os.WriteFile(served.Cert, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Await(t, time.Minute, "the agent saying it keeps its certificate", func() (bool, string) {
@@ -97,37 +91,6 @@ func TestHTTPSChannels(t *testing.T) {
 	}
 	if !secure.Running() {
 		t.Fatal("the agent ended on a broken certificate file")
-	}
-}
-
-// issueServer makes a server certificate for 127.0.0.1, named cn, and
-// writes it and its key into dir as NAME-cert.pem and NAME-key.pem.
-func (c *ca) issueServer(t *testing.T, dir, name, cn string) certFiles {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certFiles{
-		cert: writePEM(t, dir, name+"-cert.pem", "CERTIFICATE", der),
-		key:  writePEM(t, dir, name+"-key.pem", "PRIVATE KEY", kder),
 	}
 }
 
@@ -149,11 +112,9 @@ func replace(t *testing.T, from, to string) {
 
 // peerName is the common name of the certificate a new TLS connection to
 // addr is served, verified against authority.
-func peerName(t *testing.T, addr string, authority *ca) string {
+func peerName(t *testing.T, addr string, authority *testenv.CA) string {
 	t.Helper()
-	roots := x509.NewCertPool()
-	roots.AddCert(authority.cert)
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{RootCAs: roots})
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{RootCAs: authority.Pool()})
 	if err != nil {
 		return fmt.Sprintf("(no TLS connection: %v)", err)
 	}

@@ -10,23 +10,19 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"encoding/xml"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // remote is the world outside Weft that the tests call through outgoing
@@ -38,8 +34,8 @@ type remote struct {
 	a, b, tls, mtls *httptest.Server
 
 	serverCAFile string // PEM of the HTTPS servers' certificate
-	clientCert   certFiles
-	otherCert    certFiles // a client certificate from a CA the server does not trust
+	clientCert   testenv.CertFiles
+	otherCert    testenv.CertFiles // a client certificate from a CA the server does not trust
 
 	rsaKey *rsa.PrivateKey
 	ecKey  *ecdsa.PrivateKey
@@ -49,9 +45,6 @@ type remote struct {
 	mu   sync.Mutex
 	want map[string]string // what each /check/{kind} accepts
 }
-
-// certFiles are a certificate and its key in PEM files.
-type certFiles struct{ cert, key string }
 
 // The credentials the remote accepts at first.
 const (
@@ -96,11 +89,11 @@ func newRemote(t *testing.T) *remote {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.rsaPub = writePEM(t, dir, "rsa-pub.pem", "PUBLIC KEY", der)
+	r.rsaPub = testenv.WritePEM(t, dir, "rsa-pub.pem", "PUBLIC KEY", der)
 
-	clientCA := newCA(t, "client CA")
-	r.clientCert = clientCA.issue(t, dir, "client", "client.weft.test")
-	r.otherCert = newCA(t, "other CA").issue(t, dir, "other", "client.weft.test")
+	clientCA := testenv.NewCA(t, "client CA")
+	r.clientCert = clientCA.ClientCert(t, dir, "client", "client.weft.test")
+	r.otherCert = testenv.NewCA(t, "other CA").ClientCert(t, dir, "other", "client.weft.test")
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /customers/{id}", r.customer)
@@ -114,14 +107,14 @@ func newRemote(t *testing.T) *remote {
 	r.tls = httptest.NewTLSServer(withServer("TLS", mux))
 	r.mtls = httptest.NewUnstartedServer(withServer("mTLS", mux))
 	pool := x509.NewCertPool()
-	pool.AddCert(clientCA.cert)
+	pool.AddCert(clientCA.Cert)
 	r.mtls.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
 	r.mtls.StartTLS()
 	for _, s := range []*httptest.Server{r.a, r.b, r.tls, r.mtls} {
 		t.Cleanup(s.Close)
 	}
 	// httptest gives every TLS server the same self-signed certificate.
-	r.serverCAFile = writePEM(t, dir, "server-ca.pem", "CERTIFICATE", r.tls.Certificate().Raw)
+	r.serverCAFile = testenv.WritePEM(t, dir, "server-ca.pem", "CERTIFICATE", r.tls.Certificate().Raw)
 	return r
 }
 
@@ -284,75 +277,4 @@ func signJWT(t *testing.T, key any, kid string, claims map[string]any) string {
 func jwtClaims(sub string) map[string]any {
 	now := time.Now()
 	return map[string]any{"iss": jwtIssuer, "aud": jwtAudience, "sub": sub, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-}
-
-// ca is a certificate authority for test certificates.
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newCA(t *testing.T, name string) *ca {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ca{cert: cert, key: key}
-}
-
-// issue makes a client certificate for cn and writes it and its key into
-// dir as NAME-cert.pem and NAME-key.pem.
-func (c *ca) issue(t *testing.T, dir, name, cn string) certFiles {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certFiles{
-		cert: writePEM(t, dir, name+"-cert.pem", "CERTIFICATE", der),
-		key:  writePEM(t, dir, name+"-key.pem", "PRIVATE KEY", kder),
-	}
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -27,6 +27,8 @@ type summary struct {
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	certFile := flag.String("tls-cert", "", "serve HTTPS with this certificate file (and --tls-key)")
+	keyFile := flag.String("tls-key", "", "key file of --tls-cert")
 	flag.Parse()
 	http.HandleFunc("POST /bench", func(w http.ResponseWriter, r *http.Request) {
 		var in order
@@ -43,5 +45,8 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
 	})
+	if *certFile != "" {
+		log.Fatal(http.ListenAndServeTLS(*addr, *certFile, *keyFile, nil))
+	}
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }
