@@ -95,6 +95,10 @@ func unsupported(fset *token.FileSet, files []*ast.File) (probs, typeErrs []Prob
 				}
 			case *ast.GoStmt:
 				at(n.Pos(), "the go statement is not allowed: start goroutines with ctx.Go, which the agent stops when it replaces the package")
+			case *ast.FuncDecl:
+				checkParamNames(at, n.Type, n.Body)
+			case *ast.FuncLit:
+				checkParamNames(at, n.Type, n.Body)
 			case *ast.Ident:
 				if b, ok := info.Uses[n].(*types.Builtin); ok && missingBuiltins[b.Name()] != "" {
 					at(n.Pos(), "the builtin %s is not supported by the interpreter; %s", b.Name(), missingBuiltins[b.Name()])
@@ -106,6 +110,47 @@ func unsupported(fset *token.FileSet, files []*ast.File) (probs, typeErrs []Prob
 	g := generics{info: info, pkg: pkg, u: u, at: at, decls: map[*types.Func]*ast.FuncDecl{}}
 	g.check(files)
 	return probs, typeErrs
+}
+
+// checkParamNames refuses unnamed parameters of a function that has local
+// variables. Called from compiled code (a handler, a ctx.Go goroutine, a
+// func handed to the standard library), such a function has its arguments
+// stored over its locals by the interpreter: a panic (reflect.Set: value
+// of type X is not assignable to type Y), or wrong values when the types
+// agree. Without locals it runs right.
+func checkParamNames(at func(token.Pos, string, ...any), ft *ast.FuncType, body *ast.BlockStmt) {
+	if body == nil || ft.Params == nil || !declaresLocals(body) {
+		return
+	}
+	for _, f := range ft.Params.List {
+		if len(f.Names) == 0 {
+			at(f.Pos(), "unnamed parameters of a function with local variables are not supported by the interpreter when the function is called from outside it; name them (_ for one you do not use)")
+			return
+		}
+	}
+}
+
+// declaresLocals says whether a function's body declares variables (not
+// those of the closures in it, which have their own frames; named results
+// do not count: the interpreter places them right).
+func declaresLocals(body *ast.BlockStmt) bool {
+	found := false
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false
+		case *ast.AssignStmt:
+			found = found || n.Tok == token.DEFINE
+		case *ast.RangeStmt:
+			found = found || n.Tok == token.DEFINE
+		case *ast.DeclStmt:
+			if g, ok := n.Decl.(*ast.GenDecl); ok && g.Tok == token.VAR {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 // typeProblems turns the type checker's errors into problems, leaving out

@@ -57,6 +57,14 @@ func TestConstructs(t *testing.T) {
 			[]string{"3:17: range over a function"}},
 		{"range over a slice", "func run() any {\n\tn := 0\n\tfor i := range []int{5, 6} {\n\t\tn += i\n\t}\n\treturn n\n}", "1", nil},
 
+		// Unnamed parameters of a function the interpreter hands to
+		// compiled code: the argument lands in a local's slot.
+		{"unnamed parameters of a func called from compiled code", "func run() any {\n\treturn slices.IndexFunc([]string{\"a\"}, func(string) bool {\n\t\tn := 1\n\t\treturn n == 1\n\t})\n}", "0",
+			[]string{"2:46: unnamed parameters of a function with local variables are not supported"}},
+		{"unnamed parameters, named result", "func run() any {\n\treturn slices.IndexFunc([]string{\"a\"}, func(string) (ok bool) {\n\t\tok = true\n\t\treturn\n\t})\n}", "0", nil},
+		{"unnamed parameters, no locals", "func run() any {\n\treturn slices.IndexFunc([]string{\"a\"}, func(string) bool {\n\t\treturn true\n\t})\n}", "0", nil},
+		{"blank parameter names", "func run() any {\n\treturn slices.IndexFunc([]string{\"a\"}, func(_ string) bool {\n\t\tn := 1\n\t\treturn n == 1\n\t})\n}", "0", nil},
+
 		// Loop variables.
 		{"closure of a for variable", "func run() any {\n\tvar fs []func() int\n\tfor i := 0; i < 3; i++ {\n\t\tfs = append(fs, func() int { return i })\n\t}\n\treturn []int{fs[0](), fs[1](), fs[2]()}\n}", "[0 1 2]",
 			[]string{`4:39: the closure captures loop variable "i"`}},
