@@ -45,6 +45,7 @@ type State struct {
 	conns    *connections                // security definitions, outgoing connections
 	router   *channel.Router
 	inv      *stateInvoker // made once, not per request
+	calls    atomic.Int64  // invocations running on this state
 }
 
 // Revision returns the state's revision.
@@ -243,6 +244,9 @@ func (p *Prepared) Commit() *State {
 	var prevConns *connections
 	if p.cur != nil {
 		prevConns = p.cur.conns
+		if replaced := replacedPackages(p.cur, next); len(replaced) > 0 {
+			go e.retire(p.cur, replaced)
+		}
 	}
 	prevConns.closeReplaced(next.conns)
 	e.endLives(next)
@@ -264,6 +268,39 @@ func (p *Prepared) Abort() {
 	}
 	p.next.conns.closeReplaced(prevConns)
 	closeLoaded(p.cur, p.next)
+}
+
+// replacedPackages returns the interpreters of old that next does not
+// serve.
+func replacedPackages(old, next *State) map[string]*runtime.Package {
+	out := map[string]*runtime.Package{}
+	for sha, rt := range old.packages {
+		if next.packages[sha] != rt {
+			out[sha] = rt
+		}
+	}
+	return out
+}
+
+// retireEvery is how often retire looks whether a replaced state's calls
+// have ended.
+const retireEvery = 50 * time.Millisecond
+
+// retire closes the interpreters a Commit replaced once the calls that
+// started on the old state have ended: a goroutine of theirs that ignores
+// its context (see sdk.Context.Go) stops with them. A call held in
+// compiled code past its deadline holds them open until it returns.
+func (e *Engine) retire(old *State, replaced map[string]*runtime.Package) {
+	t := time.NewTicker(retireEvery)
+	defer t.Stop()
+	for old.calls.Load() > 0 {
+		<-t.C
+	}
+	for sha, rt := range replaced {
+		if rt.Close() {
+			e.log.Info("closed the interpreter of a replaced package", "sha256", sha)
+		}
+	}
 }
 
 // closeLoaded closes the interpreters next loaded that cur does not hold:
@@ -394,6 +431,8 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 	if timeout <= 0 {
 		timeout = e.defaultTimeout
 	}
+	st.calls.Add(1)
+	defer st.calls.Add(-1)
 	inv := &invocation{e: e, st: st, service: service, origin: origin, cid: req.CID, channel: req.Channel, input: input, timeout: timeout, late: late}
 	if origin == observe.OriginJob {
 		inv.job = req.Header.Get(scheduler.JobHeader)

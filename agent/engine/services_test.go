@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,15 @@ func init() {
 		ctx.Cache().Set("last", out.N, 0)
 		return out, nil
 	})
+	sdk.Register("chain.stubborn", func(ctx *sdk.Context, in In) (Out, error) {
+		cache := ctx.Cache()
+		err := ctx.Go(func(gctx context.Context) {
+			for i := 0; ; i++ {
+				cache.Set("tick", i, 0)
+			}
+		})
+		return Out{}, err
+	})
 	sdk.Register("chain.background", func(ctx *sdk.Context, in In) (Out, error) {
 		cache := ctx.Cache()
 		err := ctx.Go(func(gctx context.Context) {
@@ -58,7 +68,7 @@ func init() {
 func chainPackage(version int64, comment string) *agentv1.Package {
 	files := []*agentv1.SourceFile{{Name: "chain.go", Content: []byte(chainSrc + comment)}}
 	return &agentv1.Package{Name: "chain", Version: version, Sha256: snapshot.PackageHash(files),
-		Services: []string{"chain.background", "chain.inner", "chain.outer"}, Files: files}
+		Services: []string{"chain.background", "chain.inner", "chain.outer", "chain.stubborn"}, Files: files}
 }
 
 func TestServicesInvokeCacheAndGoroutines(t *testing.T) {
@@ -90,6 +100,47 @@ func TestServicesInvokeCacheAndGoroutines(t *testing.T) {
 		t.Fatal(errs)
 	}
 	await(t, func() bool { _, ok := e.cache.Get("stopped"); return ok })
+}
+
+// TestReplacedPackageStops checks that a goroutine ignoring its context
+// stops too once a new version replaces its package: the old interpreter
+// is closed when the calls on the old state have ended.
+func TestReplacedPackageStops(t *testing.T) {
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{chainPackage(1, "")})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if out := e.Invoke(context.Background(), "chain.stubborn", sdk.Request{}, nil, 0); out.Status != 200 {
+		t.Fatalf("stubborn = %d %s", out.Status, out.Error)
+	}
+	ticking := func() bool {
+		a, _ := e.cache.Get("tick")
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if b, _ := e.cache.Get("tick"); b != a {
+				return true
+			}
+			runtime.Gosched()
+		}
+		return false
+	}
+	if !ticking() {
+		t.Fatal("the stubborn goroutine does not run")
+	}
+	if _, errs := e.Apply(context.Background(), snap(2, []*agentv1.Package{chainPackage(2, "// v2\n")})); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	// Stopped: two reads far enough apart see the same tick.
+	var last any = -1
+	await(t, func() bool {
+		now, _ := e.cache.Get("tick")
+		same := now == last
+		last = now
+		return same
+	})
+	if out := e.Invoke(context.Background(), "chain.outer", sdk.Request{}, []byte(`{"n":1}`), 0); out.Status != 200 {
+		t.Fatalf("the new version after the old one closed: %d %s", out.Status, out.Error)
+	}
 }
 
 func await(t *testing.T, cond func() bool) {
