@@ -426,3 +426,27 @@ func TestPing(t *testing.T) {
 		t.Fatal("Ping of a closed server succeeded")
 	}
 }
+
+// The control plane sends only the security definitions that active
+// channels and connections name, so an inactive one may name a definition
+// the snapshot leaves out; the snapshot that activates it carries it.
+func TestApplyInactiveObjectsNeedNoDefinition(t *testing.T) {
+	srv := backend(t, "A")
+	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
+	o := newRelayObjects(srv.URL)
+	o.channels = append(o.channels, &agentv1.Channel{Name: "paused", Path: "/paused", Methods: []string{"POST"}, Service: "relay.get", Security: "left-out"})
+	o.outgoing = append(o.outgoing, &agentv1.OutgoingConnection{Name: "dormant", Address: srv.URL, Security: "left-out"})
+	o.apply(t, e, 1)
+	if got := relay(t, e, "5"); got["server"] != "A" || got["key"] != "bk-1" {
+		t.Fatalf("relay = %v", got)
+	}
+
+	on := o.clone()
+	on.channels[1].Active = true
+	on.outgoing[2].Active = true
+	on.security = append(on.security, &agentv1.SecurityDefinition{Name: "left-out", Kind: "basic_auth", Username: "u", Password: "p"})
+	on.apply(t, e, 2)
+	if e.Current().conns.conns["dormant"] == nil {
+		t.Fatal("the activated connection was not built")
+	}
+}

@@ -120,6 +120,20 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot,
 	if err != nil {
 		return nil, fmt.Errorf("read desired config: %w", err)
 	}
+	snap := snapshotOf(d)
+	s.mu.Lock()
+	if s.cache == nil || snap.GetRevision() > s.cache.GetRevision() {
+		s.cache = snap
+	}
+	s.mu.Unlock()
+	return snap, nil
+}
+
+// snapshotOf builds the full snapshot of d, hash included. It carries only
+// the security definitions that an active channel or an active outgoing
+// connection names: agents hold no secret they do not use, and a change to
+// a definition nothing active uses leaves the hash as it was.
+func snapshotOf(d store.Desired) *agentv1.Snapshot {
 	snap := &agentv1.Snapshot{Revision: d.Revision}
 	for _, p := range d.Packages {
 		ap := &agentv1.Package{Name: p.Name, Version: p.Version, Sha256: p.Sha256, Services: p.Services}
@@ -144,16 +158,20 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot,
 			SoapActions:  c.SOAPActions,
 		})
 	}
-	for _, d := range d.Security {
+	used := usedSecurity(d)
+	for _, def := range d.Security {
+		if !used[def.Name] {
+			continue
+		}
 		snap.Security = append(snap.Security, &agentv1.SecurityDefinition{
-			Name: d.Name, Kind: d.Kind,
-			Username: d.Username, Password: d.Password,
-			Header: d.Header, Key: d.Key,
-			Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPem: d.PublicKeyPEM, JwksUrl: d.JWKSURL,
-			Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
-			Token:    d.Token,
-			TokenUrl: d.TokenURL, ClientId: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
-			CertPem: d.CertPEM, KeyPem: d.KeyPEM,
+			Name: def.Name, Kind: def.Kind,
+			Username: def.Username, Password: def.Password,
+			Header: def.Header, Key: def.Key,
+			Algorithms: def.Algorithms, Secret: def.Secret, PublicKeyPem: def.PublicKeyPEM, JwksUrl: def.JWKSURL,
+			Issuer: def.Issuer, Audience: def.Audience, LeewayMs: def.LeewayMs,
+			Token:    def.Token,
+			TokenUrl: def.TokenURL, ClientId: def.ClientID, ClientSecret: def.ClientSecret, Scopes: def.Scopes,
+			CertPem: def.CertPEM, KeyPem: def.KeyPEM,
 		})
 	}
 	for _, c := range d.Outgoing {
@@ -168,12 +186,26 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot,
 		snap.Jobs = append(snap.Jobs, validate.JobAsAgent(j))
 	}
 	snap.Hash = snapshot.Hash(snap)
-	s.mu.Lock()
-	if s.cache == nil || snap.GetRevision() > s.cache.GetRevision() {
-		s.cache = snap
+	return snap
+}
+
+// usedSecurity returns the names of the security definitions the active
+// channels and active outgoing connections of d name. Inactive ones are not
+// served or built by agents (see agent/engine), so they need none; the
+// snapshot that activates one carries its definition.
+func usedSecurity(d store.Desired) map[string]bool {
+	used := map[string]bool{}
+	for _, c := range d.Channels {
+		if c.Active && c.Security != "" {
+			used[c.Security] = true
+		}
 	}
-	s.mu.Unlock()
-	return snap, nil
+	for _, c := range d.Outgoing {
+		if c.Active && c.Security != "" {
+			used[c.Security] = true
+		}
+	}
+	return used
 }
 
 func (s *Server) cached(atLeast int64) *agentv1.Snapshot {

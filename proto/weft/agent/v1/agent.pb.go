@@ -337,7 +337,9 @@ type Snapshot struct {
 	Packages []*Package `protobuf:"bytes,4,rep,name=packages,proto3" json:"packages,omitempty"`
 	// channels are the HTTP channels the agent must serve.
 	Channels []*Channel `protobuf:"bytes,5,rep,name=channels,proto3" json:"channels,omitempty"`
-	// security are the security definitions channels and connections use.
+	// security are the security definitions that active channels and active
+	// outgoing connections name; no other definition, and no other secret,
+	// reaches an agent.
 	Security []*SecurityDefinition `protobuf:"bytes,6,rep,name=security,proto3" json:"security,omitempty"`
 	// outgoing are the outgoing HTTP connections.
 	Outgoing []*OutgoingConnection `protobuf:"bytes,7,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
