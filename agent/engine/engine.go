@@ -244,12 +244,14 @@ func (p *Prepared) Commit() *State {
 	var prevConns *connections
 	if p.cur != nil {
 		prevConns = p.cur.conns
-		if replaced := replacedPackages(p.cur, next); len(replaced) > 0 {
-			go e.retire(p.cur, replaced)
-		}
 	}
 	prevConns.closeReplaced(next.conns)
-	e.endLives(next)
+	ended := e.endLives(next)
+	if p.cur != nil {
+		if replaced := replacedPackages(p.cur, next); len(replaced) > 0 {
+			go e.retire(p.cur, replaced, ended)
+		}
+	}
 	e.log.Info("applied snapshot", "revision", next.Revision(), "packages", len(next.packages), "loaded", p.loaded, "reused", p.reused,
 		"services", len(next.services), "channels", len(next.Snapshot.GetChannels()), "took", time.Since(p.start).Round(time.Microsecond))
 	return next
@@ -286,17 +288,33 @@ func replacedPackages(old, next *State) map[string]*runtime.Package {
 // have ended.
 const retireEvery = 50 * time.Millisecond
 
+// retireGrace is how long the goroutines of a replaced package have, once
+// told to stop, before its interpreter is closed under them.
+const retireGrace = 5 * time.Second
+
 // retire closes the interpreters a Commit replaced once the calls that
-// started on the old state have ended: a goroutine of theirs that ignores
-// its context (see sdk.Context.Go) stops with them. A call held in
-// compiled code past its deadline holds them open until it returns.
-func (e *Engine) retire(old *State, replaced map[string]*runtime.Package) {
+// started on the old state have ended and the packages' goroutines have
+// returned, or had retireGrace to: a goroutine that ignores its context
+// (see sdk.Context.Go) is stopped by the close. A call held in compiled
+// code past its deadline holds them open until it returns.
+func (e *Engine) retire(old *State, replaced map[string]*runtime.Package, lives map[string]*life) {
 	t := time.NewTicker(retireEvery)
 	defer t.Stop()
 	for old.calls.Load() > 0 {
 		<-t.C
 	}
+	grace, cancel := context.WithTimeout(context.Background(), retireGrace) // one grace for all
+	defer cancel()
 	for sha, rt := range replaced {
+		if l := lives[sha]; l != nil {
+			done := make(chan struct{})
+			go func() { l.wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-grace.Done():
+				e.log.Warn("a goroutine of a replaced package did not return when told to; closing its interpreter", "sha256", sha)
+			}
+		}
 		if rt.Close() {
 			e.log.Info("closed the interpreter of a replaced package", "sha256", sha)
 		}
@@ -507,6 +525,11 @@ func (inv *invocation) settle(output []byte, err error) channel.Outcome {
 	out.Status = http.StatusOK
 	var detail string // what went wrong, in full: for the log and the observer
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && errors.Is(inv.call.Err(), context.DeadlineExceeded) {
+			// The service returned its context's error at the deadline,
+			// before the deadline's own error: the same overrun.
+			err = fmt.Errorf("%w: %w", runtime.ErrDeadline, err)
+		}
 		detail = message(err, inv.timeout)
 		out.Status, out.Error = handler.Status(err), callerMessage(err, detail, inv.cid, inv.origin)
 		if out.Status >= 500 {

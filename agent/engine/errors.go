@@ -22,6 +22,8 @@ func message(err error, timeout time.Duration) string {
 		pe *handler.PanicError
 	)
 	switch {
+	case errors.Is(err, runtime.ErrDeadline):
+		return fmt.Sprintf("the service did not finish within its deadline of %s", timeout)
 	case errors.As(err, &ie):
 		return ie.Err.Error()
 	case errors.As(err, &he):

@@ -112,15 +112,19 @@ func (e *Engine) lifeOf(sha string) *life {
 	return l
 }
 
-// endLives cancels the goroutines of every package st no longer holds.
-func (e *Engine) endLives(st *State) {
+// endLives cancels the goroutines of every package st no longer holds,
+// and returns their lifetimes by sha256.
+func (e *Engine) endLives(st *State) map[string]*life {
 	e.lives.mu.Lock()
 	defer e.lives.mu.Unlock()
+	ended := map[string]*life{}
 	for sha, l := range e.lives.m {
 		if st.packages[sha] == nil {
 			l.cancel()
 			delete(e.lives.m, sha)
+			ended[sha] = l
 			e.log.Info("stopping the goroutines of a replaced package", "sha256", sha)
 		}
 	}
+	return ended
 }
