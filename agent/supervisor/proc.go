@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -438,24 +439,25 @@ func (p *Pool) Inventory() *agentv1.Inventory {
 		inv.SysBytes += wi.GetSysBytes()
 		inv.Packages = mergePackages(inv.Packages, wi.GetPackages())
 	}
+	slices.SortFunc(inv.Packages, func(a, b *agentv1.LoadedPackage) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return inv
 }
 
 // mergePackages adds a worker's loaded packages to those of the workers
-// before it: each worker loads every package, so a package shows once,
+// before it. Each worker loads every package, so a package shows once,
 // loaded when its newest load was (a runaway's package is loaded again
-// on the worker it ran on), with the most memory any worker measured.
+// on the worker it ran on), with the most memory any worker measured; one
+// that only a later worker holds (a snapshot being committed) shows too.
 func mergePackages(into, more []*agentv1.LoadedPackage) []*agentv1.LoadedPackage {
-	if into == nil {
-		return more
-	}
 	for _, m := range more {
-		for _, p := range into {
-			if p.GetSha256() == m.GetSha256() {
-				p.LoadedAtUnixMs = max(p.GetLoadedAtUnixMs(), m.GetLoadedAtUnixMs())
-				p.MemoryBytes = max(p.GetMemoryBytes(), m.GetMemoryBytes())
-			}
+		i := slices.IndexFunc(into, func(p *agentv1.LoadedPackage) bool { return p.GetSha256() == m.GetSha256() })
+		if i < 0 {
+			into = append(into, m)
+			continue
 		}
+		p := into[i]
+		p.LoadedAtUnixMs = max(p.GetLoadedAtUnixMs(), m.GetLoadedAtUnixMs())
+		p.MemoryBytes = max(p.GetMemoryBytes(), m.GetMemoryBytes())
 	}
 	return into
 }

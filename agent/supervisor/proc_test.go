@@ -138,4 +138,9 @@ func TestMergePackages(t *testing.T) {
 	if got = mergePackages(got, nil); !slices.Equal(rows(got), want) {
 		t.Fatalf("merged with none %v, want %v", rows(got), want)
 	}
+	// A package only a later worker holds shows too.
+	got = mergePackages(got, []*agentv1.LoadedPackage{pkg("c", 300, 3)})
+	if want := append(want, row{"c", 300, 3}); !slices.Equal(rows(got), want) {
+		t.Fatalf("merged with a new package %v, want %v", rows(got), want)
+	}
 }
