@@ -71,7 +71,7 @@ func WithCaller(ctx context.Context, name string) context.Context {
 	if len(name) > maxCaller {
 		name = strings.ToValidUTF8(name[:maxCaller], "")
 	}
-	return context.WithValue(ctx, callerKey{}, name)
+	return store.WithAuthor(context.WithValue(ctx, callerKey{}, name), name)
 }
 
 // maxCaller bounds a caller's name, as the history's author column does.

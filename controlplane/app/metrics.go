@@ -108,10 +108,11 @@ func (m *metrics) observe(method string, start time.Time, err error) {
 // interceptors are the gRPC server's interceptors: the metrics' when m is
 // not nil (first, so that refused calls count too, with the code the
 // client gets), then the rule for a database that cannot be reached (which
-// logs to log), then the refusal of unknown fields.
+// logs to log), then the refusal of unknown fields, then the naming of
+// each request's caller as the author of its changes.
 func interceptors(m *metrics, log *slog.Logger) []grpc.ServerOption {
 	dbUnary, dbStream := api.DatabaseErrors(log)
-	unary := []grpc.UnaryServerInterceptor{dbUnary, api.RejectUnknownFields}
+	unary := []grpc.UnaryServerInterceptor{dbUnary, api.RejectUnknownFields, api.Authors}
 	stream := []grpc.StreamServerInterceptor{dbStream}
 	if m != nil {
 		unary = append([]grpc.UnaryServerInterceptor{m.unary}, unary...)

@@ -281,6 +281,7 @@ func (statsSeenRow) TableName() string { return "weft_stats_seen" }
 var models = []any{
 	&metaRow{},
 	&changeRow{},
+	&auditRow{},
 	&packageRow{},
 	&packageVersionRow{},
 	&packageFileRow{},

@@ -57,6 +57,10 @@ func (s *sqlStore) change(ctx context.Context, author string, fn func(tx *gorm.D
 			return err
 		}
 		rev := cur + 1
+		before, err := objectHashes(tx)
+		if err != nil {
+			return err
+		}
 		summary, err := fn(tx, rev)
 		if errors.Is(err, errNoChange) {
 			result = cur
@@ -72,8 +76,21 @@ func (s *sqlStore) change(ctx context.Context, author string, fn func(tx *gorm.D
 		if res.RowsAffected != 1 {
 			return fmt.Errorf("bump revision: %d rows updated, want 1", res.RowsAffected)
 		}
-		if err := tx.Create(&changeRow{Revision: rev, At: now(), Author: author, Summary: summary}).Error; err != nil {
+		if author == "" {
+			author = authorOf(ctx)
+		}
+		at := now()
+		if err := tx.Create(&changeRow{Revision: rev, At: at, Author: author, Summary: summary}).Error; err != nil {
 			return fmt.Errorf("log revision %d: %w", rev, err)
+		}
+		after, err := objectHashes(tx)
+		if err != nil {
+			return err
+		}
+		if rows := auditChanges(rev, at, author, before, after); len(rows) > 0 {
+			if err := tx.Create(&rows).Error; err != nil {
+				return fmt.Errorf("audit revision %d: %w", rev, err)
+			}
 		}
 		result = rev
 		return nil

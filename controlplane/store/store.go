@@ -38,6 +38,12 @@ var (
 type Store interface {
 	// Revision returns the current global config revision; 0 before any change.
 	Revision(ctx context.Context) (int64, error)
+	// ListAudit returns the audit trail of config changes, newest first:
+	// one entry per object each revision created, updated or deleted, with
+	// its author (the method's, else WithAuthor's) and the object's content
+	// hash before and after. truncated says older entries matched beyond
+	// q.Limit (0: 1000).
+	ListAudit(ctx context.Context, q AuditQuery) (entries []AuditEntry, truncated bool, err error)
 
 	// Deploy stores new versions of packages, all in one transaction and one
 	// revision. A package whose sha256 equals its current version's is left

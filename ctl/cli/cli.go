@@ -169,6 +169,7 @@ Environment:
 		a.newExportCmd(),
 		a.newDiffCmd(),
 		a.newImportCmd(),
+		a.newAuditCmd(),
 		a.newDebugCmd(),
 		a.newTailCmd(),
 		a.newStatsCmd(),

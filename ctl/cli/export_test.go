@@ -22,13 +22,16 @@ import (
 
 // fakeConfig answers every export with config, and records the requests.
 // The kind "bogus" is refused as the control plane refuses an unknown
-// kind, and the name "nope" as one that names nothing.
+// kind, and the name "nope" as one that names nothing. It answers every
+// ListAudit with audit, recording those requests too.
 type fakeConfig struct {
 	adminv1.UnimplementedConfigServiceServer
 
-	mu       sync.Mutex
-	config   *adminv1.Config
-	requests []*adminv1.ExportConfigRequest
+	mu            sync.Mutex
+	config        *adminv1.Config
+	requests      []*adminv1.ExportConfigRequest
+	audit         *adminv1.ListAuditResponse
+	auditRequests []*adminv1.ListAuditRequest
 }
 
 func (f *fakeConfig) ExportConfig(_ context.Context, req *adminv1.ExportConfigRequest) (*adminv1.ExportConfigResponse, error) {
@@ -49,6 +52,23 @@ func (f *fakeConfig) sent() []*adminv1.ExportConfigRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.requests)
+}
+
+func (f *fakeConfig) ListAudit(_ context.Context, req *adminv1.ListAuditRequest) (*adminv1.ListAuditResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.auditRequests = append(f.auditRequests, proto.Clone(req).(*adminv1.ListAuditRequest))
+	if f.audit == nil {
+		return &adminv1.ListAuditResponse{}, nil
+	}
+	return proto.Clone(f.audit).(*adminv1.ListAuditResponse), nil
+}
+
+// auditSent returns the ListAudit requests the fake received.
+func (f *fakeConfig) auditSent() []*adminv1.ListAuditRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.auditRequests)
 }
 
 // exportConfig is a small config holding a secret placeholder, a map

@@ -143,6 +143,255 @@ func (SyncStatus) EnumDescriptor() ([]byte, []int) {
 	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
+// ListAuditRequest filters the audit trail.
+type ListAuditRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// since keeps the entries of this last stretch of time; unset means all.
+	Since *durationpb.Duration `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	// who keeps the changes of this caller; empty means anyone.
+	Who string `protobuf:"bytes,2,opt,name=who,proto3" json:"who,omitempty"`
+	// kind keeps one kind of object: package, channel, security,
+	// outgoing or job; empty means every kind.
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// limit bounds how many entries come back, the newest; 0 means 1000.
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditRequest) Reset() {
+	*x = ListAuditRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditRequest) ProtoMessage() {}
+
+func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListAuditRequest) GetSince() *durationpb.Duration {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListAuditRequest) GetWho() string {
+	if x != nil {
+		return x.Who
+	}
+	return ""
+}
+
+func (x *ListAuditRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ListAuditRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListAuditResponse is the audit trail, newest first.
+type ListAuditResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// entries are the changes, newest first.
+	Entries []*AuditEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// truncated says older entries matched but were left out by the limit.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditResponse) Reset() {
+	*x = ListAuditResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditResponse) ProtoMessage() {}
+
+func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListAuditResponse) GetEntries() []*AuditEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListAuditResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// AuditEntry is one object that one revision created, changed or deleted.
+type AuditEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision is the config revision of the change.
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// at is when the change was made.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// who made the change: the caller, or the control plane's own way in
+	// (pickup, config-dir, sources).
+	Who string `protobuf:"bytes,3,opt,name=who,proto3" json:"who,omitempty"`
+	// kind is package, channel, security, outgoing or job.
+	Kind string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	// name names the object.
+	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// action is created, updated or deleted.
+	Action string `protobuf:"bytes,6,opt,name=action,proto3" json:"action,omitempty"`
+	// hash_before is the sha256 of the object's stored content before the
+	// change (a package's: its files'); empty when it was created.
+	HashBefore string `protobuf:"bytes,7,opt,name=hash_before,json=hashBefore,proto3" json:"hash_before,omitempty"`
+	// hash_after is the same after the change; empty when it was deleted.
+	HashAfter string `protobuf:"bytes,8,opt,name=hash_after,json=hashAfter,proto3" json:"hash_after,omitempty"`
+	// summary is the revision's one-line summary.
+	Summary       string `protobuf:"bytes,9,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AuditEntry) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetWho() string {
+	if x != nil {
+		return x.Who
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetHashBefore() string {
+	if x != nil {
+		return x.HashBefore
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetHashAfter() string {
+	if x != nil {
+		return x.HashAfter
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
 // SourceFile is one Go source file.
 type SourceFile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -156,7 +405,7 @@ type SourceFile struct {
 
 func (x *SourceFile) Reset() {
 	*x = SourceFile{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +417,7 @@ func (x *SourceFile) String() string {
 func (*SourceFile) ProtoMessage() {}
 
 func (x *SourceFile) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +430,7 @@ func (x *SourceFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceFile.ProtoReflect.Descriptor instead.
 func (*SourceFile) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SourceFile) GetName() string {
@@ -212,7 +461,7 @@ type PackageSource struct {
 
 func (x *PackageSource) Reset() {
 	*x = PackageSource{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +473,7 @@ func (x *PackageSource) String() string {
 func (*PackageSource) ProtoMessage() {}
 
 func (x *PackageSource) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +486,7 @@ func (x *PackageSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackageSource.ProtoReflect.Descriptor instead.
 func (*PackageSource) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PackageSource) GetName() string {
@@ -265,7 +514,7 @@ type DeployRequest struct {
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +526,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +539,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeployRequest) GetPackages() []*PackageSource {
@@ -314,7 +563,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +575,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +588,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeployResponse) GetRevision() int64 {
@@ -370,7 +619,7 @@ type DeployedPackage struct {
 
 func (x *DeployedPackage) Reset() {
 	*x = DeployedPackage{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +631,7 @@ func (x *DeployedPackage) String() string {
 func (*DeployedPackage) ProtoMessage() {}
 
 func (x *DeployedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +644,7 @@ func (x *DeployedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployedPackage.ProtoReflect.Descriptor instead.
 func (*DeployedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeployedPackage) GetPackage() *Package {
@@ -439,7 +688,7 @@ type Package struct {
 
 func (x *Package) Reset() {
 	*x = Package{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +700,7 @@ func (x *Package) String() string {
 func (*Package) ProtoMessage() {}
 
 func (x *Package) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +713,7 @@ func (x *Package) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Package.ProtoReflect.Descriptor instead.
 func (*Package) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Package) GetName() string {
@@ -539,7 +788,7 @@ type ListPackagesRequest struct {
 
 func (x *ListPackagesRequest) Reset() {
 	*x = ListPackagesRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +800,7 @@ func (x *ListPackagesRequest) String() string {
 func (*ListPackagesRequest) ProtoMessage() {}
 
 func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +813,7 @@ func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesRequest.ProtoReflect.Descriptor instead.
 func (*ListPackagesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 // ListPackagesResponse holds the deployed packages.
@@ -578,7 +827,7 @@ type ListPackagesResponse struct {
 
 func (x *ListPackagesResponse) Reset() {
 	*x = ListPackagesResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +839,7 @@ func (x *ListPackagesResponse) String() string {
 func (*ListPackagesResponse) ProtoMessage() {}
 
 func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +852,7 @@ func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesResponse.ProtoReflect.Descriptor instead.
 func (*ListPackagesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListPackagesResponse) GetPackages() []*Package {
@@ -628,7 +877,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +889,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +902,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Service) GetName() string {
@@ -686,7 +935,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +947,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +960,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 // ListServicesResponse holds the services.
@@ -725,7 +974,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +986,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +999,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -773,7 +1022,7 @@ type ListPackageVersionsRequest struct {
 
 func (x *ListPackageVersionsRequest) Reset() {
 	*x = ListPackageVersionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +1034,7 @@ func (x *ListPackageVersionsRequest) String() string {
 func (*ListPackageVersionsRequest) ProtoMessage() {}
 
 func (x *ListPackageVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +1047,7 @@ func (x *ListPackageVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackageVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPackageVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPackageVersionsRequest) GetName() string {
@@ -826,7 +1075,7 @@ type ListPackageVersionsResponse struct {
 
 func (x *ListPackageVersionsResponse) Reset() {
 	*x = ListPackageVersionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +1087,7 @@ func (x *ListPackageVersionsResponse) String() string {
 func (*ListPackageVersionsResponse) ProtoMessage() {}
 
 func (x *ListPackageVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +1100,7 @@ func (x *ListPackageVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackageVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPackageVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListPackageVersionsResponse) GetVersions() []*Package {
@@ -874,7 +1123,7 @@ type GetPackageRequest struct {
 
 func (x *GetPackageRequest) Reset() {
 	*x = GetPackageRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1135,7 @@ func (x *GetPackageRequest) String() string {
 func (*GetPackageRequest) ProtoMessage() {}
 
 func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1148,7 @@ func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageRequest.ProtoReflect.Descriptor instead.
 func (*GetPackageRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetPackageRequest) GetName() string {
@@ -931,7 +1180,7 @@ type GetPackageResponse struct {
 
 func (x *GetPackageResponse) Reset() {
 	*x = GetPackageResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1192,7 @@ func (x *GetPackageResponse) String() string {
 func (*GetPackageResponse) ProtoMessage() {}
 
 func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1205,7 @@ func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageResponse.ProtoReflect.Descriptor instead.
 func (*GetPackageResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetPackageResponse) GetPackage() *Package {
@@ -1003,7 +1252,7 @@ type AgentDeployStatus struct {
 
 func (x *AgentDeployStatus) Reset() {
 	*x = AgentDeployStatus{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1264,7 @@ func (x *AgentDeployStatus) String() string {
 func (*AgentDeployStatus) ProtoMessage() {}
 
 func (x *AgentDeployStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1277,7 @@ func (x *AgentDeployStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentDeployStatus.ProtoReflect.Descriptor instead.
 func (*AgentDeployStatus) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AgentDeployStatus) GetAgentId() string {
@@ -1086,7 +1335,7 @@ type GetDeployStatusRequest struct {
 
 func (x *GetDeployStatusRequest) Reset() {
 	*x = GetDeployStatusRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1347,7 @@ func (x *GetDeployStatusRequest) String() string {
 func (*GetDeployStatusRequest) ProtoMessage() {}
 
 func (x *GetDeployStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1360,7 @@ func (x *GetDeployStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeployStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetDeployStatusRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetDeployStatusRequest) GetName() string {
@@ -1141,7 +1390,7 @@ type GetDeployStatusResponse struct {
 
 func (x *GetDeployStatusResponse) Reset() {
 	*x = GetDeployStatusResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1402,7 @@ func (x *GetDeployStatusResponse) String() string {
 func (*GetDeployStatusResponse) ProtoMessage() {}
 
 func (x *GetDeployStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1415,7 @@ func (x *GetDeployStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeployStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetDeployStatusResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetDeployStatusResponse) GetPackage() *Package {
@@ -1197,7 +1446,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1458,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1471,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RollbackRequest) GetName() string {
@@ -1254,7 +1503,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1515,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1528,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RollbackResponse) GetRevision() int64 {
@@ -1317,7 +1566,7 @@ type UndeployRequest struct {
 
 func (x *UndeployRequest) Reset() {
 	*x = UndeployRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1578,7 @@ func (x *UndeployRequest) String() string {
 func (*UndeployRequest) ProtoMessage() {}
 
 func (x *UndeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1591,7 @@ func (x *UndeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeployRequest.ProtoReflect.Descriptor instead.
 func (*UndeployRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UndeployRequest) GetName() string {
@@ -1376,7 +1625,7 @@ type UndeployResponse struct {
 
 func (x *UndeployResponse) Reset() {
 	*x = UndeployResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1637,7 @@ func (x *UndeployResponse) String() string {
 func (*UndeployResponse) ProtoMessage() {}
 
 func (x *UndeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1650,7 @@ func (x *UndeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeployResponse.ProtoReflect.Descriptor instead.
 func (*UndeployResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UndeployResponse) GetRevision() int64 {
@@ -1480,7 +1729,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1741,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1754,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Channel) GetName() string {
@@ -1624,7 +1873,7 @@ type CreateChannelRequest struct {
 
 func (x *CreateChannelRequest) Reset() {
 	*x = CreateChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1885,7 @@ func (x *CreateChannelRequest) String() string {
 func (*CreateChannelRequest) ProtoMessage() {}
 
 func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1898,7 @@ func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelRequest.ProtoReflect.Descriptor instead.
 func (*CreateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateChannelRequest) GetChannel() *Channel {
@@ -1670,7 +1919,7 @@ type CreateChannelResponse struct {
 
 func (x *CreateChannelResponse) Reset() {
 	*x = CreateChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1931,7 @@ func (x *CreateChannelResponse) String() string {
 func (*CreateChannelResponse) ProtoMessage() {}
 
 func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1944,7 @@ func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelResponse.ProtoReflect.Descriptor instead.
 func (*CreateChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateChannelResponse) GetChannel() *Channel {
@@ -1716,7 +1965,7 @@ type GetChannelRequest struct {
 
 func (x *GetChannelRequest) Reset() {
 	*x = GetChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1977,7 @@ func (x *GetChannelRequest) String() string {
 func (*GetChannelRequest) ProtoMessage() {}
 
 func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1990,7 @@ func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelRequest.ProtoReflect.Descriptor instead.
 func (*GetChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetChannelRequest) GetName() string {
@@ -1762,7 +2011,7 @@ type GetChannelResponse struct {
 
 func (x *GetChannelResponse) Reset() {
 	*x = GetChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +2023,7 @@ func (x *GetChannelResponse) String() string {
 func (*GetChannelResponse) ProtoMessage() {}
 
 func (x *GetChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +2036,7 @@ func (x *GetChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelResponse.ProtoReflect.Descriptor instead.
 func (*GetChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetChannelResponse) GetChannel() *Channel {
@@ -1806,7 +2055,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2067,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2080,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 // ListChannelsResponse holds the channels.
@@ -1845,7 +2094,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2106,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2119,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*Channel {
@@ -1894,7 +2143,7 @@ type UpdateChannelRequest struct {
 
 func (x *UpdateChannelRequest) Reset() {
 	*x = UpdateChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2155,7 @@ func (x *UpdateChannelRequest) String() string {
 func (*UpdateChannelRequest) ProtoMessage() {}
 
 func (x *UpdateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2168,7 @@ func (x *UpdateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChannelRequest.ProtoReflect.Descriptor instead.
 func (*UpdateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateChannelRequest) GetChannel() *Channel {
@@ -1947,7 +2196,7 @@ type UpdateChannelResponse struct {
 
 func (x *UpdateChannelResponse) Reset() {
 	*x = UpdateChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2208,7 @@ func (x *UpdateChannelResponse) String() string {
 func (*UpdateChannelResponse) ProtoMessage() {}
 
 func (x *UpdateChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2221,7 @@ func (x *UpdateChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChannelResponse.ProtoReflect.Descriptor instead.
 func (*UpdateChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateChannelResponse) GetChannel() *Channel {
@@ -1993,7 +2242,7 @@ type DeleteChannelRequest struct {
 
 func (x *DeleteChannelRequest) Reset() {
 	*x = DeleteChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2254,7 @@ func (x *DeleteChannelRequest) String() string {
 func (*DeleteChannelRequest) ProtoMessage() {}
 
 func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2267,7 @@ func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteChannelRequest) GetName() string {
@@ -2039,7 +2288,7 @@ type DeleteChannelResponse struct {
 
 func (x *DeleteChannelResponse) Reset() {
 	*x = DeleteChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2300,7 @@ func (x *DeleteChannelResponse) String() string {
 func (*DeleteChannelResponse) ProtoMessage() {}
 
 func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2313,7 @@ func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteChannelResponse) GetRevision() int64 {
@@ -2118,7 +2367,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2379,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2392,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Agent) GetId() string {
@@ -2267,7 +2516,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2528,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2541,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 // ListAgentsResponse holds the agents.
@@ -2306,7 +2555,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2567,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2580,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2352,7 +2601,7 @@ type GetAgentRequest struct {
 
 func (x *GetAgentRequest) Reset() {
 	*x = GetAgentRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +2613,7 @@ func (x *GetAgentRequest) String() string {
 func (*GetAgentRequest) ProtoMessage() {}
 
 func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +2626,7 @@ func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetAgentRequest) GetId() string {
@@ -2403,7 +2652,7 @@ type GetAgentResponse struct {
 
 func (x *GetAgentResponse) Reset() {
 	*x = GetAgentResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2664,7 @@ func (x *GetAgentResponse) String() string {
 func (*GetAgentResponse) ProtoMessage() {}
 
 func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2677,7 @@ func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetAgentResponse) GetAgent() *Agent {
@@ -2473,7 +2722,7 @@ type LoadedPackage struct {
 
 func (x *LoadedPackage) Reset() {
 	*x = LoadedPackage{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2734,7 @@ func (x *LoadedPackage) String() string {
 func (*LoadedPackage) ProtoMessage() {}
 
 func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2747,7 @@ func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
 func (*LoadedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LoadedPackage) GetName() string {
@@ -2576,7 +2825,7 @@ type AgentInventory struct {
 
 func (x *AgentInventory) Reset() {
 	*x = AgentInventory{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +2837,7 @@ func (x *AgentInventory) String() string {
 func (*AgentInventory) ProtoMessage() {}
 
 func (x *AgentInventory) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +2850,7 @@ func (x *AgentInventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInventory.ProtoReflect.Descriptor instead.
 func (*AgentInventory) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AgentInventory) GetAppliedRevision() int64 {
@@ -2700,7 +2949,7 @@ type AgentWorker struct {
 
 func (x *AgentWorker) Reset() {
 	*x = AgentWorker{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2961,7 @@ func (x *AgentWorker) String() string {
 func (*AgentWorker) ProtoMessage() {}
 
 func (x *AgentWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2974,7 @@ func (x *AgentWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentWorker.ProtoReflect.Descriptor instead.
 func (*AgentWorker) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AgentWorker) GetIndex() int32 {
@@ -2800,7 +3049,7 @@ type GetAgentLogsRequest struct {
 
 func (x *GetAgentLogsRequest) Reset() {
 	*x = GetAgentLogsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2812,7 +3061,7 @@ func (x *GetAgentLogsRequest) String() string {
 func (*GetAgentLogsRequest) ProtoMessage() {}
 
 func (x *GetAgentLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2825,7 +3074,7 @@ func (x *GetAgentLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentLogsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetAgentLogsRequest) GetAgentId() string {
@@ -2863,7 +3112,7 @@ type GetAgentLogsResponse struct {
 
 func (x *GetAgentLogsResponse) Reset() {
 	*x = GetAgentLogsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2875,7 +3124,7 @@ func (x *GetAgentLogsResponse) String() string {
 func (*GetAgentLogsResponse) ProtoMessage() {}
 
 func (x *GetAgentLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2888,7 +3137,7 @@ func (x *GetAgentLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentLogsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetAgentLogsResponse) GetLines() []string {
@@ -2926,7 +3175,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3187,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3200,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Backup) GetId() string {
@@ -3007,7 +3256,7 @@ type ListAgentBackupsRequest struct {
 
 func (x *ListAgentBackupsRequest) Reset() {
 	*x = ListAgentBackupsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3019,7 +3268,7 @@ func (x *ListAgentBackupsRequest) String() string {
 func (*ListAgentBackupsRequest) ProtoMessage() {}
 
 func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3032,7 +3281,7 @@ func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListAgentBackupsRequest) GetAgentId() string {
@@ -3055,7 +3304,7 @@ type ListAgentBackupsResponse struct {
 
 func (x *ListAgentBackupsResponse) Reset() {
 	*x = ListAgentBackupsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3067,7 +3316,7 @@ func (x *ListAgentBackupsResponse) String() string {
 func (*ListAgentBackupsResponse) ProtoMessage() {}
 
 func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3080,7 +3329,7 @@ func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListAgentBackupsResponse) GetBackups() []*Backup {
@@ -3115,7 +3364,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3376,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3389,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *InvokeRequest) GetService() string {
@@ -3192,7 +3441,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3204,7 +3453,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3217,7 +3466,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *InvokeResponse) GetAgentId() string {
@@ -3322,7 +3571,7 @@ type SecurityDefinition struct {
 
 func (x *SecurityDefinition) Reset() {
 	*x = SecurityDefinition{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3583,7 @@ func (x *SecurityDefinition) String() string {
 func (*SecurityDefinition) ProtoMessage() {}
 
 func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3596,7 @@ func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
 func (*SecurityDefinition) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SecurityDefinition) GetName() string {
@@ -3522,7 +3771,7 @@ type CreateSecurityDefinitionRequest struct {
 
 func (x *CreateSecurityDefinitionRequest) Reset() {
 	*x = CreateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3534,7 +3783,7 @@ func (x *CreateSecurityDefinitionRequest) String() string {
 func (*CreateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3547,7 +3796,7 @@ func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -3568,7 +3817,7 @@ type CreateSecurityDefinitionResponse struct {
 
 func (x *CreateSecurityDefinitionResponse) Reset() {
 	*x = CreateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3580,7 +3829,7 @@ func (x *CreateSecurityDefinitionResponse) String() string {
 func (*CreateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3593,7 +3842,7 @@ func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3614,7 +3863,7 @@ type GetSecurityDefinitionRequest struct {
 
 func (x *GetSecurityDefinitionRequest) Reset() {
 	*x = GetSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3626,7 +3875,7 @@ func (x *GetSecurityDefinitionRequest) String() string {
 func (*GetSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3639,7 +3888,7 @@ func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetSecurityDefinitionRequest) GetName() string {
@@ -3660,7 +3909,7 @@ type GetSecurityDefinitionResponse struct {
 
 func (x *GetSecurityDefinitionResponse) Reset() {
 	*x = GetSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3672,7 +3921,7 @@ func (x *GetSecurityDefinitionResponse) String() string {
 func (*GetSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3685,7 +3934,7 @@ func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3704,7 +3953,7 @@ type ListSecurityDefinitionsRequest struct {
 
 func (x *ListSecurityDefinitionsRequest) Reset() {
 	*x = ListSecurityDefinitionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3716,7 +3965,7 @@ func (x *ListSecurityDefinitionsRequest) String() string {
 func (*ListSecurityDefinitionsRequest) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3729,7 +3978,7 @@ func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 // ListSecurityDefinitionsResponse holds the definitions sorted by name.
@@ -3743,7 +3992,7 @@ type ListSecurityDefinitionsResponse struct {
 
 func (x *ListSecurityDefinitionsResponse) Reset() {
 	*x = ListSecurityDefinitionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3755,7 +4004,7 @@ func (x *ListSecurityDefinitionsResponse) String() string {
 func (*ListSecurityDefinitionsResponse) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3768,7 +4017,7 @@ func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListSecurityDefinitionsResponse) GetDefinitions() []*SecurityDefinition {
@@ -3792,7 +4041,7 @@ type UpdateSecurityDefinitionRequest struct {
 
 func (x *UpdateSecurityDefinitionRequest) Reset() {
 	*x = UpdateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3804,7 +4053,7 @@ func (x *UpdateSecurityDefinitionRequest) String() string {
 func (*UpdateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3817,7 +4066,7 @@ func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UpdateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -3845,7 +4094,7 @@ type UpdateSecurityDefinitionResponse struct {
 
 func (x *UpdateSecurityDefinitionResponse) Reset() {
 	*x = UpdateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3857,7 +4106,7 @@ func (x *UpdateSecurityDefinitionResponse) String() string {
 func (*UpdateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3870,7 +4119,7 @@ func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UpdateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3891,7 +4140,7 @@ type DeleteSecurityDefinitionRequest struct {
 
 func (x *DeleteSecurityDefinitionRequest) Reset() {
 	*x = DeleteSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4152,7 @@ func (x *DeleteSecurityDefinitionRequest) String() string {
 func (*DeleteSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4165,7 @@ func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeleteSecurityDefinitionRequest) GetName() string {
@@ -3937,7 +4186,7 @@ type DeleteSecurityDefinitionResponse struct {
 
 func (x *DeleteSecurityDefinitionResponse) Reset() {
 	*x = DeleteSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3949,7 +4198,7 @@ func (x *DeleteSecurityDefinitionResponse) String() string {
 func (*DeleteSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3962,7 +4211,7 @@ func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DeleteSecurityDefinitionResponse) GetRevision() int64 {
@@ -4017,7 +4266,7 @@ type OutgoingConnection struct {
 
 func (x *OutgoingConnection) Reset() {
 	*x = OutgoingConnection{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4029,7 +4278,7 @@ func (x *OutgoingConnection) String() string {
 func (*OutgoingConnection) ProtoMessage() {}
 
 func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4042,7 +4291,7 @@ func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
 func (*OutgoingConnection) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *OutgoingConnection) GetName() string {
@@ -4168,7 +4417,7 @@ type CreateOutgoingConnectionRequest struct {
 
 func (x *CreateOutgoingConnectionRequest) Reset() {
 	*x = CreateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4180,7 +4429,7 @@ func (x *CreateOutgoingConnectionRequest) String() string {
 func (*CreateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4193,7 +4442,7 @@ func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -4214,7 +4463,7 @@ type CreateOutgoingConnectionResponse struct {
 
 func (x *CreateOutgoingConnectionResponse) Reset() {
 	*x = CreateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4226,7 +4475,7 @@ func (x *CreateOutgoingConnectionResponse) String() string {
 func (*CreateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4239,7 +4488,7 @@ func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4260,7 +4509,7 @@ type GetOutgoingConnectionRequest struct {
 
 func (x *GetOutgoingConnectionRequest) Reset() {
 	*x = GetOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4272,7 +4521,7 @@ func (x *GetOutgoingConnectionRequest) String() string {
 func (*GetOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4285,7 +4534,7 @@ func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetOutgoingConnectionRequest) GetName() string {
@@ -4306,7 +4555,7 @@ type GetOutgoingConnectionResponse struct {
 
 func (x *GetOutgoingConnectionResponse) Reset() {
 	*x = GetOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4318,7 +4567,7 @@ func (x *GetOutgoingConnectionResponse) String() string {
 func (*GetOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4331,7 +4580,7 @@ func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GetOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4350,7 +4599,7 @@ type ListOutgoingConnectionsRequest struct {
 
 func (x *ListOutgoingConnectionsRequest) Reset() {
 	*x = ListOutgoingConnectionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4362,7 +4611,7 @@ func (x *ListOutgoingConnectionsRequest) String() string {
 func (*ListOutgoingConnectionsRequest) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4375,7 +4624,7 @@ func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 // ListOutgoingConnectionsResponse holds the connections sorted by name.
@@ -4389,7 +4638,7 @@ type ListOutgoingConnectionsResponse struct {
 
 func (x *ListOutgoingConnectionsResponse) Reset() {
 	*x = ListOutgoingConnectionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4401,7 +4650,7 @@ func (x *ListOutgoingConnectionsResponse) String() string {
 func (*ListOutgoingConnectionsResponse) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4414,7 +4663,7 @@ func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListOutgoingConnectionsResponse) GetConnections() []*OutgoingConnection {
@@ -4437,7 +4686,7 @@ type UpdateOutgoingConnectionRequest struct {
 
 func (x *UpdateOutgoingConnectionRequest) Reset() {
 	*x = UpdateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4449,7 +4698,7 @@ func (x *UpdateOutgoingConnectionRequest) String() string {
 func (*UpdateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4462,7 +4711,7 @@ func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *UpdateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -4490,7 +4739,7 @@ type UpdateOutgoingConnectionResponse struct {
 
 func (x *UpdateOutgoingConnectionResponse) Reset() {
 	*x = UpdateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4502,7 +4751,7 @@ func (x *UpdateOutgoingConnectionResponse) String() string {
 func (*UpdateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4515,7 +4764,7 @@ func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *UpdateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4536,7 +4785,7 @@ type DeleteOutgoingConnectionRequest struct {
 
 func (x *DeleteOutgoingConnectionRequest) Reset() {
 	*x = DeleteOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4548,7 +4797,7 @@ func (x *DeleteOutgoingConnectionRequest) String() string {
 func (*DeleteOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4561,7 +4810,7 @@ func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DeleteOutgoingConnectionRequest) GetName() string {
@@ -4582,7 +4831,7 @@ type DeleteOutgoingConnectionResponse struct {
 
 func (x *DeleteOutgoingConnectionResponse) Reset() {
 	*x = DeleteOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4594,7 +4843,7 @@ func (x *DeleteOutgoingConnectionResponse) String() string {
 func (*DeleteOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4607,7 +4856,7 @@ func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DeleteOutgoingConnectionResponse) GetRevision() int64 {
@@ -4630,7 +4879,7 @@ type PingOutgoingConnectionRequest struct {
 
 func (x *PingOutgoingConnectionRequest) Reset() {
 	*x = PingOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4642,7 +4891,7 @@ func (x *PingOutgoingConnectionRequest) String() string {
 func (*PingOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4655,7 +4904,7 @@ func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PingOutgoingConnectionRequest) GetName() string {
@@ -4691,7 +4940,7 @@ type PingOutgoingConnectionResponse struct {
 
 func (x *PingOutgoingConnectionResponse) Reset() {
 	*x = PingOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4703,7 +4952,7 @@ func (x *PingOutgoingConnectionResponse) String() string {
 func (*PingOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4716,7 +4965,7 @@ func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PingOutgoingConnectionResponse) GetAgentId() string {
@@ -4814,7 +5063,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4826,7 +5075,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4839,7 +5088,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *Job) GetName() string {
@@ -5001,7 +5250,7 @@ type JobInterval struct {
 
 func (x *JobInterval) Reset() {
 	*x = JobInterval{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5013,7 +5262,7 @@ func (x *JobInterval) String() string {
 func (*JobInterval) ProtoMessage() {}
 
 func (x *JobInterval) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5026,7 +5275,7 @@ func (x *JobInterval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobInterval.ProtoReflect.Descriptor instead.
 func (*JobInterval) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *JobInterval) GetWeeks() int64 {
@@ -5079,7 +5328,7 @@ type JobLease struct {
 
 func (x *JobLease) Reset() {
 	*x = JobLease{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5091,7 +5340,7 @@ func (x *JobLease) String() string {
 func (*JobLease) ProtoMessage() {}
 
 func (x *JobLease) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5104,7 +5353,7 @@ func (x *JobLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobLease.ProtoReflect.Descriptor instead.
 func (*JobLease) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *JobLease) GetAgentId() string {
@@ -5159,7 +5408,7 @@ type JobRun struct {
 
 func (x *JobRun) Reset() {
 	*x = JobRun{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5171,7 +5420,7 @@ func (x *JobRun) String() string {
 func (*JobRun) ProtoMessage() {}
 
 func (x *JobRun) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5184,7 +5433,7 @@ func (x *JobRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
 func (*JobRun) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *JobRun) GetJob() string {
@@ -5261,7 +5510,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5273,7 +5522,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5286,7 +5535,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *CreateJobRequest) GetJob() *Job {
@@ -5307,7 +5556,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5319,7 +5568,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5332,7 +5581,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -5353,7 +5602,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5365,7 +5614,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5378,7 +5627,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetJobRequest) GetName() string {
@@ -5399,7 +5648,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5411,7 +5660,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5424,7 +5673,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -5443,7 +5692,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5455,7 +5704,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5468,7 +5717,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
 }
 
 // ListJobsResponse holds the jobs sorted by name.
@@ -5482,7 +5731,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5494,7 +5743,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5507,7 +5756,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -5530,7 +5779,7 @@ type UpdateJobRequest struct {
 
 func (x *UpdateJobRequest) Reset() {
 	*x = UpdateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5542,7 +5791,7 @@ func (x *UpdateJobRequest) String() string {
 func (*UpdateJobRequest) ProtoMessage() {}
 
 func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5555,7 +5804,7 @@ func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *UpdateJobRequest) GetJob() *Job {
@@ -5583,7 +5832,7 @@ type UpdateJobResponse struct {
 
 func (x *UpdateJobResponse) Reset() {
 	*x = UpdateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5595,7 +5844,7 @@ func (x *UpdateJobResponse) String() string {
 func (*UpdateJobResponse) ProtoMessage() {}
 
 func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5608,7 +5857,7 @@ func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *UpdateJobResponse) GetJob() *Job {
@@ -5629,7 +5878,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5641,7 +5890,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5654,7 +5903,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -5675,7 +5924,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5687,7 +5936,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5700,7 +5949,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *DeleteJobResponse) GetRevision() int64 {
@@ -5721,7 +5970,7 @@ type PauseJobRequest struct {
 
 func (x *PauseJobRequest) Reset() {
 	*x = PauseJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5733,7 +5982,7 @@ func (x *PauseJobRequest) String() string {
 func (*PauseJobRequest) ProtoMessage() {}
 
 func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5746,7 +5995,7 @@ func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobRequest.ProtoReflect.Descriptor instead.
 func (*PauseJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *PauseJobRequest) GetName() string {
@@ -5767,7 +6016,7 @@ type PauseJobResponse struct {
 
 func (x *PauseJobResponse) Reset() {
 	*x = PauseJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5779,7 +6028,7 @@ func (x *PauseJobResponse) String() string {
 func (*PauseJobResponse) ProtoMessage() {}
 
 func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5792,7 +6041,7 @@ func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobResponse.ProtoReflect.Descriptor instead.
 func (*PauseJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *PauseJobResponse) GetJob() *Job {
@@ -5813,7 +6062,7 @@ type ResumeJobRequest struct {
 
 func (x *ResumeJobRequest) Reset() {
 	*x = ResumeJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5825,7 +6074,7 @@ func (x *ResumeJobRequest) String() string {
 func (*ResumeJobRequest) ProtoMessage() {}
 
 func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5838,7 +6087,7 @@ func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobRequest.ProtoReflect.Descriptor instead.
 func (*ResumeJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ResumeJobRequest) GetName() string {
@@ -5859,7 +6108,7 @@ type ResumeJobResponse struct {
 
 func (x *ResumeJobResponse) Reset() {
 	*x = ResumeJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5871,7 +6120,7 @@ func (x *ResumeJobResponse) String() string {
 func (*ResumeJobResponse) ProtoMessage() {}
 
 func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5884,7 +6133,7 @@ func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobResponse.ProtoReflect.Descriptor instead.
 func (*ResumeJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ResumeJobResponse) GetJob() *Job {
@@ -5909,7 +6158,7 @@ type RunJobRequest struct {
 
 func (x *RunJobRequest) Reset() {
 	*x = RunJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5921,7 +6170,7 @@ func (x *RunJobRequest) String() string {
 func (*RunJobRequest) ProtoMessage() {}
 
 func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5934,7 +6183,7 @@ func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
 func (*RunJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RunJobRequest) GetName() string {
@@ -5962,7 +6211,7 @@ type RunJobResponse struct {
 
 func (x *RunJobResponse) Reset() {
 	*x = RunJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5974,7 +6223,7 @@ func (x *RunJobResponse) String() string {
 func (*RunJobResponse) ProtoMessage() {}
 
 func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5987,7 +6236,7 @@ func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
 func (*RunJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RunJobResponse) GetRuns() []*JobRun {
@@ -6010,7 +6259,7 @@ type ListJobRunsRequest struct {
 
 func (x *ListJobRunsRequest) Reset() {
 	*x = ListJobRunsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6022,7 +6271,7 @@ func (x *ListJobRunsRequest) String() string {
 func (*ListJobRunsRequest) ProtoMessage() {}
 
 func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6035,7 +6284,7 @@ func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobRunsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ListJobRunsRequest) GetName() string {
@@ -6063,7 +6312,7 @@ type ListJobRunsResponse struct {
 
 func (x *ListJobRunsResponse) Reset() {
 	*x = ListJobRunsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6075,7 +6324,7 @@ func (x *ListJobRunsResponse) String() string {
 func (*ListJobRunsResponse) ProtoMessage() {}
 
 func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6088,7 +6337,7 @@ func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobRunsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ListJobRunsResponse) GetRuns() []*JobRun {
@@ -6116,7 +6365,7 @@ type ExportConfigRequest struct {
 
 func (x *ExportConfigRequest) Reset() {
 	*x = ExportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6128,7 +6377,7 @@ func (x *ExportConfigRequest) String() string {
 func (*ExportConfigRequest) ProtoMessage() {}
 
 func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6141,7 +6390,7 @@ func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ExportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *ExportConfigRequest) GetKinds() []string {
@@ -6176,7 +6425,7 @@ type ExportConfigResponse struct {
 
 func (x *ExportConfigResponse) Reset() {
 	*x = ExportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6188,7 +6437,7 @@ func (x *ExportConfigResponse) String() string {
 func (*ExportConfigResponse) ProtoMessage() {}
 
 func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6201,7 +6450,7 @@ func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ExportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ExportConfigResponse) GetConfig() *Config {
@@ -6241,7 +6490,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6253,7 +6502,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6266,7 +6515,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *Config) GetVersion() int32 {
@@ -6327,7 +6576,7 @@ type PlanConfigRequest struct {
 
 func (x *PlanConfigRequest) Reset() {
 	*x = PlanConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6339,7 +6588,7 @@ func (x *PlanConfigRequest) String() string {
 func (*PlanConfigRequest) ProtoMessage() {}
 
 func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6352,7 +6601,7 @@ func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigRequest.ProtoReflect.Descriptor instead.
 func (*PlanConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *PlanConfigRequest) GetConfig() *Config {
@@ -6387,7 +6636,7 @@ type PlanConfigResponse struct {
 
 func (x *PlanConfigResponse) Reset() {
 	*x = PlanConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6399,7 +6648,7 @@ func (x *PlanConfigResponse) String() string {
 func (*PlanConfigResponse) ProtoMessage() {}
 
 func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6412,7 +6661,7 @@ func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigResponse.ProtoReflect.Descriptor instead.
 func (*PlanConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *PlanConfigResponse) GetItems() []*PlanItem {
@@ -6459,7 +6708,7 @@ type ImportConfigRequest struct {
 
 func (x *ImportConfigRequest) Reset() {
 	*x = ImportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6471,7 +6720,7 @@ func (x *ImportConfigRequest) String() string {
 func (*ImportConfigRequest) ProtoMessage() {}
 
 func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6484,7 +6733,7 @@ func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ImportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ImportConfigRequest) GetConfig() *Config {
@@ -6534,7 +6783,7 @@ type ImportConfigResponse struct {
 
 func (x *ImportConfigResponse) Reset() {
 	*x = ImportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6546,7 +6795,7 @@ func (x *ImportConfigResponse) String() string {
 func (*ImportConfigResponse) ProtoMessage() {}
 
 func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6559,7 +6808,7 @@ func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ImportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{100}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ImportConfigResponse) GetItems() []*PlanItem {
@@ -6608,7 +6857,7 @@ type PlanItem struct {
 
 func (x *PlanItem) Reset() {
 	*x = PlanItem{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6620,7 +6869,7 @@ func (x *PlanItem) String() string {
 func (*PlanItem) ProtoMessage() {}
 
 func (x *PlanItem) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6633,7 +6882,7 @@ func (x *PlanItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanItem.ProtoReflect.Descriptor instead.
 func (*PlanItem) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{101}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *PlanItem) GetKind() string {
@@ -6681,7 +6930,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6693,7 +6942,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6706,7 +6955,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{102}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *FieldChange) GetField() string {
@@ -6750,7 +6999,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6762,7 +7011,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6775,7 +7024,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{103}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *GetStatsRequest) GetKind() string {
@@ -6832,7 +7081,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6844,7 +7093,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6857,7 +7106,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{104}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *GetStatsResponse) GetFrom() *timestamppb.Timestamp {
@@ -6907,7 +7156,7 @@ type ObjectStats struct {
 
 func (x *ObjectStats) Reset() {
 	*x = ObjectStats{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6919,7 +7168,7 @@ func (x *ObjectStats) String() string {
 func (*ObjectStats) ProtoMessage() {}
 
 func (x *ObjectStats) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6932,7 +7181,7 @@ func (x *ObjectStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectStats.ProtoReflect.Descriptor instead.
 func (*ObjectStats) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{105}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *ObjectStats) GetKind() string {
@@ -7001,7 +7250,7 @@ type StatsTotals struct {
 
 func (x *StatsTotals) Reset() {
 	*x = StatsTotals{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7013,7 +7262,7 @@ func (x *StatsTotals) String() string {
 func (*StatsTotals) ProtoMessage() {}
 
 func (x *StatsTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7026,7 +7275,7 @@ func (x *StatsTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsTotals.ProtoReflect.Descriptor instead.
 func (*StatsTotals) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{106}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *StatsTotals) GetFrom() *timestamppb.Timestamp {
@@ -7123,7 +7372,7 @@ type ListSamplesRequest struct {
 
 func (x *ListSamplesRequest) Reset() {
 	*x = ListSamplesRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7135,7 +7384,7 @@ func (x *ListSamplesRequest) String() string {
 func (*ListSamplesRequest) ProtoMessage() {}
 
 func (x *ListSamplesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7148,7 +7397,7 @@ func (x *ListSamplesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSamplesRequest.ProtoReflect.Descriptor instead.
 func (*ListSamplesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{107}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *ListSamplesRequest) GetService() string {
@@ -7192,7 +7441,7 @@ type ListSamplesResponse struct {
 
 func (x *ListSamplesResponse) Reset() {
 	*x = ListSamplesResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7204,7 +7453,7 @@ func (x *ListSamplesResponse) String() string {
 func (*ListSamplesResponse) ProtoMessage() {}
 
 func (x *ListSamplesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7217,7 +7466,7 @@ func (x *ListSamplesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSamplesResponse.ProtoReflect.Descriptor instead.
 func (*ListSamplesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{108}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *ListSamplesResponse) GetSamples() []*Sample {
@@ -7277,7 +7526,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7289,7 +7538,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7302,7 +7551,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{109}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *Sample) GetAgentId() string {
@@ -7434,7 +7683,7 @@ type TailRequest struct {
 
 func (x *TailRequest) Reset() {
 	*x = TailRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7446,7 +7695,7 @@ func (x *TailRequest) String() string {
 func (*TailRequest) ProtoMessage() {}
 
 func (x *TailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7459,7 +7708,7 @@ func (x *TailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
 func (*TailRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{110}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *TailRequest) GetService() string {
@@ -7506,7 +7755,7 @@ type TailResponse struct {
 
 func (x *TailResponse) Reset() {
 	*x = TailResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7518,7 +7767,7 @@ func (x *TailResponse) String() string {
 func (*TailResponse) ProtoMessage() {}
 
 func (x *TailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7531,7 +7780,7 @@ func (x *TailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailResponse.ProtoReflect.Descriptor instead.
 func (*TailResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{111}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *TailResponse) GetKind() isTailResponse_Kind {
@@ -7591,7 +7840,7 @@ type TailDropped struct {
 
 func (x *TailDropped) Reset() {
 	*x = TailDropped{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7603,7 +7852,7 @@ func (x *TailDropped) String() string {
 func (*TailDropped) ProtoMessage() {}
 
 func (x *TailDropped) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7616,7 +7865,7 @@ func (x *TailDropped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailDropped.ProtoReflect.Descriptor instead.
 func (*TailDropped) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{112}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *TailDropped) GetAgentId() string {
@@ -7637,7 +7886,28 @@ var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
+	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n" +
+	"\x10ListAuditRequest\x12/\n" +
+	"\x05since\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x05since\x12\x10\n" +
+	"\x03who\x18\x02 \x01(\tR\x03who\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"f\n" +
+	"\x11ListAuditResponse\x123\n" +
+	"\aentries\x18\x01 \x03(\v2\x19.weft.admin.v1.AuditEntryR\aentries\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x80\x02\n" +
+	"\n" +
+	"AuditEntry\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x10\n" +
+	"\x03who\x18\x03 \x01(\tR\x03who\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x16\n" +
+	"\x06action\x18\x06 \x01(\tR\x06action\x12\x1f\n" +
+	"\vhash_before\x18\a \x01(\tR\n" +
+	"hashBefore\x12\x1d\n" +
+	"\n" +
+	"hash_after\x18\b \x01(\tR\thashAfter\x12\x18\n" +
+	"\asummary\x18\t \x01(\tR\asummary\":\n" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -8265,12 +8535,13 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bPauseJob\x12\x1e.weft.admin.v1.PauseJobRequest\x1a\x1f.weft.admin.v1.PauseJobResponse\x12N\n" +
 	"\tResumeJob\x12\x1f.weft.admin.v1.ResumeJobRequest\x1a .weft.admin.v1.ResumeJobResponse\x12E\n" +
 	"\x06RunJob\x12\x1c.weft.admin.v1.RunJobRequest\x1a\x1d.weft.admin.v1.RunJobResponse\x12T\n" +
-	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponse2\x94\x02\n" +
+	"\vListJobRuns\x12!.weft.admin.v1.ListJobRunsRequest\x1a\".weft.admin.v1.ListJobRunsResponse2\xe4\x02\n" +
 	"\rConfigService\x12W\n" +
 	"\fExportConfig\x12\".weft.admin.v1.ExportConfigRequest\x1a#.weft.admin.v1.ExportConfigResponse\x12Q\n" +
 	"\n" +
 	"PlanConfig\x12 .weft.admin.v1.PlanConfigRequest\x1a!.weft.admin.v1.PlanConfigResponse\x12W\n" +
-	"\fImportConfig\x12\".weft.admin.v1.ImportConfigRequest\x1a#.weft.admin.v1.ImportConfigResponse2\xf4\x01\n" +
+	"\fImportConfig\x12\".weft.admin.v1.ImportConfigRequest\x1a#.weft.admin.v1.ImportConfigResponse\x12N\n" +
+	"\tListAudit\x12\x1f.weft.admin.v1.ListAuditRequest\x1a .weft.admin.v1.ListAuditResponse2\xf4\x01\n" +
 	"\fStatsService\x12K\n" +
 	"\bGetStats\x12\x1e.weft.admin.v1.GetStatsRequest\x1a\x1f.weft.admin.v1.GetStatsResponse\x12T\n" +
 	"\vListSamples\x12!.weft.admin.v1.ListSamplesRequest\x1a\".weft.admin.v1.ListSamplesResponse\x12A\n" +
@@ -8289,333 +8560,341 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 122)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
 	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
-	(*SourceFile)(nil),                       // 2: weft.admin.v1.SourceFile
-	(*PackageSource)(nil),                    // 3: weft.admin.v1.PackageSource
-	(*DeployRequest)(nil),                    // 4: weft.admin.v1.DeployRequest
-	(*DeployResponse)(nil),                   // 5: weft.admin.v1.DeployResponse
-	(*DeployedPackage)(nil),                  // 6: weft.admin.v1.DeployedPackage
-	(*Package)(nil),                          // 7: weft.admin.v1.Package
-	(*ListPackagesRequest)(nil),              // 8: weft.admin.v1.ListPackagesRequest
-	(*ListPackagesResponse)(nil),             // 9: weft.admin.v1.ListPackagesResponse
-	(*Service)(nil),                          // 10: weft.admin.v1.Service
-	(*ListServicesRequest)(nil),              // 11: weft.admin.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),             // 12: weft.admin.v1.ListServicesResponse
-	(*ListPackageVersionsRequest)(nil),       // 13: weft.admin.v1.ListPackageVersionsRequest
-	(*ListPackageVersionsResponse)(nil),      // 14: weft.admin.v1.ListPackageVersionsResponse
-	(*GetPackageRequest)(nil),                // 15: weft.admin.v1.GetPackageRequest
-	(*GetPackageResponse)(nil),               // 16: weft.admin.v1.GetPackageResponse
-	(*AgentDeployStatus)(nil),                // 17: weft.admin.v1.AgentDeployStatus
-	(*GetDeployStatusRequest)(nil),           // 18: weft.admin.v1.GetDeployStatusRequest
-	(*GetDeployStatusResponse)(nil),          // 19: weft.admin.v1.GetDeployStatusResponse
-	(*RollbackRequest)(nil),                  // 20: weft.admin.v1.RollbackRequest
-	(*RollbackResponse)(nil),                 // 21: weft.admin.v1.RollbackResponse
-	(*UndeployRequest)(nil),                  // 22: weft.admin.v1.UndeployRequest
-	(*UndeployResponse)(nil),                 // 23: weft.admin.v1.UndeployResponse
-	(*Channel)(nil),                          // 24: weft.admin.v1.Channel
-	(*CreateChannelRequest)(nil),             // 25: weft.admin.v1.CreateChannelRequest
-	(*CreateChannelResponse)(nil),            // 26: weft.admin.v1.CreateChannelResponse
-	(*GetChannelRequest)(nil),                // 27: weft.admin.v1.GetChannelRequest
-	(*GetChannelResponse)(nil),               // 28: weft.admin.v1.GetChannelResponse
-	(*ListChannelsRequest)(nil),              // 29: weft.admin.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),             // 30: weft.admin.v1.ListChannelsResponse
-	(*UpdateChannelRequest)(nil),             // 31: weft.admin.v1.UpdateChannelRequest
-	(*UpdateChannelResponse)(nil),            // 32: weft.admin.v1.UpdateChannelResponse
-	(*DeleteChannelRequest)(nil),             // 33: weft.admin.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil),            // 34: weft.admin.v1.DeleteChannelResponse
-	(*Agent)(nil),                            // 35: weft.admin.v1.Agent
-	(*ListAgentsRequest)(nil),                // 36: weft.admin.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),               // 37: weft.admin.v1.ListAgentsResponse
-	(*GetAgentRequest)(nil),                  // 38: weft.admin.v1.GetAgentRequest
-	(*GetAgentResponse)(nil),                 // 39: weft.admin.v1.GetAgentResponse
-	(*LoadedPackage)(nil),                    // 40: weft.admin.v1.LoadedPackage
-	(*AgentInventory)(nil),                   // 41: weft.admin.v1.AgentInventory
-	(*AgentWorker)(nil),                      // 42: weft.admin.v1.AgentWorker
-	(*GetAgentLogsRequest)(nil),              // 43: weft.admin.v1.GetAgentLogsRequest
-	(*GetAgentLogsResponse)(nil),             // 44: weft.admin.v1.GetAgentLogsResponse
-	(*Backup)(nil),                           // 45: weft.admin.v1.Backup
-	(*ListAgentBackupsRequest)(nil),          // 46: weft.admin.v1.ListAgentBackupsRequest
-	(*ListAgentBackupsResponse)(nil),         // 47: weft.admin.v1.ListAgentBackupsResponse
-	(*InvokeRequest)(nil),                    // 48: weft.admin.v1.InvokeRequest
-	(*InvokeResponse)(nil),                   // 49: weft.admin.v1.InvokeResponse
-	(*SecurityDefinition)(nil),               // 50: weft.admin.v1.SecurityDefinition
-	(*CreateSecurityDefinitionRequest)(nil),  // 51: weft.admin.v1.CreateSecurityDefinitionRequest
-	(*CreateSecurityDefinitionResponse)(nil), // 52: weft.admin.v1.CreateSecurityDefinitionResponse
-	(*GetSecurityDefinitionRequest)(nil),     // 53: weft.admin.v1.GetSecurityDefinitionRequest
-	(*GetSecurityDefinitionResponse)(nil),    // 54: weft.admin.v1.GetSecurityDefinitionResponse
-	(*ListSecurityDefinitionsRequest)(nil),   // 55: weft.admin.v1.ListSecurityDefinitionsRequest
-	(*ListSecurityDefinitionsResponse)(nil),  // 56: weft.admin.v1.ListSecurityDefinitionsResponse
-	(*UpdateSecurityDefinitionRequest)(nil),  // 57: weft.admin.v1.UpdateSecurityDefinitionRequest
-	(*UpdateSecurityDefinitionResponse)(nil), // 58: weft.admin.v1.UpdateSecurityDefinitionResponse
-	(*DeleteSecurityDefinitionRequest)(nil),  // 59: weft.admin.v1.DeleteSecurityDefinitionRequest
-	(*DeleteSecurityDefinitionResponse)(nil), // 60: weft.admin.v1.DeleteSecurityDefinitionResponse
-	(*OutgoingConnection)(nil),               // 61: weft.admin.v1.OutgoingConnection
-	(*CreateOutgoingConnectionRequest)(nil),  // 62: weft.admin.v1.CreateOutgoingConnectionRequest
-	(*CreateOutgoingConnectionResponse)(nil), // 63: weft.admin.v1.CreateOutgoingConnectionResponse
-	(*GetOutgoingConnectionRequest)(nil),     // 64: weft.admin.v1.GetOutgoingConnectionRequest
-	(*GetOutgoingConnectionResponse)(nil),    // 65: weft.admin.v1.GetOutgoingConnectionResponse
-	(*ListOutgoingConnectionsRequest)(nil),   // 66: weft.admin.v1.ListOutgoingConnectionsRequest
-	(*ListOutgoingConnectionsResponse)(nil),  // 67: weft.admin.v1.ListOutgoingConnectionsResponse
-	(*UpdateOutgoingConnectionRequest)(nil),  // 68: weft.admin.v1.UpdateOutgoingConnectionRequest
-	(*UpdateOutgoingConnectionResponse)(nil), // 69: weft.admin.v1.UpdateOutgoingConnectionResponse
-	(*DeleteOutgoingConnectionRequest)(nil),  // 70: weft.admin.v1.DeleteOutgoingConnectionRequest
-	(*DeleteOutgoingConnectionResponse)(nil), // 71: weft.admin.v1.DeleteOutgoingConnectionResponse
-	(*PingOutgoingConnectionRequest)(nil),    // 72: weft.admin.v1.PingOutgoingConnectionRequest
-	(*PingOutgoingConnectionResponse)(nil),   // 73: weft.admin.v1.PingOutgoingConnectionResponse
-	(*Job)(nil),                              // 74: weft.admin.v1.Job
-	(*JobInterval)(nil),                      // 75: weft.admin.v1.JobInterval
-	(*JobLease)(nil),                         // 76: weft.admin.v1.JobLease
-	(*JobRun)(nil),                           // 77: weft.admin.v1.JobRun
-	(*CreateJobRequest)(nil),                 // 78: weft.admin.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),                // 79: weft.admin.v1.CreateJobResponse
-	(*GetJobRequest)(nil),                    // 80: weft.admin.v1.GetJobRequest
-	(*GetJobResponse)(nil),                   // 81: weft.admin.v1.GetJobResponse
-	(*ListJobsRequest)(nil),                  // 82: weft.admin.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),                 // 83: weft.admin.v1.ListJobsResponse
-	(*UpdateJobRequest)(nil),                 // 84: weft.admin.v1.UpdateJobRequest
-	(*UpdateJobResponse)(nil),                // 85: weft.admin.v1.UpdateJobResponse
-	(*DeleteJobRequest)(nil),                 // 86: weft.admin.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),                // 87: weft.admin.v1.DeleteJobResponse
-	(*PauseJobRequest)(nil),                  // 88: weft.admin.v1.PauseJobRequest
-	(*PauseJobResponse)(nil),                 // 89: weft.admin.v1.PauseJobResponse
-	(*ResumeJobRequest)(nil),                 // 90: weft.admin.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),                // 91: weft.admin.v1.ResumeJobResponse
-	(*RunJobRequest)(nil),                    // 92: weft.admin.v1.RunJobRequest
-	(*RunJobResponse)(nil),                   // 93: weft.admin.v1.RunJobResponse
-	(*ListJobRunsRequest)(nil),               // 94: weft.admin.v1.ListJobRunsRequest
-	(*ListJobRunsResponse)(nil),              // 95: weft.admin.v1.ListJobRunsResponse
-	(*ExportConfigRequest)(nil),              // 96: weft.admin.v1.ExportConfigRequest
-	(*ExportConfigResponse)(nil),             // 97: weft.admin.v1.ExportConfigResponse
-	(*Config)(nil),                           // 98: weft.admin.v1.Config
-	(*PlanConfigRequest)(nil),                // 99: weft.admin.v1.PlanConfigRequest
-	(*PlanConfigResponse)(nil),               // 100: weft.admin.v1.PlanConfigResponse
-	(*ImportConfigRequest)(nil),              // 101: weft.admin.v1.ImportConfigRequest
-	(*ImportConfigResponse)(nil),             // 102: weft.admin.v1.ImportConfigResponse
-	(*PlanItem)(nil),                         // 103: weft.admin.v1.PlanItem
-	(*FieldChange)(nil),                      // 104: weft.admin.v1.FieldChange
-	(*GetStatsRequest)(nil),                  // 105: weft.admin.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),                 // 106: weft.admin.v1.GetStatsResponse
-	(*ObjectStats)(nil),                      // 107: weft.admin.v1.ObjectStats
-	(*StatsTotals)(nil),                      // 108: weft.admin.v1.StatsTotals
-	(*ListSamplesRequest)(nil),               // 109: weft.admin.v1.ListSamplesRequest
-	(*ListSamplesResponse)(nil),              // 110: weft.admin.v1.ListSamplesResponse
-	(*Sample)(nil),                           // 111: weft.admin.v1.Sample
-	(*TailRequest)(nil),                      // 112: weft.admin.v1.TailRequest
-	(*TailResponse)(nil),                     // 113: weft.admin.v1.TailResponse
-	(*TailDropped)(nil),                      // 114: weft.admin.v1.TailDropped
-	nil,                                      // 115: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 116: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 117: weft.admin.v1.AgentInventory.LabelsEntry
-	nil,                                      // 118: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 119: weft.admin.v1.Job.AgentLabelsEntry
-	nil,                                      // 120: weft.admin.v1.StatsTotals.StatusesEntry
-	(*timestamppb.Timestamp)(nil),            // 121: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 122: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),              // 123: google.protobuf.Duration
+	(*ListAuditRequest)(nil),                 // 2: weft.admin.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),                // 3: weft.admin.v1.ListAuditResponse
+	(*AuditEntry)(nil),                       // 4: weft.admin.v1.AuditEntry
+	(*SourceFile)(nil),                       // 5: weft.admin.v1.SourceFile
+	(*PackageSource)(nil),                    // 6: weft.admin.v1.PackageSource
+	(*DeployRequest)(nil),                    // 7: weft.admin.v1.DeployRequest
+	(*DeployResponse)(nil),                   // 8: weft.admin.v1.DeployResponse
+	(*DeployedPackage)(nil),                  // 9: weft.admin.v1.DeployedPackage
+	(*Package)(nil),                          // 10: weft.admin.v1.Package
+	(*ListPackagesRequest)(nil),              // 11: weft.admin.v1.ListPackagesRequest
+	(*ListPackagesResponse)(nil),             // 12: weft.admin.v1.ListPackagesResponse
+	(*Service)(nil),                          // 13: weft.admin.v1.Service
+	(*ListServicesRequest)(nil),              // 14: weft.admin.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),             // 15: weft.admin.v1.ListServicesResponse
+	(*ListPackageVersionsRequest)(nil),       // 16: weft.admin.v1.ListPackageVersionsRequest
+	(*ListPackageVersionsResponse)(nil),      // 17: weft.admin.v1.ListPackageVersionsResponse
+	(*GetPackageRequest)(nil),                // 18: weft.admin.v1.GetPackageRequest
+	(*GetPackageResponse)(nil),               // 19: weft.admin.v1.GetPackageResponse
+	(*AgentDeployStatus)(nil),                // 20: weft.admin.v1.AgentDeployStatus
+	(*GetDeployStatusRequest)(nil),           // 21: weft.admin.v1.GetDeployStatusRequest
+	(*GetDeployStatusResponse)(nil),          // 22: weft.admin.v1.GetDeployStatusResponse
+	(*RollbackRequest)(nil),                  // 23: weft.admin.v1.RollbackRequest
+	(*RollbackResponse)(nil),                 // 24: weft.admin.v1.RollbackResponse
+	(*UndeployRequest)(nil),                  // 25: weft.admin.v1.UndeployRequest
+	(*UndeployResponse)(nil),                 // 26: weft.admin.v1.UndeployResponse
+	(*Channel)(nil),                          // 27: weft.admin.v1.Channel
+	(*CreateChannelRequest)(nil),             // 28: weft.admin.v1.CreateChannelRequest
+	(*CreateChannelResponse)(nil),            // 29: weft.admin.v1.CreateChannelResponse
+	(*GetChannelRequest)(nil),                // 30: weft.admin.v1.GetChannelRequest
+	(*GetChannelResponse)(nil),               // 31: weft.admin.v1.GetChannelResponse
+	(*ListChannelsRequest)(nil),              // 32: weft.admin.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),             // 33: weft.admin.v1.ListChannelsResponse
+	(*UpdateChannelRequest)(nil),             // 34: weft.admin.v1.UpdateChannelRequest
+	(*UpdateChannelResponse)(nil),            // 35: weft.admin.v1.UpdateChannelResponse
+	(*DeleteChannelRequest)(nil),             // 36: weft.admin.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil),            // 37: weft.admin.v1.DeleteChannelResponse
+	(*Agent)(nil),                            // 38: weft.admin.v1.Agent
+	(*ListAgentsRequest)(nil),                // 39: weft.admin.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),               // 40: weft.admin.v1.ListAgentsResponse
+	(*GetAgentRequest)(nil),                  // 41: weft.admin.v1.GetAgentRequest
+	(*GetAgentResponse)(nil),                 // 42: weft.admin.v1.GetAgentResponse
+	(*LoadedPackage)(nil),                    // 43: weft.admin.v1.LoadedPackage
+	(*AgentInventory)(nil),                   // 44: weft.admin.v1.AgentInventory
+	(*AgentWorker)(nil),                      // 45: weft.admin.v1.AgentWorker
+	(*GetAgentLogsRequest)(nil),              // 46: weft.admin.v1.GetAgentLogsRequest
+	(*GetAgentLogsResponse)(nil),             // 47: weft.admin.v1.GetAgentLogsResponse
+	(*Backup)(nil),                           // 48: weft.admin.v1.Backup
+	(*ListAgentBackupsRequest)(nil),          // 49: weft.admin.v1.ListAgentBackupsRequest
+	(*ListAgentBackupsResponse)(nil),         // 50: weft.admin.v1.ListAgentBackupsResponse
+	(*InvokeRequest)(nil),                    // 51: weft.admin.v1.InvokeRequest
+	(*InvokeResponse)(nil),                   // 52: weft.admin.v1.InvokeResponse
+	(*SecurityDefinition)(nil),               // 53: weft.admin.v1.SecurityDefinition
+	(*CreateSecurityDefinitionRequest)(nil),  // 54: weft.admin.v1.CreateSecurityDefinitionRequest
+	(*CreateSecurityDefinitionResponse)(nil), // 55: weft.admin.v1.CreateSecurityDefinitionResponse
+	(*GetSecurityDefinitionRequest)(nil),     // 56: weft.admin.v1.GetSecurityDefinitionRequest
+	(*GetSecurityDefinitionResponse)(nil),    // 57: weft.admin.v1.GetSecurityDefinitionResponse
+	(*ListSecurityDefinitionsRequest)(nil),   // 58: weft.admin.v1.ListSecurityDefinitionsRequest
+	(*ListSecurityDefinitionsResponse)(nil),  // 59: weft.admin.v1.ListSecurityDefinitionsResponse
+	(*UpdateSecurityDefinitionRequest)(nil),  // 60: weft.admin.v1.UpdateSecurityDefinitionRequest
+	(*UpdateSecurityDefinitionResponse)(nil), // 61: weft.admin.v1.UpdateSecurityDefinitionResponse
+	(*DeleteSecurityDefinitionRequest)(nil),  // 62: weft.admin.v1.DeleteSecurityDefinitionRequest
+	(*DeleteSecurityDefinitionResponse)(nil), // 63: weft.admin.v1.DeleteSecurityDefinitionResponse
+	(*OutgoingConnection)(nil),               // 64: weft.admin.v1.OutgoingConnection
+	(*CreateOutgoingConnectionRequest)(nil),  // 65: weft.admin.v1.CreateOutgoingConnectionRequest
+	(*CreateOutgoingConnectionResponse)(nil), // 66: weft.admin.v1.CreateOutgoingConnectionResponse
+	(*GetOutgoingConnectionRequest)(nil),     // 67: weft.admin.v1.GetOutgoingConnectionRequest
+	(*GetOutgoingConnectionResponse)(nil),    // 68: weft.admin.v1.GetOutgoingConnectionResponse
+	(*ListOutgoingConnectionsRequest)(nil),   // 69: weft.admin.v1.ListOutgoingConnectionsRequest
+	(*ListOutgoingConnectionsResponse)(nil),  // 70: weft.admin.v1.ListOutgoingConnectionsResponse
+	(*UpdateOutgoingConnectionRequest)(nil),  // 71: weft.admin.v1.UpdateOutgoingConnectionRequest
+	(*UpdateOutgoingConnectionResponse)(nil), // 72: weft.admin.v1.UpdateOutgoingConnectionResponse
+	(*DeleteOutgoingConnectionRequest)(nil),  // 73: weft.admin.v1.DeleteOutgoingConnectionRequest
+	(*DeleteOutgoingConnectionResponse)(nil), // 74: weft.admin.v1.DeleteOutgoingConnectionResponse
+	(*PingOutgoingConnectionRequest)(nil),    // 75: weft.admin.v1.PingOutgoingConnectionRequest
+	(*PingOutgoingConnectionResponse)(nil),   // 76: weft.admin.v1.PingOutgoingConnectionResponse
+	(*Job)(nil),                              // 77: weft.admin.v1.Job
+	(*JobInterval)(nil),                      // 78: weft.admin.v1.JobInterval
+	(*JobLease)(nil),                         // 79: weft.admin.v1.JobLease
+	(*JobRun)(nil),                           // 80: weft.admin.v1.JobRun
+	(*CreateJobRequest)(nil),                 // 81: weft.admin.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),                // 82: weft.admin.v1.CreateJobResponse
+	(*GetJobRequest)(nil),                    // 83: weft.admin.v1.GetJobRequest
+	(*GetJobResponse)(nil),                   // 84: weft.admin.v1.GetJobResponse
+	(*ListJobsRequest)(nil),                  // 85: weft.admin.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                 // 86: weft.admin.v1.ListJobsResponse
+	(*UpdateJobRequest)(nil),                 // 87: weft.admin.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),                // 88: weft.admin.v1.UpdateJobResponse
+	(*DeleteJobRequest)(nil),                 // 89: weft.admin.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),                // 90: weft.admin.v1.DeleteJobResponse
+	(*PauseJobRequest)(nil),                  // 91: weft.admin.v1.PauseJobRequest
+	(*PauseJobResponse)(nil),                 // 92: weft.admin.v1.PauseJobResponse
+	(*ResumeJobRequest)(nil),                 // 93: weft.admin.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),                // 94: weft.admin.v1.ResumeJobResponse
+	(*RunJobRequest)(nil),                    // 95: weft.admin.v1.RunJobRequest
+	(*RunJobResponse)(nil),                   // 96: weft.admin.v1.RunJobResponse
+	(*ListJobRunsRequest)(nil),               // 97: weft.admin.v1.ListJobRunsRequest
+	(*ListJobRunsResponse)(nil),              // 98: weft.admin.v1.ListJobRunsResponse
+	(*ExportConfigRequest)(nil),              // 99: weft.admin.v1.ExportConfigRequest
+	(*ExportConfigResponse)(nil),             // 100: weft.admin.v1.ExportConfigResponse
+	(*Config)(nil),                           // 101: weft.admin.v1.Config
+	(*PlanConfigRequest)(nil),                // 102: weft.admin.v1.PlanConfigRequest
+	(*PlanConfigResponse)(nil),               // 103: weft.admin.v1.PlanConfigResponse
+	(*ImportConfigRequest)(nil),              // 104: weft.admin.v1.ImportConfigRequest
+	(*ImportConfigResponse)(nil),             // 105: weft.admin.v1.ImportConfigResponse
+	(*PlanItem)(nil),                         // 106: weft.admin.v1.PlanItem
+	(*FieldChange)(nil),                      // 107: weft.admin.v1.FieldChange
+	(*GetStatsRequest)(nil),                  // 108: weft.admin.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),                 // 109: weft.admin.v1.GetStatsResponse
+	(*ObjectStats)(nil),                      // 110: weft.admin.v1.ObjectStats
+	(*StatsTotals)(nil),                      // 111: weft.admin.v1.StatsTotals
+	(*ListSamplesRequest)(nil),               // 112: weft.admin.v1.ListSamplesRequest
+	(*ListSamplesResponse)(nil),              // 113: weft.admin.v1.ListSamplesResponse
+	(*Sample)(nil),                           // 114: weft.admin.v1.Sample
+	(*TailRequest)(nil),                      // 115: weft.admin.v1.TailRequest
+	(*TailResponse)(nil),                     // 116: weft.admin.v1.TailResponse
+	(*TailDropped)(nil),                      // 117: weft.admin.v1.TailDropped
+	nil,                                      // 118: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 119: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 120: weft.admin.v1.AgentInventory.LabelsEntry
+	nil,                                      // 121: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 122: weft.admin.v1.Job.AgentLabelsEntry
+	nil,                                      // 123: weft.admin.v1.StatsTotals.StatusesEntry
+	(*durationpb.Duration)(nil),              // 124: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),            // 125: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 126: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
-	2,   // 0: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
-	3,   // 1: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
-	6,   // 2: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
-	7,   // 3: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	121, // 4: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
-	7,   // 5: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
-	10,  // 6: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
-	7,   // 7: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
-	7,   // 8: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
-	2,   // 9: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
-	0,   // 10: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
-	7,   // 11: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
-	17,  // 12: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
-	7,   // 13: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	121, // 14: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	121, // 15: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	115, // 16: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
-	24,  // 17: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	24,  // 18: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	24,  // 19: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	24,  // 20: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
-	24,  // 21: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	122, // 22: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24,  // 23: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	116, // 24: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
-	1,   // 25: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	121, // 26: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	121, // 27: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	121, // 28: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
-	35,  // 29: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
-	35,  // 30: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	41,  // 31: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	121, // 32: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
-	40,  // 33: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	117, // 34: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
-	121, // 35: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
-	42,  // 36: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
-	121, // 37: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
-	123, // 38: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
-	121, // 39: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	45,  // 40: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	121, // 41: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	121, // 42: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
-	50,  // 43: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	50,  // 44: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	50,  // 45: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	50,  // 46: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
-	50,  // 47: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	122, // 48: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	50,  // 49: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	118, // 50: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	121, // 51: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	121, // 52: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
-	61,  // 53: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	61,  // 54: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	61,  // 55: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	61,  // 56: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
-	61,  // 57: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	122, // 58: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	61,  // 59: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	121, // 60: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
-	75,  // 61: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	119, // 62: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	121, // 63: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	121, // 64: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	121, // 65: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
-	76,  // 66: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
-	77,  // 67: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	121, // 68: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	121, // 69: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	121, // 70: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
-	74,  // 71: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
-	74,  // 72: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
-	74,  // 73: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
-	74,  // 74: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
-	74,  // 75: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	122, // 76: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	74,  // 77: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
-	74,  // 78: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
-	74,  // 79: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
-	77,  // 80: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
-	77,  // 81: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
-	98,  // 82: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
-	50,  // 83: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
-	61,  // 84: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
-	24,  // 85: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
-	74,  // 86: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
-	3,   // 87: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
-	98,  // 88: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
-	103, // 89: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	98,  // 90: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
-	103, // 91: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	104, // 92: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
-	123, // 93: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
-	121, // 94: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
-	121, // 95: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
-	107, // 96: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
-	108, // 97: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
-	108, // 98: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
-	108, // 99: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
-	121, // 100: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
-	120, // 101: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
-	111, // 102: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
-	121, // 103: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	111, // 104: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
-	114, // 105: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
-	4,   // 106: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	8,   // 107: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	11,  // 108: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	13,  // 109: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	15,  // 110: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	18,  // 111: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	20,  // 112: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	22,  // 113: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	25,  // 114: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	27,  // 115: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	29,  // 116: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	31,  // 117: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	33,  // 118: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	36,  // 119: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	38,  // 120: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	48,  // 121: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	46,  // 122: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	43,  // 123: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
-	51,  // 124: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	53,  // 125: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	55,  // 126: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	57,  // 127: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	59,  // 128: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	62,  // 129: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	64,  // 130: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	66,  // 131: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	68,  // 132: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	70,  // 133: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	72,  // 134: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	78,  // 135: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	80,  // 136: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	82,  // 137: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	84,  // 138: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	86,  // 139: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	88,  // 140: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	90,  // 141: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	92,  // 142: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	94,  // 143: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	96,  // 144: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	99,  // 145: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
-	101, // 146: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
-	105, // 147: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
-	109, // 148: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
-	112, // 149: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
-	5,   // 150: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	9,   // 151: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	12,  // 152: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	14,  // 153: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	16,  // 154: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	19,  // 155: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	21,  // 156: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	23,  // 157: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	26,  // 158: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	28,  // 159: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	30,  // 160: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	32,  // 161: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	34,  // 162: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	37,  // 163: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	39,  // 164: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	49,  // 165: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	47,  // 166: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	44,  // 167: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
-	52,  // 168: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	54,  // 169: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	56,  // 170: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	58,  // 171: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	60,  // 172: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	63,  // 173: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	65,  // 174: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	67,  // 175: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	69,  // 176: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	71,  // 177: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	73,  // 178: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	79,  // 179: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	81,  // 180: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	83,  // 181: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	85,  // 182: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	87,  // 183: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	89,  // 184: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	91,  // 185: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	93,  // 186: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	95,  // 187: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	97,  // 188: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	100, // 189: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
-	102, // 190: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
-	106, // 191: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
-	110, // 192: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
-	113, // 193: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
-	150, // [150:194] is the sub-list for method output_type
-	106, // [106:150] is the sub-list for method input_type
-	106, // [106:106] is the sub-list for extension type_name
-	106, // [106:106] is the sub-list for extension extendee
-	0,   // [0:106] is the sub-list for field type_name
+	124, // 0: weft.admin.v1.ListAuditRequest.since:type_name -> google.protobuf.Duration
+	4,   // 1: weft.admin.v1.ListAuditResponse.entries:type_name -> weft.admin.v1.AuditEntry
+	125, // 2: weft.admin.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	5,   // 3: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
+	6,   // 4: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
+	9,   // 5: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
+	10,  // 6: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
+	125, // 7: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	10,  // 8: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
+	13,  // 9: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
+	10,  // 10: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
+	10,  // 11: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
+	5,   // 12: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
+	0,   // 13: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
+	10,  // 14: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
+	20,  // 15: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
+	10,  // 16: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
+	125, // 17: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	125, // 18: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	118, // 19: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	27,  // 20: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	27,  // 21: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	27,  // 22: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	27,  // 23: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
+	27,  // 24: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	126, // 25: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27,  // 26: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	119, // 27: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	1,   // 28: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
+	125, // 29: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	125, // 30: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	125, // 31: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	38,  // 32: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
+	38,  // 33: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
+	44,  // 34: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
+	125, // 35: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	43,  // 36: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
+	120, // 37: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
+	125, // 38: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
+	45,  // 39: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
+	125, // 40: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
+	124, // 41: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
+	125, // 42: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	48,  // 43: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	125, // 44: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	125, // 45: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	53,  // 46: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	53,  // 47: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	53,  // 48: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	53,  // 49: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
+	53,  // 50: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	126, // 51: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	53,  // 52: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	121, // 53: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	125, // 54: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	125, // 55: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	64,  // 56: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	64,  // 57: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	64,  // 58: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	64,  // 59: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
+	64,  // 60: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	126, // 61: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	64,  // 62: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	125, // 63: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	78,  // 64: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
+	122, // 65: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	125, // 66: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	125, // 67: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	125, // 68: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	79,  // 69: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
+	80,  // 70: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
+	125, // 71: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	125, // 72: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	125, // 73: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	77,  // 74: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
+	77,  // 75: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
+	77,  // 76: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
+	77,  // 77: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
+	77,  // 78: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
+	126, // 79: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	77,  // 80: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
+	77,  // 81: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
+	77,  // 82: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
+	80,  // 83: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
+	80,  // 84: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
+	101, // 85: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
+	53,  // 86: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
+	64,  // 87: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
+	27,  // 88: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
+	77,  // 89: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
+	6,   // 90: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
+	101, // 91: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
+	106, // 92: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	101, // 93: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
+	106, // 94: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	107, // 95: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
+	124, // 96: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
+	125, // 97: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
+	125, // 98: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
+	110, // 99: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
+	111, // 100: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
+	111, // 101: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
+	111, // 102: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
+	125, // 103: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
+	123, // 104: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
+	114, // 105: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
+	125, // 106: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	114, // 107: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
+	117, // 108: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
+	7,   // 109: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	11,  // 110: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	14,  // 111: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	16,  // 112: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	18,  // 113: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	21,  // 114: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	23,  // 115: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	25,  // 116: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	28,  // 117: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	30,  // 118: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	32,  // 119: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	34,  // 120: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	36,  // 121: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	39,  // 122: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	41,  // 123: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	51,  // 124: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	49,  // 125: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	46,  // 126: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
+	54,  // 127: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	56,  // 128: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	58,  // 129: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	60,  // 130: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	62,  // 131: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	65,  // 132: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	67,  // 133: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	69,  // 134: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	71,  // 135: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	73,  // 136: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	75,  // 137: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	81,  // 138: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	83,  // 139: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	85,  // 140: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	87,  // 141: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	89,  // 142: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	91,  // 143: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	93,  // 144: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	95,  // 145: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	97,  // 146: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	99,  // 147: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	102, // 148: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	104, // 149: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
+	2,   // 150: weft.admin.v1.ConfigService.ListAudit:input_type -> weft.admin.v1.ListAuditRequest
+	108, // 151: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
+	112, // 152: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
+	115, // 153: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
+	8,   // 154: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	12,  // 155: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	15,  // 156: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	17,  // 157: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	19,  // 158: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	22,  // 159: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	24,  // 160: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	26,  // 161: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	29,  // 162: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	31,  // 163: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	33,  // 164: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	35,  // 165: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	37,  // 166: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	40,  // 167: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	42,  // 168: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	52,  // 169: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	50,  // 170: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	47,  // 171: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
+	55,  // 172: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	57,  // 173: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	59,  // 174: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	61,  // 175: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	63,  // 176: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	66,  // 177: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	68,  // 178: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	70,  // 179: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	72,  // 180: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	74,  // 181: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	76,  // 182: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	82,  // 183: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	84,  // 184: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	86,  // 185: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	88,  // 186: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	90,  // 187: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	92,  // 188: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	94,  // 189: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	96,  // 190: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	98,  // 191: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	100, // 192: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	103, // 193: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	105, // 194: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
+	3,   // 195: weft.admin.v1.ConfigService.ListAudit:output_type -> weft.admin.v1.ListAuditResponse
+	109, // 196: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
+	113, // 197: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
+	116, // 198: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
+	154, // [154:199] is the sub-list for method output_type
+	109, // [109:154] is the sub-list for method input_type
+	109, // [109:109] is the sub-list for extension type_name
+	109, // [109:109] is the sub-list for extension extendee
+	0,   // [0:109] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -8623,10 +8902,10 @@ func file_weft_admin_v1_admin_proto_init() {
 	if File_weft_admin_v1_admin_proto != nil {
 		return
 	}
-	file_weft_admin_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[59].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[72].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[111].OneofWrappers = []any{
+	file_weft_admin_v1_admin_proto_msgTypes[25].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[62].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[75].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[114].OneofWrappers = []any{
 		(*TailResponse_Sample)(nil),
 		(*TailResponse_Dropped)(nil),
 	}
@@ -8636,7 +8915,7 @@ func file_weft_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   119,
+			NumMessages:   122,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

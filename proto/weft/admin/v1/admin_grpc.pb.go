@@ -1974,6 +1974,7 @@ const (
 	ConfigService_ExportConfig_FullMethodName = "/weft.admin.v1.ConfigService/ExportConfig"
 	ConfigService_PlanConfig_FullMethodName   = "/weft.admin.v1.ConfigService/PlanConfig"
 	ConfigService_ImportConfig_FullMethodName = "/weft.admin.v1.ConfigService/ImportConfig"
+	ConfigService_ListAudit_FullMethodName    = "/weft.admin.v1.ConfigService/ListAudit"
 )
 
 // ConfigServiceClient is the client API for ConfigService service.
@@ -2006,6 +2007,10 @@ type ConfigServiceClient interface {
 	// such as "config.channels[3].service", so that a client can point at the
 	// line of its file.
 	ImportConfig(ctx context.Context, in *ImportConfigRequest, opts ...grpc.CallOption) (*ImportConfigResponse, error)
+	// ListAudit returns the audit trail of config changes, newest first: one
+	// entry per object a revision created, changed or deleted, with who made
+	// the change, when, and the object's content hash before and after.
+	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 }
 
 type configServiceClient struct {
@@ -2046,6 +2051,16 @@ func (c *configServiceClient) ImportConfig(ctx context.Context, in *ImportConfig
 	return out, nil
 }
 
+func (c *configServiceClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditResponse)
+	err := c.cc.Invoke(ctx, ConfigService_ListAudit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConfigServiceServer is the server API for ConfigService service.
 // All implementations must embed UnimplementedConfigServiceServer
 // for forward compatibility.
@@ -2076,6 +2091,10 @@ type ConfigServiceServer interface {
 	// such as "config.channels[3].service", so that a client can point at the
 	// line of its file.
 	ImportConfig(context.Context, *ImportConfigRequest) (*ImportConfigResponse, error)
+	// ListAudit returns the audit trail of config changes, newest first: one
+	// entry per object a revision created, changed or deleted, with who made
+	// the change, when, and the object's content hash before and after.
+	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	mustEmbedUnimplementedConfigServiceServer()
 }
 
@@ -2094,6 +2113,9 @@ func (UnimplementedConfigServiceServer) PlanConfig(context.Context, *PlanConfigR
 }
 func (UnimplementedConfigServiceServer) ImportConfig(context.Context, *ImportConfigRequest) (*ImportConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImportConfig not implemented")
+}
+func (UnimplementedConfigServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
 }
 func (UnimplementedConfigServiceServer) mustEmbedUnimplementedConfigServiceServer() {}
 func (UnimplementedConfigServiceServer) testEmbeddedByValue()                       {}
@@ -2170,6 +2192,24 @@ func _ConfigService_ImportConfig_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigService_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigServiceServer).ListAudit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigService_ListAudit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigServiceServer).ListAudit(ctx, req.(*ListAuditRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConfigService_ServiceDesc is the grpc.ServiceDesc for ConfigService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2188,6 +2228,10 @@ var ConfigService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ImportConfig",
 			Handler:    _ConfigService_ImportConfig_Handler,
+		},
+		{
+			MethodName: "ListAudit",
+			Handler:    _ConfigService_ListAudit_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
