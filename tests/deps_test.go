@@ -110,6 +110,7 @@ var sharedWithControlPlane = map[string]string{
 	"agent/outgoing":       "outgoing connection config",
 	"agent/runtime":        "the door type-checks packages with the agents' symbol tables",
 	"agent/scheduler":      "cron and interval specs",
+	"agent/secrets":        "one way of sealing secrets at rest, on the control plane and in agents' state directories",
 	"agent/security":       "security definitions",
 	"agent/snapshot":       "the snapshot's hash, computed alike on both sides",
 	"agent/stats":          "the statistics scale (bucket bounds)",

@@ -102,7 +102,7 @@ func (d *Dir) KeepBackup(replaced *agentv1.Snapshot, replacedBy int64, at time.T
 	}
 	b.ID = fmt.Sprintf("%06d-r%d", seq, b.Revision)
 	b.name = fmt.Sprintf("%s-by%d-t%d%s", b.ID, replacedBy, b.ReplacedAt.UnixMilli(), backupSuffix)
-	data, err := encode(replaced)
+	data, err := d.encode(replaced)
 	if err != nil {
 		return Backup{}, fmt.Errorf("keep backup %s: %w", b.ID, err)
 	}
@@ -152,7 +152,7 @@ func (d *Dir) Backups() ([]Backup, error) {
 	}
 	for i := range list {
 		b := &list[i]
-		s, err := decode(filepath.Join(d.backupPath(), b.name))
+		s, err := d.decode(filepath.Join(d.backupPath(), b.name))
 		if err != nil {
 			b.Err = err
 			continue
@@ -172,7 +172,7 @@ func (d *Dir) LoadBackup(id string) (*agentv1.Snapshot, error) {
 	}
 	for _, b := range list {
 		if b.ID == id {
-			return decode(filepath.Join(d.backupPath(), b.name))
+			return d.decode(filepath.Join(d.backupPath(), b.name))
 		}
 	}
 	return nil, fmt.Errorf("load backup %s: %w", id, fs.ErrNotExist)

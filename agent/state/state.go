@@ -2,7 +2,8 @@
 // agent that restarts while the control plane is unreachable boots into
 // what it served before. Writes are atomic (write, sync, rename) and the
 // file carries a checksum, so a torn or corrupted file is detected, not
-// served. When a swap succeeds the agent also keeps the state it replaced,
+// served. The secrets of its security definitions are sealed with the
+// directory's own key (KeyFile), in the snapshot and in every backup. When a swap succeeds the agent also keeps the state it replaced,
 // in a circular log of backups (the last DefaultBackups unless told
 // otherwise).
 package state
@@ -19,12 +20,16 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-dev/weft/agent/secrets"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 const (
 	fileName = "snapshot.pb"
 	magic    = "weft-snapshot-v1\n"
+	// KeyFile is the file of the key that seals the secrets in the
+	// snapshot and the backups, made (0600) when the directory has none.
+	KeyFile = "secrets.key"
 )
 
 // Dir is an agent's state directory: the last good snapshot and the
@@ -32,6 +37,7 @@ const (
 type Dir struct {
 	path    string
 	backups backups
+	box     *secrets.Box
 }
 
 // Open returns the state directory at path, creating it when missing. It
@@ -47,6 +53,13 @@ func Open(path string, opts ...Option) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
+	key, err := secrets.LoadOrCreateKey(filepath.Join(path, KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if d.box, err = secrets.NewBox(key); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
 	return d, nil
 }
 
@@ -57,7 +70,7 @@ func (d *Dir) Path() string { return d.path }
 // snapshot. A state directory removed under a running agent is made
 // again, so that repairing a broken one is enough for the next Save.
 func (d *Dir) Save(s *agentv1.Snapshot) error {
-	b, err := encode(s)
+	b, err := d.encode(s)
 	if err != nil {
 		return fmt.Errorf("save snapshot of revision %d: %w", s.GetRevision(), err)
 	}
@@ -72,7 +85,7 @@ func (d *Dir) Save(s *agentv1.Snapshot) error {
 
 // Load reads the last good snapshot; nil when there is none.
 func (d *Dir) Load() (*agentv1.Snapshot, error) {
-	s, err := decode(filepath.Join(d.path, fileName))
+	s, err := d.decode(filepath.Join(d.path, fileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -80,12 +93,22 @@ func (d *Dir) Load() (*agentv1.Snapshot, error) {
 }
 
 // encode renders s in the snapshot file format: magic, the payload's
-// sha256 in hex and a newline, then the payload.
-func encode(s *agentv1.Snapshot) ([]byte, error) {
+// sha256 in hex and a newline, then the payload: s with its secrets
+// sealed.
+func (d *Dir) encode(s *agentv1.Snapshot) ([]byte, error) {
+	s, err := d.sealed(s)
+	if err != nil {
+		return nil, err
+	}
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
 	if err != nil {
 		return nil, err
 	}
+	return d.encodePlain(payload)
+}
+
+// encodePlain frames payload, a marshalled snapshot, as a snapshot file.
+func (d *Dir) encodePlain(payload []byte) ([]byte, error) {
 	sum := sha256.Sum256(payload)
 	var b bytes.Buffer
 	b.WriteString(magic)
@@ -95,9 +118,9 @@ func encode(s *agentv1.Snapshot) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// decode reads the snapshot file name, refusing one that is damaged. A
-// missing file's error wraps fs.ErrNotExist.
-func decode(name string) (*agentv1.Snapshot, error) {
+// decode reads the snapshot file name, refusing one that is damaged, and
+// opens its secrets. A missing file's error wraps fs.ErrNotExist.
+func (d *Dir) decode(name string) (*agentv1.Snapshot, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot: %w", err)
@@ -115,7 +138,56 @@ func decode(name string) (*agentv1.Snapshot, error) {
 	if err := proto.Unmarshal(payload, s); err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", name, err)
 	}
+	if err := d.open(s); err != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
 	return s, nil
+}
+
+// secretsOf returns the secret fields of a security definition.
+func secretsOf(def *agentv1.SecurityDefinition) []*string {
+	return []*string{&def.Password, &def.Key, &def.Secret, &def.Token, &def.ClientSecret, &def.KeyPem}
+}
+
+// sealed returns a copy of s whose security definitions' secrets are
+// sealed; s is left as it is.
+func (d *Dir) sealed(s *agentv1.Snapshot) (*agentv1.Snapshot, error) {
+	if len(s.GetSecurity()) == 0 {
+		return s, nil
+	}
+	out := proto.Clone(s).(*agentv1.Snapshot)
+	for _, def := range out.GetSecurity() {
+		for _, f := range secretsOf(def) {
+			if *f == "" {
+				continue
+			}
+			v, err := d.box.Seal([]byte(*f))
+			if err != nil {
+				return nil, fmt.Errorf("seal the secrets of %q: %w", def.GetName(), err)
+			}
+			*f = v
+		}
+	}
+	return out, nil
+}
+
+// open opens the sealed secrets of s in place. A value not sealed is kept
+// as it is: files written before secrets were sealed hold them in clear,
+// until the next write.
+func (d *Dir) open(s *agentv1.Snapshot) error {
+	for _, def := range s.GetSecurity() {
+		for _, f := range secretsOf(def) {
+			if !secrets.IsSealed(*f) {
+				continue
+			}
+			v, err := d.box.Open(*f)
+			if err != nil {
+				return fmt.Errorf("the secrets of %q: %w (was %s replaced?)", def.GetName(), err, KeyFile)
+			}
+			*f = string(v)
+		}
+	}
+	return nil
 }
 
 // writeAtomic replaces name with b so that a reader sees the old or the new

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/weft-dev/weft/controlplane/secrets"
+	"github.com/weft-dev/weft/agent/secrets"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/controlplane/config"
-	"github.com/weft-dev/weft/controlplane/secrets"
+	"github.com/weft-dev/weft/agent/secrets"
 )
 
 // parse is the config of a control plane on a free port with the

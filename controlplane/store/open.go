@@ -19,7 +19,7 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
-	"github.com/weft-dev/weft/controlplane/secrets"
+	"github.com/weft-dev/weft/agent/secrets"
 )
 
 // dsnForms is the help text of every DSN error.

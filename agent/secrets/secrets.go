@@ -1,5 +1,6 @@
 // Package secrets encrypts secret values at rest (AES-256-GCM under one
-// key file) and redacts them in reads and exports.
+// key file) and redacts them in reads and exports: the control plane's
+// store and an agent's state directory seal the same way.
 package secrets
 
 import (
