@@ -22,11 +22,11 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/weft-dev/weft/agent/secrets"
 	"github.com/weft-dev/weft/controlplane/api"
 	"github.com/weft-dev/weft/controlplane/config"
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/pickup"
-	"github.com/weft-dev/weft/agent/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"

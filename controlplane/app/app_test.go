@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-dev/weft/controlplane/config"
 	"github.com/weft-dev/weft/agent/secrets"
+	"github.com/weft-dev/weft/controlplane/config"
 )
 
 // parse is the config of a control plane on a free port with the
