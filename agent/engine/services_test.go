@@ -11,6 +11,7 @@ import (
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 const chainSrc = `package chain
@@ -143,15 +144,8 @@ func TestReplacedPackageStops(t *testing.T) {
 	}
 }
 
+// await waits until cond holds (see testenv.Await).
 func await(t *testing.T, cond func() bool) {
 	t.Helper()
-	// A bound for a loaded machine, never a figure: the conditions hold
-	// within milliseconds on a quiet one.
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within a minute")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Await(t, time.Minute, "the condition", func() (bool, string) { return cond(), "not yet" })
 }

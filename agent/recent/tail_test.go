@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/observe"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // collector is a tail's send func that keeps what it is sent.
@@ -245,13 +246,9 @@ func TestTailEndsWhenSendFails(t *testing.T) {
 	})
 	tail.Observe(&observe.Event{Kind: observe.KindService, Origin: observe.OriginInvoke, CID: "x"})
 	<-failed
-	deadline := time.Now().Add(10 * time.Second)
-	for tail.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the tail outlived its stream")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Await(t, time.Minute, "the tail to end with its stream", func() (bool, string) {
+		return tail.Len() == 0, fmt.Sprintf("%d tails", tail.Len())
+	})
 }
 
 func TestTailOnActive(t *testing.T) {
@@ -301,12 +298,8 @@ func TestTailOnActive(t *testing.T) {
 	// A tail whose stream fails ends, and was the last.
 	tail.Start("f", Filter{}, func(*agentv1.TailEvents) error { return errors.New("stream closed") })
 	tail.Observe(&observe.Event{Kind: observe.KindService, Origin: observe.OriginInvoke, CID: "x"})
-	deadline := time.Now().Add(10 * time.Second)
-	for tail.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the tail outlived its stream")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Await(t, time.Minute, "the tail to end with its stream", func() (bool, string) {
+		return tail.Len() == 0, fmt.Sprintf("%d tails", tail.Len())
+	})
 	want("the last tail's failed send", true, false, true, false, true, false, true, false)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/weft-dev/weft/agent/observe"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // serviceEvent is a successful invocation of svc that took d.
@@ -200,16 +201,10 @@ func awaitSend(t *testing.T, done <-chan error) error {
 	}
 }
 
-// poll waits until cond holds, failing the test after 10 seconds.
+// poll waits until cond holds (see testenv.Await).
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Await(t, time.Minute, what, func() (bool, string) { return cond(), "not yet" })
 }
 
 func TestForwarderSendDeliversEverythingThenEndsOnClose(t *testing.T) {

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // tailAgent connects agent id over real gRPC and answers tail commands: a
@@ -131,12 +133,10 @@ func TestTailSlowReader(t *testing.T) {
 	// Nobody reads until the agent's every batch has been handled: the
 	// buffer's worth held, the rest dropped and counted.
 	const wantDropped = sent - tailBuffer
-	for deadline := time.Now().Add(30 * time.Second); droppedFor(h.disp, "a1") != wantDropped; {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 30 s, %d batches held and %d dropped of %d sent", len(batches), droppedFor(h.disp, "a1"), sent)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Await(t, time.Minute, "the batches the buffer cannot hold dropped", func() (bool, string) {
+		n := droppedFor(h.disp, "a1")
+		return n == wantDropped, fmt.Sprintf("%d batches held and %d dropped of %d sent", len(batches), n, sent)
+	})
 	var read, dropped int64
 	for read+dropped < sent {
 		select {
