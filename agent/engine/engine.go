@@ -180,6 +180,9 @@ func (e *Engine) Prepare(ctx context.Context, snap *agentv1.Snapshot) (*Prepared
 		}
 		if got, want := rt.ServiceNames(), sorted(p.GetServices()); !slices.Equal(got, want) {
 			fail("package", p.GetName(), "registers services %v here, the control plane found %v", got, want)
+			if cur == nil || cur.packages[p.GetSha256()] != rt {
+				rt.Close() // loaded here and never served
+			}
 			continue
 		}
 		for name, svc := range rt.Services {

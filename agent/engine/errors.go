@@ -30,7 +30,7 @@ func message(err error, timeout time.Duration) string {
 		return he.Err.Error()
 	case errors.As(err, &pe):
 		return fmt.Sprintf("the service panicked: %v", pe.Value)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrDeadline):
+	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("the service did not finish within its deadline of %s", timeout)
 	default:
 		return err.Error()

@@ -94,13 +94,9 @@ func addBucket(sum, b *agentv1.StatsBucket) {
 	if len(b.GetHistogram()) > 0 && sum.Histogram == nil {
 		sum.Histogram = map[int32]int64{}
 	}
-	for i, n := range b.GetHistogram() {
-		sum.Histogram[i] += n
-	}
+	Merge(sum.Histogram, b.GetHistogram())
 	if len(b.GetStatuses()) > 0 && sum.Statuses == nil {
 		sum.Statuses = map[int32]int64{}
 	}
-	for s, n := range b.GetStatuses() {
-		sum.Statuses[s] += n
-	}
+	Merge(sum.Statuses, b.GetStatuses())
 }

@@ -175,7 +175,8 @@ func (p *Pool) Serve(ctx context.Context) {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	p.serving.Store(true)
-	for _, w := range p.up() {
+	ups, _ := p.up()
+	for _, w := range ups {
 		if _, err := w.api.Serve(ctx, &workerv1.ServeRequest{}); err != nil {
 			p.log.Warn("a worker did not start serving; replacing it", "worker", w.index, "pid", w.pid, "err", err)
 			w.kill()
@@ -183,8 +184,8 @@ func (p *Pool) Serve(ctx context.Context) {
 	}
 }
 
-// up returns the workers up now.
-func (p *Pool) up() []*proc {
+// up returns the workers up now, and a channel closed when that changes.
+func (p *Pool) up() ([]*proc, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []*proc
@@ -193,7 +194,7 @@ func (p *Pool) up() []*proc {
 			out = append(out, s.w)
 		}
 	}
-	return out
+	return out, p.changed
 }
 
 // notify wakes whoever waits for a worker. Call it with p.mu held.
@@ -206,15 +207,7 @@ func (p *Pool) notify() {
 // ends.
 func (p *Pool) pick(ctx context.Context) (*proc, error) {
 	for {
-		p.mu.Lock()
-		var ups []*proc
-		for _, s := range p.slots {
-			if s.w != nil {
-				ups = append(ups, s.w)
-			}
-		}
-		changed := p.changed
-		p.mu.Unlock()
+		ups, changed := p.up()
 		if len(ups) > 0 {
 			return ups[p.next.Add(1)%uint64(len(ups))], nil
 		}
@@ -255,11 +248,8 @@ func (p *Pool) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snap
 	ctx, cancel := context.WithTimeout(ctx, noWorkerWait)
 	defer cancel()
 	for {
-		p.mu.Lock()
-		changed := p.changed
-		p.mu.Unlock()
 		p.applyMu.Lock()
-		ws := p.up()
+		ws, changed := p.up()
 		if len(ws) > 0 {
 			defer p.applyMu.Unlock()
 			// Once begun, the workers load it to the end whatever becomes
@@ -354,14 +344,12 @@ func (p *Pool) applyOn(ctx context.Context, ws []*proc, full *agentv1.Snapshot) 
 	return applied, nil
 }
 
-// appliedOf is the snapshot an engine serves of full: the fields it keeps
-// (no nonce), every package with its files, and hash.
+// appliedOf is the snapshot an engine serves of full, which withFiles
+// made: the fields it keeps (no nonce), every package with its files, and
+// hash.
 func appliedOf(full *agentv1.Snapshot, hash string) *agentv1.Snapshot {
-	out := &agentv1.Snapshot{Revision: full.GetRevision(), Hash: hash, Channels: full.GetChannels(), Security: full.GetSecurity(), Outgoing: full.GetOutgoing(), Jobs: full.GetJobs()}
-	for _, pk := range full.GetPackages() {
-		out.Packages = append(out.Packages, &agentv1.Package{Name: pk.GetName(), Version: pk.GetVersion(), Sha256: pk.GetSha256(), Services: pk.GetServices(), Files: pk.GetFiles()})
-	}
-	return out
+	return &agentv1.Snapshot{Revision: full.GetRevision(), Hash: hash, Packages: full.GetPackages(),
+		Channels: full.GetChannels(), Security: full.GetSecurity(), Outgoing: full.GetOutgoing(), Jobs: full.GetJobs()}
 }
 
 // withFiles returns snap with the files of every package it leaves out
@@ -430,7 +418,8 @@ func (p *Pool) SetTailing(on bool) {
 	if p.tailing.Swap(on) == on {
 		return
 	}
-	for _, w := range p.up() {
+	ups, _ := p.up()
+	for _, w := range ups {
 		go p.tellTailing(w)
 	}
 }

@@ -25,7 +25,7 @@ func (s *configs) ListAudit(ctx context.Context, req *adminv1.ListAuditRequest) 
 		return nil, status.Errorf(codes.InvalidArgument, "kind %q: want %s", q.Kind, strings.Join(store.AuditKinds, ", "))
 	}
 	if q.Limit < 0 || q.Limit > maxAuditLimit {
-		return nil, status.Errorf(codes.InvalidArgument, "limit %d: want 0 (1000) to %d", q.Limit, maxAuditLimit)
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d: want 0 (%d) to %d", q.Limit, store.DefaultAuditLimit, maxAuditLimit)
 	}
 	if req.GetSince() != nil {
 		if err := req.GetSince().CheckValid(); err != nil || req.GetSince().AsDuration() <= 0 {

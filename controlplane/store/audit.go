@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"time"
 
@@ -115,24 +116,18 @@ func objectHashes(tx *gorm.DB) (map[objectKey]string, error) {
 		if err := tx.Find(t.rows).Error; err != nil {
 			return nil, fmt.Errorf("audit: read %s: %w", t.kind, err)
 		}
-		b, err := json.Marshal(t.rows)
-		if err != nil {
-			return nil, fmt.Errorf("audit: %s: %w", t.kind, err)
-		}
-		var rows []map[string]any
-		if err := json.Unmarshal(b, &rows); err != nil {
-			return nil, fmt.Errorf("audit: %s: %w", t.kind, err)
-		}
-		for _, r := range rows {
-			name, _ := r["Name"].(string)
+		rows := reflect.ValueOf(t.rows).Elem()
+		for i := range rows.Len() {
+			r := rows.Index(i)
+			name := r.FieldByName("Name").String()
 			for _, volatile := range []string{"ID", "CreatedAt", "UpdatedAt", "Revision"} {
-				delete(r, volatile)
+				r.FieldByName(volatile).SetZero() // what every write changes
 			}
-			canon, err := json.Marshal(r) // map keys sorted
+			b, err := json.Marshal(r.Interface())
 			if err != nil {
 				return nil, fmt.Errorf("audit: %s %q: %w", t.kind, name, err)
 			}
-			sum := sha256.Sum256(canon)
+			sum := sha256.Sum256(b)
 			out[objectKey{t.kind, name}] = hex.EncodeToString(sum[:])
 		}
 	}
@@ -168,12 +163,16 @@ func auditChanges(rev int64, at time.Time, author string, before, after map[obje
 	return out
 }
 
+// DefaultAuditLimit is how many entries ListAudit returns when its query
+// sets no limit.
+const DefaultAuditLimit = 1000
+
 // ListAudit returns the audit trail, newest first, and whether older
 // entries matched beyond q.Limit.
 func (s *sqlStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, bool, error) {
 	limit := q.Limit
 	if limit <= 0 {
-		limit = 1000
+		limit = DefaultAuditLimit
 	}
 	db := s.r.WithContext(ctx).Table("weft_audit AS a").
 		Select("a.revision, a.at, a.author, a.kind, a.name, a.action, a.hash_before, a.hash_after, c.summary").

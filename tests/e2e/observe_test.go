@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
@@ -262,16 +259,7 @@ func (e *obsEnv) metrics(t *testing.T) {
 		{"control plane", e.cpMetrics, "weft_controlplane_revision"},
 		{"agent", e.agentMetric, "weft_agent_invocations_total"},
 	} {
-		resp, err := http.Get("http://" + m.addr + "/metrics")
-		if err != nil {
-			t.Fatalf("%s /metrics: %v", m.who, err)
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("%s /metrics does not parse: %v", m.who, err)
-		}
+		families := testenv.Metrics(t, m.addr)
 		if families[m.family] == nil {
 			t.Errorf("%s /metrics lacks %s", m.who, m.family)
 		}

@@ -119,8 +119,9 @@ func workerCrashes(t *testing.T, workers string) {
 func awaitReplaced(t *testing.T, agent *testenv.Agent) {
 	t.Helper()
 	testenv.Await(t, time.Minute, "every worker that ended replaced", func() (bool, string) {
-		got := strings.Count(readLog(t, agent.LogPath()), "a worker process replaced the one that ended")
-		ended := strings.Count(readLog(t, agent.LogPath()), "a worker process ended")
+		log := readLog(t, agent.LogPath())
+		got := strings.Count(log, "a worker process replaced the one that ended")
+		ended := strings.Count(log, "a worker process ended")
 		return got == ended, fmt.Sprintf("%d workers ended, %d replaced", ended, got)
 	})
 }
