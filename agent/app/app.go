@@ -1,6 +1,8 @@
 // Package app wires an agent together and runs it: the engine booted from
-// the last good snapshot on disk, the HTTP channel server, and the client
-// that keeps it in step with the control plane, until the context ends.
+// the last good snapshot on disk, the HTTP channel server, the agent's
+// identity (enrolled with a join token when it has none), and the client
+// that keeps it in step with the control plane over mutual TLS, until the
+// context ends.
 package app
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/weft-dev/weft/agent/config"
 	"github.com/weft-dev/weft/agent/controlclient"
 	"github.com/weft-dev/weft/agent/engine"
+	"github.com/weft-dev/weft/agent/identity"
 	"github.com/weft-dev/weft/agent/metrics"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/recent"
@@ -70,6 +73,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	observers = append(observers, samples, tail)
 	fromWorkers = append(fromWorkers, samples, tail)
 	dir, err := state.Open(cfg.StateDir, state.WithBackups(cfg.Backups))
+	if err != nil {
+		return err
+	}
+	// Who the agent is: refused here, before it serves anything, when it
+	// has no identity and no way to get one.
+	ident, err := identity.Open(identity.Config{
+		StateDir:      cfg.StateDir,
+		ID:            cfg.ID,
+		ControlPlane:  cfg.ControlPlane,
+		JoinToken:     cfg.JoinToken,
+		CAFingerprint: cfg.CAFingerprint,
+		CAFile:        cfg.CAFile,
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -143,6 +159,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		HTTPAddress:  address,
 		StartedAt:    started,
 	}, pool, dir, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil), log,
+		controlclient.WithCredentials(ident.Credentials()),
 		controlclient.WithBackups(dir), controlclient.WithSamples(samples), controlclient.WithLogs(logs), controlclient.WithTails(tail))
 	sched := scheduler.New(scheduler.Config{
 		AgentID:     cfg.ID,
@@ -208,7 +225,28 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return ps.Close()
 		})
 	}
-	g.Go(func() error { return client.Run(clientCtx) })
+	// The agent enrolls, if it must, while it serves what it booted: the
+	// control plane may come up later than the agent. It connects once it
+	// has a certificate, and renews it over that connection.
+	enrolled := make(chan struct{})
+	g.Go(func() error {
+		if err := ident.Enroll(ctx, controlclient.NewBackoff(200*time.Millisecond, cfg.BackoffMax, nil)); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		close(enrolled)
+		return client.Run(clientCtx)
+	})
+	g.Go(func() error {
+		select {
+		case <-enrolled:
+		case <-ctx.Done():
+			return nil
+		}
+		return ident.KeepRenewed(ctx, client, controlclient.NewBackoff(time.Second, cfg.BackoffMax, nil))
+	})
 	jobsDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(jobsDone)

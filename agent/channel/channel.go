@@ -191,7 +191,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 			var ae *security.AuthError
 			if errors.As(err, &ae) {
 				status = ae.Status
-				w.Header().Set("WWW-Authenticate", ae.Challenge)
+				if ae.Challenge != "" { // none for a client certificate
+					w.Header().Set("WWW-Authenticate", ae.Challenge)
+				}
 			}
 			refuse(status, err, status == http.StatusUnauthorized)
 			return false

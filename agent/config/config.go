@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weft-dev/weft/agent/identity"
 	"github.com/weft-dev/weft/agent/recent"
 	"github.com/weft-dev/weft/agent/state"
 )
@@ -22,6 +23,15 @@ type Config struct {
 	ID string
 	// ControlPlane is the control plane's gRPC address.
 	ControlPlane string
+	// JoinToken is the one-time token the agent enrolls with when it has
+	// no certificate in StateDir; it is a secret, never logged.
+	JoinToken string
+	// CAFingerprint names the control plane's CA, sha256:HEX: enrolling,
+	// the agent sends its token only to a control plane presenting it.
+	CAFingerprint string
+	// CAFile is a PEM bundle of CAs to verify the control plane with when
+	// enrolling, instead of CAFingerprint.
+	CAFile string
 	// HTTP is where the agent serves its channels over plain HTTP; empty
 	// for nowhere.
 	HTTP string
@@ -34,7 +44,7 @@ type Config struct {
 	// It does not bound the service's run or the answer.
 	HTTPReadTimeout time.Duration
 	// StateDir keeps the last good snapshot, to boot from when the control
-	// plane is unreachable.
+	// plane is unreachable, and the agent's identity (identity.Dir).
 	StateDir string
 	// Labels describe the agent, such as site=berlin.
 	Labels map[string]string
@@ -118,12 +128,15 @@ func Parse(args []string) (Config, error) {
 	fs := flag.NewFlagSet("weft-agent", flag.ContinueOnError)
 	fs.StringVar(&c.ID, "id", env("WEFT_AGENT_ID", host), "agent id, unique in the fleet (env WEFT_AGENT_ID)")
 	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address (env WEFT_CONTROLPLANE)")
+	fs.StringVar(&c.JoinToken, "join", env("WEFT_JOIN_TOKEN", ""), "one-time join token to enroll with when the state dir holds no certificate; needs --ca-fingerprint or --ca. Prefer the environment variable: a flag shows in ps (env WEFT_JOIN_TOKEN)")
+	fs.StringVar(&c.CAFingerprint, "ca-fingerprint", env("WEFT_CA_FINGERPRINT", ""), "fingerprint of the control plane's CA, sha256:HEX, as weftctl agent token create prints it; enrolling, the agent sends its token only to a control plane presenting that CA (env WEFT_CA_FINGERPRINT)")
+	fs.StringVar(&c.CAFile, "ca", env("WEFT_CA", ""), "PEM file of the CA(s) to verify the control plane with when enrolling, instead of --ca-fingerprint (env WEFT_CA)")
 	fs.StringVar(&c.HTTP, "http", env("WEFT_HTTP", "127.0.0.1:8080"), "address to serve channels on over plain HTTP; with --https, only when given (env WEFT_HTTP)")
 	fs.StringVar(&c.HTTPS, "https", env("WEFT_HTTPS", ""), "address to serve channels on over HTTPS, with --tls-cert and --tls-key (env WEFT_HTTPS)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("WEFT_TLS_CERT", ""), "PEM certificate (chain) file of the HTTPS channels; a changed file is used for new connections without a restart (env WEFT_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("WEFT_TLS_KEY", ""), "PEM private key file of --tls-cert (env WEFT_TLS_KEY)")
 	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", readTimeout, "bound on reading a channel request, headers and body; a slower client gets 408 and its connection is closed (env WEFT_HTTP_READ_TIMEOUT)")
-	fs.StringVar(&c.StateDir, "state-dir", env("WEFT_STATE_DIR", "weft-agent-state"), "directory for the last good snapshot (env WEFT_STATE_DIR)")
+	fs.StringVar(&c.StateDir, "state-dir", env("WEFT_STATE_DIR", "weft-agent-state"), "directory for the last good snapshot and the agent's identity, in identity/ (env WEFT_STATE_DIR)")
 	fs.StringVar(&labels, "labels", env("WEFT_LABELS", ""), "labels, k=v,k=v (env WEFT_LABELS)")
 	fs.StringVar(&c.LogFormat, "log-format", env("WEFT_LOG_FORMAT", "text"), "log format: text or json (env WEFT_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("WEFT_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env WEFT_LOG_LEVEL)")
@@ -167,6 +180,13 @@ func Parse(args []string) (Config, error) {
 	if c.Labels, err = ParseLabels(labels); err != nil {
 		return Config{}, fmt.Errorf("--labels: %w", err)
 	}
+	if c.CAFingerprint != "" {
+		fp, err := identity.ParseFingerprint(c.CAFingerprint)
+		if err != nil {
+			return Config{}, fmt.Errorf("--ca-fingerprint %q: %w", c.CAFingerprint, err)
+		}
+		c.CAFingerprint = fp
+	}
 	return c, c.validate()
 }
 
@@ -174,6 +194,10 @@ func (c Config) validate() error {
 	switch {
 	case c.ID == "":
 		return fmt.Errorf("--id is required (the host name was not available)")
+	case c.CAFingerprint != "" && c.CAFile != "":
+		return fmt.Errorf("--ca-fingerprint and --ca are both set: give one")
+	case c.JoinToken != "" && c.CAFingerprint == "" && c.CAFile == "":
+		return fmt.Errorf("--join needs --ca-fingerprint sha256:HEX (weftctl agent token create prints it) or --ca FILE, to know the control plane it sends the token to")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	case c.HTTP == "" && c.HTTPS == "":

@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -100,13 +101,14 @@ type Client struct {
 	engine  Engine
 	log     *slog.Logger
 	backoff *Backoff
-	backups Backups          // nil: none kept
-	jobs    Jobs             // nil: jobs are not run
-	samples Samples          // nil: none kept
-	logs    Logs             // nil: none kept
-	tails   Tails            // nil: no tails
-	now     func() time.Time // when a backup's state was replaced
-	api     atomic.Value     // agentv1.AgentServiceClient once Run has a connection
+	backups Backups                          // nil: none kept
+	jobs    Jobs                             // nil: jobs are not run
+	samples Samples                          // nil: none kept
+	logs    Logs                             // nil: none kept
+	tails   Tails                            // nil: no tails
+	now     func() time.Time                 // when a backup's state was replaced
+	creds   credentials.TransportCredentials // of the connection to the control plane
+	api     atomic.Value                     // agentv1.AgentServiceClient once Run has a connection
 
 	disk      *persister // writes the snapshot and backups, and retries them
 	diskRetry *Backoff   // how often disk retries
@@ -114,6 +116,13 @@ type Client struct {
 
 // Option adjusts a Client.
 type Option func(*Client)
+
+// WithCredentials makes the client dial the control plane with creds, the
+// agent's mutual TLS (identity.Identity.Credentials). Without it the
+// client dials with no transport security, which only tests do.
+func WithCredentials(creds credentials.TransportCredentials) Option {
+	return func(c *Client) { c.creds = creds }
+}
 
 // WithBackups makes the client keep a backup in b of each state that a
 // swap replaces, and answer the control plane's list_backups from it.
@@ -140,7 +149,8 @@ func WithTails(t Tails) Option {
 
 // New returns a client for the control plane at addr.
 func New(addr string, id Identity, e Engine, s Saver, b *Backoff, log *slog.Logger, opts ...Option) *Client {
-	c := &Client{addr: addr, id: id, engine: e, backoff: b, log: log.With("component", "controlclient"), now: time.Now}
+	c := &Client{addr: addr, id: id, engine: e, backoff: b, log: log.With("component", "controlclient"), now: time.Now,
+		creds: insecure.NewCredentials()}
 	for _, o := range opts {
 		o(c)
 	}
@@ -156,7 +166,7 @@ const maxMessageBytes = 64 << 20
 // Run keeps the agent connected until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
 	conn, err := grpc.NewClient(c.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(c.creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	)
@@ -187,11 +197,34 @@ func (c *Client) Run(ctx context.Context) error {
 			c.backoff.Reset()
 		}
 		wait := c.backoff.Next()
-		c.log.Warn("lost the control plane; serving the last good state and retrying", "addr", c.addr, "err", err, "retry_in", wait.Round(time.Millisecond))
+		if refused(err) {
+			c.log.Error("the control plane refused the agent; serving the last good state and retrying", "addr", c.addr,
+				"code", status.Code(err), "reason", status.Convert(err).Message(), "retry_in", wait.Round(time.Millisecond))
+		} else {
+			c.log.Warn("lost the control plane; serving the last good state and retrying", "addr", c.addr, "err", err, "retry_in", wait.Round(time.Millisecond))
+		}
 		if err := c.backoff.Sleep(ctx, wait); err != nil {
 			return nil
 		}
 	}
+}
+
+// refused reports whether err is the control plane refusing the agent: no
+// valid certificate, or a revoked one, or one for another id.
+func refused(err error) bool {
+	code := status.Code(err)
+	return code == codes.Unauthenticated || code == codes.PermissionDenied
+}
+
+// Renew asks the control plane for a new certificate for the agent, over
+// the client's connection; it fails before Run has one. The agent's
+// identity.Identity renews through it.
+func (c *Client) Renew(ctx context.Context, req *agentv1.RenewRequest) (*agentv1.RenewResponse, error) {
+	api, _ := c.api.Load().(agentv1.AgentServiceClient)
+	if api == nil {
+		return nil, errNotConnected
+	}
+	return api.Renew(ctx, req)
 }
 
 // session runs one Sync stream. It reports whether the stream got as far as
@@ -334,8 +367,11 @@ func (c *Client) commands(ctx context.Context, api agentv1.AgentServiceClient) {
 		}
 		wait := b.Next()
 		level := slog.LevelWarn
-		if status.Code(err) == codes.FailedPrecondition {
+		switch {
+		case status.Code(err) == codes.FailedPrecondition:
 			level = slog.LevelDebug // the control plane has not read the hello yet
+		case refused(err):
+			level = slog.LevelError
 		}
 		c.log.Log(ctx, level, "commands stream broke; reopening", "err", err, "retry_in", wait.Round(time.Millisecond))
 		if b.Sleep(ctx, wait) != nil {

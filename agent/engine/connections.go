@@ -82,7 +82,7 @@ func buildConnections(prev *connections, snap *agentv1.Snapshot, log *slog.Logge
 			}
 			next.auths[name] = a
 		}
-		if def.Kind == security.KindTLSClientCert {
+		if def.Kind == security.KindTLSClientCert && def.Outbound() {
 			cfg, err := def.TLSConfig()
 			if err != nil {
 				fail("security", name, "%v", err)
@@ -190,6 +190,12 @@ func definition(p *agentv1.SecurityDefinition) security.Definition {
 		Scopes:       p.GetScopes(),
 		CertPEM:      p.GetCertPem(),
 		KeyPEM:       p.GetKeyPem(),
+
+		IntrospectionURL: p.GetIntrospectionUrl(),
+		CacheSeconds:     int(p.GetCacheSeconds()),
+		CAPEM:            p.GetCaPem(),
+		AllowedSubjects:  p.GetAllowedSubjects(),
+		AllowedSANs:      p.GetAllowedSans(),
 	}
 }
 

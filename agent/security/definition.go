@@ -1,7 +1,9 @@
 // Package security holds security definitions: how a channel verifies an
-// inbound request (basic auth, API key, JWT) and how an outgoing
-// connection presents credentials (basic auth, API key, an HS256 JWT it
-// signs, bearer token, OAuth2 client credentials, TLS client certificate).
+// inbound request (basic auth, API key, JWT, a bearer token checked by
+// OAuth2 token introspection, a TLS client certificate) and how an
+// outgoing connection presents credentials (basic auth, API key, an HS256
+// JWT it signs, bearer token, OAuth2 client credentials, TLS client
+// certificate).
 package security
 
 import (
@@ -89,16 +91,37 @@ type Definition struct {
 	Token string
 
 	// TokenURL, ClientID, ClientSecret and Scopes configure the OAuth2
-	// client credentials grant.
+	// client credentials grant. ClientID and ClientSecret also authenticate
+	// the agent to IntrospectionURL, and there Scopes are the scopes an
+	// inbound bearer token must all have.
 	TokenURL     string
 	ClientID     string
 	ClientSecret string
 	Scopes       []string
 
+	// IntrospectionURL is the OAuth2 token introspection endpoint (RFC
+	// 7662) that checks inbound bearer tokens; Audience, when set, must be
+	// in its answer's "aud".
+	IntrospectionURL string
+	// CacheSeconds is how long an introspection answer is reused; 0 means
+	// DefaultIntrospectionCache. An answer is never reused past the
+	// token's expiry.
+	CacheSeconds int
+
 	// CertPEM and KeyPEM are the TLS client certificate (chain) and its
-	// private key.
+	// private key, presented outbound.
 	CertPEM string
 	KeyPEM  string
+
+	// CAPEM holds the CA certificates an inbound client certificate must
+	// chain to.
+	CAPEM string
+	// AllowedSubjects and AllowedSANs, when either is set, restrict the
+	// inbound client certificates to those whose subject common name is in
+	// AllowedSubjects or one of whose subject alternative names is in
+	// AllowedSANs (see matchName).
+	AllowedSubjects []string
+	AllowedSANs     []string
 }
 
 // String names the definition without any secret, e.g. `jwt "partner"`.
@@ -111,22 +134,34 @@ func (d Definition) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("name", d.Name), slog.String("kind", string(d.Kind)))
 }
 
-// Inbound reports whether the definition can verify inbound requests.
+// Inbound reports whether the definition can verify inbound requests. A
+// bearer definition does with an introspection URL, a tls_client_cert one
+// with CA certificates.
 func (d Definition) Inbound() bool {
 	switch d.Kind {
 	case KindBasicAuth, KindAPIKey, KindJWT:
 		return true
+	case KindBearer:
+		return d.IntrospectionURL != ""
+	case KindTLSClientCert:
+		return d.CAPEM != ""
 	}
 	return false
 }
 
 // Outbound reports whether the definition can supply outbound credentials.
-// A jwt definition signs outbound tokens with HS256, so it needs a secret.
+// A jwt definition signs outbound tokens with HS256, so it needs a secret;
+// a bearer definition sends its token, so it is not one that checks
+// tokens; a tls_client_cert definition needs a certificate to present.
 func (d Definition) Outbound() bool {
 	switch d.Kind {
 	case KindJWT:
 		return d.Secret != "" && slices.Contains(d.Algorithms, HS256)
-	case KindBasicAuth, KindAPIKey, KindBearer, KindOAuth2, KindTLSClientCert:
+	case KindBearer:
+		return d.IntrospectionURL == ""
+	case KindTLSClientCert:
+		return d.CertPEM != "" || d.KeyPEM != "" || d.CAPEM == ""
+	case KindBasicAuth, KindAPIKey, KindOAuth2:
 		return true
 	}
 	return false
@@ -151,7 +186,7 @@ func (d Definition) Validate() error {
 	case KindOAuth2:
 		err = d.validateOAuth2()
 	case KindTLSClientCert:
-		_, err = d.clientCertificate(time.Now())
+		err = d.validateTLSClientCert()
 	case "":
 		return fmt.Errorf("security definition %q: kind is required", d.Name)
 	default:
@@ -172,9 +207,9 @@ var fieldsOf = map[Kind][]string{
 	KindBasicAuth:     {"username", "password"},
 	KindAPIKey:        {"header", "key"},
 	KindJWT:           {"algorithms", "secret", "public_key_pem", "jwks_url", "issuer", "audience", "leeway"},
-	KindBearer:        {"token"},
+	KindBearer:        {"token", "introspection_url", "client_id", "client_secret", "scopes", "audience", "cache_seconds"},
 	KindOAuth2:        {"token_url", "client_id", "client_secret", "scopes"},
-	KindTLSClientCert: {"cert_pem", "key_pem"},
+	KindTLSClientCert: {"cert_pem", "key_pem", "ca_pem", "allowed_subjects", "allowed_sans"},
 }
 
 // checkUnused refuses fields set that the kind does not use, so a typo in
@@ -187,7 +222,9 @@ func (d Definition) checkUnused() error {
 		"jwks_url": d.JWKSURL != "", "issuer": d.Issuer != "", "audience": d.Audience != "", "leeway": d.Leeway != 0,
 		"token":     d.Token != "",
 		"token_url": d.TokenURL != "", "client_id": d.ClientID != "", "client_secret": d.ClientSecret != "", "scopes": len(d.Scopes) > 0,
+		"introspection_url": d.IntrospectionURL != "", "cache_seconds": d.CacheSeconds != 0,
 		"cert_pem": d.CertPEM != "", "key_pem": d.KeyPEM != "",
+		"ca_pem": d.CAPEM != "", "allowed_subjects": len(d.AllowedSubjects) > 0, "allowed_sans": len(d.AllowedSANs) > 0,
 	}
 	used := fieldsOf[d.Kind]
 	var extra []string
@@ -232,12 +269,67 @@ func (d Definition) validateAPIKey() error {
 	return nil
 }
 
+// validateBearer checks an outbound bearer definition (token) or an
+// inbound one (introspection_url and what goes with it), never both.
 func (d Definition) validateBearer() error {
+	switch {
+	case d.Token != "" && d.IntrospectionURL != "":
+		return errors.New("set token (a token to send) or introspection_url (to check inbound tokens), not both")
+	case d.IntrospectionURL != "":
+		return d.validateIntrospection()
+	}
 	if d.Token == "" {
-		return errors.New("token is required")
+		return errors.New("token is required (a token to send), or introspection_url (to check inbound tokens)")
 	}
 	if strings.ContainsAny(d.Token, " \t\r\n") {
 		return errors.New("token must not contain white space")
+	}
+	var inbound []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"client_id", d.ClientID != ""}, {"client_secret", d.ClientSecret != ""}, {"scopes", len(d.Scopes) > 0},
+		{"audience", d.Audience != ""}, {"cache_seconds", d.CacheSeconds != 0},
+	} {
+		if f.set {
+			inbound = append(inbound, f.name)
+		}
+	}
+	if len(inbound) > 0 {
+		return fmt.Errorf("%s used only with introspection_url, to check inbound tokens", strings.Join(inbound, ", "))
+	}
+	return nil
+}
+
+// MaxIntrospectionCache bounds cache_seconds: a token revoked at the
+// authorization server is still accepted for at most this long.
+const MaxIntrospectionCache = time.Hour
+
+// validateIntrospection checks an inbound bearer definition.
+func (d Definition) validateIntrospection() error {
+	if err := validURL("introspection_url", d.IntrospectionURL); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(d.IntrospectionURL); u.User != nil {
+		return errors.New("introspection_url must not hold credentials; set client_id and client_secret")
+	}
+	switch {
+	case d.ClientID == "":
+		return errors.New("client_id is required with introspection_url (RFC 7662 wants the caller authenticated)")
+	case strings.ContainsAny(d.ClientID, "\r\n"):
+		return errors.New("client_id must not contain line breaks")
+	case d.ClientSecret == "":
+		return errors.New("client_secret is required with introspection_url (RFC 7662 wants the caller authenticated)")
+	}
+	for i, s := range d.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			return fmt.Errorf("scopes[%d] %q is not a valid scope", i, s)
+		}
+	}
+	if d.CacheSeconds < 0 || time.Duration(d.CacheSeconds)*time.Second > MaxIntrospectionCache {
+		return fmt.Errorf("cache_seconds %d: want 0 (%d) to %d", d.CacheSeconds,
+			int(DefaultIntrospectionCache/time.Second), int(MaxIntrospectionCache/time.Second))
 	}
 	return nil
 }
@@ -362,6 +454,43 @@ func (d Definition) publicKey() (crypto.PublicKey, error) {
 	}
 }
 
+// validateTLSClientCert checks an outbound tls_client_cert definition
+// (cert_pem and key_pem), an inbound one (ca_pem and the rules), or one
+// that is both.
+func (d Definition) validateTLSClientCert() error {
+	if d.CAPEM == "" {
+		var rules []string
+		if len(d.AllowedSubjects) > 0 {
+			rules = append(rules, "allowed_subjects")
+		}
+		if len(d.AllowedSANs) > 0 {
+			rules = append(rules, "allowed_sans")
+		}
+		if len(rules) > 0 {
+			return fmt.Errorf("%s used only with ca_pem, to check inbound client certificates", strings.Join(rules, ", "))
+		}
+		if d.CertPEM == "" && d.KeyPEM == "" {
+			return errors.New("cert_pem is required (a certificate to present), or ca_pem (to check inbound client certificates)")
+		}
+	}
+	if d.CAPEM != "" {
+		if _, err := parseCAs(d.CAPEM); err != nil {
+			return err
+		}
+		if err := checkRules("allowed_subjects", d.AllowedSubjects, false); err != nil {
+			return err
+		}
+		if err := checkRules("allowed_sans", d.AllowedSANs, true); err != nil {
+			return err
+		}
+		if d.CertPEM == "" && d.KeyPEM == "" {
+			return nil
+		}
+	}
+	_, err := d.clientCertificate(time.Now())
+	return err
+}
+
 // clientCertificate parses CertPEM and KeyPEM, checks they belong together
 // and that the certificate is valid at now.
 func (d Definition) clientCertificate(now time.Time) (tls.Certificate, error) {
@@ -429,6 +558,9 @@ func parsePrivateKey(der []byte) (crypto.Signer, error) {
 func (d Definition) TLSConfig() (*tls.Config, error) {
 	if d.Kind != KindTLSClientCert {
 		return nil, fmt.Errorf("%s: TLSConfig needs kind %s", d, KindTLSClientCert)
+	}
+	if d.CertPEM == "" {
+		return nil, fmt.Errorf("%s: no certificate to present: cert_pem is not set", d)
 	}
 	cert, err := d.clientCertificate(time.Now())
 	if err != nil {

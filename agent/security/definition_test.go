@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 		}), `jwt "partner": jwks_url "/jwks" must be an absolute http(s) URL`},
 		{"jwt stray field", jwtDef(func(d *security.Definition) { d.Password = "x" }), `jwt "partner": password not used by jwt`},
 		{"bearer ok", security.Definition{Name: "t", Kind: security.KindBearer, Token: "abc"}, ""},
-		{"bearer empty", security.Definition{Name: "t", Kind: security.KindBearer}, `bearer "t": token is required`},
+		{"bearer empty", security.Definition{Name: "t", Kind: security.KindBearer}, `bearer "t": token is required (a token to send), or introspection_url (to check inbound tokens)`},
 		{"oauth2 ok", security.Definition{Name: "o", Kind: security.KindOAuth2, TokenURL: "https://idp.test/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"a", "b"}}, ""},
 		{"oauth2 no secret", security.Definition{Name: "o", Kind: security.KindOAuth2, TokenURL: "https://idp.test/token", ClientID: "c"}, `oauth2_client_credentials "o": client_secret is required`},
 		{"oauth2 bad scope", security.Definition{Name: "o", Kind: security.KindOAuth2, TokenURL: "https://idp.test/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"a b"}}, `oauth2_client_credentials "o": scopes[0] "a b" is not a valid scope`},

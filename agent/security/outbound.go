@@ -42,6 +42,9 @@ func NewAuthenticator(def Definition, opts ...Option) (Authenticator, error) {
 		}
 		return headerAuth(func(r *http.Request) { r.Header.Set(header, key) }), nil
 	case KindBearer:
+		if !def.Outbound() {
+			return nil, fmt.Errorf("%s: cannot authenticate outbound requests (inbound only: it checks tokens; set token to send one)", def)
+		}
 		v := "Bearer " + def.Token
 		return headerAuth(func(r *http.Request) { r.Header.Set("Authorization", v) }), nil
 	case KindJWT:
@@ -49,6 +52,9 @@ func NewAuthenticator(def Definition, opts ...Option) (Authenticator, error) {
 	case KindOAuth2:
 		return NewOAuth2(def, opts...)
 	case KindTLSClientCert:
+		if def.CertPEM == "" {
+			return nil, fmt.Errorf("%s: cannot authenticate outbound requests (inbound only: it checks certificates; set cert_pem and key_pem to present one)", def)
+		}
 		return headerAuth(func(*http.Request) {}), nil
 	}
 	return nil, fmt.Errorf("%s: cannot authenticate outbound requests (inbound only)", def)

@@ -14,20 +14,25 @@ type Principal struct {
 	Definition string
 	// Kind is that definition's kind.
 	Kind Kind
-	// Subject is the basic auth user name or the JWT "sub" claim; empty for
-	// an API key.
+	// Subject is the basic auth user name, the JWT "sub" claim, the "sub"
+	// (else "username") of a token's introspection answer, or the common
+	// name (else the first alternative name) of a client certificate;
+	// empty for an API key.
 	Subject string
-	// Claims holds the JWT claims (numbers as json.Number); nil for other
-	// kinds.
+	// Claims holds the JWT claims or the introspection answer (numbers as
+	// json.Number), or for a client certificate its subject, issuer,
+	// serial, not_after and alternative names; nil for other kinds.
 	Claims map[string]any
 }
 
 // AuthError is a refused inbound request. The channel answers with Status
-// and sets the WWW-Authenticate header to Challenge.
+// and sets the WWW-Authenticate header to Challenge, if any.
 type AuthError struct {
-	// Status is the HTTP status to answer with (401).
+	// Status is the HTTP status to answer with: 401, or 503 when the
+	// credentials could not be checked (an introspection endpoint down).
 	Status int
-	// Challenge is the WWW-Authenticate header value.
+	// Challenge is the WWW-Authenticate header value; empty for a client
+	// certificate, which no HTTP scheme asks for.
 	Challenge string
 	// Message says why, without revealing any secret; safe to send back.
 	Message string
@@ -50,8 +55,9 @@ type Verifier interface {
 	Verify(r *http.Request) (Principal, error)
 }
 
-// NewVerifier returns the Verifier for an inbound definition (basic_auth,
-// api_key or jwt).
+// NewVerifier returns the Verifier for an inbound definition: basic_auth,
+// api_key, jwt, bearer with an introspection URL, or tls_client_cert with
+// CA certificates.
 func NewVerifier(def Definition, opts ...Option) (Verifier, error) {
 	if err := def.Validate(); err != nil {
 		return nil, err
@@ -78,6 +84,16 @@ func NewVerifier(def Definition, opts ...Option) (Verifier, error) {
 		}, nil
 	case KindJWT:
 		return newJWTVerifier(def, o)
+	case KindBearer:
+		if def.Inbound() {
+			return newIntrospectionVerifier(def, o), nil
+		}
+		return nil, fmt.Errorf("%s: cannot verify inbound requests (outbound only: it sends a token; set introspection_url to check inbound tokens)", def)
+	case KindTLSClientCert:
+		if def.Inbound() {
+			return newClientCertVerifier(def, o)
+		}
+		return nil, fmt.Errorf("%s: cannot verify inbound requests (outbound only: it presents a certificate; set ca_pem to check inbound certificates)", def)
 	}
 	return nil, fmt.Errorf("%s: cannot verify inbound requests (outbound only)", def)
 }

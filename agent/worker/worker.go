@@ -166,7 +166,14 @@ func Run(ctx context.Context, cfg Config, lis Listeners, conn net.Conn) error {
 			return err
 		}
 		srv := newServer(cfg, handler)
-		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = &tls.Config{
+			GetCertificate: certs.GetCertificate,
+			MinVersion:     tls.VersionTLS12,
+			// Ask for a client certificate, but neither require one nor
+			// check it here: each channel's security definition has its
+			// own CAs, and checks the certificate (agent/security).
+			ClientAuth: tls.RequestClientCert,
+		}
 		w.servers = append(w.servers, served{srv, tls.NewListener(lis.TLS, srv.TLSConfig)})
 	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage))

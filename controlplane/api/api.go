@@ -18,7 +18,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/weft-dev/weft/controlplane/auth"
 	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/pki"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -31,6 +33,11 @@ type Options struct {
 	Evaluator *validate.Evaluator
 	// InvokeTimeout is the default bound of an Invoke.
 	InvokeTimeout time.Duration
+	// CA is the control plane's CA, whose fingerprint join tokens carry;
+	// nil refuses to make join tokens.
+	CA *pki.CA
+	// Revocations learns at once of the agents revoked here; nil for none.
+	Revocations *auth.Revocations
 }
 
 // Server implements the admin services.
@@ -58,30 +65,29 @@ func (s *Server) Register(g *grpc.Server) {
 	adminv1.RegisterJobServiceServer(g, &jobs{Server: s})
 	adminv1.RegisterConfigServiceServer(g, &configs{Server: s})
 	adminv1.RegisterStatsServiceServer(g, &stats{Server: s})
+	adminv1.RegisterAccessServiceServer(g, &access{Server: s})
 }
-
-// callerKey is the context key of the caller's identity.
-type callerKey struct{}
 
 // WithCaller returns ctx naming who makes the request, for history and
 // logs: the control plane's own ways in (the pickup directory, the sources
-// list) name themselves; tokens and client certificates will name users.
+// list) name themselves; a call with a token is named by the token (see
+// auth.Authorizer).
 func WithCaller(ctx context.Context, name string) context.Context {
 	// The history keeps 255 bytes of an author: a long file name is cut.
 	if len(name) > maxCaller {
 		name = strings.ToValidUTF8(name[:maxCaller], "")
 	}
-	return store.WithAuthor(context.WithValue(ctx, callerKey{}, name), name)
+	return store.WithAuthor(auth.WithCaller(ctx, name, ""), name)
 }
 
 // maxCaller bounds a caller's name, as the history's author column does.
 const maxCaller = 255
 
-// caller names who makes a request; "local" until tokens and client
-// certificates arrive.
+// caller names who makes a request: its token, or the way in that made
+// it; "local" for neither (a test's in-process call).
 func caller(ctx context.Context) string {
-	if name, ok := ctx.Value(callerKey{}).(string); ok && name != "" {
-		return name
+	if c, ok := auth.CallerFrom(ctx); ok && c.Name != "" {
+		return c.Name
 	}
 	return "local"
 }
@@ -100,6 +106,9 @@ func storeError(what string, err error) error {
 		return status.Errorf(codes.NotFound, "%s: %v", what, trimSentinel(err, store.ErrNotFound))
 	case errors.Is(err, store.ErrConflict):
 		return status.Errorf(codes.AlreadyExists, "%s: %v", what, trimSentinel(err, store.ErrConflict))
+	case errors.Is(err, store.ErrRefused):
+		// A join token or an agent that can no longer be used.
+		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, trimSentinel(err, store.ErrRefused))
 	case errors.Is(err, store.ErrWrongKind):
 		// The definition exists but does not fit: the reference must change.
 		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, trimSentinel(err, store.ErrWrongKind))

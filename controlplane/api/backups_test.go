@@ -19,6 +19,7 @@ import (
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/agent/state"
+	"github.com/weft-dev/weft/controlplane/auth/authtest"
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
@@ -47,7 +48,7 @@ func newBackupsEnv(t *testing.T) *backupsEnv {
 		t.Fatal(err)
 	}
 	e.addr = lis.Addr().String()
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(authtest.VouchForClaims()...)
 	agentv1.RegisterAgentServiceServer(srv, e.disp)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { e.disp.Close(); srv.Stop() })

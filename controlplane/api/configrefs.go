@@ -236,9 +236,9 @@ func (a after) checkSecurity(ps *problems, kind, name, path, ref string, inbound
 	case !ok:
 		refProblem(ps, kind, name, path, "security", fmt.Errorf("security: security definition %q does not exist, and the config does not define it", ref))
 	case inbound && !def.Definition().Inbound():
-		refProblem(ps, kind, name, path, "security", fmt.Errorf("security: security definition %q is %s, which cannot verify inbound requests", ref, def.Kind))
+		refProblem(ps, kind, name, path, "security", fmt.Errorf("security: security definition %q is %s, which cannot verify inbound requests%s", ref, def.Kind, def.DirectionHint(true)))
 	case !inbound && !def.Definition().Outbound():
-		refProblem(ps, kind, name, path, "security", fmt.Errorf("security: security definition %q is %s, which cannot supply outbound credentials", ref, def.Kind))
+		refProblem(ps, kind, name, path, "security", fmt.Errorf("security: security definition %q is %s, which cannot supply outbound credentials%s", ref, def.Kind, def.DirectionHint(false)))
 	}
 }
 

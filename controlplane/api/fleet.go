@@ -319,5 +319,8 @@ func agentOut(a store.Agent, rev int64) *adminv1.Agent {
 	if !a.StartedAt.IsZero() {
 		out.StartedAt = timestamppb.New(a.StartedAt)
 	}
+	out.RevokedAt = optionalTime(a.RevokedAt)
+	out.CertificateExpiresAt = optionalTime(a.CertNotAfter)
+	out.EnrolledBy = a.EnrolledBy
 	return out
 }

@@ -159,7 +159,9 @@ func securityIn(p *adminv1.SecurityDefinition) store.SecurityDefinition {
 		Issuer: p.GetIssuer(), Audience: p.GetAudience(), LeewayMs: p.GetLeewayMs(),
 		Token:    p.GetToken(),
 		TokenURL: p.GetTokenUrl(), ClientID: p.GetClientId(), ClientSecret: p.GetClientSecret(), Scopes: p.GetScopes(),
+		IntrospectionURL: p.GetIntrospectionUrl(), CacheSeconds: p.GetCacheSeconds(),
 		CertPEM: p.GetCertPem(), KeyPEM: p.GetKeyPem(),
+		CAPEM: p.GetCaPem(), AllowedSubjects: p.GetAllowedSubjects(), AllowedSANs: p.GetAllowedSans(),
 	}
 }
 
@@ -174,7 +176,9 @@ func securityClear(d store.SecurityDefinition) *adminv1.SecurityDefinition {
 		Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
 		Token:    d.Token,
 		TokenUrl: d.TokenURL, ClientId: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
+		IntrospectionUrl: d.IntrospectionURL, CacheSeconds: d.CacheSeconds,
 		CertPem: d.CertPEM, KeyPem: d.KeyPEM,
+		CaPem: d.CAPEM, AllowedSubjects: d.AllowedSubjects, AllowedSans: d.AllowedSANs,
 		CreatedAt: timestamppb.New(d.CreatedAt), UpdatedAt: timestamppb.New(d.UpdatedAt), Revision: d.Revision,
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/secrets"
 	"github.com/weft-dev/weft/controlplane/api"
+	"github.com/weft-dev/weft/controlplane/auth"
 	"github.com/weft-dev/weft/controlplane/config"
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/pickup"
@@ -65,6 +67,25 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("read revision: %w", err)
 	}
 
+	ca, err := loadCA(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	if err := writeCAFile(cfg.CAFilePath(), ca); err != nil {
+		return err
+	}
+	if err := firstAdminToken(ctx, st, cfg.AdminTokenPath(), log); err != nil {
+		return err
+	}
+	tlsConf, err := serverTLS(ca, cfg.TLSHosts)
+	if err != nil {
+		return err
+	}
+	revoked := auth.NewRevocations()
+	if err := revoked.Load(ctx, st); err != nil {
+		return fmt.Errorf("read the revoked agents: %w", err)
+	}
+
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -73,6 +94,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	watch := dispatch.NewWatch(rev)
 	disp := dispatch.New(st, watch, log)
 	disp.SetLeaseTTL(cfg.JobLease)
+	disp.SetCA(ca, cfg.AgentCertTTL)
 	self, err := validate.SelfCommand()
 	if err != nil {
 		return err
@@ -80,7 +102,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	eval := validate.NewEvaluator(self, validate.EvalLimits{
 		CPU: cfg.EvalCPULimit, Memory: int64(cfg.EvalMemoryLimit) << 20, Timeout: cfg.DeployTimeout,
 	}, log)
-	admin := api.New(st, watch, disp, api.Options{Evaluator: eval, InvokeTimeout: cfg.InvokeTimeout}, log)
+	admin := api.New(st, watch, disp, api.Options{Evaluator: eval, InvokeTimeout: cfg.InvokeTimeout, CA: ca, Revocations: revoked}, log)
 
 	var (
 		met    *metrics
@@ -94,7 +116,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 
-	srv := grpc.NewServer(append(interceptors(met, log),
+	authz := auth.New(st, revoked, log)
+	srv := grpc.NewServer(append(interceptors(met, authz, log),
+		grpc.Creds(credentials.NewTLS(tlsConf)),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		grpc.MaxSendMsgSize(maxMessageBytes),
 		// Agents ping every 30 s so that a dead edge link is noticed.
@@ -136,6 +160,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g.Go(func() error { return w.Run(ctx) })
 	}
 	g.Go(func() error { return watch.Poll(ctx, st, cfg.PollInterval, log) })
+	g.Go(func() error {
+		// Another replica's revocation closes the agent's streams here too.
+		return revoked.Run(ctx, st, cfg.PollInterval, func(id string) { disp.Disconnect(id) }, log.With("component", "auth"))
+	})
 	g.Go(func() error { return pruneStats(ctx, st, statsPruneEvery, log.With("component", "stats")) })
 	if metSrv != nil {
 		g.Go(metSrv.serve)
@@ -164,7 +192,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	})
-	log.Info("control plane ready", "listen", lis.Addr().String(), "db", dbKind(cfg.DB), "revision", rev, "version", Version, "metrics", metSrv.addr())
+	log.Info("control plane ready", "listen", lis.Addr().String(), "db", dbKind(cfg.DB), "revision", rev, "version", Version, "metrics", metSrv.addr(),
+		"ca_file", cfg.CAFilePath(), "ca_fingerprint", ca.Fingerprint(), "tls_hosts", strings.Join(cfg.TLSHosts, ","))
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/controlplane/api"
+	"github.com/weft-dev/weft/controlplane/auth"
 	"github.com/weft-dev/weft/controlplane/store"
 )
 
@@ -110,10 +111,13 @@ func (m *metrics) observe(method string, start time.Time, err error) {
 // client gets), then the rule for a database that cannot be reached (which
 // logs to log), then the refusal of unknown fields, then the naming of
 // each request's caller as the author of its changes.
-func interceptors(m *metrics, log *slog.Logger) []grpc.ServerOption {
+func interceptors(m *metrics, a *auth.Authorizer, log *slog.Logger) []grpc.ServerOption {
 	dbUnary, dbStream := api.DatabaseErrors(log)
-	unary := []grpc.UnaryServerInterceptor{dbUnary, api.RejectUnknownFields, api.Authors}
-	stream := []grpc.StreamServerInterceptor{dbStream}
+	authUnary, authStream := a.Interceptors()
+	// Who calls is checked first: a caller with no right learns nothing of
+	// the request's faults.
+	unary := []grpc.UnaryServerInterceptor{authUnary, dbUnary, api.RejectUnknownFields, api.Authors}
+	stream := []grpc.StreamServerInterceptor{authStream, dbStream}
 	if m != nil {
 		unary = append([]grpc.UnaryServerInterceptor{m.unary}, unary...)
 		stream = append([]grpc.StreamServerInterceptor{m.stream}, stream...)

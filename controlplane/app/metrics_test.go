@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-dev/weft/controlplane/api"
 	"github.com/weft-dev/weft/controlplane/dispatch"
@@ -105,17 +104,13 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(interceptors(met, slog.New(slog.DiscardHandler))...)
+	sec := newSecureSetup(t, st, "a1")
+	srv := grpc.NewServer(append(interceptors(met, sec.authz, slog.New(slog.DiscardHandler)), sec.creds)...)
 	api.New(st, watch, disp, api.Options{InvokeTimeout: time.Minute}, log).Register(srv)
 	agentv1.RegisterAgentServiceServer(srv, disp)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { disp.Close(); srv.Stop() })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-
+	conn := dial(t, lis, sec.admin)
 	fleet := adminv1.NewFleetServiceClient(conn)
 	if _, err := fleet.ListAgents(ctx, &adminv1.ListAgentsRequest{}); err != nil {
 		t.Fatal(err)
@@ -124,7 +119,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("GetAgent of an unknown agent answered")
 	}
 	minute := time.Now().Truncate(time.Minute).UnixMilli()
-	_, err = agentv1.NewAgentServiceClient(conn).ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: "a1", Buckets: []*agentv1.StatsBucket{
+	_, err = agentv1.NewAgentServiceClient(dial(t, lis, sec.agent)).ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: "a1", Buckets: []*agentv1.StatsBucket{
 		{Kind: "service", Name: "p.svc", StartUnixMs: minute, Count: 1},
 		{Kind: "job", Name: "sweep", StartUnixMs: minute, Count: 1},
 	}})

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -62,7 +64,49 @@ type Config struct {
 	// StatsRetention is how long the agents' statistics are kept, per
 	// resolution.
 	StatsRetention Retention
+	// CACert and CAKey are the PEM files of a CA the operator brings; both
+	// empty for the control plane's own, made on first start and kept in
+	// the database with its key sealed.
+	CACert, CAKey string
+	// CAFile is where the CA certificate is written for clients to trust;
+	// see StatePath for its default.
+	CAFile string
+	// TLSHosts are the host names and IP addresses the control plane's
+	// server certificate names: those clients and agents dial.
+	TLSHosts []string
+	// AgentCertTTL is how long an agent's certificate is valid; agents
+	// renew it once two thirds have passed.
+	AgentCertTTL time.Duration
+	// AdminTokenFile is where the first admin token's secret is written,
+	// mode 0600, on the first start; see StatePath for its default.
+	AdminTokenFile string
 }
+
+// The default names of the files the control plane writes beside its
+// secrets key.
+const (
+	caFile         = "weft-ca.pem"
+	adminTokenFile = "weft-admin.token"
+)
+
+// StatePath is the path of a file the control plane writes: given, when
+// not empty, else name beside the secrets key file.
+func (c Config) StatePath(given, name string) string {
+	if given != "" {
+		return given
+	}
+	key, err := c.SecretsKeyPath()
+	if err != nil {
+		return name
+	}
+	return filepath.Join(filepath.Dir(key), name)
+}
+
+// CAFilePath is where the CA certificate is written.
+func (c Config) CAFilePath() string { return c.StatePath(c.CAFile, caFile) }
+
+// AdminTokenPath is where the first admin token is written.
+func (c Config) AdminTokenPath() string { return c.StatePath(c.AdminTokenFile, adminTokenFile) }
 
 // SecretsKeyPath is the secrets key file: --secrets-key, else, for a
 // SQLite database, weft-secrets.key beside the database file. A MySQL
@@ -108,6 +152,13 @@ func Parse(args []string) (Config, error) {
 	fs.StringVar(&c.ConfigDir, "config-dir", env("WEFT_CONFIG_DIR", ""), "import the config files (.yaml, .yml, .json) in this directory at start, as one config; their ${VAR}s come from the environment (env WEFT_CONFIG_DIR)")
 	fs.StringVar(&c.SecretsKey, "secrets-key", env("WEFT_SECRETS_KEY", ""), "file of the key that seals secrets at rest, created (mode 0600) when missing; default weft-secrets.key beside a SQLite database, required with MySQL (env WEFT_SECRETS_KEY)")
 	fs.StringVar(&c.Metrics, "metrics", env("WEFT_METRICS", ""), "serve Prometheus metrics at http://ADDR/metrics; empty for none (env WEFT_METRICS)")
+	fs.StringVar(&c.CACert, "ca-cert", env("WEFT_CA_CERT", ""), "PEM certificate of a CA of your own that signs the agents' and the control plane's certificates, with --ca-key; default: the control plane's own CA, made on first start and kept in the database (env WEFT_CA_CERT)")
+	fs.StringVar(&c.CAKey, "ca-key", env("WEFT_CA_KEY", ""), "PEM private key of --ca-cert (env WEFT_CA_KEY)")
+	fs.StringVar(&c.CAFile, "ca-file", env("WEFT_CA_FILE", ""), "write the CA certificate here for weftctl, grpcurl and agents to trust; default weft-ca.pem beside the secrets key (env WEFT_CA_FILE)")
+	hosts := env("WEFT_TLS_HOSTS", "")
+	fs.StringVar(&hosts, "tls-hosts", hosts, "comma-separated host names and IP addresses the server certificate names, those clients dial; default localhost, 127.0.0.1, ::1, this host's name and --listen's host (env WEFT_TLS_HOSTS)")
+	fs.DurationVar(&c.AgentCertTTL, "agent-cert-ttl", 30*24*time.Hour, "how long an agent's certificate is valid; agents renew it once two thirds have passed")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", env("WEFT_ADMIN_TOKEN_FILE", ""), "on the first start, write the first admin token here (mode 0600); default weft-admin.token beside the secrets key (env WEFT_ADMIN_TOKEN_FILE)")
 	c.StatsRetention = DefaultRetention()
 	if v := env("WEFT_STATS_RETENTION", ""); v != "" {
 		if err := c.StatsRetention.Set(v); err != nil {
@@ -124,6 +175,7 @@ func Parse(args []string) (Config, error) {
 	if _, err := c.SecretsKeyPath(); err != nil {
 		return Config{}, err
 	}
+	c.TLSHosts = tlsHosts(hosts, c.Listen)
 	return c, c.validate()
 }
 
@@ -153,7 +205,41 @@ func (c Config) validate() error {
 	if c.JobLease < 500*time.Millisecond || c.JobLease > time.Hour {
 		return fmt.Errorf("--job-lease %s: want 500ms to 1h", c.JobLease)
 	}
+	if (c.CACert == "") != (c.CAKey == "") {
+		return errors.New("--ca-cert and --ca-key go together: give both, or neither for the control plane's own CA")
+	}
+	if c.AgentCertTTL < time.Minute || c.AgentCertTTL > 5*365*24*time.Hour {
+		return fmt.Errorf("--agent-cert-ttl %s: want 1m to 5 years", c.AgentCertTTL)
+	}
 	return nil
+}
+
+// tlsHosts is the list --tls-hosts gives, or the default: the local names,
+// this host's name and the listen address's host when it names one.
+func tlsHosts(given, listen string) []string {
+	var hosts []string
+	add := func(h string) {
+		h = strings.TrimSpace(h)
+		if h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	if strings.TrimSpace(given) != "" {
+		for _, h := range strings.Split(given, ",") {
+			add(h)
+		}
+		return hosts
+	}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		add(h)
+	}
+	if name, err := os.Hostname(); err == nil {
+		add(name)
+	}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "0.0.0.0" && h != "::" {
+		add(h)
+	}
+	return hosts
 }
 
 func env(name, def string) string {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-dev/weft/controlplane/auth"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -50,6 +51,9 @@ func (s *Server) Commands(stream agentv1.AgentService_CommandsServer) error {
 	id := first.GetOpen().GetAgentId()
 	if id == "" {
 		return status.Error(codes.InvalidArgument, "commands: the first message must be an open with agent_id")
+	}
+	if err := auth.CheckAgent(stream.Context(), id); err != nil {
+		return err
 	}
 	cc := &commandsConn{
 		out:     make(chan *agentv1.Command),

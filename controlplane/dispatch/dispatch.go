@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/pki"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -35,6 +36,8 @@ type Store interface {
 	RenewLeases(ctx context.Context, agentID string, jobs []string, now time.Time, ttl time.Duration) ([]string, error)
 	RecordRuns(ctx context.Context, agentID string, runs []store.JobRun) ([]store.JobRun, error)
 	RecordStats(ctx context.Context, agentID, epoch string, buckets []store.StatsBucket) error
+	Enroll(ctx context.Context, hash, agentID string, now time.Time, issue func() (store.Certificate, error)) (store.JoinToken, error)
+	AgentCertified(ctx context.Context, agentID string, c store.Certificate) error
 }
 
 var _ Store = store.Store(nil)
@@ -50,6 +53,8 @@ type Server struct {
 	seenInterval time.Duration // how often a live stream records its agent as seen
 	leaseTTL     time.Duration // how long a job lease lasts unless renewed
 	now          func() time.Time
+	ca           *pki.CA       // signs agents' certificates; nil: no enrollment
+	certTTL      time.Duration // how long an agent's certificate is valid
 
 	mu     sync.Mutex
 	agents map[string]*agentConn // connected agents by id

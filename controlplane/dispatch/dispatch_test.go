@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/auth/authtest"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -34,7 +35,7 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(authtest.VouchForClaims()...)
 	agentv1.RegisterAgentServiceServer(srv, h.disp)
 	go srv.Serve(lis)
 	t.Cleanup(func() { h.disp.Close(); srv.Stop() })

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-dev/weft/controlplane/auth"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -24,6 +25,9 @@ const maxRunsReported = 10_000
 func (s *Server) ClaimFiring(ctx context.Context, req *agentv1.ClaimFiringRequest) (*agentv1.ClaimFiringResponse, error) {
 	if !agentIDPattern.MatchString(req.GetAgentId()) || req.GetJob() == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "claim firing: agent_id %q and job %q are required", req.GetAgentId(), req.GetJob())
+	}
+	if err := auth.CheckAgent(ctx, req.GetAgentId()); err != nil {
+		return nil, err
 	}
 	ttl := s.leaseTTL
 	c, err := s.store.ClaimFiring(ctx, store.ClaimRequest{
@@ -50,6 +54,9 @@ func (s *Server) RenewLeases(ctx context.Context, req *agentv1.RenewLeasesReques
 	if !agentIDPattern.MatchString(req.GetAgentId()) {
 		return nil, status.Errorf(codes.InvalidArgument, "renew leases: agent_id %q is not an agent id", req.GetAgentId())
 	}
+	if err := auth.CheckAgent(ctx, req.GetAgentId()); err != nil {
+		return nil, err
+	}
 	ttl := s.leaseTTL
 	held, err := s.store.RenewLeases(ctx, req.GetAgentId(), req.GetJobs(), s.now(), ttl)
 	if err != nil {
@@ -67,6 +74,9 @@ func (s *Server) ReportRuns(ctx context.Context, req *agentv1.ReportRunsRequest)
 	id := req.GetAgentId()
 	if !agentIDPattern.MatchString(id) {
 		return nil, status.Errorf(codes.InvalidArgument, "report runs: agent_id %q is not an agent id", id)
+	}
+	if err := auth.CheckAgent(ctx, id); err != nil {
+		return nil, err
 	}
 	if n := len(req.GetRuns()); n > maxRunsReported {
 		return nil, status.Errorf(codes.InvalidArgument, "report runs: %d runs in one report; send at most %d", n, maxRunsReported)

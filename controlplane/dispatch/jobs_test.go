@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-dev/weft/controlplane/auth/authtest"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -48,7 +49,7 @@ func newJobsHarness(t *testing.T, b storetest.Backend) *jobsHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(authtest.VouchForClaims()...)
 	agentv1.RegisterAgentServiceServer(srv, h.disp)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { h.disp.Close(); srv.Stop() })

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/controlplane/auth"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -31,6 +32,9 @@ func (s *Server) ReportStats(ctx context.Context, req *agentv1.ReportStatsReques
 	id := req.GetAgentId()
 	if !agentIDPattern.MatchString(id) {
 		return nil, status.Errorf(codes.InvalidArgument, "report stats: agent_id %q is not an agent id", id)
+	}
+	if err := auth.CheckAgent(ctx, id); err != nil {
+		return nil, err
 	}
 	if n := len(req.GetBuckets()); n > maxBucketsReported {
 		return nil, status.Errorf(codes.InvalidArgument, "report stats: %d buckets in one report; send at most %d", n, maxBucketsReported)

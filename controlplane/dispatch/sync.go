@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/auth"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -48,6 +49,9 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 	id := hello.GetAgentId()
 	if !agentIDPattern.MatchString(id) {
 		return status.Errorf(codes.InvalidArgument, "sync: agent_id %q: want 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
+	}
+	if err := auth.CheckAgent(stream.Context(), id); err != nil {
+		return err
 	}
 	if v := hello.GetProtocolVersion(); v != snapshot.ProtocolVersion {
 		return status.Errorf(codes.FailedPrecondition, "sync: agent %q speaks protocol %d; this control plane speaks %d", id, v, snapshot.ProtocolVersion)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -13,19 +14,18 @@ import (
 // each is a single statement.
 
 // AgentHello creates the agent on first sight and updates what it says
-// about itself; first seen is kept, failure state is kept.
+// about itself; first seen is kept, failure state is kept. Its labels are
+// those it states, overridden by those of the join token it enrolled with.
+// The row is read locked (FOR UPDATE on MySQL; SQLite has one writer), so
+// that an enrollment cannot change the enrolled labels between the read
+// and the write.
 func (s *sqlStore) AgentHello(ctx context.Context, a AgentHello) error {
 	if a.ID == "" {
 		return errors.New("agent hello: id is empty")
 	}
-	labels, err := encodeMap(a.Labels)
-	if err != nil {
-		return fmt.Errorf("agent %s hello: %w", a.ID, err)
-	}
 	t := now()
 	row := agentRow{
 		ID:              a.ID,
-		Labels:          labels,
 		BuildVersion:    a.BuildVersion,
 		HTTPAddress:     a.HTTPAddress,
 		PID:             a.PID,
@@ -40,9 +40,29 @@ func (s *sqlStore) AgentHello(ctx context.Context, a AgentHello) error {
 		row.StartedAt = &st
 	}
 	// Two replicas may upsert one agent at once (a reconnect racing a
-	// stale stream); MySQL can report that as a deadlock.
-	err = s.retry(func() error {
-		return s.w.WithContext(ctx).Clauses(clause.OnConflict{
+	// stale stream); MySQL can report that as a deadlock, and write runs
+	// the transaction again.
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		var stored []agentRow
+		if err := s.locked(tx).Select("id", "enrolled_labels").Where("id = ?", a.ID).Limit(1).Find(&stored).Error; err != nil {
+			return err
+		}
+		labels := maps.Clone(a.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		if len(stored) > 0 {
+			enrolled, err := decodeMap("enrolled labels", stored[0].EnrolledLabels)
+			if err != nil {
+				return err
+			}
+			maps.Copy(labels, enrolled)
+		}
+		var err error
+		if row.Labels, err = encodeMap(labels); err != nil {
+			return err
+		}
+		return tx.Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "id"}},
 			DoUpdates: clause.AssignmentColumns([]string{
 				"labels", "build_version", "http_address", "pid", "started_at",

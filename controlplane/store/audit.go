@@ -20,19 +20,33 @@ const (
 	AuditKindSecurity = "security"
 	AuditKindOutgoing = "outgoing"
 	AuditKindJob      = "job"
+	// The kinds of trust state: changes to them keep the revision.
+	AuditKindToken     = "token"
+	AuditKindJoinToken = "join-token"
+	AuditKindAgent     = "agent"
+	AuditKindCA        = "ca"
 )
 
 // AuditKinds are the kinds of object the audit trail names.
-var AuditKinds = []string{AuditKindPackage, AuditKindChannel, AuditKindSecurity, AuditKindOutgoing, AuditKindJob}
+var AuditKinds = []string{AuditKindPackage, AuditKindChannel, AuditKindSecurity, AuditKindOutgoing, AuditKindJob,
+	AuditKindToken, AuditKindJoinToken, AuditKindAgent, AuditKindCA}
 
 // The actions of an audit entry.
 const (
 	AuditCreated = "created"
 	AuditUpdated = "updated"
 	AuditDeleted = "deleted"
+	// AuditRevoked: a token, join token or agent was revoked.
+	AuditRevoked = "revoked"
+	// AuditEnrolled: an agent enrolled with a join token.
+	AuditEnrolled = "enrolled"
+	// AuditCertified: an enrolled agent was issued a new certificate.
+	AuditCertified = "certified"
 )
 
-// AuditEntry is one object one revision created, changed or deleted.
+// AuditEntry is one object one revision created, changed or deleted, or
+// one change of trust state (a token, join token, agent or the CA), which
+// keeps the revision current when it was made.
 type AuditEntry struct {
 	Revision   int64
 	At         time.Time
@@ -42,7 +56,9 @@ type AuditEntry struct {
 	// HashBefore and HashAfter are the sha256 of the object's stored
 	// content before and after; empty when it did not exist.
 	HashBefore, HashAfter string
-	Summary               string // the revision's summary
+	// Summary is the revision's summary, or the change's own for a
+	// change of trust state.
+	Summary string
 }
 
 // AuditQuery filters ListAudit.
@@ -64,6 +80,10 @@ type auditRow struct {
 	Action     string    `gorm:"size:16;not null"`
 	HashBefore string    `gorm:"size:64;not null"`
 	HashAfter  string    `gorm:"size:64;not null"`
+	// Summary is the change's own summary, for changes that make no
+	// revision (trust state); "" or NULL (rows from before the column)
+	// means the revision's, in weft_changes.
+	Summary string `gorm:"column:summary"`
 }
 
 func (auditRow) TableName() string { return "weft_audit" }
@@ -175,7 +195,8 @@ func (s *sqlStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, b
 		limit = DefaultAuditLimit
 	}
 	db := s.r.WithContext(ctx).Table("weft_audit AS a").
-		Select("a.revision, a.at, a.author, a.kind, a.name, a.action, a.hash_before, a.hash_after, c.summary").
+		Select("a.revision, a.at, a.author, a.kind, a.name, a.action, a.hash_before, a.hash_after, " +
+			"COALESCE(NULLIF(a.summary, ''), c.summary, '') AS summary").
 		Joins("LEFT JOIN weft_changes c ON c.revision = a.revision")
 	if !q.Since.IsZero() {
 		db = db.Where("a.at >= ?", dbTime(q.Since))
@@ -196,7 +217,12 @@ func (s *sqlStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, b
 		HashAfter  string
 		Summary    string
 	}
-	if err := db.Order("a.revision DESC, a.id").Limit(limit + 1).Scan(&rows).Error; err != nil {
+	// Within a revision, the changes of trust state (the entries with a
+	// summary of their own) come first, newest first; ids grow in the
+	// order the entries were written. The revision's own entries follow
+	// in their order (kind, name).
+	order := "a.revision DESC, CASE WHEN COALESCE(a.summary, '') = '' THEN 0 ELSE a.id END DESC, a.id"
+	if err := db.Order(order).Limit(limit + 1).Scan(&rows).Error; err != nil {
 		return nil, false, fmt.Errorf("read the audit trail: %w", err)
 	}
 	truncated := len(rows) > limit

@@ -139,3 +139,10 @@ func SeedPreviousSchema(ctx context.Context, dsn, pkg, service, name, path strin
 func ClearKeyCheck(ctx context.Context, s Store) error {
 	return s.(*sqlStore).w.WithContext(ctx).Model(&metaRow{}).Where("id = ?", metaID).Update("key_check", "").Error
 }
+
+// StoredCAKey returns the CA's key column as it is in the database.
+func StoredCAKey(ctx context.Context, s Store) (string, error) {
+	var row caRow
+	err := s.(*sqlStore).r.WithContext(ctx).Where("id = ?", caID).Take(&row).Error
+	return row.KeyPEM, err
+}

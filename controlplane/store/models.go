@@ -130,6 +130,16 @@ type agentRow struct {
 	// column have no value, and a TEXT column cannot have a default on
 	// MySQL.
 	NotPersisted string `gorm:"column:not_persisted"`
+	// The trust columns may be NULL, read as empty or zero: agents seen
+	// before enrollment existed have none, and a row made by RevokeAgent
+	// of an id never seen has no certificate.
+	RevokedAt    *time.Time `gorm:"precision:3"`
+	CertNotAfter *time.Time `gorm:"precision:3"`
+	CertSerial   string     `gorm:"size:64"`
+	EnrolledBy   string     `gorm:"size:255"`
+	// EnrolledLabels is a JSON object: the labels of the join token the
+	// agent enrolled with, which override those it states in its hello.
+	EnrolledLabels string
 }
 
 func (agentRow) TableName() string { return "weft_agents" }
@@ -161,6 +171,14 @@ type securityRow struct {
 	CreatedAt    time.Time `gorm:"not null;precision:3"`
 	UpdatedAt    time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
 	Revision     int64     `gorm:"not null"`
+	// The inbound columns may be NULL, read as empty: rows from before
+	// them have no value, and a TEXT column cannot have a default on
+	// MySQL. AllowedSubjects and AllowedSANs are JSON arrays.
+	CAPEM            string `gorm:"column:ca_pem"`
+	AllowedSubjects  string `gorm:"column:allowed_subjects"`
+	AllowedSANs      string `gorm:"column:allowed_sans"`
+	IntrospectionURL string `gorm:"column:introspection_url"`
+	CacheSeconds     int32  `gorm:"not null;default:0"`
 }
 
 func (securityRow) TableName() string { return "weft_security_definitions" }
@@ -295,6 +313,9 @@ var models = []any{
 	&jobRunRow{},
 	&statsRow{},
 	&statsSeenRow{},
+	&caRow{},
+	&tokenRow{},
+	&joinTokenRow{},
 }
 
 // dbTime turns t into what the store writes: UTC, milliseconds, since that
@@ -418,5 +439,9 @@ func agentFromRow(r *agentRow) (Agent, error) {
 	if r.StartedAt != nil {
 		a.StartedAt = r.StartedAt.UTC()
 	}
+	a.RevokedAt = timeOrZero(r.RevokedAt)
+	a.CertNotAfter = timeOrZero(r.CertNotAfter)
+	a.CertSerial = r.CertSerial
+	a.EnrolledBy = r.EnrolledBy
 	return a, nil
 }

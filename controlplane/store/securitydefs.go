@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -182,12 +183,12 @@ func checkSecurityUsers(tx *gorm.DB, d SecurityDefinition) error {
 	def := d.Definition()
 	var problems []string
 	if len(chans) > 0 && !def.Inbound() {
-		problems = append(problems, fmt.Sprintf("%s cannot verify inbound requests, and %s %s it",
-			d.Kind, named("channel", chans), uses(chans)))
+		problems = append(problems, fmt.Sprintf("%s cannot verify inbound requests, and %s %s it%s",
+			d.Kind, named("channel", chans), uses(chans), d.DirectionHint(true)))
 	}
 	if len(conns) > 0 && !def.Outbound() {
-		problems = append(problems, fmt.Sprintf("%s cannot supply outbound credentials, and %s %s it",
-			outboundKind(d), named("outgoing connection", conns), uses(conns)))
+		problems = append(problems, fmt.Sprintf("%s cannot supply outbound credentials, and %s %s it%s",
+			d.OutboundKind(), named("outgoing connection", conns), uses(conns), d.DirectionHint(false)))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("security definition %q: %s; point them at another definition first: %w",
@@ -211,25 +212,56 @@ func (s *sqlStore) checkSecurityUse(tx *gorm.DB, user, name string, inbound bool
 	def := d.Definition()
 	switch {
 	case inbound && !def.Inbound():
-		return fmt.Errorf("%s: security definition %q is %s, which cannot verify inbound requests: %w", user, name, d.Kind, ErrWrongKind)
+		return fmt.Errorf("%s: security definition %q is %s, which cannot verify inbound requests%s: %w", user, name, d.Kind, d.DirectionHint(true), ErrWrongKind)
 	case !inbound && !def.Outbound():
-		return fmt.Errorf("%s: security definition %q is %s, which cannot supply outbound credentials: %w", user, name, outboundKind(d), ErrWrongKind)
+		return fmt.Errorf("%s: security definition %q is %s, which cannot supply outbound credentials%s: %w", user, name, d.OutboundKind(), d.DirectionHint(false), ErrWrongKind)
 	}
 	return nil
 }
 
-// outboundKind describes d's kind for an outbound refusal: a jwt
-// definition can sign outbound tokens only with an HS256 secret.
-func outboundKind(d SecurityDefinition) string {
+// OutboundKind describes d's kind for a refusal to supply outbound
+// credentials with it: a jwt definition signs outbound tokens only with an
+// HS256 secret.
+func (d SecurityDefinition) OutboundKind() string {
 	if d.Kind == string(security.KindJWT) {
 		return "a jwt definition without an HS256 secret"
 	}
 	return d.Kind
 }
 
-// Definition is d as agent/security sees it, for the direction checks.
+// DirectionHint follows a refusal to use d inbound (or outbound) where
+// d's fields, not its kind, decide: it says which field would make it
+// usable, such as " (bearer checks inbound tokens with introspection_url)";
+// "" for other kinds.
+func (d SecurityDefinition) DirectionHint(inbound bool) string {
+	switch k := security.Kind(d.Kind); {
+	case k == security.KindBearer && inbound:
+		return " (bearer checks inbound tokens with introspection_url; this one sends a token)"
+	case k == security.KindBearer:
+		return " (bearer sends a token when token is set; this one checks inbound tokens with introspection_url)"
+	case k == security.KindTLSClientCert && inbound:
+		return " (tls_client_cert checks inbound client certificates with ca_pem; this one only presents a certificate)"
+	case k == security.KindTLSClientCert:
+		return " (tls_client_cert presents a certificate when cert_pem and key_pem are set; this one only checks inbound ones)"
+	}
+	return ""
+}
+
+// Definition is d as agent/security sees it: as agents use it, and for
+// the direction checks (Inbound, Outbound).
 func (d SecurityDefinition) Definition() security.Definition {
-	return security.Definition{Name: d.Name, Kind: security.Kind(d.Kind), Algorithms: d.Algorithms, Secret: d.Secret}
+	return security.Definition{
+		Name: d.Name, Kind: security.Kind(d.Kind),
+		Username: d.Username, Password: d.Password,
+		Header: d.Header, Key: d.Key,
+		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPEM: d.PublicKeyPEM, JWKSURL: d.JWKSURL,
+		Issuer: d.Issuer, Audience: d.Audience, Leeway: time.Duration(d.LeewayMs) * time.Millisecond,
+		Token:    d.Token,
+		TokenURL: d.TokenURL, ClientID: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
+		IntrospectionURL: d.IntrospectionURL, CacheSeconds: int(d.CacheSeconds),
+		CertPEM: d.CertPEM, KeyPEM: d.KeyPEM,
+		CAPEM: d.CAPEM, AllowedSubjects: d.AllowedSubjects, AllowedSANs: d.AllowedSANs,
+	}
 }
 
 // named lists objects of one kind: `channel "a"`, `channels "a", "b"`.
@@ -289,6 +321,14 @@ func (s *sqlStore) fillSecurityRow(row *securityRow, d SecurityDefinition) error
 	if err != nil {
 		return fmt.Errorf("security definition %q: scopes: %w", d.Name, err)
 	}
+	subjects, err := encodeList(d.AllowedSubjects)
+	if err != nil {
+		return fmt.Errorf("security definition %q: allowed_subjects: %w", d.Name, err)
+	}
+	sans, err := encodeList(d.AllowedSANs)
+	if err != nil {
+		return fmt.Errorf("security definition %q: allowed_sans: %w", d.Name, err)
+	}
 	row.Kind = d.Kind
 	row.Username = d.Username
 	row.Header = d.Header
@@ -302,6 +342,11 @@ func (s *sqlStore) fillSecurityRow(row *securityRow, d SecurityDefinition) error
 	row.ClientID = d.ClientID
 	row.Scopes = scopes
 	row.CertPEM = d.CertPEM
+	row.CAPEM = d.CAPEM
+	row.AllowedSubjects = subjects
+	row.AllowedSANs = sans
+	row.IntrospectionURL = d.IntrospectionURL
+	row.CacheSeconds = d.CacheSeconds
 	for _, f := range secretFields {
 		sealed, err := s.seal(d.Name, f.name, *f.plain(&d))
 		if err != nil {
@@ -353,6 +398,14 @@ func (s *sqlStore) securityFromRow(r *securityRow) (SecurityDefinition, error) {
 	if err != nil {
 		return SecurityDefinition{}, err
 	}
+	subjects, err := decodeOptionalList(fmt.Sprintf("allowed_subjects of security definition %q", r.Name), r.AllowedSubjects)
+	if err != nil {
+		return SecurityDefinition{}, err
+	}
+	sans, err := decodeOptionalList(fmt.Sprintf("allowed_sans of security definition %q", r.Name), r.AllowedSANs)
+	if err != nil {
+		return SecurityDefinition{}, err
+	}
 	d := SecurityDefinition{
 		Name:         r.Name,
 		Kind:         r.Kind,
@@ -368,9 +421,16 @@ func (s *sqlStore) securityFromRow(r *securityRow) (SecurityDefinition, error) {
 		ClientID:     r.ClientID,
 		Scopes:       scopes,
 		CertPEM:      r.CertPEM,
-		CreatedAt:    r.CreatedAt.UTC(),
-		UpdatedAt:    r.UpdatedAt.UTC(),
-		Revision:     r.Revision,
+
+		CAPEM:            r.CAPEM,
+		AllowedSubjects:  subjects,
+		AllowedSANs:      sans,
+		IntrospectionURL: r.IntrospectionURL,
+		CacheSeconds:     r.CacheSeconds,
+
+		CreatedAt: r.CreatedAt.UTC(),
+		UpdatedAt: r.UpdatedAt.UTC(),
+		Revision:  r.Revision,
 	}
 	for _, f := range secretFields {
 		plain, err := s.unseal(r.Name, f.name, *f.row(r))
@@ -387,7 +447,18 @@ func sameSecurity(a, b SecurityDefinition) bool {
 	a.CreatedAt, a.UpdatedAt, a.Revision = b.CreatedAt, b.UpdatedAt, b.Revision
 	a.Algorithms, b.Algorithms = orEmpty(a.Algorithms), orEmpty(b.Algorithms)
 	a.Scopes, b.Scopes = orEmpty(a.Scopes), orEmpty(b.Scopes)
+	a.AllowedSubjects, b.AllowedSubjects = orEmpty(a.AllowedSubjects), orEmpty(b.AllowedSubjects)
+	a.AllowedSANs, b.AllowedSANs = orEmpty(a.AllowedSANs), orEmpty(b.AllowedSANs)
 	return reflect.DeepEqual(a, b)
+}
+
+// decodeOptionalList decodes a JSON array column that may be NULL (read
+// as "", an empty list).
+func decodeOptionalList(column, s string) ([]string, error) {
+	if s == "" {
+		return []string{}, nil
+	}
+	return decodeList(column, s)
 }
 
 // orEmpty is l, or an empty list for nil, so that the two compare equal.

@@ -55,6 +55,8 @@ func everySecret(name string) store.SecurityDefinition {
 		TokenURL: "https://idp.example/token", ClientID: "weft", ClientSecret: "client-secret-clear",
 		Scopes:  []string{"orders:read", "orders:write"},
 		CertPEM: "-----BEGIN CERTIFICATE-----\n...\n", KeyPEM: "-----BEGIN PRIVATE KEY-----\nkey-pem-clear\n",
+		CAPEM: "-----BEGIN CERTIFICATE-----\nca\n", AllowedSubjects: []string{"acme", "*.acme.example"},
+		AllowedSANs: []string{"billing@acme.example"}, IntrospectionURL: "https://idp.example/introspect", CacheSeconds: 90,
 	}
 }
 
@@ -196,6 +198,7 @@ func TestSecurityDefinitions(t *testing.T) {
 		}
 		want = bearer("full")
 		want.Algorithms, want.Scopes = []string{}, []string{}
+		want.AllowedSubjects, want.AllowedSANs = []string{}, []string{}
 		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, asBearer.UpdatedAt, 4
 		if !sameDefinition(asBearer, want) {
 			t.Fatalf("kind change = %+v\nwant        %+v", asBearer, want)

@@ -31,6 +31,10 @@ var (
 	// ErrStale means the config moved on since the change was planned: the
 	// caller plans again against the new revision.
 	ErrStale = errors.New("config changed since it was planned")
+	// ErrRefused means a credential cannot be used: a join token expired,
+	// used up or revoked, or an agent id revoked. The wrapping error says
+	// which.
+	ErrRefused = errors.New("refused")
 )
 
 // Store is what the control plane keeps. Implementations are safe for
@@ -41,8 +45,10 @@ type Store interface {
 	// ListAudit returns the audit trail of config changes, newest first:
 	// one entry per object each revision created, updated or deleted, with
 	// its author (the method's, else WithAuthor's) and the object's content
-	// hash before and after. truncated says older entries matched beyond
-	// q.Limit (0: 1000).
+	// hash before and after. Changes of trust state (kinds token,
+	// join-token, agent, ca) have entries too, at the revision current when
+	// they were made, with summaries of their own. truncated says older
+	// entries matched beyond q.Limit (0: 1000).
 	ListAudit(ctx context.Context, q AuditQuery) (entries []AuditEntry, truncated bool, err error)
 
 	// Deploy stores new versions of packages, all in one transaction and one
@@ -184,7 +190,9 @@ type Store interface {
 	Desired(ctx context.Context) (Desired, error)
 
 	// AgentHello records that an agent connected: it creates the agent on
-	// first sight and updates its description and last seen time.
+	// first sight and updates its description and last seen time. The
+	// labels stored are those it states, overridden by those of the join
+	// token it enrolled with (the token's win on a key both set).
 	AgentHello(ctx context.Context, a AgentHello) error
 	// AgentApplied records an ACK: the agent serves revision with hash,
 	// and keeps it on disk.
@@ -200,6 +208,66 @@ type Store interface {
 	ListAgents(ctx context.Context) ([]Agent, error)
 	// GetAgent reads one agent.
 	GetAgent(ctx context.Context, id string) (Agent, error)
+
+	// Trust: the CA, the admin API's tokens, the agents' join tokens and
+	// certificates. None of these bump the revision; each change is
+	// audited (kinds token, join-token, agent, ca) at the current revision.
+
+	// CA reads the control plane's CA: its certificate and its private key,
+	// both PEM, the key unsealed. ErrNotFound before InitCA.
+	CA(ctx context.Context) (certPEM, keyPEM []byte, err error)
+	// InitCA stores a CA made on first start, its key sealed, unless one is
+	// stored already (another replica made it first): it returns the CA
+	// stored, and created says whether it is the one given.
+	InitCA(ctx context.Context, certPEM, keyPEM []byte) (storedCert, storedKey []byte, created bool, err error)
+
+	// CreateToken stores an admin API token. ErrConflict when the name is
+	// taken (revoked tokens keep their names).
+	CreateToken(ctx context.Context, t NewToken) (Token, error)
+	// CreateFirstToken stores t only when no token exists at all, for the
+	// first admin token made on first start: created says whether it did.
+	CreateFirstToken(ctx context.Context, t NewToken) (created bool, err error)
+	// TokenByHash reads the token whose secret hashes to hash (sha256,
+	// hex). ErrNotFound when none does. Expired and revoked tokens are
+	// returned too: the caller decides.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// ListTokens returns every token sorted by name.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken marks the token name revoked now. ErrNotFound for an
+	// unknown name; a token revoked already is returned as it is.
+	RevokeToken(ctx context.Context, name string) (Token, error)
+
+	// CreateJoinToken stores a join token. ErrConflict for a used id.
+	CreateJoinToken(ctx context.Context, t NewJoinToken) (JoinToken, error)
+	// ListJoinTokens returns every join token, newest first.
+	ListJoinTokens(ctx context.Context) ([]JoinToken, error)
+	// RevokeJoinToken marks the join token id revoked now. ErrNotFound for
+	// an unknown id; a token revoked already is returned as it is.
+	RevokeJoinToken(ctx context.Context, id string) (JoinToken, error)
+	// Enroll spends one use of the join token whose secret hashes to hash
+	// and records the agent id as enrolled with it, with the certificate
+	// issued (serial, expiry) and the token's labels, in one transaction
+	// (issue is called inside it and may fail it): a token is never
+	// spent twice. now decides whether the token has expired. ErrNotFound
+	// for an unknown token; ErrRefused (wrapped with the reason: expired,
+	// used up, revoked; or the agent id is revoked) when it cannot be
+	// used, and then issue is not called. The agent's row is created when
+	// missing (not connected, with the token's labels). issue may be
+	// called again when the database makes the transaction retry (a MySQL
+	// deadlock): the certificate of its last call is the one stored. The
+	// audit entries name WithAuthor's author, else "agent:" and the id.
+	Enroll(ctx context.Context, hash, agentID string, now time.Time, issue func() (Certificate, error)) (JoinToken, error)
+	// AgentCertified records a certificate issued to an enrolled agent (a
+	// renewal). ErrRefused when the agent is revoked; ErrNotFound when it
+	// never enrolled. Audited as Enroll is.
+	AgentCertified(ctx context.Context, agentID string, c Certificate) error
+	// RevokeAgent marks the agent revoked now: its certificates, renewals
+	// and enrollments under its id are refused from then on. It creates
+	// the agent's row when the id was never seen, so that it cannot
+	// enroll later. An agent revoked already is returned as it is.
+	RevokeAgent(ctx context.Context, id string) (Agent, error)
+	// RevokedAgents returns the revoked agent ids and when each was revoked.
+	RevokedAgents(ctx context.Context) (map[string]time.Time, error)
 
 	// RecordStats adds the buckets agentID measured to the statistics, in
 	// one transaction: each bucket is merged into its minute's row and into

@@ -117,9 +117,16 @@ type SecurityDefinition struct {
 	Scopes       []string
 	CertPEM      string
 	KeyPEM       string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Revision     int64 // revision of the last change
+	// Inbound: CA certificates and rules for client certificates, an
+	// introspection endpoint for bearer tokens.
+	CAPEM            string
+	AllowedSubjects  []string
+	AllowedSANs      []string
+	IntrospectionURL string
+	CacheSeconds     int32
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	Revision         int64 // revision of the last change
 }
 
 // OutgoingConnection is an outgoing HTTP connection.
@@ -264,6 +271,71 @@ type Agent struct {
 	// NotPersisted is why the agent could not keep what it serves on its
 	// disk, as its last ACK said; "" when all was written.
 	NotPersisted string
+	// RevokedAt is when the agent was revoked; zero while it is not.
+	RevokedAt time.Time
+	// CertNotAfter is when the certificate last issued to it expires; zero
+	// when none was (an agent seen before enrollment existed).
+	CertNotAfter time.Time
+	// CertSerial is that certificate's serial number, hex.
+	CertSerial string
+	// EnrolledBy is the id of the join token it enrolled with.
+	EnrolledBy string
+}
+
+// The roles of admin API tokens, weakest first.
+const (
+	RoleViewer   = "viewer"
+	RoleDeployer = "deployer"
+	RoleAdmin    = "admin"
+)
+
+// NewToken is an admin API token to store.
+type NewToken struct {
+	Name      string
+	Role      string // RoleViewer, RoleDeployer or RoleAdmin
+	Hash      string // sha256 of the secret, hex
+	ExpiresAt time.Time
+	CreatedBy string
+}
+
+// Token is a stored admin API token.
+type Token struct {
+	Name      string
+	Role      string
+	Hash      string
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero: never
+	RevokedAt time.Time // zero: not revoked
+	CreatedBy string
+}
+
+// NewJoinToken is a join token to store.
+type NewJoinToken struct {
+	ID        string
+	Hash      string // sha256 of the secret, hex
+	Labels    map[string]string
+	ExpiresAt time.Time
+	Uses      int
+	CreatedBy string
+}
+
+// JoinToken is a stored join token.
+type JoinToken struct {
+	ID        string
+	Labels    map[string]string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Uses      int // enrollments allowed in all
+	Used      int // enrollments made
+	RevokedAt time.Time
+	CreatedBy string
+	Agents    []string // the ids that enrolled with it, in order
+}
+
+// Certificate is what the store keeps of a certificate issued to an agent.
+type Certificate struct {
+	Serial   string // hex
+	NotAfter time.Time
 }
 
 // UndeployResult is the outcome of an Undeploy.

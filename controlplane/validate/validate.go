@@ -165,15 +165,23 @@ const MaxLeeway = 10 * time.Minute
 
 // SecurityAsAgent is d as agents use it.
 func SecurityAsAgent(d store.SecurityDefinition) security.Definition {
-	return security.Definition{
-		Name: d.Name, Kind: security.Kind(d.Kind),
+	return d.Definition()
+}
+
+// SecurityForAgent is d as agents get it in their snapshot, secrets in
+// clear.
+func SecurityForAgent(d store.SecurityDefinition) *agentv1.SecurityDefinition {
+	return &agentv1.SecurityDefinition{
+		Name: d.Name, Kind: d.Kind,
 		Username: d.Username, Password: d.Password,
 		Header: d.Header, Key: d.Key,
-		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPEM: d.PublicKeyPEM, JWKSURL: d.JWKSURL,
-		Issuer: d.Issuer, Audience: d.Audience, Leeway: time.Duration(d.LeewayMs) * time.Millisecond,
+		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPem: d.PublicKeyPEM, JwksUrl: d.JWKSURL,
+		Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
 		Token:    d.Token,
-		TokenURL: d.TokenURL, ClientID: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
-		CertPEM: d.CertPEM, KeyPEM: d.KeyPEM,
+		TokenUrl: d.TokenURL, ClientId: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
+		IntrospectionUrl: d.IntrospectionURL, CacheSeconds: d.CacheSeconds,
+		CertPem: d.CertPEM, KeyPem: d.KeyPEM,
+		CaPem: d.CAPEM, AllowedSubjects: d.AllowedSubjects, AllowedSans: d.AllowedSANs,
 	}
 }
 

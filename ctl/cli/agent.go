@@ -10,9 +10,10 @@ func (a *app) newAgentCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "agent",
 		Aliases: []string{"agents"},
-		Short:   "Show the agents and how far they are in sync",
+		Short:   "Show the agents and how far they are in sync; enroll and revoke them",
 	}
-	cmd.AddCommand(a.newAgentListCmd(), a.newAgentGetCmd(), a.newAgentBackupsCmd(), a.newAgentLogsCmd())
+	cmd.AddCommand(a.newAgentListCmd(), a.newAgentGetCmd(), a.newAgentBackupsCmd(), a.newAgentLogsCmd(),
+		a.newAgentTokenCmd(), a.newAgentRevokeCmd())
 	return cmd
 }
 

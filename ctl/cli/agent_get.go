@@ -70,6 +70,13 @@ func (a *app) printAgent(ag *adminv1.Agent) error {
 	t.kv("started", when(now, ag.GetStartedAt()))
 	t.kv("first seen", when(now, ag.GetFirstSeen()))
 	t.kv("last seen", when(now, ag.GetLastSeen()))
+	t.kv("enrolled by", ag.GetEnrolledBy())
+	t.kv("cert expires", whenNext(now, ag.GetCertificateExpiresAt()))
+	revoked := "no"
+	if at := ag.GetRevokedAt(); at != nil {
+		revoked = when(now, at)
+	}
+	t.kv("revoked", revoked)
 	blocks := []struct{ key, text string }{
 		{"last error", ag.GetLastError()},
 		{"not persisted", ag.GetNotPersisted()},

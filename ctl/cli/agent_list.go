@@ -46,9 +46,16 @@ func (a *app) newAgentListCmd() *cobra.Command {
 // comparing the column with "in-sync" sees the difference.
 const unpersisted = ",unpersisted"
 
+// revokedStatus is the status of a revoked agent: its sync status no
+// longer matters, as the control plane refuses it.
+const revokedStatus = "revoked"
+
 // agentStatus renders an agent's sync status, marked when the agent could
-// not keep what it serves on disk.
+// not keep what it serves on disk; "revoked" for a revoked agent.
 func agentStatus(ag *adminv1.Agent) string {
+	if ag.GetRevokedAt() != nil {
+		return revokedStatus
+	}
 	s := syncStatus(ag.GetSyncStatus())
 	if ag.GetNotPersisted() != "" {
 		s += unpersisted

@@ -19,6 +19,7 @@ func agentsEnv(t *testing.T) *testEnv {
 				AppliedRevision: 7, DesiredRevision: 7, HttpAddress: "10.0.0.1:8080",
 				LastSeen: timestamppb.New(testNow.Add(-3 * time.Second)),
 				Labels:   map[string]string{"site": "berlin", "env": "prod"}, Pid: 4242,
+				EnrolledBy: "jt-1", CertificateExpiresAt: timestamppb.New(testNow.Add(72 * time.Hour)),
 			},
 			{
 				Id: "paris-1", SyncStatus: adminv1.SyncStatus_SYNC_STATUS_FAILED, Connected: true,

@@ -23,6 +23,10 @@ var auditKinds = []struct{ kind, noun string }{
 	{"security", "security definition"},
 	{"outgoing", "outgoing connection"},
 	{"job", "job"},
+	{"token", "token"},
+	{"join-token", "join token"},
+	{"agent", "agent"},
+	{"ca", "CA"},
 }
 
 // defaultAuditLimit is how many entries the control plane returns when
@@ -59,7 +63,7 @@ func (s sinceFlag) Set(v string) error {
 func (a *app) newAuditCmd() *cobra.Command {
 	f := auditFlags{}
 	cmd := &cobra.Command{
-		Use:   "audit [--since 24h] [--who NAME] [--kind package|channel|security|outgoing|job] [--limit N]",
+		Use:   "audit [--since 24h] [--who NAME] [--kind package|channel|security|outgoing|job|token|join-token|agent|ca] [--limit N]",
 		Short: "List config changes, newest first: who made each, when, and to what",
 		Long: `audit lists the changes to the config, newest first: one line per object a
 revision created, updated or deleted, whatever made it (deploy, rollback,
@@ -105,7 +109,7 @@ out. -o json and -o yaml print its answer.`,
 	fl := cmd.Flags()
 	fl.Var(sinceFlag{&f}, "since", "the changes of this last stretch of time, such as 90m, 24h or 7d (default: all)")
 	fl.StringVar(&f.who, "who", "", "the changes this caller made, such as local or pickup (default: anyone's)")
-	fl.StringVar(&f.kind, "kind", "", "the changes to one kind of object: package, channel, security, outgoing or job (default: all)")
+	fl.StringVar(&f.kind, "kind", "", "the changes to one kind of object: package, channel, security, outgoing, job, token, join-token, agent or ca (default: all)")
 	fl.Int32Var(&f.limit, "limit", 0, "show at most the newest N changes (0: the control plane's default, 1000)")
 	return cmd
 }
@@ -116,7 +120,7 @@ func (f *auditFlags) check() error {
 		return fmt.Errorf("--since %s: must not be negative", f.sinceText)
 	}
 	if f.kind != "" && !slices.ContainsFunc(auditKinds, func(k struct{ kind, noun string }) bool { return k.kind == f.kind }) {
-		return fmt.Errorf("--kind %q: want package, channel, security, outgoing or job", f.kind)
+		return fmt.Errorf("--kind %q: want package, channel, security, outgoing, job, token, join-token, agent or ca", f.kind)
 	}
 	if f.limit < 0 {
 		return fmt.Errorf("--limit %d: must not be negative (0 is the control plane's default, %d)", f.limit, defaultAuditLimit)

@@ -85,8 +85,20 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
+	// userHome finds the home directory, under which weftctl's config
+	// file lives; nil for none, as in tests.
+	userHome func() (string, error)
 
-	addr           string
+	// The connection flags, as given; resolveConn combines them with the
+	// environment and the config file.
+	addr        string
+	caFile      string
+	token       string
+	contextName string
+	plaintext   bool
+	// changed reports whether a global flag was given.
+	changed func(flag string) bool
+
 	output         string
 	timeout        time.Duration
 	connectTimeout time.Duration
@@ -104,6 +116,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stderr:         stderr,
 		getenv:         os.Getenv,
 		now:            time.Now,
+		userHome:       os.UserHomeDir,
 		connectTimeout: defaultConnectTimeout,
 	}
 	return a.execute(ctx, args)
@@ -119,18 +132,27 @@ func (a *app) execute(ctx context.Context, args []string) error {
 
 // newRoot builds the weftctl command tree.
 func (a *app) newRoot() *cobra.Command {
-	addr := a.getenv("WEFT_ADDR")
-	if addr == "" {
-		addr = defaultAddr
-	}
 	root := &cobra.Command{
 		Use:   "weftctl",
 		Short: "Drive a Weft control plane",
 		Long: `weftctl deploys services, manages channels and watches agents of a Weft
-control plane over its gRPC admin API.
+control plane over its gRPC admin API, which it reaches over TLS with a
+bearer token.
+
+Each connection setting comes from its flag, else its environment
+variable, else the context in use (see weftctl context --help), else the
+default:
+
+  --addr      WEFT_ADDR      control plane host:port (default ` + defaultAddr + `)
+  --ca        WEFT_CA        PEM file of the CA that signed the control
+                             plane's certificate, such as the weft-ca.pem
+                             beside its database (default: the system's roots)
+  --token     WEFT_TOKEN     secret of a token (see weftctl token --help)
+  --context   WEFT_CONTEXT   the context to use instead of the current one
 
 Environment:
-  WEFT_ADDR   control plane address, used when --addr is not given`,
+  WEFT_CONFIG   weftctl's config file, which holds the contexts (default
+                $XDG_CONFIG_HOME/weft/config.yaml, else ~/.config/weft/config.yaml)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -152,11 +174,20 @@ Environment:
 	})
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.addr, "addr", addr, "control plane address, host:port (env WEFT_ADDR)")
+	pf.StringVar(&a.addr, "addr", "", "control plane address, host:port (env WEFT_ADDR; default "+defaultAddr+")")
+	pf.StringVar(&a.caFile, "ca", "", "PEM file of the control plane's CA (env WEFT_CA; default the system's roots)")
+	pf.StringVar(&a.token, "token", "", "secret of the bearer token to send (env WEFT_TOKEN)")
+	pf.StringVar(&a.contextName, "context", "", "context to use instead of the current one (env WEFT_CONTEXT)")
+	pf.BoolVar(&a.plaintext, "plaintext", false, "dial without TLS and send no token: only for tests and local debugging against a server without TLS")
 	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table, json or yaml")
 	pf.DurationVar(&a.timeout, "rpc-timeout", defaultTimeout, "deadline of each call to the control plane")
 
+	a.changed = pf.Changed
+
 	root.AddCommand(
+		a.newContextCmd(),
+		a.newWhoAmICmd(),
+		a.newTokenCmd(),
 		a.newDeployCmd(),
 		a.newRollbackCmd(),
 		a.newUndeployCmd(),
@@ -186,7 +217,17 @@ func (a *app) conn() (*conn, error) {
 	if a.cc != nil {
 		return a.cc, nil
 	}
-	c, err := dial(dialOptions{Addr: a.addr, ConnectTimeout: a.connectTimeout})
+	s, err := a.resolveConn()
+	if err != nil {
+		return nil, err
+	}
+	c, err := dial(dialOptions{
+		Addr:           s.addr,
+		CA:             s.ca,
+		Token:          s.token,
+		Plaintext:      s.plaintext,
+		ConnectTimeout: a.connectTimeout,
+	})
 	if err != nil {
 		return nil, err
 	}

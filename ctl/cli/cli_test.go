@@ -30,8 +30,8 @@ func deadAddr(t *testing.T) string {
 func TestUnreachable(t *testing.T) {
 	addr := deadAddr(t)
 	var stdout, stderr bytes.Buffer
-	err := Run(context.Background(), []string{"service", "list", "--addr", addr}, &stdout, &stderr)
-	want := "cannot reach the control plane at " + addr + ": connection refused (set --addr or WEFT_ADDR)"
+	err := Run(context.Background(), []string{"service", "list", "--addr", addr, "--plaintext"}, &stdout, &stderr)
+	want := "cannot reach the control plane at " + addr + ": connection refused (set --addr, WEFT_ADDR or a context)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v\nwant %s", err, want)
 	}

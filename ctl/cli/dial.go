@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
@@ -22,12 +25,19 @@ import (
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-// dialOptions says how to reach the control plane. Transport security and
-// credentials (TLS, a bearer token from WEFT_TOKEN) belong here, so adding
-// them changes dial and not the commands.
+// dialOptions says how to reach the control plane and how to prove who is
+// calling.
 type dialOptions struct {
 	// Addr is the control plane's host:port.
-	Addr string
+	Addr setting
+	// CA is the PEM file of the CA that signed the control plane's
+	// certificate; empty for the system's roots.
+	CA setting
+	// Token is the bearer token's secret; empty to send none.
+	Token setting
+	// Plaintext dials without TLS and sends no token: for tests and local
+	// debugging only.
+	Plaintext bool
 	// ConnectTimeout bounds one connection attempt, so an unreachable control
 	// plane fails in seconds rather than at the end of the call's deadline.
 	ConnectTimeout time.Duration
@@ -35,9 +45,14 @@ type dialOptions struct {
 
 // conn is a connection to the control plane's admin API.
 type conn struct {
-	cc       *grpc.ClientConn
-	addr     string
-	dialer   *recordingDialer
+	cc     *grpc.ClientConn
+	addr   string
+	dialer *recordingDialer
+	// tls records TLS handshakes; nil with --plaintext.
+	tls *recordingCreds
+	// ca and token are where the CA and the token came from, for errors.
+	ca, token setting
+
 	packages adminv1.PackageServiceClient
 	channels adminv1.ChannelServiceClient
 	fleet    adminv1.FleetServiceClient
@@ -46,46 +61,130 @@ type conn struct {
 	jobs     adminv1.JobServiceClient
 	config   adminv1.ConfigServiceClient
 	stats    adminv1.StatsServiceClient
+	access   adminv1.AccessServiceClient
 }
 
 // dial prepares a connection to the control plane. gRPC connects lazily, on
 // the first call, so an unreachable address surfaces as that call's error.
 func dial(opts dialOptions) (*conn, error) {
-	addr := strings.TrimSpace(opts.Addr)
+	addr := strings.TrimSpace(opts.Addr.value)
 	if addr == "" {
-		return nil, errors.New("--addr is empty (set --addr or WEFT_ADDR to the control plane's host:port)")
+		return nil, fmt.Errorf("%s is empty (set --addr, WEFT_ADDR or a context to the control plane's host:port)", opts.Addr.label("address"))
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, fmt.Errorf("--addr %q: want host:port: %w", addr, err)
+		return nil, fmt.Errorf("%s %q: want host:port: %w", opts.Addr.label("address"), addr, err)
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = defaultConnectTimeout
 	}
-	d := &recordingDialer{timeout: opts.ConnectTimeout}
-	// passthrough hands addr to the dialer as it is, so a failed name lookup
-	// is reported by the dialer like any other dial error.
-	cc, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(d.dial),
+	c := &conn{
+		addr:   addr,
+		dialer: &recordingDialer{timeout: opts.ConnectTimeout},
+	}
+	dopts := []grpc.DialOption{
+		grpc.WithContextDialer(c.dialer.dial),
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: opts.ConnectTimeout}),
 		grpc.WithStatsHandler(answerTracker{}),
-	)
+	}
+	if opts.Plaintext {
+		dopts = append(dopts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	} else {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if opts.CA.value != "" {
+			pool, err := loadCA(opts.CA)
+			if err != nil {
+				return nil, err
+			}
+			cfg.RootCAs = pool
+		}
+		c.ca, c.token = opts.CA, opts.Token
+		c.tls = &recordingCreds{TransportCredentials: credentials.NewTLS(cfg)}
+		dopts = append(dopts, grpc.WithTransportCredentials(c.tls))
+		if opts.Token.value != "" {
+			dopts = append(dopts, grpc.WithPerRPCCredentials(bearer(opts.Token.value)))
+		}
+	}
+	// passthrough hands addr to the dialer as it is, so a failed name lookup
+	// is reported by the dialer like any other dial error.
+	cc, err := grpc.NewClient("passthrough:///"+addr, dopts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return &conn{
-		cc:       cc,
-		addr:     addr,
-		dialer:   d,
-		packages: adminv1.NewPackageServiceClient(cc),
-		channels: adminv1.NewChannelServiceClient(cc),
-		fleet:    adminv1.NewFleetServiceClient(cc),
-		security: adminv1.NewSecurityServiceClient(cc),
-		outgoing: adminv1.NewOutgoingServiceClient(cc),
-		jobs:     adminv1.NewJobServiceClient(cc),
-		config:   adminv1.NewConfigServiceClient(cc),
-		stats:    adminv1.NewStatsServiceClient(cc),
-	}, nil
+	c.cc = cc
+	c.packages = adminv1.NewPackageServiceClient(cc)
+	c.channels = adminv1.NewChannelServiceClient(cc)
+	c.fleet = adminv1.NewFleetServiceClient(cc)
+	c.security = adminv1.NewSecurityServiceClient(cc)
+	c.outgoing = adminv1.NewOutgoingServiceClient(cc)
+	c.jobs = adminv1.NewJobServiceClient(cc)
+	c.config = adminv1.NewConfigServiceClient(cc)
+	c.stats = adminv1.NewStatsServiceClient(cc)
+	c.access = adminv1.NewAccessServiceClient(cc)
+	return c, nil
+}
+
+// loadCA reads the CA file ca names into a pool of roots.
+func loadCA(ca setting) (*x509.CertPool, error) {
+	b, err := os.ReadFile(ca.value)
+	if err != nil {
+		// The error names the path: "open ca.pem: no such file or directory".
+		return nil, fmt.Errorf("%s: %w", ca.label("ca"), err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s %s: holds no PEM CERTIFICATE block", ca.label("ca"), ca.value)
+	}
+	return pool, nil
+}
+
+// bearer sends a token as "authorization: Bearer SECRET" with every call.
+type bearer string
+
+var _ credentials.PerRPCCredentials = bearer("")
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials: a
+// token never travels in the clear.
+func (bearer) RequireTransportSecurity() bool { return true }
+
+// recordingCreds is TLS that remembers how the last handshake went, so
+// that an untrusted certificate is reported as such rather than as gRPC's
+// generic "connection error".
+type recordingCreds struct {
+	credentials.TransportCredentials
+
+	mu      sync.Mutex
+	lastErr error
+}
+
+// ClientHandshake implements credentials.TransportCredentials.
+func (r *recordingCreds) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	nc, info, err := r.TransportCredentials.ClientHandshake(ctx, authority, raw)
+	r.mu.Lock()
+	r.lastErr = err
+	r.mu.Unlock()
+	return nc, info, err
+}
+
+// Clone implements credentials.TransportCredentials. A clone records its
+// own handshakes; gRPC itself does not clone the credentials it is given.
+func (r *recordingCreds) Clone() credentials.TransportCredentials {
+	return &recordingCreds{TransportCredentials: r.TransportCredentials.Clone()}
+}
+
+// state returns the last handshake's error; nil after a success or before
+// any handshake.
+func (r *recordingCreds) state() error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
 }
 
 // Close releases the connection.
@@ -100,28 +199,110 @@ func (c *conn) explain(parent, rctx context.Context, timeout time.Duration, op s
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	dialErr, connected := c.dialer.state()
+	handshakeErr := c.tls.state()
 	answered := answeredIn(rctx)
 	switch {
 	case parent.Err() != nil:
 		return fmt.Errorf("%s: interrupted", op)
+	case !answered && handshakeErr != nil && (st.Code() == codes.Unavailable || deadlinePassed(rctx)):
+		return c.unreachable(c.handshakeReason(handshakeErr))
 	case deadlinePassed(rctx) && !connected:
 		reason := fmt.Sprintf("no answer within %s", timeout)
 		if dialErr != nil {
 			reason = dialReason(dialErr, c.dialer.timeout)
 		}
-		return c.unreachable(reason)
+		return c.unreachable(reason, addrHint)
 	case deadlinePassed(rctx) && (!answered || st.Code() == codes.DeadlineExceeded):
 		// The server's copy of the deadline may fire a moment before ours
 		// and answer DeadlineExceeded itself.
 		return &rpcError{op: op, st: status.Newf(codes.DeadlineExceeded,
 			"no answer within %s (raise --rpc-timeout if the control plane is busy)", timeout)}
 	case st.Code() == codes.Unavailable && !answered && dialErr != nil:
-		return c.unreachable(dialReason(dialErr, c.dialer.timeout))
+		return c.unreachable(dialReason(dialErr, c.dialer.timeout), addrHint)
+	case st.Code() == codes.Unavailable && !answered && c.tls == nil:
+		// Connected, but the peer does not speak gRPC in the clear, hung
+		// up, or wants TLS.
+		return c.unreachable(connectionError(st.Message()),
+			"--plaintext dials without TLS: drop it for a control plane that serves TLS; else set --addr or WEFT_ADDR")
 	case st.Code() == codes.Unavailable && !answered:
 		// Connected, but the peer does not speak gRPC or hung up.
-		return c.unreachable(connectionError(st.Message()))
+		return c.unreachable(connectionError(st.Message()), addrHint)
+	case st.Code() == codes.Unauthenticated:
+		return &rpcError{op: op, st: status.New(codes.Unauthenticated, c.refusedCredentials(st.Message()))}
+	case st.Code() == codes.PermissionDenied:
+		return &rpcError{op: op, st: status.New(codes.PermissionDenied, c.tooWeak(parent, timeout, st.Message()))}
 	}
 	return &rpcError{op: op, st: st}
+}
+
+// tokenHint says how to give weftctl a token.
+const tokenHint = "set --token, WEFT_TOKEN or a context with weftctl context add"
+
+// refusedCredentials explains an Unauthenticated answer: the token was
+// missing, unknown, expired or revoked, as msg says.
+func (c *conn) refusedCredentials(msg string) string {
+	switch {
+	case c.tls == nil:
+		return fmt.Sprintf("the control plane refused the credentials: %s (--plaintext sends no token; %s)", msg, tokenHint)
+	case c.token.value == "":
+		return fmt.Sprintf("the control plane refused the credentials: %s (no token was sent; %s)", msg, tokenHint)
+	default:
+		return fmt.Sprintf("the control plane refused the credentials: %s (the token came from %s; %s)", msg, c.token.from, tokenHint)
+	}
+}
+
+// whoAmITimeout bounds the call with which tooWeak names the caller's role.
+const whoAmITimeout = 5 * time.Second
+
+// tooWeak explains a PermissionDenied answer. The control plane says what
+// was refused; weftctl asks it which token and role the caller has, so
+// that the advice states what the server knows rather than a guess.
+func (c *conn) tooWeak(parent context.Context, timeout time.Duration, msg string) string {
+	ctx, cancel := context.WithTimeout(parent, min(timeout, whoAmITimeout))
+	defer cancel()
+	who, err := c.access.WhoAmI(ctx, &adminv1.WhoAmIRequest{})
+	if err != nil || who.GetName() == "" {
+		return fmt.Sprintf("%s (the token's role is too weak for this; this needs a stronger one)", msg)
+	}
+	if who.GetRole() == adminv1.Role_ROLE_ADMIN {
+		// No role is stronger: the refusal is about something else.
+		return fmt.Sprintf("%s (the token %q has role admin)", msg, who.GetName())
+	}
+	return fmt.Sprintf("%s (the token %q has role %s; this needs a stronger one)", msg, who.GetName(), roleName(who.GetRole()))
+}
+
+// handshakeReason says why the TLS handshake failed and what to set, such
+// as the CA file when the certificate's authority is unknown.
+func (c *conn) handshakeReason(err error) (reason, hint string) {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+	)
+	const caFile = "the control plane's CA file, weft-ca.pem beside its database"
+	switch {
+	case errors.As(err, &unknown) && c.ca.value != "":
+		return fmt.Sprintf("its certificate is not signed by the CA in %s (%s)", c.ca.value, c.ca.label("ca")),
+			"set --ca or WEFT_CA to " + caFile
+	case errors.As(err, &unknown):
+		return "its certificate is signed by an authority this machine does not trust (" + unknown.Error() + ")",
+			"set --ca or WEFT_CA to " + caFile
+	case errors.As(err, &hostname):
+		return "its certificate does not name the address dialed (" + hostname.Error() + ")",
+			"set --addr or WEFT_ADDR to a name or address the certificate holds"
+	case errors.As(err, &invalid):
+		return "its certificate is not valid (" + invalid.Error() + ")",
+			"check the control plane's certificate and this machine's clock; set --ca or WEFT_CA to " + caFile
+	case errors.As(err, &record):
+		return "it does not speak TLS (" + err.Error() + ")",
+			"weftctl speaks TLS only; --plaintext is for tests and local debugging"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Sprintf("no TLS handshake within %s", c.dialer.timeout), addrHint
+	default:
+		return "TLS handshake failed: " + err.Error(),
+			"set --ca or WEFT_CA to " + caFile
+	}
 }
 
 // deadlinePassed reports whether the call's deadline has passed or is about
@@ -135,11 +316,15 @@ func deadlinePassed(rctx context.Context) bool {
 // timed out.
 const deadlineSlack = 50 * time.Millisecond
 
-// unreachable says that the control plane could not be reached and why.
-func (c *conn) unreachable(reason string) error {
+// addrHint is what to set when the control plane cannot be reached.
+const addrHint = "set --addr, WEFT_ADDR or a context"
+
+// unreachable says that the control plane could not be reached, why, and
+// what to set.
+func (c *conn) unreachable(reason, hint string) error {
 	return &rpcError{
 		st: status.New(codes.Unavailable, fmt.Sprintf(
-			"cannot reach the control plane at %s: %s (set --addr or WEFT_ADDR)", c.addr, reason)),
+			"cannot reach the control plane at %s: %s (%s)", c.addr, reason, hint)),
 	}
 }
 

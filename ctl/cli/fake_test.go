@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"net"
@@ -15,6 +16,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -35,6 +38,14 @@ type testEnv struct {
 	fleet    *fakeFleet
 	security *fakeSecurity
 	outgoing *fakeOutgoing
+	access   *fakeAccess
+
+	// serverTLS, when set before the server starts, makes it serve TLS
+	// with this certificate; weftctl then dials without --plaintext.
+	serverTLS *tls.Certificate
+	// caFile is the PEM file of the CA that signed serverTLS, given to
+	// weftctl as WEFT_CA by run; set by withTLS.
+	caFile string
 }
 
 // newTestEnv starts a server; configure adjusts the fakes before it serves.
@@ -46,6 +57,7 @@ func newTestEnv(t *testing.T, configure ...func(*testEnv)) *testEnv {
 		fleet:    &fakeFleet{},
 		security: &fakeSecurity{byName: map[string]*adminv1.SecurityDefinition{}, revision: 20},
 		outgoing: &fakeOutgoing{byName: map[string]*adminv1.OutgoingConnection{}, revision: 30},
+		access:   &fakeAccess{},
 	}
 	for _, c := range configure {
 		c(e)
@@ -55,7 +67,15 @@ func newTestEnv(t *testing.T, configure ...func(*testEnv)) *testEnv {
 		t.Fatalf("listen: %v", err)
 	}
 	e.addr = lis.Addr().String()
-	srv := grpc.NewServer()
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(e.access.unary),
+		grpc.ChainStreamInterceptor(e.access.stream),
+	}
+	if e.serverTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*e.serverTLS}})))
+	}
+	srv := grpc.NewServer(opts...)
+	adminv1.RegisterAccessServiceServer(srv, e.access)
 	adminv1.RegisterPackageServiceServer(srv, e.packages)
 	adminv1.RegisterChannelServiceServer(srv, e.channels)
 	adminv1.RegisterFleetServiceServer(srv, e.fleet)
@@ -66,24 +86,52 @@ func newTestEnv(t *testing.T, configure ...func(*testEnv)) *testEnv {
 	return e
 }
 
-// run runs weftctl against the server with args and returns what it wrote.
+// run runs weftctl against the server with args and returns what it wrote:
+// over TLS with WEFT_CA set when the server serves TLS, else --plaintext.
 func (e *testEnv) run(args ...string) (stdout, stderr string, err error) {
-	return runApp(map[string]string{"WEFT_ADDR": e.addr}, args...)
+	return e.runStdin("", args...)
 }
 
 // runStdin is run with stdin as standard input.
 func (e *testEnv) runStdin(stdin string, args ...string) (stdout, stderr string, err error) {
-	return runAppStdin(map[string]string{"WEFT_ADDR": e.addr}, stdin, args...)
+	return e.runEnv(nil, stdin, args...)
+}
+
+// runEnv is runStdin with extra environment variables.
+func (e *testEnv) runEnv(extra map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
+	env := map[string]string{"WEFT_ADDR": e.addr}
+	if e.serverTLS == nil {
+		return runAppStdin(withEnv(env, extra), stdin, args...)
+	}
+	env["WEFT_CA"] = e.caFile
+	return runCtl(withEnv(env, extra), stdin, args...)
+}
+
+// withEnv returns env with extra's variables added or replaced.
+func withEnv(env, extra map[string]string) map[string]string {
+	out := maps.Clone(env)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, extra)
+	return out
 }
 
 // runApp runs weftctl in-process with the given environment, a fixed clock
-// and empty standard input.
+// and empty standard input, with --plaintext: the fakes serve no TLS.
 func runApp(env map[string]string, args ...string) (stdout, stderr string, err error) {
 	return runAppStdin(env, "", args...)
 }
 
 // runAppStdin is runApp with stdin as standard input.
 func runAppStdin(env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
+	return runCtl(env, stdin, append([]string{"--plaintext"}, args...)...)
+}
+
+// runCtl runs weftctl in-process with exactly args: over TLS unless they
+// say --plaintext. No home directory is known, so the config file is
+// $WEFT_CONFIG or $XDG_CONFIG_HOME's, if env sets them, else none.
+func runCtl(env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
 	a := &app{
 		stdin:          strings.NewReader(stdin),
@@ -271,6 +319,9 @@ type fakeFleet struct {
 	// inventories answers GetAgent's live part by agent id; an agent
 	// without one is not connected.
 	inventories map[string]*adminv1.AgentInventory
+	joinTokens  []*adminv1.JoinToken
+	// requests are the join token and revoke requests.
+	requests []proto.Message
 }
 
 func (f *fakeFleet) ListAgents(context.Context, *adminv1.ListAgentsRequest) (*adminv1.ListAgentsResponse, error) {
@@ -318,10 +369,248 @@ func orEmptyObject(b []byte) string {
 	return string(b)
 }
 
+// CreateJoinToken makes tokens jt-1, jt-2, ... with the control plane's
+// defaults (an hour, one use).
+func (f *fakeFleet) CreateJoinToken(_ context.Context, req *adminv1.CreateJoinTokenRequest) (*adminv1.CreateJoinTokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	ttl, uses := time.Duration(req.GetTtlSeconds())*time.Second, req.GetUses()
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	if uses == 0 {
+		uses = 1
+	}
+	jt := &adminv1.JoinToken{
+		Id: fmt.Sprintf("jt-%d", len(f.joinTokens)+1), Labels: req.GetLabels(), Uses: uses,
+		CreatedAt: timestamppb.New(testNow), ExpiresAt: timestamppb.New(testNow.Add(ttl)), CreatedBy: "root",
+	}
+	f.joinTokens = append(f.joinTokens, jt)
+	return &adminv1.CreateJoinTokenResponse{JoinToken: jt, Secret: "wjt_" + jt.GetId() + "_s3cret", CaFingerprint: "sha256:c0ffee"}, nil
+}
+
+func (f *fakeFleet) ListJoinTokens(context.Context, *adminv1.ListJoinTokensRequest) (*adminv1.ListJoinTokensResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &adminv1.ListJoinTokensResponse{}
+	for _, jt := range slices.Backward(f.joinTokens) {
+		resp.JoinTokens = append(resp.JoinTokens, jt)
+	}
+	return resp, nil
+}
+
+func (f *fakeFleet) RevokeJoinToken(_ context.Context, req *adminv1.RevokeJoinTokenRequest) (*adminv1.RevokeJoinTokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	for _, jt := range f.joinTokens {
+		if jt.GetId() == req.GetId() {
+			jt.RevokedAt = timestamppb.New(testNow)
+			return &adminv1.RevokeJoinTokenResponse{JoinToken: jt}, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "join token %q not found", req.GetId())
+}
+
+// RevokeAgent marks the agent revoked and closes its one stream if it is
+// connected.
+func (f *fakeFleet) RevokeAgent(_ context.Context, req *adminv1.RevokeAgentRequest) (*adminv1.RevokeAgentResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	for _, a := range f.agents {
+		if a.GetId() == req.GetId() {
+			var closed int32
+			if a.GetConnected() {
+				closed, a.Connected = 1, false
+			}
+			a.RevokedAt = timestamppb.New(testNow)
+			return &adminv1.RevokeAgentResponse{Agent: a, Closed: closed}, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "agent %q not found", req.GetId())
+}
+
+// requestsSeen returns the recorded join token and revoke requests.
+func (f *fakeFleet) requestsSeen() []proto.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
+}
+
 func (f *fakeFleet) invokesSeen() []*adminv1.InvokeRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*adminv1.InvokeRequest(nil), f.invokes...)
+}
+
+// callerKey is the context key of the token a fake call came with.
+type callerKey struct{}
+
+// fakeAccess keeps tokens and records the authorization header of every
+// call. Once a test adds a token with addToken it checks every call's
+// token like the control plane; until then it lets every call through.
+type fakeAccess struct {
+	adminv1.UnimplementedAccessServiceServer
+
+	mu sync.Mutex
+	// bySecret holds the tokens by secret.
+	bySecret map[string]*adminv1.Token
+	// enforce makes calls need a token of a strong enough role.
+	enforce bool
+	// noWhoAmI makes WhoAmI unimplemented, as on an older control plane.
+	noWhoAmI bool
+	// headers are the authorization headers seen, one per call ("" for
+	// none).
+	headers  []string
+	requests []proto.Message
+}
+
+// addToken makes a token the fake accepts, and makes it check tokens.
+func (f *fakeAccess) addToken(secret, name string, role adminv1.Role) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enforce = true
+	if f.bySecret == nil {
+		f.bySecret = map[string]*adminv1.Token{}
+	}
+	f.bySecret[secret] = &adminv1.Token{Name: name, Role: role, CreatedAt: timestamppb.New(testNow.Add(-time.Hour)), CreatedBy: "root"}
+}
+
+// needs is the role each method needs: admin for tokens, join tokens and
+// revocation, deployer for deploys and invocations, else viewer.
+func needs(method string) adminv1.Role {
+	name := method[strings.LastIndexByte(method, '/')+1:]
+	switch {
+	case name == "WhoAmI":
+		return adminv1.Role_ROLE_VIEWER
+	case strings.Contains(method, "AccessService"), strings.Contains(name, "JoinToken"), name == "RevokeAgent":
+		return adminv1.Role_ROLE_ADMIN
+	case name == "Deploy", name == "Invoke":
+		return adminv1.Role_ROLE_DEPLOYER
+	default:
+		return adminv1.Role_ROLE_VIEWER
+	}
+}
+
+// authorize records the call's authorization header and checks it.
+func (f *fakeAccess) authorize(ctx context.Context, method string) (context.Context, error) {
+	var header string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			header = v[0]
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.headers = append(f.headers, header)
+	if !f.enforce {
+		return ctx, nil
+	}
+	secret, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no bearer token")
+	}
+	tok := f.bySecret[secret]
+	switch {
+	case tok == nil:
+		return nil, status.Error(codes.Unauthenticated, "unknown token")
+	case tok.GetRevokedAt() != nil:
+		return nil, status.Errorf(codes.Unauthenticated, "token %q is revoked", tok.GetName())
+	case tok.GetRole() < needs(method):
+		return nil, status.Errorf(codes.PermissionDenied, "%s needs role %s",
+			method[strings.LastIndexByte(method, '/')+1:], roleName(needs(method)))
+	}
+	return context.WithValue(ctx, callerKey{}, tok), nil
+}
+
+func (f *fakeAccess) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := f.authorize(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (f *fakeAccess) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if _, err := f.authorize(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}
+
+// headersSeen returns the authorization headers of the calls so far.
+func (f *fakeAccess) headersSeen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.headers)
+}
+
+// requestsSeen returns the AccessService requests but WhoAmI.
+func (f *fakeAccess) requestsSeen() []proto.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
+}
+
+func (f *fakeAccess) CreateToken(_ context.Context, req *adminv1.CreateTokenRequest) (*adminv1.CreateTokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	for _, t := range f.bySecret {
+		if t.GetName() == req.GetName() {
+			return nil, status.Errorf(codes.AlreadyExists, "token %q exists", req.GetName())
+		}
+	}
+	if f.bySecret == nil {
+		f.bySecret = map[string]*adminv1.Token{}
+	}
+	tok := &adminv1.Token{Name: req.GetName(), Role: req.GetRole(), CreatedAt: timestamppb.New(testNow), CreatedBy: "root"}
+	if s := req.GetTtlSeconds(); s > 0 {
+		tok.ExpiresAt = timestamppb.New(testNow.Add(time.Duration(s) * time.Second))
+	}
+	secret := "wt_" + req.GetName() + "_s3cret"
+	f.bySecret[secret] = tok
+	return &adminv1.CreateTokenResponse{Token: tok, Secret: secret}, nil
+}
+
+func (f *fakeAccess) ListTokens(context.Context, *adminv1.ListTokensRequest) (*adminv1.ListTokensResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := &adminv1.ListTokensResponse{}
+	for _, t := range f.bySecret {
+		resp.Tokens = append(resp.Tokens, t)
+	}
+	slices.SortFunc(resp.Tokens, func(a, b *adminv1.Token) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return resp, nil
+}
+
+func (f *fakeAccess) RevokeToken(_ context.Context, req *adminv1.RevokeTokenRequest) (*adminv1.RevokeTokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, proto.Clone(req))
+	for _, t := range f.bySecret {
+		if t.GetName() == req.GetName() {
+			t.RevokedAt = timestamppb.New(testNow)
+			return &adminv1.RevokeTokenResponse{Token: t}, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "token %q not found", req.GetName())
+}
+
+func (f *fakeAccess) WhoAmI(ctx context.Context, _ *adminv1.WhoAmIRequest) (*adminv1.WhoAmIResponse, error) {
+	f.mu.Lock()
+	noWhoAmI := f.noWhoAmI
+	f.mu.Unlock()
+	if noWhoAmI {
+		return nil, status.Error(codes.Unimplemented, "unknown method WhoAmI")
+	}
+	tok, ok := ctx.Value(callerKey{}).(*adminv1.Token)
+	if !ok {
+		return &adminv1.WhoAmIResponse{Name: "anyone", Role: adminv1.Role_ROLE_ADMIN}, nil
+	}
+	return &adminv1.WhoAmIResponse{Name: tok.GetName(), Role: tok.GetRole()}, nil
 }
 
 // redacted is how the control plane shows a set secret.

@@ -31,10 +31,12 @@ func (a *app) newSecurityCmd() *cobra.Command {
 		Use:     "security",
 		Aliases: []string{"sec"},
 		Short:   "Manage security definitions: credentials channels check and outgoing connections present",
-		Long: `Security definitions hold credentials. Channels use basic_auth, api_key and jwt
-definitions to check inbound requests; outgoing connections present basic_auth,
-api_key, jwt (an HS256 token signed per request), bearer,
-oauth2_client_credentials and tls_client_cert definitions.
+		Long: `Security definitions hold credentials. Channels use basic_auth, api_key, jwt,
+bearer with --introspection-url (tokens checked by OAuth2 token introspection)
+and tls_client_cert with --ca-file (TLS client certificates, on HTTPS) to check
+inbound requests; outgoing connections present basic_auth, api_key, jwt (an
+HS256 token signed per request), bearer with --token,
+oauth2_client_credentials and tls_client_cert with --cert-file and --key-file.
 
 Secrets are encrypted at rest and never shown: reads print ••••••••.
 
@@ -61,9 +63,9 @@ var securityKinds = []struct {
 	{"basic_auth", []string{"username", "password"}},
 	{"api_key", []string{"header", "key"}},
 	{"jwt", []string{"algorithms", "secret", "public-key-file", "jwks-url", "issuer", "audience", "leeway"}},
-	{"bearer", []string{"token"}},
+	{"bearer", []string{"token", "introspection-url", "client-id", "client-secret", "scopes", "audience", "cache-seconds"}},
 	{"oauth2_client_credentials", []string{"token-url", "client-id", "client-secret", "scopes"}},
-	{"tls_client_cert", []string{"cert-file", "key-file"}},
+	{"tls_client_cert", []string{"cert-file", "key-file", "ca-file", "allowed-subjects", "allowed-sans"}},
 }
 
 // jwtAlgorithms are the values --algorithms accepts.
@@ -72,9 +74,11 @@ var jwtAlgorithms = []string{"HS256", "RS256", "ES256"}
 // securityFlags set a definition's fields, for create and update.
 type securityFlags struct {
 	kind, username, header, jwksURL, issuer, audience, tokenURL, clientID string
-	algorithms, scopes                                                    []string
+	introspectionURL                                                      string
+	cacheSeconds                                                          int32
+	algorithms, scopes, allowedSubjects, allowedSANs                      []string
 	leeway                                                                time.Duration
-	publicKeyFile, certFile, keyFile                                      string
+	publicKeyFile, certFile, keyFile, caFile                              string
 	secrets                                                               map[string]*string // flag -> value
 }
 
@@ -114,13 +118,18 @@ func (f *securityFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.publicKeyFile, "public-key-file", "", "jwt RS256/ES256 public key, a PEM file (PUBLIC KEY or CERTIFICATE)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "jwt: fetch the RS256/ES256 keys from this JWKS URL")
 	fs.StringVar(&f.issuer, "issuer", "", "jwt: the required iss claim")
-	fs.StringVar(&f.audience, "audience", "", "jwt: the aud claim required when set")
+	fs.StringVar(&f.audience, "audience", "", "jwt, or bearer with --introspection-url: the aud required when set")
 	fs.DurationVar(&f.leeway, "leeway", 0, "jwt: clock skew allowed for exp, nbf and iat, such as 30s")
 	fs.StringVar(&f.tokenURL, "token-url", "", "oauth2 token endpoint")
-	fs.StringVar(&f.clientID, "client-id", "", "oauth2 client id")
-	fs.StringSliceVar(&f.scopes, "scopes", nil, "oauth2 scopes (comma-separated)")
-	fs.StringVar(&f.certFile, "cert-file", "", "tls_client_cert certificate chain, a PEM file")
+	fs.StringVar(&f.clientID, "client-id", "", "oauth2 client id; for bearer, the client id the agent introspects tokens with")
+	fs.StringSliceVar(&f.scopes, "scopes", nil, "oauth2 scopes asked for; for bearer, the scopes a token must all have (comma-separated)")
+	fs.StringVar(&f.introspectionURL, "introspection-url", "", "bearer: check inbound tokens with this OAuth2 token introspection endpoint (RFC 7662)")
+	fs.Int32Var(&f.cacheSeconds, "cache-seconds", 0, "bearer with --introspection-url: how long an answer is reused, at most until the token expires (0: 60, at most 3600)")
+	fs.StringVar(&f.certFile, "cert-file", "", "tls_client_cert certificate chain to present outbound, a PEM file")
 	fs.StringVar(&f.keyFile, "key-file", "", "tls_client_cert private key, a PEM file (secret)")
+	fs.StringVar(&f.caFile, "ca-file", "", "tls_client_cert: the CA certificates inbound client certificates must chain to, a PEM file")
+	fs.StringSliceVar(&f.allowedSubjects, "allowed-subjects", nil, `tls_client_cert: subject common names a client certificate may have, exact or "*.example.com" (comma-separated)`)
+	fs.StringSliceVar(&f.allowedSANs, "allowed-sans", nil, `tls_client_cert: DNS names, emails or URIs a client certificate may have among its alternative names, exact or "*.example.com" (comma-separated)`)
 	f.secrets = map[string]*string{}
 	for _, s := range secretFlags {
 		v := new(string)
@@ -173,6 +182,22 @@ func (f *securityFlags) apply(cmd *cobra.Command, d *adminv1.SecurityDefinition,
 		d.Scopes = nonEmpty(f.scopes)
 		mask = append(mask, "scopes")
 	}
+	set("introspection-url", "introspection_url", &d.IntrospectionUrl, f.introspectionURL)
+	if changed("cache-seconds") {
+		if f.cacheSeconds < 0 {
+			return nil, fmt.Errorf("--cache-seconds %d: must not be negative", f.cacheSeconds)
+		}
+		d.CacheSeconds = f.cacheSeconds
+		mask = append(mask, "cache_seconds")
+	}
+	if changed("allowed-subjects") {
+		d.AllowedSubjects = nonEmpty(f.allowedSubjects)
+		mask = append(mask, "allowed_subjects")
+	}
+	if changed("allowed-sans") {
+		d.AllowedSans = nonEmpty(f.allowedSANs)
+		mask = append(mask, "allowed_sans")
+	}
 	pemFiles := []struct {
 		flag, field, path string
 		dst               *string
@@ -181,6 +206,7 @@ func (f *securityFlags) apply(cmd *cobra.Command, d *adminv1.SecurityDefinition,
 		{"public-key-file", "public_key_pem", f.publicKeyFile, &d.PublicKeyPem, pemPublicKey},
 		{"cert-file", "cert_pem", f.certFile, &d.CertPem, pemCertificate},
 		{"key-file", "key_pem", f.keyFile, &d.KeyPem, pemPrivateKey},
+		{"ca-file", "ca_pem", f.caFile, &d.CaPem, pemCertificate},
 	}
 	for _, p := range pemFiles {
 		if !changed(p.flag) {
@@ -364,9 +390,25 @@ func identityOf(d *adminv1.SecurityDefinition) string {
 	case "oauth2_client_credentials":
 		add("client", d.GetClientId())
 		add("at", d.GetTokenUrl())
+	case "bearer":
+		if d.GetIntrospectionUrl() != "" {
+			add("introspects at", d.GetIntrospectionUrl())
+			add("as", d.GetClientId())
+			add("scopes", strings.Join(d.GetScopes(), ","))
+			add("audience", d.GetAudience())
+		}
 	case "tls_client_cert":
 		if d.GetCertPem() != "" {
 			parts = append(parts, "client certificate")
+		}
+		if n := pemCount(d.GetCaPem()); n > 0 {
+			cas := "1 CA"
+			if n > 1 {
+				cas = fmt.Sprintf("%d CAs", n)
+			}
+			parts = append(parts, "client certificates from "+cas)
+			add("subjects", strings.Join(d.GetAllowedSubjects(), ","))
+			add("sans", strings.Join(d.GetAllowedSans(), ","))
 		}
 	}
 	return strings.Join(parts, " ")
@@ -385,6 +427,17 @@ func secretsOf(d *adminv1.SecurityDefinition) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// pemCount is how many PEM blocks s holds.
+func pemCount(s string) int {
+	n := 0
+	for rest := []byte(s); ; n++ {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return n
+		}
+	}
 }
 
 // firstLine shows a PEM by its first line.

@@ -20,9 +20,15 @@ func (a *app) newSecurityCreateCmd() *cobra.Command {
   api_key                    --header, --key
   jwt                        --algorithms, --secret, --public-key-file, --jwks-url,
                              --issuer, --audience, --leeway
-  bearer                     --token
+  bearer                     --token (outbound: the token sent), or
+                             --introspection-url, --client-id, --client-secret,
+                             --scopes, --audience, --cache-seconds (inbound: tokens
+                             checked by OAuth2 token introspection)
   oauth2_client_credentials  --token-url, --client-id, --client-secret, --scopes
-  tls_client_cert            --cert-file, --key-file
+  tls_client_cert            --cert-file, --key-file (outbound: the certificate
+                             presented), or --ca-file, --allowed-subjects,
+                             --allowed-sans (inbound: client certificates checked
+                             on HTTPS channels)
 
 ` + secretHelp,
 		Example: `  weftctl security create shop-users --kind basic_auth --username shop --password @shop.pass
@@ -30,7 +36,10 @@ func (a *app) newSecurityCreateCmd() *cobra.Command {
   weftctl security create partner-jwt --kind jwt --algorithms RS256 --public-key-file partner.pem --issuer partner --audience weft
   weftctl security create idp --kind jwt --algorithms ES256 --jwks-url https://idp.example/jwks --issuer https://idp.example/ --leeway 30s
   weftctl security create crm-token --kind oauth2_client_credentials --token-url https://crm.example/oauth/token --client-id weft --client-secret @crm.secret --scopes read,write
-  weftctl security create bank-cert --kind tls_client_cert --cert-file client.pem --key-file client-key.pem`,
+  weftctl security create bank-cert --kind tls_client_cert --cert-file client.pem --key-file client-key.pem
+  weftctl security create partners-mtls --kind tls_client_cert --ca-file partners-ca.pem --allowed-sans "*.partners.example,billing@acme.example"
+  weftctl security create idp-tokens --kind bearer --introspection-url https://idp.example/oauth2/introspect \
+    --client-id weft --client-secret @idp.secret --scopes orders:write --audience weft --cache-seconds 120`,
 		Args: args("NAME"),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			name := argv[0]

@@ -44,6 +44,18 @@ func (a *app) printSecurity(d *adminv1.SecurityDefinition) error {
 	if ms := d.GetLeewayMs(); ms > 0 {
 		leeway = (time.Duration(ms) * time.Millisecond).String()
 	}
+	cache := ""
+	if d.GetIntrospectionUrl() != "" {
+		secs := d.GetCacheSeconds()
+		if secs == 0 {
+			secs = 60
+		}
+		cache = (time.Duration(secs) * time.Second).String()
+	}
+	cas := ""
+	if n := pemCount(d.GetCaPem()); n > 0 {
+		cas = strconv.Itoa(n)
+	}
 	for _, kv := range [][2]string{
 		{"username", d.GetUsername()}, {"password", d.GetPassword()},
 		{"header", d.GetHeader()}, {"key", d.GetKey()},
@@ -53,7 +65,11 @@ func (a *app) printSecurity(d *adminv1.SecurityDefinition) error {
 		{"token", d.GetToken()},
 		{"token url", d.GetTokenUrl()}, {"client id", d.GetClientId()},
 		{"client secret", d.GetClientSecret()}, {"scopes", strings.Join(d.GetScopes(), ",")},
+		{"introspection url", d.GetIntrospectionUrl()}, {"cache", cache},
 		{"certificate", firstLine(d.GetCertPem())}, {"private key", d.GetKeyPem()},
+		{"CA certificates", cas},
+		{"allowed subjects", strings.Join(d.GetAllowedSubjects(), ",")},
+		{"allowed sans", strings.Join(d.GetAllowedSans(), ",")},
 	} {
 		if kv[1] != "" {
 			t.kv(kv[0], kv[1])

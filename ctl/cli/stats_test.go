@@ -72,7 +72,7 @@ func runStats(addr string, args ...string) (stdout string, err error) {
 	if c, _, err := root.Find([]string{"stats"}); err != nil || c == root {
 		root.AddCommand(a.newStatsCmd())
 	}
-	root.SetArgs(args)
+	root.SetArgs(append([]string{"--plaintext"}, args...))
 	err = root.ExecuteContext(context.Background())
 	return out.String(), err
 }

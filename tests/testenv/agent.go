@@ -40,6 +40,9 @@ func StartAgent(t testing.TB, cp *ControlPlane, id string, opts ...Option) *Agen
 	}
 	dir := t.TempDir()
 	stateDir := filepath.Join(dir, "state")
+	// The agent enrolls on its first start; later starts find their
+	// certificate in the state directory and leave the token unused.
+	enroll := []string{"--join", cp.JoinToken(t), "--ca-fingerprint", cp.CAFingerprint(t)}
 
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
@@ -58,7 +61,7 @@ func StartAgent(t testing.TB, cp *ControlPlane, id string, opts ...Option) *Agen
 				"--id", id,
 				"--controlplane", cp.Addr,
 				"--state-dir", stateDir,
-			}, append(listen, cfg.args...)...),
+			}, append(append(enroll, listen...), cfg.args...)...),
 			env:        cleanEnv(cfg.env...),
 			logPath:    filepath.Join(dir, fmt.Sprintf("agent-%s-%d.log", id, attempt)),
 			allowRaces: cfg.allowRaces,

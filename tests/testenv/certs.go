@@ -1,11 +1,15 @@
 package testenv
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -111,4 +115,74 @@ func WritePEM(t testing.TB, dir, name, typ string, der []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// PEM returns the CA's certificate, PEM.
+func (c *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
+}
+
+// Fingerprint returns the CA's fingerprint as weftctl agent token create
+// prints it: sha256: and the lowercase hex of the SHA-256 of its DER.
+func (c *CA) Fingerprint() string {
+	sum := sha256.Sum256(c.Cert.Raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Sign issues the certificate tmpl describes for pub. A zero serial
+// number, validity or key usage gets the defaults of the CA's other
+// certificates: a random serial, valid from an hour ago for a day, for
+// digital signatures. It returns errors rather than failing a test, for
+// the handlers of test servers.
+func (c *CA) Sign(tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
+	copied := *tmpl
+	tmpl = &copied
+	if tmpl.SerialNumber == nil {
+		serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+		if err != nil {
+			return nil, err
+		}
+		tmpl.SerialNumber = serial
+	}
+	if tmpl.NotBefore.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = tmpl.NotBefore.Add(25 * time.Hour)
+	}
+	if tmpl.KeyUsage == 0 {
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, pub, c.key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+// ServerTLS makes a server certificate for hosts (IP addresses or DNS
+// names) and returns it with its key and the chain a server presents: the
+// certificate, then the CA's.
+func (c *CA) ServerTLS(t testing.TB, hosts ...string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: hosts[0]},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	leaf, err := c.Sign(tmpl, &key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw, c.Cert.Raw}, PrivateKey: key, Leaf: leaf}
 }

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -70,6 +70,10 @@ type ControlPlane struct {
 
 	proc *process
 	conn *grpc.ClientConn
+
+	caFile    string // where the control plane writes its CA certificate
+	tokenFile string // where it writes the first admin token
+	ctlConfig string // weftctl's config file for this control plane (none at first)
 }
 
 // StartControlPlane starts a control plane on a free port with the database
@@ -83,14 +87,22 @@ func StartControlPlane(t testing.TB, dsn string, opts ...Option) *ControlPlane {
 	}
 	bin := Binary(t, ControlPlaneBinary)
 	logDir := t.TempDir()
-	// One key for every start of this control plane, as in production.
-	keyFile := filepath.Join(t.TempDir(), "weft-secrets.key")
+	// One key, CA and token for every start of this control plane, as in
+	// production.
+	stateDir := t.TempDir()
+	keyFile := filepath.Join(stateDir, "weft-secrets.key")
 
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		addr := FreeAddr(t)
+		cp := &ControlPlane{Addr: addr, DSN: dsn,
+			caFile:    filepath.Join(stateDir, caFileName),
+			tokenFile: filepath.Join(stateDir, tokenFileName),
+			ctlConfig: filepath.Join(stateDir, "weftctl.yaml"),
+		}
 		conn, err := grpc.NewClient(addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(credentials.NewTLS(cp.clientTLS())),
+			grpc.WithPerRPCCredentials(tokenCreds{cp}),
 			// Redial fast: the test waits for a server that is starting.
 			grpc.WithConnectParams(grpc.ConnectParams{
 				Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.5, MaxDelay: 200 * time.Millisecond},
@@ -99,12 +111,15 @@ func StartControlPlane(t testing.TB, dsn string, opts ...Option) *ControlPlane {
 		if err != nil {
 			t.Fatalf("dial control plane %s: %v", addr, err)
 		}
-		cp := &ControlPlane{Addr: addr, DSN: dsn, conn: conn}
+		cp.conn = conn
 		cp.proc = &process{
-			t:       t,
-			name:    "weft-controlplane " + addr,
-			bin:     bin,
-			args:    append([]string{"--listen", addr, "--db", dsn, "--secrets-key", keyFile}, cfg.args...),
+			t:    t,
+			name: "weft-controlplane " + addr,
+			bin:  bin,
+			args: append(append([]string{"--listen", addr, "--db", dsn, "--secrets-key", keyFile}, cfg.args...),
+				// After the test's: these paths are what the test's
+				// clients read.
+				"--ca-file", cp.caFile, "--admin-token-file", cp.tokenFile),
 			env:     cleanEnv(cfg.env...),
 			logPath: filepath.Join(logDir, fmt.Sprintf("controlplane-%d.log", attempt)),
 		}

@@ -33,7 +33,7 @@ func (r Result) String() string {
 // exit; the caller checks Result.
 func Ctl(t testing.TB, cp *ControlPlane, args ...string) Result {
 	t.Helper()
-	return CtlAddr(t, cp.Addr, args...)
+	return CtlEnv(t, cp, nil, args...)
 }
 
 // CtlEnv is Ctl with extra KEY=VALUE environment variables, such as the
@@ -41,7 +41,7 @@ func Ctl(t testing.TB, cp *ControlPlane, args ...string) Result {
 func CtlEnv(t testing.TB, cp *ControlPlane, env []string, args ...string) Result {
 	t.Helper()
 	full := append([]string{"--addr", cp.Addr}, args...)
-	return run(t, Binary(t, CtlBinary), full, append([]string{"WEFT_ADDR=" + cp.Addr}, env...)...)
+	return run(t, Binary(t, CtlBinary), full, append(cp.ctlEnv(), env...)...)
 }
 
 // CtlAddr runs weftctl against the control plane at addr, which need not be

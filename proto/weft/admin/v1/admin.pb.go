@@ -24,6 +24,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Role is what a token may do; each role may do what the ones before it may.
+type Role int32
+
+const (
+	Role_ROLE_UNSPECIFIED Role = 0
+	// ROLE_VIEWER reads config, agents, audit and statistics, and watches tails.
+	Role_ROLE_VIEWER Role = 1
+	// ROLE_DEPLOYER also deploys, changes config, invokes services and runs jobs.
+	Role_ROLE_DEPLOYER Role = 2
+	// ROLE_ADMIN also manages tokens, join tokens, agents and keys.
+	Role_ROLE_ADMIN Role = 3
+)
+
+// Enum value maps for Role.
+var (
+	Role_name = map[int32]string{
+		0: "ROLE_UNSPECIFIED",
+		1: "ROLE_VIEWER",
+		2: "ROLE_DEPLOYER",
+		3: "ROLE_ADMIN",
+	}
+	Role_value = map[string]int32{
+		"ROLE_UNSPECIFIED": 0,
+		"ROLE_VIEWER":      1,
+		"ROLE_DEPLOYER":    2,
+		"ROLE_ADMIN":       3,
+	}
+)
+
+func (x Role) Enum() *Role {
+	p := new(Role)
+	*p = x
+	return p
+}
+
+func (x Role) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Role) Descriptor() protoreflect.EnumDescriptor {
+	return file_weft_admin_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (Role) Type() protoreflect.EnumType {
+	return &file_weft_admin_v1_admin_proto_enumTypes[0]
+}
+
+func (x Role) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Role.Descriptor instead.
+func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
 // DeployState is where one agent is with one package version.
 type DeployState int32
 
@@ -65,11 +121,11 @@ func (x DeployState) String() string {
 }
 
 func (DeployState) Descriptor() protoreflect.EnumDescriptor {
-	return file_weft_admin_v1_admin_proto_enumTypes[0].Descriptor()
+	return file_weft_admin_v1_admin_proto_enumTypes[1].Descriptor()
 }
 
 func (DeployState) Type() protoreflect.EnumType {
-	return &file_weft_admin_v1_admin_proto_enumTypes[0]
+	return &file_weft_admin_v1_admin_proto_enumTypes[1]
 }
 
 func (x DeployState) Number() protoreflect.EnumNumber {
@@ -78,7 +134,7 @@ func (x DeployState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeployState.Descriptor instead.
 func (DeployState) EnumDescriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
 // SyncStatus says how an agent's applied config compares with the desired.
@@ -127,11 +183,11 @@ func (x SyncStatus) String() string {
 }
 
 func (SyncStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_weft_admin_v1_admin_proto_enumTypes[1].Descriptor()
+	return file_weft_admin_v1_admin_proto_enumTypes[2].Descriptor()
 }
 
 func (SyncStatus) Type() protoreflect.EnumType {
-	return &file_weft_admin_v1_admin_proto_enumTypes[1]
+	return &file_weft_admin_v1_admin_proto_enumTypes[2]
 }
 
 func (x SyncStatus) Number() protoreflect.EnumNumber {
@@ -140,7 +196,1003 @@ func (x SyncStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncStatus.Descriptor instead.
 func (SyncStatus) EnumDescriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+// Token is a bearer token of the admin API, without its secret.
+type Token struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the token; the audit trail names changes by it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// role is what the token may do.
+	Role Role `protobuf:"varint,2,opt,name=role,proto3,enum=weft.admin.v1.Role" json:"role,omitempty"`
+	// created_at is when it was made.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// expires_at is when it stops working; unset for never.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// revoked_at is when it was revoked; unset while it is not.
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// created_by names the token that made it.
+	CreatedBy     string `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Token) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Token) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *Token) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Token) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Token) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *Token) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+// CreateTokenRequest makes a token.
+type CreateTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the token: letters, digits, '.', '_' and '-', unique.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// role is what it may do.
+	Role Role `protobuf:"varint,2,opt,name=role,proto3,enum=weft.admin.v1.Role" json:"role,omitempty"`
+	// ttl_seconds is how long it works; 0 for ever.
+	TtlSeconds    int64 `protobuf:"varint,3,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
 	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *CreateTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// CreateTokenResponse holds the token and its secret.
+type CreateTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// secret is what a client sends as "authorization: Bearer SECRET"; it is
+	// shown this once.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateTokenResponse) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *CreateTokenResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// ListTokensRequest lists the tokens.
+type ListTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+// ListTokensResponse holds the tokens, sorted by name.
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListTokensResponse) GetTokens() []*Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// RevokeTokenRequest revokes a token.
+type RevokeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name names the token.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RevokeTokenResponse holds the revoked token.
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RevokeTokenResponse) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// WhoAmIRequest asks who the caller is.
+type WhoAmIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIRequest) Reset() {
+	*x = WhoAmIRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIRequest) ProtoMessage() {}
+
+func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
+func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+// WhoAmIResponse names the caller.
+type WhoAmIResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the caller's token name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// role is its role.
+	Role          Role `protobuf:"varint,2,opt,name=role,proto3,enum=weft.admin.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIResponse) Reset() {
+	*x = WhoAmIResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIResponse) ProtoMessage() {}
+
+func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
+func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WhoAmIResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+// JoinToken is a token a new agent enrolls with, without its secret.
+type JoinToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the token.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// labels are given to the agents that enroll with it.
+	Labels map[string]string `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// created_at is when it was made.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// expires_at is when it stops working.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// uses is how many enrollments it allows in all.
+	Uses int32 `protobuf:"varint,5,opt,name=uses,proto3" json:"uses,omitempty"`
+	// used is how many it has made.
+	Used int32 `protobuf:"varint,6,opt,name=used,proto3" json:"used,omitempty"`
+	// revoked_at is when it was revoked; unset while it is not.
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// created_by names the token that made it.
+	CreatedBy string `protobuf:"bytes,8,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// agents are the ids that enrolled with it.
+	Agents        []string `protobuf:"bytes,9,rep,name=agents,proto3" json:"agents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinToken) Reset() {
+	*x = JoinToken{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinToken) ProtoMessage() {}
+
+func (x *JoinToken) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinToken.ProtoReflect.Descriptor instead.
+func (*JoinToken) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *JoinToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *JoinToken) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *JoinToken) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *JoinToken) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *JoinToken) GetUses() int32 {
+	if x != nil {
+		return x.Uses
+	}
+	return 0
+}
+
+func (x *JoinToken) GetUsed() int32 {
+	if x != nil {
+		return x.Used
+	}
+	return 0
+}
+
+func (x *JoinToken) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *JoinToken) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *JoinToken) GetAgents() []string {
+	if x != nil {
+		return x.Agents
+	}
+	return nil
+}
+
+// CreateJoinTokenRequest makes a join token.
+type CreateJoinTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// labels are given to the agents that enroll with it, over those they
+	// state themselves.
+	Labels map[string]string `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// ttl_seconds is how long it works; 0 for an hour.
+	TtlSeconds int64 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// uses is how many agents may enroll with it; 0 for one.
+	Uses          int32 `protobuf:"varint,3,opt,name=uses,proto3" json:"uses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJoinTokenRequest) Reset() {
+	*x = CreateJoinTokenRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJoinTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJoinTokenRequest) ProtoMessage() {}
+
+func (x *CreateJoinTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJoinTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateJoinTokenRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CreateJoinTokenRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *CreateJoinTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+func (x *CreateJoinTokenRequest) GetUses() int32 {
+	if x != nil {
+		return x.Uses
+	}
+	return 0
+}
+
+// CreateJoinTokenResponse holds the join token and its secret.
+type CreateJoinTokenResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	JoinToken *JoinToken             `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	// secret is what weft-agent --join takes; it is shown this once.
+	Secret string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	// ca_fingerprint is the sha256 of the control plane's CA certificate,
+	// as "sha256:HEX": what weft-agent --ca-fingerprint takes, so that the
+	// agent knows it talks to this control plane before it has a CA.
+	CaFingerprint string `protobuf:"bytes,3,opt,name=ca_fingerprint,json=caFingerprint,proto3" json:"ca_fingerprint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJoinTokenResponse) Reset() {
+	*x = CreateJoinTokenResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJoinTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJoinTokenResponse) ProtoMessage() {}
+
+func (x *CreateJoinTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJoinTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateJoinTokenResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CreateJoinTokenResponse) GetJoinToken() *JoinToken {
+	if x != nil {
+		return x.JoinToken
+	}
+	return nil
+}
+
+func (x *CreateJoinTokenResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *CreateJoinTokenResponse) GetCaFingerprint() string {
+	if x != nil {
+		return x.CaFingerprint
+	}
+	return ""
+}
+
+// ListJoinTokensRequest lists the join tokens.
+type ListJoinTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJoinTokensRequest) Reset() {
+	*x = ListJoinTokensRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJoinTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJoinTokensRequest) ProtoMessage() {}
+
+func (x *ListJoinTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJoinTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListJoinTokensRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+// ListJoinTokensResponse holds the join tokens, newest first.
+type ListJoinTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JoinTokens    []*JoinToken           `protobuf:"bytes,1,rep,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJoinTokensResponse) Reset() {
+	*x = ListJoinTokensResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJoinTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJoinTokensResponse) ProtoMessage() {}
+
+func (x *ListJoinTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJoinTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListJoinTokensResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListJoinTokensResponse) GetJoinTokens() []*JoinToken {
+	if x != nil {
+		return x.JoinTokens
+	}
+	return nil
+}
+
+// RevokeJoinTokenRequest revokes a join token.
+type RevokeJoinTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the token.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeJoinTokenRequest) Reset() {
+	*x = RevokeJoinTokenRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeJoinTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeJoinTokenRequest) ProtoMessage() {}
+
+func (x *RevokeJoinTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeJoinTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeJoinTokenRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RevokeJoinTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeJoinTokenResponse holds the revoked join token.
+type RevokeJoinTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JoinToken     *JoinToken             `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeJoinTokenResponse) Reset() {
+	*x = RevokeJoinTokenResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeJoinTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeJoinTokenResponse) ProtoMessage() {}
+
+func (x *RevokeJoinTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeJoinTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeJoinTokenResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RevokeJoinTokenResponse) GetJoinToken() *JoinToken {
+	if x != nil {
+		return x.JoinToken
+	}
+	return nil
+}
+
+// RevokeAgentRequest revokes an agent.
+type RevokeAgentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the agent.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgentRequest) Reset() {
+	*x = RevokeAgentRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgentRequest) ProtoMessage() {}
+
+func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RevokeAgentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeAgentResponse holds the revoked agent.
+type RevokeAgentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Agent *Agent                 `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	// closed is how many streams of the agent this control plane closed.
+	Closed        int32 `protobuf:"varint,2,opt,name=closed,proto3" json:"closed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgentResponse) Reset() {
+	*x = RevokeAgentResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgentResponse) ProtoMessage() {}
+
+func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RevokeAgentResponse) GetAgent() *Agent {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
+func (x *RevokeAgentResponse) GetClosed() int32 {
+	if x != nil {
+		return x.Closed
+	}
+	return 0
 }
 
 // ListAuditRequest filters the audit trail.
@@ -161,7 +1213,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +1225,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[0]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +1238,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAuditRequest) GetSince() *durationpb.Duration {
@@ -230,7 +1282,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -242,7 +1294,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -255,7 +1307,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -301,7 +1353,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +1365,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +1378,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AuditEntry) GetRevision() int64 {
@@ -405,7 +1457,7 @@ type SourceFile struct {
 
 func (x *SourceFile) Reset() {
 	*x = SourceFile{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +1469,7 @@ func (x *SourceFile) String() string {
 func (*SourceFile) ProtoMessage() {}
 
 func (x *SourceFile) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +1482,7 @@ func (x *SourceFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceFile.ProtoReflect.Descriptor instead.
 func (*SourceFile) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SourceFile) GetName() string {
@@ -461,7 +1513,7 @@ type PackageSource struct {
 
 func (x *PackageSource) Reset() {
 	*x = PackageSource{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -473,7 +1525,7 @@ func (x *PackageSource) String() string {
 func (*PackageSource) ProtoMessage() {}
 
 func (x *PackageSource) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -486,7 +1538,7 @@ func (x *PackageSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackageSource.ProtoReflect.Descriptor instead.
 func (*PackageSource) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PackageSource) GetName() string {
@@ -514,7 +1566,7 @@ type DeployRequest struct {
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +1578,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +1591,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeployRequest) GetPackages() []*PackageSource {
@@ -563,7 +1615,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +1627,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +1640,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeployResponse) GetRevision() int64 {
@@ -619,7 +1671,7 @@ type DeployedPackage struct {
 
 func (x *DeployedPackage) Reset() {
 	*x = DeployedPackage{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +1683,7 @@ func (x *DeployedPackage) String() string {
 func (*DeployedPackage) ProtoMessage() {}
 
 func (x *DeployedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +1696,7 @@ func (x *DeployedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployedPackage.ProtoReflect.Descriptor instead.
 func (*DeployedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeployedPackage) GetPackage() *Package {
@@ -688,7 +1740,7 @@ type Package struct {
 
 func (x *Package) Reset() {
 	*x = Package{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +1752,7 @@ func (x *Package) String() string {
 func (*Package) ProtoMessage() {}
 
 func (x *Package) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +1765,7 @@ func (x *Package) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Package.ProtoReflect.Descriptor instead.
 func (*Package) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Package) GetName() string {
@@ -788,7 +1840,7 @@ type ListPackagesRequest struct {
 
 func (x *ListPackagesRequest) Reset() {
 	*x = ListPackagesRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +1852,7 @@ func (x *ListPackagesRequest) String() string {
 func (*ListPackagesRequest) ProtoMessage() {}
 
 func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +1865,7 @@ func (x *ListPackagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesRequest.ProtoReflect.Descriptor instead.
 func (*ListPackagesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 // ListPackagesResponse holds the deployed packages.
@@ -827,7 +1879,7 @@ type ListPackagesResponse struct {
 
 func (x *ListPackagesResponse) Reset() {
 	*x = ListPackagesResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1891,7 @@ func (x *ListPackagesResponse) String() string {
 func (*ListPackagesResponse) ProtoMessage() {}
 
 func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1904,7 @@ func (x *ListPackagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackagesResponse.ProtoReflect.Descriptor instead.
 func (*ListPackagesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListPackagesResponse) GetPackages() []*Package {
@@ -877,7 +1929,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1941,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1954,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Service) GetName() string {
@@ -935,7 +1987,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1999,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +2012,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 // ListServicesResponse holds the services.
@@ -974,7 +2026,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +2038,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +2051,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -1022,7 +2074,7 @@ type ListPackageVersionsRequest struct {
 
 func (x *ListPackageVersionsRequest) Reset() {
 	*x = ListPackageVersionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +2086,7 @@ func (x *ListPackageVersionsRequest) String() string {
 func (*ListPackageVersionsRequest) ProtoMessage() {}
 
 func (x *ListPackageVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +2099,7 @@ func (x *ListPackageVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackageVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPackageVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListPackageVersionsRequest) GetName() string {
@@ -1075,7 +2127,7 @@ type ListPackageVersionsResponse struct {
 
 func (x *ListPackageVersionsResponse) Reset() {
 	*x = ListPackageVersionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +2139,7 @@ func (x *ListPackageVersionsResponse) String() string {
 func (*ListPackageVersionsResponse) ProtoMessage() {}
 
 func (x *ListPackageVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +2152,7 @@ func (x *ListPackageVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackageVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPackageVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListPackageVersionsResponse) GetVersions() []*Package {
@@ -1123,7 +2175,7 @@ type GetPackageRequest struct {
 
 func (x *GetPackageRequest) Reset() {
 	*x = GetPackageRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +2187,7 @@ func (x *GetPackageRequest) String() string {
 func (*GetPackageRequest) ProtoMessage() {}
 
 func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +2200,7 @@ func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageRequest.ProtoReflect.Descriptor instead.
 func (*GetPackageRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetPackageRequest) GetName() string {
@@ -1180,7 +2232,7 @@ type GetPackageResponse struct {
 
 func (x *GetPackageResponse) Reset() {
 	*x = GetPackageResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +2244,7 @@ func (x *GetPackageResponse) String() string {
 func (*GetPackageResponse) ProtoMessage() {}
 
 func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +2257,7 @@ func (x *GetPackageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageResponse.ProtoReflect.Descriptor instead.
 func (*GetPackageResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetPackageResponse) GetPackage() *Package {
@@ -1252,7 +2304,7 @@ type AgentDeployStatus struct {
 
 func (x *AgentDeployStatus) Reset() {
 	*x = AgentDeployStatus{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +2316,7 @@ func (x *AgentDeployStatus) String() string {
 func (*AgentDeployStatus) ProtoMessage() {}
 
 func (x *AgentDeployStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +2329,7 @@ func (x *AgentDeployStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentDeployStatus.ProtoReflect.Descriptor instead.
 func (*AgentDeployStatus) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AgentDeployStatus) GetAgentId() string {
@@ -1335,7 +2387,7 @@ type GetDeployStatusRequest struct {
 
 func (x *GetDeployStatusRequest) Reset() {
 	*x = GetDeployStatusRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +2399,7 @@ func (x *GetDeployStatusRequest) String() string {
 func (*GetDeployStatusRequest) ProtoMessage() {}
 
 func (x *GetDeployStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +2412,7 @@ func (x *GetDeployStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeployStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetDeployStatusRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetDeployStatusRequest) GetName() string {
@@ -1390,7 +2442,7 @@ type GetDeployStatusResponse struct {
 
 func (x *GetDeployStatusResponse) Reset() {
 	*x = GetDeployStatusResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +2454,7 @@ func (x *GetDeployStatusResponse) String() string {
 func (*GetDeployStatusResponse) ProtoMessage() {}
 
 func (x *GetDeployStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +2467,7 @@ func (x *GetDeployStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeployStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetDeployStatusResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetDeployStatusResponse) GetPackage() *Package {
@@ -1446,7 +2498,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +2510,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +2523,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RollbackRequest) GetName() string {
@@ -1503,7 +2555,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +2567,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +2580,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RollbackResponse) GetRevision() int64 {
@@ -1566,7 +2618,7 @@ type UndeployRequest struct {
 
 func (x *UndeployRequest) Reset() {
 	*x = UndeployRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +2630,7 @@ func (x *UndeployRequest) String() string {
 func (*UndeployRequest) ProtoMessage() {}
 
 func (x *UndeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +2643,7 @@ func (x *UndeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeployRequest.ProtoReflect.Descriptor instead.
 func (*UndeployRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UndeployRequest) GetName() string {
@@ -1625,7 +2677,7 @@ type UndeployResponse struct {
 
 func (x *UndeployResponse) Reset() {
 	*x = UndeployResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +2689,7 @@ func (x *UndeployResponse) String() string {
 func (*UndeployResponse) ProtoMessage() {}
 
 func (x *UndeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +2702,7 @@ func (x *UndeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeployResponse.ProtoReflect.Descriptor instead.
 func (*UndeployResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UndeployResponse) GetRevision() int64 {
@@ -1729,7 +2781,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +2793,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +2806,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Channel) GetName() string {
@@ -1873,7 +2925,7 @@ type CreateChannelRequest struct {
 
 func (x *CreateChannelRequest) Reset() {
 	*x = CreateChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2937,7 @@ func (x *CreateChannelRequest) String() string {
 func (*CreateChannelRequest) ProtoMessage() {}
 
 func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2950,7 @@ func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelRequest.ProtoReflect.Descriptor instead.
 func (*CreateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateChannelRequest) GetChannel() *Channel {
@@ -1919,7 +2971,7 @@ type CreateChannelResponse struct {
 
 func (x *CreateChannelResponse) Reset() {
 	*x = CreateChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2983,7 @@ func (x *CreateChannelResponse) String() string {
 func (*CreateChannelResponse) ProtoMessage() {}
 
 func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2996,7 @@ func (x *CreateChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelResponse.ProtoReflect.Descriptor instead.
 func (*CreateChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateChannelResponse) GetChannel() *Channel {
@@ -1965,7 +3017,7 @@ type GetChannelRequest struct {
 
 func (x *GetChannelRequest) Reset() {
 	*x = GetChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +3029,7 @@ func (x *GetChannelRequest) String() string {
 func (*GetChannelRequest) ProtoMessage() {}
 
 func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +3042,7 @@ func (x *GetChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelRequest.ProtoReflect.Descriptor instead.
 func (*GetChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetChannelRequest) GetName() string {
@@ -2011,7 +3063,7 @@ type GetChannelResponse struct {
 
 func (x *GetChannelResponse) Reset() {
 	*x = GetChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +3075,7 @@ func (x *GetChannelResponse) String() string {
 func (*GetChannelResponse) ProtoMessage() {}
 
 func (x *GetChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +3088,7 @@ func (x *GetChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChannelResponse.ProtoReflect.Descriptor instead.
 func (*GetChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetChannelResponse) GetChannel() *Channel {
@@ -2055,7 +3107,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +3119,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +3132,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 // ListChannelsResponse holds the channels.
@@ -2094,7 +3146,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +3158,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +3171,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*Channel {
@@ -2143,7 +3195,7 @@ type UpdateChannelRequest struct {
 
 func (x *UpdateChannelRequest) Reset() {
 	*x = UpdateChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +3207,7 @@ func (x *UpdateChannelRequest) String() string {
 func (*UpdateChannelRequest) ProtoMessage() {}
 
 func (x *UpdateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +3220,7 @@ func (x *UpdateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChannelRequest.ProtoReflect.Descriptor instead.
 func (*UpdateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateChannelRequest) GetChannel() *Channel {
@@ -2196,7 +3248,7 @@ type UpdateChannelResponse struct {
 
 func (x *UpdateChannelResponse) Reset() {
 	*x = UpdateChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +3260,7 @@ func (x *UpdateChannelResponse) String() string {
 func (*UpdateChannelResponse) ProtoMessage() {}
 
 func (x *UpdateChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +3273,7 @@ func (x *UpdateChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateChannelResponse.ProtoReflect.Descriptor instead.
 func (*UpdateChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateChannelResponse) GetChannel() *Channel {
@@ -2242,7 +3294,7 @@ type DeleteChannelRequest struct {
 
 func (x *DeleteChannelRequest) Reset() {
 	*x = DeleteChannelRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +3306,7 @@ func (x *DeleteChannelRequest) String() string {
 func (*DeleteChannelRequest) ProtoMessage() {}
 
 func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +3319,7 @@ func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChannelRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DeleteChannelRequest) GetName() string {
@@ -2288,7 +3340,7 @@ type DeleteChannelResponse struct {
 
 func (x *DeleteChannelResponse) Reset() {
 	*x = DeleteChannelResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +3352,7 @@ func (x *DeleteChannelResponse) String() string {
 func (*DeleteChannelResponse) ProtoMessage() {}
 
 func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +3365,7 @@ func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChannelResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeleteChannelResponse) GetRevision() int64 {
@@ -2360,14 +3412,21 @@ type Agent struct {
 	// disk (its state directory): a restart without the control plane would
 	// serve an older state, or a backup is missing. Empty when all was
 	// written; the agent retries and reports when a write succeeds.
-	NotPersisted  string `protobuf:"bytes,16,opt,name=not_persisted,json=notPersisted,proto3" json:"not_persisted,omitempty"`
+	NotPersisted string `protobuf:"bytes,16,opt,name=not_persisted,json=notPersisted,proto3" json:"not_persisted,omitempty"`
+	// revoked_at is when the agent was revoked; unset while it is not.
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// certificate_expires_at is when the certificate the control plane
+	// issued the agent last expires; the agent renews it before then.
+	CertificateExpiresAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=certificate_expires_at,json=certificateExpiresAt,proto3" json:"certificate_expires_at,omitempty"`
+	// enrolled_by names the join token the agent enrolled with.
+	EnrolledBy    string `protobuf:"bytes,19,opt,name=enrolled_by,json=enrolledBy,proto3" json:"enrolled_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +3438,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +3451,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Agent) GetId() string {
@@ -2507,6 +3566,27 @@ func (x *Agent) GetNotPersisted() string {
 	return ""
 }
 
+func (x *Agent) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *Agent) GetCertificateExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CertificateExpiresAt
+	}
+	return nil
+}
+
+func (x *Agent) GetEnrolledBy() string {
+	if x != nil {
+		return x.EnrolledBy
+	}
+	return ""
+}
+
 // ListAgentsRequest lists agents.
 type ListAgentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2516,7 +3596,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +3608,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +3621,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 // ListAgentsResponse holds the agents.
@@ -2555,7 +3635,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +3647,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +3660,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2601,7 +3681,7 @@ type GetAgentRequest struct {
 
 func (x *GetAgentRequest) Reset() {
 	*x = GetAgentRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3693,7 @@ func (x *GetAgentRequest) String() string {
 func (*GetAgentRequest) ProtoMessage() {}
 
 func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +3706,7 @@ func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetAgentRequest) GetId() string {
@@ -2652,7 +3732,7 @@ type GetAgentResponse struct {
 
 func (x *GetAgentResponse) Reset() {
 	*x = GetAgentResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +3744,7 @@ func (x *GetAgentResponse) String() string {
 func (*GetAgentResponse) ProtoMessage() {}
 
 func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +3757,7 @@ func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetAgentResponse) GetAgent() *Agent {
@@ -2722,7 +3802,7 @@ type LoadedPackage struct {
 
 func (x *LoadedPackage) Reset() {
 	*x = LoadedPackage{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +3814,7 @@ func (x *LoadedPackage) String() string {
 func (*LoadedPackage) ProtoMessage() {}
 
 func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +3827,7 @@ func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
 func (*LoadedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *LoadedPackage) GetName() string {
@@ -2825,7 +3905,7 @@ type AgentInventory struct {
 
 func (x *AgentInventory) Reset() {
 	*x = AgentInventory{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3917,7 @@ func (x *AgentInventory) String() string {
 func (*AgentInventory) ProtoMessage() {}
 
 func (x *AgentInventory) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3930,7 @@ func (x *AgentInventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInventory.ProtoReflect.Descriptor instead.
 func (*AgentInventory) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *AgentInventory) GetAppliedRevision() int64 {
@@ -2949,7 +4029,7 @@ type AgentWorker struct {
 
 func (x *AgentWorker) Reset() {
 	*x = AgentWorker{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +4041,7 @@ func (x *AgentWorker) String() string {
 func (*AgentWorker) ProtoMessage() {}
 
 func (x *AgentWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +4054,7 @@ func (x *AgentWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentWorker.ProtoReflect.Descriptor instead.
 func (*AgentWorker) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *AgentWorker) GetIndex() int32 {
@@ -3049,7 +4129,7 @@ type GetAgentLogsRequest struct {
 
 func (x *GetAgentLogsRequest) Reset() {
 	*x = GetAgentLogsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +4141,7 @@ func (x *GetAgentLogsRequest) String() string {
 func (*GetAgentLogsRequest) ProtoMessage() {}
 
 func (x *GetAgentLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +4154,7 @@ func (x *GetAgentLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentLogsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetAgentLogsRequest) GetAgentId() string {
@@ -3112,7 +4192,7 @@ type GetAgentLogsResponse struct {
 
 func (x *GetAgentLogsResponse) Reset() {
 	*x = GetAgentLogsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +4204,7 @@ func (x *GetAgentLogsResponse) String() string {
 func (*GetAgentLogsResponse) ProtoMessage() {}
 
 func (x *GetAgentLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +4217,7 @@ func (x *GetAgentLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentLogsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetAgentLogsResponse) GetLines() []string {
@@ -3175,7 +4255,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +4267,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +4280,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Backup) GetId() string {
@@ -3256,7 +4336,7 @@ type ListAgentBackupsRequest struct {
 
 func (x *ListAgentBackupsRequest) Reset() {
 	*x = ListAgentBackupsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3268,7 +4348,7 @@ func (x *ListAgentBackupsRequest) String() string {
 func (*ListAgentBackupsRequest) ProtoMessage() {}
 
 func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3281,7 +4361,7 @@ func (x *ListAgentBackupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListAgentBackupsRequest) GetAgentId() string {
@@ -3304,7 +4384,7 @@ type ListAgentBackupsResponse struct {
 
 func (x *ListAgentBackupsResponse) Reset() {
 	*x = ListAgentBackupsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3316,7 +4396,7 @@ func (x *ListAgentBackupsResponse) String() string {
 func (*ListAgentBackupsResponse) ProtoMessage() {}
 
 func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3329,7 +4409,7 @@ func (x *ListAgentBackupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentBackupsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentBackupsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListAgentBackupsResponse) GetBackups() []*Backup {
@@ -3364,7 +4444,7 @@ type InvokeRequest struct {
 
 func (x *InvokeRequest) Reset() {
 	*x = InvokeRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +4456,7 @@ func (x *InvokeRequest) String() string {
 func (*InvokeRequest) ProtoMessage() {}
 
 func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +4469,7 @@ func (x *InvokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeRequest.ProtoReflect.Descriptor instead.
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *InvokeRequest) GetService() string {
@@ -3441,7 +4521,7 @@ type InvokeResponse struct {
 
 func (x *InvokeResponse) Reset() {
 	*x = InvokeResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +4533,7 @@ func (x *InvokeResponse) String() string {
 func (*InvokeResponse) ProtoMessage() {}
 
 func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +4546,7 @@ func (x *InvokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResponse.ProtoReflect.Descriptor instead.
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *InvokeResponse) GetAgentId() string {
@@ -3519,8 +4599,10 @@ type SecurityDefinition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name names the definition; channels and connections refer to it.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// kind is basic_auth, api_key, jwt (inbound and outbound), bearer,
-	// oauth2_client_credentials or tls_client_cert (outbound only).
+	// kind is basic_auth, api_key, jwt (inbound and outbound), bearer
+	// (outbound with token, inbound with introspection_url),
+	// oauth2_client_credentials (outbound only) or tls_client_cert (outbound
+	// with cert_pem and key_pem, inbound with ca_pem).
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// username is the basic_auth user name.
 	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
@@ -3541,7 +4623,8 @@ type SecurityDefinition struct {
 	JwksUrl string `protobuf:"bytes,10,opt,name=jwks_url,json=jwksUrl,proto3" json:"jwks_url,omitempty"`
 	// issuer is the required JWT "iss" claim.
 	Issuer string `protobuf:"bytes,11,opt,name=issuer,proto3" json:"issuer,omitempty"`
-	// audience, when set, must be in the JWT "aud" claim.
+	// audience, when set, must be in the JWT "aud" claim, or in the "aud"
+	// of a bearer token's introspection answer.
 	Audience string `protobuf:"bytes,12,opt,name=audience,proto3" json:"audience,omitempty"`
 	// leeway_ms is the clock skew allowed for JWT exp, nbf and iat.
 	LeewayMs int64 `protobuf:"varint,13,opt,name=leeway_ms,json=leewayMs,proto3" json:"leeway_ms,omitempty"`
@@ -3549,13 +4632,15 @@ type SecurityDefinition struct {
 	Token string `protobuf:"bytes,14,opt,name=token,proto3" json:"token,omitempty"`
 	// token_url is the OAuth2 token endpoint.
 	TokenUrl string `protobuf:"bytes,15,opt,name=token_url,json=tokenUrl,proto3" json:"token_url,omitempty"`
-	// client_id is the OAuth2 client id.
+	// client_id is the OAuth2 client id, for the token endpoint or the
+	// introspection endpoint.
 	ClientId string `protobuf:"bytes,16,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	// client_secret is the OAuth2 client secret. Secret.
 	ClientSecret string `protobuf:"bytes,17,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
-	// scopes are the OAuth2 scopes asked for.
+	// scopes are the OAuth2 scopes asked for (oauth2_client_credentials), or
+	// the scopes an introspected bearer token must all have (bearer).
 	Scopes []string `protobuf:"bytes,18,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	// cert_pem is the TLS client certificate chain.
+	// cert_pem is the TLS client certificate chain presented outbound.
 	CertPem string `protobuf:"bytes,19,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
 	// key_pem is the TLS client certificate's private key. Secret.
 	KeyPem string `protobuf:"bytes,20,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
@@ -3564,14 +4649,33 @@ type SecurityDefinition struct {
 	// updated_at is when the definition last changed. Output only.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// revision is the config revision of its last change. Output only.
-	Revision      int64 `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
+	// ca_pem is the PEM bundle of CA certificates that inbound client
+	// certificates must chain to (tls_client_cert, inbound).
+	CaPem string `protobuf:"bytes,24,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	// allowed_subjects, when set (or allowed_sans is), are the subject common
+	// names an inbound client certificate may have: each an exact name, or
+	// "*.example.com" for one label in front of example.com.
+	AllowedSubjects []string `protobuf:"bytes,25,rep,name=allowed_subjects,json=allowedSubjects,proto3" json:"allowed_subjects,omitempty"`
+	// allowed_sans, when set (or allowed_subjects is), are the subject
+	// alternative names (DNS names, email addresses, URIs) an inbound client
+	// certificate may have, at least one of them: each exact, or
+	// "*.example.com" for a DNS name one label in front of example.com.
+	AllowedSans []string `protobuf:"bytes,26,rep,name=allowed_sans,json=allowedSans,proto3" json:"allowed_sans,omitempty"`
+	// introspection_url is the OAuth2 token introspection endpoint (RFC 7662)
+	// that checks inbound bearer tokens, called with client_id and
+	// client_secret.
+	IntrospectionUrl string `protobuf:"bytes,27,opt,name=introspection_url,json=introspectionUrl,proto3" json:"introspection_url,omitempty"`
+	// cache_seconds is how long an introspection answer is reused; 0 means
+	// 60, and never beyond the token's expiry.
+	CacheSeconds  int32 `protobuf:"varint,28,opt,name=cache_seconds,json=cacheSeconds,proto3" json:"cache_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SecurityDefinition) Reset() {
 	*x = SecurityDefinition{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3583,7 +4687,7 @@ func (x *SecurityDefinition) String() string {
 func (*SecurityDefinition) ProtoMessage() {}
 
 func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3596,7 +4700,7 @@ func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
 func (*SecurityDefinition) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SecurityDefinition) GetName() string {
@@ -3760,6 +4864,41 @@ func (x *SecurityDefinition) GetRevision() int64 {
 	return 0
 }
 
+func (x *SecurityDefinition) GetCaPem() string {
+	if x != nil {
+		return x.CaPem
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetAllowedSubjects() []string {
+	if x != nil {
+		return x.AllowedSubjects
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetAllowedSans() []string {
+	if x != nil {
+		return x.AllowedSans
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetIntrospectionUrl() string {
+	if x != nil {
+		return x.IntrospectionUrl
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetCacheSeconds() int32 {
+	if x != nil {
+		return x.CacheSeconds
+	}
+	return 0
+}
+
 // CreateSecurityDefinitionRequest holds the definition to create.
 type CreateSecurityDefinitionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3771,7 +4910,7 @@ type CreateSecurityDefinitionRequest struct {
 
 func (x *CreateSecurityDefinitionRequest) Reset() {
 	*x = CreateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3783,7 +4922,7 @@ func (x *CreateSecurityDefinitionRequest) String() string {
 func (*CreateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3796,7 +4935,7 @@ func (x *CreateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CreateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -3817,7 +4956,7 @@ type CreateSecurityDefinitionResponse struct {
 
 func (x *CreateSecurityDefinitionResponse) Reset() {
 	*x = CreateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3829,7 +4968,7 @@ func (x *CreateSecurityDefinitionResponse) String() string {
 func (*CreateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3842,7 +4981,7 @@ func (x *CreateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CreateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3863,7 +5002,7 @@ type GetSecurityDefinitionRequest struct {
 
 func (x *GetSecurityDefinitionRequest) Reset() {
 	*x = GetSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3875,7 +5014,7 @@ func (x *GetSecurityDefinitionRequest) String() string {
 func (*GetSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3888,7 +5027,7 @@ func (x *GetSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetSecurityDefinitionRequest) GetName() string {
@@ -3909,7 +5048,7 @@ type GetSecurityDefinitionResponse struct {
 
 func (x *GetSecurityDefinitionResponse) Reset() {
 	*x = GetSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3921,7 +5060,7 @@ func (x *GetSecurityDefinitionResponse) String() string {
 func (*GetSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3934,7 +5073,7 @@ func (x *GetSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*GetSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -3953,7 +5092,7 @@ type ListSecurityDefinitionsRequest struct {
 
 func (x *ListSecurityDefinitionsRequest) Reset() {
 	*x = ListSecurityDefinitionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3965,7 +5104,7 @@ func (x *ListSecurityDefinitionsRequest) String() string {
 func (*ListSecurityDefinitionsRequest) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3978,7 +5117,7 @@ func (x *ListSecurityDefinitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
 }
 
 // ListSecurityDefinitionsResponse holds the definitions sorted by name.
@@ -3992,7 +5131,7 @@ type ListSecurityDefinitionsResponse struct {
 
 func (x *ListSecurityDefinitionsResponse) Reset() {
 	*x = ListSecurityDefinitionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4004,7 +5143,7 @@ func (x *ListSecurityDefinitionsResponse) String() string {
 func (*ListSecurityDefinitionsResponse) ProtoMessage() {}
 
 func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4017,7 +5156,7 @@ func (x *ListSecurityDefinitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecurityDefinitionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSecurityDefinitionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListSecurityDefinitionsResponse) GetDefinitions() []*SecurityDefinition {
@@ -4041,7 +5180,7 @@ type UpdateSecurityDefinitionRequest struct {
 
 func (x *UpdateSecurityDefinitionRequest) Reset() {
 	*x = UpdateSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4053,7 +5192,7 @@ func (x *UpdateSecurityDefinitionRequest) String() string {
 func (*UpdateSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4066,7 +5205,7 @@ func (x *UpdateSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *UpdateSecurityDefinitionRequest) GetDefinition() *SecurityDefinition {
@@ -4094,7 +5233,7 @@ type UpdateSecurityDefinitionResponse struct {
 
 func (x *UpdateSecurityDefinitionResponse) Reset() {
 	*x = UpdateSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4106,7 +5245,7 @@ func (x *UpdateSecurityDefinitionResponse) String() string {
 func (*UpdateSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4119,7 +5258,7 @@ func (x *UpdateSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *UpdateSecurityDefinitionResponse) GetDefinition() *SecurityDefinition {
@@ -4140,7 +5279,7 @@ type DeleteSecurityDefinitionRequest struct {
 
 func (x *DeleteSecurityDefinitionRequest) Reset() {
 	*x = DeleteSecurityDefinitionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4152,7 +5291,7 @@ func (x *DeleteSecurityDefinitionRequest) String() string {
 func (*DeleteSecurityDefinitionRequest) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4165,7 +5304,7 @@ func (x *DeleteSecurityDefinitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *DeleteSecurityDefinitionRequest) GetName() string {
@@ -4186,7 +5325,7 @@ type DeleteSecurityDefinitionResponse struct {
 
 func (x *DeleteSecurityDefinitionResponse) Reset() {
 	*x = DeleteSecurityDefinitionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4198,7 +5337,7 @@ func (x *DeleteSecurityDefinitionResponse) String() string {
 func (*DeleteSecurityDefinitionResponse) ProtoMessage() {}
 
 func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4211,7 +5350,7 @@ func (x *DeleteSecurityDefinitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSecurityDefinitionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSecurityDefinitionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *DeleteSecurityDefinitionResponse) GetRevision() int64 {
@@ -4266,7 +5405,7 @@ type OutgoingConnection struct {
 
 func (x *OutgoingConnection) Reset() {
 	*x = OutgoingConnection{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4278,7 +5417,7 @@ func (x *OutgoingConnection) String() string {
 func (*OutgoingConnection) ProtoMessage() {}
 
 func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4291,7 +5430,7 @@ func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
 func (*OutgoingConnection) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *OutgoingConnection) GetName() string {
@@ -4417,7 +5556,7 @@ type CreateOutgoingConnectionRequest struct {
 
 func (x *CreateOutgoingConnectionRequest) Reset() {
 	*x = CreateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4429,7 +5568,7 @@ func (x *CreateOutgoingConnectionRequest) String() string {
 func (*CreateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4442,7 +5581,7 @@ func (x *CreateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *CreateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -4463,7 +5602,7 @@ type CreateOutgoingConnectionResponse struct {
 
 func (x *CreateOutgoingConnectionResponse) Reset() {
 	*x = CreateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4475,7 +5614,7 @@ func (x *CreateOutgoingConnectionResponse) String() string {
 func (*CreateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4488,7 +5627,7 @@ func (x *CreateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *CreateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4509,7 +5648,7 @@ type GetOutgoingConnectionRequest struct {
 
 func (x *GetOutgoingConnectionRequest) Reset() {
 	*x = GetOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4521,7 +5660,7 @@ func (x *GetOutgoingConnectionRequest) String() string {
 func (*GetOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4534,7 +5673,7 @@ func (x *GetOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GetOutgoingConnectionRequest) GetName() string {
@@ -4555,7 +5694,7 @@ type GetOutgoingConnectionResponse struct {
 
 func (x *GetOutgoingConnectionResponse) Reset() {
 	*x = GetOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4567,7 +5706,7 @@ func (x *GetOutgoingConnectionResponse) String() string {
 func (*GetOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4580,7 +5719,7 @@ func (x *GetOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*GetOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *GetOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4599,7 +5738,7 @@ type ListOutgoingConnectionsRequest struct {
 
 func (x *ListOutgoingConnectionsRequest) Reset() {
 	*x = ListOutgoingConnectionsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4611,7 +5750,7 @@ func (x *ListOutgoingConnectionsRequest) String() string {
 func (*ListOutgoingConnectionsRequest) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4624,7 +5763,7 @@ func (x *ListOutgoingConnectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{67}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
 }
 
 // ListOutgoingConnectionsResponse holds the connections sorted by name.
@@ -4638,7 +5777,7 @@ type ListOutgoingConnectionsResponse struct {
 
 func (x *ListOutgoingConnectionsResponse) Reset() {
 	*x = ListOutgoingConnectionsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4650,7 +5789,7 @@ func (x *ListOutgoingConnectionsResponse) String() string {
 func (*ListOutgoingConnectionsResponse) ProtoMessage() {}
 
 func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4663,7 +5802,7 @@ func (x *ListOutgoingConnectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutgoingConnectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListOutgoingConnectionsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{68}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ListOutgoingConnectionsResponse) GetConnections() []*OutgoingConnection {
@@ -4686,7 +5825,7 @@ type UpdateOutgoingConnectionRequest struct {
 
 func (x *UpdateOutgoingConnectionRequest) Reset() {
 	*x = UpdateOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4698,7 +5837,7 @@ func (x *UpdateOutgoingConnectionRequest) String() string {
 func (*UpdateOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4711,7 +5850,7 @@ func (x *UpdateOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{69}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *UpdateOutgoingConnectionRequest) GetConnection() *OutgoingConnection {
@@ -4739,7 +5878,7 @@ type UpdateOutgoingConnectionResponse struct {
 
 func (x *UpdateOutgoingConnectionResponse) Reset() {
 	*x = UpdateOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4751,7 +5890,7 @@ func (x *UpdateOutgoingConnectionResponse) String() string {
 func (*UpdateOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4764,7 +5903,7 @@ func (x *UpdateOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{70}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *UpdateOutgoingConnectionResponse) GetConnection() *OutgoingConnection {
@@ -4785,7 +5924,7 @@ type DeleteOutgoingConnectionRequest struct {
 
 func (x *DeleteOutgoingConnectionRequest) Reset() {
 	*x = DeleteOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4797,7 +5936,7 @@ func (x *DeleteOutgoingConnectionRequest) String() string {
 func (*DeleteOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[71]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4810,7 +5949,7 @@ func (x *DeleteOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{71}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *DeleteOutgoingConnectionRequest) GetName() string {
@@ -4831,7 +5970,7 @@ type DeleteOutgoingConnectionResponse struct {
 
 func (x *DeleteOutgoingConnectionResponse) Reset() {
 	*x = DeleteOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4843,7 +5982,7 @@ func (x *DeleteOutgoingConnectionResponse) String() string {
 func (*DeleteOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[72]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4856,7 +5995,7 @@ func (x *DeleteOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{72}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *DeleteOutgoingConnectionResponse) GetRevision() int64 {
@@ -4879,7 +6018,7 @@ type PingOutgoingConnectionRequest struct {
 
 func (x *PingOutgoingConnectionRequest) Reset() {
 	*x = PingOutgoingConnectionRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4891,7 +6030,7 @@ func (x *PingOutgoingConnectionRequest) String() string {
 func (*PingOutgoingConnectionRequest) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[73]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4904,7 +6043,7 @@ func (x *PingOutgoingConnectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionRequest.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{73}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *PingOutgoingConnectionRequest) GetName() string {
@@ -4940,7 +6079,7 @@ type PingOutgoingConnectionResponse struct {
 
 func (x *PingOutgoingConnectionResponse) Reset() {
 	*x = PingOutgoingConnectionResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4952,7 +6091,7 @@ func (x *PingOutgoingConnectionResponse) String() string {
 func (*PingOutgoingConnectionResponse) ProtoMessage() {}
 
 func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[74]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4965,7 +6104,7 @@ func (x *PingOutgoingConnectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingOutgoingConnectionResponse.ProtoReflect.Descriptor instead.
 func (*PingOutgoingConnectionResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{74}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *PingOutgoingConnectionResponse) GetAgentId() string {
@@ -5063,7 +6202,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5075,7 +6214,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[75]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5088,7 +6227,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{75}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *Job) GetName() string {
@@ -5250,7 +6389,7 @@ type JobInterval struct {
 
 func (x *JobInterval) Reset() {
 	*x = JobInterval{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5262,7 +6401,7 @@ func (x *JobInterval) String() string {
 func (*JobInterval) ProtoMessage() {}
 
 func (x *JobInterval) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[76]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5275,7 +6414,7 @@ func (x *JobInterval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobInterval.ProtoReflect.Descriptor instead.
 func (*JobInterval) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{76}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *JobInterval) GetWeeks() int64 {
@@ -5328,7 +6467,7 @@ type JobLease struct {
 
 func (x *JobLease) Reset() {
 	*x = JobLease{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5340,7 +6479,7 @@ func (x *JobLease) String() string {
 func (*JobLease) ProtoMessage() {}
 
 func (x *JobLease) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[77]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5353,7 +6492,7 @@ func (x *JobLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobLease.ProtoReflect.Descriptor instead.
 func (*JobLease) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{77}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *JobLease) GetAgentId() string {
@@ -5408,7 +6547,7 @@ type JobRun struct {
 
 func (x *JobRun) Reset() {
 	*x = JobRun{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5420,7 +6559,7 @@ func (x *JobRun) String() string {
 func (*JobRun) ProtoMessage() {}
 
 func (x *JobRun) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[78]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5433,7 +6572,7 @@ func (x *JobRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
 func (*JobRun) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{78}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *JobRun) GetJob() string {
@@ -5510,7 +6649,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5522,7 +6661,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[79]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5535,7 +6674,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{79}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *CreateJobRequest) GetJob() *Job {
@@ -5556,7 +6695,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5568,7 +6707,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[80]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5581,7 +6720,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{80}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -5602,7 +6741,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5614,7 +6753,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[81]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5627,7 +6766,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{81}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *GetJobRequest) GetName() string {
@@ -5648,7 +6787,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5660,7 +6799,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[82]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5673,7 +6812,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{82}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -5692,7 +6831,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5704,7 +6843,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[83]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5717,7 +6856,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{83}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{101}
 }
 
 // ListJobsResponse holds the jobs sorted by name.
@@ -5731,7 +6870,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5743,7 +6882,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[84]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5756,7 +6895,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{84}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -5779,7 +6918,7 @@ type UpdateJobRequest struct {
 
 func (x *UpdateJobRequest) Reset() {
 	*x = UpdateJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5791,7 +6930,7 @@ func (x *UpdateJobRequest) String() string {
 func (*UpdateJobRequest) ProtoMessage() {}
 
 func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[85]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5804,7 +6943,7 @@ func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{85}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *UpdateJobRequest) GetJob() *Job {
@@ -5832,7 +6971,7 @@ type UpdateJobResponse struct {
 
 func (x *UpdateJobResponse) Reset() {
 	*x = UpdateJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5844,7 +6983,7 @@ func (x *UpdateJobResponse) String() string {
 func (*UpdateJobResponse) ProtoMessage() {}
 
 func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[86]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5857,7 +6996,7 @@ func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{86}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *UpdateJobResponse) GetJob() *Job {
@@ -5878,7 +7017,7 @@ type DeleteJobRequest struct {
 
 func (x *DeleteJobRequest) Reset() {
 	*x = DeleteJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5890,7 +7029,7 @@ func (x *DeleteJobRequest) String() string {
 func (*DeleteJobRequest) ProtoMessage() {}
 
 func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[87]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5903,7 +7042,7 @@ func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
 func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{87}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *DeleteJobRequest) GetName() string {
@@ -5924,7 +7063,7 @@ type DeleteJobResponse struct {
 
 func (x *DeleteJobResponse) Reset() {
 	*x = DeleteJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5936,7 +7075,7 @@ func (x *DeleteJobResponse) String() string {
 func (*DeleteJobResponse) ProtoMessage() {}
 
 func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[88]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5949,7 +7088,7 @@ func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
 func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{88}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *DeleteJobResponse) GetRevision() int64 {
@@ -5970,7 +7109,7 @@ type PauseJobRequest struct {
 
 func (x *PauseJobRequest) Reset() {
 	*x = PauseJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5982,7 +7121,7 @@ func (x *PauseJobRequest) String() string {
 func (*PauseJobRequest) ProtoMessage() {}
 
 func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[89]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5995,7 +7134,7 @@ func (x *PauseJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobRequest.ProtoReflect.Descriptor instead.
 func (*PauseJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{89}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *PauseJobRequest) GetName() string {
@@ -6016,7 +7155,7 @@ type PauseJobResponse struct {
 
 func (x *PauseJobResponse) Reset() {
 	*x = PauseJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6028,7 +7167,7 @@ func (x *PauseJobResponse) String() string {
 func (*PauseJobResponse) ProtoMessage() {}
 
 func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[90]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6041,7 +7180,7 @@ func (x *PauseJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJobResponse.ProtoReflect.Descriptor instead.
 func (*PauseJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{90}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *PauseJobResponse) GetJob() *Job {
@@ -6062,7 +7201,7 @@ type ResumeJobRequest struct {
 
 func (x *ResumeJobRequest) Reset() {
 	*x = ResumeJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6074,7 +7213,7 @@ func (x *ResumeJobRequest) String() string {
 func (*ResumeJobRequest) ProtoMessage() {}
 
 func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[91]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6087,7 +7226,7 @@ func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobRequest.ProtoReflect.Descriptor instead.
 func (*ResumeJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{91}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *ResumeJobRequest) GetName() string {
@@ -6108,7 +7247,7 @@ type ResumeJobResponse struct {
 
 func (x *ResumeJobResponse) Reset() {
 	*x = ResumeJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6120,7 +7259,7 @@ func (x *ResumeJobResponse) String() string {
 func (*ResumeJobResponse) ProtoMessage() {}
 
 func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[92]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6133,7 +7272,7 @@ func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobResponse.ProtoReflect.Descriptor instead.
 func (*ResumeJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{92}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *ResumeJobResponse) GetJob() *Job {
@@ -6158,7 +7297,7 @@ type RunJobRequest struct {
 
 func (x *RunJobRequest) Reset() {
 	*x = RunJobRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6170,7 +7309,7 @@ func (x *RunJobRequest) String() string {
 func (*RunJobRequest) ProtoMessage() {}
 
 func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[93]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6183,7 +7322,7 @@ func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
 func (*RunJobRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{93}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *RunJobRequest) GetName() string {
@@ -6211,7 +7350,7 @@ type RunJobResponse struct {
 
 func (x *RunJobResponse) Reset() {
 	*x = RunJobResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6223,7 +7362,7 @@ func (x *RunJobResponse) String() string {
 func (*RunJobResponse) ProtoMessage() {}
 
 func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[94]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6236,7 +7375,7 @@ func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
 func (*RunJobResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{94}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *RunJobResponse) GetRuns() []*JobRun {
@@ -6259,7 +7398,7 @@ type ListJobRunsRequest struct {
 
 func (x *ListJobRunsRequest) Reset() {
 	*x = ListJobRunsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6271,7 +7410,7 @@ func (x *ListJobRunsRequest) String() string {
 func (*ListJobRunsRequest) ProtoMessage() {}
 
 func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[95]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6284,7 +7423,7 @@ func (x *ListJobRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobRunsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{95}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *ListJobRunsRequest) GetName() string {
@@ -6312,7 +7451,7 @@ type ListJobRunsResponse struct {
 
 func (x *ListJobRunsResponse) Reset() {
 	*x = ListJobRunsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6324,7 +7463,7 @@ func (x *ListJobRunsResponse) String() string {
 func (*ListJobRunsResponse) ProtoMessage() {}
 
 func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[96]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6337,7 +7476,7 @@ func (x *ListJobRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobRunsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{96}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *ListJobRunsResponse) GetRuns() []*JobRun {
@@ -6365,7 +7504,7 @@ type ExportConfigRequest struct {
 
 func (x *ExportConfigRequest) Reset() {
 	*x = ExportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6377,7 +7516,7 @@ func (x *ExportConfigRequest) String() string {
 func (*ExportConfigRequest) ProtoMessage() {}
 
 func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[97]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6390,7 +7529,7 @@ func (x *ExportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ExportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{97}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *ExportConfigRequest) GetKinds() []string {
@@ -6425,7 +7564,7 @@ type ExportConfigResponse struct {
 
 func (x *ExportConfigResponse) Reset() {
 	*x = ExportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6437,7 +7576,7 @@ func (x *ExportConfigResponse) String() string {
 func (*ExportConfigResponse) ProtoMessage() {}
 
 func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[98]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6450,7 +7589,7 @@ func (x *ExportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ExportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{98}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *ExportConfigResponse) GetConfig() *Config {
@@ -6490,7 +7629,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6502,7 +7641,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[99]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6515,7 +7654,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{99}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *Config) GetVersion() int32 {
@@ -6576,7 +7715,7 @@ type PlanConfigRequest struct {
 
 func (x *PlanConfigRequest) Reset() {
 	*x = PlanConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6588,7 +7727,7 @@ func (x *PlanConfigRequest) String() string {
 func (*PlanConfigRequest) ProtoMessage() {}
 
 func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[100]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6601,7 +7740,7 @@ func (x *PlanConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigRequest.ProtoReflect.Descriptor instead.
 func (*PlanConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{100}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *PlanConfigRequest) GetConfig() *Config {
@@ -6636,7 +7775,7 @@ type PlanConfigResponse struct {
 
 func (x *PlanConfigResponse) Reset() {
 	*x = PlanConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6648,7 +7787,7 @@ func (x *PlanConfigResponse) String() string {
 func (*PlanConfigResponse) ProtoMessage() {}
 
 func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[101]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6661,7 +7800,7 @@ func (x *PlanConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanConfigResponse.ProtoReflect.Descriptor instead.
 func (*PlanConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{101}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *PlanConfigResponse) GetItems() []*PlanItem {
@@ -6708,7 +7847,7 @@ type ImportConfigRequest struct {
 
 func (x *ImportConfigRequest) Reset() {
 	*x = ImportConfigRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6720,7 +7859,7 @@ func (x *ImportConfigRequest) String() string {
 func (*ImportConfigRequest) ProtoMessage() {}
 
 func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[102]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6733,7 +7872,7 @@ func (x *ImportConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigRequest.ProtoReflect.Descriptor instead.
 func (*ImportConfigRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{102}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *ImportConfigRequest) GetConfig() *Config {
@@ -6783,7 +7922,7 @@ type ImportConfigResponse struct {
 
 func (x *ImportConfigResponse) Reset() {
 	*x = ImportConfigResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6795,7 +7934,7 @@ func (x *ImportConfigResponse) String() string {
 func (*ImportConfigResponse) ProtoMessage() {}
 
 func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[103]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6808,7 +7947,7 @@ func (x *ImportConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportConfigResponse.ProtoReflect.Descriptor instead.
 func (*ImportConfigResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{103}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *ImportConfigResponse) GetItems() []*PlanItem {
@@ -6857,7 +7996,7 @@ type PlanItem struct {
 
 func (x *PlanItem) Reset() {
 	*x = PlanItem{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6869,7 +8008,7 @@ func (x *PlanItem) String() string {
 func (*PlanItem) ProtoMessage() {}
 
 func (x *PlanItem) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[104]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6882,7 +8021,7 @@ func (x *PlanItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanItem.ProtoReflect.Descriptor instead.
 func (*PlanItem) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{104}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *PlanItem) GetKind() string {
@@ -6930,7 +8069,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6942,7 +8081,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[105]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6955,7 +8094,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{105}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *FieldChange) GetField() string {
@@ -6999,7 +8138,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7011,7 +8150,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[106]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7024,7 +8163,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{106}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *GetStatsRequest) GetKind() string {
@@ -7081,7 +8220,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7093,7 +8232,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[107]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7106,7 +8245,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{107}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *GetStatsResponse) GetFrom() *timestamppb.Timestamp {
@@ -7156,7 +8295,7 @@ type ObjectStats struct {
 
 func (x *ObjectStats) Reset() {
 	*x = ObjectStats{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7168,7 +8307,7 @@ func (x *ObjectStats) String() string {
 func (*ObjectStats) ProtoMessage() {}
 
 func (x *ObjectStats) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[108]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7181,7 +8320,7 @@ func (x *ObjectStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectStats.ProtoReflect.Descriptor instead.
 func (*ObjectStats) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{108}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *ObjectStats) GetKind() string {
@@ -7250,7 +8389,7 @@ type StatsTotals struct {
 
 func (x *StatsTotals) Reset() {
 	*x = StatsTotals{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7262,7 +8401,7 @@ func (x *StatsTotals) String() string {
 func (*StatsTotals) ProtoMessage() {}
 
 func (x *StatsTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[109]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7275,7 +8414,7 @@ func (x *StatsTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsTotals.ProtoReflect.Descriptor instead.
 func (*StatsTotals) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{109}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *StatsTotals) GetFrom() *timestamppb.Timestamp {
@@ -7372,7 +8511,7 @@ type ListSamplesRequest struct {
 
 func (x *ListSamplesRequest) Reset() {
 	*x = ListSamplesRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7384,7 +8523,7 @@ func (x *ListSamplesRequest) String() string {
 func (*ListSamplesRequest) ProtoMessage() {}
 
 func (x *ListSamplesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[110]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7397,7 +8536,7 @@ func (x *ListSamplesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSamplesRequest.ProtoReflect.Descriptor instead.
 func (*ListSamplesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{110}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *ListSamplesRequest) GetService() string {
@@ -7441,7 +8580,7 @@ type ListSamplesResponse struct {
 
 func (x *ListSamplesResponse) Reset() {
 	*x = ListSamplesResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7453,7 +8592,7 @@ func (x *ListSamplesResponse) String() string {
 func (*ListSamplesResponse) ProtoMessage() {}
 
 func (x *ListSamplesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[111]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7466,7 +8605,7 @@ func (x *ListSamplesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSamplesResponse.ProtoReflect.Descriptor instead.
 func (*ListSamplesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{111}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *ListSamplesResponse) GetSamples() []*Sample {
@@ -7526,7 +8665,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7538,7 +8677,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[112]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7551,7 +8690,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{112}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *Sample) GetAgentId() string {
@@ -7683,7 +8822,7 @@ type TailRequest struct {
 
 func (x *TailRequest) Reset() {
 	*x = TailRequest{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[113]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7695,7 +8834,7 @@ func (x *TailRequest) String() string {
 func (*TailRequest) ProtoMessage() {}
 
 func (x *TailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[113]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7708,7 +8847,7 @@ func (x *TailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
 func (*TailRequest) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{113}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *TailRequest) GetService() string {
@@ -7755,7 +8894,7 @@ type TailResponse struct {
 
 func (x *TailResponse) Reset() {
 	*x = TailResponse{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[114]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7767,7 +8906,7 @@ func (x *TailResponse) String() string {
 func (*TailResponse) ProtoMessage() {}
 
 func (x *TailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[114]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7780,7 +8919,7 @@ func (x *TailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailResponse.ProtoReflect.Descriptor instead.
 func (*TailResponse) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{114}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *TailResponse) GetKind() isTailResponse_Kind {
@@ -7840,7 +8979,7 @@ type TailDropped struct {
 
 func (x *TailDropped) Reset() {
 	*x = TailDropped{}
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[115]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[133]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7852,7 +8991,7 @@ func (x *TailDropped) String() string {
 func (*TailDropped) ProtoMessage() {}
 
 func (x *TailDropped) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_admin_v1_admin_proto_msgTypes[115]
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[133]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7865,7 +9004,7 @@ func (x *TailDropped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailDropped.ProtoReflect.Descriptor instead.
 func (*TailDropped) Descriptor() ([]byte, []int) {
-	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{115}
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{133}
 }
 
 func (x *TailDropped) GetAgentId() string {
@@ -7886,7 +9025,81 @@ var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n" +
+	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n" +
+	"\x05Token\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x13.weft.admin.v1.RoleR\x04role\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x06 \x01(\tR\tcreatedBy\"r\n" +
+	"\x12CreateTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x13.weft.admin.v1.RoleR\x04role\x12\x1f\n" +
+	"\vttl_seconds\x18\x03 \x01(\x03R\n" +
+	"ttlSeconds\"Y\n" +
+	"\x13CreateTokenResponse\x12*\n" +
+	"\x05token\x18\x01 \x01(\v2\x14.weft.admin.v1.TokenR\x05token\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x13\n" +
+	"\x11ListTokensRequest\"B\n" +
+	"\x12ListTokensResponse\x12,\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x14.weft.admin.v1.TokenR\x06tokens\"(\n" +
+	"\x12RevokeTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"A\n" +
+	"\x13RevokeTokenResponse\x12*\n" +
+	"\x05token\x18\x01 \x01(\v2\x14.weft.admin.v1.TokenR\x05token\"\x0f\n" +
+	"\rWhoAmIRequest\"M\n" +
+	"\x0eWhoAmIResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x13.weft.admin.v1.RoleR\x04role\"\xa4\x03\n" +
+	"\tJoinToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12<\n" +
+	"\x06labels\x18\x02 \x03(\v2$.weft.admin.v1.JoinToken.LabelsEntryR\x06labels\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x12\n" +
+	"\x04uses\x18\x05 \x01(\x05R\x04uses\x12\x12\n" +
+	"\x04used\x18\x06 \x01(\x05R\x04used\x129\n" +
+	"\n" +
+	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\b \x01(\tR\tcreatedBy\x12\x16\n" +
+	"\x06agents\x18\t \x03(\tR\x06agents\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd3\x01\n" +
+	"\x16CreateJoinTokenRequest\x12I\n" +
+	"\x06labels\x18\x01 \x03(\v21.weft.admin.v1.CreateJoinTokenRequest.LabelsEntryR\x06labels\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\x03R\n" +
+	"ttlSeconds\x12\x12\n" +
+	"\x04uses\x18\x03 \x01(\x05R\x04uses\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x91\x01\n" +
+	"\x17CreateJoinTokenResponse\x127\n" +
+	"\n" +
+	"join_token\x18\x01 \x01(\v2\x18.weft.admin.v1.JoinTokenR\tjoinToken\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\x12%\n" +
+	"\x0eca_fingerprint\x18\x03 \x01(\tR\rcaFingerprint\"\x17\n" +
+	"\x15ListJoinTokensRequest\"S\n" +
+	"\x16ListJoinTokensResponse\x129\n" +
+	"\vjoin_tokens\x18\x01 \x03(\v2\x18.weft.admin.v1.JoinTokenR\n" +
+	"joinTokens\"(\n" +
+	"\x16RevokeJoinTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"R\n" +
+	"\x17RevokeJoinTokenResponse\x127\n" +
+	"\n" +
+	"join_token\x18\x01 \x01(\v2\x18.weft.admin.v1.JoinTokenR\tjoinToken\"$\n" +
+	"\x12RevokeAgentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"Y\n" +
+	"\x13RevokeAgentResponse\x12*\n" +
+	"\x05agent\x18\x01 \x01(\v2\x14.weft.admin.v1.AgentR\x05agent\x12\x16\n" +
+	"\x06closed\x18\x02 \x01(\x05R\x06closed\"\x7f\n" +
 	"\x10ListAuditRequest\x12/\n" +
 	"\x05since\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x05since\x12\x10\n" +
 	"\x03who\x18\x02 \x01(\tR\x03who\x12\x12\n" +
@@ -8034,7 +9247,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x14DeleteChannelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
 	"\x15DeleteChannelResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\"\xd5\x05\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\x83\a\n" +
 	"\x05Agent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x128\n" +
 	"\x06labels\x18\x02 \x03(\v2 .weft.admin.v1.Agent.LabelsEntryR\x06labels\x12#\n" +
@@ -8056,7 +9269,12 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12'\n" +
 	"\x0ffailed_revision\x18\x0f \x01(\x03R\x0efailedRevision\x12#\n" +
-	"\rnot_persisted\x18\x10 \x01(\tR\fnotPersisted\x1a9\n" +
+	"\rnot_persisted\x18\x10 \x01(\tR\fnotPersisted\x129\n" +
+	"\n" +
+	"revoked_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12P\n" +
+	"\x16certificate_expires_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x14certificateExpiresAt\x12\x1f\n" +
+	"\venrolled_by\x18\x13 \x01(\tR\n" +
+	"enrolledBy\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
@@ -8142,7 +9360,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x06 \x01(\x03R\n" +
-	"durationUs\"\xbb\x05\n" +
+	"durationUs\"\xf2\x06\n" +
 	"\x12SecurityDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -8171,7 +9389,12 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"created_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
-	"\brevision\x18\x17 \x01(\x03R\brevision\"d\n" +
+	"\brevision\x18\x17 \x01(\x03R\brevision\x12\x15\n" +
+	"\x06ca_pem\x18\x18 \x01(\tR\x05caPem\x12)\n" +
+	"\x10allowed_subjects\x18\x19 \x03(\tR\x0fallowedSubjects\x12!\n" +
+	"\fallowed_sans\x18\x1a \x03(\tR\vallowedSans\x12+\n" +
+	"\x11introspection_url\x18\x1b \x01(\tR\x10introspectionUrl\x12#\n" +
+	"\rcache_seconds\x18\x1c \x01(\x05R\fcacheSeconds\"d\n" +
 	"\x1fCreateSecurityDefinitionRequest\x12A\n" +
 	"\n" +
 	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
@@ -8475,7 +9698,13 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x04kind\">\n" +
 	"\vTailDropped\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count*y\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count*P\n" +
+	"\x04Role\x12\x14\n" +
+	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vROLE_VIEWER\x10\x01\x12\x11\n" +
+	"\rROLE_DEPLOYER\x10\x02\x12\x0e\n" +
+	"\n" +
+	"ROLE_ADMIN\x10\x03*y\n" +
 	"\vDeployState\x12\x1c\n" +
 	"\x18DEPLOY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEPLOY_STATE_PENDING\x10\x01\x12\x19\n" +
@@ -8504,14 +9733,24 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"GetChannel\x12 .weft.admin.v1.GetChannelRequest\x1a!.weft.admin.v1.GetChannelResponse\x12W\n" +
 	"\fListChannels\x12\".weft.admin.v1.ListChannelsRequest\x1a#.weft.admin.v1.ListChannelsResponse\x12Z\n" +
 	"\rUpdateChannel\x12#.weft.admin.v1.UpdateChannelRequest\x1a$.weft.admin.v1.UpdateChannelResponse\x12Z\n" +
-	"\rDeleteChannel\x12#.weft.admin.v1.DeleteChannelRequest\x1a$.weft.admin.v1.DeleteChannelResponse2\xb3\x03\n" +
+	"\rDeleteChannel\x12#.weft.admin.v1.DeleteChannelRequest\x1a$.weft.admin.v1.DeleteChannelResponse2\xac\x06\n" +
 	"\fFleetService\x12Q\n" +
 	"\n" +
 	"ListAgents\x12 .weft.admin.v1.ListAgentsRequest\x1a!.weft.admin.v1.ListAgentsResponse\x12K\n" +
 	"\bGetAgent\x12\x1e.weft.admin.v1.GetAgentRequest\x1a\x1f.weft.admin.v1.GetAgentResponse\x12E\n" +
 	"\x06Invoke\x12\x1c.weft.admin.v1.InvokeRequest\x1a\x1d.weft.admin.v1.InvokeResponse\x12c\n" +
 	"\x10ListAgentBackups\x12&.weft.admin.v1.ListAgentBackupsRequest\x1a'.weft.admin.v1.ListAgentBackupsResponse\x12W\n" +
-	"\fGetAgentLogs\x12\".weft.admin.v1.GetAgentLogsRequest\x1a#.weft.admin.v1.GetAgentLogsResponse2\xf6\x04\n" +
+	"\fGetAgentLogs\x12\".weft.admin.v1.GetAgentLogsRequest\x1a#.weft.admin.v1.GetAgentLogsResponse\x12`\n" +
+	"\x0fCreateJoinToken\x12%.weft.admin.v1.CreateJoinTokenRequest\x1a&.weft.admin.v1.CreateJoinTokenResponse\x12]\n" +
+	"\x0eListJoinTokens\x12$.weft.admin.v1.ListJoinTokensRequest\x1a%.weft.admin.v1.ListJoinTokensResponse\x12`\n" +
+	"\x0fRevokeJoinToken\x12%.weft.admin.v1.RevokeJoinTokenRequest\x1a&.weft.admin.v1.RevokeJoinTokenResponse\x12T\n" +
+	"\vRevokeAgent\x12!.weft.admin.v1.RevokeAgentRequest\x1a\".weft.admin.v1.RevokeAgentResponse2\xd5\x02\n" +
+	"\rAccessService\x12T\n" +
+	"\vCreateToken\x12!.weft.admin.v1.CreateTokenRequest\x1a\".weft.admin.v1.CreateTokenResponse\x12Q\n" +
+	"\n" +
+	"ListTokens\x12 .weft.admin.v1.ListTokensRequest\x1a!.weft.admin.v1.ListTokensResponse\x12T\n" +
+	"\vRevokeToken\x12!.weft.admin.v1.RevokeTokenRequest\x1a\".weft.admin.v1.RevokeTokenResponse\x12E\n" +
+	"\x06WhoAmI\x12\x1c.weft.admin.v1.WhoAmIRequest\x1a\x1d.weft.admin.v1.WhoAmIResponse2\xf6\x04\n" +
 	"\x0fSecurityService\x12{\n" +
 	"\x18CreateSecurityDefinition\x12..weft.admin.v1.CreateSecurityDefinitionRequest\x1a/.weft.admin.v1.CreateSecurityDefinitionResponse\x12r\n" +
 	"\x15GetSecurityDefinition\x12+.weft.admin.v1.GetSecurityDefinitionRequest\x1a,.weft.admin.v1.GetSecurityDefinitionResponse\x12x\n" +
@@ -8559,342 +9798,399 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_weft_admin_v1_admin_proto_rawDescData
 }
 
-var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 122)
+var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 142)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
-	(DeployState)(0),                         // 0: weft.admin.v1.DeployState
-	(SyncStatus)(0),                          // 1: weft.admin.v1.SyncStatus
-	(*ListAuditRequest)(nil),                 // 2: weft.admin.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),                // 3: weft.admin.v1.ListAuditResponse
-	(*AuditEntry)(nil),                       // 4: weft.admin.v1.AuditEntry
-	(*SourceFile)(nil),                       // 5: weft.admin.v1.SourceFile
-	(*PackageSource)(nil),                    // 6: weft.admin.v1.PackageSource
-	(*DeployRequest)(nil),                    // 7: weft.admin.v1.DeployRequest
-	(*DeployResponse)(nil),                   // 8: weft.admin.v1.DeployResponse
-	(*DeployedPackage)(nil),                  // 9: weft.admin.v1.DeployedPackage
-	(*Package)(nil),                          // 10: weft.admin.v1.Package
-	(*ListPackagesRequest)(nil),              // 11: weft.admin.v1.ListPackagesRequest
-	(*ListPackagesResponse)(nil),             // 12: weft.admin.v1.ListPackagesResponse
-	(*Service)(nil),                          // 13: weft.admin.v1.Service
-	(*ListServicesRequest)(nil),              // 14: weft.admin.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),             // 15: weft.admin.v1.ListServicesResponse
-	(*ListPackageVersionsRequest)(nil),       // 16: weft.admin.v1.ListPackageVersionsRequest
-	(*ListPackageVersionsResponse)(nil),      // 17: weft.admin.v1.ListPackageVersionsResponse
-	(*GetPackageRequest)(nil),                // 18: weft.admin.v1.GetPackageRequest
-	(*GetPackageResponse)(nil),               // 19: weft.admin.v1.GetPackageResponse
-	(*AgentDeployStatus)(nil),                // 20: weft.admin.v1.AgentDeployStatus
-	(*GetDeployStatusRequest)(nil),           // 21: weft.admin.v1.GetDeployStatusRequest
-	(*GetDeployStatusResponse)(nil),          // 22: weft.admin.v1.GetDeployStatusResponse
-	(*RollbackRequest)(nil),                  // 23: weft.admin.v1.RollbackRequest
-	(*RollbackResponse)(nil),                 // 24: weft.admin.v1.RollbackResponse
-	(*UndeployRequest)(nil),                  // 25: weft.admin.v1.UndeployRequest
-	(*UndeployResponse)(nil),                 // 26: weft.admin.v1.UndeployResponse
-	(*Channel)(nil),                          // 27: weft.admin.v1.Channel
-	(*CreateChannelRequest)(nil),             // 28: weft.admin.v1.CreateChannelRequest
-	(*CreateChannelResponse)(nil),            // 29: weft.admin.v1.CreateChannelResponse
-	(*GetChannelRequest)(nil),                // 30: weft.admin.v1.GetChannelRequest
-	(*GetChannelResponse)(nil),               // 31: weft.admin.v1.GetChannelResponse
-	(*ListChannelsRequest)(nil),              // 32: weft.admin.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),             // 33: weft.admin.v1.ListChannelsResponse
-	(*UpdateChannelRequest)(nil),             // 34: weft.admin.v1.UpdateChannelRequest
-	(*UpdateChannelResponse)(nil),            // 35: weft.admin.v1.UpdateChannelResponse
-	(*DeleteChannelRequest)(nil),             // 36: weft.admin.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil),            // 37: weft.admin.v1.DeleteChannelResponse
-	(*Agent)(nil),                            // 38: weft.admin.v1.Agent
-	(*ListAgentsRequest)(nil),                // 39: weft.admin.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),               // 40: weft.admin.v1.ListAgentsResponse
-	(*GetAgentRequest)(nil),                  // 41: weft.admin.v1.GetAgentRequest
-	(*GetAgentResponse)(nil),                 // 42: weft.admin.v1.GetAgentResponse
-	(*LoadedPackage)(nil),                    // 43: weft.admin.v1.LoadedPackage
-	(*AgentInventory)(nil),                   // 44: weft.admin.v1.AgentInventory
-	(*AgentWorker)(nil),                      // 45: weft.admin.v1.AgentWorker
-	(*GetAgentLogsRequest)(nil),              // 46: weft.admin.v1.GetAgentLogsRequest
-	(*GetAgentLogsResponse)(nil),             // 47: weft.admin.v1.GetAgentLogsResponse
-	(*Backup)(nil),                           // 48: weft.admin.v1.Backup
-	(*ListAgentBackupsRequest)(nil),          // 49: weft.admin.v1.ListAgentBackupsRequest
-	(*ListAgentBackupsResponse)(nil),         // 50: weft.admin.v1.ListAgentBackupsResponse
-	(*InvokeRequest)(nil),                    // 51: weft.admin.v1.InvokeRequest
-	(*InvokeResponse)(nil),                   // 52: weft.admin.v1.InvokeResponse
-	(*SecurityDefinition)(nil),               // 53: weft.admin.v1.SecurityDefinition
-	(*CreateSecurityDefinitionRequest)(nil),  // 54: weft.admin.v1.CreateSecurityDefinitionRequest
-	(*CreateSecurityDefinitionResponse)(nil), // 55: weft.admin.v1.CreateSecurityDefinitionResponse
-	(*GetSecurityDefinitionRequest)(nil),     // 56: weft.admin.v1.GetSecurityDefinitionRequest
-	(*GetSecurityDefinitionResponse)(nil),    // 57: weft.admin.v1.GetSecurityDefinitionResponse
-	(*ListSecurityDefinitionsRequest)(nil),   // 58: weft.admin.v1.ListSecurityDefinitionsRequest
-	(*ListSecurityDefinitionsResponse)(nil),  // 59: weft.admin.v1.ListSecurityDefinitionsResponse
-	(*UpdateSecurityDefinitionRequest)(nil),  // 60: weft.admin.v1.UpdateSecurityDefinitionRequest
-	(*UpdateSecurityDefinitionResponse)(nil), // 61: weft.admin.v1.UpdateSecurityDefinitionResponse
-	(*DeleteSecurityDefinitionRequest)(nil),  // 62: weft.admin.v1.DeleteSecurityDefinitionRequest
-	(*DeleteSecurityDefinitionResponse)(nil), // 63: weft.admin.v1.DeleteSecurityDefinitionResponse
-	(*OutgoingConnection)(nil),               // 64: weft.admin.v1.OutgoingConnection
-	(*CreateOutgoingConnectionRequest)(nil),  // 65: weft.admin.v1.CreateOutgoingConnectionRequest
-	(*CreateOutgoingConnectionResponse)(nil), // 66: weft.admin.v1.CreateOutgoingConnectionResponse
-	(*GetOutgoingConnectionRequest)(nil),     // 67: weft.admin.v1.GetOutgoingConnectionRequest
-	(*GetOutgoingConnectionResponse)(nil),    // 68: weft.admin.v1.GetOutgoingConnectionResponse
-	(*ListOutgoingConnectionsRequest)(nil),   // 69: weft.admin.v1.ListOutgoingConnectionsRequest
-	(*ListOutgoingConnectionsResponse)(nil),  // 70: weft.admin.v1.ListOutgoingConnectionsResponse
-	(*UpdateOutgoingConnectionRequest)(nil),  // 71: weft.admin.v1.UpdateOutgoingConnectionRequest
-	(*UpdateOutgoingConnectionResponse)(nil), // 72: weft.admin.v1.UpdateOutgoingConnectionResponse
-	(*DeleteOutgoingConnectionRequest)(nil),  // 73: weft.admin.v1.DeleteOutgoingConnectionRequest
-	(*DeleteOutgoingConnectionResponse)(nil), // 74: weft.admin.v1.DeleteOutgoingConnectionResponse
-	(*PingOutgoingConnectionRequest)(nil),    // 75: weft.admin.v1.PingOutgoingConnectionRequest
-	(*PingOutgoingConnectionResponse)(nil),   // 76: weft.admin.v1.PingOutgoingConnectionResponse
-	(*Job)(nil),                              // 77: weft.admin.v1.Job
-	(*JobInterval)(nil),                      // 78: weft.admin.v1.JobInterval
-	(*JobLease)(nil),                         // 79: weft.admin.v1.JobLease
-	(*JobRun)(nil),                           // 80: weft.admin.v1.JobRun
-	(*CreateJobRequest)(nil),                 // 81: weft.admin.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),                // 82: weft.admin.v1.CreateJobResponse
-	(*GetJobRequest)(nil),                    // 83: weft.admin.v1.GetJobRequest
-	(*GetJobResponse)(nil),                   // 84: weft.admin.v1.GetJobResponse
-	(*ListJobsRequest)(nil),                  // 85: weft.admin.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),                 // 86: weft.admin.v1.ListJobsResponse
-	(*UpdateJobRequest)(nil),                 // 87: weft.admin.v1.UpdateJobRequest
-	(*UpdateJobResponse)(nil),                // 88: weft.admin.v1.UpdateJobResponse
-	(*DeleteJobRequest)(nil),                 // 89: weft.admin.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),                // 90: weft.admin.v1.DeleteJobResponse
-	(*PauseJobRequest)(nil),                  // 91: weft.admin.v1.PauseJobRequest
-	(*PauseJobResponse)(nil),                 // 92: weft.admin.v1.PauseJobResponse
-	(*ResumeJobRequest)(nil),                 // 93: weft.admin.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),                // 94: weft.admin.v1.ResumeJobResponse
-	(*RunJobRequest)(nil),                    // 95: weft.admin.v1.RunJobRequest
-	(*RunJobResponse)(nil),                   // 96: weft.admin.v1.RunJobResponse
-	(*ListJobRunsRequest)(nil),               // 97: weft.admin.v1.ListJobRunsRequest
-	(*ListJobRunsResponse)(nil),              // 98: weft.admin.v1.ListJobRunsResponse
-	(*ExportConfigRequest)(nil),              // 99: weft.admin.v1.ExportConfigRequest
-	(*ExportConfigResponse)(nil),             // 100: weft.admin.v1.ExportConfigResponse
-	(*Config)(nil),                           // 101: weft.admin.v1.Config
-	(*PlanConfigRequest)(nil),                // 102: weft.admin.v1.PlanConfigRequest
-	(*PlanConfigResponse)(nil),               // 103: weft.admin.v1.PlanConfigResponse
-	(*ImportConfigRequest)(nil),              // 104: weft.admin.v1.ImportConfigRequest
-	(*ImportConfigResponse)(nil),             // 105: weft.admin.v1.ImportConfigResponse
-	(*PlanItem)(nil),                         // 106: weft.admin.v1.PlanItem
-	(*FieldChange)(nil),                      // 107: weft.admin.v1.FieldChange
-	(*GetStatsRequest)(nil),                  // 108: weft.admin.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),                 // 109: weft.admin.v1.GetStatsResponse
-	(*ObjectStats)(nil),                      // 110: weft.admin.v1.ObjectStats
-	(*StatsTotals)(nil),                      // 111: weft.admin.v1.StatsTotals
-	(*ListSamplesRequest)(nil),               // 112: weft.admin.v1.ListSamplesRequest
-	(*ListSamplesResponse)(nil),              // 113: weft.admin.v1.ListSamplesResponse
-	(*Sample)(nil),                           // 114: weft.admin.v1.Sample
-	(*TailRequest)(nil),                      // 115: weft.admin.v1.TailRequest
-	(*TailResponse)(nil),                     // 116: weft.admin.v1.TailResponse
-	(*TailDropped)(nil),                      // 117: weft.admin.v1.TailDropped
-	nil,                                      // 118: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 119: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 120: weft.admin.v1.AgentInventory.LabelsEntry
-	nil,                                      // 121: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 122: weft.admin.v1.Job.AgentLabelsEntry
-	nil,                                      // 123: weft.admin.v1.StatsTotals.StatusesEntry
-	(*durationpb.Duration)(nil),              // 124: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),            // 125: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 126: google.protobuf.FieldMask
+	(Role)(0),                                // 0: weft.admin.v1.Role
+	(DeployState)(0),                         // 1: weft.admin.v1.DeployState
+	(SyncStatus)(0),                          // 2: weft.admin.v1.SyncStatus
+	(*Token)(nil),                            // 3: weft.admin.v1.Token
+	(*CreateTokenRequest)(nil),               // 4: weft.admin.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),              // 5: weft.admin.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),                // 6: weft.admin.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),               // 7: weft.admin.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),               // 8: weft.admin.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),              // 9: weft.admin.v1.RevokeTokenResponse
+	(*WhoAmIRequest)(nil),                    // 10: weft.admin.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),                   // 11: weft.admin.v1.WhoAmIResponse
+	(*JoinToken)(nil),                        // 12: weft.admin.v1.JoinToken
+	(*CreateJoinTokenRequest)(nil),           // 13: weft.admin.v1.CreateJoinTokenRequest
+	(*CreateJoinTokenResponse)(nil),          // 14: weft.admin.v1.CreateJoinTokenResponse
+	(*ListJoinTokensRequest)(nil),            // 15: weft.admin.v1.ListJoinTokensRequest
+	(*ListJoinTokensResponse)(nil),           // 16: weft.admin.v1.ListJoinTokensResponse
+	(*RevokeJoinTokenRequest)(nil),           // 17: weft.admin.v1.RevokeJoinTokenRequest
+	(*RevokeJoinTokenResponse)(nil),          // 18: weft.admin.v1.RevokeJoinTokenResponse
+	(*RevokeAgentRequest)(nil),               // 19: weft.admin.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),              // 20: weft.admin.v1.RevokeAgentResponse
+	(*ListAuditRequest)(nil),                 // 21: weft.admin.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),                // 22: weft.admin.v1.ListAuditResponse
+	(*AuditEntry)(nil),                       // 23: weft.admin.v1.AuditEntry
+	(*SourceFile)(nil),                       // 24: weft.admin.v1.SourceFile
+	(*PackageSource)(nil),                    // 25: weft.admin.v1.PackageSource
+	(*DeployRequest)(nil),                    // 26: weft.admin.v1.DeployRequest
+	(*DeployResponse)(nil),                   // 27: weft.admin.v1.DeployResponse
+	(*DeployedPackage)(nil),                  // 28: weft.admin.v1.DeployedPackage
+	(*Package)(nil),                          // 29: weft.admin.v1.Package
+	(*ListPackagesRequest)(nil),              // 30: weft.admin.v1.ListPackagesRequest
+	(*ListPackagesResponse)(nil),             // 31: weft.admin.v1.ListPackagesResponse
+	(*Service)(nil),                          // 32: weft.admin.v1.Service
+	(*ListServicesRequest)(nil),              // 33: weft.admin.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),             // 34: weft.admin.v1.ListServicesResponse
+	(*ListPackageVersionsRequest)(nil),       // 35: weft.admin.v1.ListPackageVersionsRequest
+	(*ListPackageVersionsResponse)(nil),      // 36: weft.admin.v1.ListPackageVersionsResponse
+	(*GetPackageRequest)(nil),                // 37: weft.admin.v1.GetPackageRequest
+	(*GetPackageResponse)(nil),               // 38: weft.admin.v1.GetPackageResponse
+	(*AgentDeployStatus)(nil),                // 39: weft.admin.v1.AgentDeployStatus
+	(*GetDeployStatusRequest)(nil),           // 40: weft.admin.v1.GetDeployStatusRequest
+	(*GetDeployStatusResponse)(nil),          // 41: weft.admin.v1.GetDeployStatusResponse
+	(*RollbackRequest)(nil),                  // 42: weft.admin.v1.RollbackRequest
+	(*RollbackResponse)(nil),                 // 43: weft.admin.v1.RollbackResponse
+	(*UndeployRequest)(nil),                  // 44: weft.admin.v1.UndeployRequest
+	(*UndeployResponse)(nil),                 // 45: weft.admin.v1.UndeployResponse
+	(*Channel)(nil),                          // 46: weft.admin.v1.Channel
+	(*CreateChannelRequest)(nil),             // 47: weft.admin.v1.CreateChannelRequest
+	(*CreateChannelResponse)(nil),            // 48: weft.admin.v1.CreateChannelResponse
+	(*GetChannelRequest)(nil),                // 49: weft.admin.v1.GetChannelRequest
+	(*GetChannelResponse)(nil),               // 50: weft.admin.v1.GetChannelResponse
+	(*ListChannelsRequest)(nil),              // 51: weft.admin.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),             // 52: weft.admin.v1.ListChannelsResponse
+	(*UpdateChannelRequest)(nil),             // 53: weft.admin.v1.UpdateChannelRequest
+	(*UpdateChannelResponse)(nil),            // 54: weft.admin.v1.UpdateChannelResponse
+	(*DeleteChannelRequest)(nil),             // 55: weft.admin.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil),            // 56: weft.admin.v1.DeleteChannelResponse
+	(*Agent)(nil),                            // 57: weft.admin.v1.Agent
+	(*ListAgentsRequest)(nil),                // 58: weft.admin.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),               // 59: weft.admin.v1.ListAgentsResponse
+	(*GetAgentRequest)(nil),                  // 60: weft.admin.v1.GetAgentRequest
+	(*GetAgentResponse)(nil),                 // 61: weft.admin.v1.GetAgentResponse
+	(*LoadedPackage)(nil),                    // 62: weft.admin.v1.LoadedPackage
+	(*AgentInventory)(nil),                   // 63: weft.admin.v1.AgentInventory
+	(*AgentWorker)(nil),                      // 64: weft.admin.v1.AgentWorker
+	(*GetAgentLogsRequest)(nil),              // 65: weft.admin.v1.GetAgentLogsRequest
+	(*GetAgentLogsResponse)(nil),             // 66: weft.admin.v1.GetAgentLogsResponse
+	(*Backup)(nil),                           // 67: weft.admin.v1.Backup
+	(*ListAgentBackupsRequest)(nil),          // 68: weft.admin.v1.ListAgentBackupsRequest
+	(*ListAgentBackupsResponse)(nil),         // 69: weft.admin.v1.ListAgentBackupsResponse
+	(*InvokeRequest)(nil),                    // 70: weft.admin.v1.InvokeRequest
+	(*InvokeResponse)(nil),                   // 71: weft.admin.v1.InvokeResponse
+	(*SecurityDefinition)(nil),               // 72: weft.admin.v1.SecurityDefinition
+	(*CreateSecurityDefinitionRequest)(nil),  // 73: weft.admin.v1.CreateSecurityDefinitionRequest
+	(*CreateSecurityDefinitionResponse)(nil), // 74: weft.admin.v1.CreateSecurityDefinitionResponse
+	(*GetSecurityDefinitionRequest)(nil),     // 75: weft.admin.v1.GetSecurityDefinitionRequest
+	(*GetSecurityDefinitionResponse)(nil),    // 76: weft.admin.v1.GetSecurityDefinitionResponse
+	(*ListSecurityDefinitionsRequest)(nil),   // 77: weft.admin.v1.ListSecurityDefinitionsRequest
+	(*ListSecurityDefinitionsResponse)(nil),  // 78: weft.admin.v1.ListSecurityDefinitionsResponse
+	(*UpdateSecurityDefinitionRequest)(nil),  // 79: weft.admin.v1.UpdateSecurityDefinitionRequest
+	(*UpdateSecurityDefinitionResponse)(nil), // 80: weft.admin.v1.UpdateSecurityDefinitionResponse
+	(*DeleteSecurityDefinitionRequest)(nil),  // 81: weft.admin.v1.DeleteSecurityDefinitionRequest
+	(*DeleteSecurityDefinitionResponse)(nil), // 82: weft.admin.v1.DeleteSecurityDefinitionResponse
+	(*OutgoingConnection)(nil),               // 83: weft.admin.v1.OutgoingConnection
+	(*CreateOutgoingConnectionRequest)(nil),  // 84: weft.admin.v1.CreateOutgoingConnectionRequest
+	(*CreateOutgoingConnectionResponse)(nil), // 85: weft.admin.v1.CreateOutgoingConnectionResponse
+	(*GetOutgoingConnectionRequest)(nil),     // 86: weft.admin.v1.GetOutgoingConnectionRequest
+	(*GetOutgoingConnectionResponse)(nil),    // 87: weft.admin.v1.GetOutgoingConnectionResponse
+	(*ListOutgoingConnectionsRequest)(nil),   // 88: weft.admin.v1.ListOutgoingConnectionsRequest
+	(*ListOutgoingConnectionsResponse)(nil),  // 89: weft.admin.v1.ListOutgoingConnectionsResponse
+	(*UpdateOutgoingConnectionRequest)(nil),  // 90: weft.admin.v1.UpdateOutgoingConnectionRequest
+	(*UpdateOutgoingConnectionResponse)(nil), // 91: weft.admin.v1.UpdateOutgoingConnectionResponse
+	(*DeleteOutgoingConnectionRequest)(nil),  // 92: weft.admin.v1.DeleteOutgoingConnectionRequest
+	(*DeleteOutgoingConnectionResponse)(nil), // 93: weft.admin.v1.DeleteOutgoingConnectionResponse
+	(*PingOutgoingConnectionRequest)(nil),    // 94: weft.admin.v1.PingOutgoingConnectionRequest
+	(*PingOutgoingConnectionResponse)(nil),   // 95: weft.admin.v1.PingOutgoingConnectionResponse
+	(*Job)(nil),                              // 96: weft.admin.v1.Job
+	(*JobInterval)(nil),                      // 97: weft.admin.v1.JobInterval
+	(*JobLease)(nil),                         // 98: weft.admin.v1.JobLease
+	(*JobRun)(nil),                           // 99: weft.admin.v1.JobRun
+	(*CreateJobRequest)(nil),                 // 100: weft.admin.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),                // 101: weft.admin.v1.CreateJobResponse
+	(*GetJobRequest)(nil),                    // 102: weft.admin.v1.GetJobRequest
+	(*GetJobResponse)(nil),                   // 103: weft.admin.v1.GetJobResponse
+	(*ListJobsRequest)(nil),                  // 104: weft.admin.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),                 // 105: weft.admin.v1.ListJobsResponse
+	(*UpdateJobRequest)(nil),                 // 106: weft.admin.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),                // 107: weft.admin.v1.UpdateJobResponse
+	(*DeleteJobRequest)(nil),                 // 108: weft.admin.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),                // 109: weft.admin.v1.DeleteJobResponse
+	(*PauseJobRequest)(nil),                  // 110: weft.admin.v1.PauseJobRequest
+	(*PauseJobResponse)(nil),                 // 111: weft.admin.v1.PauseJobResponse
+	(*ResumeJobRequest)(nil),                 // 112: weft.admin.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),                // 113: weft.admin.v1.ResumeJobResponse
+	(*RunJobRequest)(nil),                    // 114: weft.admin.v1.RunJobRequest
+	(*RunJobResponse)(nil),                   // 115: weft.admin.v1.RunJobResponse
+	(*ListJobRunsRequest)(nil),               // 116: weft.admin.v1.ListJobRunsRequest
+	(*ListJobRunsResponse)(nil),              // 117: weft.admin.v1.ListJobRunsResponse
+	(*ExportConfigRequest)(nil),              // 118: weft.admin.v1.ExportConfigRequest
+	(*ExportConfigResponse)(nil),             // 119: weft.admin.v1.ExportConfigResponse
+	(*Config)(nil),                           // 120: weft.admin.v1.Config
+	(*PlanConfigRequest)(nil),                // 121: weft.admin.v1.PlanConfigRequest
+	(*PlanConfigResponse)(nil),               // 122: weft.admin.v1.PlanConfigResponse
+	(*ImportConfigRequest)(nil),              // 123: weft.admin.v1.ImportConfigRequest
+	(*ImportConfigResponse)(nil),             // 124: weft.admin.v1.ImportConfigResponse
+	(*PlanItem)(nil),                         // 125: weft.admin.v1.PlanItem
+	(*FieldChange)(nil),                      // 126: weft.admin.v1.FieldChange
+	(*GetStatsRequest)(nil),                  // 127: weft.admin.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),                 // 128: weft.admin.v1.GetStatsResponse
+	(*ObjectStats)(nil),                      // 129: weft.admin.v1.ObjectStats
+	(*StatsTotals)(nil),                      // 130: weft.admin.v1.StatsTotals
+	(*ListSamplesRequest)(nil),               // 131: weft.admin.v1.ListSamplesRequest
+	(*ListSamplesResponse)(nil),              // 132: weft.admin.v1.ListSamplesResponse
+	(*Sample)(nil),                           // 133: weft.admin.v1.Sample
+	(*TailRequest)(nil),                      // 134: weft.admin.v1.TailRequest
+	(*TailResponse)(nil),                     // 135: weft.admin.v1.TailResponse
+	(*TailDropped)(nil),                      // 136: weft.admin.v1.TailDropped
+	nil,                                      // 137: weft.admin.v1.JoinToken.LabelsEntry
+	nil,                                      // 138: weft.admin.v1.CreateJoinTokenRequest.LabelsEntry
+	nil,                                      // 139: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 140: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 141: weft.admin.v1.AgentInventory.LabelsEntry
+	nil,                                      // 142: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 143: weft.admin.v1.Job.AgentLabelsEntry
+	nil,                                      // 144: weft.admin.v1.StatsTotals.StatusesEntry
+	(*timestamppb.Timestamp)(nil),            // 145: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),              // 146: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),            // 147: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
-	124, // 0: weft.admin.v1.ListAuditRequest.since:type_name -> google.protobuf.Duration
-	4,   // 1: weft.admin.v1.ListAuditResponse.entries:type_name -> weft.admin.v1.AuditEntry
-	125, // 2: weft.admin.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	5,   // 3: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
-	6,   // 4: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
-	9,   // 5: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
-	10,  // 6: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	125, // 7: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
-	10,  // 8: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
-	13,  // 9: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
-	10,  // 10: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
-	10,  // 11: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
-	5,   // 12: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
-	0,   // 13: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
-	10,  // 14: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
-	20,  // 15: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
-	10,  // 16: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	125, // 17: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	125, // 18: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	118, // 19: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
-	27,  // 20: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	27,  // 21: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	27,  // 22: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	27,  // 23: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
-	27,  // 24: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	126, // 25: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27,  // 26: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	119, // 27: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
-	1,   // 28: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	125, // 29: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	125, // 30: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	125, // 31: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
-	38,  // 32: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
-	38,  // 33: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	44,  // 34: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	125, // 35: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
-	43,  // 36: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	120, // 37: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
-	125, // 38: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
-	45,  // 39: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
-	125, // 40: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
-	124, // 41: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
-	125, // 42: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	48,  // 43: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	125, // 44: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	125, // 45: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
-	53,  // 46: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	53,  // 47: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	53,  // 48: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	53,  // 49: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
-	53,  // 50: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	126, // 51: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	53,  // 52: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	121, // 53: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	125, // 54: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	125, // 55: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
-	64,  // 56: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	64,  // 57: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	64,  // 58: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	64,  // 59: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
-	64,  // 60: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	126, // 61: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	64,  // 62: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	125, // 63: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
-	78,  // 64: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	122, // 65: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	125, // 66: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	125, // 67: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	125, // 68: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
-	79,  // 69: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
-	80,  // 70: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	125, // 71: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	125, // 72: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	125, // 73: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
-	77,  // 74: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
-	77,  // 75: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
-	77,  // 76: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
-	77,  // 77: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
-	77,  // 78: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	126, // 79: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	77,  // 80: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
-	77,  // 81: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
-	77,  // 82: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
-	80,  // 83: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
-	80,  // 84: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
-	101, // 85: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
-	53,  // 86: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
-	64,  // 87: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
-	27,  // 88: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
-	77,  // 89: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
-	6,   // 90: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
-	101, // 91: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
-	106, // 92: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	101, // 93: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
-	106, // 94: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	107, // 95: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
-	124, // 96: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
-	125, // 97: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
-	125, // 98: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
-	110, // 99: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
-	111, // 100: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
-	111, // 101: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
-	111, // 102: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
-	125, // 103: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
-	123, // 104: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
-	114, // 105: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
-	125, // 106: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	114, // 107: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
-	117, // 108: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
-	7,   // 109: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	11,  // 110: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	14,  // 111: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	16,  // 112: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	18,  // 113: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	21,  // 114: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	23,  // 115: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	25,  // 116: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	28,  // 117: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	30,  // 118: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	32,  // 119: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	34,  // 120: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	36,  // 121: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	39,  // 122: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	41,  // 123: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	51,  // 124: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	49,  // 125: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	46,  // 126: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
-	54,  // 127: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	56,  // 128: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	58,  // 129: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	60,  // 130: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	62,  // 131: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	65,  // 132: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	67,  // 133: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	69,  // 134: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	71,  // 135: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	73,  // 136: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	75,  // 137: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	81,  // 138: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	83,  // 139: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	85,  // 140: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	87,  // 141: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	89,  // 142: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	91,  // 143: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	93,  // 144: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	95,  // 145: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	97,  // 146: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	99,  // 147: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	102, // 148: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
-	104, // 149: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
-	2,   // 150: weft.admin.v1.ConfigService.ListAudit:input_type -> weft.admin.v1.ListAuditRequest
-	108, // 151: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
-	112, // 152: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
-	115, // 153: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
-	8,   // 154: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	12,  // 155: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	15,  // 156: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	17,  // 157: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	19,  // 158: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	22,  // 159: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	24,  // 160: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	26,  // 161: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	29,  // 162: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	31,  // 163: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	33,  // 164: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	35,  // 165: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	37,  // 166: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	40,  // 167: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	42,  // 168: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	52,  // 169: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	50,  // 170: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	47,  // 171: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
-	55,  // 172: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	57,  // 173: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	59,  // 174: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	61,  // 175: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	63,  // 176: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	66,  // 177: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	68,  // 178: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	70,  // 179: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	72,  // 180: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	74,  // 181: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	76,  // 182: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	82,  // 183: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	84,  // 184: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	86,  // 185: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	88,  // 186: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	90,  // 187: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	92,  // 188: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	94,  // 189: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	96,  // 190: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	98,  // 191: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	100, // 192: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	103, // 193: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
-	105, // 194: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
-	3,   // 195: weft.admin.v1.ConfigService.ListAudit:output_type -> weft.admin.v1.ListAuditResponse
-	109, // 196: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
-	113, // 197: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
-	116, // 198: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
-	154, // [154:199] is the sub-list for method output_type
-	109, // [109:154] is the sub-list for method input_type
-	109, // [109:109] is the sub-list for extension type_name
-	109, // [109:109] is the sub-list for extension extendee
-	0,   // [0:109] is the sub-list for field type_name
+	0,   // 0: weft.admin.v1.Token.role:type_name -> weft.admin.v1.Role
+	145, // 1: weft.admin.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	145, // 2: weft.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	145, // 3: weft.admin.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	0,   // 4: weft.admin.v1.CreateTokenRequest.role:type_name -> weft.admin.v1.Role
+	3,   // 5: weft.admin.v1.CreateTokenResponse.token:type_name -> weft.admin.v1.Token
+	3,   // 6: weft.admin.v1.ListTokensResponse.tokens:type_name -> weft.admin.v1.Token
+	3,   // 7: weft.admin.v1.RevokeTokenResponse.token:type_name -> weft.admin.v1.Token
+	0,   // 8: weft.admin.v1.WhoAmIResponse.role:type_name -> weft.admin.v1.Role
+	137, // 9: weft.admin.v1.JoinToken.labels:type_name -> weft.admin.v1.JoinToken.LabelsEntry
+	145, // 10: weft.admin.v1.JoinToken.created_at:type_name -> google.protobuf.Timestamp
+	145, // 11: weft.admin.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
+	145, // 12: weft.admin.v1.JoinToken.revoked_at:type_name -> google.protobuf.Timestamp
+	138, // 13: weft.admin.v1.CreateJoinTokenRequest.labels:type_name -> weft.admin.v1.CreateJoinTokenRequest.LabelsEntry
+	12,  // 14: weft.admin.v1.CreateJoinTokenResponse.join_token:type_name -> weft.admin.v1.JoinToken
+	12,  // 15: weft.admin.v1.ListJoinTokensResponse.join_tokens:type_name -> weft.admin.v1.JoinToken
+	12,  // 16: weft.admin.v1.RevokeJoinTokenResponse.join_token:type_name -> weft.admin.v1.JoinToken
+	57,  // 17: weft.admin.v1.RevokeAgentResponse.agent:type_name -> weft.admin.v1.Agent
+	146, // 18: weft.admin.v1.ListAuditRequest.since:type_name -> google.protobuf.Duration
+	23,  // 19: weft.admin.v1.ListAuditResponse.entries:type_name -> weft.admin.v1.AuditEntry
+	145, // 20: weft.admin.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	24,  // 21: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
+	25,  // 22: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
+	28,  // 23: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
+	29,  // 24: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
+	145, // 25: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	29,  // 26: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
+	32,  // 27: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
+	29,  // 28: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
+	29,  // 29: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
+	24,  // 30: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
+	1,   // 31: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
+	29,  // 32: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
+	39,  // 33: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
+	29,  // 34: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
+	145, // 35: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	145, // 36: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	139, // 37: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	46,  // 38: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	46,  // 39: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	46,  // 40: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	46,  // 41: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
+	46,  // 42: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	147, // 43: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46,  // 44: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	140, // 45: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	2,   // 46: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
+	145, // 47: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	145, // 48: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	145, // 49: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	145, // 50: weft.admin.v1.Agent.revoked_at:type_name -> google.protobuf.Timestamp
+	145, // 51: weft.admin.v1.Agent.certificate_expires_at:type_name -> google.protobuf.Timestamp
+	57,  // 52: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
+	57,  // 53: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
+	63,  // 54: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
+	145, // 55: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	62,  // 56: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
+	141, // 57: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
+	145, // 58: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
+	64,  // 59: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
+	145, // 60: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
+	146, // 61: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
+	145, // 62: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	67,  // 63: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	145, // 64: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	145, // 65: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	72,  // 66: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 67: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 68: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 69: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 70: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	147, // 71: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72,  // 72: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	142, // 73: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	145, // 74: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	145, // 75: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	83,  // 76: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 77: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 78: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 79: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 80: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	147, // 81: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	83,  // 82: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	145, // 83: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	97,  // 84: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
+	143, // 85: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	145, // 86: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	145, // 87: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	145, // 88: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	98,  // 89: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
+	99,  // 90: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
+	145, // 91: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	145, // 92: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	145, // 93: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	96,  // 94: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
+	96,  // 95: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 96: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 97: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
+	96,  // 98: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
+	147, // 99: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	96,  // 100: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 101: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 102: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
+	99,  // 103: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
+	99,  // 104: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
+	120, // 105: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
+	72,  // 106: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
+	83,  // 107: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
+	46,  // 108: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
+	96,  // 109: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
+	25,  // 110: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
+	120, // 111: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
+	125, // 112: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	120, // 113: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
+	125, // 114: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	126, // 115: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
+	146, // 116: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
+	145, // 117: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
+	145, // 118: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
+	129, // 119: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
+	130, // 120: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
+	130, // 121: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
+	130, // 122: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
+	145, // 123: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
+	144, // 124: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
+	133, // 125: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
+	145, // 126: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	133, // 127: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
+	136, // 128: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
+	26,  // 129: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	30,  // 130: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	33,  // 131: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	35,  // 132: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	37,  // 133: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	40,  // 134: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	42,  // 135: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	44,  // 136: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	47,  // 137: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	49,  // 138: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	51,  // 139: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	53,  // 140: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	55,  // 141: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	58,  // 142: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	60,  // 143: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	70,  // 144: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	68,  // 145: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	65,  // 146: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
+	13,  // 147: weft.admin.v1.FleetService.CreateJoinToken:input_type -> weft.admin.v1.CreateJoinTokenRequest
+	15,  // 148: weft.admin.v1.FleetService.ListJoinTokens:input_type -> weft.admin.v1.ListJoinTokensRequest
+	17,  // 149: weft.admin.v1.FleetService.RevokeJoinToken:input_type -> weft.admin.v1.RevokeJoinTokenRequest
+	19,  // 150: weft.admin.v1.FleetService.RevokeAgent:input_type -> weft.admin.v1.RevokeAgentRequest
+	4,   // 151: weft.admin.v1.AccessService.CreateToken:input_type -> weft.admin.v1.CreateTokenRequest
+	6,   // 152: weft.admin.v1.AccessService.ListTokens:input_type -> weft.admin.v1.ListTokensRequest
+	8,   // 153: weft.admin.v1.AccessService.RevokeToken:input_type -> weft.admin.v1.RevokeTokenRequest
+	10,  // 154: weft.admin.v1.AccessService.WhoAmI:input_type -> weft.admin.v1.WhoAmIRequest
+	73,  // 155: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	75,  // 156: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	77,  // 157: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	79,  // 158: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	81,  // 159: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	84,  // 160: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	86,  // 161: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	88,  // 162: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	90,  // 163: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	92,  // 164: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	94,  // 165: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	100, // 166: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	102, // 167: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	104, // 168: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	106, // 169: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	108, // 170: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	110, // 171: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	112, // 172: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	114, // 173: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	116, // 174: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	118, // 175: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	121, // 176: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	123, // 177: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
+	21,  // 178: weft.admin.v1.ConfigService.ListAudit:input_type -> weft.admin.v1.ListAuditRequest
+	127, // 179: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
+	131, // 180: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
+	134, // 181: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
+	27,  // 182: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	31,  // 183: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	34,  // 184: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	36,  // 185: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	38,  // 186: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	41,  // 187: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	43,  // 188: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	45,  // 189: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	48,  // 190: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	50,  // 191: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	52,  // 192: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	54,  // 193: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	56,  // 194: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	59,  // 195: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	61,  // 196: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	71,  // 197: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	69,  // 198: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	66,  // 199: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
+	14,  // 200: weft.admin.v1.FleetService.CreateJoinToken:output_type -> weft.admin.v1.CreateJoinTokenResponse
+	16,  // 201: weft.admin.v1.FleetService.ListJoinTokens:output_type -> weft.admin.v1.ListJoinTokensResponse
+	18,  // 202: weft.admin.v1.FleetService.RevokeJoinToken:output_type -> weft.admin.v1.RevokeJoinTokenResponse
+	20,  // 203: weft.admin.v1.FleetService.RevokeAgent:output_type -> weft.admin.v1.RevokeAgentResponse
+	5,   // 204: weft.admin.v1.AccessService.CreateToken:output_type -> weft.admin.v1.CreateTokenResponse
+	7,   // 205: weft.admin.v1.AccessService.ListTokens:output_type -> weft.admin.v1.ListTokensResponse
+	9,   // 206: weft.admin.v1.AccessService.RevokeToken:output_type -> weft.admin.v1.RevokeTokenResponse
+	11,  // 207: weft.admin.v1.AccessService.WhoAmI:output_type -> weft.admin.v1.WhoAmIResponse
+	74,  // 208: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	76,  // 209: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	78,  // 210: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	80,  // 211: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	82,  // 212: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	85,  // 213: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	87,  // 214: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	89,  // 215: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	91,  // 216: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	93,  // 217: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	95,  // 218: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	101, // 219: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	103, // 220: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	105, // 221: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	107, // 222: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	109, // 223: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	111, // 224: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	113, // 225: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	115, // 226: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	117, // 227: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	119, // 228: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	122, // 229: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	124, // 230: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
+	22,  // 231: weft.admin.v1.ConfigService.ListAudit:output_type -> weft.admin.v1.ListAuditResponse
+	128, // 232: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
+	132, // 233: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
+	135, // 234: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
+	182, // [182:235] is the sub-list for method output_type
+	129, // [129:182] is the sub-list for method input_type
+	129, // [129:129] is the sub-list for extension type_name
+	129, // [129:129] is the sub-list for extension extendee
+	0,   // [0:129] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -8902,10 +10198,10 @@ func file_weft_admin_v1_admin_proto_init() {
 	if File_weft_admin_v1_admin_proto != nil {
 		return
 	}
-	file_weft_admin_v1_admin_proto_msgTypes[25].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[62].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[75].OneofWrappers = []any{}
-	file_weft_admin_v1_admin_proto_msgTypes[114].OneofWrappers = []any{
+	file_weft_admin_v1_admin_proto_msgTypes[43].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[80].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[93].OneofWrappers = []any{}
+	file_weft_admin_v1_admin_proto_msgTypes[132].OneofWrappers = []any{
 		(*TailResponse_Sample)(nil),
 		(*TailResponse_Dropped)(nil),
 	}
@@ -8914,10 +10210,10 @@ func file_weft_admin_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   122,
+			NumEnums:      3,
+			NumMessages:   142,
 			NumExtensions: 0,
-			NumServices:   8,
+			NumServices:   9,
 		},
 		GoTypes:           file_weft_admin_v1_admin_proto_goTypes,
 		DependencyIndexes: file_weft_admin_v1_admin_proto_depIdxs,

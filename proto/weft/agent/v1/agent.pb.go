@@ -21,6 +21,229 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EnrollRequest asks for an agent's first certificate.
+type EnrollRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// join_token is the secret weftctl agent token create printed.
+	JoinToken string `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	// agent_id is the id the certificate binds.
+	AgentId string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// csr_der is a PKCS #10 certificate request, DER, signed with the key
+	// the agent keeps; its subject is not used.
+	CsrDer        []byte `protobuf:"bytes,3,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollRequest) Reset() {
+	*x = EnrollRequest{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollRequest) ProtoMessage() {}
+
+func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
+func (*EnrollRequest) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EnrollRequest) GetJoinToken() string {
+	if x != nil {
+		return x.JoinToken
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetCsrDer() []byte {
+	if x != nil {
+		return x.CsrDer
+	}
+	return nil
+}
+
+// EnrollResponse holds the agent's certificate.
+type EnrollResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// certificate_pem is the agent's certificate, PEM.
+	CertificatePem string `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// ca_pem is the CA certificate that signs agents and the control plane,
+	// PEM: the agent trusts only it from then on.
+	CaPem         string `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollResponse) Reset() {
+	*x = EnrollResponse{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollResponse) ProtoMessage() {}
+
+func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
+func (*EnrollResponse) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EnrollResponse) GetCertificatePem() string {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return ""
+}
+
+func (x *EnrollResponse) GetCaPem() string {
+	if x != nil {
+		return x.CaPem
+	}
+	return ""
+}
+
+// RenewRequest asks for a new certificate for the caller's id.
+type RenewRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// csr_der is a PKCS #10 certificate request, DER, signed with the key
+	// the new certificate is for (a new one or the same).
+	CsrDer        []byte `protobuf:"bytes,1,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewRequest) Reset() {
+	*x = RenewRequest{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewRequest) ProtoMessage() {}
+
+func (x *RenewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
+func (*RenewRequest) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RenewRequest) GetCsrDer() []byte {
+	if x != nil {
+		return x.CsrDer
+	}
+	return nil
+}
+
+// RenewResponse holds the new certificate.
+type RenewResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// certificate_pem is the agent's new certificate, PEM.
+	CertificatePem string `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// ca_pem is the CA certificate, PEM.
+	CaPem         string `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewResponse) Reset() {
+	*x = RenewResponse{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewResponse) ProtoMessage() {}
+
+func (x *RenewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewResponse.ProtoReflect.Descriptor instead.
+func (*RenewResponse) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RenewResponse) GetCertificatePem() string {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return ""
+}
+
+func (x *RenewResponse) GetCaPem() string {
+	if x != nil {
+		return x.CaPem
+	}
+	return ""
+}
+
 // SyncRequest is one message from the agent on the Sync stream.
 type SyncRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -38,7 +261,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[0]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +273,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[0]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +286,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SyncRequest) GetKind() isSyncRequest_Kind {
@@ -140,7 +363,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +375,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +388,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SyncResponse) GetKind() isSyncResponse_Kind {
@@ -226,7 +449,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[2]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +461,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[2]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +474,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Hello) GetAgentId() string {
@@ -352,7 +575,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +587,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +600,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Snapshot) GetRevision() int64 {
@@ -473,7 +696,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +708,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +721,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Job) GetName() string {
@@ -619,7 +842,7 @@ type Package struct {
 
 func (x *Package) Reset() {
 	*x = Package{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +854,7 @@ func (x *Package) String() string {
 func (*Package) ProtoMessage() {}
 
 func (x *Package) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +867,7 @@ func (x *Package) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Package.ProtoReflect.Descriptor instead.
 func (*Package) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Package) GetName() string {
@@ -695,7 +918,7 @@ type SourceFile struct {
 
 func (x *SourceFile) Reset() {
 	*x = SourceFile{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +930,7 @@ func (x *SourceFile) String() string {
 func (*SourceFile) ProtoMessage() {}
 
 func (x *SourceFile) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +943,7 @@ func (x *SourceFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceFile.ProtoReflect.Descriptor instead.
 func (*SourceFile) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SourceFile) GetName() string {
@@ -770,7 +993,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1005,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1018,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Channel) GetName() string {
@@ -926,14 +1149,26 @@ type SecurityDefinition struct {
 	// cert_pem is the TLS client certificate chain.
 	CertPem string `protobuf:"bytes,19,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
 	// key_pem is the TLS client certificate's private key.
-	KeyPem        string `protobuf:"bytes,20,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	KeyPem string `protobuf:"bytes,20,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	// ca_pem is the CA bundle inbound client certificates must chain to.
+	CaPem string `protobuf:"bytes,21,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	// allowed_subjects are the subject common names a client certificate may
+	// have.
+	AllowedSubjects []string `protobuf:"bytes,22,rep,name=allowed_subjects,json=allowedSubjects,proto3" json:"allowed_subjects,omitempty"`
+	// allowed_sans are the subject alternative names a client certificate may
+	// have.
+	AllowedSans []string `protobuf:"bytes,23,rep,name=allowed_sans,json=allowedSans,proto3" json:"allowed_sans,omitempty"`
+	// introspection_url is the OAuth2 token introspection endpoint.
+	IntrospectionUrl string `protobuf:"bytes,24,opt,name=introspection_url,json=introspectionUrl,proto3" json:"introspection_url,omitempty"`
+	// cache_seconds is how long an introspection answer is reused.
+	CacheSeconds  int32 `protobuf:"varint,25,opt,name=cache_seconds,json=cacheSeconds,proto3" json:"cache_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SecurityDefinition) Reset() {
 	*x = SecurityDefinition{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1180,7 @@ func (x *SecurityDefinition) String() string {
 func (*SecurityDefinition) ProtoMessage() {}
 
 func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1193,7 @@ func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
 func (*SecurityDefinition) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SecurityDefinition) GetName() string {
@@ -1101,6 +1336,41 @@ func (x *SecurityDefinition) GetKeyPem() string {
 	return ""
 }
 
+func (x *SecurityDefinition) GetCaPem() string {
+	if x != nil {
+		return x.CaPem
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetAllowedSubjects() []string {
+	if x != nil {
+		return x.AllowedSubjects
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetAllowedSans() []string {
+	if x != nil {
+		return x.AllowedSans
+	}
+	return nil
+}
+
+func (x *SecurityDefinition) GetIntrospectionUrl() string {
+	if x != nil {
+		return x.IntrospectionUrl
+	}
+	return ""
+}
+
+func (x *SecurityDefinition) GetCacheSeconds() int32 {
+	if x != nil {
+		return x.CacheSeconds
+	}
+	return 0
+}
+
 // OutgoingConnection is an outgoing HTTP connection.
 type OutgoingConnection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1136,7 +1406,7 @@ type OutgoingConnection struct {
 
 func (x *OutgoingConnection) Reset() {
 	*x = OutgoingConnection{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1418,7 @@ func (x *OutgoingConnection) String() string {
 func (*OutgoingConnection) ProtoMessage() {}
 
 func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1431,7 @@ func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
 func (*OutgoingConnection) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OutgoingConnection) GetName() string {
@@ -1272,7 +1542,7 @@ type ClaimFiringRequest struct {
 
 func (x *ClaimFiringRequest) Reset() {
 	*x = ClaimFiringRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1554,7 @@ func (x *ClaimFiringRequest) String() string {
 func (*ClaimFiringRequest) ProtoMessage() {}
 
 func (x *ClaimFiringRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1567,7 @@ func (x *ClaimFiringRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimFiringRequest.ProtoReflect.Descriptor instead.
 func (*ClaimFiringRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ClaimFiringRequest) GetAgentId() string {
@@ -1345,7 +1615,7 @@ type ClaimFiringResponse struct {
 
 func (x *ClaimFiringResponse) Reset() {
 	*x = ClaimFiringResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1627,7 @@ func (x *ClaimFiringResponse) String() string {
 func (*ClaimFiringResponse) ProtoMessage() {}
 
 func (x *ClaimFiringResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1640,7 @@ func (x *ClaimFiringResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimFiringResponse.ProtoReflect.Descriptor instead.
 func (*ClaimFiringResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClaimFiringResponse) GetGranted() bool {
@@ -1414,7 +1684,7 @@ type RenewLeasesRequest struct {
 
 func (x *RenewLeasesRequest) Reset() {
 	*x = RenewLeasesRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1696,7 @@ func (x *RenewLeasesRequest) String() string {
 func (*RenewLeasesRequest) ProtoMessage() {}
 
 func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1709,7 @@ func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeasesRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RenewLeasesRequest) GetAgentId() string {
@@ -1469,7 +1739,7 @@ type RenewLeasesResponse struct {
 
 func (x *RenewLeasesResponse) Reset() {
 	*x = RenewLeasesResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1751,7 @@ func (x *RenewLeasesResponse) String() string {
 func (*RenewLeasesResponse) ProtoMessage() {}
 
 func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1764,7 @@ func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeasesResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RenewLeasesResponse) GetHeld() []string {
@@ -1524,7 +1794,7 @@ type ReportRunsRequest struct {
 
 func (x *ReportRunsRequest) Reset() {
 	*x = ReportRunsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1806,7 @@ func (x *ReportRunsRequest) String() string {
 func (*ReportRunsRequest) ProtoMessage() {}
 
 func (x *ReportRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1819,7 @@ func (x *ReportRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRunsRequest.ProtoReflect.Descriptor instead.
 func (*ReportRunsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReportRunsRequest) GetAgentId() string {
@@ -1575,7 +1845,7 @@ type ReportRunsResponse struct {
 
 func (x *ReportRunsResponse) Reset() {
 	*x = ReportRunsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1857,7 @@ func (x *ReportRunsResponse) String() string {
 func (*ReportRunsResponse) ProtoMessage() {}
 
 func (x *ReportRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1870,7 @@ func (x *ReportRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRunsResponse.ProtoReflect.Descriptor instead.
 func (*ReportRunsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 // JobRun is one run of a job.
@@ -1630,7 +1900,7 @@ type JobRun struct {
 
 func (x *JobRun) Reset() {
 	*x = JobRun{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1912,7 @@ func (x *JobRun) String() string {
 func (*JobRun) ProtoMessage() {}
 
 func (x *JobRun) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1925,7 @@ func (x *JobRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
 func (*JobRun) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JobRun) GetJob() string {
@@ -1743,7 +2013,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +2025,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +2038,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Ack) GetRevision() int64 {
@@ -1814,7 +2084,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +2096,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +2109,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Nack) GetRevision() int64 {
@@ -1878,7 +2148,7 @@ type ObjectError struct {
 
 func (x *ObjectError) Reset() {
 	*x = ObjectError{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2160,7 @@ func (x *ObjectError) String() string {
 func (*ObjectError) ProtoMessage() {}
 
 func (x *ObjectError) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2173,7 @@ func (x *ObjectError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectError.ProtoReflect.Descriptor instead.
 func (*ObjectError) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ObjectError) GetKind() string {
@@ -1946,7 +2216,7 @@ type ReportStatsRequest struct {
 
 func (x *ReportStatsRequest) Reset() {
 	*x = ReportStatsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2228,7 @@ func (x *ReportStatsRequest) String() string {
 func (*ReportStatsRequest) ProtoMessage() {}
 
 func (x *ReportStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2241,7 @@ func (x *ReportStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatsRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReportStatsRequest) GetAgentId() string {
@@ -2007,7 +2277,7 @@ type ReportStatsResponse struct {
 
 func (x *ReportStatsResponse) Reset() {
 	*x = ReportStatsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2289,7 @@ func (x *ReportStatsResponse) String() string {
 func (*ReportStatsResponse) ProtoMessage() {}
 
 func (x *ReportStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2302,7 @@ func (x *ReportStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatsResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReportStatsResponse) GetRefused() []string {
@@ -2081,7 +2351,7 @@ type StatsBucket struct {
 
 func (x *StatsBucket) Reset() {
 	*x = StatsBucket{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2363,7 @@ func (x *StatsBucket) String() string {
 func (*StatsBucket) ProtoMessage() {}
 
 func (x *StatsBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2376,7 @@ func (x *StatsBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsBucket.ProtoReflect.Descriptor instead.
 func (*StatsBucket) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StatsBucket) GetKind() string {
@@ -2210,7 +2480,7 @@ type CommandsRequest struct {
 
 func (x *CommandsRequest) Reset() {
 	*x = CommandsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2492,7 @@ func (x *CommandsRequest) String() string {
 func (*CommandsRequest) ProtoMessage() {}
 
 func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2505,7 @@ func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsRequest.ProtoReflect.Descriptor instead.
 func (*CommandsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CommandsRequest) GetKind() isCommandsRequest_Kind {
@@ -2313,7 +2583,7 @@ type TailEvents struct {
 
 func (x *TailEvents) Reset() {
 	*x = TailEvents{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2595,7 @@ func (x *TailEvents) String() string {
 func (*TailEvents) ProtoMessage() {}
 
 func (x *TailEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2608,7 @@ func (x *TailEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailEvents.ProtoReflect.Descriptor instead.
 func (*TailEvents) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TailEvents) GetTailId() string {
@@ -2406,7 +2676,7 @@ type Invocation struct {
 
 func (x *Invocation) Reset() {
 	*x = Invocation{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2688,7 @@ func (x *Invocation) String() string {
 func (*Invocation) ProtoMessage() {}
 
 func (x *Invocation) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2701,7 @@ func (x *Invocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invocation.ProtoReflect.Descriptor instead.
 func (*Invocation) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Invocation) GetCid() string {
@@ -2550,7 +2820,7 @@ type CommandsOpen struct {
 
 func (x *CommandsOpen) Reset() {
 	*x = CommandsOpen{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +2832,7 @@ func (x *CommandsOpen) String() string {
 func (*CommandsOpen) ProtoMessage() {}
 
 func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +2845,7 @@ func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsOpen.ProtoReflect.Descriptor instead.
 func (*CommandsOpen) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CommandsOpen) GetAgentId() string {
@@ -2596,7 +2866,7 @@ type CommandsResponse struct {
 
 func (x *CommandsResponse) Reset() {
 	*x = CommandsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2878,7 @@ func (x *CommandsResponse) String() string {
 func (*CommandsResponse) ProtoMessage() {}
 
 func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2891,7 @@ func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsResponse.ProtoReflect.Descriptor instead.
 func (*CommandsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CommandsResponse) GetCommand() *Command {
@@ -2655,7 +2925,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2667,7 +2937,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2680,7 +2950,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Command) GetId() string {
@@ -2844,7 +3114,7 @@ type SamplesCommand struct {
 
 func (x *SamplesCommand) Reset() {
 	*x = SamplesCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +3126,7 @@ func (x *SamplesCommand) String() string {
 func (*SamplesCommand) ProtoMessage() {}
 
 func (x *SamplesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +3139,7 @@ func (x *SamplesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SamplesCommand.ProtoReflect.Descriptor instead.
 func (*SamplesCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SamplesCommand) GetService() string {
@@ -2907,7 +3177,7 @@ type Samples struct {
 
 func (x *Samples) Reset() {
 	*x = Samples{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3189,7 @@ func (x *Samples) String() string {
 func (*Samples) ProtoMessage() {}
 
 func (x *Samples) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3202,7 @@ func (x *Samples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Samples.ProtoReflect.Descriptor instead.
 func (*Samples) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Samples) GetInvocations() []*Invocation {
@@ -2962,7 +3232,7 @@ type LogsCommand struct {
 
 func (x *LogsCommand) Reset() {
 	*x = LogsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2974,7 +3244,7 @@ func (x *LogsCommand) String() string {
 func (*LogsCommand) ProtoMessage() {}
 
 func (x *LogsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2987,7 +3257,7 @@ func (x *LogsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsCommand.ProtoReflect.Descriptor instead.
 func (*LogsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LogsCommand) GetSinceUnixMs() int64 {
@@ -3017,7 +3287,7 @@ type LogLines struct {
 
 func (x *LogLines) Reset() {
 	*x = LogLines{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3029,7 +3299,7 @@ func (x *LogLines) String() string {
 func (*LogLines) ProtoMessage() {}
 
 func (x *LogLines) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3042,7 +3312,7 @@ func (x *LogLines) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLines.ProtoReflect.Descriptor instead.
 func (*LogLines) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *LogLines) GetLines() []string {
@@ -3080,7 +3350,7 @@ type TailCommand struct {
 
 func (x *TailCommand) Reset() {
 	*x = TailCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3092,7 +3362,7 @@ func (x *TailCommand) String() string {
 func (*TailCommand) ProtoMessage() {}
 
 func (x *TailCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3105,7 +3375,7 @@ func (x *TailCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailCommand.ProtoReflect.Descriptor instead.
 func (*TailCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TailCommand) GetTailId() string {
@@ -3154,7 +3424,7 @@ type RunJobCommand struct {
 
 func (x *RunJobCommand) Reset() {
 	*x = RunJobCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3436,7 @@ func (x *RunJobCommand) String() string {
 func (*RunJobCommand) ProtoMessage() {}
 
 func (x *RunJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3449,7 @@ func (x *RunJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobCommand.ProtoReflect.Descriptor instead.
 func (*RunJobCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RunJobCommand) GetJob() string {
@@ -3200,7 +3470,7 @@ type PingCommand struct {
 
 func (x *PingCommand) Reset() {
 	*x = PingCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3482,7 @@ func (x *PingCommand) String() string {
 func (*PingCommand) ProtoMessage() {}
 
 func (x *PingCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3495,7 @@ func (x *PingCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingCommand.ProtoReflect.Descriptor instead.
 func (*PingCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PingCommand) GetConnection() string {
@@ -3252,7 +3522,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3264,7 +3534,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3277,7 +3547,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PingResult) GetUrl() string {
@@ -3317,7 +3587,7 @@ type InventoryCommand struct {
 
 func (x *InventoryCommand) Reset() {
 	*x = InventoryCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3329,7 +3599,7 @@ func (x *InventoryCommand) String() string {
 func (*InventoryCommand) ProtoMessage() {}
 
 func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3342,7 +3612,7 @@ func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryCommand.ProtoReflect.Descriptor instead.
 func (*InventoryCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 // LoadedPackage is a package an agent has loaded.
@@ -3367,7 +3637,7 @@ type LoadedPackage struct {
 
 func (x *LoadedPackage) Reset() {
 	*x = LoadedPackage{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3649,7 @@ func (x *LoadedPackage) String() string {
 func (*LoadedPackage) ProtoMessage() {}
 
 func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3662,7 @@ func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
 func (*LoadedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LoadedPackage) GetName() string {
@@ -3469,7 +3739,7 @@ type Inventory struct {
 
 func (x *Inventory) Reset() {
 	*x = Inventory{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3481,7 +3751,7 @@ func (x *Inventory) String() string {
 func (*Inventory) ProtoMessage() {}
 
 func (x *Inventory) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3494,7 +3764,7 @@ func (x *Inventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Inventory.ProtoReflect.Descriptor instead.
 func (*Inventory) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Inventory) GetAppliedRevision() int64 {
@@ -3593,7 +3863,7 @@ type WorkerProcess struct {
 
 func (x *WorkerProcess) Reset() {
 	*x = WorkerProcess{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3605,7 +3875,7 @@ func (x *WorkerProcess) String() string {
 func (*WorkerProcess) ProtoMessage() {}
 
 func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3618,7 +3888,7 @@ func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerProcess.ProtoReflect.Descriptor instead.
 func (*WorkerProcess) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WorkerProcess) GetIndex() int32 {
@@ -3686,7 +3956,7 @@ type ListBackupsCommand struct {
 
 func (x *ListBackupsCommand) Reset() {
 	*x = ListBackupsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3698,7 +3968,7 @@ func (x *ListBackupsCommand) String() string {
 func (*ListBackupsCommand) ProtoMessage() {}
 
 func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3711,7 +3981,7 @@ func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
 func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 // Backup is what the agent kept of a state it replaced.
@@ -3735,7 +4005,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3747,7 +4017,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3760,7 +4030,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Backup) GetId() string {
@@ -3818,7 +4088,7 @@ type BackupList struct {
 
 func (x *BackupList) Reset() {
 	*x = BackupList{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3830,7 +4100,7 @@ func (x *BackupList) String() string {
 func (*BackupList) ProtoMessage() {}
 
 func (x *BackupList) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3843,7 +4113,7 @@ func (x *BackupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
 func (*BackupList) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *BackupList) GetBackups() []*Backup {
@@ -3875,7 +4145,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3887,7 +4157,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3900,7 +4170,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{44}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -3949,7 +4219,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4231,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4244,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{45}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CommandResult) GetId() string {
@@ -4133,7 +4403,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4145,7 +4415,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4158,7 +4428,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{46}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -4200,7 +4470,20 @@ var File_weft_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/agent/v1/agent.proto\x12\rweft.agent.v1\"\x96\x01\n" +
+	"\x19weft/agent/v1/agent.proto\x12\rweft.agent.v1\"b\n" +
+	"\rEnrollRequest\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x17\n" +
+	"\acsr_der\x18\x03 \x01(\fR\x06csrDer\"P\n" +
+	"\x0eEnrollResponse\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\tR\x0ecertificatePem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem\"'\n" +
+	"\fRenewRequest\x12\x17\n" +
+	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\"O\n" +
+	"\rRenewResponse\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\tR\x0ecertificatePem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\tR\x05caPem\"\x96\x01\n" +
 	"\vSyncRequest\x12,\n" +
 	"\x05hello\x18\x01 \x01(\v2\x14.weft.agent.v1.HelloH\x00R\x05hello\x12&\n" +
 	"\x03ack\x18\x02 \x01(\v2\x12.weft.agent.v1.AckH\x00R\x03ack\x12)\n" +
@@ -4285,7 +4568,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\fsoap_actions\x18\f \x03(\v2'.weft.agent.v1.Channel.SoapActionsEntryR\vsoapActions\x1a>\n" +
 	"\x10SoapActionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa9\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe0\x05\n" +
 	"\x12SecurityDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -4309,7 +4592,12 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\rclient_secret\x18\x11 \x01(\tR\fclientSecret\x12\x16\n" +
 	"\x06scopes\x18\x12 \x03(\tR\x06scopes\x12\x19\n" +
 	"\bcert_pem\x18\x13 \x01(\tR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x14 \x01(\tR\x06keyPem\"\x83\x04\n" +
+	"\akey_pem\x18\x14 \x01(\tR\x06keyPem\x12\x15\n" +
+	"\x06ca_pem\x18\x15 \x01(\tR\x05caPem\x12)\n" +
+	"\x10allowed_subjects\x18\x16 \x03(\tR\x0fallowedSubjects\x12!\n" +
+	"\fallowed_sans\x18\x17 \x03(\tR\vallowedSans\x12+\n" +
+	"\x11introspection_url\x18\x18 \x01(\tR\x10introspectionUrl\x12#\n" +
+	"\rcache_seconds\x18\x19 \x01(\x05R\fcacheSeconds\"\x83\x04\n" +
 	"\x12OutgoingConnection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
@@ -4553,7 +4841,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x05 \x01(\x03R\n" +
-	"durationUs2\xf9\x03\n" +
+	"durationUs2\x84\x05\n" +
 	"\fAgentService\x12C\n" +
 	"\x04Sync\x12\x1a.weft.agent.v1.SyncRequest\x1a\x1b.weft.agent.v1.SyncResponse(\x010\x01\x12O\n" +
 	"\bCommands\x12\x1e.weft.agent.v1.CommandsRequest\x1a\x1f.weft.agent.v1.CommandsResponse(\x010\x01\x12T\n" +
@@ -4561,7 +4849,9 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\vRenewLeases\x12!.weft.agent.v1.RenewLeasesRequest\x1a\".weft.agent.v1.RenewLeasesResponse\x12Q\n" +
 	"\n" +
 	"ReportRuns\x12 .weft.agent.v1.ReportRunsRequest\x1a!.weft.agent.v1.ReportRunsResponse\x12T\n" +
-	"\vReportStats\x12!.weft.agent.v1.ReportStatsRequest\x1a\".weft.agent.v1.ReportStatsResponseB6Z4github.com/weft-dev/weft/proto/weft/agent/v1;agentv1b\x06proto3"
+	"\vReportStats\x12!.weft.agent.v1.ReportStatsRequest\x1a\".weft.agent.v1.ReportStatsResponse\x12E\n" +
+	"\x06Enroll\x12\x1c.weft.agent.v1.EnrollRequest\x1a\x1d.weft.agent.v1.EnrollResponse\x12B\n" +
+	"\x05Renew\x12\x1b.weft.agent.v1.RenewRequest\x1a\x1c.weft.agent.v1.RenewResponseB6Z4github.com/weft-dev/weft/proto/weft/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_weft_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -4575,122 +4865,130 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
-	(*SyncRequest)(nil),         // 0: weft.agent.v1.SyncRequest
-	(*SyncResponse)(nil),        // 1: weft.agent.v1.SyncResponse
-	(*Hello)(nil),               // 2: weft.agent.v1.Hello
-	(*Snapshot)(nil),            // 3: weft.agent.v1.Snapshot
-	(*Job)(nil),                 // 4: weft.agent.v1.Job
-	(*Package)(nil),             // 5: weft.agent.v1.Package
-	(*SourceFile)(nil),          // 6: weft.agent.v1.SourceFile
-	(*Channel)(nil),             // 7: weft.agent.v1.Channel
-	(*SecurityDefinition)(nil),  // 8: weft.agent.v1.SecurityDefinition
-	(*OutgoingConnection)(nil),  // 9: weft.agent.v1.OutgoingConnection
-	(*ClaimFiringRequest)(nil),  // 10: weft.agent.v1.ClaimFiringRequest
-	(*ClaimFiringResponse)(nil), // 11: weft.agent.v1.ClaimFiringResponse
-	(*RenewLeasesRequest)(nil),  // 12: weft.agent.v1.RenewLeasesRequest
-	(*RenewLeasesResponse)(nil), // 13: weft.agent.v1.RenewLeasesResponse
-	(*ReportRunsRequest)(nil),   // 14: weft.agent.v1.ReportRunsRequest
-	(*ReportRunsResponse)(nil),  // 15: weft.agent.v1.ReportRunsResponse
-	(*JobRun)(nil),              // 16: weft.agent.v1.JobRun
-	(*Ack)(nil),                 // 17: weft.agent.v1.Ack
-	(*Nack)(nil),                // 18: weft.agent.v1.Nack
-	(*ObjectError)(nil),         // 19: weft.agent.v1.ObjectError
-	(*ReportStatsRequest)(nil),  // 20: weft.agent.v1.ReportStatsRequest
-	(*ReportStatsResponse)(nil), // 21: weft.agent.v1.ReportStatsResponse
-	(*StatsBucket)(nil),         // 22: weft.agent.v1.StatsBucket
-	(*CommandsRequest)(nil),     // 23: weft.agent.v1.CommandsRequest
-	(*TailEvents)(nil),          // 24: weft.agent.v1.TailEvents
-	(*Invocation)(nil),          // 25: weft.agent.v1.Invocation
-	(*CommandsOpen)(nil),        // 26: weft.agent.v1.CommandsOpen
-	(*CommandsResponse)(nil),    // 27: weft.agent.v1.CommandsResponse
-	(*Command)(nil),             // 28: weft.agent.v1.Command
-	(*SamplesCommand)(nil),      // 29: weft.agent.v1.SamplesCommand
-	(*Samples)(nil),             // 30: weft.agent.v1.Samples
-	(*LogsCommand)(nil),         // 31: weft.agent.v1.LogsCommand
-	(*LogLines)(nil),            // 32: weft.agent.v1.LogLines
-	(*TailCommand)(nil),         // 33: weft.agent.v1.TailCommand
-	(*RunJobCommand)(nil),       // 34: weft.agent.v1.RunJobCommand
-	(*PingCommand)(nil),         // 35: weft.agent.v1.PingCommand
-	(*PingResult)(nil),          // 36: weft.agent.v1.PingResult
-	(*InventoryCommand)(nil),    // 37: weft.agent.v1.InventoryCommand
-	(*LoadedPackage)(nil),       // 38: weft.agent.v1.LoadedPackage
-	(*Inventory)(nil),           // 39: weft.agent.v1.Inventory
-	(*WorkerProcess)(nil),       // 40: weft.agent.v1.WorkerProcess
-	(*ListBackupsCommand)(nil),  // 41: weft.agent.v1.ListBackupsCommand
-	(*Backup)(nil),              // 42: weft.agent.v1.Backup
-	(*BackupList)(nil),          // 43: weft.agent.v1.BackupList
-	(*InvokeCommand)(nil),       // 44: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),       // 45: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),        // 46: weft.agent.v1.InvokeResult
-	nil,                         // 47: weft.agent.v1.Hello.LabelsEntry
-	nil,                         // 48: weft.agent.v1.Job.AgentLabelsEntry
-	nil,                         // 49: weft.agent.v1.Channel.SoapActionsEntry
-	nil,                         // 50: weft.agent.v1.OutgoingConnection.HeadersEntry
-	nil,                         // 51: weft.agent.v1.StatsBucket.HistogramEntry
-	nil,                         // 52: weft.agent.v1.StatsBucket.StatusesEntry
-	nil,                         // 53: weft.agent.v1.Inventory.LabelsEntry
+	(*EnrollRequest)(nil),       // 0: weft.agent.v1.EnrollRequest
+	(*EnrollResponse)(nil),      // 1: weft.agent.v1.EnrollResponse
+	(*RenewRequest)(nil),        // 2: weft.agent.v1.RenewRequest
+	(*RenewResponse)(nil),       // 3: weft.agent.v1.RenewResponse
+	(*SyncRequest)(nil),         // 4: weft.agent.v1.SyncRequest
+	(*SyncResponse)(nil),        // 5: weft.agent.v1.SyncResponse
+	(*Hello)(nil),               // 6: weft.agent.v1.Hello
+	(*Snapshot)(nil),            // 7: weft.agent.v1.Snapshot
+	(*Job)(nil),                 // 8: weft.agent.v1.Job
+	(*Package)(nil),             // 9: weft.agent.v1.Package
+	(*SourceFile)(nil),          // 10: weft.agent.v1.SourceFile
+	(*Channel)(nil),             // 11: weft.agent.v1.Channel
+	(*SecurityDefinition)(nil),  // 12: weft.agent.v1.SecurityDefinition
+	(*OutgoingConnection)(nil),  // 13: weft.agent.v1.OutgoingConnection
+	(*ClaimFiringRequest)(nil),  // 14: weft.agent.v1.ClaimFiringRequest
+	(*ClaimFiringResponse)(nil), // 15: weft.agent.v1.ClaimFiringResponse
+	(*RenewLeasesRequest)(nil),  // 16: weft.agent.v1.RenewLeasesRequest
+	(*RenewLeasesResponse)(nil), // 17: weft.agent.v1.RenewLeasesResponse
+	(*ReportRunsRequest)(nil),   // 18: weft.agent.v1.ReportRunsRequest
+	(*ReportRunsResponse)(nil),  // 19: weft.agent.v1.ReportRunsResponse
+	(*JobRun)(nil),              // 20: weft.agent.v1.JobRun
+	(*Ack)(nil),                 // 21: weft.agent.v1.Ack
+	(*Nack)(nil),                // 22: weft.agent.v1.Nack
+	(*ObjectError)(nil),         // 23: weft.agent.v1.ObjectError
+	(*ReportStatsRequest)(nil),  // 24: weft.agent.v1.ReportStatsRequest
+	(*ReportStatsResponse)(nil), // 25: weft.agent.v1.ReportStatsResponse
+	(*StatsBucket)(nil),         // 26: weft.agent.v1.StatsBucket
+	(*CommandsRequest)(nil),     // 27: weft.agent.v1.CommandsRequest
+	(*TailEvents)(nil),          // 28: weft.agent.v1.TailEvents
+	(*Invocation)(nil),          // 29: weft.agent.v1.Invocation
+	(*CommandsOpen)(nil),        // 30: weft.agent.v1.CommandsOpen
+	(*CommandsResponse)(nil),    // 31: weft.agent.v1.CommandsResponse
+	(*Command)(nil),             // 32: weft.agent.v1.Command
+	(*SamplesCommand)(nil),      // 33: weft.agent.v1.SamplesCommand
+	(*Samples)(nil),             // 34: weft.agent.v1.Samples
+	(*LogsCommand)(nil),         // 35: weft.agent.v1.LogsCommand
+	(*LogLines)(nil),            // 36: weft.agent.v1.LogLines
+	(*TailCommand)(nil),         // 37: weft.agent.v1.TailCommand
+	(*RunJobCommand)(nil),       // 38: weft.agent.v1.RunJobCommand
+	(*PingCommand)(nil),         // 39: weft.agent.v1.PingCommand
+	(*PingResult)(nil),          // 40: weft.agent.v1.PingResult
+	(*InventoryCommand)(nil),    // 41: weft.agent.v1.InventoryCommand
+	(*LoadedPackage)(nil),       // 42: weft.agent.v1.LoadedPackage
+	(*Inventory)(nil),           // 43: weft.agent.v1.Inventory
+	(*WorkerProcess)(nil),       // 44: weft.agent.v1.WorkerProcess
+	(*ListBackupsCommand)(nil),  // 45: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),              // 46: weft.agent.v1.Backup
+	(*BackupList)(nil),          // 47: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),       // 48: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),       // 49: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),        // 50: weft.agent.v1.InvokeResult
+	nil,                         // 51: weft.agent.v1.Hello.LabelsEntry
+	nil,                         // 52: weft.agent.v1.Job.AgentLabelsEntry
+	nil,                         // 53: weft.agent.v1.Channel.SoapActionsEntry
+	nil,                         // 54: weft.agent.v1.OutgoingConnection.HeadersEntry
+	nil,                         // 55: weft.agent.v1.StatsBucket.HistogramEntry
+	nil,                         // 56: weft.agent.v1.StatsBucket.StatusesEntry
+	nil,                         // 57: weft.agent.v1.Inventory.LabelsEntry
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
-	2,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
-	17, // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
-	18, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
-	3,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	47, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
-	5,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
-	7,  // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
-	8,  // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
-	9,  // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
-	4,  // 9: weft.agent.v1.Snapshot.jobs:type_name -> weft.agent.v1.Job
-	48, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
-	6,  // 11: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
-	49, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
-	50, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
-	16, // 14: weft.agent.v1.ReportRunsRequest.runs:type_name -> weft.agent.v1.JobRun
-	19, // 15: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
-	22, // 16: weft.agent.v1.ReportStatsRequest.buckets:type_name -> weft.agent.v1.StatsBucket
-	51, // 17: weft.agent.v1.StatsBucket.histogram:type_name -> weft.agent.v1.StatsBucket.HistogramEntry
-	52, // 18: weft.agent.v1.StatsBucket.statuses:type_name -> weft.agent.v1.StatsBucket.StatusesEntry
-	26, // 19: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	45, // 20: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
-	24, // 21: weft.agent.v1.CommandsRequest.tail:type_name -> weft.agent.v1.TailEvents
-	25, // 22: weft.agent.v1.TailEvents.invocations:type_name -> weft.agent.v1.Invocation
-	28, // 23: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	44, // 24: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	41, // 25: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
-	37, // 26: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
-	35, // 27: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
-	34, // 28: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
-	29, // 29: weft.agent.v1.Command.samples:type_name -> weft.agent.v1.SamplesCommand
-	31, // 30: weft.agent.v1.Command.logs:type_name -> weft.agent.v1.LogsCommand
-	33, // 31: weft.agent.v1.Command.tail:type_name -> weft.agent.v1.TailCommand
-	25, // 32: weft.agent.v1.Samples.invocations:type_name -> weft.agent.v1.Invocation
-	38, // 33: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
-	53, // 34: weft.agent.v1.Inventory.labels:type_name -> weft.agent.v1.Inventory.LabelsEntry
-	40, // 35: weft.agent.v1.Inventory.workers:type_name -> weft.agent.v1.WorkerProcess
-	42, // 36: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
-	46, // 37: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	43, // 38: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
-	39, // 39: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
-	36, // 40: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
-	16, // 41: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
-	30, // 42: weft.agent.v1.CommandResult.samples:type_name -> weft.agent.v1.Samples
-	32, // 43: weft.agent.v1.CommandResult.logs:type_name -> weft.agent.v1.LogLines
-	0,  // 44: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	23, // 45: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	10, // 46: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
-	12, // 47: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
-	14, // 48: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
-	20, // 49: weft.agent.v1.AgentService.ReportStats:input_type -> weft.agent.v1.ReportStatsRequest
-	1,  // 50: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	27, // 51: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	11, // 52: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
-	13, // 53: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
-	15, // 54: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
-	21, // 55: weft.agent.v1.AgentService.ReportStats:output_type -> weft.agent.v1.ReportStatsResponse
-	50, // [50:56] is the sub-list for method output_type
-	44, // [44:50] is the sub-list for method input_type
+	6,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
+	21, // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
+	22, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
+	7,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
+	51, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	9,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
+	11, // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
+	12, // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
+	13, // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
+	8,  // 9: weft.agent.v1.Snapshot.jobs:type_name -> weft.agent.v1.Job
+	52, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
+	10, // 11: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
+	53, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
+	54, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
+	20, // 14: weft.agent.v1.ReportRunsRequest.runs:type_name -> weft.agent.v1.JobRun
+	23, // 15: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
+	26, // 16: weft.agent.v1.ReportStatsRequest.buckets:type_name -> weft.agent.v1.StatsBucket
+	55, // 17: weft.agent.v1.StatsBucket.histogram:type_name -> weft.agent.v1.StatsBucket.HistogramEntry
+	56, // 18: weft.agent.v1.StatsBucket.statuses:type_name -> weft.agent.v1.StatsBucket.StatusesEntry
+	30, // 19: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
+	49, // 20: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	28, // 21: weft.agent.v1.CommandsRequest.tail:type_name -> weft.agent.v1.TailEvents
+	29, // 22: weft.agent.v1.TailEvents.invocations:type_name -> weft.agent.v1.Invocation
+	32, // 23: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
+	48, // 24: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	45, // 25: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	41, // 26: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
+	39, // 27: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
+	38, // 28: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
+	33, // 29: weft.agent.v1.Command.samples:type_name -> weft.agent.v1.SamplesCommand
+	35, // 30: weft.agent.v1.Command.logs:type_name -> weft.agent.v1.LogsCommand
+	37, // 31: weft.agent.v1.Command.tail:type_name -> weft.agent.v1.TailCommand
+	29, // 32: weft.agent.v1.Samples.invocations:type_name -> weft.agent.v1.Invocation
+	42, // 33: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
+	57, // 34: weft.agent.v1.Inventory.labels:type_name -> weft.agent.v1.Inventory.LabelsEntry
+	44, // 35: weft.agent.v1.Inventory.workers:type_name -> weft.agent.v1.WorkerProcess
+	46, // 36: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	50, // 37: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	47, // 38: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	43, // 39: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
+	40, // 40: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
+	20, // 41: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
+	34, // 42: weft.agent.v1.CommandResult.samples:type_name -> weft.agent.v1.Samples
+	36, // 43: weft.agent.v1.CommandResult.logs:type_name -> weft.agent.v1.LogLines
+	4,  // 44: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	27, // 45: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	14, // 46: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
+	16, // 47: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
+	18, // 48: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
+	24, // 49: weft.agent.v1.AgentService.ReportStats:input_type -> weft.agent.v1.ReportStatsRequest
+	0,  // 50: weft.agent.v1.AgentService.Enroll:input_type -> weft.agent.v1.EnrollRequest
+	2,  // 51: weft.agent.v1.AgentService.Renew:input_type -> weft.agent.v1.RenewRequest
+	5,  // 52: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	31, // 53: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	15, // 54: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
+	17, // 55: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
+	19, // 56: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
+	25, // 57: weft.agent.v1.AgentService.ReportStats:output_type -> weft.agent.v1.ReportStatsResponse
+	1,  // 58: weft.agent.v1.AgentService.Enroll:output_type -> weft.agent.v1.EnrollResponse
+	3,  // 59: weft.agent.v1.AgentService.Renew:output_type -> weft.agent.v1.RenewResponse
+	52, // [52:60] is the sub-list for method output_type
+	44, // [44:52] is the sub-list for method input_type
 	44, // [44:44] is the sub-list for extension type_name
 	44, // [44:44] is the sub-list for extension extendee
 	0,  // [0:44] is the sub-list for field type_name
@@ -4701,20 +4999,20 @@ func file_weft_agent_v1_agent_proto_init() {
 	if File_weft_agent_v1_agent_proto != nil {
 		return
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[0].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[4].OneofWrappers = []any{
 		(*SyncRequest_Hello)(nil),
 		(*SyncRequest_Ack)(nil),
 		(*SyncRequest_Nack)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[5].OneofWrappers = []any{
 		(*SyncResponse_Snapshot)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[23].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[27].OneofWrappers = []any{
 		(*CommandsRequest_Open)(nil),
 		(*CommandsRequest_Result)(nil),
 		(*CommandsRequest_Tail)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[28].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[32].OneofWrappers = []any{
 		(*Command_Invoke)(nil),
 		(*Command_ListBackups)(nil),
 		(*Command_Inventory)(nil),
@@ -4724,7 +5022,7 @@ func file_weft_agent_v1_agent_proto_init() {
 		(*Command_Logs)(nil),
 		(*Command_Tail)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[45].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[49].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
 		(*CommandResult_Backups)(nil),
 		(*CommandResult_Inventory)(nil),
@@ -4739,7 +5037,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   54,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

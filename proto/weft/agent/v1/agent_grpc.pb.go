@@ -25,6 +25,8 @@ const (
 	AgentService_RenewLeases_FullMethodName = "/weft.agent.v1.AgentService/RenewLeases"
 	AgentService_ReportRuns_FullMethodName  = "/weft.agent.v1.AgentService/ReportRuns"
 	AgentService_ReportStats_FullMethodName = "/weft.agent.v1.AgentService/ReportStats"
+	AgentService_Enroll_FullMethodName      = "/weft.agent.v1.AgentService/Enroll"
+	AgentService_Renew_FullMethodName       = "/weft.agent.v1.AgentService/Renew"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -56,6 +58,13 @@ type AgentServiceClient interface {
 	// minute and object sent twice add up, so an agent sends each bucket
 	// once: it keeps a bucket until an answer says it was recorded.
 	ReportStats(ctx context.Context, in *ReportStatsRequest, opts ...grpc.CallOption) (*ReportStatsResponse, error)
+	// Enroll trades a join token for a certificate bound to the agent's id:
+	// the one call an agent makes without a client certificate. The agent
+	// checks the control plane's CA against the fingerprint it was given.
+	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
+	// Renew issues the calling agent a new certificate for its id, before
+	// the one it presents expires.
+	Renew(ctx context.Context, in *RenewRequest, opts ...grpc.CallOption) (*RenewResponse, error)
 }
 
 type agentServiceClient struct {
@@ -132,6 +141,26 @@ func (c *agentServiceClient) ReportStats(ctx context.Context, in *ReportStatsReq
 	return out, nil
 }
 
+func (c *agentServiceClient) Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnrollResponse)
+	err := c.cc.Invoke(ctx, AgentService_Enroll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) Renew(ctx context.Context, in *RenewRequest, opts ...grpc.CallOption) (*RenewResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewResponse)
+	err := c.cc.Invoke(ctx, AgentService_Renew_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -161,6 +190,13 @@ type AgentServiceServer interface {
 	// minute and object sent twice add up, so an agent sends each bucket
 	// once: it keeps a bucket until an answer says it was recorded.
 	ReportStats(context.Context, *ReportStatsRequest) (*ReportStatsResponse, error)
+	// Enroll trades a join token for a certificate bound to the agent's id:
+	// the one call an agent makes without a client certificate. The agent
+	// checks the control plane's CA against the fingerprint it was given.
+	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
+	// Renew issues the calling agent a new certificate for its id, before
+	// the one it presents expires.
+	Renew(context.Context, *RenewRequest) (*RenewResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -188,6 +224,12 @@ func (UnimplementedAgentServiceServer) ReportRuns(context.Context, *ReportRunsRe
 }
 func (UnimplementedAgentServiceServer) ReportStats(context.Context, *ReportStatsRequest) (*ReportStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportStats not implemented")
+}
+func (UnimplementedAgentServiceServer) Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Enroll not implemented")
+}
+func (UnimplementedAgentServiceServer) Renew(context.Context, *RenewRequest) (*RenewResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Renew not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -296,6 +338,42 @@ func _AgentService_ReportStats_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_Enroll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnrollRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Enroll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Enroll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Enroll(ctx, req.(*EnrollRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_Renew_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).Renew(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_Renew_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).Renew(ctx, req.(*RenewRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -318,6 +396,14 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportStats",
 			Handler:    _AgentService_ReportStats_Handler,
+		},
+		{
+			MethodName: "Enroll",
+			Handler:    _AgentService_Enroll_Handler,
+		},
+		{
+			MethodName: "Renew",
+			Handler:    _AgentService_Renew_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

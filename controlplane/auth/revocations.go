@@ -1,0 +1,95 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// RevokedAgents lists the revoked agents, as the store does.
+type RevokedAgents interface {
+	RevokedAgents(ctx context.Context) (map[string]time.Time, error)
+}
+
+// Revocations holds the revoked agent ids in memory, so that checking an
+// agent's every call costs no query. Run reloads them from the store, where
+// other replicas' revocations appear; Add takes this replica's at once.
+type Revocations struct {
+	mu      sync.RWMutex
+	revoked map[string]time.Time
+}
+
+// NewRevocations returns an empty set; Load or Run fills it.
+func NewRevocations() *Revocations {
+	return &Revocations{revoked: map[string]time.Time{}}
+}
+
+// At reports when id was revoked, and whether it was.
+func (r *Revocations) At(id string) (time.Time, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	at, ok := r.revoked[id]
+	return at, ok
+}
+
+// Add records that id was revoked at at.
+func (r *Revocations) Add(id string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.revoked[id] = at
+}
+
+// Load replaces the set with the store's. Revocations are never undone,
+// so what Add took stays even when the store read missed it.
+func (r *Revocations) Load(ctx context.Context, s RevokedAgents) error {
+	m, err := s.RevokedAgents(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, at := range r.revoked {
+		if _, ok := m[id]; !ok {
+			m[id] = at
+		}
+	}
+	r.revoked = m
+	return nil
+}
+
+// Run reloads the set every interval until ctx ends; onNew is called with
+// each id that appeared, so that its streams on this replica close.
+func (r *Revocations) Run(ctx context.Context, s RevokedAgents, every time.Duration, onNew func(id string), log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		before := r.snapshot()
+		if err := r.Load(ctx, s); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("cannot reload the revoked agents; keeping the ones known", "err", err)
+			}
+			continue
+		}
+		for id := range r.snapshot() {
+			if _, ok := before[id]; !ok && onNew != nil {
+				onNew(id)
+			}
+		}
+	}
+}
+
+func (r *Revocations) snapshot() map[string]time.Time {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m := make(map[string]time.Time, len(r.revoked))
+	for id, at := range r.revoked {
+		m[id] = at
+	}
+	return m
+}
