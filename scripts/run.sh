@@ -20,7 +20,11 @@ agent_id=${WEFT_RUN_AGENT:-local}
 wait_seconds=30
 stop_seconds=15
 
-ctl() { bin/weftctl --addr "$cp_addr" "$@"; }
+# The control plane writes its CA and its first admin token into the run
+# directory on its first start; weftctl reads them from there.
+ca_file=$run_dir/weft-ca.pem
+token_file=$run_dir/weft-admin.token
+ctl() { WEFT_ADDR=$cp_addr WEFT_CA=$ca_file WEFT_TOKEN=$(cat "$token_file" 2>/dev/null) bin/weftctl "$@"; }
 die() { echo "run: $*" >&2; exit 1; }
 
 for b in weft-controlplane weft-agent weftctl; do
@@ -71,7 +75,11 @@ trap 'shutdown' EXIT
 
 # Each process gets its own session (setsid), so a Ctrl-C on the terminal
 # reaches only this script, which forwards one SIGINT to each in turn.
-setsid bin/weft-controlplane --listen "$cp_addr" --db "sqlite:$run_dir/weft.db" >>"$cp_log" 2>&1 &
+if [[ -e $run_dir/weft.db && ! -e $token_file ]]; then
+	die "$token_file is missing, and the database in $run_dir holds its token already; restore the file, or remove $run_dir to start afresh"
+fi
+setsid bin/weft-controlplane --listen "$cp_addr" --db "sqlite:$run_dir/weft.db" \
+	--ca-file "$ca_file" --admin-token-file "$token_file" >>"$cp_log" 2>&1 &
 cp_pid=$!
 
 # await runs a command every 0.2s until it succeeds, failing after
@@ -90,9 +98,19 @@ await() {
 await "control plane at $cp_addr (log: $cp_log)" "$cp_pid" ctl agent list
 echo "run: control plane serving on $cp_addr (log: $cp_log)"
 
+# The agent enrolls on its first start with a join token, trusting the CA
+# file; later starts find their certificate in the state directory.
+join=()
+if [[ ! -e $run_dir/agent-state/identity/agent.crt ]]; then
+	secret=$(ctl -o json agent token create --labels "env=local" | sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
+	[[ -n $secret ]] || die "could not make a join token for the agent (see $cp_log)"
+	join=(--ca "$ca_file")
+	export WEFT_JOIN_TOKEN=$secret
+fi
 setsid bin/weft-agent --id "$agent_id" --controlplane "$cp_addr" --http "$http_addr" \
-	--state-dir "$run_dir/agent-state" >>"$agent_log" 2>&1 &
+	--state-dir "$run_dir/agent-state" "${join[@]}" >>"$agent_log" 2>&1 &
 agent_pid=$!
+unset WEFT_JOIN_TOKEN
 
 # agent_is says whether the agent's record matches a JSON "field": value.
 agent_is() {
@@ -109,6 +127,19 @@ else
 fi
 await "agent $agent_id in sync (log: $agent_log)" "$agent_pid" agent_is sync_status '"SYNC_STATUS_IN_SYNC"'
 
+# A weftctl context for this control plane, so that weftctl works from any
+# terminal; it becomes the current one only when there is none.
+use=()
+if ! bin/weftctl context list -o json 2>/dev/null | tr -d ' \n' | grep -q '"current_context":"[^"]'; then
+	use=(--use)
+fi
+if bin/weftctl context add make-run --addr "$cp_addr" --ca "$ca_file" --token-file "$token_file" --replace "${use[@]}" >/dev/null; then
+	context_note="weftctl has a context make-run for it (weftctl context list)"
+	[[ ${#use[@]} -gt 0 ]] || context_note="$context_note; select it with: export WEFT_CONTEXT=make-run"
+else
+	context_note="weftctl could not save a context; use the variables below"
+fi
+
 cat <<EOF
 
 Weft is running. Call the hello service through its channel:
@@ -117,7 +148,8 @@ Weft is running. Call the hello service through its channel:
 
 Drive it with weftctl:
 
-  export WEFT_ADDR=$cp_addr
+  $context_note
+  or: export WEFT_ADDR=$cp_addr WEFT_CA=$ca_file WEFT_TOKEN=\$(cat $token_file)
   bin/weftctl agent list
   bin/weftctl channel list
   bin/weftctl invoke hello.greet --data '{"name":"Ada"}'

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -339,11 +341,13 @@ func (c *Conn) do(ctx context.Context, method string, u *url.URL, body []byte, l
 	}
 	if hr.StatusCode < 200 || hr.StatusCode > 299 {
 		return resp, &StatusError{
-			Name:    c.cfg.Name,
-			Method:  method,
-			URL:     shown,
-			Status:  hr.StatusCode,
-			Excerpt: excerpt(data),
+			Name:   c.cfg.Name,
+			Method: method,
+			URL:    shown,
+			Status: hr.StatusCode,
+			// A remote may quote the credential it refused ("invalid
+			// API key: ..."); the excerpt goes to logs and samples.
+			Excerpt: excerpt(hideCredentials(data, c.credentials(req.Header))),
 		}
 	}
 	return resp, nil
@@ -377,6 +381,74 @@ func (c *Conn) setHeaders(req *http.Request, hasBody bool) {
 		}
 		req.Header.Set(k, v)
 	}
+}
+
+// redacted replaces a credential the connection sent in an error's
+// excerpt.
+const redacted = "••••••••"
+
+// minCredential is the shortest credential hidden in an excerpt: a
+// shorter one would blot out ordinary text.
+const minCredential = 4
+
+// credentials returns what the connection's Auth set on a request with
+// header h: the values of the headers neither the format nor the
+// configuration set, and of each of those that reads "SCHEME VALUE" its
+// value too, and of a Basic one its password.
+func (c *Conn) credentials(h http.Header) []string {
+	if c.auth == nil {
+		return nil
+	}
+	var out []string
+	for name, vals := range h {
+		switch name {
+		case "Content-Type", "Accept", "Soapaction":
+			continue
+		}
+		for _, v := range vals {
+			if configured, ok := c.configuredHeader(name); ok && configured == v {
+				continue
+			}
+			out = append(out, v)
+			scheme, cred, ok := strings.Cut(v, " ")
+			if !ok {
+				continue
+			}
+			out = append(out, cred)
+			if !strings.EqualFold(scheme, "Basic") {
+				continue
+			}
+			if raw, err := base64.StdEncoding.DecodeString(cred); err == nil {
+				if _, pass, ok := strings.Cut(string(raw), ":"); ok {
+					out = append(out, pass)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// configuredHeader returns the value the configuration gives header name.
+func (c *Conn) configuredHeader(name string) (string, bool) {
+	for k, v := range c.cfg.Headers {
+		if http.CanonicalHeaderKey(k) == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// hideCredentials returns b with each of creds replaced, longest first
+// (a Basic header before the password it holds); b itself when there is
+// none to replace.
+func hideCredentials(b []byte, creds []string) []byte {
+	slices.SortFunc(creds, func(x, y string) int { return len(y) - len(x) })
+	for _, cred := range creds {
+		if len(cred) >= minCredential && bytes.Contains(b, []byte(cred)) {
+			b = bytes.ReplaceAll(b, []byte(cred), []byte(redacted))
+		}
+	}
+	return b
 }
 
 // displayURL renders u for messages: no credentials, no query (API keys

@@ -66,6 +66,7 @@ func (s *Server) Register(g *grpc.Server) {
 	adminv1.RegisterConfigServiceServer(g, &configs{Server: s})
 	adminv1.RegisterStatsServiceServer(g, &stats{Server: s})
 	adminv1.RegisterAccessServiceServer(g, &access{Server: s})
+	adminv1.RegisterSecretsServiceServer(g, &secretsKeys{Server: s})
 }
 
 // WithCaller returns ctx naming who makes the request, for history and

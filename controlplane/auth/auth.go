@@ -137,6 +137,8 @@ func (a *Authorizer) token(ctx context.Context) (store.Token, error) {
 	case errors.Is(err, store.ErrNotFound):
 		return store.Token{}, status.Error(codes.Unauthenticated, "unknown token: no token of this control plane has that secret")
 	case store.Unavailable(err):
+		// The client hears only that; the error names the database.
+		a.log.Error("the database is unavailable", "op", "check a token", "err", err)
 		return store.Token{}, status.Error(codes.Unavailable, "check the token: "+store.ErrUnavailable.Error())
 	case err != nil:
 		a.log.Error("cannot read a token", "err", err)

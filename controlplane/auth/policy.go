@@ -117,6 +117,8 @@ var Policy = map[string]Requirement{
 	adminv1.AccessService_RevokeToken_FullMethodName: Admin,
 	adminv1.AccessService_WhoAmI_FullMethodName:      Viewer,
 
+	adminv1.SecretsService_RotateKey_FullMethodName: Admin,
+
 	adminv1.SecurityService_CreateSecurityDefinition_FullMethodName: Deployer,
 	adminv1.SecurityService_GetSecurityDefinition_FullMethodName:    Viewer,
 	adminv1.SecurityService_ListSecurityDefinitions_FullMethodName:  Viewer,

@@ -25,11 +25,13 @@ const (
 	AuditKindJoinToken = "join-token"
 	AuditKindAgent     = "agent"
 	AuditKindCA        = "ca"
+	// AuditKindSecretsKey: the data keys that seal secrets (RotateKey).
+	AuditKindSecretsKey = "secrets-key"
 )
 
 // AuditKinds are the kinds of object the audit trail names.
 var AuditKinds = []string{AuditKindPackage, AuditKindChannel, AuditKindSecurity, AuditKindOutgoing, AuditKindJob,
-	AuditKindToken, AuditKindJoinToken, AuditKindAgent, AuditKindCA}
+	AuditKindToken, AuditKindJoinToken, AuditKindAgent, AuditKindCA, AuditKindSecretsKey}
 
 // The actions of an audit entry.
 const (
@@ -42,6 +44,11 @@ const (
 	AuditEnrolled = "enrolled"
 	// AuditCertified: an enrolled agent was issued a new certificate.
 	AuditCertified = "certified"
+	// AuditRotated: a new data key seals the secrets (kind secrets-key).
+	AuditRotated = "rotated"
+	// AuditResealed: a rotation re-sealed a security definition's
+	// secrets; their clear values are unchanged.
+	AuditResealed = "resealed"
 )
 
 // AuditEntry is one object one revision created, changed or deleted, or

@@ -316,6 +316,7 @@ var models = []any{
 	&caRow{},
 	&tokenRow{},
 	&joinTokenRow{},
+	&dataKeyRow{},
 }
 
 // dbTime turns t into what the store writes: UTC, milliseconds, since that

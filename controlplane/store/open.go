@@ -81,6 +81,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (St
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := s.loadDataKeys(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	return s, nil
 }
 
@@ -185,20 +189,34 @@ func openSQLite(ctx context.Context, path string, log *slog.Logger) (*sqlStore, 
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", file, err)
 	}
-	cfg := gormConfig(log)
-	w, err := gorm.Open(sqlite.Dialector{Conn: wdb}, cfg)
+	kdb, err := open(url.Values{"_pragma": {"query_only(1)"}}, 1)
 	if err != nil {
 		wdb.Close()
 		rdb.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", file, err)
+	}
+	closeAll := func() {
+		wdb.Close()
+		rdb.Close()
+		kdb.Close()
+	}
+	cfg := gormConfig(log)
+	w, err := gorm.Open(sqlite.Dialector{Conn: wdb}, cfg)
+	if err != nil {
+		closeAll()
 		return nil, fmt.Errorf("sqlite %s: %w", file, err)
 	}
 	r, err := gorm.Open(sqlite.Dialector{Conn: rdb}, cfg)
 	if err != nil {
-		wdb.Close()
-		rdb.Close()
+		closeAll()
 		return nil, fmt.Errorf("sqlite %s: %w", file, err)
 	}
-	return &sqlStore{w: w, r: r, closers: []*sql.DB{rdb, wdb}, log: log}, nil
+	k, err := gorm.Open(sqlite.Dialector{Conn: kdb}, cfg)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("sqlite %s: %w", file, err)
+	}
+	return &sqlStore{w: w, r: r, keyReads: k, closers: []*sql.DB{rdb, kdb, wdb}, log: log}, nil
 }
 
 func openMySQL(ctx context.Context, dsn string, log *slog.Logger) (*sqlStore, error) {
@@ -240,7 +258,17 @@ func openMySQL(ctx context.Context, dsn string, log *slog.Logger) (*sqlStore, er
 		db.Close()
 		return nil, fmt.Errorf("connect to %s: %w", shown, err)
 	}
-	return &sqlStore{w: g, r: g, mysql: true, closers: []*sql.DB{db}, log: log}, nil
+	kdb := sql.OpenDB(connector)
+	kdb.SetMaxOpenConns(1)
+	kdb.SetMaxIdleConns(1)
+	kdb.SetConnMaxIdleTime(mysqlMaxIdleTime)
+	k, err := gorm.Open(mysql.New(mysql.Config{Conn: kdb, SkipInitializeWithVersion: true}), gormConfig(log))
+	if err != nil {
+		db.Close()
+		kdb.Close()
+		return nil, fmt.Errorf("connect to %s: %w", shown, err)
+	}
+	return &sqlStore{w: g, r: g, keyReads: k, mysql: true, closers: []*sql.DB{db, kdb}, log: log}, nil
 }
 
 // migrate creates or updates the tables and the revision row. On MySQL it

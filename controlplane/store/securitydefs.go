@@ -365,7 +365,7 @@ func (s *sqlStore) seal(name, field, value string) (string, error) {
 	if s.box == nil {
 		return "", fmt.Errorf("security definition %q: %s: no secrets key configured, so secrets cannot be stored", name, field)
 	}
-	sealed, err := s.box.Seal([]byte(value))
+	sealed, err := s.sealValue([]byte(value))
 	if err != nil {
 		return "", fmt.Errorf("security definition %q: seal %s: %w", name, field, err)
 	}
@@ -381,7 +381,7 @@ func (s *sqlStore) unseal(name, field, stored string) (string, error) {
 	if s.box == nil {
 		return "", fmt.Errorf("security definition %q: %s is sealed and no secrets key configured", name, field)
 	}
-	plain, err := s.box.Open(stored)
+	plain, err := s.openValue(stored)
 	if err != nil {
 		return "", fmt.Errorf("security definition %q: %s: %w (is the secrets key the one it was stored with?)", name, field, err)
 	}

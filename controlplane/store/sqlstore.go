@@ -29,8 +29,13 @@ type sqlStore struct {
 	mysql   bool
 	closers []*sql.DB
 	log     *slog.Logger
-	box     *secrets.Box // seals security definitions' secrets; nil: none configured
-	pruned  sync.Map     // job name -> when this process last pruned its runs
+	box     *secrets.Box // the key file's key: seals the data keys (see datakeys.go); nil: none configured
+	keys    keyring      // the data keys, which seal secret values
+	// keyReads reads a data key a value names (see dataKey) on a
+	// connection of its own, so that a read never waits for a connection
+	// its callers hold.
+	keyReads *gorm.DB
+	pruned   sync.Map // job name -> when this process last pruned its runs
 	// statsKeep is how long statistics are kept; zero fields take
 	// DefaultStatsRetention's.
 	statsKeep StatsRetention
@@ -54,6 +59,9 @@ func (s *sqlStore) change(ctx context.Context, author string, fn func(tx *gorm.D
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		cur, err := s.lockRevision(tx)
 		if err != nil {
+			return err
+		}
+		if err := s.useNewestKey(tx); err != nil {
 			return err
 		}
 		rev := cur + 1

@@ -46,8 +46,9 @@ type Store interface {
 	// one entry per object each revision created, updated or deleted, with
 	// its author (the method's, else WithAuthor's) and the object's content
 	// hash before and after. Changes of trust state (kinds token,
-	// join-token, agent, ca) have entries too, at the revision current when
-	// they were made, with summaries of their own. truncated says older
+	// join-token, agent, ca) and key rotations (secrets-key) have entries
+	// too, at the revision current when they were made, with summaries of
+	// their own. truncated says older
 	// entries matched beyond q.Limit (0: 1000).
 	ListAudit(ctx context.Context, q AuditQuery) (entries []AuditEntry, truncated bool, err error)
 
@@ -220,6 +221,18 @@ type Store interface {
 	// stored already (another replica made it first): it returns the CA
 	// stored, and created says whether it is the one given.
 	InitCA(ctx context.Context, certPEM, keyPEM []byte) (storedCert, storedKey []byte, created bool, err error)
+
+	// RotateKey makes a new data key, sealed with the secrets key file's
+	// key, and in the same transaction re-seals with it every sealed value
+	// the store keeps (the secrets of security definitions, the CA's key),
+	// retires the older data keys and deletes those an earlier rotation
+	// retired, which no value names any more. Other replicas of the
+	// database read the new values without a restart, and seal with the
+	// new key from their next change on. The clear values do not change,
+	// so the revision does not move. Audited (kind secrets-key, action
+	// rotated; each re-sealed definition's row: kind security, action
+	// resealed) at the current revision, by WithAuthor's author.
+	RotateKey(ctx context.Context) (KeyRotation, error)
 
 	// CreateToken stores an admin API token. ErrConflict when the name is
 	// taken (revoked tokens keep their names).

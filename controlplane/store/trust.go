@@ -165,15 +165,23 @@ func (s *sqlStore) InitCA(ctx context.Context, certPEM, keyPEM []byte) ([]byte, 
 	if s.box == nil {
 		return nil, nil, false, errors.New("store the CA: no secrets key configured, so its key cannot be stored")
 	}
-	sealed, err := s.box.Seal(keyPEM)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("store the CA: seal its key: %w", err)
-	}
 	var (
 		stored  caRow
 		created bool
 	)
-	err = s.write(ctx, func(tx *gorm.DB) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		// Sealed with the newest data key, read under the revision lock
+		// as a config change does, so that no rotation commits between.
+		if _, err := s.lockRevision(tx); err != nil {
+			return fmt.Errorf("store the CA: %w", err)
+		}
+		if err := s.useNewestKey(tx); err != nil {
+			return fmt.Errorf("store the CA: %w", err)
+		}
+		sealed, err := s.sealValue(keyPEM)
+		if err != nil {
+			return fmt.Errorf("store the CA: seal its key: %w", err)
+		}
 		row := caRow{ID: caID, CertPEM: string(certPEM), KeyPEM: sealed, CreatedAt: now()}
 		// Replicas starting together race here: the first insert wins,
 		// the others wait on its row and then find it.
@@ -210,7 +218,7 @@ func (s *sqlStore) openCA(r *caRow) ([]byte, []byte, error) {
 	if s.box == nil {
 		return nil, nil, errors.New("read the CA: its key is sealed and no secrets key configured")
 	}
-	key, err := s.box.Open(r.KeyPEM)
+	key, err := s.openValue(r.KeyPEM)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the CA: open its key: %w (is the secrets key the one it was stored with?)", err)
 	}

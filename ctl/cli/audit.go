@@ -27,6 +27,7 @@ var auditKinds = []struct{ kind, noun string }{
 	{"join-token", "join token"},
 	{"agent", "agent"},
 	{"ca", "CA"},
+	{"secrets-key", "secrets key"},
 }
 
 // defaultAuditLimit is how many entries the control plane returns when
@@ -63,7 +64,7 @@ func (s sinceFlag) Set(v string) error {
 func (a *app) newAuditCmd() *cobra.Command {
 	f := auditFlags{}
 	cmd := &cobra.Command{
-		Use:   "audit [--since 24h] [--who NAME] [--kind package|channel|security|outgoing|job|token|join-token|agent|ca] [--limit N]",
+		Use:   "audit [--since 24h] [--who NAME] [--kind package|channel|security|outgoing|job|token|join-token|agent|ca|secrets-key] [--limit N]",
 		Short: "List config changes, newest first: who made each, when, and to what",
 		Long: `audit lists the changes to the config, newest first: one line per object a
 revision created, updated or deleted, whatever made it (deploy, rollback,
@@ -75,7 +76,8 @@ plane's own way in: pickup, config-dir, sources. BEFORE and AFTER are the
 first digits of the sha256 of the object's stored content before and after
 the change (a package's: its files'); a security definition's covers its
 sealed secrets, so a changed secret shows as a changed hash and nothing
-more. SUMMARY is the revision's one-line summary.
+more (weftctl secrets rotate-key re-seals them: action resealed, next to
+the secrets-key entry). SUMMARY is the revision's one-line summary.
 
 --since keeps the last stretch of time (all unless set), --who one caller,
 --kind one kind of object. The control plane returns the newest 1000
@@ -109,7 +111,7 @@ out. -o json and -o yaml print its answer.`,
 	fl := cmd.Flags()
 	fl.Var(sinceFlag{&f}, "since", "the changes of this last stretch of time, such as 90m, 24h or 7d (default: all)")
 	fl.StringVar(&f.who, "who", "", "the changes this caller made, such as local or pickup (default: anyone's)")
-	fl.StringVar(&f.kind, "kind", "", "the changes to one kind of object: package, channel, security, outgoing, job, token, join-token, agent or ca (default: all)")
+	fl.StringVar(&f.kind, "kind", "", "the changes to one kind of object: package, channel, security, outgoing, job, token, join-token, agent, ca or secrets-key (default: all)")
 	fl.Int32Var(&f.limit, "limit", 0, "show at most the newest N changes (0: the control plane's default, 1000)")
 	return cmd
 }
@@ -120,7 +122,7 @@ func (f *auditFlags) check() error {
 		return fmt.Errorf("--since %s: must not be negative", f.sinceText)
 	}
 	if f.kind != "" && !slices.ContainsFunc(auditKinds, func(k struct{ kind, noun string }) bool { return k.kind == f.kind }) {
-		return fmt.Errorf("--kind %q: want package, channel, security, outgoing, job, token, join-token, agent or ca", f.kind)
+		return fmt.Errorf("--kind %q: want package, channel, security, outgoing, job, token, join-token, agent, ca or secrets-key", f.kind)
 	}
 	if f.limit < 0 {
 		return fmt.Errorf("--limit %d: must not be negative (0 is the control plane's default, %d)", f.limit, defaultAuditLimit)

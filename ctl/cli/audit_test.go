@@ -143,8 +143,8 @@ func TestAuditRefusesBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--kind", "service"}, `--kind "service": want package, channel, security, outgoing, job, token, join-token, agent or ca`},
-		{[]string{"--kind", "Channel"}, `--kind "Channel": want package, channel, security, outgoing, job, token, join-token, agent or ca`},
+		{[]string{"--kind", "service"}, `--kind "service": want package, channel, security, outgoing, job, token, join-token, agent, ca or secrets-key`},
+		{[]string{"--kind", "Channel"}, `--kind "Channel": want package, channel, security, outgoing, job, token, join-token, agent, ca or secrets-key`},
 		{[]string{"--limit", "-1"}, "--limit -1: must not be negative (0 is the control plane's default, 1000)"},
 		{[]string{"--since", "-1h"}, "--since -1h: must not be negative"},
 		{[]string{"--since", "soon"}, `invalid argument "soon" for "--since" flag: "soon": want a duration such as 90m, 24h or 7d`},

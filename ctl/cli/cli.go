@@ -188,6 +188,7 @@ Environment:
 		a.newContextCmd(),
 		a.newWhoAmICmd(),
 		a.newTokenCmd(),
+		a.newSecretsCmd(),
 		a.newDeployCmd(),
 		a.newRollbackCmd(),
 		a.newUndeployCmd(),

@@ -62,6 +62,7 @@ type conn struct {
 	config   adminv1.ConfigServiceClient
 	stats    adminv1.StatsServiceClient
 	access   adminv1.AccessServiceClient
+	secrets  adminv1.SecretsServiceClient
 }
 
 // dial prepares a connection to the control plane. gRPC connects lazily, on
@@ -120,6 +121,7 @@ func dial(opts dialOptions) (*conn, error) {
 	c.config = adminv1.NewConfigServiceClient(cc)
 	c.stats = adminv1.NewStatsServiceClient(cc)
 	c.access = adminv1.NewAccessServiceClient(cc)
+	c.secrets = adminv1.NewSecretsServiceClient(cc)
 	return c, nil
 }
 

@@ -16,7 +16,9 @@ import (
 // TestAudit runs a scenario of every kind of change through weftctl and
 // the pickup directory, on both backends, and reads it back with weftctl
 // audit: one entry per object each change created, updated or deleted,
-// newest first, with who (local for weftctl, pickup:FILE for the directory)
+// newest first, with who (the token's name for weftctl, pickup:FILE for
+// the directory, agent:ID for an enrollment, first-start for the CA and
+// the first token)
 // and the object's hashes chaining from one change to the next.
 func TestAudit(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
@@ -48,6 +50,14 @@ func TestAudit(t *testing.T) {
 				return strings.Contains(r.Stdout, "erp"), r.String()
 			})
 
+			// Changes of trust: tokens, join tokens, an agent's enrollment
+			// and its revocation.
+			e.ctlOK(t, "token", "create", "ci", "--role", "deployer")
+			agent := testenv.StartAgent(t, cp, "edge-1")
+			e.ctlOK(t, "agent", "revoke", "edge-1")
+			e.ctlOK(t, "token", "revoke", "ci")
+			joinToken := agent.Record(t).GetEnrolledBy()
+
 			var trail struct {
 				Entries []struct {
 					Revision   string `json:"revision"`
@@ -68,15 +78,23 @@ func TestAudit(t *testing.T) {
 			}
 			slices.Reverse(got) // oldest first, as the scenario ran
 			want := []string{
-				"local package hello created",
-				"local security partner created",
-				"local channel hello created",
-				"local outgoing crm created",
-				"local job nightly created",
-				"local security partner updated",
-				"local channel hello updated",
-				"local job nightly deleted",
+				"first-start ca ca created",
+				"first-start token admin created",
+				"admin package hello created",
+				"admin security partner created",
+				"admin channel hello created",
+				"admin outgoing crm created",
+				"admin job nightly created",
+				"admin security partner updated",
+				"admin channel hello updated",
+				"admin job nightly deleted",
 				"pickup:erp.yaml outgoing erp created",
+				"admin token ci created",
+				"admin join-token " + joinToken + " created",
+				"agent:edge-1 agent edge-1 enrolled",
+				"agent:edge-1 join-token " + joinToken + " updated",
+				"admin agent edge-1 revoked",
+				"admin token ci revoked",
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("weftctl audit:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -249,7 +249,7 @@ func (h *hotEnv) rpcRefused(t *testing.T) {
 	before := h.cp.DesiredRevision(t)
 	src := "package rpcbad\n\nimport (\n\t\"os/exec\"\n\n\t\"github.com/weft-dev/weft/agent/sdk\"\n)\n\nfunc init() { _ = exec.Command; sdk.Register(\"rpcbad.x\", nil) }\n"
 	body := fmt.Sprintf(`{"packages":[{"files":[{"name":"rpcbad.go","content":%q}]}]}`, base64.StdEncoding.EncodeToString([]byte(src)))
-	r := testenv.Grpcurl(t, "-plaintext", "-d", body, h.cp.Addr, "weft.admin.v1.PackageService/Deploy")
+	r := h.cp.Grpcurl(t, "-d", body, h.cp.Addr, "weft.admin.v1.PackageService/Deploy")
 	if r.ExitCode == 0 || !strings.Contains(r.Stderr, `rpcbad.go:4:2: import "os/exec" is not allowed`) {
 		t.Fatalf("grpcurl Deploy of os/exec: %s; want a refusal at rpcbad.go:4:2", r)
 	}

@@ -171,14 +171,14 @@ func (h *hotEnv) waysIn(t *testing.T) {
 	// The Deploy RPC with the source bytes, as a script would send them.
 	body := fmt.Sprintf(`{"packages":[{"files":[{"name":"viarpc.go","content":%q}]}]}`,
 		base64.StdEncoding.EncodeToString([]byte(serviceSource("viarpc", ""))))
-	if r := testenv.Grpcurl(t, "-plaintext", "-d", body, h.cp.Addr, "weft.admin.v1.PackageService/Deploy"); r.ExitCode != 0 {
+	if r := h.cp.Grpcurl(t, "-d", body, h.cp.Addr, "weft.admin.v1.PackageService/Deploy"); r.ExitCode != 0 {
 		t.Fatalf("grpcurl Deploy: %s", r)
 	}
 	h.awaitFrom(t, "viarpc.hi", "viarpc")
 
 	for _, pkg := range []string{"single", "multi1", "multi2", "listed", "viarpc"} {
-		if v := h.history(t, pkg); len(v) != 1 || v[0].GetAuthor() != "local" {
-			t.Errorf("history of %s = %v, want one version by local", pkg, v)
+		if v := h.history(t, pkg); len(v) != 1 || v[0].GetAuthor() != "admin" {
+			t.Errorf("history of %s = %v, want one version by admin (the token weftctl and grpcurl send)", pkg, v)
 		}
 	}
 }

@@ -92,6 +92,7 @@ func (p *tailProc) text() string {
 func (e *obsEnv) startTail(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, testenv.Binary(t, testenv.CtlBinary), "--addr", e.cp.Addr, "tail", "-o", "json")
+	cmd.Env = e.cp.CtlEnviron()
 	p := &tailProc{cmd: cmd}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -46,6 +46,8 @@ func TestDatabaseOutage(t *testing.T) {
 	cp := testenv.StartControlPlane(t, "mysql:"+cfg.FormatDSN())
 
 	hello := []byte(serviceSource("hello", ""))
+	// An agent with its certificate, made while the database is up.
+	edge := agentConn(t, enrollFake(t, cp, "edge-1", cp.JoinToken(t)))
 	calls := []struct {
 		name string
 		call func(ctx context.Context) error
@@ -65,11 +67,11 @@ func TestDatabaseOutage(t *testing.T) {
 			return err
 		}},
 		{"ReportStats (agent API)", func(ctx context.Context) error {
-			_, err := agentv1.NewAgentServiceClient(cp.Conn()).ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: "edge-1"})
+			_, err := agentv1.NewAgentServiceClient(edge).ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: "edge-1"})
 			return err
 		}},
 		{"Sync hello (agent API)", func(ctx context.Context) error {
-			stream, err := agentv1.NewAgentServiceClient(cp.Conn()).Sync(ctx)
+			stream, err := agentv1.NewAgentServiceClient(edge).Sync(ctx)
 			if err != nil {
 				return err
 			}

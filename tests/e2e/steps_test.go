@@ -288,7 +288,7 @@ func (e *env) agentCatchesUp(t *testing.T) {
 // admin RPC and the health check.
 func (e *env) grpcurl(t *testing.T) {
 	addr := e.cp.Addr
-	res := testenv.Grpcurl(t, "-plaintext", addr, "list")
+	res := e.cp.Grpcurl(t, addr, "list")
 	if res.ExitCode != 0 {
 		t.Fatalf("grpcurl list: %s", res)
 	}
@@ -304,7 +304,7 @@ func (e *env) grpcurl(t *testing.T) {
 		}
 	}
 
-	res = testenv.Grpcurl(t, "-plaintext", addr, "weft.admin.v1.FleetService/ListAgents")
+	res = e.cp.Grpcurl(t, addr, "weft.admin.v1.FleetService/ListAgents")
 	if res.ExitCode != 0 {
 		t.Fatalf("grpcurl ListAgents: %s", res)
 	}
@@ -320,12 +320,13 @@ func (e *env) grpcurl(t *testing.T) {
 		}
 	}
 
-	res = testenv.Grpcurl(t, "-plaintext", "-d", `{"name":"`+channelName+`"}`, addr, "weft.admin.v1.ChannelService/GetChannel")
+	res = e.cp.Grpcurl(t, "-d", `{"name":"`+channelName+`"}`, addr, "weft.admin.v1.ChannelService/GetChannel")
 	if res.ExitCode != 0 || !strings.Contains(res.Stdout, channelPath) {
 		t.Errorf("grpcurl GetChannel: want %s; got %s", channelPath, res)
 	}
 
-	res = testenv.Grpcurl(t, "-plaintext", addr, "grpc.health.v1.Health/Check")
+	// The health check needs no token.
+	res = testenv.Grpcurl(t, "-cacert", e.cp.CAFile(), addr, "grpc.health.v1.Health/Check")
 	if res.ExitCode != 0 || !strings.Contains(res.Stdout, `"SERVING"`) {
 		t.Errorf("grpcurl health check: want SERVING; got %s", res)
 	}
@@ -417,7 +418,7 @@ func (e *env) badInput(t *testing.T) {
 			wantHTTPError(t, `{}`, "name")
 		}},
 		{"unknown JSON field through grpcurl", func(t *testing.T) {
-			res := testenv.Grpcurl(t, "-plaintext", "-d",
+			res := e.cp.Grpcurl(t, "-d",
 				`{"channel":{"name":"smuggled","path":"/api/smuggled","service":"`+exampleService+`"},"bogus":1}`,
 				e.cp.Addr, "weft.admin.v1.ChannelService/CreateChannel")
 			wantCtlError(t, res, "bogus")

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
@@ -41,7 +40,7 @@ func TestTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	starts, steps, err := parseTour(string(readme))
+	steps, err := parseTour(string(readme))
 	if err != nil {
 		t.Fatalf("README.md: %v", err)
 	}
@@ -65,38 +64,16 @@ func TestTour(t *testing.T) {
 
 	bin := testenv.BinDir(t)
 	cpAddr, httpAddr, tmp, logs := testenv.FreeAddr(t), testenv.FreeAddr(t), t.TempDir(), t.TempDir()
-	env := []string{"WEFT_ADDR=" + cpAddr}
+	env := []string{"WEFT_ADDR=" + cpAddr, "WEFT_CONFIG=" + filepath.Join(tmp, "weftctl.yaml")}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WEFT_") { // the tour sets none
 			env = append(env, kv)
 		}
 	}
+	// What the tour's steps export, for the steps after them: each runs
+	// in a shell of its own.
+	exports := filepath.Join(tmp, "exports.sh")
 	var procs []*exec.Cmd
-	for _, line := range starts {
-		args := strings.Fields(strings.ReplaceAll(line, "127.0.0.1:8080", httpAddr))
-		name := strings.TrimPrefix(args[0], "bin/")
-		switch name {
-		case testenv.ControlPlaneBinary:
-			args = append(args, "--listen", cpAddr)
-		case testenv.AgentBinary:
-			args = append(args, "--controlplane", cpAddr)
-		default:
-			t.Fatalf("tour starts %q; want %s and %s", args[0], testenv.ControlPlaneBinary, testenv.AgentBinary)
-		}
-		cmd := exec.Command(filepath.Join(bin, name), args[1:]...)
-		cmd.Dir, cmd.Env = repo, env
-		logf, err := os.Create(filepath.Join(logs, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logf.Close()
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("started %s (pid %d) in %s", strings.Join(cmd.Args, " "), cmd.Process.Pid, repo)
-		procs = append(procs, cmd)
-	}
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -117,14 +94,22 @@ func TestTour(t *testing.T) {
 		}
 	})
 
-	conn, err := grpc.NewClient(cpAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The tour's control plane writes its CA and first token in the
+	// repository, beside its database.
+	conn, err := grpc.NewClient(cpAddr,
+		grpc.WithTransportCredentials(testenv.TLSCredentials(cpAddr, filepath.Join(repo, "weft-ca.pem"))),
+		grpc.WithPerRPCCredentials(testenv.TokenFileCredentials(filepath.Join(repo, "weft-admin.token"))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	fleet := adminv1.NewFleetServiceClient(conn)
+	agentStarted := false
 	synced := func() {
 		t.Helper()
+		if !agentStarted {
+			return
+		}
 		testenv.Await(t, 60*time.Second, "the tour's agent connected and in sync", func() (bool, string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -140,15 +125,59 @@ func TestTour(t *testing.T) {
 				a.GetSyncStatus() == adminv1.SyncStatus_SYNC_STATUS_IN_SYNC, testenv.DescribeAgent(a)
 		})
 	}
-	synced()
+	// The join token and CA fingerprint the tour printed last, which its
+	// agent's command line shows as "…".
+	joinToken := regexp.MustCompile(`weftjoin_[A-Za-z0-9_-]+`)
+	fingerprint := regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+	var printedToken, printedFingerprint string
 
 	for _, s := range steps {
+		if s.start != "" {
+			line := strings.ReplaceAll(s.start, "127.0.0.1:8080", httpAddr)
+			line = regexp.MustCompile(`weftjoin_\S*`).ReplaceAllLiteralString(line, printedToken)
+			line = regexp.MustCompile(`sha256:\S*`).ReplaceAllLiteralString(line, printedFingerprint)
+			args := strings.Fields(line)
+			name := strings.TrimPrefix(args[0], "bin/")
+			switch name {
+			case testenv.ControlPlaneBinary:
+				args = append(args, "--listen", cpAddr)
+			case testenv.AgentBinary:
+				args = append(args, "--controlplane", cpAddr)
+				agentStarted = true
+			default:
+				t.Fatalf("tour starts %q; want %s and %s", args[0], testenv.ControlPlaneBinary, testenv.AgentBinary)
+			}
+			cmd := exec.Command(filepath.Join(bin, name), args[1:]...)
+			cmd.Dir, cmd.Env = repo, env
+			logf, err := os.Create(filepath.Join(logs, name+".log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer logf.Close()
+			cmd.Stdout, cmd.Stderr = logf, logf
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("started %s (pid %d) in %s", strings.Join(cmd.Args, " "), cmd.Process.Pid, repo)
+			procs = append(procs, cmd)
+			if name == testenv.ControlPlaneBinary {
+				testenv.Await(t, 60*time.Second, "the tour's control plane serving", func() (bool, string) {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_, err := fleet.ListAgents(ctx, &adminv1.ListAgentsRequest{})
+					return err == nil, fmt.Sprint(err)
+				})
+			}
+			synced()
+			continue
+		}
 		command := strings.NewReplacer(
 			"bin/weftctl", filepath.Join(bin, testenv.CtlBinary),
 			"127.0.0.1:8080", httpAddr,
 			"/tmp/", tmp+"/",
 		).Replace(s.command)
-		cmd := exec.Command("bash", "-c", command)
+		script := fmt.Sprintf("[ -f %[1]q ] && . %[1]q\n%[2]s\nstatus=$?\nexport -p > %[1]q\nexit $status\n", exports, command)
+		cmd := exec.Command("bash", "-c", script)
 		cmd.Dir, cmd.Env = repo, env
 		out, err := cmd.CombinedOutput()
 		t.Logf("$ %s  # %v\n%s", s.command, err, out)
@@ -161,8 +190,14 @@ func TestTour(t *testing.T) {
 		if printed := strings.TrimRight(string(out), "\n"); printed != "" {
 			got = strings.Split(printed, "\n")
 		}
-		if !tourOutputMatches(got, s.want, httpAddr) {
+		if !tourOutputMatches(got, s.want, httpAddr, cpAddr) {
 			t.Errorf("$ %s printed:\n%s\nthe README shows:\n%s", s.command, out, strings.Join(s.want, "\n"))
+		}
+		if m := joinToken.FindString(string(out)); m != "" {
+			printedToken = m
+		}
+		if m := fingerprint.FindString(string(out)); m != "" {
+			printedFingerprint = m
 		}
 		synced()
 	}
@@ -173,27 +208,28 @@ func TestTour(t *testing.T) {
 	}
 	// The tour did make the files the .gitignore is for.
 	ignored := git(t, repo, "status", "--porcelain", "--ignored", "--untracked-files=all")
-	for _, f := range []string{"weft.db", "weft-secrets.key", "weft-agent-state/snapshot.pb"} {
+	for _, f := range []string{"weft.db", "weft-secrets.key", "weft-ca.pem", "weft-admin.token", "weft-agent-state/snapshot.pb", "weft-agent-state/identity/agent.key"} {
 		if !strings.Contains(ignored, "!! "+f+"\n") {
 			t.Errorf("the tour did not make %s; ignored files:\n%s", f, ignored)
 		}
 	}
 }
 
-// tourStep is one "$ command" of the tour and the lines the README shows it
-// printing.
+// tourStep is one action of the tour: a binary it starts (start), or a
+// "$ command" with the lines the README shows it printing.
 type tourStep struct {
+	start   string
 	command string
 	want    []string
 }
 
-// parseTour reads the tour section of the README: the lines of its first
-// code block that start the binaries, and every "$ command" of the later
-// blocks with its output.
-func parseTour(readme string) (starts []string, steps []tourStep, err error) {
+// parseTour reads the tour section of the README: in order, the lines of
+// its code blocks that start the binaries and every "$ command" with its
+// output.
+func parseTour(readme string) (steps []tourStep, err error) {
 	_, section, ok := strings.Cut(readme, "\n## A five-minute tour\n")
 	if !ok {
-		return nil, nil, fmt.Errorf("no section \"A five-minute tour\"")
+		return nil, fmt.Errorf("no section \"A five-minute tour\"")
 	}
 	if i := regexp.MustCompile(`\n##+ `).FindStringIndex(section); i != nil {
 		section = section[:i[0]]
@@ -214,46 +250,43 @@ func parseTour(readme string) (starts []string, steps []tourStep, err error) {
 			block = append(block, line)
 		}
 	}
-	if len(blocks) < 2 {
-		return nil, nil, fmt.Errorf("tour has %d code blocks, want the start and the steps", len(blocks))
-	}
-	for _, line := range blocks[0] {
-		if cmd, _, _ := strings.Cut(line, "#"); strings.HasPrefix(cmd, "bin/weft-") {
-			starts = append(starts, strings.TrimSpace(cmd))
-		}
-	}
-	for _, b := range blocks[1:] {
+	starts := 0
+	for _, b := range blocks {
+		first := len(steps)
 		for _, line := range b {
-			if cmd, ok := strings.CutPrefix(line, "$ "); ok {
+			if cmd, _, _ := strings.Cut(line, "#"); strings.HasPrefix(cmd, "bin/weft-") {
+				steps = append(steps, tourStep{start: strings.TrimSpace(cmd)})
+				starts++
+			} else if cmd, ok := strings.CutPrefix(line, "$ "); ok {
 				steps = append(steps, tourStep{command: cmd})
-			} else if len(steps) > 0 && (line != "" || len(steps[len(steps)-1].want) > 0) {
+			} else if len(steps) > first && steps[len(steps)-1].start == "" && (line != "" || len(steps[len(steps)-1].want) > 0) {
 				steps[len(steps)-1].want = append(steps[len(steps)-1].want, line)
 			}
 		}
-		// A blank line between steps is no output.
-		for i := range steps {
-			for len(steps[i].want) > 0 && steps[i].want[len(steps[i].want)-1] == "" {
-				steps[i].want = steps[i].want[:len(steps[i].want)-1]
-			}
+	}
+	// A blank line between steps is no output.
+	for i := range steps {
+		for len(steps[i].want) > 0 && steps[i].want[len(steps[i].want)-1] == "" {
+			steps[i].want = steps[i].want[:len(steps[i].want)-1]
 		}
 	}
-	if len(starts) != 2 || len(steps) == 0 {
-		return nil, nil, fmt.Errorf("tour starts %d binaries and has %d steps; want 2 and some", len(starts), len(steps))
+	if starts != 2 || len(steps) == starts {
+		return nil, fmt.Errorf("tour starts %d binaries and has %d steps; want 2 and some", starts, len(steps)-starts)
 	}
-	return starts, steps, nil
+	return steps, nil
 }
 
 // tourOutputMatches compares printed lines with the README's, in which "…"
 // stands for anything. Spaces are compared as runs, since the agent's
 // address changes the width of a table column, and an agent last seen some
 // seconds ago counts as "just now".
-func tourOutputMatches(got, want []string, httpAddr string) bool {
+func tourOutputMatches(got, want []string, httpAddr, cpAddr string) bool {
 	if len(got) != len(want) {
 		return false
 	}
 	ago := regexp.MustCompile(`\b\d+s ago\b`)
 	for i := range want {
-		w := strings.Join(strings.Fields(strings.ReplaceAll(want[i], "127.0.0.1:8080", httpAddr)), " ")
+		w := strings.Join(strings.Fields(strings.NewReplacer("127.0.0.1:8080", httpAddr, "127.0.0.1:7400", cpAddr).Replace(want[i])), " ")
 		g := strings.Join(strings.Fields(ago.ReplaceAllString(got[i], "just now")), " ")
 		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(w), "…", ".*") + "$"
 		if !regexp.MustCompile(re).MatchString(g) {

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -101,8 +100,8 @@ func StartControlPlane(t testing.TB, dsn string, opts ...Option) *ControlPlane {
 			ctlConfig: filepath.Join(stateDir, "weftctl.yaml"),
 		}
 		conn, err := grpc.NewClient(addr,
-			grpc.WithTransportCredentials(credentials.NewTLS(cp.clientTLS())),
-			grpc.WithPerRPCCredentials(tokenCreds{cp}),
+			grpc.WithTransportCredentials(TLSCredentials(addr, cp.caFile)),
+			grpc.WithPerRPCCredentials(TokenFileCredentials(cp.tokenFile)),
 			// Redial fast: the test waits for a server that is starting.
 			grpc.WithConnectParams(grpc.ConnectParams{
 				Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.5, MaxDelay: 200 * time.Millisecond},

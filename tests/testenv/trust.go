@@ -93,8 +93,14 @@ func (cp *ControlPlane) JoinToken(t testing.TB, labels ...string) string {
 	return resp.GetSecret()
 }
 
-// ctlEnv is the environment weftctl needs to reach cp: its address, CA
-// and admin token, and no config file of the user's.
+// CtlEnviron is the environment weftctl needs to reach cp, for a weftctl
+// a test starts itself: its address, CA and admin token, and no config
+// file of the user's. Ctl and CtlEnv set it.
+func (cp *ControlPlane) CtlEnviron() []string {
+	return cleanEnv(cp.ctlEnv()...)
+}
+
+// ctlEnv is what CtlEnviron adds to the environment.
 func (cp *ControlPlane) ctlEnv() []string {
 	env := []string{"WEFT_ADDR=" + cp.Addr, "WEFT_CA=" + cp.caFile, "WEFT_CONFIG=" + cp.ctlConfig}
 	if tok, err := cp.token(); err == nil {
@@ -111,23 +117,24 @@ func (cp *ControlPlane) Grpcurl(t testing.TB, args ...string) Result {
 	return Grpcurl(t, append([]string{"-cacert", cp.caFile, "-H", "authorization: Bearer " + cp.Token(t)}, args...)...)
 }
 
-// clientTLS verifies the control plane's certificate against the CA file
-// it writes when it starts: the file is read at each handshake, as it
-// does not exist before the first start.
-func (cp *ControlPlane) clientTLS() *tls.Config {
-	host, _, _ := net.SplitHostPort(cp.Addr)
-	return &tls.Config{
+// TLSCredentials are a client's transport credentials for the control
+// plane at addr that verify its certificate against the CA file it writes
+// when it starts: the file is read at each handshake, as it does not exist
+// before the first start.
+func TLSCredentials(addr, caFile string) credentials.TransportCredentials {
+	host, _, _ := net.SplitHostPort(addr)
+	return credentials.NewTLS(&tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Verified by VerifyPeerCertificate, against the CA file.
 		InsecureSkipVerify: true,
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			pemBytes, err := os.ReadFile(cp.caFile)
+			pemBytes, err := os.ReadFile(caFile)
 			if err != nil {
 				return err
 			}
 			roots := x509.NewCertPool()
 			if !roots.AppendCertsFromPEM(pemBytes) {
-				return errors.New("no certificate in " + cp.caFile)
+				return errors.New("no certificate in " + caFile)
 			}
 			if len(raw) == 0 {
 				return errors.New("the control plane presented no certificate")
@@ -145,21 +152,24 @@ func (cp *ControlPlane) clientTLS() *tls.Config {
 			_, err = leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: host})
 			return err
 		},
-	}
+	})
 }
 
-// tokenCreds sends the control plane's admin token, read from its file at
-// each call (there is none before the first start: the call goes without).
-type tokenCreds struct{ cp *ControlPlane }
+// TokenFileCredentials send the token in tokenFile, read at each call
+// (there is none before the control plane's first start: the call goes
+// without).
+func TokenFileCredentials(tokenFile string) credentials.PerRPCCredentials {
+	return tokenCreds{file: tokenFile}
+}
 
-var _ credentials.PerRPCCredentials = tokenCreds{}
+type tokenCreds struct{ file string }
 
 func (c tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	tok, err := c.cp.token()
+	b, err := os.ReadFile(c.file)
 	if err != nil {
 		return nil, nil
 	}
-	return map[string]string{"authorization": "Bearer " + tok}, nil
+	return map[string]string{"authorization": "Bearer " + strings.TrimSpace(string(b))}, nil
 }
 
 func (tokenCreds) RequireTransportSecurity() bool { return true }

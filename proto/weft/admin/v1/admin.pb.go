@@ -9021,6 +9021,108 @@ func (x *TailDropped) GetCount() int64 {
 	return 0
 }
 
+// RotateKeyRequest asks for a new data key.
+type RotateKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKeyRequest) Reset() {
+	*x = RotateKeyRequest{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[134]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeyRequest) ProtoMessage() {}
+
+func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[134]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateKeyRequest) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{134}
+}
+
+// RotateKeyResponse says what a rotation did.
+type RotateKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key_id is the new data key's id: the values it seals begin with
+	// "k" and this number.
+	KeyId int64 `protobuf:"varint,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// resealed counts the secret values re-sealed with the new data key.
+	Resealed int64 `protobuf:"varint,2,opt,name=resealed,proto3" json:"resealed,omitempty"`
+	// at is when the rotation was made.
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKeyResponse) Reset() {
+	*x = RotateKeyResponse{}
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[135]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeyResponse) ProtoMessage() {}
+
+func (x *RotateKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_admin_v1_admin_proto_msgTypes[135]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeyResponse.ProtoReflect.Descriptor instead.
+func (*RotateKeyResponse) Descriptor() ([]byte, []int) {
+	return file_weft_admin_v1_admin_proto_rawDescGZIP(), []int{135}
+}
+
+func (x *RotateKeyResponse) GetKeyId() int64 {
+	if x != nil {
+		return x.KeyId
+	}
+	return 0
+}
+
+func (x *RotateKeyResponse) GetResealed() int64 {
+	if x != nil {
+		return x.Resealed
+	}
+	return 0
+}
+
+func (x *RotateKeyResponse) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
@@ -9698,7 +9800,12 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x04kind\">\n" +
 	"\vTailDropped\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count*P\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\x12\n" +
+	"\x10RotateKeyRequest\"r\n" +
+	"\x11RotateKeyResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\x03R\x05keyId\x12\x1a\n" +
+	"\bresealed\x18\x02 \x01(\x03R\bresealed\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*P\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x01\x12\x11\n" +
@@ -9784,7 +9891,9 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\fStatsService\x12K\n" +
 	"\bGetStats\x12\x1e.weft.admin.v1.GetStatsRequest\x1a\x1f.weft.admin.v1.GetStatsResponse\x12T\n" +
 	"\vListSamples\x12!.weft.admin.v1.ListSamplesRequest\x1a\".weft.admin.v1.ListSamplesResponse\x12A\n" +
-	"\x04Tail\x12\x1a.weft.admin.v1.TailRequest\x1a\x1b.weft.admin.v1.TailResponse0\x01B6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
+	"\x04Tail\x12\x1a.weft.admin.v1.TailRequest\x1a\x1b.weft.admin.v1.TailResponse0\x012`\n" +
+	"\x0eSecretsService\x12N\n" +
+	"\tRotateKey\x12\x1f.weft.admin.v1.RotateKeyRequest\x1a .weft.admin.v1.RotateKeyResponseB6Z4github.com/weft-dev/weft/proto/weft/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_weft_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -9799,7 +9908,7 @@ func file_weft_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 142)
+var file_weft_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 144)
 var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(Role)(0),                                // 0: weft.admin.v1.Role
 	(DeployState)(0),                         // 1: weft.admin.v1.DeployState
@@ -9938,45 +10047,47 @@ var file_weft_admin_v1_admin_proto_goTypes = []any{
 	(*TailRequest)(nil),                      // 134: weft.admin.v1.TailRequest
 	(*TailResponse)(nil),                     // 135: weft.admin.v1.TailResponse
 	(*TailDropped)(nil),                      // 136: weft.admin.v1.TailDropped
-	nil,                                      // 137: weft.admin.v1.JoinToken.LabelsEntry
-	nil,                                      // 138: weft.admin.v1.CreateJoinTokenRequest.LabelsEntry
-	nil,                                      // 139: weft.admin.v1.Channel.SoapActionsEntry
-	nil,                                      // 140: weft.admin.v1.Agent.LabelsEntry
-	nil,                                      // 141: weft.admin.v1.AgentInventory.LabelsEntry
-	nil,                                      // 142: weft.admin.v1.OutgoingConnection.HeadersEntry
-	nil,                                      // 143: weft.admin.v1.Job.AgentLabelsEntry
-	nil,                                      // 144: weft.admin.v1.StatsTotals.StatusesEntry
-	(*timestamppb.Timestamp)(nil),            // 145: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),              // 146: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),            // 147: google.protobuf.FieldMask
+	(*RotateKeyRequest)(nil),                 // 137: weft.admin.v1.RotateKeyRequest
+	(*RotateKeyResponse)(nil),                // 138: weft.admin.v1.RotateKeyResponse
+	nil,                                      // 139: weft.admin.v1.JoinToken.LabelsEntry
+	nil,                                      // 140: weft.admin.v1.CreateJoinTokenRequest.LabelsEntry
+	nil,                                      // 141: weft.admin.v1.Channel.SoapActionsEntry
+	nil,                                      // 142: weft.admin.v1.Agent.LabelsEntry
+	nil,                                      // 143: weft.admin.v1.AgentInventory.LabelsEntry
+	nil,                                      // 144: weft.admin.v1.OutgoingConnection.HeadersEntry
+	nil,                                      // 145: weft.admin.v1.Job.AgentLabelsEntry
+	nil,                                      // 146: weft.admin.v1.StatsTotals.StatusesEntry
+	(*timestamppb.Timestamp)(nil),            // 147: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),              // 148: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),            // 149: google.protobuf.FieldMask
 }
 var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	0,   // 0: weft.admin.v1.Token.role:type_name -> weft.admin.v1.Role
-	145, // 1: weft.admin.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	145, // 2: weft.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	145, // 3: weft.admin.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	147, // 1: weft.admin.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	147, // 2: weft.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	147, // 3: weft.admin.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
 	0,   // 4: weft.admin.v1.CreateTokenRequest.role:type_name -> weft.admin.v1.Role
 	3,   // 5: weft.admin.v1.CreateTokenResponse.token:type_name -> weft.admin.v1.Token
 	3,   // 6: weft.admin.v1.ListTokensResponse.tokens:type_name -> weft.admin.v1.Token
 	3,   // 7: weft.admin.v1.RevokeTokenResponse.token:type_name -> weft.admin.v1.Token
 	0,   // 8: weft.admin.v1.WhoAmIResponse.role:type_name -> weft.admin.v1.Role
-	137, // 9: weft.admin.v1.JoinToken.labels:type_name -> weft.admin.v1.JoinToken.LabelsEntry
-	145, // 10: weft.admin.v1.JoinToken.created_at:type_name -> google.protobuf.Timestamp
-	145, // 11: weft.admin.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
-	145, // 12: weft.admin.v1.JoinToken.revoked_at:type_name -> google.protobuf.Timestamp
-	138, // 13: weft.admin.v1.CreateJoinTokenRequest.labels:type_name -> weft.admin.v1.CreateJoinTokenRequest.LabelsEntry
+	139, // 9: weft.admin.v1.JoinToken.labels:type_name -> weft.admin.v1.JoinToken.LabelsEntry
+	147, // 10: weft.admin.v1.JoinToken.created_at:type_name -> google.protobuf.Timestamp
+	147, // 11: weft.admin.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
+	147, // 12: weft.admin.v1.JoinToken.revoked_at:type_name -> google.protobuf.Timestamp
+	140, // 13: weft.admin.v1.CreateJoinTokenRequest.labels:type_name -> weft.admin.v1.CreateJoinTokenRequest.LabelsEntry
 	12,  // 14: weft.admin.v1.CreateJoinTokenResponse.join_token:type_name -> weft.admin.v1.JoinToken
 	12,  // 15: weft.admin.v1.ListJoinTokensResponse.join_tokens:type_name -> weft.admin.v1.JoinToken
 	12,  // 16: weft.admin.v1.RevokeJoinTokenResponse.join_token:type_name -> weft.admin.v1.JoinToken
 	57,  // 17: weft.admin.v1.RevokeAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	146, // 18: weft.admin.v1.ListAuditRequest.since:type_name -> google.protobuf.Duration
+	148, // 18: weft.admin.v1.ListAuditRequest.since:type_name -> google.protobuf.Duration
 	23,  // 19: weft.admin.v1.ListAuditResponse.entries:type_name -> weft.admin.v1.AuditEntry
-	145, // 20: weft.admin.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	147, // 20: weft.admin.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
 	24,  // 21: weft.admin.v1.PackageSource.files:type_name -> weft.admin.v1.SourceFile
 	25,  // 22: weft.admin.v1.DeployRequest.packages:type_name -> weft.admin.v1.PackageSource
 	28,  // 23: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	29,  // 24: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
-	145, // 25: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
+	147, // 25: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
 	29,  // 26: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
 	32,  // 27: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
 	29,  // 28: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
@@ -9986,71 +10097,71 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	29,  // 32: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
 	39,  // 33: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
 	29,  // 34: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	145, // 35: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	145, // 36: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	139, // 37: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	147, // 35: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	147, // 36: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	141, // 37: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
 	46,  // 38: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
 	46,  // 39: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	46,  // 40: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
 	46,  // 41: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
 	46,  // 42: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	147, // 43: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	149, // 43: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
 	46,  // 44: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	140, // 45: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	142, // 45: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
 	2,   // 46: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	145, // 47: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	145, // 48: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	145, // 49: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
-	145, // 50: weft.admin.v1.Agent.revoked_at:type_name -> google.protobuf.Timestamp
-	145, // 51: weft.admin.v1.Agent.certificate_expires_at:type_name -> google.protobuf.Timestamp
+	147, // 47: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	147, // 48: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	147, // 49: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	147, // 50: weft.admin.v1.Agent.revoked_at:type_name -> google.protobuf.Timestamp
+	147, // 51: weft.admin.v1.Agent.certificate_expires_at:type_name -> google.protobuf.Timestamp
 	57,  // 52: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
 	57,  // 53: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
 	63,  // 54: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	145, // 55: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	147, // 55: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
 	62,  // 56: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	141, // 57: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
-	145, // 58: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
+	143, // 57: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
+	147, // 58: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
 	64,  // 59: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
-	145, // 60: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
-	146, // 61: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
-	145, // 62: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	147, // 60: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
+	148, // 61: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
+	147, // 62: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
 	67,  // 63: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	145, // 64: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	145, // 65: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	147, // 64: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	147, // 65: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
 	72,  // 66: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
 	72,  // 67: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	72,  // 68: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
 	72,  // 69: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
 	72,  // 70: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	147, // 71: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	149, // 71: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	72,  // 72: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	142, // 73: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	145, // 74: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	145, // 75: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	144, // 73: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	147, // 74: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	147, // 75: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
 	83,  // 76: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
 	83,  // 77: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	83,  // 78: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
 	83,  // 79: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
 	83,  // 80: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	147, // 81: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	149, // 81: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	83,  // 82: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	145, // 83: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	147, // 83: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
 	97,  // 84: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	143, // 85: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	145, // 86: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	145, // 87: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	145, // 88: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	145, // 85: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	147, // 86: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	147, // 87: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	147, // 88: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
 	98,  // 89: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
 	99,  // 90: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	145, // 91: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	145, // 92: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	145, // 93: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	147, // 91: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	147, // 92: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	147, // 93: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
 	96,  // 94: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
 	96,  // 95: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
 	96,  // 96: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
 	96,  // 97: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
 	96,  // 98: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	147, // 99: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	149, // 99: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
 	96,  // 100: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
 	96,  // 101: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
 	96,  // 102: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
@@ -10067,130 +10178,133 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	120, // 113: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
 	125, // 114: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
 	126, // 115: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
-	146, // 116: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
-	145, // 117: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
-	145, // 118: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
+	148, // 116: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
+	147, // 117: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
+	147, // 118: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
 	129, // 119: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
 	130, // 120: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
 	130, // 121: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
 	130, // 122: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
-	145, // 123: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
-	144, // 124: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
+	147, // 123: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
+	146, // 124: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
 	133, // 125: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
-	145, // 126: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	147, // 126: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
 	133, // 127: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
 	136, // 128: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
-	26,  // 129: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	30,  // 130: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	33,  // 131: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	35,  // 132: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	37,  // 133: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	40,  // 134: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	42,  // 135: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	44,  // 136: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	47,  // 137: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	49,  // 138: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	51,  // 139: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	53,  // 140: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	55,  // 141: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	58,  // 142: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	60,  // 143: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	70,  // 144: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	68,  // 145: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	65,  // 146: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
-	13,  // 147: weft.admin.v1.FleetService.CreateJoinToken:input_type -> weft.admin.v1.CreateJoinTokenRequest
-	15,  // 148: weft.admin.v1.FleetService.ListJoinTokens:input_type -> weft.admin.v1.ListJoinTokensRequest
-	17,  // 149: weft.admin.v1.FleetService.RevokeJoinToken:input_type -> weft.admin.v1.RevokeJoinTokenRequest
-	19,  // 150: weft.admin.v1.FleetService.RevokeAgent:input_type -> weft.admin.v1.RevokeAgentRequest
-	4,   // 151: weft.admin.v1.AccessService.CreateToken:input_type -> weft.admin.v1.CreateTokenRequest
-	6,   // 152: weft.admin.v1.AccessService.ListTokens:input_type -> weft.admin.v1.ListTokensRequest
-	8,   // 153: weft.admin.v1.AccessService.RevokeToken:input_type -> weft.admin.v1.RevokeTokenRequest
-	10,  // 154: weft.admin.v1.AccessService.WhoAmI:input_type -> weft.admin.v1.WhoAmIRequest
-	73,  // 155: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	75,  // 156: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	77,  // 157: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	79,  // 158: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	81,  // 159: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	84,  // 160: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	86,  // 161: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	88,  // 162: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	90,  // 163: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	92,  // 164: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	94,  // 165: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	100, // 166: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	102, // 167: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	104, // 168: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	106, // 169: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	108, // 170: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	110, // 171: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	112, // 172: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	114, // 173: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	116, // 174: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	118, // 175: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	121, // 176: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
-	123, // 177: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
-	21,  // 178: weft.admin.v1.ConfigService.ListAudit:input_type -> weft.admin.v1.ListAuditRequest
-	127, // 179: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
-	131, // 180: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
-	134, // 181: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
-	27,  // 182: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	31,  // 183: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	34,  // 184: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	36,  // 185: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	38,  // 186: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	41,  // 187: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	43,  // 188: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	45,  // 189: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	48,  // 190: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	50,  // 191: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	52,  // 192: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	54,  // 193: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	56,  // 194: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	59,  // 195: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	61,  // 196: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	71,  // 197: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	69,  // 198: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	66,  // 199: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
-	14,  // 200: weft.admin.v1.FleetService.CreateJoinToken:output_type -> weft.admin.v1.CreateJoinTokenResponse
-	16,  // 201: weft.admin.v1.FleetService.ListJoinTokens:output_type -> weft.admin.v1.ListJoinTokensResponse
-	18,  // 202: weft.admin.v1.FleetService.RevokeJoinToken:output_type -> weft.admin.v1.RevokeJoinTokenResponse
-	20,  // 203: weft.admin.v1.FleetService.RevokeAgent:output_type -> weft.admin.v1.RevokeAgentResponse
-	5,   // 204: weft.admin.v1.AccessService.CreateToken:output_type -> weft.admin.v1.CreateTokenResponse
-	7,   // 205: weft.admin.v1.AccessService.ListTokens:output_type -> weft.admin.v1.ListTokensResponse
-	9,   // 206: weft.admin.v1.AccessService.RevokeToken:output_type -> weft.admin.v1.RevokeTokenResponse
-	11,  // 207: weft.admin.v1.AccessService.WhoAmI:output_type -> weft.admin.v1.WhoAmIResponse
-	74,  // 208: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	76,  // 209: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	78,  // 210: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	80,  // 211: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	82,  // 212: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	85,  // 213: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	87,  // 214: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	89,  // 215: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	91,  // 216: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	93,  // 217: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	95,  // 218: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	101, // 219: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	103, // 220: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	105, // 221: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	107, // 222: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	109, // 223: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	111, // 224: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	113, // 225: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	115, // 226: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	117, // 227: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	119, // 228: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	122, // 229: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
-	124, // 230: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
-	22,  // 231: weft.admin.v1.ConfigService.ListAudit:output_type -> weft.admin.v1.ListAuditResponse
-	128, // 232: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
-	132, // 233: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
-	135, // 234: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
-	182, // [182:235] is the sub-list for method output_type
-	129, // [129:182] is the sub-list for method input_type
-	129, // [129:129] is the sub-list for extension type_name
-	129, // [129:129] is the sub-list for extension extendee
-	0,   // [0:129] is the sub-list for field type_name
+	147, // 129: weft.admin.v1.RotateKeyResponse.at:type_name -> google.protobuf.Timestamp
+	26,  // 130: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	30,  // 131: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	33,  // 132: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	35,  // 133: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	37,  // 134: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	40,  // 135: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	42,  // 136: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	44,  // 137: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	47,  // 138: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	49,  // 139: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	51,  // 140: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	53,  // 141: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	55,  // 142: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	58,  // 143: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	60,  // 144: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	70,  // 145: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	68,  // 146: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	65,  // 147: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
+	13,  // 148: weft.admin.v1.FleetService.CreateJoinToken:input_type -> weft.admin.v1.CreateJoinTokenRequest
+	15,  // 149: weft.admin.v1.FleetService.ListJoinTokens:input_type -> weft.admin.v1.ListJoinTokensRequest
+	17,  // 150: weft.admin.v1.FleetService.RevokeJoinToken:input_type -> weft.admin.v1.RevokeJoinTokenRequest
+	19,  // 151: weft.admin.v1.FleetService.RevokeAgent:input_type -> weft.admin.v1.RevokeAgentRequest
+	4,   // 152: weft.admin.v1.AccessService.CreateToken:input_type -> weft.admin.v1.CreateTokenRequest
+	6,   // 153: weft.admin.v1.AccessService.ListTokens:input_type -> weft.admin.v1.ListTokensRequest
+	8,   // 154: weft.admin.v1.AccessService.RevokeToken:input_type -> weft.admin.v1.RevokeTokenRequest
+	10,  // 155: weft.admin.v1.AccessService.WhoAmI:input_type -> weft.admin.v1.WhoAmIRequest
+	73,  // 156: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	75,  // 157: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	77,  // 158: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	79,  // 159: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	81,  // 160: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	84,  // 161: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	86,  // 162: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	88,  // 163: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	90,  // 164: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	92,  // 165: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	94,  // 166: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	100, // 167: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	102, // 168: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	104, // 169: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	106, // 170: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	108, // 171: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	110, // 172: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	112, // 173: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	114, // 174: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	116, // 175: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	118, // 176: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	121, // 177: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	123, // 178: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
+	21,  // 179: weft.admin.v1.ConfigService.ListAudit:input_type -> weft.admin.v1.ListAuditRequest
+	127, // 180: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
+	131, // 181: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
+	134, // 182: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
+	137, // 183: weft.admin.v1.SecretsService.RotateKey:input_type -> weft.admin.v1.RotateKeyRequest
+	27,  // 184: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	31,  // 185: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	34,  // 186: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	36,  // 187: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	38,  // 188: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	41,  // 189: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	43,  // 190: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	45,  // 191: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	48,  // 192: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	50,  // 193: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	52,  // 194: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	54,  // 195: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	56,  // 196: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	59,  // 197: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	61,  // 198: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	71,  // 199: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	69,  // 200: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	66,  // 201: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
+	14,  // 202: weft.admin.v1.FleetService.CreateJoinToken:output_type -> weft.admin.v1.CreateJoinTokenResponse
+	16,  // 203: weft.admin.v1.FleetService.ListJoinTokens:output_type -> weft.admin.v1.ListJoinTokensResponse
+	18,  // 204: weft.admin.v1.FleetService.RevokeJoinToken:output_type -> weft.admin.v1.RevokeJoinTokenResponse
+	20,  // 205: weft.admin.v1.FleetService.RevokeAgent:output_type -> weft.admin.v1.RevokeAgentResponse
+	5,   // 206: weft.admin.v1.AccessService.CreateToken:output_type -> weft.admin.v1.CreateTokenResponse
+	7,   // 207: weft.admin.v1.AccessService.ListTokens:output_type -> weft.admin.v1.ListTokensResponse
+	9,   // 208: weft.admin.v1.AccessService.RevokeToken:output_type -> weft.admin.v1.RevokeTokenResponse
+	11,  // 209: weft.admin.v1.AccessService.WhoAmI:output_type -> weft.admin.v1.WhoAmIResponse
+	74,  // 210: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	76,  // 211: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	78,  // 212: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	80,  // 213: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	82,  // 214: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	85,  // 215: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	87,  // 216: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	89,  // 217: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	91,  // 218: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	93,  // 219: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	95,  // 220: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	101, // 221: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	103, // 222: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	105, // 223: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	107, // 224: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	109, // 225: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	111, // 226: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	113, // 227: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	115, // 228: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	117, // 229: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	119, // 230: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	122, // 231: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	124, // 232: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
+	22,  // 233: weft.admin.v1.ConfigService.ListAudit:output_type -> weft.admin.v1.ListAuditResponse
+	128, // 234: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
+	132, // 235: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
+	135, // 236: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
+	138, // 237: weft.admin.v1.SecretsService.RotateKey:output_type -> weft.admin.v1.RotateKeyResponse
+	184, // [184:238] is the sub-list for method output_type
+	130, // [130:184] is the sub-list for method input_type
+	130, // [130:130] is the sub-list for extension type_name
+	130, // [130:130] is the sub-list for extension extendee
+	0,   // [0:130] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }
@@ -10211,9 +10325,9 @@ func file_weft_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_admin_v1_admin_proto_rawDesc), len(file_weft_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   142,
+			NumMessages:   144,
 			NumExtensions: 0,
-			NumServices:   9,
+			NumServices:   10,
 		},
 		GoTypes:           file_weft_admin_v1_admin_proto_goTypes,
 		DependencyIndexes: file_weft_admin_v1_admin_proto_depIdxs,

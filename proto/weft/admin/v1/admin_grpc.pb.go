@@ -2841,3 +2841,119 @@ var StatsService_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "weft/admin/v1/admin.proto",
 }
+
+const (
+	SecretsService_RotateKey_FullMethodName = "/weft.admin.v1.SecretsService/RotateKey"
+)
+
+// SecretsServiceClient is the client API for SecretsService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// SecretsService manages the keys that seal secrets at rest.
+type SecretsServiceClient interface {
+	// RotateKey makes a new data key, sealed with the secrets key file's
+	// key, and in one transaction re-seals every secret the control plane
+	// stores with it and retires the older data keys. The secrets' clear
+	// values do not change, so the revision does not move and agents get
+	// nothing new.
+	RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*RotateKeyResponse, error)
+}
+
+type secretsServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewSecretsServiceClient(cc grpc.ClientConnInterface) SecretsServiceClient {
+	return &secretsServiceClient{cc}
+}
+
+func (c *secretsServiceClient) RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*RotateKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateKeyResponse)
+	err := c.cc.Invoke(ctx, SecretsService_RotateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SecretsServiceServer is the server API for SecretsService service.
+// All implementations must embed UnimplementedSecretsServiceServer
+// for forward compatibility.
+//
+// SecretsService manages the keys that seal secrets at rest.
+type SecretsServiceServer interface {
+	// RotateKey makes a new data key, sealed with the secrets key file's
+	// key, and in one transaction re-seals every secret the control plane
+	// stores with it and retires the older data keys. The secrets' clear
+	// values do not change, so the revision does not move and agents get
+	// nothing new.
+	RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error)
+	mustEmbedUnimplementedSecretsServiceServer()
+}
+
+// UnimplementedSecretsServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedSecretsServiceServer struct{}
+
+func (UnimplementedSecretsServiceServer) RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateKey not implemented")
+}
+func (UnimplementedSecretsServiceServer) mustEmbedUnimplementedSecretsServiceServer() {}
+func (UnimplementedSecretsServiceServer) testEmbeddedByValue()                        {}
+
+// UnsafeSecretsServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to SecretsServiceServer will
+// result in compilation errors.
+type UnsafeSecretsServiceServer interface {
+	mustEmbedUnimplementedSecretsServiceServer()
+}
+
+func RegisterSecretsServiceServer(s grpc.ServiceRegistrar, srv SecretsServiceServer) {
+	// If the following call panics, it indicates UnimplementedSecretsServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&SecretsService_ServiceDesc, srv)
+}
+
+func _SecretsService_RotateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecretsServiceServer).RotateKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecretsService_RotateKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecretsServiceServer).RotateKey(ctx, req.(*RotateKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// SecretsService_ServiceDesc is the grpc.ServiceDesc for SecretsService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var SecretsService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "weft.admin.v1.SecretsService",
+	HandlerType: (*SecretsServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RotateKey",
+			Handler:    _SecretsService_RotateKey_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "weft/admin/v1/admin.proto",
+}
