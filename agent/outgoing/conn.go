@@ -169,7 +169,19 @@ func New(cfg Config, opts ...Option) (*Conn, error) {
 	tr.MaxIdleConns = cfg.PoolSize
 	// Deadlines come from the call's context; Client.Timeout would also cut
 	// a body read the caller is still entitled to finish.
-	client := &http.Client{Transport: tr}
+	// A redirect to another origin is not followed: the connection's
+	// credentials (its security definition's headers, its client
+	// certificate) go only to the address it names. The service gets the
+	// redirect as the answer.
+	client := &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, base) {
+			return http.ErrUseLastResponse
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}}
 
 	return &Conn{
 		cfg:      cfg,
@@ -498,4 +510,12 @@ func statusLine(code int) string {
 		return fmt.Sprintf("%d %s", code, t)
 	}
 	return fmt.Sprintf("%d", code)
+}
+
+// maxRedirects bounds the redirects a call follows, as net/http does.
+const maxRedirects = 10
+
+// sameOrigin reports whether u has a's scheme, host and port.
+func sameOrigin(u, a *url.URL) bool {
+	return strings.EqualFold(u.Scheme, a.Scheme) && strings.EqualFold(u.Host, a.Host)
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -225,6 +226,58 @@ func TestStatusError(t *testing.T) {
 			}
 			if resp == nil || string(resp.Body) != tt.body {
 				t.Fatalf("the full response should come with the error")
+			}
+		})
+	}
+}
+
+// TestStatusErrorHidesCredentials: a remote that quotes the credential it
+// refused does not put it in the error, which the agent logs and keeps
+// in samples; what the configuration sends, shown in clear anyway, stays.
+func TestStatusErrorHidesCredentials(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		u, p, _ := r.BasicAuth()
+		fmt.Fprintf(w, "rejected: auth=%q key=%q user=%q password=%q tenant=%q",
+			r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"), u, p, r.Header.Get("X-Tenant"))
+	}))
+	t.Cleanup(echo.Close)
+	tests := []struct {
+		name   string
+		auth   authFunc
+		hidden []string // what must not be in the excerpt
+	}{
+		{"bearer", func(_ context.Context, req *http.Request) error {
+			req.Header.Set("Authorization", "Bearer tok-123+/x")
+			return nil
+		}, []string{"tok-123+/x"}},
+		{"basic", func(_ context.Context, req *http.Request) error {
+			req.SetBasicAuth("weft", "pa:ss-word")
+			return nil
+		}, []string{"pa:ss-word", base64.StdEncoding.EncodeToString([]byte("weft:pa:ss-word"))}},
+		{"api key", func(_ context.Context, req *http.Request) error {
+			req.Header.Set("X-Api-Key", "key-456")
+			return nil
+		}, []string{"key-456"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConn(t, Config{Address: echo.URL, Headers: map[string]string{"X-Tenant": "berlin"}}, WithAuth(tt.auth))
+			resp, err := c.Do(context.Background(), nil, nil, nil)
+			var se *StatusError
+			if !errors.As(err, &se) {
+				t.Fatalf("Do: %v, want *StatusError", err)
+			}
+			for _, h := range tt.hidden {
+				if strings.Contains(err.Error(), h) {
+					t.Errorf("Error() shows the credential %q: %s", h, err)
+				}
+				if !strings.Contains(string(resp.Body), h) {
+					t.Errorf("the response given to the service lacks %q, the body as the remote sent it: %s", h, resp.Body)
+				}
+			}
+			if !strings.Contains(se.Excerpt, redacted) || !strings.Contains(se.Excerpt, `tenant="berlin"`) || !strings.Contains(se.Excerpt, "rejected") {
+				t.Errorf("excerpt %q: want the credential as %s, and the rest as sent", se.Excerpt, redacted)
 			}
 		})
 	}
@@ -547,4 +600,54 @@ func TestPing(t *testing.T) {
 			t.Fatalf("Ping: %d %v, want an error", status, err)
 		}
 	})
+}
+
+// TestRedirectsKeepCredentialsHome: a redirect within the connection's
+// address is followed with the credentials; one to another origin is not
+// followed, so the credentials and the client certificate never reach it,
+// and the call answers the redirect itself.
+func TestRedirectsKeepCredentialsHome(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		t.Errorf("the other origin got a request, with X-Partner-Key %q", r.Header.Get("X-Partner-Key"))
+	}))
+	t.Cleanup(other.Close)
+	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/here", http.StatusFound)
+		case "/away":
+			http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
+		case "/here":
+			fmt.Fprintf(w, "key=%s", r.Header.Get("X-Partner-Key"))
+		}
+	}))
+	t.Cleanup(home.Close)
+	key := authFunc(func(_ context.Context, r *http.Request) error {
+		r.Header.Set("X-Partner-Key", "k-secret")
+		return nil
+	})
+
+	c := newConn(t, Config{Address: home.URL, PathTemplate: "/moved"}, WithAuth(key))
+	resp, err := c.Do(context.Background(), nil, nil, nil)
+	if err != nil || string(resp.Body) != "key=k-secret" {
+		t.Fatalf("a redirect home: %v %q; want it followed with the key", err, respBody(resp))
+	}
+	c = newConn(t, Config{Address: home.URL, PathTemplate: "/away"}, WithAuth(key))
+	resp, err = c.Do(context.Background(), nil, nil, nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusFound || resp.Header.Get("Location") != other.URL+"/steal" {
+		t.Fatalf("a redirect away: %v; want the 302 itself, with its Location", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the other origin got %d requests", n)
+	}
+}
+
+func respBody(r *Response) string {
+	if r == nil {
+		return ""
+	}
+	return string(r.Body)
 }

@@ -65,6 +65,8 @@ func (s *sqlStore) ApplyConfig(ctx context.Context, author string, c ConfigChang
 // tally counts what an import did, for the revision log.
 type tally struct {
 	created, updated, deleted []string // "channel \"x\""
+	// notes are said in full: the addresses connections moved to.
+	notes []string
 }
 
 func (t *tally) empty() bool { return len(t.created)+len(t.updated)+len(t.deleted) == 0 }
@@ -90,7 +92,7 @@ func (t *tally) summary() string {
 		}
 		parts = append(parts, part)
 	}
-	return "import: " + strings.Join(parts, "; ")
+	return "import: " + strings.Join(append(parts, t.notes...), "; ")
 }
 
 // applyDeletes deletes what c deletes, users before what they use.
@@ -191,6 +193,9 @@ func putOutgoing(tx *gorm.DB, rev int64, c OutgoingConnection, t *tally) error {
 		return err
 	}
 	t.updated = append(t.updated, what)
+	if moved := addressMoved(old, c); moved != "" {
+		t.notes = append(t.notes, moved)
+	}
 	_, err = replaceOutgoing(tx, rev, row, c)
 	return err
 }

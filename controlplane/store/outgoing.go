@@ -89,6 +89,9 @@ func (s *sqlStore) UpdateOutgoingConnection(ctx context.Context, c OutgoingConne
 			return "", err
 		}
 		out, err = replaceOutgoing(tx, rev, row, c)
+		if moved := addressMoved(old, c); moved != "" {
+			return "update " + moved, err
+		}
 		return fmt.Sprintf("update outgoing connection %q", c.Name), err
 	})
 	if err != nil {
@@ -211,4 +214,18 @@ func sameOutgoing(a, b OutgoingConnection) bool {
 	a.Headers, b.Headers = nil, nil
 	a.CreatedAt, a.UpdatedAt, a.Revision = b.CreatedAt, b.UpdatedAt, b.Revision
 	return reflect.DeepEqual(a, b) && maps.Equal(ha, hb)
+}
+
+// addressMoved says, for the revision log and so the audit trail, that a
+// connection now sends its requests, and the credentials of its security
+// definition, to another address; "" when the address stayed.
+func addressMoved(old, c OutgoingConnection) string {
+	if old.Address == c.Address {
+		return ""
+	}
+	s := fmt.Sprintf("outgoing connection %q address %s → %s", c.Name, old.Address, c.Address)
+	if c.Security != "" {
+		s += fmt.Sprintf(" (security definition %q's credentials go there)", c.Security)
+	}
+	return s
 }

@@ -225,3 +225,35 @@ func TestDesiredEverything(t *testing.T) {
 		}
 	})
 }
+
+// TestOutgoingAddressMovesAreAudited: a connection whose address changes,
+// by an update or an import, says so in the audit trail, with the
+// definition whose credentials follow it.
+func TestOutgoingAddressMovesAreAudited(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		c := connection("crm", "")
+		if _, err := s.CreateOutgoingConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		c.Address = "https://elsewhere.example"
+		if _, err := s.UpdateOutgoingConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		c.Address = "https://third.example"
+		if _, err := s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: 2, Outgoing: []store.OutgoingConnection{c}}); err != nil {
+			t.Fatal(err)
+		}
+		entries, _, err := s.ListAudit(ctx, store.AuditQuery{Kind: store.AuditKindOutgoing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			`import: update outgoing connection "crm"; outgoing connection "crm" address https://elsewhere.example → https://third.example`,
+			`update outgoing connection "crm" address https://crm.example:8443 → https://elsewhere.example`,
+		}
+		if len(entries) < 2 || entries[0].Summary != want[0] || entries[1].Summary != want[1] {
+			t.Fatalf("audit summaries = %+v; want %q", entries, want)
+		}
+	})
+}

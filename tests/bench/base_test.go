@@ -40,8 +40,10 @@ func BenchmarkChannelAgainstBase(b *testing.B) {
 }
 
 // startBaseAgent starts the agent binary bin as "base-agent" of cp, and
-// stops it when the benchmark ends.
+// stops it when the benchmark ends. It enrolls with a join token: a base
+// older than agent enrollment cannot reach this control plane.
 func startBaseAgent(b *testing.B, bin string, cp *testenv.ControlPlane) target {
 	addr := testenv.FreeAddr(b)
-	return startServer(b, "base", addr, bin, "--id", "base-agent", "--controlplane", cp.Addr, "--http", addr, "--state-dir", filepath.Join(b.TempDir(), "state"))
+	return startServer(b, "base", addr, bin, "--id", "base-agent", "--controlplane", cp.Addr, "--http", addr, "--state-dir", filepath.Join(b.TempDir(), "state"),
+		"--join", cp.JoinToken(b), "--ca-fingerprint", cp.CAFingerprint(b))
 }
