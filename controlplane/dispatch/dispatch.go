@@ -168,16 +168,7 @@ func snapshotOf(d store.Desired) *agentv1.Snapshot {
 		if !used[def.Name] {
 			continue
 		}
-		snap.Security = append(snap.Security, &agentv1.SecurityDefinition{
-			Name: def.Name, Kind: def.Kind,
-			Username: def.Username, Password: def.Password,
-			Header: def.Header, Key: def.Key,
-			Algorithms: def.Algorithms, Secret: def.Secret, PublicKeyPem: def.PublicKeyPEM, JwksUrl: def.JWKSURL,
-			Issuer: def.Issuer, Audience: def.Audience, LeewayMs: def.LeewayMs,
-			Token:    def.Token,
-			TokenUrl: def.TokenURL, ClientId: def.ClientID, ClientSecret: def.ClientSecret, Scopes: def.Scopes,
-			CertPem: def.CertPEM, KeyPem: def.KeyPEM,
-		})
+		snap.Security = append(snap.Security, validate.SecurityForAgent(def))
 	}
 	for _, c := range d.Outgoing {
 		snap.Outgoing = append(snap.Outgoing, &agentv1.OutgoingConnection{
