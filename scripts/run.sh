@@ -9,6 +9,7 @@
 #   WEFT_RUN_ADDR   control plane gRPC address (default 127.0.0.1:7400)
 #   WEFT_RUN_HTTP   agent HTTP address (default 127.0.0.1:8080)
 #   WEFT_RUN_AGENT  agent id (default local)
+#   WEFT_RUN_BIN    directory of the binaries (default bin)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ run_dir=${WEFT_RUN_DIR:-.run}
 cp_addr=${WEFT_RUN_ADDR:-127.0.0.1:7400}
 http_addr=${WEFT_RUN_HTTP:-127.0.0.1:8080}
 agent_id=${WEFT_RUN_AGENT:-local}
+bin=${WEFT_RUN_BIN:-bin}
 wait_seconds=30
 stop_seconds=15
 
@@ -24,11 +26,11 @@ stop_seconds=15
 # directory on its first start; weftctl reads them from there.
 ca_file=$run_dir/weft-ca.pem
 token_file=$run_dir/weft-admin.token
-ctl() { WEFT_ADDR=$cp_addr WEFT_CA=$ca_file WEFT_TOKEN=$(cat "$token_file" 2>/dev/null) bin/weftctl "$@"; }
+ctl() { WEFT_ADDR=$cp_addr WEFT_CA=$ca_file WEFT_TOKEN=$(cat "$token_file" 2>/dev/null) "$bin/weftctl" "$@"; }
 die() { echo "run: $*" >&2; exit 1; }
 
 for b in weft-controlplane weft-agent weftctl; do
-	[[ -x bin/$b ]] || die "bin/$b is missing; run make run (or make build first)"
+	[[ -x $bin/$b ]] || die "$bin/$b is missing; run make run (or make build first)"
 done
 
 # listening says whether something accepts TCP connections on host:port.
@@ -78,7 +80,7 @@ trap 'shutdown' EXIT
 if [[ -e $run_dir/weft.db && ! -e $token_file ]]; then
 	die "$token_file is missing, and the database in $run_dir holds its token already; restore the file, or remove $run_dir to start afresh"
 fi
-setsid bin/weft-controlplane --listen "$cp_addr" --db "sqlite:$run_dir/weft.db" \
+setsid "$bin/weft-controlplane" --listen "$cp_addr" --db "sqlite:$run_dir/weft.db" \
 	--ca-file "$ca_file" --admin-token-file "$token_file" >>"$cp_log" 2>&1 &
 cp_pid=$!
 
@@ -107,7 +109,7 @@ if [[ ! -e $run_dir/agent-state/identity/agent.crt ]]; then
 	join=(--ca "$ca_file")
 	export WEFT_JOIN_TOKEN=$secret
 fi
-setsid bin/weft-agent --id "$agent_id" --controlplane "$cp_addr" --http "$http_addr" \
+setsid "$bin/weft-agent" --id "$agent_id" --controlplane "$cp_addr" --http "$http_addr" \
 	--state-dir "$run_dir/agent-state" "${join[@]}" >>"$agent_log" 2>&1 &
 agent_pid=$!
 unset WEFT_JOIN_TOKEN
@@ -130,10 +132,10 @@ await "agent $agent_id in sync (log: $agent_log)" "$agent_pid" agent_is sync_sta
 # A weftctl context for this control plane, so that weftctl works from any
 # terminal; it becomes the current one only when there is none.
 use=()
-if ! bin/weftctl context list -o json 2>/dev/null | tr -d ' \n' | grep -q '"current_context":"[^"]'; then
+if ! "$bin/weftctl" context list -o json 2>/dev/null | tr -d ' \n' | grep -q '"current_context":"[^"]'; then
 	use=(--use)
 fi
-if bin/weftctl context add make-run --addr "$cp_addr" --ca "$ca_file" --token-file "$token_file" --replace "${use[@]}" >/dev/null; then
+if "$bin/weftctl" context add make-run --addr "$cp_addr" --ca "$ca_file" --token-file "$token_file" --replace "${use[@]}" >/dev/null; then
 	context_note="weftctl has a context make-run for it (weftctl context list)"
 	[[ ${#use[@]} -gt 0 ]] || context_note="$context_note; select it with: export WEFT_CONTEXT=make-run"
 else
