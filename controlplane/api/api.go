@@ -110,6 +110,8 @@ func storeError(what string, err error) error {
 	case errors.Is(err, store.ErrRefused):
 		// A join token or an agent that can no longer be used.
 		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, trimSentinel(err, store.ErrRefused))
+	case errors.Is(err, store.ErrOtherOrigin):
+		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, trimSentinel(err, store.ErrOtherOrigin))
 	case errors.Is(err, store.ErrWrongKind):
 		// The definition exists but does not fit: the reference must change.
 		return status.Errorf(codes.FailedPrecondition, "%s: %v", what, trimSentinel(err, store.ErrWrongKind))

@@ -69,13 +69,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	ca, err := loadCA(ctx, cfg, st, log)
 	if err != nil {
-		return err
+		return stoppedOr(ctx, err)
 	}
 	if err := writeCAFile(cfg.CAFilePath(), ca); err != nil {
 		return err
 	}
 	if err := firstAdminToken(ctx, st, cfg.AdminTokenPath(), log); err != nil {
-		return err
+		return stoppedOr(ctx, err)
 	}
 	tlsConf, err := serverTLS(ca, cfg.TLSHosts)
 	if err != nil {
@@ -83,7 +83,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	revoked := auth.NewRevocations()
 	if err := revoked.Load(ctx, st); err != nil {
-		return fmt.Errorf("read the revoked agents: %w", err)
+		return stoppedOr(ctx, fmt.Errorf("read the revoked agents: %w", err))
 	}
 
 	lis, err := net.Listen("tcp", cfg.Listen)
@@ -196,6 +196,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		"ca_file", cfg.CAFilePath(), "ca_fingerprint", ca.Fingerprint(), "tls_hosts", strings.Join(cfg.TLSHosts, ","))
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()
+}
+
+// stoppedOr is err, or ctx's error when ctx ended: stopped while
+// starting is a clean exit, whatever the driver made of it.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // dbKind names the database of a DSN without its credentials.

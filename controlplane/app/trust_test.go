@@ -74,7 +74,8 @@ func TestBringYourOwnCA(t *testing.T) {
 	ca := testenv.NewCA(t, "operator CA")
 	files := ca.WriteFiles(t, dir, "ca")
 	caFile := filepath.Join(dir, "weft-ca.pem")
-	runUntil(t, parse(t, dir, "--ca-cert", files.Cert, "--ca-key", files.Key), func() bool { return exists(caFile) })
+	tokenFile := filepath.Join(dir, "weft-admin.token")
+	runUntil(t, parse(t, dir, "--ca-cert", files.Cert, "--ca-key", files.Key), func() bool { return exists(caFile) && exists(tokenFile) })
 	got, _ := os.ReadFile(caFile)
 	want, _ := os.ReadFile(files.Cert)
 	if string(got) != string(want) {
@@ -94,14 +95,15 @@ func runUntil(t *testing.T, cfg config.Config, done func() bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ended := make(chan error, 1)
-	go func() { ended <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	testenv.Await(t, time.Minute, "the control plane's files", func() (bool, string) {
+	logs := &testenv.LogBuffer{}
+	go func() { ended <- Run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil))) }()
+	testenv.Await(t, time.Minute, "the control plane ready, with its files", func() (bool, string) {
 		select {
 		case err := <-ended:
 			t.Fatalf("Run ended early: %v", err)
 		default:
 		}
-		return done(), "not yet"
+		return done() && strings.Contains(logs.String(), "control plane ready"), logs.String()
 	})
 	cancel()
 	if err := <-ended; err != nil && !errors.Is(err, context.Canceled) {

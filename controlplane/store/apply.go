@@ -55,6 +55,9 @@ func (s *sqlStore) ApplyConfig(ctx context.Context, author string, c ConfigChang
 				return "", err
 			}
 		}
+		if err := checkCredentialOrigins(tx); err != nil {
+			return "", err
+		}
 		if t.empty() {
 			return "", errNoChange
 		}

@@ -25,8 +25,10 @@ func (s *sqlStore) CreateOutgoingConnection(ctx context.Context, c OutgoingConne
 			return "", err
 		}
 		var err error
-		out, err = insertOutgoing(tx, rev, c)
-		return fmt.Sprintf("create outgoing connection %q", c.Name), err
+		if out, err = insertOutgoing(tx, rev, c); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("create outgoing connection %q", c.Name), checkCredentialOrigins(tx)
 	})
 	if err != nil {
 		return OutgoingConnection{}, err
@@ -88,11 +90,16 @@ func (s *sqlStore) UpdateOutgoingConnection(ctx context.Context, c OutgoingConne
 		if err := s.checkOutgoingRefs(tx, c); err != nil {
 			return "", err
 		}
-		out, err = replaceOutgoing(tx, rev, row, c)
-		if moved := addressMoved(old, c); moved != "" {
-			return "update " + moved, err
+		if out, err = replaceOutgoing(tx, rev, row, c); err != nil {
+			return "", err
 		}
-		return fmt.Sprintf("update outgoing connection %q", c.Name), err
+		if err := checkCredentialOrigins(tx); err != nil {
+			return "", err
+		}
+		if moved := addressMoved(old, c); moved != "" {
+			return "update " + moved, nil
+		}
+		return fmt.Sprintf("update outgoing connection %q", c.Name), nil
 	})
 	if err != nil {
 		return OutgoingConnection{}, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -376,14 +377,20 @@ func TestJoinTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got []string
-		for _, jt := range list {
+		for i, jt := range list {
+			if i > 0 && jt.CreatedAt.After(list[i-1].CreatedAt) {
+				t.Errorf("ListJoinTokens: %s, made at %s, after %s, made earlier", jt.ID, jt.CreatedAt, list[i-1].ID)
+			}
 			got = append(got, fmt.Sprintf("%s %d/%d %v revoked=%t", jt.ID, jt.Used, jt.Uses, jt.Agents, !jt.RevokedAt.IsZero()))
 		}
+		// Tokens made within one millisecond tie on their time: compare
+		// what each holds, the order having been checked above.
+		sort.Strings(got)
 		wantLines(t, "ListJoinTokens", got, []string{
-			"j-many 3/5 [edge-2 edge-3 edge-2] revoked=false",
-			"j-revoked 0/5 [] revoked=true",
 			"j-expired 0/5 [] revoked=false",
+			"j-many 3/5 [edge-2 edge-3 edge-2] revoked=false",
 			"j-once 1/1 [edge-1] revoked=false",
+			"j-revoked 0/5 [] revoked=true",
 		})
 		wantRevision(t, s, 0)
 	})

@@ -123,6 +123,16 @@ func TestAgentReceivesOnlyItsSecrets(t *testing.T) {
 	e.ctlOK(t, "security", "create", "outbound-unused", "--kind", "bearer", "--token", "tok-unused-0c4d8e")
 	e.ctlOK(t, "channel", "create", "hello", "--path", "/api/hello", "--service", "hello.greet", "--security", "used")
 
+	// A stored credential cannot be pointed at a server of one's own: a
+	// new connection using crm-token elsewhere is refused, naming where
+	// its credentials go.
+	e.ctlOK(t, "outgoing", "create", "crm", "--address", "https://crm.example", "--security", "outbound-unused")
+	r := testenv.Ctl(t, cp, "outgoing", "create", "mine", "--address", "http://127.0.0.1:9", "--security", "outbound-unused")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, `security definition "outbound-unused"'s credentials go to https://crm.example:443 (outgoing connection "crm")`) {
+		t.Errorf("outgoing create with another's credentials elsewhere: %s; want it refused naming where they go", r)
+	}
+	e.ctlOK(t, "outgoing", "update", "crm", "--inactive")
+
 	a := enrollFake(t, cp, "edge-secrets", cp.JoinToken(t))
 	snap, err := a.sync(t, "edge-secrets")
 	if err != nil {
