@@ -28,6 +28,7 @@ const (
 type Role int32
 
 const (
+	// ROLE_UNSPECIFIED is no role: refused.
 	Role_ROLE_UNSPECIFIED Role = 0
 	// ROLE_VIEWER reads config, agents, audit and statistics, and watches tails.
 	Role_ROLE_VIEWER Role = 1
@@ -357,7 +358,8 @@ func (x *CreateTokenRequest) GetTtlSeconds() int64 {
 // CreateTokenResponse holds the token and its secret.
 type CreateTokenResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Token *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// token is the token made.
+	Token *Token `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// secret is what a client sends as "authorization: Bearer SECRET"; it is
 	// shown this once.
 	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
@@ -448,8 +450,9 @@ func (*ListTokensRequest) Descriptor() ([]byte, []int) {
 
 // ListTokensResponse holds the tokens, sorted by name.
 type ListTokensResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tokens are the tokens, sorted by name.
+	Tokens        []*Token `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,8 +542,9 @@ func (x *RevokeTokenRequest) GetName() string {
 
 // RevokeTokenResponse holds the revoked token.
 type RevokeTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// token is the revoked token.
+	Token         *Token `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -859,8 +863,9 @@ func (x *CreateJoinTokenRequest) GetUses() int32 {
 
 // CreateJoinTokenResponse holds the join token and its secret.
 type CreateJoinTokenResponse struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	JoinToken *JoinToken             `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// join_token is the join token made.
+	JoinToken *JoinToken `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
 	// secret is what weft-agent --join takes; it is shown this once.
 	Secret string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
 	// ca_fingerprint is the sha256 of the control plane's CA certificate,
@@ -961,8 +966,9 @@ func (*ListJoinTokensRequest) Descriptor() ([]byte, []int) {
 
 // ListJoinTokensResponse holds the join tokens, newest first.
 type ListJoinTokensResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JoinTokens    []*JoinToken           `protobuf:"bytes,1,rep,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// join_tokens are the join tokens, newest first.
+	JoinTokens    []*JoinToken `protobuf:"bytes,1,rep,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,8 +1058,9 @@ func (x *RevokeJoinTokenRequest) GetId() string {
 
 // RevokeJoinTokenResponse holds the revoked join token.
 type RevokeJoinTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JoinToken     *JoinToken             `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// join_token is the revoked join token.
+	JoinToken     *JoinToken `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1144,7 +1151,8 @@ func (x *RevokeAgentRequest) GetId() string {
 // RevokeAgentResponse holds the revoked agent.
 type RevokeAgentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Agent *Agent                 `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	// agent is the revoked agent.
+	Agent *Agent `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
 	// closed is how many streams of the agent this control plane closed.
 	Closed        int32 `protobuf:"varint,2,opt,name=closed,proto3" json:"closed,omitempty"`
 	unknownFields protoimpl.UnknownFields
