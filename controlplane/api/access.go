@@ -18,8 +18,18 @@ import (
 // access implements AccessService: the admin API's tokens.
 type access struct {
 	adminv1.UnimplementedAccessServiceServer
-	*Server
+	*base
+	store AccessStore
 }
+
+// AccessStore is what the access service needs of the store.
+type AccessStore interface {
+	CreateToken(ctx context.Context, t store.NewToken) (store.Token, error)
+	ListTokens(ctx context.Context) ([]store.Token, error)
+	RevokeToken(ctx context.Context, name string) (store.Token, error)
+}
+
+var _ AccessStore = store.Store(nil)
 
 // tokenName is what a token's name may hold.
 var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

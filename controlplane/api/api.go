@@ -1,6 +1,9 @@
 // Package api implements the admin API (weft.admin.v1) that weftctl,
-// grpcurl and the web admin use. Handlers validate input, call the store
-// and map errors to gRPC status codes with messages a user can act on.
+// grpcurl and the web admin use. Handlers validate input, check it with
+// the rules of config as code (package configplan), call the store and
+// map errors to gRPC status codes with messages a user can act on. Each
+// service takes the few store methods it calls (PackageStore,
+// ChannelStore, ...), declared next to it.
 package api
 
 import (
@@ -40,9 +43,39 @@ type Options struct {
 	Revocations *auth.Revocations
 }
 
+// Store is what the admin API needs of the control plane's store: what
+// each of its services needs, declared next to the service.
+type Store interface {
+	PackageStore
+	ChannelStore
+	FleetStore
+	SecurityStore
+	OutgoingStore
+	JobStore
+	ConfigStore
+	StatsStore
+	AccessStore
+	SecretsStore
+}
+
+var _ Store = store.Store(nil)
+
 // Server implements the admin services.
 type Server struct {
-	store    store.Store
+	packages *packages
+	channels *channels
+	fleet    *fleet
+	security *securityDefs
+	outgoing *outgoingConns
+	jobs     *jobs
+	configs  *configs
+	stats    *stats
+	access   *access
+	secrets  *secretsKeys
+}
+
+// base is what every service shares.
+type base struct {
 	watch    *dispatch.Watch
 	dispatch *dispatch.Server
 	opts     Options
@@ -51,22 +84,34 @@ type Server struct {
 
 // New returns the admin API over s. Changes advance w so that agents
 // connected to this replica hear of them at once.
-func New(s store.Store, w *dispatch.Watch, d *dispatch.Server, opts Options, log *slog.Logger) *Server {
-	return &Server{store: s, watch: w, dispatch: d, opts: opts, log: log.With("component", "api")}
+func New(s Store, w *dispatch.Watch, d *dispatch.Server, opts Options, log *slog.Logger) *Server {
+	b := &base{watch: w, dispatch: d, opts: opts, log: log.With("component", "api")}
+	return &Server{
+		packages: &packages{base: b, store: s},
+		channels: &channels{base: b, store: s},
+		fleet:    &fleet{base: b, store: s},
+		security: &securityDefs{base: b, store: s},
+		outgoing: &outgoingConns{base: b, store: s},
+		jobs:     &jobs{base: b, store: s},
+		configs:  &configs{base: b, store: s},
+		stats:    &stats{base: b, store: s},
+		access:   &access{base: b, store: s},
+		secrets:  &secretsKeys{base: b, store: s},
+	}
 }
 
 // Register adds the admin services to g.
 func (s *Server) Register(g *grpc.Server) {
-	adminv1.RegisterPackageServiceServer(g, &packages{Server: s})
-	adminv1.RegisterChannelServiceServer(g, &channels{Server: s})
-	adminv1.RegisterFleetServiceServer(g, &fleet{Server: s})
-	adminv1.RegisterSecurityServiceServer(g, &securityDefs{Server: s})
-	adminv1.RegisterOutgoingServiceServer(g, &outgoingConns{Server: s})
-	adminv1.RegisterJobServiceServer(g, &jobs{Server: s})
-	adminv1.RegisterConfigServiceServer(g, &configs{Server: s})
-	adminv1.RegisterStatsServiceServer(g, &stats{Server: s})
-	adminv1.RegisterAccessServiceServer(g, &access{Server: s})
-	adminv1.RegisterSecretsServiceServer(g, &secretsKeys{Server: s})
+	adminv1.RegisterPackageServiceServer(g, s.packages)
+	adminv1.RegisterChannelServiceServer(g, s.channels)
+	adminv1.RegisterFleetServiceServer(g, s.fleet)
+	adminv1.RegisterSecurityServiceServer(g, s.security)
+	adminv1.RegisterOutgoingServiceServer(g, s.outgoing)
+	adminv1.RegisterJobServiceServer(g, s.jobs)
+	adminv1.RegisterConfigServiceServer(g, s.configs)
+	adminv1.RegisterStatsServiceServer(g, s.stats)
+	adminv1.RegisterAccessServiceServer(g, s.access)
+	adminv1.RegisterSecretsServiceServer(g, s.secrets)
 }
 
 // WithCaller returns ctx naming who makes the request, for history and
@@ -94,11 +139,11 @@ func caller(ctx context.Context) string {
 }
 
 // Packages returns the package service, for the control plane's own ways in.
-func (s *Server) Packages() adminv1.PackageServiceServer { return &packages{Server: s} }
+func (s *Server) Packages() adminv1.PackageServiceServer { return s.packages }
 
 // Configs is the config service, for the control plane's own ways in (the
 // config directory, the pickup directory).
-func (s *Server) Configs() adminv1.ConfigServiceServer { return &configs{Server: s} }
+func (s *Server) Configs() adminv1.ConfigServiceServer { return s.configs }
 
 // storeError maps a store error to a status: what. is the operation.
 func storeError(what string, err error) error {

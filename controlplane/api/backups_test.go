@@ -33,6 +33,7 @@ type backupsEnv struct {
 	store store.Store
 	watch *dispatch.Watch
 	disp  *dispatch.Server
+	admin *Server
 	fleet *fleet
 	addr  string
 }
@@ -42,7 +43,8 @@ func newBackupsEnv(t *testing.T) *backupsEnv {
 	log := slog.New(slog.DiscardHandler)
 	e := &backupsEnv{store: storetest.Open(t, storetest.SQLite(t)), watch: dispatch.NewWatch(0)}
 	e.disp = dispatch.New(e.store, e.watch, log)
-	e.fleet = &fleet{Server: New(e.store, e.watch, e.disp, Options{InvokeTimeout: time.Minute}, log)}
+	e.admin = New(e.store, e.watch, e.disp, Options{InvokeTimeout: time.Minute}, log)
+	e.fleet = e.admin.fleet
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

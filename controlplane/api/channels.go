@@ -7,17 +7,31 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
+// ChannelStore is what the channel service needs of the store: its
+// channels, and what their references point at.
+type ChannelStore interface {
+	CreateChannel(ctx context.Context, ch store.Channel) (store.Channel, error)
+	GetChannel(ctx context.Context, name string) (store.Channel, error)
+	ListChannels(ctx context.Context) ([]store.Channel, error)
+	UpdateChannel(ctx context.Context, ch store.Channel) (store.Channel, error)
+	DeleteChannel(ctx context.Context, name string) (int64, error)
+	ListServices(ctx context.Context) ([]store.Service, error)
+	ListSecurityDefinitions(ctx context.Context) ([]store.SecurityDefinition, error)
+}
+
+var _ ChannelStore = store.Store(nil)
+
 type channels struct {
 	adminv1.UnimplementedChannelServiceServer
-	*Server
+	*base
+	store ChannelStore
 }
 
 var _ adminv1.ChannelServiceServer = (*channels)(nil)
@@ -29,7 +43,7 @@ func (s *channels) CreateChannel(ctx context.Context, req *adminv1.CreateChannel
 		return nil, status.Error(codes.InvalidArgument, "create channel: channel is required")
 	}
 	what := fmt.Sprintf("create channel %q", in.GetName())
-	ch, err := s.check(ctx, what, channelIn(in))
+	ch, err := s.check(ctx, what, configplan.ChannelIn(in), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +53,7 @@ func (s *channels) CreateChannel(ctx context.Context, req *adminv1.CreateChannel
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("channel created", "channel", out.Name, "path", out.Path, "service", out.Service, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.CreateChannelResponse{Channel: channelOut(out)}, nil
+	return &adminv1.CreateChannelResponse{Channel: configplan.ChannelOut(out)}, nil
 }
 
 // GetChannel reads one channel.
@@ -48,7 +62,7 @@ func (s *channels) GetChannel(ctx context.Context, req *adminv1.GetChannelReques
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("get channel %q", req.GetName()), err)
 	}
-	return &adminv1.GetChannelResponse{Channel: channelOut(ch)}, nil
+	return &adminv1.GetChannelResponse{Channel: configplan.ChannelOut(ch)}, nil
 }
 
 // ListChannels lists every channel.
@@ -59,7 +73,7 @@ func (s *channels) ListChannels(ctx context.Context, _ *adminv1.ListChannelsRequ
 	}
 	out := &adminv1.ListChannelsResponse{}
 	for _, c := range chs {
-		out.Channels = append(out.Channels, channelOut(c))
+		out.Channels = append(out.Channels, configplan.ChannelOut(c))
 	}
 	return out, nil
 }
@@ -76,7 +90,7 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	next := channelIn(in)
+	next := configplan.ChannelIn(in)
 	if paths := req.GetUpdateMask().GetPaths(); len(paths) > 0 {
 		next = cur
 		for _, p := range paths {
@@ -108,7 +122,7 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 			}
 		}
 	}
-	ch, err := s.check(ctx, what, next)
+	ch, err := s.check(ctx, what, next, &cur)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +132,7 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("channel updated", "channel", out.Name, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.UpdateChannelResponse{Channel: channelOut(out)}, nil
+	return &adminv1.UpdateChannelResponse{Channel: configplan.ChannelOut(out)}, nil
 }
 
 // DeleteChannel removes a channel.
@@ -132,15 +146,34 @@ func (s *channels) DeleteChannel(ctx context.Context, req *adminv1.DeleteChannel
 	return &adminv1.DeleteChannelResponse{Revision: rev}, nil
 }
 
-// check validates ch against the stored channels and its service.
-func (s *channels) check(ctx context.Context, what string, ch store.Channel) (store.Channel, error) {
+// check validates ch and, unless it is cur unchanged (cur is nil for a
+// new channel), checks it against the live config as an import of it
+// would (configplan.CheckChannel): the store checks the same again in its
+// transaction.
+func (s *channels) check(ctx context.Context, what string, ch store.Channel, cur *store.Channel) (store.Channel, error) {
+	ch, err := validate.Channel(ch, nil)
+	if err != nil {
+		return ch, invalid(what, err)
+	}
+	if cur != nil && configplan.Unchanged(configplan.ChannelOut(*cur), configplan.ChannelOut(ch)) {
+		return ch, nil
+	}
 	existing, err := s.store.ListChannels(ctx)
 	if err != nil {
 		return ch, storeError(what, err)
 	}
-	ch, err = validate.Channel(ch, existing)
+	svcs, err := s.store.ListServices(ctx)
 	if err != nil {
-		return ch, invalid(what, err)
+		return ch, storeError(what, err)
+	}
+	var defs []store.SecurityDefinition
+	if ch.Security != "" {
+		if defs, err = s.store.ListSecurityDefinitions(ctx); err != nil {
+			return ch, storeError(what, err)
+		}
+	}
+	if err := configplan.CheckChannel(ch, existing, configplan.LiveTargets(svcs, defs)); err != nil {
+		return ch, checkError(what, err, cur != nil)
 	}
 	return ch, nil
 }
@@ -155,6 +188,19 @@ func channelStoreError(what string, err error) error {
 	return storeError(what, err)
 }
 
+// checkError maps an error of configplan's checks of one object: a broken
+// rule between objects as the store's error for it would be (on an update
+// when update is set); anything else as invalid input.
+func checkError(what string, err error, update bool) error {
+	switch {
+	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrWrongKind) && !errors.Is(err, store.ErrConflict):
+		return invalid(what, err)
+	case update:
+		return updateStoreError(what, err)
+	}
+	return channelStoreError(what, err)
+}
+
 // updateStoreError maps a store error of an update: the object exists,
 // so a conflict (a path another channel serves, a security definition of
 // the wrong kind) is a precondition, like a missing reference.
@@ -163,41 +209,4 @@ func updateStoreError(what string, err error) error {
 		return status.Errorf(codes.FailedPrecondition, "%s: %s", what, trimSentinel(err, store.ErrConflict))
 	}
 	return channelStoreError(what, err)
-}
-
-func channelIn(c *adminv1.Channel) store.Channel {
-	return store.Channel{
-		Name:         c.GetName(),
-		Path:         c.GetPath(),
-		Methods:      c.GetMethods(),
-		Service:      c.GetService(),
-		Active:       c.Active == nil || c.GetActive(),
-		TimeoutMs:    c.GetTimeoutMs(),
-		MaxBodyBytes: c.GetMaxBodyBytes(),
-		DataFormat:   c.GetDataFormat(),
-		Security:     c.GetSecurity(),
-		RateLimit:    c.GetRateLimit(),
-		RateBurst:    c.GetRateBurst(),
-		SOAPActions:  c.GetSoapActions(),
-	}
-}
-
-func channelOut(c store.Channel) *adminv1.Channel {
-	return &adminv1.Channel{
-		Name:         c.Name,
-		Path:         c.Path,
-		Methods:      c.Methods,
-		Service:      c.Service,
-		Active:       proto.Bool(c.Active),
-		TimeoutMs:    c.TimeoutMs,
-		MaxBodyBytes: c.MaxBodyBytes,
-		DataFormat:   c.DataFormat,
-		Security:     c.Security,
-		RateLimit:    c.RateLimit,
-		RateBurst:    c.RateBurst,
-		SoapActions:  c.SOAPActions,
-		CreatedAt:    timestamppb.New(c.CreatedAt),
-		UpdatedAt:    timestamppb.New(c.UpdatedAt),
-		Revision:     c.Revision,
-	}
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -9,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -37,7 +40,7 @@ func channelStored(t *testing.T, st store.Store, name string) *adminv1.Channel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := channelOut(c)
+	p := configplan.ChannelOut(c)
 	p.CreatedAt, p.UpdatedAt, p.Revision = nil, nil, 0
 	return p
 }
@@ -139,7 +142,7 @@ func TestChannelSecurityRateAndSOAP(t *testing.T) {
 		{"an unknown definition", update(&adminv1.Channel{Name: "orders", Security: "ghost"}, "security"),
 			codes.FailedPrecondition, `security definition "ghost" does not exist`},
 		{"create with an outbound-only definition", create(&adminv1.Channel{Name: "refunds", Path: "/refunds", Service: "orders.other", Security: "outbound"}),
-			codes.FailedPrecondition, `create channel "refunds": channel "refunds": security definition "outbound" is bearer, which cannot verify inbound requests`},
+			codes.FailedPrecondition, `create channel "refunds": channel "refunds": security: security definition "outbound" is bearer, which cannot verify inbound requests`},
 		{"create a taken name", create(&adminv1.Channel{Name: "orders", Path: "/other", Service: "orders.other"}),
 			codes.AlreadyExists, `channel "orders" already exists`},
 		{"an action to an unknown service", update(&adminv1.Channel{Name: "orders", SoapActions: map[string]string{"X": "orders.ghost"}}, "soap_actions"),
@@ -153,5 +156,30 @@ func TestChannelSecurityRateAndSOAP(t *testing.T) {
 	e.watchAt(t, 8)
 	if st := channelStored(t, e.store, "orders"); !proto.Equal(st, want) {
 		t.Fatalf("after the refusals stored %v, want %v", st, want)
+	}
+}
+
+// staleServices is a store whose list of services still holds one that
+// was undeployed since it was read: the race that the store's own check
+// guards against.
+type staleServices struct {
+	ChannelStore
+	gone string
+}
+
+func (s staleServices) ListServices(ctx context.Context) ([]store.Service, error) {
+	l, err := s.ChannelStore.ListServices(ctx)
+	return append(l, store.Service{Name: s.gone}), err
+}
+
+// A reference that held when the write checked it, and no longer does
+// in the store's transaction, is refused by the store, as the last guard.
+func TestChannelStoreChecksLast(t *testing.T) {
+	e := newAdminEnv(t)
+	srv := &channels{base: &base{watch: e.watch, log: slog.New(slog.DiscardHandler)}, store: staleServices{e.store, "gone.run"}}
+	_, err := srv.CreateChannel(context.Background(), &adminv1.CreateChannelRequest{Channel: &adminv1.Channel{Name: "c", Path: "/c", Service: "gone.run"}})
+	wantCode(t, err, codes.FailedPrecondition, `create channel "c": channel "c": service "gone.run" is not deployed`)
+	if _, err := e.store.GetChannel(context.Background(), "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("channel c after the refusal: %v; want none", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -122,6 +123,9 @@ func (e *configEnv) export(t *testing.T, req *adminv1.ExportConfigRequest) *admi
 	return res.GetConfig()
 }
 
+// named is an exported message: each has a name.
+type named interface{ GetName() string }
+
 // names lists the names of l.
 func names[T named](l []T) []string {
 	out := []string{}
@@ -139,13 +143,17 @@ func configNames(cfg *adminv1.Config) []string {
 			out = append(out, kind+"/"+n)
 		}
 	}
-	add(kindSecurity, names(cfg.GetSecurity()))
-	add(kindOutgoing, names(cfg.GetOutgoing()))
-	add(kindChannel, names(cfg.GetChannels()))
-	add(kindJob, names(cfg.GetJobs()))
-	add(kindPackage, names(cfg.GetPackages()))
+	add(configplan.KindSecurity, names(cfg.GetSecurity()))
+	add(configplan.KindOutgoing, names(cfg.GetOutgoing()))
+	add(configplan.KindChannel, names(cfg.GetChannels()))
+	add(configplan.KindJob, names(cfg.GetJobs()))
+	add(configplan.KindPackage, names(cfg.GetPackages()))
 	return out
 }
+
+// outputOnly are the fields the control plane sets, which an export
+// leaves out.
+var outputOnly = []protoreflect.Name{"created_at", "updated_at", "revision", "next_run_at", "lease", "last_run"}
 
 // wantNoOutputOnly fails if any message of cfg has an output-only field set.
 func wantNoOutputOnly(t *testing.T, cfg *adminv1.Config) {
@@ -215,7 +223,7 @@ func TestConfigExportEverything(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := withoutOutput(jobProto(st)); !proto.Equal(j, want) {
+				if want := withoutOutput(configplan.JobProto(st)); !proto.Equal(j, want) {
 					t.Errorf("job %s exported as %v, stored %v", j.GetName(), j, want)
 				}
 			}
@@ -367,44 +375,5 @@ func TestConfigExportRefusals(t *testing.T) {
 			_, err := e.config.ExportConfig(context.Background(), tt.req)
 			wantCode(t, err, tt.code, tt.want)
 		})
-	}
-}
-
-func TestSecretPlaceholder(t *testing.T) {
-	tests := []struct{ name, field, want string }{
-		{"crm-token", "token", "${WEFT_SECRET_CRM_TOKEN_TOKEN}"},
-		{"Partner.API_v2", "client_secret", "${WEFT_SECRET_PARTNER_API_V2_CLIENT_SECRET}"},
-		{"zürich", "key_pem", "${WEFT_SECRET_Z_RICH_KEY_PEM}"},
-		{"9to5", "password", "${WEFT_SECRET_9TO5_PASSWORD}"},
-	}
-	for _, tt := range tests {
-		vars := secretVarNames([]store.SecurityDefinition{{Name: tt.name}})
-		if got := secretPlaceholder(vars[tt.name], tt.field); got != tt.want {
-			t.Errorf("placeholder of %q, %q = %q, want %q", tt.name, tt.field, got, tt.want)
-		}
-	}
-}
-
-// Names that read the same as variables get apart placeholders, the same
-// whether or not the others are exported.
-func TestSecretPlaceholderCollision(t *testing.T) {
-	defs := []store.SecurityDefinition{{Name: "crm-token"}, {Name: "crm.token"}, {Name: "crm_token"}, {Name: "other"}}
-	vars := secretVarNames(defs)
-	seen := map[string]string{}
-	for _, d := range defs {
-		v := vars[d.Name]
-		if other, dup := seen[v]; dup {
-			t.Errorf("%q and %q share the variable name %s", d.Name, other, v)
-		}
-		seen[v] = d.Name
-		if !strings.HasPrefix(v, "CRM_TOKEN_") && d.Name != "other" {
-			t.Errorf("%q is named %s; want CRM_TOKEN_ and a hash", d.Name, v)
-		}
-	}
-	if vars["other"] != "OTHER" {
-		t.Errorf("other is named %s; want OTHER, as no other name reads the same", vars["other"])
-	}
-	if again := secretVarNames(slices.Clone(defs)[1:]); again["crm.token"] != vars["crm.token"] {
-		t.Errorf("crm.token is named %s without crm-token, %s with it; want the hash either way while a twin remains", again["crm.token"], vars["crm.token"])
 	}
 }

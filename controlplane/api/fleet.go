@@ -17,9 +17,30 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
+// FleetStore is what the fleet service needs of the store: the agents,
+// their join tokens, and the services an invoke may call.
+type FleetStore interface {
+	agentReader
+	Revision(ctx context.Context) (int64, error)
+	ListAgents(ctx context.Context) ([]store.Agent, error)
+	ListServices(ctx context.Context) ([]store.Service, error)
+	CreateJoinToken(ctx context.Context, t store.NewJoinToken) (store.JoinToken, error)
+	ListJoinTokens(ctx context.Context) ([]store.JoinToken, error)
+	RevokeJoinToken(ctx context.Context, id string) (store.JoinToken, error)
+	RevokeAgent(ctx context.Context, id string) (store.Agent, error)
+}
+
+var _ FleetStore = store.Store(nil)
+
+// agentReader reads one agent, to say why it cannot answer.
+type agentReader interface {
+	GetAgent(ctx context.Context, id string) (store.Agent, error)
+}
+
 type fleet struct {
 	adminv1.UnimplementedFleetServiceServer
-	*Server
+	*base
+	store FleetStore
 }
 
 var _ adminv1.FleetServiceServer = (*fleet)(nil)
@@ -246,11 +267,11 @@ func (s *fleet) GetAgentLogs(ctx context.Context, req *adminv1.GetAgentLogsReque
 // ask sends cmd to the agent id, connected to this replica, and returns
 // its result, or a status saying what went wrong: the agent is not
 // connected, did not answer in time, went away, or failed the command.
-func (s *Server) ask(ctx context.Context, what, id string, cmd *agentv1.Command) (*agentv1.CommandResult, error) {
+func (s *fleet) ask(ctx context.Context, what, id string, cmd *agentv1.Command) (*agentv1.CommandResult, error) {
 	_, res, err := s.dispatch.Run(ctx, id, cmd)
 	switch {
 	case errors.Is(err, dispatch.ErrNotConnected):
-		return nil, s.notConnected(ctx, what, id)
+		return nil, notConnected(ctx, s.store, what, id)
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, status.Errorf(codes.DeadlineExceeded, "%s: the agent did not answer in time", what)
 	case errors.Is(err, context.Canceled):
@@ -266,8 +287,8 @@ func (s *Server) ask(ctx context.Context, what, id string, cmd *agentv1.Command)
 // notConnected explains why an agent that is not connected to this replica
 // cannot answer what (which is read from the agent itself): it is unknown,
 // or it is offline (or on another replica).
-func (s *Server) notConnected(ctx context.Context, what, id string) error {
-	a, err := s.store.GetAgent(ctx, id)
+func notConnected(ctx context.Context, agents agentReader, what, id string) error {
+	a, err := agents.GetAgent(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s: no agent %q has ever connected", what, id)

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -18,11 +19,11 @@ const importAttempts = 5
 // ImportConfig plans the config and applies the plan in one transaction.
 func (s *configs) ImportConfig(ctx context.Context, req *adminv1.ImportConfigRequest) (*adminv1.ImportConfigResponse, error) {
 	const what = "import config"
-	cfg, err := checkConfig(what, req.GetConfig())
-	if err != nil {
-		return nil, err
+	cfg := req.GetConfig()
+	if err := configplan.Check(cfg); err != nil {
+		return nil, configError(what, err)
 	}
-	comp := newCompiler(s.opts.Evaluator)
+	planner := configplan.NewPlanner(s.opts.Evaluator)
 	for attempt := 1; ; attempt++ {
 		d, err := s.store.Desired(ctx)
 		if err != nil {
@@ -31,18 +32,19 @@ func (s *configs) ImportConfig(ctx context.Context, req *adminv1.ImportConfigReq
 		if base := req.GetBaseRevision(); base != 0 && base != d.Revision {
 			return nil, status.Errorf(codes.Aborted, "%s: the config moved from revision %d, the plan's, to %d; nothing was changed: plan again", what, base, d.Revision)
 		}
-		p, err := s.plan(ctx, what, d, cfg, req.GetPrune(), comp)
+		p, err := planner.Plan(ctx, d, cfg, req.GetPrune())
 		if err != nil {
+			err = configError(what, err)
 			s.log.Info("config import refused", "err", err, "caller", caller(ctx))
 			return nil, err
 		}
-		resp := &adminv1.ImportConfigResponse{Items: p.items, Changes: p.changes(), Revision: d.Revision}
+		resp := &adminv1.ImportConfigResponse{Items: p.Items, Changes: p.Changes(), Revision: d.Revision}
 		if req.GetDryRun() || !resp.Changes {
-			s.log.Info("config import planned", append(p.counts(), "revision", d.Revision, "dry_run", req.GetDryRun(),
+			s.log.Info("config import planned", append(p.Counts(), "revision", d.Revision, "dry_run", req.GetDryRun(),
 				"prune", req.GetPrune(), "caller", caller(ctx))...)
 			return resp, nil
 		}
-		rev, err := s.store.ApplyConfig(ctx, caller(ctx), p.change)
+		rev, err := s.store.ApplyConfig(ctx, caller(ctx), p.Change)
 		if errors.Is(err, store.ErrStale) && req.GetBaseRevision() != 0 {
 			return nil, status.Errorf(codes.Aborted, "%s: the config moved while importing, from revision %d, the plan's; nothing was changed: plan again", what, req.GetBaseRevision())
 		}
@@ -55,7 +57,7 @@ func (s *configs) ImportConfig(ctx context.Context, req *adminv1.ImportConfigReq
 		}
 		s.watch.Advance(rev)
 		resp.Applied, resp.Revision = rev != d.Revision, rev
-		s.log.Info("config imported", append(p.counts(), "revision", rev, "prune", req.GetPrune(), "caller", caller(ctx))...)
+		s.log.Info("config imported", append(p.Counts(), "revision", rev, "prune", req.GetPrune(), "caller", caller(ctx))...)
 		return resp, nil
 	}
 }

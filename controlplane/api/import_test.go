@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/controlplane/store/storetest"
@@ -227,5 +228,97 @@ func TestConfigImportRefused(t *testing.T) {
 				t.Errorf("plan's field violations %q, want %q", got, tt.fields)
 			}
 		})
+	}
+}
+
+// A write of one object and an import refuse a broken rule between
+// objects with the same words: the import's problem is the write's, with
+// where it also looked (the config) when a target is missing. The write
+// is refused before the store's own check, with the store's status code.
+func TestRefusalsAlike(t *testing.T) {
+	e := newConfigEnv(t, storetest.SQLite(t))
+	ctx := context.Background()
+	jobs := adminv1.NewJobServiceClient(e.conn)
+	rev, err := e.store.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nope := &adminv1.Channel{Name: "new", Path: "/new", Service: "nope.run"}
+	oauth := &adminv1.Channel{Name: "new", Path: "/new", Service: "orders.place", Security: "oauth"}
+	twin := &adminv1.Channel{Name: "twin", Path: "/soap/orders", Methods: []string{"PUT"}, Service: "orders.place"}
+	ghost := &adminv1.OutgoingConnection{Name: "new", Address: "https://x.example", Security: "ghost"}
+	gone := &adminv1.Job{Name: "new", Service: "gone.run", Type: "interval", Interval: &adminv1.JobInterval{Minutes: 1}}
+	tests := []struct {
+		name  string
+		write func() error
+		add   func(cfg *adminv1.Config)
+		code  codes.Code
+		what  string // the write's operation, before the problem
+		field string // the import's field violation
+	}{
+		{"a channel's missing service", func() error {
+			_, err := e.adminEnv.channels.CreateChannel(ctx, &adminv1.CreateChannelRequest{Channel: nope})
+			return err
+		}, func(cfg *adminv1.Config) { cfg.Channels = append(cfg.Channels, nope) },
+			codes.FailedPrecondition, `create channel "new"`, "config.channels[2].service"},
+		{"a definition that cannot verify inbound requests", func() error {
+			_, err := e.adminEnv.channels.CreateChannel(ctx, &adminv1.CreateChannelRequest{Channel: oauth})
+			return err
+		}, func(cfg *adminv1.Config) { cfg.Channels = append(cfg.Channels, oauth) },
+			codes.FailedPrecondition, `create channel "new"`, "config.channels[2].security"},
+		{"a path another channel has", func() error {
+			_, err := e.adminEnv.channels.CreateChannel(ctx, &adminv1.CreateChannelRequest{Channel: twin})
+			return err
+		}, func(cfg *adminv1.Config) { cfg.Channels = append(cfg.Channels, twin) },
+			codes.AlreadyExists, `create channel "twin"`, "config.channels[2].path"},
+		{"a job's missing service", func() error {
+			_, err := jobs.CreateJob(ctx, &adminv1.CreateJobRequest{Job: gone})
+			return err
+		}, func(cfg *adminv1.Config) { cfg.Jobs = append(cfg.Jobs, gone) },
+			codes.FailedPrecondition, `create job "new"`, "config.jobs[2].service"},
+		{"an update to a missing service", func() error {
+			_, err := jobs.UpdateJob(ctx, &adminv1.UpdateJobRequest{Job: &adminv1.Job{Name: "sweep", Service: "gone.run"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"service"}}})
+			return err
+		}, func(cfg *adminv1.Config) { jobOf(cfg, "sweep").Service = "gone.run" },
+			codes.FailedPrecondition, `update job "sweep"`, "config.jobs[1].service"},
+		{"a connection's missing definition", func() error {
+			_, err := e.adminEnv.outgoing.CreateOutgoingConnection(ctx, &adminv1.CreateOutgoingConnectionRequest{Connection: ghost})
+			return err
+		}, func(cfg *adminv1.Config) { cfg.Outgoing = append(cfg.Outgoing, ghost) },
+			codes.FailedPrecondition, `create outgoing connection "new"`, "config.outgoing[2].security"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			werr := tt.write()
+			if status.Code(werr) != tt.code {
+				t.Fatalf("write: %v; want %s", werr, tt.code)
+			}
+			cfg := e.resolved(t)
+			tt.add(cfg)
+			_, ierr := e.config.ImportConfig(ctx, &adminv1.ImportConfigRequest{Config: cfg})
+			var problem string
+			for _, d := range status.Convert(ierr).Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 && br.GetFieldViolations()[0].GetField() == tt.field {
+					problem = br.GetFieldViolations()[0].GetDescription()
+				}
+			}
+			if problem == "" {
+				t.Fatalf("import: %v; want one problem at %s", ierr, tt.field)
+			}
+			// The write names the object as the store does (outgoing
+			// connection, not the config's list name outgoing).
+			said := strings.TrimPrefix(status.Convert(werr).Message(), tt.what+": ")
+			said = strings.Replace(said, "outgoing connection ", "outgoing ", 1)
+			rest, ok := strings.CutPrefix(problem, said)
+			if !ok || rest != "" && !strings.HasPrefix(rest, ", and ") {
+				t.Errorf("the write says\n  %s\nthe import\n  %s", said, problem)
+			}
+			if strings.Contains(status.Convert(werr).Message(), "already used by") {
+				t.Errorf("the write was refused by the store's check, not the plan's: %v", werr)
+			}
+		})
+	}
+	if after, err := e.store.Revision(ctx); err != nil || after != rev {
+		t.Errorf("revision after the refusals %d, %v; want %d", after, err, rev)
 	}
 }

@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
@@ -22,9 +21,27 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
+// JobStore is what the job service needs of the store: the jobs with
+// their leases and runs, the services they invoke, and the agents a run
+// by hand picks from.
+type JobStore interface {
+	CreateJob(ctx context.Context, j store.Job) (store.Job, error)
+	GetJob(ctx context.Context, name string) (store.Job, error)
+	ListJobs(ctx context.Context) ([]store.Job, error)
+	UpdateJob(ctx context.Context, j store.Job) (store.Job, error)
+	DeleteJob(ctx context.Context, name string) (int64, error)
+	JobState(ctx context.Context, name string) (*store.JobLease, *store.JobRun, error)
+	ListJobRuns(ctx context.Context, job string, limit int) ([]store.JobRun, error)
+	ListServices(ctx context.Context) ([]store.Service, error)
+	GetAgent(ctx context.Context, id string) (store.Agent, error)
+}
+
+var _ JobStore = store.Store(nil)
+
 type jobs struct {
 	adminv1.UnimplementedJobServiceServer
-	*Server
+	*base
+	store JobStore
 }
 
 var _ adminv1.JobServiceServer = (*jobs)(nil)
@@ -43,9 +60,12 @@ func (s *jobs) CreateJob(ctx context.Context, req *adminv1.CreateJobRequest) (*a
 		return nil, status.Error(codes.InvalidArgument, "create job: job is required")
 	}
 	what := fmt.Sprintf("create job %q", in.GetName())
-	j, err := jobToStore(in, nil)
+	j, err := configplan.JobToStore(in, nil)
 	if err != nil {
 		return nil, invalid(what, err)
+	}
+	if err := s.checkRefs(ctx, what, j, nil); err != nil {
+		return nil, err
 	}
 	out, err := s.store.CreateJob(ctx, j)
 	if err != nil {
@@ -126,16 +146,19 @@ func (s *jobs) update(ctx context.Context, what, name string, change func(cur *a
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	next := jobProto(cur)
+	next := configplan.JobProto(cur)
 	if err := change(next); err != nil {
 		return nil, invalid(what, err)
 	}
-	j, err := jobIn(next)
+	j, err := configplan.JobIn(next)
 	if err != nil {
 		return nil, invalid(what, err)
 	}
 	if err := validate.Job(j); err != nil {
 		return nil, invalid(what, err)
+	}
+	if err := s.checkRefs(ctx, what, j, &cur); err != nil {
+		return nil, err
 	}
 	out, err := s.store.UpdateJob(ctx, j)
 	if err != nil {
@@ -144,6 +167,23 @@ func (s *jobs) update(ctx context.Context, what, name string, change func(cur *a
 	s.watch.Advance(out.Revision)
 	s.log.Info("job updated", "job", out.Name, "active", out.Active, "revision", out.Revision, "caller", caller(ctx))
 	return s.jobOut(ctx, out), nil
+}
+
+// checkRefs checks, unless j is cur unchanged (cur is nil for a new job),
+// that the service j invokes is deployed, as an import of j would: the
+// store checks it again in its transaction.
+func (s *jobs) checkRefs(ctx context.Context, what string, j store.Job, cur *store.Job) error {
+	if cur != nil && configplan.Unchanged(configplan.JobProto(*cur), configplan.JobProto(j)) {
+		return nil
+	}
+	svcs, err := s.store.ListServices(ctx)
+	if err != nil {
+		return storeError(what, err)
+	}
+	if err := configplan.CheckJob(j, configplan.LiveTargets(svcs, nil)); err != nil {
+		return checkError(what, err, cur != nil)
+	}
+	return nil
 }
 
 // DeleteJob removes a job with its lease and runs.
@@ -284,133 +324,10 @@ func carries(have, want map[string]string) bool {
 	return true
 }
 
-// jobIn turns the API's job into the store's, refusing what cannot be
-// turned: an interval too long to count, a payload that is not a JSON
-// object.
-func jobIn(p *adminv1.Job) (store.Job, error) {
-	j := store.Job{
-		Name: p.GetName(), Service: p.GetService(), Type: p.GetType(),
-		Repeats: p.GetRepeats(), Cron: p.GetCron(), TimeZone: p.GetTimeZone(),
-		Payload: p.GetPayload(), Active: p.Active == nil || p.GetActive(),
-		AgentLabels: p.GetAgentLabels(), Placement: p.GetPlacement(),
-		RunMissed: p.GetRunMissed(), TimeoutMs: p.GetTimeoutMs(),
-	}
-	if j.AgentLabels == nil {
-		j.AgentLabels = map[string]string{}
-	}
-	if j.Placement == "" {
-		j.Placement = store.PlacementEvery
-	}
-	if p.GetStartAt() != nil {
-		if err := p.GetStartAt().CheckValid(); err != nil {
-			return store.Job{}, fmt.Errorf("start_at: %w", err)
-		}
-		// The store keeps milliseconds; finer would read back as a change.
-		j.StartAt = p.GetStartAt().AsTime().UTC().Truncate(time.Millisecond)
-	}
-	d, err := intervalIn(p.GetInterval())
-	if err != nil {
-		return store.Job{}, err
-	}
-	j.Interval = d
-	if j.Payload != "" {
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(j.Payload), &obj); err != nil {
-			return store.Job{}, fmt.Errorf("payload: want a JSON object: %w", err)
-		}
-	}
-	return j, nil
-}
-
-// jobToStore is the job p as creating it, or replacing live (nil for a
-// new job) with it, stores it: checked, start_at the live job's or now
-// when unset (a one_time job needs one), and a one_time job's start in the
-// future unless it is the live job's own.
-func jobToStore(p *adminv1.Job, live *store.Job) (store.Job, error) {
-	j, err := jobIn(p)
-	if err != nil {
-		return store.Job{}, err
-	}
-	if j.StartAt.IsZero() && j.Type != "one_time" {
-		j.StartAt = time.Now().UTC().Truncate(time.Second)
-		if live != nil {
-			j.StartAt = live.StartAt
-		}
-	}
-	if err := validate.Job(j); err != nil {
-		return store.Job{}, err
-	}
-	moved := live == nil || !live.StartAt.Equal(j.StartAt)
-	if j.Type == "one_time" && moved && j.StartAt.Before(time.Now()) {
-		return store.Job{}, fmt.Errorf("job %q: start_at: %s is in the past; a one_time job would never fire", j.Name, j.StartAt.Format(time.RFC3339))
-	}
-	return j, nil
-}
-
-// maxInterval bounds an interval: 10,000 weeks, within a time.Duration.
-const maxInterval = 10_000 * 7 * 24 * time.Hour
-
-func intervalIn(iv *adminv1.JobInterval) (time.Duration, error) {
-	parts := []struct {
-		name string
-		n    int64
-		unit time.Duration
-	}{
-		{"weeks", iv.GetWeeks(), 7 * 24 * time.Hour},
-		{"days", iv.GetDays(), 24 * time.Hour},
-		{"hours", iv.GetHours(), time.Hour},
-		{"minutes", iv.GetMinutes(), time.Minute},
-		{"seconds", iv.GetSeconds(), time.Second},
-	}
-	// Summed in seconds: each part alone stays under maxInterval, so the
-	// sum of five cannot overflow an int64 of seconds.
-	var secs int64
-	for _, p := range parts {
-		if limit := int64(maxInterval / p.unit); p.n < 0 || p.n > limit {
-			return 0, fmt.Errorf("interval.%s %d: want 0 to %d", p.name, p.n, limit)
-		}
-		secs += p.n * int64(p.unit/time.Second)
-	}
-	if secs > int64(maxInterval/time.Second) {
-		return 0, fmt.Errorf("interval: the parts add up to %d seconds, over the longest interval of 10000 weeks", secs)
-	}
-	return time.Duration(secs) * time.Second, nil
-}
-
-// intervalOut splits d into weeks, days, hours, minutes and seconds.
-func intervalOut(d time.Duration) *adminv1.JobInterval {
-	if d <= 0 {
-		return nil
-	}
-	s := int64(d / time.Second)
-	iv := &adminv1.JobInterval{}
-	iv.Weeks, s = s/(7*86400), s%(7*86400)
-	iv.Days, s = s/86400, s%86400
-	iv.Hours, s = s/3600, s%3600
-	iv.Minutes, iv.Seconds = s/60, s%60
-	return iv
-}
-
-// jobProto is j as the API shows it, without the output-only state.
-func jobProto(j store.Job) *adminv1.Job {
-	out := &adminv1.Job{
-		Name: j.Name, Service: j.Service, Type: j.Type,
-		Interval: intervalOut(j.Interval), Repeats: j.Repeats,
-		Cron: j.Cron, TimeZone: j.TimeZone, Payload: j.Payload,
-		Active: proto.Bool(j.Active), AgentLabels: maps.Clone(j.AgentLabels),
-		Placement: j.Placement, RunMissed: j.RunMissed, TimeoutMs: j.TimeoutMs,
-		CreatedAt: timestamppb.New(j.CreatedAt), UpdatedAt: timestamppb.New(j.UpdatedAt), Revision: j.Revision,
-	}
-	if !j.StartAt.IsZero() {
-		out.StartAt = timestamppb.New(j.StartAt)
-	}
-	return out
-}
-
 // jobOut is j with its next firing, lease and newest run. A failure to
 // read the state is logged and leaves them out: the job itself was read.
 func (s *jobs) jobOut(ctx context.Context, j store.Job) *adminv1.Job {
-	out := jobProto(j)
+	out := configplan.JobProto(j)
 	if next, ok := validate.NextRun(j, time.Now()); ok && j.Active {
 		out.NextRunAt = timestamppb.New(next)
 	}

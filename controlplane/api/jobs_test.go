@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -65,7 +66,7 @@ func (e *jobsEnv) stored(t *testing.T, name string) *adminv1.Job {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return withoutOutput(jobProto(j))
+	return withoutOutput(configplan.JobProto(j))
 }
 
 // withoutOutput clears the output-only fields of a copy of j.
@@ -182,7 +183,7 @@ func TestCreateJobRefusals(t *testing.T) {
 		}{
 			{"no job", nil, codes.InvalidArgument, "create job: job is required"},
 			{"a missing service", &adminv1.Job{Name: "x", Service: "orders.ghost", Type: "interval", Interval: &adminv1.JobInterval{Minutes: 1}},
-				codes.FailedPrecondition, `create job "x": job "x": service "orders.ghost" is not deployed`},
+				codes.FailedPrecondition, `create job "x": job "x": service: service "orders.ghost" is not deployed`},
 			{"no service", &adminv1.Job{Name: "x", Type: "interval", Interval: &adminv1.JobInterval{Minutes: 1}},
 				codes.InvalidArgument, `job "x": service is required`},
 			{"a taken name", interval("sweep", &adminv1.JobInterval{Minutes: 1}), codes.AlreadyExists, `create job "sweep": job "sweep" already exists`},
@@ -512,7 +513,7 @@ func TestUpdateJob(t *testing.T) {
 			{"a bad type", update(&adminv1.Job{Name: "sweep", Type: "weekly"}),
 				codes.InvalidArgument, `type: must be one_time, interval or cron, not "weekly"`},
 			{"a missing service", update(&adminv1.Job{Name: "sweep", Service: "orders.ghost"}),
-				codes.FailedPrecondition, `update job "sweep": job "sweep": service "orders.ghost" is not deployed`},
+				codes.FailedPrecondition, `update job "sweep": job "sweep": service: service "orders.ghost" is not deployed`},
 			{"an unknown job", update(&adminv1.Job{Name: "ghost", Payload: "{}"}),
 				codes.NotFound, `update job "ghost": job "ghost" does not exist`},
 		}

@@ -8,9 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
@@ -18,9 +17,23 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
+// OutgoingStore is what the outgoing service needs of the store: its
+// connections, and the security definitions they may use.
+type OutgoingStore interface {
+	CreateOutgoingConnection(ctx context.Context, c store.OutgoingConnection) (store.OutgoingConnection, error)
+	GetOutgoingConnection(ctx context.Context, name string) (store.OutgoingConnection, error)
+	ListOutgoingConnections(ctx context.Context) ([]store.OutgoingConnection, error)
+	UpdateOutgoingConnection(ctx context.Context, c store.OutgoingConnection) (store.OutgoingConnection, error)
+	DeleteOutgoingConnection(ctx context.Context, name string) (int64, error)
+	ListSecurityDefinitions(ctx context.Context) ([]store.SecurityDefinition, error)
+}
+
+var _ OutgoingStore = store.Store(nil)
+
 type outgoingConns struct {
 	adminv1.UnimplementedOutgoingServiceServer
-	*Server
+	*base
+	store OutgoingStore
 }
 
 var _ adminv1.OutgoingServiceServer = (*outgoingConns)(nil)
@@ -32,9 +45,9 @@ func (s *outgoingConns) CreateOutgoingConnection(ctx context.Context, req *admin
 		return nil, status.Error(codes.InvalidArgument, "create outgoing connection: connection is required")
 	}
 	what := fmt.Sprintf("create outgoing connection %q", in.GetName())
-	c := outgoingIn(in)
-	if err := validate.OutgoingConnection(c); err != nil {
-		return nil, invalid(what, err)
+	c := configplan.OutgoingIn(in)
+	if err := s.check(ctx, what, c, nil); err != nil {
+		return nil, err
 	}
 	out, err := s.store.CreateOutgoingConnection(ctx, c)
 	if err != nil {
@@ -42,7 +55,7 @@ func (s *outgoingConns) CreateOutgoingConnection(ctx context.Context, req *admin
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("outgoing connection created", "connection", out.Name, "address", out.Address, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.CreateOutgoingConnectionResponse{Connection: outgoingOut(out)}, nil
+	return &adminv1.CreateOutgoingConnectionResponse{Connection: configplan.OutgoingOut(out)}, nil
 }
 
 // GetOutgoingConnection reads one connection.
@@ -51,7 +64,7 @@ func (s *outgoingConns) GetOutgoingConnection(ctx context.Context, req *adminv1.
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("get outgoing connection %q", req.GetName()), err)
 	}
-	return &adminv1.GetOutgoingConnectionResponse{Connection: outgoingOut(c)}, nil
+	return &adminv1.GetOutgoingConnectionResponse{Connection: configplan.OutgoingOut(c)}, nil
 }
 
 // ListOutgoingConnections lists every connection.
@@ -62,7 +75,7 @@ func (s *outgoingConns) ListOutgoingConnections(ctx context.Context, _ *adminv1.
 	}
 	out := &adminv1.ListOutgoingConnectionsResponse{}
 	for _, c := range cs {
-		out.Connections = append(out.Connections, outgoingOut(c))
+		out.Connections = append(out.Connections, configplan.OutgoingOut(c))
 	}
 	return out, nil
 }
@@ -79,13 +92,13 @@ func (s *outgoingConns) UpdateOutgoingConnection(ctx context.Context, req *admin
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	next := outgoingOut(cur)
+	next := configplan.OutgoingOut(cur)
 	if err := applyMask(next, in, req.GetUpdateMask()); err != nil {
 		return nil, invalid(what, err)
 	}
-	c := outgoingIn(next)
-	if err := validate.OutgoingConnection(c); err != nil {
-		return nil, invalid(what, err)
+	c := configplan.OutgoingIn(next)
+	if err := s.check(ctx, what, c, &cur); err != nil {
+		return nil, err
 	}
 	out, err := s.store.UpdateOutgoingConnection(ctx, c)
 	if err != nil {
@@ -93,7 +106,27 @@ func (s *outgoingConns) UpdateOutgoingConnection(ctx context.Context, req *admin
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("outgoing connection updated", "connection", out.Name, "address", out.Address, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.UpdateOutgoingConnectionResponse{Connection: outgoingOut(out)}, nil
+	return &adminv1.UpdateOutgoingConnectionResponse{Connection: configplan.OutgoingOut(out)}, nil
+}
+
+// check validates c and, unless it is cur unchanged (cur is nil for a new
+// connection), checks its references against the live config as an
+// import of it would: the store checks them again in its transaction.
+func (s *outgoingConns) check(ctx context.Context, what string, c store.OutgoingConnection, cur *store.OutgoingConnection) error {
+	if err := validate.OutgoingConnection(c); err != nil {
+		return invalid(what, err)
+	}
+	if c.Security == "" || cur != nil && configplan.Unchanged(configplan.OutgoingOut(*cur), configplan.OutgoingOut(c)) {
+		return nil
+	}
+	defs, err := s.store.ListSecurityDefinitions(ctx)
+	if err != nil {
+		return storeError(what, err)
+	}
+	if err := configplan.CheckOutgoing(c, configplan.LiveTargets(nil, defs)); err != nil {
+		return checkError(what, err, cur != nil)
+	}
+	return nil
 }
 
 // DeleteOutgoingConnection removes a connection.
@@ -143,23 +176,4 @@ func (s *outgoingConns) PingOutgoingConnection(ctx context.Context, req *adminv1
 		LatencyUs: p.GetLatencyUs(),
 		Error:     p.GetError(),
 	}, nil
-}
-
-func outgoingIn(p *adminv1.OutgoingConnection) store.OutgoingConnection {
-	return store.OutgoingConnection{
-		Name: p.GetName(), Address: p.GetAddress(), PathTemplate: p.GetPathTemplate(), Method: p.GetMethod(),
-		DataFormat: p.GetDataFormat(), SOAPAction: p.GetSoapAction(), TimeoutMs: p.GetTimeoutMs(),
-		TLSSkipVerify: p.GetTlsSkipVerify(), CABundlePEM: p.GetCaBundlePem(), Security: p.GetSecurity(),
-		PoolSize: p.GetPoolSize(), Headers: p.GetHeaders(), Active: p.Active == nil || p.GetActive(),
-	}
-}
-
-func outgoingOut(c store.OutgoingConnection) *adminv1.OutgoingConnection {
-	return &adminv1.OutgoingConnection{
-		Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
-		DataFormat: c.DataFormat, SoapAction: c.SOAPAction, TimeoutMs: c.TimeoutMs,
-		TlsSkipVerify: c.TLSSkipVerify, CaBundlePem: c.CABundlePEM, Security: c.Security,
-		PoolSize: c.PoolSize, Headers: c.Headers, Active: proto.Bool(c.Active),
-		CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt), Revision: c.Revision,
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -23,7 +24,7 @@ func connStored(t *testing.T, st store.Store, name string) *adminv1.OutgoingConn
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := outgoingOut(c)
+	p := configplan.OutgoingOut(c)
 	p.CreatedAt, p.UpdatedAt, p.Revision = nil, nil, 0
 	return p
 }
@@ -163,7 +164,7 @@ func TestOutgoingConnectionRefusals(t *testing.T) {
 		{"create with an unknown definition", create(&adminv1.OutgoingConnection{Name: "x", Address: "https://x.example", Security: "ghost"}),
 			codes.FailedPrecondition, `security definition "ghost" does not exist`},
 		{"create with an inbound-only definition", create(&adminv1.OutgoingConnection{Name: "x", Address: "https://x.example", Security: "idp"}),
-			codes.FailedPrecondition, `create outgoing connection "x": outgoing connection "x": security definition "idp" is a jwt definition without an HS256 secret, which cannot supply outbound credentials`},
+			codes.FailedPrecondition, `create outgoing connection "x": outgoing connection "x": security: security definition "idp" is a jwt definition without an HS256 secret, which cannot supply outbound credentials`},
 		{"create with an unknown field", create(withUnknown(&adminv1.OutgoingConnection{Name: "x", Address: "https://x.example"}, 77)),
 			codes.InvalidArgument, "connection.#77"},
 		{"update to an inbound-only definition", update(&adminv1.OutgoingConnection{Name: "crm", Security: "idp"}),
@@ -206,7 +207,7 @@ func TestOutgoingConnectionRefusals(t *testing.T) {
 
 func TestPingOutgoingConnection(t *testing.T) {
 	e := newBackupsEnv(t)
-	api := &outgoingConns{Server: e.fleet.Server}
+	api := e.admin.outgoing
 	ctx := context.Background()
 	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 	t.Cleanup(remote.Close)

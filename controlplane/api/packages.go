@@ -17,9 +17,24 @@ import (
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
+// PackageStore is what the package service needs of the store.
+type PackageStore interface {
+	Deploy(ctx context.Context, author string, pkgs []store.NewPackage) (store.DeployResult, error)
+	ListPackages(ctx context.Context) ([]store.Package, error)
+	ListServices(ctx context.Context) ([]store.Service, error)
+	ListPackageVersions(ctx context.Context, name string, limit int) ([]store.Package, error)
+	GetPackage(ctx context.Context, name string, version int64) (pkg store.Package, current bool, err error)
+	GetDeployStatus(ctx context.Context, name string, version int64) (store.DeployStatus, error)
+	Rollback(ctx context.Context, author, name string, toVersion int64) (pkg store.Package, restored int64, revision int64, err error)
+	Undeploy(ctx context.Context, author, name string, force bool) (store.UndeployResult, error)
+}
+
+var _ PackageStore = store.Store(nil)
+
 type packages struct {
 	adminv1.UnimplementedPackageServiceServer
-	*Server
+	*base
+	store PackageStore
 }
 
 var _ adminv1.PackageServiceServer = (*packages)(nil)

@@ -8,8 +8,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/prototext"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
@@ -293,32 +291,6 @@ func TestConfigPlanRefusals(t *testing.T) {
 	}
 }
 
-// A plan's value of each kind of field reads as short JSON.
-func TestFieldJSON(t *testing.T) {
-	long := strings.Repeat("x", 200)
-	c := &adminv1.OutgoingConnection{Name: "n", TimeoutMs: 5000, Active: proto.Bool(false), Headers: map[string]string{"b": "2", "a": "1"}, CaBundlePem: long}
-	m := c.ProtoReflect()
-	tests := []struct {
-		field protoreflect.Name
-		want  string
-	}{
-		{"name", `"n"`},
-		{"timeout_ms", "5000"},
-		{"active", "false"},
-		{"headers", `{"a":"1","b":"2"}`},
-		{"pool_size", ""},
-	}
-	for _, tt := range tests {
-		if got := fieldJSON(m, m.Descriptor().Fields().ByName(tt.field)); got != tt.want {
-			t.Errorf("%s = %q, want %q", tt.field, got, tt.want)
-		}
-	}
-	got := shorten(fieldJSON(m, m.Descriptor().Fields().ByName("ca_bundle_pem")))
-	if len([]rune(got)) != maxShown || !strings.HasSuffix(got, "…") {
-		t.Errorf("a long value reads %q; want %d characters ending in …", got, maxShown)
-	}
-}
-
 // dollars holds the forms of "$" and "${" a value may hold as its own text.
 const dollars = "for ${order.id} ${5} ${a-b} ${} ${ x } $${x} $$ $`{y}` ${HOME} ${open $"
 
@@ -378,31 +350,5 @@ func TestConfigPlanLiteralDollars(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("plan lacks %s:\n%s", want, got)
 		}
-	}
-}
-
-// Two long values that differ far in are shown around their first
-// difference, so that a plan never shows a change as two equal texts.
-func TestShortenPair(t *testing.T) {
-	long := strings.Repeat("x", 100)
-	tests := []struct{ name, a, b, wantA, wantB string }{
-		{"short", "a", "b", "a", "b"},
-		{"set", "", long, "", long[:maxShown-1] + "…"},
-		{"early", "y" + long, "z" + long, "y" + long[:maxShown-2] + "…", "z" + long[:maxShown-2] + "…"},
-		{"deep", long + "${5}" + long, long + "$${5}" + long, // they differ after the first $
-			"…" + strings.Repeat("x", shownBefore-1) + "${5}" + strings.Repeat("x", maxShown-2-shownBefore-3) + "…",
-			"…" + strings.Repeat("x", shownBefore-1) + "$${5}" + strings.Repeat("x", maxShown-2-shownBefore-4) + "…"},
-		{"deep, one ends", long + "$", long + "$$", "…" + strings.Repeat("x", shownBefore-1) + "$", "…" + strings.Repeat("x", shownBefore-1) + "$$"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, b := shortenPair(tt.a, tt.b)
-			if a != tt.wantA || b != tt.wantB {
-				t.Errorf("shortenPair = %q, %q\nwant %q, %q", a, b, tt.wantA, tt.wantB)
-			}
-			if len([]rune(a)) > maxShown || len([]rune(b)) > maxShown {
-				t.Errorf("longer than %d characters: %q, %q", maxShown, a, b)
-			}
-		})
 	}
 }

@@ -37,7 +37,7 @@ func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 	ids := s.dispatch.Connected()
 	if id := req.GetAgentId(); id != "" {
 		if !slices.Contains(ids, id) {
-			return nil, s.notConnected(ctx, what, id)
+			return nil, notConnected(ctx, s.store, what, id)
 		}
 		ids = []string{id}
 	}

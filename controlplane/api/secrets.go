@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -12,8 +13,16 @@ import (
 // rest.
 type secretsKeys struct {
 	adminv1.UnimplementedSecretsServiceServer
-	*Server
+	*base
+	store SecretsStore
 }
+
+// SecretsStore is what the secrets service needs of the store.
+type SecretsStore interface {
+	RotateKey(ctx context.Context) (store.KeyRotation, error)
+}
+
+var _ SecretsStore = store.Store(nil)
 
 // RotateKey re-seals every stored secret with a new data key. Agents hear
 // nothing of it: the clear values, and so the revision, do not change.

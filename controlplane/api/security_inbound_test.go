@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/weft-dev/weft/agent/secrets"
+	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/validate"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -46,7 +47,7 @@ func TestInboundSecurityDefinitionFields(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := withoutOutputOnly(securityClear(st)); !proto.Equal(got, d) {
+		if got := withoutOutputOnly(configplan.SecurityClear(st)); !proto.Equal(got, d) {
 			t.Errorf("stored %v\nwant %v", got, d)
 		}
 		// What agents get holds every field, the secret in clear.

@@ -19,8 +19,20 @@ import (
 // stats answers what the agents measured.
 type stats struct {
 	adminv1.UnimplementedStatsServiceServer
-	*Server
+	*base
+	store StatsStore
 }
+
+// StatsStore is what the stats service needs of the store: the
+// statistics, and the agents, to say why one cannot answer a tail or a
+// request for samples.
+type StatsStore interface {
+	agentReader
+	QueryStats(ctx context.Context, q store.StatsQuery) ([]store.StatsRow, error)
+	StatsRetention() store.StatsRetention
+}
+
+var _ StatsStore = store.Store(nil)
 
 var _ adminv1.StatsServiceServer = (*stats)(nil)
 

@@ -28,7 +28,7 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 	case errors.Is(err, dispatch.ErrNoAgent):
 		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	case len(ids) == 1 && errors.Is(failed[ids[0]], dispatch.ErrNotConnected):
-		return s.notConnected(ctx, what, ids[0])
+		return notConnected(ctx, s.store, what, ids[0])
 	case err != nil:
 		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	}

@@ -1,23 +1,33 @@
-package api
+// Package configplan holds config as code: the objects of a config
+// document as the admin API gives them and as the store keeps them
+// (normalised alike for a single write and for an import), the rules
+// between objects that both check (references, paths), the plan that
+// takes the live config to a document, and the export that writes the
+// live config as one. It knows nothing of gRPC: the admin API (package
+// api) calls it and maps its errors to statuses.
+package configplan
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	"github.com/weft-dev/weft/ctl/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // The actions of a plan item.
@@ -34,50 +44,33 @@ const secretShown = "(secret)"
 // maxShown bounds a value a plan shows; longer ones are cut with "…".
 const maxShown = 80
 
-// PlanConfig compares the config with the live one, object by object and
-// field by field, and changes nothing. It checks what an import checks.
-func (s *configs) PlanConfig(ctx context.Context, req *adminv1.PlanConfigRequest) (*adminv1.PlanConfigResponse, error) {
-	const what = "plan config"
-	cfg, err := checkConfig(what, req.GetConfig())
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.store.Desired(ctx)
-	if err != nil {
-		return nil, storeError(what, err)
-	}
-	p, err := s.plan(ctx, what, d, cfg, req.GetPrune(), newCompiler(s.opts.Evaluator))
-	if err != nil {
-		return nil, err
-	}
-	s.log.Info("config planned", append(p.counts(), "revision", d.Revision, "prune", req.GetPrune(), "caller", caller(ctx))...)
-	return &adminv1.PlanConfigResponse{Items: p.items, Changes: p.changes(), Revision: d.Revision}, nil
-}
-
-// checkConfig refuses a config that is missing, of another version, or
-// holds a ${VAR} left unresolved.
-func checkConfig(what string, cfg *adminv1.Config) (*adminv1.Config, error) {
+// Check refuses a config that is missing, of another version, or holds
+// a ${VAR} left unresolved in a secret (then as Problems).
+func Check(cfg *adminv1.Config) error {
 	if cfg == nil {
-		return nil, status.Errorf(codes.InvalidArgument, "%s: config is required", what)
+		return errors.New("config is required")
 	}
-	if v := cfg.GetVersion(); v != 0 && v != configVersion {
-		return nil, status.Errorf(codes.InvalidArgument, "%s: version %d: want %d", what, v, configVersion)
+	if v := cfg.GetVersion(); v != 0 && v != Version {
+		return fmt.Errorf("version %d: want %d", v, Version)
 	}
 	ps := &problems{}
 	checkResolved(cfg, ps)
-	return cfg, ps.status(what)
+	return ps.err()
 }
 
-// plan is what applying a config does: the items a person reads, and the
+// Plan is what applying a config does: the items a person reads, and the
 // change the store makes.
-type plan struct {
-	items  []*adminv1.PlanItem
-	change store.ConfigChange
+type Plan struct {
+	// Items are the objects in dependency order (security, outgoing,
+	// package, channel, job), then by name.
+	Items []*adminv1.PlanItem
+	// Change makes the items, planned at the live config's revision.
+	Change store.ConfigChange
 }
 
-// changes reports whether any item changes its object.
-func (p *plan) changes() bool {
-	for _, it := range p.items {
+// Changes reports whether any item changes its object.
+func (p *Plan) Changes() bool {
+	for _, it := range p.Items {
 		if it.GetAction() != actionUnchanged {
 			return true
 		}
@@ -85,13 +78,22 @@ func (p *plan) changes() bool {
 	return false
 }
 
-// counts are the items by action, as log attributes.
-func (p *plan) counts() []any {
+// Counts are the items by action, as log attributes.
+func (p *Plan) Counts() []any {
 	n := map[string]int{}
-	for _, it := range p.items {
+	for _, it := range p.Items {
 		n[it.GetAction()]++
 	}
 	return []any{"create", n[actionCreate], "update", n[actionUpdate], "unchanged", n[actionUnchanged], "delete", n[actionDelete]}
+}
+
+// Unchanged reports whether next, an object's new form, is what a plan
+// calls unchanged from cur: equal field by field, output-only fields
+// aside. cur and next are left as they are.
+func Unchanged(cur, next proto.Message) bool {
+	a := clearOutputOnly(proto.Clone(cur))
+	b := clearOutputOnly(proto.Clone(next))
+	return len(fieldChanges(a, b, nil)) == 0
 }
 
 // planned is one object on one side of a plan, normalised to the shape an
@@ -104,45 +106,67 @@ type planned struct {
 	obj   any
 }
 
-// plan is the plan that takes d to cfg: items in dependency order
-// (security, outgoing, package, channel, job) and then by name, and the
-// change that makes them. Every problem of every object is reported at
-// once, as a status naming each by its path in the config.
-func (s *configs) plan(ctx context.Context, what string, d store.Desired, cfg *adminv1.Config, prune bool, comp *compiler) (*plan, error) {
+// Planner plans configs against the live config. It compiles each
+// package content of the configs once however often it plans them, so
+// that an import planning again (the config moved meanwhile) does not
+// compile again. It is not safe for concurrent use.
+type Planner struct {
+	ev   *validate.Evaluator
+	done map[string]compiled // by name and sha256
+}
+
+type compiled struct {
+	pkg store.NewPackage
+	err error
+}
+
+// NewPlanner returns a Planner that compiles packages as a deploy does,
+// with ev (nil refuses the packages whose services only running them
+// tells).
+func NewPlanner(ev *validate.Evaluator) *Planner {
+	return &Planner{ev: ev, done: map[string]compiled{}}
+}
+
+// Plan compares cfg with d, the live config, object by object and field
+// by field, and returns the plan that takes d to cfg; with prune it
+// deletes the live objects cfg lacks. Every problem of every object is
+// reported at once, as Problems naming each by its path in the config.
+// cfg is checked (Check) by the caller.
+func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Config, prune bool) (*Plan, error) {
 	ps := &problems{}
 	sec := wantSecurity(cfg.GetSecurity(), ps)
 	out := wantOutgoing(cfg.GetOutgoing(), ps)
 	chs := wantChannels(cfg.GetChannels(), d.Channels, prune, ps)
 	jobs := wantJobs(cfg.GetJobs(), d.Jobs, ps)
 	before := len(ps.l)
-	pkgs := comp.packages(ctx, cfg.GetPackages(), d.Packages, ps)
+	pkgs := pl.packages(ctx, cfg.GetPackages(), d.Packages, ps)
 	refs := refsOf{security: sec, outgoing: out, channels: chs, jobs: jobs, packages: pkgs, packagesFailed: len(ps.l) > before}
 	checkRefs(d, refs, prune, ps)
-	if err := ps.status(what); err != nil {
+	if err := ps.err(); err != nil {
 		return nil, err
 	}
 
-	p := &plan{change: store.ConfigChange{BaseRevision: d.Revision}}
-	c := &p.change
-	items := planKind(kindSecurity, liveSecurity(d.Security), sec, prune, isSecretField)
+	p := &Plan{Change: store.ConfigChange{BaseRevision: d.Revision}}
+	c := &p.Change
+	items := planKind(KindSecurity, liveSecurity(d.Security), sec, prune, isSecretField)
 	c.Security, c.DeleteSecurity = changesOf[store.SecurityDefinition](items, sec)
-	p.items = append(p.items, items...)
+	p.Items = append(p.Items, items...)
 
-	items = planKind(kindOutgoing, liveOf(d.Outgoing, outgoingOut), out, prune, nil)
+	items = planKind(KindOutgoing, liveOf(d.Outgoing, OutgoingOut), out, prune, nil)
 	c.Outgoing, c.DeleteOutgoing = changesOf[store.OutgoingConnection](items, out)
-	p.items = append(p.items, items...)
+	p.Items = append(p.Items, items...)
 
 	items = planPackages(d.Packages, pkgs, prune)
 	c.Deploy, c.Undeploy = changesOf[store.NewPackage](items, pkgs)
-	p.items = append(p.items, items...)
+	p.Items = append(p.Items, items...)
 
-	items = planKind(kindChannel, liveOf(d.Channels, channelOut), chs, prune, nil)
+	items = planKind(KindChannel, liveOf(d.Channels, ChannelOut), chs, prune, nil)
 	c.Channels, c.DeleteChannels = changesOf[store.Channel](items, chs)
-	p.items = append(p.items, items...)
+	p.Items = append(p.Items, items...)
 
-	items = planKind(kindJob, liveOf(d.Jobs, jobProto), jobs, prune, nil)
+	items = planKind(KindJob, liveOf(d.Jobs, JobProto), jobs, prune, nil)
 	c.Jobs, c.DeleteJobs = changesOf[store.Job](items, jobs)
-	p.items = append(p.items, items...)
+	p.Items = append(p.Items, items...)
 	return p, nil
 }
 
@@ -169,7 +193,7 @@ func changesOf[T any](items []*adminv1.PlanItem, want []planned) (put []T, del [
 func liveSecurity(defs []store.SecurityDefinition) []planned {
 	out := make([]planned, 0, len(defs))
 	for _, def := range defs {
-		out = append(out, planned{name: def.Name, msg: clearOutputOnly(securityClear(def))})
+		out = append(out, planned{name: def.Name, msg: clearOutputOnly(SecurityClear(def))})
 	}
 	return out
 }
@@ -201,32 +225,32 @@ func checkNames[T named](kind string, l []T, ps *problems) {
 }
 
 // wantSecurity normalises the config's definitions as creating them would:
-// checked by checkSecurity, read back in clear.
+// checked by CheckSecurity, read back in clear.
 func wantSecurity(l []*adminv1.SecurityDefinition, ps *problems) []planned {
-	checkNames(kindSecurity, l, ps)
+	checkNames(KindSecurity, l, ps)
 	var out []planned
 	for i, p := range l {
-		d := securityIn(p)
-		if err := checkSecurity(d); err != nil {
-			ps.object(kindSecurity, i, p.GetName(), err)
+		d := SecurityIn(p)
+		if err := CheckSecurity(d); err != nil {
+			ps.object(KindSecurity, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{d.Name, clearOutputOnly(securityClear(d)), i, d})
+		out = append(out, planned{d.Name, clearOutputOnly(SecurityClear(d)), i, d})
 	}
 	return out
 }
 
 // wantOutgoing normalises the config's connections as creating them would.
 func wantOutgoing(l []*adminv1.OutgoingConnection, ps *problems) []planned {
-	checkNames(kindOutgoing, l, ps)
+	checkNames(KindOutgoing, l, ps)
 	var out []planned
 	for i, p := range l {
-		c := outgoingIn(p)
+		c := OutgoingIn(p)
 		if err := validate.OutgoingConnection(c); err != nil {
-			ps.object(kindOutgoing, i, p.GetName(), err)
+			ps.object(KindOutgoing, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{c.Name, clearOutputOnly(outgoingOut(c)), i, c})
+		out = append(out, planned{c.Name, clearOutputOnly(OutgoingOut(c)), i, c})
 	}
 	return out
 }
@@ -236,19 +260,19 @@ func wantOutgoing(l []*adminv1.OutgoingConnection, ps *problems) []planned {
 // collide with each other or with the live channels the plan keeps: those
 // the config lacks, unless prune deletes them.
 func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *problems) []planned {
-	checkNames(kindChannel, l, ps)
+	checkNames(KindChannel, l, ps)
 	var out []planned
 	var final []store.Channel
 	inConfig := map[string]int{}
 	for i, p := range l {
 		inConfig[p.GetName()] = i
-		ch, err := validate.Channel(channelIn(p), nil)
+		ch, err := validate.Channel(ChannelIn(p), nil)
 		if err != nil {
-			ps.object(kindChannel, i, p.GetName(), err)
+			ps.object(KindChannel, i, p.GetName(), err)
 			continue
 		}
 		final = append(final, ch)
-		out = append(out, planned{ch.Name, clearOutputOnly(channelOut(ch)), i, ch})
+		out = append(out, planned{ch.Name, clearOutputOnly(ChannelOut(ch)), i, ch})
 	}
 	if !prune {
 		for _, ch := range live {
@@ -268,7 +292,7 @@ func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *pr
 		at := ""
 		for _, m := range quotedName.FindAllStringSubmatch(err.Error(), -1) {
 			if i, ok := inConfig[m[1]]; ok {
-				at = itemPath(kindChannel, i) + ".path"
+				at = itemPath(KindChannel, i) + ".path"
 				break
 			}
 		}
@@ -294,8 +318,7 @@ func checkPaths(final []store.Channel, inConfig map[string]int, ps *problems) {
 			continue
 		}
 		if other, taken := owner[ch.Path]; taken {
-			ps.add(itemPath(kindChannel, i)+".path", objectError(kindChannel, ch.Name,
-				fmt.Errorf("path %q is also channel %q's; a path belongs to one channel, whatever the methods", ch.Path, other)))
+			ps.add(itemPath(KindChannel, i)+".path", objectError(KindChannel, ch.Name, pathTaken(ch.Path, other)))
 			continue
 		}
 		owner[ch.Path] = ch.Name
@@ -309,21 +332,79 @@ var quotedName = regexp.MustCompile(`"([^"]+)"`)
 // the live ones, would (placement every when empty, active when unset,
 // start_at the live job's or now when unset).
 func wantJobs(l []*adminv1.Job, live []store.Job, ps *problems) []planned {
-	checkNames(kindJob, l, ps)
+	checkNames(KindJob, l, ps)
 	byName := map[string]*store.Job{}
 	for i := range live {
 		byName[live[i].Name] = &live[i]
 	}
 	var out []planned
 	for i, p := range l {
-		j, err := jobToStore(p, byName[p.GetName()])
+		j, err := JobToStore(p, byName[p.GetName()])
 		if err != nil {
-			ps.object(kindJob, i, p.GetName(), err)
+			ps.object(KindJob, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{j.Name, clearOutputOnly(jobProto(j)), i, j})
+		out = append(out, planned{j.Name, clearOutputOnly(JobProto(j)), i, j})
 	}
 	return out
+}
+
+// packages checks the config's packages. A package with files is a
+// store.NewPackage, compiled unless the live version has the same files; a
+// package without files stands for the live one (a store.Package), and
+// must be deployed already. A package that failed is left out.
+func (pl *Planner) packages(ctx context.Context, l []*adminv1.PackageSource, live []store.Package, ps *problems) []planned {
+	checkNames(KindPackage, l, ps)
+	byName := map[string]store.Package{}
+	for _, p := range live {
+		byName[p.Name] = p
+	}
+	var out []planned
+	for i, src := range l {
+		name := src.GetName()
+		if err := validate.Name("package", name); err != nil {
+			ps.object(KindPackage, i, name, err)
+			continue
+		}
+		cur, isLive := byName[name]
+		if len(src.GetFiles()) == 0 {
+			if !isLive {
+				ps.add(itemPath(KindPackage, i), objectError(KindPackage, name,
+					errors.New("is not deployed here, and the config carries no source to deploy it (export with --include-source)")))
+				continue
+			}
+			out = append(out, planned{name: name, index: i, obj: cur})
+			continue
+		}
+		files := make([]validate.File, 0, len(src.GetFiles()))
+		sf := make([]*agentv1.SourceFile, 0, len(src.GetFiles()))
+		for _, f := range src.GetFiles() {
+			files = append(files, validate.File{Name: f.GetName(), Content: f.GetContent()})
+			sf = append(sf, &agentv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
+		}
+		slices.SortFunc(sf, func(a, b *agentv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
+		sha := snapshot.PackageHash(sf)
+		if isLive && sha == cur.Sha256 {
+			out = append(out, planned{name: name, index: i, obj: cur})
+			continue
+		}
+		key := name + "\x00" + sha
+		res, ok := pl.done[key]
+		if !ok {
+			res.pkg, res.err = validate.Package(ctx, name, files, pl.ev)
+			pl.done[key] = res
+		}
+		if res.err != nil {
+			ps.add(itemPath(KindPackage, i), objectError(KindPackage, name, fmt.Errorf("does not compile:\n%s", indent(res.err.Error()))))
+			continue
+		}
+		out = append(out, planned{name: name, index: i, obj: res.pkg})
+	}
+	return out
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
 // planPackages plans the packages by name, and by the sha256 of the files
@@ -339,7 +420,7 @@ func planPackages(live []store.Package, want []planned, prune bool) []*adminv1.P
 	inConfig := map[string]bool{}
 	for _, w := range want {
 		inConfig[w.name] = true
-		it := &adminv1.PlanItem{Kind: kindPackage, Name: w.name, Action: actionUnchanged}
+		it := &adminv1.PlanItem{Kind: KindPackage, Name: w.name, Action: actionUnchanged}
 		np, carries := w.obj.(store.NewPackage)
 		sha, ok := liveSha[w.name]
 		switch {
@@ -354,7 +435,7 @@ func planPackages(live []store.Package, want []planned, prune bool) []*adminv1.P
 	if prune {
 		for _, p := range live {
 			if !inConfig[p.Name] {
-				items = append(items, &adminv1.PlanItem{Kind: kindPackage, Name: p.Name, Action: actionDelete})
+				items = append(items, &adminv1.PlanItem{Kind: KindPackage, Name: p.Name, Action: actionDelete})
 			}
 		}
 	}
@@ -523,9 +604,9 @@ func fieldJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor) string {
 // (a config file writes it $${...}).
 func checkResolved(cfg *adminv1.Config, ps *problems) {
 	for i, d := range cfg.GetSecurity() {
-		for _, f := range secretFields(securityIn(d)) {
+		for _, f := range secretFields(SecurityIn(d)) {
 			if configfile.HasVariable(f.value) {
-				ps.add(itemPath(kindSecurity, i)+"."+f.name, objectError(kindSecurity, d.GetName(),
+				ps.add(itemPath(KindSecurity, i)+"."+f.name, objectError(KindSecurity, d.GetName(),
 					fmt.Errorf("%s: holds a ${...} placeholder; resolve it first (weftctl does, from the environment or --env-file)", f.name)))
 			}
 		}

@@ -1,4 +1,4 @@
-package api
+package configplan
 
 import (
 	"errors"
@@ -6,29 +6,38 @@ import (
 	"regexp"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-// problem is one thing wrong with a config, at its path in the config,
+// Problem is one thing wrong with a config, at its path in the config,
 // such as channels[3].service; the path is empty for a problem of no
 // single place (a live object the config leaves as it is).
-type problem struct {
-	path string
-	err  error
+type Problem struct {
+	Path string
+	Err  error
 }
 
-// problems collects every problem of a config, so that one answer names
-// them all.
-type problems struct{ l []problem }
+// Problems is the error of a config that cannot be planned: every
+// problem of it, so that one answer names them all.
+type Problems []Problem
+
+// Error is every problem's message, one a line.
+func (ps Problems) Error() string {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p.Err
+	}
+	return errors.Join(errs...).Error()
+}
+
+// problems collects the problems of a config.
+type problems struct{ l Problems }
 
 // add notes err at path.
 func (ps *problems) add(path string, err error) {
-	ps.l = append(ps.l, problem{path, err})
+	ps.l = append(ps.l, Problem{path, err})
 }
 
 // object notes err about the object name at index i of kind's list, at
@@ -44,34 +53,17 @@ func (ps *problems) object(kind string, i int, name string, err error) {
 // any reports whether a problem was noted.
 func (ps *problems) any() bool { return len(ps.l) > 0 }
 
-// status is nil without problems; else INVALID_ARGUMENT with every
-// problem in the message, one a line, and as a field violation of a
-// google.rpc.BadRequest detail whose field is the path in the request
-// (config.channels[3].service), for a client to point at its file.
-func (ps *problems) status(what string) error {
+// err is nil without problems, else the Problems.
+func (ps *problems) err() error {
 	if !ps.any() {
 		return nil
 	}
-	errs := make([]error, len(ps.l))
-	br := &errdetails.BadRequest{}
-	for i, p := range ps.l {
-		errs[i] = p.err
-		field := "config"
-		if p.path != "" {
-			field += "." + p.path
-		}
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: field, Description: p.err.Error()})
-	}
-	st := status.Newf(codes.InvalidArgument, "%s: %v", what, errors.Join(errs...))
-	if withDetails, err := st.WithDetails(br); err == nil {
-		st = withDetails
-	}
-	return st.Err()
+	return ps.l
 }
 
 // listFields are the Config's list fields by kind.
 var listFields = map[string]protoreflect.Name{
-	kindSecurity: "security", kindOutgoing: "outgoing", kindChannel: "channels", kindJob: "jobs", kindPackage: "packages",
+	KindSecurity: "security", KindOutgoing: "outgoing", KindChannel: "channels", KindJob: "jobs", KindPackage: "packages",
 }
 
 // itemPath is the path of the object at index i of kind's list.
@@ -81,7 +73,7 @@ func itemPath(kind string, i int) string {
 
 // validateNames are the words validate names some kinds by, in errors
 // that name the object already.
-var validateNames = map[string]string{kindOutgoing: "outgoing connection", kindJob: "job"}
+var validateNames = map[string]string{KindOutgoing: "outgoing connection", KindJob: "job"}
 
 // objectError names the object an error is about, unless validate named
 // it already.
