@@ -128,15 +128,14 @@ func TestAgents(t *testing.T) {
 }
 
 // TestMigrateAgentsNotPersisted: an agent stored before agents said whether
-// they kept their state on disk reads with nothing unpersisted, and takes
+// they kept their state on disk (its not_persisted is NULL), in a database
+// made before schema versions, reads with nothing unpersisted, and takes
 // an ACK that says something.
 func TestMigrateAgentsNotPersisted(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			if err := store.SeedPreviousSchema(ctx, b.DSN, "alpha", "alpha.one", "orders", "/orders"); err != nil {
-				t.Fatalf("seed the previous schema: %v", err)
-			}
+			seedVersion1(t, b)
 			s := storetest.Open(t, b)
 			a, err := s.GetAgent(ctx, store.PreviousAgent)
 			if err != nil || a.AppliedRevision != 2 || a.NotPersisted != "" {

@@ -399,16 +399,15 @@ func TestChannelSOAPActions(t *testing.T) {
 	})
 }
 
-// TestMigratePrevious opens a database that the release before security
-// definitions created and filled: its channels read with the new fields
-// empty, and take them on update.
+// TestMigratePrevious opens a database made before schema versions whose
+// channel orders was stored before security definitions, rate limits and
+// SOAP actions (its soap_actions is NULL): it reads with those empty, and
+// takes them on update.
 func TestMigratePrevious(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			if err := store.SeedPreviousSchema(ctx, b.DSN, "alpha", "alpha.one", "orders", "/orders"); err != nil {
-				t.Fatalf("seed the previous schema: %v", err)
-			}
+			seedVersion1(t, b)
 			s := storetest.Open(t, b)
 			wantRevision(t, s, 2)
 			old, err := s.GetChannel(ctx, "orders")
@@ -439,7 +438,7 @@ func TestMigratePrevious(t *testing.T) {
 			if _, err := s.CreateOutgoingConnection(ctx, connection("erp", "partner")); err != nil {
 				t.Fatal(err)
 			}
-			if d := desired(t, s); d.Revision != 5 || len(d.Channels) != 1 || len(d.Security) != 1 || len(d.Outgoing) != 1 {
+			if d := desired(t, s); d.Revision != 5 || len(d.Channels) != 2 || len(d.Security) != 3 || len(d.Outgoing) != 2 {
 				t.Fatalf("Desired = %+v", d)
 			}
 		})

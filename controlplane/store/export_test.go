@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -47,9 +45,9 @@ func SealedSecrets(ctx context.Context, s Store, name string) (map[string]string
 	return out, nil
 }
 
-// channelRowV1 is weft_channels as the release before security
+// channelRowV0 is weft_channels as the release before security
 // definitions, rate limits and SOAP actions created it.
-type channelRowV1 struct {
+type channelRowV0 struct {
 	ID           int64     `gorm:"primaryKey;autoIncrement"`
 	Name         string    `gorm:"size:255;not null;uniqueIndex:weft_channels_name"`
 	Path         string    `gorm:"size:512;not null;uniqueIndex:weft_channels_path"`
@@ -64,14 +62,11 @@ type channelRowV1 struct {
 	Revision     int64     `gorm:"not null"`
 }
 
-func (channelRowV1) TableName() string { return "weft_channels" }
+func (channelRowV0) TableName() string { return "weft_channels" }
 
-// PreviousAgent is the agent SeedPreviousSchema stores.
-const PreviousAgent = "edge-old"
-
-// agentRowV1 is weft_agents as the release before agents said whether they
+// agentRowV0 is weft_agents as the release before agents said whether they
 // kept their state on disk created it.
-type agentRowV1 struct {
+type agentRowV0 struct {
 	ID              string     `gorm:"primaryKey;size:255"`
 	Labels          string     `gorm:"not null"`
 	BuildVersion    string     `gorm:"size:255;not null"`
@@ -87,51 +82,35 @@ type agentRowV1 struct {
 	LastSeen        time.Time  `gorm:"not null;precision:3"`
 }
 
-func (agentRowV1) TableName() string { return "weft_agents" }
+func (agentRowV0) TableName() string { return "weft_agents" }
 
-// SeedPreviousSchema creates, in the empty database dsn, the tables of the
-// release before security definitions, holding at revision 2 the service
-// of package pkg and a channel (name, path) that calls it, and the agent
-// PreviousAgent, which applied revision 2.
-func SeedPreviousSchema(ctx context.Context, dsn, pkg, service, name, path string) error {
-	kind, rest, _ := strings.Cut(dsn, ":")
-	log := slog.New(slog.DiscardHandler)
-	var (
-		s   *sqlStore
-		err error
-	)
-	if kind == "mysql" {
-		s, err = openMySQL(ctx, rest, log)
-	} else {
-		s, err = openSQLite(ctx, rest, log)
-	}
+// SeedPreviousSchema makes, in the empty database dsn, the tables of the
+// release before security definitions, which AutoMigrate made at Open
+// then, holding at revision 2 a channel and an agent.
+func SeedPreviousSchema(ctx context.Context, dsn string) error {
+	s, err := openUnmigrated(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	db := s.w.WithContext(ctx)
-	migrator := db
-	if s.mysql {
-		migrator = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	}
-	err = migrator.AutoMigrate(&metaRow{}, &changeRow{}, &packageRow{}, &packageVersionRow{},
-		&packageFileRow{}, &serviceRow{}, &channelRowV1{}, &agentRowV1{})
+	err = autoMigrateV1(ctx, s, &metaRowV1{}, &changeRowV1{}, &packageRowV1{}, &packageVersionRowV1{},
+		&packageFileRowV1{}, &serviceRowV1{}, &channelRowV0{}, &agentRowV0{})
 	if err != nil {
 		return err
 	}
 	t := now()
+	db := s.w.WithContext(ctx)
 	for _, row := range []any{
-		&metaRow{ID: metaID, Revision: 2},
-		&serviceRow{Name: service, Package: pkg},
-		&channelRowV1{Name: name, Path: path, Methods: `["POST"]`, Service: service, Active: true,
+		&serviceRowV1{Name: "alpha.one", Package: "alpha"},
+		&channelRowV0{Name: "orders", Path: "/orders", Methods: `["POST"]`, Service: "alpha.one", Active: true,
 			TimeoutMs: 1000, MaxBodyBytes: 1024, DataFormat: "json", CreatedAt: t, UpdatedAt: t, Revision: 2},
-		&agentRowV1{ID: PreviousAgent, Labels: "{}", AppliedRevision: 2, AppliedHash: "h2", FirstSeen: t, LastSeen: t},
+		&agentRowV0{ID: "edge-old", Labels: "{}", AppliedRevision: 2, AppliedHash: "h2", FirstSeen: t, LastSeen: t},
 	} {
 		if err := db.Create(row).Error; err != nil {
 			return err
 		}
 	}
-	return nil
+	return db.Model(&metaRowV1{}).Where("id = ?", metaID).Update("revision", 2).Error
 }
 
 // ClearKeyCheck forgets the secrets key check, as a database restored

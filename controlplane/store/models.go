@@ -6,14 +6,17 @@ import (
 	"time"
 )
 
-// The gorm models below are the schema. They never leave this package: the
-// functions at the end of the file turn them into the plain types of
-// types.go. Strings without a size become TEXT (LONGTEXT on MySQL) and
-// []byte becomes BLOB (LONGBLOB on MySQL), so neither limits what fits.
-// Indexed strings carry a size so MySQL can index them under utf8mb4.
-// UpdatedAt fields carry autoUpdateTime:false: the store sets them itself,
-// so that what an update returns is what it stored (gorm would otherwise
-// write a later time of its own).
+// The gorm models below map the rows of the tables that the migrations in
+// migrations/ make (see migrate.go); gorm never changes a table, so a
+// change to a model's columns needs a migration. The models never leave
+// this package: the functions at the end of the file turn them into the
+// plain types of types.go. Their tags say what the tables are, as
+// AutoMigrate read them before schema versions: strings without a size
+// are TEXT (LONGTEXT on MySQL) and []byte BLOB (LONGBLOB on MySQL), so
+// neither limits what fits; indexed strings have a size so MySQL can
+// index them under utf8mb4. UpdatedAt fields carry autoUpdateTime:false:
+// the store sets them itself, so that what an update returns is what it
+// stored (gorm would otherwise write a later time of its own).
 
 // metaRow is the single row holding the global config revision.
 type metaRow struct {
@@ -294,30 +297,6 @@ type statsSeenRow struct {
 }
 
 func (statsSeenRow) TableName() string { return "weft_stats_seen" }
-
-// models lists every model, in the order AutoMigrate creates them.
-var models = []any{
-	&metaRow{},
-	&changeRow{},
-	&auditRow{},
-	&packageRow{},
-	&packageVersionRow{},
-	&packageFileRow{},
-	&serviceRow{},
-	&channelRow{},
-	&agentRow{},
-	&securityRow{},
-	&outgoingRow{},
-	&jobRow{},
-	&jobLeaseRow{},
-	&jobRunRow{},
-	&statsRow{},
-	&statsSeenRow{},
-	&caRow{},
-	&tokenRow{},
-	&joinTokenRow{},
-	&dataKeyRow{},
-}
 
 // dbTime turns t into what the store writes: UTC, milliseconds, since that
 // is what both databases keep.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/weft-dev/weft/agent/secrets"
@@ -39,7 +39,8 @@ const (
 	migrateLockWait   = 60 // seconds, for MySQL GET_LOCK
 )
 
-// Open connects to the database named by dsn and migrates its schema:
+// Open connects to the database named by dsn and migrates its schema to
+// the newest version this binary knows (see migrate.go):
 //
 //	sqlite:PATH        an embedded SQLite file (created when missing)
 //	mysql:DSN          MySQL or MariaDB, DSN as go-sql-driver/mysql reads it,
@@ -47,8 +48,9 @@ const (
 //
 // A MySQL DSN always gets parseTime=true; it gets charset=utf8mb4, loc=UTC
 // and a 10s dial timeout unless it sets them. Several processes
-// may Open one MySQL database at the same time: the schema migration runs
-// under a database lock. SQL is logged only when slow or failing, at warn
+// may Open one database at the same time: each migration runs once. A
+// database at a newer schema version is refused with a
+// *SchemaTooNewError. SQL is logged only when slow or failing, at warn
 // and error level.
 func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (Store, error) {
 	if log == nil {
@@ -180,7 +182,7 @@ func openSQLite(ctx context.Context, path string, log *slog.Logger) (*sqlStore, 
 	if err != nil {
 		return nil, fmt.Errorf("sqlite %s: %w", file, err)
 	}
-	if err := wdb.PingContext(ctx); err != nil {
+	if err := pingWhileBusy(ctx, wdb); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", file, err)
 	}
@@ -230,11 +232,10 @@ func openMySQL(ctx context.Context, dsn string, log *slog.Logger) (*sqlStore, er
 	// Times are scanned into time.Time and kept in UTC; the tables are
 	// utf8mb4. A Loc the DSN sets is kept: the driver converts both ways.
 	cfg.ParseTime = true
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	if _, ok := cfg.Params["charset"]; !ok {
-		cfg.Params["charset"] = "utf8mb4"
+	if _, query, _ := strings.Cut(dsn, "?"); !hasParam(query, "charset") {
+		if err := cfg.Apply(gomysql.Charset("utf8mb4", "")); err != nil {
+			return nil, fmt.Errorf("DSN %q: %w", redactDSN("mysql:"+dsn), err)
+		}
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = mysqlDialTimeout
@@ -271,40 +272,28 @@ func openMySQL(ctx context.Context, dsn string, log *slog.Logger) (*sqlStore, er
 	return &sqlStore{w: g, r: g, keyReads: k, mysql: true, closers: []*sql.DB{db, kdb}, log: log}, nil
 }
 
-// migrate creates or updates the tables and the revision row. On MySQL it
-// holds a named lock meanwhile, so that replicas starting together do not
-// race to create the same table.
-func (s *sqlStore) migrate(ctx context.Context) error {
-	db := s.w.WithContext(ctx)
-	if !s.mysql {
-		// SQLite DDL is transactional, and BEGIN IMMEDIATE makes a second
-		// process wait for the first.
-		return db.Transaction(migrateSchema)
-	}
-	// GET_LOCK belongs to a connection: take it and release it on one.
-	return db.Connection(func(conn *gorm.DB) error {
-		var got sql.NullInt64
-		err := conn.Raw("SELECT GET_LOCK(CONCAT('weft_migrate:', DATABASE()), ?)", migrateLockWait).Row().Scan(&got)
-		if err != nil {
-			return fmt.Errorf("migrate: lock: %w", err)
-		}
-		if !got.Valid || got.Int64 != 1 {
-			return fmt.Errorf("migrate: another process held the schema lock for %ds", migrateLockWait)
-		}
-		defer conn.Exec("SELECT RELEASE_LOCK(CONCAT('weft_migrate:', DATABASE()))")
-		return migrateSchema(conn.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"))
-	})
+// hasParam reports whether the query part of a DSN sets name.
+func hasParam(query, name string) bool {
+	v, err := url.ParseQuery(query)
+	return err == nil && v.Has(name)
 }
 
-func migrateSchema(db *gorm.DB) error {
-	// Binary collation on MySQL (utf8mb4_bin) matches SQLite's: names and
-	// paths compare byte by byte and sort the same on both databases.
-	if err := db.AutoMigrate(models...); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+// pingWhileBusy opens db's first connection. Connections opening a new
+// file together race to switch it to WAL, and SQLite answers the losers
+// SQLITE_BUSY at once rather than after its busy timeout: they try again
+// until the busy timeout has passed.
+func pingWhileBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		var liteErr interface{ Code() int }
+		if err == nil || !errors.As(err, &liteErr) || liteErr.Code()&0xff != 5 || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
 	}
-	err := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&metaRow{ID: metaID}).Error
-	if err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
-		return fmt.Errorf("migrate: revision row: %w", err)
-	}
-	return nil
 }

@@ -3,11 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/weft-dev/weft/agent/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 )
@@ -101,31 +99,16 @@ func TestInboundSecurityDefinitions(t *testing.T) {
 	})
 }
 
-// TestMigrateInboundSecurityColumns opens a database made before the
-// inbound columns: its definitions read with them empty.
+// TestMigrateInboundSecurityColumns opens a database made before schema
+// versions whose definition partner-in was stored before the inbound
+// columns (they are NULL): it reads with them empty.
 func TestMigrateInboundSecurityColumns(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			box, err := secrets.NewBox(storetest.TestKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			old, err := store.Open(ctx, b.DSN, slog.New(slog.DiscardHandler), store.WithSecrets(box))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := old.CreateSecurityDefinition(ctx, basicAuth("partner", "pw")); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.DropInboundSecurityColumns(ctx, old); err != nil {
-				t.Fatalf("drop the new columns: %v", err)
-			}
-			if err := old.Close(); err != nil {
-				t.Fatal(err)
-			}
+			seedVersion1(t, b)
 			s := storetest.Open(t, b)
-			got, err := s.GetSecurityDefinition(ctx, "partner")
+			got, err := s.GetSecurityDefinition(ctx, "partner-in")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -680,15 +680,14 @@ func TestTrustAudit(t *testing.T) {
 	})
 }
 
-// TestMigrateAgentsTrust: an agent stored before enrollment existed reads
-// with no trust state, and says hello as before.
+// TestMigrateAgentsTrust: an agent stored before enrollment existed (its
+// trust columns are NULL), in a database made before schema versions,
+// reads with no trust state, and says hello as before.
 func TestMigrateAgentsTrust(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			if err := store.SeedPreviousSchema(ctx, b.DSN, "alpha", "alpha.one", "orders", "/orders"); err != nil {
-				t.Fatalf("seed the previous schema: %v", err)
-			}
+			seedVersion1(t, b)
 			s := storetest.Open(t, b)
 			a, err := s.GetAgent(ctx, store.PreviousAgent)
 			if err != nil || !a.RevokedAt.IsZero() || !a.CertNotAfter.IsZero() || a.CertSerial != "" || a.EnrolledBy != "" {
