@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -26,10 +28,19 @@ import (
 // with goose.WithGoMigrations). No migration goes down: to go back,
 // restore a backup.
 //
-// A database made before schema versions (by gorm's AutoMigrate, without
-// weft_schema_versions) holds the schema of version 1, which is what
-// AutoMigrate made: Open checks that it does, records it as at version 1
-// without running migration 1, and runs the later ones.
+// A database made before schema versions (by gorm's AutoMigrate; it has
+// weft_meta and no weft_schema_versions) is brought to version 1 without
+// running migration 1, whose CREATE TABLEs would find its tables: Open
+// adds what the last release without schema versions did not make
+// (sinceRelease: tables, and columns of its tables), each as migration 1
+// makes it, read from migration 1's own file (version1Parts), so that no
+// second copy of the schema is kept; it records version 1 and runs the
+// later migrations. A database that lacks anything else of version 1 (made
+// by an older release, or not Weft's) is refused and left as it is. The
+// upgrade runs as described below for migrations: on MySQL under the lock,
+// where a start stopped half-way leaves some parts added and the next
+// adds the rest; on SQLite in one write transaction with the recording
+// of version 1.
 //
 // Replicas opening one database together run each migration once. On
 // MySQL everything Open does to the schema runs under a named lock
@@ -45,7 +56,8 @@ var migrationFiles embed.FS
 // versionTable is goose's record of the versions applied.
 const versionTable = "weft_schema_versions"
 
-// baselineVersion is the schema AutoMigrate made before schema versions.
+// baselineVersion is the version a database made before schema versions
+// is brought to.
 const baselineVersion = 1
 
 // upAttempts bounds how often Open runs the migrations again after
@@ -173,7 +185,7 @@ func (m *migrator) recorded(ctx context.Context, q database.DBTxConn) (v int64, 
 
 // prepare returns the database's schema version. A database without one
 // gets goose's table: a new one at version 0, one made before schema
-// versions at version 1 once its tables are checked. On MySQL it runs on
+// versions at version 1 once it is brought to it. On MySQL it runs on
 // conn, under the schema lock; on SQLite in one write transaction, unless
 // a version is recorded already.
 func (m *migrator) prepare(ctx context.Context, conn *sql.Conn) (int64, error) {
@@ -208,7 +220,7 @@ func (m *migrator) prepareOn(ctx context.Context, q database.DBTxConn) (int64, e
 		return 0, err
 	}
 	if before {
-		if err := m.checkBaseline(ctx, q); err != nil {
+		if err := m.upgradeBaseline(ctx, q); err != nil {
 			return 0, err
 		}
 	}
@@ -244,106 +256,177 @@ func (m *migrator) hasTable(ctx context.Context, q database.DBTxConn, name strin
 	return n > 0, nil
 }
 
-// version1 is every table of schema version 1 with its columns and the
-// names of its indexes (besides the primary key). A test holds it to
-// what migration 1 makes.
-var version1 = map[string][2]string{
-	"weft_meta":    {"id revision key_check", ""},
-	"weft_changes": {"revision at author summary", ""},
-	"weft_audit": {"id revision at author kind name action hash_before hash_after summary",
-		"weft_audit_at weft_audit_revision"},
-	"weft_packages": {"name current_version current_version_id", ""},
-	"weft_package_versions": {"id name version sha256 author size_bytes services revision created_at",
-		"weft_package_versions_name_version weft_package_versions_revision"},
-	"weft_package_files": {"id version_id name content", "weft_package_files_version_name"},
-	"weft_services":      {"name package", "weft_services_package"},
-	"weft_channels": {"id name path methods service active timeout_ms max_body_bytes data_format security " +
-		"rate_limit rate_burst soap_actions created_at updated_at revision",
-		"weft_channels_name weft_channels_path weft_channels_security weft_channels_service"},
-	"weft_agents": {"id labels build_version http_address pid started_at connected applied_revision applied_hash " +
-		"failed_revision last_error first_seen last_seen not_persisted revoked_at cert_not_after cert_serial " +
-		"enrolled_by enrolled_labels", ""},
-	"weft_security_definitions": {"id name kind username password header api_key algorithms secret " +
-		"public_key_pem jwks_url issuer audience leeway_ms token token_url client_id client_secret scopes " +
-		"cert_pem key_pem created_at updated_at revision ca_pem allowed_subjects allowed_sans " +
-		"introspection_url cache_seconds", "weft_security_definitions_name"},
-	"weft_outgoing_connections": {"id name address path_template method data_format soap_action timeout_ms " +
-		"tls_skip_verify ca_bundle_pem security pool_size headers active created_at updated_at revision",
-		"weft_outgoing_connections_name weft_outgoing_connections_security"},
-	"weft_jobs": {"id name service type start_at interval_ms repeats cron time_zone payload active " +
-		"agent_labels placement run_missed timeout_ms created_at updated_at revision",
-		"weft_jobs_name weft_jobs_service"},
-	"weft_job_leases": {"job agent_id expires_at_ms token", ""},
-	"weft_job_runs": {"id job scheduled_at_ms slot agent_id cid run_trigger started_at_ms duration_us outcome error",
-		"weft_job_runs_firing weft_job_runs_job_id"},
-	"weft_stats": {"resolution start_ms agent_id kind name count errors sum_us max_us histogram statuses " +
-		"bytes_in bytes_out", "weft_stats_object"},
-	"weft_stats_seen":  {"agent_id epoch last_seq updated_at", "weft_stats_seen_updated"},
-	"weft_ca":          {"id cert_pem key_pem created_at", ""},
-	"weft_tokens":      {"name role hash created_at expires_at revoked_at created_by", "weft_tokens_hash"},
-	"weft_join_tokens": {"id hash labels created_at expires_at uses used revoked_at created_by agents", "weft_join_tokens_hash"},
-	"weft_data_keys":   {"id sealed_key created_at retired_at", ""},
+// sinceRelease is what version 1 has that the last release without
+// schema versions (commit 2741c7c) did not make: tables, and columns of
+// its tables; TestSchemaVersion1 holds it to what that release's schema
+// lacks. A database that release made lacks them (one made by a build
+// between it and version 1 lacks some of them), and Open adds them. A
+// database that lacks anything else of version 1 was made by an older
+// release, or is not Weft's: Open refuses it.
+var sinceRelease = []string{
+	"table weft_ca", "table weft_tokens", "table weft_join_tokens", "table weft_data_keys",
+	"column weft_audit.summary",
+	"column weft_agents.revoked_at", "column weft_agents.cert_not_after", "column weft_agents.cert_serial",
+	"column weft_agents.enrolled_by", "column weft_agents.enrolled_labels",
+	"column weft_security_definitions.ca_pem", "column weft_security_definitions.allowed_subjects",
+	"column weft_security_definitions.allowed_sans", "column weft_security_definitions.introspection_url",
+	"column weft_security_definitions.cache_seconds",
 }
 
-// checkBaseline checks that a database made before schema versions has
-// every table, column and index of version 1, as the last control plane
-// without schema versions left it. One made by an older control plane
-// lacks some: it is refused and left as it is.
-func (m *migrator) checkBaseline(ctx context.Context, q database.DBTxConn) error {
-	columnsQuery := "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'"
-	indexesQuery := "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index'"
+// schemaPart is a table, column or index of version 1 with the statements
+// that add it to a database: those of migration 1 for a table (on SQLite
+// with its indexes), an ALTER TABLE for a column or an index (on SQLite a
+// CREATE INDEX).
+type schemaPart struct {
+	what  string // "table T", "column T.C" or "index T.I"
+	table string
+	add   []string
+}
+
+var (
+	// createTable matches a CREATE TABLE of migration 1: the table's name
+	// and its lines, one column, index (MySQL) or primary key per line.
+	createTable = regexp.MustCompile("(?s)^CREATE TABLE (?:IF NOT EXISTS )?`(\\w+)` \\((.*)\\)")
+	// tableLine matches a column or an index in a CREATE TABLE: whether it
+	// is an index, and its name.
+	tableLine = regexp.MustCompile("^((?:UNIQUE )?INDEX )?`(\\w+)`")
+	// createIndex matches a CREATE INDEX of migration 1 (SQLite): the
+	// index's name and its table's.
+	createIndex = regexp.MustCompile("^CREATE (?:UNIQUE )?INDEX `(\\w+)` ON `(\\w+)`")
+)
+
+// version1Parts reads every table, column and index of version 1 from
+// migration 1 of one database ("sqlite" or "mysql"), in its order: each
+// table before its columns and indexes. Migration 1 never changes, and a
+// test holds what this reads of it to what it makes.
+func version1Parts(dir string) ([]schemaPart, error) {
+	text, err := fs.ReadFile(migrationFiles, "migrations/"+dir+"/00001_schema.sql")
+	if err != nil {
+		return nil, err
+	}
+	var sql strings.Builder
+	for l := range strings.Lines(string(text)) {
+		if !strings.HasPrefix(l, "--") {
+			sql.WriteString(l)
+		}
+	}
+	var parts []schemaPart
+	tables := map[string]int{} // the index of each table's part
+	for stmt := range strings.SplitSeq(sql.String(), ";") {
+		stmt = strings.TrimSpace(stmt)
+		if m := createTable.FindStringSubmatch(stmt); m != nil {
+			table := m[1]
+			tables[table] = len(parts)
+			parts = append(parts, schemaPart{"table " + table, table, []string{stmt}})
+			for l := range strings.Lines(m[2]) {
+				l = strings.TrimSuffix(strings.TrimSpace(l), ",")
+				switch c := tableLine.FindStringSubmatch(l); {
+				case c == nil: // the primary key
+				case c[1] == "":
+					parts = append(parts, schemaPart{"column " + table + "." + c[2], table,
+						[]string{"ALTER TABLE `" + table + "` ADD COLUMN " + l}})
+				default:
+					parts = append(parts, schemaPart{"index " + table + "." + c[2], table,
+						[]string{"ALTER TABLE `" + table + "` ADD " + l}})
+				}
+			}
+		} else if m := createIndex.FindStringSubmatch(stmt); m != nil {
+			i, ok := tables[m[2]]
+			if !ok {
+				return nil, fmt.Errorf("migration 1 (%s) makes index %s before its table %s", dir, m[1], m[2])
+			}
+			parts[i].add = append(parts[i].add, stmt)
+			parts = append(parts, schemaPart{"index " + m[2] + "." + m[1], m[2], []string{stmt}})
+		}
+	}
+	if len(tables) == 0 {
+		return nil, fmt.Errorf("migration 1 (%s) makes no table", dir)
+	}
+	return parts, nil
+}
+
+// upgradeBaseline brings a database made before schema versions to
+// version 1: it adds what the last release without schema versions did
+// not make, as migration 1 makes it, which leaves every row's values as
+// they were (a new column is NULL, or its default, in the rows there).
+// A database that lacks anything else is refused and left as it is.
+func (m *migrator) upgradeBaseline(ctx context.Context, q database.DBTxConn) error {
+	add, err := m.baselineChanges(ctx, q)
+	if err != nil {
+		return err
+	}
+	var added []string
+	for _, p := range add {
+		for _, stmt := range p.add {
+			if _, err := q.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("bring the schema made before schema versions to version 1: add %s: %w", p.what, err)
+			}
+		}
+		added = append(added, p.what)
+	}
+	if len(added) > 0 {
+		m.log.Info("brought the schema of a database made before schema versions to version 1",
+			"added", strings.Join(added, ", "))
+	}
+	return nil
+}
+
+// baselineChanges returns what a database made before schema versions
+// lacks of version 1, or an error naming what it lacks that the last
+// release without schema versions made.
+func (m *migrator) baselineChanges(ctx context.Context, q database.DBTxConn) ([]schemaPart, error) {
+	dir, query := "sqlite", `SELECT 'table ' || name FROM sqlite_master WHERE type = 'table'
+		UNION ALL SELECT 'column ' || m.name || '.' || p.name
+			FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'
+		UNION ALL SELECT 'index ' || tbl_name || '.' || name FROM sqlite_master WHERE type = 'index'`
 	if m.mysql {
-		columnsQuery = "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
-		indexesQuery = "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
+		dir, query = "mysql", `SELECT CONCAT('table ', TABLE_NAME) FROM information_schema.TABLES
+			WHERE TABLE_SCHEMA = DATABASE()
+		UNION ALL SELECT CONCAT('column ', TABLE_NAME, '.', COLUMN_NAME) FROM information_schema.COLUMNS
+			WHERE TABLE_SCHEMA = DATABASE()
+		UNION ALL SELECT CONCAT('index ', TABLE_NAME, '.', INDEX_NAME) FROM information_schema.STATISTICS
+			WHERE TABLE_SCHEMA = DATABASE()`
 	}
-	columns, err := namePairs(ctx, q, columnsQuery)
+	parts, err := version1Parts(dir)
 	if err != nil {
-		return fmt.Errorf("read the columns: %w", err)
+		return nil, err
 	}
-	indexes, err := namePairs(ctx, q, indexesQuery)
+	have, err := names(ctx, q, query)
 	if err != nil {
-		return fmt.Errorf("read the indexes: %w", err)
+		return nil, fmt.Errorf("read the tables: %w", err)
 	}
-	tables := map[string]bool{}
-	for c := range columns {
-		table, _, _ := strings.Cut(c, ".")
-		tables[table] = true
-	}
-	var noTables, noColumns, noIndexes []string
-	for table, want := range version1 {
-		if !tables[table] {
-			noTables = append(noTables, "table "+table)
-			continue
-		}
-		for c := range strings.FieldsSeq(want[0]) {
-			if !columns[table+"."+c] {
-				noColumns = append(noColumns, "column "+table+"."+c)
-			}
-		}
-		for i := range strings.FieldsSeq(want[1]) {
-			if !indexes[table+"."+i] {
-				noIndexes = append(noIndexes, "index "+i)
-			}
+	var add []schemaPart
+	var missing []string
+	for _, p := range parts {
+		table := "table " + p.table
+		switch {
+		case have[p.what]:
+		case p.what != table && !have[table]:
+			// Made with its table, or the table is missing.
+		case slices.Contains(sinceRelease, p.what) || slices.Contains(sinceRelease, table):
+			add = append(add, p)
+		default:
+			missing = append(missing, p.what)
 		}
 	}
-	for _, l := range [][]string{noTables, noColumns, noIndexes} {
-		slices.Sort(l)
-	}
-	missing := slices.Concat(noTables, noColumns, noIndexes)
 	if len(missing) == 0 {
-		return nil
+		return add, nil
 	}
+	// Tables first, then columns, then indexes.
+	slices.SortFunc(missing, func(a, b string) int {
+		return cmp.Or(strings.Index("tci", a[:1])-strings.Index("tci", b[:1]), strings.Compare(a, b))
+	})
 	shown := strings.Join(missing[:min(len(missing), 5)], ", ")
 	if len(missing) > 5 {
 		shown += fmt.Sprintf(" and %d more", len(missing)-5)
 	}
-	return fmt.Errorf("the database has no schema version, and lacks what version 1 has (%s): "+
-		"it was made by a control plane older than the last one without schema versions; "+
-		"run that one on it once, which brings its tables up to date, then this one", shown)
+	return nil, fmt.Errorf("the database has no schema version, and lacks what the last release without "+
+		"schema versions made (%s): if an older control plane made it, run that release on it once, "+
+		"which brings its tables up to date, then this one; else it is not a Weft database", shown)
 }
 
-// namePairs reads a query's rows of two names as a set of "a.b".
-func namePairs(ctx context.Context, q database.DBTxConn, query string) (map[string]bool, error) {
+// names reads a query's rows of one name as a set.
+func names(ctx context.Context, q database.DBTxConn, query string) (map[string]bool, error) {
 	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
@@ -351,11 +434,11 @@ func namePairs(ctx context.Context, q database.DBTxConn, query string) (map[stri
 	defer rows.Close()
 	set := map[string]bool{}
 	for rows.Next() {
-		var a, b string
-		if err := rows.Scan(&a, &b); err != nil {
+		var n string
+		if err := rows.Scan(&n); err != nil {
 			return nil, err
 		}
-		set[a+"."+b] = true
+		set[n] = true
 	}
 	return set, rows.Err()
 }

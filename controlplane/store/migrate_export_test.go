@@ -18,21 +18,69 @@ const PreviousAgent = "edge-old"
 // VersionTable is the table of schema versions.
 const VersionTable = versionTable
 
-// Version1Tables returns the tables, columns and indexes Open requires of a
-// database made before schema versions, as "table.column" and
-// "table.index".
-func Version1Tables() (columns, indexes []string) {
-	for table, want := range version1 {
-		for c := range strings.FieldsSeq(want[0]) {
-			columns = append(columns, table+"."+c)
-		}
-		for i := range strings.FieldsSeq(want[1]) {
-			indexes = append(indexes, table+"."+i)
+// Version1Parts returns the tables, columns and indexes of version 1 as
+// Open reads them from migration 1 of one database ("sqlite" or "mysql"):
+// "table T", "column T.C" and "index T.I", sorted.
+func Version1Parts(dir string) ([]string, error) {
+	parts, err := version1Parts(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range parts {
+		out = append(out, p.what)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// SinceRelease returns what Open adds to a database the last release
+// without schema versions made, in the words of Version1Parts, sorted.
+func SinceRelease() []string {
+	return slices.Sorted(slices.Values(sinceRelease))
+}
+
+// UpgradeBaselinePartly adds to the database dsn, made before schema
+// versions, the first n of the parts Open would add to bring it to
+// version 1, as a start stopped half-way would on MySQL, and returns how
+// many Open would add.
+func UpgradeBaselinePartly(ctx context.Context, dsn string, n int) (int, error) {
+	s, err := openUnmigrated(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	m, err := newMigrator(s)
+	if err != nil {
+		return 0, err
+	}
+	add, err := m.baselineChanges(ctx, m.db)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range add[:min(n, len(add))] {
+		for _, stmt := range p.add {
+			if _, err := m.db.ExecContext(ctx, stmt); err != nil {
+				return 0, fmt.Errorf("add %s: %w", p.what, err)
+			}
 		}
 	}
-	slices.Sort(columns)
-	slices.Sort(indexes)
-	return columns, indexes
+	return len(add), nil
+}
+
+// ExecUnmigrated runs statements on the database dsn without migrating it.
+func ExecUnmigrated(ctx context.Context, dsn string, statements ...string) error {
+	s, err := openUnmigrated(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for _, stmt := range statements {
+		if err := s.w.WithContext(ctx).Exec(stmt).Error; err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
 }
 
 // MigrationVersions returns the versions of the migrations of one database

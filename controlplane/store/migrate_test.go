@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weft-dev/weft/agent/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -20,11 +21,23 @@ import (
 // before schema versions, holding store.Version1Objects.
 func seedVersion1(t *testing.T, b storetest.Backend) {
 	t.Helper()
+	seedWith(t, b, store.SeedVersion1)
+}
+
+// seedRelease makes in b's empty database what the last release without
+// schema versions made, holding store.ReleaseObjects.
+func seedRelease(t *testing.T, b storetest.Backend) {
+	t.Helper()
+	seedWith(t, b, store.SeedRelease)
+}
+
+func seedWith(t *testing.T, b storetest.Backend, seed func(context.Context, string, *secrets.Box) error) {
+	t.Helper()
 	box, err := secrets.NewBox(storetest.TestKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SeedVersion1(context.Background(), b.DSN, box); err != nil {
+	if err := seed(context.Background(), b.DSN, box); err != nil {
 		t.Fatalf("seed a database made before schema versions: %v", err)
 	}
 }
@@ -80,11 +93,13 @@ func TestMigrationsPerDatabase(t *testing.T) {
 
 // TestSchemaVersion1 holds migration 1 to the schema gorm's AutoMigrate
 // made before schema versions: the same tables, columns (type, NULL,
-// default) and indexes, on each database; and what Open requires of a
-// database made then to what migration 1 makes.
+// default) and indexes, on each database. A database the last release
+// without schema versions made, once Open has brought it to version 1,
+// has that schema too, and what Open adds to it is what the release
+// lacks. What Open reads of migration 1 is what migration 1 makes.
 func TestSchemaVersion1(t *testing.T) {
 	ctx := context.Background()
-	migrated, made := storetest.Backends(t), storetest.Backends(t)
+	migrated, made, released := storetest.Backends(t), storetest.Backends(t), storetest.Backends(t)
 	for i, b := range migrated {
 		t.Run(b.Name, func(t *testing.T) {
 			s, err := store.Open(ctx, b.DSN, nil)
@@ -95,42 +110,81 @@ func TestSchemaVersion1(t *testing.T) {
 			if err := store.MakeVersion1Schema(ctx, made[i].DSN); err != nil {
 				t.Fatal(err)
 			}
+			seedRelease(t, released[i])
+			release, err := store.Schema(ctx, released[i].DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s, err = store.Open(ctx, released[i].DSN, nil); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+
 			got, err := store.Schema(ctx, b.DSN)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := store.Schema(ctx, made[i].DSN)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, table := range slices.Sorted(mapKeys(got, want)) {
-				if !slices.Equal(got[table], want[table]) {
-					t.Errorf("table %s\nmigration 1:\n  %s\nAutoMigrate:\n  %s", table,
-						strings.Join(got[table], "\n  "), strings.Join(want[table], "\n  "))
+			for _, other := range []struct {
+				name string
+				dsn  string
+			}{{"AutoMigrate", made[i].DSN}, {"the last release's, brought to version 1", released[i].DSN}} {
+				want, err := store.Schema(ctx, other.dsn)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-
-			var columns, indexes []string
-			for table, lines := range got {
-				for _, l := range lines {
-					f := strings.Fields(l)
-					switch {
-					case f[0] == "column":
-						columns = append(columns, table+"."+f[2])
-					case f[0] == "index" && f[1] != "PRIMARY" && !strings.HasPrefix(f[1], "sqlite_autoindex_"):
-						indexes = append(indexes, table+"."+f[1])
+				for _, table := range slices.Sorted(mapKeys(got, want)) {
+					if !slices.Equal(got[table], want[table]) {
+						t.Errorf("table %s\nmigration 1:\n  %s\n%s:\n  %s", table,
+							strings.Join(got[table], "\n  "), other.name, strings.Join(want[table], "\n  "))
 					}
 				}
 			}
-			slices.Sort(columns)
-			indexes = slices.Compact(slices.Sorted(slices.Values(indexes)))
-			wantColumns, wantIndexes := store.Version1Tables()
-			if !slices.Equal(columns, wantColumns) || !slices.Equal(indexes, wantIndexes) {
-				t.Errorf("version 1 as Open checks it:\ncolumns %v\nindexes %v\nmigration 1 makes:\ncolumns %v\nindexes %v",
-					wantColumns, wantIndexes, columns, indexes)
+
+			parts := schemaParts(got)
+			if read, err := store.Version1Parts(b.Name); err != nil || !slices.Equal(read, parts) {
+				t.Errorf("version 1 as Open reads it from migration 1:\n%v, %v\nmigration 1 makes:\n%v", read, err, parts)
+			}
+			had := map[string]bool{}
+			for _, p := range schemaParts(release) {
+				had[p] = true
+			}
+			var lacked []string
+			for _, p := range parts {
+				if !had[p] && (strings.HasPrefix(p, "table ") || had["table "+tableOf(p)]) {
+					lacked = append(lacked, p)
+				}
+			}
+			if want := store.SinceRelease(); !slices.Equal(lacked, want) {
+				t.Errorf("the last release lacks, of version 1:\n%v\nOpen adds:\n%v", lacked, want)
 			}
 		})
 	}
+}
+
+// schemaParts names the tables, columns and indexes (but the primary keys)
+// of a store.Schema: "table T", "column T.C", "index T.I", sorted.
+func schemaParts(schema map[string][]string) []string {
+	var out []string
+	for table, lines := range schema {
+		out = append(out, "table "+table)
+		for _, l := range lines {
+			f := strings.Fields(l)
+			switch {
+			case f[0] == "column":
+				out = append(out, "column "+table+"."+f[2])
+			case f[0] == "index" && f[1] != "PRIMARY" && !strings.HasPrefix(f[1], "sqlite_autoindex_"):
+				out = append(out, "index "+table+"."+f[1])
+			}
+		}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(out)))
+}
+
+// tableOf is the table of a schema part.
+func tableOf(part string) string {
+	_, name, _ := strings.Cut(part, " ")
+	table, _, _ := strings.Cut(name, ".")
+	return table
 }
 
 // TestModelsMatchSchema: every column of the store's gorm models is in the
@@ -246,13 +300,19 @@ func wantVersion1Objects(t *testing.T, s store.Store, want store.Version1Fixture
 	agents, err := s.ListAgents(ctx)
 	check("agents", agents, want.Agents, err)
 	tokens, err := s.ListTokens(ctx)
-	check("tokens", tokens, []store.Token{want.Token}, err)
-	byHash, err := s.TokenByHash(ctx, want.Token.Hash)
-	check("token by hash", byHash, want.Token, err)
-	joins, err := s.ListJoinTokens(ctx)
-	check("join tokens", joins, []store.JoinToken{want.JoinToken}, err)
-	cert, key, err := s.CA(ctx)
-	check("CA", [2]string{string(cert), string(key)}, [2]string{want.CACert, want.CAKey}, err)
+	joins, jerr := s.ListJoinTokens(ctx)
+	cert, key, cerr := s.CA(ctx)
+	if want.Token.Name == "" { // made before trust
+		if err != nil || jerr != nil || len(tokens)+len(joins) > 0 || !errors.Is(cerr, store.ErrNotFound) {
+			t.Errorf("tokens %v, %v; join tokens %v, %v; CA: %v; want none", tokens, err, joins, jerr, cerr)
+		}
+	} else {
+		check("tokens", tokens, []store.Token{want.Token}, err)
+		byHash, err := s.TokenByHash(ctx, want.Token.Hash)
+		check("token by hash", byHash, want.Token, err)
+		check("join tokens", joins, []store.JoinToken{want.JoinToken}, jerr)
+		check("CA", [2]string{string(cert), string(key)}, [2]string{want.CACert, want.CAKey}, cerr)
+	}
 	stats, err := s.QueryStats(ctx, store.StatsQuery{Resolution: "1m"})
 	check("statistics", stats, []store.StatsRow{want.Stats}, err)
 	audit, _, err := s.ListAudit(ctx, store.AuditQuery{})
@@ -261,6 +321,86 @@ func wantVersion1Objects(t *testing.T, s store.Store, want store.Version1Fixture
 	if err != nil || d.Revision != want.Revision || len(d.Packages) != 1 || len(d.Channels) != 2 ||
 		len(d.Security) != 2 || len(d.Outgoing) != 1 || len(d.Jobs) != 1 {
 		t.Errorf("Desired = %+v, %v", d, err)
+	}
+}
+
+// TestMigrateFromRelease opens a database made and filled by the last
+// release without schema versions, which lacks the tables and columns
+// version 1 added since: Open adds them and records version 1; every
+// object reads as it was stored, and tokens, enrollment, the CA and key
+// rotation work on it. Opened again, it is as it was left. A database
+// that has part of what was added (a start stopped half-way on MySQL, or
+// made by a build between the release and version 1) gets the rest.
+func TestMigrateFromRelease(t *testing.T) {
+	for _, start := range []string{"release", "half-way"} {
+		for _, b := range storetest.Backends(t) {
+			t.Run(start+"/"+b.Name, func(t *testing.T) {
+				ctx := store.WithAuthor(context.Background(), "ada")
+				seedRelease(t, b)
+				if start == "half-way" {
+					n, err := store.UpgradeBaselinePartly(ctx, b.DSN, len(store.SinceRelease())/2)
+					if err != nil || n != len(store.SinceRelease()) {
+						t.Fatalf("UpgradeBaselinePartly = %d, %v; want %d parts to add", n, err, len(store.SinceRelease()))
+					}
+				}
+				s := storetest.Open(t, b)
+				wantVersions(t, b, allVersions()...)
+				want := store.ReleaseObjects()
+				wantVersion1Objects(t, s, want)
+
+				if _, err := s.CreateToken(ctx, store.NewToken{Name: "admin", Role: store.RoleAdmin,
+					Hash: secretHash("admin"), CreatedBy: "bootstrap"}); err != nil {
+					t.Fatal(err)
+				}
+				if tok, err := s.TokenByHash(ctx, secretHash("admin")); err != nil || tok.Name != "admin" {
+					t.Fatalf("TokenByHash = %+v, %v", tok, err)
+				}
+				if _, _, created, err := s.InitCA(ctx, []byte("ca cert"), []byte("ca key")); err != nil || !created {
+					t.Fatalf("InitCA = %t, %v", created, err)
+				}
+				berlin := map[string]string{"site": "berlin"}
+				if _, err := s.CreateJoinToken(ctx, store.NewJoinToken{ID: "j-berlin", Hash: secretHash("join"),
+					Labels: berlin, Uses: 2, CreatedBy: "ada"}); err != nil {
+					t.Fatal(err)
+				}
+				// edge-1 was known to the release, edge-2 is new.
+				cert := certFor("0c0d")
+				for _, id := range []string{"edge-1", "edge-2"} {
+					if _, err := s.Enroll(ctx, secretHash("join"), id, time.Now(), issued(cert, new(int))); err != nil {
+						t.Fatalf("enroll %s: %v", id, err)
+					}
+				}
+				enrolled := want.Agents[0]
+				enrolled.CertSerial, enrolled.CertNotAfter, enrolled.EnrolledBy = cert.Serial, cert.NotAfter, "j-berlin"
+				if a, err := s.GetAgent(ctx, "edge-1"); err != nil || !reflect.DeepEqual(a, enrolled) {
+					t.Fatalf("edge-1 enrolled =\n  %+v, %v\nwant\n  %+v", a, err, enrolled)
+				}
+				rotation, err := s.RotateKey(ctx)
+				if err != nil || rotation.Resealed == 0 {
+					t.Fatalf("RotateKey = %+v, %v", rotation, err)
+				}
+				deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "package alpha // 2"))
+				s.Close()
+
+				again := storetest.Open(t, b)
+				wantVersions(t, b, allVersions()...)
+				wantRevision(t, again, want.Revision+1)
+				for _, d := range want.Security {
+					if got, err := again.GetSecurityDefinition(ctx, d.Name); err != nil || !reflect.DeepEqual(got, d) {
+						t.Errorf("%s after a rotation =\n  %+v, %v\nwant\n  %+v", d.Name, got, err, d)
+					}
+				}
+				if _, key, err := again.CA(ctx); err != nil || string(key) != "ca key" {
+					t.Fatalf("CA key after a rotation = %q, %v", key, err)
+				}
+				if a, err := again.GetAgent(ctx, "edge-1"); err != nil || !reflect.DeepEqual(a, enrolled) {
+					t.Fatalf("edge-1 opened again =\n  %+v, %v\nwant\n  %+v", a, err, enrolled)
+				}
+				if joins, err := again.ListJoinTokens(ctx); err != nil || len(joins) != 1 || joins[0].Used != 2 {
+					t.Fatalf("join tokens = %+v, %v", joins, err)
+				}
+			})
+		}
 	}
 }
 
@@ -292,44 +432,72 @@ func TestRefuseNewerSchema(t *testing.T) {
 	}
 }
 
-// TestRefuseOlderUnversioned: a database made by a control plane older
-// than the last without schema versions lacks columns of version 1: it is
-// refused, naming them, and left as it is.
-func TestRefuseOlderUnversioned(t *testing.T) {
-	for _, b := range storetest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			ctx := context.Background()
-			if err := store.SeedPreviousSchema(ctx, b.DSN); err != nil {
-				t.Fatal(err)
-			}
-			s, err := store.Open(ctx, b.DSN, nil)
-			if err == nil {
-				s.Close()
-				t.Fatal("Open succeeded on an incomplete schema")
-			}
-			for _, w := range []string{"has no schema version", "lacks what version 1 has (table weft_audit, table weft_ca,",
-				"more)", "run that one on it once"} {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
+// TestRefuseUnversioned: a database without schema versions that lacks
+// what the last release without them made (made by an older release, or
+// another program's with a weft_meta of its own) is refused, naming what
+// it lacks, and left as it is.
+func TestRefuseUnversioned(t *testing.T) {
+	tests := []struct {
+		name string
+		make func(ctx context.Context, dsn string) error
+		want []string
+	}{
+		{"older release", store.SeedPreviousSchema, []string{
+			"lacks what the last release without schema versions made (table weft_audit, table weft_job_leases, " +
+				"table weft_job_runs, table weft_jobs, table weft_outgoing_connections and 9 more)"}},
+		{"not Weft's", func(ctx context.Context, dsn string) error {
+			return store.ExecUnmigrated(ctx, dsn, "CREATE TABLE weft_meta (name varchar(64))",
+				"CREATE TABLE orders (id integer)")
+		}, []string{"(table weft_agents, table weft_audit, table weft_changes, ", " more)", "else it is not a Weft database"}},
+	}
+	for _, tt := range tests {
+		for _, b := range storetest.Backends(t) {
+			t.Run(tt.name+"/"+b.Name, func(t *testing.T) {
+				ctx := context.Background()
+				if err := tt.make(ctx, b.DSN); err != nil {
+					t.Fatal(err)
 				}
-			}
-			if has, err := store.HasTable(ctx, b.DSN, store.VersionTable); err != nil || has {
-				t.Fatalf("%s exists (%v) after a refusal", store.VersionTable, err)
-			}
-		})
+				before, err := store.Schema(ctx, b.DSN)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := store.Open(ctx, b.DSN, nil)
+				if err == nil {
+					s.Close()
+					t.Fatal("Open succeeded on an incomplete schema")
+				}
+				for _, w := range append([]string{"has no schema version", "run that release on it once"}, tt.want...) {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				if has, err := store.HasTable(ctx, b.DSN, store.VersionTable); err != nil || has {
+					t.Fatalf("%s exists (%v) after a refusal", store.VersionTable, err)
+				}
+				after, err := store.Schema(ctx, b.DSN)
+				if err != nil || !reflect.DeepEqual(after, before) {
+					t.Fatalf("the schema changed on a refusal: %v\n%v\nthen\n%v", err, before, after)
+				}
+			})
+		}
 	}
 }
 
 // TestConcurrentOpens opens one database from several stores at once, as
-// replicas starting together do, empty and made before schema versions:
-// each migration runs and is recorded once.
+// replicas starting together do, empty, made before schema versions with
+// the schema of version 1, and made by the last release without them:
+// each migration runs and is recorded once, and the last one's database is
+// brought to version 1 once.
 func TestConcurrentOpens(t *testing.T) {
 	const replicas = 4
-	for _, start := range []string{"empty", "version 1"} {
+	for _, start := range []string{"empty", "version 1", "release"} {
 		for _, b := range storetest.Backends(t) {
 			t.Run(start+"/"+b.Name, func(t *testing.T) {
-				if start == "version 1" {
+				switch start {
+				case "version 1":
 					seedVersion1(t, b)
+				case "release":
+					seedRelease(t, b)
 				}
 				box, err := secrets.NewBox(storetest.TestKey)
 				if err != nil {
@@ -355,8 +523,11 @@ func TestConcurrentOpens(t *testing.T) {
 					t.FailNow()
 				}
 				wantVersions(t, b, allVersions()...)
-				if start == "version 1" {
+				switch start {
+				case "version 1":
 					wantVersion1Objects(t, stores[replicas-1], store.Version1Objects())
+				case "release":
+					wantVersion1Objects(t, stores[replicas-1], store.ReleaseObjects())
 				}
 			})
 		}

@@ -483,15 +483,29 @@ func jsonText(v any) string {
 // sealed with box, and the key check sealed with it. Rows stored before a
 // column existed hold NULL in it, as AutoMigrate left them.
 func SeedVersion1(ctx context.Context, dsn string, box *secrets.Box) error {
+	return seed(ctx, dsn, box, modelsV1, Version1Objects(),
+		"UPDATE weft_channels SET soap_actions = NULL WHERE name = 'orders'",
+		"UPDATE weft_security_definitions SET ca_pem = NULL, allowed_subjects = NULL, allowed_sans = NULL, "+
+			"introspection_url = NULL WHERE name = 'partner-in'",
+		"UPDATE weft_agents SET not_persisted = NULL, revoked_at = NULL, cert_not_after = NULL, cert_serial = NULL, "+
+			"enrolled_by = NULL, enrolled_labels = NULL WHERE id = 'edge-old'",
+		"UPDATE weft_audit SET summary = NULL WHERE kind = 'package'",
+	)
+}
+
+// seed makes in the empty database dsn the tables of models by
+// AutoMigrate, and stores f in them, the secrets, the CA's key and the key
+// check sealed with box; then it runs nulls. A row is stored without the
+// columns its table lacks, and f's token, join token and CA only when set.
+func seed(ctx context.Context, dsn string, box *secrets.Box, models []any, f Version1Fixture, nulls ...string) error {
 	s, err := openUnmigrated(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := autoMigrateV1(ctx, s, modelsV1...); err != nil {
+	if err := autoMigrateV1(ctx, s, models...); err != nil {
 		return err
 	}
-	f := Version1Objects()
 	var sealErr error
 	seal := func(v string) string {
 		if v == "" {
@@ -555,12 +569,19 @@ func SeedVersion1(ctx context.Context, dsn string, box *secrets.Box) error {
 			EnrolledLabels: jsonText(a.Labels)})
 	}
 	t, jt, st := f.Token, f.JoinToken, f.Stats
+	if t.Name != "" {
+		rows = append(rows,
+			&tokenRowV1{Name: t.Name, Role: t.Role, Hash: t.Hash, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy})
+	}
+	if jt.ID != "" {
+		rows = append(rows, &joinTokenRowV1{ID: jt.ID, Hash: hexSHA256("join-secret"), Labels: jsonText(jt.Labels),
+			CreatedAt: jt.CreatedAt, ExpiresAt: timeOrNil(jt.ExpiresAt), Uses: int64(jt.Uses), Used: int64(jt.Used),
+			CreatedBy: jt.CreatedBy, Agents: jsonText(jt.Agents)})
+	}
+	if f.CACert != "" {
+		rows = append(rows, &caRowV1{ID: caID, CertPEM: f.CACert, KeyPEM: seal(f.CAKey), CreatedAt: p.CreatedAt})
+	}
 	rows = append(rows,
-		&tokenRowV1{Name: t.Name, Role: t.Role, Hash: t.Hash, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy},
-		&joinTokenRowV1{ID: jt.ID, Hash: hexSHA256("join-secret"), Labels: jsonText(jt.Labels), CreatedAt: jt.CreatedAt,
-			ExpiresAt: timeOrNil(jt.ExpiresAt), Uses: int64(jt.Uses), Used: int64(jt.Used), CreatedBy: jt.CreatedBy,
-			Agents: jsonText(jt.Agents)},
-		&caRowV1{ID: caID, CertPEM: f.CACert, KeyPEM: seal(f.CAKey), CreatedAt: p.CreatedAt},
 		&statsRowV1{Resolution: st.Resolution, StartMs: st.Start.UnixMilli(), AgentID: st.AgentID, Kind: st.Kind,
 			Name: st.Name, Count: st.Count, Errors: st.Errors, SumUs: st.SumUs, MaxUs: st.MaxUs,
 			Histogram: jsonText(st.Histogram), Statuses: jsonText(st.Statuses), BytesIn: st.BytesIn, BytesOut: st.BytesOut},
@@ -580,22 +601,42 @@ func SeedVersion1(ctx context.Context, dsn string, box *secrets.Box) error {
 	}
 	db := s.w.WithContext(ctx)
 	for _, r := range rows {
-		if err := db.Create(r).Error; err != nil {
+		omit, err := columnsLacking(db, r)
+		if err != nil {
+			return fmt.Errorf("store %T: %w", r, err)
+		}
+		if err := db.Omit(omit...).Create(r).Error; err != nil {
 			return fmt.Errorf("store %T: %w", r, err)
 		}
 	}
-	for _, q := range []string{
-		fmt.Sprintf("UPDATE weft_meta SET revision = %d, key_check = '%s'", f.Revision, check),
-		"UPDATE weft_channels SET soap_actions = NULL WHERE name = 'orders'",
-		"UPDATE weft_security_definitions SET ca_pem = NULL, allowed_subjects = NULL, allowed_sans = NULL, " +
-			"introspection_url = NULL WHERE name = 'partner-in'",
-		"UPDATE weft_agents SET not_persisted = NULL, revoked_at = NULL, cert_not_after = NULL, cert_serial = NULL, " +
-			"enrolled_by = NULL, enrolled_labels = NULL WHERE id = 'edge-old'",
-		"UPDATE weft_audit SET summary = NULL WHERE kind = 'package'",
-	} {
+	meta := fmt.Sprintf("UPDATE weft_meta SET revision = %d, key_check = '%s'", f.Revision, check)
+	for _, q := range append([]string{meta}, nulls...) {
 		if err := db.Exec(q).Error; err != nil {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
 	return nil
+}
+
+// columnsLacking returns the columns of row's model that its table lacks.
+func columnsLacking(db *gorm.DB, row any) ([]string, error) {
+	types, err := db.Migrator().ColumnTypes(row)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, c := range types {
+		have[c.Name()] = true
+	}
+	stmt := &gorm.Statement{DB: db}
+	if err := stmt.Parse(row); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range stmt.Schema.Fields {
+		if f.DBName != "" && !have[f.DBName] {
+			out = append(out, f.DBName)
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,8 @@
 -- Version 1: the schema as gorm's AutoMigrate made it before schema
 -- versions, column for column and index for index. A database made then
--- is marked as at version 1 when first opened, without running this.
+-- is brought to version 1 when first opened, without running this: Open
+-- reads from this file the tables and columns it lacks and adds them (see
+-- migrate.go), so each column or index here stays on a line of its own.
 -- Strings are TEXT, times DATETIME (written as text, in UTC), booleans
 -- NUMERIC.
 
