@@ -122,6 +122,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			Metrics:         mets != nil,
 			TLSCert:         cfg.TLSCert,
 			TLSKey:          cfg.TLSKey,
+			ProfileDir:      cfg.WorkerProfileDir,
 		},
 		Plain:    plain,
 		TLS:      secure,

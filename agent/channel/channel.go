@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel/format"
@@ -159,7 +160,9 @@ func (h *Handler) emit(ev *observe.Event, start time.Time) {
 	if h.Observer == nil {
 		return
 	}
-	ev.End = time.Now()
+	if ev.End.IsZero() { // answer dated it
+		ev.End = time.Now()
+	}
 	ev.Duration = ev.End.Sub(start)
 	ev.Failed = ev.Status >= 500
 	observe.Emit(h.Observer, ev)
@@ -282,7 +285,7 @@ func (h *Handler) respond(w http.ResponseWriter, f format.Format, op format.Oper
 	if out.ContentType != "" {
 		ct = out.ContentType // the service chose
 	}
-	w.Header().Set("Content-Type", ct)
+	setContentType(w.Header(), ct)
 	answer(w, out.Status, output, ev)
 }
 
@@ -356,13 +359,62 @@ func closeGently(conn net.Conn) {
 	_, _ = io.Copy(io.Discard, conn)
 }
 
-// answer writes status and body, and records them in ev unless it is nil.
+// answer writes status and body, and records them in ev unless it is nil,
+// with the time of the answer as the request's end. It dates the answer
+// itself, unless the service did (see dateHeader).
 func answer(w http.ResponseWriter, status int, body []byte, ev *observe.Event) {
+	now := time.Now()
+	if h := w.Header(); h[dateKey] == nil {
+		h[dateKey] = dateHeader(now)
+	}
 	w.WriteHeader(status)
 	n, _ := w.Write(body)
 	if ev != nil {
-		ev.Status, ev.Output, ev.BytesOut = status, body, int64(n)
+		ev.Status, ev.Output, ev.BytesOut, ev.End = status, body, int64(n), now
 	}
+}
+
+// The keys of the headers every answer has, as http.Header holds them.
+const (
+	dateKey        = "Date"
+	contentTypeKey = "Content-Type"
+)
+
+// jsonContentType is the Content-Type of a JSON answer. Like the values
+// dateHeader returns, it is shared by every answer and never modified:
+// net/http copies a handler's header when it writes it, and replaces a
+// value it sets, never writing into it.
+var jsonContentType = []string{"application/json"}
+
+// setContentType sets h's Content-Type to ct.
+func setContentType(h http.Header, ct string) {
+	if ct == jsonContentType[0] {
+		h[contentTypeKey] = jsonContentType
+		return
+	}
+	h[contentTypeKey] = []string{ct}
+}
+
+// date is the Date header of the answers given in one second.
+type date struct {
+	unix  int64
+	value []string
+}
+
+var lastDate atomic.Pointer[date]
+
+// dateHeader returns the value of the Date header of an answer given at
+// now, formatted once a second rather than by net/http for every answer
+// (about a microsecond each on a small VM). The value is shared: never
+// modify it.
+func dateHeader(now time.Time) []string {
+	sec := now.Unix()
+	if d := lastDate.Load(); d != nil && d.unix == sec {
+		return d.value
+	}
+	d := &date{unix: sec, value: []string{now.UTC().Format(http.TimeFormat)}}
+	lastDate.Store(d)
+	return d.value
 }
 
 // readBody reads and checks the request body: its size and content type. It returns the status to answer with when it refuses, and
@@ -375,7 +427,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	if r.ContentLength > limit {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is %d bytes; channel %s takes at most %d", r.ContentLength, ch.GetName(), limit)
 	}
-	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	body, err := readAll(w, r, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -412,19 +464,17 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 	return body, 0, nil
 }
 
-// readAll reads rd to the end. When the request announced its size, the
-// body is read into one buffer of that size.
-func readAll(rd io.Reader, size int64) ([]byte, error) {
-	if size <= 0 {
-		return io.ReadAll(rd)
+// readAll reads r's body, of at most limit bytes. A body that announced
+// its size (at most limit, as the caller checked) is read into one buffer
+// of that size, and needs no other bound: net/http's server ends it there.
+// One of unknown size, chunked, is read under http.MaxBytesReader.
+func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength <= 0 {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	}
-	body := make([]byte, size, size+1) // and room to find out whether there is more
-	if _, err := io.ReadFull(rd, body); err != nil {
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
 		return nil, err
-	}
-	if n, err := rd.Read(body[size : size+1]); n > 0 || (err != nil && err != io.EOF) {
-		rest, err := io.ReadAll(rd) // more than announced: let the limit decide
-		return append(body[:size+int64(n)], rest...), err
 	}
 	return body, nil
 }
@@ -480,7 +530,7 @@ func writeError(w http.ResponseWriter, f format.Format, cid string, status int, 
 	} else {
 		body, _ = json.Marshal(errorBody{Error: msg, CID: cid})
 		body = append(body, '\n') // as json.Encoder ends it
-		w.Header().Set("Content-Type", "application/json")
+		setContentType(w.Header(), "application/json")
 	}
 	answer(w, status, body, ev)
 	if ev != nil {

@@ -1,11 +1,13 @@
 package channel
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -239,4 +241,137 @@ func TestHandlerFormats(t *testing.T) {
 		xml.Unmarshal(body, &fault) != nil || !strings.HasSuffix(fault.Body.Fault.Code.Value, "Sender") || !strings.Contains(fault.Body.Fault.Reason.Text, "required") {
 		t.Fatalf("soap 1.2 fault = %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
+}
+
+// dated is an Invoker whose service "dated" sets its own Date header.
+type dated struct{ echo }
+
+const serviceDate = "Tue, 01 Dec 2026 10:00:00 GMT"
+
+func (d dated) Call(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration, late Late) (Outcome, bool) {
+	out, ok := d.echo.Call(ctx, service, req, input, timeout, late)
+	if service == "dated" {
+		out.Header = http.Header{"Date": {serviceDate}}
+	}
+	return out, ok
+}
+
+func TestHandlerDatesAnswers(t *testing.T) {
+	router, err := NewRouter([]*agentv1.Channel{ch("plain", "/plain", "plain", "POST"), ch("dated", "/dated", "dated", "POST"), ch("fail", "/fail", "fail", "POST")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Current: func() (*Router, Invoker) { return router, dated{} }, MaxBodyBytes: 1 << 20, NewCID: func() string { return "cid1" }, Log: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	tests := []struct {
+		path        string
+		status      int
+		date        string // "" for the time of the answer
+		contentType string
+	}{
+		{"/plain", 200, "", "application/json"},
+		{"/fail", 400, "", "application/json"}, // an error is dated too
+		{"/dated", 200, serviceDate, "application/json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			before := time.Now().Truncate(time.Second)
+			resp, err := http.Post(srv.URL+tt.path, "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			after := time.Now()
+			if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != tt.contentType {
+				t.Fatalf("POST %s = %d, Content-Type %q; want %d, %q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), tt.status, tt.contentType)
+			}
+			if got := resp.Header.Values("Date"); len(got) != 1 {
+				t.Fatalf("Date headers %q, want one", got)
+			}
+			if tt.date != "" {
+				if got := resp.Header.Get("Date"); got != tt.date {
+					t.Fatalf("Date = %q, want the service's %q", got, tt.date)
+				}
+				return
+			}
+			d, err := http.ParseTime(resp.Header.Get("Date"))
+			if err != nil || d.Before(before) || d.After(after) {
+				t.Fatalf("Date = %q (%v), want the time of the answer, between %v and %v", resp.Header.Get("Date"), err, before, after)
+			}
+		})
+	}
+}
+
+func TestDateHeader(t *testing.T) {
+	at := time.Date(2026, 12, 7, 23, 0, 5, 0, time.FixedZone("CET", 3600))
+	first := dateHeader(at)
+	if want := "Mon, 07 Dec 2026 22:00:05 GMT"; len(first) != 1 || first[0] != want {
+		t.Fatalf("dateHeader(%v) = %q, want [%q]", at, first, want)
+	}
+	if again := dateHeader(at.Add(999 * time.Millisecond)); again[0] != first[0] {
+		t.Fatalf("dateHeader later in the same second = %q, want %q", again, first)
+	}
+	if next := dateHeader(at.Add(time.Second)); next[0] != "Mon, 07 Dec 2026 22:00:06 GMT" {
+		t.Fatalf("dateHeader a second later = %q", next)
+	}
+}
+
+func TestHandlerReadsBodies(t *testing.T) {
+	router, err := NewRouter([]*agentv1.Channel{
+		{Name: "small", Path: "/small", Service: "s", Methods: []string{"POST"}, Active: true, MaxBodyBytes: 10},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Current: func() (*Router, Invoker) { return router, echo{} }, MaxBodyBytes: 1 << 20, NewCID: func() string { return "cid1" }, Log: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	// A reader of no known size: the client sends it chunked, without a
+	// Content-Length.
+	type unsized struct{ io.Reader }
+	tests := []struct {
+		name   string
+		body   io.Reader
+		status int
+		want   string
+	}{
+		{"sized", strings.NewReader(`{"a":1}`), 200, `"input":{"a":1}`},
+		{"chunked", unsized{strings.NewReader(`{"a":1}`)}, 200, `"input":{"a":1}`},
+		{"sized, too large", strings.NewReader(`{"a":"0123456789"}`), 413, "at most 10"},
+		{"chunked, too large", unsized{strings.NewReader(`{"a":"0123456789"}`)}, 413, "over 10 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Post(srv.URL+"/small", "application/json", tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(b), tt.want) {
+				t.Fatalf("POST = %d %s, want %d containing %q", resp.StatusCode, b, tt.status, tt.want)
+			}
+		})
+	}
+
+	t.Run("shorter than announced", func(t *testing.T) {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "POST /small HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\""); err != nil {
+			t.Fatal(err)
+		}
+		conn.(*net.TCPConn).CloseWrite() // the client gives up mid-body
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "read request body") {
+			t.Fatalf("a body cut short = %d %s, want 400 saying it could not be read", resp.StatusCode, b)
+		}
+	})
 }

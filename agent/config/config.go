@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,10 @@ type Config struct {
 	GCPercent int
 	// PprofAddr, when set, is where the agent serves net/http/pprof.
 	PprofAddr string
+	// WorkerProfileDir, when set, is where each worker process writes a
+	// CPU profile of its life and, when it stops, its allocations: the
+	// services run there, not in the agent process PprofAddr profiles.
+	WorkerProfileDir string
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration
 	// BackoffMax caps the wait between reconnects to the control plane.
@@ -147,6 +152,7 @@ func Parse(args []string) (Config, error) {
 	fs.DurationVar(&c.BackoffMax, "backoff-max", 15*time.Second, "longest wait between reconnects to the control plane")
 	fs.IntVar(&c.GCPercent, "gc-percent", gcPercent, "heap growth between garbage collections, in percent (env GOGC): the interpreters' live heap is large and full of pointers, so a higher value saves much CPU per request for some memory; -1 turns the collector off")
 	fs.StringVar(&c.PprofAddr, "pprof", env("WEFT_PPROF", ""), "serve Go's profiler (net/http/pprof) on this address, such as 127.0.0.1:6060; keep it private (env WEFT_PPROF)")
+	fs.StringVar(&c.WorkerProfileDir, "worker-profile", env("WEFT_WORKER_PROFILE", ""), "directory where each worker process writes a CPU profile of its life and, when it stops, its allocations, as worker-SLOT-PID.cpu.pprof and .allocs.pprof; for measuring, not for production (env WEFT_WORKER_PROFILE)")
 	fs.IntVar(&c.Backups, "backups", backups, "how many backups of replaced states to keep in the state dir, 0 for none (env WEFT_BACKUPS)")
 	fs.BoolVar(&c.Stats, "stats", true, "measure every invocation, request and job run and report per-minute statistics to the control plane")
 	fs.DurationVar(&c.StatsInterval, "stats-interval", 10*time.Second, "how often to report statistics to the control plane")
@@ -170,6 +176,12 @@ func Parse(args []string) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.WorkerProfileDir != "" {
+		// A worker runs in /: a relative directory would land there.
+		if c.WorkerProfileDir, err = filepath.Abs(c.WorkerProfileDir); err != nil {
+			return Config{}, fmt.Errorf("--worker-profile: %w", err)
+		}
 	}
 	// Plain HTTP beside HTTPS only when asked for.
 	plainGiven := env("WEFT_HTTP", "") != ""

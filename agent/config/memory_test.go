@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -107,4 +109,36 @@ func TestWorkerSettings(t *testing.T) {
 			t.Fatalf("workers %d with %d bytes each, want the defaults %d with %d", c.Workers, c.WorkerMemoryLimit, DefaultWorkers(), DefaultWorkerMemoryLimit(c.Workers))
 		}
 	})
+}
+
+func TestWorkerProfileSetting(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  string
+		args []string
+		want string
+	}{
+		{name: "off by default", want: ""},
+		{name: "flag", args: []string{"--worker-profile", "/var/tmp/prof"}, want: "/var/tmp/prof"},
+		{name: "env", env: "/var/tmp/env", want: "/var/tmp/env"},
+		{name: "flag beats env", env: "/var/tmp/env", args: []string{"--worker-profile", "/var/tmp/flag"}, want: "/var/tmp/flag"},
+		// A worker runs in /, so a relative directory is the agent's.
+		{name: "relative", args: []string{"--worker-profile", "prof"}, want: filepath.Join(wd, "prof")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("WEFT_WORKER_PROFILE", tt.env)
+			c, err := Parse(append([]string{"--id", "edge-1"}, tt.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.WorkerProfileDir != tt.want {
+				t.Fatalf("WorkerProfileDir = %q, want %q", c.WorkerProfileDir, tt.want)
+			}
+		})
+	}
 }

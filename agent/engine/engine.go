@@ -46,6 +46,9 @@ type State struct {
 	router   *channel.Router
 	inv      *stateInvoker // made once, not per request
 	calls    atomic.Int64  // invocations running on this state
+	// retired is set when a newer state replaced this one, before its
+	// replaced interpreters wait for calls to end (see retire).
+	retired atomic.Bool
 }
 
 // Revision returns the state's revision.
@@ -301,6 +304,11 @@ const retireGrace = 5 * time.Second
 // (see sdk.Context.Go) is stopped by the close. A call held in compiled
 // code past its deadline holds them open until it returns.
 func (e *Engine) retire(old *State, replaced map[string]*runtime.Package, lives map[string]*life) {
+	// retired first, calls after; invokeWith counts its call first and
+	// reads retired after: a call that began on old is waited for, one
+	// that comes later moves to the newer state (the two atomics order
+	// so that one side sees the other).
+	old.retired.Store(true)
 	t := time.NewTicker(retireEvery)
 	defer t.Stop()
 	for old.calls.Load() > 0 {
@@ -440,6 +448,14 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 	if st == nil {
 		return channel.Outcome{CID: req.CID, Status: http.StatusServiceUnavailable, Error: "this agent has no config yet"}, true
 	}
+	st.calls.Add(1)
+	if st.retired.Load() {
+		// Replaced between the caller's read and this call: its
+		// interpreters may be closing. The newer state serves it.
+		st.calls.Add(-1)
+		return e.invokeWith(ctx, e.cur.Load(), service, req, input, timeout, origin, late)
+	}
+	defer st.calls.Add(-1)
 	svc := st.services[service]
 	if svc == nil {
 		// A name no deployed service has is the caller's mistake, not a
@@ -452,25 +468,24 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 	if timeout <= 0 {
 		timeout = e.defaultTimeout
 	}
-	st.calls.Add(1)
-	defer st.calls.Add(-1)
 	inv := &invocation{e: e, st: st, service: service, origin: origin, cid: req.CID, channel: req.Channel, input: input, timeout: timeout, late: late}
 	if origin == observe.OriginJob {
 		inv.job = req.Header.Get(scheduler.JobHeader)
 	}
 	inv.start = time.Now()
-	inv.call = runtime.NewCall(ctx, inv.start, timeout)
+	inv.call.Init(ctx, inv.start, timeout)
 	defer func() { inv.call.CancelAt(inv.end) }()
 	req.Service = service
 	if req.Services == nil {
-		req.Services = &callServices{e: e, st: st, service: service}
+		inv.services = callServices{e: e, st: st, service: service}
+		req.Services = &inv.services
 	}
 	if req.Logger == nil {
 		req.Logger = e.serviceLog
 	}
-	inv.c = sdk.NewContext(inv.call, req)
+	inv.c = sdk.NewContext(&inv.call, req)
 	if late == nil {
-		output, err := runtime.Invoke(inv.call, svc, inv.c, input)
+		output, err := runtime.Invoke(&inv.call, svc, inv.c, input)
 		out := inv.settle(output, err)
 		if errors.Is(err, runtime.ErrDeadline) {
 			// The caller has its answer; the runaway goes on until this
@@ -479,7 +494,7 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 		}
 		return out, true
 	}
-	output, err := runtime.InvokeHere(inv.call, svc, inv.c, input, inv)
+	output, err := runtime.InvokeHere(&inv.call, svc, inv.c, input, inv)
 	if errors.Is(err, runtime.ErrAnsweredLate) {
 		return channel.Outcome{}, false
 	}
@@ -487,7 +502,8 @@ func (e *Engine) invokeWith(ctx context.Context, st *State, service string, req 
 }
 
 // invocation is one call of a deployed service, from its start to its
-// outcome.
+// outcome. Its context and the sdk.Services it gives the service live in
+// it, one allocation for the three.
 type invocation struct {
 	e                 *Engine
 	st                *State
@@ -495,7 +511,8 @@ type invocation struct {
 	cid, channel, job string // of the request
 	input             []byte
 	timeout           time.Duration
-	call              *runtime.Call
+	call              runtime.Call
+	services          callServices // the request's, unless the caller gave its own
 	c                 *sdk.Context
 	start, end        time.Time
 	late              channel.Late // answers a call run here that overran

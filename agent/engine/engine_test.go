@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 func helloPackage(t *testing.T, greeting string) *agentv1.Package {
@@ -168,5 +170,27 @@ func TestInventory(t *testing.T) {
 	}
 	if q := e.Inventory().GetPackages()[0]; q.GetMemoryBytes() != p.GetMemoryBytes() || q.GetLoadedAtUnixMs() != p.GetLoadedAtUnixMs() {
 		t.Fatalf("after a reuse = %v, want %v", q, p)
+	}
+}
+
+// TestCallOnAReplacedState: a call that read the state just before a swap
+// and starts after the replaced interpreter closed is served by the newer
+// state, not answered "service is closed".
+func TestCallOnAReplacedState(t *testing.T) {
+	logs := &testenv.LogBuffer{}
+	e := New(slog.New(slog.NewTextHandler(logs, nil)), 5*time.Second)
+	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{helloPackage(t, "Hello")})); len(errs) > 0 {
+		t.Fatalf("apply v1: %v", errs)
+	}
+	old := e.Current()
+	if _, errs := e.Apply(context.Background(), snap(2, []*agentv1.Package{helloPackage(t, "Howdy")})); len(errs) > 0 {
+		t.Fatalf("apply v2: %v", errs)
+	}
+	testenv.Await(t, 30*time.Second, "the replaced interpreter closed", func() (bool, string) {
+		return strings.Contains(logs.String(), "closed the interpreter of a replaced package"), logs.String()
+	})
+	out, _ := e.invokeWith(context.Background(), old, "hello.greet", sdk.Request{}, []byte(`{"name":"Ada"}`), 0, observe.OriginChannel, nil)
+	if out.Status != http.StatusOK || !strings.Contains(string(out.Output), "Howdy, Ada!") {
+		t.Fatalf("a call on the replaced state = %d %s %s; want the newer state's answer", out.Status, out.Error, out.Output)
 	}
 }

@@ -16,6 +16,7 @@ import (
 // use.
 type Call struct {
 	parent   context.Context
+	start    time.Time // when the call started, as its caller read the clock
 	deadline time.Time
 	// real is the context.WithDeadline that Done made, or one of the ended
 	// contexts once the call ended before anyone asked for Done: from then
@@ -50,12 +51,25 @@ var _ context.Context = (*Call)(nil)
 // caller's time.Now, which it may use again) and must end within timeout,
 // and never after parent's deadline. Cancel it when the call returns.
 func NewCall(parent context.Context, start time.Time, timeout time.Duration) *Call {
+	c := new(Call)
+	c.Init(parent, start, timeout)
+	return c
+}
+
+// Init makes c, a zero Call not yet in use, what NewCall returns: for a
+// caller that holds the Call inside a struct of its own, saving an
+// allocation per call.
+func (c *Call) Init(parent context.Context, start time.Time, timeout time.Duration) {
 	d := start.Add(timeout)
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}
-	return &Call{parent: parent, deadline: d}
+	c.parent, c.start, c.deadline = parent, start, d
 }
+
+// remaining is how long the call has until its deadline, as of its start:
+// a caller that starts it at once saves reading the clock.
+func (c *Call) remaining() time.Duration { return c.deadline.Sub(c.start) }
 
 // Deadline returns the call's deadline.
 func (c *Call) Deadline() (time.Time, bool) { return c.deadline, true }

@@ -28,12 +28,13 @@ var ErrAnsweredLate = errors.New("the call overran its deadline and was answered
 // InvokeHere calls late.Late then, and returns ErrAnsweredLate only once
 // the service has returned (see Package.Close for a runaway) and
 // late.Late has: the caller must not answer again. The call's parent being
-// done does not end the wait.
+// done does not end the wait. The deadline is armed as the time from the
+// call's start to its deadline: make call (NewCall) just before.
 func InvokeHere(call *Call, svc *handler.Service, c *sdk.Context, input []byte, late Late) ([]byte, error) {
 	w := watches.Get().(*watch)
 	w.late, w.service = late, svc.Name()
 	w.state.Store(watchRunning)
-	w.timer.Reset(time.Until(call.deadline))
+	w.timer.Reset(call.remaining()) // the call starts now
 	out, err := callService(svc, c, input)
 	if w.state.CompareAndSwap(watchRunning, watchFinished) {
 		if w.timer.Stop() { // it will not fire: w can watch another call

@@ -8,8 +8,10 @@
 package stats
 
 import (
+	"maps"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-dev/weft/agent/observe"
@@ -21,14 +23,16 @@ import (
 const idleMinutes = 10
 
 // Recorder aggregates events into per-minute buckets keyed by kind, name
-// and minute. It is safe for concurrent use: the entries are found under a
-// read lock and each is counted under a lock of its own, and counting an
+// and minute. It is safe for concurrent use: the entries are found in a
+// map that is never modified, only replaced (objects come and go rarely),
+// so that finding one writes to no memory other requests' goroutines
+// share; each entry is counted under a lock of its own, and counting an
 // event allocates nothing once its object's entry exists.
 type Recorder struct {
 	now func() time.Time // the minute of an event without an end time
 
-	mu      sync.RWMutex
-	entries map[key]*entry
+	mu      sync.Mutex                     // held to replace entries
+	entries atomic.Pointer[map[key]*entry] // never modified once stored
 }
 
 var _ observe.Observer = (*Recorder)(nil)
@@ -68,7 +72,8 @@ func WithClock(now func() time.Time) RecorderOption {
 
 // NewRecorder returns a Recorder with no counts.
 func NewRecorder(opts ...RecorderOption) *Recorder {
-	r := &Recorder{now: time.Now, entries: make(map[key]*entry)}
+	r := &Recorder{now: time.Now}
+	r.entries.Store(&map[key]*entry{})
 	for _, o := range opts {
 		o(r)
 	}
@@ -104,18 +109,19 @@ func (r *Recorder) Observe(e *observe.Event) {
 
 // entry returns the entry of k, making it if there is none.
 func (r *Recorder) entry(k key, minute int64) *entry {
-	r.mu.RLock()
-	en := r.entries[k]
-	r.mu.RUnlock()
-	if en != nil {
+	if en := (*r.entries.Load())[k]; en != nil {
 		return en
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if en = r.entries[k]; en == nil {
-		en = &entry{minute: minute}
-		r.entries[k] = en
+	entries := *r.entries.Load()
+	if en := entries[k]; en != nil {
+		return en
 	}
+	en := &entry{minute: minute}
+	next := maps.Clone(entries)
+	next[k] = en
+	r.entries.Store(&next)
 	return en
 }
 
@@ -140,8 +146,7 @@ func (r *Recorder) TakeAll() []*agentv1.StatsBucket {
 func (r *Recorder) take(minute, idleBefore int64) []*agentv1.StatsBucket {
 	var out []*agentv1.StatsBucket
 	var idle []key
-	r.mu.RLock()
-	for k, en := range r.entries {
+	for k, en := range *r.entries.Load() {
 		en.mu.Lock()
 		if en.minute < minute {
 			en.roll(k)
@@ -152,7 +157,6 @@ func (r *Recorder) take(minute, idleBefore int64) []*agentv1.StatsBucket {
 		}
 		en.mu.Unlock()
 	}
-	r.mu.RUnlock()
 	if len(idle) > 0 {
 		r.forget(idle, idleBefore)
 	}
@@ -164,18 +168,20 @@ func (r *Recorder) take(minute, idleBefore int64) []*agentv1.StatsBucket {
 func (r *Recorder) forget(keys []key, idleBefore int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	next := maps.Clone(*r.entries.Load())
 	for _, k := range keys {
-		en := r.entries[k]
+		en := next[k]
 		if en == nil {
 			continue
 		}
 		en.mu.Lock()
 		if en.minute < idleBefore && en.counts.count == 0 && len(en.done) == 0 {
 			en.dead = true
-			delete(r.entries, k)
+			delete(next, k)
 		}
 		en.mu.Unlock()
 	}
+	r.entries.Store(&next)
 }
 
 // roll moves the minute in progress, if anything was counted in it, to the

@@ -182,10 +182,9 @@ func TestRecorderForgetsIdleObjects(t *testing.T) {
 	r.Take(at(1, 0))
 	r.Observe(event("b", at(idleMinutes+1, 0), time.Millisecond, 200))
 	r.Take(at(idleMinutes+1, 30)) // a: idle since minute 0
-	r.mu.RLock()
-	_, a := r.entries[key{observe.KindService, "a"}]
-	_, b := r.entries[key{observe.KindService, "b"}]
-	r.mu.RUnlock()
+	entries := *r.entries.Load()
+	_, a := entries[key{observe.KindService, "a"}]
+	_, b := entries[key{observe.KindService, "b"}]
 	if a || !b {
 		t.Fatalf("after a's idle minutes: a kept %v, b kept %v; want a forgotten, b kept", a, b)
 	}

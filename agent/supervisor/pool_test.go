@@ -26,6 +26,7 @@ import (
 	"github.com/weft-dev/weft/agent/worker"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 func files(content string) []*agentv1.SourceFile {
@@ -133,6 +134,14 @@ func snapOf(rev int64, pkg *agentv1.Package) *agentv1.Snapshot {
 // returns it as the pool's proc; it stops with the test.
 func inProcessWorker(t *testing.T, index int, maxPackageBytes int64) *proc {
 	t.Helper()
+	w, _ := stoppableWorker(t, index, maxPackageBytes)
+	return w
+}
+
+// stoppableWorker is inProcessWorker, and a function that stops the worker
+// as SIGTERM stops a worker process, returning once its Run has.
+func stoppableWorker(t *testing.T, index int, maxPackageBytes int64) (*proc, func()) {
+	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -176,21 +185,27 @@ func inProcessWorker(t *testing.T, index int, maxPackageBytes int64) *proc {
 	}
 	w := &proc{index: index, conn: cc, api: workerv1.NewWorkerServiceClient(cc), ended: make(chan struct{})}
 	w.alive, w.died = context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-ran:
-			if err != nil {
-				t.Errorf("worker %d: Run = %v", index, err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-ran:
+				if err != nil {
+					t.Errorf("worker %d: Run = %v", index, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("worker %d did not stop", index)
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("worker %d did not stop", index)
-		}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
 		cc.Close()
 		lis.Close()
 		w.died()
 	})
-	return w
+	return w, stop
 }
 
 // greets checks that w answers hello.greet with greeting.
@@ -271,4 +286,60 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 			t.Fatalf("Pool.Invoke = %d %s (cid %q)", out.Status, out.Error, out.CID)
 		}
 	}
+}
+
+func TestEventsEndQuietlyWhenTheWorkerStops(t *testing.T) {
+	prev := debug.SetGCPercent(100) // worker.Run sets it for the process
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	// The proc has no process: were the pool to kill it, the test would
+	// panic.
+	w, stop := stoppableWorker(t, 1, 0)
+	var logs syncBuffer
+	p := testPool(w)
+	p.log = slog.New(slog.NewTextHandler(&logs, nil))
+	p.cfg.Log = p.log
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.events(w)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := w.api.Prepare(ctx, &workerv1.PrepareRequest{Snapshot: snapOf(1, helloPackage(t, "Hello", 0))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.api.Commit(ctx, &workerv1.CommitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	// The worker's log line comes over the stream: it is up.
+	testenv.Await(t, time.Minute, "the worker's log line, over its stream", func() (bool, string) {
+		return strings.Contains(logs.String(), "applied snapshot"), logs.String()
+	})
+	stop()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pool still reads the events of a worker that stopped")
+	}
+	if strings.Contains(logs.String(), "lost the stream") {
+		t.Fatalf("a worker stopping took its stream as lost:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

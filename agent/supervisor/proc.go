@@ -366,6 +366,12 @@ func (p *Pool) events(w *proc) {
 			select {
 			case <-w.ended:
 			default:
+				if errors.Is(err, io.EOF) {
+					// The worker ended the stream itself, having sent what
+					// it held: it is stopping, and its exit is seen when
+					// it comes. Killing it now would cut its last steps.
+					return
+				}
 				// Its events, logs and statistics would be lost from
 				// now on: replace it.
 				p.log.Error("lost the stream of a worker's events; replacing the worker", "worker", w.index, "pid", w.pid, "err", err)

@@ -49,6 +49,7 @@ type Config struct {
 	Metrics         bool   // the agent serves metrics: send it every event
 	Plain           bool   // a plain HTTP listener is passed
 	TLSCert, TLSKey string // files of the TLS listener's certificate, when one is passed
+	ProfileDir      string // where the worker writes its CPU and allocation profiles; empty for none
 }
 
 // Args returns the command line that starts a worker with c.
@@ -70,6 +71,7 @@ func (c Config) Args() []string {
 		"--plain=" + strconv.FormatBool(c.Plain),
 		"--tls-cert", c.TLSCert,
 		"--tls-key", c.TLSKey,
+		"--profile-dir", c.ProfileDir,
 	}
 }
 
@@ -93,6 +95,7 @@ func Parse(args []string) (Config, error) {
 	fs.BoolVar(&c.Plain, "plain", true, "a plain HTTP listener is passed")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "certificate file of the TLS listener")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "key file of the TLS listener")
+	fs.StringVar(&c.ProfileDir, "profile-dir", "", "directory to write the worker's CPU and allocation profiles to")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}

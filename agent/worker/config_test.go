@@ -23,6 +23,7 @@ func TestArgsParseRoundTrip(t *testing.T) {
 		LogLevel:        slog.LevelDebug,
 		Stats:           false,
 		Metrics:         true,
+		ProfileDir:      "/var/tmp/weft-profiles",
 	}
 	args := want.Args()
 	if args[0] != Command {

@@ -125,6 +125,18 @@ func Run(ctx context.Context, cfg Config, lis Listeners, conn net.Conn) error {
 	debug.SetGCPercent(cfg.GCPercent)
 	fwd := newForwarder(cfg.SlowThreshold, cfg.Metrics)
 	log := slog.New(&logHandler{f: fwd, level: cfg.LogLevel})
+	if cfg.ProfileDir != "" {
+		stop, err := startProfiles(cfg.ProfileDir, cfg.Index)
+		if err != nil {
+			return err
+		}
+		// Deferred first, so it runs last: the profiles cover the drain.
+		defer func() {
+			if err := stop(); err != nil {
+				log.Warn("the worker's profiles are incomplete", "err", err)
+			}
+		}()
+	}
 	eng := engine.New(log, cfg.InvokeTimeout)
 	eng.MaxPackageBytes = cfg.MaxPackageBytes
 	fwd.slowAfter = eng.SlowAfter

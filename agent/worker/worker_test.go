@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -398,4 +400,50 @@ func hasAttr(r *workerv1.LogRecord, k, v string) bool {
 		}
 	}
 	return false
+}
+
+func TestRunWritesProfiles(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	dir := t.TempDir()
+	cfg := Config{Index: 2, InvokeTimeout: time.Second, MaxBodyBytes: 1 << 20, HTTPReadTimeout: time.Second, ShutdownTimeout: 10 * time.Second, GCPercent: 100, SlowThreshold: time.Second, ProfileDir: dir}
+
+	t.Run("a directory that is not there", func(t *testing.T) {
+		workerEnd, agentEnd := socketPair(t)
+		t.Cleanup(func() { workerEnd.Close(); agentEnd.Close() })
+		bad := cfg
+		bad.ProfileDir = filepath.Join(dir, "missing")
+		if err := Run(context.Background(), bad, Listeners{}, workerEnd); err == nil || !strings.Contains(err.Error(), "profile the worker") {
+			t.Fatalf("Run = %v, want an error about the profile", err)
+		}
+	})
+
+	workerEnd, agentEnd := socketPair(t)
+	ran := make(chan error, 1)
+	go func() { ran <- Run(context.Background(), cfg, Listeners{}, workerEnd) }()
+	api := dial(t, agentEnd)
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer rcancel()
+	if _, err := api.Inventory(rctx, &workerv1.InventoryRequest{}); err != nil {
+		t.Fatalf("Inventory: %v", err)
+	}
+	agentEnd.Close()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after the agent hung up")
+	}
+	base := filepath.Join(dir, fmt.Sprintf("worker-2-%d", os.Getpid()))
+	for _, name := range []string{base + ".cpu.pprof", base + ".allocs.pprof"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b { // pprof's format is gzipped
+			t.Fatalf("%s holds %d bytes, not a profile", name, len(b))
+		}
+	}
 }
