@@ -126,14 +126,9 @@ func unavailable() *AuthError {
 }
 
 func (v *introspectionVerifier) Verify(r *http.Request) (Principal, error) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return Principal{}, &AuthError{
-			Status:    http.StatusUnauthorized,
-			Challenge: fmt.Sprintf("Bearer realm=%s", quote(v.realm)),
-			Message:   "bearer token required",
-		}
+	token, missing := bearerToken(r, v.realm)
+	if missing != nil {
+		return Principal{}, missing
 	}
 	if len(token) > maxTokenSize {
 		return Principal{}, v.refuse("invalid_token", "token is too large")

@@ -86,15 +86,9 @@ func (v *jwtVerifier) refuse(format string, args ...any) *AuthError {
 }
 
 func (v *jwtVerifier) Verify(r *http.Request) (Principal, error) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		// No credentials: a challenge without an error code (RFC 6750 3.1).
-		return Principal{}, &AuthError{
-			Status:    http.StatusUnauthorized,
-			Challenge: fmt.Sprintf("Bearer realm=%s", quote(v.realm)),
-			Message:   "bearer token required",
-		}
+	token, missing := bearerToken(r, v.realm)
+	if missing != nil {
+		return Principal{}, missing
 	}
 	if len(token) > maxTokenSize {
 		return Principal{}, v.refuse("token is too large")
@@ -216,4 +210,20 @@ func (v *jwtVerifier) checkClaims(payload []byte) (map[string]any, string, error
 		return nil, "", v.refuse("token audience is not accepted")
 	}
 	return nil, "", v.refuse("token claims are not valid")
+}
+
+// bearerToken reads the token of a request's "Authorization: Bearer
+// TOKEN", or says it is missing: a challenge without an error code (RFC
+// 6750 3.1). The JWT and the introspection verifiers read it alike.
+func bearerToken(r *http.Request, realm string) (string, *AuthError) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", &AuthError{
+			Status:    http.StatusUnauthorized,
+			Challenge: fmt.Sprintf("Bearer realm=%s", quote(realm)),
+			Message:   "bearer token required",
+		}
+	}
+	return token, nil
 }

@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	revoked := auth.NewRevocations()
-	if err := revoked.Load(ctx, st); err != nil {
+	if _, err := revoked.Load(ctx, st); err != nil {
 		return stoppedOr(ctx, fmt.Errorf("read the revoked agents: %w", err))
 	}
 

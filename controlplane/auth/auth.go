@@ -247,7 +247,7 @@ func CheckAgent(ctx context.Context, claimed string) error {
 	return nil
 }
 
-// ErrNoPolicy is returned by Check for a method Policy does not name.
+// ErrNoPolicy is Need's error for a method Policy does not name.
 var ErrNoPolicy = errors.New("no access policy")
 
 // Need is what a method requires of its caller.

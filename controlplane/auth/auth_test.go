@@ -111,3 +111,43 @@ func TestCheckAgent(t *testing.T) {
 		t.Errorf("no certificate: %v; want Unauthenticated", err)
 	}
 }
+
+// TestRevocationsFollowTheStore: an agent revoked through the store (as
+// by another replica) is refused here after the next reload, and Run
+// reports it once so that its streams close.
+func TestRevocationsFollowTheStore(t *testing.T) {
+	st := storetest.Open(t, storetest.SQLite(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := auth.NewRevocations()
+	r.Add("local", time.Now())
+	if added, err := r.Load(ctx, st); err != nil || len(added) != 0 {
+		t.Fatalf("Load of an empty store = %v, %v; want nothing added", added, err)
+	}
+	if _, ok := r.At("local"); !ok {
+		t.Fatal("a reload forgot a revocation taken here")
+	}
+	seen := make(chan string, 4)
+	go func() {
+		_ = r.Run(ctx, st, 10*time.Millisecond, func(id string) { seen <- id }, slog.New(slog.DiscardHandler))
+	}()
+	if _, err := st.RevokeAgent(ctx, "edge-9"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-seen:
+		if id != "edge-9" {
+			t.Fatalf("Run reported %q; want edge-9", id)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run never reported the agent revoked through the store")
+	}
+	if _, ok := r.At("edge-9"); !ok {
+		t.Fatal("the reloaded set does not hold the revoked agent")
+	}
+	select {
+	case id := <-seen:
+		t.Fatalf("Run reported %q again", id)
+	default:
+	}
+}

@@ -40,22 +40,29 @@ func (r *Revocations) Add(id string, at time.Time) {
 	r.revoked[id] = at
 }
 
-// Load replaces the set with the store's. Revocations are never undone,
-// so what Add took stays even when the store read missed it.
-func (r *Revocations) Load(ctx context.Context, s RevokedAgents) error {
+// Load replaces the set with the store's and returns the ids it did not
+// hold before. Revocations are never undone, so what Add took stays even
+// when the store read missed it.
+func (r *Revocations) Load(ctx context.Context, s RevokedAgents) ([]string, error) {
 	m, err := s.RevokedAgents(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var added []string
+	for id := range m {
+		if _, ok := r.revoked[id]; !ok {
+			added = append(added, id)
+		}
+	}
 	for id, at := range r.revoked {
 		if _, ok := m[id]; !ok {
 			m[id] = at
 		}
 	}
 	r.revoked = m
-	return nil
+	return added, nil
 }
 
 // Run reloads the set every interval until ctx ends; onNew is called with
@@ -69,27 +76,15 @@ func (r *Revocations) Run(ctx context.Context, s RevokedAgents, every time.Durat
 			return nil
 		case <-t.C:
 		}
-		before := r.snapshot()
-		if err := r.Load(ctx, s); err != nil {
+		added, err := r.Load(ctx, s)
+		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("cannot reload the revoked agents; keeping the ones known", "err", err)
 			}
 			continue
 		}
-		for id := range r.snapshot() {
-			if _, ok := before[id]; !ok && onNew != nil {
-				onNew(id)
-			}
+		for _, id := range added {
+			onNew(id)
 		}
 	}
-}
-
-func (r *Revocations) snapshot() map[string]time.Time {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	m := make(map[string]time.Time, len(r.revoked))
-	for id, at := range r.revoked {
-		m[id] = at
-	}
-	return m
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -17,13 +16,14 @@ import (
 
 	"github.com/weft-dev/weft/agent/snapshot"
 	"github.com/weft-dev/weft/controlplane/auth"
+	"github.com/weft-dev/weft/controlplane/pki"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
-// agentIDPattern is what an agent id may look like: it appears in URLs,
-// file names and certificates.
-var agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// agentIDPattern is what an agent id may look like, as its certificate
+// binds it.
+var agentIDPattern = pki.AgentIDPattern
 
 // agentConn is one agent connected to this replica.
 type agentConn struct {

@@ -22,7 +22,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"strings"
+	"regexp"
 	"sync"
 	"time"
 )
@@ -251,20 +251,14 @@ func AgentID(cert *x509.Certificate) (string, error) {
 	return id, nil
 }
 
-// CheckAgentID refuses an id that cannot name an agent in a certificate.
+// AgentIDPattern is what an agent id may look like: it appears in URLs,
+// file names and certificates. The agent API refuses any other.
+var AgentIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// CheckAgentID refuses an id that cannot name an agent.
 func CheckAgentID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("agent id is empty")
-	case len(id) > 255:
-		return fmt.Errorf("agent id is %d bytes long; at most 255", len(id))
-	case strings.TrimSpace(id) != id:
-		return fmt.Errorf("agent id %q has leading or trailing spaces", id)
-	}
-	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("agent id %q holds a control character", id)
-		}
+	if !AgentIDPattern.MatchString(id) {
+		return fmt.Errorf("agent id %q: want 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
 	}
 	return nil
 }
