@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/channel/format"
+	"github.com/weft-dev/weft/agent/connguard"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
@@ -435,14 +436,15 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.C
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			// The server's read timeout (the agent's --http-read-timeout)
-			// passed: the rest of the body will not be read, so the
+			// The connection's read bound (the agent's --http-read-timeout,
+			// kept by its connguard.Guard) passed: the rest of the body will not be read, so the
 			// connection cannot carry another request.
 			w.Header().Set("Connection", "close")
 			return nil, http.StatusRequestTimeout, errors.New("request body not received within the agent's read timeout")
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %v", err)
 	}
+	connguard.BodyRead(r.Context()) // the service may take its time from here
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, 0, nil // a request without a body needs no Content-Type
 	}

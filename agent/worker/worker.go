@@ -21,6 +21,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/certfile"
 	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/connguard"
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
@@ -169,15 +170,23 @@ func Run(ctx context.Context, cfg Config, lis Listeners, conn net.Conn) error {
 		Observer:     observer,
 	}
 	w := &server{eng: eng, fwd: fwd, log: log, served: make(chan error, 2)}
+	guard := connguard.New(connguard.Limits{
+		Header: min(10*time.Second, cfg.HTTPReadTimeout),
+		Body:   cfg.HTTPReadTimeout,
+		Idle:   2 * time.Minute,
+	})
+	gctx, stopGuard := context.WithCancel(context.Background()) // also while draining
+	defer stopGuard()
+	go guard.Run(gctx)
 	if lis.Plain != nil {
-		w.servers = append(w.servers, served{newServer(cfg, handler), lis.Plain})
+		w.servers = append(w.servers, served{newServer(guard, handler), guard.Listener(lis.Plain)})
 	}
 	if lis.TLS != nil {
 		certs, err := certfile.New(cfg.TLSCert, cfg.TLSKey, log.With("component", "tls"))
 		if err != nil {
 			return err
 		}
-		srv := newServer(cfg, handler)
+		srv := newServer(guard, handler)
 		srv.TLSConfig = &tls.Config{
 			GetCertificate: certs.GetCertificate,
 			MinVersion:     tls.VersionTLS12,
@@ -186,7 +195,7 @@ func Run(ctx context.Context, cfg Config, lis Listeners, conn net.Conn) error {
 			// own CAs, and checks the certificate (agent/security).
 			ClientAuth: tls.RequestClientCert,
 		}
-		w.servers = append(w.servers, served{srv, tls.NewListener(lis.TLS, srv.TLSConfig)})
+		w.servers = append(w.servers, served{srv, tls.NewListener(guard.Listener(lis.TLS), srv.TLSConfig)})
 	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage))
 	workerv1.RegisterWorkerServiceServer(gs, w)
@@ -237,18 +246,17 @@ func Run(ctx context.Context, cfg Config, lis Listeners, conn net.Conn) error {
 	return nil
 }
 
-// newServer is an HTTP server of the channels.
-func newServer(cfg Config, h http.Handler) *http.Server {
-	return &http.Server{
-		Handler: h,
-		// ReadTimeout cuts a client that sends its body slowly, holding a
-		// connection and a goroutine. It bounds only the reading: net/http
-		// lifts the deadline once the handler has read the body, so a long
-		// service, its late 504 and the answer are not cut by it.
-		ReadTimeout:       cfg.HTTPReadTimeout,
-		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
-		IdleTimeout:       2 * time.Minute,
-	}
+// newServer is an HTTP server of the channels. Its connections' reads
+// are bounded by guard rather than by the server's timeouts, which would
+// cost a timer operation three times a request: guard cuts a client that
+// sends its headers or body slowly, holding a connection and a goroutine,
+// or idles too long. It bounds only the reading: once the channel has read
+// a request's body, a long service, its late 504 and the answer are not
+// cut by it.
+func newServer(guard *connguard.Guard, h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h}
+	guard.Watch(srv)
+	return srv
 }
 
 // served is an HTTP server and the listener it serves.

@@ -23,13 +23,10 @@ import (
 //
 //	go test -run '^$' -bench ChannelVsPlain -benchtime 1x ./tests/bench/
 //	WEFT_BENCH_WORKERS=2 go test -run '^$' -bench ChannelVsPlain -benchtime 1x ./tests/bench/
+//	WEFT_BENCH_WORKER_PROFILE=/tmp/prof go test -run '^$' -bench ChannelVsPlainTLS -benchtime 1x ./tests/bench/
 func BenchmarkChannelVsPlain(b *testing.B) {
 	cp := testenv.StartControlPlane(b, storetest.SQLite(b).DSN)
-	var opts []testenv.Option
-	if w := os.Getenv("WEFT_BENCH_WORKERS"); w != "" {
-		opts = append(opts, testenv.WithArgs("--workers", w))
-	}
-	agent := testenv.StartAgent(b, cp, "bench-agent", opts...)
+	agent := testenv.StartAgent(b, cp, "bench-agent", agentOptions()...)
 	if r := testenv.Ctl(b, cp, "deploy", "testdata/transform", "--wait"); r.ExitCode != 0 {
 		b.Fatalf("deploy: %s", r)
 	}
@@ -54,7 +51,7 @@ func BenchmarkChannelVsPlainTLS(b *testing.B) {
 	authority := testenv.NewCA(b, "bench CA")
 	certs := authority.ServerCert(b, dir, "server", "bench")
 	cp := testenv.StartControlPlane(b, storetest.SQLite(b).DSN)
-	agent := testenv.StartAgent(b, cp, "bench-agent", testenv.OnlyHTTPS(certs.Cert, certs.Key))
+	agent := testenv.StartAgent(b, cp, "bench-agent", append(agentOptions(), testenv.OnlyHTTPS(certs.Cert, certs.Key))...)
 	if r := testenv.Ctl(b, cp, "deploy", "testdata/transform", "--wait"); r.ExitCode != 0 {
 		b.Fatalf("deploy: %s", r)
 	}
@@ -66,6 +63,21 @@ func BenchmarkChannelVsPlainTLS(b *testing.B) {
 	plain.url, plain.roots = strings.Replace(plain.url, "http://", "https://", 1), authority.Pool()
 	c := alternate(b, plain, target{name: "weft", url: agent.URL("/bench"), pid: agent.PID(), roots: authority.Pool()})
 	c.report(b, "plain", "weft")
+}
+
+// agentOptions are the benchmarked agent's options from the environment:
+// WEFT_BENCH_WORKERS sets its number of worker processes, and
+// WEFT_BENCH_WORKER_PROFILE a directory where each worker writes its CPU
+// and allocation profiles (--worker-profile).
+func agentOptions() []testenv.Option {
+	var opts []testenv.Option
+	if w := os.Getenv("WEFT_BENCH_WORKERS"); w != "" {
+		opts = append(opts, testenv.WithArgs("--workers", w))
+	}
+	if dir := os.Getenv("WEFT_BENCH_WORKER_PROFILE"); dir != "" {
+		opts = append(opts, testenv.WithArgs("--worker-profile", dir))
+	}
+	return opts
 }
 
 // startPlain builds and starts the plain server, with args.
