@@ -20,9 +20,9 @@ TESTFLAGS    ?=
 # it as a failure with no crashing input (golang/go#75804).
 FUZZ_TARGETS := \
 	./agent/handler:FuzzDecodeJSON:250000x \
-	./agent/channel/format:FuzzDecodeXML:250000x \
-	./agent/channel/format:FuzzDecodeSOAP:250000x \
-	./ctl/configfile:FuzzEscape:50000x
+	./agent/shared/format:FuzzDecodeXML:250000x \
+	./agent/shared/format:FuzzDecodeSOAP:250000x \
+	./proto/configfile:FuzzEscape:50000x
 FUZZ_EXECS   ?= 250000x
 # FUZZTIME, when set, replaces every target's count: a duration for a long
 # local run (make fuzz FUZZTIME=10m), or another count (FUZZTIME=1000000x).

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os/exec"
 	"slices"
@@ -61,8 +62,166 @@ func under(p, dir string) bool {
 	return p == full || strings.HasPrefix(p, full+"/")
 }
 
-// TestDependencyDirection checks what each binary's code may link: weftctl
-// only the generated API, agents nothing of the control plane.
+// rel is import path p of the module relative to the module's root.
+func rel(p string) string { return strings.TrimPrefix(p, module+"/") }
+
+// area is a part of the module, by the patterns of its packages.
+type area struct {
+	name     string
+	patterns []string
+}
+
+// areas are the parts of the module that allowedEdges speaks of. A package
+// belongs to the area of the most specific pattern that matches it, as
+// `go list` reads patterns: "dir/..." matches dir and every package under
+// it, a pattern without "/..." that one package.
+var areas = []area{
+	{"controlplane", []string{"controlplane/..."}},
+	{"agent", []string{"agent/..."}},
+	// The definitions the control plane's door and the agents must read
+	// alike, so that the door refuses exactly what an agent would.
+	{"agent/shared", []string{"agent/shared/..."}},
+	// The service API that deployed packages import (not agent/sdk/sdktest,
+	// the test kit built on the agent's handler, which is agent code).
+	{"agent/sdk", []string{"agent/sdk", "agent/sdk/internal/..."}},
+	{"ctl", []string{"ctl/..."}},
+	{"proto", []string{"proto/..."}},
+	{"deploy", []string{"deploy/..."}},
+	{"tests", []string{"tests/..."}},
+}
+
+// exemptAreas import whatever they need: the tests of the whole module.
+var exemptAreas = []string{"tests"}
+
+// allowedEdges lists every area that the code (not the tests) of an area
+// may import from this module, each with why. TestDependencyEdges fails on
+// any other edge; the standard library and third-party modules are always
+// allowed. Add an edge here only with a reason.
+var allowedEdges = []struct{ from, to, why string }{
+	{"controlplane", "controlplane", "its own packages"},
+	{"controlplane", "proto", "the APIs it serves, the snapshot it sends agents, and the config files it reads and writes"},
+	{"controlplane", "agent/shared", "the definitions agents read (channel routes, data formats, security definitions, outgoing config, job specs, the stats scale, the snapshot hash, sealing, the check and the evaluation of service packages): the door checks with the agents' own code"},
+
+	{"agent", "agent", "its own packages"},
+	{"agent", "agent/shared", "the definitions it shares with the control plane"},
+	{"agent", "agent/sdk", "the service API whose calls it serves"},
+	{"agent", "proto", "the agent API and the snapshot it runs"},
+
+	{"agent/shared", "agent/shared", "one another: they are a leaf set"},
+	{"agent/shared", "proto", "the snapshot's messages they read (channels, jobs, packages)"},
+	{"agent/shared", "agent/sdk", "an exception: the symbol tables that interpreted code sees, the handler shape and sdk.Register's options are the service API's own types; agent/sdk stays at the path service packages import it by, and links nothing else of the module (the next edge)"},
+
+	{"agent/sdk", "agent/sdk", "the service API and its internal registry, and nothing else of the module: service packages, and the shared definitions that describe the API, link nothing more"},
+
+	{"ctl", "ctl", "its own packages"},
+	{"ctl", "proto", "weftctl talks to the control plane through the generated admin API and the config-file formats alone"},
+
+	{"proto", "proto", "the generated code and the formats defined with it, which import nothing else"},
+
+	{"deploy", "agent/sdk", "the examples are service packages, written against the service API alone"},
+}
+
+// allowedPackageEdges are edges between two packages that their areas'
+// edges do not allow, each with why. Keep it short.
+var allowedPackageEdges = []struct{ from, to, why string }{
+	{"agent/identity/identitytest", "tests/testenv", "a test helper (a fake control plane's side of the agents' identities): it builds on the test environment's CA, and only tests import it"},
+}
+
+// matches reports whether the module-relative import path p matches
+// pattern, and how specific the pattern is: the deeper its directory the
+// more, and a package more than the tree of the same directory.
+func matches(p, pattern string) (bool, int) {
+	if dir, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return p == dir || strings.HasPrefix(p, dir+"/"), 2 * len(dir)
+	}
+	return p == pattern, 2*len(pattern) + 1
+}
+
+// areaOf is the area of the module-relative import path p, "" if none.
+func areaOf(p string) string {
+	area, best := "", -1
+	for _, a := range areas {
+		for _, pat := range a.patterns {
+			if ok, n := matches(p, pat); ok && n > best {
+				area, best = a.name, n
+			}
+		}
+	}
+	return area
+}
+
+// TestDependencyEdges checks every import of this module's packages made by
+// code, not tests, against allowedEdges and allowedPackageEdges. Tests may
+// import more (the control plane's run real agents); the packages of
+// exemptAreas may import anything.
+func TestDependencyEdges(t *testing.T) {
+	type edge struct{ from, to string }
+	allowed := map[edge]bool{}
+	used := map[edge]bool{}
+	names := map[string]bool{}
+	for _, a := range areas {
+		names[a.name] = true
+	}
+	for _, e := range allowedEdges {
+		if !names[e.from] || !names[e.to] {
+			t.Errorf("allowedEdges: %s -> %s: both ends must be areas", e.from, e.to)
+		}
+		allowed[edge{e.from, e.to}] = true
+	}
+	pkgAllowed := map[edge]bool{}
+	for _, e := range allowedPackageEdges {
+		pkgAllowed[edge{e.from, e.to}] = true
+	}
+
+	for _, p := range goList(t, "./...") {
+		from := areaOf(rel(p.ImportPath))
+		if from == "" {
+			t.Errorf("%s is in no area: add it to areas, and its edges to allowedEdges", p.ImportPath)
+			continue
+		}
+		if slices.Contains(exemptAreas, from) {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !inModule(imp) {
+				continue
+			}
+			to := areaOf(rel(imp))
+			switch e, pe := (edge{from, to}), (edge{rel(p.ImportPath), rel(imp)}); {
+			case allowed[e]:
+				used[e] = true
+			case pkgAllowed[pe]:
+				used[pe] = true
+			default:
+				t.Errorf("%s imports %s: %s may not import %s (the allowed edges are in allowedEdges)",
+					rel(p.ImportPath), rel(imp), from, describeArea(to))
+			}
+		}
+	}
+	// An edge that nothing uses is a rule nobody checks: drop it.
+	for _, e := range allowedEdges {
+		if !used[edge{e.from, e.to}] {
+			t.Errorf("allowedEdges lists %s -> %s, which no package uses: remove it", e.from, e.to)
+		}
+	}
+	for _, e := range allowedPackageEdges {
+		if !used[edge{e.from, e.to}] {
+			t.Errorf("allowedPackageEdges lists %s -> %s, which is not an import any more: remove it", e.from, e.to)
+		}
+	}
+}
+
+// describeArea names area for a message.
+func describeArea(area string) string {
+	if area == "" {
+		return "a package in no area"
+	}
+	return fmt.Sprintf("the %s area", area)
+}
+
+// TestDependencyDirection checks what each binary's code may link, through
+// any chain of imports: weftctl only ctl/ and the generated API, agents
+// nothing of the control plane, the control plane nothing of ctl/.
 func TestDependencyDirection(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -84,6 +243,12 @@ func TestDependencyDirection(t *testing.T) {
 			allowed: func(dep string) bool { return !under(dep, "controlplane") },
 			rule:    "agent must not import controlplane/",
 		},
+		{
+			name:    "the control plane never imports ctl",
+			pattern: "./controlplane/...",
+			allowed: func(dep string) bool { return !under(dep, "ctl") },
+			rule:    "controlplane must not import ctl/",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,51 +260,6 @@ func TestDependencyDirection(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// sharedWithControlPlane lists the packages outside controlplane/ that the
-// control plane may import directly, and why. The agent's parsers are shared
-// definitions, so that the door refuses exactly what an agent would; the two
-// ctl/ packages are config-as-code readers that the one-model work moves out
-// of ctl/ (the control plane is to import nothing of ctl/). Any other edge
-// fails TestControlPlaneImports: add it here only with a reason.
-var sharedWithControlPlane = map[string]string{
-	"agent/channel":        "channel routes and limits, checked at the door as agents read them",
-	"agent/channel/format": "data formats of channels",
-	"agent/outgoing":       "outgoing connection config",
-	"agent/runtime":        "the door type-checks packages with the agents' symbol tables",
-	"agent/scheduler":      "cron and interval specs",
-	"agent/secrets":        "one way of sealing secrets at rest, on the control plane and in agents' state directories",
-	"agent/security":       "security definitions",
-	"agent/snapshot":       "the snapshot's hash, computed alike on both sides",
-	"agent/stats":          "the statistics scale (bucket bounds)",
-	"ctl/configfile":       "config files read from the pickup directory and escaped on export (debt: to leave ctl/)",
-	"ctl/sources":          "the sources list read at start (debt: to leave ctl/)",
-}
-
-// TestControlPlaneImports checks that the control plane's code imports from
-// agent/ and ctl/ only the shared definitions listed in
-// sharedWithControlPlane. Its tests may import more: they run real agents.
-func TestControlPlaneImports(t *testing.T) {
-	used := map[string]bool{}
-	for _, p := range goList(t, "./controlplane/...") {
-		for _, imp := range p.Imports {
-			if !under(imp, "agent") && !under(imp, "ctl") {
-				continue
-			}
-			rel := strings.TrimPrefix(imp, module+"/")
-			if _, ok := sharedWithControlPlane[rel]; !ok {
-				t.Errorf("%s imports %s: the control plane may import only the shared definitions listed in sharedWithControlPlane", p.ImportPath, imp)
-				continue
-			}
-			used[rel] = true
-		}
-	}
-	for rel := range sharedWithControlPlane {
-		if !used[rel] {
-			t.Errorf("sharedWithControlPlane lists %s, which no control plane package imports: remove it", rel)
-		}
 	}
 }
 

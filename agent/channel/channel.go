@@ -30,11 +30,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/weft-dev/weft/agent/channel/format"
 	"github.com/weft-dev/weft/agent/connguard"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/format"
+	"github.com/weft-dev/weft/agent/shared/route"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -78,7 +79,7 @@ type Late interface {
 // Router maps requests to channels. It is immutable: an agent builds a new
 // one for each snapshot and swaps it in with the services.
 type Router struct {
-	routes    []route
+	routes    []route.Route
 	verifiers map[string]security.Verifier // by security definition name
 	gen       uint64                       // build order, for the rate limits (see limiters)
 }
@@ -97,7 +98,7 @@ func NewRouter(channels []*agentv1.Channel, verifiers map[string]security.Verifi
 		}
 		active = append(active, c)
 	}
-	routes, err := buildRoutes(active)
+	routes, err := route.Build(active)
 	if err != nil {
 		return nil, err
 	}
@@ -487,16 +488,16 @@ func (rt *Router) match(method, escaped string) (*agentv1.Channel, map[string]st
 	path := strings.TrimPrefix(escaped, "/")
 	var allow []string
 	for _, r := range rt.routes {
-		params, ok, err := r.match(path)
+		params, ok, err := r.Match(path)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		if !ok {
 			continue
 		}
-		for _, m := range r.channel.GetMethods() {
+		for _, m := range r.Channel.GetMethods() {
 			if m == method {
-				return r.channel, params, nil, nil
+				return r.Channel, params, nil, nil
 			}
 			if !slices.Contains(allow, m) {
 				allow = append(allow, m)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -99,7 +100,7 @@ func TestHandlerClientCert(t *testing.T) {
 	other := makeCert(t, "other CA", nil)
 	good := makeCert(t, "acme", &ca)
 	foreign := makeCert(t, "acme", &other)
-	v, err := security.NewVerifier(security.Definition{Name: "mtls", Kind: security.KindTLSClientCert, CAPEM: ca.pem()})
+	v, err := security.NewVerifier(secdef.Definition{Name: "mtls", Kind: secdef.KindTLSClientCert, CAPEM: ca.pem()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestHandlerIntrospection(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"active": active, "sub": "ada"})
 	}))
 	defer endpoint.Close()
-	v, err := security.NewVerifier(security.Definition{Name: "idp", Kind: security.KindBearer,
+	v, err := security.NewVerifier(secdef.Definition{Name: "idp", Kind: secdef.KindBearer,
 		IntrospectionURL: endpoint.URL, ClientID: "weft", ClientSecret: "s"})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/observe"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )

@@ -104,8 +104,8 @@ func (l *limiters) forget(router *Router) {
 	}
 	limited := make(map[string]bool, len(router.routes))
 	for _, rt := range router.routes {
-		if rt.channel.GetRateLimit() > 0 {
-			limited[rt.channel.GetName()] = true
+		if rt.Channel.GetRateLimit() > 0 {
+			limited[rt.Channel.GetName()] = true
 		}
 	}
 	for name := range l.channels {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -261,10 +262,10 @@ func signHS256(t *testing.T, secret string, claims map[string]any) string {
 // own header and an HS256 jwt definition.
 func testVerifiers(t *testing.T) map[string]security.Verifier {
 	t.Helper()
-	defs := []security.Definition{
-		{Name: "basic", Kind: security.KindBasicAuth, Username: "ada", Password: "s3cret pass"},
-		{Name: "key", Kind: security.KindAPIKey, Header: "X-Partner-Key", Key: "k-123456"},
-		{Name: "token", Kind: security.KindJWT, Algorithms: []string{security.HS256}, Secret: testJWTSecret, Issuer: testIssuer, Audience: "weft"},
+	defs := []secdef.Definition{
+		{Name: "basic", Kind: secdef.KindBasicAuth, Username: "ada", Password: "s3cret pass"},
+		{Name: "key", Kind: secdef.KindAPIKey, Header: "X-Partner-Key", Key: "k-123456"},
+		{Name: "token", Kind: secdef.KindJWT, Algorithms: []string{secdef.HS256}, Secret: testJWTSecret, Issuer: testIssuer, Audience: "weft"},
 	}
 	out := map[string]security.Verifier{}
 	for _, d := range defs {

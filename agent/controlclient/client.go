@@ -30,7 +30,7 @@ import (
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/recent"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/state"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )

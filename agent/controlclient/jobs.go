@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/scheduler"
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -86,7 +87,7 @@ func (k coordinator) Report(ctx context.Context, runs []*agentv1.JobRun) error {
 func checkJobs(snap *agentv1.Snapshot) []*agentv1.ObjectError {
 	var errs []*agentv1.ObjectError
 	for _, j := range snap.GetJobs() {
-		if err := scheduler.Validate(j); err != nil {
+		if err := jobspec.Validate(j); err != nil {
 			errs = append(errs, &agentv1.ObjectError{Kind: "job", Name: j.GetName(), Message: err.Error()})
 		}
 	}

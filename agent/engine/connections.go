@@ -13,6 +13,7 @@ import (
 	"github.com/weft-dev/weft/agent/outgoing"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -82,7 +83,7 @@ func buildConnections(prev *connections, snap *agentv1.Snapshot, log *slog.Logge
 			}
 			next.auths[name] = a
 		}
-		if def.Kind == security.KindTLSClientCert && def.Outbound() {
+		if def.Kind == secdef.KindTLSClientCert && def.Outbound() {
 			cfg, err := def.TLSConfig()
 			if err != nil {
 				fail("security", name, "%v", err)
@@ -168,10 +169,10 @@ func carry[V any](dst, src map[string]V, name string) {
 }
 
 // definition converts a snapshot's security definition.
-func definition(p *agentv1.SecurityDefinition) security.Definition {
-	return security.Definition{
+func definition(p *agentv1.SecurityDefinition) secdef.Definition {
+	return secdef.Definition{
 		Name:         p.GetName(),
-		Kind:         security.Kind(p.GetKind()),
+		Kind:         secdef.Kind(p.GetKind()),
 		Username:     p.GetUsername(),
 		Password:     p.GetPassword(),
 		Header:       p.GetHeader(),

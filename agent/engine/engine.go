@@ -27,7 +27,8 @@ import (
 	"github.com/weft-dev/weft/agent/runtime"
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -634,10 +635,10 @@ func NewCID() string {
 const cidAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 
 // sourceOf returns what the runtime loads of a package.
-func sourceOf(p *agentv1.Package) runtime.Source {
-	src := runtime.Source{Name: p.GetName()}
+func sourceOf(p *agentv1.Package) svcpkg.Source {
+	src := svcpkg.Source{Name: p.GetName()}
 	for _, f := range p.GetFiles() {
-		src.Files = append(src.Files, runtime.File{Name: f.GetName(), Content: f.GetContent()})
+		src.Files = append(src.Files, svcpkg.File{Name: f.GetName(), Content: f.GetContent()})
 	}
 	return src
 }

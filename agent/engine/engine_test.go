@@ -11,7 +11,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )

@@ -14,7 +14,7 @@ import (
 	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/metrics"
 	"github.com/weft-dev/weft/agent/observe"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/stats"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )

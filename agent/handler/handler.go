@@ -17,11 +17,7 @@ import (
 	"unicode"
 
 	"github.com/weft-dev/weft/agent/sdk"
-)
-
-var (
-	contextType = reflect.TypeFor[*sdk.Context]()
-	errorType   = reflect.TypeFor[error]()
+	"github.com/weft-dev/weft/agent/shared/handlersig"
 )
 
 // Service is a checked handler, ready to be invoked. It is immutable and
@@ -55,27 +51,14 @@ const firstCallWait = 250 * time.Millisecond
 var ErrClosed = errors.New("service is closed")
 
 // New checks that fn has the shape func(*sdk.Context, In) (Out, error),
-// with In and Out structs, pointers to structs or maps with string keys,
-// and returns it as the service name.
+// with In and Out structs, pointers to structs or maps with string keys
+// (handlersig.Check), and returns it as the service name.
 func New(name string, fn any) (*Service, error) {
-	if name == "" {
-		return nil, errors.New("service name is empty")
+	if err := handlersig.Check(name, fn); err != nil {
+		return nil, err
 	}
 	v := reflect.ValueOf(fn)
-	if fn == nil || v.Kind() != reflect.Func || v.IsNil() {
-		return nil, fmt.Errorf("service %q: handler must be a func(*sdk.Context, In) (Out, error), got %T", name, fn)
-	}
 	t := v.Type()
-	if t.NumIn() != 2 || t.NumOut() != 2 || t.IsVariadic() ||
-		t.In(0) != contextType || t.Out(1) != errorType {
-		return nil, fmt.Errorf("service %q: handler must be a func(*sdk.Context, In) (Out, error), got %s", name, t)
-	}
-	if !dataType(t.In(1)) {
-		return nil, fmt.Errorf("service %q: input type %s must be a struct, a pointer to a struct or a map with string keys", name, t.In(1))
-	}
-	if !dataType(t.Out(0)) {
-		return nil, fmt.Errorf("service %q: output type %s must be a struct, a pointer to a struct or a map with string keys", name, t.Out(0))
-	}
 	return &Service{
 		firstDone: make(chan struct{}),
 		name:      name,
@@ -84,13 +67,6 @@ func New(name string, fn any) (*Service, error) {
 		out:       t.Out(0),
 		required:  requiredFields(t.In(1), map[reflect.Type]bool{}),
 	}, nil
-}
-
-func dataType(t reflect.Type) bool {
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Kind() == reflect.Struct || t.Kind() == reflect.Map && t.Key().Kind() == reflect.String
 }
 
 // Name returns the service name.

@@ -22,7 +22,8 @@ import (
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/jobspec"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -39,7 +40,7 @@ func helloSnapshot(t *testing.T, rev int64) *agentv1.Snapshot {
 		Revision: rev,
 		Packages: []*agentv1.Package{{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Files: files}},
 		Channels: []*agentv1.Channel{{Name: "hello", Path: "/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}},
-		Jobs: []*agentv1.Job{{Name: "greet", Service: "hello.greet", Type: scheduler.TypeInterval, IntervalMs: 3_600_000,
+		Jobs: []*agentv1.Job{{Name: "greet", Service: "hello.greet", Type: jobspec.TypeInterval, IntervalMs: 3_600_000,
 			StartAtUnixMs: time.Now().Add(time.Hour).UnixMilli(), Payload: []byte(`{"name":"Job"}`), Active: true}},
 	}
 }

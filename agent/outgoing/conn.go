@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/weft-dev/weft/agent/shared/outgoingconf"
 )
 
 // DefaultMaxBody is the largest response body Do reads unless
@@ -67,7 +69,7 @@ func WithMaxBody(n int64) Option {
 type Conn struct {
 	cfg     Config // with defaults applied
 	base    *url.URL
-	tmpl    template
+	tmpl    outgoingconf.Template
 	client  *http.Client
 	tr      *http.Transport
 	auth    Auth
@@ -143,16 +145,16 @@ func New(cfg Config, opts ...Option) (*Conn, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	cfg = cfg.withDefaults()
-	base, _ := parseAddress(cfg.Address)       // validated above
-	tmpl, _ := parseTemplate(cfg.PathTemplate) // validated above
+	cfg = cfg.WithDefaults()
+	base, _ := outgoingconf.ParseAddress(cfg.Address)       // validated above
+	tmpl, _ := outgoingconf.ParseTemplate(cfg.PathTemplate) // validated above
 
 	tlsCfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // explicit per-connection opt-out
 	}
 	if len(cfg.CABundlePEM) > 0 {
-		pool, err := parseCABundle(cfg.CABundlePEM)
+		pool, err := outgoingconf.ParseCABundle(cfg.CABundlePEM)
 		if err != nil {
 			return nil, fmt.Errorf("outgoing %q: CABundlePEM: %w", cfg.Name, err)
 		}
@@ -223,7 +225,7 @@ func (c *Conn) Do(ctx context.Context, params map[string]string, query url.Value
 // is not nil, and unmarshals the response body into out when out is not nil
 // and the body is not empty.
 func (c *Conn) JSON(ctx context.Context, params map[string]string, in any, out any) error {
-	if c.cfg.Format != FormatJSON {
+	if c.cfg.Format != outgoingconf.FormatJSON {
 		return fmt.Errorf("outgoing %q: JSON call on a %s connection", c.cfg.Name, c.cfg.Format)
 	}
 	var body []byte
@@ -282,15 +284,15 @@ func (c *Conn) url(params map[string]string, query url.Values) (*url.URL, error)
 	path := strings.TrimSuffix(u.Path, "/")
 	raw := strings.TrimSuffix(u.EscapedPath(), "/")
 	for _, s := range c.tmpl {
-		v := s.literal
-		if s.param != "" {
+		v := s.Literal
+		if s.Param != "" {
 			var ok bool
-			v, ok = params[s.param]
+			v, ok = params[s.Param]
 			if !ok {
-				return nil, fmt.Errorf("outgoing %q: path param %q is missing", c.cfg.Name, s.param)
+				return nil, fmt.Errorf("outgoing %q: path param %q is missing", c.cfg.Name, s.Param)
 			}
 			if v == "" {
-				return nil, fmt.Errorf("outgoing %q: path param %q is empty", c.cfg.Name, s.param)
+				return nil, fmt.Errorf("outgoing %q: path param %q is empty", c.cfg.Name, s.Param)
 			}
 		}
 		path += "/" + v
@@ -369,14 +371,14 @@ func (c *Conn) do(ctx context.Context, method string, u *url.URL, body []byte, l
 func (c *Conn) setHeaders(req *http.Request, hasBody bool) {
 	var ctype, accept string
 	switch c.cfg.Format {
-	case FormatJSON:
+	case outgoingconf.FormatJSON:
 		ctype, accept = "application/json", "application/json"
-	case FormatXML:
+	case outgoingconf.FormatXML:
 		ctype, accept = "application/xml; charset=utf-8", "application/xml, text/xml"
-	case FormatSOAP11:
+	case outgoingconf.FormatSOAP11:
 		ctype, accept = "text/xml; charset=utf-8", "text/xml"
 		req.Header.Set("SOAPAction", `"`+c.cfg.SOAPAction+`"`)
-	case FormatSOAP12:
+	case outgoingconf.FormatSOAP12:
 		ctype, accept = "application/soap+xml; charset=utf-8", "application/soap+xml"
 		if c.cfg.SOAPAction != "" {
 			ctype += `; action="` + c.cfg.SOAPAction + `"`

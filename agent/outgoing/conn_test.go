@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weft-dev/weft/agent/shared/outgoingconf"
 )
 
 // seen is what a test server received.
@@ -109,21 +111,21 @@ func TestDoRequest(t *testing.T) {
 		},
 		{
 			name: "xml body",
-			cfg:  Config{Address: srv.URL, Method: "PUT", Format: FormatXML},
+			cfg:  Config{Address: srv.URL, Method: "PUT", Format: outgoingconf.FormatXML},
 			body: []byte(`<a/>`),
 			want: seen{Method: "PUT", Path: "", Body: `<a/>`,
 				Header: http.Header{"Content-Type": {"application/xml; charset=utf-8"}, "Soapaction": {""}}},
 		},
 		{
 			name: "soap 1.1",
-			cfg:  Config{Address: srv.URL, PathTemplate: "/ws", Method: "POST", Format: FormatSOAP11, SOAPAction: "urn:GetCustomer"},
+			cfg:  Config{Address: srv.URL, PathTemplate: "/ws", Method: "POST", Format: outgoingconf.FormatSOAP11, SOAPAction: "urn:GetCustomer"},
 			body: []byte(`<Envelope/>`),
 			want: seen{Method: "POST", Path: "/ws", Body: `<Envelope/>`,
 				Header: http.Header{"Content-Type": {"text/xml; charset=utf-8"}, "Soapaction": {`"urn:GetCustomer"`}}},
 		},
 		{
 			name: "soap 1.2",
-			cfg:  Config{Address: srv.URL, PathTemplate: "/ws", Method: "POST", Format: FormatSOAP12, SOAPAction: "urn:GetCustomer"},
+			cfg:  Config{Address: srv.URL, PathTemplate: "/ws", Method: "POST", Format: outgoingconf.FormatSOAP12, SOAPAction: "urn:GetCustomer"},
 			body: []byte(`<Envelope/>`),
 			want: seen{Method: "POST", Path: "/ws", Body: `<Envelope/>`,
 				Header: http.Header{"Content-Type": {`application/soap+xml; charset=utf-8; action="urn:GetCustomer"`}, "Soapaction": {""}}},
@@ -416,7 +418,7 @@ func TestJSON(t *testing.T) {
 	if err := c.JSON(context.Background(), params, map[string]string{"name": "Ada"}, &wrong); err == nil || !strings.Contains(err.Error(), "decode response") {
 		t.Fatalf("JSON into a wrong type: %v", err)
 	}
-	x := newConn(t, Config{Address: srv.URL, Format: FormatXML})
+	x := newConn(t, Config{Address: srv.URL, Format: outgoingconf.FormatXML})
 	if err := x.JSON(context.Background(), nil, nil, nil); err == nil {
 		t.Fatal("JSON on an xml connection: no error")
 	}

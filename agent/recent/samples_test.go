@@ -10,6 +10,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -91,7 +92,7 @@ func TestSamplesInvocation(t *testing.T) {
 }
 
 func TestSamplesSlowThresholds(t *testing.T) {
-	p, err := runtime.Load(context.Background(), runtime.Source{Name: "svc", Files: []runtime.File{{Name: "svc.go", Content: []byte(`package svc
+	p, err := runtime.Load(context.Background(), svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte(`package svc
 
 import (
 	"time"

@@ -17,26 +17,27 @@ import (
 	"github.com/weft-dev/weft/agent/handler"
 	"github.com/weft-dev/weft/agent/runtime"
 	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // source builds a Source from name, content pairs.
-func source(nameContent ...string) runtime.Source {
-	src := runtime.Source{Name: "test"}
+func source(nameContent ...string) svcpkg.Source {
+	src := svcpkg.Source{Name: "test"}
 	for i := 0; i < len(nameContent); i += 2 {
-		src.Files = append(src.Files, runtime.File{Name: nameContent[i], Content: []byte(nameContent[i+1])})
+		src.Files = append(src.Files, svcpkg.File{Name: nameContent[i], Content: []byte(nameContent[i+1])})
 	}
 	return src
 }
 
 // dirSource reads the non-test Go files of dir, as a deploy would send them.
-func dirSource(t testing.TB, dir string) runtime.Source {
+func dirSource(t testing.TB, dir string) svcpkg.Source {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := runtime.Source{Name: filepath.Base(dir)}
+	src := svcpkg.Source{Name: filepath.Base(dir)}
 	for _, p := range paths {
 		if strings.HasSuffix(p, "_test.go") {
 			continue
@@ -45,12 +46,12 @@ func dirSource(t testing.TB, dir string) runtime.Source {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src.Files = append(src.Files, runtime.File{Name: filepath.Base(p), Content: b})
+		src.Files = append(src.Files, svcpkg.File{Name: filepath.Base(p), Content: b})
 	}
 	return src
 }
 
-func load(t testing.TB, src runtime.Source, opts ...runtime.Option) *runtime.Package {
+func load(t testing.TB, src svcpkg.Source, opts ...svcpkg.Option) *runtime.Package {
 	t.Helper()
 	p, err := runtime.Load(context.Background(), src, opts...)
 	if err != nil {
@@ -74,7 +75,7 @@ const header = "package svc\n\nimport \"github.com/weft-dev/weft/agent/sdk\"\n\n
 
 // service is a one-file package registering name with the given handler
 // body, which sees in (a map) and ctx. The file imports the SDK and imports.
-func service(name, body string, imports ...string) runtime.Source {
+func service(name, body string, imports ...string) svcpkg.Source {
 	head := header
 	if len(imports) > 0 {
 		head = "package svc\n\nimport (\n\t\"github.com/weft-dev/weft/agent/sdk\"\n\t\"" + strings.Join(imports, "\"\n\t\"") + "\"\n)\n\n"
@@ -136,8 +137,8 @@ func TestLoadOrders(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		src  runtime.Source
-		opts []runtime.Option
+		src  svcpkg.Source
+		opts []svcpkg.Option
 		want []string // the problems, in order
 	}{
 		{
@@ -255,7 +256,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "runaway init",
 			src:  source("a.go", header+"func init() {\n\tfor {\n\t}\n}\n"),
-			opts: []runtime.Option{runtime.WithLoadTimeout(100 * time.Millisecond)},
+			opts: []svcpkg.Option{svcpkg.WithLoadTimeout(100 * time.Millisecond)},
 			want: []string{"initialisation did not finish within 100ms"},
 		},
 		{
@@ -303,7 +304,7 @@ func h(*sdk.Context, map[string]any) (map[string]any, error) { return nil, nil }
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := runtime.Load(context.Background(), tt.src, tt.opts...)
-			var le *runtime.LoadError
+			var le *svcpkg.LoadError
 			if !errors.As(err, &le) {
 				t.Fatalf("Load = %v, %v; want a *LoadError", p, err)
 			}
@@ -324,8 +325,8 @@ func h(*sdk.Context, map[string]any) (map[string]any, error) { return nil, nil }
 
 func TestTestFilesIgnored(t *testing.T) {
 	src := service("x", "\treturn in, nil")
-	src.Files = append(src.Files, runtime.File{Name: "svc_test.go", Content: []byte("package svc\n\nimport \"testing\"\n")})
-	if names, err := runtime.Validate(context.Background(), src); err != nil || !slices.Equal(names, []string{"x"}) {
+	src.Files = append(src.Files, svcpkg.File{Name: "svc_test.go", Content: []byte("package svc\n\nimport \"testing\"\n")})
+	if names, err := svcpkg.Validate(context.Background(), src); err != nil || !slices.Equal(names, []string{"x"}) {
 		t.Fatalf("Validate = %q, %v", names, err)
 	}
 }
@@ -346,7 +347,7 @@ func TestAllowedImports(t *testing.T) {
 
 func h(*sdk.Context, map[string]any) (map[string]any, error) { return nil, nil }
 `)
-	if _, err := runtime.Validate(context.Background(), source("a.go", b.String())); err != nil {
+	if _, err := svcpkg.Validate(context.Background(), source("a.go", b.String())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -526,7 +527,7 @@ func init() {
 func TestOutputIsLogged(t *testing.T) {
 	var logs testenv.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	p := load(t, service("x", "\tfmt.Println(\"hello from\", \"service\")\n\treturn nil, nil", "fmt"), runtime.WithLogger(logger))
+	p := load(t, service("x", "\tfmt.Println(\"hello from\", \"service\")\n\treturn nil, nil", "fmt"), svcpkg.WithLogger(logger))
 	if _, err := invoke(t, p, "x", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +540,7 @@ func TestLoadContextCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := runtime.Load(ctx, service("x", "\treturn nil, nil"))
-	var le *runtime.LoadError
+	var le *svcpkg.LoadError
 	if !errors.Is(err, context.Canceled) || errors.As(err, &le) {
 		t.Fatalf("Load = %v, want context.Canceled and no *LoadError", err)
 	}

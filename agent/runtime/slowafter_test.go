@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 )
 
 func TestRegisterOptions(t *testing.T) {
@@ -53,7 +54,7 @@ func init() { sdk.Register("x", h, sdk.SlowAfter(-time.Second)) }
 func h(*sdk.Context, map[string]any) (map[string]any, error) { return nil, nil }
 `)
 	_, err := runtime.Load(context.Background(), src)
-	var le *runtime.LoadError
+	var le *svcpkg.LoadError
 	if !errors.As(err, &le) || len(le.Problems) != 1 || !strings.Contains(le.Problems[0].String(), `service "x": sdk.SlowAfter(-1s) must not be negative`) {
 		t.Fatalf("Load = %v; want one problem about the negative SlowAfter", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 )
 
 // TestCronAcrossDaylightSaving pins what a cron job in a zone with
@@ -11,7 +13,7 @@ import (
 // skips in spring does not fire that day, and one it repeats in autumn
 // fires twice. Jobs that must fire once a day whatever happens run in UTC.
 func TestCronAcrossDaylightSaving(t *testing.T) {
-	sched, err := Spec{Type: TypeCron, Cron: "30 2 * * *", TimeZone: "Europe/Berlin"}.Schedule()
+	sched, err := jobspec.Spec{Type: jobspec.TypeCron, Cron: "30 2 * * *", TimeZone: "Europe/Berlin"}.Schedule()
 	if err != nil {
 		t.Fatal(err)
 	}

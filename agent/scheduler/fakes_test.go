@@ -13,6 +13,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -428,7 +429,7 @@ func intervalJob(name string, start time.Time, period time.Duration) *agentv1.Jo
 	return &agentv1.Job{
 		Name:          name,
 		Service:       name + ".svc",
-		Type:          TypeInterval,
+		Type:          jobspec.TypeInterval,
 		StartAtUnixMs: start.UnixMilli(),
 		IntervalMs:    period.Milliseconds(),
 		Active:        true,

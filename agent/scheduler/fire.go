@@ -13,6 +13,7 @@ import (
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -37,7 +38,7 @@ func (s *Scheduler) fire(ctx context.Context, f firing) {
 	cid := s.newCID()
 	// A firing of a job on one agent is claimed first: only the agent it
 	// is granted to may report on it, even to say it skipped it.
-	if f.job.GetPlacement() == PlacementOne {
+	if f.job.GetPlacement() == jobspec.PlacementOne {
 		if result := s.claim(ctx, f, cid); result != "" {
 			s.done(f, result)
 			return
@@ -237,7 +238,7 @@ func (s *Scheduler) skipped(j *agentv1.Job, cid, trigger string, at time.Time, p
 func (s *Scheduler) newRun(j *agentv1.Job, cid, trigger string, at, started time.Time) *agentv1.JobRun {
 	placement := j.GetPlacement()
 	if placement == "" {
-		placement = PlacementEvery
+		placement = jobspec.PlacementEvery
 	}
 	return &agentv1.JobRun{
 		Job:               j.GetName(),

@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 func oneJob(name string, period time.Duration) *agentv1.Job {
 	j := intervalJob(name, t0.Add(period), period)
-	j.Placement = PlacementOne
+	j.Placement = jobspec.PlacementOne
 	return j
 }
 

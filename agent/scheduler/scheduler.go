@@ -22,6 +22,7 @@ import (
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -119,7 +120,7 @@ type Scheduler struct {
 
 type entry struct {
 	job   *agentv1.Job
-	sched Schedule
+	sched jobspec.Schedule
 	next  time.Time
 	idx   int // in queue; -1 when the job has no firing left
 }
@@ -189,7 +190,7 @@ func (s *Scheduler) Set(jobs []*agentv1.Job) {
 			next[j.GetName()] = old
 			continue
 		}
-		sched, err := SpecOf(j).Schedule()
+		sched, err := jobspec.SpecOf(j).Schedule()
 		if err != nil { // the control plane validates jobs; this is a bug there
 			s.log.Error("job left out: bad schedule", "job", j.GetName(), "err", err)
 			continue
@@ -222,7 +223,7 @@ func (s *Scheduler) targets(j *agentv1.Job) bool {
 // replace makes next the job set, rebuilding the queue. Caller holds mu.
 func (s *Scheduler) replace(next map[string]*entry) {
 	for name := range s.leases {
-		if e := next[name]; e == nil || e.job.GetPlacement() != PlacementOne {
+		if e := next[name]; e == nil || e.job.GetPlacement() != jobspec.PlacementOne {
 			delete(s.leases, name)
 		}
 	}
@@ -343,7 +344,7 @@ func (s *Scheduler) advance(e *entry, now time.Time) {
 
 // countIn counts the firings in (after, upTo], up to 1,000, for a log line:
 // the caller holds the lock, and a suspended host may have missed many.
-func countIn(sched Schedule, after, upTo time.Time) int {
+func countIn(sched jobspec.Schedule, after, upTo time.Time) int {
 	n := 0
 	for t, ok := sched.Next(after); ok && !t.After(upTo) && n < 1000; t, ok = sched.Next(t) {
 		n++

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -23,12 +24,12 @@ func TestEachTypeFiresWithItsPayload(t *testing.T) {
 	clk := newFakeClock()
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{outcomes: o})
-	once := &agentv1.Job{Name: "once", Service: "once.svc", Type: TypeOneTime, StartAtUnixMs: t0.Add(2 * time.Second).UnixMilli(),
+	once := &agentv1.Job{Name: "once", Service: "once.svc", Type: jobspec.TypeOneTime, StartAtUnixMs: t0.Add(2 * time.Second).UnixMilli(),
 		Payload: []byte(`{"kind":"once"}`), Active: true, TimeoutMs: 1500}
 	every := intervalJob("every", t0.Add(time.Second), 2*time.Second)
 	every.Payload = []byte(`{"kind":"every"}`)
 	every.Repeats = 2
-	cron := &agentv1.Job{Name: "cron", Service: "cron.svc", Type: TypeCron, Cron: "*/3 * * * * *", Active: true} // no payload
+	cron := &agentv1.Job{Name: "cron", Service: "cron.svc", Type: jobspec.TypeCron, Cron: "*/3 * * * * *", Active: true} // no payload
 	a.s.Set([]*agentv1.Job{once, every, cron})
 	a.start(t)
 
@@ -75,7 +76,7 @@ func TestRunsAreRecordedAndReported(t *testing.T) {
 	good := intervalJob("good", t0.Add(time.Second), time.Minute)
 	bad := intervalJob("bad", t0.Add(time.Second), time.Minute)
 	slow := intervalJob("slow", t0.Add(time.Second), time.Minute)
-	slow.Placement = PlacementEvery
+	slow.Placement = jobspec.PlacementEvery
 	a.s.Set([]*agentv1.Job{good, bad, slow})
 	a.start(t)
 	step(t, clk, o, time.Second, 3)
@@ -89,7 +90,7 @@ func TestRunsAreRecordedAndReported(t *testing.T) {
 	}
 	for _, r := range cp.reported() {
 		w := want[r.GetJob()]
-		if r.GetOutcome() != w.outcome || r.GetError() != w.err || r.GetTrigger() != TriggerSchedule || r.GetPlacement() != PlacementEvery ||
+		if r.GetOutcome() != w.outcome || r.GetError() != w.err || r.GetTrigger() != TriggerSchedule || r.GetPlacement() != jobspec.PlacementEvery ||
 			r.GetScheduledAtUnixMs() != t0.Add(time.Second).UnixMilli() || r.GetStartedAtUnixMs() != t0.Add(time.Second).UnixMilli() ||
 			!strings.HasPrefix(r.GetCid(), "agent-1-cid-") {
 			t.Errorf("run %v; want outcome %q, error %q", r, w.outcome, w.err)
@@ -277,7 +278,7 @@ func TestRunNow(t *testing.T) {
 	paused := intervalJob("paused", t0.Add(time.Hour), time.Hour)
 	paused.Active = false
 	paused.Payload = []byte(`{"now":true}`)
-	paused.Placement = PlacementOne // a manual run asks no claim
+	paused.Placement = jobspec.PlacementOne // a manual run asks no claim
 	failing := intervalJob("failing", t0.Add(time.Hour), time.Hour)
 	a.inv.status["failing.svc"] = 500
 	a.s.Set([]*agentv1.Job{paused, failing})
@@ -286,7 +287,7 @@ func TestRunNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.GetTrigger() != TriggerManual || run.GetOutcome() != OutcomeOK || run.GetJob() != "paused" || run.GetPlacement() != PlacementOne ||
+	if run.GetTrigger() != TriggerManual || run.GetOutcome() != OutcomeOK || run.GetJob() != "paused" || run.GetPlacement() != jobspec.PlacementOne ||
 		run.GetStartedAtUnixMs() != t0.UnixMilli() || run.GetCid() != "agent-1-cid-1" {
 		t.Errorf("run %v", run)
 	}

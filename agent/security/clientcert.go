@@ -1,66 +1,16 @@
 package security
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
-
-// parseCAs reads a PEM bundle of CA certificates, naming the block (from 1)
-// at fault.
-func parseCAs(bundle string) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	rest := []byte(bundle)
-	n := 0
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		n++
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("ca_pem: PEM block %d is %q, want CERTIFICATE", n, block.Type)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("ca_pem: PEM block %d: %w", n, err)
-		}
-		pool.AddCert(c)
-	}
-	switch {
-	case n == 0:
-		return nil, errors.New("ca_pem: no PEM block found")
-	case len(bytes.TrimSpace(rest)) > 0:
-		return nil, fmt.Errorf("ca_pem: the text after PEM block %d is not a PEM block", n)
-	}
-	return pool, nil
-}
-
-// checkRules checks the patterns of allowed_subjects or allowed_sans
-// (field): each is a name, or "*." and a name.
-func checkRules(field string, rules []string, sans bool) error {
-	for i, r := range rules {
-		rest, wild := strings.CutPrefix(r, "*.")
-		switch {
-		case r == "" || strings.TrimSpace(r) != r:
-			return fmt.Errorf("%s[%d] %q: want a name without surrounding white space", field, i, r)
-		case wild && rest == "":
-			return fmt.Errorf(`%s[%d] %q: want a name after "*."`, field, i, r)
-		case strings.Contains(rest, "*"):
-			return fmt.Errorf(`%s[%d] %q: "*" is allowed only as a leading "*."`, field, i, r)
-		case wild && sans && strings.ContainsAny(rest, "@:/"):
-			return fmt.Errorf(`%s[%d] %q: a "*." pattern matches DNS names, not email addresses or URIs`, field, i, r)
-		}
-	}
-	return nil
-}
 
 // matchName reports whether name matches pattern: "*.example.com" matches
 // one label in front of example.com (a.example.com, not example.com nor
@@ -92,8 +42,8 @@ type clientCertVerifier struct {
 
 var _ Verifier = (*clientCertVerifier)(nil)
 
-func newClientCertVerifier(def Definition, o options) (*clientCertVerifier, error) {
-	roots, err := parseCAs(def.CAPEM)
+func newClientCertVerifier(def secdef.Definition, o options) (*clientCertVerifier, error) {
+	roots, err := secdef.ParseCAs(def.CAPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", def, err)
 	}
@@ -138,7 +88,7 @@ func (v *clientCertVerifier) Verify(r *http.Request) (Principal, error) {
 	if len(v.subjects)+len(v.sans) > 0 && !v.allowed(leaf) {
 		return Principal{}, refuseCert("client certificate %s matches no allowed subject or subject alternative name", describeCert(leaf))
 	}
-	return Principal{Definition: v.name, Kind: KindTLSClientCert, Subject: certSubject(leaf), Claims: certClaims(leaf)}, nil
+	return Principal{Definition: v.name, Kind: secdef.KindTLSClientCert, Subject: certSubject(leaf), Claims: certClaims(leaf)}, nil
 }
 
 // allowed reports whether c matches a subject or SAN rule.

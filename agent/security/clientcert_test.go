@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // issue makes a certificate signed by parent (self-signed when nil),
@@ -137,13 +138,13 @@ func TestClientCertVerifier(t *testing.T) {
 		c.IPAddresses = []net.IP{net.ParseIP("10.0.0.7")}
 	})
 
-	def := func(subjects, sans []string) security.Definition {
-		return security.Definition{Name: "partners", Kind: security.KindTLSClientCert,
+	def := func(subjects, sans []string) secdef.Definition {
+		return secdef.Definition{Name: "partners", Kind: secdef.KindTLSClientCert,
 			CAPEM: root.certPEM, AllowedSubjects: subjects, AllowedSANs: sans}
 	}
 	tests := []struct {
 		name     string
-		def      security.Definition
+		def      secdef.Definition
 		chain    []*certPair
 		status   int
 		body     string // the body has it
@@ -168,7 +169,7 @@ func TestClientCertVerifier(t *testing.T) {
 		{"IP SAN", def(nil, []string{"10.0.0.7"}), []*certPair{withSANs}, 200, "ok", "", true},
 		{"SAN refused", def(nil, []string{"billing@other.example"}), []*certPair{withSANs}, 401, "matches no allowed", "", true},
 		{"subject rules do not match SANs", def([]string{"api.partners.example"}, nil), []*certPair{withSANs}, 401, "matches no allowed", "", true},
-		{"a bundle of CAs", security.Definition{Name: "p", Kind: security.KindTLSClientCert, CAPEM: otherCA.certPEM + root.certPEM}, []*certPair{good}, 200, "ok acme", "", true},
+		{"a bundle of CAs", secdef.Definition{Name: "p", Kind: secdef.KindTLSClientCert, CAPEM: otherCA.certPEM + root.certPEM}, []*certPair{good}, 200, "ok acme", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +190,7 @@ func TestClientCertVerifier(t *testing.T) {
 
 func TestClientCertOverPlainHTTP(t *testing.T) {
 	root := issue(t, "root", nil, asCA)
-	v, err := security.NewVerifier(security.Definition{Name: "p", Kind: security.KindTLSClientCert, CAPEM: root.certPEM})
+	v, err := security.NewVerifier(secdef.Definition{Name: "p", Kind: secdef.KindTLSClientCert, CAPEM: root.certPEM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestClientCertClock(t *testing.T) {
 	leaf := issue(t, "acme", root, nil)
 	clock := newClock()
 	clock.t = time.Now()
-	v, err := security.NewVerifier(security.Definition{Name: "p", Kind: security.KindTLSClientCert, CAPEM: root.certPEM}, security.WithClock(clock.Now))
+	v, err := security.NewVerifier(secdef.Definition{Name: "p", Kind: secdef.KindTLSClientCert, CAPEM: root.certPEM}, security.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestClientCertClock(t *testing.T) {
 func TestClientCertPrincipal(t *testing.T) {
 	root := issue(t, "root", nil, asCA)
 	leaf := issue(t, "acme", root, func(c *x509.Certificate) { c.DNSNames = []string{"acme.example"} })
-	v, err := security.NewVerifier(security.Definition{Name: "p", Kind: security.KindTLSClientCert, CAPEM: root.certPEM})
+	v, err := security.NewVerifier(secdef.Definition{Name: "p", Kind: secdef.KindTLSClientCert, CAPEM: root.certPEM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestClientCertPrincipal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Definition != "p" || p.Kind != security.KindTLSClientCert || p.Subject != "acme" {
+	if p.Definition != "p" || p.Kind != secdef.KindTLSClientCert || p.Subject != "acme" {
 		t.Errorf("principal %+v", p)
 	}
 	if p.Claims["subject"] != "CN=acme" || p.Claims["issuer"] != "CN=root" {
@@ -246,45 +247,45 @@ func TestClientCertPrincipal(t *testing.T) {
 func TestValidateClientCertDefinitions(t *testing.T) {
 	root := issue(t, "root", nil, asCA)
 	out := newCert(t, "client", false, nil, time.Now().Add(time.Hour))
-	in := func(f func(*security.Definition)) security.Definition {
-		d := security.Definition{Name: "x", Kind: security.KindTLSClientCert, CAPEM: root.certPEM}
+	in := func(f func(*secdef.Definition)) secdef.Definition {
+		d := secdef.Definition{Name: "x", Kind: secdef.KindTLSClientCert, CAPEM: root.certPEM}
 		f(&d)
 		return d
 	}
 	keyBlock := strings.Replace(out.keyPEM, "PRIVATE KEY", "EC PRIVATE KEY", 2)
 	tests := []struct {
 		name          string
-		def           security.Definition
+		def           secdef.Definition
 		want          string // "" for valid; else the exact message
 		inbound, outb bool
 	}{
-		{"inbound", in(func(*security.Definition) {}), "", true, false},
-		{"inbound with rules", in(func(d *security.Definition) {
+		{"inbound", in(func(*secdef.Definition) {}), "", true, false},
+		{"inbound with rules", in(func(d *secdef.Definition) {
 			d.AllowedSubjects, d.AllowedSANs = []string{"acme", "*.acme.example"}, []string{"*.partners.example", "a@b.example", "spiffe://x/y"}
 		}), "", true, false},
-		{"both ways", in(func(d *security.Definition) { d.CertPEM, d.KeyPEM = out.certPEM, out.keyPEM }), "", true, true},
-		{"outbound", security.Definition{Name: "x", Kind: security.KindTLSClientCert, CertPEM: out.certPEM, KeyPEM: out.keyPEM}, "", false, true},
-		{"neither", security.Definition{Name: "x", Kind: security.KindTLSClientCert},
+		{"both ways", in(func(d *secdef.Definition) { d.CertPEM, d.KeyPEM = out.certPEM, out.keyPEM }), "", true, true},
+		{"outbound", secdef.Definition{Name: "x", Kind: secdef.KindTLSClientCert, CertPEM: out.certPEM, KeyPEM: out.keyPEM}, "", false, true},
+		{"neither", secdef.Definition{Name: "x", Kind: secdef.KindTLSClientCert},
 			`tls_client_cert "x": cert_pem is required (a certificate to present), or ca_pem (to check inbound client certificates)`, false, true},
-		{"rules without ca", security.Definition{Name: "x", Kind: security.KindTLSClientCert, CertPEM: out.certPEM, KeyPEM: out.keyPEM, AllowedSANs: []string{"a"}},
+		{"rules without ca", secdef.Definition{Name: "x", Kind: secdef.KindTLSClientCert, CertPEM: out.certPEM, KeyPEM: out.keyPEM, AllowedSANs: []string{"a"}},
 			`tls_client_cert "x": allowed_sans used only with ca_pem, to check inbound client certificates`, false, true},
-		{"not PEM", in(func(d *security.Definition) { d.CAPEM = "garbage" }), `tls_client_cert "x": ca_pem: no PEM block found`, true, false},
-		{"second block is a key", in(func(d *security.Definition) { d.CAPEM += keyBlock }),
+		{"not PEM", in(func(d *secdef.Definition) { d.CAPEM = "garbage" }), `tls_client_cert "x": ca_pem: no PEM block found`, true, false},
+		{"second block is a key", in(func(d *secdef.Definition) { d.CAPEM += keyBlock }),
 			`tls_client_cert "x": ca_pem: PEM block 2 is "EC PRIVATE KEY", want CERTIFICATE`, true, false},
-		{"second block broken", in(func(d *security.Definition) {
+		{"second block broken", in(func(d *secdef.Definition) {
 			d.CAPEM += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("nope")}))
 		}), "", true, false}, // checked below: the message is x509's
-		{"text after the blocks", in(func(d *security.Definition) { d.CAPEM += "trailing" }),
+		{"text after the blocks", in(func(d *secdef.Definition) { d.CAPEM += "trailing" }),
 			`tls_client_cert "x": ca_pem: the text after PEM block 1 is not a PEM block`, true, false},
-		{"empty subject", in(func(d *security.Definition) { d.AllowedSubjects = []string{"a", ""} }),
+		{"empty subject", in(func(d *secdef.Definition) { d.AllowedSubjects = []string{"a", ""} }),
 			`tls_client_cert "x": allowed_subjects[1] "": want a name without surrounding white space`, true, false},
-		{"inner wildcard", in(func(d *security.Definition) { d.AllowedSANs = []string{"a.*.example"} }),
+		{"inner wildcard", in(func(d *secdef.Definition) { d.AllowedSANs = []string{"a.*.example"} }),
 			`tls_client_cert "x": allowed_sans[0] "a.*.example": "*" is allowed only as a leading "*."`, true, false},
-		{"wildcard email", in(func(d *security.Definition) { d.AllowedSANs = []string{"*.a@b.example"} }),
+		{"wildcard email", in(func(d *secdef.Definition) { d.AllowedSANs = []string{"*.a@b.example"} }),
 			`tls_client_cert "x": allowed_sans[0] "*.a@b.example": a "*." pattern matches DNS names, not email addresses or URIs`, true, false},
-		{"bare wildcard", in(func(d *security.Definition) { d.AllowedSubjects = []string{"*."} }),
+		{"bare wildcard", in(func(d *secdef.Definition) { d.AllowedSubjects = []string{"*."} }),
 			`tls_client_cert "x": allowed_subjects[0] "*.": want a name after "*."`, true, false},
-		{"stray field", in(func(d *security.Definition) { d.Token = "t" }), `tls_client_cert "x": token not used by tls_client_cert`, true, false},
+		{"stray field", in(func(d *secdef.Definition) { d.Token = "t" }), `tls_client_cert "x": token not used by tls_client_cert`, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,14 +312,14 @@ func TestValidateClientCertDefinitions(t *testing.T) {
 func TestClientCertDirections(t *testing.T) {
 	root := issue(t, "root", nil, asCA)
 	out := newCert(t, "client", false, nil, time.Now().Add(time.Hour))
-	in := security.Definition{Name: "in", Kind: security.KindTLSClientCert, CAPEM: root.certPEM}
+	in := secdef.Definition{Name: "in", Kind: secdef.KindTLSClientCert, CAPEM: root.certPEM}
 	if _, err := security.NewAuthenticator(in); err == nil || !strings.Contains(err.Error(), "inbound only") {
 		t.Errorf("NewAuthenticator(inbound tls_client_cert) = %v", err)
 	}
 	if _, err := in.TLSConfig(); err == nil {
 		t.Error("TLSConfig() of an inbound tls_client_cert gave a config")
 	}
-	outDef := security.Definition{Name: "out", Kind: security.KindTLSClientCert, CertPEM: out.certPEM, KeyPEM: out.keyPEM}
+	outDef := secdef.Definition{Name: "out", Kind: secdef.KindTLSClientCert, CertPEM: out.certPEM, KeyPEM: out.keyPEM}
 	if _, err := security.NewVerifier(outDef); err == nil || !strings.Contains(err.Error(), "outbound only") {
 		t.Errorf("NewVerifier(outbound tls_client_cert) = %v", err)
 	}

@@ -17,11 +17,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-)
 
-// DefaultIntrospectionCache is how long an introspection answer is reused
-// when the definition's cache_seconds is 0.
-const DefaultIntrospectionCache = time.Minute
+	"github.com/weft-dev/weft/agent/shared/secdef"
+)
 
 // inactiveCache bounds how long an answer that refuses a token is reused:
 // a client repeating a bad token does not reach the endpoint each time,
@@ -84,10 +82,10 @@ type introspection struct {
 	raw      []byte // the answer, for the principal's claims
 }
 
-func newIntrospectionVerifier(def Definition, o options) *introspectionVerifier {
+func newIntrospectionVerifier(def secdef.Definition, o options) *introspectionVerifier {
 	ttl := time.Duration(def.CacheSeconds) * time.Second
 	if ttl == 0 {
-		ttl = DefaultIntrospectionCache
+		ttl = secdef.DefaultIntrospectionCache
 	}
 	return &introspectionVerifier{
 		name:         def.Name,
@@ -172,7 +170,7 @@ func (v *introspectionVerifier) check(a *introspection, now time.Time) (Principa
 	dec := json.NewDecoder(bytes.NewReader(a.raw))
 	dec.UseNumber()
 	_ = dec.Decode(&claims) // decoded once already
-	return Principal{Definition: v.name, Kind: KindBearer, Subject: a.subject, Claims: claims}, nil
+	return Principal{Definition: v.name, Kind: secdef.KindBearer, Subject: a.subject, Claims: claims}, nil
 }
 
 // cached returns the answer for the token of key if one is fresh.

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // TestIntrospectionCacheBound keeps the cache within its bound, dropping
 // stale answers first, and always keeps the answer just stored.
 func TestIntrospectionCacheBound(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	v := newIntrospectionVerifier(Definition{Name: "idp", Kind: KindBearer, IntrospectionURL: "https://idp.test/i"},
+	v := newIntrospectionVerifier(secdef.Definition{Name: "idp", Kind: secdef.KindBearer, IntrospectionURL: "https://idp.test/i"},
 		buildOptions([]Option{WithClock(func() time.Time { return now })}))
 	v.maxEntries = 16
 	key := func(i int) [sha256.Size]byte { return sha256.Sum256(fmt.Appendf(nil, "token-%d", i)) }

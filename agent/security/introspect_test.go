@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 const (
@@ -90,8 +91,8 @@ func (s *introServer) count(token string) int {
 	return s.hits[token]
 }
 
-func introDef(url string, edit func(*security.Definition)) security.Definition {
-	d := security.Definition{Name: "idp", Kind: security.KindBearer, IntrospectionURL: url,
+func introDef(url string, edit func(*secdef.Definition)) secdef.Definition {
+	d := secdef.Definition{Name: "idp", Kind: secdef.KindBearer, IntrospectionURL: url,
 		ClientID: introClientID, ClientSecret: introClientSecret}
 	if edit != nil {
 		edit(&d)
@@ -129,7 +130,7 @@ func TestIntrospection(t *testing.T) {
 	is.set("not-yet", active(map[string]any{"nbf": testNow.Add(time.Minute).Unix()}))
 
 	clock := newClock()
-	v, err := security.NewVerifier(introDef(is.URL, func(d *security.Definition) {
+	v, err := security.NewVerifier(introDef(is.URL, func(d *secdef.Definition) {
 		d.Scopes, d.Audience = []string{"orders:write"}, "weft"
 	}), security.WithClock(clock.Now))
 	if err != nil {
@@ -182,7 +183,7 @@ func TestIntrospectionPrincipal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Definition != "idp" || p.Kind != security.KindBearer || p.Subject != "ada" || p.Claims["client_id"] != "shop" {
+	if p.Definition != "idp" || p.Kind != secdef.KindBearer || p.Subject != "ada" || p.Claims["client_id"] != "shop" {
 		t.Fatalf("principal %+v", p)
 	}
 	// Each request gets claims of its own, though the answer is cached.
@@ -201,7 +202,7 @@ func TestIntrospectionCache(t *testing.T) {
 	is.set("good", active(nil))
 	is.set("short", active(map[string]any{"exp": testNow.Add(5 * time.Second).Unix()}))
 	clock := newClock()
-	v, err := security.NewVerifier(introDef(is.URL, func(d *security.Definition) { d.CacheSeconds = 30 }), security.WithClock(clock.Now))
+	v, err := security.NewVerifier(introDef(is.URL, func(d *secdef.Definition) { d.CacheSeconds = 30 }), security.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func TestIntrospectionUnavailable(t *testing.T) {
 	is := newIntroServer(t)
 	is.set(token, active(nil))
 	clock := newClock()
-	verifier := func(url string, edit func(*security.Definition)) security.Verifier {
+	verifier := func(url string, edit func(*secdef.Definition)) security.Verifier {
 		v, err := security.NewVerifier(introDef(url, edit), security.WithClock(clock.Now), security.WithLogger(logger))
 		if err != nil {
 			t.Fatal(err)
@@ -317,7 +318,7 @@ func TestIntrospectionUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("wrong client secret", func(t *testing.T) {
-		v := verifier(is.URL, func(d *security.Definition) { d.ClientSecret = "wrong-secret" })
+		v := verifier(is.URL, func(d *secdef.Definition) { d.ClientSecret = "wrong-secret" })
 		if ae := verify(v); ae.Status != http.StatusServiceUnavailable {
 			t.Fatalf("got %+v, want a 503", ae)
 		}
@@ -355,34 +356,34 @@ func TestIntrospectionUnavailable(t *testing.T) {
 func TestValidateBearerDefinitions(t *testing.T) {
 	tests := []struct {
 		name          string
-		def           security.Definition
+		def           secdef.Definition
 		want          string // "" for valid; else the exact message
 		inbound, outb bool
 	}{
-		{"outbound", security.Definition{Name: "t", Kind: security.KindBearer, Token: "abc"}, "", false, true},
-		{"inbound", introDef("https://idp.example/introspect", func(d *security.Definition) {
+		{"outbound", secdef.Definition{Name: "t", Kind: secdef.KindBearer, Token: "abc"}, "", false, true},
+		{"inbound", introDef("https://idp.example/introspect", func(d *secdef.Definition) {
 			d.Scopes, d.Audience, d.CacheSeconds = []string{"a"}, "weft", 3600
 		}), "", true, false},
-		{"both", introDef("https://idp.example/introspect", func(d *security.Definition) { d.Token = "abc" }),
+		{"both", introDef("https://idp.example/introspect", func(d *secdef.Definition) { d.Token = "abc" }),
 			`bearer "idp": set token (a token to send) or introspection_url (to check inbound tokens), not both`, true, false},
-		{"neither", security.Definition{Name: "t", Kind: security.KindBearer},
+		{"neither", secdef.Definition{Name: "t", Kind: secdef.KindBearer},
 			`bearer "t": token is required (a token to send), or introspection_url (to check inbound tokens)`, false, true},
-		{"inbound fields with a token", security.Definition{Name: "t", Kind: security.KindBearer, Token: "abc", ClientID: "c", Scopes: []string{"s"}},
+		{"inbound fields with a token", secdef.Definition{Name: "t", Kind: secdef.KindBearer, Token: "abc", ClientID: "c", Scopes: []string{"s"}},
 			`bearer "t": client_id, scopes used only with introspection_url, to check inbound tokens`, false, true},
 		{"relative URL", introDef("/introspect", nil), `bearer "idp": introspection_url "/introspect" must be an absolute http(s) URL`, true, false},
 		{"credentials in the URL", introDef("https://u:p@idp.example/introspect", nil),
 			`bearer "idp": introspection_url must not hold credentials; set client_id and client_secret`, true, false},
-		{"no client id", introDef("https://idp.example/i", func(d *security.Definition) { d.ClientID = "" }),
+		{"no client id", introDef("https://idp.example/i", func(d *secdef.Definition) { d.ClientID = "" }),
 			`bearer "idp": client_id is required with introspection_url (RFC 7662 wants the caller authenticated)`, true, false},
-		{"no client secret", introDef("https://idp.example/i", func(d *security.Definition) { d.ClientSecret = "" }),
+		{"no client secret", introDef("https://idp.example/i", func(d *secdef.Definition) { d.ClientSecret = "" }),
 			`bearer "idp": client_secret is required with introspection_url (RFC 7662 wants the caller authenticated)`, true, false},
-		{"bad scope", introDef("https://idp.example/i", func(d *security.Definition) { d.Scopes = []string{"a b"} }),
+		{"bad scope", introDef("https://idp.example/i", func(d *secdef.Definition) { d.Scopes = []string{"a b"} }),
 			`bearer "idp": scopes[0] "a b" is not a valid scope`, true, false},
-		{"cache too long", introDef("https://idp.example/i", func(d *security.Definition) { d.CacheSeconds = 3601 }),
+		{"cache too long", introDef("https://idp.example/i", func(d *secdef.Definition) { d.CacheSeconds = 3601 }),
 			`bearer "idp": cache_seconds 3601: want 0 (60) to 3600`, true, false},
-		{"negative cache", introDef("https://idp.example/i", func(d *security.Definition) { d.CacheSeconds = -1 }),
+		{"negative cache", introDef("https://idp.example/i", func(d *secdef.Definition) { d.CacheSeconds = -1 }),
 			`bearer "idp": cache_seconds -1: want 0 (60) to 3600`, true, false},
-		{"stray field", introDef("https://idp.example/i", func(d *security.Definition) { d.Issuer = "x" }),
+		{"stray field", introDef("https://idp.example/i", func(d *secdef.Definition) { d.Issuer = "x" }),
 			`bearer "idp": issuer not used by bearer`, true, false},
 	}
 	for _, tt := range tests {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // maxJWKSSize bounds a JWKS document.
@@ -205,12 +207,12 @@ func parseJWKS(body []byte, logger *slog.Logger) ([]jose.JSONWebKey, error) {
 }
 
 // usableJWK applies the rules public_key_pem keys follow: RSA of at least
-// minRSABits, or EC on P-256.
+// secdef.MinRSABits, or EC on P-256.
 func usableJWK(k jose.JSONWebKey) error {
 	switch pub := k.Key.(type) {
 	case *rsa.PublicKey:
-		if pub.N.BitLen() < minRSABits {
-			return fmt.Errorf("RSA key has %d bits, want at least %d", pub.N.BitLen(), minRSABits)
+		if pub.N.BitLen() < secdef.MinRSABits {
+			return fmt.Errorf("RSA key has %d bits, want at least %d", pub.N.BitLen(), secdef.MinRSABits)
 		}
 		if pub.E < 3 || pub.E%2 == 0 {
 			return errors.New("e is not a valid exponent")

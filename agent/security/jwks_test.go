@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // jwksServer serves a settable key set and counts fetches.
@@ -82,8 +83,8 @@ func TestJWKSRotation(t *testing.T) {
 		map[string]string{"kty": "oct", "kid": "ignored", "k": "c2VjcmV0"})
 	clock := newClock()
 	const ttl, minInterval = time.Hour, 30 * time.Second
-	v, err := security.NewVerifier(security.Definition{
-		Name: "idp", Kind: security.KindJWT, Algorithms: []string{"RS256", "ES256"},
+	v, err := security.NewVerifier(secdef.Definition{
+		Name: "idp", Kind: secdef.KindJWT, Algorithms: []string{"RS256", "ES256"},
 		JWKSURL: idp.URL, Issuer: "https://issuer.test",
 	}, security.WithClock(clock.Now), security.WithJWKSRefresh(ttl, minInterval),
 		security.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}))
@@ -135,8 +136,8 @@ func TestJWKSUnavailable(t *testing.T) {
 	idp := newJWKSServer(t)
 	idp.setFail(true)
 	rk, _ := rsaKeys(t)
-	v, err := security.NewVerifier(security.Definition{
-		Name: "idp", Kind: security.KindJWT, Algorithms: []string{"RS256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
+	v, err := security.NewVerifier(secdef.Definition{
+		Name: "idp", Kind: secdef.KindJWT, Algorithms: []string{"RS256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
 	}, security.WithClock(func() time.Time { return testNow }))
 	if err != nil {
 		t.Fatal(err)
@@ -156,8 +157,8 @@ func TestJWKSConcurrentVerifiersShareOneFetch(t *testing.T) {
 	rk, _ := rsaKeys(t)
 	idp := newJWKSServer(t)
 	idp.set(rsaJWK("r1", &rk.PublicKey))
-	v, err := security.NewVerifier(security.Definition{
-		Name: "idp", Kind: security.KindJWT, Algorithms: []string{"RS256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
+	v, err := security.NewVerifier(secdef.Definition{
+		Name: "idp", Kind: secdef.KindJWT, Algorithms: []string{"RS256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
 	}, security.WithClock(func() time.Time { return testNow }))
 	if err != nil {
 		t.Fatal(err)
@@ -224,8 +225,8 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 		enc, evenE, priv,
 		rsaJWK("good", &rk2.PublicKey),
 	)
-	v, err := security.NewVerifier(security.Definition{
-		Name: "idp", Kind: security.KindJWT, Algorithms: []string{"RS256", "ES256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
+	v, err := security.NewVerifier(secdef.Definition{
+		Name: "idp", Kind: secdef.KindJWT, Algorithms: []string{"RS256", "ES256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
 	}, security.WithClock(func() time.Time { return testNow }))
 	if err != nil {
 		t.Fatal(err)
@@ -258,8 +259,8 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 	t.Run("nothing usable", func(t *testing.T) {
 		idp := newJWKSServer(t)
 		idp.set(rsaJWK("small", &small.PublicKey), enc)
-		v, err := security.NewVerifier(security.Definition{
-			Name: "idp", Kind: security.KindJWT, Algorithms: []string{"RS256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
+		v, err := security.NewVerifier(secdef.Definition{
+			Name: "idp", Kind: secdef.KindJWT, Algorithms: []string{"RS256"}, JWKSURL: idp.URL, Issuer: "https://issuer.test",
 		}, security.WithClock(func() time.Time { return testNow }))
 		if err != nil {
 			t.Fatal(err)

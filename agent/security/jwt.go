@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // maxTokenSize bounds the JWT accepted, before any decoding.
@@ -45,7 +47,7 @@ type jwtVerifier struct {
 	realm    string
 }
 
-func newJWTVerifier(def Definition, o options) (*jwtVerifier, error) {
+func newJWTVerifier(def secdef.Definition, o options) (*jwtVerifier, error) {
 	v := &jwtVerifier{
 		name:   def.Name,
 		issuer: def.Issuer,
@@ -63,7 +65,7 @@ func newJWTVerifier(def Definition, o options) (*jwtVerifier, error) {
 		v.secret = []byte(def.Secret)
 	}
 	if def.PublicKeyPEM != "" {
-		pub, err := def.publicKey()
+		pub, err := def.PublicKey()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", def, err)
 		}
@@ -116,7 +118,7 @@ func (v *jwtVerifier) Verify(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{Definition: v.name, Kind: KindJWT, Subject: sub, Claims: claims}, nil
+	return Principal{Definition: v.name, Kind: secdef.KindJWT, Subject: sub, Claims: claims}, nil
 }
 
 // malformed says what is wrong with a token go-jose could not parse,
@@ -143,7 +145,7 @@ func malformed(token string, err error) string {
 func (v *jwtVerifier) checkSignature(ctx context.Context, jws *jose.JSONWebSignature, hdr jose.Header) ([]byte, error) {
 	var keys []any
 	switch {
-	case hdr.Algorithm == HS256:
+	case hdr.Algorithm == secdef.HS256:
 		keys = []any{v.secret}
 	case v.pub != nil:
 		keys = []any{v.pub}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // signedTokenLifetime is how long a JWT signed for an outgoing request is
@@ -27,9 +29,9 @@ type jwtSigner struct {
 	now      func() time.Time
 }
 
-func newJWTSigner(def Definition, o options) (*jwtSigner, error) {
-	if def.Secret == "" || !slices.Contains(def.Algorithms, HS256) {
-		return nil, fmt.Errorf("%s: outbound requests are signed with HS256: algorithms must include HS256 and secret must be set", def)
+func newJWTSigner(def secdef.Definition, o options) (*jwtSigner, error) {
+	if def.Secret == "" || !slices.Contains(def.Algorithms, secdef.HS256) {
+		return nil, fmt.Errorf("%s: outbound requests are signed with HS256: algorithms must include secdef.HS256 and secret must be set", def)
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(def.Secret)},
 		(&jose.SignerOptions{}).WithType("JWT"))

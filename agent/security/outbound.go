@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // Authenticator adds a definition's credentials to an outgoing request.
@@ -27,31 +29,31 @@ var (
 // NewAuthenticator returns the Authenticator for an outbound definition.
 // For tls_client_cert it returns one that does nothing: the credential is
 // presented by the transport, configured with Definition.TLSConfig.
-func NewAuthenticator(def Definition, opts ...Option) (Authenticator, error) {
+func NewAuthenticator(def secdef.Definition, opts ...Option) (Authenticator, error) {
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
 	switch def.Kind {
-	case KindBasicAuth:
+	case secdef.KindBasicAuth:
 		user, pass := def.Username, def.Password
 		return headerAuth(func(r *http.Request) { r.SetBasicAuth(user, pass) }), nil
-	case KindAPIKey:
+	case secdef.KindAPIKey:
 		header, key := def.Header, def.Key
 		if header == "" {
-			header = DefaultAPIKeyHeader
+			header = secdef.DefaultAPIKeyHeader
 		}
 		return headerAuth(func(r *http.Request) { r.Header.Set(header, key) }), nil
-	case KindBearer:
+	case secdef.KindBearer:
 		if !def.Outbound() {
 			return nil, fmt.Errorf("%s: cannot authenticate outbound requests (inbound only: it checks tokens; set token to send one)", def)
 		}
 		v := "Bearer " + def.Token
 		return headerAuth(func(r *http.Request) { r.Header.Set("Authorization", v) }), nil
-	case KindJWT:
+	case secdef.KindJWT:
 		return newJWTSigner(def, buildOptions(opts))
-	case KindOAuth2:
+	case secdef.KindOAuth2:
 		return NewOAuth2(def, opts...)
-	case KindTLSClientCert:
+	case secdef.KindTLSClientCert:
 		if def.CertPEM == "" {
 			return nil, fmt.Errorf("%s: cannot authenticate outbound requests (inbound only: it checks certificates; set cert_pem and key_pem to present one)", def)
 		}
@@ -81,7 +83,7 @@ const maxTokenLifetime = 10 * 365 * 24 * time.Hour
 // it follows the injected clock and margin, honours each caller's context
 // while waiting, and can be invalidated.
 type OAuth2 struct {
-	def    Definition
+	def    secdef.Definition
 	o      options
 	conf   *clientcredentials.Config
 	sem    chan struct{} // one-slot semaphore held while fetching
@@ -91,9 +93,9 @@ type OAuth2 struct {
 
 // NewOAuth2 returns the Authenticator for an oauth2_client_credentials
 // definition.
-func NewOAuth2(def Definition, opts ...Option) (*OAuth2, error) {
-	if def.Kind != KindOAuth2 {
-		return nil, fmt.Errorf("%s: NewOAuth2 needs kind %s", def, KindOAuth2)
+func NewOAuth2(def secdef.Definition, opts ...Option) (*OAuth2, error) {
+	if def.Kind != secdef.KindOAuth2 {
+		return nil, fmt.Errorf("%s: NewOAuth2 needs kind %s", def, secdef.KindOAuth2)
 	}
 	if err := def.Validate(); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // tokenServer is an OAuth2 token endpoint that counts fetches.
@@ -72,8 +73,8 @@ func (s *tokenServer) count() int {
 	return s.fetches
 }
 
-func oauthDef(url string) security.Definition {
-	return security.Definition{Name: "o", Kind: security.KindOAuth2, TokenURL: url,
+func oauthDef(url string) secdef.Definition {
+	return secdef.Definition{Name: "o", Kind: secdef.KindOAuth2, TokenURL: url,
 		ClientID: "client-1", ClientSecret: "s3cret&=", Scopes: []string{"read", "write"}}
 }
 
@@ -161,15 +162,15 @@ func TestOAuth2Errors(t *testing.T) {
 	ts := newTokenServer(t)
 	tests := []struct {
 		name      string
-		mod       func(*security.Definition)
+		mod       func(*secdef.Definition)
 		expiresIn any
 		want      string
 	}{
-		{"bad client", func(d *security.Definition) { d.ClientSecret = "wrong" }, 3600, "invalid_client bad client"},
+		{"bad client", func(d *secdef.Definition) { d.ClientSecret = "wrong" }, 3600, "invalid_client bad client"},
 		// x/oauth2 refuses the response; its own words follow ours.
 		{"expires_in not a number", nil, "soon", "token response from " + ts.URL + ": "},
 		{"negative expires_in", nil, -5, "expires_in is not a valid number of seconds"},
-		{"unreachable", func(d *security.Definition) { d.TokenURL = "http://127.0.0.1:1/token" }, 3600, "token request"},
+		{"unreachable", func(d *secdef.Definition) { d.TokenURL = "http://127.0.0.1:1/token" }, 3600, "token request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +203,7 @@ func TestOAuth2Errors(t *testing.T) {
 }
 
 func TestBearer(t *testing.T) {
-	a, err := security.NewAuthenticator(security.Definition{Name: "t", Kind: security.KindBearer, Token: "abc"})
+	a, err := security.NewAuthenticator(secdef.Definition{Name: "t", Kind: secdef.KindBearer, Token: "abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestTLSClientCert(t *testing.T) {
 	}
 
 	t.Run("accepted", func(t *testing.T) {
-		def := security.Definition{Name: "x", Kind: security.KindTLSClientCert, CertPEM: client.certPEM, KeyPEM: client.keyPEM}
+		def := secdef.Definition{Name: "x", Kind: secdef.KindTLSClientCert, CertPEM: client.certPEM, KeyPEM: client.keyPEM}
 		cfg, err := def.TLSConfig()
 		if err != nil {
 			t.Fatal(err)
@@ -260,7 +261,7 @@ func TestTLSClientCert(t *testing.T) {
 		}
 	})
 	t.Run("untrusted certificate refused", func(t *testing.T) {
-		cfg, err := security.Definition{Name: "x", Kind: security.KindTLSClientCert, CertPEM: stranger.certPEM, KeyPEM: stranger.keyPEM}.TLSConfig()
+		cfg, err := secdef.Definition{Name: "x", Kind: secdef.KindTLSClientCert, CertPEM: stranger.certPEM, KeyPEM: stranger.keyPEM}.TLSConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +275,7 @@ func TestTLSClientCert(t *testing.T) {
 		}
 	})
 	t.Run("wrong kind", func(t *testing.T) {
-		_, err := security.Definition{Name: "t", Kind: security.KindBearer, Token: "x"}.TLSConfig()
+		_, err := secdef.Definition{Name: "t", Kind: secdef.KindBearer, Token: "x"}.TLSConfig()
 		if err == nil || err.Error() != `bearer "t": TLSConfig needs kind tls_client_cert` {
 			t.Fatalf("error = %v", err)
 		}

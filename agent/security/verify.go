@@ -1,3 +1,10 @@
+// Package security verifies inbound requests and presents outbound
+// credentials by security definitions (package agent/shared/secdef, which
+// defines and checks them): a channel verifies a request by basic auth, an
+// API key, a JWT, a bearer token checked by OAuth2 token introspection or a
+// TLS client certificate; an outgoing connection presents basic auth, an
+// API key, an HS256 JWT it signs, a bearer token, OAuth2 client
+// credentials or a TLS client certificate.
 package security
 
 import (
@@ -6,6 +13,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // Principal is who an inbound request was verified as.
@@ -13,7 +22,7 @@ type Principal struct {
 	// Definition is the name of the security definition that verified it.
 	Definition string
 	// Kind is that definition's kind.
-	Kind Kind
+	Kind secdef.Kind
 	// Subject is the basic auth user name, the JWT "sub" claim, the "sub"
 	// (else "username") of a token's introspection answer, or the common
 	// name (else the first alternative name) of a client certificate;
@@ -58,23 +67,23 @@ type Verifier interface {
 // NewVerifier returns the Verifier for an inbound definition: basic_auth,
 // api_key, jwt, bearer with an introspection URL, or tls_client_cert with
 // CA certificates.
-func NewVerifier(def Definition, opts ...Option) (Verifier, error) {
+func NewVerifier(def secdef.Definition, opts ...Option) (Verifier, error) {
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
 	o := buildOptions(opts)
 	switch def.Kind {
-	case KindBasicAuth:
+	case secdef.KindBasicAuth:
 		return &basicVerifier{
 			name:      def.Name,
 			user:      sha256.Sum256([]byte(def.Username)),
 			pass:      sha256.Sum256([]byte(def.Password)),
 			challenge: fmt.Sprintf("Basic realm=%s", quote(o.realm)),
 		}, nil
-	case KindAPIKey:
+	case secdef.KindAPIKey:
 		header := def.Header
 		if header == "" {
-			header = DefaultAPIKeyHeader
+			header = secdef.DefaultAPIKeyHeader
 		}
 		return &apiKeyVerifier{
 			name:      def.Name,
@@ -82,14 +91,14 @@ func NewVerifier(def Definition, opts ...Option) (Verifier, error) {
 			key:       sha256.Sum256([]byte(def.Key)),
 			challenge: fmt.Sprintf("APIKey header=%s", quote(header)),
 		}, nil
-	case KindJWT:
+	case secdef.KindJWT:
 		return newJWTVerifier(def, o)
-	case KindBearer:
+	case secdef.KindBearer:
 		if def.Inbound() {
 			return newIntrospectionVerifier(def, o), nil
 		}
 		return nil, fmt.Errorf("%s: cannot verify inbound requests (outbound only: it sends a token; set introspection_url to check inbound tokens)", def)
-	case KindTLSClientCert:
+	case secdef.KindTLSClientCert:
 		if def.Inbound() {
 			return newClientCertVerifier(def, o)
 		}
@@ -122,7 +131,7 @@ func (v *basicVerifier) Verify(r *http.Request) (Principal, error) {
 	if subtle.ConstantTimeCompare(u[:], v.user[:])&subtle.ConstantTimeCompare(p[:], v.pass[:]) != 1 {
 		return Principal{}, &AuthError{Status: http.StatusUnauthorized, Challenge: v.challenge, Message: "invalid user name or password"}
 	}
-	return Principal{Definition: v.name, Kind: KindBasicAuth, Subject: user}, nil
+	return Principal{Definition: v.name, Kind: secdef.KindBasicAuth, Subject: user}, nil
 }
 
 type apiKeyVerifier struct {
@@ -141,7 +150,7 @@ func (v *apiKeyVerifier) Verify(r *http.Request) (Principal, error) {
 	if subtle.ConstantTimeCompare(k[:], v.key[:]) != 1 {
 		return Principal{}, &AuthError{Status: http.StatusUnauthorized, Challenge: v.challenge, Message: "invalid API key"}
 	}
-	return Principal{Definition: v.name, Kind: KindAPIKey}, nil
+	return Principal{Definition: v.name, Kind: secdef.KindAPIKey}, nil
 }
 
 // quote returns s as an RFC 7230 quoted-string.

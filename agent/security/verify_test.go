@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // serve starts a server that verifies every request with v and answers
@@ -63,7 +64,7 @@ func call(t *testing.T, srv *httptest.Server, setup func(*http.Request)) result 
 }
 
 func TestBasicAuth(t *testing.T) {
-	def := security.Definition{Name: "b", Kind: security.KindBasicAuth, Username: "ada", Password: "s3cret"}
+	def := secdef.Definition{Name: "b", Kind: secdef.KindBasicAuth, Username: "ada", Password: "s3cret"}
 	v, err := security.NewVerifier(def)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestAPIKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := security.NewVerifier(security.Definition{Name: "k", Kind: security.KindAPIKey, Header: tt.header, Key: "k-123"})
+			v, err := security.NewVerifier(secdef.Definition{Name: "k", Kind: secdef.KindAPIKey, Header: tt.header, Key: "k-123"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +135,7 @@ func TestAPIKey(t *testing.T) {
 		})
 	}
 	t.Run("authenticator round trip", func(t *testing.T) {
-		def := security.Definition{Name: "k", Kind: security.KindAPIKey, Header: "X-Partner-Key", Key: "k-9"}
+		def := secdef.Definition{Name: "k", Kind: secdef.KindAPIKey, Header: "X-Partner-Key", Key: "k-9"}
 		v, _ := security.NewVerifier(def)
 		a, err := security.NewAuthenticator(def)
 		if err != nil {
@@ -149,8 +150,8 @@ func TestAPIKey(t *testing.T) {
 func TestJWTHS256(t *testing.T) {
 	secret := []byte(strings.Repeat("k", 32))
 	rk, _ := rsaKeys(t)
-	def := security.Definition{
-		Name: "partner", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret),
+	def := secdef.Definition{
+		Name: "partner", Kind: secdef.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret),
 		Issuer: "https://issuer.test", Audience: "weft", Leeway: 30 * time.Second,
 	}
 	v, err := security.NewVerifier(def, security.WithClock(func() time.Time { return testNow }))
@@ -255,8 +256,8 @@ func TestJWTPublicKeys(t *testing.T) {
 			case *rsa.PublicKey, *ecdsa.PublicKey:
 				pubPEM = publicPEM(t, k)
 			}
-			v, err := security.NewVerifier(security.Definition{
-				Name: "p", Kind: security.KindJWT, Algorithms: []string{tt.alg}, PublicKeyPEM: pubPEM,
+			v, err := security.NewVerifier(secdef.Definition{
+				Name: "p", Kind: secdef.KindJWT, Algorithms: []string{tt.alg}, PublicKeyPEM: pubPEM,
 				Issuer: "https://issuer.test",
 			}, security.WithClock(func() time.Time { return testNow }))
 			if err != nil {
@@ -282,15 +283,15 @@ func TestJWTPublicKeys(t *testing.T) {
 func TestJWTHeaderRefusals(t *testing.T) {
 	secret := []byte(strings.Repeat("k", 32))
 	rk, attacker := rsaKeys(t)
-	hsDef := security.Definition{Name: "hs", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret), Issuer: "https://issuer.test"}
-	rsDef := security.Definition{Name: "rs", Kind: security.KindJWT, Algorithms: []string{"RS256"}, PublicKeyPEM: publicPEM(t, &rk.PublicKey), Issuer: "https://issuer.test"}
+	hsDef := secdef.Definition{Name: "hs", Kind: secdef.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret), Issuer: "https://issuer.test"}
+	rsDef := secdef.Definition{Name: "rs", Kind: secdef.KindJWT, Algorithms: []string{"RS256"}, PublicKeyPEM: publicPEM(t, &rk.PublicKey), Issuer: "https://issuer.test"}
 	attackerJWK := rsaJWK("attacker", &attacker.PublicKey)
 	privateJWK := rsaJWK("private", &attacker.PublicKey)
 	privateJWK["d"] = b64(attacker.D.Bytes())
 	body := segment(t, claims(nil))
 	tests := []struct {
 		name  string
-		def   security.Definition
+		def   secdef.Definition
 		hdr   map[string]any
 		key   any
 		token string // overrides signing
@@ -333,8 +334,8 @@ func TestJWTKeyConfusion(t *testing.T) {
 	secret := []byte(strings.Repeat("k", 32))
 	rk, _ := rsaKeys(t)
 	pubPEM := publicPEM(t, &rk.PublicKey)
-	v, err := security.NewVerifier(security.Definition{
-		Name: "both", Kind: security.KindJWT, Algorithms: []string{"HS256", "RS256"}, Secret: string(secret),
+	v, err := security.NewVerifier(secdef.Definition{
+		Name: "both", Kind: secdef.KindJWT, Algorithms: []string{"HS256", "RS256"}, Secret: string(secret),
 		PublicKeyPEM: pubPEM, Issuer: "https://issuer.test",
 	}, security.WithClock(func() time.Time { return testNow }))
 	if err != nil {
@@ -368,8 +369,8 @@ func TestJWTKeyConfusion(t *testing.T) {
 // reach the principal with numbers as json.Number.
 func TestJWTClaims(t *testing.T) {
 	secret := []byte(strings.Repeat("k", 32))
-	def := security.Definition{
-		Name: "partner", Kind: security.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret),
+	def := secdef.Definition{
+		Name: "partner", Kind: secdef.KindJWT, Algorithms: []string{"HS256"}, Secret: string(secret),
 		Issuer: "https://issuer.test", Leeway: 30 * time.Second,
 	}
 	v, err := security.NewVerifier(def, security.WithClock(func() time.Time { return testNow }))
@@ -405,7 +406,7 @@ func TestJWTClaims(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Definition != "partner" || p.Kind != security.KindJWT || p.Subject != "partner-1" || p.Claims["scope"] != "orders" {
+		if p.Definition != "partner" || p.Kind != secdef.KindJWT || p.Subject != "partner-1" || p.Claims["scope"] != "orders" {
 			t.Fatalf("principal = %+v", p)
 		}
 		if exp, ok := p.Claims["exp"].(json.Number); !ok || exp.String() != strconv.FormatInt(testNow.Add(time.Hour).Unix(), 10) {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weft-dev/weft/agent/shared/statscale"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -94,9 +95,9 @@ func addBucket(sum, b *agentv1.StatsBucket) {
 	if len(b.GetHistogram()) > 0 && sum.Histogram == nil {
 		sum.Histogram = map[int32]int64{}
 	}
-	Merge(sum.Histogram, b.GetHistogram())
+	statscale.Merge(sum.Histogram, b.GetHistogram())
 	if len(b.GetStatuses()) > 0 && sum.Statuses == nil {
 		sum.Statuses = map[int32]int64{}
 	}
-	Merge(sum.Statuses, b.GetStatuses())
+	statscale.Merge(sum.Statuses, b.GetStatuses())
 }

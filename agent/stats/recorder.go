@@ -3,8 +3,8 @@
 // process that ended unasked, into per-minute buckets of each object (of
 // whatever kind the event names), and the Reporter sends what was counted
 // since its last report to the control plane, which adds the buckets up.
-// The latency scale (scale.go) is shared with the control plane, which
-// merges the buckets of a fleet.
+// The latency scale (package agent/shared/statscale) is shared with the
+// control plane, which merges the buckets of a fleet.
 package stats
 
 import (
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/shared/statscale"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -57,7 +58,7 @@ type counts struct {
 	count, errors     int64
 	sumUs, maxUs      int64
 	bytesIn, bytesOut int64
-	hist              [MaxBucket + 1]int64
+	hist              [statscale.MaxBucket + 1]int64
 	statuses          map[int32]int64 // kept across minutes: its keys are few
 }
 
@@ -219,7 +220,7 @@ func (c *counts) add(e *observe.Event) {
 	}
 	c.sumUs += us
 	c.maxUs = max(c.maxUs, us)
-	c.hist[BucketOf(e.Duration)]++
+	c.hist[statscale.BucketOf(e.Duration)]++
 	// A status outside 100-999 (a service may set any) is no HTTP status:
 	// the call counts, its status does not.
 	if e.Status >= 100 && e.Status <= 999 {

@@ -2,8 +2,6 @@ package stats
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/observe"
+	"github.com/weft-dev/weft/agent/shared/statscale"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -225,7 +224,7 @@ func TestRecorderStatusesAndPercentiles(t *testing.T) {
 		{1, 2 * time.Second, 2 * time.Second},
 	}
 	for _, tt := range tests {
-		if got := Percentile(b.GetHistogram(), tt.q, longest); got < tt.from || got > tt.to {
+		if got := statscale.Percentile(b.GetHistogram(), tt.q, longest); got < tt.from || got > tt.to {
 			t.Errorf("p%g = %s, want within [%s, %s]", tt.q*100, got, tt.from, tt.to)
 		}
 	}
@@ -234,45 +233,6 @@ func TestRecorderStatusesAndPercentiles(t *testing.T) {
 			t.Errorf("histogram bucket %d holds 0: empty buckets are left out", i)
 		}
 	}
-}
-
-// TestBucketOfAgrees checks BucketOf's search of the bounds against the
-// scale's definition, bucketByLog, at every bucket's bounds and between
-// them.
-func TestBucketOfAgrees(t *testing.T) {
-	var ds []time.Duration
-	for i := range int32(MaxBucket + 1) {
-		b := BucketUpper(i)
-		ds = append(ds, b-1, b, b+1, b+b/20)
-	}
-	for d := time.Duration(-1); d < 5*time.Microsecond; d++ {
-		ds = append(ds, d)
-	}
-	rnd := rand.New(rand.NewPCG(1, 2))
-	for range 100_000 { // spread over every scale, from ns to hours
-		ds = append(ds, time.Duration(rnd.Int64N(1<<rnd.IntN(43))))
-	}
-	ds = append(ds, 1<<62, time.Duration(1<<63-1))
-	for _, d := range ds {
-		if got, want := BucketOf(d), bucketByLog(d); got != want {
-			t.Errorf("BucketOf(%d ns) = %d, by the definition %d", int64(d), got, want)
-		}
-	}
-}
-
-// bucketByLog is the bucket of d as the scale defines it: ceil(8·log2(µs)),
-// at least 0, at most MaxBucket.
-func bucketByLog(d time.Duration) int32 {
-	us := float64(d) / float64(time.Microsecond)
-	if us <= 1 {
-		return 0
-	}
-	i := int32(math.Ceil(math.Log2(us) * bucketsPerDoubling))
-	// Rounding can put a bound itself one bucket high.
-	if i > 0 && us <= upperUs(i-1) {
-		i--
-	}
-	return min(i, MaxBucket)
 }
 
 func TestRecorderObserveAllocatesNothing(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	agentstats "github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/agent/shared/statscale"
 	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -206,8 +206,8 @@ func (s *statsSum) totals(from time.Time) *adminv1.StatsTotals {
 		t.MeanUs = s.SumUs / s.Count
 	}
 	longest := time.Duration(s.MaxUs) * time.Microsecond
-	t.P50Us = agentstats.Percentile(s.Histogram, 0.50, longest).Microseconds()
-	t.P90Us = agentstats.Percentile(s.Histogram, 0.90, longest).Microseconds()
-	t.P99Us = agentstats.Percentile(s.Histogram, 0.99, longest).Microseconds()
+	t.P50Us = statscale.Percentile(s.Histogram, 0.50, longest).Microseconds()
+	t.P90Us = statscale.Percentile(s.Histogram, 0.90, longest).Microseconds()
+	t.P99Us = statscale.Percentile(s.Histogram, 0.99, longest).Microseconds()
 	return t
 }

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	agentstats "github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/agent/shared/statscale"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -21,7 +21,7 @@ func measured(kind, name string, start time.Time, n, errs int64, d time.Duration
 	return store.StatsBucket{
 		Kind: kind, Name: name, Start: start, Count: n, Errors: errs,
 		SumUs: n * d.Microseconds(), MaxUs: d.Microseconds(),
-		Histogram: map[int32]int64{agentstats.BucketOf(d): n},
+		Histogram: map[int32]int64{statscale.BucketOf(d): n},
 		Statuses:  map[int32]int64{200: n - errs, 500: errs},
 		BytesIn:   n, BytesOut: 2 * n,
 	}
@@ -67,7 +67,7 @@ func recordStatsFixture(t *testing.T, s store.Store) time.Time {
 		store.StatsBucket{
 			Kind: "worker", Name: "stack", Start: at(20), Count: 2, Errors: 2,
 			SumUs: 2 * (90 * time.Second).Microseconds(), MaxUs: (90 * time.Second).Microseconds(),
-			Histogram: map[int32]int64{agentstats.BucketOf(90 * time.Second): 2},
+			Histogram: map[int32]int64{statscale.BucketOf(90 * time.Second): 2},
 		},
 	)
 	for agent, buckets := range map[string][]store.StatsBucket{"a1": a1, "a2": a2} {

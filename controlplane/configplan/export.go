@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/weft-dev/weft/controlplane/store"
-	"github.com/weft-dev/weft/ctl/configfile"
+	"github.com/weft-dev/weft/proto/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 

@@ -22,10 +22,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
-	"github.com/weft-dev/weft/ctl/configfile"
+	"github.com/weft-dev/weft/proto/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )

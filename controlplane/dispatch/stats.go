@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/agent/shared/statscale"
 	"github.com/weft-dev/weft/controlplane/auth"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -122,8 +122,8 @@ func checkBucket(b *agentv1.StatsBucket, now time.Time) error {
 	}
 	for k, n := range b.GetHistogram() {
 		switch {
-		case k < 0 || k > stats.MaxBucket:
-			return fmt.Errorf(".histogram[%d]: no such bucket; want 0 to %d", k, stats.MaxBucket)
+		case k < 0 || k > statscale.MaxBucket:
+			return fmt.Errorf(".histogram[%d]: no such bucket; want 0 to %d", k, statscale.MaxBucket)
 		case n < 0:
 			return fmt.Errorf(".histogram[%d] %d: negative", k, n)
 		}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/agent/shared/statscale"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -86,7 +86,7 @@ func TestReportStatsWorker(t *testing.T) {
 	// recorder counts it: no statuses, no bytes.
 	worker := &agentv1.StatsBucket{
 		Kind: "worker", Name: "stack", StartUnixMs: minute.UnixMilli(),
-		Count: 1, Errors: 1, SumUs: 90_000_000, MaxUs: 90_000_000, Histogram: map[int32]int64{stats.BucketOf(90 * time.Second): 1},
+		Count: 1, Errors: 1, SumUs: 90_000_000, MaxUs: 90_000_000, Histogram: map[int32]int64{statscale.BucketOf(90 * time.Second): 1},
 	}
 	resp, err := h.client.ReportStats(ctx, &agentv1.ReportStatsRequest{AgentId: "a1", Buckets: []*agentv1.StatsBucket{worker}})
 	if err != nil || len(resp.GetRefused()) != 0 {
@@ -98,7 +98,7 @@ func TestReportStatsWorker(t *testing.T) {
 	}
 	want := store.StatsBucket{
 		Kind: "worker", Name: "stack", Start: minute, Count: 1, Errors: 1, SumUs: 90_000_000, MaxUs: 90_000_000,
-		Histogram: map[int32]int64{stats.BucketOf(90 * time.Second): 1}, Statuses: map[int32]int64{},
+		Histogram: map[int32]int64{statscale.BucketOf(90 * time.Second): 1}, Statuses: map[int32]int64{},
 	}
 	if len(rows) != 1 || !reflect.DeepEqual(rows[0].StatsBucket, want) {
 		t.Fatalf("rows %+v, want one %+v", rows, want)

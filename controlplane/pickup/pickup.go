@@ -17,7 +17,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	"github.com/weft-dev/weft/ctl/sources"
+	"github.com/weft-dev/weft/proto/sources"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -67,7 +67,7 @@ func ReadPath(path string) (*adminv1.PackageSource, error) {
 }
 
 // ReadSources reads the packages a sources list names, as weftctl deploy
-// --sources does (see package ctl/sources): the error names each bad line
+// --sources does (see package proto/sources): the error names each bad line
 // as list:line.
 func ReadSources(list string) ([]*adminv1.PackageSource, error) {
 	paths, err := sources.ReadList(list)

@@ -132,7 +132,7 @@ func TestReadSources(t *testing.T) {
 	write(t, filepath.Join(dir, "svc", "a.go"), "package a")
 	write(t, filepath.Join(dir, "one.go"), "package one")
 	// Comments at the end of a line, as weftctl deploy --sources reads
-	// them (the same parser, ctl/sources).
+	// them (the same parser, proto/sources).
 	write(t, filepath.Join(dir, "list.txt"), "# services\n\nsvc   # the a service\n\tone.go\t# and one\n")
 	srcs, err := ReadSources(filepath.Join(dir, "list.txt"))
 	if err != nil {

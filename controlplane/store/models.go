@@ -278,7 +278,7 @@ type statsRow struct {
 	Errors     int64  `gorm:"not null"`
 	SumUs      int64  `gorm:"not null"`
 	MaxUs      int64  `gorm:"not null"`
-	Histogram  string `gorm:"not null"` // JSON object: bucket of agent/stats' scale -> count
+	Histogram  string `gorm:"not null"` // JSON object: bucket of agent/shared/statscale -> count
 	Statuses   string `gorm:"not null"` // JSON object: HTTP status -> count
 	BytesIn    int64  `gorm:"not null"`
 	BytesOut   int64  `gorm:"not null"`

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/weft-dev/weft/agent/secrets"
+	"github.com/weft-dev/weft/agent/shared/secrets"
 )
 
 // The gorm models of the last release without schema versions (commit

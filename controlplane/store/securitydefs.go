@@ -11,7 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 )
 
 // secretField is one secret field of a security definition: its name in
@@ -223,7 +223,7 @@ func (s *sqlStore) checkSecurityUse(tx *gorm.DB, user, name string, inbound bool
 // credentials with it: a jwt definition signs outbound tokens only with an
 // HS256 secret.
 func (d SecurityDefinition) OutboundKind() string {
-	if d.Kind == string(security.KindJWT) {
+	if d.Kind == string(secdef.KindJWT) {
 		return "a jwt definition without an HS256 secret"
 	}
 	return d.Kind
@@ -234,24 +234,24 @@ func (d SecurityDefinition) OutboundKind() string {
 // usable, such as " (bearer checks inbound tokens with introspection_url)";
 // "" for other kinds.
 func (d SecurityDefinition) DirectionHint(inbound bool) string {
-	switch k := security.Kind(d.Kind); {
-	case k == security.KindBearer && inbound:
+	switch k := secdef.Kind(d.Kind); {
+	case k == secdef.KindBearer && inbound:
 		return " (bearer checks inbound tokens with introspection_url; this one sends a token)"
-	case k == security.KindBearer:
+	case k == secdef.KindBearer:
 		return " (bearer sends a token when token is set; this one checks inbound tokens with introspection_url)"
-	case k == security.KindTLSClientCert && inbound:
+	case k == secdef.KindTLSClientCert && inbound:
 		return " (tls_client_cert checks inbound client certificates with ca_pem; this one only presents a certificate)"
-	case k == security.KindTLSClientCert:
+	case k == secdef.KindTLSClientCert:
 		return " (tls_client_cert presents a certificate when cert_pem and key_pem are set; this one only checks inbound ones)"
 	}
 	return ""
 }
 
-// Definition is d as agent/security sees it: as agents use it, and for
-// the direction checks (Inbound, Outbound).
-func (d SecurityDefinition) Definition() security.Definition {
-	return security.Definition{
-		Name: d.Name, Kind: security.Kind(d.Kind),
+// Definition is d as package agent/shared/secdef defines it: as agents use
+// it, and for the direction checks (Inbound, Outbound).
+func (d SecurityDefinition) Definition() secdef.Definition {
+	return secdef.Definition{
+		Name: d.Name, Kind: secdef.Kind(d.Kind),
 		Username: d.Username, Password: d.Password,
 		Header: d.Header, Key: d.Key,
 		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPEM: d.PublicKeyPEM, JWKSURL: d.JWKSURL,

@@ -12,7 +12,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/weft-dev/weft/agent/stats"
+	"github.com/weft-dev/weft/agent/shared/statscale"
 )
 
 // Statistics are not config: recording them never bumps the revision.
@@ -78,7 +78,8 @@ type StatsBucket struct {
 	Count, Errors int64
 	// SumUs and MaxUs are their total and longest duration, in µs.
 	SumUs, MaxUs int64
-	// Histogram counts durations by bucket of agent/stats' scale.
+	// Histogram counts durations by bucket of the scale of
+	// agent/shared/statscale.
 	Histogram map[int32]int64
 	// Statuses counts HTTP statuses.
 	Statuses map[int32]int64
@@ -275,8 +276,8 @@ func (b *StatsBucket) Add(o StatsBucket) {
 	if b.Statuses == nil {
 		b.Statuses = map[int32]int64{}
 	}
-	stats.Merge(b.Histogram, o.Histogram)
-	stats.Merge(b.Statuses, o.Statuses)
+	statscale.Merge(b.Histogram, o.Histogram)
+	statscale.Merge(b.Statuses, o.Statuses)
 }
 
 // statsValueColumns are the columns a merge writes.

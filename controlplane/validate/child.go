@@ -11,7 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/controlplane/confine"
 )
 
@@ -23,7 +23,7 @@ const maxMessageBytes = 1 << 10
 // (weft-controlplane check-package, started by an Evaluator). Before it
 // reads anything it confines itself: hard CPU-time and memory limits, and
 // the system call filter of package confine. It then reads the package
-// (JSON) from stdin, loads it with runtime.Validate, which runs its
+// (JSON) from stdin, loads it with svcpkg.Validate, which runs its
 // initialisation, and writes the outcome (JSON) to stdout. It returns the
 // exit code: 0 when it wrote an outcome, even one that refuses the
 // package.
@@ -64,8 +64,8 @@ func ChildMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	} else {
 		// The load timeout, not a context's, so that a runaway init is
 		// reported as the package's problem.
-		services, err := runtime.Validate(context.Background(), runtime.Source{Name: in.Name, Files: in.Files}, runtime.WithLoadTimeout(timeout))
-		var le *runtime.LoadError
+		services, err := svcpkg.Validate(context.Background(), svcpkg.Source{Name: in.Name, Files: in.Files}, svcpkg.WithLoadTimeout(timeout))
+		var le *svcpkg.LoadError
 		switch {
 		case errors.As(err, &le):
 			ans.Problems = le.Problems

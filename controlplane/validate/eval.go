@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/controlplane/confine"
 )
 
@@ -53,7 +53,7 @@ type EvalLimits struct {
 }
 
 // Evaluator evaluates, each in a child process of its own, the packages
-// whose services only running them tells (see runtime.Check): it runs
+// whose services only running them tells (see svcpkg.Check): it runs
 // their initialisation where nothing of the control plane can be reached
 // and nothing can outlive the check. The child has no environment, a
 // fresh working directory that is removed after, hard CPU-time and memory
@@ -99,14 +99,14 @@ func (e *Evaluator) Evaluations() int64 { return e.started.Load() }
 
 // childInput is what the parent writes to a child's standard input.
 type childInput struct {
-	Name  string         `json:"name"`
-	Files []runtime.File `json:"files"`
+	Name  string        `json:"name"`
+	Files []svcpkg.File `json:"files"`
 }
 
 // childAnswer is what a child writes to its standard output.
 type childAnswer struct {
-	Services []string          `json:"services,omitempty"`
-	Problems []runtime.Problem `json:"problems,omitempty"`
+	Services []string         `json:"services,omitempty"`
+	Problems []svcpkg.Problem `json:"problems,omitempty"`
 	// Error is a failure of the evaluation itself, not of the package.
 	Error string `json:"error,omitempty"`
 	// Unsealed says why the child could not install its system call
@@ -116,10 +116,10 @@ type childAnswer struct {
 
 // Eval evaluates src in a child process and returns the names of its
 // services, sorted, or what is wrong with it: the problems the runtime
-// found (a *runtime.LoadError), or which of its limits the evaluation
+// found (a *svcpkg.LoadError), or which of its limits the evaluation
 // exceeded. It returns ctx's error if ctx ends first; the child is killed
 // then too.
-func (e *Evaluator) Eval(ctx context.Context, src runtime.Source) ([]string, error) {
+func (e *Evaluator) Eval(ctx context.Context, src svcpkg.Source) ([]string, error) {
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -201,7 +201,7 @@ func (e *Evaluator) Eval(ctx context.Context, src runtime.Source) ([]string, err
 		for i := range ans.Problems {
 			ans.Problems[i].Message = clip(ans.Problems[i].Message, maxMessageBytes)
 		}
-		return nil, &runtime.LoadError{Problems: ans.Problems}
+		return nil, &svcpkg.LoadError{Problems: ans.Problems}
 	case ans.Error != "":
 		return nil, e.internal(log, "evaluate", errors.New(ans.Error))
 	case len(ans.Services) == 0:

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-dev/weft/agent/runtime"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 )
 
 // The test binary is its own child: started with ChildCommand it runs
@@ -127,7 +127,7 @@ func TestEval(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := testEvaluator(t, ChildCommand, tt.lim)
-			src := runtime.Source{Name: "svc", Files: []runtime.File{{Name: "svc.go", Content: []byte(evalHeader + tt.code)}}}
+			src := svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte(evalHeader + tt.code)}}}
 			start := time.Now()
 			services, err := ev.Eval(context.Background(), src)
 			t.Logf("answered in %v: %.300v", time.Since(start).Round(time.Millisecond), err)
@@ -147,7 +147,7 @@ func TestEval(t *testing.T) {
 // and a kill at the time limit when it does not answer.
 func TestEvalChild(t *testing.T) {
 	t.Setenv("WEFT_TEST_SECRET", "in-the-parent-only")
-	src := runtime.Source{Name: "svc", Files: []runtime.File{{Name: "svc.go", Content: []byte("package svc\n")}}}
+	src := svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte("package svc\n")}}}
 
 	seen, err := testEvaluator(t, probeCommand, testLimits).Eval(context.Background(), src)
 	if err != nil {
@@ -231,9 +231,9 @@ func children() []string {
 // TestEvalTimeZone loads a time zone in init, as the allow-list lets a
 // service do: the sealed child cannot open the system's time zone
 // database, and uses the copy the program embeds (time/tzdata, which
-// agent/scheduler imports).
+// agent/shared/jobspec imports).
 func TestEvalTimeZone(t *testing.T) {
-	src := runtime.Source{Name: "svc", Files: []runtime.File{{Name: "svc.go", Content: []byte(evalHeader +
+	src := svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte(evalHeader +
 		"import \"time\"\n\nvar berlin *time.Location\n\nfunc init() {\n\tl, err := time.LoadLocation(\"Europe/Berlin\")\n\tif err != nil {\n\t\tpanic(err)\n\t}\n\tberlin = l\n\tsdk.Register(\"x\", h)\n}\n" + evalHandler)}}}
 	services, err := testEvaluator(t, ChildCommand, testLimits).Eval(context.Background(), src)
 	if err != nil || !slices.Equal(services, []string{"x"}) {

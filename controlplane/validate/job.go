@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/weft-dev/weft/agent/scheduler"
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -12,7 +12,7 @@ import (
 // MaxPayloadBytes bounds a job's payload.
 const MaxPayloadBytes = 64 << 10
 
-// Job checks a job with the rules agents apply (agent/scheduler): its
+// Job checks a job with the rules agents apply (agent/shared/jobspec): its
 // schedule, placement and payload. Whether its service is deployed is the
 // store's check, made in the transaction that stores the job.
 func Job(j store.Job) error {
@@ -28,7 +28,7 @@ func Job(j store.Job) error {
 	if j.TimeoutMs < 0 || j.TimeoutMs > MaxTimeout.Milliseconds() {
 		return fmt.Errorf("job %q: timeout_ms %d: want 0 (the service's default) to %d", j.Name, j.TimeoutMs, MaxTimeout.Milliseconds())
 	}
-	if err := scheduler.Validate(JobAsAgent(j)); err != nil {
+	if err := jobspec.Validate(JobAsAgent(j)); err != nil {
 		return fmt.Errorf("job %q: %w", j.Name, err)
 	}
 	return nil
@@ -52,7 +52,7 @@ func JobAsAgent(j store.Job) *agentv1.Job {
 // NextRun is the first firing of j after t; ok is false when there is none
 // left (or j does not validate).
 func NextRun(j store.Job, t time.Time) (time.Time, bool) {
-	sched, err := scheduler.SpecOf(JobAsAgent(j)).Schedule()
+	sched, err := jobspec.SpecOf(JobAsAgent(j)).Schedule()
 	if err != nil {
 		return time.Time{}, false
 	}

@@ -49,7 +49,7 @@ func TestSecurityForAgentCarriesEveryField(t *testing.T) {
 	dv := reflect.ValueOf(def)
 	for i := range dv.NumField() {
 		if dv.Field(i).IsZero() {
-			t.Errorf("security.Definition.%s is not set from the store", dv.Type().Field(i).Name)
+			t.Errorf("secdef.Definition.%s is not set from the store", dv.Type().Field(i).Name)
 		}
 	}
 }

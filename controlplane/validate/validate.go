@@ -20,12 +20,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/weft-dev/weft/agent/channel"
-	"github.com/weft-dev/weft/agent/channel/format"
-	"github.com/weft-dev/weft/agent/outgoing"
-	"github.com/weft-dev/weft/agent/runtime"
-	"github.com/weft-dev/weft/agent/security"
-	"github.com/weft-dev/weft/agent/snapshot"
+	"github.com/weft-dev/weft/agent/shared/format"
+	"github.com/weft-dev/weft/agent/shared/outgoingconf"
+	"github.com/weft-dev/weft/agent/shared/route"
+	"github.com/weft-dev/weft/agent/shared/secdef"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/controlplane/store"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -125,7 +125,7 @@ func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) 
 	} else {
 		ch.DataFormat = f.String()
 	}
-	if err := channel.CheckPath(ch.Path); err != nil {
+	if err := route.CheckPath(ch.Path); err != nil {
 		errs = append(errs, fmt.Errorf("path: %w", err))
 	}
 	if len(errs) > 0 {
@@ -138,7 +138,7 @@ func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) 
 			all = append(all, toAgent(e))
 		}
 	}
-	if err := channel.CheckRoutes(all); err != nil {
+	if err := route.Check(all); err != nil {
 		return ch, fmt.Errorf("path: %w", err)
 	}
 	return ch, nil
@@ -148,8 +148,8 @@ func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) 
 const MaxRateLimit = 1_000_000
 
 // SecurityDefinition checks a security definition with the rules agents
-// apply (agent/security), so that what the control plane stores an agent
-// can use.
+// apply (agent/shared/secdef), so that what the control plane stores an
+// agent can use.
 func SecurityDefinition(d store.SecurityDefinition) error {
 	if err := Name("security definition", d.Name); err != nil {
 		return err
@@ -164,7 +164,7 @@ func SecurityDefinition(d store.SecurityDefinition) error {
 const MaxLeeway = 10 * time.Minute
 
 // SecurityAsAgent is d as agents use it.
-func SecurityAsAgent(d store.SecurityDefinition) security.Definition {
+func SecurityAsAgent(d store.SecurityDefinition) secdef.Definition {
 	return d.Definition()
 }
 
@@ -186,7 +186,7 @@ func SecurityForAgent(d store.SecurityDefinition) *agentv1.SecurityDefinition {
 }
 
 // OutgoingConnection checks an outgoing connection with the rules agents
-// apply (agent/outgoing).
+// apply (agent/shared/outgoingconf).
 func OutgoingConnection(c store.OutgoingConnection) error {
 	if err := Name("outgoing connection", c.Name); err != nil {
 		return err
@@ -202,21 +202,14 @@ func OutgoingConnection(c store.OutgoingConnection) error {
 			return fmt.Errorf("outgoing connection %q: security: %w", c.Name, err)
 		}
 	}
-	cfg := outgoing.Config{
+	cfg := outgoingconf.Config{
 		Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
 		Format: c.DataFormat, SOAPAction: c.SOAPAction, Timeout: time.Duration(c.TimeoutMs) * time.Millisecond,
 		InsecureSkipVerify: c.TLSSkipVerify, CABundlePEM: []byte(c.CABundlePEM), PoolSize: int(c.PoolSize), Headers: c.Headers,
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	// Building it checks what Validate leaves to New, such as the CA bundle.
-	conn, err := outgoing.New(cfg)
-	if err != nil {
-		return err
-	}
-	conn.Close()
-	return nil
+	// Validate checks all that an agent's outgoing.New checks before it
+	// builds the connection, the CA bundle included.
+	return cfg.Validate()
 }
 
 func toAgent(c store.Channel) *agentv1.Channel {
@@ -231,7 +224,7 @@ type File struct {
 
 // Package checks one package's files and returns it ready to store, with
 // the services it registers. It parses and type-checks them in this
-// process (runtime.Check) and runs none of their code: when only running
+// process (svcpkg.Check) and runs none of their code: when only running
 // the package's initialisation tells its services, ev evaluates it in a
 // child process; with a nil ev, such a package is refused. name may be
 // empty: the Go package name of the files is used. The error lists every
@@ -283,15 +276,15 @@ func Package(ctx context.Context, name string, files []File, ev *Evaluator) (sto
 		return store.NewPackage{}, errors.Join(errs...)
 	}
 
-	src := runtime.Source{Name: name}
+	src := svcpkg.Source{Name: name}
 	var pfiles []*agentv1.SourceFile
 	np := store.NewPackage{Name: name}
 	for _, f := range files {
-		src.Files = append(src.Files, runtime.File{Name: f.Name, Content: f.Content})
+		src.Files = append(src.Files, svcpkg.File{Name: f.Name, Content: f.Content})
 		pfiles = append(pfiles, &agentv1.SourceFile{Name: f.Name, Content: f.Content})
 		np.Files = append(np.Files, store.File{Name: f.Name, Content: f.Content})
 	}
-	checked, err := runtime.Check(src)
+	checked, err := svcpkg.Check(src)
 	if err != nil {
 		return store.NewPackage{}, err
 	}

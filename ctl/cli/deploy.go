@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/weft-dev/weft/ctl/sources"
+	"github.com/weft-dev/weft/proto/sources"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 

@@ -12,7 +12,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	"sigs.k8s.io/yaml"
+
+	"github.com/weft-dev/weft/proto/configfile"
 )
 
 // jsonOut is how -o json renders responses: stable field names for scripts,
@@ -102,7 +103,7 @@ func (a *app) printJSONLine(m proto.Message) error {
 // and -o yaml always carry the same field names.
 func (a *app) writeStructured(what string, b []byte) error {
 	if a.output == outputYAML {
-		y, err := yaml.JSONToYAML(b)
+		y, err := configfile.JSONToYAML(b)
 		if err != nil {
 			return fmt.Errorf("render %s as YAML: %w", what, err)
 		}

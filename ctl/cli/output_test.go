@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	yaml "go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
-	"sigs.k8s.io/yaml"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -47,7 +47,7 @@ func TestYAMLMatchesJSON(t *testing.T) {
 			if strings.HasPrefix(strings.TrimSpace(asYAML), "{") {
 				t.Fatalf("-o yaml wrote JSON:\n%s", asYAML)
 			}
-			fromYAML, err := yaml.YAMLToJSON([]byte(asYAML))
+			fromYAML, err := yamlToJSON([]byte(asYAML))
 			if err != nil {
 				t.Fatalf("-o yaml is not YAML: %v\n%s", err, asYAML)
 			}
@@ -63,4 +63,13 @@ func TestYAMLMatchesJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// yamlToJSON is the YAML document b as JSON, to compare with -o json.
+func yamlToJSON(b []byte) ([]byte, error) {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	"sigs.k8s.io/yaml"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -183,7 +182,7 @@ func unmarshalOutput(format, out string, m proto.Message) error {
 	b := []byte(out)
 	if format == "yaml" {
 		var err error
-		if b, err = yaml.YAMLToJSON(b); err != nil {
+		if b, err = yamlToJSON(b); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/controlplane/store/storetest"
-	"github.com/weft-dev/weft/ctl/configfile"
+	"github.com/weft-dev/weft/proto/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )

@@ -3,17 +3,18 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	yaml "go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
-	"sigs.k8s.io/yaml"
 
 	"github.com/weft-dev/weft/controlplane/store/storetest"
-	"github.com/weft-dev/weft/ctl/configfile"
+	"github.com/weft-dev/weft/proto/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
@@ -252,9 +253,13 @@ func readExport(t *testing.T, path string) []byte {
 // parseExport decodes a YAML export as a Config, as an import will.
 func parseExport(t *testing.T, b []byte) *adminv1.Config {
 	t.Helper()
-	j, err := yaml.YAMLToJSON(b)
-	if err != nil {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
 		t.Fatalf("the export is not YAML: %v\n%s", err, b)
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg := &adminv1.Config{}
 	if err := protojson.Unmarshal(j, cfg); err != nil {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 	"github.com/weft-dev/weft/tests/testenv"
 )
 
@@ -159,7 +160,7 @@ func (r *remote) check(w http.ResponseWriter, req *http.Request) {
 	case "bearer", "oauth2":
 		got = strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
 	case "jwt":
-		v, err := security.NewVerifier(security.Definition{Name: "remote", Kind: security.KindJWT, Algorithms: []string{security.HS256}, Secret: r.hsKey, Issuer: "weft", Audience: "partner"})
+		v, err := security.NewVerifier(secdef.Definition{Name: "remote", Kind: secdef.KindJWT, Algorithms: []string{secdef.HS256}, Secret: r.hsKey, Issuer: "weft", Audience: "partner"})
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error()})
 			return

@@ -31,6 +31,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/secdef"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
@@ -1140,7 +1141,7 @@ func (r *secretsRemote) check(w http.ResponseWriter, req *http.Request) {
 	case "oauth2":
 		ok = bearer != "" && slices.Contains(issued, bearer)
 	case "jwt":
-		v, err := security.NewVerifier(security.Definition{Name: "remote", Kind: security.KindJWT, Algorithms: []string{security.HS256}, Secret: want, Issuer: "weft", Audience: "remote"})
+		v, err := security.NewVerifier(secdef.Definition{Name: "remote", Kind: secdef.KindJWT, Algorithms: []string{secdef.HS256}, Secret: want, Issuer: "weft", Audience: "remote"})
 		if err == nil {
 			_, err = v.Verify(req)
 		}

@@ -2332,8 +2332,9 @@ type StatsBucket struct {
 	SumUs int64 `protobuf:"varint,6,opt,name=sum_us,json=sumUs,proto3" json:"sum_us,omitempty"`
 	// max_us is the longest, in microseconds.
 	MaxUs int64 `protobuf:"varint,7,opt,name=max_us,json=maxUs,proto3" json:"max_us,omitempty"`
-	// histogram counts durations by bucket of the scale in agent/stats: the
-	// key is the bucket's index. Buckets with no count are left out.
+	// histogram counts durations by bucket of the scale in
+	// agent/shared/statscale: the key is the bucket's index. Buckets with no
+	// count are left out.
 	Histogram map[int32]int64 `protobuf:"bytes,8,rep,name=histogram,proto3" json:"histogram,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// statuses counts HTTP statuses (services: the status an invocation
 	// maps to; channels: the status answered).

@@ -1,0 +1,43 @@
+package svcpkg_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weft-dev/weft/agent/shared/svcpkg"
+)
+
+// header starts a file of a package that imports the SDK.
+const header = "package svc\n\nimport \"github.com/weft-dev/weft/agent/sdk\"\n\n"
+
+// source builds a Source from name, content pairs.
+func source(nameContent ...string) svcpkg.Source {
+	src := svcpkg.Source{Name: "test"}
+	for i := 0; i < len(nameContent); i += 2 {
+		src.Files = append(src.Files, svcpkg.File{Name: nameContent[i], Content: []byte(nameContent[i+1])})
+	}
+	return src
+}
+
+// dirSource reads the non-test Go files of dir, as a deploy would send them.
+func dirSource(t testing.TB, dir string) svcpkg.Source {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := svcpkg.Source{Name: filepath.Base(dir)}
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Files = append(src.Files, svcpkg.File{Name: filepath.Base(p), Content: b})
+	}
+	return src
+}
