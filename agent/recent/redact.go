@@ -8,10 +8,13 @@ import (
 	"io"
 	"regexp"
 	"unicode/utf8"
+
+	"github.com/weft-dev/weft/proto/marks"
 )
 
-// Redacted is what a secret's value becomes in a sample.
-const Redacted = "••••••••"
+// Redacted is what a secret's value becomes in a sample: what reads of
+// the admin API show for a secret.
+const Redacted = marks.Redacted
 
 // secretWords mark a JSON key, an XML element or an XML attribute as
 // holding a secret when its name contains one of them, ignoring case, '_'

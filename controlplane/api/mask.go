@@ -2,17 +2,20 @@ package api
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/weft-dev/weft/proto/marks"
 )
 
-// readOnly are the fields an update never sets: the name that identifies
-// the object, and the output-only ones.
-var readOnly = []string{"name", "created_at", "updated_at", "revision", "next_run_at", "lease", "last_run"}
+// readOnly says whether an update never sets fd: the name that identifies
+// the object, and the output-only fields.
+func readOnly(fd protoreflect.FieldDescriptor) bool {
+	return fd.Name() == "name" || marks.OutputOnly(fd)
+}
 
 // applyMask copies into cur the fields of in that mask names. With an
 // empty mask it copies every field in sets (so an update can leave out
@@ -24,7 +27,7 @@ func applyMask(cur, in proto.Message, mask *fieldmaskpb.FieldMask) error {
 	paths := mask.GetPaths()
 	if len(paths) == 0 {
 		src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			if !slices.Contains(readOnly, string(fd.Name())) {
+			if !readOnly(fd) {
 				dst.Set(fd, v)
 			}
 			return true
@@ -33,7 +36,7 @@ func applyMask(cur, in proto.Message, mask *fieldmaskpb.FieldMask) error {
 	}
 	for _, p := range paths {
 		fd := fields.ByName(protoreflect.Name(p))
-		if fd == nil || slices.Contains(readOnly, p) {
+		if fd == nil || readOnly(fd) {
 			return fmt.Errorf("update_mask: unknown or read-only field %q; want one of %s", p, strings.Join(writable(fields), ", "))
 		}
 		if src.Has(fd) {
@@ -49,8 +52,8 @@ func applyMask(cur, in proto.Message, mask *fieldmaskpb.FieldMask) error {
 func writable(fields protoreflect.FieldDescriptors) []string {
 	var out []string
 	for i := range fields.Len() {
-		if n := string(fields.Get(i).Name()); !slices.Contains(readOnly, n) {
-			out = append(out, n)
+		if fd := fields.Get(i); !readOnly(fd) {
+			out = append(out, string(fd.Name()))
 		}
 	}
 	return out

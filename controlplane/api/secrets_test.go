@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/weft-dev/weft/agent/shared/secrets"
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -42,7 +42,7 @@ func TestRotateKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.GetDefinition().GetPassword() != secrets.Redacted {
+	if got.GetDefinition().GetPassword() != marks.Redacted {
 		t.Errorf("password reads %q, want it redacted", got.GetDefinition().GetPassword())
 	}
 	if d, err := e.store.GetSecurityDefinition(ctx, "shop"); err != nil || d.Password != "pw-rotate-1" {

@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/weft-dev/weft/agent/shared/secrets"
 	"github.com/weft-dev/weft/controlplane/configplan"
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -92,7 +92,7 @@ func wantRedacted(t *testing.T, where string, got *adminv1.SecurityDefinition, s
 		fd := m.Descriptor().Fields().ByName(n)
 		want := ""
 		if s.Get(fd).String() != "" {
-			want = secrets.Redacted
+			want = marks.Redacted
 		}
 		if v := m.Get(fd).String(); v != want {
 			t.Errorf("%s: %s %s = %q, want %q", where, got.GetName(), n, v, want)
@@ -276,7 +276,7 @@ func TestSecurityDefinitionRefusals(t *testing.T) {
 		text string
 	}{
 		{"create without a definition", create(nil), codes.InvalidArgument, "create security definition: definition is required"},
-		{"create with the placeholder", create(&adminv1.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u", Password: secrets.Redacted}),
+		{"create with the placeholder", create(&adminv1.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u", Password: marks.Redacted}),
 			codes.InvalidArgument, `create security definition "b": password: is the redaction placeholder`},
 		{"create with a bad name", create(&adminv1.SecurityDefinition{Name: "a b", Kind: "bearer", Token: "t"}),
 			codes.InvalidArgument, `security definition name "a b"`},
@@ -289,9 +289,9 @@ func TestSecurityDefinitionRefusals(t *testing.T) {
 		{"create a taken name", create(partner), codes.AlreadyExists, `security definition "partner" already exists`},
 		{"create with an unknown field", create(withUnknown(&adminv1.SecurityDefinition{Name: "u", Kind: "bearer", Token: "t"}, 99)),
 			codes.InvalidArgument, "definition.#99"},
-		{"update with the placeholder", update(&adminv1.SecurityDefinition{Name: "partner", Key: secrets.Redacted}),
+		{"update with the placeholder", update(&adminv1.SecurityDefinition{Name: "partner", Key: marks.Redacted}),
 			codes.InvalidArgument, `update security definition "partner": key: is the redaction placeholder`},
-		{"update with the placeholder in the mask", update(&adminv1.SecurityDefinition{Name: "partner", Key: secrets.Redacted}, "key"),
+		{"update with the placeholder in the mask", update(&adminv1.SecurityDefinition{Name: "partner", Key: marks.Redacted}, "key"),
 			codes.InvalidArgument, "key: is the redaction placeholder"},
 		{"update mask names no field", update(&adminv1.SecurityDefinition{Name: "partner"}, "nope"),
 			codes.InvalidArgument, `update_mask: unknown or read-only field "nope"`},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/proto/configfile"
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -32,10 +33,6 @@ const (
 
 // configKinds are the kinds in the order of the Config message.
 var configKinds = []string{KindSecurity, KindOutgoing, KindChannel, KindJob, KindPackage}
-
-// outputOnly are the fields the control plane sets, which an export leaves
-// out: they differ between two control planes holding the same config.
-var outputOnly = []protoreflect.Name{"created_at", "updated_at", "revision", "next_run_at", "lease", "last_run"}
 
 // Export is the part of d that sel selects, as a config document: every
 // object without its output-only fields, sorted by name, each secret as
@@ -87,16 +84,9 @@ func Export(d store.Desired, sel *Selection, withSource bool) (*adminv1.Config, 
 // output-only fields. It starts from the redacted form, so a secret in
 // clear is never copied into the message.
 func securityExport(def store.SecurityDefinition, varName string) *adminv1.SecurityDefinition {
-	p := exported(SecurityOut(def))
-	m := p.ProtoReflect()
-	for _, f := range secretFields(def) {
-		if f.value == "" {
-			continue
-		}
-		fd := m.Descriptor().Fields().ByName(protoreflect.Name(f.name))
-		m.Set(fd, protoreflect.ValueOfString(secretPlaceholder(varName, f.name)))
-	}
-	return p
+	return marks.ReplaceSecrets(exported(SecurityOut(def)), func(fd protoreflect.FieldDescriptor) string {
+		return secretPlaceholder(varName, string(fd.Name()))
+	})
 }
 
 // secretPlaceholder is the ${VAR} written in place of a secret field of
@@ -163,19 +153,7 @@ func packageExport(p store.Package, withSource bool) *adminv1.PackageSource {
 // every string as a config file holds it (each "${" written "$${"), so
 // that reading the file gives back each value exactly.
 func exported[M proto.Message](m M) M {
-	configfile.EscapeStrings(clearOutputOnly(m).ProtoReflect())
-	return m
-}
-
-// clearOutputOnly clears the output-only fields of m and returns it.
-func clearOutputOnly[M proto.Message](m M) M {
-	r := m.ProtoReflect()
-	fields := r.Descriptor().Fields()
-	for _, n := range outputOnly {
-		if fd := fields.ByName(n); fd != nil {
-			r.Clear(fd)
-		}
-	}
+	configfile.EscapeStrings(marks.ClearOutputOnly(m).ProtoReflect())
 	return m
 }
 

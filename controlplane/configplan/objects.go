@@ -9,9 +9,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/weft-dev/weft/agent/shared/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -82,23 +82,10 @@ func OutgoingOut(c store.OutgoingConnection) *adminv1.OutgoingConnection {
 // CheckSecurity refuses the redaction placeholder as a secret (a read sent
 // back as a write), then validates d as agents would.
 func CheckSecurity(d store.SecurityDefinition) error {
-	for _, f := range secretFields(d) {
-		if f.value == secrets.Redacted {
-			return fmt.Errorf("%s: is the redaction placeholder that reads show; give the real value", f.name)
-		}
+	if fd := marks.RedactedSecret(SecurityClear(d)); fd != nil {
+		return fmt.Errorf("%s: is the redaction placeholder that reads show; give the real value", fd.Name())
 	}
 	return validate.SecurityDefinition(d)
-}
-
-// secretField is a secret field by its API name.
-type secretField struct{ name, value string }
-
-// secretFields are d's secret fields in the order of the API.
-func secretFields(d store.SecurityDefinition) []secretField {
-	return []secretField{
-		{"password", d.Password}, {"key", d.Key}, {"secret", d.Secret},
-		{"token", d.Token}, {"client_secret", d.ClientSecret}, {"key_pem", d.KeyPEM},
-	}
 }
 
 // SecurityIn is the store's definition for the API's.
@@ -137,14 +124,7 @@ func SecurityClear(d store.SecurityDefinition) *adminv1.SecurityDefinition {
 
 // SecurityOut is d as reads show it: every secret redacted.
 func SecurityOut(d store.SecurityDefinition) *adminv1.SecurityDefinition {
-	p := SecurityClear(d)
-	p.Password = secrets.Redact(p.Password)
-	p.Key = secrets.Redact(p.Key)
-	p.Secret = secrets.Redact(p.Secret)
-	p.Token = secrets.Redact(p.Token)
-	p.ClientSecret = secrets.Redact(p.ClientSecret)
-	p.KeyPem = secrets.Redact(p.KeyPem)
-	return p
+	return marks.Redact(SecurityClear(d))
 }
 
 // JobIn turns the API's job into the store's, refusing what cannot be

@@ -26,6 +26,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	"github.com/weft-dev/weft/proto/configfile"
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -91,9 +92,9 @@ func (p *Plan) Counts() []any {
 // calls unchanged from cur: equal field by field, output-only fields
 // aside. cur and next are left as they are.
 func Unchanged(cur, next proto.Message) bool {
-	a := clearOutputOnly(proto.Clone(cur))
-	b := clearOutputOnly(proto.Clone(next))
-	return len(fieldChanges(a, b, nil)) == 0
+	a := marks.ClearOutputOnly(proto.Clone(cur))
+	b := marks.ClearOutputOnly(proto.Clone(next))
+	return len(fieldChanges(a, b)) == 0
 }
 
 // planned is one object on one side of a plan, normalised to the shape an
@@ -148,11 +149,11 @@ func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Confi
 
 	p := &Plan{Change: store.ConfigChange{BaseRevision: d.Revision}}
 	c := &p.Change
-	items := planKind(KindSecurity, liveSecurity(d.Security), sec, prune, isSecretField)
+	items := planKind(KindSecurity, liveSecurity(d.Security), sec, prune)
 	c.Security, c.DeleteSecurity = changesOf[store.SecurityDefinition](items, sec)
 	p.Items = append(p.Items, items...)
 
-	items = planKind(KindOutgoing, liveOf(d.Outgoing, OutgoingOut), out, prune, nil)
+	items = planKind(KindOutgoing, liveOf(d.Outgoing, OutgoingOut), out, prune)
 	c.Outgoing, c.DeleteOutgoing = changesOf[store.OutgoingConnection](items, out)
 	p.Items = append(p.Items, items...)
 
@@ -160,11 +161,11 @@ func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Confi
 	c.Deploy, c.Undeploy = changesOf[store.NewPackage](items, pkgs)
 	p.Items = append(p.Items, items...)
 
-	items = planKind(KindChannel, liveOf(d.Channels, ChannelOut), chs, prune, nil)
+	items = planKind(KindChannel, liveOf(d.Channels, ChannelOut), chs, prune)
 	c.Channels, c.DeleteChannels = changesOf[store.Channel](items, chs)
 	p.Items = append(p.Items, items...)
 
-	items = planKind(KindJob, liveOf(d.Jobs, JobProto), jobs, prune, nil)
+	items = planKind(KindJob, liveOf(d.Jobs, JobProto), jobs, prune)
 	c.Jobs, c.DeleteJobs = changesOf[store.Job](items, jobs)
 	p.Items = append(p.Items, items...)
 	return p, nil
@@ -193,7 +194,7 @@ func changesOf[T any](items []*adminv1.PlanItem, want []planned) (put []T, del [
 func liveSecurity(defs []store.SecurityDefinition) []planned {
 	out := make([]planned, 0, len(defs))
 	for _, def := range defs {
-		out = append(out, planned{name: def.Name, msg: clearOutputOnly(SecurityClear(def))})
+		out = append(out, planned{name: def.Name, msg: marks.ClearOutputOnly(SecurityClear(def))})
 	}
 	return out
 }
@@ -206,7 +207,7 @@ func liveOf[T any, M interface {
 }](l []T, toProto func(T) M) []planned {
 	out := make([]planned, 0, len(l))
 	for _, x := range l {
-		m := clearOutputOnly(toProto(x))
+		m := marks.ClearOutputOnly(toProto(x))
 		out = append(out, planned{name: m.GetName(), msg: m})
 	}
 	return out
@@ -235,7 +236,7 @@ func wantSecurity(l []*adminv1.SecurityDefinition, ps *problems) []planned {
 			ps.object(KindSecurity, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{d.Name, clearOutputOnly(SecurityClear(d)), i, d})
+		out = append(out, planned{d.Name, marks.ClearOutputOnly(SecurityClear(d)), i, d})
 	}
 	return out
 }
@@ -250,7 +251,7 @@ func wantOutgoing(l []*adminv1.OutgoingConnection, ps *problems) []planned {
 			ps.object(KindOutgoing, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{c.Name, clearOutputOnly(OutgoingOut(c)), i, c})
+		out = append(out, planned{c.Name, marks.ClearOutputOnly(OutgoingOut(c)), i, c})
 	}
 	return out
 }
@@ -272,7 +273,7 @@ func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *pr
 			continue
 		}
 		final = append(final, ch)
-		out = append(out, planned{ch.Name, clearOutputOnly(ChannelOut(ch)), i, ch})
+		out = append(out, planned{ch.Name, marks.ClearOutputOnly(ChannelOut(ch)), i, ch})
 	}
 	if !prune {
 		for _, ch := range live {
@@ -344,7 +345,7 @@ func wantJobs(l []*adminv1.Job, live []store.Job, ps *problems) []planned {
 			ps.object(KindJob, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{j.Name, clearOutputOnly(JobProto(j)), i, j})
+		out = append(out, planned{j.Name, marks.ClearOutputOnly(JobProto(j)), i, j})
 	}
 	return out
 }
@@ -444,9 +445,8 @@ func planPackages(live []store.Package, want []planned, prune bool) []*adminv1.P
 }
 
 // planKind plans the objects of one kind: each of want is created, updated
-// or unchanged; with prune each live object want lacks is deleted. secret
-// says which fields are secrets, whose values a plan never shows.
-func planKind(kind string, live, want []planned, prune bool, secret func(protoreflect.Name) bool) []*adminv1.PlanItem {
+// or unchanged; with prune each live object want lacks is deleted.
+func planKind(kind string, live, want []planned, prune bool) []*adminv1.PlanItem {
 	byName := map[string]proto.Message{}
 	for _, p := range live {
 		byName[p.name] = p.msg
@@ -461,7 +461,7 @@ func planKind(kind string, live, want []planned, prune bool, secret func(protore
 		case !ok:
 			it.Action = actionCreate
 		default:
-			it.Changes = fieldChanges(cur, w.msg, secret)
+			it.Changes = fieldChanges(cur, w.msg)
 			it.Action = actionUnchanged
 			if len(it.Changes) > 0 {
 				it.Action = actionUpdate
@@ -480,19 +480,9 @@ func planKind(kind string, live, want []planned, prune bool, secret func(protore
 	return items
 }
 
-// isSecretField reports whether a security definition's field is a secret.
-func isSecretField(n protoreflect.Name) bool {
-	for _, f := range secretFields(store.SecurityDefinition{}) {
-		if string(n) == f.name {
-			return true
-		}
-	}
-	return false
-}
-
 // fieldChanges lists the fields whose values differ between from and to,
 // two messages of one type, in the order of the message.
-func fieldChanges(from, to proto.Message, secret func(protoreflect.Name) bool) []*adminv1.FieldChange {
+func fieldChanges(from, to proto.Message) []*adminv1.FieldChange {
 	a, b := from.ProtoReflect(), to.ProtoReflect()
 	fields := a.Descriptor().Fields()
 	var out []*adminv1.FieldChange
@@ -504,7 +494,7 @@ func fieldChanges(from, to proto.Message, secret func(protoreflect.Name) bool) [
 		}
 		from, to := shortenPair(va, vb)
 		c := &adminv1.FieldChange{Field: string(fd.Name()), From: from, To: to}
-		if secret != nil && secret(fd.Name()) {
+		if marks.Secret(fd) { // a plan never shows a secret's value
 			c.From, c.To = secretText(va), secretText(vb)
 		}
 		out = append(out, c)
@@ -604,10 +594,11 @@ func fieldJSON(m protoreflect.Message, fd protoreflect.FieldDescriptor) string {
 // (a config file writes it $${...}).
 func checkResolved(cfg *adminv1.Config, ps *problems) {
 	for i, d := range cfg.GetSecurity() {
-		for _, f := range secretFields(SecurityIn(d)) {
-			if configfile.HasVariable(f.value) {
-				ps.add(itemPath(KindSecurity, i)+"."+f.name, objectError(KindSecurity, d.GetName(),
-					fmt.Errorf("%s: holds a ${...} placeholder; resolve it first (weftctl does, from the environment or --env-file)", f.name)))
+		m := d.ProtoReflect()
+		for _, fd := range marks.Fields(m.Descriptor(), marks.Secret) {
+			if configfile.HasVariable(m.Get(fd).String()) {
+				ps.add(itemPath(KindSecurity, i)+"."+string(fd.Name()), objectError(KindSecurity, d.GetName(),
+					fmt.Errorf("%s: holds a ${...} placeholder; resolve it first (weftctl does, from the environment or --env-file)", fd.Name())))
 			}
 		}
 	}

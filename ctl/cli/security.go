@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -418,12 +419,10 @@ func identityOf(d *adminv1.SecurityDefinition) string {
 // returns them (redacted), such as "password=••••••••".
 func secretsOf(d *adminv1.SecurityDefinition) string {
 	var parts []string
-	for _, s := range []struct{ name, v string }{
-		{"password", d.GetPassword()}, {"key", d.GetKey()}, {"secret", d.GetSecret()},
-		{"token", d.GetToken()}, {"client_secret", d.GetClientSecret()}, {"key_pem", d.GetKeyPem()},
-	} {
-		if s.v != "" {
-			parts = append(parts, s.name+"="+s.v)
+	m := d.ProtoReflect()
+	for _, fd := range marks.Fields(m.Descriptor(), marks.Secret) {
+		if v := m.Get(fd).String(); v != "" {
+			parts = append(parts, string(fd.Name())+"="+v)
 		}
 	}
 	return strings.Join(parts, " ")

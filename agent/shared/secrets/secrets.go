@@ -20,9 +20,6 @@ import (
 // KeySize is the length in bytes of a key for NewBox.
 const KeySize = 32
 
-// Redacted is what Redact shows in place of a secret.
-const Redacted = "••••••••"
-
 // version1 prefixes every value sealed by this package.
 const version1 = "v1"
 
@@ -100,15 +97,6 @@ func (b *Box) Open(s string) ([]byte, error) {
 // check that it opens).
 func IsSealed(s string) bool {
 	return strings.HasPrefix(s, version1+":")
-}
-
-// Redact returns the placeholder shown instead of a secret: Redacted for a
-// set value, "" for an unset one. It never reveals the length.
-func Redact(s string) string {
-	if s == "" {
-		return ""
-	}
-	return Redacted
 }
 
 // LoadOrCreateKey reads the KeySize-byte key at path, creating the file

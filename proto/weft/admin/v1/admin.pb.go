@@ -7,6 +7,7 @@
 package adminv1
 
 import (
+	_ "github.com/weft-dev/weft/proto/weft/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -9135,7 +9136,7 @@ var File_weft_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n" +
+	"\x19weft/admin/v1/admin.proto\x12\rweft.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dweft/options/v1/options.proto\"\x94\x02\n" +
 	"\x05Token\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x13.weft.admin.v1.RoleR\x04role\x129\n" +
@@ -9309,7 +9310,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bservices\x18\x02 \x03(\tR\bservices\x121\n" +
 	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\x12\x1f\n" +
 	"\vpaused_jobs\x18\x04 \x03(\tR\n" +
-	"pausedJobs\"\xeb\x04\n" +
+	"pausedJobs\"\xfd\x04\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -9318,13 +9319,13 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06active\x18\x05 \x01(\bH\x00R\x06active\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x06 \x01(\x03R\ttimeoutMs\x12$\n" +
-	"\x0emax_body_bytes\x18\a \x01(\x03R\fmaxBodyBytes\x129\n" +
+	"\x0emax_body_bytes\x18\a \x01(\x03R\fmaxBodyBytes\x12?\n" +
 	"\n" +
-	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tcreatedAt\x12?\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tupdatedAt\x12 \n" +
 	"\brevision\x18\n" +
-	" \x01(\x03R\brevision\x12\x1f\n" +
+	" \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12\x1f\n" +
 	"\vdata_format\x18\v \x01(\tR\n" +
 	"dataFormat\x12\x1a\n" +
 	"\bsecurity\x18\f \x01(\tR\bsecurity\x12\x1d\n" +
@@ -9470,36 +9471,36 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x06 \x01(\x03R\n" +
-	"durationUs\"\xf2\x06\n" +
+	"durationUs\"\xa8\a\n" +
 	"\x12SecurityDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
-	"\busername\x18\x03 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x04 \x01(\tR\bpassword\x12\x16\n" +
-	"\x06header\x18\x05 \x01(\tR\x06header\x12\x10\n" +
-	"\x03key\x18\x06 \x01(\tR\x03key\x12\x1e\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12 \n" +
+	"\bpassword\x18\x04 \x01(\tB\x04\xd0\xf3\x18\x01R\bpassword\x12\x16\n" +
+	"\x06header\x18\x05 \x01(\tR\x06header\x12\x16\n" +
+	"\x03key\x18\x06 \x01(\tB\x04\xd0\xf3\x18\x01R\x03key\x12\x1e\n" +
 	"\n" +
 	"algorithms\x18\a \x03(\tR\n" +
-	"algorithms\x12\x16\n" +
-	"\x06secret\x18\b \x01(\tR\x06secret\x12$\n" +
+	"algorithms\x12\x1c\n" +
+	"\x06secret\x18\b \x01(\tB\x04\xd0\xf3\x18\x01R\x06secret\x12$\n" +
 	"\x0epublic_key_pem\x18\t \x01(\tR\fpublicKeyPem\x12\x19\n" +
 	"\bjwks_url\x18\n" +
 	" \x01(\tR\ajwksUrl\x12\x16\n" +
 	"\x06issuer\x18\v \x01(\tR\x06issuer\x12\x1a\n" +
 	"\baudience\x18\f \x01(\tR\baudience\x12\x1b\n" +
-	"\tleeway_ms\x18\r \x01(\x03R\bleewayMs\x12\x14\n" +
-	"\x05token\x18\x0e \x01(\tR\x05token\x12\x1b\n" +
+	"\tleeway_ms\x18\r \x01(\x03R\bleewayMs\x12\x1a\n" +
+	"\x05token\x18\x0e \x01(\tB\x04\xd0\xf3\x18\x01R\x05token\x12\x1b\n" +
 	"\ttoken_url\x18\x0f \x01(\tR\btokenUrl\x12\x1b\n" +
-	"\tclient_id\x18\x10 \x01(\tR\bclientId\x12#\n" +
-	"\rclient_secret\x18\x11 \x01(\tR\fclientSecret\x12\x16\n" +
+	"\tclient_id\x18\x10 \x01(\tR\bclientId\x12)\n" +
+	"\rclient_secret\x18\x11 \x01(\tB\x04\xd0\xf3\x18\x01R\fclientSecret\x12\x16\n" +
 	"\x06scopes\x18\x12 \x03(\tR\x06scopes\x12\x19\n" +
-	"\bcert_pem\x18\x13 \x01(\tR\acertPem\x12\x17\n" +
-	"\akey_pem\x18\x14 \x01(\tR\x06keyPem\x129\n" +
+	"\bcert_pem\x18\x13 \x01(\tR\acertPem\x12\x1d\n" +
+	"\akey_pem\x18\x14 \x01(\tB\x04\xd0\xf3\x18\x01R\x06keyPem\x12?\n" +
 	"\n" +
-	"created_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"created_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tcreatedAt\x12?\n" +
 	"\n" +
-	"updated_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
-	"\brevision\x18\x17 \x01(\x03R\brevision\x12\x15\n" +
+	"updated_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tupdatedAt\x12 \n" +
+	"\brevision\x18\x17 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12\x15\n" +
 	"\x06ca_pem\x18\x18 \x01(\tR\x05caPem\x12)\n" +
 	"\x10allowed_subjects\x18\x19 \x03(\tR\x0fallowedSubjects\x12!\n" +
 	"\fallowed_sans\x18\x1a \x03(\tR\vallowedSans\x12+\n" +
@@ -9535,7 +9536,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x1fDeleteSecurityDefinitionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
 	" DeleteSecurityDefinitionResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\"\xa5\x05\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\xb7\x05\n" +
 	"\x12OutgoingConnection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
@@ -9553,12 +9554,12 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\bsecurity\x12\x1b\n" +
 	"\tpool_size\x18\v \x01(\x05R\bpoolSize\x12H\n" +
 	"\aheaders\x18\f \x03(\v2..weft.admin.v1.OutgoingConnection.HeadersEntryR\aheaders\x12\x1b\n" +
-	"\x06active\x18\r \x01(\bH\x00R\x06active\x88\x01\x01\x129\n" +
+	"\x06active\x18\r \x01(\bH\x00R\x06active\x88\x01\x01\x12?\n" +
 	"\n" +
-	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tcreatedAt\x12?\n" +
 	"\n" +
-	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
-	"\brevision\x18\x10 \x01(\x03R\brevision\x1a:\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tupdatedAt\x12 \n" +
+	"\brevision\x18\x10 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -9603,7 +9604,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x1d\n" +
 	"\n" +
 	"latency_us\x18\x04 \x01(\x03R\tlatencyUs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\xd6\x06\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xfa\x06\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
@@ -9621,15 +9622,15 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"run_missed\x18\r \x01(\bR\trunMissed\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x0e \x01(\x03R\ttimeoutMs\x129\n" +
+	"timeout_ms\x18\x0e \x01(\x03R\ttimeoutMs\x12?\n" +
 	"\n" +
-	"created_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"created_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tcreatedAt\x12?\n" +
 	"\n" +
-	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
-	"\brevision\x18\x11 \x01(\x03R\brevision\x12:\n" +
-	"\vnext_run_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tnextRunAt\x12-\n" +
-	"\x05lease\x18\x13 \x01(\v2\x17.weft.admin.v1.JobLeaseR\x05lease\x120\n" +
-	"\blast_run\x18\x14 \x01(\v2\x15.weft.admin.v1.JobRunR\alastRun\x1a>\n" +
+	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tupdatedAt\x12 \n" +
+	"\brevision\x18\x11 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12@\n" +
+	"\vnext_run_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tnextRunAt\x123\n" +
+	"\x05lease\x18\x13 \x01(\v2\x17.weft.admin.v1.JobLeaseB\x04\xc8\xf3\x18\x01R\x05lease\x126\n" +
+	"\blast_run\x18\x14 \x01(\v2\x15.weft.admin.v1.JobRunB\x04\xc8\xf3\x18\x01R\alastRun\x1a>\n" +
 	"\x10AgentLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
