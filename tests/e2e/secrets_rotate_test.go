@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-dev/weft/agent/shared/secrets"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
@@ -140,7 +140,7 @@ func callBasic(url, user, password string) (int, error) {
 func wantRedactedGet(t *testing.T, e *env, password string) {
 	t.Helper()
 	res := e.ctlOK(t, "security", "get", "shop")
-	if !strings.Contains(res.Stdout, secrets.Redacted) {
+	if !strings.Contains(res.Stdout, marks.Redacted) {
 		t.Errorf("weftctl security get shop does not show the password redacted:\n%s", res.Stdout)
 	}
 	wantNoSecret(t, "weftctl security get shop", res.Stdout, password)
