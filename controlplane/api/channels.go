@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -17,10 +19,10 @@ import (
 // ChannelStore is what the channel service needs of the store: its
 // channels, and what their references point at.
 type ChannelStore interface {
-	CreateChannel(ctx context.Context, ch store.Channel) (store.Channel, error)
-	GetChannel(ctx context.Context, name string) (store.Channel, error)
-	ListChannels(ctx context.Context) ([]store.Channel, error)
-	UpdateChannel(ctx context.Context, ch store.Channel) (store.Channel, error)
+	CreateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error)
+	GetChannel(ctx context.Context, name string) (*adminv1.Channel, error)
+	ListChannels(ctx context.Context) ([]*adminv1.Channel, error)
+	UpdateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error)
 	DeleteChannel(ctx context.Context, name string) (int64, error)
 	ListServices(ctx context.Context) ([]store.Service, error)
 	ListSecurityDefinitions(ctx context.Context) ([]store.SecurityDefinition, error)
@@ -43,7 +45,7 @@ func (s *channels) CreateChannel(ctx context.Context, req *adminv1.CreateChannel
 		return nil, status.Error(codes.InvalidArgument, "create channel: channel is required")
 	}
 	what := fmt.Sprintf("create channel %q", in.GetName())
-	ch, err := s.check(ctx, what, configplan.ChannelIn(in), nil)
+	ch, err := s.check(ctx, what, in, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +55,7 @@ func (s *channels) CreateChannel(ctx context.Context, req *adminv1.CreateChannel
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("channel created", "channel", out.Name, "path", out.Path, "service", out.Service, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.CreateChannelResponse{Channel: configplan.ChannelOut(out)}, nil
+	return &adminv1.CreateChannelResponse{Channel: out}, nil
 }
 
 // GetChannel reads one channel.
@@ -62,7 +64,7 @@ func (s *channels) GetChannel(ctx context.Context, req *adminv1.GetChannelReques
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("get channel %q", req.GetName()), err)
 	}
-	return &adminv1.GetChannelResponse{Channel: configplan.ChannelOut(ch)}, nil
+	return &adminv1.GetChannelResponse{Channel: ch}, nil
 }
 
 // ListChannels lists every channel.
@@ -71,11 +73,7 @@ func (s *channels) ListChannels(ctx context.Context, _ *adminv1.ListChannelsRequ
 	if err != nil {
 		return nil, storeError("list channels", err)
 	}
-	out := &adminv1.ListChannelsResponse{}
-	for _, c := range chs {
-		out.Channels = append(out.Channels, configplan.ChannelOut(c))
-	}
-	return out, nil
+	return &adminv1.ListChannelsResponse{Channels: chs}, nil
 }
 
 // UpdateChannel changes the fields of a channel that the mask names, or
@@ -90,39 +88,17 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	next := configplan.ChannelIn(in)
-	if paths := req.GetUpdateMask().GetPaths(); len(paths) > 0 {
-		next = cur
-		for _, p := range paths {
-			switch p {
-			case "path":
-				next.Path = in.GetPath()
-			case "methods":
-				next.Methods = in.GetMethods()
-			case "service":
-				next.Service = in.GetService()
-			case "active":
-				next.Active = in.GetActive()
-			case "timeout_ms":
-				next.TimeoutMs = in.GetTimeoutMs()
-			case "max_body_bytes":
-				next.MaxBodyBytes = in.GetMaxBodyBytes()
-			case "data_format":
-				next.DataFormat = in.GetDataFormat()
-			case "security":
-				next.Security = in.GetSecurity()
-			case "rate_limit":
-				next.RateLimit = in.GetRateLimit()
-			case "rate_burst":
-				next.RateBurst = in.GetRateBurst()
-			case "soap_actions":
-				next.SOAPActions = in.GetSoapActions()
-			default:
-				return nil, status.Errorf(codes.InvalidArgument, "%s: update_mask: unknown or read-only field %q; want path, methods, service, active, timeout_ms, max_body_bytes, data_format, security, rate_limit, rate_burst or soap_actions", what, p)
-			}
+	next := in
+	if mask := req.GetUpdateMask(); len(mask.GetPaths()) > 0 {
+		next = proto.CloneOf(cur)
+		if err := applyMask(next, in, mask); err != nil {
+			return nil, invalid(what, err)
+		}
+		if slices.Contains(mask.GetPaths(), "active") && in.Active == nil {
+			next.Active = proto.Bool(false) // named and not given: false, as ever
 		}
 	}
-	ch, err := s.check(ctx, what, next, &cur)
+	ch, err := s.check(ctx, what, next, cur)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +108,7 @@ func (s *channels) UpdateChannel(ctx context.Context, req *adminv1.UpdateChannel
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("channel updated", "channel", out.Name, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.UpdateChannelResponse{Channel: configplan.ChannelOut(out)}, nil
+	return &adminv1.UpdateChannelResponse{Channel: out}, nil
 }
 
 // DeleteChannel removes a channel.
@@ -146,16 +122,17 @@ func (s *channels) DeleteChannel(ctx context.Context, req *adminv1.DeleteChannel
 	return &adminv1.DeleteChannelResponse{Revision: rev}, nil
 }
 
-// check validates ch and, unless it is cur unchanged (cur is nil for a
-// new channel), checks it against the live config as an import of it
-// would (configplan.CheckChannel): the store checks the same again in its
+// check validates in and returns it normalised (validate.Channel, as an
+// import does); unless that is cur unchanged (cur is nil for a new
+// channel), it checks it against the live config as an import of it would
+// (configplan.CheckChannel): the store checks the same again in its
 // transaction.
-func (s *channels) check(ctx context.Context, what string, ch store.Channel, cur *store.Channel) (store.Channel, error) {
-	ch, err := validate.Channel(ch, nil)
+func (s *channels) check(ctx context.Context, what string, in, cur *adminv1.Channel) (*adminv1.Channel, error) {
+	ch, err := validate.Channel(in, nil)
 	if err != nil {
 		return ch, invalid(what, err)
 	}
-	if cur != nil && configplan.Unchanged(configplan.ChannelOut(*cur), configplan.ChannelOut(ch)) {
+	if cur != nil && configplan.Unchanged(cur, ch) {
 		return ch, nil
 	}
 	existing, err := s.store.ListChannels(ctx)
@@ -167,7 +144,7 @@ func (s *channels) check(ctx context.Context, what string, ch store.Channel, cur
 		return ch, storeError(what, err)
 	}
 	var defs []store.SecurityDefinition
-	if ch.Security != "" {
+	if ch.GetSecurity() != "" {
 		if defs, err = s.store.ListSecurityDefinitions(ctx); err != nil {
 			return ch, storeError(what, err)
 		}

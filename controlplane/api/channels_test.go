@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/weft-dev/weft/agent/shared/snapshot"
-	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -40,9 +40,7 @@ func channelStored(t *testing.T, st store.Store, name string) *adminv1.Channel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := configplan.ChannelOut(c)
-	p.CreatedAt, p.UpdatedAt, p.Revision = nil, nil, 0
-	return p
+	return marks.ClearOutputOnly(c)
 }
 
 func TestChannelSecurityRateAndSOAP(t *testing.T) {

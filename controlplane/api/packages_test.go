@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/controlplane/dispatch"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -106,7 +107,7 @@ func TestPackageHistoryAPI(t *testing.T) {
 		t.Fatalf("GetDeployStatus = %v", ds)
 	}
 
-	if _, err := st.CreateChannel(ctx, store.Channel{Name: "hello", Path: "/hello", Service: "hello.greet", Methods: []string{"POST"}, Active: true}); err != nil {
+	if _, err := st.CreateChannel(ctx, &adminv1.Channel{Name: "hello", Path: "/hello", Service: "hello.greet", Methods: []string{"POST"}, Active: proto.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
 	watch.Advance(4)

@@ -53,7 +53,7 @@ func Export(d store.Desired, sel *Selection, withSource bool) (*adminv1.Config, 
 	}
 	for _, c := range d.Channels {
 		if sel.wants(KindChannel, c.Name) {
-			cfg.Channels = append(cfg.Channels, exported(ChannelOut(c)))
+			cfg.Channels = append(cfg.Channels, exported(proto.CloneOf(c)))
 		}
 	}
 	for _, j := range d.Jobs {

@@ -19,45 +19,6 @@ import (
 // (In), and as they show them (Out). A write through the API and an import
 // of a config turn them into the store's objects alike.
 
-// ChannelIn is the store's channel for the API's; active when unset.
-func ChannelIn(c *adminv1.Channel) store.Channel {
-	return store.Channel{
-		Name:         c.GetName(),
-		Path:         c.GetPath(),
-		Methods:      c.GetMethods(),
-		Service:      c.GetService(),
-		Active:       c.Active == nil || c.GetActive(),
-		TimeoutMs:    c.GetTimeoutMs(),
-		MaxBodyBytes: c.GetMaxBodyBytes(),
-		DataFormat:   c.GetDataFormat(),
-		Security:     c.GetSecurity(),
-		RateLimit:    c.GetRateLimit(),
-		RateBurst:    c.GetRateBurst(),
-		SOAPActions:  c.GetSoapActions(),
-	}
-}
-
-// ChannelOut is c as the API shows it.
-func ChannelOut(c store.Channel) *adminv1.Channel {
-	return &adminv1.Channel{
-		Name:         c.Name,
-		Path:         c.Path,
-		Methods:      c.Methods,
-		Service:      c.Service,
-		Active:       proto.Bool(c.Active),
-		TimeoutMs:    c.TimeoutMs,
-		MaxBodyBytes: c.MaxBodyBytes,
-		DataFormat:   c.DataFormat,
-		Security:     c.Security,
-		RateLimit:    c.RateLimit,
-		RateBurst:    c.RateBurst,
-		SoapActions:  c.SOAPActions,
-		CreatedAt:    timestamppb.New(c.CreatedAt),
-		UpdatedAt:    timestamppb.New(c.UpdatedAt),
-		Revision:     c.Revision,
-	}
-}
-
 // OutgoingIn is the store's connection for the API's; active when unset.
 func OutgoingIn(p *adminv1.OutgoingConnection) store.OutgoingConnection {
 	return store.OutgoingConnection{

@@ -161,8 +161,8 @@ func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Confi
 	c.Deploy, c.Undeploy = changesOf[store.NewPackage](items, pkgs)
 	p.Items = append(p.Items, items...)
 
-	items = planKind(KindChannel, liveOf(d.Channels, ChannelOut), chs, prune)
-	c.Channels, c.DeleteChannels = changesOf[store.Channel](items, chs)
+	items = planKind(KindChannel, liveOf(d.Channels, proto.CloneOf[*adminv1.Channel]), chs, prune)
+	c.Channels, c.DeleteChannels = changesOf[*adminv1.Channel](items, chs)
 	p.Items = append(p.Items, items...)
 
 	items = planKind(KindJob, liveOf(d.Jobs, JobProto), jobs, prune)
@@ -260,20 +260,20 @@ func wantOutgoing(l []*adminv1.OutgoingConnection, ps *problems) []planned {
 // (methods sorted, POST when none), then checks that their paths do not
 // collide with each other or with the live channels the plan keeps: those
 // the config lacks, unless prune deletes them.
-func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *problems) []planned {
+func wantChannels(l []*adminv1.Channel, live []*adminv1.Channel, prune bool, ps *problems) []planned {
 	checkNames(KindChannel, l, ps)
 	var out []planned
-	var final []store.Channel
+	var final []*adminv1.Channel
 	inConfig := map[string]int{}
 	for i, p := range l {
 		inConfig[p.GetName()] = i
-		ch, err := validate.Channel(ChannelIn(p), nil)
+		ch, err := validate.Channel(p, nil)
 		if err != nil {
 			ps.object(KindChannel, i, p.GetName(), err)
 			continue
 		}
 		final = append(final, ch)
-		out = append(out, planned{ch.Name, marks.ClearOutputOnly(ChannelOut(ch)), i, ch})
+		out = append(out, planned{ch.Name, marks.ClearOutputOnly(proto.Clone(ch)), i, ch})
 	}
 	if !prune {
 		for _, ch := range live {
@@ -306,7 +306,7 @@ func wantChannels(l []*adminv1.Channel, live []store.Channel, prune bool, ps *pr
 // has after the import, whatever their methods: a path is one channel's.
 // final are the channels after the import: the config's, and the live
 // ones it keeps.
-func checkPaths(final []store.Channel, inConfig map[string]int, ps *problems) {
+func checkPaths(final []*adminv1.Channel, inConfig map[string]int, ps *problems) {
 	owner := map[string]string{} // path -> channel
 	for _, ch := range final {
 		if _, ok := inConfig[ch.Name]; !ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // The rules between objects: a channel's path is its own, and the
@@ -106,13 +107,13 @@ func (t Targets) securityRef(out []refProblem, ref string, inbound bool) []refPr
 
 // channel checks that the services ch calls are deployed and that its
 // security definition exists and verifies inbound requests.
-func (t Targets) channel(ch store.Channel) []refProblem {
+func (t Targets) channel(ch *adminv1.Channel) []refProblem {
 	var out []refProblem
 	if ch.Service != "" {
 		out = t.service(out, "service", ch.Service)
 	}
-	for _, op := range slices.Sorted(maps.Keys(ch.SOAPActions)) {
-		out = t.service(out, fmt.Sprintf("soap_actions[%q]", op), ch.SOAPActions[op])
+	for _, op := range slices.Sorted(maps.Keys(ch.SoapActions)) {
+		out = t.service(out, fmt.Sprintf("soap_actions[%q]", op), ch.SoapActions[op])
 	}
 	return t.securityRef(out, ch.Security, true)
 }
@@ -139,7 +140,7 @@ func pathTaken(path, other string) error {
 // its routes collide with none, and its references hold. A broken rule
 // between objects wraps the store's error for it (store.ErrConflict,
 // ErrNotFound, ErrWrongKind); a route collision wraps none.
-func CheckChannel(ch store.Channel, others []store.Channel, t Targets) error {
+func CheckChannel(ch *adminv1.Channel, others []*adminv1.Channel, t Targets) error {
 	for _, o := range others {
 		if o.Name != ch.Name && o.Path == ch.Path {
 			return fmt.Errorf("channel %q: %w", ch.Name, pathTaken(ch.Path, o.Name))
@@ -210,10 +211,10 @@ func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
 	}
 
 	for _, w := range r.channels {
-		ch := w.obj.(store.Channel)
+		ch := w.obj.(*adminv1.Channel)
 		refProblems(ps, KindChannel, ch.Name, itemPath(KindChannel, w.index), t.channel(ch))
 	}
-	for _, ch := range kept(d.Channels, r.channels, prune, func(c store.Channel) string { return c.Name }) {
+	for _, ch := range kept(d.Channels, r.channels, prune, (*adminv1.Channel).GetName) {
 		refProblems(ps, KindChannel, ch.Name, "", t.channel(ch))
 	}
 	for _, w := range r.outgoing {

@@ -20,6 +20,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/pki"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -148,20 +149,7 @@ func snapshotOf(d store.Desired) *agentv1.Snapshot {
 		snap.Packages = append(snap.Packages, ap)
 	}
 	for _, c := range d.Channels {
-		snap.Channels = append(snap.Channels, &agentv1.Channel{
-			Name:         c.Name,
-			Path:         c.Path,
-			Methods:      c.Methods,
-			Service:      c.Service,
-			Active:       c.Active,
-			TimeoutMs:    c.TimeoutMs,
-			MaxBodyBytes: c.MaxBodyBytes,
-			DataFormat:   c.DataFormat,
-			Security:     c.Security,
-			RateLimit:    c.RateLimit,
-			RateBurst:    c.RateBurst,
-			SoapActions:  c.SOAPActions,
-		})
+		snap.Channels = append(snap.Channels, channelForAgent(c))
 	}
 	used := usedSecurity(d)
 	for _, def := range d.Security {
@@ -185,6 +173,24 @@ func snapshotOf(d store.Desired) *agentv1.Snapshot {
 	return snap
 }
 
+// channelForAgent is c as agents get it in their snapshot.
+func channelForAgent(c *adminv1.Channel) *agentv1.Channel {
+	return &agentv1.Channel{
+		Name:         c.GetName(),
+		Path:         c.GetPath(),
+		Methods:      c.GetMethods(),
+		Service:      c.GetService(),
+		Active:       c.GetActive(),
+		TimeoutMs:    c.GetTimeoutMs(),
+		MaxBodyBytes: c.GetMaxBodyBytes(),
+		DataFormat:   c.GetDataFormat(),
+		Security:     c.GetSecurity(),
+		RateLimit:    c.GetRateLimit(),
+		RateBurst:    c.GetRateBurst(),
+		SoapActions:  c.GetSoapActions(),
+	}
+}
+
 // usedSecurity returns the names of the security definitions the active
 // channels and active outgoing connections of d name. Inactive ones are not
 // served or built by agents (see agent/engine), so they need none; the
@@ -192,7 +198,7 @@ func snapshotOf(d store.Desired) *agentv1.Snapshot {
 func usedSecurity(d store.Desired) map[string]bool {
 	used := map[string]bool{}
 	for _, c := range d.Channels {
-		if c.Active && c.Security != "" {
+		if c.GetActive() && c.Security != "" {
 			used[c.Security] = true
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/weft-dev/weft/controlplane/auth/authtest"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -66,7 +67,7 @@ func (h *harness) deploy(t *testing.T, name, content string) int64 {
 
 func (h *harness) channel(t *testing.T, name, service string) int64 {
 	t.Helper()
-	ch, err := h.store.CreateChannel(context.Background(), store.Channel{Name: name, Path: "/" + name, Methods: []string{"POST"}, Service: service, Active: true})
+	ch, err := h.store.CreateChannel(context.Background(), &adminv1.Channel{Name: name, Path: "/" + name, Methods: []string{"POST"}, Service: service, Active: proto.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,9 +293,9 @@ func TestSnapshotCarriesSecurityAndOutgoing(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ch, err := h.store.CreateChannel(ctx, store.Channel{
-		Name: "orders", Path: "/orders", Methods: []string{"POST"}, Active: true, DataFormat: "soap12", Security: "partner",
-		RateLimit: 2.5, RateBurst: 4, SOAPActions: map[string]string{"urn:Place": "p.svc"},
+	ch, err := h.store.CreateChannel(ctx, &adminv1.Channel{
+		Name: "orders", Path: "/orders", Methods: []string{"POST"}, Active: proto.Bool(true), DataFormat: "soap12", Security: "partner",
+		RateLimit: 2.5, RateBurst: 4, SoapActions: map[string]string{"urn:Place": "p.svc"},
 	})
 	if err != nil {
 		t.Fatal(err)

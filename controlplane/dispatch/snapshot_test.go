@@ -10,6 +10,7 @@ import (
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -18,10 +19,10 @@ import (
 func usedSecurityDesired() store.Desired {
 	return store.Desired{
 		Revision: 7,
-		Channels: []store.Channel{
-			{Name: "orders", Path: "/orders", Methods: []string{"POST"}, Service: "p.svc", Active: true, Security: "by-channel"},
-			{Name: "open", Path: "/open", Methods: []string{"POST"}, Service: "p.svc", Active: true},
-			{Name: "paused", Path: "/paused", Methods: []string{"POST"}, Service: "p.svc", Active: false, Security: "by-inactive-channel"},
+		Channels: []*adminv1.Channel{
+			{Name: "orders", Path: "/orders", Methods: []string{"POST"}, Service: "p.svc", Active: proto.Bool(true), Security: "by-channel"},
+			{Name: "open", Path: "/open", Methods: []string{"POST"}, Service: "p.svc", Active: proto.Bool(true)},
+			{Name: "paused", Path: "/paused", Methods: []string{"POST"}, Service: "p.svc", Active: proto.Bool(false), Security: "by-inactive-channel"},
 		},
 		Outgoing: []store.OutgoingConnection{
 			{Name: "crm", Address: "https://crm.example", Method: "POST", Active: true, Security: "by-outgoing"},
@@ -94,7 +95,7 @@ func TestSnapshotCarriesOnlyUsedSecurity(t *testing.T) {
 		{"a secret behind an inactive channel", func(d *store.Desired) { d.Security[1].Key = "another" }, true},
 		{"a secret behind a channel", func(d *store.Desired) { d.Security[0].Password = "another" }, false},
 		{"a secret behind a connection", func(d *store.Desired) { d.Security[3].ClientSecret = "another" }, false},
-		{"a channel activated", func(d *store.Desired) { d.Channels[2].Active = true }, false},
+		{"a channel activated", func(d *store.Desired) { d.Channels[2].Active = proto.Bool(true) }, false},
 	} {
 		t.Run(c.what, func(t *testing.T) {
 			other := usedSecurityDesired()
@@ -121,7 +122,7 @@ func TestUnusedSecurityChangeKeepsHash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ch, err := h.store.CreateChannel(ctx, store.Channel{Name: "orders", Path: "/orders", Methods: []string{"POST"}, Service: "p.svc", Active: true, Security: "partner"})
+	ch, err := h.store.CreateChannel(ctx, &adminv1.Channel{Name: "orders", Path: "/orders", Methods: []string{"POST"}, Service: "p.svc", Active: proto.Bool(true), Security: "partner"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // ApplyConfig makes every change of c in one transaction and revision.
@@ -46,7 +48,7 @@ func (s *sqlStore) ApplyConfig(ctx context.Context, author string, c ConfigChang
 			return "", err
 		}
 		for _, ch := range c.Channels {
-			if err := putChannel(tx, rev, ch, t); err != nil {
+			if err := channels.put(tx, rev, ch, t); err != nil {
 				return "", err
 			}
 		}
@@ -111,12 +113,8 @@ func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
 		t.deleted = append(t.deleted, fmt.Sprintf("job %q", name))
 	}
 	for _, name := range c.DeleteChannels {
-		row, err := getChannel(tx, name)
-		if err != nil {
+		if err := channels.delete(tx, name); err != nil {
 			return err
-		}
-		if err := tx.Delete(&channelRow{}, row.ID).Error; err != nil {
-			return fmt.Errorf("delete channel %q: %w", name, err)
 		}
 		t.deleted = append(t.deleted, fmt.Sprintf("channel %q", name))
 	}
@@ -203,29 +201,6 @@ func putOutgoing(tx *gorm.DB, rev int64, c OutgoingConnection, t *tally) error {
 	return err
 }
 
-// putChannel creates ch, or replaces the stored channel of its name when
-// they differ.
-func putChannel(tx *gorm.DB, rev int64, ch Channel, t *tally) error {
-	ch.DataFormat = dataFormatOrDefault(ch.DataFormat)
-	what := fmt.Sprintf("channel %q", ch.Name)
-	row, err := getChannel(tx, ch.Name)
-	if errors.Is(err, ErrNotFound) {
-		t.created = append(t.created, what)
-		_, err = insertChannel(tx, rev, ch)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	old, err := channelFromRow(row)
-	if err != nil || sameChannel(old, ch) {
-		return err
-	}
-	t.updated = append(t.updated, what)
-	_, err = replaceChannel(tx, rev, row, ch)
-	return err
-}
-
 // putJob creates j, or replaces the stored job of its name when they
 // differ. A replaced job's lease stays until it lapses, as in UpdateJob.
 func putJob(tx *gorm.DB, rev int64, j Job, t *tally) error {
@@ -302,16 +277,19 @@ func deployAll(tx *gorm.DB, author string, rev int64, pkgs []NewPackage, t *tall
 // parkPaths moves each stored channel of chs whose path changes to a path
 // no request can have, so that the channels' new paths are free to take
 // whatever their order (two channels may swap paths).
-func parkPaths(tx *gorm.DB, chs []Channel) error {
+func parkPaths(tx *gorm.DB, chs []*adminv1.Channel) error {
 	if len(chs) == 0 {
 		return nil
 	}
 	byName := make(map[string]string, len(chs))
 	for _, ch := range chs {
-		byName[ch.Name] = ch.Path
+		byName[ch.GetName()] = ch.GetPath()
 	}
-	var rows []channelRow
-	if err := tx.Select("id", "name", "path").Where("name IN ?", slices.Collect(maps.Keys(byName))).Find(&rows).Error; err != nil {
+	var rows []struct {
+		ID         int64
+		Name, Path string
+	}
+	if err := tx.Table(channels.table).Select("id", "name", "path").Where("name IN ?", slices.Collect(maps.Keys(byName))).Find(&rows).Error; err != nil {
 		return fmt.Errorf("read channel paths: %w", err)
 	}
 	for _, r := range rows {
@@ -319,7 +297,7 @@ func parkPaths(tx *gorm.DB, chs []Channel) error {
 			continue
 		}
 		// Paths start with "/"; a parked one cannot, and the name makes it unique.
-		if err := tx.Model(&channelRow{}).Where("id = ?", r.ID).Update("path", "parked:"+r.Name).Error; err != nil {
+		if err := tx.Table(channels.table).Where("id = ?", r.ID).Update("path", "parked:"+r.Name).Error; err != nil {
 			return fmt.Errorf("channel %q: move its path: %w", r.Name, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // applySeed stores, at revision 5: package hello (hello.greet), a basic
@@ -47,7 +48,7 @@ func TestApplyConfig(t *testing.T) {
 			BaseRevision: 5,
 			Deploy:       []store.NewPackage{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2"), pkg("more", []string{"more.run"}, "more.go", "v1")},
 			Security:     []store.SecurityDefinition{basicAuth("basic", "n3w")},
-			Channels:     []store.Channel{a, b, c},
+			Channels:     []*adminv1.Channel{a, b, c},
 			DeleteJobs:   []string{"tick"},
 			Outgoing:     []store.OutgoingConnection{{Name: "crm", Address: "http://crm.example", Method: "POST", DataFormat: "json", TimeoutMs: 1000, Active: true}},
 		})
@@ -96,7 +97,7 @@ func TestApplyConfig(t *testing.T) {
 			BaseRevision: 6,
 			Deploy:       []store.NewPackage{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2")},
 			Security:     []store.SecurityDefinition{basicAuth("basic", "n3w")},
-			Channels:     []store.Channel{a, b, c},
+			Channels:     []*adminv1.Channel{a, b, c},
 		})
 		if err != nil || rev != 6 {
 			t.Fatalf("the same change again: revision %d, %v; want 6, nil", rev, err)
@@ -132,7 +133,7 @@ func TestApplyConfigRefused(t *testing.T) {
 				Deploy: []store.NewPackage{pkg("p1", []string{"dup.run"}, "a.go", "1"), pkg("p2", []string{"dup.run"}, "b.go", "2")}},
 				store.ErrConflict, `service "dup.run" is registered by both package "p1" and package "p2"`},
 			{"a path two channels take", store.ConfigChange{BaseRevision: 5,
-				Channels: []store.Channel{channel("c", "/c", "hello.greet"), channel("d", "/c", "hello.greet")}},
+				Channels: []*adminv1.Channel{channel("c", "/c", "hello.greet"), channel("d", "/c", "hello.greet")}},
 				nil, "create channel"},
 			{"a delete of nothing", store.ConfigChange{BaseRevision: 5, DeleteChannels: []string{"zzz"}},
 				store.ErrNotFound, `channel "zzz" does not exist`},

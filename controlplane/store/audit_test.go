@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // TestAudit checks that every change leaves one audit entry per object it
@@ -17,10 +20,10 @@ func TestAudit(t *testing.T) {
 		ctx := store.WithAuthor(context.Background(), "ada")
 		hello := pkg("hello", []string{"hello.greet"}, "hello.go", "package hello")
 		deploy(t, s, hello)
-		if _, err := s.CreateChannel(ctx, store.Channel{Name: "hello", Path: "/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}); err != nil {
+		if _, err := s.CreateChannel(ctx, &adminv1.Channel{Name: "hello", Path: "/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.UpdateChannel(ctx, store.Channel{Name: "hello", Path: "/hello2", Methods: []string{"POST"}, Service: "hello.greet", Active: true}); err != nil {
+		if _, err := s.UpdateChannel(ctx, &adminv1.Channel{Name: "hello", Path: "/hello2", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.DeleteChannel(store.WithAuthor(context.Background(), "bo"), "hello"); err != nil {

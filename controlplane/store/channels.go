@@ -2,38 +2,49 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
 	"gorm.io/gorm"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
+// channels are stored in weft_channels, with the columns of their unique
+// path and of the security definition they name, which a definition's
+// delete looks up.
+var channels = kind[*adminv1.Channel]{
+	table: "weft_channels",
+	word:  "channel",
+	keys: func(c *adminv1.Channel) map[string]any {
+		return map[string]any{"path": c.GetPath(), "security": c.GetSecurity()}
+	},
+}
+
 // CreateChannel stores a new channel.
-func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, error) {
-	ch.DataFormat = dataFormatOrDefault(ch.DataFormat)
-	var out Channel
+func (s *sqlStore) CreateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error) {
+	var out *adminv1.Channel
 	_, err := s.change(ctx, "", func(tx *gorm.DB, rev int64) (string, error) {
 		var n int64
-		if err := tx.Model(&channelRow{}).Where("name = ?", ch.Name).Count(&n).Error; err != nil {
-			return "", fmt.Errorf("create channel %q: %w", ch.Name, err)
+		if err := tx.Table(channels.table).Where("name = ?", ch.GetName()).Count(&n).Error; err != nil {
+			return "", fmt.Errorf("create channel %q: %w", ch.GetName(), err)
 		}
 		if n > 0 {
-			return "", fmt.Errorf("channel %q already exists: %w", ch.Name, ErrConflict)
+			return "", fmt.Errorf("channel %q already exists: %w", ch.GetName(), ErrConflict)
 		}
 		if err := s.checkChannelRefs(tx, ch); err != nil {
 			return "", err
 		}
 		var err error
-		out, err = insertChannel(tx, rev, ch)
-		if err != nil {
+		if out, err = channels.insert(tx, rev, ch); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("create channel %q", ch.Name), nil
+		return fmt.Sprintf("create channel %q", ch.GetName()), nil
 	})
 	if err != nil {
-		return Channel{}, err
+		return nil, err
 	}
 	return out, nil
 }
@@ -41,33 +52,35 @@ func (s *sqlStore) CreateChannel(ctx context.Context, ch Channel) (Channel, erro
 // checkChannelRefs checks that the path of ch is free, that its service and
 // the services of its SOAP actions are deployed, and that its security
 // definition exists and verifies inbound requests.
-func (s *sqlStore) checkChannelRefs(tx *gorm.DB, ch Channel) error {
-	var other []channelRow
-	if err := tx.Where("path = ? AND name <> ?", ch.Path, ch.Name).Limit(1).Find(&other).Error; err != nil {
-		return fmt.Errorf("channel %q: read paths: %w", ch.Name, err)
+func (s *sqlStore) checkChannelRefs(tx *gorm.DB, ch *adminv1.Channel) error {
+	var other []string
+	if err := tx.Table(channels.table).Where("path = ? AND name <> ?", ch.GetPath(), ch.GetName()).
+		Limit(1).Pluck("name", &other).Error; err != nil {
+		return fmt.Errorf("channel %q: read paths: %w", ch.GetName(), err)
 	}
 	if len(other) > 0 {
-		return fmt.Errorf("channel %q: path %q is already used by channel %q: %w", ch.Name, ch.Path, other[0].Name, ErrConflict)
+		return fmt.Errorf("channel %q: path %q is already used by channel %q: %w", ch.GetName(), ch.GetPath(), other[0], ErrConflict)
 	}
-	if ch.Service != "" {
-		if err := checkService(tx, ch.Name, "", ch.Service); err != nil {
+	if ch.GetService() != "" {
+		if err := checkService(tx, ch.GetName(), "", ch.GetService()); err != nil {
 			return err
 		}
 	}
-	for _, op := range slices.Sorted(maps.Keys(ch.SOAPActions)) {
-		if err := checkService(tx, ch.Name, fmt.Sprintf("SOAP action %q: ", op), ch.SOAPActions[op]); err != nil {
+	actions := ch.GetSoapActions()
+	for _, op := range slices.Sorted(maps.Keys(actions)) {
+		if err := checkService(tx, ch.GetName(), fmt.Sprintf("SOAP action %q: ", op), actions[op]); err != nil {
 			return err
 		}
 	}
-	if ch.Security != "" {
-		return s.checkSecurityUse(tx, fmt.Sprintf("channel %q", ch.Name), ch.Security, true)
+	if ch.GetSecurity() != "" {
+		return s.checkSecurityUse(tx, fmt.Sprintf("channel %q", ch.GetName()), ch.GetSecurity(), true)
 	}
 	return nil
 }
 
 // channelCall is a channel and the services it calls of those asked about.
 type channelCall struct {
-	row   channelRow
+	name  string
 	calls []string // sorted
 }
 
@@ -78,32 +91,38 @@ func channelsCalling(tx *gorm.DB, services []string, activeOnly bool) ([]channel
 	if len(services) == 0 {
 		return nil, nil
 	}
-	q := tx.Order("name")
-	if activeOnly {
-		q = q.Where("active = ?", true)
-	}
-	var rows []channelRow
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read channels: %w", err)
+	chs, err := channels.list(tx)
+	if err != nil {
+		return nil, err
 	}
 	var out []channelCall
-	for _, r := range rows {
-		ch, err := channelFromRow(&r)
-		if err != nil {
-			return nil, err
+	for _, ch := range chs {
+		if activeOnly && !ch.GetActive() {
+			continue
 		}
 		var calls []string
-		for _, svc := range append([]string{ch.Service}, slices.Collect(maps.Values(ch.SOAPActions))...) {
+		for _, svc := range append([]string{ch.GetService()}, slices.Collect(maps.Values(ch.GetSoapActions()))...) {
 			if slices.Contains(services, svc) && !slices.Contains(calls, svc) {
 				calls = append(calls, svc)
 			}
 		}
 		if len(calls) > 0 {
 			slices.Sort(calls)
-			out = append(out, channelCall{row: r, calls: calls})
+			out = append(out, channelCall{name: ch.GetName(), calls: calls})
 		}
 	}
 	return out, nil
+}
+
+// deactivateChannel makes the channel name inactive at revision rev.
+func deactivateChannel(tx *gorm.DB, rev int64, name string) error {
+	row, ch, err := channels.get(tx, name)
+	if err != nil {
+		return err
+	}
+	ch.Active = proto.Bool(false)
+	_, err = channels.replace(tx, rev, row, ch)
+	return err
 }
 
 // checkService checks that service, which channel calls (through what,
@@ -120,166 +139,53 @@ func checkService(tx *gorm.DB, channel, what, service string) error {
 }
 
 // GetChannel reads a channel by name.
-func (s *sqlStore) GetChannel(ctx context.Context, name string) (Channel, error) {
-	row, err := getChannel(s.r.WithContext(ctx), name)
-	if err != nil {
-		return Channel{}, err
-	}
-	return channelFromRow(row)
-}
-
-func getChannel(tx *gorm.DB, name string) (*channelRow, error) {
-	var row channelRow
-	err := tx.Where("name = ?", name).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, fmt.Errorf("channel %q does not exist: %w", name, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read channel %q: %w", name, err)
-	}
-	return &row, nil
+func (s *sqlStore) GetChannel(ctx context.Context, name string) (*adminv1.Channel, error) {
+	_, ch, err := channels.get(s.r.WithContext(ctx), name)
+	return ch, err
 }
 
 // ListChannels returns every channel sorted by name.
-func (s *sqlStore) ListChannels(ctx context.Context) ([]Channel, error) {
-	out, err := listChannels(s.r.WithContext(ctx))
+func (s *sqlStore) ListChannels(ctx context.Context) ([]*adminv1.Channel, error) {
+	out, err := channels.list(s.r.WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list channels: %w", err)
 	}
 	return out, nil
 }
 
-func listChannels(tx *gorm.DB) ([]Channel, error) {
-	var rows []channelRow
-	if err := tx.Order("name").Find(&rows).Error; err != nil {
-		return nil, err
-	}
-	out := make([]Channel, 0, len(rows))
-	for i := range rows {
-		ch, err := channelFromRow(&rows[i])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ch)
-	}
-	return out, nil
-}
-
 // UpdateChannel replaces the channel of the same name. An update that
 // changes nothing leaves the revision as it is.
-func (s *sqlStore) UpdateChannel(ctx context.Context, ch Channel) (Channel, error) {
-	ch.DataFormat = dataFormatOrDefault(ch.DataFormat)
-	var out Channel
+func (s *sqlStore) UpdateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error) {
+	var out *adminv1.Channel
 	_, err := s.change(ctx, "", func(tx *gorm.DB, rev int64) (string, error) {
-		row, err := getChannel(tx, ch.Name)
+		row, old, err := channels.get(tx, ch.GetName())
 		if err != nil {
 			return "", err
 		}
-		old, err := channelFromRow(row)
-		if err != nil {
-			return "", err
-		}
-		if sameChannel(old, ch) {
+		if channels.same(old, ch) {
 			out = old
 			return "", errNoChange
 		}
 		if err := s.checkChannelRefs(tx, ch); err != nil {
 			return "", err
 		}
-		if out, err = replaceChannel(tx, rev, row, ch); err != nil {
+		if out, err = channels.replace(tx, rev, row, ch); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("update channel %q", ch.Name), nil
+		return fmt.Sprintf("update channel %q", ch.GetName()), nil
 	})
 	if err != nil {
-		return Channel{}, err
+		return nil, err
 	}
 	return out, nil
-}
-
-// insertChannel writes the new channel ch at revision rev.
-func insertChannel(tx *gorm.DB, rev int64, ch Channel) (Channel, error) {
-	t := now()
-	row := channelRow{Name: ch.Name, CreatedAt: t, UpdatedAt: t, Revision: rev}
-	if err := fillChannelRow(&row, ch); err != nil {
-		return Channel{}, err
-	}
-	if err := tx.Create(&row).Error; err != nil {
-		return Channel{}, fmt.Errorf("create channel %q: %w", ch.Name, err)
-	}
-	return channelFromRow(&row)
-}
-
-// replaceChannel writes ch over its stored row at revision rev.
-func replaceChannel(tx *gorm.DB, rev int64, row *channelRow, ch Channel) (Channel, error) {
-	if err := fillChannelRow(row, ch); err != nil {
-		return Channel{}, err
-	}
-	row.UpdatedAt, row.Revision = now(), rev
-	if err := tx.Model(&channelRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(row).Error; err != nil {
-		return Channel{}, fmt.Errorf("update channel %q: %w", ch.Name, err)
-	}
-	return channelFromRow(row)
-}
-
-// fillChannelRow sets every field of row but its id, name, times and
-// revision from ch.
-func fillChannelRow(row *channelRow, ch Channel) error {
-	methods, err := encodeList(ch.Methods)
-	if err != nil {
-		return fmt.Errorf("channel %q: methods: %w", ch.Name, err)
-	}
-	actions, err := encodeMap(ch.SOAPActions)
-	if err != nil {
-		return fmt.Errorf("channel %q: soap_actions: %w", ch.Name, err)
-	}
-	row.Path = ch.Path
-	row.Methods = methods
-	row.Service = ch.Service
-	row.Active = ch.Active
-	row.TimeoutMs = ch.TimeoutMs
-	row.MaxBodyBytes = ch.MaxBodyBytes
-	row.DataFormat = dataFormatOrDefault(ch.DataFormat)
-	row.Security = ch.Security
-	row.RateLimit = ch.RateLimit
-	row.RateBurst = ch.RateBurst
-	row.SOAPActions = actions
-	return nil
-}
-
-// sameChannel reports whether b sets every field a stored channel a has.
-func sameChannel(a, b Channel) bool {
-	return a.Path == b.Path &&
-		slices.Equal(a.Methods, b.Methods) &&
-		a.Service == b.Service &&
-		a.Active == b.Active &&
-		a.TimeoutMs == b.TimeoutMs &&
-		a.MaxBodyBytes == b.MaxBodyBytes &&
-		a.DataFormat == b.DataFormat &&
-		a.Security == b.Security &&
-		a.RateLimit == b.RateLimit &&
-		a.RateBurst == b.RateBurst &&
-		maps.Equal(a.SOAPActions, b.SOAPActions)
 }
 
 // DeleteChannel removes a channel and returns the new revision.
 func (s *sqlStore) DeleteChannel(ctx context.Context, name string) (int64, error) {
 	return s.change(ctx, "", func(tx *gorm.DB, rev int64) (string, error) {
-		row, err := getChannel(tx, name)
-		if err != nil {
+		if err := channels.delete(tx, name); err != nil {
 			return "", err
-		}
-		if err := tx.Delete(&channelRow{}, row.ID).Error; err != nil {
-			return "", fmt.Errorf("delete channel %q: %w", name, err)
 		}
 		return fmt.Sprintf("delete channel %q", name), nil
 	})
-}
-
-// dataFormatOrDefault is the stored data format: json when none is given.
-func dataFormatOrDefault(f string) string {
-	if f == "" {
-		return "json"
-	}
-	return f
 }

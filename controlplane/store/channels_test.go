@@ -9,30 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-func channel(name, path, service string) store.Channel {
-	return store.Channel{
+func channel(name, path, service string) *adminv1.Channel {
+	return &adminv1.Channel{
 		Name:         name,
 		Path:         path,
 		Methods:      []string{"GET", "POST"},
 		Service:      service,
-		Active:       true,
+		Active:       proto.Bool(true),
+		DataFormat:   "json",
 		TimeoutMs:    5000,
 		MaxBodyBytes: 1 << 20,
 	}
 }
 
 // sameChannel compares every field, times included.
-func sameChannel(a, b store.Channel) bool {
-	return a.Name == b.Name && a.Path == b.Path && slices.Equal(a.Methods, b.Methods) &&
-		a.Service == b.Service && a.Active == b.Active && a.TimeoutMs == b.TimeoutMs &&
-		a.MaxBodyBytes == b.MaxBodyBytes && a.DataFormat == b.DataFormat &&
-		a.Security == b.Security && a.RateLimit == b.RateLimit && a.RateBurst == b.RateBurst &&
-		maps.Equal(a.SOAPActions, b.SOAPActions) && a.CreatedAt.Equal(b.CreatedAt) &&
-		a.UpdatedAt.Equal(b.UpdatedAt) && a.Revision == b.Revision
+func sameChannel(a, b *adminv1.Channel) bool {
+	return proto.Equal(a, b)
 }
 
 // wantTime checks that t is set, in UTC, and whole milliseconds.
@@ -53,10 +52,10 @@ func TestChannels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if orders.Revision != 2 || !orders.CreatedAt.Equal(orders.UpdatedAt) {
+		if orders.Revision != 2 || !orders.CreatedAt.AsTime().Equal(orders.UpdatedAt.AsTime()) {
 			t.Fatalf("created = %+v, want revision 2 and equal times", orders)
 		}
-		wantTime(t, "CreatedAt", orders.CreatedAt)
+		wantTime(t, "CreatedAt", orders.CreatedAt.AsTime())
 		got, err := s.GetChannel(ctx, "orders")
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +63,7 @@ func TestChannels(t *testing.T) {
 		if !sameChannel(got, orders) {
 			t.Fatalf("GetChannel = %+v, want %+v", got, orders)
 		}
-		wantTime(t, "read CreatedAt", got.CreatedAt)
+		wantTime(t, "read CreatedAt", got.CreatedAt.AsTime())
 		wantRevision(t, s, 2)
 
 		stock, err := s.CreateChannel(ctx, channel("stock", "/api/stock", "alpha.two"))
@@ -143,14 +142,14 @@ func TestChannels(t *testing.T) {
 
 		// Moving a path between channels in two steps.
 		upd := channel("orders", "/api/v2/orders", "alpha.two")
-		upd.Active = false
+		upd.Active = proto.Bool(false)
 		upd.Methods = []string{"PUT"}
 		updated, err := s.UpdateChannel(ctx, upd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if updated.Revision != 4 || !updated.CreatedAt.Equal(orders.CreatedAt) || updated.UpdatedAt.Before(orders.UpdatedAt) ||
-			updated.Active || !slices.Equal(updated.Methods, []string{"PUT"}) || updated.Service != "alpha.two" {
+		if updated.Revision != 4 || !updated.CreatedAt.AsTime().Equal(orders.CreatedAt.AsTime()) || updated.UpdatedAt.AsTime().Before(orders.UpdatedAt.AsTime()) ||
+			updated.GetActive() || !slices.Equal(updated.Methods, []string{"PUT"}) || updated.Service != "alpha.two" {
 			t.Fatalf("updated = %+v", updated)
 		}
 		if got, err := s.GetChannel(ctx, "orders"); err != nil || !sameChannel(got, updated) {
@@ -186,7 +185,7 @@ func TestCaseSensitive(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "a"))
-		for _, ch := range []store.Channel{
+		for _, ch := range []*adminv1.Channel{
 			channel("orders", "/api/orders", "alpha.one"),
 			channel("Orders", "/API/orders", "alpha.one"),
 		} {
@@ -317,10 +316,10 @@ func TestDesiredConsistent(t *testing.T) {
 
 // soapChannel is an active SOAP channel whose main service is main and
 // whose actions call the services of actions (action -> service).
-func soapChannel(name, main string, actions map[string]string) store.Channel {
+func soapChannel(name, main string, actions map[string]string) *adminv1.Channel {
 	ch := channel(name, "/"+name, main)
 	ch.DataFormat = "soap11"
-	ch.SOAPActions = actions
+	ch.SoapActions = actions
 	return ch
 }
 
@@ -339,7 +338,7 @@ func TestChannelSOAPActions(t *testing.T) {
 			t.Fatal(err)
 		}
 		idle := soapChannel("idle", "alpha.one", map[string]string{"GetOrder": "beta.get"})
-		idle.Active = false
+		idle.Active = proto.Bool(false)
 		if _, err := s.CreateChannel(ctx, idle); err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +389,7 @@ func TestChannelSOAPActions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Active || got.Revision != 4 || !maps.Equal(got.SOAPActions, orders.SOAPActions) {
+		if got.GetActive() || got.Revision != 4 || !maps.Equal(got.SoapActions, orders.SoapActions) {
 			t.Fatalf("orders after forced undeploy = %+v, want inactive at revision 4 with its actions", got)
 		}
 		if got, err := s.GetChannel(ctx, "idle"); err != nil || got.Revision != 3 {
@@ -414,8 +413,8 @@ func TestMigratePrevious(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if old.Security != "" || old.RateLimit != 0 || old.RateBurst != 0 || old.SOAPActions == nil ||
-				len(old.SOAPActions) != 0 || old.DataFormat != "json" || old.Service != "alpha.one" {
+			if old.Security != "" || old.RateLimit != 0 || old.RateBurst != 0 ||
+				len(old.SoapActions) != 0 || old.DataFormat != "json" || old.Service != "alpha.one" {
 				t.Fatalf("migrated channel = %+v", old)
 			}
 
@@ -432,7 +431,7 @@ func TestMigratePrevious(t *testing.T) {
 			}
 			got, err := s.GetChannel(ctx, "orders")
 			if err != nil || !sameChannel(got, updated) || got.Security != "partner" || got.RateBurst != 20 ||
-				got.SOAPActions["GetOrder"] != "alpha.one" {
+				got.SoapActions["GetOrder"] != "alpha.one" {
 				t.Fatalf("updated migrated channel = %+v, %v", got, err)
 			}
 			if _, err := s.CreateOutgoingConnection(ctx, connection("erp", "partner")); err != nil {

@@ -61,7 +61,7 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 			d.Packages = append(d.Packages, p)
 		}
 
-		if d.Channels, err = listChannels(tx); err != nil {
+		if d.Channels, err = channels.list(tx); err != nil {
 			return fmt.Errorf("read channels: %w", err)
 		}
 		if d.Security, err = s.listSecurity(tx); err != nil {

@@ -7,7 +7,10 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // desired reads the whole config.
@@ -226,7 +229,7 @@ func TestUndeploy(t *testing.T) {
 		ctx := context.Background()
 		a1 := pkg("alpha", []string{"alpha.one", "alpha.two"}, "a.go", "package alpha // 1")
 		deploy(t, s, a1, pkg("beta", []string{"beta.one"}, "b.go", "package beta"))
-		for _, ch := range []store.Channel{
+		for _, ch := range []*adminv1.Channel{
 			channel("hello", "/hello", "alpha.one"),
 			channel("x", "/x", "alpha.one"),
 			channel("other", "/other", "beta.one"),
@@ -236,7 +239,7 @@ func TestUndeploy(t *testing.T) {
 			}
 		}
 		idle := channel("idle", "/idle", "alpha.two")
-		idle.Active = false
+		idle.Active = proto.Bool(false)
 		if _, err := s.CreateChannel(ctx, idle); err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +269,7 @@ func TestUndeploy(t *testing.T) {
 		}
 		for _, ch := range d.Channels {
 			wantActive := ch.Name == "other"
-			if ch.Active != wantActive {
+			if ch.GetActive() != wantActive {
 				t.Errorf("channel %s active = %v, want %v", ch.Name, ch.Active, wantActive)
 			}
 			if (ch.Name == "hello" || ch.Name == "x") && ch.Revision != 6 {

@@ -82,7 +82,8 @@ type migrator struct {
 	versions database.Store // goose's table of versions
 	// up is goose's Provider.Up: it runs the migrations not yet recorded.
 	up     func(context.Context) ([]*goose.MigrationResult, error)
-	latest int64 // the newest version this binary knows
+	upTo   func(context.Context, int64) ([]*goose.MigrationResult, error) // for tests
+	latest int64                                                          // the newest version this binary knows
 	log    *slog.Logger
 }
 
@@ -104,12 +105,13 @@ func newMigrator(s *sqlStore) (*migrator, error) {
 		return nil, err
 	}
 	p, err := goose.NewProvider(goose.DialectCustom, db, fsys,
-		goose.WithStore(onceStore{versions}), goose.WithDisableGlobalRegistry(true))
+		goose.WithStore(onceStore{versions}), goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goMigrations(s.mysql)...))
 	if err != nil {
 		return nil, err
 	}
 	sources := p.ListSources()
-	return &migrator{db: db, mysql: s.mysql, versions: versions, up: p.Up,
+	return &migrator{db: db, mysql: s.mysql, versions: versions, up: p.Up, upTo: p.UpTo,
 		latest: sources[len(sources)-1].Version, log: s.log}, nil
 }
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/pressly/goose/v3"
 	"gorm.io/gorm"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // PreviousAgent is the agent of Version1Objects stored before enrollment
@@ -97,6 +100,9 @@ func MigrationVersions(dir string) ([]int64, error) {
 			return nil, err
 		}
 		out = append(out, v)
+	}
+	for _, m := range goMigrations(dir == "mysql") {
+		out = append(out, m.Version)
 	}
 	slices.Sort(out)
 	return out, nil
@@ -216,7 +222,7 @@ func Schema(ctx context.Context, dsn string) (map[string][]string, error) {
 
 // models lists the models the store reads and writes.
 var models = []any{&metaRow{}, &changeRow{}, &auditRow{}, &packageRow{}, &packageVersionRow{},
-	&packageFileRow{}, &serviceRow{}, &channelRow{}, &agentRow{}, &securityRow{}, &outgoingRow{},
+	&packageFileRow{}, &serviceRow{}, &agentRow{}, &securityRow{}, &outgoingRow{},
 	&jobRow{}, &jobLeaseRow{}, &jobRunRow{}, &statsRow{}, &statsSeenRow{}, &caRow{}, &tokenRow{},
 	&joinTokenRow{}, &dataKeyRow{}}
 
@@ -244,5 +250,40 @@ func ColumnsWithoutTable(s Store) ([]string, error) {
 			}
 		}
 	}
+	// The kinds stored as their messages (objects.go).
+	for table, keys := range map[string]map[string]any{channels.table: channels.keys(&adminv1.Channel{})} {
+		types, err := db.Migrator().ColumnTypes(table)
+		if err != nil {
+			return nil, err
+		}
+		have := map[string]bool{}
+		for _, c := range types {
+			have[c.Name()] = true
+		}
+		for _, c := range append(strings.Split(objectColumns, ", "), slices.Collect(maps.Keys(keys))...) {
+			if !have[c] {
+				out = append(out, table+"."+c)
+			}
+		}
+	}
 	return out, nil
+}
+
+// MigrateTo brings the database dsn to schema version v, as Open would
+// bring it to the newest.
+func MigrateTo(ctx context.Context, dsn string, v int64) error {
+	s, err := openUnmigrated(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	m, err := newMigrator(s)
+	if err != nil {
+		return err
+	}
+	if _, err := m.prepare(ctx, nil); err != nil {
+		return err
+	}
+	_, err = m.upTo(ctx, v)
+	return err
 }

@@ -89,31 +89,6 @@ type serviceRow struct {
 
 func (serviceRow) TableName() string { return "weft_services" }
 
-// channelRow is an HTTP channel.
-type channelRow struct {
-	ID           int64   `gorm:"primaryKey;autoIncrement"`
-	Name         string  `gorm:"size:255;not null;uniqueIndex:weft_channels_name"`
-	Path         string  `gorm:"size:512;not null;uniqueIndex:weft_channels_path"`
-	Methods      string  `gorm:"not null"` // JSON array
-	Service      string  `gorm:"size:255;not null;index:weft_channels_service"`
-	Active       bool    `gorm:"not null"`
-	TimeoutMs    int64   `gorm:"not null"`
-	MaxBodyBytes int64   `gorm:"not null"`
-	DataFormat   string  `gorm:"size:16;not null;default:json"`
-	Security     string  `gorm:"size:255;not null;default:'';index:weft_channels_security"`
-	RateLimit    float64 `gorm:"not null;default:0"`
-	RateBurst    int32   `gorm:"not null;default:0"`
-	// SOAPActions is a JSON object. It may be NULL, read as empty: rows
-	// from before the column have no value, and a TEXT column cannot
-	// have a default on MySQL.
-	SOAPActions string    `gorm:"column:soap_actions"`
-	CreatedAt   time.Time `gorm:"not null;precision:3"`
-	UpdatedAt   time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
-	Revision    int64     `gorm:"not null"`
-}
-
-func (channelRow) TableName() string { return "weft_channels" }
-
 // agentRow is what the control plane knows about one agent.
 type agentRow struct {
 	ID              string     `gorm:"primaryKey;size:255"`
@@ -365,34 +340,6 @@ func (r *packageVersionRow) toPackage() (Package, error) {
 		Services:  services,
 		CreatedAt: r.CreatedAt.UTC(),
 		Revision:  r.Revision,
-	}, nil
-}
-
-func channelFromRow(r *channelRow) (Channel, error) {
-	methods, err := decodeList("methods of channel "+r.Name, r.Methods)
-	if err != nil {
-		return Channel{}, err
-	}
-	actions, err := decodeMap("SOAP actions of channel "+r.Name, r.SOAPActions)
-	if err != nil {
-		return Channel{}, err
-	}
-	return Channel{
-		Name:         r.Name,
-		Path:         r.Path,
-		Methods:      methods,
-		Service:      r.Service,
-		Active:       r.Active,
-		TimeoutMs:    r.TimeoutMs,
-		MaxBodyBytes: r.MaxBodyBytes,
-		DataFormat:   r.DataFormat,
-		Security:     r.Security,
-		RateLimit:    r.RateLimit,
-		RateBurst:    r.RateBurst,
-		SOAPActions:  actions,
-		CreatedAt:    r.CreatedAt.UTC(),
-		UpdatedAt:    r.UpdatedAt.UTC(),
-		Revision:     r.Revision,
 	}, nil
 }
 

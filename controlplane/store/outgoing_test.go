@@ -177,19 +177,19 @@ func TestDesiredEverything(t *testing.T) {
 		ch.Security = "alpha"
 		ch.RateLimit = 2.5
 		ch.RateBurst = 5
-		ch.SOAPActions = map[string]string{"GetOrder": "alpha.get", "urn:PutOrder": "alpha.put"}
+		ch.SoapActions = map[string]string{"GetOrder": "alpha.get", "urn:PutOrder": "alpha.put"}
 		soap, err := s.CreateChannel(ctx, ch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if soap.Security != "alpha" || soap.RateLimit != 2.5 || soap.RateBurst != 5 || !reflect.DeepEqual(soap.SOAPActions, ch.SOAPActions) {
+		if soap.Security != "alpha" || soap.RateLimit != 2.5 || soap.RateBurst != 5 || !reflect.DeepEqual(soap.SoapActions, ch.SoapActions) {
 			t.Fatalf("created channel = %+v", soap)
 		}
 		plain, err := s.CreateChannel(ctx, channel("plain", "/plain", "alpha.get"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plain.DataFormat != "json" || plain.SOAPActions == nil || len(plain.SOAPActions) != 0 {
+		if plain.DataFormat != "json" || len(plain.SoapActions) != 0 {
 			t.Fatalf("plain channel = %+v, want json and empty SOAP actions", plain)
 		}
 		var conns []store.OutgoingConnection

@@ -154,7 +154,7 @@ func checkDropped(tx *gorm.DB, names, services []string) error {
 	if len(chs) > 0 {
 		svc := chs[0].calls[0]
 		return fmt.Errorf("package %q would drop service %q, which channel %q calls; point the channel at another service first: %w",
-			dropped[svc], svc, chs[0].row.Name, ErrConflict)
+			dropped[svc], svc, chs[0].name, ErrConflict)
 	}
 	jobs, err := jobsCalling(tx, slices.Collect(maps.Keys(dropped)), false)
 	if err != nil {

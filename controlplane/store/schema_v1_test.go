@@ -10,9 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"gorm.io/gorm"
 
 	"github.com/weft-dev/weft/agent/shared/secrets"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // openUnmigrated connects to dsn as Open does, without migrating.
@@ -377,7 +380,7 @@ func (dataKeyRowV1) TableName() string { return "weft_data_keys" }
 type Version1Fixture struct {
 	Revision  int64
 	Package   Package // with its files
-	Channels  []Channel
+	Channels  []*adminv1.Channel
 	Security  []SecurityDefinition
 	Outgoing  OutgoingConnection
 	Job       Job
@@ -403,15 +406,16 @@ func Version1Objects() Version1Fixture {
 		Package: Package{Name: "alpha", Version: 1, Sha256: hex.EncodeToString(h.Sum(nil)), Author: "ada",
 			SizeBytes: int64(len("package alpha")), Services: []string{"alpha.one"},
 			Files: []File{{Name: "a.go", Content: []byte("package alpha")}}, CreatedAt: t0, Revision: 1},
-		Channels: []Channel{
+		Channels: []*adminv1.Channel{
 			// Stored before SOAP actions: its soap_actions is NULL.
-			{Name: "orders", Path: "/orders", Methods: []string{"POST"}, Service: "alpha.one", Active: true,
-				TimeoutMs: 1000, MaxBodyBytes: 1024, DataFormat: "json", SOAPActions: map[string]string{},
-				CreatedAt: t0, UpdatedAt: t0, Revision: 2},
-			{Name: "quotes", Path: "/soap/quotes", Methods: []string{"POST"}, Service: "alpha.one", Active: true,
+			{Name: "orders", Path: "/orders", Methods: []string{"POST"}, Service: "alpha.one", Active: proto.Bool(true),
+				TimeoutMs: 1000, MaxBodyBytes: 1024, DataFormat: "json",
+				CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0), Revision: 2},
+			// Every field set.
+			{Name: "quotes", Path: "/soap/quotes", Methods: []string{"GET", "POST"}, Service: "alpha.one", Active: proto.Bool(true),
 				TimeoutMs: 2000, MaxBodyBytes: 4096, DataFormat: "soap11", Security: "partner-in",
-				RateLimit: 2.5, RateBurst: 5, SOAPActions: map[string]string{"GetQuote": "alpha.one"},
-				CreatedAt: t0, UpdatedAt: t0.Add(time.Minute), Revision: 2},
+				RateLimit: 2.5, RateBurst: 5, SoapActions: map[string]string{"GetQuote": "alpha.one", "ListQuotes": "alpha.one"},
+				CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0.Add(time.Minute)), Revision: 2},
 		},
 		Security: []SecurityDefinition{
 			{Name: "erp-oauth", Kind: "oauth2_client_credentials", Algorithms: []string{},
@@ -530,9 +534,9 @@ func seed(ctx context.Context, dsn string, box *secrets.Box, models []any, f Ver
 	}
 	for _, c := range f.Channels {
 		rows = append(rows, &channelRowV1{Name: c.Name, Path: c.Path, Methods: jsonText(c.Methods), Service: c.Service,
-			Active: c.Active, TimeoutMs: c.TimeoutMs, MaxBodyBytes: c.MaxBodyBytes, DataFormat: c.DataFormat,
-			Security: c.Security, RateLimit: c.RateLimit, RateBurst: c.RateBurst, SOAPActions: jsonText(c.SOAPActions),
-			CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Revision: c.Revision})
+			Active: c.GetActive(), TimeoutMs: c.TimeoutMs, MaxBodyBytes: c.MaxBodyBytes, DataFormat: c.DataFormat,
+			Security: c.Security, RateLimit: c.RateLimit, RateBurst: c.RateBurst, SOAPActions: jsonText(c.SoapActions),
+			CreatedAt: c.CreatedAt.AsTime(), UpdatedAt: c.UpdatedAt.AsTime(), Revision: c.Revision})
 	}
 	for _, d := range f.Security {
 		rows = append(rows, &securityRowV1{Name: d.Name, Kind: d.Kind, Username: d.Username, Password: seal(d.Password),

@@ -163,7 +163,7 @@ func getSecurity(tx *gorm.DB, name string) (*securityRow, error) {
 // securityUsers returns the names of the channels and of the outgoing
 // connections that use the definition name, each sorted.
 func securityUsers(tx *gorm.DB, name string) (chans, conns []string, err error) {
-	if err := tx.Model(&channelRow{}).Where("security = ?", name).Order("name").Pluck("name", &chans).Error; err != nil {
+	if err := tx.Table(channels.table).Where("security = ?", name).Order("name").Pluck("name", &chans).Error; err != nil {
 		return nil, nil, fmt.Errorf("security definition %q: read channels: %w", name, err)
 	}
 	if err := tx.Model(&outgoingRow{}).Where("security = ?", name).Order("name").Pluck("name", &conns).Error; err != nil {

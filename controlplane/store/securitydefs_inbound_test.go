@@ -8,6 +8,7 @@ import (
 
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // introspecting is an inbound bearer definition.
@@ -59,7 +60,7 @@ func TestInboundSecurityDefinitions(t *testing.T) {
 			t.Fatal(err)
 		}
 		deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "a"))
-		secured := func(name, path, security string) store.Channel {
+		secured := func(name, path, security string) *adminv1.Channel {
 			ch := channel(name, path, "alpha.one")
 			ch.Security = security
 			return ch

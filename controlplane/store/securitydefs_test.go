@@ -11,6 +11,7 @@ import (
 	"github.com/weft-dev/weft/agent/shared/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // sameDefinition compares every field, times included.
@@ -240,12 +241,12 @@ func TestSecurityRefs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		secured := func(name, path, security string) store.Channel {
+		secured := func(name, path, security string) *adminv1.Channel {
 			ch := channel(name, path, "alpha.one")
 			ch.Security = security
 			return ch
 		}
-		for _, ch := range []store.Channel{
+		for _, ch := range []*adminv1.Channel{
 			secured("orders", "/orders", "basic"),
 			secured("stock", "/stock", "basic"),
 			secured("signed", "/signed", "jwt-hs"),

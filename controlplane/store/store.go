@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Errors a Store returns, wrapped with detail. Callers test with errors.Is.
@@ -93,18 +95,20 @@ type Store interface {
 	// deactivated in the same transaction.
 	Undeploy(ctx context.Context, author, name string, force bool) (UndeployResult, error)
 
-	// CreateChannel stores a new channel. ErrConflict when the name or the
+	// CreateChannel stores a new channel as it is given (validate.Channel
+	// normalises it first) and returns it with its output-only fields
+	// set. ErrConflict when the name or the
 	// path is taken; ErrNotFound when its service, a service of its
 	// SOAPActions or its security definition does not exist, ErrWrongKind
 	// when that definition cannot verify inbound requests (checked in
 	// the same transaction).
-	CreateChannel(ctx context.Context, ch Channel) (Channel, error)
+	CreateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error)
 	// GetChannel reads a channel by name.
-	GetChannel(ctx context.Context, name string) (Channel, error)
+	GetChannel(ctx context.Context, name string) (*adminv1.Channel, error)
 	// ListChannels returns every channel sorted by name.
-	ListChannels(ctx context.Context) ([]Channel, error)
+	ListChannels(ctx context.Context) ([]*adminv1.Channel, error)
 	// UpdateChannel replaces the channel of the same name; same checks as create.
-	UpdateChannel(ctx context.Context, ch Channel) (Channel, error)
+	UpdateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error)
 	// DeleteChannel removes a channel and returns the new revision.
 	DeleteChannel(ctx context.Context, name string) (int64, error)
 

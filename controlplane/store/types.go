@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"time"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // File is one source file of a package.
@@ -54,7 +56,7 @@ type ConfigChange struct {
 	Deploy   []NewPackage // new versions of packages
 	Security []SecurityDefinition
 	Outgoing []OutgoingConnection
-	Channels []Channel
+	Channels []*adminv1.Channel
 	Jobs     []Job
 
 	// The objects to delete, by name. Undeploy keeps a package's history,
@@ -71,25 +73,6 @@ type Service struct {
 	Name           string
 	Package        string
 	PackageVersion int64
-}
-
-// Channel is an HTTP channel.
-type Channel struct {
-	Name         string
-	Path         string
-	Methods      []string
-	Service      string
-	Active       bool
-	TimeoutMs    int64
-	MaxBodyBytes int64
-	DataFormat   string            // json, xml, soap11 or soap12
-	Security     string            // inbound security definition; "" for none
-	RateLimit    float64           // requests per second per client address; 0 for none
-	RateBurst    int32             // bucket size; 0 means RateLimit rounded up
-	SOAPActions  map[string]string // SOAP action or operation name -> service
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	Revision     int64 // revision of the last change
 }
 
 // SecurityDefinition is a security definition with its secrets in clear.
@@ -153,7 +136,7 @@ type OutgoingConnection struct {
 type Desired struct {
 	Revision int64
 	Packages []Package            // current versions with file contents, sorted by name
-	Channels []Channel            // sorted by name
+	Channels []*adminv1.Channel   // sorted by name
 	Security []SecurityDefinition // secrets in clear, sorted by name
 	Outgoing []OutgoingConnection // sorted by name
 	Jobs     []Job                // sorted by name

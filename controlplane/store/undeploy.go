@@ -45,12 +45,10 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 			return "", fmt.Errorf("%s; deactivate or delete %s first, or undeploy --force: %w", usedBy(name, users, jobs), them, ErrConflict)
 		}
 		for _, ch := range users {
-			err := tx.Model(&channelRow{}).Where("id = ?", ch.row.ID).
-				Updates(map[string]any{"active": false, "revision": rev, "updated_at": now()}).Error
-			if err != nil {
-				return "", fmt.Errorf("deactivate channel %q: %w", ch.row.Name, err)
+			if err := deactivateChannel(tx, rev, ch.name); err != nil {
+				return "", fmt.Errorf("deactivate channel %q: %w", ch.name, err)
 			}
-			out.DeactivatedChannels = append(out.DeactivatedChannels, ch.row.Name)
+			out.DeactivatedChannels = append(out.DeactivatedChannels, ch.name)
 		}
 		for _, j := range jobs {
 			err := tx.Model(&jobRow{}).Where("name = ?", j.name).
@@ -109,7 +107,7 @@ func usedBy(name string, chs []channelCall, jobs []jobCall) string {
 	if len(chs) > 0 {
 		parts := make([]string, 0, len(chs))
 		for _, ch := range chs {
-			parts = append(parts, fmt.Sprintf("%q (%s)", ch.row.Name, strings.Join(ch.calls, ", ")))
+			parts = append(parts, fmt.Sprintf("%q (%s)", ch.name, strings.Join(ch.calls, ", ")))
 		}
 		users = append(users, plural(len(chs), "channel")+" "+strings.Join(parts, ", "))
 	}

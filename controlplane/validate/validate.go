@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/shared/format"
 	"github.com/weft-dev/weft/agent/shared/outgoingconf"
 	"github.com/weft-dev/weft/agent/shared/route"
@@ -27,6 +29,7 @@ import (
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -55,28 +58,35 @@ func Name(kind, name string) error {
 	return nil
 }
 
-// Channel checks a channel's fields and returns it normalised: methods upper
-// case, sorted and unique, POST when none are given. existing are the other
-// stored channels, to refuse a path that would collide with one of theirs.
-func Channel(ch store.Channel, existing []store.Channel) (store.Channel, error) {
+// Channel checks a channel's fields and returns a copy normalised, as every
+// write stores it, through the API or an import: active when unset, the
+// data format's canonical name (json when none is given), methods upper
+// case, sorted and unique, POST when none are given. existing are the
+// other stored channels, to refuse a path that would collide with one of
+// theirs.
+func Channel(in *adminv1.Channel, existing []*adminv1.Channel) (*adminv1.Channel, error) {
+	ch := proto.Clone(in).(*adminv1.Channel)
+	if ch.Active == nil {
+		ch.Active = proto.Bool(true)
+	}
 	var errs []error
 	if err := Name("channel", ch.Name); err != nil {
 		errs = append(errs, err)
 	}
 	f, ferr := format.Parse(ch.DataFormat)
 	switch {
-	case ch.Service == "" && (ferr != nil || !f.IsSOAP() || len(ch.SOAPActions) == 0):
+	case ch.Service == "" && (ferr != nil || !f.IsSOAP() || len(ch.SoapActions) == 0):
 		errs = append(errs, errors.New("service is required (a SOAP channel may leave it out when soap_actions route every operation)"))
 	case ch.Service != "":
 		if err := Name("service", ch.Service); err != nil {
 			errs = append(errs, fmt.Errorf("service: %w", err))
 		}
 	}
-	if len(ch.SOAPActions) > 0 && (ferr != nil || !f.IsSOAP()) {
+	if len(ch.SoapActions) > 0 && (ferr != nil || !f.IsSOAP()) {
 		errs = append(errs, fmt.Errorf("soap_actions: only soap11 and soap12 channels route SOAP actions; this one's data_format is %q", ch.DataFormat))
 	}
-	for _, op := range slices.Sorted(maps.Keys(ch.SOAPActions)) {
-		svc := ch.SOAPActions[op]
+	for _, op := range slices.Sorted(maps.Keys(ch.SoapActions)) {
+		svc := ch.SoapActions[op]
 		if strings.TrimSpace(op) == "" || len(op) > 1024 {
 			errs = append(errs, fmt.Errorf("soap_actions: action %q: want 1-1024 characters", op))
 		}
@@ -212,8 +222,8 @@ func OutgoingConnection(c store.OutgoingConnection) error {
 	return cfg.Validate()
 }
 
-func toAgent(c store.Channel) *agentv1.Channel {
-	return &agentv1.Channel{Name: c.Name, Path: c.Path, Methods: c.Methods, Service: c.Service, Active: c.Active}
+func toAgent(c *adminv1.Channel) *agentv1.Channel {
+	return &agentv1.Channel{Name: c.GetName(), Path: c.GetPath(), Methods: c.GetMethods(), Service: c.GetService(), Active: c.GetActive()}
 }
 
 // File is one source file of a package to deploy.

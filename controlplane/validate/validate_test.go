@@ -14,46 +14,49 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 func TestChannel(t *testing.T) {
-	existing := []store.Channel{{Name: "orders", Path: "/api/orders/{id}", Methods: []string{"GET"}, Service: "s", Active: true}}
+	existing := []*adminv1.Channel{{Name: "orders", Path: "/api/orders/{id}", Methods: []string{"GET"}, Service: "s", Active: proto.Bool(true)}}
 	tests := []struct {
 		name string
-		ch   store.Channel
+		ch   *adminv1.Channel
 		want string // "" when valid
 	}{
-		{"valid", store.Channel{Name: "a", Path: "/api/a", Service: "s"}, ""},
-		{"same path other method", store.Channel{Name: "a", Path: "/api/orders/{x}", Service: "s", Methods: []string{"DELETE"}}, ""},
-		{"update of itself", store.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "s", Methods: []string{"GET"}}, ""},
-		{"no name", store.Channel{Path: "/a", Service: "s"}, "channel name is required"},
-		{"bad name", store.Channel{Name: "a b", Path: "/a", Service: "s"}, `channel name "a b"`},
-		{"no service", store.Channel{Name: "a", Path: "/a"}, "service is required"},
-		{"bad method", store.Channel{Name: "a", Path: "/a", Service: "s", Methods: []string{"FETCH"}}, `methods: "FETCH"`},
-		{"bad path", store.Channel{Name: "a", Path: "a", Service: "s"}, "path: \"a\" must start with /"},
-		{"negative timeout", store.Channel{Name: "a", Path: "/a", Service: "s", TimeoutMs: -1}, "timeout_ms -1"},
-		{"huge body", store.Channel{Name: "a", Path: "/a", Service: "s", MaxBodyBytes: 1 << 40}, "max_body_bytes"},
-		{"collides", store.Channel{Name: "b", Path: "/api/orders/{n}", Service: "s", Methods: []string{"get"}}, `channels "b" (/api/orders/{n}) and "orders" (/api/orders/{id}) both take GET`},
-		{"rate and burst", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 0.5, RateBurst: 3}, ""},
-		{"negative rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: -0.1}, "rate_limit -0.1"},
-		{"NaN rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: math.NaN()}, "rate_limit NaN"},
-		{"infinite rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: math.Inf(1)}, "rate_limit +Inf"},
-		{"huge rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 2e6}, "rate_limit 2e+06"},
-		{"negative burst", store.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 1, RateBurst: -1}, "rate_burst -1"},
-		{"burst without a rate", store.Channel{Name: "a", Path: "/a", Service: "s", RateBurst: 2}, "rate_burst is set but rate_limit is 0"},
-		{"security", store.Channel{Name: "a", Path: "/a", Service: "s", Security: "partner"}, ""},
-		{"bad security name", store.Channel{Name: "a", Path: "/a", Service: "s", Security: "no/pe"}, `security: security definition name "no/pe"`},
-		{"soap routed by actions alone", store.Channel{Name: "a", Path: "/a", DataFormat: "soap12", SOAPActions: map[string]string{"urn:Op": "s.op"}}, ""},
-		{"soap with service and actions", store.Channel{Name: "a", Path: "/a", Service: "s", DataFormat: "soap11", SOAPActions: map[string]string{"Op": "s.op"}}, ""},
-		{"soap without service or actions", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11"}, "service is required"},
-		{"actions on json", store.Channel{Name: "a", Path: "/a", Service: "s", SOAPActions: map[string]string{"Op": "s.op"}}, `soap_actions: only soap11 and soap12 channels route SOAP actions; this one's data_format is ""`},
-		{"actions on xml without service", store.Channel{Name: "a", Path: "/a", DataFormat: "xml", SOAPActions: map[string]string{"Op": "s.op"}}, "service is required"},
-		{"empty action", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"": "s.op"}}, `soap_actions: action "": want 1-1024 characters`},
-		{"blank action", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"  ": "s.op"}}, `soap_actions: action "  "`},
-		{"action to a bad service", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"Op": "bad service"}}, `soap_actions["Op"]: service name "bad service"`},
-		{"action to no service", store.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SOAPActions: map[string]string{"Op": ""}}, `soap_actions["Op"]: service name is required`},
-		{"bad service name", store.Channel{Name: "a", Path: "/a", Service: "a b"}, `service: service name "a b"`},
+		{"valid", &adminv1.Channel{Name: "a", Path: "/api/a", Service: "s"}, ""},
+		{"same path other method", &adminv1.Channel{Name: "a", Path: "/api/orders/{x}", Service: "s", Methods: []string{"DELETE"}}, ""},
+		{"update of itself", &adminv1.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "s", Methods: []string{"GET"}}, ""},
+		{"no name", &adminv1.Channel{Path: "/a", Service: "s"}, "channel name is required"},
+		{"bad name", &adminv1.Channel{Name: "a b", Path: "/a", Service: "s"}, `channel name "a b"`},
+		{"no service", &adminv1.Channel{Name: "a", Path: "/a"}, "service is required"},
+		{"bad method", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", Methods: []string{"FETCH"}}, `methods: "FETCH"`},
+		{"bad path", &adminv1.Channel{Name: "a", Path: "a", Service: "s"}, "path: \"a\" must start with /"},
+		{"negative timeout", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", TimeoutMs: -1}, "timeout_ms -1"},
+		{"huge body", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", MaxBodyBytes: 1 << 40}, "max_body_bytes"},
+		{"collides", &adminv1.Channel{Name: "b", Path: "/api/orders/{n}", Service: "s", Methods: []string{"get"}}, `channels "b" (/api/orders/{n}) and "orders" (/api/orders/{id}) both take GET`},
+		{"rate and burst", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 0.5, RateBurst: 3}, ""},
+		{"negative rate", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: -0.1}, "rate_limit -0.1"},
+		{"NaN rate", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: math.NaN()}, "rate_limit NaN"},
+		{"infinite rate", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: math.Inf(1)}, "rate_limit +Inf"},
+		{"huge rate", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 2e6}, "rate_limit 2e+06"},
+		{"negative burst", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", RateLimit: 1, RateBurst: -1}, "rate_burst -1"},
+		{"burst without a rate", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", RateBurst: 2}, "rate_burst is set but rate_limit is 0"},
+		{"security", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", Security: "partner"}, ""},
+		{"bad security name", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", Security: "no/pe"}, `security: security definition name "no/pe"`},
+		{"soap routed by actions alone", &adminv1.Channel{Name: "a", Path: "/a", DataFormat: "soap12", SoapActions: map[string]string{"urn:Op": "s.op"}}, ""},
+		{"soap with service and actions", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", DataFormat: "soap11", SoapActions: map[string]string{"Op": "s.op"}}, ""},
+		{"soap without service or actions", &adminv1.Channel{Name: "a", Path: "/a", DataFormat: "soap11"}, "service is required"},
+		{"actions on json", &adminv1.Channel{Name: "a", Path: "/a", Service: "s", SoapActions: map[string]string{"Op": "s.op"}}, `soap_actions: only soap11 and soap12 channels route SOAP actions; this one's data_format is ""`},
+		{"actions on xml without service", &adminv1.Channel{Name: "a", Path: "/a", DataFormat: "xml", SoapActions: map[string]string{"Op": "s.op"}}, "service is required"},
+		{"empty action", &adminv1.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SoapActions: map[string]string{"": "s.op"}}, `soap_actions: action "": want 1-1024 characters`},
+		{"blank action", &adminv1.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SoapActions: map[string]string{"  ": "s.op"}}, `soap_actions: action "  "`},
+		{"action to a bad service", &adminv1.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SoapActions: map[string]string{"Op": "bad service"}}, `soap_actions["Op"]: service name "bad service"`},
+		{"action to no service", &adminv1.Channel{Name: "a", Path: "/a", DataFormat: "soap11", SoapActions: map[string]string{"Op": ""}}, `soap_actions["Op"]: service name is required`},
+		{"bad service name", &adminv1.Channel{Name: "a", Path: "/a", Service: "a b"}, `service: service name "a b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
