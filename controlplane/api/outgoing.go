@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/dispatch"
@@ -20,10 +21,10 @@ import (
 // OutgoingStore is what the outgoing service needs of the store: its
 // connections, and the security definitions they may use.
 type OutgoingStore interface {
-	CreateOutgoingConnection(ctx context.Context, c store.OutgoingConnection) (store.OutgoingConnection, error)
-	GetOutgoingConnection(ctx context.Context, name string) (store.OutgoingConnection, error)
-	ListOutgoingConnections(ctx context.Context) ([]store.OutgoingConnection, error)
-	UpdateOutgoingConnection(ctx context.Context, c store.OutgoingConnection) (store.OutgoingConnection, error)
+	CreateOutgoingConnection(ctx context.Context, c *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error)
+	GetOutgoingConnection(ctx context.Context, name string) (*adminv1.OutgoingConnection, error)
+	ListOutgoingConnections(ctx context.Context) ([]*adminv1.OutgoingConnection, error)
+	UpdateOutgoingConnection(ctx context.Context, c *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error)
 	DeleteOutgoingConnection(ctx context.Context, name string) (int64, error)
 	ListSecurityDefinitions(ctx context.Context) ([]store.SecurityDefinition, error)
 }
@@ -45,8 +46,8 @@ func (s *outgoingConns) CreateOutgoingConnection(ctx context.Context, req *admin
 		return nil, status.Error(codes.InvalidArgument, "create outgoing connection: connection is required")
 	}
 	what := fmt.Sprintf("create outgoing connection %q", in.GetName())
-	c := configplan.OutgoingIn(in)
-	if err := s.check(ctx, what, c, nil); err != nil {
+	c, err := s.check(ctx, what, in, nil)
+	if err != nil {
 		return nil, err
 	}
 	out, err := s.store.CreateOutgoingConnection(ctx, c)
@@ -55,7 +56,7 @@ func (s *outgoingConns) CreateOutgoingConnection(ctx context.Context, req *admin
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("outgoing connection created", "connection", out.Name, "address", out.Address, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.CreateOutgoingConnectionResponse{Connection: configplan.OutgoingOut(out)}, nil
+	return &adminv1.CreateOutgoingConnectionResponse{Connection: out}, nil
 }
 
 // GetOutgoingConnection reads one connection.
@@ -64,7 +65,7 @@ func (s *outgoingConns) GetOutgoingConnection(ctx context.Context, req *adminv1.
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("get outgoing connection %q", req.GetName()), err)
 	}
-	return &adminv1.GetOutgoingConnectionResponse{Connection: configplan.OutgoingOut(c)}, nil
+	return &adminv1.GetOutgoingConnectionResponse{Connection: c}, nil
 }
 
 // ListOutgoingConnections lists every connection.
@@ -73,11 +74,7 @@ func (s *outgoingConns) ListOutgoingConnections(ctx context.Context, _ *adminv1.
 	if err != nil {
 		return nil, storeError("list outgoing connections", err)
 	}
-	out := &adminv1.ListOutgoingConnectionsResponse{}
-	for _, c := range cs {
-		out.Connections = append(out.Connections, configplan.OutgoingOut(c))
-	}
-	return out, nil
+	return &adminv1.ListOutgoingConnectionsResponse{Connections: cs}, nil
 }
 
 // UpdateOutgoingConnection changes the fields the mask names, or every
@@ -92,12 +89,12 @@ func (s *outgoingConns) UpdateOutgoingConnection(ctx context.Context, req *admin
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	next := configplan.OutgoingOut(cur)
+	next := proto.CloneOf(cur)
 	if err := applyMask(next, in, req.GetUpdateMask()); err != nil {
 		return nil, invalid(what, err)
 	}
-	c := configplan.OutgoingIn(next)
-	if err := s.check(ctx, what, c, &cur); err != nil {
+	c, err := s.check(ctx, what, next, cur)
+	if err != nil {
 		return nil, err
 	}
 	out, err := s.store.UpdateOutgoingConnection(ctx, c)
@@ -106,27 +103,29 @@ func (s *outgoingConns) UpdateOutgoingConnection(ctx context.Context, req *admin
 	}
 	s.watch.Advance(out.Revision)
 	s.log.Info("outgoing connection updated", "connection", out.Name, "address", out.Address, "revision", out.Revision, "caller", caller(ctx))
-	return &adminv1.UpdateOutgoingConnectionResponse{Connection: configplan.OutgoingOut(out)}, nil
+	return &adminv1.UpdateOutgoingConnectionResponse{Connection: out}, nil
 }
 
-// check validates c and, unless it is cur unchanged (cur is nil for a new
-// connection), checks its references against the live config as an
+// check validates in and returns it normalised (validate.OutgoingConnection,
+// as an import does); unless that is cur unchanged (cur is nil for a new
+// connection), it checks its references against the live config as an
 // import of it would: the store checks them again in its transaction.
-func (s *outgoingConns) check(ctx context.Context, what string, c store.OutgoingConnection, cur *store.OutgoingConnection) error {
-	if err := validate.OutgoingConnection(c); err != nil {
-		return invalid(what, err)
+func (s *outgoingConns) check(ctx context.Context, what string, in, cur *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error) {
+	c, err := validate.OutgoingConnection(in)
+	if err != nil {
+		return c, invalid(what, err)
 	}
-	if c.Security == "" || cur != nil && configplan.Unchanged(configplan.OutgoingOut(*cur), configplan.OutgoingOut(c)) {
-		return nil
+	if c.GetSecurity() == "" || cur != nil && configplan.Unchanged(cur, c) {
+		return c, nil
 	}
 	defs, err := s.store.ListSecurityDefinitions(ctx)
 	if err != nil {
-		return storeError(what, err)
+		return c, storeError(what, err)
 	}
 	if err := configplan.CheckOutgoing(c, configplan.LiveTargets(nil, defs)); err != nil {
-		return checkError(what, err, cur != nil)
+		return c, checkError(what, err, cur != nil)
 	}
-	return nil
+	return c, nil
 }
 
 // DeleteOutgoingConnection removes a connection.

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -24,9 +23,8 @@ func connStored(t *testing.T, st store.Store, name string) *adminv1.OutgoingConn
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := configplan.OutgoingOut(c)
-	p.CreatedAt, p.UpdatedAt, p.Revision = nil, nil, 0
-	return p
+	c.CreatedAt, c.UpdatedAt, c.Revision = nil, nil, 0
+	return c
 }
 
 func TestOutgoingConnectionsAPI(t *testing.T) {

@@ -48,7 +48,7 @@ func Export(d store.Desired, sel *Selection, withSource bool) (*adminv1.Config, 
 	}
 	for _, c := range d.Outgoing {
 		if sel.wants(KindOutgoing, c.Name) {
-			cfg.Outgoing = append(cfg.Outgoing, exported(OutgoingOut(c)))
+			cfg.Outgoing = append(cfg.Outgoing, exported(proto.CloneOf(c)))
 		}
 	}
 	for _, c := range d.Channels {

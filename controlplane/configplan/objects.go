@@ -19,27 +19,6 @@ import (
 // (In), and as they show them (Out). A write through the API and an import
 // of a config turn them into the store's objects alike.
 
-// OutgoingIn is the store's connection for the API's; active when unset.
-func OutgoingIn(p *adminv1.OutgoingConnection) store.OutgoingConnection {
-	return store.OutgoingConnection{
-		Name: p.GetName(), Address: p.GetAddress(), PathTemplate: p.GetPathTemplate(), Method: p.GetMethod(),
-		DataFormat: p.GetDataFormat(), SOAPAction: p.GetSoapAction(), TimeoutMs: p.GetTimeoutMs(),
-		TLSSkipVerify: p.GetTlsSkipVerify(), CABundlePEM: p.GetCaBundlePem(), Security: p.GetSecurity(),
-		PoolSize: p.GetPoolSize(), Headers: p.GetHeaders(), Active: p.Active == nil || p.GetActive(),
-	}
-}
-
-// OutgoingOut is c as the API shows it.
-func OutgoingOut(c store.OutgoingConnection) *adminv1.OutgoingConnection {
-	return &adminv1.OutgoingConnection{
-		Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
-		DataFormat: c.DataFormat, SoapAction: c.SOAPAction, TimeoutMs: c.TimeoutMs,
-		TlsSkipVerify: c.TLSSkipVerify, CaBundlePem: c.CABundlePEM, Security: c.Security,
-		PoolSize: c.PoolSize, Headers: c.Headers, Active: proto.Bool(c.Active),
-		CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt), Revision: c.Revision,
-	}
-}
-
 // CheckSecurity refuses the redaction placeholder as a secret (a read sent
 // back as a write), then validates d as agents would.
 func CheckSecurity(d store.SecurityDefinition) error {

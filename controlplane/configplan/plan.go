@@ -153,8 +153,8 @@ func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Confi
 	c.Security, c.DeleteSecurity = changesOf[store.SecurityDefinition](items, sec)
 	p.Items = append(p.Items, items...)
 
-	items = planKind(KindOutgoing, liveOf(d.Outgoing, OutgoingOut), out, prune)
-	c.Outgoing, c.DeleteOutgoing = changesOf[store.OutgoingConnection](items, out)
+	items = planKind(KindOutgoing, liveOf(d.Outgoing, proto.CloneOf[*adminv1.OutgoingConnection]), out, prune)
+	c.Outgoing, c.DeleteOutgoing = changesOf[*adminv1.OutgoingConnection](items, out)
 	p.Items = append(p.Items, items...)
 
 	items = planPackages(d.Packages, pkgs, prune)
@@ -246,12 +246,12 @@ func wantOutgoing(l []*adminv1.OutgoingConnection, ps *problems) []planned {
 	checkNames(KindOutgoing, l, ps)
 	var out []planned
 	for i, p := range l {
-		c := OutgoingIn(p)
-		if err := validate.OutgoingConnection(c); err != nil {
+		c, err := validate.OutgoingConnection(p)
+		if err != nil {
 			ps.object(KindOutgoing, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{c.Name, marks.ClearOutputOnly(OutgoingOut(c)), i, c})
+		out = append(out, planned{c.Name, marks.ClearOutputOnly(proto.Clone(c)), i, c})
 	}
 	return out
 }

@@ -120,7 +120,7 @@ func (t Targets) channel(ch *adminv1.Channel) []refProblem {
 
 // outgoing checks that c's security definition exists and supplies
 // outbound credentials.
-func (t Targets) outgoing(c store.OutgoingConnection) []refProblem {
+func (t Targets) outgoing(c *adminv1.OutgoingConnection) []refProblem {
 	return t.securityRef(nil, c.Security, false)
 }
 
@@ -154,7 +154,7 @@ func CheckChannel(ch *adminv1.Channel, others []*adminv1.Channel, t Targets) err
 
 // CheckOutgoing checks that the references of c hold in t, as an import
 // of c would. The errors wrap the store's as CheckChannel's do.
-func CheckOutgoing(c store.OutgoingConnection, t Targets) error {
+func CheckOutgoing(c *adminv1.OutgoingConnection, t Targets) error {
 	return refsError("outgoing connection", c.Name, t.outgoing(c))
 }
 
@@ -218,10 +218,10 @@ func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
 		refProblems(ps, KindChannel, ch.Name, "", t.channel(ch))
 	}
 	for _, w := range r.outgoing {
-		c := w.obj.(store.OutgoingConnection)
+		c := w.obj.(*adminv1.OutgoingConnection)
 		refProblems(ps, KindOutgoing, c.Name, itemPath(KindOutgoing, w.index), t.outgoing(c))
 	}
-	for _, c := range kept(d.Outgoing, r.outgoing, prune, func(c store.OutgoingConnection) string { return c.Name }) {
+	for _, c := range kept(d.Outgoing, r.outgoing, prune, (*adminv1.OutgoingConnection).GetName) {
 		refProblems(ps, KindOutgoing, c.Name, "", t.outgoing(c))
 	}
 	for _, w := range r.jobs {

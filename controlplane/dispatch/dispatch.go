@@ -159,12 +159,7 @@ func snapshotOf(d store.Desired) *agentv1.Snapshot {
 		snap.Security = append(snap.Security, validate.SecurityForAgent(def))
 	}
 	for _, c := range d.Outgoing {
-		snap.Outgoing = append(snap.Outgoing, &agentv1.OutgoingConnection{
-			Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
-			DataFormat: c.DataFormat, SoapAction: c.SOAPAction, TimeoutMs: c.TimeoutMs,
-			TlsSkipVerify: c.TLSSkipVerify, CaBundlePem: c.CABundlePEM, Security: c.Security,
-			PoolSize: c.PoolSize, Headers: c.Headers, Active: c.Active,
-		})
+		snap.Outgoing = append(snap.Outgoing, outgoingForAgent(c))
 	}
 	for _, j := range d.Jobs {
 		snap.Jobs = append(snap.Jobs, validate.JobAsAgent(j))
@@ -191,6 +186,16 @@ func channelForAgent(c *adminv1.Channel) *agentv1.Channel {
 	}
 }
 
+// outgoingForAgent is c as agents get it in their snapshot.
+func outgoingForAgent(c *adminv1.OutgoingConnection) *agentv1.OutgoingConnection {
+	return &agentv1.OutgoingConnection{
+		Name: c.GetName(), Address: c.GetAddress(), PathTemplate: c.GetPathTemplate(), Method: c.GetMethod(),
+		DataFormat: c.GetDataFormat(), SoapAction: c.GetSoapAction(), TimeoutMs: c.GetTimeoutMs(),
+		TlsSkipVerify: c.GetTlsSkipVerify(), CaBundlePem: c.GetCaBundlePem(), Security: c.GetSecurity(),
+		PoolSize: c.GetPoolSize(), Headers: c.GetHeaders(), Active: c.GetActive(),
+	}
+}
+
 // usedSecurity returns the names of the security definitions the active
 // channels and active outgoing connections of d name. Inactive ones are not
 // served or built by agents (see agent/engine), so they need none; the
@@ -203,7 +208,7 @@ func usedSecurity(d store.Desired) map[string]bool {
 		}
 	}
 	for _, c := range d.Outgoing {
-		if c.Active && c.Security != "" {
+		if c.GetActive() && c.Security != "" {
 			used[c.Security] = true
 		}
 	}

@@ -287,9 +287,9 @@ func TestSnapshotCarriesSecurityAndOutgoing(t *testing.T) {
 	if _, err := h.store.CreateSecurityDefinition(ctx, store.SecurityDefinition{Name: "crm-token", Kind: "bearer", Token: "token-in-clear"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.store.CreateOutgoingConnection(ctx, store.OutgoingConnection{
-		Name: "crm", Address: "https://crm.example", PathTemplate: "/c/{id}", Method: "POST", DataFormat: "soap11", SOAPAction: "urn:Get",
-		TimeoutMs: 1500, TLSSkipVerify: true, Security: "crm-token", PoolSize: 3, Headers: map[string]string{"X-A": "b"}, Active: true,
+	if _, err := h.store.CreateOutgoingConnection(ctx, &adminv1.OutgoingConnection{
+		Name: "crm", Address: "https://crm.example", PathTemplate: "/c/{id}", Method: "POST", DataFormat: "soap11", SoapAction: "urn:Get",
+		TimeoutMs: 1500, TlsSkipVerify: true, Security: "crm-token", PoolSize: 3, Headers: map[string]string{"X-A": "b"}, Active: proto.Bool(true),
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,9 @@ func usedSecurityDesired() store.Desired {
 			{Name: "open", Path: "/open", Methods: []string{"POST"}, Service: "p.svc", Active: proto.Bool(true)},
 			{Name: "paused", Path: "/paused", Methods: []string{"POST"}, Service: "p.svc", Active: proto.Bool(false), Security: "by-inactive-channel"},
 		},
-		Outgoing: []store.OutgoingConnection{
-			{Name: "crm", Address: "https://crm.example", Method: "POST", Active: true, Security: "by-outgoing"},
-			{Name: "erp", Address: "https://erp.example", Method: "POST", Active: false, Security: "by-inactive-outgoing"},
+		Outgoing: []*adminv1.OutgoingConnection{
+			{Name: "crm", Address: "https://crm.example", Method: "POST", Active: proto.Bool(true), Security: "by-outgoing"},
+			{Name: "erp", Address: "https://erp.example", Method: "POST", Active: proto.Bool(false), Security: "by-inactive-outgoing"},
 		},
 		Security: []store.SecurityDefinition{
 			{Name: "by-channel", Kind: "basic_auth", Username: "u", Password: "secret-of-by-channel"},

@@ -37,7 +37,7 @@ func (s *sqlStore) ApplyConfig(ctx context.Context, author string, c ConfigChang
 			}
 		}
 		for _, o := range c.Outgoing {
-			if err := putOutgoing(tx, rev, o, t); err != nil {
+			if err := outgoings.put(tx, rev, o, t); err != nil {
 				return "", err
 			}
 		}
@@ -119,12 +119,8 @@ func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
 		t.deleted = append(t.deleted, fmt.Sprintf("channel %q", name))
 	}
 	for _, name := range c.DeleteOutgoing {
-		row, err := getOutgoing(tx, name)
-		if err != nil {
+		if err := outgoings.delete(tx, name); err != nil {
 			return err
-		}
-		if err := tx.Delete(&outgoingRow{}, row.ID).Error; err != nil {
-			return fmt.Errorf("delete outgoing connection %q: %w", name, err)
 		}
 		t.deleted = append(t.deleted, fmt.Sprintf("outgoing connection %q", name))
 	}
@@ -173,31 +169,6 @@ func (s *sqlStore) putSecurity(tx *gorm.DB, rev int64, d SecurityDefinition, t *
 	}
 	t.updated = append(t.updated, what)
 	_, err = s.replaceSecurity(tx, rev, row, d)
-	return err
-}
-
-// putOutgoing creates c, or replaces the stored connection of its name
-// when they differ.
-func putOutgoing(tx *gorm.DB, rev int64, c OutgoingConnection, t *tally) error {
-	what := fmt.Sprintf("outgoing connection %q", c.Name)
-	row, err := getOutgoing(tx, c.Name)
-	if errors.Is(err, ErrNotFound) {
-		t.created = append(t.created, what)
-		_, err = insertOutgoing(tx, rev, c)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	old, err := outgoingFromRow(row)
-	if err != nil || sameOutgoing(old, c) {
-		return err
-	}
-	t.updated = append(t.updated, what)
-	if moved := addressMoved(old, c); moved != "" {
-		t.notes = append(t.notes, moved)
-	}
-	_, err = replaceOutgoing(tx, rev, row, c)
 	return err
 }
 

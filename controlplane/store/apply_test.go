@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -50,7 +52,7 @@ func TestApplyConfig(t *testing.T) {
 			Security:     []store.SecurityDefinition{basicAuth("basic", "n3w")},
 			Channels:     []*adminv1.Channel{a, b, c},
 			DeleteJobs:   []string{"tick"},
-			Outgoing:     []store.OutgoingConnection{{Name: "crm", Address: "http://crm.example", Method: "POST", DataFormat: "json", TimeoutMs: 1000, Active: true}},
+			Outgoing:     []*adminv1.OutgoingConnection{{Name: "crm", Address: "http://crm.example", Method: "POST", DataFormat: "json", TimeoutMs: 1000, Active: proto.Bool(true)}},
 		})
 		if err != nil {
 			t.Fatalf("ApplyConfig: %v", err)

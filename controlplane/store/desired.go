@@ -67,7 +67,7 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 		if d.Security, err = s.listSecurity(tx); err != nil {
 			return fmt.Errorf("read security definitions: %w", err)
 		}
-		if d.Outgoing, err = listOutgoing(tx); err != nil {
+		if d.Outgoing, err = outgoings.list(tx); err != nil {
 			return fmt.Errorf("read outgoing connections: %w", err)
 		}
 		if d.Jobs, err = listJobs(tx); err != nil {

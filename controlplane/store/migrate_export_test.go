@@ -222,7 +222,7 @@ func Schema(ctx context.Context, dsn string) (map[string][]string, error) {
 
 // models lists the models the store reads and writes.
 var models = []any{&metaRow{}, &changeRow{}, &auditRow{}, &packageRow{}, &packageVersionRow{},
-	&packageFileRow{}, &serviceRow{}, &agentRow{}, &securityRow{}, &outgoingRow{},
+	&packageFileRow{}, &serviceRow{}, &agentRow{}, &securityRow{},
 	&jobRow{}, &jobLeaseRow{}, &jobRunRow{}, &statsRow{}, &statsSeenRow{}, &caRow{}, &tokenRow{},
 	&joinTokenRow{}, &dataKeyRow{}}
 
@@ -251,7 +251,10 @@ func ColumnsWithoutTable(s Store) ([]string, error) {
 		}
 	}
 	// The kinds stored as their messages (objects.go).
-	for table, keys := range map[string]map[string]any{channels.table: channels.keys(&adminv1.Channel{})} {
+	for table, keys := range map[string]map[string]any{
+		channels.table:  channels.keys(&adminv1.Channel{}),
+		outgoings.table: outgoings.keys(&adminv1.OutgoingConnection{}),
+	} {
 		types, err := db.Migrator().ColumnTypes(table)
 		if err != nil {
 			return nil, err

@@ -161,29 +161,6 @@ type securityRow struct {
 
 func (securityRow) TableName() string { return "weft_security_definitions" }
 
-// outgoingRow is an outgoing HTTP connection.
-type outgoingRow struct {
-	ID            int64     `gorm:"primaryKey;autoIncrement"`
-	Name          string    `gorm:"size:255;not null;uniqueIndex:weft_outgoing_connections_name"`
-	Address       string    `gorm:"not null"`
-	PathTemplate  string    `gorm:"not null"`
-	Method        string    `gorm:"size:16;not null"`
-	DataFormat    string    `gorm:"size:16;not null"`
-	SOAPAction    string    `gorm:"column:soap_action;not null"`
-	TimeoutMs     int64     `gorm:"not null"`
-	TLSSkipVerify bool      `gorm:"column:tls_skip_verify;not null"`
-	CABundlePEM   string    `gorm:"column:ca_bundle_pem;not null"`
-	Security      string    `gorm:"size:255;not null;index:weft_outgoing_connections_security"`
-	PoolSize      int32     `gorm:"not null"`
-	Headers       string    `gorm:"not null"` // JSON object
-	Active        bool      `gorm:"not null"`
-	CreatedAt     time.Time `gorm:"not null;precision:3"`
-	UpdatedAt     time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
-	Revision      int64     `gorm:"not null"`
-}
-
-func (outgoingRow) TableName() string { return "weft_outgoing_connections" }
-
 // jobRow is a scheduled job.
 type jobRow struct {
 	ID          int64     `gorm:"primaryKey;autoIncrement"`

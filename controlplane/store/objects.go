@@ -36,6 +36,9 @@ type kind[M object] struct {
 	// keys are the columns besides spec and those every kind has, from
 	// the message.
 	keys func(M) map[string]any
+	// note, when set, is what replacing old by m tells the audit trail
+	// besides the update, or "".
+	note func(old, m M) string
 }
 
 // objectRow holds the columns every kind has.
@@ -170,6 +173,11 @@ func (k kind[M]) put(tx *gorm.DB, rev int64, m M, t *tally) error {
 		return err
 	}
 	t.updated = append(t.updated, what)
+	if k.note != nil {
+		if n := k.note(old, m); n != "" {
+			t.notes = append(t.notes, n)
+		}
+	}
 	_, err = k.replace(tx, rev, row, m)
 	return err
 }

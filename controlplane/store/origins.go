@@ -24,22 +24,22 @@ var ErrOtherOrigin = errors.New("the credentials go to another address")
 // trail spells out (see addressMoved). Writes call it last, in their
 // transaction.
 func checkCredentialOrigins(tx *gorm.DB) error {
-	var rows []outgoingRow
-	if err := tx.Select("name", "address", "security").Where("security <> ''").Order("name").Find(&rows).Error; err != nil {
+	conns, err := outgoings.list(tx.Where("security <> ''"))
+	if err != nil {
 		return fmt.Errorf("read the outgoing connections' addresses: %w", err)
 	}
 	type use struct{ origin, conn string }
 	first := map[string]use{}
 	var problems []string
-	for _, r := range rows {
-		o := origin(r.Address)
-		u, seen := first[r.Security]
+	for _, c := range conns {
+		o := origin(c.GetAddress())
+		u, seen := first[c.GetSecurity()]
 		switch {
 		case !seen:
-			first[r.Security] = use{o, r.Name}
+			first[c.GetSecurity()] = use{o, c.GetName()}
 		case u.origin != o:
 			problems = append(problems, fmt.Sprintf("outgoing connection %q names %s, but security definition %q's credentials go to %s (outgoing connection %q): give it a definition of its own",
-				r.Name, o, r.Security, u.origin, u.conn))
+				c.GetName(), o, c.GetSecurity(), u.origin, u.conn))
 		}
 	}
 	if len(problems) > 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // TestCredentialsStayWithTheirOrigin: the connections using one security
@@ -50,7 +51,7 @@ func TestCredentialsStayWithTheirOrigin(t *testing.T) {
 			t.Fatalf("update onto the definition: %v; want ErrOtherOrigin", err)
 		}
 		now, _ := s.Revision(ctx)
-		_, err = s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: now, Outgoing: []store.OutgoingConnection{evil}})
+		_, err = s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: now, Outgoing: []*adminv1.OutgoingConnection{evil}})
 		if !errors.Is(err, store.ErrOtherOrigin) {
 			t.Fatalf("import elsewhere: %v; want ErrOtherOrigin", err)
 		}
@@ -63,7 +64,7 @@ func TestCredentialsStayWithTheirOrigin(t *testing.T) {
 
 		// Both connections move together: allowed, in one import.
 		crm.Address, same.Address = "https://crm-2.example", "https://crm-2.example/bulk"
-		if _, err := s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: rev + 1, Outgoing: []store.OutgoingConnection{crm, same}}); err != nil {
+		if _, err := s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: rev + 1, Outgoing: []*adminv1.OutgoingConnection{crm, same}}); err != nil {
 			t.Fatalf("moving every user of the definition: %v", err)
 		}
 	})

@@ -6,12 +6,15 @@ import (
 	"reflect"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // connection is an outgoing connection using the definition security ("" for none).
-func connection(name, security string) store.OutgoingConnection {
-	return store.OutgoingConnection{
+func connection(name, security string) *adminv1.OutgoingConnection {
+	return &adminv1.OutgoingConnection{
 		Name:         name,
 		Address:      "https://" + name + ".example:8443",
 		PathTemplate: "/api/{id}",
@@ -20,48 +23,44 @@ func connection(name, security string) store.OutgoingConnection {
 		TimeoutMs:    3000,
 		Security:     security,
 		PoolSize:     4,
-		Active:       true,
+		Active:       proto.Bool(true),
 	}
 }
 
 // sameConnection compares every field, times included.
-func sameConnection(a, b store.OutgoingConnection) bool {
-	if !a.CreatedAt.Equal(b.CreatedAt) || !a.UpdatedAt.Equal(b.UpdatedAt) {
-		return false
-	}
-	a.CreatedAt, a.UpdatedAt = b.CreatedAt, b.UpdatedAt
-	return reflect.DeepEqual(a, b)
+func sameConnection(a, b *adminv1.OutgoingConnection) bool {
+	return proto.Equal(a, b)
 }
 
 func TestOutgoingConnections(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 
-		erp := store.OutgoingConnection{
+		erp := &adminv1.OutgoingConnection{
 			Name:          "erp",
 			Address:       "https://erp.example",
 			PathTemplate:  "/soap/{service}",
 			Method:        "POST",
 			DataFormat:    "soap11",
-			SOAPAction:    "urn:GetOrder",
+			SoapAction:    "urn:GetOrder",
 			TimeoutMs:     2500,
-			TLSSkipVerify: true,
-			CABundlePEM:   "-----BEGIN CERTIFICATE-----\n...\n",
+			TlsSkipVerify: true,
+			CaBundlePem:   "-----BEGIN CERTIFICATE-----\n...\n",
 			PoolSize:      8,
 			Headers:       map[string]string{"X-Tenant": "shop", "Accept-Language": "de"},
-			Active:        true,
+			Active:        proto.Bool(true),
 		}
 		created, err := s.CreateOutgoingConnection(ctx, erp)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantRevision(t, s, 1)
-		want := erp
+		want := proto.CloneOf(erp)
 		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, created.CreatedAt, 1
 		if !sameConnection(created, want) {
 			t.Fatalf("created = %+v\nwant      %+v", created, want)
 		}
-		wantTime(t, "CreatedAt", created.CreatedAt)
+		wantTime(t, "CreatedAt", created.CreatedAt.AsTime())
 		got, err := s.GetOutgoingConnection(ctx, "erp")
 		if err != nil {
 			t.Fatal(err)
@@ -74,8 +73,8 @@ func TestOutgoingConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if crm.Headers == nil || len(crm.Headers) != 0 {
-			t.Fatalf("unset headers = %#v, want an empty map", crm.Headers)
+		if len(crm.Headers) != 0 {
+			t.Fatalf("unset headers = %#v, want none", crm.Headers)
 		}
 		wantRevision(t, s, 2)
 		before := desired(t, s)
@@ -121,17 +120,17 @@ func TestOutgoingConnections(t *testing.T) {
 		}
 		wantRevision(t, s, 2)
 
-		upd := erp
-		upd.Active = false
+		upd := proto.CloneOf(erp)
+		upd.Active = proto.Bool(false)
 		upd.Headers = map[string]string{"X-Tenant": "outlet"}
-		upd.TLSSkipVerify = false
+		upd.TlsSkipVerify = false
 		updated, err := s.UpdateOutgoingConnection(ctx, upd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = upd
+		want = proto.CloneOf(upd)
 		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, updated.UpdatedAt, 3
-		if !sameConnection(updated, want) || updated.UpdatedAt.Before(created.UpdatedAt) {
+		if !sameConnection(updated, want) || updated.UpdatedAt.AsTime().Before(created.UpdatedAt.AsTime()) {
 			t.Fatalf("updated = %+v\nwant      %+v", updated, want)
 		}
 		wantRevision(t, s, 3)
@@ -192,8 +191,8 @@ func TestDesiredEverything(t *testing.T) {
 		if plain.DataFormat != "json" || len(plain.SoapActions) != 0 {
 			t.Fatalf("plain channel = %+v, want json and empty SOAP actions", plain)
 		}
-		var conns []store.OutgoingConnection
-		for _, c := range []store.OutgoingConnection{connection("b-conn", "zeta"), connection("a-conn", "")} {
+		var conns []*adminv1.OutgoingConnection
+		for _, c := range []*adminv1.OutgoingConnection{connection("b-conn", "zeta"), connection("a-conn", "")} {
 			created, err := s.CreateOutgoingConnection(ctx, c)
 			if err != nil {
 				t.Fatal(err)
@@ -241,7 +240,7 @@ func TestOutgoingAddressMovesAreAudited(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Address = "https://third.example"
-		if _, err := s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: 2, Outgoing: []store.OutgoingConnection{c}}); err != nil {
+		if _, err := s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: 2, Outgoing: []*adminv1.OutgoingConnection{c}}); err != nil {
 			t.Fatal(err)
 		}
 		entries, _, err := s.ListAudit(ctx, store.AuditQuery{Kind: store.AuditKindOutgoing})

@@ -382,7 +382,7 @@ type Version1Fixture struct {
 	Package   Package // with its files
 	Channels  []*adminv1.Channel
 	Security  []SecurityDefinition
-	Outgoing  OutgoingConnection
+	Outgoing  *adminv1.OutgoingConnection
 	Job       Job
 	Lease     JobLease
 	Run       JobRun
@@ -427,9 +427,12 @@ func Version1Objects() Version1Fixture {
 				Algorithms: []string{}, Scopes: []string{}, AllowedSubjects: []string{}, AllowedSANs: []string{},
 				CreatedAt: t0, UpdatedAt: t0, Revision: 2},
 		},
-		Outgoing: OutgoingConnection{Name: "erp-api", Address: "https://erp.example", PathTemplate: "/orders/{id}",
-			Method: "GET", DataFormat: "json", TimeoutMs: 5000, Security: "erp-oauth", PoolSize: 4,
-			Headers: map[string]string{"X-Team": "ops"}, Active: true, CreatedAt: t0, UpdatedAt: t0, Revision: 2},
+		// Every field set.
+		Outgoing: &adminv1.OutgoingConnection{Name: "erp-api", Address: "https://erp.example", PathTemplate: "/orders/{id}",
+			Method: "POST", DataFormat: "soap11", SoapAction: "urn:Place", TimeoutMs: 5000, TlsSkipVerify: true,
+			CaBundlePem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Security: "erp-oauth", PoolSize: 4,
+			Headers: map[string]string{"X-Team": "ops", "X-Site": "berlin"}, Active: proto.Bool(true),
+			CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0.Add(time.Minute)), Revision: 2},
 		Job: Job{Name: "nightly", Service: "alpha.one", Type: "cron", StartAt: t0, Cron: "0 3 * * *",
 			TimeZone: "Europe/Berlin", Payload: `{"full":true}`, Active: true,
 			AgentLabels: map[string]string{"site": "berlin"}, Placement: PlacementOne, RunMissed: true,
@@ -552,9 +555,9 @@ func seed(ctx context.Context, dsn string, box *secrets.Box, models []any, f Ver
 	j := f.Job
 	rows = append(rows,
 		&outgoingRowV1{Name: o.Name, Address: o.Address, PathTemplate: o.PathTemplate, Method: o.Method,
-			DataFormat: o.DataFormat, SOAPAction: o.SOAPAction, TimeoutMs: o.TimeoutMs, TLSSkipVerify: o.TLSSkipVerify,
-			CABundlePEM: o.CABundlePEM, Security: o.Security, PoolSize: o.PoolSize, Headers: jsonText(o.Headers),
-			Active: o.Active, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Revision: o.Revision},
+			DataFormat: o.DataFormat, SOAPAction: o.SoapAction, TimeoutMs: o.TimeoutMs, TLSSkipVerify: o.TlsSkipVerify,
+			CABundlePEM: o.CaBundlePem, Security: o.Security, PoolSize: o.PoolSize, Headers: jsonText(o.Headers),
+			Active: o.GetActive(), CreatedAt: o.CreatedAt.AsTime(), UpdatedAt: o.UpdatedAt.AsTime(), Revision: o.Revision},
 		&jobRowV1{Name: j.Name, Service: j.Service, Type: j.Type, StartAt: j.StartAt, IntervalMs: j.Interval.Milliseconds(),
 			Repeats: j.Repeats, Cron: j.Cron, TimeZone: j.TimeZone, Payload: j.Payload, Active: j.Active,
 			AgentLabels: jsonText(j.AgentLabels), Placement: j.Placement, RunMissed: j.RunMissed, TimeoutMs: j.TimeoutMs,

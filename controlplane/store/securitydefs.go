@@ -166,7 +166,7 @@ func securityUsers(tx *gorm.DB, name string) (chans, conns []string, err error) 
 	if err := tx.Table(channels.table).Where("security = ?", name).Order("name").Pluck("name", &chans).Error; err != nil {
 		return nil, nil, fmt.Errorf("security definition %q: read channels: %w", name, err)
 	}
-	if err := tx.Model(&outgoingRow{}).Where("security = ?", name).Order("name").Pluck("name", &conns).Error; err != nil {
+	if err := tx.Table(outgoings.table).Where("security = ?", name).Order("name").Pluck("name", &conns).Error; err != nil {
 		return nil, nil, fmt.Errorf("security definition %q: read outgoing connections: %w", name, err)
 	}
 	return chans, conns, nil

@@ -256,7 +256,7 @@ func TestSecurityRefs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, c := range []store.OutgoingConnection{
+		for _, c := range []*adminv1.OutgoingConnection{
 			connection("erp", "basic"), connection("partner", "jwt-hs"), connection("idp", "bearer"),
 		} {
 			if _, err := s.CreateOutgoingConnection(ctx, c); err != nil {

@@ -129,17 +129,18 @@ type Store interface {
 	// revision. ErrConflict naming the channels and connections using it.
 	DeleteSecurityDefinition(ctx context.Context, name string) (int64, error)
 
-	// CreateOutgoingConnection stores a new connection. ErrConflict when the
-	// name is taken; ErrNotFound when its security definition does not
+	// CreateOutgoingConnection stores a new connection as it is given
+	// (validate.OutgoingConnection normalises it first) and returns it with
+	// its output-only fields set. ErrConflict when the name is taken; ErrNotFound when its security definition does not
 	// exist, ErrWrongKind when that definition is inbound-only.
-	CreateOutgoingConnection(ctx context.Context, c OutgoingConnection) (OutgoingConnection, error)
+	CreateOutgoingConnection(ctx context.Context, c *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error)
 	// GetOutgoingConnection reads a connection by name.
-	GetOutgoingConnection(ctx context.Context, name string) (OutgoingConnection, error)
+	GetOutgoingConnection(ctx context.Context, name string) (*adminv1.OutgoingConnection, error)
 	// ListOutgoingConnections returns every connection sorted by name.
-	ListOutgoingConnections(ctx context.Context) ([]OutgoingConnection, error)
+	ListOutgoingConnections(ctx context.Context) ([]*adminv1.OutgoingConnection, error)
 	// UpdateOutgoingConnection replaces the connection of the same name;
 	// same checks as create.
-	UpdateOutgoingConnection(ctx context.Context, c OutgoingConnection) (OutgoingConnection, error)
+	UpdateOutgoingConnection(ctx context.Context, c *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error)
 	// DeleteOutgoingConnection removes a connection and returns the new
 	// revision.
 	DeleteOutgoingConnection(ctx context.Context, name string) (int64, error)

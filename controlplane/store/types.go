@@ -55,7 +55,7 @@ type ConfigChange struct {
 
 	Deploy   []NewPackage // new versions of packages
 	Security []SecurityDefinition
-	Outgoing []OutgoingConnection
+	Outgoing []*adminv1.OutgoingConnection
 	Channels []*adminv1.Channel
 	Jobs     []Job
 
@@ -112,34 +112,14 @@ type SecurityDefinition struct {
 	Revision         int64 // revision of the last change
 }
 
-// OutgoingConnection is an outgoing HTTP connection.
-type OutgoingConnection struct {
-	Name          string
-	Address       string
-	PathTemplate  string
-	Method        string
-	DataFormat    string // json, xml, soap11 or soap12
-	SOAPAction    string
-	TimeoutMs     int64
-	TLSSkipVerify bool
-	CABundlePEM   string
-	Security      string // outbound security definition; "" for none
-	PoolSize      int32
-	Headers       map[string]string
-	Active        bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	Revision      int64 // revision of the last change
-}
-
 // Desired is the whole config at one revision.
 type Desired struct {
 	Revision int64
-	Packages []Package            // current versions with file contents, sorted by name
-	Channels []*adminv1.Channel   // sorted by name
-	Security []SecurityDefinition // secrets in clear, sorted by name
-	Outgoing []OutgoingConnection // sorted by name
-	Jobs     []Job                // sorted by name
+	Packages []Package                     // current versions with file contents, sorted by name
+	Channels []*adminv1.Channel            // sorted by name
+	Security []SecurityDefinition          // secrets in clear, sorted by name
+	Outgoing []*adminv1.OutgoingConnection // sorted by name
+	Jobs     []Job                         // sorted by name
 }
 
 // Job invokes a service on a schedule.

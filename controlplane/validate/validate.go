@@ -196,30 +196,35 @@ func SecurityForAgent(d store.SecurityDefinition) *agentv1.SecurityDefinition {
 }
 
 // OutgoingConnection checks an outgoing connection with the rules agents
-// apply (agent/shared/outgoingconf).
-func OutgoingConnection(c store.OutgoingConnection) error {
+// apply (agent/shared/outgoingconf) and returns a copy normalised, as every
+// write stores it, through the API or an import: active when unset.
+func OutgoingConnection(in *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error) {
+	c := proto.CloneOf(in)
+	if c.Active == nil {
+		c.Active = proto.Bool(true)
+	}
 	if err := Name("outgoing connection", c.Name); err != nil {
-		return err
+		return c, err
 	}
 	if c.TimeoutMs < 0 || c.TimeoutMs > MaxTimeout.Milliseconds() {
-		return fmt.Errorf("outgoing connection %q: timeout_ms %d: want 0 (30 s) to %d", c.Name, c.TimeoutMs, MaxTimeout.Milliseconds())
+		return c, fmt.Errorf("outgoing connection %q: timeout_ms %d: want 0 (30 s) to %d", c.Name, c.TimeoutMs, MaxTimeout.Milliseconds())
 	}
 	if c.PoolSize < 0 || c.PoolSize > 10_000 {
-		return fmt.Errorf("outgoing connection %q: pool_size %d: want 0 (10) to 10000", c.Name, c.PoolSize)
+		return c, fmt.Errorf("outgoing connection %q: pool_size %d: want 0 (10) to 10000", c.Name, c.PoolSize)
 	}
 	if c.Security != "" {
 		if err := Name("security definition", c.Security); err != nil {
-			return fmt.Errorf("outgoing connection %q: security: %w", c.Name, err)
+			return c, fmt.Errorf("outgoing connection %q: security: %w", c.Name, err)
 		}
 	}
 	cfg := outgoingconf.Config{
 		Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
-		Format: c.DataFormat, SOAPAction: c.SOAPAction, Timeout: time.Duration(c.TimeoutMs) * time.Millisecond,
-		InsecureSkipVerify: c.TLSSkipVerify, CABundlePEM: []byte(c.CABundlePEM), PoolSize: int(c.PoolSize), Headers: c.Headers,
+		Format: c.DataFormat, SOAPAction: c.SoapAction, Timeout: time.Duration(c.TimeoutMs) * time.Millisecond,
+		InsecureSkipVerify: c.TlsSkipVerify, CABundlePEM: []byte(c.CaBundlePem), PoolSize: int(c.PoolSize), Headers: c.Headers,
 	}
 	// Validate checks all that an agent's outgoing.New checks before it
 	// builds the connection, the CA bundle included.
-	return cfg.Validate()
+	return c, cfg.Validate()
 }
 
 func toAgent(c *adminv1.Channel) *agentv1.Channel {

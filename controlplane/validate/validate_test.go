@@ -205,37 +205,37 @@ func TestOutgoingConnection(t *testing.T) {
 	ca, _ := clientCert(t, time.Now().Add(-time.Minute))
 	tests := []struct {
 		name string
-		c    store.OutgoingConnection
+		c    *adminv1.OutgoingConnection
 		want string // "" when valid
 	}{
-		{"minimal", store.OutgoingConnection{Name: "crm", Address: "https://crm.example"}, ""},
-		{"every field", store.OutgoingConnection{
+		{"minimal", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example"}, ""},
+		{"every field", &adminv1.OutgoingConnection{
 			Name: "crm", Address: "https://crm.example:8443/api", PathTemplate: "/orders/{id}", Method: "POST",
-			DataFormat: "soap12", SOAPAction: "urn:Place", TimeoutMs: 5000, TLSSkipVerify: true, CABundlePEM: ca,
-			Security: "partner", PoolSize: 20, Headers: map[string]string{"X-Team": "weft"}, Active: true,
+			DataFormat: "soap12", SoapAction: "urn:Place", TimeoutMs: 5000, TlsSkipVerify: true, CaBundlePem: ca,
+			Security: "partner", PoolSize: 20, Headers: map[string]string{"X-Team": "weft"}, Active: proto.Bool(true),
 		}, ""},
-		{"no name", store.OutgoingConnection{Address: "https://crm.example"}, "outgoing connection name is required"},
-		{"bad name", store.OutgoingConnection{Name: "a b", Address: "https://crm.example"}, `outgoing connection name "a b"`},
-		{"no address", store.OutgoingConnection{Name: "crm"}, `outgoing "crm": address: must not be empty`},
-		{"ftp address", store.OutgoingConnection{Name: "crm", Address: "ftp://crm.example"}, `address: scheme "ftp" is not http or https`},
-		{"credentials in the address", store.OutgoingConnection{Name: "crm", Address: "https://u:pw@crm.example"}, "address: must not carry credentials"},
-		{"query in the address", store.OutgoingConnection{Name: "crm", Address: "https://crm.example?a=1"}, "address: must not have a query"},
-		{"relative path template", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", PathTemplate: "orders"}, "path_template:"},
-		{"bad method", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Method: "FETCH"}, `method: "FETCH" is not one of`},
-		{"bad data format", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", DataFormat: "yaml"}, `data_format: "yaml"`},
-		{"soap action on json", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", SOAPAction: "urn:x"}, "soap_action: only valid with format soap11 or soap12"},
-		{"negative timeout", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", TimeoutMs: -1}, `outgoing connection "crm": timeout_ms -1`},
-		{"huge timeout", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", TimeoutMs: 2 * time.Hour.Milliseconds()}, "timeout_ms 7200000"},
-		{"negative pool", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", PoolSize: -1}, `outgoing connection "crm": pool_size -1`},
-		{"huge pool", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", PoolSize: 20_000}, "pool_size 20000"},
-		{"bad CA bundle", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", CABundlePEM: "not PEM"}, "ca_bundle_pem: no PEM certificate could be parsed"},
-		{"bad header name", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Headers: map[string]string{"X Team": "a"}}, `headers: "X Team" is not a valid header name`},
-		{"header value with a line break", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Headers: map[string]string{"X-A": "a\r\nB: c"}}, `headers: value of "X-A" contains a line break`},
-		{"bad security name", store.OutgoingConnection{Name: "crm", Address: "https://crm.example", Security: "a b"}, `outgoing connection "crm": security: security definition name "a b"`},
+		{"no name", &adminv1.OutgoingConnection{Address: "https://crm.example"}, "outgoing connection name is required"},
+		{"bad name", &adminv1.OutgoingConnection{Name: "a b", Address: "https://crm.example"}, `outgoing connection name "a b"`},
+		{"no address", &adminv1.OutgoingConnection{Name: "crm"}, `outgoing "crm": address: must not be empty`},
+		{"ftp address", &adminv1.OutgoingConnection{Name: "crm", Address: "ftp://crm.example"}, `address: scheme "ftp" is not http or https`},
+		{"credentials in the address", &adminv1.OutgoingConnection{Name: "crm", Address: "https://u:pw@crm.example"}, "address: must not carry credentials"},
+		{"query in the address", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example?a=1"}, "address: must not have a query"},
+		{"relative path template", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", PathTemplate: "orders"}, "path_template:"},
+		{"bad method", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", Method: "FETCH"}, `method: "FETCH" is not one of`},
+		{"bad data format", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", DataFormat: "yaml"}, `data_format: "yaml"`},
+		{"soap action on json", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", SoapAction: "urn:x"}, "soap_action: only valid with format soap11 or soap12"},
+		{"negative timeout", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", TimeoutMs: -1}, `outgoing connection "crm": timeout_ms -1`},
+		{"huge timeout", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", TimeoutMs: 2 * time.Hour.Milliseconds()}, "timeout_ms 7200000"},
+		{"negative pool", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", PoolSize: -1}, `outgoing connection "crm": pool_size -1`},
+		{"huge pool", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", PoolSize: 20_000}, "pool_size 20000"},
+		{"bad CA bundle", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", CaBundlePem: "not PEM"}, "ca_bundle_pem: no PEM certificate could be parsed"},
+		{"bad header name", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", Headers: map[string]string{"X Team": "a"}}, `headers: "X Team" is not a valid header name`},
+		{"header value with a line break", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", Headers: map[string]string{"X-A": "a\r\nB: c"}}, `headers: value of "X-A" contains a line break`},
+		{"bad security name", &adminv1.OutgoingConnection{Name: "crm", Address: "https://crm.example", Security: "a b"}, `outgoing connection "crm": security: security definition name "a b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := OutgoingConnection(tt.c)
+			_, err := OutgoingConnection(tt.c)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("OutgoingConnection = %v", err)
