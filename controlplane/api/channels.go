@@ -25,7 +25,7 @@ type ChannelStore interface {
 	UpdateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error)
 	DeleteChannel(ctx context.Context, name string) (int64, error)
 	ListServices(ctx context.Context) ([]store.Service, error)
-	ListSecurityDefinitions(ctx context.Context) ([]store.SecurityDefinition, error)
+	ListSecurityDefinitions(ctx context.Context) ([]*adminv1.SecurityDefinition, error)
 }
 
 var _ ChannelStore = store.Store(nil)
@@ -143,7 +143,7 @@ func (s *channels) check(ctx context.Context, what string, in, cur *adminv1.Chan
 	if err != nil {
 		return ch, storeError(what, err)
 	}
-	var defs []store.SecurityDefinition
+	var defs []*adminv1.SecurityDefinition
 	if ch.GetSecurity() != "" {
 		if defs, err = s.store.ListSecurityDefinitions(ctx); err != nil {
 			return ch, storeError(what, err)

@@ -26,7 +26,7 @@ type OutgoingStore interface {
 	ListOutgoingConnections(ctx context.Context) ([]*adminv1.OutgoingConnection, error)
 	UpdateOutgoingConnection(ctx context.Context, c *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error)
 	DeleteOutgoingConnection(ctx context.Context, name string) (int64, error)
-	ListSecurityDefinitions(ctx context.Context) ([]store.SecurityDefinition, error)
+	ListSecurityDefinitions(ctx context.Context) ([]*adminv1.SecurityDefinition, error)
 }
 
 var _ OutgoingStore = store.Store(nil)

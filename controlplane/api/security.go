@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/weft-dev/weft/controlplane/configplan"
@@ -15,10 +16,10 @@ import (
 
 // SecurityStore is what the security service needs of the store.
 type SecurityStore interface {
-	CreateSecurityDefinition(ctx context.Context, d store.SecurityDefinition) (store.SecurityDefinition, error)
-	GetSecurityDefinition(ctx context.Context, name string) (store.SecurityDefinition, error)
-	ListSecurityDefinitions(ctx context.Context) ([]store.SecurityDefinition, error)
-	UpdateSecurityDefinition(ctx context.Context, d store.SecurityDefinition) (store.SecurityDefinition, error)
+	CreateSecurityDefinition(ctx context.Context, d *adminv1.SecurityDefinition) (*adminv1.SecurityDefinition, error)
+	GetSecurityDefinition(ctx context.Context, name string) (*adminv1.SecurityDefinition, error)
+	ListSecurityDefinitions(ctx context.Context) ([]*adminv1.SecurityDefinition, error)
+	UpdateSecurityDefinition(ctx context.Context, d *adminv1.SecurityDefinition) (*adminv1.SecurityDefinition, error)
 	DeleteSecurityDefinition(ctx context.Context, name string) (int64, error)
 }
 
@@ -39,11 +40,10 @@ func (s *securityDefs) CreateSecurityDefinition(ctx context.Context, req *adminv
 		return nil, status.Error(codes.InvalidArgument, "create security definition: definition is required")
 	}
 	what := fmt.Sprintf("create security definition %q", in.GetName())
-	d := configplan.SecurityIn(in)
-	if err := configplan.CheckSecurity(d); err != nil {
+	if err := configplan.CheckSecurity(in); err != nil {
 		return nil, invalid(what, err)
 	}
-	out, err := s.store.CreateSecurityDefinition(ctx, d)
+	out, err := s.store.CreateSecurityDefinition(ctx, in)
 	if err != nil {
 		return nil, channelStoreError(what, err)
 	}
@@ -92,11 +92,10 @@ func (s *securityDefs) UpdateSecurityDefinition(ctx context.Context, req *adminv
 	if err != nil {
 		return nil, invalid(what, err)
 	}
-	d := configplan.SecurityIn(next)
-	if err := configplan.CheckSecurity(d); err != nil {
+	if err := configplan.CheckSecurity(next); err != nil {
 		return nil, invalid(what, err)
 	}
-	out, err := s.store.UpdateSecurityDefinition(ctx, d)
+	out, err := s.store.UpdateSecurityDefinition(ctx, next)
 	if err != nil {
 		// A conflict here is a channel or connection that could no longer
 		// use the definition: a precondition, since the name exists.
@@ -123,15 +122,15 @@ func (s *securityDefs) DeleteSecurityDefinition(ctx context.Context, req *adminv
 // field in sets when it names none). A change of kind starts from an empty
 // definition, since no field of one kind applies to another: the fields of
 // the old kind, secrets included, do not carry over.
-func securityUpdated(cur store.SecurityDefinition, in *adminv1.SecurityDefinition, mask *fieldmaskpb.FieldMask) (*adminv1.SecurityDefinition, error) {
-	next := configplan.SecurityClear(cur)
+func securityUpdated(cur, in *adminv1.SecurityDefinition, mask *fieldmaskpb.FieldMask) (*adminv1.SecurityDefinition, error) {
+	next := proto.CloneOf(cur)
 	if err := applyMask(next, in, mask); err != nil {
 		return nil, err
 	}
-	if next.GetKind() == cur.Kind {
+	if next.GetKind() == cur.GetKind() {
 		return next, nil
 	}
-	next = &adminv1.SecurityDefinition{Name: cur.Name}
+	next = &adminv1.SecurityDefinition{Name: cur.GetName()}
 	if err := applyMask(next, in, mask); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/validate"
 	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -49,7 +48,7 @@ func TestInboundSecurityDefinitionFields(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := withoutOutputOnly(configplan.SecurityClear(st)); !proto.Equal(got, d) {
+		if got := withoutOutputOnly(proto.CloneOf(st)); !proto.Equal(got, d) {
 			t.Errorf("stored %v\nwant %v", got, d)
 		}
 		// What agents get holds every field, the secret in clear.

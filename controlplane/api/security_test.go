@@ -19,7 +19,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -135,7 +134,7 @@ func TestSecurityDefinitionRedaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !proto.Equal(withoutOutputOnly(configplan.SecurityClear(st)), d) {
+		if !proto.Equal(withoutOutputOnly(proto.CloneOf(st)), d) {
 			t.Errorf("stored %s = %+v, want what was created", d.GetName(), st)
 		}
 
@@ -233,7 +232,7 @@ func TestUpdateSecurityDefinition(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := withoutOutputOnly(configplan.SecurityClear(st)); !proto.Equal(got, tt.want) {
+			if got := withoutOutputOnly(proto.CloneOf(st)); !proto.Equal(got, tt.want) {
 				t.Errorf("stored %v, want %v", got, tt.want)
 			}
 		})
@@ -328,7 +327,7 @@ func TestSecurityDefinitionRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := withoutOutputOnly(configplan.SecurityClear(st)); !proto.Equal(got, partner) || st.Revision != 1 {
+	if got := withoutOutputOnly(proto.CloneOf(st)); !proto.Equal(got, partner) || st.Revision != 1 {
 		t.Fatalf("after the refusals partner = %v at revision %d, want %v as created", got, st.Revision, partner)
 	}
 	if strings.Contains(e.logs.String(), "key-1") {

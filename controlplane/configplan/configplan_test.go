@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -72,7 +71,7 @@ func TestSecretPlaceholder(t *testing.T) {
 		{"9to5", "password", "${WEFT_SECRET_9TO5_PASSWORD}"},
 	}
 	for _, tt := range tests {
-		vars := secretVarNames([]store.SecurityDefinition{{Name: tt.name}})
+		vars := secretVarNames([]*adminv1.SecurityDefinition{{Name: tt.name}})
 		if got := secretPlaceholder(vars[tt.name], tt.field); got != tt.want {
 			t.Errorf("placeholder of %q, %q = %q, want %q", tt.name, tt.field, got, tt.want)
 		}
@@ -82,7 +81,7 @@ func TestSecretPlaceholder(t *testing.T) {
 // Names that read the same as variables get apart placeholders, the same
 // whether or not the others are exported.
 func TestSecretPlaceholderCollision(t *testing.T) {
-	defs := []store.SecurityDefinition{{Name: "crm-token"}, {Name: "crm.token"}, {Name: "crm_token"}, {Name: "other"}}
+	defs := []*adminv1.SecurityDefinition{{Name: "crm-token"}, {Name: "crm.token"}, {Name: "crm_token"}, {Name: "other"}}
 	vars := secretVarNames(defs)
 	seen := map[string]string{}
 	for _, d := range defs {

@@ -83,7 +83,7 @@ func Export(d store.Desired, sel *Selection, withSource bool) (*adminv1.Config, 
 // placeholder (varName names the definition in it), and without
 // output-only fields. It starts from the redacted form, so a secret in
 // clear is never copied into the message.
-func securityExport(def store.SecurityDefinition, varName string) *adminv1.SecurityDefinition {
+func securityExport(def *adminv1.SecurityDefinition, varName string) *adminv1.SecurityDefinition {
 	return marks.ReplaceSecrets(exported(SecurityOut(def)), func(fd protoreflect.FieldDescriptor) string {
 		return secretPlaceholder(varName, string(fd.Name()))
 	})
@@ -101,7 +101,7 @@ func secretPlaceholder(varName, field string) string {
 // digits of their name's SHA-256 as well, so that no two definitions
 // share a variable. Every definition is named, exported or not, so that a
 // filtered export writes the placeholders a full one does.
-func secretVarNames(defs []store.SecurityDefinition) map[string]string {
+func secretVarNames(defs []*adminv1.SecurityDefinition) map[string]string {
 	byVar := map[string][]string{}
 	for _, def := range defs {
 		v := envName(def.Name)

@@ -21,50 +21,16 @@ import (
 
 // CheckSecurity refuses the redaction placeholder as a secret (a read sent
 // back as a write), then validates d as agents would.
-func CheckSecurity(d store.SecurityDefinition) error {
-	if fd := marks.RedactedSecret(SecurityClear(d)); fd != nil {
+func CheckSecurity(d *adminv1.SecurityDefinition) error {
+	if fd := marks.RedactedSecret(d); fd != nil {
 		return fmt.Errorf("%s: is the redaction placeholder that reads show; give the real value", fd.Name())
 	}
 	return validate.SecurityDefinition(d)
 }
 
-// SecurityIn is the store's definition for the API's.
-func SecurityIn(p *adminv1.SecurityDefinition) store.SecurityDefinition {
-	return store.SecurityDefinition{
-		Name: p.GetName(), Kind: p.GetKind(),
-		Username: p.GetUsername(), Password: p.GetPassword(),
-		Header: p.GetHeader(), Key: p.GetKey(),
-		Algorithms: p.GetAlgorithms(), Secret: p.GetSecret(), PublicKeyPEM: p.GetPublicKeyPem(), JWKSURL: p.GetJwksUrl(),
-		Issuer: p.GetIssuer(), Audience: p.GetAudience(), LeewayMs: p.GetLeewayMs(),
-		Token:    p.GetToken(),
-		TokenURL: p.GetTokenUrl(), ClientID: p.GetClientId(), ClientSecret: p.GetClientSecret(), Scopes: p.GetScopes(),
-		IntrospectionURL: p.GetIntrospectionUrl(), CacheSeconds: p.GetCacheSeconds(),
-		CertPEM: p.GetCertPem(), KeyPEM: p.GetKeyPem(),
-		CAPEM: p.GetCaPem(), AllowedSubjects: p.GetAllowedSubjects(), AllowedSANs: p.GetAllowedSans(),
-	}
-}
-
-// SecurityClear is d with its secrets in clear, for an update to change
-// and a plan to compare. It never leaves the control plane.
-func SecurityClear(d store.SecurityDefinition) *adminv1.SecurityDefinition {
-	return &adminv1.SecurityDefinition{
-		Name: d.Name, Kind: d.Kind,
-		Username: d.Username, Password: d.Password,
-		Header: d.Header, Key: d.Key,
-		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPem: d.PublicKeyPEM, JwksUrl: d.JWKSURL,
-		Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
-		Token:    d.Token,
-		TokenUrl: d.TokenURL, ClientId: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
-		IntrospectionUrl: d.IntrospectionURL, CacheSeconds: d.CacheSeconds,
-		CertPem: d.CertPEM, KeyPem: d.KeyPEM,
-		CaPem: d.CAPEM, AllowedSubjects: d.AllowedSubjects, AllowedSans: d.AllowedSANs,
-		CreatedAt: timestamppb.New(d.CreatedAt), UpdatedAt: timestamppb.New(d.UpdatedAt), Revision: d.Revision,
-	}
-}
-
 // SecurityOut is d as reads show it: every secret redacted.
-func SecurityOut(d store.SecurityDefinition) *adminv1.SecurityDefinition {
-	return marks.Redact(SecurityClear(d))
+func SecurityOut(d *adminv1.SecurityDefinition) *adminv1.SecurityDefinition {
+	return marks.Redact(proto.CloneOf(d))
 }
 
 // JobIn turns the API's job into the store's, refusing what cannot be

@@ -149,8 +149,8 @@ func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Confi
 
 	p := &Plan{Change: store.ConfigChange{BaseRevision: d.Revision}}
 	c := &p.Change
-	items := planKind(KindSecurity, liveSecurity(d.Security), sec, prune)
-	c.Security, c.DeleteSecurity = changesOf[store.SecurityDefinition](items, sec)
+	items := planKind(KindSecurity, liveOf(d.Security, proto.CloneOf[*adminv1.SecurityDefinition]), sec, prune)
+	c.Security, c.DeleteSecurity = changesOf[*adminv1.SecurityDefinition](items, sec)
 	p.Items = append(p.Items, items...)
 
 	items = planKind(KindOutgoing, liveOf(d.Outgoing, proto.CloneOf[*adminv1.OutgoingConnection]), out, prune)
@@ -189,16 +189,6 @@ func changesOf[T any](items []*adminv1.PlanItem, want []planned) (put []T, del [
 	return put, del
 }
 
-// liveSecurity are the stored definitions as plans compare them: secrets
-// in clear, output-only fields cleared.
-func liveSecurity(defs []store.SecurityDefinition) []planned {
-	out := make([]planned, 0, len(defs))
-	for _, def := range defs {
-		out = append(out, planned{name: def.Name, msg: marks.ClearOutputOnly(SecurityClear(def))})
-	}
-	return out
-}
-
 // liveOf are the stored objects l as their API messages, output-only
 // fields cleared: the shape an export has.
 func liveOf[T any, M interface {
@@ -231,12 +221,12 @@ func wantSecurity(l []*adminv1.SecurityDefinition, ps *problems) []planned {
 	checkNames(KindSecurity, l, ps)
 	var out []planned
 	for i, p := range l {
-		d := SecurityIn(p)
-		if err := CheckSecurity(d); err != nil {
+		if err := CheckSecurity(p); err != nil {
 			ps.object(KindSecurity, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{d.Name, marks.ClearOutputOnly(SecurityClear(d)), i, d})
+		d := proto.CloneOf(p)
+		out = append(out, planned{d.Name, marks.ClearOutputOnly(proto.Clone(d)), i, d})
 	}
 	return out
 }

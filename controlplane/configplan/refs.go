@@ -42,7 +42,7 @@ type Targets struct {
 	// servicesUnknown is set when the services are not known (a package
 	// of the config failed): service references go unchecked.
 	servicesUnknown bool
-	security        map[string]store.SecurityDefinition
+	security        map[string]*adminv1.SecurityDefinition
 	// inConfig says that a config's objects are among the targets, so
 	// that one missing is said to be missing from the config too.
 	inConfig bool
@@ -51,8 +51,8 @@ type Targets struct {
 // LiveTargets are the targets of the live config: services, the deployed
 // services; defs, the stored security definitions. A caller reads those
 // its object can name: a job names no definition, a connection no service.
-func LiveTargets(services []store.Service, defs []store.SecurityDefinition) Targets {
-	t := Targets{services: map[string]bool{}, security: map[string]store.SecurityDefinition{}}
+func LiveTargets(services []store.Service, defs []*adminv1.SecurityDefinition) Targets {
+	t := Targets{services: map[string]bool{}, security: map[string]*adminv1.SecurityDefinition{}}
 	for _, s := range services {
 		t.services[s.Name] = true
 	}
@@ -95,10 +95,10 @@ func (t Targets) securityRef(out []refProblem, ref string, inbound bool) []refPr
 		err = ruleErrorf(store.ErrNotFound, "security: security definition %q does not exist, and the config does not define it", ref)
 	case !ok:
 		err = ruleErrorf(store.ErrNotFound, "security: security definition %q does not exist", ref)
-	case inbound && !def.Definition().Inbound():
-		err = ruleErrorf(store.ErrWrongKind, "security: security definition %q is %s, which cannot verify inbound requests%s", ref, def.Kind, def.DirectionHint(true))
-	case !inbound && !def.Definition().Outbound():
-		err = ruleErrorf(store.ErrWrongKind, "security: security definition %q is %s, which cannot supply outbound credentials%s", ref, def.OutboundKind(), def.DirectionHint(false))
+	case inbound && !store.Definition(def).Inbound():
+		err = ruleErrorf(store.ErrWrongKind, "security: security definition %q is %s, which cannot verify inbound requests%s", ref, def.GetKind(), store.DirectionHint(def, true))
+	case !inbound && !store.Definition(def).Outbound():
+		err = ruleErrorf(store.ErrWrongKind, "security: security definition %q is %s, which cannot supply outbound credentials%s", ref, store.OutboundKind(def), store.DirectionHint(def, false))
 	default:
 		return out
 	}
@@ -188,7 +188,7 @@ type refsOf struct {
 // config's objects sit at their field; those of live objects the config
 // leaves as they are sit nowhere and say so.
 func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
-	t := Targets{services: map[string]bool{}, servicesUnknown: r.packagesFailed, security: map[string]store.SecurityDefinition{}, inConfig: true}
+	t := Targets{services: map[string]bool{}, servicesUnknown: r.packagesFailed, security: map[string]*adminv1.SecurityDefinition{}, inConfig: true}
 	checkServiceOwners(d, r, prune, ps)
 	if !r.packagesFailed {
 		for _, w := range r.packages {
@@ -203,11 +203,11 @@ func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
 			addAll(t.services, p.Services)
 		}
 	}
-	for _, def := range kept(d.Security, r.security, prune, func(d store.SecurityDefinition) string { return d.Name }) {
+	for _, def := range kept(d.Security, r.security, prune, (*adminv1.SecurityDefinition).GetName) {
 		t.security[def.Name] = def
 	}
 	for _, w := range r.security {
-		t.security[w.name] = w.obj.(store.SecurityDefinition)
+		t.security[w.name] = w.obj.(*adminv1.SecurityDefinition)
 	}
 
 	for _, w := range r.channels {

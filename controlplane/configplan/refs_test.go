@@ -14,10 +14,10 @@ import (
 func liveTargets() Targets {
 	return LiveTargets(
 		[]store.Service{{Name: "orders.place"}, {Name: "orders.cancel"}},
-		[]store.SecurityDefinition{
+		[]*adminv1.SecurityDefinition{
 			{Name: "basic", Kind: "basic_auth"},
 			{Name: "send-token", Kind: "bearer", Token: "t"},
-			{Name: "jwt-in", Kind: "jwt", JWKSURL: "https://idp.example/jwks"},
+			{Name: "jwt-in", Kind: "jwt", JwksUrl: "https://idp.example/jwks"},
 		})
 }
 

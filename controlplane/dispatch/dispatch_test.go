@@ -281,10 +281,10 @@ func TestSnapshotCarriesSecurityAndOutgoing(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	ctx := context.Background()
 	h.deploy(t, "p", "package p")
-	if _, err := h.store.CreateSecurityDefinition(ctx, store.SecurityDefinition{Name: "partner", Kind: "basic_auth", Username: "u", Password: "pass-in-clear"}); err != nil {
+	if _, err := h.store.CreateSecurityDefinition(ctx, &adminv1.SecurityDefinition{Name: "partner", Kind: "basic_auth", Username: "u", Password: "pass-in-clear"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.store.CreateSecurityDefinition(ctx, store.SecurityDefinition{Name: "crm-token", Kind: "bearer", Token: "token-in-clear"}); err != nil {
+	if _, err := h.store.CreateSecurityDefinition(ctx, &adminv1.SecurityDefinition{Name: "crm-token", Kind: "bearer", Token: "token-in-clear"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.store.CreateOutgoingConnection(ctx, &adminv1.OutgoingConnection{

@@ -28,11 +28,11 @@ func usedSecurityDesired() store.Desired {
 			{Name: "crm", Address: "https://crm.example", Method: "POST", Active: proto.Bool(true), Security: "by-outgoing"},
 			{Name: "erp", Address: "https://erp.example", Method: "POST", Active: proto.Bool(false), Security: "by-inactive-outgoing"},
 		},
-		Security: []store.SecurityDefinition{
+		Security: []*adminv1.SecurityDefinition{
 			{Name: "by-channel", Kind: "basic_auth", Username: "u", Password: "secret-of-by-channel"},
 			{Name: "by-inactive-channel", Kind: "api_key", Header: "X-Key", Key: "secret-of-by-inactive-channel"},
 			{Name: "by-inactive-outgoing", Kind: "bearer", Token: "secret-of-by-inactive-outgoing"},
-			{Name: "by-outgoing", Kind: "oauth2_client_credentials", TokenURL: "https://idp.example/token", ClientID: "weft", ClientSecret: "secret-of-by-outgoing"},
+			{Name: "by-outgoing", Kind: "oauth2_client_credentials", TokenUrl: "https://idp.example/token", ClientId: "weft", ClientSecret: "secret-of-by-outgoing"},
 			{Name: "unused", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: "secret-of-unused"},
 		},
 		Jobs: []store.Job{{Name: "nightly", Service: "p.svc", Type: "cron", Cron: "0 3 * * *", Active: true}},
@@ -90,7 +90,7 @@ func TestSnapshotCarriesOnlyUsedSecurity(t *testing.T) {
 	}{
 		{"an unused secret", func(d *store.Desired) { d.Security[4].Secret = "another" }, true},
 		{"an unused definition added", func(d *store.Desired) {
-			d.Security = append(d.Security, store.SecurityDefinition{Name: "zz-new", Kind: "bearer", Token: "t"})
+			d.Security = append(d.Security, &adminv1.SecurityDefinition{Name: "zz-new", Kind: "bearer", Token: "t"})
 		}, true},
 		{"a secret behind an inactive channel", func(d *store.Desired) { d.Security[1].Key = "another" }, true},
 		{"a secret behind a channel", func(d *store.Desired) { d.Security[0].Password = "another" }, false},
@@ -114,7 +114,7 @@ func TestUnusedSecurityChangeKeepsHash(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	ctx := context.Background()
 	h.deploy(t, "p", "package p")
-	for _, d := range []store.SecurityDefinition{
+	for _, d := range []*adminv1.SecurityDefinition{
 		{Name: "partner", Kind: "basic_auth", Username: "u", Password: "used-password"},
 		{Name: "spare", Kind: "bearer", Token: "spare-token"},
 	} {
@@ -144,7 +144,7 @@ func TestUnusedSecurityChangeKeepsHash(t *testing.T) {
 	ack(t, s, first)
 	awaitAgent(t, h.store, "a1", func(a store.Agent) bool { return a.AppliedRevision == ch.Revision })
 
-	upd, err := h.store.UpdateSecurityDefinition(ctx, store.SecurityDefinition{Name: "spare", Kind: "bearer", Token: "other-spare-token"})
+	upd, err := h.store.UpdateSecurityDefinition(ctx, &adminv1.SecurityDefinition{Name: "spare", Kind: "bearer", Token: "other-spare-token"})
 	if err != nil {
 		t.Fatal(err)
 	}

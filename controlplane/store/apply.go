@@ -32,7 +32,7 @@ func (s *sqlStore) ApplyConfig(ctx context.Context, author string, c ConfigChang
 			return "", err
 		}
 		for _, d := range c.Security {
-			if err := s.putSecurity(tx, rev, d, t); err != nil {
+			if err := s.securities().put(tx, rev, d, t); err != nil {
 				return "", err
 			}
 		}
@@ -125,12 +125,8 @@ func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
 		t.deleted = append(t.deleted, fmt.Sprintf("outgoing connection %q", name))
 	}
 	for _, name := range c.DeleteSecurity {
-		row, err := getSecurity(tx, name)
-		if err != nil {
+		if err := securityDefs.delete(tx, name); err != nil {
 			return err
-		}
-		if err := tx.Delete(&securityRow{}, row.ID).Error; err != nil {
-			return fmt.Errorf("delete security definition %q: %w", name, err)
 		}
 		t.deleted = append(t.deleted, fmt.Sprintf("security definition %q", name))
 	}
@@ -148,28 +144,6 @@ func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
 		t.deleted = append(t.deleted, fmt.Sprintf("package %q", name))
 	}
 	return nil
-}
-
-// putSecurity creates d, or replaces the stored definition of its name
-// when they differ.
-func (s *sqlStore) putSecurity(tx *gorm.DB, rev int64, d SecurityDefinition, t *tally) error {
-	what := fmt.Sprintf("security definition %q", d.Name)
-	row, err := getSecurity(tx, d.Name)
-	if errors.Is(err, ErrNotFound) {
-		t.created = append(t.created, what)
-		_, err = s.insertSecurity(tx, rev, d)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	old, err := s.securityFromRow(row)
-	if err != nil || sameSecurity(old, d) {
-		return err
-	}
-	t.updated = append(t.updated, what)
-	_, err = s.replaceSecurity(tx, rev, row, d)
-	return err
 }
 
 // putJob creates j, or replaces the stored job of its name when they

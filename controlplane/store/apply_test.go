@@ -49,7 +49,7 @@ func TestApplyConfig(t *testing.T) {
 		rev, err := s.ApplyConfig(ctx, "tester", store.ConfigChange{
 			BaseRevision: 5,
 			Deploy:       []store.NewPackage{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2"), pkg("more", []string{"more.run"}, "more.go", "v1")},
-			Security:     []store.SecurityDefinition{basicAuth("basic", "n3w")},
+			Security:     []*adminv1.SecurityDefinition{basicAuth("basic", "n3w")},
 			Channels:     []*adminv1.Channel{a, b, c},
 			DeleteJobs:   []string{"tick"},
 			Outgoing:     []*adminv1.OutgoingConnection{{Name: "crm", Address: "http://crm.example", Method: "POST", DataFormat: "json", TimeoutMs: 1000, Active: proto.Bool(true)}},
@@ -98,7 +98,7 @@ func TestApplyConfig(t *testing.T) {
 		rev, err = s.ApplyConfig(ctx, "tester", store.ConfigChange{
 			BaseRevision: 6,
 			Deploy:       []store.NewPackage{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2")},
-			Security:     []store.SecurityDefinition{basicAuth("basic", "n3w")},
+			Security:     []*adminv1.SecurityDefinition{basicAuth("basic", "n3w")},
 			Channels:     []*adminv1.Channel{a, b, c},
 		})
 		if err != nil || rev != 6 {

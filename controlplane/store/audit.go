@@ -115,7 +115,8 @@ type objectKey struct{ kind, name string }
 
 // objectHashes returns the content hash of every object of the config, as
 // tx sees it. A package's is the sha256 of its current version's files;
-// a channel's and a connection's is over its spec (objects.go); another
+// a channel's, a connection's and a security definition's is over its
+// spec (objects.go); another
 // object's is over its stored row, without the fields every write changes
 // (id, times, revision). Secrets are stored sealed, so a changed
 // secret changes the hash without the hash telling anything of it.
@@ -138,11 +139,13 @@ func objectHashes(tx *gorm.DB) (map[objectKey]string, error) {
 	if err := outgoings.hashes(tx, AuditKindOutgoing, out); err != nil {
 		return nil, err
 	}
+	if err := securityDefs.hashes(tx, AuditKindSecurity, out); err != nil {
+		return nil, err
+	}
 	for _, t := range []struct {
 		kind string
 		rows any
 	}{
-		{AuditKindSecurity, &[]securityRow{}},
 		{AuditKindJob, &[]jobRow{}},
 	} {
 		if err := tx.Find(t.rows).Error; err != nil {

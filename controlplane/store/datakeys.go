@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,23 +263,6 @@ func (s *sqlStore) useNewestKey(tx *gorm.DB) error {
 	return nil
 }
 
-// sealedSecurityFields are the Go names of securityRow's sealed fields,
-// those secretFields name, for updating them alone.
-var sealedSecurityFields = sync.OnceValue(func() []string {
-	var r securityRow
-	v := reflect.ValueOf(&r).Elem()
-	var names []string
-	for _, f := range secretFields {
-		p := f.row(&r)
-		for i := range v.NumField() {
-			if fv := v.Field(i); fv.Kind() == reflect.String && fv.Addr().Interface().(*string) == p {
-				names = append(names, v.Type().Field(i).Name)
-			}
-		}
-	}
-	return names
-})
-
 // RotateKey makes a new data key and re-seals every sealed value with it,
 // in one transaction that holds the revision lock but does not move the
 // revision. See the comment at the top of this file.
@@ -357,28 +339,8 @@ func (s *sqlStore) rotate(ctx context.Context, tx *gorm.DB, box *secrets.Box, se
 		return sealed, nil
 	}
 
-	var defs []securityRow
-	if err := s.locked(tx).Order("id").Find(&defs).Error; err != nil {
-		return KeyRotation{}, fmt.Errorf("rotate the secrets key: read the security definitions: %w", err)
-	}
-	for i := range defs {
-		d := &defs[i]
-		n := out.Resealed
-		for _, f := range secretFields {
-			v := f.row(d)
-			if *v == "" {
-				continue
-			}
-			if *v, err = reseal(fmt.Sprintf("%s of security definition %q", f.name, d.Name), *v); err != nil {
-				return KeyRotation{}, err
-			}
-		}
-		if out.Resealed == n {
-			continue
-		}
-		if err := tx.Model(&securityRow{}).Where("id = ?", d.ID).Select(sealedSecurityFields()).Updates(d).Error; err != nil {
-			return KeyRotation{}, fmt.Errorf("rotate the secrets key: security definition %q: %w", d.Name, err)
-		}
+	if err := securityDefs.reseal(s.locked(tx), tx, reseal); err != nil {
+		return KeyRotation{}, fmt.Errorf("rotate the secrets key: %w", err)
 	}
 
 	var cas []caRow

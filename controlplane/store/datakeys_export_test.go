@@ -6,20 +6,22 @@ import (
 )
 
 // SealedValues returns every sealed value the database holds, as it is
-// there: each secret column of each security definition that is set,
+// there: each secret of each security definition's spec that is set,
 // keyed "security NAME FIELD", and the CA's key, keyed "ca".
 func SealedValues(ctx context.Context, s Store) (map[string]string, error) {
 	db := s.(*sqlStore).r.WithContext(ctx)
-	var defs []securityRow
-	if err := db.Find(&defs).Error; err != nil {
+	defs, err := securityDefs.list(db)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
-	for i := range defs {
-		for _, f := range secretFields {
-			if v := *f.row(&defs[i]); v != "" {
-				out[fmt.Sprintf("security %s %s", defs[i].Name, f.name)] = v
-			}
+	for _, d := range defs {
+		err := withSecrets(d, func(name, field, value string) (string, error) {
+			out[fmt.Sprintf("security %s %s", name, field)] = value
+			return value, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	var cas []caRow

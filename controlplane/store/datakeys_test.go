@@ -12,6 +12,7 @@ import (
 
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // caKey is the CA key the rotation tests store: clear text to look for.
@@ -57,7 +58,7 @@ func wantDataKeys(t *testing.T, s store.Store, want ...store.DataKey) {
 
 // wantClear reads every definition of defs and the CA through s, and
 // checks that they open to their clear values.
-func wantClear(t *testing.T, s store.Store, defs ...store.SecurityDefinition) {
+func wantClear(t *testing.T, s store.Store, defs ...*adminv1.SecurityDefinition) {
 	t.Helper()
 	ctx := context.Background()
 	for _, d := range defs {
@@ -100,7 +101,7 @@ func TestRotateKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			full, shop := everySecret("full"), basicAuth("shop", "pw-1")
-			for _, d := range []store.SecurityDefinition{full, shop} {
+			for _, d := range []*adminv1.SecurityDefinition{full, shop} {
 				if _, err := a.CreateSecurityDefinition(ctx, d); err != nil {
 					t.Fatal(err)
 				}
@@ -158,7 +159,7 @@ func TestRotateKey(t *testing.T) {
 			wantClear(t, replica, full, shop)
 
 			// A definition made after the rotations, through the replica.
-			api := store.SecurityDefinition{Name: "api", Kind: "api_key", Header: "X-Key", Key: "api-key-clear"}
+			api := &adminv1.SecurityDefinition{Name: "api", Kind: "api_key", Header: "X-Key", Key: "api-key-clear"}
 			if _, err := replica.CreateSecurityDefinition(ctx, api); err != nil {
 				t.Fatal(err)
 			}

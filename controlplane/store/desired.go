@@ -64,7 +64,7 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 		if d.Channels, err = channels.list(tx); err != nil {
 			return fmt.Errorf("read channels: %w", err)
 		}
-		if d.Security, err = s.listSecurity(tx); err != nil {
+		if d.Security, err = s.securities().list(tx); err != nil {
 			return fmt.Errorf("read security definitions: %w", err)
 		}
 		if d.Outgoing, err = outgoings.list(tx); err != nil {

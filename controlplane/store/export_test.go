@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/weft-dev/weft/proto/marks"
 )
 
 // ChangeRevisions returns the revisions in the change log, in order.
@@ -31,18 +33,33 @@ func PackageVersions(ctx context.Context, s Store, name string) ([]Package, erro
 	return out, nil
 }
 
-// SealedSecrets returns the stored values of the secret columns of the
-// security definition name, by field name, as they are in the database.
+// SealedSecrets returns the stored values of the secret fields of the
+// security definition name, by field name, as its spec holds them.
 func SealedSecrets(ctx context.Context, s Store, name string) (map[string]string, error) {
-	row, err := getSecurity(s.(*sqlStore).r.WithContext(ctx), name)
+	_, d, err := securityDefs.get(s.(*sqlStore).r.WithContext(ctx), name)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
-	for _, f := range secretFields {
-		out[f.name] = *f.row(row)
+	r := d.ProtoReflect()
+	for _, fd := range marks.Fields(r.Descriptor(), marks.Secret) {
+		out[string(fd.Name())] = r.Get(fd).String()
 	}
 	return out, nil
+}
+
+// RawSpec returns the spec column of the security definition name, as the
+// database holds it.
+func RawSpec(ctx context.Context, s Store, name string) ([]byte, error) {
+	var specs [][]byte
+	err := s.(*sqlStore).r.WithContext(ctx).Table(securityDefs.table).Where("name = ?", name).Pluck("spec", &specs).Error
+	if err == nil && len(specs) != 1 {
+		err = fmt.Errorf("security definition %q: %d rows", name, len(specs))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return specs[0], nil
 }
 
 // channelRowV0 is weft_channels as the release before security

@@ -222,7 +222,7 @@ func Schema(ctx context.Context, dsn string) (map[string][]string, error) {
 
 // models lists the models the store reads and writes.
 var models = []any{&metaRow{}, &changeRow{}, &auditRow{}, &packageRow{}, &packageVersionRow{},
-	&packageFileRow{}, &serviceRow{}, &agentRow{}, &securityRow{},
+	&packageFileRow{}, &serviceRow{}, &agentRow{},
 	&jobRow{}, &jobLeaseRow{}, &jobRunRow{}, &statsRow{}, &statsSeenRow{}, &caRow{}, &tokenRow{},
 	&joinTokenRow{}, &dataKeyRow{}}
 
@@ -252,8 +252,9 @@ func ColumnsWithoutTable(s Store) ([]string, error) {
 	}
 	// The kinds stored as their messages (objects.go).
 	for table, keys := range map[string]map[string]any{
-		channels.table:  channels.keys(&adminv1.Channel{}),
-		outgoings.table: outgoings.keys(&adminv1.OutgoingConnection{}),
+		channels.table:     channels.keys(&adminv1.Channel{}),
+		outgoings.table:    outgoings.keys(&adminv1.OutgoingConnection{}),
+		securityDefs.table: securityDefs.keys(&adminv1.SecurityDefinition{}),
 	} {
 		types, err := db.Migrator().ColumnTypes(table)
 		if err != nil {

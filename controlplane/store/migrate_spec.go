@@ -102,6 +102,45 @@ var specMigrations = []specMigration{
 			return id, &c, err
 		},
 	},
+	{
+		// The secrets stay as they are sealed: the spec holds them sealed
+		// (sqlStore.securities).
+		version: 4, table: "weft_security_definitions", word: "security definition",
+		read: "`id`, `name`, `kind`, `username`, `password`, `header`, `api_key`, `algorithms`, `secret`, " +
+			"`public_key_pem`, `jwks_url`, `issuer`, `audience`, `leeway_ms`, `token`, `token_url`, `client_id`, " +
+			"`client_secret`, `scopes`, `cert_pem`, `key_pem`, `ca_pem`, `allowed_subjects`, `allowed_sans`, " +
+			"`introspection_url`, `cache_seconds`",
+		drop: []string{"kind", "username", "password", "header", "api_key", "algorithms", "secret",
+			"public_key_pem", "jwks_url", "issuer", "audience", "leeway_ms", "token", "token_url", "client_id",
+			"client_secret", "scopes", "cert_pem", "key_pem", "ca_pem", "allowed_subjects", "allowed_sans",
+			"introspection_url", "cache_seconds"},
+		scan: func(rows *sql.Rows) (int64, proto.Message, error) {
+			var (
+				id                                int64
+				d                                 adminv1.SecurityDefinition
+				algorithms, scopes                string
+				ca, subjects, sans, introspection sql.NullString
+			)
+			err := rows.Scan(&id, &d.Name, &d.Kind, &d.Username, &d.Password, &d.Header, &d.Key, &algorithms,
+				&d.Secret, &d.PublicKeyPem, &d.JwksUrl, &d.Issuer, &d.Audience, &d.LeewayMs, &d.Token, &d.TokenUrl,
+				&d.ClientId, &d.ClientSecret, &scopes, &d.CertPem, &d.KeyPem, &ca, &subjects, &sans, &introspection,
+				&d.CacheSeconds)
+			if err != nil {
+				return 0, nil, err
+			}
+			d.CaPem, d.IntrospectionUrl = ca.String, introspection.String
+			list := func(field, value string) []string {
+				var l []string
+				if err == nil && value != "" { // NULL in rows from before the column
+					l, err = decodeList(fmt.Sprintf("%s of security definition %q", field, d.Name), value)
+				}
+				return l
+			}
+			d.Algorithms, d.Scopes = list("algorithms", algorithms), list("scopes", scopes)
+			d.AllowedSubjects, d.AllowedSans = list("allowed_subjects", subjects.String), list("allowed_sans", sans.String)
+			return id, &d, err
+		},
+	},
 }
 
 // run applies m to the database q.

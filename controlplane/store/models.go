@@ -122,45 +122,6 @@ type agentRow struct {
 
 func (agentRow) TableName() string { return "weft_agents" }
 
-// securityRow is a security definition. The secret columns (marked
-// sealed) hold values sealed with the store's secrets box, "" when unset.
-type securityRow struct {
-	ID           int64     `gorm:"primaryKey;autoIncrement"`
-	Name         string    `gorm:"size:255;not null;uniqueIndex:weft_security_definitions_name"`
-	Kind         string    `gorm:"size:64;not null"`
-	Username     string    `gorm:"not null"`
-	Password     string    `gorm:"not null"` // sealed
-	Header       string    `gorm:"not null"`
-	Key          string    `gorm:"column:api_key;not null"` // sealed
-	Algorithms   string    `gorm:"not null"`                // JSON array
-	Secret       string    `gorm:"not null"`                // sealed
-	PublicKeyPEM string    `gorm:"column:public_key_pem;not null"`
-	JWKSURL      string    `gorm:"column:jwks_url;not null"`
-	Issuer       string    `gorm:"not null"`
-	Audience     string    `gorm:"not null"`
-	LeewayMs     int64     `gorm:"not null"`
-	Token        string    `gorm:"not null"` // sealed
-	TokenURL     string    `gorm:"column:token_url;not null"`
-	ClientID     string    `gorm:"column:client_id;not null"`
-	ClientSecret string    `gorm:"column:client_secret;not null"` // sealed
-	Scopes       string    `gorm:"not null"`                      // JSON array
-	CertPEM      string    `gorm:"column:cert_pem;not null"`
-	KeyPEM       string    `gorm:"column:key_pem;not null"` // sealed
-	CreatedAt    time.Time `gorm:"not null;precision:3"`
-	UpdatedAt    time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
-	Revision     int64     `gorm:"not null"`
-	// The inbound columns may be NULL, read as empty: rows from before
-	// them have no value, and a TEXT column cannot have a default on
-	// MySQL. AllowedSubjects and AllowedSANs are JSON arrays.
-	CAPEM            string `gorm:"column:ca_pem"`
-	AllowedSubjects  string `gorm:"column:allowed_subjects"`
-	AllowedSANs      string `gorm:"column:allowed_sans"`
-	IntrospectionURL string `gorm:"column:introspection_url"`
-	CacheSeconds     int32  `gorm:"not null;default:0"`
-}
-
-func (securityRow) TableName() string { return "weft_security_definitions" }
-
 // jobRow is a scheduled job.
 type jobRow struct {
 	ID          int64     `gorm:"primaryKey;autoIncrement"`

@@ -21,7 +21,9 @@ import (
 // deterministic encoding of the message without its output-only fields,
 // and the few columns that queries and uniqueness need (a kind's keys),
 // written from the message with it. Reads fill the output-only fields
-// from the columns. Nothing here knows a kind: each is a kind value.
+// from the columns. A kind with secrets (marks.Secret) keeps each sealed in
+// its spec, so that no spec holds a secret in clear, and reads open them.
+// Nothing here knows a kind: each is a kind value.
 
 // object is the API message of a kind.
 type object interface {
@@ -39,6 +41,28 @@ type kind[M object] struct {
 	// note, when set, is what replacing old by m tells the audit trail
 	// besides the update, or "".
 	note func(old, m M) string
+	// seal and open, when set, turn each secret of a message (its fields
+	// marked secret) into what the spec holds and back; "" stays "". name
+	// is the object's, field the secret's. A kind with secrets gets them
+	// from the store, which holds the keys (sqlStore.securities).
+	seal, open func(name, field, value string) (string, error)
+}
+
+// withSecrets sets each secret of m that is set to with(its name, the
+// field's, the value).
+func withSecrets(m object, with func(name, field, value string) (string, error)) error {
+	r := m.ProtoReflect()
+	for _, fd := range marks.Fields(r.Descriptor(), marks.Secret) {
+		if !r.Has(fd) {
+			continue
+		}
+		v, err := with(m.GetName(), string(fd.Name()), r.Get(fd).String())
+		if err != nil {
+			return err
+		}
+		r.Set(fd, protoreflect.ValueOfString(v))
+	}
+	return nil
 }
 
 // objectRow holds the columns every kind has.
@@ -65,6 +89,11 @@ func (k kind[M]) decode(row *objectRow) (M, error) {
 	m := zero.ProtoReflect().New().Interface().(M)
 	if err := proto.Unmarshal(row.Spec, m); err != nil {
 		return zero, fmt.Errorf("decode %s %q: %w", k.word, row.Name, err)
+	}
+	if k.open != nil {
+		if err := withSecrets(m, k.open); err != nil {
+			return zero, err
+		}
 	}
 	r := m.ProtoReflect()
 	fields := r.Descriptor().Fields()
@@ -113,6 +142,12 @@ func (k kind[M]) list(tx *gorm.DB) ([]M, error) {
 
 // columns are the columns of m but id, name and the times.
 func (k kind[M]) columns(m M, rev int64) (map[string]any, error) {
+	if k.seal != nil {
+		m = proto.CloneOf(m)
+		if err := withSecrets(m, k.seal); err != nil {
+			return nil, err
+		}
+	}
 	spec, err := encodeSpec(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %q: %w", k.word, m.GetName(), err)
@@ -205,6 +240,43 @@ func (k kind[M]) hashes(tx *gorm.DB, auditKind string, out map[objectKey]string)
 	for _, r := range rows {
 		sum := sha256.Sum256(r.Spec)
 		out[objectKey{auditKind, r.Name}] = hex.EncodeToString(sum[:])
+	}
+	return nil
+}
+
+// reseal writes each secret of every object anew as with(what, stored)
+// says, what naming the secret for errors; the spec of an object without
+// secrets stays as it is. read reads the rows (it may lock them), tx
+// writes them.
+func (k kind[M]) reseal(read, tx *gorm.DB, with func(what, stored string) (string, error)) error {
+	var rows []objectRow
+	if err := read.Table(k.table).Select(objectColumns).Order("id").Find(&rows).Error; err != nil {
+		return fmt.Errorf("read %ss: %w", k.word, err)
+	}
+	for _, row := range rows {
+		var zero M
+		m := zero.ProtoReflect().New().Interface().(M)
+		if err := proto.Unmarshal(row.Spec, m); err != nil {
+			return fmt.Errorf("decode %s %q: %w", k.word, row.Name, err)
+		}
+		n := 0
+		err := withSecrets(m, func(name, field, stored string) (string, error) {
+			n++
+			return with(fmt.Sprintf("%s of %s %q", field, k.word, name), stored)
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		spec, err := encodeSpec(m)
+		if err != nil {
+			return fmt.Errorf("encode %s %q: %w", k.word, row.Name, err)
+		}
+		if err := tx.Table(k.table).Where("id = ?", row.ID).Update("spec", spec).Error; err != nil {
+			return fmt.Errorf("%s %q: %w", k.word, row.Name, err)
+		}
 	}
 	return nil
 }

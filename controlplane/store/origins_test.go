@@ -19,7 +19,7 @@ import (
 func TestCredentialsStayWithTheirOrigin(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		if _, err := s.CreateSecurityDefinition(ctx, store.SecurityDefinition{Name: "crm-token", Kind: "bearer", Token: "t-123"}); err != nil {
+		if _, err := s.CreateSecurityDefinition(ctx, &adminv1.SecurityDefinition{Name: "crm-token", Kind: "bearer", Token: "t-123"}); err != nil {
 			t.Fatal(err)
 		}
 		crm := connection("crm", "crm-token")

@@ -163,8 +163,8 @@ func TestDesiredEverything(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		deploy(t, s, pkg("alpha", []string{"alpha.get", "alpha.put"}, "a.go", "a"))
-		var defs []store.SecurityDefinition
-		for _, d := range []store.SecurityDefinition{jwtSigner("zeta"), basicAuth("alpha", "pw"), everySecret("mid")} {
+		var defs []*adminv1.SecurityDefinition
+		for _, d := range []*adminv1.SecurityDefinition{jwtSigner("zeta"), basicAuth("alpha", "pw"), everySecret("mid")} {
 			created, err := s.CreateSecurityDefinition(ctx, d)
 			if err != nil {
 				t.Fatal(err)
@@ -204,7 +204,7 @@ func TestDesiredEverything(t *testing.T) {
 		if d.Revision != 8 {
 			t.Fatalf("revision = %d, want 8", d.Revision)
 		}
-		wantDefs := []store.SecurityDefinition{defs[1], defs[2], defs[0]}
+		wantDefs := []*adminv1.SecurityDefinition{defs[1], defs[2], defs[0]}
 		if len(d.Security) != 3 {
 			t.Fatalf("Desired.Security = %+v", d.Security)
 		}
@@ -213,8 +213,8 @@ func TestDesiredEverything(t *testing.T) {
 				t.Fatalf("Desired.Security[%d] = %+v\nwant %+v", i, d.Security[i], wantDefs[i])
 			}
 		}
-		if d.Security[1].KeyPEM != everySecret("mid").KeyPEM {
-			t.Fatalf("Desired holds key_pem %q, want it in clear", d.Security[1].KeyPEM)
+		if d.Security[1].KeyPem != everySecret("mid").KeyPem {
+			t.Fatalf("Desired holds key_pem %q, want it in clear", d.Security[1].KeyPem)
 		}
 		if len(d.Outgoing) != 2 || !sameConnection(d.Outgoing[0], conns[1]) || !sameConnection(d.Outgoing[1], conns[0]) {
 			t.Fatalf("Desired.Outgoing = %+v", d.Outgoing)

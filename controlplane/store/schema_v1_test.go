@@ -381,7 +381,7 @@ type Version1Fixture struct {
 	Revision  int64
 	Package   Package // with its files
 	Channels  []*adminv1.Channel
-	Security  []SecurityDefinition
+	Security  []*adminv1.SecurityDefinition
 	Outgoing  *adminv1.OutgoingConnection
 	Job       Job
 	Lease     JobLease
@@ -417,15 +417,19 @@ func Version1Objects() Version1Fixture {
 				RateLimit: 2.5, RateBurst: 5, SoapActions: map[string]string{"GetQuote": "alpha.one", "ListQuotes": "alpha.one"},
 				CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0.Add(time.Minute)), Revision: 2},
 		},
-		Security: []SecurityDefinition{
-			{Name: "erp-oauth", Kind: "oauth2_client_credentials", Algorithms: []string{},
-				TokenURL: "https://idp.example/token", ClientID: "weft", ClientSecret: "client-s3cret",
-				Scopes: []string{"orders:read"}, AllowedSubjects: []string{}, AllowedSANs: []string{},
-				CreatedAt: t0, UpdatedAt: t0, Revision: 2},
+		Security: []*adminv1.SecurityDefinition{
+			// Every field set, whatever its kind uses.
+			{Name: "erp-oauth", Kind: "oauth2_client_credentials", Username: "erp", Password: "erp-pw",
+				Header: "X-Key", Key: "erp-key", Algorithms: []string{"HS256", "RS256"}, Secret: "erp-hmac",
+				PublicKeyPem: "public pem", JwksUrl: "https://idp.example/jwks", Issuer: "idp", Audience: "weft",
+				LeewayMs: 1500, Token: "erp-token", TokenUrl: "https://idp.example/token", ClientId: "weft",
+				ClientSecret: "client-s3cret", Scopes: []string{"orders:read", "orders:write"}, CertPem: "cert pem",
+				KeyPem: "key pem", CaPem: "ca pem", AllowedSubjects: []string{"CN=erp"}, AllowedSans: []string{"erp.example"},
+				IntrospectionUrl: "https://idp.example/introspect", CacheSeconds: 30,
+				CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0.Add(time.Minute)), Revision: 2},
 			// Stored before the inbound columns: they are NULL.
 			{Name: "partner-in", Kind: "basic_auth", Username: "partner", Password: "pw",
-				Algorithms: []string{}, Scopes: []string{}, AllowedSubjects: []string{}, AllowedSANs: []string{},
-				CreatedAt: t0, UpdatedAt: t0, Revision: 2},
+				CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0), Revision: 2},
 		},
 		// Every field set.
 		Outgoing: &adminv1.OutgoingConnection{Name: "erp-api", Address: "https://erp.example", PathTemplate: "/orders/{id}",
@@ -543,13 +547,13 @@ func seed(ctx context.Context, dsn string, box *secrets.Box, models []any, f Ver
 	}
 	for _, d := range f.Security {
 		rows = append(rows, &securityRowV1{Name: d.Name, Kind: d.Kind, Username: d.Username, Password: seal(d.Password),
-			Header: d.Header, Key: seal(d.Key), Algorithms: jsonText(d.Algorithms), Secret: seal(d.Secret),
-			PublicKeyPEM: d.PublicKeyPEM, JWKSURL: d.JWKSURL, Issuer: d.Issuer, Audience: d.Audience,
-			LeewayMs: d.LeewayMs, Token: seal(d.Token), TokenURL: d.TokenURL, ClientID: d.ClientID,
-			ClientSecret: seal(d.ClientSecret), Scopes: jsonText(d.Scopes), CertPEM: d.CertPEM, KeyPEM: seal(d.KeyPEM),
-			CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Revision: d.Revision, CAPEM: d.CAPEM,
-			AllowedSubjects: jsonText(d.AllowedSubjects), AllowedSANs: jsonText(d.AllowedSANs),
-			IntrospectionURL: d.IntrospectionURL, CacheSeconds: d.CacheSeconds})
+			Header: d.Header, Key: seal(d.Key), Algorithms: jsonText(orEmpty(d.Algorithms)), Secret: seal(d.Secret),
+			PublicKeyPEM: d.PublicKeyPem, JWKSURL: d.JwksUrl, Issuer: d.Issuer, Audience: d.Audience,
+			LeewayMs: d.LeewayMs, Token: seal(d.Token), TokenURL: d.TokenUrl, ClientID: d.ClientId,
+			ClientSecret: seal(d.ClientSecret), Scopes: jsonText(orEmpty(d.Scopes)), CertPEM: d.CertPem, KeyPEM: seal(d.KeyPem),
+			CreatedAt: d.CreatedAt.AsTime(), UpdatedAt: d.UpdatedAt.AsTime(), Revision: d.Revision, CAPEM: d.CaPem,
+			AllowedSubjects: jsonText(orEmpty(d.AllowedSubjects)), AllowedSANs: jsonText(orEmpty(d.AllowedSans)),
+			IntrospectionURL: d.IntrospectionUrl, CacheSeconds: d.CacheSeconds})
 	}
 	o := f.Outgoing
 	j := f.Job
@@ -646,4 +650,12 @@ func columnsLacking(db *gorm.DB, row any) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// orEmpty is l, or an empty list for nil: the release wrote [] for none.
+func orEmpty(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }

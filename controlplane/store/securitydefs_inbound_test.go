@@ -6,21 +6,23 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // introspecting is an inbound bearer definition.
-func introspecting(name string) store.SecurityDefinition {
-	return store.SecurityDefinition{Name: name, Kind: "bearer", IntrospectionURL: "https://idp.example/introspect",
-		ClientID: "weft", ClientSecret: "intro-secret-clear", Scopes: []string{"orders:write"}, Audience: "weft", CacheSeconds: 30}
+func introspecting(name string) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{Name: name, Kind: "bearer", IntrospectionUrl: "https://idp.example/introspect",
+		ClientId: "weft", ClientSecret: "intro-secret-clear", Scopes: []string{"orders:write"}, Audience: "weft", CacheSeconds: 30}
 }
 
 // checkingCerts is an inbound tls_client_cert definition.
-func checkingCerts(name string) store.SecurityDefinition {
-	return store.SecurityDefinition{Name: name, Kind: "tls_client_cert", CAPEM: "-----BEGIN CERTIFICATE-----\nca\n",
-		AllowedSubjects: []string{"acme"}, AllowedSANs: []string{"*.acme.example"}}
+func checkingCerts(name string) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{Name: name, Kind: "tls_client_cert", CaPem: "-----BEGIN CERTIFICATE-----\nca\n",
+		AllowedSubjects: []string{"acme"}, AllowedSans: []string{"*.acme.example"}}
 }
 
 // TestInboundSecurityDefinitions stores the inbound fields and seals the
@@ -29,7 +31,7 @@ func checkingCerts(name string) store.SecurityDefinition {
 func TestInboundSecurityDefinitions(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
-		for _, d := range []store.SecurityDefinition{introspecting("idp"), checkingCerts("mtls")} {
+		for _, d := range []*adminv1.SecurityDefinition{introspecting("idp"), checkingCerts("mtls")} {
 			created, err := s.CreateSecurityDefinition(ctx, d)
 			if err != nil {
 				t.Fatal(err)
@@ -38,9 +40,7 @@ func TestInboundSecurityDefinitions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := d
-			want.Algorithms, want.Scopes = []string{}, orEmpty(d.Scopes)
-			want.AllowedSubjects, want.AllowedSANs = orEmpty(d.AllowedSubjects), orEmpty(d.AllowedSANs)
+			want := proto.CloneOf(d)
 			want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, created.UpdatedAt, created.Revision
 			if !sameDefinition(got, want) {
 				t.Fatalf("read back %+v\nwant       %+v", got, want)
@@ -55,8 +55,8 @@ func TestInboundSecurityDefinitions(t *testing.T) {
 		if _, err := s.CreateSecurityDefinition(ctx, bearer("out-token")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CreateSecurityDefinition(ctx, store.SecurityDefinition{Name: "out-cert", Kind: "tls_client_cert",
-			CertPEM: "-----BEGIN CERTIFICATE-----\nc\n", KeyPEM: "-----BEGIN PRIVATE KEY-----\nk\n"}); err != nil {
+		if _, err := s.CreateSecurityDefinition(ctx, &adminv1.SecurityDefinition{Name: "out-cert", Kind: "tls_client_cert",
+			CertPem: "-----BEGIN CERTIFICATE-----\nc\n", KeyPem: "-----BEGIN PRIVATE KEY-----\nk\n"}); err != nil {
 			t.Fatal(err)
 		}
 		deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "a"))
@@ -91,7 +91,7 @@ func TestInboundSecurityDefinitions(t *testing.T) {
 		}
 		// A definition its channel uses cannot turn outbound.
 		out := introspecting("idp")
-		out.IntrospectionURL, out.ClientID, out.ClientSecret, out.Scopes, out.Audience, out.CacheSeconds = "", "", "", nil, "", 0
+		out.IntrospectionUrl, out.ClientId, out.ClientSecret, out.Scopes, out.Audience, out.CacheSeconds = "", "", "", nil, "", 0
 		out.Token = "tok"
 		_, err := s.UpdateSecurityDefinition(ctx, out)
 		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), `security definition "idp": bearer cannot verify inbound requests, and channel "in-idp" uses it`) {
@@ -113,8 +113,8 @@ func TestMigrateInboundSecurityColumns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Password != "pw" || got.CAPEM != "" || got.AllowedSubjects == nil || len(got.AllowedSubjects)+len(got.AllowedSANs) != 0 ||
-				got.AllowedSANs == nil || got.IntrospectionURL != "" || got.CacheSeconds != 0 {
+			if got.Password != "pw" || got.CaPem != "" || len(got.AllowedSubjects)+len(got.AllowedSans) != 0 ||
+				got.IntrospectionUrl != "" || got.CacheSeconds != 0 {
 				t.Fatalf("migrated definition = %+v", got)
 			}
 			if _, err := s.CreateSecurityDefinition(ctx, introspecting("idp")); err != nil {
@@ -122,12 +122,4 @@ func TestMigrateInboundSecurityColumns(t *testing.T) {
 			}
 		})
 	}
-}
-
-// orEmpty is l, or an empty list for nil.
-func orEmpty(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
 }

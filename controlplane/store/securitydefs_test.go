@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/shared/secrets"
 	"github.com/weft-dev/weft/controlplane/store"
@@ -15,63 +16,59 @@ import (
 )
 
 // sameDefinition compares every field, times included.
-func sameDefinition(a, b store.SecurityDefinition) bool {
-	if !a.CreatedAt.Equal(b.CreatedAt) || !a.UpdatedAt.Equal(b.UpdatedAt) {
-		return false
-	}
-	a.CreatedAt, a.UpdatedAt = b.CreatedAt, b.UpdatedAt
-	return reflect.DeepEqual(a, b)
+func sameDefinition(a, b *adminv1.SecurityDefinition) bool {
+	return proto.Equal(a, b)
 }
 
-func basicAuth(name, password string) store.SecurityDefinition {
-	return store.SecurityDefinition{Name: name, Kind: "basic_auth", Username: "shop", Password: password}
+func basicAuth(name, password string) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{Name: name, Kind: "basic_auth", Username: "shop", Password: password}
 }
 
-func bearer(name string) store.SecurityDefinition {
-	return store.SecurityDefinition{Name: name, Kind: "bearer", Token: "tok-" + name}
+func bearer(name string) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{Name: name, Kind: "bearer", Token: "tok-" + name}
 }
 
 // jwtVerifier verifies RS256 tokens with a JWKS: inbound only.
-func jwtVerifier(name string) store.SecurityDefinition {
-	return store.SecurityDefinition{Name: name, Kind: "jwt", Algorithms: []string{"RS256"},
-		JWKSURL: "https://idp.example/jwks", Issuer: "idp", Audience: "weft", LeewayMs: 5000}
+func jwtVerifier(name string) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{Name: name, Kind: "jwt", Algorithms: []string{"RS256"},
+		JwksUrl: "https://idp.example/jwks", Issuer: "idp", Audience: "weft", LeewayMs: 5000}
 }
 
 // jwtSigner verifies and signs HS256 tokens: inbound and outbound.
-func jwtSigner(name string) store.SecurityDefinition {
-	return store.SecurityDefinition{Name: name, Kind: "jwt", Algorithms: []string{"HS256"},
+func jwtSigner(name string) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{Name: name, Kind: "jwt", Algorithms: []string{"HS256"},
 		Secret: "hs-secret-" + name, Issuer: "weft", Audience: "partner"}
 }
 
 // everySecret sets every field, the six secret ones included.
-func everySecret(name string) store.SecurityDefinition {
-	return store.SecurityDefinition{
+func everySecret(name string) *adminv1.SecurityDefinition {
+	return &adminv1.SecurityDefinition{
 		Name: name, Kind: "oauth2_client_credentials",
 		Username: "u", Password: "pw-clear",
 		Header: "X-Api-Key", Key: "key-clear",
 		Algorithms: []string{"HS256", "RS256"}, Secret: "secret-clear",
-		PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\n...\n", JWKSURL: "https://idp.example/jwks",
+		PublicKeyPem: "-----BEGIN PUBLIC KEY-----\n...\n", JwksUrl: "https://idp.example/jwks",
 		Issuer: "iss", Audience: "aud", LeewayMs: 1500,
 		Token:    "token-clear",
-		TokenURL: "https://idp.example/token", ClientID: "weft", ClientSecret: "client-secret-clear",
+		TokenUrl: "https://idp.example/token", ClientId: "weft", ClientSecret: "client-secret-clear",
 		Scopes:  []string{"orders:read", "orders:write"},
-		CertPEM: "-----BEGIN CERTIFICATE-----\n...\n", KeyPEM: "-----BEGIN PRIVATE KEY-----\nkey-pem-clear\n",
-		CAPEM: "-----BEGIN CERTIFICATE-----\nca\n", AllowedSubjects: []string{"acme", "*.acme.example"},
-		AllowedSANs: []string{"billing@acme.example"}, IntrospectionURL: "https://idp.example/introspect", CacheSeconds: 90,
+		CertPem: "-----BEGIN CERTIFICATE-----\n...\n", KeyPem: "-----BEGIN PRIVATE KEY-----\nkey-pem-clear\n",
+		CaPem: "-----BEGIN CERTIFICATE-----\nca\n", AllowedSubjects: []string{"acme", "*.acme.example"},
+		AllowedSans: []string{"billing@acme.example"}, IntrospectionUrl: "https://idp.example/introspect", CacheSeconds: 90,
 	}
 }
 
 // clearSecrets are the secret fields of d by name, as SealedSecrets keys them.
-func clearSecrets(d store.SecurityDefinition) map[string]string {
+func clearSecrets(d *adminv1.SecurityDefinition) map[string]string {
 	return map[string]string{
 		"password": d.Password, "key": d.Key, "secret": d.Secret,
-		"token": d.Token, "client_secret": d.ClientSecret, "key_pem": d.KeyPEM,
+		"token": d.Token, "client_secret": d.ClientSecret, "key_pem": d.KeyPem,
 	}
 }
 
 // wantSealed checks that every secret of d is stored sealed, and every
 // unset one is stored empty.
-func wantSealed(t *testing.T, s store.Store, d store.SecurityDefinition) {
+func wantSealed(t *testing.T, s store.Store, d *adminv1.SecurityDefinition) {
 	t.Helper()
 	raw, err := store.SealedSecrets(context.Background(), s, d.Name)
 	if err != nil {
@@ -100,12 +97,12 @@ func TestSecurityDefinitions(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantRevision(t, s, 1)
-		want := full
+		want := proto.CloneOf(full)
 		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, created.CreatedAt, 1
 		if !sameDefinition(created, want) {
 			t.Fatalf("created = %+v\nwant      %+v", created, want)
 		}
-		wantTime(t, "CreatedAt", created.CreatedAt)
+		wantTime(t, "CreatedAt", created.CreatedAt.AsTime())
 		got, err := s.GetSecurityDefinition(ctx, "full")
 		if err != nil {
 			t.Fatal(err)
@@ -121,8 +118,8 @@ func TestSecurityDefinitions(t *testing.T) {
 		}
 		wantRevision(t, s, 2)
 		wantSealed(t, s, basicAuth("partner", "hunter2"))
-		if partner.Algorithms == nil || partner.Scopes == nil || len(partner.Algorithms)+len(partner.Scopes) != 0 {
-			t.Fatalf("unset lists = %#v, %#v; want empty, not nil", partner.Algorithms, partner.Scopes)
+		if len(partner.Algorithms)+len(partner.Scopes) != 0 {
+			t.Fatalf("unset lists = %#v, %#v; want empty", partner.Algorithms, partner.Scopes)
 		}
 		before := desired(t, s)
 
@@ -175,8 +172,8 @@ func TestSecurityDefinitions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if updated.Revision != 3 || updated.Password != "correct horse" || !updated.CreatedAt.Equal(partner.CreatedAt) ||
-			updated.UpdatedAt.Before(partner.UpdatedAt) {
+		if updated.Revision != 3 || updated.Password != "correct horse" || !proto.Equal(updated.CreatedAt, partner.CreatedAt) ||
+			updated.UpdatedAt.AsTime().Before(partner.UpdatedAt.AsTime()) {
 			t.Fatalf("updated = %+v", updated)
 		}
 		wantRevision(t, s, 3)
@@ -199,7 +196,7 @@ func TestSecurityDefinitions(t *testing.T) {
 		}
 		want = bearer("full")
 		want.Algorithms, want.Scopes = []string{}, []string{}
-		want.AllowedSubjects, want.AllowedSANs = []string{}, []string{}
+		want.AllowedSubjects, want.AllowedSans = []string{}, []string{}
 		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, asBearer.UpdatedAt, 4
 		if !sameDefinition(asBearer, want) {
 			t.Fatalf("kind change = %+v\nwant        %+v", asBearer, want)
@@ -234,7 +231,7 @@ func TestSecurityRefs(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		deploy(t, s, pkg("alpha", []string{"alpha.one"}, "a.go", "a"))
-		for _, d := range []store.SecurityDefinition{
+		for _, d := range []*adminv1.SecurityDefinition{
 			basicAuth("basic", "pw"), bearer("bearer"), jwtVerifier("jwt-in"), jwtSigner("jwt-hs"),
 		} {
 			if _, err := s.CreateSecurityDefinition(ctx, d); err != nil {
@@ -304,7 +301,7 @@ func TestSecurityRefs(t *testing.T) {
 				return err
 			}, store.ErrConflict, `security definition "jwt-hs": a jwt definition without an HS256 secret cannot supply outbound credentials, and outgoing connection "partner" uses it`},
 			{"kind change neither can use", func() error {
-				_, err := s.UpdateSecurityDefinition(ctx, store.SecurityDefinition{Name: "basic", Kind: "nonsense"})
+				_, err := s.UpdateSecurityDefinition(ctx, &adminv1.SecurityDefinition{Name: "basic", Kind: "nonsense"})
 				return err
 			}, store.ErrConflict, `security definition "basic": nonsense cannot verify inbound requests, and channels "orders", "stock" use it; nonsense cannot supply outbound credentials, and outgoing connection "erp" uses it`},
 			{"delete in use", func() error {
@@ -335,7 +332,7 @@ func TestSecurityRefs(t *testing.T) {
 		}
 
 		// A change its users can still use goes through: basic_auth to api_key.
-		apiKey := store.SecurityDefinition{Name: "basic", Kind: "api_key", Header: "X-Key", Key: "k"}
+		apiKey := &adminv1.SecurityDefinition{Name: "basic", Kind: "api_key", Header: "X-Key", Key: "k"}
 		if _, err := s.UpdateSecurityDefinition(ctx, apiKey); err != nil {
 			t.Fatalf("update to a kind both directions use: %v", err)
 		}
@@ -442,4 +439,42 @@ func clearKeyCheck(t *testing.T, s store.Store) {
 	if err := store.ClearKeyCheck(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSpecHoldsNoSecret: the spec column of a security definition, read
+// as the database holds it, has none of its secrets in clear, from a
+// create, an update or an import alike.
+func TestSpecHoldsNoSecret(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		wantNone := func(d *adminv1.SecurityDefinition) {
+			t.Helper()
+			spec, err := store.RawSpec(ctx, s, d.Name)
+			if err != nil || len(spec) == 0 {
+				t.Fatalf("spec of %s = %q, %v", d.Name, spec, err)
+			}
+			for field, clear := range clearSecrets(d) {
+				if clear != "" && bytes.Contains(spec, []byte(clear)) {
+					t.Errorf("the spec of %s holds its %s in clear", d.Name, field)
+				}
+			}
+			wantSealed(t, s, d)
+		}
+		full := everySecret("full")
+		if _, err := s.CreateSecurityDefinition(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		wantNone(full)
+		full.Password, full.KeyPem = "pw-changed", "-----BEGIN PRIVATE KEY-----\nkey-pem-changed\n"
+		if _, err := s.UpdateSecurityDefinition(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		wantNone(full)
+		imported := everySecret("imported")
+		if _, err := s.ApplyConfig(ctx, "test", store.ConfigChange{BaseRevision: 2,
+			Security: []*adminv1.SecurityDefinition{imported}}); err != nil {
+			t.Fatal(err)
+		}
+		wantNone(imported)
+	})
 }

@@ -114,17 +114,17 @@ type Store interface {
 
 	// CreateSecurityDefinition stores a new definition, sealing its
 	// secrets. ErrConflict when the name is taken.
-	CreateSecurityDefinition(ctx context.Context, d SecurityDefinition) (SecurityDefinition, error)
+	CreateSecurityDefinition(ctx context.Context, d *adminv1.SecurityDefinition) (*adminv1.SecurityDefinition, error)
 	// GetSecurityDefinition reads a definition by name, secrets in clear.
-	GetSecurityDefinition(ctx context.Context, name string) (SecurityDefinition, error)
+	GetSecurityDefinition(ctx context.Context, name string) (*adminv1.SecurityDefinition, error)
 	// ListSecurityDefinitions returns every definition sorted by name,
 	// secrets in clear.
-	ListSecurityDefinitions(ctx context.Context) ([]SecurityDefinition, error)
+	ListSecurityDefinitions(ctx context.Context) ([]*adminv1.SecurityDefinition, error)
 	// UpdateSecurityDefinition replaces the definition of the same name.
 	// ErrConflict when a channel or connection using it could no longer
 	// (a kind that does not verify inbound requests, or supply outbound
 	// credentials), naming them.
-	UpdateSecurityDefinition(ctx context.Context, d SecurityDefinition) (SecurityDefinition, error)
+	UpdateSecurityDefinition(ctx context.Context, d *adminv1.SecurityDefinition) (*adminv1.SecurityDefinition, error)
 	// DeleteSecurityDefinition removes a definition and returns the new
 	// revision. ErrConflict naming the channels and connections using it.
 	DeleteSecurityDefinition(ctx context.Context, name string) (int64, error)

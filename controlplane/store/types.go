@@ -53,8 +53,8 @@ type ConfigChange struct {
 	// BaseRevision is the revision the change was planned against.
 	BaseRevision int64
 
-	Deploy   []NewPackage // new versions of packages
-	Security []SecurityDefinition
+	Deploy   []NewPackage                  // new versions of packages
+	Security []*adminv1.SecurityDefinition // secrets in clear
 	Outgoing []*adminv1.OutgoingConnection
 	Channels []*adminv1.Channel
 	Jobs     []Job
@@ -75,49 +75,12 @@ type Service struct {
 	PackageVersion int64
 }
 
-// SecurityDefinition is a security definition with its secrets in clear.
-// The store seals the secret fields (Password, Key, Secret, Token,
-// ClientSecret, KeyPEM) before writing and opens them when reading; callers
-// that show a definition redact them.
-type SecurityDefinition struct {
-	Name         string
-	Kind         string // basic_auth, api_key, jwt, bearer, oauth2_client_credentials, tls_client_cert
-	Username     string
-	Password     string
-	Header       string
-	Key          string
-	Algorithms   []string
-	Secret       string
-	PublicKeyPEM string
-	JWKSURL      string
-	Issuer       string
-	Audience     string
-	LeewayMs     int64
-	Token        string
-	TokenURL     string
-	ClientID     string
-	ClientSecret string
-	Scopes       []string
-	CertPEM      string
-	KeyPEM       string
-	// Inbound: CA certificates and rules for client certificates, an
-	// introspection endpoint for bearer tokens.
-	CAPEM            string
-	AllowedSubjects  []string
-	AllowedSANs      []string
-	IntrospectionURL string
-	CacheSeconds     int32
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-	Revision         int64 // revision of the last change
-}
-
 // Desired is the whole config at one revision.
 type Desired struct {
 	Revision int64
 	Packages []Package                     // current versions with file contents, sorted by name
 	Channels []*adminv1.Channel            // sorted by name
-	Security []SecurityDefinition          // secrets in clear, sorted by name
+	Security []*adminv1.SecurityDefinition // secrets in clear, sorted by name
 	Outgoing []*adminv1.OutgoingConnection // sorted by name
 	Jobs     []Job                         // sorted by name
 }

@@ -7,26 +7,30 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/weft-dev/weft/controlplane/store"
+	"github.com/weft-dev/weft/proto/marks"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // TestSecurityForAgentCarriesEveryField sets every field of a definition
 // and finds each in what agents get, and in what they build from it.
 func TestSecurityForAgentCarriesEveryField(t *testing.T) {
-	d := store.SecurityDefinition{CreatedAt: time.Now(), UpdatedAt: time.Now(), Revision: 3}
-	v := reflect.ValueOf(&d).Elem()
-	for i := range v.NumField() {
-		f := v.Field(i)
-		switch f.Kind() {
-		case reflect.String:
-			f.SetString("v-" + v.Type().Field(i).Name)
-		case reflect.Slice:
-			f.Set(reflect.ValueOf([]string{"v-" + v.Type().Field(i).Name}))
-		case reflect.Int32, reflect.Int64:
-			if f.IsZero() {
-				f.SetInt(7)
-			}
+	d := &adminv1.SecurityDefinition{}
+	r := d.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		switch {
+		case marks.OutputOnly(fd):
+		case fd.IsList():
+			r.Mutable(fd).List().Append(protoreflect.ValueOfString("v-" + string(fd.Name())))
+		case fd.Kind() == protoreflect.StringKind:
+			r.Set(fd, protoreflect.ValueOfString("v-"+string(fd.Name())))
+		case fd.Kind() == protoreflect.Int32Kind:
+			r.Set(fd, protoreflect.ValueOfInt32(7))
+		case fd.Kind() == protoreflect.Int64Kind:
+			r.Set(fd, protoreflect.ValueOfInt64(7))
 		}
 	}
 	p := SecurityForAgent(d)
@@ -39,10 +43,10 @@ func TestSecurityForAgentCarriesEveryField(t *testing.T) {
 	}
 	// Every string the store holds reaches the agent.
 	text := prototext.Format(p)
-	for i := range v.NumField() {
-		name := v.Type().Field(i).Name
-		if (v.Field(i).Kind() == reflect.String || v.Field(i).Kind() == reflect.Slice) && !strings.Contains(text, "v-"+name) {
-			t.Errorf("store field %s does not reach the agent", name)
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Kind() == protoreflect.StringKind && !strings.Contains(text, "v-"+string(fd.Name())) {
+			t.Errorf("field %s does not reach the agent", fd.Name())
 		}
 	}
 	def := SecurityAsAgent(d)
@@ -58,13 +62,13 @@ func TestInboundSecurityDefinition(t *testing.T) {
 	ca, _ := clientCert(t, time.Now().Add(-time.Hour))
 	tests := []struct {
 		name string
-		d    store.SecurityDefinition
+		d    *adminv1.SecurityDefinition
 		want string
 	}{
-		{"introspection", store.SecurityDefinition{Name: "i", Kind: "bearer", IntrospectionURL: "https://idp/i", ClientID: "c", ClientSecret: "s", CacheSeconds: 60}, ""},
-		{"client certificates", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CAPEM: ca, AllowedSANs: []string{"*.acme.example"}}, ""},
-		{"both", store.SecurityDefinition{Name: "i", Kind: "bearer", Token: "t", IntrospectionURL: "https://idp/i", ClientID: "c", ClientSecret: "s"}, "not both"},
-		{"bad CA", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CAPEM: ca + "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}, `ca_pem: PEM block 2 is "PUBLIC KEY", want CERTIFICATE`},
+		{"introspection", &adminv1.SecurityDefinition{Name: "i", Kind: "bearer", IntrospectionUrl: "https://idp/i", ClientId: "c", ClientSecret: "s", CacheSeconds: 60}, ""},
+		{"client certificates", &adminv1.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CaPem: ca, AllowedSans: []string{"*.acme.example"}}, ""},
+		{"both", &adminv1.SecurityDefinition{Name: "i", Kind: "bearer", Token: "t", IntrospectionUrl: "https://idp/i", ClientId: "c", ClientSecret: "s"}, "not both"},
+		{"bad CA", &adminv1.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CaPem: ca + "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}, `ca_pem: PEM block 2 is "PUBLIC KEY", want CERTIFICATE`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -160,12 +160,12 @@ const MaxRateLimit = 1_000_000
 // SecurityDefinition checks a security definition with the rules agents
 // apply (agent/shared/secdef), so that what the control plane stores an
 // agent can use.
-func SecurityDefinition(d store.SecurityDefinition) error {
-	if err := Name("security definition", d.Name); err != nil {
+func SecurityDefinition(d *adminv1.SecurityDefinition) error {
+	if err := Name("security definition", d.GetName()); err != nil {
 		return err
 	}
-	if d.LeewayMs < 0 || d.LeewayMs > MaxLeeway.Milliseconds() {
-		return fmt.Errorf("security definition %q: leeway_ms %d: want 0 to %d", d.Name, d.LeewayMs, MaxLeeway.Milliseconds())
+	if d.GetLeewayMs() < 0 || d.GetLeewayMs() > MaxLeeway.Milliseconds() {
+		return fmt.Errorf("security definition %q: leeway_ms %d: want 0 to %d", d.GetName(), d.GetLeewayMs(), MaxLeeway.Milliseconds())
 	}
 	return SecurityAsAgent(d).Validate()
 }
@@ -174,24 +174,24 @@ func SecurityDefinition(d store.SecurityDefinition) error {
 const MaxLeeway = 10 * time.Minute
 
 // SecurityAsAgent is d as agents use it.
-func SecurityAsAgent(d store.SecurityDefinition) secdef.Definition {
-	return d.Definition()
+func SecurityAsAgent(d *adminv1.SecurityDefinition) secdef.Definition {
+	return store.Definition(d)
 }
 
 // SecurityForAgent is d as agents get it in their snapshot, secrets in
 // clear.
-func SecurityForAgent(d store.SecurityDefinition) *agentv1.SecurityDefinition {
+func SecurityForAgent(d *adminv1.SecurityDefinition) *agentv1.SecurityDefinition {
 	return &agentv1.SecurityDefinition{
-		Name: d.Name, Kind: d.Kind,
-		Username: d.Username, Password: d.Password,
-		Header: d.Header, Key: d.Key,
-		Algorithms: d.Algorithms, Secret: d.Secret, PublicKeyPem: d.PublicKeyPEM, JwksUrl: d.JWKSURL,
-		Issuer: d.Issuer, Audience: d.Audience, LeewayMs: d.LeewayMs,
-		Token:    d.Token,
-		TokenUrl: d.TokenURL, ClientId: d.ClientID, ClientSecret: d.ClientSecret, Scopes: d.Scopes,
-		IntrospectionUrl: d.IntrospectionURL, CacheSeconds: d.CacheSeconds,
-		CertPem: d.CertPEM, KeyPem: d.KeyPEM,
-		CaPem: d.CAPEM, AllowedSubjects: d.AllowedSubjects, AllowedSans: d.AllowedSANs,
+		Name: d.GetName(), Kind: d.GetKind(),
+		Username: d.GetUsername(), Password: d.GetPassword(),
+		Header: d.GetHeader(), Key: d.GetKey(),
+		Algorithms: d.GetAlgorithms(), Secret: d.GetSecret(), PublicKeyPem: d.GetPublicKeyPem(), JwksUrl: d.GetJwksUrl(),
+		Issuer: d.GetIssuer(), Audience: d.GetAudience(), LeewayMs: d.GetLeewayMs(),
+		Token:    d.GetToken(),
+		TokenUrl: d.GetTokenUrl(), ClientId: d.GetClientId(), ClientSecret: d.GetClientSecret(), Scopes: d.GetScopes(),
+		IntrospectionUrl: d.GetIntrospectionUrl(), CacheSeconds: d.GetCacheSeconds(),
+		CertPem: d.GetCertPem(), KeyPem: d.GetKeyPem(),
+		CaPem: d.GetCaPem(), AllowedSubjects: d.GetAllowedSubjects(), AllowedSans: d.GetAllowedSans(),
 	}
 }
 

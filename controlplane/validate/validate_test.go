@@ -16,7 +16,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -153,32 +152,32 @@ func TestSecurityDefinition(t *testing.T) {
 	secret := strings.Repeat("s", 32)
 	tests := []struct {
 		name string
-		d    store.SecurityDefinition
+		d    *adminv1.SecurityDefinition
 		want string // "" when valid
 	}{
-		{"basic_auth", store.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u", Password: "p"}, ""},
-		{"api_key", store.SecurityDefinition{Name: "k", Kind: "api_key", Key: "k"}, ""},
-		{"jwt HS256", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: 30_000}, ""},
-		{"jwt RS256 by JWKS", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"RS256"}, JWKSURL: "https://idp.example/jwks", Issuer: "i"}, ""},
-		{"bearer", store.SecurityDefinition{Name: "t", Kind: "bearer", Token: "tok"}, ""},
-		{"oauth2", store.SecurityDefinition{Name: "o", Kind: "oauth2_client_credentials", TokenURL: "https://idp.example/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"a"}}, ""},
-		{"tls_client_cert", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: cert, KeyPEM: key}, ""},
-		{"no name", store.SecurityDefinition{Kind: "bearer", Token: "t"}, "security definition name is required"},
-		{"bad name", store.SecurityDefinition{Name: "a/b", Kind: "bearer", Token: "t"}, `security definition name "a/b"`},
-		{"no kind", store.SecurityDefinition{Name: "x"}, `security definition "x": kind is required`},
-		{"unknown kind", store.SecurityDefinition{Name: "x", Kind: "ntlm"}, `security definition "x": unknown kind "ntlm"`},
-		{"basic_auth without password", store.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u"}, `basic_auth "b": password is required`},
-		{"api_key reserved header", store.SecurityDefinition{Name: "k", Kind: "api_key", Header: "Authorization", Key: "k"}, `api_key "k": header "Authorization" is reserved`},
-		{"jwt short secret", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: "short", Issuer: "i"}, `jwt "j": secret is 5 bytes, HS256 needs at least 32`},
-		{"jwt without issuer", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret}, `jwt "j": issuer is required`},
-		{"negative leeway", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: -1}, `security definition "j": leeway_ms -1: want 0 to 600000`},
-		{"huge leeway", store.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: 3_600_000}, "leeway_ms 3600000"},
-		{"leeway on another kind", store.SecurityDefinition{Name: "t", Kind: "bearer", Token: "t", LeewayMs: 5}, `bearer "t": leeway not used by bearer`},
-		{"a field the kind does not use", store.SecurityDefinition{Name: "t", Kind: "bearer", Token: "t", Password: "p"}, `bearer "t": password not used by bearer`},
-		{"oauth2 bad token_url", store.SecurityDefinition{Name: "o", Kind: "oauth2_client_credentials", TokenURL: "idp/token", ClientID: "c", ClientSecret: "s"}, `token_url "idp/token" must be an absolute http(s) URL`},
-		{"tls key of another certificate", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: otherCert, KeyPEM: key}, `tls_client_cert "m": key does not match the certificate`},
-		{"tls expired", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: oldCert, KeyPEM: oldKey}, "cert_pem: certificate expired"},
-		{"tls without key", store.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPEM: cert}, "key_pem is required"},
+		{"basic_auth", &adminv1.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u", Password: "p"}, ""},
+		{"api_key", &adminv1.SecurityDefinition{Name: "k", Kind: "api_key", Key: "k"}, ""},
+		{"jwt HS256", &adminv1.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: 30_000}, ""},
+		{"jwt RS256 by JWKS", &adminv1.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"RS256"}, JwksUrl: "https://idp.example/jwks", Issuer: "i"}, ""},
+		{"bearer", &adminv1.SecurityDefinition{Name: "t", Kind: "bearer", Token: "tok"}, ""},
+		{"oauth2", &adminv1.SecurityDefinition{Name: "o", Kind: "oauth2_client_credentials", TokenUrl: "https://idp.example/token", ClientId: "c", ClientSecret: "s", Scopes: []string{"a"}}, ""},
+		{"tls_client_cert", &adminv1.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPem: cert, KeyPem: key}, ""},
+		{"no name", &adminv1.SecurityDefinition{Kind: "bearer", Token: "t"}, "security definition name is required"},
+		{"bad name", &adminv1.SecurityDefinition{Name: "a/b", Kind: "bearer", Token: "t"}, `security definition name "a/b"`},
+		{"no kind", &adminv1.SecurityDefinition{Name: "x"}, `security definition "x": kind is required`},
+		{"unknown kind", &adminv1.SecurityDefinition{Name: "x", Kind: "ntlm"}, `security definition "x": unknown kind "ntlm"`},
+		{"basic_auth without password", &adminv1.SecurityDefinition{Name: "b", Kind: "basic_auth", Username: "u"}, `basic_auth "b": password is required`},
+		{"api_key reserved header", &adminv1.SecurityDefinition{Name: "k", Kind: "api_key", Header: "Authorization", Key: "k"}, `api_key "k": header "Authorization" is reserved`},
+		{"jwt short secret", &adminv1.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: "short", Issuer: "i"}, `jwt "j": secret is 5 bytes, HS256 needs at least 32`},
+		{"jwt without issuer", &adminv1.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret}, `jwt "j": issuer is required`},
+		{"negative leeway", &adminv1.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: -1}, `security definition "j": leeway_ms -1: want 0 to 600000`},
+		{"huge leeway", &adminv1.SecurityDefinition{Name: "j", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: secret, Issuer: "i", LeewayMs: 3_600_000}, "leeway_ms 3600000"},
+		{"leeway on another kind", &adminv1.SecurityDefinition{Name: "t", Kind: "bearer", Token: "t", LeewayMs: 5}, `bearer "t": leeway not used by bearer`},
+		{"a field the kind does not use", &adminv1.SecurityDefinition{Name: "t", Kind: "bearer", Token: "t", Password: "p"}, `bearer "t": password not used by bearer`},
+		{"oauth2 bad token_url", &adminv1.SecurityDefinition{Name: "o", Kind: "oauth2_client_credentials", TokenUrl: "idp/token", ClientId: "c", ClientSecret: "s"}, `token_url "idp/token" must be an absolute http(s) URL`},
+		{"tls key of another certificate", &adminv1.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPem: otherCert, KeyPem: key}, `tls_client_cert "m": key does not match the certificate`},
+		{"tls expired", &adminv1.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPem: oldCert, KeyPem: oldKey}, "cert_pem: certificate expired"},
+		{"tls without key", &adminv1.SecurityDefinition{Name: "m", Kind: "tls_client_cert", CertPem: cert}, "key_pem is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +191,7 @@ func TestSecurityDefinition(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("SecurityDefinition = %v, want an error containing %q", err, tt.want)
 			}
-			for _, s := range []string{tt.d.Password, tt.d.Key, tt.d.Secret, tt.d.Token, tt.d.ClientSecret, tt.d.KeyPEM} {
+			for _, s := range []string{tt.d.Password, tt.d.Key, tt.d.Secret, tt.d.Token, tt.d.ClientSecret, tt.d.KeyPem} {
 				if len(s) > 1 && strings.Contains(err.Error(), s) {
 					t.Fatalf("SecurityDefinition = %v, which shows the secret %q", err, s)
 				}
