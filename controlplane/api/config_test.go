@@ -223,7 +223,7 @@ func TestConfigExportEverything(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := withoutOutput(configplan.JobProto(st)); !proto.Equal(j, want) {
+				if want := withoutOutput(st); !proto.Equal(j, want) {
 					t.Errorf("job %s exported as %v, stored %v", j.GetName(), j, want)
 				}
 			}

@@ -25,10 +25,10 @@ import (
 // their leases and runs, the services they invoke, and the agents a run
 // by hand picks from.
 type JobStore interface {
-	CreateJob(ctx context.Context, j store.Job) (store.Job, error)
-	GetJob(ctx context.Context, name string) (store.Job, error)
-	ListJobs(ctx context.Context) ([]store.Job, error)
-	UpdateJob(ctx context.Context, j store.Job) (store.Job, error)
+	CreateJob(ctx context.Context, j *adminv1.Job) (*adminv1.Job, error)
+	GetJob(ctx context.Context, name string) (*adminv1.Job, error)
+	ListJobs(ctx context.Context) ([]*adminv1.Job, error)
+	UpdateJob(ctx context.Context, j *adminv1.Job) (*adminv1.Job, error)
 	DeleteJob(ctx context.Context, name string) (int64, error)
 	JobState(ctx context.Context, name string) (*store.JobLease, *store.JobRun, error)
 	ListJobRuns(ctx context.Context, job string, limit int) ([]store.JobRun, error)
@@ -146,7 +146,7 @@ func (s *jobs) update(ctx context.Context, what, name string, change func(cur *a
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	next := configplan.JobProto(cur)
+	next := proto.CloneOf(cur)
 	if err := change(next); err != nil {
 		return nil, invalid(what, err)
 	}
@@ -157,7 +157,7 @@ func (s *jobs) update(ctx context.Context, what, name string, change func(cur *a
 	if err := validate.Job(j); err != nil {
 		return nil, invalid(what, err)
 	}
-	if err := s.checkRefs(ctx, what, j, &cur); err != nil {
+	if err := s.checkRefs(ctx, what, j, cur); err != nil {
 		return nil, err
 	}
 	out, err := s.store.UpdateJob(ctx, j)
@@ -165,15 +165,15 @@ func (s *jobs) update(ctx context.Context, what, name string, change func(cur *a
 		return nil, updateStoreError(what, err)
 	}
 	s.watch.Advance(out.Revision)
-	s.log.Info("job updated", "job", out.Name, "active", out.Active, "revision", out.Revision, "caller", caller(ctx))
+	s.log.Info("job updated", "job", out.Name, "active", out.GetActive(), "revision", out.Revision, "caller", caller(ctx))
 	return s.jobOut(ctx, out), nil
 }
 
 // checkRefs checks, unless j is cur unchanged (cur is nil for a new job),
 // that the service j invokes is deployed, as an import of j would: the
 // store checks it again in its transaction.
-func (s *jobs) checkRefs(ctx context.Context, what string, j store.Job, cur *store.Job) error {
-	if cur != nil && configplan.Unchanged(configplan.JobProto(*cur), configplan.JobProto(j)) {
+func (s *jobs) checkRefs(ctx context.Context, what string, j, cur *adminv1.Job) error {
+	if cur != nil && configplan.Unchanged(cur, j) {
 		return nil
 	}
 	svcs, err := s.store.ListServices(ctx)
@@ -284,7 +284,7 @@ func (s *jobs) runOn(ctx context.Context, id, job string) (*adminv1.JobRun, erro
 
 // runTargets picks the agents a RunJob runs on. A store error comes back
 // as a status; any other error says why no agent fits.
-func (s *jobs) runTargets(ctx context.Context, j store.Job, agentID string) ([]string, error) {
+func (s *jobs) runTargets(ctx context.Context, j *adminv1.Job, agentID string) ([]string, error) {
 	connected := s.dispatch.Connected()
 	if agentID != "" {
 		if !slices.Contains(connected, agentID) {
@@ -326,9 +326,9 @@ func carries(have, want map[string]string) bool {
 
 // jobOut is j with its next firing, lease and newest run. A failure to
 // read the state is logged and leaves them out: the job itself was read.
-func (s *jobs) jobOut(ctx context.Context, j store.Job) *adminv1.Job {
-	out := configplan.JobProto(j)
-	if next, ok := validate.NextRun(j, time.Now()); ok && j.Active {
+func (s *jobs) jobOut(ctx context.Context, j *adminv1.Job) *adminv1.Job {
+	out := proto.CloneOf(j)
+	if next, ok := validate.NextRun(j, time.Now()); ok && j.GetActive() {
 		out.NextRunAt = timestamppb.New(next)
 	}
 	lease, last, err := s.store.JobState(ctx, j.Name)

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/weft-dev/weft/controlplane/configplan"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -66,7 +65,7 @@ func (e *jobsEnv) stored(t *testing.T, name string) *adminv1.Job {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return withoutOutput(configplan.JobProto(j))
+	return withoutOutput(j)
 }
 
 // withoutOutput clears the output-only fields of a copy of j.
@@ -399,8 +398,8 @@ func TestJobStateAndRuns(t *testing.T) {
 			if got := e.get(t, "sweep"); got.GetActive() != step.active || (got.GetNextRunAt() != nil) != step.active {
 				t.Errorf("get after %s = %v", step.verb, got)
 			}
-			if st, _ := e.store.GetJob(ctx, "sweep"); st.Active != step.active {
-				t.Errorf("stored active %v after %s", st.Active, step.verb)
+			if st, _ := e.store.GetJob(ctx, "sweep"); st.GetActive() != step.active {
+				t.Errorf("stored active %v after %s", st.GetActive(), step.verb)
 			}
 		}
 	})

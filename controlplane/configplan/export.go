@@ -58,7 +58,7 @@ func Export(d store.Desired, sel *Selection, withSource bool) (*adminv1.Config, 
 	}
 	for _, j := range d.Jobs {
 		if sel.wants(KindJob, j.Name) {
-			cfg.Jobs = append(cfg.Jobs, exported(JobProto(j)))
+			cfg.Jobs = append(cfg.Jobs, exported(proto.CloneOf(j)))
 		}
 	}
 	for _, p := range d.Packages {

@@ -165,8 +165,8 @@ func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Confi
 	c.Channels, c.DeleteChannels = changesOf[*adminv1.Channel](items, chs)
 	p.Items = append(p.Items, items...)
 
-	items = planKind(KindJob, liveOf(d.Jobs, JobProto), jobs, prune)
-	c.Jobs, c.DeleteJobs = changesOf[store.Job](items, jobs)
+	items = planKind(KindJob, liveOf(d.Jobs, proto.CloneOf[*adminv1.Job]), jobs, prune)
+	c.Jobs, c.DeleteJobs = changesOf[*adminv1.Job](items, jobs)
 	p.Items = append(p.Items, items...)
 	return p, nil
 }
@@ -322,11 +322,11 @@ var quotedName = regexp.MustCompile(`"([^"]+)"`)
 // wantJobs normalises the config's jobs as creating them, or replacing
 // the live ones, would (placement every when empty, active when unset,
 // start_at the live job's or now when unset).
-func wantJobs(l []*adminv1.Job, live []store.Job, ps *problems) []planned {
+func wantJobs(l []*adminv1.Job, live []*adminv1.Job, ps *problems) []planned {
 	checkNames(KindJob, l, ps)
-	byName := map[string]*store.Job{}
-	for i := range live {
-		byName[live[i].Name] = &live[i]
+	byName := map[string]*adminv1.Job{}
+	for _, j := range live {
+		byName[j.Name] = j
 	}
 	var out []planned
 	for i, p := range l {
@@ -335,7 +335,7 @@ func wantJobs(l []*adminv1.Job, live []store.Job, ps *problems) []planned {
 			ps.object(KindJob, i, p.GetName(), err)
 			continue
 		}
-		out = append(out, planned{j.Name, marks.ClearOutputOnly(JobProto(j)), i, j})
+		out = append(out, planned{j.Name, marks.ClearOutputOnly(proto.Clone(j)), i, j})
 	}
 	return out
 }

@@ -125,7 +125,7 @@ func (t Targets) outgoing(c *adminv1.OutgoingConnection) []refProblem {
 }
 
 // job checks that the service j invokes is deployed.
-func (t Targets) job(j store.Job) []refProblem {
+func (t Targets) job(j *adminv1.Job) []refProblem {
 	return t.service(nil, "service", j.Service)
 }
 
@@ -160,7 +160,7 @@ func CheckOutgoing(c *adminv1.OutgoingConnection, t Targets) error {
 
 // CheckJob checks that the references of j hold in t, as an import of j
 // would. The errors wrap the store's as CheckChannel's do.
-func CheckJob(j store.Job, t Targets) error {
+func CheckJob(j *adminv1.Job, t Targets) error {
 	return refsError("job", j.Name, t.job(j))
 }
 
@@ -225,10 +225,10 @@ func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
 		refProblems(ps, KindOutgoing, c.Name, "", t.outgoing(c))
 	}
 	for _, w := range r.jobs {
-		j := w.obj.(store.Job)
+		j := w.obj.(*adminv1.Job)
 		refProblems(ps, KindJob, j.Name, itemPath(KindJob, w.index), t.job(j))
 	}
-	for _, j := range kept(d.Jobs, r.jobs, prune, func(j store.Job) string { return j.Name }) {
+	for _, j := range kept(d.Jobs, r.jobs, prune, (*adminv1.Job).GetName) {
 		refProblems(ps, KindJob, j.Name, "", t.job(j))
 	}
 }

@@ -46,8 +46,8 @@ func TestCheckOneObject(t *testing.T) {
 		{"a connection that holds", CheckOutgoing(&adminv1.OutgoingConnection{Name: "crm", Security: "send-token"}, liveTargets()), nil, ""},
 		{"an inbound-only definition", CheckOutgoing(&adminv1.OutgoingConnection{Name: "crm", Security: "jwt-in"}, liveTargets()),
 			store.ErrWrongKind, `outgoing connection "crm": security: security definition "jwt-in" is a jwt definition without an HS256 secret, which cannot supply outbound credentials`},
-		{"a job that holds", CheckJob(store.Job{Name: "sweep", Service: "orders.cancel"}, liveTargets()), nil, ""},
-		{"a job's missing service", CheckJob(store.Job{Name: "sweep", Service: "gone"}, liveTargets()),
+		{"a job that holds", CheckJob(&adminv1.Job{Name: "sweep", Service: "orders.cancel"}, liveTargets()), nil, ""},
+		{"a job's missing service", CheckJob(&adminv1.Job{Name: "sweep", Service: "gone"}, liveTargets()),
 			store.ErrNotFound, `job "sweep": service: service "gone" is not deployed`},
 	}
 	for _, tt := range tests {

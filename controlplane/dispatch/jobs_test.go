@@ -15,10 +15,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/controlplane/auth/authtest"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
@@ -67,9 +70,9 @@ func newJobsHarness(t *testing.T, b storetest.Backend) *jobsHarness {
 // every minute.
 func (h *jobsHarness) job(t *testing.T, name, placement string) {
 	t.Helper()
-	j, err := h.store.CreateJob(context.Background(), store.Job{
-		Name: name, Service: "p.svc", Type: "interval", Interval: time.Minute, StartAt: h.clock.Now(),
-		Active: true, AgentLabels: map[string]string{}, Placement: placement,
+	j, err := h.store.CreateJob(context.Background(), &adminv1.Job{
+		Name: name, Service: "p.svc", Type: "interval", Interval: &adminv1.JobInterval{Minutes: 1},
+		StartAt: timestamppb.New(h.clock.Now()), Active: proto.Bool(true), Placement: placement,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func usedSecurityDesired() store.Desired {
 			{Name: "by-outgoing", Kind: "oauth2_client_credentials", TokenUrl: "https://idp.example/token", ClientId: "weft", ClientSecret: "secret-of-by-outgoing"},
 			{Name: "unused", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: "secret-of-unused"},
 		},
-		Jobs: []store.Job{{Name: "nightly", Service: "p.svc", Type: "cron", Cron: "0 3 * * *", Active: true}},
+		Jobs: []*adminv1.Job{{Name: "nightly", Service: "p.svc", Type: "cron", Cron: "0 3 * * *", Active: proto.Bool(true)}},
 	}
 }
 

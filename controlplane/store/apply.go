@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -53,7 +52,7 @@ func (s *sqlStore) ApplyConfig(ctx context.Context, author string, c ConfigChang
 			}
 		}
 		for _, j := range c.Jobs {
-			if err := putJob(tx, rev, j, t); err != nil {
+			if err := jobDefs.put(tx, rev, j, t); err != nil {
 				return "", err
 			}
 		}
@@ -103,11 +102,7 @@ func (t *tally) summary() string {
 // applyDeletes deletes what c deletes, users before what they use.
 func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
 	for _, name := range c.DeleteJobs {
-		row, err := getJob(tx, name)
-		if err != nil {
-			return err
-		}
-		if err := removeJob(tx, row); err != nil {
+		if err := removeJob(tx, name); err != nil {
 			return err
 		}
 		t.deleted = append(t.deleted, fmt.Sprintf("job %q", name))
@@ -144,28 +139,6 @@ func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
 		t.deleted = append(t.deleted, fmt.Sprintf("package %q", name))
 	}
 	return nil
-}
-
-// putJob creates j, or replaces the stored job of its name when they
-// differ. A replaced job's lease stays until it lapses, as in UpdateJob.
-func putJob(tx *gorm.DB, rev int64, j Job, t *tally) error {
-	what := fmt.Sprintf("job %q", j.Name)
-	row, err := getJob(tx, j.Name)
-	if errors.Is(err, ErrNotFound) {
-		t.created = append(t.created, what)
-		_, err = insertJob(tx, rev, j)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	old, err := jobFromRow(row)
-	if err != nil || sameJob(old, j) {
-		return err
-	}
-	t.updated = append(t.updated, what)
-	_, err = replaceJob(tx, rev, row, j)
-	return err
 }
 
 // deployAll stores a new version of each package of pkgs whose files

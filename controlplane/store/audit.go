@@ -142,12 +142,13 @@ func objectHashes(tx *gorm.DB) (map[objectKey]string, error) {
 	if err := securityDefs.hashes(tx, AuditKindSecurity, out); err != nil {
 		return nil, err
 	}
+	if err := jobDefs.hashes(tx, AuditKindJob, out); err != nil {
+		return nil, err
+	}
 	for _, t := range []struct {
 		kind string
 		rows any
-	}{
-		{AuditKindJob, &[]jobRow{}},
-	} {
+	}{} {
 		if err := tx.Find(t.rows).Error; err != nil {
 			return nil, fmt.Errorf("audit: read %s: %w", t.kind, err)
 		}

@@ -70,7 +70,7 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 		if d.Outgoing, err = outgoings.list(tx); err != nil {
 			return fmt.Errorf("read outgoing connections: %w", err)
 		}
-		if d.Jobs, err = listJobs(tx); err != nil {
+		if d.Jobs, err = jobDefs.list(tx); err != nil {
 			return fmt.Errorf("read jobs: %w", err)
 		}
 		return nil

@@ -8,6 +8,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Leases and runs are not config: they change without bumping the
@@ -36,7 +38,7 @@ func (s *sqlStore) ClaimFiring(ctx context.Context, c ClaimRequest) (Claim, erro
 	var out Claim
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		out = Claim{}
-		row, err := getJob(tx, c.Job)
+		_, row, err := jobDefs.get(tx, c.Job)
 		if errors.Is(err, ErrNotFound) {
 			out.Reason = fmt.Sprintf("job %q does not exist", c.Job)
 			return nil
@@ -93,9 +95,9 @@ func (s *sqlStore) ClaimFiring(ctx context.Context, c ClaimRequest) (Claim, erro
 // it may): the job must be active and placed on one agent, and the agent
 // known, selected by the job's labels and running the job's current
 // definition (an agent that refused the revision keeps an old one).
-func (s *sqlStore) claimable(tx *gorm.DB, row *jobRow, agentID string) (string, error) {
+func (s *sqlStore) claimable(tx *gorm.DB, row *adminv1.Job, agentID string) (string, error) {
 	switch {
-	case !row.Active:
+	case !row.GetActive():
 		return fmt.Sprintf("job %q is paused", row.Name), nil
 	case row.Placement != PlacementOne:
 		return fmt.Sprintf("job %q runs on every agent; it takes no claims", row.Name), nil
@@ -111,10 +113,7 @@ func (s *sqlStore) claimable(tx *gorm.DB, row *jobRow, agentID string) (string, 
 	if a.AppliedRevision < row.Revision {
 		return fmt.Sprintf("agent %q runs revision %d, older than job %q's last change at revision %d", agentID, a.AppliedRevision, row.Name, row.Revision), nil
 	}
-	want, err := decodeMap("agent_labels of job "+row.Name, row.AgentLabels)
-	if err != nil {
-		return "", err
-	}
+	want := row.AgentLabels
 	have, err := decodeMap("labels of agent "+agentID, a.Labels)
 	if err != nil {
 		return "", err
@@ -135,7 +134,7 @@ const staleClaimAfter = time.Minute
 // closeStaleClaims marks unknown the claimed runs of row that should
 // have been reported long ago: their agent died, or its claim committed
 // after it had given up waiting.
-func closeStaleClaims(tx *gorm.DB, row *jobRow, now time.Time, ttl time.Duration) error {
+func closeStaleClaims(tx *gorm.DB, row *adminv1.Job, now time.Time, ttl time.Duration) error {
 	timeout := time.Duration(row.TimeoutMs) * time.Millisecond
 	if timeout == 0 {
 		timeout = time.Hour // the longest a service may be given
@@ -229,18 +228,18 @@ func (s *sqlStore) RenewLeases(ctx context.Context, agentID string, jobs []strin
 	var held []string
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		held = held[:0]
-		var rows []jobRow
-		if err := tx.Where("name IN ?", jobs).Find(&rows).Error; err != nil {
-			return fmt.Errorf("read jobs: %w", err)
+		rows, err := jobDefs.list(tx.Where("name IN ?", jobs))
+		if err != nil {
+			return err
 		}
 		var keep []string
-		for i := range rows {
-			reason, err := s.claimable(tx, &rows[i], agentID)
+		for _, j := range rows {
+			reason, err := s.claimable(tx, j, agentID)
 			if err != nil {
 				return err
 			}
 			if reason == "" {
-				keep = append(keep, rows[i].Name)
+				keep = append(keep, j.Name)
 			}
 		}
 		if len(keep) == 0 {
@@ -259,7 +258,7 @@ func (s *sqlStore) RenewLeases(ctx context.Context, agentID string, jobs []strin
 		if len(held) == 0 {
 			return nil
 		}
-		err := tx.Model(&jobLeaseRow{}).Where("job IN ? AND agent_id = ? AND expires_at_ms < ?", held, agentID, now.Add(ttl).UnixMilli()).
+		err = tx.Model(&jobLeaseRow{}).Where("job IN ? AND agent_id = ? AND expires_at_ms < ?", held, agentID, now.Add(ttl).UnixMilli()).
 			Update("expires_at_ms", now.Add(ttl).UnixMilli()).Error
 		if err != nil {
 			return fmt.Errorf("renew leases: %w", err)
@@ -293,7 +292,7 @@ func (s *sqlStore) RecordRuns(ctx context.Context, agentID string, runs []JobRun
 			}
 		}
 		var exist []string
-		if err := tx.Model(&jobRow{}).Where("name IN ?", names).Pluck("name", &exist).Error; err != nil {
+		if err := tx.Table(jobDefs.table).Where("name IN ?", names).Pluck("name", &exist).Error; err != nil {
 			return fmt.Errorf("read jobs: %w", err)
 		}
 		known := make(map[string]bool, len(exist))
@@ -443,7 +442,7 @@ func (s *sqlStore) pruneRuns(ctx context.Context, job string) error {
 // ListJobRuns returns the newest runs of job.
 func (s *sqlStore) ListJobRuns(ctx context.Context, job string, limit int) ([]JobRun, error) {
 	db := s.r.WithContext(ctx)
-	if _, err := getJob(db, job); err != nil {
+	if _, _, err := jobDefs.get(db, job); err != nil {
 		return nil, err
 	}
 	var rows []jobRunRow
@@ -467,7 +466,7 @@ func (s *sqlStore) JobState(ctx context.Context, name string) (*JobLease, *JobRu
 	var last *JobRun
 	err := s.read(ctx, func(tx *gorm.DB) error {
 		lease, last = nil, nil
-		if _, err := getJob(tx, name); err != nil {
+		if _, _, err := jobDefs.get(tx, name); err != nil {
 			return err
 		}
 		var l []jobLeaseRow

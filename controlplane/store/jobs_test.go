@@ -4,34 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/weft-dev/weft/controlplane/store"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // job is an interval job on every agent calling hello.greet.
-func job(name string) store.Job {
-	return store.Job{
+func job(name string) *adminv1.Job {
+	return &adminv1.Job{
 		Name:        name,
 		Service:     "hello.greet",
 		Type:        "interval",
-		StartAt:     time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
-		Interval:    90 * time.Second,
+		StartAt:     timestamppb.New(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)),
+		Interval:    &adminv1.JobInterval{Minutes: 1, Seconds: 30},
 		Repeats:     5,
 		Payload:     `{"name":"Ada"}`,
-		Active:      true,
+		Active:      proto.Bool(true),
 		AgentLabels: map[string]string{"site": "berlin"},
 		Placement:   store.PlacementEvery,
 		TimeoutMs:   2000,
 	}
 }
 
-func oneJob(name string) store.Job {
+func oneJob(name string) *adminv1.Job {
 	j := job(name)
 	j.Placement, j.AgentLabels = store.PlacementOne, map[string]string{}
 	return j
@@ -74,11 +77,11 @@ func TestJobs(t *testing.T) {
 		wantRevision(t, s, 2)
 		want := job("nightly")
 		want.CreatedAt, want.UpdatedAt, want.Revision = created.CreatedAt, created.CreatedAt, 2
-		if !reflect.DeepEqual(created, want) {
+		if !proto.Equal(created, want) {
 			t.Fatalf("created\n%+v\nwant\n%+v", created, want)
 		}
 		got, err := s.GetJob(ctx, "nightly")
-		if err != nil || !reflect.DeepEqual(got, want) {
+		if err != nil || !proto.Equal(got, want) {
 			t.Fatalf("get = %+v, %v\nwant %+v", got, err, want)
 		}
 		_, err = s.CreateJob(ctx, job("nightly"))
@@ -91,13 +94,13 @@ func TestJobs(t *testing.T) {
 		}
 		wantRevision(t, s, 2)
 		ch := job("nightly")
-		ch.Type, ch.Interval, ch.Repeats, ch.Cron, ch.TimeZone = "cron", 0, 0, "0 3 * * *", "Europe/Berlin"
+		ch.Type, ch.Interval, ch.Repeats, ch.Cron, ch.TimeZone = "cron", nil, 0, "0 3 * * *", "Europe/Berlin"
 		ch.Service = "hello.list"
 		updated, err := s.UpdateJob(ctx, ch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if updated.Revision != 3 || updated.Cron != "0 3 * * *" || updated.TimeZone != "Europe/Berlin" || updated.Service != "hello.list" || !updated.CreatedAt.Equal(created.CreatedAt) {
+		if updated.Revision != 3 || updated.Cron != "0 3 * * *" || updated.TimeZone != "Europe/Berlin" || updated.Service != "hello.list" || !proto.Equal(updated.CreatedAt, created.CreatedAt) {
 			t.Fatalf("updated = %+v", updated)
 		}
 		ch.Service = "nope.none"
@@ -152,7 +155,7 @@ func TestUndeployAndDeployCheckJobs(t *testing.T) {
 			t.Fatalf("forced undeploy = %+v, %v", res, err)
 		}
 		j, err := s.GetJob(ctx, "audit")
-		if err != nil || j.Active || j.Revision != res.Revision {
+		if err != nil || j.GetActive() || j.Revision != res.Revision {
 			t.Fatalf("job after forced undeploy = %+v, %v", j, err)
 		}
 		applied(t, s, "agent-1")
@@ -265,7 +268,7 @@ func TestClaimFiring(t *testing.T) {
 		wantText(t, c.Reason, `agent "agent-9" is unknown`)
 
 		// Paused, unknown and every-agent jobs take no claims.
-		j.Active = false
+		j.Active = proto.Bool(false)
 		if _, err := s.UpdateJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
@@ -360,7 +363,7 @@ func TestRecordRuns(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		deploy(t, s, pkg("hello", []string{"hello.greet"}, "a"))
-		for _, j := range []store.Job{job("every"), oneJob("audit")} {
+		for _, j := range []*adminv1.Job{job("every"), oneJob("audit")} {
 			if _, err := s.CreateJob(ctx, j); err != nil {
 				t.Fatal(err)
 			}

@@ -223,7 +223,7 @@ func Schema(ctx context.Context, dsn string) (map[string][]string, error) {
 // models lists the models the store reads and writes.
 var models = []any{&metaRow{}, &changeRow{}, &auditRow{}, &packageRow{}, &packageVersionRow{},
 	&packageFileRow{}, &serviceRow{}, &agentRow{},
-	&jobRow{}, &jobLeaseRow{}, &jobRunRow{}, &statsRow{}, &statsSeenRow{}, &caRow{}, &tokenRow{},
+	&jobLeaseRow{}, &jobRunRow{}, &statsRow{}, &statsSeenRow{}, &caRow{}, &tokenRow{},
 	&joinTokenRow{}, &dataKeyRow{}}
 
 // ColumnsWithoutTable returns the columns of the store's models that the
@@ -255,6 +255,7 @@ func ColumnsWithoutTable(s Store) ([]string, error) {
 		channels.table:     channels.keys(&adminv1.Channel{}),
 		outgoings.table:    outgoings.keys(&adminv1.OutgoingConnection{}),
 		securityDefs.table: securityDefs.keys(&adminv1.SecurityDefinition{}),
+		jobDefs.table:      jobDefs.keys(&adminv1.Job{}),
 	} {
 		types, err := db.Migrator().ColumnTypes(table)
 		if err != nil {

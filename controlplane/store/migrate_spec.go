@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -139,6 +141,38 @@ var specMigrations = []specMigration{
 			d.Algorithms, d.Scopes = list("algorithms", algorithms), list("scopes", scopes)
 			d.AllowedSubjects, d.AllowedSans = list("allowed_subjects", subjects.String), list("allowed_sans", sans.String)
 			return id, &d, err
+		},
+	},
+	{
+		version: 5, table: "weft_jobs", word: "job",
+		read: "`id`, `name`, `service`, `type`, `start_at`, `interval_ms`, `repeats`, `cron`, `time_zone`, " +
+			"`payload`, `active`, `agent_labels`, `placement`, `run_missed`, `timeout_ms`",
+		drop: []string{"type", "start_at", "interval_ms", "repeats", "cron", "time_zone", "payload", "active",
+			"agent_labels", "placement", "run_missed", "timeout_ms"},
+		scan: func(rows *sql.Rows) (int64, proto.Message, error) {
+			var (
+				id         int64
+				j          adminv1.Job
+				start      time.Time
+				intervalMs int64
+				active     bool
+				labels     string
+			)
+			err := rows.Scan(&id, &j.Name, &j.Service, &j.Type, &start, &intervalMs, &j.Repeats, &j.Cron,
+				&j.TimeZone, &j.Payload, &active, &labels, &j.Placement, &j.RunMissed, &j.TimeoutMs)
+			if err != nil {
+				return 0, nil, err
+			}
+			j.Active = proto.Bool(active)
+			if !start.IsZero() {
+				j.StartAt = timestamppb.New(start)
+			}
+			if s := intervalMs / 1000; s > 0 { // as weeks, days, hours, minutes and seconds
+				j.Interval = &adminv1.JobInterval{Weeks: s / (7 * 86400), Days: s % (7 * 86400) / 86400,
+					Hours: s % 86400 / 3600, Minutes: s % 3600 / 60, Seconds: s % 60}
+			}
+			j.AgentLabels, err = decodeMap("agent_labels of job "+j.Name, labels)
+			return id, &j, err
 		},
 	},
 }

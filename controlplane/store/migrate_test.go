@@ -339,7 +339,9 @@ func wantVersion1Objects(t *testing.T, s store.Store, want store.Version1Fixture
 		t.Errorf("outgoing connection =\n  %v, %v\nwant\n  %v", conn, err, want.Outgoing)
 	}
 	job, err := s.GetJob(ctx, want.Job.Name)
-	check("job", job, want.Job, err)
+	if err != nil || !proto.Equal(job, want.Job) { // field for field
+		t.Errorf("job =\n  %v, %v\nwant\n  %v", job, err, want.Job)
+	}
 	lease, run, err := s.JobState(ctx, want.Job.Name)
 	if err != nil || lease == nil || run == nil {
 		t.Errorf("JobState = %v, %v, %v", lease, run, err)
@@ -392,8 +394,9 @@ func TestMigrateFromRelease(t *testing.T) {
 		"channels half-way":             {1, "weft_channels"},
 		"outgoing half-way":             {2, "weft_outgoing_connections"},
 		"security definitions half-way": {3, "weft_security_definitions"},
+		"jobs half-way":                 {4, "weft_jobs"},
 	}
-	for _, start := range []string{"release", "half-way", "channels half-way", "outgoing half-way", "security definitions half-way"} {
+	for _, start := range []string{"release", "half-way", "channels half-way", "outgoing half-way", "security definitions half-way", "jobs half-way"} {
 		for _, b := range storetest.Backends(t) {
 			if _, ok := specHalfWay[start]; ok && b.Name != "mysql" {
 				continue // on SQLite each migration is one transaction
@@ -407,7 +410,7 @@ func TestMigrateFromRelease(t *testing.T) {
 					if err != nil || n != len(store.SinceRelease()) {
 						t.Fatalf("UpgradeBaselinePartly = %d, %v; want %d parts to add", n, err, len(store.SinceRelease()))
 					}
-				case "channels half-way", "outgoing half-way", "security definitions half-way":
+				case "channels half-way", "outgoing half-way", "security definitions half-way", "jobs half-way":
 					h := specHalfWay[start]
 					if err := store.MigrateTo(ctx, b.DSN, h.before); err != nil {
 						t.Fatal(err)

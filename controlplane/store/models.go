@@ -122,30 +122,6 @@ type agentRow struct {
 
 func (agentRow) TableName() string { return "weft_agents" }
 
-// jobRow is a scheduled job.
-type jobRow struct {
-	ID          int64     `gorm:"primaryKey;autoIncrement"`
-	Name        string    `gorm:"size:255;not null;uniqueIndex:weft_jobs_name"`
-	Service     string    `gorm:"size:255;not null;index:weft_jobs_service"`
-	Type        string    `gorm:"size:16;not null"`
-	StartAt     time.Time `gorm:"not null;precision:3"`
-	IntervalMs  int64     `gorm:"not null"`
-	Repeats     int64     `gorm:"not null"`
-	Cron        string    `gorm:"not null"`
-	TimeZone    string    `gorm:"size:64;not null"`
-	Payload     string    `gorm:"not null"` // JSON object
-	Active      bool      `gorm:"not null"`
-	AgentLabels string    `gorm:"not null"` // JSON object
-	Placement   string    `gorm:"size:16;not null"`
-	RunMissed   bool      `gorm:"not null"`
-	TimeoutMs   int64     `gorm:"not null"`
-	CreatedAt   time.Time `gorm:"not null;precision:3"`
-	UpdatedAt   time.Time `gorm:"not null;precision:3;autoUpdateTime:false"`
-	Revision    int64     `gorm:"not null"`
-}
-
-func (jobRow) TableName() string { return "weft_jobs" }
-
 // jobLeaseRow says which agent runs the firings of a job placed on one
 // agent. Times are Unix milliseconds of the control plane's clock.
 type jobLeaseRow struct {

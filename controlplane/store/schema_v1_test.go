@@ -383,7 +383,7 @@ type Version1Fixture struct {
 	Channels  []*adminv1.Channel
 	Security  []*adminv1.SecurityDefinition
 	Outgoing  *adminv1.OutgoingConnection
-	Job       Job
+	Job       *adminv1.Job
 	Lease     JobLease
 	Run       JobRun
 	Agents    []Agent
@@ -437,10 +437,12 @@ func Version1Objects() Version1Fixture {
 			CaBundlePem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Security: "erp-oauth", PoolSize: 4,
 			Headers: map[string]string{"X-Team": "ops", "X-Site": "berlin"}, Active: proto.Bool(true),
 			CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0.Add(time.Minute)), Revision: 2},
-		Job: Job{Name: "nightly", Service: "alpha.one", Type: "cron", StartAt: t0, Cron: "0 3 * * *",
-			TimeZone: "Europe/Berlin", Payload: `{"full":true}`, Active: true,
-			AgentLabels: map[string]string{"site": "berlin"}, Placement: PlacementOne, RunMissed: true,
-			TimeoutMs: 60000, CreatedAt: t0, UpdatedAt: t0, Revision: 2},
+		// Every field set, whatever its type uses.
+		Job: &adminv1.Job{Name: "nightly", Service: "alpha.one", Type: "cron", StartAt: timestamppb.New(t0),
+			Interval: &adminv1.JobInterval{Weeks: 1, Days: 2, Hours: 3, Minutes: 4, Seconds: 5}, Repeats: 3,
+			Cron: "0 3 * * *", TimeZone: "Europe/Berlin", Payload: `{"full":true}`, Active: proto.Bool(true),
+			AgentLabels: map[string]string{"site": "berlin", "tier": "edge"}, Placement: PlacementOne, RunMissed: true,
+			TimeoutMs: 60000, CreatedAt: timestamppb.New(t0), UpdatedAt: timestamppb.New(t0.Add(time.Minute)), Revision: 2},
 		Lease: JobLease{Job: "nightly", AgentID: "edge-1", ExpiresAt: t0.Add(day + time.Minute), Token: 1},
 		Run: JobRun{Job: "nightly", AgentID: "edge-1", CID: "c-0001", Trigger: "schedule", Placement: PlacementOne,
 			ScheduledAt: t0.Add(day), StartedAt: t0.Add(day + time.Second), DurationUs: 1500, Outcome: "ok"},
@@ -562,10 +564,10 @@ func seed(ctx context.Context, dsn string, box *secrets.Box, models []any, f Ver
 			DataFormat: o.DataFormat, SOAPAction: o.SoapAction, TimeoutMs: o.TimeoutMs, TLSSkipVerify: o.TlsSkipVerify,
 			CABundlePEM: o.CaBundlePem, Security: o.Security, PoolSize: o.PoolSize, Headers: jsonText(o.Headers),
 			Active: o.GetActive(), CreatedAt: o.CreatedAt.AsTime(), UpdatedAt: o.UpdatedAt.AsTime(), Revision: o.Revision},
-		&jobRowV1{Name: j.Name, Service: j.Service, Type: j.Type, StartAt: j.StartAt, IntervalMs: j.Interval.Milliseconds(),
-			Repeats: j.Repeats, Cron: j.Cron, TimeZone: j.TimeZone, Payload: j.Payload, Active: j.Active,
+		&jobRowV1{Name: j.Name, Service: j.Service, Type: j.Type, StartAt: j.StartAt.AsTime(), IntervalMs: intervalMs(j.Interval),
+			Repeats: j.Repeats, Cron: j.Cron, TimeZone: j.TimeZone, Payload: j.Payload, Active: j.GetActive(),
 			AgentLabels: jsonText(j.AgentLabels), Placement: j.Placement, RunMissed: j.RunMissed, TimeoutMs: j.TimeoutMs,
-			CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Revision: j.Revision},
+			CreatedAt: j.CreatedAt.AsTime(), UpdatedAt: j.UpdatedAt.AsTime(), Revision: j.Revision},
 		&jobLeaseRowV1{Job: f.Lease.Job, AgentID: f.Lease.AgentID, ExpiresAtMs: f.Lease.ExpiresAt.UnixMilli(), Token: f.Lease.Token},
 		&jobRunRowV1{Job: f.Run.Job, ScheduledAtMs: f.Run.ScheduledAt.UnixMilli(), Slot: slotOne, AgentID: f.Run.AgentID,
 			CID: f.Run.CID, Trigger: f.Run.Trigger, StartedAtMs: f.Run.StartedAt.UnixMilli(), DurationUs: f.Run.DurationUs,
@@ -658,4 +660,10 @@ func orEmpty(l []string) []string {
 		return []string{}
 	}
 	return l
+}
+
+// intervalMs is iv in milliseconds, as version 1 kept it.
+func intervalMs(iv *adminv1.JobInterval) int64 {
+	s := (((iv.GetWeeks()*7+iv.GetDays())*24+iv.GetHours())*60+iv.GetMinutes())*60 + iv.GetSeconds()
+	return s * 1000
 }

@@ -147,15 +147,15 @@ type Store interface {
 
 	// CreateJob stores a new job. ErrConflict when the name is taken;
 	// ErrNotFound when its service is not deployed.
-	CreateJob(ctx context.Context, j Job) (Job, error)
+	CreateJob(ctx context.Context, j *adminv1.Job) (*adminv1.Job, error)
 	// GetJob reads a job by name.
-	GetJob(ctx context.Context, name string) (Job, error)
+	GetJob(ctx context.Context, name string) (*adminv1.Job, error)
 	// ListJobs returns every job sorted by name.
-	ListJobs(ctx context.Context) ([]Job, error)
+	ListJobs(ctx context.Context) ([]*adminv1.Job, error)
 	// UpdateJob replaces the job of the same name; same checks as create.
 	// Its lease stays until it lapses: the holder may be out of reach and
 	// firing on it. Claims check the new labels and state.
-	UpdateJob(ctx context.Context, j Job) (Job, error)
+	UpdateJob(ctx context.Context, j *adminv1.Job) (*adminv1.Job, error)
 	// DeleteJob removes a job with its runs (and its lease, once lapsed),
 	// and returns the new revision.
 	DeleteJob(ctx context.Context, name string) (int64, error)

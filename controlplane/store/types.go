@@ -57,7 +57,7 @@ type ConfigChange struct {
 	Security []*adminv1.SecurityDefinition // secrets in clear
 	Outgoing []*adminv1.OutgoingConnection
 	Channels []*adminv1.Channel
-	Jobs     []Job
+	Jobs     []*adminv1.Job
 
 	// The objects to delete, by name. Undeploy keeps a package's history,
 	// as Store.Undeploy does.
@@ -82,28 +82,7 @@ type Desired struct {
 	Channels []*adminv1.Channel            // sorted by name
 	Security []*adminv1.SecurityDefinition // secrets in clear, sorted by name
 	Outgoing []*adminv1.OutgoingConnection // sorted by name
-	Jobs     []Job                         // sorted by name
-}
-
-// Job invokes a service on a schedule.
-type Job struct {
-	Name        string
-	Service     string
-	Type        string // one_time, interval or cron
-	StartAt     time.Time
-	Interval    time.Duration // interval jobs
-	Repeats     int64         // interval jobs; 0 means forever
-	Cron        string        // cron jobs
-	TimeZone    string        // cron jobs; "" means UTC
-	Payload     string        // JSON object given to the service
-	Active      bool
-	AgentLabels map[string]string // the agents that run it carry all of these
-	Placement   string            // every or one
-	RunMissed   bool
-	TimeoutMs   int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	Revision    int64 // revision of the last change
+	Jobs     []*adminv1.Job                // sorted by name
 }
 
 // Job placements and run outcomes the store tells apart.

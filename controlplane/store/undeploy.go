@@ -51,9 +51,7 @@ func (s *sqlStore) Undeploy(ctx context.Context, author, name string, force bool
 			out.DeactivatedChannels = append(out.DeactivatedChannels, ch.name)
 		}
 		for _, j := range jobs {
-			err := tx.Model(&jobRow{}).Where("name = ?", j.name).
-				Updates(map[string]any{"active": false, "revision": rev, "updated_at": now()}).Error
-			if err != nil {
+			if err := pauseJob(tx, rev, j.name); err != nil {
 				return "", fmt.Errorf("pause job %q: %w", j.name, err)
 			}
 			out.PausedJobs = append(out.PausedJobs, j.name)
