@@ -22,6 +22,9 @@ func Job(j *adminv1.Job) error {
 	if j.GetService() == "" {
 		return fmt.Errorf("job %q: service is required", j.GetName())
 	}
+	if err := Description(j.GetDescription()); err != nil {
+		return fmt.Errorf("job %q: %w", j.GetName(), err)
+	}
 	if len(j.GetPayload()) > MaxPayloadBytes {
 		return fmt.Errorf("job %q: payload: %d bytes; at most %d (it travels in every agent's snapshot)", j.GetName(), len(j.GetPayload()), MaxPayloadBytes)
 	}

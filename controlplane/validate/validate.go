@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -54,6 +56,27 @@ func Name(kind, name string) error {
 	}
 	if !namePattern.MatchString(name) {
 		return fmt.Errorf("%s name %q: want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+// MaxDescription bounds an object's description, in characters.
+const MaxDescription = 1024
+
+// Description checks an object's description: text of at most
+// MaxDescription characters, lines and tabs allowed, no other control
+// characters.
+func Description(d string) error {
+	if !utf8.ValidString(d) {
+		return errors.New("description: is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(d); n > MaxDescription {
+		return fmt.Errorf("description: is %d characters; want at most %d", n, MaxDescription)
+	}
+	for i, r := range d {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return fmt.Errorf("description: holds the control character %U at byte %d", r, i)
+		}
 	}
 	return nil
 }
@@ -107,6 +130,9 @@ func Channel(in *adminv1.Channel, existing []*adminv1.Channel) (*adminv1.Channel
 		if err := Name("security definition", ch.Security); err != nil {
 			errs = append(errs, fmt.Errorf("security: %w", err))
 		}
+	}
+	if err := Description(ch.Description); err != nil {
+		errs = append(errs, err)
 	}
 	var methods []string
 	for _, m := range ch.Methods {
@@ -164,6 +190,9 @@ func SecurityDefinition(d *adminv1.SecurityDefinition) error {
 	if err := Name("security definition", d.GetName()); err != nil {
 		return err
 	}
+	if err := Description(d.GetDescription()); err != nil {
+		return fmt.Errorf("security definition %q: %w", d.GetName(), err)
+	}
 	if d.GetLeewayMs() < 0 || d.GetLeewayMs() > MaxLeeway.Milliseconds() {
 		return fmt.Errorf("security definition %q: leeway_ms %d: want 0 to %d", d.GetName(), d.GetLeewayMs(), MaxLeeway.Milliseconds())
 	}
@@ -205,6 +234,9 @@ func OutgoingConnection(in *adminv1.OutgoingConnection) (*adminv1.OutgoingConnec
 	}
 	if err := Name("outgoing connection", c.Name); err != nil {
 		return c, err
+	}
+	if err := Description(c.Description); err != nil {
+		return c, fmt.Errorf("outgoing connection %q: %w", c.Name, err)
 	}
 	if c.TimeoutMs < 0 || c.TimeoutMs > MaxTimeout.Milliseconds() {
 		return c, fmt.Errorf("outgoing connection %q: timeout_ms %d: want 0 (30 s) to %d", c.Name, c.TimeoutMs, MaxTimeout.Milliseconds())

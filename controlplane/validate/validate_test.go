@@ -247,3 +247,26 @@ func TestOutgoingConnection(t *testing.T) {
 		})
 	}
 }
+
+func TestDescription(t *testing.T) {
+	for _, tt := range []struct {
+		name, in, wantErr string
+	}{
+		{name: "empty", in: ""},
+		{name: "lines and tabs", in: "Orders by id.\n\tOwned by the shop team."},
+		{name: "at the bound", in: strings.Repeat("é", MaxDescription)},
+		{name: "over the bound", in: strings.Repeat("é", MaxDescription+1), wantErr: "description: is 1025 characters; want at most 1024"},
+		{name: "a control character", in: "bell\a", wantErr: "description: holds the control character U+0007 at byte 4"},
+		{name: "not UTF-8", in: "\xff", wantErr: "description: is not valid UTF-8"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Description(tt.in)
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("Description(%q) = %v, want nil", tt.in, err)
+			}
+			if tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+				t.Fatalf("Description(%q) = %v, want %q", tt.in, err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -44,6 +44,7 @@ type channelFlags struct {
 	rateLimit        float64
 	rateBurst        int32
 	soapActions      []string
+	description      string
 }
 
 // register adds the flags to cmd; update also gets --active.
@@ -59,6 +60,7 @@ func (f *channelFlags) register(cmd *cobra.Command, update bool) {
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests a second each client address may make; 0 for no limit")
 	fs.Int32Var(&f.rateBurst, "rate-burst", 0, "requests a client may make at once before the rate applies; 0 for the rate rounded up")
 	fs.StringArrayVar(&f.soapActions, "soap-action", nil, "route a SOAP operation to a service, OPERATION=SERVICE; repeat for several")
+	fs.StringVar(&f.description, "description", "", "what the channel is for, at most 1024 characters")
 	fs.BoolVar(&f.inactive, "inactive", false, "answer 404 until the channel is activated")
 	if update {
 		fs.BoolVar(&f.active, "active", false, "activate the channel")
@@ -146,6 +148,10 @@ func (f *channelFlags) apply(cmd *cobra.Command, ch *adminv1.Channel) ([]string,
 		}
 		ch.SoapActions = actions
 		mask = append(mask, "soap_actions")
+	}
+	if changed("description") {
+		ch.Description = f.description
+		mask = append(mask, "description")
 	}
 	return mask, nil
 }
@@ -283,6 +289,9 @@ func (a *app) printChannel(ch *adminv1.Channel) error {
 	}
 	t := newTable(a.stdout)
 	t.kv("name", ch.GetName())
+	if d := ch.GetDescription(); d != "" {
+		t.kv("description", d)
+	}
 	t.kv("path", ch.GetPath())
 	t.kv("methods", methodsOf(ch))
 	t.kv("service", ch.GetService())

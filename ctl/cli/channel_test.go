@@ -66,6 +66,11 @@ func TestChannelCreate(t *testing.T) {
 			want: &adminv1.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "orders.get", DataFormat: "soap11",
 				SoapActions: map[string]string{"GetOrder": "orders.get", "PutOrder": "orders.put"}},
 		},
+		{
+			name:  "description",
+			extra: []string{"--description", "Orders by id.\nOwned by the shop team."},
+			want:  &adminv1.Channel{Name: "orders", Path: "/api/orders/{id}", Service: "orders.get", Description: "Orders by id.\nOwned by the shop team."},
+		},
 		{name: "unknown format", extra: []string{"--format", "yaml"}, wantErr: `create channel "orders": --format "yaml": want json, xml, soap11, soap12`},
 		{name: "soap action without service", extra: []string{"--soap-action", "GetOrder"}, wantErr: `--soap-action "GetOrder": want KEY=VALUE`},
 		{name: "soap action twice", extra: []string{"--soap-action", "A=x", "--soap-action", "A=y"}, wantErr: `--soap-action: "A" is given twice`},

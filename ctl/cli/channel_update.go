@@ -33,7 +33,7 @@ to the control plane keeps its default.`,
 			}
 			if len(mask) == 0 {
 				// An empty mask would replace every field.
-				return fmt.Errorf("%s: nothing to change; give at least one of --path, --method, --service, --active, --inactive, --timeout, --max-body, --format, --security, --rate-limit, --rate-burst, --soap-action", op)
+				return fmt.Errorf("%s: nothing to change; give at least one field's flag (see --help)", op)
 			}
 			req := &adminv1.UpdateChannelRequest{Channel: ch, UpdateMask: &fieldmaskpb.FieldMask{Paths: mask}}
 			resp, err := call(cmd.Context(), a, op, func(ctx context.Context, c *conn) (*adminv1.UpdateChannelResponse, error) {

@@ -79,6 +79,7 @@ firing once when it is back.`
 // jobFlags set a job's fields, for create and update.
 type jobFlags struct {
 	service, typ, start, every, cron, tz, payload, placement, timeout string
+	description                                                       string
 	interval                                                          [5]int64 // by intervalFlags
 	repeats                                                           int64
 	labels                                                            []string
@@ -89,6 +90,7 @@ type jobFlags struct {
 func (f *jobFlags) register(cmd *cobra.Command, update bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.service, "service", "", "service the job invokes")
+	fs.StringVar(&f.description, "description", "", "what the job is for, at most 1024 characters")
 	fs.StringVar(&f.typ, "type", "", "one_time, interval or cron")
 	fs.StringVar(&f.start, "start", "", "RFC 3339 time the schedule begins, such as 2026-11-28T10:00:00Z")
 	fs.StringVar(&f.every, "every", "", "interval as a duration, such as 1h30m (instead of --weeks ... --seconds)")
@@ -205,6 +207,10 @@ func (f *jobFlags) apply(cmd *cobra.Command, j *adminv1.Job, stdin io.Reader) ([
 		}
 		j.TimeoutMs = ms
 		mask = append(mask, "timeout_ms")
+	}
+	if changed("description") {
+		j.Description = f.description
+		mask = append(mask, "description")
 	}
 	return mask, nil
 }

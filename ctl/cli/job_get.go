@@ -47,6 +47,9 @@ func (a *app) printJob(j *adminv1.Job) error {
 	}
 	t := newTable(a.stdout)
 	t.kv("name", j.GetName())
+	if d := j.GetDescription(); d != "" {
+		t.kv("description", d)
+	}
 	t.kv("service", j.GetService())
 	t.kv("type", j.GetType())
 	t.kv("schedule", scheduleOf(j))

@@ -30,6 +30,7 @@ func (a *app) newOutgoingCmd() *cobra.Command {
 // outgoingFlags set a connection's fields, for create and update.
 type outgoingFlags struct {
 	address, path, method, dataFormat, soapAction, timeout, caFile, security string
+	description                                                              string
 	tlsSkipVerify, active, inactive                                          bool
 	poolSize                                                                 int32
 	headers                                                                  []string
@@ -49,6 +50,7 @@ func (f *outgoingFlags) register(cmd *cobra.Command, update bool) {
 	fs.StringVar(&f.security, "security", "", "outbound security definition to present; \"\" for none")
 	fs.Int32Var(&f.poolSize, "pool-size", 0, "connections per host; 0 for 10")
 	fs.StringArrayVar(&f.headers, "header", nil, "header sent with every call, NAME=VALUE; repeat for several")
+	fs.StringVar(&f.description, "description", "", "what the connection is for, at most 1024 characters")
 	fs.BoolVar(&f.inactive, "inactive", false, "services cannot call the connection until it is activated")
 	if update {
 		fs.BoolVar(&f.active, "active", false, "activate the connection")
@@ -68,6 +70,7 @@ func (f *outgoingFlags) apply(cmd *cobra.Command, c *adminv1.OutgoingConnection)
 		}
 	}
 	set("address", "address", &c.Address, f.address)
+	set("description", "description", &c.Description, f.description)
 	set("path", "path_template", &c.PathTemplate, f.path)
 	if changed("method") {
 		method := ""

@@ -54,6 +54,9 @@ func (a *app) printOutgoing(c *adminv1.OutgoingConnection) error {
 	now := a.now()
 	t := newTable(a.stdout)
 	t.kv("name", c.GetName())
+	if d := c.GetDescription(); d != "" {
+		t.kv("description", d)
+	}
 	t.kv("address", c.GetAddress())
 	t.kv("path", c.GetPathTemplate())
 	t.kv("method", methodOf(c))

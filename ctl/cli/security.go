@@ -75,7 +75,7 @@ var jwtAlgorithms = []string{"HS256", "RS256", "ES256"}
 // securityFlags set a definition's fields, for create and update.
 type securityFlags struct {
 	kind, username, header, jwksURL, issuer, audience, tokenURL, clientID string
-	introspectionURL                                                      string
+	introspectionURL, description                                         string
 	cacheSeconds                                                          int32
 	algorithms, scopes, allowedSubjects, allowedSANs                      []string
 	leeway                                                                time.Duration
@@ -113,6 +113,7 @@ func secretField(d *adminv1.SecurityDefinition, field string) *string {
 func (f *securityFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.kind, "kind", "", "basic_auth, api_key, jwt, bearer, oauth2_client_credentials or tls_client_cert")
+	fs.StringVar(&f.description, "description", "", "what the definition is for, at most 1024 characters")
 	fs.StringVar(&f.username, "username", "", "basic_auth user name")
 	fs.StringVar(&f.header, "header", "", "api_key header (default X-API-Key)")
 	fs.StringSliceVar(&f.algorithms, "algorithms", nil, "jwt algorithms accepted: HS256, RS256, ES256 (comma-separated)")
@@ -157,6 +158,7 @@ func (f *securityFlags) apply(cmd *cobra.Command, d *adminv1.SecurityDefinition,
 		}
 	}
 	set("kind", "kind", &d.Kind, strings.ToLower(f.kind))
+	set("description", "description", &d.Description, f.description)
 	set("username", "username", &d.Username, f.username)
 	set("header", "header", &d.Header, f.header)
 	if changed("algorithms") {

@@ -39,6 +39,9 @@ func (a *app) newSecurityGetCmd() *cobra.Command {
 func (a *app) printSecurity(d *adminv1.SecurityDefinition) error {
 	t := newTable(a.stdout)
 	t.kv("name", d.GetName())
+	if s := d.GetDescription(); s != "" {
+		t.kv("description", s)
+	}
 	t.kv("kind", d.GetKind())
 	leeway := ""
 	if ms := d.GetLeewayMs(); ms > 0 {

@@ -2783,7 +2783,10 @@ type Channel struct {
 	// action parameter (1.2), or else the body's operation element name, to
 	// a service. A request matching none calls service; with service empty
 	// it gets a SOAP Fault.
-	SoapActions   map[string]string `protobuf:"bytes,15,rep,name=soap_actions,json=soapActions,proto3" json:"soap_actions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	SoapActions map[string]string `protobuf:"bytes,15,rep,name=soap_actions,json=soapActions,proto3" json:"soap_actions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// description says what the channel is for, in at most 1024 characters
+	// of text.
+	Description   string `protobuf:"bytes,16,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2921,6 +2924,13 @@ func (x *Channel) GetSoapActions() map[string]string {
 		return x.SoapActions
 	}
 	return nil
+}
+
+func (x *Channel) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
 }
 
 // CreateChannelRequest adds a channel.
@@ -4677,7 +4687,10 @@ type SecurityDefinition struct {
 	IntrospectionUrl string `protobuf:"bytes,27,opt,name=introspection_url,json=introspectionUrl,proto3" json:"introspection_url,omitempty"`
 	// cache_seconds is how long an introspection answer is reused; 0 means
 	// 60, and never beyond the token's expiry.
-	CacheSeconds  int32 `protobuf:"varint,28,opt,name=cache_seconds,json=cacheSeconds,proto3" json:"cache_seconds,omitempty"`
+	CacheSeconds int32 `protobuf:"varint,28,opt,name=cache_seconds,json=cacheSeconds,proto3" json:"cache_seconds,omitempty"`
+	// description says what the definition is for, in at most 1024
+	// characters of text.
+	Description   string `protobuf:"bytes,29,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4906,6 +4919,13 @@ func (x *SecurityDefinition) GetCacheSeconds() int32 {
 		return x.CacheSeconds
 	}
 	return 0
+}
+
+func (x *SecurityDefinition) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
 }
 
 // CreateSecurityDefinitionRequest holds the definition to create.
@@ -5407,7 +5427,10 @@ type OutgoingConnection struct {
 	// updated_at is when the connection last changed. Output only.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// revision is the config revision of its last change. Output only.
-	Revision      int64 `protobuf:"varint,16,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,16,opt,name=revision,proto3" json:"revision,omitempty"`
+	// description says what the connection is for, in at most 1024
+	// characters of text.
+	Description   string `protobuf:"bytes,17,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5552,6 +5575,13 @@ func (x *OutgoingConnection) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *OutgoingConnection) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
 }
 
 // CreateOutgoingConnectionRequest holds the connection to create.
@@ -6204,7 +6234,10 @@ type Job struct {
 	// only.
 	Lease *JobLease `protobuf:"bytes,19,opt,name=lease,proto3" json:"lease,omitempty"`
 	// last_run is the newest run. Output only.
-	LastRun       *JobRun `protobuf:"bytes,20,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	LastRun *JobRun `protobuf:"bytes,20,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	// description says what the job is for, in at most 1024 characters of
+	// text.
+	Description   string `protobuf:"bytes,21,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6377,6 +6410,13 @@ func (x *Job) GetLastRun() *JobRun {
 		return x.LastRun
 	}
 	return nil
+}
+
+func (x *Job) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
 }
 
 // JobInterval is the period of an interval job; the parts add up.
@@ -9310,7 +9350,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bservices\x18\x02 \x03(\tR\bservices\x121\n" +
 	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\x12\x1f\n" +
 	"\vpaused_jobs\x18\x04 \x03(\tR\n" +
-	"pausedJobs\"\xfd\x04\n" +
+	"pausedJobs\"\x9f\x05\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -9333,7 +9373,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"rate_limit\x18\r \x01(\x01R\trateLimit\x12\x1d\n" +
 	"\n" +
 	"rate_burst\x18\x0e \x01(\x05R\trateBurst\x12J\n" +
-	"\fsoap_actions\x18\x0f \x03(\v2'.weft.admin.v1.Channel.SoapActionsEntryR\vsoapActions\x1a>\n" +
+	"\fsoap_actions\x18\x0f \x03(\v2'.weft.admin.v1.Channel.SoapActionsEntryR\vsoapActions\x12 \n" +
+	"\vdescription\x18\x10 \x01(\tR\vdescription\x1a>\n" +
 	"\x10SoapActionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -9471,7 +9512,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x06 \x01(\x03R\n" +
-	"durationUs\"\xa8\a\n" +
+	"durationUs\"\xca\a\n" +
 	"\x12SecurityDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -9505,7 +9546,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x10allowed_subjects\x18\x19 \x03(\tR\x0fallowedSubjects\x12!\n" +
 	"\fallowed_sans\x18\x1a \x03(\tR\vallowedSans\x12+\n" +
 	"\x11introspection_url\x18\x1b \x01(\tR\x10introspectionUrl\x12#\n" +
-	"\rcache_seconds\x18\x1c \x01(\x05R\fcacheSeconds\"d\n" +
+	"\rcache_seconds\x18\x1c \x01(\x05R\fcacheSeconds\x12 \n" +
+	"\vdescription\x18\x1d \x01(\tR\vdescription\"d\n" +
 	"\x1fCreateSecurityDefinitionRequest\x12A\n" +
 	"\n" +
 	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
@@ -9536,7 +9578,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x1fDeleteSecurityDefinitionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
 	" DeleteSecurityDefinitionResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\"\xb7\x05\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\xd9\x05\n" +
 	"\x12OutgoingConnection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
@@ -9559,7 +9601,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tcreatedAt\x12?\n" +
 	"\n" +
 	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tupdatedAt\x12 \n" +
-	"\brevision\x18\x10 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x1a:\n" +
+	"\brevision\x18\x10 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12 \n" +
+	"\vdescription\x18\x11 \x01(\tR\vdescription\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -9604,7 +9647,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x1d\n" +
 	"\n" +
 	"latency_us\x18\x04 \x01(\x03R\tlatencyUs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\xfa\x06\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\x9c\a\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
@@ -9630,7 +9673,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\brevision\x18\x11 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12@\n" +
 	"\vnext_run_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tnextRunAt\x123\n" +
 	"\x05lease\x18\x13 \x01(\v2\x17.weft.admin.v1.JobLeaseB\x04\xc8\xf3\x18\x01R\x05lease\x126\n" +
-	"\blast_run\x18\x14 \x01(\v2\x15.weft.admin.v1.JobRunB\x04\xc8\xf3\x18\x01R\alastRun\x1a>\n" +
+	"\blast_run\x18\x14 \x01(\v2\x15.weft.admin.v1.JobRunB\x04\xc8\xf3\x18\x01R\alastRun\x12 \n" +
+	"\vdescription\x18\x15 \x01(\tR\vdescription\x1a>\n" +
 	"\x10AgentLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
