@@ -20,7 +20,6 @@ import (
 	"github.com/weft-dev/weft/controlplane/pki"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
-	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -149,7 +148,7 @@ func snapshotOf(d store.Desired) *agentv1.Snapshot {
 		snap.Packages = append(snap.Packages, ap)
 	}
 	for _, c := range d.Channels {
-		snap.Channels = append(snap.Channels, channelForAgent(c))
+		snap.Channels = append(snap.Channels, validate.ChannelForAgent(c))
 	}
 	used := usedSecurity(d)
 	for _, def := range d.Security {
@@ -159,41 +158,13 @@ func snapshotOf(d store.Desired) *agentv1.Snapshot {
 		snap.Security = append(snap.Security, validate.SecurityForAgent(def))
 	}
 	for _, c := range d.Outgoing {
-		snap.Outgoing = append(snap.Outgoing, outgoingForAgent(c))
+		snap.Outgoing = append(snap.Outgoing, validate.OutgoingForAgent(c))
 	}
 	for _, j := range d.Jobs {
 		snap.Jobs = append(snap.Jobs, validate.JobAsAgent(j))
 	}
 	snap.Hash = snapshot.Hash(snap)
 	return snap
-}
-
-// channelForAgent is c as agents get it in their snapshot.
-func channelForAgent(c *adminv1.Channel) *agentv1.Channel {
-	return &agentv1.Channel{
-		Name:         c.GetName(),
-		Path:         c.GetPath(),
-		Methods:      c.GetMethods(),
-		Service:      c.GetService(),
-		Active:       c.GetActive(),
-		TimeoutMs:    c.GetTimeoutMs(),
-		MaxBodyBytes: c.GetMaxBodyBytes(),
-		DataFormat:   c.GetDataFormat(),
-		Security:     c.GetSecurity(),
-		RateLimit:    c.GetRateLimit(),
-		RateBurst:    c.GetRateBurst(),
-		SoapActions:  c.GetSoapActions(),
-	}
-}
-
-// outgoingForAgent is c as agents get it in their snapshot.
-func outgoingForAgent(c *adminv1.OutgoingConnection) *agentv1.OutgoingConnection {
-	return &agentv1.OutgoingConnection{
-		Name: c.GetName(), Address: c.GetAddress(), PathTemplate: c.GetPathTemplate(), Method: c.GetMethod(),
-		DataFormat: c.GetDataFormat(), SoapAction: c.GetSoapAction(), TimeoutMs: c.GetTimeoutMs(),
-		TlsSkipVerify: c.GetTlsSkipVerify(), CaBundlePem: c.GetCaBundlePem(), Security: c.GetSecurity(),
-		PoolSize: c.GetPoolSize(), Headers: c.GetHeaders(), Active: c.GetActive(),
-	}
 }
 
 // usedSecurity returns the names of the security definitions the active

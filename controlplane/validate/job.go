@@ -43,13 +43,7 @@ func Job(j *adminv1.Job) error {
 // JobAsAgent is j as agents get it in their snapshot.
 func JobAsAgent(j *adminv1.Job) *agentv1.Job {
 	interval, _ := Interval(j.GetInterval()) // Job refuses one out of range
-	out := &agentv1.Job{
-		Name: j.GetName(), Service: j.GetService(), Type: j.GetType(),
-		IntervalMs: interval.Milliseconds(), Repeats: j.GetRepeats(),
-		Cron: j.GetCron(), TimeZone: j.GetTimeZone(), Payload: []byte(j.GetPayload()),
-		Active: j.GetActive(), AgentLabels: j.GetAgentLabels(), Placement: j.GetPlacement(),
-		RunMissed: j.GetRunMissed(), TimeoutMs: j.GetTimeoutMs(),
-	}
+	out := asAgent(j, &agentv1.Job{IntervalMs: interval.Milliseconds(), Payload: []byte(j.GetPayload())})
 	if j.GetStartAt() != nil {
 		out.StartAtUnixMs = j.GetStartAt().AsTime().UnixMilli()
 	}

@@ -168,10 +168,10 @@ func Channel(in *adminv1.Channel, existing []*adminv1.Channel) (*adminv1.Channel
 		return ch, errors.Join(errs...)
 	}
 	// The agents' router decides what collides; ask it, with every channel.
-	all := []*agentv1.Channel{toAgent(ch)}
+	all := []*agentv1.Channel{ChannelForAgent(ch)}
 	for _, e := range existing {
 		if e.Name != ch.Name {
-			all = append(all, toAgent(e))
+			all = append(all, ChannelForAgent(e))
 		}
 	}
 	if err := route.Check(all); err != nil {
@@ -210,18 +210,17 @@ func SecurityAsAgent(d *adminv1.SecurityDefinition) secdef.Definition {
 // SecurityForAgent is d as agents get it in their snapshot, secrets in
 // clear.
 func SecurityForAgent(d *adminv1.SecurityDefinition) *agentv1.SecurityDefinition {
-	return &agentv1.SecurityDefinition{
-		Name: d.GetName(), Kind: d.GetKind(),
-		Username: d.GetUsername(), Password: d.GetPassword(),
-		Header: d.GetHeader(), Key: d.GetKey(),
-		Algorithms: d.GetAlgorithms(), Secret: d.GetSecret(), PublicKeyPem: d.GetPublicKeyPem(), JwksUrl: d.GetJwksUrl(),
-		Issuer: d.GetIssuer(), Audience: d.GetAudience(), LeewayMs: d.GetLeewayMs(),
-		Token:    d.GetToken(),
-		TokenUrl: d.GetTokenUrl(), ClientId: d.GetClientId(), ClientSecret: d.GetClientSecret(), Scopes: d.GetScopes(),
-		IntrospectionUrl: d.GetIntrospectionUrl(), CacheSeconds: d.GetCacheSeconds(),
-		CertPem: d.GetCertPem(), KeyPem: d.GetKeyPem(),
-		CaPem: d.GetCaPem(), AllowedSubjects: d.GetAllowedSubjects(), AllowedSans: d.GetAllowedSans(),
-	}
+	return asAgent(d, &agentv1.SecurityDefinition{})
+}
+
+// ChannelForAgent is c as agents get it in their snapshot.
+func ChannelForAgent(c *adminv1.Channel) *agentv1.Channel {
+	return asAgent(c, &agentv1.Channel{})
+}
+
+// OutgoingForAgent is c as agents get it in their snapshot.
+func OutgoingForAgent(c *adminv1.OutgoingConnection) *agentv1.OutgoingConnection {
+	return asAgent(c, &agentv1.OutgoingConnection{})
 }
 
 // OutgoingConnection checks an outgoing connection with the rules agents
@@ -257,10 +256,6 @@ func OutgoingConnection(in *adminv1.OutgoingConnection) (*adminv1.OutgoingConnec
 	// Validate checks all that an agent's outgoing.New checks before it
 	// builds the connection, the CA bundle included.
 	return c, cfg.Validate()
-}
-
-func toAgent(c *adminv1.Channel) *agentv1.Channel {
-	return &agentv1.Channel{Name: c.GetName(), Path: c.GetPath(), Methods: c.GetMethods(), Service: c.GetService(), Active: c.GetActive()}
 }
 
 // File is one source file of a package to deploy.
