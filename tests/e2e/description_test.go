@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,8 +38,17 @@ func TestDescription(t *testing.T) {
 		if out := e.ctlOK(t, k.noun, "get", k.name).Stdout; !strings.Contains(out, "Made for the front desk.") {
 			t.Errorf("%s get does not show the description:\n%s", k.noun, out)
 		}
-		if out := e.ctlOK(t, k.noun, "get", k.name, "-o", "json").Stdout; !strings.Contains(out, `"description": "Made for the front desk.\nOwned by the shop team."`) {
-			t.Errorf("%s get -o json does not give the description:\n%s", k.noun, out)
+		out := e.ctlOK(t, k.noun, "get", k.name, "-o", "json").Stdout
+		var got map[string]struct {
+			Description string `json:"description"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
+			t.Fatalf("%s get -o json: %v, want one object:\n%s", k.noun, err, out)
+		}
+		for _, obj := range got {
+			if obj.Description != first {
+				t.Errorf("%s get -o json gives the description %q, want %q", k.noun, obj.Description, first)
+			}
 		}
 	}
 
