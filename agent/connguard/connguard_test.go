@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // limits of the tests: the guard's clock is the test's, so they need not
@@ -303,16 +305,10 @@ func phaseOf(g *Guard) int32 {
 	return -1
 }
 
-// await polls cond, boundedly.
+// await waits, boundedly, until cond holds.
 func await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 30 s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Await(t, 30*time.Second, what, func() (bool, string) { return cond(), "" })
 }
 
 func awaitTracked(t *testing.T, g *Guard, n int) {
