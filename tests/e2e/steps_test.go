@@ -129,9 +129,12 @@ func (s *loadStats) count(id, greeting string) int {
 // runLoad POSTs Ada to the channel on every agent from two goroutines per
 // agent until ctx ends, and records every answer.
 func (e *env) runLoad(ctx context.Context, wg *sync.WaitGroup, stats *loadStats) {
+	// Every agent's map is made before any goroutine reads the outer one.
 	stats.greetings = map[string]map[string]int{}
 	for _, a := range e.agents {
 		stats.greetings[a.ID] = map[string]int{}
+	}
+	for _, a := range e.agents {
 		for range 2 {
 			wg.Add(1)
 			go func() {
