@@ -275,7 +275,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 // boot serves the last good snapshot kept on disk, if there is one, and
 // returns it.
-func boot(ctx context.Context, eng controlclient.Engine, dir *state.Dir, log *slog.Logger) (*agentv1.Snapshot, error) {
+func boot(ctx context.Context, eng controlclient.Engine, dir *state.Dir, log *slog.Logger) (*agentv1.Desired, error) {
 	snap, err := dir.Load()
 	if err != nil || snap == nil {
 		return nil, err

@@ -36,7 +36,7 @@ import (
 	"github.com/weft-dev/weft/agent/security"
 	"github.com/weft-dev/weft/agent/shared/format"
 	"github.com/weft-dev/weft/agent/shared/route"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // CIDHeader is the response header holding the invocation's CID.
@@ -87,8 +87,8 @@ type Router struct {
 // NewRouter builds a router for channels; inactive channels are left out.
 // verifiers holds the inbound security definitions by name; every active
 // channel's security must be among them.
-func NewRouter(channels []*agentv1.Channel, verifiers map[string]security.Verifier) (*Router, error) {
-	var active []*agentv1.Channel
+func NewRouter(channels []*adminv1.Channel, verifiers map[string]security.Verifier) (*Router, error) {
+	var active []*adminv1.Channel
 	for _, c := range channels {
 		if !c.GetActive() {
 			continue
@@ -174,7 +174,7 @@ func (h *Handler) emit(ev *observe.Event, start time.Time) {
 // ev what it read, invoked and answered. It returns true when the answer
 // and its event were given at the service's deadline (see Late), else the
 // caller emits ev.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *agentv1.Channel, params map[string]string, ev *observe.Event, start time.Time) bool {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, inv Invoker, ch *adminv1.Channel, params map[string]string, ev *observe.Event, start time.Time) bool {
 	cid := ev.CID
 	f, _ := format.Parse(ch.GetDataFormat()) // checked by the control plane
 	// refuse answers a request the channel itself refuses. A refused
@@ -256,7 +256,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, router *Router, 
 // respond answers with the outcome of the service a request invoked: its
 // output in format f, or its error. inv, when it knows the service's
 // output type, may name a SOAP answer's element (see format.ResponseName).
-func (h *Handler) respond(w http.ResponseWriter, f format.Format, op format.Operation, ch *agentv1.Channel, inv Invoker, out Outcome, ev *observe.Event) {
+func (h *Handler) respond(w http.ResponseWriter, f format.Format, op format.Operation, ch *adminv1.Channel, inv Invoker, out Outcome, ev *observe.Event) {
 	cid := ev.CID
 	for k, vs := range out.Header {
 		for _, v := range vs {
@@ -304,7 +304,7 @@ type lateAnswer struct {
 	w     http.ResponseWriter
 	f     format.Format
 	op    format.Operation
-	ch    *agentv1.Channel
+	ch    *adminv1.Channel
 	inv   Invoker
 	ev    observe.Event
 	start time.Time
@@ -421,7 +421,7 @@ func dateHeader(now time.Time) []string {
 
 // readBody reads and checks the request body: its size and content type. It returns the status to answer with when it refuses, and
 // the body, when it was read, even then.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *agentv1.Channel, f format.Format) ([]byte, int, error) {
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ch *adminv1.Channel, f format.Format) ([]byte, int, error) {
 	limit := ch.GetMaxBodyBytes()
 	if limit <= 0 {
 		limit = h.MaxBodyBytes
@@ -484,7 +484,7 @@ func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error
 
 // match finds the channel for method and escaped path. When the path exists
 // but not for the method, it returns the methods that are allowed.
-func (rt *Router) match(method, escaped string) (*agentv1.Channel, map[string]string, []string, error) {
+func (rt *Router) match(method, escaped string) (*adminv1.Channel, map[string]string, []string, error) {
 	path := strings.TrimPrefix(escaped, "/")
 	var allow []string
 	for _, r := range rt.routes {
@@ -603,7 +603,7 @@ func outputType(inv Invoker, service string) reflect.Type {
 // soap_actions route the operation to. The operation is SOAPAction, the
 // action parameter or the Body's first element. A body in a media type or
 // encoding the channel does not take is a 415, any other error a 400.
-func decode(f format.Format, r *http.Request, body []byte, ch *agentv1.Channel, inv Invoker) (service string, op format.Operation, input []byte, status int, err error) {
+func decode(f format.Format, r *http.Request, body []byte, ch *adminv1.Channel, inv Invoker) (service string, op format.Operation, input []byte, status int, err error) {
 	service = ch.GetService()
 	if f == format.JSON {
 		if body == nil {
@@ -646,7 +646,7 @@ func decodeStatus(err error) int {
 // soapService is the service a SOAP channel routes op to: the soap_actions
 // entry for op, else for its last segment after '/', '#' or ':' (so a
 // SOAPAction URI matches its operation name), else the channel's service.
-func soapService(ch *agentv1.Channel, op string) string {
+func soapService(ch *adminv1.Channel, op string) string {
 	actions := ch.GetSoapActions()
 	if svc, ok := actions[op]; ok {
 		return svc

@@ -18,9 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/security"
 	"github.com/weft-dev/weft/agent/shared/secdef"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // testCert is a certificate and its key.
@@ -104,9 +106,9 @@ func TestHandlerClientCert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var chans []*agentv1.Channel
+	var chans []*adminv1.Channel
 	for _, f := range []string{"json", "soap12"} {
-		chans = append(chans, &agentv1.Channel{Name: "m-" + f, Path: "/m/" + f, Methods: []string{"POST"}, Service: "svc", Active: true, DataFormat: f, Security: "mtls"})
+		chans = append(chans, &adminv1.Channel{Name: "m-" + f, Path: "/m/" + f, Methods: []string{"POST"}, Service: "svc", Active: proto.Bool(true), DataFormat: f, Security: "mtls"})
 	}
 	router, err := NewRouter(chans, map[string]security.Verifier{"mtls": v})
 	if err != nil {
@@ -195,9 +197,9 @@ func TestHandlerIntrospection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router, err := NewRouter([]*agentv1.Channel{
-		{Name: "i", Path: "/i", Methods: []string{"POST"}, Service: "svc", Active: true, Security: "idp"},
-		{Name: "i11", Path: "/i11", Methods: []string{"POST"}, Service: "svc", Active: true, Security: "idp", DataFormat: "soap11"},
+	router, err := NewRouter([]*adminv1.Channel{
+		{Name: "i", Path: "/i", Methods: []string{"POST"}, Service: "svc", Active: proto.Bool(true), Security: "idp"},
+		{Name: "i11", Path: "/i11", Methods: []string{"POST"}, Service: "svc", Active: proto.Bool(true), Security: "idp", DataFormat: "soap11"},
 	}, map[string]security.Verifier{"idp": v})
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/sdk"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-func ch(name, path, service string, methods ...string) *agentv1.Channel {
-	return &agentv1.Channel{Name: name, Path: path, Service: service, Methods: methods, Active: true}
+func ch(name, path, service string, methods ...string) *adminv1.Channel {
+	return &adminv1.Channel{Name: name, Path: path, Service: service, Methods: methods, Active: proto.Bool(true)}
 }
 
 // echo is an Invoker that answers with what it was asked.
@@ -34,13 +36,13 @@ func (echo) Call(_ context.Context, service string, req sdk.Request, input []byt
 }
 
 func TestHandler(t *testing.T) {
-	chans := []*agentv1.Channel{
+	chans := []*adminv1.Channel{
 		ch("order", "/orders/{id}", "orders.get", "GET"),
 		ch("latest", "/orders/latest", "orders.latest", "GET"),
 		ch("create", "/orders", "orders.create", "POST", "PUT"),
 		ch("fail", "/fail", "fail", "POST"),
 		{Name: "off", Path: "/off", Service: "s", Methods: []string{"POST"}},
-		{Name: "small", Path: "/small", Service: "s", Methods: []string{"POST"}, Active: true, MaxBodyBytes: 10, TimeoutMs: 1500},
+		{Name: "small", Path: "/small", Service: "s", Methods: []string{"POST"}, Active: proto.Bool(true), MaxBodyBytes: 10, TimeoutMs: 1500},
 	}
 	router, err := NewRouter(chans, nil)
 	if err != nil {
@@ -107,10 +109,10 @@ func TestHandler(t *testing.T) {
 }
 
 func TestHandlerFormats(t *testing.T) {
-	chans := []*agentv1.Channel{
-		{Name: "x", Path: "/x", Methods: []string{"POST"}, Service: "orders.get", Active: true, DataFormat: "xml"},
-		{Name: "s11", Path: "/s11", Methods: []string{"POST"}, Service: "orders.get", Active: true, DataFormat: "soap11"},
-		{Name: "s12", Path: "/s12", Methods: []string{"POST"}, Service: "fail", Active: true, DataFormat: "soap12"},
+	chans := []*adminv1.Channel{
+		{Name: "x", Path: "/x", Methods: []string{"POST"}, Service: "orders.get", Active: proto.Bool(true), DataFormat: "xml"},
+		{Name: "s11", Path: "/s11", Methods: []string{"POST"}, Service: "orders.get", Active: proto.Bool(true), DataFormat: "soap11"},
+		{Name: "s12", Path: "/s12", Methods: []string{"POST"}, Service: "fail", Active: proto.Bool(true), DataFormat: "soap12"},
 	}
 	router, err := NewRouter(chans, nil)
 	if err != nil {
@@ -201,7 +203,7 @@ func (d dated) Call(ctx context.Context, service string, req sdk.Request, input 
 }
 
 func TestHandlerDatesAnswers(t *testing.T) {
-	router, err := NewRouter([]*agentv1.Channel{ch("plain", "/plain", "plain", "POST"), ch("dated", "/dated", "dated", "POST"), ch("fail", "/fail", "fail", "POST")}, nil)
+	router, err := NewRouter([]*adminv1.Channel{ch("plain", "/plain", "plain", "POST"), ch("dated", "/dated", "dated", "POST"), ch("fail", "/fail", "fail", "POST")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,8 +264,8 @@ func TestDateHeader(t *testing.T) {
 }
 
 func TestHandlerReadsBodies(t *testing.T) {
-	router, err := NewRouter([]*agentv1.Channel{
-		{Name: "small", Path: "/small", Service: "s", Methods: []string{"POST"}, Active: true, MaxBodyBytes: 10},
+	router, err := NewRouter([]*adminv1.Channel{
+		{Name: "small", Path: "/small", Service: "s", Methods: []string{"POST"}, Active: proto.Bool(true), MaxBodyBytes: 10},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
@@ -77,25 +80,25 @@ type faultsEnv struct {
 
 func newFaultsEnv(t *testing.T) *faultsEnv {
 	t.Helper()
-	files := []*agentv1.SourceFile{{Name: "faults.go", Content: []byte(faultsSrc)}}
-	pkg := &agentv1.Package{Name: "faults", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"faults.greet", "faults.quote"}, Files: files}
-	var chans []*agentv1.Channel
+	files := []*adminv1.SourceFile{{Name: "faults.go", Content: []byte(faultsSrc)}}
+	pkg := &adminv1.Package{Name: "faults", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"faults.greet", "faults.quote"}, Sources: files}
+	var chans []*adminv1.Channel
 	for _, f := range []string{"json", "xml", "soap11", "soap12"} {
 		chans = append(chans,
-			&agentv1.Channel{Name: f, Path: "/" + f, Methods: []string{"POST"}, Service: "faults.greet", Active: true, DataFormat: f},
-			&agentv1.Channel{Name: f + "-small", Path: "/" + f + "/small", Methods: []string{"POST"}, Service: "faults.greet", Active: true, DataFormat: f, MaxBodyBytes: 16},
-			&agentv1.Channel{Name: f + "-limited", Path: "/" + f + "/limited", Methods: []string{"POST"}, Service: "faults.greet", Active: true, DataFormat: f, RateLimit: 0.001, RateBurst: 1},
+			&adminv1.Channel{Name: f, Path: "/" + f, Methods: []string{"POST"}, Service: "faults.greet", Active: proto.Bool(true), DataFormat: f},
+			&adminv1.Channel{Name: f + "-small", Path: "/" + f + "/small", Methods: []string{"POST"}, Service: "faults.greet", Active: proto.Bool(true), DataFormat: f, MaxBodyBytes: 16},
+			&adminv1.Channel{Name: f + "-limited", Path: "/" + f + "/limited", Methods: []string{"POST"}, Service: "faults.greet", Active: proto.Bool(true), DataFormat: f, RateLimit: 0.001, RateBurst: 1},
 		)
 	}
 	for _, f := range []string{"soap11", "soap12"} {
 		chans = append(chans,
-			&agentv1.Channel{Name: f + "-routed", Path: "/" + f + "/routed", Methods: []string{"POST"}, Active: true, DataFormat: f,
+			&adminv1.Channel{Name: f + "-routed", Path: "/" + f + "/routed", Methods: []string{"POST"}, Active: proto.Bool(true), DataFormat: f,
 				SoapActions: map[string]string{"Greet": "faults.greet", "GetQuote": "faults.quote"}})
 	}
 	env := &faultsEnv{log: &testenv.LogBuffer{}, sink: &eventSink{}}
 	e := engine.New(slog.New(slog.NewTextHandler(env.log, nil)), 5*time.Second)
 	e.Observer = env.sink
-	s := &agentv1.Snapshot{Revision: 1, Packages: []*agentv1.Package{pkg}, Channels: chans}
+	s := &agentv1.Desired{Revision: 1, Packages: []*adminv1.Package{pkg}, Channels: chans}
 	if _, errs := e.Apply(context.Background(), s); len(errs) > 0 {
 		t.Fatalf("apply: %v", errs)
 	}

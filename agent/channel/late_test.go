@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/sdk"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // overrun is an Invoker whose calls all overrun: each answers late, from
@@ -54,8 +56,8 @@ func TestLateAnswer(t *testing.T) {
 			`<faultcode>soap:Server</faultcode><faultstring>the service did not finish within its deadline of 100ms</faultstring><detail><w:status xmlns:w="urn:weft:fault">504</w:status>`, http.StatusInternalServerError},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			router, err := NewRouter([]*agentv1.Channel{
-				{Name: "slow", Path: "/slow", Service: "slow", Methods: []string{"POST"}, Active: true, TimeoutMs: 100, DataFormat: tt.format},
+			router, err := NewRouter([]*adminv1.Channel{
+				{Name: "slow", Path: "/slow", Service: "slow", Methods: []string{"POST"}, Active: proto.Bool(true), TimeoutMs: 100, DataFormat: tt.format},
 			}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -121,8 +123,8 @@ func TestLateAnswer(t *testing.T) {
 // connection go with the late answer, while the call still holds the
 // request's goroutine: the client reads the answer, then the end.
 func TestLateAnswerClosesConnection(t *testing.T) {
-	router, err := NewRouter([]*agentv1.Channel{
-		{Name: "slow", Path: "/slow", Service: "slow", Methods: []string{"POST"}, Active: true, TimeoutMs: 100},
+	router, err := NewRouter([]*adminv1.Channel{
+		{Name: "slow", Path: "/slow", Service: "slow", Methods: []string{"POST"}, Active: proto.Bool(true), TimeoutMs: 100},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/sdk"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // outcomes is an Invoker that answers each service with its outcome, and
@@ -27,14 +29,14 @@ func (o outcomes) Call(_ context.Context, service string, req sdk.Request, input
 }
 
 func TestHandlerEvents(t *testing.T) {
-	router, err := NewRouter([]*agentv1.Channel{
+	router, err := NewRouter([]*adminv1.Channel{
 		ch("echo", "/echo", "echo", "POST"),
 		ch("broken", "/broken", "broken", "POST"),
 		ch("picky", "/picky", "picky", "POST"),
-		{Name: "small", Path: "/small", Service: "echo", Methods: []string{"POST"}, Active: true, MaxBodyBytes: 4},
-		{Name: "xml", Path: "/xml", Service: "garbled", Methods: []string{"POST"}, Active: true, DataFormat: "xml"},
-		{Name: "locked", Path: "/locked", Service: "echo", Methods: []string{"POST"}, Active: true, Security: "key"},
-		{Name: "limited", Path: "/limited", Service: "echo", Methods: []string{"POST"}, Active: true, RateLimit: 0.001, RateBurst: 1},
+		{Name: "small", Path: "/small", Service: "echo", Methods: []string{"POST"}, Active: proto.Bool(true), MaxBodyBytes: 4},
+		{Name: "xml", Path: "/xml", Service: "garbled", Methods: []string{"POST"}, Active: proto.Bool(true), DataFormat: "xml"},
+		{Name: "locked", Path: "/locked", Service: "echo", Methods: []string{"POST"}, Active: proto.Bool(true), Security: "key"},
+		{Name: "limited", Path: "/limited", Service: "echo", Methods: []string{"POST"}, Active: proto.Bool(true), RateLimit: 0.001, RateBurst: 1},
 	}, testVerifiers(t))
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +143,7 @@ func TestHandlerEvents(t *testing.T) {
 // TestHandlerObservesWithoutAllocating checks that an observer costs a
 // request no allocation: the event handed over comes from a pool.
 func TestHandlerObservesWithoutAllocating(t *testing.T) {
-	router, err := NewRouter([]*agentv1.Channel{ch("echo", "/echo", "echo", "POST")}, nil)
+	router, err := NewRouter([]*adminv1.Channel{ch("echo", "/echo", "echo", "POST")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

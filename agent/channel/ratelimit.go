@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // limiters holds the rate limit buckets of every channel, per client
@@ -56,7 +56,7 @@ var routerGen atomic.Uint64
 // allow takes a token for the client of r on channel ch of router. When
 // there is none, it returns false and how long until there is. now is
 // read only for a channel with a limit.
-func (l *limiters) allow(router *Router, ch *agentv1.Channel, r *http.Request, now func() time.Time) (bool, time.Duration) {
+func (l *limiters) allow(router *Router, ch *adminv1.Channel, r *http.Request, now func() time.Time) (bool, time.Duration) {
 	if router.gen > l.gen.Load() {
 		l.forget(router)
 	}

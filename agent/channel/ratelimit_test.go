@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"google.golang.org/protobuf/proto"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // limitedChannel is a channel taking rate requests a second, burst at once.
-func limitedChannel(name, format string, rate float64, burst int32) *agentv1.Channel {
-	return &agentv1.Channel{Name: name, Path: "/" + name, Methods: []string{"POST"}, Service: "svc", Active: true, DataFormat: format, RateLimit: rate, RateBurst: burst}
+func limitedChannel(name, format string, rate float64, burst int32) *adminv1.Channel {
+	return &adminv1.Channel{Name: name, Path: "/" + name, Methods: []string{"POST"}, Service: "svc", Active: proto.Bool(true), DataFormat: format, RateLimit: rate, RateBurst: burst}
 }
 
 // post serves one request from client address addr through h.
@@ -38,7 +40,7 @@ type swappable struct {
 	router *Router
 }
 
-func newSwappable(t *testing.T, chans ...*agentv1.Channel) *swappable {
+func newSwappable(t *testing.T, chans ...*adminv1.Channel) *swappable {
 	t.Helper()
 	s := &swappable{}
 	s.deploy(t, chans...)
@@ -49,7 +51,7 @@ func newSwappable(t *testing.T, chans ...*agentv1.Channel) *swappable {
 }
 
 // deploy swaps in a router for chans, as an agent does for a snapshot.
-func (s *swappable) deploy(t *testing.T, chans ...*agentv1.Channel) {
+func (s *swappable) deploy(t *testing.T, chans ...*adminv1.Channel) {
 	t.Helper()
 	r, err := NewRouter(chans, nil)
 	if err != nil {
@@ -199,7 +201,7 @@ func TestLimitersAllow(t *testing.T) {
 }
 
 // mustRouter builds a router for chans.
-func mustRouter(t *testing.T, chans ...*agentv1.Channel) *Router {
+func mustRouter(t *testing.T, chans ...*adminv1.Channel) *Router {
 	t.Helper()
 	r, err := NewRouter(chans, nil)
 	if err != nil {
@@ -300,14 +302,14 @@ func TestLimitersForget(t *testing.T) {
 	free := limitedChannel("free", "json", 0, 0)
 	var l limiters
 	old := mustRouter(t, a, b, c, free)
-	for _, ch := range []*agentv1.Channel{a, b, c} {
+	for _, ch := range []*adminv1.Channel{a, b, c} {
 		if ok, _ := l.allow(old, ch, fromClient(1), at(t0)); !ok {
 			t.Fatalf("channel %s refused the first request", ch.GetName())
 		}
 	}
 	unlimitedB := limitedChannel("b", "json", 0, 0)
 	inactiveC := limitedChannel("c", "json", 0.01, 1)
-	inactiveC.Active = false
+	inactiveC.Active = proto.Bool(false)
 	newer := mustRouter(t, unlimitedB, inactiveC, free) // a is gone
 	if ok, _ := l.allow(newer, free, fromClient(1), at(t0)); !ok {
 		t.Fatal("an unlimited channel refused a request")

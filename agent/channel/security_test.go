@@ -17,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
 	"github.com/weft-dev/weft/agent/shared/secdef"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // recorder is an Invoker that answers with the service it ran and who the
@@ -302,13 +304,13 @@ func TestHandlerSecurity(t *testing.T) {
 	}
 	formats := []string{"json", "xml", "soap11", "soap12"}
 
-	var chans []*agentv1.Channel
+	var chans []*adminv1.Channel
 	for _, k := range kinds {
 		for _, f := range formats {
-			chans = append(chans, &agentv1.Channel{Name: k.security + "-" + f, Path: "/" + k.security + "/" + f, Methods: []string{"POST"}, Service: "svc", Active: true, DataFormat: f, Security: k.security})
+			chans = append(chans, &adminv1.Channel{Name: k.security + "-" + f, Path: "/" + k.security + "/" + f, Methods: []string{"POST"}, Service: "svc", Active: proto.Bool(true), DataFormat: f, Security: k.security})
 		}
 	}
-	chans = append(chans, &agentv1.Channel{Name: "open", Path: "/open", Methods: []string{"POST"}, Service: "svc", Active: true})
+	chans = append(chans, &adminv1.Channel{Name: "open", Path: "/open", Methods: []string{"POST"}, Service: "svc", Active: proto.Bool(true)})
 	router, err := NewRouter(chans, testVerifiers(t))
 	if err != nil {
 		t.Fatal(err)
@@ -387,16 +389,16 @@ func TestNewRouterSecurity(t *testing.T) {
 	verifiers := testVerifiers(t)
 	tests := []struct {
 		name    string
-		channel *agentv1.Channel
+		channel *adminv1.Channel
 		err     string
 	}{
-		{"known", &agentv1.Channel{Name: "a", Path: "/a", Methods: []string{"POST"}, Service: "s", Active: true, Security: "basic"}, ""},
-		{"missing", &agentv1.Channel{Name: "a", Path: "/a", Methods: []string{"POST"}, Service: "s", Active: true, Security: "partner"}, `channel a: security definition "partner" is not in the snapshot`},
-		{"missing but inactive", &agentv1.Channel{Name: "a", Path: "/a", Methods: []string{"POST"}, Service: "s", Security: "partner"}, ""},
+		{"known", &adminv1.Channel{Name: "a", Path: "/a", Methods: []string{"POST"}, Service: "s", Active: proto.Bool(true), Security: "basic"}, ""},
+		{"missing", &adminv1.Channel{Name: "a", Path: "/a", Methods: []string{"POST"}, Service: "s", Active: proto.Bool(true), Security: "partner"}, `channel a: security definition "partner" is not in the snapshot`},
+		{"missing but inactive", &adminv1.Channel{Name: "a", Path: "/a", Methods: []string{"POST"}, Service: "s", Security: "partner"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewRouter([]*agentv1.Channel{tt.channel}, verifiers)
+			_, err := NewRouter([]*adminv1.Channel{tt.channel}, verifiers)
 			switch {
 			case tt.err == "" && err != nil:
 				t.Fatalf("NewRouter = %v, want nil", err)

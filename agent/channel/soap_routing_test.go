@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"google.golang.org/protobuf/proto"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Input types that tell the routed service apart: the same <id>7</id> is a
@@ -60,10 +62,10 @@ func TestHandlerSOAPRouting(t *testing.T) {
 		"CancelOrder":       "orders.cancel",
 		"urn:shop:GetOrder": "orders.special", // an exact match beats a last segment
 	}
-	chans := []*agentv1.Channel{
-		{Name: "shop11", Path: "/shop11", Methods: []string{"POST"}, Active: true, DataFormat: "soap11", SoapActions: actions},
-		{Name: "shop12", Path: "/shop12", Methods: []string{"POST"}, Active: true, DataFormat: "soap12", SoapActions: actions},
-		{Name: "fallback", Path: "/fallback", Methods: []string{"POST"}, Active: true, DataFormat: "soap11", SoapActions: actions, Service: "orders.default"},
+	chans := []*adminv1.Channel{
+		{Name: "shop11", Path: "/shop11", Methods: []string{"POST"}, Active: proto.Bool(true), DataFormat: "soap11", SoapActions: actions},
+		{Name: "shop12", Path: "/shop12", Methods: []string{"POST"}, Active: proto.Bool(true), DataFormat: "soap12", SoapActions: actions},
+		{Name: "fallback", Path: "/fallback", Methods: []string{"POST"}, Active: proto.Bool(true), DataFormat: "soap11", SoapActions: actions, Service: "orders.default"},
 	}
 	router, err := NewRouter(chans, nil)
 	if err != nil {
@@ -149,10 +151,10 @@ func TestHandlerParams(t *testing.T) {
 		Tags   []string `json:"tags"`
 		Status string   `json:"status"`
 	}
-	chans := []*agentv1.Channel{
-		{Name: "order", Path: "/orders/{id}", Methods: []string{"GET", "POST"}, Service: "orders.get", Active: true},
-		{Name: "order-xml", Path: "/xml/orders/{id}", Methods: []string{"POST"}, Service: "orders.get", Active: true, DataFormat: "xml"},
-		{Name: "list", Path: "/lists/{id}", Methods: []string{"POST"}, Service: "lists.put", Active: true},
+	chans := []*adminv1.Channel{
+		{Name: "order", Path: "/orders/{id}", Methods: []string{"GET", "POST"}, Service: "orders.get", Active: proto.Bool(true)},
+		{Name: "order-xml", Path: "/xml/orders/{id}", Methods: []string{"POST"}, Service: "orders.get", Active: proto.Bool(true), DataFormat: "xml"},
+		{Name: "list", Path: "/lists/{id}", Methods: []string{"POST"}, Service: "lists.put", Active: proto.Bool(true)},
 	}
 	router, err := NewRouter(chans, nil)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/state"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -25,16 +26,16 @@ var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // helloSnap returns a snapshot at rev of the example hello package at
 // version, answering with greeting.
-func helloSnap(t *testing.T, rev, version int64, greeting string) *agentv1.Snapshot {
+func helloSnap(t *testing.T, rev, version int64, greeting string) *agentv1.Desired {
 	t.Helper()
 	src, err := os.ReadFile("../../deploy/examples/hello/hello.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	src = []byte(strings.Replace(string(src), `"Hello"`, `"`+greeting+`"`, 1))
-	files := []*agentv1.SourceFile{{Name: "hello.go", Content: src}}
-	s := &agentv1.Snapshot{Revision: rev, Nonce: "n", Packages: []*agentv1.Package{{
-		Name: "hello", Version: version, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Files: files,
+	files := []*adminv1.SourceFile{{Name: "hello.go", Content: src}}
+	s := &agentv1.Desired{Revision: rev, Nonce: "n", Packages: []*adminv1.Package{{
+		Name: "hello", Version: version, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Sources: files,
 	}}}
 	s.Hash = snapshot.Hash(s)
 	return s
@@ -43,7 +44,7 @@ func helloSnap(t *testing.T, rev, version int64, greeting string) *agentv1.Snaps
 // failingBackups fails every backup.
 type failingBackups struct{ *state.Dir }
 
-func (failingBackups) KeepBackup(*agentv1.Snapshot, int64, time.Time) (state.Backup, error) {
+func (failingBackups) KeepBackup(*agentv1.Desired, int64, time.Time) (state.Backup, error) {
 	return state.Backup{}, errors.New("disk full")
 }
 
@@ -68,21 +69,21 @@ func newTestClient(t *testing.T, addr string, limit int, wrap func(*state.Dir) B
 
 func TestApplyKeepsBackups(t *testing.T) {
 	broken := helloSnap(t, 6, 5, "Hey")
-	broken.Packages[0].Files[0].Content = append(broken.Packages[0].Files[0].Content, "\nfunc f() { undefinedThing() }\n"...)
-	broken.Packages[0].Sha256 = snapshot.PackageHash(broken.Packages[0].Files)
+	broken.Packages[0].Sources[0].Content = append(broken.Packages[0].Sources[0].Content, "\nfunc f() { undefinedThing() }\n"...)
+	broken.Packages[0].Sha256 = snapshot.PackageHash(broken.Packages[0].Sources)
 
 	tests := []struct {
 		name  string
 		limit int
 		wrap  func(*state.Dir) Backups
-		snaps []*agentv1.Snapshot
+		snaps []*agentv1.Desired
 		acks  int     // how many of snaps are ACKed, the first ones
 		want  []int64 // revisions backed up, newest first
 	}{
 		{
 			name:  "each replaced state, newest first, within the limit",
 			limit: 2,
-			snaps: []*agentv1.Snapshot{
+			snaps: []*agentv1.Desired{
 				helloSnap(t, 1, 1, "Hello"), helloSnap(t, 3, 2, "Howdy"), helloSnap(t, 4, 3, "Hi"), helloSnap(t, 5, 4, "Hey"),
 			},
 			acks: 4,
@@ -91,7 +92,7 @@ func TestApplyKeepsBackups(t *testing.T) {
 		{
 			name:  "no backup of a revision that changed nothing, nor of a refused one",
 			limit: 10,
-			snaps: []*agentv1.Snapshot{
+			snaps: []*agentv1.Desired{
 				helloSnap(t, 1, 1, "Hello"), helloSnap(t, 2, 1, "Hello"), helloSnap(t, 3, 2, "Howdy"), broken,
 			},
 			acks: 3,
@@ -100,21 +101,21 @@ func TestApplyKeepsBackups(t *testing.T) {
 		{
 			name:  "no backup of the empty state at revision 0",
 			limit: 10,
-			snaps: []*agentv1.Snapshot{{Revision: 0, Hash: snapshot.Hash(&agentv1.Snapshot{})}, helloSnap(t, 1, 1, "Hello"), helloSnap(t, 2, 2, "Howdy")},
+			snaps: []*agentv1.Desired{{Revision: 0, Hash: snapshot.Hash(&agentv1.Desired{})}, helloSnap(t, 1, 1, "Hello"), helloSnap(t, 2, 2, "Howdy")},
 			acks:  3,
 			want:  []int64{1},
 		},
 		{
 			name:  "limit 0 keeps none",
 			limit: 0,
-			snaps: []*agentv1.Snapshot{helloSnap(t, 1, 1, "Hello"), helloSnap(t, 2, 2, "Howdy")},
+			snaps: []*agentv1.Desired{helloSnap(t, 1, 1, "Hello"), helloSnap(t, 2, 2, "Howdy")},
 			acks:  2,
 		},
 		{
 			name:  "a failed backup still swaps and ACKs",
 			limit: 10,
 			wrap:  func(d *state.Dir) Backups { return failingBackups{d} },
-			snaps: []*agentv1.Snapshot{helloSnap(t, 1, 1, "Hello"), helloSnap(t, 2, 2, "Howdy")},
+			snaps: []*agentv1.Desired{helloSnap(t, 1, 1, "Hello"), helloSnap(t, 2, 2, "Howdy")},
 			acks:  2,
 		},
 	}
@@ -150,7 +151,7 @@ func TestApplyKeepsBackups(t *testing.T) {
 // Commands, and hands back what the agent answers.
 type fakeControlPlane struct {
 	agentv1.UnimplementedAgentServiceServer
-	snaps   chan *agentv1.Snapshot
+	snaps   chan *agentv1.Desired
 	acks    chan *agentv1.SyncRequest
 	cmds    chan *agentv1.Command
 	results chan *agentv1.CommandResult
@@ -163,7 +164,7 @@ func (f *fakeControlPlane) Sync(stream agentv1.AgentService_SyncServer) error {
 	for {
 		select {
 		case s := <-f.snaps:
-			if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Snapshot{Snapshot: s}}); err != nil {
+			if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Desired{Desired: s}}); err != nil {
 				return err
 			}
 			r, err := stream.Recv()
@@ -200,7 +201,7 @@ func (f *fakeControlPlane) Commands(stream agentv1.AgentService_CommandsServer) 
 
 func TestListBackupsCommand(t *testing.T) {
 	cp := &fakeControlPlane{
-		snaps: make(chan *agentv1.Snapshot), acks: make(chan *agentv1.SyncRequest),
+		snaps: make(chan *agentv1.Desired), acks: make(chan *agentv1.SyncRequest),
 		cmds: make(chan *agentv1.Command), results: make(chan *agentv1.CommandResult),
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -38,9 +38,9 @@ import (
 // Engine is what the client drives.
 type Engine interface {
 	// Apply serves snap and returns it with its hash, or refuses it.
-	Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError)
+	Apply(ctx context.Context, snap *agentv1.Desired) (*agentv1.Desired, []*agentv1.ObjectError)
 	// Applied is the snapshot served now, nil for none.
-	Applied() *agentv1.Snapshot
+	Applied() *agentv1.Desired
 	HeldHashes() []string
 	Inventory() *agentv1.Inventory
 	Invoke(ctx context.Context, service string, req sdk.Request, input []byte, timeout time.Duration) channel.Outcome
@@ -49,12 +49,12 @@ type Engine interface {
 
 // Saver keeps the last good snapshot, the one the agent boots from.
 type Saver interface {
-	Save(s *agentv1.Snapshot) error
+	Save(s *agentv1.Desired) error
 }
 
 // Backups keeps the states that swaps replaced.
 type Backups interface {
-	KeepBackup(replaced *agentv1.Snapshot, replacedBy int64, at time.Time) (state.Backup, error)
+	KeepBackup(replaced *agentv1.Desired, replacedBy int64, at time.Time) (state.Backup, error)
 	Backups() ([]state.Backup, error)
 	BackupLimit() int
 }
@@ -289,7 +289,7 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 				Revision: acked.GetRevision(), Nonce: acked.GetNonce(), Hash: acked.GetHash(), NotPersisted: reason,
 			}}}
 		case m := <-msgs:
-			snap := m.GetSnapshot()
+			snap := m.GetDesired()
 			if snap == nil {
 				continue
 			}
@@ -319,10 +319,10 @@ func (c *Client) session(ctx context.Context, api agentv1.AgentServiceClient) (b
 }
 
 // apply applies one snapshot and returns the ACK or NACK to send.
-func (c *Client) apply(ctx context.Context, snap *agentv1.Snapshot) *agentv1.SyncRequest {
+func (c *Client) apply(ctx context.Context, snap *agentv1.Desired) *agentv1.SyncRequest {
 	prev := c.engine.Applied() // only this client applies after boot
 	errs := checkJobs(snap)
-	var st *agentv1.Snapshot
+	var st *agentv1.Desired
 	if len(errs) == 0 {
 		st, errs = c.engine.Apply(ctx, snap)
 	}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/shared/jobspec"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // Jobs is the agent's scheduler as the client drives it.
 type Jobs interface {
 	// Set gives it the jobs of the snapshot just applied.
-	Set(jobs []*agentv1.Job)
+	Set(jobs []*adminv1.Job)
 	// RunNow runs a job at once, for the control plane's run_job.
 	RunNow(ctx context.Context, name string) (*agentv1.JobRun, error)
 }
@@ -84,7 +85,7 @@ func (k coordinator) Report(ctx context.Context, runs []*agentv1.JobRun) error {
 }
 
 // checkJobs returns an error per job of snap the scheduler could not run.
-func checkJobs(snap *agentv1.Snapshot) []*agentv1.ObjectError {
+func checkJobs(snap *agentv1.Desired) []*agentv1.ObjectError {
 	var errs []*agentv1.ObjectError
 	for _, j := range snap.GetJobs() {
 		if err := jobspec.Validate(j); err != nil {

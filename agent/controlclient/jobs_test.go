@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/shared/snapshot"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -26,7 +27,7 @@ type fakeJobs struct {
 
 var _ Jobs = (*fakeJobs)(nil)
 
-func (f *fakeJobs) Set(jobs []*agentv1.Job) {
+func (f *fakeJobs) Set(jobs []*adminv1.Job) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var names []string
@@ -60,7 +61,7 @@ func (f *fakeJobs) ranSoFar() []string {
 }
 
 // withJobs returns snap with jobs, hashed again.
-func withJobs(snap *agentv1.Snapshot, jobs ...*agentv1.Job) *agentv1.Snapshot {
+func withJobs(snap *agentv1.Desired, jobs ...*adminv1.Job) *agentv1.Desired {
 	snap.Jobs = jobs
 	snap.Hash = snapshot.Hash(snap)
 	return snap
@@ -68,7 +69,7 @@ func withJobs(snap *agentv1.Snapshot, jobs ...*agentv1.Job) *agentv1.Snapshot {
 
 func TestJobsThroughTheClient(t *testing.T) {
 	cp := &fakeControlPlane{
-		snaps: make(chan *agentv1.Snapshot), acks: make(chan *agentv1.SyncRequest),
+		snaps: make(chan *agentv1.Desired), acks: make(chan *agentv1.SyncRequest),
 		cmds: make(chan *agentv1.Command), results: make(chan *agentv1.CommandResult),
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -97,7 +98,7 @@ func TestJobsThroughTheClient(t *testing.T) {
 		}
 	})
 
-	tick := &agentv1.Job{Name: "tick", Service: "hello.greet", Type: "interval", IntervalMs: 60_000, Active: true, Placement: "every"}
+	tick := &adminv1.Job{Name: "tick", Service: "hello.greet", Type: "interval", Interval: &adminv1.JobInterval{Minutes: 1}, Active: proto.Bool(true), Placement: "every"}
 	cp.snaps <- withJobs(helloSnap(t, 10, 1, "Hello"), tick)
 	if r := <-cp.acks; r.GetAck().GetRevision() != 10 {
 		t.Fatalf("snapshot r10 with a good job: %v, want an ACK", r)
@@ -108,7 +109,7 @@ func TestJobsThroughTheClient(t *testing.T) {
 
 	// A bad job refuses the whole snapshot, even its good package: nothing
 	// of it is applied, saved or given to the scheduler.
-	broken := &agentv1.Job{Name: "broken", Service: "hello.greet", Type: "cron", Cron: "* * *", Active: true}
+	broken := &adminv1.Job{Name: "broken", Service: "hello.greet", Type: "cron", Cron: "* * *", Active: proto.Bool(true)}
 	cp.snaps <- withJobs(helloSnap(t, 11, 2, "Howdy"), tick, broken)
 	r := <-cp.acks
 	want := &agentv1.Nack{Revision: 11, Nonce: "n", Errors: []*agentv1.ObjectError{{

@@ -36,10 +36,10 @@ type persister struct {
 	now     func() time.Time
 
 	mu      sync.Mutex
-	snap    *agentv1.Snapshot // served and not yet on disk; nil when on disk
-	pending []pendingBackup   // not yet on disk, oldest first
-	reason  string            // why something is not on disk; "" when all is
-	lost    int               // backups dropped beyond maxPendingBackups
+	snap    *agentv1.Desired // served and not yet on disk; nil when on disk
+	pending []pendingBackup  // not yet on disk, oldest first
+	reason  string           // why something is not on disk; "" when all is
+	lost    int              // backups dropped beyond maxPendingBackups
 
 	// changed holds a token when reason changed, for the Sync session to
 	// report; work holds one when something waits to be written.
@@ -49,7 +49,7 @@ type persister struct {
 
 // pendingBackup is a backup not yet written.
 type pendingBackup struct {
-	replaced   *agentv1.Snapshot
+	replaced   *agentv1.Desired
 	replacedBy int64
 	at         time.Time
 }
@@ -61,7 +61,7 @@ func newPersister(s Saver, log *slog.Logger, now func() time.Time) *persister {
 // keep writes next, the state a swap just made current, and a backup of
 // prev, the state it replaced, together with whatever earlier writes
 // failed. It returns why something is not on disk; "" when all is.
-func (p *persister) keep(prev, next *agentv1.Snapshot) string {
+func (p *persister) keep(prev, next *agentv1.Desired) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.backups != nil && prev != nil && prev.GetRevision() != 0 && prev.GetHash() != next.GetHash() {

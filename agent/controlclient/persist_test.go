@@ -83,7 +83,7 @@ func TestApplyReportsWhatIsNotOnDisk(t *testing.T) {
 	}
 
 	breakDir(t, dir.Path())
-	for _, s := range []*agentv1.Snapshot{helloSnap(t, 2, 2, "Howdy"), helloSnap(t, 3, 3, "Hi")} {
+	for _, s := range []*agentv1.Desired{helloSnap(t, 2, 2, "Howdy"), helloSnap(t, 3, 3, "Hi")} {
 		ack := c.apply(ctx, s).GetAck()
 		if ack == nil || ack.GetRevision() != s.GetRevision() || ack.GetHash() != s.GetHash() {
 			t.Fatalf("snapshot r%d into a broken state dir: %v; want it ACKed", s.GetRevision(), ack)
@@ -127,7 +127,7 @@ func TestApplyReportsWhatIsNotOnDisk(t *testing.T) {
 // not.
 type ackRecorder struct {
 	agentv1.UnimplementedAgentServiceServer
-	snaps chan *agentv1.Snapshot
+	snaps chan *agentv1.Desired
 	got   chan *agentv1.SyncRequest
 }
 
@@ -139,7 +139,7 @@ func (f *ackRecorder) Sync(stream agentv1.AgentService_SyncServer) error {
 		for {
 			select {
 			case s := <-f.snaps:
-				if stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Snapshot{Snapshot: s}}) != nil {
+				if stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Desired{Desired: s}}) != nil {
 					return
 				}
 			case <-stream.Context().Done():
@@ -179,7 +179,7 @@ func (f *ackRecorder) next(t *testing.T, what string) *agentv1.Ack {
 // retries the write, and once it succeeds sends the ACK of the state it
 // serves again, with the same nonce and nothing unpersisted.
 func TestAckAgainWhenTheDiskRecovers(t *testing.T) {
-	cp := &ackRecorder{snaps: make(chan *agentv1.Snapshot), got: make(chan *agentv1.SyncRequest)}
+	cp := &ackRecorder{snaps: make(chan *agentv1.Desired), got: make(chan *agentv1.SyncRequest)}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

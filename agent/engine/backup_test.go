@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/state"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // The agent backs up the state a swap replaced from Current. That state
@@ -18,14 +20,14 @@ func TestReplacedStateRestoresFromBackup(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	e := New(log, 5*time.Second)
-	ch := &agentv1.Channel{Name: "hello", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}
+	ch := &adminv1.Channel{Name: "hello", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}
 	v1 := helloPackage(t, "Hello")
-	if _, errs := e.Apply(ctx, snap(1, []*agentv1.Package{v1}, ch)); len(errs) > 0 {
+	if _, errs := e.Apply(ctx, snap(1, []*adminv1.Package{v1}, ch)); len(errs) > 0 {
 		t.Fatalf("apply r1: %v", errs)
 	}
-	held := &agentv1.Package{Name: v1.Name, Version: v1.Version, Sha256: v1.Sha256, Services: v1.Services}
-	moved := &agentv1.Channel{Name: "hello", Path: "/api/v2/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}
-	if _, errs := e.Apply(ctx, snap(2, []*agentv1.Package{held}, moved)); len(errs) > 0 {
+	held := &adminv1.Package{Name: v1.Name, Version: v1.Version, Sha256: v1.Sha256, Services: v1.Services}
+	moved := &adminv1.Channel{Name: "hello", Path: "/api/v2/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}
+	if _, errs := e.Apply(ctx, snap(2, []*adminv1.Package{held}, moved)); len(errs) > 0 {
 		t.Fatalf("apply r2 without files: %v", errs)
 	}
 
@@ -36,7 +38,7 @@ func TestReplacedStateRestoresFromBackup(t *testing.T) {
 	replaced := e.Applied()
 	v2 := helloPackage(t, "Howdy")
 	v2.Version = 2
-	next, errs := e.Apply(ctx, snap(3, []*agentv1.Package{v2}, moved))
+	next, errs := e.Apply(ctx, snap(3, []*adminv1.Package{v2}, moved))
 	if len(errs) > 0 {
 		t.Fatalf("apply r3: %v", errs)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
 	"github.com/weft-dev/weft/agent/shared/secdef"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -23,27 +24,27 @@ import (
 // OAuth2 token already fetched, and a connection's idle pool, survive an
 // unrelated deploy.
 type connections struct {
-	defs      map[string]*agentv1.SecurityDefinition
+	defs      map[string]*adminv1.SecurityDefinition
 	verifiers map[string]security.Verifier      // inbound definitions
 	auths     map[string]security.Authenticator // outbound definitions
 	certs     map[string]*tls.Certificate       // tls_client_cert definitions
 
-	outgoing map[string]*agentv1.OutgoingConnection
+	outgoing map[string]*adminv1.OutgoingConnection
 	conns    map[string]*outgoing.Conn // active connections
 }
 
 // buildConnections builds the connections of snap, reusing from prev what
 // did not change. fail records one error per object at fault.
-func buildConnections(prev *connections, snap *agentv1.Snapshot, log *slog.Logger, fail func(kind, name, format string, args ...any)) *connections {
+func buildConnections(prev *connections, snap *agentv1.Desired, log *slog.Logger, fail func(kind, name, format string, args ...any)) *connections {
 	if prev == nil {
 		prev = &connections{}
 	}
 	next := &connections{
-		defs:      map[string]*agentv1.SecurityDefinition{},
+		defs:      map[string]*adminv1.SecurityDefinition{},
 		verifiers: map[string]security.Verifier{},
 		auths:     map[string]security.Authenticator{},
 		certs:     map[string]*tls.Certificate{},
-		outgoing:  map[string]*agentv1.OutgoingConnection{},
+		outgoing:  map[string]*adminv1.OutgoingConnection{},
 		conns:     map[string]*outgoing.Conn{},
 	}
 	changedDefs := map[string]bool{}
@@ -169,7 +170,7 @@ func carry[V any](dst, src map[string]V, name string) {
 }
 
 // definition converts a snapshot's security definition.
-func definition(p *agentv1.SecurityDefinition) secdef.Definition {
+func definition(p *adminv1.SecurityDefinition) secdef.Definition {
 	return secdef.Definition{
 		Name:         p.GetName(),
 		Kind:         secdef.Kind(p.GetKind()),
@@ -201,7 +202,7 @@ func definition(p *agentv1.SecurityDefinition) secdef.Definition {
 }
 
 // outgoingConfig converts a snapshot's outgoing connection.
-func outgoingConfig(p *agentv1.OutgoingConnection) outgoing.Config {
+func outgoingConfig(p *adminv1.OutgoingConnection) outgoing.Config {
 	return outgoing.Config{
 		Name:               p.GetName(),
 		Address:            p.GetAddress(),

@@ -20,6 +20,7 @@ import (
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -52,9 +53,9 @@ func Get(ctx *sdk.Context, in In) (Out, error) {
 }
 `
 
-func relayPackage() *agentv1.Package {
-	files := []*agentv1.SourceFile{{Name: "relay.go", Content: []byte(relaySrc)}}
-	return &agentv1.Package{Name: "relay", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"relay.get"}, Files: files}
+func relayPackage() *adminv1.Package {
+	files := []*adminv1.SourceFile{{Name: "relay.go", Content: []byte(relaySrc)}}
+	return &adminv1.Package{Name: "relay", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"relay.get"}, Sources: files}
 }
 
 // backend is a remote the relay calls: it answers with its name, the id
@@ -81,20 +82,20 @@ const partnerSecret = "0123456789abcdef0123456789abcdef-partner"
 // connections of a snapshot serving the relay: the channel takes partner
 // JWTs, the connection sends the backend key.
 type relayObjects struct {
-	channels []*agentv1.Channel
-	security []*agentv1.SecurityDefinition
-	outgoing []*agentv1.OutgoingConnection
+	channels []*adminv1.Channel
+	security []*adminv1.SecurityDefinition
+	outgoing []*adminv1.OutgoingConnection
 }
 
 func newRelayObjects(address string) relayObjects {
 	return relayObjects{
-		channels: []*agentv1.Channel{{Name: "relay", Path: "/relay/{id}", Methods: []string{"POST"}, Service: "relay.get", Active: true, Security: "partner"}},
-		security: []*agentv1.SecurityDefinition{
+		channels: []*adminv1.Channel{{Name: "relay", Path: "/relay/{id}", Methods: []string{"POST"}, Service: "relay.get", Active: proto.Bool(true), Security: "partner"}},
+		security: []*adminv1.SecurityDefinition{
 			{Name: "partner", Kind: "jwt", Algorithms: []string{"HS256"}, Secret: partnerSecret, Issuer: "https://issuer.test"},
 			{Name: "backend-key", Kind: "api_key", Header: "X-Backend-Key", Key: "bk-1"},
 		},
-		outgoing: []*agentv1.OutgoingConnection{
-			{Name: "backend", Address: address, PathTemplate: "/items/{id}", Method: "POST", Security: "backend-key", TimeoutMs: 5000, Active: true},
+		outgoing: []*adminv1.OutgoingConnection{
+			{Name: "backend", Address: address, PathTemplate: "/items/{id}", Method: "POST", Security: "backend-key", TimeoutMs: 5000, Active: proto.Bool(true)},
 			{Name: "off", Address: address},
 		},
 	}
@@ -104,19 +105,19 @@ func newRelayObjects(address string) relayObjects {
 func (o relayObjects) clone() relayObjects {
 	var c relayObjects
 	for _, x := range o.channels {
-		c.channels = append(c.channels, proto.Clone(x).(*agentv1.Channel))
+		c.channels = append(c.channels, proto.Clone(x).(*adminv1.Channel))
 	}
 	for _, x := range o.security {
-		c.security = append(c.security, proto.Clone(x).(*agentv1.SecurityDefinition))
+		c.security = append(c.security, proto.Clone(x).(*adminv1.SecurityDefinition))
 	}
 	for _, x := range o.outgoing {
-		c.outgoing = append(c.outgoing, proto.Clone(x).(*agentv1.OutgoingConnection))
+		c.outgoing = append(c.outgoing, proto.Clone(x).(*adminv1.OutgoingConnection))
 	}
 	return c
 }
 
-func (o relayObjects) snapshot(rev int64) *agentv1.Snapshot {
-	s := &agentv1.Snapshot{Revision: rev, Packages: []*agentv1.Package{relayPackage()}, Channels: o.channels, Security: o.security, Outgoing: o.outgoing}
+func (o relayObjects) snapshot(rev int64) *agentv1.Desired {
+	s := &agentv1.Desired{Revision: rev, Packages: []*adminv1.Package{relayPackage()}, Channels: o.channels, Security: o.security, Outgoing: o.outgoing}
 	s.Hash = snapshot.Hash(s)
 	return s
 }
@@ -201,7 +202,7 @@ func TestApplyOutgoingConnections(t *testing.T) {
 	}
 
 	// An unrelated change reuses the connection and the verifier.
-	objs.channels = append(objs.channels, &agentv1.Channel{Name: "open", Path: "/open/{id}", Methods: []string{"POST"}, Service: "relay.get", Active: true})
+	objs.channels = append(objs.channels, &adminv1.Channel{Name: "open", Path: "/open/{id}", Methods: []string{"POST"}, Service: "relay.get", Active: proto.Bool(true)})
 	objs.apply(t, e, 2)
 	if got := e.Current().conns.conns["backend"]; got != conn {
 		t.Fatal("an unrelated deploy replaced the unchanged connection")
@@ -255,7 +256,7 @@ func TestApplyOutgoingConnections(t *testing.T) {
 
 	// A deactivated connection refuses calls with a 503.
 	off := objs.clone()
-	off.outgoing[0].Active = false
+	off.outgoing[0].Active = proto.Bool(false)
 	off.apply(t, e, 5)
 	out = e.Invoke(context.Background(), "relay.get", sdk.Request{}, []byte(`{"id":"1"}`), 0)
 	if out.Status != http.StatusServiceUnavailable || !strings.Contains(out.Error, `outgoing connection "backend" is inactive`) {
@@ -328,7 +329,7 @@ func TestApplyRefusesBadConnections(t *testing.T) {
 		{
 			name: "two definitions of one name",
 			edit: func(o *relayObjects) {
-				o.security = append(o.security, &agentv1.SecurityDefinition{Name: "partner", Kind: "basic_auth", Username: "u", Password: "p"})
+				o.security = append(o.security, &adminv1.SecurityDefinition{Name: "partner", Kind: "basic_auth", Username: "u", Password: "p"})
 			},
 			kind:      "security",
 			obj:       "partner",
@@ -337,7 +338,7 @@ func TestApplyRefusesBadConnections(t *testing.T) {
 		{
 			name: "two connections of one name",
 			edit: func(o *relayObjects) {
-				o.outgoing = append(o.outgoing, &agentv1.OutgoingConnection{Name: "backend", Address: "http://other.example", Active: true})
+				o.outgoing = append(o.outgoing, &adminv1.OutgoingConnection{Name: "backend", Address: "http://other.example", Active: proto.Bool(true)})
 			},
 			kind:      "outgoing",
 			obj:       "backend",
@@ -348,8 +349,8 @@ func TestApplyRefusesBadConnections(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			bad := good.clone()
 			bad.security = append(bad.security,
-				&agentv1.SecurityDefinition{Name: "bearer", Kind: "bearer", Token: "t-1"},
-				&agentv1.SecurityDefinition{Name: "inbound-only", Kind: "jwt", Algorithms: []string{"ES256"}, JwksUrl: "https://issuer.test/jwks", Issuer: "https://issuer.test"})
+				&adminv1.SecurityDefinition{Name: "bearer", Kind: "bearer", Token: "t-1"},
+				&adminv1.SecurityDefinition{Name: "inbound-only", Kind: "jwt", Algorithms: []string{"ES256"}, JwksUrl: "https://issuer.test/jwks", Issuer: "https://issuer.test"})
 			tt.edit(&bad)
 			_, errs := e.Apply(context.Background(), bad.snapshot(2))
 			var found bool
@@ -434,17 +435,17 @@ func TestApplyInactiveObjectsNeedNoDefinition(t *testing.T) {
 	srv := backend(t, "A")
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
 	o := newRelayObjects(srv.URL)
-	o.channels = append(o.channels, &agentv1.Channel{Name: "paused", Path: "/paused", Methods: []string{"POST"}, Service: "relay.get", Security: "left-out"})
-	o.outgoing = append(o.outgoing, &agentv1.OutgoingConnection{Name: "dormant", Address: srv.URL, Security: "left-out"})
+	o.channels = append(o.channels, &adminv1.Channel{Name: "paused", Path: "/paused", Methods: []string{"POST"}, Service: "relay.get", Security: "left-out"})
+	o.outgoing = append(o.outgoing, &adminv1.OutgoingConnection{Name: "dormant", Address: srv.URL, Security: "left-out"})
 	o.apply(t, e, 1)
 	if got := relay(t, e, "5"); got["server"] != "A" || got["key"] != "bk-1" {
 		t.Fatalf("relay = %v", got)
 	}
 
 	on := o.clone()
-	on.channels[1].Active = true
-	on.outgoing[2].Active = true
-	on.security = append(on.security, &agentv1.SecurityDefinition{Name: "left-out", Kind: "basic_auth", Username: "u", Password: "p"})
+	on.channels[1].Active = proto.Bool(true)
+	on.outgoing[2].Active = proto.Bool(true)
+	on.security = append(on.security, &adminv1.SecurityDefinition{Name: "left-out", Kind: "basic_auth", Username: "u", Password: "p"})
 	on.apply(t, e, 2)
 	if e.Current().conns.conns["dormant"] == nil {
 		t.Fatal("the activated connection was not built")

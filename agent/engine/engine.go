@@ -29,6 +29,7 @@ import (
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -36,7 +37,7 @@ import (
 // built.
 type State struct {
 	// Snapshot is the applied snapshot with every package's files.
-	Snapshot *agentv1.Snapshot
+	Snapshot *agentv1.Desired
 	// Hash is the snapshot's content hash.
 	Hash string
 
@@ -101,7 +102,7 @@ func (e *Engine) HeldHashes() []string {
 // snapshot now served, with its hash; otherwise one error per object at
 // fault, and the current state keeps serving. A package without files must
 // be one the engine holds.
-func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError) {
+func (e *Engine) Apply(ctx context.Context, snap *agentv1.Desired) (*agentv1.Desired, []*agentv1.ObjectError) {
 	p, errs := e.Prepare(ctx, snap)
 	if len(errs) > 0 {
 		return nil, errs
@@ -111,7 +112,7 @@ func (e *Engine) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Sn
 
 // Applied returns the snapshot served now, with its hash, or nil before the
 // first Apply.
-func (e *Engine) Applied() *agentv1.Snapshot {
+func (e *Engine) Applied() *agentv1.Desired {
 	if st := e.cur.Load(); st != nil {
 		return st.Snapshot
 	}
@@ -135,12 +136,12 @@ func (p *Prepared) State() *State { return p.next }
 
 // Prepare loads and checks snap beside the current state, as Apply does,
 // and holds the result for Commit or Abort. On errors nothing is held.
-func (e *Engine) Prepare(ctx context.Context, snap *agentv1.Snapshot) (*Prepared, []*agentv1.ObjectError) {
+func (e *Engine) Prepare(ctx context.Context, snap *agentv1.Desired) (*Prepared, []*agentv1.ObjectError) {
 	e.applyMu.Lock()
 	cur := e.cur.Load()
 	start := time.Now()
 	next := &State{
-		Snapshot: &agentv1.Snapshot{Revision: snap.GetRevision(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing(), Jobs: snap.GetJobs()},
+		Snapshot: &agentv1.Desired{Revision: snap.GetRevision(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing(), Jobs: snap.GetJobs()},
 		packages: make(map[string]*runtime.Package),
 		loads:    make(map[string]loadInfo),
 		services: make(map[string]*handler.Service),
@@ -153,9 +154,9 @@ func (e *Engine) Prepare(ctx context.Context, snap *agentv1.Snapshot) (*Prepared
 	owner := map[string]string{} // service -> package
 	for _, p := range snap.GetPackages() {
 		full, rt := e.held(cur, p.GetSha256())
-		if len(p.GetFiles()) > 0 {
+		if len(p.GetSources()) > 0 {
 			full = p
-			if got := snapshot.PackageHash(p.GetFiles()); got != p.GetSha256() {
+			if got := snapshot.PackageHash(p.GetSources()); got != p.GetSha256() {
 				fail("package", p.GetName(), "files hash to %s, the snapshot says %s", got, p.GetSha256())
 				continue
 			}
@@ -163,7 +164,7 @@ func (e *Engine) Prepare(ctx context.Context, snap *agentv1.Snapshot) (*Prepared
 			fail("package", p.GetName(), "the snapshot leaves out its files (sha256 %s) and this agent does not hold them", p.GetSha256())
 			continue
 		}
-		if size := filesSize(full.GetFiles()); e.MaxPackageBytes > 0 && size > e.MaxPackageBytes {
+		if size := filesSize(full.GetSources()); e.MaxPackageBytes > 0 && size > e.MaxPackageBytes {
 			fail("package", p.GetName(), "%d bytes of source; this agent takes at most %d (its --max-package-bytes)", size, e.MaxPackageBytes)
 			continue
 		}
@@ -198,8 +199,8 @@ func (e *Engine) Prepare(ctx context.Context, snap *agentv1.Snapshot) (*Prepared
 			next.services[name] = svc
 		}
 		next.packages[p.GetSha256()] = rt
-		next.Snapshot.Packages = append(next.Snapshot.Packages, &agentv1.Package{
-			Name: p.GetName(), Version: p.GetVersion(), Sha256: p.GetSha256(), Services: p.GetServices(), Files: full.GetFiles(),
+		next.Snapshot.Packages = append(next.Snapshot.Packages, &adminv1.Package{
+			Name: p.GetName(), Version: p.GetVersion(), Sha256: p.GetSha256(), Services: p.GetServices(), Sources: full.GetSources(),
 		})
 	}
 	var prevConns *connections
@@ -345,7 +346,7 @@ func closeLoaded(cur, next *State) {
 
 // channelServices returns the services a channel calls: its own, when set,
 // and those its SOAP actions route to.
-func channelServices(c *agentv1.Channel) []string {
+func channelServices(c *adminv1.Channel) []string {
 	var out []string
 	if c.GetService() != "" {
 		out = append(out, c.GetService())
@@ -357,7 +358,7 @@ func channelServices(c *agentv1.Channel) []string {
 }
 
 // held finds a loaded package by sha256 in st.
-func (e *Engine) held(st *State, sha string) (*agentv1.Package, *runtime.Package) {
+func (e *Engine) held(st *State, sha string) (*adminv1.Package, *runtime.Package) {
 	if st == nil {
 		return nil, nil
 	}
@@ -635,15 +636,15 @@ func NewCID() string {
 const cidAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 
 // sourceOf returns what the runtime loads of a package.
-func sourceOf(p *agentv1.Package) svcpkg.Source {
+func sourceOf(p *adminv1.Package) svcpkg.Source {
 	src := svcpkg.Source{Name: p.GetName()}
-	for _, f := range p.GetFiles() {
+	for _, f := range p.GetSources() {
 		src.Files = append(src.Files, svcpkg.File{Name: f.GetName(), Content: f.GetContent()})
 	}
 	return src
 }
 
-func filesSize(files []*agentv1.SourceFile) int64 {
+func filesSize(files []*adminv1.SourceFile) int64 {
 	var n int64
 	for _, f := range files {
 		n += int64(len(f.GetContent()))

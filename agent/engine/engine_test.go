@@ -9,26 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
 
-func helloPackage(t *testing.T, greeting string) *agentv1.Package {
+func helloPackage(t *testing.T, greeting string) *adminv1.Package {
 	t.Helper()
 	src, err := os.ReadFile("../../deploy/examples/hello/hello.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	src = []byte(strings.Replace(string(src), `"Hello"`, `"`+greeting+`"`, 1))
-	files := []*agentv1.SourceFile{{Name: "hello.go", Content: src}}
-	return &agentv1.Package{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Files: files}
+	files := []*adminv1.SourceFile{{Name: "hello.go", Content: src}}
+	return &adminv1.Package{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Sources: files}
 }
 
-func snap(rev int64, pkgs []*agentv1.Package, chans ...*agentv1.Channel) *agentv1.Snapshot {
-	s := &agentv1.Snapshot{Revision: rev, Packages: pkgs, Channels: chans}
+func snap(rev int64, pkgs []*adminv1.Package, chans ...*adminv1.Channel) *agentv1.Desired {
+	s := &agentv1.Desired{Revision: rev, Packages: pkgs, Channels: chans}
 	s.Hash = snapshot.Hash(s)
 	return s
 }
@@ -47,13 +50,13 @@ func TestApplySwapsAndRefuses(t *testing.T) {
 	if out := e.Invoke(context.Background(), "hello.greet", sdk.Request{}, nil, 0); out.Status != http.StatusServiceUnavailable {
 		t.Fatalf("invoke before any snapshot = %d, want 503", out.Status)
 	}
-	ch := &agentv1.Channel{Name: "hello", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}
+	ch := &adminv1.Channel{Name: "hello", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}
 	v1 := helloPackage(t, "Hello")
-	st, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{v1}, ch))
+	st, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{v1}, ch))
 	if len(errs) > 0 {
 		t.Fatalf("apply v1: %v", errs)
 	}
-	if st.Hash != snapshot.Hash(snap(1, []*agentv1.Package{v1}, ch)) {
+	if st.Hash != snapshot.Hash(snap(1, []*adminv1.Package{v1}, ch)) {
 		t.Fatal("state hash differs from the snapshot's")
 	}
 	if got := greet(t, e); !strings.Contains(got, "Hello, Ada!") {
@@ -61,29 +64,29 @@ func TestApplySwapsAndRefuses(t *testing.T) {
 	}
 
 	// A package the agent holds may come without its files.
-	held := &agentv1.Package{Name: v1.Name, Version: v1.Version, Sha256: v1.Sha256, Services: v1.Services}
-	if _, errs := e.Apply(context.Background(), snap(2, []*agentv1.Package{held}, ch)); len(errs) > 0 {
+	held := &adminv1.Package{Name: v1.Name, Version: v1.Version, Sha256: v1.Sha256, Services: v1.Services}
+	if _, errs := e.Apply(context.Background(), snap(2, []*adminv1.Package{held}, ch)); len(errs) > 0 {
 		t.Fatalf("apply without files: %v", errs)
 	}
-	if e.Current().Revision() != 2 || len(e.Current().Snapshot.GetPackages()[0].GetFiles()) != 1 {
+	if e.Current().Revision() != 2 || len(e.Current().Snapshot.GetPackages()[0].GetSources()) != 1 {
 		t.Fatal("the state after a file-less snapshot lost the package's files")
 	}
 
 	// Every kind of bad snapshot is refused, and v1 keeps serving.
 	broken := helloPackage(t, "Hello")
-	broken.Files[0].Content = append(broken.Files[0].Content, []byte("\nfunc broken() { undefinedThing() }\n")...)
-	broken.Sha256 = snapshot.PackageHash(broken.Files)
+	broken.Sources[0].Content = append(broken.Sources[0].Content, []byte("\nfunc broken() { undefinedThing() }\n")...)
+	broken.Sha256 = snapshot.PackageHash(broken.Sources)
 	tests := []struct {
 		name string
-		snap *agentv1.Snapshot
+		snap *agentv1.Desired
 		want string
 	}{
-		{"compile error", snap(3, []*agentv1.Package{broken}, ch), "undefined: undefinedThing"},
-		{"hash mismatch", snap(3, []*agentv1.Package{{Name: "hello", Sha256: "beef", Services: v1.Services, Files: v1.Files}}, ch), "files hash to"},
-		{"files missing", snap(3, []*agentv1.Package{{Name: "other", Sha256: "beef"}}), "does not hold them"},
-		{"channel without service", snap(3, []*agentv1.Package{held}, &agentv1.Channel{Name: "x", Path: "/x", Methods: []string{"POST"}, Service: "nope", Active: true}), `service "nope" is not in the snapshot`},
-		{"colliding channels", snap(3, []*agentv1.Package{held}, ch, &agentv1.Channel{Name: "y", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}), "both take POST"},
-		{"services differ", snap(3, []*agentv1.Package{{Name: "hello", Sha256: v1.Sha256, Services: []string{"hello.other"}}}), "registers services"},
+		{"compile error", snap(3, []*adminv1.Package{broken}, ch), "undefined: undefinedThing"},
+		{"hash mismatch", snap(3, []*adminv1.Package{{Name: "hello", Sha256: "beef", Services: v1.Services, Sources: v1.Sources}}, ch), "files hash to"},
+		{"files missing", snap(3, []*adminv1.Package{{Name: "other", Sha256: "beef"}}), "does not hold them"},
+		{"channel without service", snap(3, []*adminv1.Package{held}, &adminv1.Channel{Name: "x", Path: "/x", Methods: []string{"POST"}, Service: "nope", Active: proto.Bool(true)}), `service "nope" is not in the snapshot`},
+		{"colliding channels", snap(3, []*adminv1.Package{held}, ch, &adminv1.Channel{Name: "y", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}), "both take POST"},
+		{"services differ", snap(3, []*adminv1.Package{{Name: "hello", Sha256: v1.Sha256, Services: []string{"hello.other"}}}), "registers services"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,7 +112,7 @@ func TestApplySwapsAndRefuses(t *testing.T) {
 
 	// A new version swaps in.
 	v2 := helloPackage(t, "Howdy")
-	if _, errs := e.Apply(context.Background(), snap(4, []*agentv1.Package{v2}, ch)); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(4, []*adminv1.Package{v2}, ch)); len(errs) > 0 {
 		t.Fatalf("apply v2: %v", errs)
 	}
 	if got := greet(t, e); !strings.Contains(got, "Howdy, Ada!") {
@@ -122,7 +125,7 @@ func TestApplySwapsAndRefuses(t *testing.T) {
 
 func TestInvokeStatuses(t *testing.T) {
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{helloPackage(t, "Hello")})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{helloPackage(t, "Hello")})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	tests := []struct {
@@ -153,7 +156,7 @@ func TestInventory(t *testing.T) {
 		t.Fatalf("inventory before any snapshot = %v", inv)
 	}
 	v1 := helloPackage(t, "Hello")
-	if _, errs := e.Apply(context.Background(), snap(3, []*agentv1.Package{v1})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(3, []*adminv1.Package{v1})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	inv := e.Inventory()
@@ -165,7 +168,7 @@ func TestInventory(t *testing.T) {
 		t.Fatalf("loaded package = %v, want hello with its memory and load time", p)
 	}
 	// A package reused by the next snapshot keeps what its load measured.
-	if _, errs := e.Apply(context.Background(), snap(4, []*agentv1.Package{v1})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(4, []*adminv1.Package{v1})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	if q := e.Inventory().GetPackages()[0]; q.GetMemoryBytes() != p.GetMemoryBytes() || q.GetLoadedAtUnixMs() != p.GetLoadedAtUnixMs() {
@@ -179,11 +182,11 @@ func TestInventory(t *testing.T) {
 func TestCallOnAReplacedState(t *testing.T) {
 	logs := &testenv.LogBuffer{}
 	e := New(slog.New(slog.NewTextHandler(logs, nil)), 5*time.Second)
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{helloPackage(t, "Hello")})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{helloPackage(t, "Hello")})); len(errs) > 0 {
 		t.Fatalf("apply v1: %v", errs)
 	}
 	old := e.Current()
-	if _, errs := e.Apply(context.Background(), snap(2, []*agentv1.Package{helloPackage(t, "Howdy")})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(2, []*adminv1.Package{helloPackage(t, "Howdy")})); len(errs) > 0 {
 		t.Fatalf("apply v2: %v", errs)
 	}
 	testenv.Await(t, 30*time.Second, "the replaced interpreter closed", func() (bool, string) {

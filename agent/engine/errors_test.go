@@ -11,7 +11,7 @@ import (
 	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // TestCallerMessageByOrigin checks the one rule of what an invocation's
@@ -24,7 +24,7 @@ func TestCallerMessageByOrigin(t *testing.T) {
 	sink := &observetest.Sink{}
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
 	e.Observer = sink
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{boomPackage()})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{boomPackage()})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	job := sdk.Request{Method: scheduler.JobMethod, Header: http.Header{scheduler.JobHeader: {"nightly"}}}

@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/channel"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // TestApplyInboundDefinitions builds the verifiers of an introspecting
@@ -41,12 +43,12 @@ func TestApplyInboundDefinitions(t *testing.T) {
 
 	objs := newRelayObjects("http://backend.invalid")
 	objs.security = append(objs.security,
-		&agentv1.SecurityDefinition{Name: "idp", Kind: "bearer", IntrospectionUrl: idp.URL, ClientId: "weft", ClientSecret: "s", CacheSeconds: 5},
-		&agentv1.SecurityDefinition{Name: "mtls", Kind: "tls_client_cert", CaPem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		&adminv1.SecurityDefinition{Name: "idp", Kind: "bearer", IntrospectionUrl: idp.URL, ClientId: "weft", ClientSecret: "s", CacheSeconds: 5},
+		&adminv1.SecurityDefinition{Name: "mtls", Kind: "tls_client_cert", CaPem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 			AllowedSubjects: []string{"acme"}, AllowedSans: []string{"*.acme.example"}})
 	objs.channels = append(objs.channels,
-		&agentv1.Channel{Name: "by-token", Path: "/by-token", Methods: []string{"POST"}, Service: "relay.get", Active: true, Security: "idp"},
-		&agentv1.Channel{Name: "by-cert", Path: "/by-cert", Methods: []string{"POST"}, Service: "relay.get", Active: true, Security: "mtls"})
+		&adminv1.Channel{Name: "by-token", Path: "/by-token", Methods: []string{"POST"}, Service: "relay.get", Active: proto.Bool(true), Security: "idp"},
+		&adminv1.Channel{Name: "by-cert", Path: "/by-cert", Methods: []string{"POST"}, Service: "relay.get", Active: proto.Bool(true), Security: "mtls"})
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
 	objs.apply(t, e, 1)
 	if c := e.Current().conns; c.verifiers["idp"] == nil || c.verifiers["mtls"] == nil || c.auths["idp"] != nil || c.auths["mtls"] != nil || c.certs["mtls"] != nil {

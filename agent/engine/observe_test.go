@@ -9,13 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/observe/observetest"
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 const boomSrc = `package boom
@@ -42,10 +44,10 @@ func init() {
 }
 `
 
-func boomPackage() *agentv1.Package {
-	files := []*agentv1.SourceFile{{Name: "boom.go", Content: []byte(boomSrc)}}
-	return &agentv1.Package{Name: "boom", Version: 1, Sha256: snapshot.PackageHash(files),
-		Services: []string{"boom.error", "boom.ok", "boom.panic", "boom.refuse"}, Files: files}
+func boomPackage() *adminv1.Package {
+	files := []*adminv1.SourceFile{{Name: "boom.go", Content: []byte(boomSrc)}}
+	return &adminv1.Package{Name: "boom", Version: 1, Sha256: snapshot.PackageHash(files),
+		Services: []string{"boom.error", "boom.ok", "boom.panic", "boom.refuse"}, Sources: files}
 }
 
 func TestInvokeEvents(t *testing.T) {
@@ -60,8 +62,8 @@ func TestInvokeEvents(t *testing.T) {
 	if got := sink.Take(); len(got) != 0 {
 		t.Fatalf("events before any config: %+v, want none", got)
 	}
-	ch := &agentv1.Channel{Name: "say", Path: "/say", Methods: []string{"POST"}, Service: "boom.ok", Active: true}
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{boomPackage(), chainPackage(1, "")}, ch)); len(errs) > 0 {
+	ch := &adminv1.Channel{Name: "say", Path: "/say", Methods: []string{"POST"}, Service: "boom.ok", Active: proto.Bool(true)}
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{boomPackage(), chainPackage(1, "")}, ch)); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 

@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 const loopySrc = `package loopy
@@ -43,12 +45,12 @@ func init() {
 `
 
 // loopyEngine is an engine serving the loopy package and chans.
-func loopyEngine(t *testing.T, chans ...*agentv1.Channel) *Engine {
+func loopyEngine(t *testing.T, chans ...*adminv1.Channel) *Engine {
 	t.Helper()
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
-	files := []*agentv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
-	pkg := &agentv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Files: files}
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg}, chans...)); len(errs) > 0 {
+	files := []*adminv1.SourceFile{{Name: "loopy.go", Content: []byte(loopySrc)}}
+	pkg := &adminv1.Package{Name: "loopy", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"loopy.ok", "loopy.sleep", "loopy.spin"}, Sources: files}
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{pkg}, chans...)); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	return e
@@ -96,9 +98,9 @@ func TestRunawayIsReplaced(t *testing.T) {
 // code.
 func TestRunawayOnChannel(t *testing.T) {
 	e := loopyEngine(t,
-		&agentv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true, TimeoutMs: 100},
-		&agentv1.Channel{Name: "sleep", Path: "/sleep", Methods: []string{"POST"}, Service: "loopy.sleep", Active: true, TimeoutMs: 100},
-		&agentv1.Channel{Name: "ok", Path: "/ok", Methods: []string{"POST"}, Service: "loopy.ok", Active: true},
+		&adminv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: proto.Bool(true), TimeoutMs: 100},
+		&adminv1.Channel{Name: "sleep", Path: "/sleep", Methods: []string{"POST"}, Service: "loopy.sleep", Active: proto.Bool(true), TimeoutMs: 100},
+		&adminv1.Channel{Name: "ok", Path: "/ok", Methods: []string{"POST"}, Service: "loopy.ok", Active: proto.Bool(true)},
 	)
 	srv := httptest.NewServer(&channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)})
 	defer srv.Close()
@@ -136,7 +138,7 @@ func TestRunawayOnChannel(t *testing.T) {
 // at the deadline, through a channel and through Invoke, and the
 // interpreter is replaced once the engine is free.
 func TestRunawayAnsweredWhileBusy(t *testing.T) {
-	e := loopyEngine(t, &agentv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true, TimeoutMs: 100})
+	e := loopyEngine(t, &adminv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: proto.Bool(true), TimeoutMs: 100})
 	srv := httptest.NewServer(&channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)})
 	defer srv.Close()
 	first := e.Current().packageOf("loopy.spin")
@@ -180,8 +182,8 @@ func TestRunawayAnsweredWhileBusy(t *testing.T) {
 	await(t, func() bool { return e.Current().packageOf("loopy.spin") != first })
 }
 
-func spinChannel() *agentv1.Channel {
-	return &agentv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: true}
+func spinChannel() *adminv1.Channel {
+	return &adminv1.Channel{Name: "spin", Path: "/spin", Methods: []string{"POST"}, Service: "loopy.spin", Active: proto.Bool(true)}
 }
 
 func TestServiceDefaultTimeout(t *testing.T) {
@@ -203,9 +205,9 @@ func init() {
 }
 `
 	e := New(slog.New(slog.DiscardHandler), time.Hour)
-	files := []*agentv1.SourceFile{{Name: "slow.go", Content: []byte(src)}}
-	pkg := &agentv1.Package{Name: "slow", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"slow.wait"}, Files: files}
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{pkg})); len(errs) > 0 {
+	files := []*adminv1.SourceFile{{Name: "slow.go", Content: []byte(src)}}
+	pkg := &adminv1.Package{Name: "slow", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"slow.wait"}, Sources: files}
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{pkg})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	// No channel timeout: the service's own 150 ms applies, not the agent's hour.

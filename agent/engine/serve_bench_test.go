@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/metrics"
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/stats"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -32,11 +35,11 @@ func BenchmarkServeJSONChannel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	files := []*agentv1.SourceFile{{Name: "transform.go", Content: src}}
-	pkg := &agentv1.Package{Name: "transform", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"bench.transform"}, Files: files}
-	ch := &agentv1.Channel{Name: "bench", Path: "/bench", Methods: []string{"POST"}, Service: "bench.transform", Active: true}
+	files := []*adminv1.SourceFile{{Name: "transform.go", Content: src}}
+	pkg := &adminv1.Package{Name: "transform", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"bench.transform"}, Sources: files}
+	ch := &adminv1.Channel{Name: "bench", Path: "/bench", Methods: []string{"POST"}, Service: "bench.transform", Active: proto.Bool(true)}
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
-	if _, errs := e.Apply(context.Background(), &agentv1.Snapshot{Revision: 1, Packages: []*agentv1.Package{pkg}, Channels: []*agentv1.Channel{ch}}); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), &agentv1.Desired{Revision: 1, Packages: []*adminv1.Package{pkg}, Channels: []*adminv1.Channel{ch}}); len(errs) > 0 {
 		b.Fatal(errs)
 	}
 	weft := &channel.Handler{Current: e.Route, MaxBodyBytes: 1 << 20, NewCID: NewCID, Log: slog.New(slog.DiscardHandler)}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
 
@@ -66,15 +66,15 @@ func init() {
 }
 `
 
-func chainPackage(version int64, comment string) *agentv1.Package {
-	files := []*agentv1.SourceFile{{Name: "chain.go", Content: []byte(chainSrc + comment)}}
-	return &agentv1.Package{Name: "chain", Version: version, Sha256: snapshot.PackageHash(files),
-		Services: []string{"chain.background", "chain.inner", "chain.outer", "chain.stubborn"}, Files: files}
+func chainPackage(version int64, comment string) *adminv1.Package {
+	files := []*adminv1.SourceFile{{Name: "chain.go", Content: []byte(chainSrc + comment)}}
+	return &adminv1.Package{Name: "chain", Version: version, Sha256: snapshot.PackageHash(files),
+		Services: []string{"chain.background", "chain.inner", "chain.outer", "chain.stubborn"}, Sources: files}
 }
 
 func TestServicesInvokeCacheAndGoroutines(t *testing.T) {
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{chainPackage(1, "")})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{chainPackage(1, "")})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	out := e.Invoke(context.Background(), "chain.outer", sdk.Request{}, []byte(`{"n":21}`), 0)
@@ -97,7 +97,7 @@ func TestServicesInvokeCacheAndGoroutines(t *testing.T) {
 		t.Fatal("the goroutine stopped before its package was replaced")
 	}
 	// A new version replaces the package: its goroutines are told to stop.
-	if _, errs := e.Apply(context.Background(), snap(2, []*agentv1.Package{chainPackage(2, "// v2\n")})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(2, []*adminv1.Package{chainPackage(2, "// v2\n")})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	await(t, func() bool { _, ok := e.cache.Get("stopped"); return ok })
@@ -108,7 +108,7 @@ func TestServicesInvokeCacheAndGoroutines(t *testing.T) {
 // is closed when the calls on the old state have ended.
 func TestReplacedPackageStops(t *testing.T) {
 	e := New(slog.New(slog.DiscardHandler), 5*time.Second)
-	if _, errs := e.Apply(context.Background(), snap(1, []*agentv1.Package{chainPackage(1, "")})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(1, []*adminv1.Package{chainPackage(1, "")})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	if out := e.Invoke(context.Background(), "chain.stubborn", sdk.Request{}, nil, 0); out.Status != 200 {
@@ -128,7 +128,7 @@ func TestReplacedPackageStops(t *testing.T) {
 	if !ticking() {
 		t.Fatal("the stubborn goroutine does not run")
 	}
-	if _, errs := e.Apply(context.Background(), snap(2, []*agentv1.Package{chainPackage(2, "// v2\n")})); len(errs) > 0 {
+	if _, errs := e.Apply(context.Background(), snap(2, []*adminv1.Package{chainPackage(2, "// v2\n")})); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	// Stopped: two reads far enough apart see the same tick.

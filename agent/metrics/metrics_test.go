@@ -16,6 +16,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/engine"
@@ -24,24 +26,25 @@ import (
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/jobspec"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // helloSnapshot is revision rev of the example hello package, with a
 // channel hello and a job greet.
-func helloSnapshot(t *testing.T, rev int64) *agentv1.Snapshot {
+func helloSnapshot(t *testing.T, rev int64) *agentv1.Desired {
 	t.Helper()
 	src, err := os.ReadFile("../../deploy/examples/hello/hello.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := []*agentv1.SourceFile{{Name: "hello.go", Content: src}}
-	return &agentv1.Snapshot{
+	files := []*adminv1.SourceFile{{Name: "hello.go", Content: src}}
+	return &agentv1.Desired{
 		Revision: rev,
-		Packages: []*agentv1.Package{{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Files: files}},
-		Channels: []*agentv1.Channel{{Name: "hello", Path: "/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}},
-		Jobs: []*agentv1.Job{{Name: "greet", Service: "hello.greet", Type: jobspec.TypeInterval, IntervalMs: 3_600_000,
-			StartAtUnixMs: time.Now().Add(time.Hour).UnixMilli(), Payload: []byte(`{"name":"Job"}`), Active: true}},
+		Packages: []*adminv1.Package{{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Sources: files}},
+		Channels: []*adminv1.Channel{{Name: "hello", Path: "/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}},
+		Jobs: []*adminv1.Job{{Name: "greet", Service: "hello.greet", Type: jobspec.TypeInterval, Interval: &adminv1.JobInterval{Hours: 1},
+			StartAt: timestamppb.New(time.Now().Add(time.Hour)), Payload: `{"name":"Job"}`, Active: proto.Bool(true)}},
 	}
 }
 

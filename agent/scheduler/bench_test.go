@@ -11,7 +11,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/sdk"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // delayInvoker records how late each call started after its firing.
@@ -35,8 +35,8 @@ func (d *delayInvoker) count() int {
 	return len(d.delays)
 }
 
-func thousandJobs(start time.Time) []*agentv1.Job {
-	jobs := make([]*agentv1.Job, 1000)
+func thousandJobs(start time.Time) []*adminv1.Job {
+	jobs := make([]*adminv1.Job, 1000)
 	for i := range jobs {
 		jobs[i] = intervalJob(fmt.Sprintf("job-%04d", i), start, time.Second)
 	}

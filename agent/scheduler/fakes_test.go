@@ -11,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/weft-dev/weft/agent/channel"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/jobspec"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -425,13 +429,13 @@ func (a *agent) start(t *testing.T) {
 
 // intervalJob returns an active job named name firing every period from
 // start.
-func intervalJob(name string, start time.Time, period time.Duration) *agentv1.Job {
-	return &agentv1.Job{
-		Name:          name,
-		Service:       name + ".svc",
-		Type:          jobspec.TypeInterval,
-		StartAtUnixMs: start.UnixMilli(),
-		IntervalMs:    period.Milliseconds(),
-		Active:        true,
+func intervalJob(name string, start time.Time, period time.Duration) *adminv1.Job {
+	return &adminv1.Job{
+		Name:     name,
+		Service:  name + ".svc",
+		Type:     jobspec.TypeInterval,
+		StartAt:  timestamppb.New(start),
+		Interval: jobspec.IntervalOf(period),
+		Active:   proto.Bool(true),
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/jobspec"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -177,8 +178,8 @@ func (s *Scheduler) renew(ctx context.Context) {
 }
 
 // invoke runs job j's service once and returns the run.
-func (s *Scheduler) invoke(ctx context.Context, j *agentv1.Job, cid, trigger string, at time.Time) *agentv1.JobRun {
-	input := j.GetPayload()
+func (s *Scheduler) invoke(ctx context.Context, j *adminv1.Job, cid, trigger string, at time.Time) *agentv1.JobRun {
+	input := []byte(j.GetPayload())
 	if len(bytes.TrimSpace(input)) == 0 {
 		input = []byte("{}")
 	}
@@ -228,14 +229,14 @@ func outcomeOf(out channel.Outcome) (outcome, msg string) {
 
 // skipped is the run of a firing that came while the job's previous run,
 // prevCID, was still running.
-func (s *Scheduler) skipped(j *agentv1.Job, cid, trigger string, at time.Time, prevCID string) *agentv1.JobRun {
+func (s *Scheduler) skipped(j *adminv1.Job, cid, trigger string, at time.Time, prevCID string) *agentv1.JobRun {
 	run := s.newRun(j, cid, trigger, at, s.clock.Now())
 	run.Outcome = OutcomeSkipped
 	run.Error = fmt.Sprintf("the previous run (cid %s) was still running", prevCID)
 	return run
 }
 
-func (s *Scheduler) newRun(j *agentv1.Job, cid, trigger string, at, started time.Time) *agentv1.JobRun {
+func (s *Scheduler) newRun(j *adminv1.Job, cid, trigger string, at, started time.Time) *agentv1.JobRun {
 	placement := j.GetPlacement()
 	if placement == "" {
 		placement = jobspec.PlacementEvery

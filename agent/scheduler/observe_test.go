@@ -9,7 +9,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/observe/observetest"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 func TestRunEvents(t *testing.T) {
@@ -17,10 +17,10 @@ func TestRunEvents(t *testing.T) {
 	inv := newFakeInvoker()
 	sink := &observetest.Sink{}
 	s := New(Config{AgentID: "agent-1", Invoker: inv, Clock: clk, Observer: sink, NewCID: func() string { return "cid-1" }})
-	var jobs []*agentv1.Job
+	var jobs []*adminv1.Job
 	for _, name := range []string{"ok", "broken", "slow", "refused"} {
 		j := intervalJob(name, t0.Add(time.Hour), time.Hour)
-		j.Payload = []byte(`{"n":1}`)
+		j.Payload = `{"n":1}`
 		jobs = append(jobs, j)
 	}
 	s.Set(jobs)

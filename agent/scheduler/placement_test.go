@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/agent/shared/jobspec"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-func oneJob(name string, period time.Duration) *agentv1.Job {
+func oneJob(name string, period time.Duration) *adminv1.Job {
 	j := intervalJob(name, t0.Add(period), period)
 	j.Placement = jobspec.PlacementOne
 	return j
@@ -29,7 +29,7 @@ func TestPlacementOneAcrossThreeAgents(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("agent-%d", i)
 		a := newAgent(t, clk, agentOpts{id: id, cp: cp, outcomes: o})
-		a.s.Set([]*agentv1.Job{job})
+		a.s.Set([]*adminv1.Job{job})
 		a.start(t)
 		agents[id] = a
 	}
@@ -88,7 +88,7 @@ func TestOfflineFiringInsideTheLeaseOnly(t *testing.T) {
 	cp := newFakeCP(clk, 4*time.Second) // usable for 3 s after the claim is sent
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{cp: cp, outcomes: o})
-	a.s.Set([]*agentv1.Job{oneJob("sync", time.Second)})
+	a.s.Set([]*adminv1.Job{oneJob("sync", time.Second)})
 	a.start(t)
 	step(t, clk, o, time.Second, 1) // 1 s: granted, lease until 4 s
 	cp.setDown(true)
@@ -117,7 +117,7 @@ func TestRenewalDropsLostLeases(t *testing.T) {
 	cp := newFakeCP(clk, 24*time.Second) // renewed every 8 s, usable for 18 s
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{cp: cp, outcomes: o})
-	a.s.Set([]*agentv1.Job{oneJob("sync", 20*time.Second)})
+	a.s.Set([]*adminv1.Job{oneJob("sync", 20*time.Second)})
 	a.start(t)
 	step(t, clk, o, 20*time.Second, 1) // granted at 20 s
 	waitFor(t, "a lease", func() bool { return a.s.hasLease("sync") })
@@ -150,7 +150,7 @@ func TestRefusedClaimForgetsTheLease(t *testing.T) {
 	cp := newFakeCP(clk, 30*time.Second)
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{cp: cp, outcomes: o})
-	a.s.Set([]*agentv1.Job{oneJob("sync", time.Second)})
+	a.s.Set([]*adminv1.Job{oneJob("sync", time.Second)})
 	a.start(t)
 	step(t, clk, o, time.Second, 1) // 1 s: granted, lease usable until 23.5 s
 	cp.mu.Lock()

@@ -9,21 +9,21 @@ import (
 	"testing"
 	"time"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // missedJobs are two jobs firing every 10 s from 10 s; only "catch-up"
 // runs a missed firing on recovery.
-func missedJobs() []*agentv1.Job {
+func missedJobs() []*adminv1.Job {
 	catchUp := intervalJob("catch-up", t0.Add(10*time.Second), 10*time.Second)
 	catchUp.RunMissed = true
 	plain := intervalJob("plain", t0.Add(10*time.Second), 10*time.Second)
-	return []*agentv1.Job{catchUp, plain}
+	return []*adminv1.Job{catchUp, plain}
 }
 
 // runOnce runs a scheduler on dir until the 10 s firings of jobs ran, and
 // stops it.
-func runOnce(t *testing.T, clk *fakeClock, dir string, jobs []*agentv1.Job) {
+func runOnce(t *testing.T, clk *fakeClock, dir string, jobs []*adminv1.Job) {
 	t.Helper()
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{stateDir: dir, outcomes: o})
@@ -124,14 +124,14 @@ func TestRecoveryOfAOneJobIsClaimed(t *testing.T) {
 	dir := t.TempDir()
 	job := oneJob("catch-up", 10*time.Second)
 	job.RunMissed = true
-	runOnce(t, clk, dir, []*agentv1.Job{job})
+	runOnce(t, clk, dir, []*adminv1.Job{job})
 	clk.Advance(25 * time.Second) // 35 s
 
 	cp := newFakeCP(clk, 4*time.Second)
 	cp.granted[fmt.Sprintf("catch-up@%d", t0.Add(30*time.Second).UnixMilli())] = "agent-2" // another agent ran it
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{stateDir: dir, cp: cp, outcomes: o})
-	a.s.Set([]*agentv1.Job{job})
+	a.s.Set([]*adminv1.Job{job})
 	a.start(t)
 	waitFor(t, "the recovery firing", func() bool { return o.count() == 1 })
 	a.stop()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -18,7 +19,7 @@ func TestReportsRetriedUntilAccepted(t *testing.T) {
 	cp.setReportsDown(true)
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{cp: cp, outcomes: o})
-	a.s.Set([]*agentv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
+	a.s.Set([]*adminv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
 	a.start(t)
 	for k := 1; k <= 5; k++ {
 		step(t, clk, o, time.Second, k)
@@ -142,7 +143,7 @@ func TestRunReportsWhatIsLeftOnExit(t *testing.T) {
 	cp := newFakeCP(clk, 4*time.Second)
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{cp: cp, outcomes: o})
-	a.s.Set([]*agentv1.Job{intervalJob("job", t0.Add(time.Second), time.Hour)})
+	a.s.Set([]*adminv1.Job{intervalJob("job", t0.Add(time.Second), time.Hour)})
 	a.start(t)
 	step(t, clk, o, time.Second, 1)
 	a.stop()

@@ -23,6 +23,7 @@ import (
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/jobspec"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -98,7 +99,7 @@ type Scheduler struct {
 	obs     observe.Observer // nil: none
 
 	mu       sync.Mutex
-	known    map[string]*agentv1.Job // every job of the snapshot, for RunNow
+	known    map[string]*adminv1.Job // every job of the snapshot, for RunNow
 	jobs     map[string]*entry       // the active jobs that run here
 	queue    entryHeap               // jobs with a next firing, earliest first
 	pending  []firing                // firings to start at once (recovery)
@@ -119,14 +120,14 @@ type Scheduler struct {
 }
 
 type entry struct {
-	job   *agentv1.Job
+	job   *adminv1.Job
 	sched jobspec.Schedule
 	next  time.Time
 	idx   int // in queue; -1 when the job has no firing left
 }
 
 type firing struct {
-	job     *agentv1.Job
+	job     *adminv1.Job
 	at      time.Time
 	trigger string
 }
@@ -156,7 +157,7 @@ func New(cfg Config) *Scheduler {
 		log:      log,
 		newCID:   cfg.NewCID,
 		obs:      cfg.Observer,
-		known:    map[string]*agentv1.Job{},
+		known:    map[string]*adminv1.Job{},
 		jobs:     map[string]*entry{},
 		running:  map[string]string{},
 		leases:   map[string]time.Time{},
@@ -173,13 +174,13 @@ func New(cfg Config) *Scheduler {
 // out. An unchanged job keeps its next firing; a new or changed one is
 // scheduled from now; firings before now are not replayed, except the
 // newest missed one of a run_missed job on the first Set after a start.
-func (s *Scheduler) Set(jobs []*agentv1.Job) {
+func (s *Scheduler) Set(jobs []*adminv1.Job) {
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	first := !s.setOnce
 	s.setOnce = true
-	s.known = make(map[string]*agentv1.Job, len(jobs))
+	s.known = make(map[string]*adminv1.Job, len(jobs))
 	next := make(map[string]*entry, len(jobs))
 	for _, j := range jobs {
 		s.known[j.GetName()] = j
@@ -211,7 +212,7 @@ func (s *Scheduler) Set(jobs []*agentv1.Job) {
 }
 
 // targets reports whether this agent carries every agent_labels pair of j.
-func (s *Scheduler) targets(j *agentv1.Job) bool {
+func (s *Scheduler) targets(j *adminv1.Job) bool {
 	for k, v := range j.GetAgentLabels() {
 		if got, ok := s.labels[k]; !ok || got != v {
 			return false

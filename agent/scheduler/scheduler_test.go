@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/agent/shared/jobspec"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -24,13 +26,13 @@ func TestEachTypeFiresWithItsPayload(t *testing.T) {
 	clk := newFakeClock()
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{outcomes: o})
-	once := &agentv1.Job{Name: "once", Service: "once.svc", Type: jobspec.TypeOneTime, StartAtUnixMs: t0.Add(2 * time.Second).UnixMilli(),
-		Payload: []byte(`{"kind":"once"}`), Active: true, TimeoutMs: 1500}
+	once := &adminv1.Job{Name: "once", Service: "once.svc", Type: jobspec.TypeOneTime, StartAt: timestamppb.New(t0.Add(2 * time.Second)),
+		Payload: `{"kind":"once"}`, Active: proto.Bool(true), TimeoutMs: 1500}
 	every := intervalJob("every", t0.Add(time.Second), 2*time.Second)
-	every.Payload = []byte(`{"kind":"every"}`)
+	every.Payload = `{"kind":"every"}`
 	every.Repeats = 2
-	cron := &agentv1.Job{Name: "cron", Service: "cron.svc", Type: jobspec.TypeCron, Cron: "*/3 * * * * *", Active: true} // no payload
-	a.s.Set([]*agentv1.Job{once, every, cron})
+	cron := &adminv1.Job{Name: "cron", Service: "cron.svc", Type: jobspec.TypeCron, Cron: "*/3 * * * * *", Active: proto.Bool(true)} // no payload
+	a.s.Set([]*adminv1.Job{once, every, cron})
 	a.start(t)
 
 	// Firings: every at 1 and 3 (2 repeats), once at 2, cron at 3 and 6.
@@ -77,7 +79,7 @@ func TestRunsAreRecordedAndReported(t *testing.T) {
 	bad := intervalJob("bad", t0.Add(time.Second), time.Minute)
 	slow := intervalJob("slow", t0.Add(time.Second), time.Minute)
 	slow.Placement = jobspec.PlacementEvery
-	a.s.Set([]*agentv1.Job{good, bad, slow})
+	a.s.Set([]*adminv1.Job{good, bad, slow})
 	a.start(t)
 	step(t, clk, o, time.Second, 3)
 	cp := a.s.reports.to.(agentCP).cp
@@ -109,7 +111,7 @@ func TestLabelsSelectTheJobs(t *testing.T) {
 		"us":       {"region": "us"},
 		"eu-extra": {"region": "eu", "rack": "7"},
 	}
-	var list []*agentv1.Job
+	var list []*adminv1.Job
 	for name, labels := range jobs {
 		j := intervalJob(name, t0.Add(time.Second), time.Minute)
 		j.AgentLabels = labels
@@ -135,36 +137,36 @@ func TestSetPausesEditsAndRemoves(t *testing.T) {
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{outcomes: o})
 	job := intervalJob("job", t0.Add(time.Second), time.Second)
-	job.Payload = []byte(`{"v":1}`)
+	job.Payload = `{"v":1}`
 	canary := intervalJob("canary", t0.Add(time.Second), time.Second)
-	a.s.Set([]*agentv1.Job{job, canary})
+	a.s.Set([]*adminv1.Job{job, canary})
 	a.start(t)
 	step(t, clk, o, time.Second, 2) // 1 s: both
 
 	// Unchanged (a copy that is proto.Equal) keeps firing; the edit takes
 	// effect at once, from now: every 2 s counted from its start.
-	a.s.Set([]*agentv1.Job{clone(job), canary})
+	a.s.Set([]*adminv1.Job{clone(job), canary})
 	step(t, clk, o, time.Second, 4) // 2 s: both
 	edited := clone(job)
-	edited.Payload = []byte(`{"v":2}`)
-	edited.IntervalMs = 2000
-	a.s.Set([]*agentv1.Job{edited, canary})
+	edited.Payload = `{"v":2}`
+	edited.Interval = &adminv1.JobInterval{Seconds: 2}
+	a.s.Set([]*adminv1.Job{edited, canary})
 	step(t, clk, o, time.Second, 6) // 3 s: both (1 + 2k)
 	step(t, clk, o, time.Second, 7) // 4 s: canary
 	step(t, clk, o, time.Second, 9) // 5 s: both
 
 	paused := clone(edited)
-	paused.Active = false
-	a.s.Set([]*agentv1.Job{paused, canary})
+	paused.Active = proto.Bool(false)
+	a.s.Set([]*adminv1.Job{paused, canary})
 	step(t, clk, o, time.Second, 10) // 6 s: canary
 	step(t, clk, o, time.Second, 11) // 7 s: canary; job is paused
 
 	resumed := clone(edited)
-	a.s.Set([]*agentv1.Job{resumed, canary})
+	a.s.Set([]*adminv1.Job{resumed, canary})
 	step(t, clk, o, time.Second, 12) // 8 s: canary
 	step(t, clk, o, time.Second, 14) // 9 s: both; 7 s was not replayed
 
-	a.s.Set([]*agentv1.Job{canary})
+	a.s.Set([]*adminv1.Job{canary})
 	step(t, clk, o, time.Second, 15) // 10 s: canary
 	step(t, clk, o, time.Second, 16) // 11 s: canary; job is gone
 	a.stop()
@@ -182,7 +184,7 @@ func TestSetPausesEditsAndRemoves(t *testing.T) {
 	}
 }
 
-func clone(j *agentv1.Job) *agentv1.Job { return proto.Clone(j).(*agentv1.Job) }
+func clone(j *adminv1.Job) *adminv1.Job { return proto.Clone(j).(*adminv1.Job) }
 
 // Set keeps the next firing of an unchanged job even when it is already
 // due; a changed job is scheduled from now.
@@ -192,11 +194,11 @@ func TestUnchangedJobKeepsItsFiring(t *testing.T) {
 	a := newAgent(t, clk, agentOpts{outcomes: o})
 	same := intervalJob("same", t0.Add(time.Second), time.Second)
 	changed := intervalJob("changed", t0.Add(time.Second), time.Second)
-	a.s.Set([]*agentv1.Job{same, changed})
+	a.s.Set([]*adminv1.Job{same, changed})
 	clk.Advance(1500 * time.Millisecond) // the 1 s firings are due, Run has not started
 	edited := clone(changed)
-	edited.Payload = []byte(`{"v":2}`)
-	a.s.Set([]*agentv1.Job{clone(same), edited})
+	edited.Payload = `{"v":2}`
+	a.s.Set([]*adminv1.Job{clone(same), edited})
 	a.start(t)
 	waitFor(t, "the due firing", func() bool { return o.count() == 1 })
 	step(t, clk, o, 500*time.Millisecond, 3) // 2 s: both
@@ -215,7 +217,7 @@ func TestOverlappingFiringIsSkipped(t *testing.T) {
 	a := newAgent(t, clk, agentOpts{outcomes: o})
 	hold := make(chan struct{})
 	a.inv.hold["job.svc"] = hold
-	a.s.Set([]*agentv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
+	a.s.Set([]*adminv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
 	a.start(t)
 	clk.Advance(time.Second)
 	waitFor(t, "the first run to start", func() bool { return len(a.inv.callsOf("job")) == 1 })
@@ -254,7 +256,7 @@ func TestLateLoopSkipsToTheFirstFiringAfterNow(t *testing.T) {
 	clk := newFakeClock()
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{outcomes: o})
-	a.s.Set([]*agentv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
+	a.s.Set([]*adminv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
 	a.start(t)
 	step(t, clk, o, 5*time.Second, 1) // woke at 5 s: runs 1 s, skips 2..5 s
 	step(t, clk, o, time.Second, 2)   // 6 s
@@ -276,12 +278,12 @@ func TestRunNow(t *testing.T) {
 	clk := newFakeClock()
 	a := newAgent(t, clk, agentOpts{})
 	paused := intervalJob("paused", t0.Add(time.Hour), time.Hour)
-	paused.Active = false
-	paused.Payload = []byte(`{"now":true}`)
+	paused.Active = proto.Bool(false)
+	paused.Payload = `{"now":true}`
 	paused.Placement = jobspec.PlacementOne // a manual run asks no claim
 	failing := intervalJob("failing", t0.Add(time.Hour), time.Hour)
 	a.inv.status["failing.svc"] = 500
-	a.s.Set([]*agentv1.Job{paused, failing})
+	a.s.Set([]*adminv1.Job{paused, failing})
 
 	run, err := a.s.RunNow(context.Background(), "paused")
 	if err != nil {
@@ -311,7 +313,7 @@ func TestRunNowWhileRunningIsSkipped(t *testing.T) {
 	a := newAgent(t, clk, agentOpts{})
 	hold := make(chan struct{})
 	a.inv.hold["job.svc"] = hold
-	a.s.Set([]*agentv1.Job{intervalJob("job", t0.Add(time.Hour), time.Hour)})
+	a.s.Set([]*adminv1.Job{intervalJob("job", t0.Add(time.Hour), time.Hour)})
 	done := make(chan *agentv1.JobRun)
 	go func() {
 		run, _ := a.s.RunNow(context.Background(), "job")

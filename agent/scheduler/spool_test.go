@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -27,7 +28,7 @@ func TestUnreportedRunsSurviveARestart(t *testing.T) {
 	cp.setReportsDown(true)
 	o := &outcomes{}
 	a := newAgent(t, clk, agentOpts{cp: cp, outcomes: o, stateDir: dir})
-	a.s.Set([]*agentv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
+	a.s.Set([]*adminv1.Job{intervalJob("job", t0.Add(time.Second), time.Second)})
 	a.start(t)
 	for k := 1; k <= 5; k++ {
 		step(t, clk, o, time.Second, k)

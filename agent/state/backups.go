@@ -75,7 +75,7 @@ func (d *Dir) BackupLimit() int { return d.backups.limit }
 // at revision replacedBy replaced at time at, as the newest backup, then
 // deletes the oldest ones beyond the limit. It does nothing when the limit
 // is 0.
-func (d *Dir) KeepBackup(replaced *agentv1.Snapshot, replacedBy int64, at time.Time) (Backup, error) {
+func (d *Dir) KeepBackup(replaced *agentv1.Desired, replacedBy int64, at time.Time) (Backup, error) {
 	if d.backups.limit <= 0 {
 		return Backup{}, nil
 	}
@@ -163,7 +163,7 @@ func (d *Dir) Backups() ([]Backup, error) {
 }
 
 // LoadBackup reads the full snapshot kept by the backup with the given id.
-func (d *Dir) LoadBackup(id string) (*agentv1.Snapshot, error) {
+func (d *Dir) LoadBackup(id string) (*agentv1.Desired, error) {
 	d.backups.mu.Lock()
 	defer d.backups.mu.Unlock()
 	list, err := d.scanBackups()
@@ -253,7 +253,7 @@ func cutInt(s, prefix string) (int64, bool) {
 }
 
 // packagesOf lists a snapshot's packages as name@version.
-func packagesOf(s *agentv1.Snapshot) []string {
+func packagesOf(s *agentv1.Desired) []string {
 	out := make([]string, 0, len(s.GetPackages()))
 	for _, p := range s.GetPackages() {
 		out = append(out, fmt.Sprintf("%s@%d", p.GetName(), p.GetVersion()))

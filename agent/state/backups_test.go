@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -20,10 +21,10 @@ import (
 var base = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // snap returns a snapshot at rev holding one package, hello, at version rev.
-func snap(rev int64) *agentv1.Snapshot {
-	return &agentv1.Snapshot{Revision: rev, Hash: fmt.Sprintf("h%d", rev), Packages: []*agentv1.Package{{
+func snap(rev int64) *agentv1.Desired {
+	return &agentv1.Desired{Revision: rev, Hash: fmt.Sprintf("h%d", rev), Packages: []*adminv1.Package{{
 		Name: "hello", Version: rev, Sha256: "sha",
-		Files: []*agentv1.SourceFile{{Name: "hello.go", Content: []byte("package hello // " + strings.Repeat("x", int(rev)))}},
+		Sources: []*adminv1.SourceFile{{Name: "hello.go", Content: []byte("package hello // " + strings.Repeat("x", int(rev)))}},
 	}}}
 }
 

@@ -10,12 +10,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // secretSnapshot holds a secret in every secret field of a definition.
-func secretSnapshot(rev int64) *agentv1.Snapshot {
-	return &agentv1.Snapshot{Revision: rev, Hash: "h", Security: []*agentv1.SecurityDefinition{{
+func secretSnapshot(rev int64) *agentv1.Desired {
+	return &agentv1.Desired{Revision: rev, Hash: "h", Security: []*adminv1.SecurityDefinition{{
 		Name: "partner", Kind: "basic_auth", Username: "weft",
 		Password: "s3cret-password", Key: "s3cret-key", Secret: "s3cret-hmac", Token: "s3cret-token",
 		ClientSecret: "s3cret-client", KeyPem: "-----BEGIN PRIVATE KEY-----s3cret-pem",

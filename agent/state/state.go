@@ -19,14 +19,20 @@ import (
 	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/weft-dev/weft/agent/shared/secrets"
+	"github.com/weft-dev/weft/proto/marks"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 const (
 	fileName = "snapshot.pb"
-	magic    = "weft-snapshot-v1\n"
+	// magic starts a snapshot file of format 2: a Desired (agent protocol
+	// 2). Files of format 1 (magicV1) hold a Snapshot and are converted as
+	// they are read (formatv1.go).
+	magic   = "weft-snapshot-v2\n"
+	magicV1 = "weft-snapshot-v1\n"
 	// KeyFile is the file of the key that seals the secrets in the
 	// snapshot and the backups, made (0600) when the directory has none.
 	KeyFile = "secrets.key"
@@ -69,7 +75,7 @@ func (d *Dir) Path() string { return d.path }
 // Save writes s, which must carry every package's files, as the last good
 // snapshot. A state directory removed under a running agent is made
 // again, so that repairing a broken one is enough for the next Save.
-func (d *Dir) Save(s *agentv1.Snapshot) error {
+func (d *Dir) Save(s *agentv1.Desired) error {
 	b, err := d.encode(s)
 	if err != nil {
 		return fmt.Errorf("save snapshot of revision %d: %w", s.GetRevision(), err)
@@ -84,7 +90,7 @@ func (d *Dir) Save(s *agentv1.Snapshot) error {
 }
 
 // Load reads the last good snapshot; nil when there is none.
-func (d *Dir) Load() (*agentv1.Snapshot, error) {
+func (d *Dir) Load() (*agentv1.Desired, error) {
 	s, err := d.decode(filepath.Join(d.path, fileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -95,7 +101,7 @@ func (d *Dir) Load() (*agentv1.Snapshot, error) {
 // encode renders s in the snapshot file format: magic, the payload's
 // sha256 in hex and a newline, then the payload: s with its secrets
 // sealed.
-func (d *Dir) encode(s *agentv1.Snapshot) ([]byte, error) {
+func (d *Dir) encode(s *agentv1.Desired) ([]byte, error) {
 	s, err := d.sealed(s)
 	if err != nil {
 		return nil, err
@@ -120,13 +126,17 @@ func (d *Dir) encodePlain(payload []byte) ([]byte, error) {
 
 // decode reads the snapshot file name, refusing one that is damaged, and
 // opens its secrets. A missing file's error wraps fs.ErrNotExist.
-func (d *Dir) decode(name string) (*agentv1.Snapshot, error) {
+func (d *Dir) decode(name string) (*agentv1.Desired, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot: %w", err)
 	}
 	rest, ok := bytes.CutPrefix(b, []byte(magic))
-	if !ok || len(rest) < 65 || rest[64] != '\n' {
+	v1 := false
+	if !ok {
+		rest, v1 = bytes.CutPrefix(b, []byte(magicV1))
+	}
+	if (!ok && !v1) || len(rest) < 65 || rest[64] != '\n' {
 		return nil, fmt.Errorf("load snapshot %s: not a snapshot file", name)
 	}
 	want, payload := string(rest[:64]), rest[65:]
@@ -134,9 +144,15 @@ func (d *Dir) decode(name string) (*agentv1.Snapshot, error) {
 	if hex.EncodeToString(sum[:]) != want {
 		return nil, fmt.Errorf("load snapshot %s: checksum mismatch; the file is damaged", name)
 	}
-	s := &agentv1.Snapshot{}
-	if err := proto.Unmarshal(payload, s); err != nil {
-		return nil, fmt.Errorf("load snapshot %s: %w", name, err)
+	s := &agentv1.Desired{}
+	var err2 error
+	if v1 {
+		s, err2 = fromV1(payload)
+	} else {
+		err2 = proto.Unmarshal(payload, s)
+	}
+	if err2 != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w", name, err2)
 	}
 	if err := d.open(s); err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", name, err)
@@ -151,21 +167,23 @@ func secretsOf(def *agentv1.SecurityDefinition) []*string {
 
 // sealed returns a copy of s whose security definitions' secrets are
 // sealed; s is left as it is.
-func (d *Dir) sealed(s *agentv1.Snapshot) (*agentv1.Snapshot, error) {
+func (d *Dir) sealed(s *agentv1.Desired) (*agentv1.Desired, error) {
 	if len(s.GetSecurity()) == 0 {
 		return s, nil
 	}
-	out := proto.Clone(s).(*agentv1.Snapshot)
+	out := proto.Clone(s).(*agentv1.Desired)
 	for _, def := range out.GetSecurity() {
-		for _, f := range secretsOf(def) {
-			if *f == "" {
-				continue
+		var err error
+		marks.ReplaceSecrets(def, func(fd protoreflect.FieldDescriptor) string {
+			v := def.ProtoReflect().Get(fd).String()
+			if err != nil || v == "" {
+				return v
 			}
-			v, err := d.box.Seal([]byte(*f))
-			if err != nil {
-				return nil, fmt.Errorf("seal the secrets of %q: %w", def.GetName(), err)
-			}
-			*f = v
+			v, err = d.box.Seal([]byte(v))
+			return v
+		})
+		if err != nil {
+			return nil, fmt.Errorf("seal the secrets of %q: %w", def.GetName(), err)
 		}
 	}
 	return out, nil
@@ -174,17 +192,20 @@ func (d *Dir) sealed(s *agentv1.Snapshot) (*agentv1.Snapshot, error) {
 // open opens the sealed secrets of s in place. A value not sealed is kept
 // as it is: files written before secrets were sealed hold them in clear,
 // until the next write.
-func (d *Dir) open(s *agentv1.Snapshot) error {
+func (d *Dir) open(s *agentv1.Desired) error {
 	for _, def := range s.GetSecurity() {
-		for _, f := range secretsOf(def) {
-			if !secrets.IsSealed(*f) {
-				continue
+		var err error
+		marks.ReplaceSecrets(def, func(fd protoreflect.FieldDescriptor) string {
+			v := def.ProtoReflect().Get(fd).String()
+			if err != nil || !secrets.IsSealed(v) {
+				return v
 			}
-			v, err := d.box.Open(*f)
-			if err != nil {
-				return fmt.Errorf("the secrets of %q: %w (was %s replaced?)", def.GetName(), err, KeyFile)
-			}
-			*f = string(v)
+			var b []byte
+			b, err = d.box.Open(v)
+			return string(b)
+		})
+		if err != nil {
+			return fmt.Errorf("the secrets of %q: %w (was %s replaced?)", def.GetName(), err, KeyFile)
 		}
 	}
 	return nil

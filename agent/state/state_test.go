@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -23,7 +24,7 @@ func TestSaveLoad(t *testing.T) {
 	if err != nil || got != nil {
 		t.Fatalf("Load of an empty dir = %v, %v; want nil, nil", got, err)
 	}
-	want := &agentv1.Snapshot{Revision: 7, Hash: "h", Packages: []*agentv1.Package{{Name: "p", Files: []*agentv1.SourceFile{{Name: "a.go", Content: []byte("package p")}}}}}
+	want := &agentv1.Desired{Revision: 7, Hash: "h", Packages: []*adminv1.Package{{Name: "p", Sources: []*adminv1.SourceFile{{Name: "a.go", Content: []byte("package p")}}}}}
 	if err := d.Save(want); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestLoadRefusesDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := d.Save(&agentv1.Snapshot{Revision: 3, Hash: "abc"}); err != nil {
+			if err := d.Save(&agentv1.Desired{Revision: 3, Hash: "abc"}); err != nil {
 				t.Fatal(err)
 			}
 			name := filepath.Join(d.Path(), fileName)
@@ -88,15 +89,15 @@ func TestSaveFailsOnABrokenDirAndRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Save(&agentv1.Snapshot{Revision: 1, Hash: "h1"}); err != nil {
+	if err := d.Save(&agentv1.Desired{Revision: 1, Hash: "h1"}); err != nil {
 		t.Fatal(err)
 	}
 	breakDir(t, path)
-	err = d.Save(&agentv1.Snapshot{Revision: 2, Hash: "h2"})
+	err = d.Save(&agentv1.Desired{Revision: 2, Hash: "h2"})
 	if !errors.Is(err, syscall.ENOTDIR) || !strings.Contains(err.Error(), "revision 2") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Save into a state dir that is a file = %v; want ENOTDIR naming revision 2 and %s", err, path)
 	}
-	if _, err := d.KeepBackup(&agentv1.Snapshot{Revision: 1}, 2, time.Now()); !errors.Is(err, syscall.ENOTDIR) {
+	if _, err := d.KeepBackup(&agentv1.Desired{Revision: 1}, 2, time.Now()); !errors.Is(err, syscall.ENOTDIR) {
 		t.Fatalf("KeepBackup into a state dir that is a file = %v; want ENOTDIR", err)
 	}
 
@@ -104,13 +105,13 @@ func TestSaveFailsOnABrokenDirAndRecovers(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Save(&agentv1.Snapshot{Revision: 3, Hash: "h3"}); err != nil {
+	if err := d.Save(&agentv1.Desired{Revision: 3, Hash: "h3"}); err != nil {
 		t.Fatalf("Save after the repair: %v", err)
 	}
 	if got, err := d.Load(); err != nil || got.GetRevision() != 3 {
 		t.Fatalf("Load after the repair = r%d, %v; want r3", got.GetRevision(), err)
 	}
-	if _, err := d.KeepBackup(&agentv1.Snapshot{Revision: 1}, 3, time.Now()); err != nil {
+	if _, err := d.KeepBackup(&agentv1.Desired{Revision: 1}, 3, time.Now()); err != nil {
 		t.Fatalf("KeepBackup after the repair: %v", err)
 	}
 }

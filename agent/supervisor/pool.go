@@ -29,6 +29,7 @@ import (
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/worker"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
 )
@@ -77,7 +78,7 @@ type Pool struct {
 	// boots with a snapshot, or is up in time for Apply to give it the
 	// next one.
 	applyMu sync.Mutex
-	applied atomic.Pointer[agentv1.Snapshot] // served by every worker up; with files
+	applied atomic.Pointer[agentv1.Desired] // served by every worker up; with files
 	slow    atomic.Pointer[map[string]time.Duration]
 	serving atomic.Bool // channels are answered: boot has ended
 	tailing atomic.Bool
@@ -221,7 +222,7 @@ func (p *Pool) pick(ctx context.Context) (*proc, error) {
 
 // Applied returns the snapshot the workers serve, with its hash; nil for
 // none.
-func (p *Pool) Applied() *agentv1.Snapshot { return p.applied.Load() }
+func (p *Pool) Applied() *agentv1.Desired { return p.applied.Load() }
 
 // HeldHashes returns the sha256 of every package served, so that the
 // control plane can leave their files out of the next snapshot.
@@ -243,7 +244,7 @@ const noWorkerWait = time.Minute
 // Apply has every worker up load snap, and serves it once all of them
 // could: a snapshot is served by all workers or by none. It waits for a
 // worker when none is up (one is being replaced), up to noWorkerWait.
-func (p *Pool) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError) {
+func (p *Pool) Apply(ctx context.Context, snap *agentv1.Desired) (*agentv1.Desired, []*agentv1.ObjectError) {
 	full := p.withFiles(snap)
 	ctx, cancel := context.WithTimeout(ctx, noWorkerWait)
 	defer cancel()
@@ -271,7 +272,7 @@ func (p *Pool) Apply(ctx context.Context, snap *agentv1.Snapshot) (*agentv1.Snap
 
 // applyOn prepares full on ws and commits it on all of them, or on none.
 // Call it with p.applyMu held.
-func (p *Pool) applyOn(ctx context.Context, ws []*proc, full *agentv1.Snapshot) (*agentv1.Snapshot, []*agentv1.ObjectError) {
+func (p *Pool) applyOn(ctx context.Context, ws []*proc, full *agentv1.Desired) (*agentv1.Desired, []*agentv1.ObjectError) {
 	type result struct {
 		resp *workerv1.PrepareResponse
 		err  error
@@ -282,7 +283,7 @@ func (p *Pool) applyOn(ctx context.Context, ws []*proc, full *agentv1.Snapshot) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := w.api.Prepare(ctx, &workerv1.PrepareRequest{Snapshot: full})
+			resp, err := w.api.Prepare(ctx, &workerv1.PrepareRequest{Desired: full})
 			results[i] = result{resp, err}
 		}()
 	}
@@ -347,23 +348,23 @@ func (p *Pool) applyOn(ctx context.Context, ws []*proc, full *agentv1.Snapshot) 
 // appliedOf is the snapshot an engine serves of full, which withFiles
 // made: the fields it keeps (no nonce), every package with its files, and
 // hash.
-func appliedOf(full *agentv1.Snapshot, hash string) *agentv1.Snapshot {
-	return &agentv1.Snapshot{Revision: full.GetRevision(), Hash: hash, Packages: full.GetPackages(),
+func appliedOf(full *agentv1.Desired, hash string) *agentv1.Desired {
+	return &agentv1.Desired{Revision: full.GetRevision(), Hash: hash, Packages: full.GetPackages(),
 		Channels: full.GetChannels(), Security: full.GetSecurity(), Outgoing: full.GetOutgoing(), Jobs: full.GetJobs()}
 }
 
 // withFiles returns snap with the files of every package it leaves out
 // that the pool serves: a worker that starts later holds none.
-func (p *Pool) withFiles(snap *agentv1.Snapshot) *agentv1.Snapshot {
+func (p *Pool) withFiles(snap *agentv1.Desired) *agentv1.Desired {
 	cur := p.applied.Load()
-	held := map[string]*agentv1.Package{}
+	held := map[string]*adminv1.Package{}
 	for _, pk := range cur.GetPackages() {
 		held[pk.GetSha256()] = pk
 	}
-	out := &agentv1.Snapshot{Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: snap.GetHash(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing(), Jobs: snap.GetJobs()}
+	out := &agentv1.Desired{Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: snap.GetHash(), Channels: snap.GetChannels(), Security: snap.GetSecurity(), Outgoing: snap.GetOutgoing(), Jobs: snap.GetJobs()}
 	for _, pk := range snap.GetPackages() {
-		if h := held[pk.GetSha256()]; len(pk.GetFiles()) == 0 && h != nil {
-			pk = &agentv1.Package{Name: pk.GetName(), Version: pk.GetVersion(), Sha256: pk.GetSha256(), Services: pk.GetServices(), Files: h.GetFiles()}
+		if h := held[pk.GetSha256()]; len(pk.GetSources()) == 0 && h != nil {
+			pk = &adminv1.Package{Name: pk.GetName(), Version: pk.GetVersion(), Sha256: pk.GetSha256(), Services: pk.GetServices(), Sources: h.GetSources()}
 		}
 		out.Packages = append(out.Packages, pk)
 	}

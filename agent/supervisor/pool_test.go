@@ -24,13 +24,14 @@ import (
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/worker"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
 
-func files(content string) []*agentv1.SourceFile {
-	return []*agentv1.SourceFile{{Name: "x.go", Content: []byte(content)}}
+func files(content string) []*adminv1.SourceFile {
+	return []*adminv1.SourceFile{{Name: "x.go", Content: []byte(content)}}
 }
 
 // testPool returns a pool of the given workers, which runs no processes.
@@ -48,13 +49,13 @@ func testPool(ws ...*proc) *Pool {
 func TestWithFiles(t *testing.T) {
 	heldFiles, ownFiles := files("package held"), files("package own")
 	p := testPool()
-	snap := &agentv1.Snapshot{
+	snap := &agentv1.Desired{
 		Revision: 7, Nonce: "n", Hash: "h",
-		Channels: []*agentv1.Channel{{Name: "c"}}, Security: []*agentv1.SecurityDefinition{{Name: "s"}},
-		Outgoing: []*agentv1.OutgoingConnection{{Name: "o"}}, Jobs: []*agentv1.Job{{Name: "j"}},
-		Packages: []*agentv1.Package{
+		Channels: []*adminv1.Channel{{Name: "c"}}, Security: []*adminv1.SecurityDefinition{{Name: "s"}},
+		Outgoing: []*adminv1.OutgoingConnection{{Name: "o"}}, Jobs: []*adminv1.Job{{Name: "j"}},
+		Packages: []*adminv1.Package{
 			{Name: "held", Version: 2, Sha256: "sha-held", Services: []string{"held.a"}},    // left out: the pool serves it
-			{Name: "own", Version: 1, Sha256: "sha-held-too", Files: ownFiles},              // comes with its own
+			{Name: "own", Version: 1, Sha256: "sha-held-too", Sources: ownFiles},            // comes with its own
 			{Name: "unknown", Version: 1, Sha256: "sha-unknown", Services: []string{"u.a"}}, // left out, not held
 		},
 	}
@@ -65,9 +66,9 @@ func TestWithFiles(t *testing.T) {
 		t.Fatalf("withFiles with nothing applied = %v, want %v", got, orig)
 	}
 
-	p.applied.Store(&agentv1.Snapshot{Revision: 6, Packages: []*agentv1.Package{
-		{Name: "held", Version: 1, Sha256: "sha-held", Files: heldFiles},
-		{Name: "other", Sha256: "sha-held-too", Files: heldFiles},
+	p.applied.Store(&agentv1.Desired{Revision: 6, Packages: []*adminv1.Package{
+		{Name: "held", Version: 1, Sha256: "sha-held", Sources: heldFiles},
+		{Name: "other", Sha256: "sha-held-too", Sources: heldFiles},
 	}})
 	got := p.withFiles(snap)
 	if !proto.Equal(snap, orig) {
@@ -83,28 +84,28 @@ func TestWithFiles(t *testing.T) {
 	}
 	// The held package gets the applied one's files, and keeps the rest of
 	// its own fields.
-	if !proto.Equal(pk[0], &agentv1.Package{Name: "held", Version: 2, Sha256: "sha-held", Services: []string{"held.a"}, Files: heldFiles}) {
+	if !proto.Equal(pk[0], &adminv1.Package{Name: "held", Version: 2, Sha256: "sha-held", Services: []string{"held.a"}, Sources: heldFiles}) {
 		t.Fatalf("held package = %v, want its own fields with the applied files", pk[0])
 	}
 	if pk[1] != snap.GetPackages()[1] {
 		t.Fatalf("a package with files = %v, want it as it came", pk[1])
 	}
-	if pk[2] != snap.GetPackages()[2] || len(pk[2].GetFiles()) != 0 {
+	if pk[2] != snap.GetPackages()[2] || len(pk[2].GetSources()) != 0 {
 		t.Fatalf("an unknown package = %v, want it as it came, without files", pk[2])
 	}
 }
 
 func TestAppliedOf(t *testing.T) {
-	full := &agentv1.Snapshot{
+	full := &agentv1.Desired{
 		Revision: 3, Nonce: "secret-ish", Hash: "from the control plane",
-		Channels: []*agentv1.Channel{{Name: "c"}}, Jobs: []*agentv1.Job{{Name: "j"}},
-		Packages: []*agentv1.Package{{Name: "p", Version: 4, Sha256: "s", Services: []string{"p.a"}, Files: files("package p")}},
+		Channels: []*adminv1.Channel{{Name: "c"}}, Jobs: []*adminv1.Job{{Name: "j"}},
+		Packages: []*adminv1.Package{{Name: "p", Version: 4, Sha256: "s", Services: []string{"p.a"}, Sources: files("package p")}},
 	}
 	got := appliedOf(full, "engine-hash")
-	want := &agentv1.Snapshot{
+	want := &agentv1.Desired{
 		Revision: 3, Hash: "engine-hash",
 		Channels: full.GetChannels(), Jobs: full.GetJobs(),
-		Packages: []*agentv1.Package{{Name: "p", Version: 4, Sha256: "s", Services: []string{"p.a"}, Files: files("package p")}},
+		Packages: []*adminv1.Package{{Name: "p", Version: 4, Sha256: "s", Services: []string{"p.a"}, Sources: files("package p")}},
 	}
 	if !proto.Equal(got, want) {
 		t.Fatalf("appliedOf = %v, want %v", got, want)
@@ -113,19 +114,19 @@ func TestAppliedOf(t *testing.T) {
 
 // helloPackage is the example hello package greeting with greeting, with
 // pad bytes of comment appended.
-func helloPackage(t *testing.T, greeting string, pad int) *agentv1.Package {
+func helloPackage(t *testing.T, greeting string, pad int) *adminv1.Package {
 	t.Helper()
 	src, err := os.ReadFile("../../deploy/examples/hello/hello.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	src = []byte(strings.Replace(string(src), `"Hello"`, `"`+greeting+`"`, 1) + "\n// " + strings.Repeat("x", pad) + "\n")
-	fs := []*agentv1.SourceFile{{Name: "hello.go", Content: src}}
-	return &agentv1.Package{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(fs), Services: []string{"hello.greet"}, Files: fs}
+	fs := []*adminv1.SourceFile{{Name: "hello.go", Content: src}}
+	return &adminv1.Package{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(fs), Services: []string{"hello.greet"}, Sources: fs}
 }
 
-func snapOf(rev int64, pkg *agentv1.Package) *agentv1.Snapshot {
-	s := &agentv1.Snapshot{Revision: rev, Nonce: "nonce", Packages: []*agentv1.Package{pkg}}
+func snapOf(rev int64, pkg *adminv1.Package) *agentv1.Desired {
+	s := &agentv1.Desired{Revision: rev, Nonce: "nonce", Packages: []*adminv1.Package{pkg}}
 	s.Hash = snapshot.Hash(s)
 	return s
 }
@@ -226,7 +227,7 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 	prev := debug.SetGCPercent(100) // worker.Run sets it for the process
 	t.Cleanup(func() { debug.SetGCPercent(prev) })
 	v1 := helloPackage(t, "Hello", 0)
-	size := int64(len(v1.GetFiles()[0].GetContent()))
+	size := int64(len(v1.GetSources()[0].GetContent()))
 	w1 := inProcessWorker(t, 1, 0)
 	w2 := inProcessWorker(t, 2, size+50) // takes v1, not v2 below
 	p := testPool(w1, w2)
@@ -238,7 +239,7 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("Apply v1: %v", errs)
 	}
-	if applied.GetHash() != s1.GetHash() || applied.GetNonce() != "" || len(applied.GetPackages()[0].GetFiles()) != 1 || p.Applied() != applied {
+	if applied.GetHash() != s1.GetHash() || applied.GetNonce() != "" || len(applied.GetPackages()[0].GetSources()) != 1 || p.Applied() != applied {
 		t.Fatalf("applied %v, want v1 with its hash and files and no nonce", applied)
 	}
 	greets(t, w1, "Hello")
@@ -266,12 +267,12 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 	p.mu.Lock()
 	p.slots = append(p.slots, &slot{index: 3, w: w3})
 	p.mu.Unlock()
-	held := &agentv1.Package{Name: v1.GetName(), Version: v1.GetVersion(), Sha256: v1.GetSha256(), Services: v1.GetServices()}
+	held := &adminv1.Package{Name: v1.GetName(), Version: v1.GetVersion(), Sha256: v1.GetSha256(), Services: v1.GetServices()}
 	applied, errs = p.Apply(ctx, snapOf(3, held))
 	if len(errs) > 0 {
 		t.Fatalf("Apply of a file-less snapshot: %v", errs)
 	}
-	if applied.GetRevision() != 3 || len(applied.GetPackages()[0].GetFiles()) != 1 {
+	if applied.GetRevision() != 3 || len(applied.GetPackages()[0].GetSources()) != 1 {
 		t.Fatalf("applied %v, want revision 3 with the package's files", applied)
 	}
 	for _, w := range []*proc{w1, w2, w3} {
@@ -305,7 +306,7 @@ func TestEventsEndQuietlyWhenTheWorkerStops(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := w.api.Prepare(ctx, &workerv1.PrepareRequest{Snapshot: snapOf(1, helloPackage(t, "Hello", 0))}); err != nil {
+	if _, err := w.api.Prepare(ctx, &workerv1.PrepareRequest{Desired: snapOf(1, helloPackage(t, "Hello", 0))}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.api.Commit(ctx, &workerv1.CommitRequest{}); err != nil {

@@ -303,7 +303,7 @@ func (p *Pool) boot(ctx context.Context, s *slot, w *proc) error {
 	stop := context.AfterFunc(w.alive, cancel)
 	defer stop()
 	if snap := p.applied.Load(); snap != nil {
-		resp, err := w.api.Prepare(bctx, &workerv1.PrepareRequest{Snapshot: snap})
+		resp, err := w.api.Prepare(bctx, &workerv1.PrepareRequest{Desired: snap})
 		if err != nil {
 			return fmt.Errorf("load the served snapshot: %w", err)
 		}

@@ -288,7 +288,7 @@ func (w *server) Prepare(ctx context.Context, req *workerv1.PrepareRequest) (*wo
 	if w.prepared != nil {
 		return nil, status.Error(codes.FailedPrecondition, "a snapshot is prepared already: commit or abort it first")
 	}
-	p, errs := w.eng.Prepare(ctx, req.GetSnapshot())
+	p, errs := w.eng.Prepare(ctx, req.GetDesired())
 	if len(errs) > 0 {
 		return &workerv1.PrepareResponse{Errors: errs}, nil
 	}

@@ -22,30 +22,32 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 	workerv1 "github.com/weft-dev/weft/proto/weft/worker/v1"
 )
 
 // helloPackage is the example hello package, greeting with greeting, plus
 // extra source appended to hello.go.
-func helloPackage(t *testing.T, greeting, extra string) *agentv1.Package {
+func helloPackage(t *testing.T, greeting, extra string) *adminv1.Package {
 	t.Helper()
 	src, err := os.ReadFile("../../deploy/examples/hello/hello.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	src = []byte(strings.Replace(string(src), `"Hello"`, `"`+greeting+`"`, 1) + extra)
-	files := []*agentv1.SourceFile{{Name: "hello.go", Content: src}}
-	return &agentv1.Package{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Files: files}
+	files := []*adminv1.SourceFile{{Name: "hello.go", Content: src}}
+	return &adminv1.Package{Name: "hello", Version: 1, Sha256: snapshot.PackageHash(files), Services: []string{"hello.greet"}, Sources: files}
 }
 
-var helloChannel = &agentv1.Channel{Name: "hello", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: true}
+var helloChannel = &adminv1.Channel{Name: "hello", Path: "/api/hello", Methods: []string{"POST"}, Service: "hello.greet", Active: proto.Bool(true)}
 
-func snapOf(rev int64, pkg *agentv1.Package) *agentv1.Snapshot {
-	s := &agentv1.Snapshot{Revision: rev, Packages: []*agentv1.Package{pkg}, Channels: []*agentv1.Channel{helloChannel}}
+func snapOf(rev int64, pkg *adminv1.Package) *agentv1.Desired {
+	s := &agentv1.Desired{Revision: rev, Packages: []*adminv1.Package{pkg}, Channels: []*adminv1.Channel{helloChannel}}
 	s.Hash = snapshot.Hash(s)
 	return s
 }
@@ -230,7 +232,7 @@ func TestRunServesTheAgent(t *testing.T) {
 
 	// Load v1 and serve it.
 	v1 := snapOf(1, helloPackage(t, "Hello", ""))
-	prep, err := api.Prepare(rctx, &workerv1.PrepareRequest{Snapshot: v1})
+	prep, err := api.Prepare(rctx, &workerv1.PrepareRequest{Desired: v1})
 	if err != nil || len(prep.GetErrors()) > 0 {
 		t.Fatalf("Prepare v1 = %v, %v", prep.GetErrors(), err)
 	}
@@ -296,7 +298,7 @@ func TestRunServesTheAgent(t *testing.T) {
 
 	// A broken package is refused and v1 keeps serving.
 	broken := snapOf(2, helloPackage(t, "Hello", "\nfunc broken() { undefinedThing() }\n"))
-	prep, err = api.Prepare(rctx, &workerv1.PrepareRequest{Snapshot: broken})
+	prep, err = api.Prepare(rctx, &workerv1.PrepareRequest{Desired: broken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +312,10 @@ func TestRunServesTheAgent(t *testing.T) {
 	// An aborted snapshot is never served, and frees the worker for the
 	// next.
 	v2 := snapOf(3, helloPackage(t, "Howdy", ""))
-	if prep, err = api.Prepare(rctx, &workerv1.PrepareRequest{Snapshot: v2}); err != nil || len(prep.GetErrors()) > 0 {
+	if prep, err = api.Prepare(rctx, &workerv1.PrepareRequest{Desired: v2}); err != nil || len(prep.GetErrors()) > 0 {
 		t.Fatalf("Prepare v2 = %v, %v", prep.GetErrors(), err)
 	}
-	_, err = api.Prepare(rctx, &workerv1.PrepareRequest{Snapshot: v2})
+	_, err = api.Prepare(rctx, &workerv1.PrepareRequest{Desired: v2})
 	wantCode(t, err, codes.FailedPrecondition)
 	if _, err := api.Abort(rctx, &workerv1.AbortRequest{}); err != nil {
 		t.Fatalf("Abort: %v", err)
@@ -322,7 +324,7 @@ func TestRunServesTheAgent(t *testing.T) {
 		t.Fatalf("Abort with nothing prepared: %v", err)
 	}
 	wantGreeting(t, lis.Addr(), "Ada", "Hello")
-	if prep, err = api.Prepare(rctx, &workerv1.PrepareRequest{Snapshot: v2}); err != nil || len(prep.GetErrors()) > 0 {
+	if prep, err = api.Prepare(rctx, &workerv1.PrepareRequest{Desired: v2}); err != nil || len(prep.GetErrors()) > 0 {
 		t.Fatalf("Prepare v2 after Abort = %v, %v", prep.GetErrors(), err)
 	}
 	if _, err := api.Commit(rctx, &workerv1.CommitRequest{}); err != nil {

@@ -85,7 +85,7 @@ func (e *backupsEnv) deploy(t *testing.T, greeting string) int64 {
 	src = []byte(strings.Replace(string(src), `"Hello"`, `"`+greeting+`"`, 1))
 	res, err := e.store.Deploy(context.Background(), "test", []store.NewPackage{{
 		Name:     "hello",
-		Sha256:   snapshot.PackageHash([]*agentv1.SourceFile{{Name: "hello.go", Content: src}}),
+		Sha256:   snapshot.PackageHash([]*adminv1.SourceFile{{Name: "hello.go", Content: src}}),
 		Services: []string{"hello.greet"},
 		Files:    []store.File{{Name: "hello.go", Content: src}},
 	}})

@@ -14,14 +14,13 @@ import (
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // deployServices stores a package registering services, uncompiled: the
 // store only needs their names.
 func (e *adminEnv) deployServices(t *testing.T, services ...string) {
 	t.Helper()
-	files := []*agentv1.SourceFile{{Name: "orders.go", Content: []byte("package orders")}}
+	files := []*adminv1.SourceFile{{Name: "orders.go", Content: []byte("package orders")}}
 	res, err := e.store.Deploy(context.Background(), "test", []store.NewPackage{{
 		Name: "orders", Sha256: snapshot.PackageHash(files), Services: services,
 		Files: []store.File{{Name: "orders.go", Content: files[0].Content}},

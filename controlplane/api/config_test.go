@@ -18,7 +18,6 @@ import (
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // configEnv is an admin env holding one object or more of every kind,
@@ -89,10 +88,10 @@ func newConfigEnv(t *testing.T, b storetest.Backend) *configEnv {
 // deployPackage stores package name with files, uncompiled.
 func (e *configEnv) deployPackage(t *testing.T, name string, files []*adminv1.SourceFile, services ...string) {
 	t.Helper()
-	var sf []*agentv1.SourceFile
+	var sf []*adminv1.SourceFile
 	var stored []store.File
 	for _, f := range files {
-		sf = append(sf, &agentv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
+		sf = append(sf, &adminv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
 		stored = append(stored, store.File{Name: f.GetName(), Content: f.GetContent()})
 	}
 	res, err := e.store.Deploy(context.Background(), "test", []store.NewPackage{{

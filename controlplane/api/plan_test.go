@@ -13,7 +13,6 @@ import (
 	"github.com/weft-dev/weft/controlplane/store/storetest"
 	"github.com/weft-dev/weft/proto/configfile"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // resolved is e's export with source, each secret placeholder replaced by
@@ -117,13 +116,13 @@ func securityOf(cfg *adminv1.Config, name string) *adminv1.SecurityDefinition {
 // billingSha is the sha256 of the files of package billing, the second
 // file's content replaced by b when b is not empty.
 func billingSha(files []*adminv1.SourceFile, b string) string {
-	var sf []*agentv1.SourceFile
+	var sf []*adminv1.SourceFile
 	for i, f := range files {
 		c := f.GetContent()
 		if i == 1 && b != "" {
 			c = []byte(b)
 		}
-		sf = append(sf, &agentv1.SourceFile{Name: f.GetName(), Content: c})
+		sf = append(sf, &adminv1.SourceFile{Name: f.GetName(), Content: c})
 	}
 	return snapshot.PackageHash(sf)
 }

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/weft-dev/weft/controlplane/validate"
+	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
@@ -52,7 +52,7 @@ func TestInboundSecurityDefinitionFields(t *testing.T) {
 			t.Errorf("stored %v\nwant %v", got, d)
 		}
 		// What agents get holds every field, the secret in clear.
-		if got := validate.SecurityForAgent(st); got.GetClientSecret() != d.GetClientSecret() || got.GetCaPem() != d.GetCaPem() ||
+		if got := snapshot.ForAgent(st); got.GetClientSecret() != d.GetClientSecret() || got.GetCaPem() != d.GetCaPem() ||
 			got.GetIntrospectionUrl() != d.GetIntrospectionUrl() || got.GetCacheSeconds() != d.GetCacheSeconds() ||
 			len(got.GetAllowedSans()) != len(d.GetAllowedSans()) || len(got.GetAllowedSubjects()) != len(d.GetAllowedSubjects()) {
 			t.Errorf("agents would get %v", got)

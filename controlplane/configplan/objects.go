@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/weft-dev/weft/agent/shared/jobspec"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	"github.com/weft-dev/weft/proto/marks"
@@ -51,11 +52,11 @@ func JobIn(p *adminv1.Job) (*adminv1.Job, error) {
 		// The store keeps milliseconds; finer would read back as a change.
 		j.StartAt = timestamppb.New(j.StartAt.AsTime().Truncate(time.Millisecond))
 	}
-	d, err := validate.Interval(j.Interval)
+	d, err := jobspec.Interval(j.Interval)
 	if err != nil {
 		return nil, err
 	}
-	j.Interval = validate.IntervalOf(d)
+	j.Interval = jobspec.IntervalOf(d)
 	if j.Payload != "" {
 		var obj map[string]any
 		if err := json.Unmarshal([]byte(j.Payload), &obj); err != nil {

@@ -28,7 +28,6 @@ import (
 	"github.com/weft-dev/weft/proto/configfile"
 	"github.com/weft-dev/weft/proto/marks"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // The actions of a plan item.
@@ -368,12 +367,12 @@ func (pl *Planner) packages(ctx context.Context, l []*adminv1.PackageSource, liv
 			continue
 		}
 		files := make([]validate.File, 0, len(src.GetFiles()))
-		sf := make([]*agentv1.SourceFile, 0, len(src.GetFiles()))
+		sf := make([]*adminv1.SourceFile, 0, len(src.GetFiles()))
 		for _, f := range src.GetFiles() {
 			files = append(files, validate.File{Name: f.GetName(), Content: f.GetContent()})
-			sf = append(sf, &agentv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
+			sf = append(sf, &adminv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
 		}
-		slices.SortFunc(sf, func(a, b *agentv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
+		slices.SortFunc(sf, func(a, b *adminv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
 		sha := snapshot.PackageHash(sf)
 		if isLive && sha == cur.Sha256 {
 			out = append(out, planned{name: name, index: i, obj: cur})

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/weft-dev/weft/agent/shared/secdef"
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
@@ -95,9 +96,9 @@ func (t Targets) securityRef(out []refProblem, ref string, inbound bool) []refPr
 		err = ruleErrorf(store.ErrNotFound, "security: security definition %q does not exist, and the config does not define it", ref)
 	case !ok:
 		err = ruleErrorf(store.ErrNotFound, "security: security definition %q does not exist", ref)
-	case inbound && !store.Definition(def).Inbound():
+	case inbound && !secdef.Of(def).Inbound():
 		err = ruleErrorf(store.ErrWrongKind, "security: security definition %q is %s, which cannot verify inbound requests%s", ref, def.GetKind(), store.DirectionHint(def, true))
-	case !inbound && !store.Definition(def).Outbound():
+	case !inbound && !secdef.Of(def).Outbound():
 		err = ruleErrorf(store.ErrWrongKind, "security: security definition %q is %s, which cannot supply outbound credentials%s", ref, store.OutboundKind(def), store.DirectionHint(def, false))
 	default:
 		return out

@@ -19,7 +19,7 @@ import (
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/controlplane/pki"
 	"github.com/weft-dev/weft/controlplane/store"
-	"github.com/weft-dev/weft/controlplane/validate"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -61,8 +61,8 @@ type Server struct {
 
 	statsBuckets atomic.Int64 // statistics buckets recorded since start
 
-	buildMu sync.Mutex        // one database read at a time builds the cache
-	cache   *agentv1.Snapshot // full snapshot at the newest revision built; under mu
+	buildMu sync.Mutex       // one database read at a time builds the cache
+	cache   *agentv1.Desired // full snapshot at the newest revision built; under mu
 }
 
 // New returns a Server reading config from s and woken by w.
@@ -112,7 +112,7 @@ func storeFailed(op string, err error) error {
 // desired returns the full snapshot, with every package's files, at
 // revision atLeast or newer. Agents woken by one revision share one read of
 // the database.
-func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot, error) {
+func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Desired, error) {
 	if c := s.cached(atLeast); c != nil {
 		return c, nil
 	}
@@ -138,30 +138,30 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Snapshot,
 // the security definitions that an active channel or an active outgoing
 // connection names: agents hold no secret they do not use, and a change to
 // a definition nothing active uses leaves the hash as it was.
-func snapshotOf(d store.Desired) *agentv1.Snapshot {
-	snap := &agentv1.Snapshot{Revision: d.Revision}
+func snapshotOf(d store.Desired) *agentv1.Desired {
+	snap := &agentv1.Desired{Revision: d.Revision}
 	for _, p := range d.Packages {
-		ap := &agentv1.Package{Name: p.Name, Version: p.Version, Sha256: p.Sha256, Services: p.Services}
+		ap := &adminv1.Package{Name: p.Name, Version: p.Version, Sha256: p.Sha256, Services: p.Services}
 		for _, f := range p.Files {
-			ap.Files = append(ap.Files, &agentv1.SourceFile{Name: f.Name, Content: f.Content})
+			ap.Sources = append(ap.Sources, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
 		}
 		snap.Packages = append(snap.Packages, ap)
 	}
 	for _, c := range d.Channels {
-		snap.Channels = append(snap.Channels, validate.ChannelForAgent(c))
+		snap.Channels = append(snap.Channels, snapshot.ForAgent(c))
 	}
 	used := usedSecurity(d)
 	for _, def := range d.Security {
 		if !used[def.Name] {
 			continue
 		}
-		snap.Security = append(snap.Security, validate.SecurityForAgent(def))
+		snap.Security = append(snap.Security, snapshot.ForAgent(def))
 	}
 	for _, c := range d.Outgoing {
-		snap.Outgoing = append(snap.Outgoing, validate.OutgoingForAgent(c))
+		snap.Outgoing = append(snap.Outgoing, snapshot.ForAgent(c))
 	}
 	for _, j := range d.Jobs {
-		snap.Jobs = append(snap.Jobs, validate.JobAsAgent(j))
+		snap.Jobs = append(snap.Jobs, snapshot.ForAgent(j))
 	}
 	snap.Hash = snapshot.Hash(snap)
 	return snap
@@ -186,7 +186,7 @@ func usedSecurity(d store.Desired) map[string]bool {
 	return used
 }
 
-func (s *Server) cached(atLeast int64) *agentv1.Snapshot {
+func (s *Server) cached(atLeast int64) *agentv1.Desired {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cache != nil && s.cache.GetRevision() >= atLeast {
@@ -197,8 +197,8 @@ func (s *Server) cached(atLeast int64) *agentv1.Snapshot {
 
 // forAgent returns a copy of full for one agent: packages whose sha256 the
 // agent holds go without their files.
-func forAgent(full *agentv1.Snapshot, held map[string]bool, nonce string) *agentv1.Snapshot {
-	out := &agentv1.Snapshot{
+func forAgent(full *agentv1.Desired, held map[string]bool, nonce string) *agentv1.Desired {
+	out := &agentv1.Desired{
 		Revision: full.GetRevision(),
 		Nonce:    nonce,
 		Hash:     full.GetHash(),
@@ -209,7 +209,7 @@ func forAgent(full *agentv1.Snapshot, held map[string]bool, nonce string) *agent
 	}
 	for _, p := range full.GetPackages() {
 		if held[p.GetSha256()] {
-			p = &agentv1.Package{Name: p.GetName(), Version: p.GetVersion(), Sha256: p.GetSha256(), Services: p.GetServices()}
+			p = snapshot.WithoutSources(p)
 		}
 		out.Packages = append(out.Packages, p)
 	}

@@ -51,7 +51,7 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 
 func (h *harness) deploy(t *testing.T, name, content string) int64 {
 	t.Helper()
-	files := []*agentv1.SourceFile{{Name: name + ".go", Content: []byte(content)}}
+	files := []*adminv1.SourceFile{{Name: name + ".go", Content: []byte(content)}}
 	res, err := h.store.Deploy(context.Background(), "test", []store.NewPackage{{
 		Name:     name,
 		Sha256:   snapshot.PackageHash(files),
@@ -75,19 +75,19 @@ func (h *harness) channel(t *testing.T, name, service string) int64 {
 	return ch.Revision
 }
 
-func recvSnapshot(t *testing.T, s agentv1.AgentService_SyncClient) *agentv1.Snapshot {
+func recvSnapshot(t *testing.T, s agentv1.AgentService_SyncClient) *agentv1.Desired {
 	t.Helper()
 	m, err := s.Recv()
 	if err != nil {
 		t.Fatalf("recv: %v", err)
 	}
-	if m.GetSnapshot() == nil {
+	if m.GetDesired() == nil {
 		t.Fatalf("recv %v, want a snapshot", m)
 	}
-	return m.GetSnapshot()
+	return m.GetDesired()
 }
 
-func ack(t *testing.T, s agentv1.AgentService_SyncClient, snap *agentv1.Snapshot) {
+func ack(t *testing.T, s agentv1.AgentService_SyncClient, snap *agentv1.Desired) {
 	t.Helper()
 	if err := s.Send(&agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Ack{Ack: &agentv1.Ack{Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: snapshot.Hash(snap)}}}); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestSyncProtocol(t *testing.T) {
 
 			// The first snapshot carries the package's files.
 			snap := recvSnapshot(t, s)
-			if snap.GetRevision() != rev1 || len(snap.GetPackages()) != 1 || len(snap.GetPackages()[0].GetFiles()) != 1 {
+			if snap.GetRevision() != rev1 || len(snap.GetPackages()) != 1 || len(snap.GetPackages()[0].GetSources()) != 1 {
 				t.Fatalf("first snapshot = %v, want revision %d with p's files", snap, rev1)
 			}
 			if snap.GetHash() != snapshot.Hash(snap) {
@@ -142,7 +142,7 @@ func TestSyncProtocol(t *testing.T) {
 			// A package the agent holds goes without its files.
 			rev2 := h.channel(t, "c1", "p.svc")
 			snap = recvSnapshot(t, s)
-			if snap.GetRevision() != rev2 || len(snap.GetPackages()[0].GetFiles()) != 0 || len(snap.GetChannels()) != 1 {
+			if snap.GetRevision() != rev2 || len(snap.GetPackages()[0].GetSources()) != 0 || len(snap.GetChannels()) != 1 {
 				t.Fatalf("second snapshot = %v, want revision %d, p without files, one channel", snap, rev2)
 			}
 			ack(t, s, snap)
@@ -151,7 +151,7 @@ func TestSyncProtocol(t *testing.T) {
 			// A NACK is recorded and that revision is not sent again.
 			rev3 := h.deploy(t, "p", "package p // v2")
 			snap = recvSnapshot(t, s)
-			if snap.GetRevision() != rev3 || len(snap.GetPackages()[0].GetFiles()) != 1 {
+			if snap.GetRevision() != rev3 || len(snap.GetPackages()[0].GetSources()) != 1 {
 				t.Fatalf("third snapshot = %v, want revision %d with p v2's files", snap, rev3)
 			}
 			if err := s.Send(&agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Nack{Nack: &agentv1.Nack{
@@ -192,7 +192,7 @@ func TestSyncProtocol(t *testing.T) {
 			h.watch.Advance(rev7)
 			snap = recvSnapshot(t, s)
 			for _, p := range snap.GetPackages() {
-				if p.GetName() == "q" && len(p.GetFiles()) == 0 {
+				if p.GetName() == "q" && len(p.GetSources()) == 0 {
 					t.Fatalf("revision %d (after %d) sends q without files, though the agent dropped it", rev7, rev5)
 				}
 			}
@@ -315,25 +315,25 @@ func TestSnapshotCarriesSecurityAndOutgoing(t *testing.T) {
 	if snap.GetRevision() != ch.Revision {
 		t.Fatalf("snapshot at revision %d, want %d", snap.GetRevision(), ch.Revision)
 	}
-	wantSecurity := []*agentv1.SecurityDefinition{
+	wantSecurity := []*adminv1.SecurityDefinition{
 		{Name: "crm-token", Kind: "bearer", Token: "token-in-clear"},
 		{Name: "partner", Kind: "basic_auth", Username: "u", Password: "pass-in-clear"},
 	}
-	wantOutgoing := []*agentv1.OutgoingConnection{{
+	wantOutgoing := []*adminv1.OutgoingConnection{{
 		Name: "crm", Address: "https://crm.example", PathTemplate: "/c/{id}", Method: "POST", DataFormat: "soap11", SoapAction: "urn:Get",
-		TimeoutMs: 1500, TlsSkipVerify: true, Security: "crm-token", PoolSize: 3, Headers: map[string]string{"X-A": "b"}, Active: true,
+		TimeoutMs: 1500, TlsSkipVerify: true, Security: "crm-token", PoolSize: 3, Headers: map[string]string{"X-A": "b"}, Active: proto.Bool(true),
 	}}
-	wantChannels := []*agentv1.Channel{{
-		Name: "orders", Path: "/orders", Methods: []string{"POST"}, Active: true, DataFormat: "soap12", Security: "partner",
+	wantChannels := []*adminv1.Channel{{
+		Name: "orders", Path: "/orders", Methods: []string{"POST"}, Active: proto.Bool(true), DataFormat: "soap12", Security: "partner",
 		RateLimit: 2.5, RateBurst: 4, SoapActions: map[string]string{"urn:Place": "p.svc"},
 	}}
 	for _, c := range []struct {
 		what      string
 		got, want proto.Message
 	}{
-		{"security", &agentv1.Snapshot{Security: snap.GetSecurity()}, &agentv1.Snapshot{Security: wantSecurity}},
-		{"outgoing", &agentv1.Snapshot{Outgoing: snap.GetOutgoing()}, &agentv1.Snapshot{Outgoing: wantOutgoing}},
-		{"channels", &agentv1.Snapshot{Channels: snap.GetChannels()}, &agentv1.Snapshot{Channels: wantChannels}},
+		{"security", &agentv1.Desired{Security: snap.GetSecurity()}, &agentv1.Desired{Security: wantSecurity}},
+		{"outgoing", &agentv1.Desired{Outgoing: snap.GetOutgoing()}, &agentv1.Desired{Outgoing: wantOutgoing}},
+		{"channels", &agentv1.Desired{Channels: snap.GetChannels()}, &agentv1.Desired{Channels: wantChannels}},
 	} {
 		if !proto.Equal(c.got, c.want) {
 			t.Errorf("snapshot %s = %v, want %v", c.what, c.got, c.want)
@@ -347,13 +347,13 @@ func TestSnapshotCarriesSecurityAndOutgoing(t *testing.T) {
 	// agent that applied another secret or address does not ACK this one.
 	for _, change := range []struct {
 		what string
-		edit func(*agentv1.Snapshot)
+		edit func(*agentv1.Desired)
 	}{
-		{"a secret", func(s *agentv1.Snapshot) { s.Security[1].Password = "other" }},
-		{"an address", func(s *agentv1.Snapshot) { s.Outgoing[0].Address = "https://other.example" }},
-		{"a rate", func(s *agentv1.Snapshot) { s.Channels[0].RateLimit = 3 }},
+		{"a secret", func(s *agentv1.Desired) { s.Security[1].Password = "other" }},
+		{"an address", func(s *agentv1.Desired) { s.Outgoing[0].Address = "https://other.example" }},
+		{"a rate", func(s *agentv1.Desired) { s.Channels[0].RateLimit = 3 }},
 	} {
-		other := proto.Clone(snap).(*agentv1.Snapshot)
+		other := proto.Clone(snap).(*agentv1.Desired)
 		change.edit(other)
 		if snapshot.Hash(other) == snap.GetHash() {
 			t.Errorf("changing %s keeps the snapshot hash", change.what)

@@ -10,7 +10,7 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
-func ackWith(t *testing.T, s agentv1.AgentService_SyncClient, snap *agentv1.Snapshot, notPersisted string) {
+func ackWith(t *testing.T, s agentv1.AgentService_SyncClient, snap *agentv1.Desired, notPersisted string) {
 	t.Helper()
 	if err := s.Send(&agentv1.SyncRequest{Kind: &agentv1.SyncRequest_Ack{Ack: &agentv1.Ack{
 		Revision: snap.GetRevision(), Nonce: snap.GetNonce(), Hash: snapshot.Hash(snap), NotPersisted: notPersisted,

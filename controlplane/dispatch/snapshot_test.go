@@ -46,7 +46,7 @@ func TestSnapshotCarriesOnlyUsedSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent := map[string]*agentv1.SecurityDefinition{}
+	sent := map[string]*adminv1.SecurityDefinition{}
 	for _, def := range snap.GetSecurity() {
 		sent[def.GetName()] = def
 	}

@@ -54,7 +54,11 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 		return err
 	}
 	if v := hello.GetProtocolVersion(); v != snapshot.ProtocolVersion {
-		return status.Errorf(codes.FailedPrecondition, "sync: agent %q speaks protocol %d; this control plane speaks %d", id, v, snapshot.ProtocolVersion)
+		older := "the agent"
+		if v > snapshot.ProtocolVersion {
+			older = "the control plane"
+		}
+		return status.Errorf(codes.FailedPrecondition, "sync: agent %q speaks protocol %d; this control plane speaks %d: upgrade %s (it keeps serving what it has until then)", id, v, snapshot.ProtocolVersion, older)
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -131,7 +135,7 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 				return storeFailed("sync", err)
 			}
 			snap := forAgent(full, a.held, newNonce())
-			if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Snapshot{Snapshot: snap}}); err != nil {
+			if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Desired{Desired: snap}}); err != nil {
 				return err
 			}
 			a.pending, a.sent = snap, snap.GetRevision()
@@ -160,12 +164,12 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 
 // syncState is what one Sync stream knows of its agent.
 type syncState struct {
-	held    map[string]bool   // package sha256s the agent holds
-	sent    int64             // newest revision sent or applied
-	applied int64             // newest revision ACKed
-	refused int64             // newest revision NACKed, not to be sent again
-	pending *agentv1.Snapshot // sent and not yet answered
-	acked   *agentv1.Snapshot // ACKed last on this stream: what the agent serves
+	held    map[string]bool  // package sha256s the agent holds
+	sent    int64            // newest revision sent or applied
+	applied int64            // newest revision ACKed
+	refused int64            // newest revision NACKed, not to be sent again
+	pending *agentv1.Desired // sent and not yet answered
+	acked   *agentv1.Desired // ACKed last on this stream: what the agent serves
 }
 
 func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *agentv1.SyncRequest) error {
@@ -218,7 +222,7 @@ func (s *Server) handle(ctx context.Context, conn *agentConn, a *syncState, m *a
 // acked records an ACK of snap with what the agent said of its disk. again
 // is true for the ACK of the snapshot the agent already serves, sent again
 // because that changed.
-func (s *Server) acked(ctx context.Context, id string, snap *agentv1.Snapshot, ack *agentv1.Ack, again bool, log *slog.Logger) error {
+func (s *Server) acked(ctx context.Context, id string, snap *agentv1.Desired, ack *agentv1.Ack, again bool, log *slog.Logger) error {
 	switch why := ack.GetNotPersisted(); {
 	case why != "":
 		log.Warn("agent serves a revision it could not keep on disk", "revision", snap.GetRevision(), "err", why)

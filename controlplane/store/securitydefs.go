@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -141,7 +140,7 @@ func checkSecurityUsers(tx *gorm.DB, d *adminv1.SecurityDefinition) error {
 	if err != nil {
 		return err
 	}
-	def := Definition(d)
+	def := secdef.Of(d)
 	var problems []string
 	if len(chans) > 0 && !def.Inbound() {
 		problems = append(problems, fmt.Sprintf("%s cannot verify inbound requests, and %s %s it%s",
@@ -166,7 +165,7 @@ func (s *sqlStore) checkSecurityUse(tx *gorm.DB, user, name string, inbound bool
 	if err != nil {
 		return fmt.Errorf("%s: %w", user, err)
 	}
-	def := Definition(d)
+	def := secdef.Of(d)
 	switch {
 	case inbound && !def.Inbound():
 		return fmt.Errorf("%s: security definition %q is %s, which cannot verify inbound requests%s: %w", user, name, d.GetKind(), DirectionHint(d, true), ErrWrongKind)
@@ -202,23 +201,6 @@ func DirectionHint(d *adminv1.SecurityDefinition, inbound bool) string {
 		return " (tls_client_cert presents a certificate when cert_pem and key_pem are set; this one only checks inbound ones)"
 	}
 	return ""
-}
-
-// Definition is d as package agent/shared/secdef defines it: as agents use
-// it, and for the direction checks (Inbound, Outbound).
-func Definition(d *adminv1.SecurityDefinition) secdef.Definition {
-	return secdef.Definition{
-		Name: d.GetName(), Kind: secdef.Kind(d.GetKind()),
-		Username: d.GetUsername(), Password: d.GetPassword(),
-		Header: d.GetHeader(), Key: d.GetKey(),
-		Algorithms: d.GetAlgorithms(), Secret: d.GetSecret(), PublicKeyPEM: d.GetPublicKeyPem(), JWKSURL: d.GetJwksUrl(),
-		Issuer: d.GetIssuer(), Audience: d.GetAudience(), Leeway: time.Duration(d.GetLeewayMs()) * time.Millisecond,
-		Token:    d.GetToken(),
-		TokenURL: d.GetTokenUrl(), ClientID: d.GetClientId(), ClientSecret: d.GetClientSecret(), Scopes: d.GetScopes(),
-		IntrospectionURL: d.GetIntrospectionUrl(), CacheSeconds: int(d.GetCacheSeconds()),
-		CertPEM: d.GetCertPem(), KeyPEM: d.GetKeyPem(),
-		CAPEM: d.GetCaPem(), AllowedSubjects: d.GetAllowedSubjects(), AllowedSANs: d.GetAllowedSans(),
-	}
 }
 
 // named lists objects of one kind: `channel "a"`, `channels "a", "b"`.

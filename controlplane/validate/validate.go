@@ -32,7 +32,6 @@ import (
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
 // Limits on what a deploy may carry.
@@ -168,10 +167,10 @@ func Channel(in *adminv1.Channel, existing []*adminv1.Channel) (*adminv1.Channel
 		return ch, errors.Join(errs...)
 	}
 	// The agents' router decides what collides; ask it, with every channel.
-	all := []*agentv1.Channel{ChannelForAgent(ch)}
+	all := []*adminv1.Channel{ch}
 	for _, e := range existing {
 		if e.Name != ch.Name {
-			all = append(all, ChannelForAgent(e))
+			all = append(all, e)
 		}
 	}
 	if err := route.Check(all); err != nil {
@@ -196,32 +195,11 @@ func SecurityDefinition(d *adminv1.SecurityDefinition) error {
 	if d.GetLeewayMs() < 0 || d.GetLeewayMs() > MaxLeeway.Milliseconds() {
 		return fmt.Errorf("security definition %q: leeway_ms %d: want 0 to %d", d.GetName(), d.GetLeewayMs(), MaxLeeway.Milliseconds())
 	}
-	return SecurityAsAgent(d).Validate()
+	return secdef.Of(d).Validate()
 }
 
 // MaxLeeway bounds the clock skew a JWT definition allows.
 const MaxLeeway = 10 * time.Minute
-
-// SecurityAsAgent is d as agents use it.
-func SecurityAsAgent(d *adminv1.SecurityDefinition) secdef.Definition {
-	return store.Definition(d)
-}
-
-// SecurityForAgent is d as agents get it in their snapshot, secrets in
-// clear.
-func SecurityForAgent(d *adminv1.SecurityDefinition) *agentv1.SecurityDefinition {
-	return asAgent(d, &agentv1.SecurityDefinition{})
-}
-
-// ChannelForAgent is c as agents get it in their snapshot.
-func ChannelForAgent(c *adminv1.Channel) *agentv1.Channel {
-	return asAgent(c, &agentv1.Channel{})
-}
-
-// OutgoingForAgent is c as agents get it in their snapshot.
-func OutgoingForAgent(c *adminv1.OutgoingConnection) *agentv1.OutgoingConnection {
-	return asAgent(c, &agentv1.OutgoingConnection{})
-}
 
 // OutgoingConnection checks an outgoing connection with the rules agents
 // apply (agent/shared/outgoingconf) and returns a copy normalised, as every
@@ -319,11 +297,11 @@ func Package(ctx context.Context, name string, files []File, ev *Evaluator) (sto
 	}
 
 	src := svcpkg.Source{Name: name}
-	var pfiles []*agentv1.SourceFile
+	var pfiles []*adminv1.SourceFile
 	np := store.NewPackage{Name: name}
 	for _, f := range files {
 		src.Files = append(src.Files, svcpkg.File{Name: f.Name, Content: f.Content})
-		pfiles = append(pfiles, &agentv1.SourceFile{Name: f.Name, Content: f.Content})
+		pfiles = append(pfiles, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
 		np.Files = append(np.Files, store.File{Name: f.Name, Content: f.Content})
 	}
 	checked, err := svcpkg.Check(src)

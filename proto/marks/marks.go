@@ -1,5 +1,5 @@
 // Package marks applies the marks on the fields of the admin API's objects
-// (weft.options.v1: output_only and secret) to any message, so that each
+// (weft.options.v1: output_only, secret and agent_omit) to any message, so that each
 // mark is handled by one rule for every kind of object, not by lists of
 // field names kept beside the proto.
 package marks
@@ -22,6 +22,11 @@ func OutputOnly(fd protoreflect.FieldDescriptor) bool {
 // Secret says whether fd holds a credential.
 func Secret(fd protoreflect.FieldDescriptor) bool {
 	return proto.GetExtension(fd.Options(), optionsv1.E_Secret).(bool)
+}
+
+// AgentOmit says whether fd is kept for people and never sent to agents.
+func AgentOmit(fd protoreflect.FieldDescriptor) bool {
+	return proto.GetExtension(fd.Options(), optionsv1.E_AgentOmit).(bool)
 }
 
 // Fields are the fields of md that mark says are marked, in field order.

@@ -189,7 +189,7 @@ func (a *fakeAgent) dial(t *testing.T) {
 }
 
 // sync says hello as id and returns the first snapshot.
-func (a *fakeAgent) sync(t *testing.T, id string) (*agentv1.Snapshot, error) {
+func (a *fakeAgent) sync(t *testing.T, id string) (*agentv1.Desired, error) {
 	t.Helper()
 	if a.conn == nil {
 		a.dial(t)
@@ -210,7 +210,7 @@ func (a *fakeAgent) sync(t *testing.T, id string) (*agentv1.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.GetSnapshot(), nil
+	return m.GetDesired(), nil
 }
 
 // enrollFake enrolls a fake agent as id with the join token secret.

@@ -265,9 +265,9 @@ func (cp *ControlPlane) Sync(stream agentv1.AgentService_SyncServer) error {
 	if got := hello.GetHello().GetAgentId(); got != id {
 		return status.Errorf(codes.PermissionDenied, "the certificate is for agent %s, not %s", id, got)
 	}
-	snap := &agentv1.Snapshot{Revision: 1, Nonce: "n1"}
+	snap := &agentv1.Desired{Revision: 1, Nonce: "n1"}
 	snap.Hash = snapshot.Hash(snap)
-	if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Snapshot{Snapshot: snap}}); err != nil {
+	if err := stream.Send(&agentv1.SyncResponse{Kind: &agentv1.SyncResponse_Desired{Desired: snap}}); err != nil {
 		return err
 	}
 	for {

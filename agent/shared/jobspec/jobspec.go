@@ -15,7 +15,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Job types, as the API spells them.
@@ -44,19 +44,68 @@ type Spec struct {
 	TimeZone string
 }
 
-// SpecOf returns the schedule of j.
-func SpecOf(j *agentv1.Job) Spec {
+// SpecOf returns the schedule of j. An interval out of range counts as
+// none; Validate names it.
+func SpecOf(j *adminv1.Job) Spec {
+	interval, _ := Interval(j.GetInterval())
 	s := Spec{
 		Type:     j.GetType(),
-		Interval: time.Duration(j.GetIntervalMs()) * time.Millisecond,
+		Interval: interval,
 		Repeats:  j.GetRepeats(),
 		Cron:     j.GetCron(),
 		TimeZone: j.GetTimeZone(),
 	}
-	if ms := j.GetStartAtUnixMs(); ms != 0 {
-		s.StartAt = time.UnixMilli(ms).UTC()
+	if j.GetStartAt() != nil {
+		s.StartAt = j.GetStartAt().AsTime().UTC()
 	}
 	return s
+}
+
+// maxInterval bounds an interval: 10,000 weeks, within a time.Duration.
+const maxInterval = 10_000 * 7 * 24 * time.Hour
+
+// Interval is the length of iv, refused when a part is negative or the
+// whole longer than 10,000 weeks.
+func Interval(iv *adminv1.JobInterval) (time.Duration, error) {
+	parts := []struct {
+		name string
+		n    int64
+		unit time.Duration
+	}{
+		{"weeks", iv.GetWeeks(), 7 * 24 * time.Hour},
+		{"days", iv.GetDays(), 24 * time.Hour},
+		{"hours", iv.GetHours(), time.Hour},
+		{"minutes", iv.GetMinutes(), time.Minute},
+		{"seconds", iv.GetSeconds(), time.Second},
+	}
+	// Summed in seconds: each part alone stays under maxInterval, so the
+	// sum of five cannot overflow an int64 of seconds.
+	var secs int64
+	for _, p := range parts {
+		if limit := int64(maxInterval / p.unit); p.n < 0 || p.n > limit {
+			return 0, fmt.Errorf("interval.%s %d: want 0 to %d", p.name, p.n, limit)
+		}
+		secs += p.n * int64(p.unit/time.Second)
+	}
+	if secs > int64(maxInterval/time.Second) {
+		return 0, fmt.Errorf("interval: the parts add up to %d seconds, over the longest interval of 10000 weeks", secs)
+	}
+	return time.Duration(secs) * time.Second, nil
+}
+
+// IntervalOf splits d into weeks, days, hours, minutes and seconds; nil
+// for none.
+func IntervalOf(d time.Duration) *adminv1.JobInterval {
+	if d <= 0 {
+		return nil
+	}
+	s := int64(d / time.Second)
+	iv := &adminv1.JobInterval{}
+	iv.Weeks, s = s/(7*86400), s%(7*86400)
+	iv.Days, s = s/86400, s%86400
+	iv.Hours, s = s/3600, s%3600
+	iv.Minutes, iv.Seconds = s/60, s%60
+	return iv
 }
 
 // Schedule gives the firings of a job.
@@ -250,12 +299,15 @@ func (c cronSchedule) Next(t time.Time) (time.Time, bool) {
 
 // Validate checks a job as an agent will read it. An error names the field
 // that is wrong, as the API spells it.
-func Validate(j *agentv1.Job) error {
+func Validate(j *adminv1.Job) error {
 	switch {
 	case strings.TrimSpace(j.GetName()) == "":
 		return errors.New("name: required")
 	case strings.TrimSpace(j.GetService()) == "":
 		return errors.New("service: required")
+	}
+	if _, err := Interval(j.GetInterval()); err != nil {
+		return err
 	}
 	if _, err := SpecOf(j).Schedule(); err != nil {
 		return err
@@ -265,7 +317,7 @@ func Validate(j *agentv1.Job) error {
 	default:
 		return fmt.Errorf("placement: must be %s or %s, not %q", PlacementEvery, PlacementOne, j.GetPlacement())
 	}
-	if err := checkPayload(j.GetPayload()); err != nil {
+	if err := checkPayload([]byte(j.GetPayload())); err != nil {
 		return err
 	}
 	if j.GetTimeoutMs() < 0 {

@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // t0 is an instant the tests count from.
@@ -200,15 +203,15 @@ func TestNextDoesNotDependOnWhenAsked(t *testing.T) {
 	}
 }
 
-func goodJob() *agentv1.Job {
-	return &agentv1.Job{
+func goodJob() *adminv1.Job {
+	return &adminv1.Job{
 		Name:        "nightly",
 		Service:     "reports.build",
 		Type:        TypeCron,
 		Cron:        "0 2 * * *",
 		TimeZone:    "Europe/Paris",
-		Payload:     []byte(`{"full": true}`),
-		Active:      true,
+		Payload:     `{"full": true}`,
+		Active:      proto.Bool(true),
 		Placement:   PlacementOne,
 		TimeoutMs:   60_000,
 		RunMissed:   true,
@@ -222,41 +225,41 @@ func TestValidate(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		change func(j *agentv1.Job)
+		change func(j *adminv1.Job)
 		want   string // the error, or its start
 	}{
-		{"no name", func(j *agentv1.Job) { j.Name = " " }, "name: required"},
-		{"no service", func(j *agentv1.Job) { j.Service = "" }, "service: required"},
-		{"unknown type", func(j *agentv1.Job) { j.Type = "hourly" }, `type: must be one_time, interval or cron, not "hourly"`},
-		{"no type", func(j *agentv1.Job) { j.Type = "" }, `type: must be`},
-		{"cron with 4 fields", func(j *agentv1.Job) { j.Cron = "* * * *" }, `cron: expected 5 or 6 fields, found 4 in "* * * *"`},
-		{"cron with 7 fields", func(j *agentv1.Job) { j.Cron = "0 0 0 * * * 2030" }, `cron: expected 5 or 6 fields, found 7`},
-		{"cron field out of range", func(j *agentv1.Job) { j.Cron = "0 25 * * *" }, `cron: `},
-		{"cron not a number", func(j *agentv1.Job) { j.Cron = "x * * * *" }, `cron: `},
-		{"cron unknown descriptor", func(j *agentv1.Job) { j.Cron = "@fortnightly" }, `cron: `},
-		{"cron empty", func(j *agentv1.Job) { j.Cron = "" }, "cron: required for a cron job"},
-		{"cron that never fires", func(j *agentv1.Job) { j.Cron = "0 0 30 2 *" }, `cron: "0 0 30 2 *" never fires`},
-		{"cron with its own zone", func(j *agentv1.Job) { j.Cron = "CRON_TZ=UTC 0 2 * * *" }, "cron: set the zone in time_zone"},
-		{"@every too short", func(j *agentv1.Job) { j.Cron = "@every 500ms" }, "cron: @every must be at least 1s"},
-		{"@every not a duration", func(j *agentv1.Job) { j.Cron = "@every often" }, "cron: @every needs a duration"},
-		{"unknown zone", func(j *agentv1.Job) { j.TimeZone = "Mars/Base" }, `time_zone: unknown time zone "Mars/Base"`},
-		{"local zone", func(j *agentv1.Job) { j.TimeZone = "Local" }, `time_zone: "Local"`},
-		{"repeats on a cron job", func(j *agentv1.Job) { j.Repeats = 3 }, "repeats: not used by cron jobs"},
-		{"interval on a cron job", func(j *agentv1.Job) { j.IntervalMs = 1000 }, "interval: not used by cron jobs"},
-		{"interval too short", func(j *agentv1.Job) { toInterval(j); j.IntervalMs = 500 }, "interval: must be at least 1s"},
-		{"interval missing", func(j *agentv1.Job) { toInterval(j); j.IntervalMs = 0 }, "interval: must be at least 1s"},
-		{"negative repeats", func(j *agentv1.Job) { toInterval(j); j.Repeats = -1 }, "repeats: must be 0 (forever) or more"},
-		{"cron on an interval job", func(j *agentv1.Job) { toInterval(j); j.Cron = "* * * * *" }, "cron: not used by interval jobs"},
-		{"time_zone on an interval job", func(j *agentv1.Job) { toInterval(j); j.TimeZone = "UTC" }, "time_zone: not used by interval jobs"},
-		{"one_time without a start", func(j *agentv1.Job) { toOneTime(j); j.StartAtUnixMs = 0 }, "start_at: required for a one_time job"},
-		{"repeats on a one_time job", func(j *agentv1.Job) { toOneTime(j); j.Repeats = 2 }, "repeats: not used by one_time jobs"},
-		{"start before 1970", func(j *agentv1.Job) { toOneTime(j); j.StartAtUnixMs = -5 }, "start_at: must not be before 1970"},
-		{"unknown placement", func(j *agentv1.Job) { j.Placement = "some" }, `placement: must be every or one, not "some"`},
-		{"payload an array", func(j *agentv1.Job) { j.Payload = []byte(`[1, 2]`) }, "payload: must be a JSON object"},
-		{"payload null", func(j *agentv1.Job) { j.Payload = []byte(`null`) }, "payload: must be a JSON object"},
-		{"payload not JSON", func(j *agentv1.Job) { j.Payload = []byte(`{"a":`) }, "payload: not valid JSON"},
-		{"negative timeout", func(j *agentv1.Job) { j.TimeoutMs = -1 }, "timeout_ms: must be 0"},
-		{"empty label name", func(j *agentv1.Job) { j.AgentLabels[""] = "x" }, "agent_labels: a label has an empty name"},
+		{"no name", func(j *adminv1.Job) { j.Name = " " }, "name: required"},
+		{"no service", func(j *adminv1.Job) { j.Service = "" }, "service: required"},
+		{"unknown type", func(j *adminv1.Job) { j.Type = "hourly" }, `type: must be one_time, interval or cron, not "hourly"`},
+		{"no type", func(j *adminv1.Job) { j.Type = "" }, `type: must be`},
+		{"cron with 4 fields", func(j *adminv1.Job) { j.Cron = "* * * *" }, `cron: expected 5 or 6 fields, found 4 in "* * * *"`},
+		{"cron with 7 fields", func(j *adminv1.Job) { j.Cron = "0 0 0 * * * 2030" }, `cron: expected 5 or 6 fields, found 7`},
+		{"cron field out of range", func(j *adminv1.Job) { j.Cron = "0 25 * * *" }, `cron: `},
+		{"cron not a number", func(j *adminv1.Job) { j.Cron = "x * * * *" }, `cron: `},
+		{"cron unknown descriptor", func(j *adminv1.Job) { j.Cron = "@fortnightly" }, `cron: `},
+		{"cron empty", func(j *adminv1.Job) { j.Cron = "" }, "cron: required for a cron job"},
+		{"cron that never fires", func(j *adminv1.Job) { j.Cron = "0 0 30 2 *" }, `cron: "0 0 30 2 *" never fires`},
+		{"cron with its own zone", func(j *adminv1.Job) { j.Cron = "CRON_TZ=UTC 0 2 * * *" }, "cron: set the zone in time_zone"},
+		{"@every too short", func(j *adminv1.Job) { j.Cron = "@every 500ms" }, "cron: @every must be at least 1s"},
+		{"@every not a duration", func(j *adminv1.Job) { j.Cron = "@every often" }, "cron: @every needs a duration"},
+		{"unknown zone", func(j *adminv1.Job) { j.TimeZone = "Mars/Base" }, `time_zone: unknown time zone "Mars/Base"`},
+		{"local zone", func(j *adminv1.Job) { j.TimeZone = "Local" }, `time_zone: "Local"`},
+		{"repeats on a cron job", func(j *adminv1.Job) { j.Repeats = 3 }, "repeats: not used by cron jobs"},
+		{"interval on a cron job", func(j *adminv1.Job) { j.Interval = IntervalOf(time.Second) }, "interval: not used by cron jobs"},
+		{"interval too short", func(j *adminv1.Job) { toInterval(j); j.Interval = &adminv1.JobInterval{} }, "interval: must be at least 1s"},
+		{"interval missing", func(j *adminv1.Job) { toInterval(j); j.Interval = nil }, "interval: must be at least 1s"},
+		{"negative repeats", func(j *adminv1.Job) { toInterval(j); j.Repeats = -1 }, "repeats: must be 0 (forever) or more"},
+		{"cron on an interval job", func(j *adminv1.Job) { toInterval(j); j.Cron = "* * * * *" }, "cron: not used by interval jobs"},
+		{"time_zone on an interval job", func(j *adminv1.Job) { toInterval(j); j.TimeZone = "UTC" }, "time_zone: not used by interval jobs"},
+		{"one_time without a start", func(j *adminv1.Job) { toOneTime(j); j.StartAt = nil }, "start_at: required for a one_time job"},
+		{"repeats on a one_time job", func(j *adminv1.Job) { toOneTime(j); j.Repeats = 2 }, "repeats: not used by one_time jobs"},
+		{"start before 1970", func(j *adminv1.Job) { toOneTime(j); j.StartAt = timestamppb.New(time.UnixMilli(-5)) }, "start_at: must not be before 1970"},
+		{"unknown placement", func(j *adminv1.Job) { j.Placement = "some" }, `placement: must be every or one, not "some"`},
+		{"payload an array", func(j *adminv1.Job) { j.Payload = `[1, 2]` }, "payload: must be a JSON object"},
+		{"payload null", func(j *adminv1.Job) { j.Payload = `null` }, "payload: must be a JSON object"},
+		{"payload not JSON", func(j *adminv1.Job) { j.Payload = `{"a":` }, "payload: not valid JSON"},
+		{"negative timeout", func(j *adminv1.Job) { j.TimeoutMs = -1 }, "timeout_ms: must be 0"},
+		{"empty label name", func(j *adminv1.Job) { j.AgentLabels[""] = "x" }, "agent_labels: a label has an empty name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,11 +274,11 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateAcceptsEveryType(t *testing.T) {
-	for _, change := range []func(*agentv1.Job){
+	for _, change := range []func(*adminv1.Job){
 		toOneTime,
 		toInterval,
-		func(j *agentv1.Job) { j.Cron = "*/5 * * * * *"; j.TimeZone = "" },
-		func(j *agentv1.Job) { j.Cron = "@every 1h30m"; j.Placement = ""; j.Payload = nil },
+		func(j *adminv1.Job) { j.Cron = "*/5 * * * * *"; j.TimeZone = "" },
+		func(j *adminv1.Job) { j.Cron = "@every 1h30m"; j.Placement = ""; j.Payload = "" },
 	} {
 		j := goodJob()
 		change(j)
@@ -285,10 +288,10 @@ func TestValidateAcceptsEveryType(t *testing.T) {
 	}
 }
 
-func toInterval(j *agentv1.Job) {
-	j.Type, j.Cron, j.TimeZone, j.IntervalMs = TypeInterval, "", "", 60_000
+func toInterval(j *adminv1.Job) {
+	j.Type, j.Cron, j.TimeZone, j.Interval = TypeInterval, "", "", IntervalOf(time.Minute)
 }
 
-func toOneTime(j *agentv1.Job) {
-	j.Type, j.Cron, j.TimeZone, j.StartAtUnixMs = TypeOneTime, "", "", t0.UnixMilli()
+func toOneTime(j *adminv1.Job) {
+	j.Type, j.Cron, j.TimeZone, j.StartAt = TypeOneTime, "", "", timestamppb.New(t0)
 }

@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // MaxPathLength bounds a channel's path template: the control plane's
@@ -34,7 +34,7 @@ type segment struct {
 // Route is a parsed channel.
 type Route struct {
 	// Channel is the channel the route serves.
-	Channel *agentv1.Channel
+	Channel *adminv1.Channel
 	segs    []segment
 }
 
@@ -87,7 +87,7 @@ func parsePath(path string) ([]segment, error) {
 // Check reports whether channels can be served together: every path is
 // valid, and no two channels take the same method on the same path shape
 // (/a/{x} and /a/{y} are the same shape).
-func Check(channels []*agentv1.Channel) error {
+func Check(channels []*adminv1.Channel) error {
 	_, err := Build(channels)
 	return err
 }
@@ -95,7 +95,7 @@ func Check(channels []*agentv1.Channel) error {
 // Build parses channels and orders them so that the first match wins and
 // is the most specific: at the first segment where two routes differ, a
 // literal comes before a param. It fails as Check does.
-func Build(channels []*agentv1.Channel) ([]Route, error) {
+func Build(channels []*adminv1.Channel) ([]Route, error) {
 	var routes []Route
 	var errs []error
 	for _, ch := range channels {

@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
+	"google.golang.org/protobuf/proto"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 func TestCheckPath(t *testing.T) {
@@ -38,21 +40,21 @@ func TestCheckPath(t *testing.T) {
 	}
 }
 
-func ch(name, path, service string, methods ...string) *agentv1.Channel {
-	return &agentv1.Channel{Name: name, Path: path, Service: service, Methods: methods, Active: true}
+func ch(name, path, service string, methods ...string) *adminv1.Channel {
+	return &adminv1.Channel{Name: name, Path: path, Service: service, Methods: methods, Active: proto.Bool(true)}
 }
 
 func TestCheck(t *testing.T) {
 	tests := []struct {
 		name     string
-		channels []*agentv1.Channel
+		channels []*adminv1.Channel
 		err      string
 	}{
-		{"distinct", []*agentv1.Channel{ch("a", "/a", "s", "POST"), ch("b", "/b", "s", "POST")}, ""},
-		{"same path other method", []*agentv1.Channel{ch("a", "/a", "s", "GET"), ch("b", "/a", "s", "POST")}, ""},
-		{"literal beside param", []*agentv1.Channel{ch("a", "/o/{id}", "s", "GET"), ch("b", "/o/latest", "s", "GET")}, ""},
-		{"same path same method", []*agentv1.Channel{ch("a", "/a", "s", "POST"), ch("b", "/a", "s", "POST", "GET")}, `channels "a" (/a) and "b" (/a) both take POST`},
-		{"params renamed", []*agentv1.Channel{ch("a", "/o/{id}", "s", "GET"), ch("b", "/o/{name}", "s", "GET")}, "both take GET"},
+		{"distinct", []*adminv1.Channel{ch("a", "/a", "s", "POST"), ch("b", "/b", "s", "POST")}, ""},
+		{"same path other method", []*adminv1.Channel{ch("a", "/a", "s", "GET"), ch("b", "/a", "s", "POST")}, ""},
+		{"literal beside param", []*adminv1.Channel{ch("a", "/o/{id}", "s", "GET"), ch("b", "/o/latest", "s", "GET")}, ""},
+		{"same path same method", []*adminv1.Channel{ch("a", "/a", "s", "POST"), ch("b", "/a", "s", "POST", "GET")}, `channels "a" (/a) and "b" (/a) both take POST`},
+		{"params renamed", []*adminv1.Channel{ch("a", "/o/{id}", "s", "GET"), ch("b", "/o/{name}", "s", "GET")}, "both take GET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

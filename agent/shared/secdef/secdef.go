@@ -25,6 +25,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Kind names the type of a security definition.
@@ -660,4 +662,21 @@ func checkRules(field string, rules []string, sans bool) error {
 		}
 	}
 	return nil
+}
+
+// Of is the definition the API's message d describes: as agents use it,
+// and as the control plane checks it (Validate, Inbound, Outbound).
+func Of(d *adminv1.SecurityDefinition) Definition {
+	return Definition{
+		Name: d.GetName(), Kind: Kind(d.GetKind()),
+		Username: d.GetUsername(), Password: d.GetPassword(),
+		Header: d.GetHeader(), Key: d.GetKey(),
+		Algorithms: d.GetAlgorithms(), Secret: d.GetSecret(), PublicKeyPEM: d.GetPublicKeyPem(), JWKSURL: d.GetJwksUrl(),
+		Issuer: d.GetIssuer(), Audience: d.GetAudience(), Leeway: time.Duration(d.GetLeewayMs()) * time.Millisecond,
+		Token:    d.GetToken(),
+		TokenURL: d.GetTokenUrl(), ClientID: d.GetClientId(), ClientSecret: d.GetClientSecret(), Scopes: d.GetScopes(),
+		IntrospectionURL: d.GetIntrospectionUrl(), CacheSeconds: int(d.GetCacheSeconds()),
+		CertPEM: d.GetCertPem(), KeyPEM: d.GetKeyPem(),
+		CAPEM: d.GetCaPem(), AllowedSubjects: d.GetAllowedSubjects(), AllowedSANs: d.GetAllowedSans(),
+	}
 }

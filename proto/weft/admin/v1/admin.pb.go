@@ -1742,7 +1742,10 @@ type Package struct {
 	// created_at is when this version was stored.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// revision is the config revision that stored this version.
-	Revision      int64 `protobuf:"varint,9,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,9,opt,name=revision,proto3" json:"revision,omitempty"`
+	// sources are its files with their content, only where a message says
+	// so: the agent stream carries them, unless the agent holds this sha256.
+	Sources       []*SourceFile `protobuf:"bytes,10,rep,name=sources,proto3" json:"sources,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1838,6 +1841,13 @@ func (x *Package) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *Package) GetSources() []*SourceFile {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
 }
 
 // ListPackagesRequest lists packages.
@@ -9286,19 +9296,21 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bpackages\x18\x02 \x03(\v2\x1e.weft.admin.v1.DeployedPackageR\bpackages\"a\n" +
 	"\x0fDeployedPackage\x120\n" +
 	"\apackage\x18\x01 \x01(\v2\x16.weft.admin.v1.PackageR\apackage\x12\x1c\n" +
-	"\tunchanged\x18\x02 \x01(\bR\tunchanged\"\x8f\x02\n" +
+	"\tunchanged\x18\x02 \x01(\bR\tunchanged\"\xe2\x02\n" +
 	"\aPackage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x16\n" +
-	"\x06author\x18\x04 \x01(\tR\x06author\x12\x1d\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1c\n" +
+	"\x06author\x18\x04 \x01(\tB\x04\xd8\xf3\x18\x01R\x06author\x12#\n" +
 	"\n" +
-	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\x1a\n" +
-	"\bservices\x18\x06 \x03(\tR\bservices\x12\x14\n" +
-	"\x05files\x18\a \x03(\tR\x05files\x129\n" +
+	"size_bytes\x18\x05 \x01(\x03B\x04\xd8\xf3\x18\x01R\tsizeBytes\x12\x1a\n" +
+	"\bservices\x18\x06 \x03(\tR\bservices\x12\x1a\n" +
+	"\x05files\x18\a \x03(\tB\x04\xd8\xf3\x18\x01R\x05files\x12?\n" +
 	"\n" +
-	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
-	"\brevision\x18\t \x01(\x03R\brevision\"\x15\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xd8\xf3\x18\x01R\tcreatedAt\x12 \n" +
+	"\brevision\x18\t \x01(\x03B\x04\xd8\xf3\x18\x01R\brevision\x123\n" +
+	"\asources\x18\n" +
+	" \x03(\v2\x19.weft.admin.v1.SourceFileR\asources\"\x15\n" +
 	"\x13ListPackagesRequest\"J\n" +
 	"\x14ListPackagesResponse\x122\n" +
 	"\bpackages\x18\x01 \x03(\v2\x16.weft.admin.v1.PackageR\bpackages\"`\n" +
@@ -9350,7 +9362,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\bservices\x18\x02 \x03(\tR\bservices\x121\n" +
 	"\x14deactivated_channels\x18\x03 \x03(\tR\x13deactivatedChannels\x12\x1f\n" +
 	"\vpaused_jobs\x18\x04 \x03(\tR\n" +
-	"pausedJobs\"\x9f\x05\n" +
+	"pausedJobs\"\xa5\x05\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -9373,8 +9385,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"rate_limit\x18\r \x01(\x01R\trateLimit\x12\x1d\n" +
 	"\n" +
 	"rate_burst\x18\x0e \x01(\x05R\trateBurst\x12J\n" +
-	"\fsoap_actions\x18\x0f \x03(\v2'.weft.admin.v1.Channel.SoapActionsEntryR\vsoapActions\x12 \n" +
-	"\vdescription\x18\x10 \x01(\tR\vdescription\x1a>\n" +
+	"\fsoap_actions\x18\x0f \x03(\v2'.weft.admin.v1.Channel.SoapActionsEntryR\vsoapActions\x12&\n" +
+	"\vdescription\x18\x10 \x01(\tB\x04\xd8\xf3\x18\x01R\vdescription\x1a>\n" +
 	"\x10SoapActionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -9512,7 +9524,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x06 \x01(\x03R\n" +
-	"durationUs\"\xca\a\n" +
+	"durationUs\"\xd0\a\n" +
 	"\x12SecurityDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -9546,8 +9558,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x10allowed_subjects\x18\x19 \x03(\tR\x0fallowedSubjects\x12!\n" +
 	"\fallowed_sans\x18\x1a \x03(\tR\vallowedSans\x12+\n" +
 	"\x11introspection_url\x18\x1b \x01(\tR\x10introspectionUrl\x12#\n" +
-	"\rcache_seconds\x18\x1c \x01(\x05R\fcacheSeconds\x12 \n" +
-	"\vdescription\x18\x1d \x01(\tR\vdescription\"d\n" +
+	"\rcache_seconds\x18\x1c \x01(\x05R\fcacheSeconds\x12&\n" +
+	"\vdescription\x18\x1d \x01(\tB\x04\xd8\xf3\x18\x01R\vdescription\"d\n" +
 	"\x1fCreateSecurityDefinitionRequest\x12A\n" +
 	"\n" +
 	"definition\x18\x01 \x01(\v2!.weft.admin.v1.SecurityDefinitionR\n" +
@@ -9578,7 +9590,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x1fDeleteSecurityDefinitionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
 	" DeleteSecurityDefinitionResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\"\xd9\x05\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\xdf\x05\n" +
 	"\x12OutgoingConnection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
@@ -9601,8 +9613,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tcreatedAt\x12?\n" +
 	"\n" +
 	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tupdatedAt\x12 \n" +
-	"\brevision\x18\x10 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12 \n" +
-	"\vdescription\x18\x11 \x01(\tR\vdescription\x1a:\n" +
+	"\brevision\x18\x10 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12&\n" +
+	"\vdescription\x18\x11 \x01(\tB\x04\xd8\xf3\x18\x01R\vdescription\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -9647,7 +9659,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x12\x1d\n" +
 	"\n" +
 	"latency_us\x18\x04 \x01(\x03R\tlatencyUs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\x9c\a\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xa2\a\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
@@ -9673,8 +9685,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\brevision\x18\x11 \x01(\x03B\x04\xc8\xf3\x18\x01R\brevision\x12@\n" +
 	"\vnext_run_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xc8\xf3\x18\x01R\tnextRunAt\x123\n" +
 	"\x05lease\x18\x13 \x01(\v2\x17.weft.admin.v1.JobLeaseB\x04\xc8\xf3\x18\x01R\x05lease\x126\n" +
-	"\blast_run\x18\x14 \x01(\v2\x15.weft.admin.v1.JobRunB\x04\xc8\xf3\x18\x01R\alastRun\x12 \n" +
-	"\vdescription\x18\x15 \x01(\tR\vdescription\x1a>\n" +
+	"\blast_run\x18\x14 \x01(\v2\x15.weft.admin.v1.JobRunB\x04\xc8\xf3\x18\x01R\alastRun\x12&\n" +
+	"\vdescription\x18\x15 \x01(\tB\x04\xd8\xf3\x18\x01R\vdescription\x1a>\n" +
 	"\x10AgentLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
@@ -10141,223 +10153,224 @@ var file_weft_admin_v1_admin_proto_depIdxs = []int32{
 	28,  // 23: weft.admin.v1.DeployResponse.packages:type_name -> weft.admin.v1.DeployedPackage
 	29,  // 24: weft.admin.v1.DeployedPackage.package:type_name -> weft.admin.v1.Package
 	147, // 25: weft.admin.v1.Package.created_at:type_name -> google.protobuf.Timestamp
-	29,  // 26: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
-	32,  // 27: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
-	29,  // 28: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
-	29,  // 29: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
-	24,  // 30: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
-	1,   // 31: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
-	29,  // 32: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
-	39,  // 33: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
-	29,  // 34: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
-	147, // 35: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
-	147, // 36: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
-	141, // 37: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
-	46,  // 38: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	46,  // 39: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	46,  // 40: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	46,  // 41: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
-	46,  // 42: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
-	149, // 43: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
-	46,  // 44: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
-	142, // 45: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
-	2,   // 46: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
-	147, // 47: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	147, // 48: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
-	147, // 49: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
-	147, // 50: weft.admin.v1.Agent.revoked_at:type_name -> google.protobuf.Timestamp
-	147, // 51: weft.admin.v1.Agent.certificate_expires_at:type_name -> google.protobuf.Timestamp
-	57,  // 52: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
-	57,  // 53: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
-	63,  // 54: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
-	147, // 55: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
-	62,  // 56: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
-	143, // 57: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
-	147, // 58: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
-	64,  // 59: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
-	147, // 60: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
-	148, // 61: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
-	147, // 62: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
-	67,  // 63: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
-	147, // 64: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
-	147, // 65: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
-	72,  // 66: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	72,  // 67: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	72,  // 68: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	72,  // 69: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
-	72,  // 70: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
-	149, // 71: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	72,  // 72: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
-	144, // 73: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
-	147, // 74: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
-	147, // 75: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
-	83,  // 76: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	83,  // 77: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	83,  // 78: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	83,  // 79: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
-	83,  // 80: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
-	149, // 81: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	83,  // 82: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
-	147, // 83: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
-	97,  // 84: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
-	145, // 85: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
-	147, // 86: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	147, // 87: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	147, // 88: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
-	98,  // 89: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
-	99,  // 90: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
-	147, // 91: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
-	147, // 92: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
-	147, // 93: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
-	96,  // 94: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
-	96,  // 95: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
-	96,  // 96: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
-	96,  // 97: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
-	96,  // 98: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
-	149, // 99: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	96,  // 100: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
-	96,  // 101: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
-	96,  // 102: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
-	99,  // 103: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
-	99,  // 104: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
-	120, // 105: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
-	72,  // 106: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
-	83,  // 107: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
-	46,  // 108: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
-	96,  // 109: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
-	25,  // 110: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
-	120, // 111: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
-	125, // 112: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	120, // 113: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
-	125, // 114: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
-	126, // 115: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
-	148, // 116: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
-	147, // 117: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
-	147, // 118: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
-	129, // 119: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
-	130, // 120: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
-	130, // 121: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
-	130, // 122: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
-	147, // 123: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
-	146, // 124: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
-	133, // 125: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
-	147, // 126: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	133, // 127: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
-	136, // 128: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
-	147, // 129: weft.admin.v1.RotateKeyResponse.at:type_name -> google.protobuf.Timestamp
-	26,  // 130: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
-	30,  // 131: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
-	33,  // 132: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
-	35,  // 133: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
-	37,  // 134: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
-	40,  // 135: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
-	42,  // 136: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
-	44,  // 137: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
-	47,  // 138: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
-	49,  // 139: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
-	51,  // 140: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
-	53,  // 141: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
-	55,  // 142: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
-	58,  // 143: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
-	60,  // 144: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
-	70,  // 145: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
-	68,  // 146: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
-	65,  // 147: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
-	13,  // 148: weft.admin.v1.FleetService.CreateJoinToken:input_type -> weft.admin.v1.CreateJoinTokenRequest
-	15,  // 149: weft.admin.v1.FleetService.ListJoinTokens:input_type -> weft.admin.v1.ListJoinTokensRequest
-	17,  // 150: weft.admin.v1.FleetService.RevokeJoinToken:input_type -> weft.admin.v1.RevokeJoinTokenRequest
-	19,  // 151: weft.admin.v1.FleetService.RevokeAgent:input_type -> weft.admin.v1.RevokeAgentRequest
-	4,   // 152: weft.admin.v1.AccessService.CreateToken:input_type -> weft.admin.v1.CreateTokenRequest
-	6,   // 153: weft.admin.v1.AccessService.ListTokens:input_type -> weft.admin.v1.ListTokensRequest
-	8,   // 154: weft.admin.v1.AccessService.RevokeToken:input_type -> weft.admin.v1.RevokeTokenRequest
-	10,  // 155: weft.admin.v1.AccessService.WhoAmI:input_type -> weft.admin.v1.WhoAmIRequest
-	73,  // 156: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
-	75,  // 157: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
-	77,  // 158: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
-	79,  // 159: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
-	81,  // 160: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
-	84,  // 161: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
-	86,  // 162: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
-	88,  // 163: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
-	90,  // 164: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
-	92,  // 165: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
-	94,  // 166: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
-	100, // 167: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
-	102, // 168: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
-	104, // 169: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
-	106, // 170: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
-	108, // 171: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
-	110, // 172: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
-	112, // 173: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
-	114, // 174: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
-	116, // 175: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
-	118, // 176: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
-	121, // 177: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
-	123, // 178: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
-	21,  // 179: weft.admin.v1.ConfigService.ListAudit:input_type -> weft.admin.v1.ListAuditRequest
-	127, // 180: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
-	131, // 181: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
-	134, // 182: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
-	137, // 183: weft.admin.v1.SecretsService.RotateKey:input_type -> weft.admin.v1.RotateKeyRequest
-	27,  // 184: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
-	31,  // 185: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
-	34,  // 186: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
-	36,  // 187: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
-	38,  // 188: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
-	41,  // 189: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
-	43,  // 190: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
-	45,  // 191: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
-	48,  // 192: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
-	50,  // 193: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
-	52,  // 194: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
-	54,  // 195: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
-	56,  // 196: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
-	59,  // 197: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
-	61,  // 198: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
-	71,  // 199: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
-	69,  // 200: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
-	66,  // 201: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
-	14,  // 202: weft.admin.v1.FleetService.CreateJoinToken:output_type -> weft.admin.v1.CreateJoinTokenResponse
-	16,  // 203: weft.admin.v1.FleetService.ListJoinTokens:output_type -> weft.admin.v1.ListJoinTokensResponse
-	18,  // 204: weft.admin.v1.FleetService.RevokeJoinToken:output_type -> weft.admin.v1.RevokeJoinTokenResponse
-	20,  // 205: weft.admin.v1.FleetService.RevokeAgent:output_type -> weft.admin.v1.RevokeAgentResponse
-	5,   // 206: weft.admin.v1.AccessService.CreateToken:output_type -> weft.admin.v1.CreateTokenResponse
-	7,   // 207: weft.admin.v1.AccessService.ListTokens:output_type -> weft.admin.v1.ListTokensResponse
-	9,   // 208: weft.admin.v1.AccessService.RevokeToken:output_type -> weft.admin.v1.RevokeTokenResponse
-	11,  // 209: weft.admin.v1.AccessService.WhoAmI:output_type -> weft.admin.v1.WhoAmIResponse
-	74,  // 210: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
-	76,  // 211: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
-	78,  // 212: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
-	80,  // 213: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
-	82,  // 214: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
-	85,  // 215: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
-	87,  // 216: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
-	89,  // 217: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
-	91,  // 218: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
-	93,  // 219: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
-	95,  // 220: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
-	101, // 221: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
-	103, // 222: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
-	105, // 223: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
-	107, // 224: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
-	109, // 225: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
-	111, // 226: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
-	113, // 227: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
-	115, // 228: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
-	117, // 229: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
-	119, // 230: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
-	122, // 231: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
-	124, // 232: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
-	22,  // 233: weft.admin.v1.ConfigService.ListAudit:output_type -> weft.admin.v1.ListAuditResponse
-	128, // 234: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
-	132, // 235: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
-	135, // 236: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
-	138, // 237: weft.admin.v1.SecretsService.RotateKey:output_type -> weft.admin.v1.RotateKeyResponse
-	184, // [184:238] is the sub-list for method output_type
-	130, // [130:184] is the sub-list for method input_type
-	130, // [130:130] is the sub-list for extension type_name
-	130, // [130:130] is the sub-list for extension extendee
-	0,   // [0:130] is the sub-list for field type_name
+	24,  // 26: weft.admin.v1.Package.sources:type_name -> weft.admin.v1.SourceFile
+	29,  // 27: weft.admin.v1.ListPackagesResponse.packages:type_name -> weft.admin.v1.Package
+	32,  // 28: weft.admin.v1.ListServicesResponse.services:type_name -> weft.admin.v1.Service
+	29,  // 29: weft.admin.v1.ListPackageVersionsResponse.versions:type_name -> weft.admin.v1.Package
+	29,  // 30: weft.admin.v1.GetPackageResponse.package:type_name -> weft.admin.v1.Package
+	24,  // 31: weft.admin.v1.GetPackageResponse.sources:type_name -> weft.admin.v1.SourceFile
+	1,   // 32: weft.admin.v1.AgentDeployStatus.state:type_name -> weft.admin.v1.DeployState
+	29,  // 33: weft.admin.v1.GetDeployStatusResponse.package:type_name -> weft.admin.v1.Package
+	39,  // 34: weft.admin.v1.GetDeployStatusResponse.agents:type_name -> weft.admin.v1.AgentDeployStatus
+	29,  // 35: weft.admin.v1.RollbackResponse.package:type_name -> weft.admin.v1.Package
+	147, // 36: weft.admin.v1.Channel.created_at:type_name -> google.protobuf.Timestamp
+	147, // 37: weft.admin.v1.Channel.updated_at:type_name -> google.protobuf.Timestamp
+	141, // 38: weft.admin.v1.Channel.soap_actions:type_name -> weft.admin.v1.Channel.SoapActionsEntry
+	46,  // 39: weft.admin.v1.CreateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	46,  // 40: weft.admin.v1.CreateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	46,  // 41: weft.admin.v1.GetChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	46,  // 42: weft.admin.v1.ListChannelsResponse.channels:type_name -> weft.admin.v1.Channel
+	46,  // 43: weft.admin.v1.UpdateChannelRequest.channel:type_name -> weft.admin.v1.Channel
+	149, // 44: weft.admin.v1.UpdateChannelRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46,  // 45: weft.admin.v1.UpdateChannelResponse.channel:type_name -> weft.admin.v1.Channel
+	142, // 46: weft.admin.v1.Agent.labels:type_name -> weft.admin.v1.Agent.LabelsEntry
+	2,   // 47: weft.admin.v1.Agent.sync_status:type_name -> weft.admin.v1.SyncStatus
+	147, // 48: weft.admin.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	147, // 49: weft.admin.v1.Agent.first_seen:type_name -> google.protobuf.Timestamp
+	147, // 50: weft.admin.v1.Agent.started_at:type_name -> google.protobuf.Timestamp
+	147, // 51: weft.admin.v1.Agent.revoked_at:type_name -> google.protobuf.Timestamp
+	147, // 52: weft.admin.v1.Agent.certificate_expires_at:type_name -> google.protobuf.Timestamp
+	57,  // 53: weft.admin.v1.ListAgentsResponse.agents:type_name -> weft.admin.v1.Agent
+	57,  // 54: weft.admin.v1.GetAgentResponse.agent:type_name -> weft.admin.v1.Agent
+	63,  // 55: weft.admin.v1.GetAgentResponse.inventory:type_name -> weft.admin.v1.AgentInventory
+	147, // 56: weft.admin.v1.LoadedPackage.loaded_at:type_name -> google.protobuf.Timestamp
+	62,  // 57: weft.admin.v1.AgentInventory.packages:type_name -> weft.admin.v1.LoadedPackage
+	143, // 58: weft.admin.v1.AgentInventory.labels:type_name -> weft.admin.v1.AgentInventory.LabelsEntry
+	147, // 59: weft.admin.v1.AgentInventory.started_at:type_name -> google.protobuf.Timestamp
+	64,  // 60: weft.admin.v1.AgentInventory.workers:type_name -> weft.admin.v1.AgentWorker
+	147, // 61: weft.admin.v1.AgentWorker.started_at:type_name -> google.protobuf.Timestamp
+	148, // 62: weft.admin.v1.GetAgentLogsRequest.since:type_name -> google.protobuf.Duration
+	147, // 63: weft.admin.v1.Backup.replaced_at:type_name -> google.protobuf.Timestamp
+	67,  // 64: weft.admin.v1.ListAgentBackupsResponse.backups:type_name -> weft.admin.v1.Backup
+	147, // 65: weft.admin.v1.SecurityDefinition.created_at:type_name -> google.protobuf.Timestamp
+	147, // 66: weft.admin.v1.SecurityDefinition.updated_at:type_name -> google.protobuf.Timestamp
+	72,  // 67: weft.admin.v1.CreateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 68: weft.admin.v1.CreateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 69: weft.admin.v1.GetSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 70: weft.admin.v1.ListSecurityDefinitionsResponse.definitions:type_name -> weft.admin.v1.SecurityDefinition
+	72,  // 71: weft.admin.v1.UpdateSecurityDefinitionRequest.definition:type_name -> weft.admin.v1.SecurityDefinition
+	149, // 72: weft.admin.v1.UpdateSecurityDefinitionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72,  // 73: weft.admin.v1.UpdateSecurityDefinitionResponse.definition:type_name -> weft.admin.v1.SecurityDefinition
+	144, // 74: weft.admin.v1.OutgoingConnection.headers:type_name -> weft.admin.v1.OutgoingConnection.HeadersEntry
+	147, // 75: weft.admin.v1.OutgoingConnection.created_at:type_name -> google.protobuf.Timestamp
+	147, // 76: weft.admin.v1.OutgoingConnection.updated_at:type_name -> google.protobuf.Timestamp
+	83,  // 77: weft.admin.v1.CreateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 78: weft.admin.v1.CreateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 79: weft.admin.v1.GetOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 80: weft.admin.v1.ListOutgoingConnectionsResponse.connections:type_name -> weft.admin.v1.OutgoingConnection
+	83,  // 81: weft.admin.v1.UpdateOutgoingConnectionRequest.connection:type_name -> weft.admin.v1.OutgoingConnection
+	149, // 82: weft.admin.v1.UpdateOutgoingConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	83,  // 83: weft.admin.v1.UpdateOutgoingConnectionResponse.connection:type_name -> weft.admin.v1.OutgoingConnection
+	147, // 84: weft.admin.v1.Job.start_at:type_name -> google.protobuf.Timestamp
+	97,  // 85: weft.admin.v1.Job.interval:type_name -> weft.admin.v1.JobInterval
+	145, // 86: weft.admin.v1.Job.agent_labels:type_name -> weft.admin.v1.Job.AgentLabelsEntry
+	147, // 87: weft.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	147, // 88: weft.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	147, // 89: weft.admin.v1.Job.next_run_at:type_name -> google.protobuf.Timestamp
+	98,  // 90: weft.admin.v1.Job.lease:type_name -> weft.admin.v1.JobLease
+	99,  // 91: weft.admin.v1.Job.last_run:type_name -> weft.admin.v1.JobRun
+	147, // 92: weft.admin.v1.JobLease.expires_at:type_name -> google.protobuf.Timestamp
+	147, // 93: weft.admin.v1.JobRun.scheduled_at:type_name -> google.protobuf.Timestamp
+	147, // 94: weft.admin.v1.JobRun.started_at:type_name -> google.protobuf.Timestamp
+	96,  // 95: weft.admin.v1.CreateJobRequest.job:type_name -> weft.admin.v1.Job
+	96,  // 96: weft.admin.v1.CreateJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 97: weft.admin.v1.GetJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 98: weft.admin.v1.ListJobsResponse.jobs:type_name -> weft.admin.v1.Job
+	96,  // 99: weft.admin.v1.UpdateJobRequest.job:type_name -> weft.admin.v1.Job
+	149, // 100: weft.admin.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	96,  // 101: weft.admin.v1.UpdateJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 102: weft.admin.v1.PauseJobResponse.job:type_name -> weft.admin.v1.Job
+	96,  // 103: weft.admin.v1.ResumeJobResponse.job:type_name -> weft.admin.v1.Job
+	99,  // 104: weft.admin.v1.RunJobResponse.runs:type_name -> weft.admin.v1.JobRun
+	99,  // 105: weft.admin.v1.ListJobRunsResponse.runs:type_name -> weft.admin.v1.JobRun
+	120, // 106: weft.admin.v1.ExportConfigResponse.config:type_name -> weft.admin.v1.Config
+	72,  // 107: weft.admin.v1.Config.security:type_name -> weft.admin.v1.SecurityDefinition
+	83,  // 108: weft.admin.v1.Config.outgoing:type_name -> weft.admin.v1.OutgoingConnection
+	46,  // 109: weft.admin.v1.Config.channels:type_name -> weft.admin.v1.Channel
+	96,  // 110: weft.admin.v1.Config.jobs:type_name -> weft.admin.v1.Job
+	25,  // 111: weft.admin.v1.Config.packages:type_name -> weft.admin.v1.PackageSource
+	120, // 112: weft.admin.v1.PlanConfigRequest.config:type_name -> weft.admin.v1.Config
+	125, // 113: weft.admin.v1.PlanConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	120, // 114: weft.admin.v1.ImportConfigRequest.config:type_name -> weft.admin.v1.Config
+	125, // 115: weft.admin.v1.ImportConfigResponse.items:type_name -> weft.admin.v1.PlanItem
+	126, // 116: weft.admin.v1.PlanItem.changes:type_name -> weft.admin.v1.FieldChange
+	148, // 117: weft.admin.v1.GetStatsRequest.since:type_name -> google.protobuf.Duration
+	147, // 118: weft.admin.v1.GetStatsResponse.from:type_name -> google.protobuf.Timestamp
+	147, // 119: weft.admin.v1.GetStatsResponse.to:type_name -> google.protobuf.Timestamp
+	129, // 120: weft.admin.v1.GetStatsResponse.objects:type_name -> weft.admin.v1.ObjectStats
+	130, // 121: weft.admin.v1.ObjectStats.totals:type_name -> weft.admin.v1.StatsTotals
+	130, // 122: weft.admin.v1.ObjectStats.trend:type_name -> weft.admin.v1.StatsTotals
+	130, // 123: weft.admin.v1.ObjectStats.previous:type_name -> weft.admin.v1.StatsTotals
+	147, // 124: weft.admin.v1.StatsTotals.from:type_name -> google.protobuf.Timestamp
+	146, // 125: weft.admin.v1.StatsTotals.statuses:type_name -> weft.admin.v1.StatsTotals.StatusesEntry
+	133, // 126: weft.admin.v1.ListSamplesResponse.samples:type_name -> weft.admin.v1.Sample
+	147, // 127: weft.admin.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	133, // 128: weft.admin.v1.TailResponse.sample:type_name -> weft.admin.v1.Sample
+	136, // 129: weft.admin.v1.TailResponse.dropped:type_name -> weft.admin.v1.TailDropped
+	147, // 130: weft.admin.v1.RotateKeyResponse.at:type_name -> google.protobuf.Timestamp
+	26,  // 131: weft.admin.v1.PackageService.Deploy:input_type -> weft.admin.v1.DeployRequest
+	30,  // 132: weft.admin.v1.PackageService.ListPackages:input_type -> weft.admin.v1.ListPackagesRequest
+	33,  // 133: weft.admin.v1.PackageService.ListServices:input_type -> weft.admin.v1.ListServicesRequest
+	35,  // 134: weft.admin.v1.PackageService.ListPackageVersions:input_type -> weft.admin.v1.ListPackageVersionsRequest
+	37,  // 135: weft.admin.v1.PackageService.GetPackage:input_type -> weft.admin.v1.GetPackageRequest
+	40,  // 136: weft.admin.v1.PackageService.GetDeployStatus:input_type -> weft.admin.v1.GetDeployStatusRequest
+	42,  // 137: weft.admin.v1.PackageService.Rollback:input_type -> weft.admin.v1.RollbackRequest
+	44,  // 138: weft.admin.v1.PackageService.Undeploy:input_type -> weft.admin.v1.UndeployRequest
+	47,  // 139: weft.admin.v1.ChannelService.CreateChannel:input_type -> weft.admin.v1.CreateChannelRequest
+	49,  // 140: weft.admin.v1.ChannelService.GetChannel:input_type -> weft.admin.v1.GetChannelRequest
+	51,  // 141: weft.admin.v1.ChannelService.ListChannels:input_type -> weft.admin.v1.ListChannelsRequest
+	53,  // 142: weft.admin.v1.ChannelService.UpdateChannel:input_type -> weft.admin.v1.UpdateChannelRequest
+	55,  // 143: weft.admin.v1.ChannelService.DeleteChannel:input_type -> weft.admin.v1.DeleteChannelRequest
+	58,  // 144: weft.admin.v1.FleetService.ListAgents:input_type -> weft.admin.v1.ListAgentsRequest
+	60,  // 145: weft.admin.v1.FleetService.GetAgent:input_type -> weft.admin.v1.GetAgentRequest
+	70,  // 146: weft.admin.v1.FleetService.Invoke:input_type -> weft.admin.v1.InvokeRequest
+	68,  // 147: weft.admin.v1.FleetService.ListAgentBackups:input_type -> weft.admin.v1.ListAgentBackupsRequest
+	65,  // 148: weft.admin.v1.FleetService.GetAgentLogs:input_type -> weft.admin.v1.GetAgentLogsRequest
+	13,  // 149: weft.admin.v1.FleetService.CreateJoinToken:input_type -> weft.admin.v1.CreateJoinTokenRequest
+	15,  // 150: weft.admin.v1.FleetService.ListJoinTokens:input_type -> weft.admin.v1.ListJoinTokensRequest
+	17,  // 151: weft.admin.v1.FleetService.RevokeJoinToken:input_type -> weft.admin.v1.RevokeJoinTokenRequest
+	19,  // 152: weft.admin.v1.FleetService.RevokeAgent:input_type -> weft.admin.v1.RevokeAgentRequest
+	4,   // 153: weft.admin.v1.AccessService.CreateToken:input_type -> weft.admin.v1.CreateTokenRequest
+	6,   // 154: weft.admin.v1.AccessService.ListTokens:input_type -> weft.admin.v1.ListTokensRequest
+	8,   // 155: weft.admin.v1.AccessService.RevokeToken:input_type -> weft.admin.v1.RevokeTokenRequest
+	10,  // 156: weft.admin.v1.AccessService.WhoAmI:input_type -> weft.admin.v1.WhoAmIRequest
+	73,  // 157: weft.admin.v1.SecurityService.CreateSecurityDefinition:input_type -> weft.admin.v1.CreateSecurityDefinitionRequest
+	75,  // 158: weft.admin.v1.SecurityService.GetSecurityDefinition:input_type -> weft.admin.v1.GetSecurityDefinitionRequest
+	77,  // 159: weft.admin.v1.SecurityService.ListSecurityDefinitions:input_type -> weft.admin.v1.ListSecurityDefinitionsRequest
+	79,  // 160: weft.admin.v1.SecurityService.UpdateSecurityDefinition:input_type -> weft.admin.v1.UpdateSecurityDefinitionRequest
+	81,  // 161: weft.admin.v1.SecurityService.DeleteSecurityDefinition:input_type -> weft.admin.v1.DeleteSecurityDefinitionRequest
+	84,  // 162: weft.admin.v1.OutgoingService.CreateOutgoingConnection:input_type -> weft.admin.v1.CreateOutgoingConnectionRequest
+	86,  // 163: weft.admin.v1.OutgoingService.GetOutgoingConnection:input_type -> weft.admin.v1.GetOutgoingConnectionRequest
+	88,  // 164: weft.admin.v1.OutgoingService.ListOutgoingConnections:input_type -> weft.admin.v1.ListOutgoingConnectionsRequest
+	90,  // 165: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:input_type -> weft.admin.v1.UpdateOutgoingConnectionRequest
+	92,  // 166: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:input_type -> weft.admin.v1.DeleteOutgoingConnectionRequest
+	94,  // 167: weft.admin.v1.OutgoingService.PingOutgoingConnection:input_type -> weft.admin.v1.PingOutgoingConnectionRequest
+	100, // 168: weft.admin.v1.JobService.CreateJob:input_type -> weft.admin.v1.CreateJobRequest
+	102, // 169: weft.admin.v1.JobService.GetJob:input_type -> weft.admin.v1.GetJobRequest
+	104, // 170: weft.admin.v1.JobService.ListJobs:input_type -> weft.admin.v1.ListJobsRequest
+	106, // 171: weft.admin.v1.JobService.UpdateJob:input_type -> weft.admin.v1.UpdateJobRequest
+	108, // 172: weft.admin.v1.JobService.DeleteJob:input_type -> weft.admin.v1.DeleteJobRequest
+	110, // 173: weft.admin.v1.JobService.PauseJob:input_type -> weft.admin.v1.PauseJobRequest
+	112, // 174: weft.admin.v1.JobService.ResumeJob:input_type -> weft.admin.v1.ResumeJobRequest
+	114, // 175: weft.admin.v1.JobService.RunJob:input_type -> weft.admin.v1.RunJobRequest
+	116, // 176: weft.admin.v1.JobService.ListJobRuns:input_type -> weft.admin.v1.ListJobRunsRequest
+	118, // 177: weft.admin.v1.ConfigService.ExportConfig:input_type -> weft.admin.v1.ExportConfigRequest
+	121, // 178: weft.admin.v1.ConfigService.PlanConfig:input_type -> weft.admin.v1.PlanConfigRequest
+	123, // 179: weft.admin.v1.ConfigService.ImportConfig:input_type -> weft.admin.v1.ImportConfigRequest
+	21,  // 180: weft.admin.v1.ConfigService.ListAudit:input_type -> weft.admin.v1.ListAuditRequest
+	127, // 181: weft.admin.v1.StatsService.GetStats:input_type -> weft.admin.v1.GetStatsRequest
+	131, // 182: weft.admin.v1.StatsService.ListSamples:input_type -> weft.admin.v1.ListSamplesRequest
+	134, // 183: weft.admin.v1.StatsService.Tail:input_type -> weft.admin.v1.TailRequest
+	137, // 184: weft.admin.v1.SecretsService.RotateKey:input_type -> weft.admin.v1.RotateKeyRequest
+	27,  // 185: weft.admin.v1.PackageService.Deploy:output_type -> weft.admin.v1.DeployResponse
+	31,  // 186: weft.admin.v1.PackageService.ListPackages:output_type -> weft.admin.v1.ListPackagesResponse
+	34,  // 187: weft.admin.v1.PackageService.ListServices:output_type -> weft.admin.v1.ListServicesResponse
+	36,  // 188: weft.admin.v1.PackageService.ListPackageVersions:output_type -> weft.admin.v1.ListPackageVersionsResponse
+	38,  // 189: weft.admin.v1.PackageService.GetPackage:output_type -> weft.admin.v1.GetPackageResponse
+	41,  // 190: weft.admin.v1.PackageService.GetDeployStatus:output_type -> weft.admin.v1.GetDeployStatusResponse
+	43,  // 191: weft.admin.v1.PackageService.Rollback:output_type -> weft.admin.v1.RollbackResponse
+	45,  // 192: weft.admin.v1.PackageService.Undeploy:output_type -> weft.admin.v1.UndeployResponse
+	48,  // 193: weft.admin.v1.ChannelService.CreateChannel:output_type -> weft.admin.v1.CreateChannelResponse
+	50,  // 194: weft.admin.v1.ChannelService.GetChannel:output_type -> weft.admin.v1.GetChannelResponse
+	52,  // 195: weft.admin.v1.ChannelService.ListChannels:output_type -> weft.admin.v1.ListChannelsResponse
+	54,  // 196: weft.admin.v1.ChannelService.UpdateChannel:output_type -> weft.admin.v1.UpdateChannelResponse
+	56,  // 197: weft.admin.v1.ChannelService.DeleteChannel:output_type -> weft.admin.v1.DeleteChannelResponse
+	59,  // 198: weft.admin.v1.FleetService.ListAgents:output_type -> weft.admin.v1.ListAgentsResponse
+	61,  // 199: weft.admin.v1.FleetService.GetAgent:output_type -> weft.admin.v1.GetAgentResponse
+	71,  // 200: weft.admin.v1.FleetService.Invoke:output_type -> weft.admin.v1.InvokeResponse
+	69,  // 201: weft.admin.v1.FleetService.ListAgentBackups:output_type -> weft.admin.v1.ListAgentBackupsResponse
+	66,  // 202: weft.admin.v1.FleetService.GetAgentLogs:output_type -> weft.admin.v1.GetAgentLogsResponse
+	14,  // 203: weft.admin.v1.FleetService.CreateJoinToken:output_type -> weft.admin.v1.CreateJoinTokenResponse
+	16,  // 204: weft.admin.v1.FleetService.ListJoinTokens:output_type -> weft.admin.v1.ListJoinTokensResponse
+	18,  // 205: weft.admin.v1.FleetService.RevokeJoinToken:output_type -> weft.admin.v1.RevokeJoinTokenResponse
+	20,  // 206: weft.admin.v1.FleetService.RevokeAgent:output_type -> weft.admin.v1.RevokeAgentResponse
+	5,   // 207: weft.admin.v1.AccessService.CreateToken:output_type -> weft.admin.v1.CreateTokenResponse
+	7,   // 208: weft.admin.v1.AccessService.ListTokens:output_type -> weft.admin.v1.ListTokensResponse
+	9,   // 209: weft.admin.v1.AccessService.RevokeToken:output_type -> weft.admin.v1.RevokeTokenResponse
+	11,  // 210: weft.admin.v1.AccessService.WhoAmI:output_type -> weft.admin.v1.WhoAmIResponse
+	74,  // 211: weft.admin.v1.SecurityService.CreateSecurityDefinition:output_type -> weft.admin.v1.CreateSecurityDefinitionResponse
+	76,  // 212: weft.admin.v1.SecurityService.GetSecurityDefinition:output_type -> weft.admin.v1.GetSecurityDefinitionResponse
+	78,  // 213: weft.admin.v1.SecurityService.ListSecurityDefinitions:output_type -> weft.admin.v1.ListSecurityDefinitionsResponse
+	80,  // 214: weft.admin.v1.SecurityService.UpdateSecurityDefinition:output_type -> weft.admin.v1.UpdateSecurityDefinitionResponse
+	82,  // 215: weft.admin.v1.SecurityService.DeleteSecurityDefinition:output_type -> weft.admin.v1.DeleteSecurityDefinitionResponse
+	85,  // 216: weft.admin.v1.OutgoingService.CreateOutgoingConnection:output_type -> weft.admin.v1.CreateOutgoingConnectionResponse
+	87,  // 217: weft.admin.v1.OutgoingService.GetOutgoingConnection:output_type -> weft.admin.v1.GetOutgoingConnectionResponse
+	89,  // 218: weft.admin.v1.OutgoingService.ListOutgoingConnections:output_type -> weft.admin.v1.ListOutgoingConnectionsResponse
+	91,  // 219: weft.admin.v1.OutgoingService.UpdateOutgoingConnection:output_type -> weft.admin.v1.UpdateOutgoingConnectionResponse
+	93,  // 220: weft.admin.v1.OutgoingService.DeleteOutgoingConnection:output_type -> weft.admin.v1.DeleteOutgoingConnectionResponse
+	95,  // 221: weft.admin.v1.OutgoingService.PingOutgoingConnection:output_type -> weft.admin.v1.PingOutgoingConnectionResponse
+	101, // 222: weft.admin.v1.JobService.CreateJob:output_type -> weft.admin.v1.CreateJobResponse
+	103, // 223: weft.admin.v1.JobService.GetJob:output_type -> weft.admin.v1.GetJobResponse
+	105, // 224: weft.admin.v1.JobService.ListJobs:output_type -> weft.admin.v1.ListJobsResponse
+	107, // 225: weft.admin.v1.JobService.UpdateJob:output_type -> weft.admin.v1.UpdateJobResponse
+	109, // 226: weft.admin.v1.JobService.DeleteJob:output_type -> weft.admin.v1.DeleteJobResponse
+	111, // 227: weft.admin.v1.JobService.PauseJob:output_type -> weft.admin.v1.PauseJobResponse
+	113, // 228: weft.admin.v1.JobService.ResumeJob:output_type -> weft.admin.v1.ResumeJobResponse
+	115, // 229: weft.admin.v1.JobService.RunJob:output_type -> weft.admin.v1.RunJobResponse
+	117, // 230: weft.admin.v1.JobService.ListJobRuns:output_type -> weft.admin.v1.ListJobRunsResponse
+	119, // 231: weft.admin.v1.ConfigService.ExportConfig:output_type -> weft.admin.v1.ExportConfigResponse
+	122, // 232: weft.admin.v1.ConfigService.PlanConfig:output_type -> weft.admin.v1.PlanConfigResponse
+	124, // 233: weft.admin.v1.ConfigService.ImportConfig:output_type -> weft.admin.v1.ImportConfigResponse
+	22,  // 234: weft.admin.v1.ConfigService.ListAudit:output_type -> weft.admin.v1.ListAuditResponse
+	128, // 235: weft.admin.v1.StatsService.GetStats:output_type -> weft.admin.v1.GetStatsResponse
+	132, // 236: weft.admin.v1.StatsService.ListSamples:output_type -> weft.admin.v1.ListSamplesResponse
+	135, // 237: weft.admin.v1.StatsService.Tail:output_type -> weft.admin.v1.TailResponse
+	138, // 238: weft.admin.v1.SecretsService.RotateKey:output_type -> weft.admin.v1.RotateKeyResponse
+	185, // [185:239] is the sub-list for method output_type
+	131, // [131:185] is the sub-list for method input_type
+	131, // [131:131] is the sub-list for extension type_name
+	131, // [131:131] is the sub-list for extension extendee
+	0,   // [0:131] is the sub-list for field type_name
 }
 
 func init() { file_weft_admin_v1_admin_proto_init() }

@@ -7,6 +7,7 @@
 package agentv1
 
 import (
+	v1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -356,6 +357,7 @@ type SyncResponse struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*SyncResponse_Snapshot
+	//	*SyncResponse_Desired
 	Kind          isSyncResponse_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -398,10 +400,20 @@ func (x *SyncResponse) GetKind() isSyncResponse_Kind {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 func (x *SyncResponse) GetSnapshot() *Snapshot {
 	if x != nil {
 		if x, ok := x.Kind.(*SyncResponse_Snapshot); ok {
 			return x.Snapshot
+		}
+	}
+	return nil
+}
+
+func (x *SyncResponse) GetDesired() *Desired {
+	if x != nil {
+		if x, ok := x.Kind.(*SyncResponse_Desired); ok {
+			return x.Desired
 		}
 	}
 	return nil
@@ -412,11 +424,21 @@ type isSyncResponse_Kind interface {
 }
 
 type SyncResponse_Snapshot struct {
-	// snapshot is the desired state of the agent.
+	// snapshot is the desired state of the agent in protocol 1, which no
+	// control plane sends any more: see Desired.
+	//
+	// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 	Snapshot *Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3,oneof"`
 }
 
+type SyncResponse_Desired struct {
+	// desired is the desired state of the agent (protocol 2).
+	Desired *Desired `protobuf:"bytes,2,opt,name=desired,proto3,oneof"`
+}
+
 func (*SyncResponse_Snapshot) isSyncResponse_Kind() {}
+
+func (*SyncResponse_Desired) isSyncResponse_Kind() {}
 
 // Hello opens a Sync stream: who the agent is and what it runs now.
 type Hello struct {
@@ -547,7 +569,129 @@ func (x *Hello) GetStartedAtUnixMs() int64 {
 	return 0
 }
 
-// Snapshot is the complete desired state of one agent at one revision.
+// Desired is the complete desired state of one agent at one revision, made
+// of the admin API's own messages (agent protocol 2). Fields the control
+// plane keeps for people (marked agent_omit) and output-only fields are
+// left out, so that only what changes an agent's behaviour changes its
+// snapshot's hash.
+type Desired struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision is the global config revision the snapshot was built at.
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// nonce identifies this send; ACK and NACK quote it.
+	Nonce string `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	// hash is a digest of the snapshot's content, independent of the nonce.
+	Hash string `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	// packages are the deployment packages the agent must run: their name,
+	// version, sha256 and services, and their sources unless the agent
+	// already holds that sha256 (it said so in its hello or ACKed it before).
+	Packages []*v1.Package `protobuf:"bytes,4,rep,name=packages,proto3" json:"packages,omitempty"`
+	// channels are the HTTP channels the agent must serve.
+	Channels []*v1.Channel `protobuf:"bytes,5,rep,name=channels,proto3" json:"channels,omitempty"`
+	// security are the security definitions that active channels and active
+	// outgoing connections name, secrets in clear; no other definition, and
+	// no other secret, reaches an agent.
+	Security []*v1.SecurityDefinition `protobuf:"bytes,6,rep,name=security,proto3" json:"security,omitempty"`
+	// outgoing are the outgoing HTTP connections.
+	Outgoing []*v1.OutgoingConnection `protobuf:"bytes,7,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
+	// jobs are every scheduled job; each agent runs those whose agent_labels
+	// it carries.
+	Jobs          []*v1.Job `protobuf:"bytes,8,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Desired) Reset() {
+	*x = Desired{}
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Desired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Desired) ProtoMessage() {}
+
+func (x *Desired) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Desired.ProtoReflect.Descriptor instead.
+func (*Desired) Descriptor() ([]byte, []int) {
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Desired) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *Desired) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
+func (x *Desired) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *Desired) GetPackages() []*v1.Package {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
+func (x *Desired) GetChannels() []*v1.Channel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *Desired) GetSecurity() []*v1.SecurityDefinition {
+	if x != nil {
+		return x.Security
+	}
+	return nil
+}
+
+func (x *Desired) GetOutgoing() []*v1.OutgoingConnection {
+	if x != nil {
+		return x.Outgoing
+	}
+	return nil
+}
+
+func (x *Desired) GetJobs() []*v1.Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// Snapshot is the desired state in agent protocol 1, and the agent's state
+// file format 1. Agents read it only to convert a snapshot or a backup they
+// wrote before protocol 2; nothing sends it.
+//
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 type Snapshot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// revision is the global config revision the snapshot was built at.
@@ -575,7 +719,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +731,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +744,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Snapshot) GetRevision() int64 {
@@ -659,7 +803,9 @@ func (x *Snapshot) GetJobs() []*Job {
 	return nil
 }
 
-// Job invokes a service on a schedule.
+// Job invokes a service on a schedule. Protocol 1 only: see Snapshot.
+//
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name names the job.
@@ -696,7 +842,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +854,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +867,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Job) GetName() string {
@@ -822,7 +968,9 @@ func (x *Job) GetTimeoutMs() int64 {
 	return 0
 }
 
-// Package is one version of a deployment package.
+// Package is one version of a deployment package. Protocol 1 only: see Snapshot.
+//
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 type Package struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name names the package.
@@ -842,7 +990,7 @@ type Package struct {
 
 func (x *Package) Reset() {
 	*x = Package{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1002,7 @@ func (x *Package) String() string {
 func (*Package) ProtoMessage() {}
 
 func (x *Package) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1015,7 @@ func (x *Package) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Package.ProtoReflect.Descriptor instead.
 func (*Package) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Package) GetName() string {
@@ -905,7 +1053,9 @@ func (x *Package) GetServices() []string {
 	return nil
 }
 
-// SourceFile is one Go source file of a package.
+// SourceFile is one Go source file of a package. Protocol 1 only: see Snapshot.
+//
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 type SourceFile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is the file's name, such as hello.go.
@@ -918,7 +1068,7 @@ type SourceFile struct {
 
 func (x *SourceFile) Reset() {
 	*x = SourceFile{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1080,7 @@ func (x *SourceFile) String() string {
 func (*SourceFile) ProtoMessage() {}
 
 func (x *SourceFile) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1093,7 @@ func (x *SourceFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceFile.ProtoReflect.Descriptor instead.
 func (*SourceFile) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SourceFile) GetName() string {
@@ -960,7 +1110,9 @@ func (x *SourceFile) GetContent() []byte {
 	return nil
 }
 
-// Channel is an inbound HTTP endpoint served by agents.
+// Channel is an inbound HTTP endpoint served by agents. Protocol 1 only: see Snapshot.
+//
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 type Channel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name names the channel.
@@ -993,7 +1145,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1157,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1170,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Channel) GetName() string {
@@ -1106,7 +1258,10 @@ func (x *Channel) GetSoapActions() map[string]string {
 }
 
 // SecurityDefinition is a security definition with its secrets in clear:
-// the agent needs them to verify and present credentials.
+// the agent needs them to verify and present credentials. Protocol 1 only:
+// see Snapshot.
+//
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 type SecurityDefinition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name names the definition.
@@ -1168,7 +1323,7 @@ type SecurityDefinition struct {
 
 func (x *SecurityDefinition) Reset() {
 	*x = SecurityDefinition{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1335,7 @@ func (x *SecurityDefinition) String() string {
 func (*SecurityDefinition) ProtoMessage() {}
 
 func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1348,7 @@ func (x *SecurityDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityDefinition.ProtoReflect.Descriptor instead.
 func (*SecurityDefinition) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SecurityDefinition) GetName() string {
@@ -1371,7 +1526,9 @@ func (x *SecurityDefinition) GetCacheSeconds() int32 {
 	return 0
 }
 
-// OutgoingConnection is an outgoing HTTP connection.
+// OutgoingConnection is an outgoing HTTP connection. Protocol 1 only: see Snapshot.
+//
+// Deprecated: Marked as deprecated in weft/agent/v1/agent.proto.
 type OutgoingConnection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is how services refer to it.
@@ -1406,7 +1563,7 @@ type OutgoingConnection struct {
 
 func (x *OutgoingConnection) Reset() {
 	*x = OutgoingConnection{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1575,7 @@ func (x *OutgoingConnection) String() string {
 func (*OutgoingConnection) ProtoMessage() {}
 
 func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1588,7 @@ func (x *OutgoingConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingConnection.ProtoReflect.Descriptor instead.
 func (*OutgoingConnection) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutgoingConnection) GetName() string {
@@ -1542,7 +1699,7 @@ type ClaimFiringRequest struct {
 
 func (x *ClaimFiringRequest) Reset() {
 	*x = ClaimFiringRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1711,7 @@ func (x *ClaimFiringRequest) String() string {
 func (*ClaimFiringRequest) ProtoMessage() {}
 
 func (x *ClaimFiringRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1724,7 @@ func (x *ClaimFiringRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimFiringRequest.ProtoReflect.Descriptor instead.
 func (*ClaimFiringRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClaimFiringRequest) GetAgentId() string {
@@ -1615,7 +1772,7 @@ type ClaimFiringResponse struct {
 
 func (x *ClaimFiringResponse) Reset() {
 	*x = ClaimFiringResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1784,7 @@ func (x *ClaimFiringResponse) String() string {
 func (*ClaimFiringResponse) ProtoMessage() {}
 
 func (x *ClaimFiringResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1797,7 @@ func (x *ClaimFiringResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimFiringResponse.ProtoReflect.Descriptor instead.
 func (*ClaimFiringResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ClaimFiringResponse) GetGranted() bool {
@@ -1684,7 +1841,7 @@ type RenewLeasesRequest struct {
 
 func (x *RenewLeasesRequest) Reset() {
 	*x = RenewLeasesRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1853,7 @@ func (x *RenewLeasesRequest) String() string {
 func (*RenewLeasesRequest) ProtoMessage() {}
 
 func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1866,7 @@ func (x *RenewLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeasesRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RenewLeasesRequest) GetAgentId() string {
@@ -1739,7 +1896,7 @@ type RenewLeasesResponse struct {
 
 func (x *RenewLeasesResponse) Reset() {
 	*x = RenewLeasesResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1908,7 @@ func (x *RenewLeasesResponse) String() string {
 func (*RenewLeasesResponse) ProtoMessage() {}
 
 func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1921,7 @@ func (x *RenewLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeasesResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RenewLeasesResponse) GetHeld() []string {
@@ -1794,7 +1951,7 @@ type ReportRunsRequest struct {
 
 func (x *ReportRunsRequest) Reset() {
 	*x = ReportRunsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1963,7 @@ func (x *ReportRunsRequest) String() string {
 func (*ReportRunsRequest) ProtoMessage() {}
 
 func (x *ReportRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1976,7 @@ func (x *ReportRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRunsRequest.ProtoReflect.Descriptor instead.
 func (*ReportRunsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReportRunsRequest) GetAgentId() string {
@@ -1845,7 +2002,7 @@ type ReportRunsResponse struct {
 
 func (x *ReportRunsResponse) Reset() {
 	*x = ReportRunsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2014,7 @@ func (x *ReportRunsResponse) String() string {
 func (*ReportRunsResponse) ProtoMessage() {}
 
 func (x *ReportRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2027,7 @@ func (x *ReportRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRunsResponse.ProtoReflect.Descriptor instead.
 func (*ReportRunsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 // JobRun is one run of a job.
@@ -1900,7 +2057,7 @@ type JobRun struct {
 
 func (x *JobRun) Reset() {
 	*x = JobRun{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2069,7 @@ func (x *JobRun) String() string {
 func (*JobRun) ProtoMessage() {}
 
 func (x *JobRun) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2082,7 @@ func (x *JobRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobRun.ProtoReflect.Descriptor instead.
 func (*JobRun) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JobRun) GetJob() string {
@@ -2013,7 +2170,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2182,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2195,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Ack) GetRevision() int64 {
@@ -2084,7 +2241,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2253,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2266,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Nack) GetRevision() int64 {
@@ -2148,7 +2305,7 @@ type ObjectError struct {
 
 func (x *ObjectError) Reset() {
 	*x = ObjectError{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2317,7 @@ func (x *ObjectError) String() string {
 func (*ObjectError) ProtoMessage() {}
 
 func (x *ObjectError) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2330,7 @@ func (x *ObjectError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectError.ProtoReflect.Descriptor instead.
 func (*ObjectError) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ObjectError) GetKind() string {
@@ -2216,7 +2373,7 @@ type ReportStatsRequest struct {
 
 func (x *ReportStatsRequest) Reset() {
 	*x = ReportStatsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2385,7 @@ func (x *ReportStatsRequest) String() string {
 func (*ReportStatsRequest) ProtoMessage() {}
 
 func (x *ReportStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2398,7 @@ func (x *ReportStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatsRequest.ProtoReflect.Descriptor instead.
 func (*ReportStatsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReportStatsRequest) GetAgentId() string {
@@ -2277,7 +2434,7 @@ type ReportStatsResponse struct {
 
 func (x *ReportStatsResponse) Reset() {
 	*x = ReportStatsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2446,7 @@ func (x *ReportStatsResponse) String() string {
 func (*ReportStatsResponse) ProtoMessage() {}
 
 func (x *ReportStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2459,7 @@ func (x *ReportStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatsResponse.ProtoReflect.Descriptor instead.
 func (*ReportStatsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReportStatsResponse) GetRefused() []string {
@@ -2352,7 +2509,7 @@ type StatsBucket struct {
 
 func (x *StatsBucket) Reset() {
 	*x = StatsBucket{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +2521,7 @@ func (x *StatsBucket) String() string {
 func (*StatsBucket) ProtoMessage() {}
 
 func (x *StatsBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +2534,7 @@ func (x *StatsBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsBucket.ProtoReflect.Descriptor instead.
 func (*StatsBucket) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StatsBucket) GetKind() string {
@@ -2481,7 +2638,7 @@ type CommandsRequest struct {
 
 func (x *CommandsRequest) Reset() {
 	*x = CommandsRequest{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2650,7 @@ func (x *CommandsRequest) String() string {
 func (*CommandsRequest) ProtoMessage() {}
 
 func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2663,7 @@ func (x *CommandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsRequest.ProtoReflect.Descriptor instead.
 func (*CommandsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CommandsRequest) GetKind() isCommandsRequest_Kind {
@@ -2584,7 +2741,7 @@ type TailEvents struct {
 
 func (x *TailEvents) Reset() {
 	*x = TailEvents{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2753,7 @@ func (x *TailEvents) String() string {
 func (*TailEvents) ProtoMessage() {}
 
 func (x *TailEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2766,7 @@ func (x *TailEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailEvents.ProtoReflect.Descriptor instead.
 func (*TailEvents) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TailEvents) GetTailId() string {
@@ -2677,7 +2834,7 @@ type Invocation struct {
 
 func (x *Invocation) Reset() {
 	*x = Invocation{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2846,7 @@ func (x *Invocation) String() string {
 func (*Invocation) ProtoMessage() {}
 
 func (x *Invocation) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[29]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2859,7 @@ func (x *Invocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invocation.ProtoReflect.Descriptor instead.
 func (*Invocation) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Invocation) GetCid() string {
@@ -2821,7 +2978,7 @@ type CommandsOpen struct {
 
 func (x *CommandsOpen) Reset() {
 	*x = CommandsOpen{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2833,7 +2990,7 @@ func (x *CommandsOpen) String() string {
 func (*CommandsOpen) ProtoMessage() {}
 
 func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[30]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +3003,7 @@ func (x *CommandsOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsOpen.ProtoReflect.Descriptor instead.
 func (*CommandsOpen) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CommandsOpen) GetAgentId() string {
@@ -2867,7 +3024,7 @@ type CommandsResponse struct {
 
 func (x *CommandsResponse) Reset() {
 	*x = CommandsResponse{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +3036,7 @@ func (x *CommandsResponse) String() string {
 func (*CommandsResponse) ProtoMessage() {}
 
 func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[31]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3049,7 @@ func (x *CommandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandsResponse.ProtoReflect.Descriptor instead.
 func (*CommandsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CommandsResponse) GetCommand() *Command {
@@ -2926,7 +3083,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3095,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[32]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3108,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Command) GetId() string {
@@ -3115,7 +3272,7 @@ type SamplesCommand struct {
 
 func (x *SamplesCommand) Reset() {
 	*x = SamplesCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3284,7 @@ func (x *SamplesCommand) String() string {
 func (*SamplesCommand) ProtoMessage() {}
 
 func (x *SamplesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[33]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3297,7 @@ func (x *SamplesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SamplesCommand.ProtoReflect.Descriptor instead.
 func (*SamplesCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SamplesCommand) GetService() string {
@@ -3178,7 +3335,7 @@ type Samples struct {
 
 func (x *Samples) Reset() {
 	*x = Samples{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3190,7 +3347,7 @@ func (x *Samples) String() string {
 func (*Samples) ProtoMessage() {}
 
 func (x *Samples) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[34]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3203,7 +3360,7 @@ func (x *Samples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Samples.ProtoReflect.Descriptor instead.
 func (*Samples) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Samples) GetInvocations() []*Invocation {
@@ -3233,7 +3390,7 @@ type LogsCommand struct {
 
 func (x *LogsCommand) Reset() {
 	*x = LogsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3245,7 +3402,7 @@ func (x *LogsCommand) String() string {
 func (*LogsCommand) ProtoMessage() {}
 
 func (x *LogsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[35]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3258,7 +3415,7 @@ func (x *LogsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsCommand.ProtoReflect.Descriptor instead.
 func (*LogsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *LogsCommand) GetSinceUnixMs() int64 {
@@ -3288,7 +3445,7 @@ type LogLines struct {
 
 func (x *LogLines) Reset() {
 	*x = LogLines{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3300,7 +3457,7 @@ func (x *LogLines) String() string {
 func (*LogLines) ProtoMessage() {}
 
 func (x *LogLines) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[36]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3313,7 +3470,7 @@ func (x *LogLines) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLines.ProtoReflect.Descriptor instead.
 func (*LogLines) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LogLines) GetLines() []string {
@@ -3351,7 +3508,7 @@ type TailCommand struct {
 
 func (x *TailCommand) Reset() {
 	*x = TailCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3363,7 +3520,7 @@ func (x *TailCommand) String() string {
 func (*TailCommand) ProtoMessage() {}
 
 func (x *TailCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[37]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3376,7 +3533,7 @@ func (x *TailCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailCommand.ProtoReflect.Descriptor instead.
 func (*TailCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TailCommand) GetTailId() string {
@@ -3425,7 +3582,7 @@ type RunJobCommand struct {
 
 func (x *RunJobCommand) Reset() {
 	*x = RunJobCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3437,7 +3594,7 @@ func (x *RunJobCommand) String() string {
 func (*RunJobCommand) ProtoMessage() {}
 
 func (x *RunJobCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[38]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3450,7 +3607,7 @@ func (x *RunJobCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobCommand.ProtoReflect.Descriptor instead.
 func (*RunJobCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RunJobCommand) GetJob() string {
@@ -3471,7 +3628,7 @@ type PingCommand struct {
 
 func (x *PingCommand) Reset() {
 	*x = PingCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3483,7 +3640,7 @@ func (x *PingCommand) String() string {
 func (*PingCommand) ProtoMessage() {}
 
 func (x *PingCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[39]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3496,7 +3653,7 @@ func (x *PingCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingCommand.ProtoReflect.Descriptor instead.
 func (*PingCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PingCommand) GetConnection() string {
@@ -3523,7 +3680,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3692,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[40]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3705,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PingResult) GetUrl() string {
@@ -3588,7 +3745,7 @@ type InventoryCommand struct {
 
 func (x *InventoryCommand) Reset() {
 	*x = InventoryCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3600,7 +3757,7 @@ func (x *InventoryCommand) String() string {
 func (*InventoryCommand) ProtoMessage() {}
 
 func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[41]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3613,7 +3770,7 @@ func (x *InventoryCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryCommand.ProtoReflect.Descriptor instead.
 func (*InventoryCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 // LoadedPackage is a package an agent has loaded.
@@ -3638,7 +3795,7 @@ type LoadedPackage struct {
 
 func (x *LoadedPackage) Reset() {
 	*x = LoadedPackage{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3650,7 +3807,7 @@ func (x *LoadedPackage) String() string {
 func (*LoadedPackage) ProtoMessage() {}
 
 func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[42]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3663,7 +3820,7 @@ func (x *LoadedPackage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPackage.ProtoReflect.Descriptor instead.
 func (*LoadedPackage) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LoadedPackage) GetName() string {
@@ -3740,7 +3897,7 @@ type Inventory struct {
 
 func (x *Inventory) Reset() {
 	*x = Inventory{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +3909,7 @@ func (x *Inventory) String() string {
 func (*Inventory) ProtoMessage() {}
 
 func (x *Inventory) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[43]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +3922,7 @@ func (x *Inventory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Inventory.ProtoReflect.Descriptor instead.
 func (*Inventory) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Inventory) GetAppliedRevision() int64 {
@@ -3864,7 +4021,7 @@ type WorkerProcess struct {
 
 func (x *WorkerProcess) Reset() {
 	*x = WorkerProcess{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3876,7 +4033,7 @@ func (x *WorkerProcess) String() string {
 func (*WorkerProcess) ProtoMessage() {}
 
 func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[44]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3889,7 +4046,7 @@ func (x *WorkerProcess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerProcess.ProtoReflect.Descriptor instead.
 func (*WorkerProcess) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{44}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WorkerProcess) GetIndex() int32 {
@@ -3957,7 +4114,7 @@ type ListBackupsCommand struct {
 
 func (x *ListBackupsCommand) Reset() {
 	*x = ListBackupsCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3969,7 +4126,7 @@ func (x *ListBackupsCommand) String() string {
 func (*ListBackupsCommand) ProtoMessage() {}
 
 func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[45]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3982,7 +4139,7 @@ func (x *ListBackupsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsCommand.ProtoReflect.Descriptor instead.
 func (*ListBackupsCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{45}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 // Backup is what the agent kept of a state it replaced.
@@ -4006,7 +4163,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4018,7 +4175,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[46]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4031,7 +4188,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{46}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Backup) GetId() string {
@@ -4089,7 +4246,7 @@ type BackupList struct {
 
 func (x *BackupList) Reset() {
 	*x = BackupList{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[47]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4101,7 +4258,7 @@ func (x *BackupList) String() string {
 func (*BackupList) ProtoMessage() {}
 
 func (x *BackupList) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[47]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4114,7 +4271,7 @@ func (x *BackupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupList.ProtoReflect.Descriptor instead.
 func (*BackupList) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{47}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *BackupList) GetBackups() []*Backup {
@@ -4146,7 +4303,7 @@ type InvokeCommand struct {
 
 func (x *InvokeCommand) Reset() {
 	*x = InvokeCommand{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[48]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +4315,7 @@ func (x *InvokeCommand) String() string {
 func (*InvokeCommand) ProtoMessage() {}
 
 func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[48]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +4328,7 @@ func (x *InvokeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeCommand.ProtoReflect.Descriptor instead.
 func (*InvokeCommand) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{48}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *InvokeCommand) GetService() string {
@@ -4220,7 +4377,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[49]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4389,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[49]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4402,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{49}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CommandResult) GetId() string {
@@ -4404,7 +4561,7 @@ type InvokeResult struct {
 
 func (x *InvokeResult) Reset() {
 	*x = InvokeResult{}
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[50]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4416,7 +4573,7 @@ func (x *InvokeResult) String() string {
 func (*InvokeResult) ProtoMessage() {}
 
 func (x *InvokeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_agent_v1_agent_proto_msgTypes[50]
+	mi := &file_weft_agent_v1_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4429,7 +4586,7 @@ func (x *InvokeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvokeResult.ProtoReflect.Descriptor instead.
 func (*InvokeResult) Descriptor() ([]byte, []int) {
-	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{50}
+	return file_weft_agent_v1_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *InvokeResult) GetCid() string {
@@ -4471,7 +4628,7 @@ var File_weft_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/agent/v1/agent.proto\x12\rweft.agent.v1\"b\n" +
+	"\x19weft/agent/v1/agent.proto\x12\rweft.agent.v1\x1a\x19weft/admin/v1/admin.proto\"b\n" +
 	"\rEnrollRequest\x12\x1d\n" +
 	"\n" +
 	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x19\n" +
@@ -4489,9 +4646,10 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x14.weft.agent.v1.HelloH\x00R\x05hello\x12&\n" +
 	"\x03ack\x18\x02 \x01(\v2\x12.weft.agent.v1.AckH\x00R\x03ack\x12)\n" +
 	"\x04nack\x18\x03 \x01(\v2\x13.weft.agent.v1.NackH\x00R\x04nackB\x06\n" +
-	"\x04kind\"M\n" +
-	"\fSyncResponse\x125\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x17.weft.agent.v1.SnapshotH\x00R\bsnapshotB\x06\n" +
+	"\x04kind\"\x85\x01\n" +
+	"\fSyncResponse\x129\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x17.weft.agent.v1.SnapshotB\x02\x18\x01H\x00R\bsnapshot\x122\n" +
+	"\adesired\x18\x02 \x01(\v2\x16.weft.agent.v1.DesiredH\x00R\adesiredB\x06\n" +
 	"\x04kind\"\xbe\x03\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x128\n" +
@@ -4507,7 +4665,16 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	" \x01(\x03R\x0fstartedAtUnixMs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xde\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\x02\n" +
+	"\aDesired\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\tR\x04hash\x122\n" +
+	"\bpackages\x18\x04 \x03(\v2\x16.weft.admin.v1.PackageR\bpackages\x122\n" +
+	"\bchannels\x18\x05 \x03(\v2\x16.weft.admin.v1.ChannelR\bchannels\x12=\n" +
+	"\bsecurity\x18\x06 \x03(\v2!.weft.admin.v1.SecurityDefinitionR\bsecurity\x12=\n" +
+	"\boutgoing\x18\a \x03(\v2!.weft.admin.v1.OutgoingConnectionR\boutgoing\x12&\n" +
+	"\x04jobs\x18\b \x03(\v2\x12.weft.admin.v1.JobR\x04jobs\"\xe2\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x12\n" +
@@ -4516,7 +4683,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\bchannels\x18\x05 \x03(\v2\x16.weft.agent.v1.ChannelR\bchannels\x12=\n" +
 	"\bsecurity\x18\x06 \x03(\v2!.weft.agent.v1.SecurityDefinitionR\bsecurity\x12=\n" +
 	"\boutgoing\x18\a \x03(\v2!.weft.agent.v1.OutgoingConnectionR\boutgoing\x12&\n" +
-	"\x04jobs\x18\b \x03(\v2\x12.weft.agent.v1.JobR\x04jobs\"\xf2\x03\n" +
+	"\x04jobs\x18\b \x03(\v2\x12.weft.agent.v1.JobR\x04jobs:\x02\x18\x01\"\xf6\x03\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
@@ -4538,17 +4705,17 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"timeout_ms\x18\x0e \x01(\x03R\ttimeoutMs\x1a>\n" +
 	"\x10AgentLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x02\x18\x01\"\xa0\x01\n" +
 	"\aPackage\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x16\n" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12/\n" +
 	"\x05files\x18\x04 \x03(\v2\x19.weft.agent.v1.SourceFileR\x05files\x12\x1a\n" +
-	"\bservices\x18\x05 \x03(\tR\bservices\":\n" +
+	"\bservices\x18\x05 \x03(\tR\bservices:\x02\x18\x01\">\n" +
 	"\n" +
 	"SourceFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"\xc9\x03\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent:\x02\x18\x01\"\xcd\x03\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
@@ -4569,7 +4736,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\fsoap_actions\x18\f \x03(\v2'.weft.agent.v1.Channel.SoapActionsEntryR\vsoapActions\x1a>\n" +
 	"\x10SoapActionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe0\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x02\x18\x01\"\xe4\x05\n" +
 	"\x12SecurityDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -4598,7 +4765,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x10allowed_subjects\x18\x16 \x03(\tR\x0fallowedSubjects\x12!\n" +
 	"\fallowed_sans\x18\x17 \x03(\tR\vallowedSans\x12+\n" +
 	"\x11introspection_url\x18\x18 \x01(\tR\x10introspectionUrl\x12#\n" +
-	"\rcache_seconds\x18\x19 \x01(\x05R\fcacheSeconds\"\x83\x04\n" +
+	"\rcache_seconds\x18\x19 \x01(\x05R\fcacheSeconds:\x02\x18\x01\"\x87\x04\n" +
 	"\x12OutgoingConnection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12#\n" +
@@ -4619,7 +4786,7 @@ const file_weft_agent_v1_agent_proto_rawDesc = "" +
 	"\x06active\x18\r \x01(\bR\x06active\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x02\x18\x01\"\x84\x01\n" +
 	"\x12ClaimFiringRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
 	"\x03job\x18\x02 \x01(\tR\x03job\x12/\n" +
@@ -4866,133 +5033,145 @@ func file_weft_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_weft_agent_v1_agent_proto_rawDescData
 }
 
-var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_weft_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_weft_agent_v1_agent_proto_goTypes = []any{
-	(*EnrollRequest)(nil),       // 0: weft.agent.v1.EnrollRequest
-	(*EnrollResponse)(nil),      // 1: weft.agent.v1.EnrollResponse
-	(*RenewRequest)(nil),        // 2: weft.agent.v1.RenewRequest
-	(*RenewResponse)(nil),       // 3: weft.agent.v1.RenewResponse
-	(*SyncRequest)(nil),         // 4: weft.agent.v1.SyncRequest
-	(*SyncResponse)(nil),        // 5: weft.agent.v1.SyncResponse
-	(*Hello)(nil),               // 6: weft.agent.v1.Hello
-	(*Snapshot)(nil),            // 7: weft.agent.v1.Snapshot
-	(*Job)(nil),                 // 8: weft.agent.v1.Job
-	(*Package)(nil),             // 9: weft.agent.v1.Package
-	(*SourceFile)(nil),          // 10: weft.agent.v1.SourceFile
-	(*Channel)(nil),             // 11: weft.agent.v1.Channel
-	(*SecurityDefinition)(nil),  // 12: weft.agent.v1.SecurityDefinition
-	(*OutgoingConnection)(nil),  // 13: weft.agent.v1.OutgoingConnection
-	(*ClaimFiringRequest)(nil),  // 14: weft.agent.v1.ClaimFiringRequest
-	(*ClaimFiringResponse)(nil), // 15: weft.agent.v1.ClaimFiringResponse
-	(*RenewLeasesRequest)(nil),  // 16: weft.agent.v1.RenewLeasesRequest
-	(*RenewLeasesResponse)(nil), // 17: weft.agent.v1.RenewLeasesResponse
-	(*ReportRunsRequest)(nil),   // 18: weft.agent.v1.ReportRunsRequest
-	(*ReportRunsResponse)(nil),  // 19: weft.agent.v1.ReportRunsResponse
-	(*JobRun)(nil),              // 20: weft.agent.v1.JobRun
-	(*Ack)(nil),                 // 21: weft.agent.v1.Ack
-	(*Nack)(nil),                // 22: weft.agent.v1.Nack
-	(*ObjectError)(nil),         // 23: weft.agent.v1.ObjectError
-	(*ReportStatsRequest)(nil),  // 24: weft.agent.v1.ReportStatsRequest
-	(*ReportStatsResponse)(nil), // 25: weft.agent.v1.ReportStatsResponse
-	(*StatsBucket)(nil),         // 26: weft.agent.v1.StatsBucket
-	(*CommandsRequest)(nil),     // 27: weft.agent.v1.CommandsRequest
-	(*TailEvents)(nil),          // 28: weft.agent.v1.TailEvents
-	(*Invocation)(nil),          // 29: weft.agent.v1.Invocation
-	(*CommandsOpen)(nil),        // 30: weft.agent.v1.CommandsOpen
-	(*CommandsResponse)(nil),    // 31: weft.agent.v1.CommandsResponse
-	(*Command)(nil),             // 32: weft.agent.v1.Command
-	(*SamplesCommand)(nil),      // 33: weft.agent.v1.SamplesCommand
-	(*Samples)(nil),             // 34: weft.agent.v1.Samples
-	(*LogsCommand)(nil),         // 35: weft.agent.v1.LogsCommand
-	(*LogLines)(nil),            // 36: weft.agent.v1.LogLines
-	(*TailCommand)(nil),         // 37: weft.agent.v1.TailCommand
-	(*RunJobCommand)(nil),       // 38: weft.agent.v1.RunJobCommand
-	(*PingCommand)(nil),         // 39: weft.agent.v1.PingCommand
-	(*PingResult)(nil),          // 40: weft.agent.v1.PingResult
-	(*InventoryCommand)(nil),    // 41: weft.agent.v1.InventoryCommand
-	(*LoadedPackage)(nil),       // 42: weft.agent.v1.LoadedPackage
-	(*Inventory)(nil),           // 43: weft.agent.v1.Inventory
-	(*WorkerProcess)(nil),       // 44: weft.agent.v1.WorkerProcess
-	(*ListBackupsCommand)(nil),  // 45: weft.agent.v1.ListBackupsCommand
-	(*Backup)(nil),              // 46: weft.agent.v1.Backup
-	(*BackupList)(nil),          // 47: weft.agent.v1.BackupList
-	(*InvokeCommand)(nil),       // 48: weft.agent.v1.InvokeCommand
-	(*CommandResult)(nil),       // 49: weft.agent.v1.CommandResult
-	(*InvokeResult)(nil),        // 50: weft.agent.v1.InvokeResult
-	nil,                         // 51: weft.agent.v1.Hello.LabelsEntry
-	nil,                         // 52: weft.agent.v1.Job.AgentLabelsEntry
-	nil,                         // 53: weft.agent.v1.Channel.SoapActionsEntry
-	nil,                         // 54: weft.agent.v1.OutgoingConnection.HeadersEntry
-	nil,                         // 55: weft.agent.v1.StatsBucket.HistogramEntry
-	nil,                         // 56: weft.agent.v1.StatsBucket.StatusesEntry
-	nil,                         // 57: weft.agent.v1.Inventory.LabelsEntry
+	(*EnrollRequest)(nil),         // 0: weft.agent.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 1: weft.agent.v1.EnrollResponse
+	(*RenewRequest)(nil),          // 2: weft.agent.v1.RenewRequest
+	(*RenewResponse)(nil),         // 3: weft.agent.v1.RenewResponse
+	(*SyncRequest)(nil),           // 4: weft.agent.v1.SyncRequest
+	(*SyncResponse)(nil),          // 5: weft.agent.v1.SyncResponse
+	(*Hello)(nil),                 // 6: weft.agent.v1.Hello
+	(*Desired)(nil),               // 7: weft.agent.v1.Desired
+	(*Snapshot)(nil),              // 8: weft.agent.v1.Snapshot
+	(*Job)(nil),                   // 9: weft.agent.v1.Job
+	(*Package)(nil),               // 10: weft.agent.v1.Package
+	(*SourceFile)(nil),            // 11: weft.agent.v1.SourceFile
+	(*Channel)(nil),               // 12: weft.agent.v1.Channel
+	(*SecurityDefinition)(nil),    // 13: weft.agent.v1.SecurityDefinition
+	(*OutgoingConnection)(nil),    // 14: weft.agent.v1.OutgoingConnection
+	(*ClaimFiringRequest)(nil),    // 15: weft.agent.v1.ClaimFiringRequest
+	(*ClaimFiringResponse)(nil),   // 16: weft.agent.v1.ClaimFiringResponse
+	(*RenewLeasesRequest)(nil),    // 17: weft.agent.v1.RenewLeasesRequest
+	(*RenewLeasesResponse)(nil),   // 18: weft.agent.v1.RenewLeasesResponse
+	(*ReportRunsRequest)(nil),     // 19: weft.agent.v1.ReportRunsRequest
+	(*ReportRunsResponse)(nil),    // 20: weft.agent.v1.ReportRunsResponse
+	(*JobRun)(nil),                // 21: weft.agent.v1.JobRun
+	(*Ack)(nil),                   // 22: weft.agent.v1.Ack
+	(*Nack)(nil),                  // 23: weft.agent.v1.Nack
+	(*ObjectError)(nil),           // 24: weft.agent.v1.ObjectError
+	(*ReportStatsRequest)(nil),    // 25: weft.agent.v1.ReportStatsRequest
+	(*ReportStatsResponse)(nil),   // 26: weft.agent.v1.ReportStatsResponse
+	(*StatsBucket)(nil),           // 27: weft.agent.v1.StatsBucket
+	(*CommandsRequest)(nil),       // 28: weft.agent.v1.CommandsRequest
+	(*TailEvents)(nil),            // 29: weft.agent.v1.TailEvents
+	(*Invocation)(nil),            // 30: weft.agent.v1.Invocation
+	(*CommandsOpen)(nil),          // 31: weft.agent.v1.CommandsOpen
+	(*CommandsResponse)(nil),      // 32: weft.agent.v1.CommandsResponse
+	(*Command)(nil),               // 33: weft.agent.v1.Command
+	(*SamplesCommand)(nil),        // 34: weft.agent.v1.SamplesCommand
+	(*Samples)(nil),               // 35: weft.agent.v1.Samples
+	(*LogsCommand)(nil),           // 36: weft.agent.v1.LogsCommand
+	(*LogLines)(nil),              // 37: weft.agent.v1.LogLines
+	(*TailCommand)(nil),           // 38: weft.agent.v1.TailCommand
+	(*RunJobCommand)(nil),         // 39: weft.agent.v1.RunJobCommand
+	(*PingCommand)(nil),           // 40: weft.agent.v1.PingCommand
+	(*PingResult)(nil),            // 41: weft.agent.v1.PingResult
+	(*InventoryCommand)(nil),      // 42: weft.agent.v1.InventoryCommand
+	(*LoadedPackage)(nil),         // 43: weft.agent.v1.LoadedPackage
+	(*Inventory)(nil),             // 44: weft.agent.v1.Inventory
+	(*WorkerProcess)(nil),         // 45: weft.agent.v1.WorkerProcess
+	(*ListBackupsCommand)(nil),    // 46: weft.agent.v1.ListBackupsCommand
+	(*Backup)(nil),                // 47: weft.agent.v1.Backup
+	(*BackupList)(nil),            // 48: weft.agent.v1.BackupList
+	(*InvokeCommand)(nil),         // 49: weft.agent.v1.InvokeCommand
+	(*CommandResult)(nil),         // 50: weft.agent.v1.CommandResult
+	(*InvokeResult)(nil),          // 51: weft.agent.v1.InvokeResult
+	nil,                           // 52: weft.agent.v1.Hello.LabelsEntry
+	nil,                           // 53: weft.agent.v1.Job.AgentLabelsEntry
+	nil,                           // 54: weft.agent.v1.Channel.SoapActionsEntry
+	nil,                           // 55: weft.agent.v1.OutgoingConnection.HeadersEntry
+	nil,                           // 56: weft.agent.v1.StatsBucket.HistogramEntry
+	nil,                           // 57: weft.agent.v1.StatsBucket.StatusesEntry
+	nil,                           // 58: weft.agent.v1.Inventory.LabelsEntry
+	(*v1.Package)(nil),            // 59: weft.admin.v1.Package
+	(*v1.Channel)(nil),            // 60: weft.admin.v1.Channel
+	(*v1.SecurityDefinition)(nil), // 61: weft.admin.v1.SecurityDefinition
+	(*v1.OutgoingConnection)(nil), // 62: weft.admin.v1.OutgoingConnection
+	(*v1.Job)(nil),                // 63: weft.admin.v1.Job
 }
 var file_weft_agent_v1_agent_proto_depIdxs = []int32{
 	6,  // 0: weft.agent.v1.SyncRequest.hello:type_name -> weft.agent.v1.Hello
-	21, // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
-	22, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
-	7,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
-	51, // 4: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
-	9,  // 5: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
-	11, // 6: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
-	12, // 7: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
-	13, // 8: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
-	8,  // 9: weft.agent.v1.Snapshot.jobs:type_name -> weft.agent.v1.Job
-	52, // 10: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
-	10, // 11: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
-	53, // 12: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
-	54, // 13: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
-	20, // 14: weft.agent.v1.ReportRunsRequest.runs:type_name -> weft.agent.v1.JobRun
-	23, // 15: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
-	26, // 16: weft.agent.v1.ReportStatsRequest.buckets:type_name -> weft.agent.v1.StatsBucket
-	55, // 17: weft.agent.v1.StatsBucket.histogram:type_name -> weft.agent.v1.StatsBucket.HistogramEntry
-	56, // 18: weft.agent.v1.StatsBucket.statuses:type_name -> weft.agent.v1.StatsBucket.StatusesEntry
-	30, // 19: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
-	49, // 20: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
-	28, // 21: weft.agent.v1.CommandsRequest.tail:type_name -> weft.agent.v1.TailEvents
-	29, // 22: weft.agent.v1.TailEvents.invocations:type_name -> weft.agent.v1.Invocation
-	32, // 23: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
-	48, // 24: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
-	45, // 25: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
-	41, // 26: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
-	39, // 27: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
-	38, // 28: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
-	33, // 29: weft.agent.v1.Command.samples:type_name -> weft.agent.v1.SamplesCommand
-	35, // 30: weft.agent.v1.Command.logs:type_name -> weft.agent.v1.LogsCommand
-	37, // 31: weft.agent.v1.Command.tail:type_name -> weft.agent.v1.TailCommand
-	29, // 32: weft.agent.v1.Samples.invocations:type_name -> weft.agent.v1.Invocation
-	42, // 33: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
-	57, // 34: weft.agent.v1.Inventory.labels:type_name -> weft.agent.v1.Inventory.LabelsEntry
-	44, // 35: weft.agent.v1.Inventory.workers:type_name -> weft.agent.v1.WorkerProcess
-	46, // 36: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
-	50, // 37: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
-	47, // 38: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
-	43, // 39: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
-	40, // 40: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
-	20, // 41: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
-	34, // 42: weft.agent.v1.CommandResult.samples:type_name -> weft.agent.v1.Samples
-	36, // 43: weft.agent.v1.CommandResult.logs:type_name -> weft.agent.v1.LogLines
-	4,  // 44: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
-	27, // 45: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
-	14, // 46: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
-	16, // 47: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
-	18, // 48: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
-	24, // 49: weft.agent.v1.AgentService.ReportStats:input_type -> weft.agent.v1.ReportStatsRequest
-	0,  // 50: weft.agent.v1.AgentService.Enroll:input_type -> weft.agent.v1.EnrollRequest
-	2,  // 51: weft.agent.v1.AgentService.Renew:input_type -> weft.agent.v1.RenewRequest
-	5,  // 52: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
-	31, // 53: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
-	15, // 54: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
-	17, // 55: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
-	19, // 56: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
-	25, // 57: weft.agent.v1.AgentService.ReportStats:output_type -> weft.agent.v1.ReportStatsResponse
-	1,  // 58: weft.agent.v1.AgentService.Enroll:output_type -> weft.agent.v1.EnrollResponse
-	3,  // 59: weft.agent.v1.AgentService.Renew:output_type -> weft.agent.v1.RenewResponse
-	52, // [52:60] is the sub-list for method output_type
-	44, // [44:52] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	22, // 1: weft.agent.v1.SyncRequest.ack:type_name -> weft.agent.v1.Ack
+	23, // 2: weft.agent.v1.SyncRequest.nack:type_name -> weft.agent.v1.Nack
+	8,  // 3: weft.agent.v1.SyncResponse.snapshot:type_name -> weft.agent.v1.Snapshot
+	7,  // 4: weft.agent.v1.SyncResponse.desired:type_name -> weft.agent.v1.Desired
+	52, // 5: weft.agent.v1.Hello.labels:type_name -> weft.agent.v1.Hello.LabelsEntry
+	59, // 6: weft.agent.v1.Desired.packages:type_name -> weft.admin.v1.Package
+	60, // 7: weft.agent.v1.Desired.channels:type_name -> weft.admin.v1.Channel
+	61, // 8: weft.agent.v1.Desired.security:type_name -> weft.admin.v1.SecurityDefinition
+	62, // 9: weft.agent.v1.Desired.outgoing:type_name -> weft.admin.v1.OutgoingConnection
+	63, // 10: weft.agent.v1.Desired.jobs:type_name -> weft.admin.v1.Job
+	10, // 11: weft.agent.v1.Snapshot.packages:type_name -> weft.agent.v1.Package
+	12, // 12: weft.agent.v1.Snapshot.channels:type_name -> weft.agent.v1.Channel
+	13, // 13: weft.agent.v1.Snapshot.security:type_name -> weft.agent.v1.SecurityDefinition
+	14, // 14: weft.agent.v1.Snapshot.outgoing:type_name -> weft.agent.v1.OutgoingConnection
+	9,  // 15: weft.agent.v1.Snapshot.jobs:type_name -> weft.agent.v1.Job
+	53, // 16: weft.agent.v1.Job.agent_labels:type_name -> weft.agent.v1.Job.AgentLabelsEntry
+	11, // 17: weft.agent.v1.Package.files:type_name -> weft.agent.v1.SourceFile
+	54, // 18: weft.agent.v1.Channel.soap_actions:type_name -> weft.agent.v1.Channel.SoapActionsEntry
+	55, // 19: weft.agent.v1.OutgoingConnection.headers:type_name -> weft.agent.v1.OutgoingConnection.HeadersEntry
+	21, // 20: weft.agent.v1.ReportRunsRequest.runs:type_name -> weft.agent.v1.JobRun
+	24, // 21: weft.agent.v1.Nack.errors:type_name -> weft.agent.v1.ObjectError
+	27, // 22: weft.agent.v1.ReportStatsRequest.buckets:type_name -> weft.agent.v1.StatsBucket
+	56, // 23: weft.agent.v1.StatsBucket.histogram:type_name -> weft.agent.v1.StatsBucket.HistogramEntry
+	57, // 24: weft.agent.v1.StatsBucket.statuses:type_name -> weft.agent.v1.StatsBucket.StatusesEntry
+	31, // 25: weft.agent.v1.CommandsRequest.open:type_name -> weft.agent.v1.CommandsOpen
+	50, // 26: weft.agent.v1.CommandsRequest.result:type_name -> weft.agent.v1.CommandResult
+	29, // 27: weft.agent.v1.CommandsRequest.tail:type_name -> weft.agent.v1.TailEvents
+	30, // 28: weft.agent.v1.TailEvents.invocations:type_name -> weft.agent.v1.Invocation
+	33, // 29: weft.agent.v1.CommandsResponse.command:type_name -> weft.agent.v1.Command
+	49, // 30: weft.agent.v1.Command.invoke:type_name -> weft.agent.v1.InvokeCommand
+	46, // 31: weft.agent.v1.Command.list_backups:type_name -> weft.agent.v1.ListBackupsCommand
+	42, // 32: weft.agent.v1.Command.inventory:type_name -> weft.agent.v1.InventoryCommand
+	40, // 33: weft.agent.v1.Command.ping:type_name -> weft.agent.v1.PingCommand
+	39, // 34: weft.agent.v1.Command.run_job:type_name -> weft.agent.v1.RunJobCommand
+	34, // 35: weft.agent.v1.Command.samples:type_name -> weft.agent.v1.SamplesCommand
+	36, // 36: weft.agent.v1.Command.logs:type_name -> weft.agent.v1.LogsCommand
+	38, // 37: weft.agent.v1.Command.tail:type_name -> weft.agent.v1.TailCommand
+	30, // 38: weft.agent.v1.Samples.invocations:type_name -> weft.agent.v1.Invocation
+	43, // 39: weft.agent.v1.Inventory.packages:type_name -> weft.agent.v1.LoadedPackage
+	58, // 40: weft.agent.v1.Inventory.labels:type_name -> weft.agent.v1.Inventory.LabelsEntry
+	45, // 41: weft.agent.v1.Inventory.workers:type_name -> weft.agent.v1.WorkerProcess
+	47, // 42: weft.agent.v1.BackupList.backups:type_name -> weft.agent.v1.Backup
+	51, // 43: weft.agent.v1.CommandResult.invoke:type_name -> weft.agent.v1.InvokeResult
+	48, // 44: weft.agent.v1.CommandResult.backups:type_name -> weft.agent.v1.BackupList
+	44, // 45: weft.agent.v1.CommandResult.inventory:type_name -> weft.agent.v1.Inventory
+	41, // 46: weft.agent.v1.CommandResult.ping:type_name -> weft.agent.v1.PingResult
+	21, // 47: weft.agent.v1.CommandResult.job_run:type_name -> weft.agent.v1.JobRun
+	35, // 48: weft.agent.v1.CommandResult.samples:type_name -> weft.agent.v1.Samples
+	37, // 49: weft.agent.v1.CommandResult.logs:type_name -> weft.agent.v1.LogLines
+	4,  // 50: weft.agent.v1.AgentService.Sync:input_type -> weft.agent.v1.SyncRequest
+	28, // 51: weft.agent.v1.AgentService.Commands:input_type -> weft.agent.v1.CommandsRequest
+	15, // 52: weft.agent.v1.AgentService.ClaimFiring:input_type -> weft.agent.v1.ClaimFiringRequest
+	17, // 53: weft.agent.v1.AgentService.RenewLeases:input_type -> weft.agent.v1.RenewLeasesRequest
+	19, // 54: weft.agent.v1.AgentService.ReportRuns:input_type -> weft.agent.v1.ReportRunsRequest
+	25, // 55: weft.agent.v1.AgentService.ReportStats:input_type -> weft.agent.v1.ReportStatsRequest
+	0,  // 56: weft.agent.v1.AgentService.Enroll:input_type -> weft.agent.v1.EnrollRequest
+	2,  // 57: weft.agent.v1.AgentService.Renew:input_type -> weft.agent.v1.RenewRequest
+	5,  // 58: weft.agent.v1.AgentService.Sync:output_type -> weft.agent.v1.SyncResponse
+	32, // 59: weft.agent.v1.AgentService.Commands:output_type -> weft.agent.v1.CommandsResponse
+	16, // 60: weft.agent.v1.AgentService.ClaimFiring:output_type -> weft.agent.v1.ClaimFiringResponse
+	18, // 61: weft.agent.v1.AgentService.RenewLeases:output_type -> weft.agent.v1.RenewLeasesResponse
+	20, // 62: weft.agent.v1.AgentService.ReportRuns:output_type -> weft.agent.v1.ReportRunsResponse
+	26, // 63: weft.agent.v1.AgentService.ReportStats:output_type -> weft.agent.v1.ReportStatsResponse
+	1,  // 64: weft.agent.v1.AgentService.Enroll:output_type -> weft.agent.v1.EnrollResponse
+	3,  // 65: weft.agent.v1.AgentService.Renew:output_type -> weft.agent.v1.RenewResponse
+	58, // [58:66] is the sub-list for method output_type
+	50, // [50:58] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_weft_agent_v1_agent_proto_init() }
@@ -5007,13 +5186,14 @@ func file_weft_agent_v1_agent_proto_init() {
 	}
 	file_weft_agent_v1_agent_proto_msgTypes[5].OneofWrappers = []any{
 		(*SyncResponse_Snapshot)(nil),
+		(*SyncResponse_Desired)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[27].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[28].OneofWrappers = []any{
 		(*CommandsRequest_Open)(nil),
 		(*CommandsRequest_Result)(nil),
 		(*CommandsRequest_Tail)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[32].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[33].OneofWrappers = []any{
 		(*Command_Invoke)(nil),
 		(*Command_ListBackups)(nil),
 		(*Command_Inventory)(nil),
@@ -5023,7 +5203,7 @@ func file_weft_agent_v1_agent_proto_init() {
 		(*Command_Logs)(nil),
 		(*Command_Tail)(nil),
 	}
-	file_weft_agent_v1_agent_proto_msgTypes[49].OneofWrappers = []any{
+	file_weft_agent_v1_agent_proto_msgTypes[50].OneofWrappers = []any{
 		(*CommandResult_Invoke)(nil),
 		(*CommandResult_Backups)(nil),
 		(*CommandResult_Inventory)(nil),
@@ -5038,7 +5218,7 @@ func file_weft_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_agent_v1_agent_proto_rawDesc), len(file_weft_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,14 @@ var file_weft_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "varint,51002,opt,name=secret",
 		Filename:      "weft/options/v1/options.proto",
 	},
+	{
+		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         51003,
+		Name:          "weft.options.v1.agent_omit",
+		Tag:           "varint,51003,opt,name=agent_omit",
+		Filename:      "weft/options/v1/options.proto",
+	},
 }
 
 // Extension fields to descriptorpb.FieldOptions.
@@ -53,6 +61,12 @@ var (
 	//
 	// optional bool secret = 51002;
 	E_Secret = &file_weft_options_v1_options_proto_extTypes[1]
+	// agent_omit marks a field the control plane keeps for people, such as a
+	// description: agents never receive it, so changing it changes no
+	// agent's snapshot.
+	//
+	// optional bool agent_omit = 51003;
+	E_AgentOmit = &file_weft_options_v1_options_proto_extTypes[2]
 )
 
 var File_weft_options_v1_options_proto protoreflect.FileDescriptor
@@ -62,7 +76,9 @@ const file_weft_options_v1_options_proto_rawDesc = "" +
 	"\x1dweft/options/v1/options.proto\x12\x0fweft.options.v1\x1a google/protobuf/descriptor.proto:@\n" +
 	"\voutput_only\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\bR\n" +
 	"outputOnly:7\n" +
-	"\x06secret\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\bR\x06secretB:Z8github.com/weft-dev/weft/proto/weft/options/v1;optionsv1b\x06proto3"
+	"\x06secret\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\bR\x06secret:>\n" +
+	"\n" +
+	"agent_omit\x12\x1d.google.protobuf.FieldOptions\x18\xbb\x8e\x03 \x01(\bR\tagentOmitB:Z8github.com/weft-dev/weft/proto/weft/options/v1;optionsv1b\x06proto3"
 
 var file_weft_options_v1_options_proto_goTypes = []any{
 	(*descriptorpb.FieldOptions)(nil), // 0: google.protobuf.FieldOptions
@@ -70,10 +86,11 @@ var file_weft_options_v1_options_proto_goTypes = []any{
 var file_weft_options_v1_options_proto_depIdxs = []int32{
 	0, // 0: weft.options.v1.output_only:extendee -> google.protobuf.FieldOptions
 	0, // 1: weft.options.v1.secret:extendee -> google.protobuf.FieldOptions
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	0, // [0:2] is the sub-list for extension extendee
+	0, // 2: weft.options.v1.agent_omit:extendee -> google.protobuf.FieldOptions
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	0, // [0:3] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -89,7 +106,7 @@ func file_weft_options_v1_options_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_options_v1_options_proto_rawDesc), len(file_weft_options_v1_options_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 2,
+			NumExtensions: 3,
 			NumServices:   0,
 		},
 		GoTypes:           file_weft_options_v1_options_proto_goTypes,

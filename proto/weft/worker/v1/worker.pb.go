@@ -30,8 +30,13 @@ const (
 // PrepareRequest carries a snapshot with every package's files.
 type PrepareRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// snapshot is the whole snapshot to serve.
-	Snapshot      *v1.Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// snapshot was the whole snapshot to serve in agent protocol 1; a worker
+	// is always of its agent's build, so nothing sends it any more.
+	//
+	// Deprecated: Marked as deprecated in weft/worker/v1/worker.proto.
+	Snapshot *v1.Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// desired is the whole snapshot to serve.
+	Desired       *v1.Desired `protobuf:"bytes,2,opt,name=desired,proto3" json:"desired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -66,9 +71,17 @@ func (*PrepareRequest) Descriptor() ([]byte, []int) {
 	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{0}
 }
 
+// Deprecated: Marked as deprecated in weft/worker/v1/worker.proto.
 func (x *PrepareRequest) GetSnapshot() *v1.Snapshot {
 	if x != nil {
 		return x.Snapshot
+	}
+	return nil
+}
+
+func (x *PrepareRequest) GetDesired() *v1.Desired {
+	if x != nil {
+		return x.Desired
 	}
 	return nil
 }
@@ -1323,9 +1336,10 @@ var File_weft_worker_v1_worker_proto protoreflect.FileDescriptor
 
 const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x19weft/agent/v1/agent.proto\"E\n" +
-	"\x0ePrepareRequest\x123\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x17.weft.agent.v1.SnapshotR\bsnapshot\"\xef\x01\n" +
+	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x19weft/agent/v1/agent.proto\"{\n" +
+	"\x0ePrepareRequest\x127\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x17.weft.agent.v1.SnapshotB\x02\x18\x01R\bsnapshot\x120\n" +
+	"\adesired\x18\x02 \x01(\v2\x16.weft.agent.v1.DesiredR\adesired\"\xef\x01\n" +
 	"\x0fPrepareResponse\x122\n" +
 	"\x06errors\x18\x01 \x03(\v2\x1a.weft.agent.v1.ObjectErrorR\x06errors\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\x12T\n" +
@@ -1467,46 +1481,48 @@ var file_weft_worker_v1_worker_proto_goTypes = []any{
 	nil,                        // 23: weft.worker.v1.InvokeRequest.HeaderEntry
 	nil,                        // 24: weft.worker.v1.InvokeResponse.HeaderEntry
 	(*v1.Snapshot)(nil),        // 25: weft.agent.v1.Snapshot
-	(*v1.ObjectError)(nil),     // 26: weft.agent.v1.ObjectError
-	(*v1.Inventory)(nil),       // 27: weft.agent.v1.Inventory
-	(*v1.StatsBucket)(nil),     // 28: weft.agent.v1.StatsBucket
+	(*v1.Desired)(nil),         // 26: weft.agent.v1.Desired
+	(*v1.ObjectError)(nil),     // 27: weft.agent.v1.ObjectError
+	(*v1.Inventory)(nil),       // 28: weft.agent.v1.Inventory
+	(*v1.StatsBucket)(nil),     // 29: weft.agent.v1.StatsBucket
 }
 var file_weft_worker_v1_worker_proto_depIdxs = []int32{
 	25, // 0: weft.worker.v1.PrepareRequest.snapshot:type_name -> weft.agent.v1.Snapshot
-	26, // 1: weft.worker.v1.PrepareResponse.errors:type_name -> weft.agent.v1.ObjectError
-	22, // 2: weft.worker.v1.PrepareResponse.slow_after_ms:type_name -> weft.worker.v1.PrepareResponse.SlowAfterMsEntry
-	23, // 3: weft.worker.v1.InvokeRequest.header:type_name -> weft.worker.v1.InvokeRequest.HeaderEntry
-	24, // 4: weft.worker.v1.InvokeResponse.header:type_name -> weft.worker.v1.InvokeResponse.HeaderEntry
-	27, // 5: weft.worker.v1.InventoryResponse.inventory:type_name -> weft.agent.v1.Inventory
-	19, // 6: weft.worker.v1.EventsResponse.events:type_name -> weft.worker.v1.Event
-	20, // 7: weft.worker.v1.EventsResponse.logs:type_name -> weft.worker.v1.LogRecord
-	28, // 8: weft.worker.v1.EventsResponse.stats:type_name -> weft.agent.v1.StatsBucket
-	21, // 9: weft.worker.v1.LogRecord.attrs:type_name -> weft.worker.v1.LogAttr
-	9,  // 10: weft.worker.v1.InvokeRequest.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
-	9,  // 11: weft.worker.v1.InvokeResponse.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
-	0,  // 12: weft.worker.v1.WorkerService.Prepare:input_type -> weft.worker.v1.PrepareRequest
-	2,  // 13: weft.worker.v1.WorkerService.Commit:input_type -> weft.worker.v1.CommitRequest
-	4,  // 14: weft.worker.v1.WorkerService.Abort:input_type -> weft.worker.v1.AbortRequest
-	6,  // 15: weft.worker.v1.WorkerService.Serve:input_type -> weft.worker.v1.ServeRequest
-	8,  // 16: weft.worker.v1.WorkerService.Invoke:input_type -> weft.worker.v1.InvokeRequest
-	11, // 17: weft.worker.v1.WorkerService.Ping:input_type -> weft.worker.v1.PingRequest
-	13, // 18: weft.worker.v1.WorkerService.Inventory:input_type -> weft.worker.v1.InventoryRequest
-	15, // 19: weft.worker.v1.WorkerService.SetTailing:input_type -> weft.worker.v1.SetTailingRequest
-	17, // 20: weft.worker.v1.WorkerService.Events:input_type -> weft.worker.v1.EventsRequest
-	1,  // 21: weft.worker.v1.WorkerService.Prepare:output_type -> weft.worker.v1.PrepareResponse
-	3,  // 22: weft.worker.v1.WorkerService.Commit:output_type -> weft.worker.v1.CommitResponse
-	5,  // 23: weft.worker.v1.WorkerService.Abort:output_type -> weft.worker.v1.AbortResponse
-	7,  // 24: weft.worker.v1.WorkerService.Serve:output_type -> weft.worker.v1.ServeResponse
-	10, // 25: weft.worker.v1.WorkerService.Invoke:output_type -> weft.worker.v1.InvokeResponse
-	12, // 26: weft.worker.v1.WorkerService.Ping:output_type -> weft.worker.v1.PingResponse
-	14, // 27: weft.worker.v1.WorkerService.Inventory:output_type -> weft.worker.v1.InventoryResponse
-	16, // 28: weft.worker.v1.WorkerService.SetTailing:output_type -> weft.worker.v1.SetTailingResponse
-	18, // 29: weft.worker.v1.WorkerService.Events:output_type -> weft.worker.v1.EventsResponse
-	21, // [21:30] is the sub-list for method output_type
-	12, // [12:21] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	26, // 1: weft.worker.v1.PrepareRequest.desired:type_name -> weft.agent.v1.Desired
+	27, // 2: weft.worker.v1.PrepareResponse.errors:type_name -> weft.agent.v1.ObjectError
+	22, // 3: weft.worker.v1.PrepareResponse.slow_after_ms:type_name -> weft.worker.v1.PrepareResponse.SlowAfterMsEntry
+	23, // 4: weft.worker.v1.InvokeRequest.header:type_name -> weft.worker.v1.InvokeRequest.HeaderEntry
+	24, // 5: weft.worker.v1.InvokeResponse.header:type_name -> weft.worker.v1.InvokeResponse.HeaderEntry
+	28, // 6: weft.worker.v1.InventoryResponse.inventory:type_name -> weft.agent.v1.Inventory
+	19, // 7: weft.worker.v1.EventsResponse.events:type_name -> weft.worker.v1.Event
+	20, // 8: weft.worker.v1.EventsResponse.logs:type_name -> weft.worker.v1.LogRecord
+	29, // 9: weft.worker.v1.EventsResponse.stats:type_name -> weft.agent.v1.StatsBucket
+	21, // 10: weft.worker.v1.LogRecord.attrs:type_name -> weft.worker.v1.LogAttr
+	9,  // 11: weft.worker.v1.InvokeRequest.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
+	9,  // 12: weft.worker.v1.InvokeResponse.HeaderEntry.value:type_name -> weft.worker.v1.HeaderValues
+	0,  // 13: weft.worker.v1.WorkerService.Prepare:input_type -> weft.worker.v1.PrepareRequest
+	2,  // 14: weft.worker.v1.WorkerService.Commit:input_type -> weft.worker.v1.CommitRequest
+	4,  // 15: weft.worker.v1.WorkerService.Abort:input_type -> weft.worker.v1.AbortRequest
+	6,  // 16: weft.worker.v1.WorkerService.Serve:input_type -> weft.worker.v1.ServeRequest
+	8,  // 17: weft.worker.v1.WorkerService.Invoke:input_type -> weft.worker.v1.InvokeRequest
+	11, // 18: weft.worker.v1.WorkerService.Ping:input_type -> weft.worker.v1.PingRequest
+	13, // 19: weft.worker.v1.WorkerService.Inventory:input_type -> weft.worker.v1.InventoryRequest
+	15, // 20: weft.worker.v1.WorkerService.SetTailing:input_type -> weft.worker.v1.SetTailingRequest
+	17, // 21: weft.worker.v1.WorkerService.Events:input_type -> weft.worker.v1.EventsRequest
+	1,  // 22: weft.worker.v1.WorkerService.Prepare:output_type -> weft.worker.v1.PrepareResponse
+	3,  // 23: weft.worker.v1.WorkerService.Commit:output_type -> weft.worker.v1.CommitResponse
+	5,  // 24: weft.worker.v1.WorkerService.Abort:output_type -> weft.worker.v1.AbortResponse
+	7,  // 25: weft.worker.v1.WorkerService.Serve:output_type -> weft.worker.v1.ServeResponse
+	10, // 26: weft.worker.v1.WorkerService.Invoke:output_type -> weft.worker.v1.InvokeResponse
+	12, // 27: weft.worker.v1.WorkerService.Ping:output_type -> weft.worker.v1.PingResponse
+	14, // 28: weft.worker.v1.WorkerService.Inventory:output_type -> weft.worker.v1.InventoryResponse
+	16, // 29: weft.worker.v1.WorkerService.SetTailing:output_type -> weft.worker.v1.SetTailingResponse
+	18, // 30: weft.worker.v1.WorkerService.Events:output_type -> weft.worker.v1.EventsResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_weft_worker_v1_worker_proto_init() }
