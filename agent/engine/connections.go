@@ -13,6 +13,7 @@ import (
 	"github.com/weft-dev/weft/agent/outgoing"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/security"
+	"github.com/weft-dev/weft/agent/shared/outgoingconf"
 	"github.com/weft-dev/weft/agent/shared/secdef"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
@@ -62,7 +63,7 @@ func buildConnections(prev *connections, snap *agentv1.Desired, log *slog.Logger
 			continue
 		}
 		changedDefs[name] = true
-		def := definition(p)
+		def := secdef.Of(p)
 		if err := def.Validate(); err != nil {
 			fail("security", name, "%v", err)
 			continue
@@ -104,7 +105,7 @@ func buildConnections(prev *connections, snap *agentv1.Desired, log *slog.Logger
 		if !p.GetActive() {
 			// Not built, but checked: activating it must not be the first
 			// time anyone learns it is wrong.
-			if err := outgoingConfig(p).Validate(); err != nil {
+			if err := outgoingconf.Of(p).Validate(); err != nil {
 				fail("outgoing", name, "%v", err)
 			}
 			continue
@@ -126,7 +127,7 @@ func buildConnections(prev *connections, snap *agentv1.Desired, log *slog.Logger
 				opts = append(opts, outgoing.WithClientCert(cert))
 			}
 		}
-		c, err := outgoing.New(outgoingConfig(p), opts...)
+		c, err := outgoing.New(outgoingconf.Of(p), opts...)
 		if err != nil {
 			fail("outgoing", name, "%v", err)
 			continue
@@ -166,55 +167,6 @@ func (c *connections) outgoingFor(name string) (sdk.OutgoingConn, error) {
 func carry[V any](dst, src map[string]V, name string) {
 	if v, ok := src[name]; ok {
 		dst[name] = v
-	}
-}
-
-// definition converts a snapshot's security definition.
-func definition(p *adminv1.SecurityDefinition) secdef.Definition {
-	return secdef.Definition{
-		Name:         p.GetName(),
-		Kind:         secdef.Kind(p.GetKind()),
-		Username:     p.GetUsername(),
-		Password:     p.GetPassword(),
-		Header:       p.GetHeader(),
-		Key:          p.GetKey(),
-		Algorithms:   p.GetAlgorithms(),
-		Secret:       p.GetSecret(),
-		PublicKeyPEM: p.GetPublicKeyPem(),
-		JWKSURL:      p.GetJwksUrl(),
-		Issuer:       p.GetIssuer(),
-		Audience:     p.GetAudience(),
-		Leeway:       time.Duration(p.GetLeewayMs()) * time.Millisecond,
-		Token:        p.GetToken(),
-		TokenURL:     p.GetTokenUrl(),
-		ClientID:     p.GetClientId(),
-		ClientSecret: p.GetClientSecret(),
-		Scopes:       p.GetScopes(),
-		CertPEM:      p.GetCertPem(),
-		KeyPEM:       p.GetKeyPem(),
-
-		IntrospectionURL: p.GetIntrospectionUrl(),
-		CacheSeconds:     int(p.GetCacheSeconds()),
-		CAPEM:            p.GetCaPem(),
-		AllowedSubjects:  p.GetAllowedSubjects(),
-		AllowedSANs:      p.GetAllowedSans(),
-	}
-}
-
-// outgoingConfig converts a snapshot's outgoing connection.
-func outgoingConfig(p *adminv1.OutgoingConnection) outgoing.Config {
-	return outgoing.Config{
-		Name:               p.GetName(),
-		Address:            p.GetAddress(),
-		PathTemplate:       p.GetPathTemplate(),
-		Method:             p.GetMethod(),
-		Format:             p.GetDataFormat(),
-		SOAPAction:         p.GetSoapAction(),
-		Timeout:            time.Duration(p.GetTimeoutMs()) * time.Millisecond,
-		InsecureSkipVerify: p.GetTlsSkipVerify(),
-		CABundlePEM:        []byte(p.GetCaBundlePem()),
-		PoolSize:           int(p.GetPoolSize()),
-		Headers:            p.GetHeaders(),
 	}
 }
 

@@ -28,7 +28,6 @@ import (
 	"github.com/weft-dev/weft/agent/scheduler"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
-	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -636,12 +635,8 @@ func NewCID() string {
 const cidAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 
 // sourceOf returns what the runtime loads of a package.
-func sourceOf(p *adminv1.Package) svcpkg.Source {
-	src := svcpkg.Source{Name: p.GetName()}
-	for _, f := range p.GetSources() {
-		src.Files = append(src.Files, svcpkg.File{Name: f.GetName(), Content: f.GetContent()})
-	}
-	return src
+func sourceOf(p *adminv1.Package) *adminv1.PackageSource {
+	return &adminv1.PackageSource{Name: p.GetName(), Files: p.GetSources()}
 }
 
 func filesSize(files []*adminv1.SourceFile) int64 {

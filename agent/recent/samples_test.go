@@ -10,7 +10,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/observe"
 	"github.com/weft-dev/weft/agent/runtime"
-	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -92,7 +92,7 @@ func TestSamplesInvocation(t *testing.T) {
 }
 
 func TestSamplesSlowThresholds(t *testing.T) {
-	p, err := runtime.Load(context.Background(), svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte(`package svc
+	p, err := runtime.Load(context.Background(), &adminv1.PackageSource{Name: "svc", Files: []*adminv1.SourceFile{{Name: "svc.go", Content: []byte(`package svc
 
 import (
 	"time"

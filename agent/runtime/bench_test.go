@@ -9,7 +9,7 @@ import (
 	"github.com/weft-dev/weft/agent/handler"
 	wruntime "github.com/weft-dev/weft/agent/runtime"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // BenchmarkLoad loads testdata/orders (a service of about 200 lines). Its
@@ -27,7 +27,7 @@ func BenchmarkLoad(b *testing.B) {
 }
 
 // retained returns the heap kept alive per package by a few loads of src.
-func retained(b *testing.B, src svcpkg.Source) float64 {
+func retained(b *testing.B, src *adminv1.PackageSource) float64 {
 	const n = 10
 	var before, after runtime.MemStats
 	runtime.GC()

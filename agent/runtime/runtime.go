@@ -16,6 +16,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/handler"
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Package is a loaded deployment package: one interpreter and the services
@@ -68,7 +69,7 @@ func (p *Package) Close() bool {
 // (see svcpkg.Load, which makes the checks and reports what is wrong with
 // the code as a *svcpkg.LoadError). Load returns ctx's error if ctx ends
 // first.
-func Load(ctx context.Context, src svcpkg.Source, opts ...svcpkg.Option) (*Package, error) {
+func Load(ctx context.Context, src *adminv1.PackageSource, opts ...svcpkg.Option) (*Package, error) {
 	l, err := svcpkg.Load(ctx, src, opts...)
 	if err != nil {
 		return nil, err

@@ -18,26 +18,27 @@ import (
 	"github.com/weft-dev/weft/agent/runtime"
 	"github.com/weft-dev/weft/agent/sdk"
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	"github.com/weft-dev/weft/tests/testenv"
 )
 
 // source builds a Source from name, content pairs.
-func source(nameContent ...string) svcpkg.Source {
-	src := svcpkg.Source{Name: "test"}
+func source(nameContent ...string) *adminv1.PackageSource {
+	src := &adminv1.PackageSource{Name: "test"}
 	for i := 0; i < len(nameContent); i += 2 {
-		src.Files = append(src.Files, svcpkg.File{Name: nameContent[i], Content: []byte(nameContent[i+1])})
+		src.Files = append(src.Files, &adminv1.SourceFile{Name: nameContent[i], Content: []byte(nameContent[i+1])})
 	}
 	return src
 }
 
 // dirSource reads the non-test Go files of dir, as a deploy would send them.
-func dirSource(t testing.TB, dir string) svcpkg.Source {
+func dirSource(t testing.TB, dir string) *adminv1.PackageSource {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := svcpkg.Source{Name: filepath.Base(dir)}
+	src := &adminv1.PackageSource{Name: filepath.Base(dir)}
 	for _, p := range paths {
 		if strings.HasSuffix(p, "_test.go") {
 			continue
@@ -46,12 +47,12 @@ func dirSource(t testing.TB, dir string) svcpkg.Source {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src.Files = append(src.Files, svcpkg.File{Name: filepath.Base(p), Content: b})
+		src.Files = append(src.Files, &adminv1.SourceFile{Name: filepath.Base(p), Content: b})
 	}
 	return src
 }
 
-func load(t testing.TB, src svcpkg.Source, opts ...svcpkg.Option) *runtime.Package {
+func load(t testing.TB, src *adminv1.PackageSource, opts ...svcpkg.Option) *runtime.Package {
 	t.Helper()
 	p, err := runtime.Load(context.Background(), src, opts...)
 	if err != nil {
@@ -75,7 +76,7 @@ const header = "package svc\n\nimport \"github.com/weft-dev/weft/agent/sdk\"\n\n
 
 // service is a one-file package registering name with the given handler
 // body, which sees in (a map) and ctx. The file imports the SDK and imports.
-func service(name, body string, imports ...string) svcpkg.Source {
+func service(name, body string, imports ...string) *adminv1.PackageSource {
 	head := header
 	if len(imports) > 0 {
 		head = "package svc\n\nimport (\n\t\"github.com/weft-dev/weft/agent/sdk\"\n\t\"" + strings.Join(imports, "\"\n\t\"") + "\"\n)\n\n"
@@ -137,7 +138,7 @@ func TestLoadOrders(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		src  svcpkg.Source
+		src  *adminv1.PackageSource
 		opts []svcpkg.Option
 		want []string // the problems, in order
 	}{
@@ -325,7 +326,7 @@ func h(*sdk.Context, map[string]any) (map[string]any, error) { return nil, nil }
 
 func TestTestFilesIgnored(t *testing.T) {
 	src := service("x", "\treturn in, nil")
-	src.Files = append(src.Files, svcpkg.File{Name: "svc_test.go", Content: []byte("package svc\n\nimport \"testing\"\n")})
+	src.Files = append(src.Files, &adminv1.SourceFile{Name: "svc_test.go", Content: []byte("package svc\n\nimport \"testing\"\n")})
 	if names, err := svcpkg.Validate(context.Background(), src); err != nil || !slices.Equal(names, []string{"x"}) {
 		t.Fatalf("Validate = %q, %v", names, err)
 	}

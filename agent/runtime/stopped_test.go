@@ -9,7 +9,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/handler"
 	"github.com/weft-dev/weft/agent/sdk"
-	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // TestStoppedLate: a call that a closed package stopped after its
@@ -52,7 +52,7 @@ func TestStoppedLate(t *testing.T) {
 // TestCloseOnce: closing a closed package does nothing and says so, so
 // that the runaways of one interpreter close it once.
 func TestCloseOnce(t *testing.T) {
-	p, err := Load(context.Background(), svcpkg.Source{Name: "x", Files: []svcpkg.File{{Name: "x.go", Content: []byte(`package x
+	p, err := Load(context.Background(), &adminv1.PackageSource{Name: "x", Files: []*adminv1.SourceFile{{Name: "x.go", Content: []byte(`package x
 
 import "github.com/weft-dev/weft/agent/sdk"
 

@@ -83,11 +83,11 @@ func (e *backupsEnv) deploy(t *testing.T, greeting string) int64 {
 		t.Fatal(err)
 	}
 	src = []byte(strings.Replace(string(src), `"Hello"`, `"`+greeting+`"`, 1))
-	res, err := e.store.Deploy(context.Background(), "test", []store.NewPackage{{
+	res, err := e.store.Deploy(context.Background(), "test", []*adminv1.Package{{
 		Name:     "hello",
 		Sha256:   snapshot.PackageHash([]*adminv1.SourceFile{{Name: "hello.go", Content: src}}),
 		Services: []string{"hello.greet"},
-		Files:    []store.File{{Name: "hello.go", Content: src}},
+		Sources:  []*adminv1.SourceFile{{Name: "hello.go", Content: src}},
 	}})
 	if err != nil {
 		t.Fatal(err)

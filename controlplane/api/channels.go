@@ -24,7 +24,7 @@ type ChannelStore interface {
 	ListChannels(ctx context.Context) ([]*adminv1.Channel, error)
 	UpdateChannel(ctx context.Context, ch *adminv1.Channel) (*adminv1.Channel, error)
 	DeleteChannel(ctx context.Context, name string) (int64, error)
-	ListServices(ctx context.Context) ([]store.Service, error)
+	ListServices(ctx context.Context) ([]*adminv1.Service, error)
 	ListSecurityDefinitions(ctx context.Context) ([]*adminv1.SecurityDefinition, error)
 }
 

@@ -21,9 +21,9 @@ import (
 func (e *adminEnv) deployServices(t *testing.T, services ...string) {
 	t.Helper()
 	files := []*adminv1.SourceFile{{Name: "orders.go", Content: []byte("package orders")}}
-	res, err := e.store.Deploy(context.Background(), "test", []store.NewPackage{{
+	res, err := e.store.Deploy(context.Background(), "test", []*adminv1.Package{{
 		Name: "orders", Sha256: snapshot.PackageHash(files), Services: services,
-		Files: []store.File{{Name: "orders.go", Content: files[0].Content}},
+		Sources: []*adminv1.SourceFile{{Name: "orders.go", Content: files[0].Content}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -164,9 +164,9 @@ type staleServices struct {
 	gone string
 }
 
-func (s staleServices) ListServices(ctx context.Context) ([]store.Service, error) {
+func (s staleServices) ListServices(ctx context.Context) ([]*adminv1.Service, error) {
 	l, err := s.ChannelStore.ListServices(ctx)
-	return append(l, store.Service{Name: s.gone}), err
+	return append(l, &adminv1.Service{Name: s.gone}), err
 }
 
 // A reference that held when the write checked it, and no longer does

@@ -89,13 +89,11 @@ func newConfigEnv(t *testing.T, b storetest.Backend) *configEnv {
 func (e *configEnv) deployPackage(t *testing.T, name string, files []*adminv1.SourceFile, services ...string) {
 	t.Helper()
 	var sf []*adminv1.SourceFile
-	var stored []store.File
 	for _, f := range files {
 		sf = append(sf, &adminv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
-		stored = append(stored, store.File{Name: f.GetName(), Content: f.GetContent()})
 	}
-	res, err := e.store.Deploy(context.Background(), "test", []store.NewPackage{{
-		Name: name, Sha256: snapshot.PackageHash(sf), Services: services, Files: stored,
+	res, err := e.store.Deploy(context.Background(), "test", []*adminv1.Package{{
+		Name: name, Sha256: snapshot.PackageHash(sf), Services: services, Sources: sf,
 	}})
 	if err != nil {
 		t.Fatal(err)

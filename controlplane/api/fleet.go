@@ -23,7 +23,7 @@ type FleetStore interface {
 	agentReader
 	Revision(ctx context.Context) (int64, error)
 	ListAgents(ctx context.Context) ([]store.Agent, error)
-	ListServices(ctx context.Context) ([]store.Service, error)
+	ListServices(ctx context.Context) ([]*adminv1.Service, error)
 	CreateJoinToken(ctx context.Context, t store.NewJoinToken) (store.JoinToken, error)
 	ListJoinTokens(ctx context.Context) ([]store.JoinToken, error)
 	RevokeJoinToken(ctx context.Context, id string) (store.JoinToken, error)

@@ -32,7 +32,7 @@ type JobStore interface {
 	DeleteJob(ctx context.Context, name string) (int64, error)
 	JobState(ctx context.Context, name string) (*store.JobLease, *store.JobRun, error)
 	ListJobRuns(ctx context.Context, job string, limit int) ([]store.JobRun, error)
-	ListServices(ctx context.Context) ([]store.Service, error)
+	ListServices(ctx context.Context) ([]*adminv1.Service, error)
 	GetAgent(ctx context.Context, id string) (store.Agent, error)
 }
 

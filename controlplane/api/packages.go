@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/validate"
@@ -19,13 +18,13 @@ import (
 
 // PackageStore is what the package service needs of the store.
 type PackageStore interface {
-	Deploy(ctx context.Context, author string, pkgs []store.NewPackage) (store.DeployResult, error)
-	ListPackages(ctx context.Context) ([]store.Package, error)
-	ListServices(ctx context.Context) ([]store.Service, error)
-	ListPackageVersions(ctx context.Context, name string, limit int) ([]store.Package, error)
-	GetPackage(ctx context.Context, name string, version int64) (pkg store.Package, current bool, err error)
+	Deploy(ctx context.Context, author string, pkgs []*adminv1.Package) (store.DeployResult, error)
+	ListPackages(ctx context.Context) ([]*adminv1.Package, error)
+	ListServices(ctx context.Context) ([]*adminv1.Service, error)
+	ListPackageVersions(ctx context.Context, name string, limit int) ([]*adminv1.Package, error)
+	GetPackage(ctx context.Context, name string, version int64) (pkg *adminv1.Package, current bool, err error)
 	GetDeployStatus(ctx context.Context, name string, version int64) (store.DeployStatus, error)
-	Rollback(ctx context.Context, author, name string, toVersion int64) (pkg store.Package, restored int64, revision int64, err error)
+	Rollback(ctx context.Context, author, name string, toVersion int64) (pkg *adminv1.Package, restored int64, revision int64, err error)
 	Undeploy(ctx context.Context, author, name string, force bool) (store.UndeployResult, error)
 }
 
@@ -47,16 +46,12 @@ func (s *packages) Deploy(ctx context.Context, req *adminv1.DeployRequest) (*adm
 		return nil, status.Error(codes.InvalidArgument, "deploy: packages: at least one package is required")
 	}
 	var (
-		pkgs []store.NewPackage
+		pkgs []*adminv1.Package
 		errs []string
 		seen = map[string]int{}
 	)
 	for i, src := range req.GetPackages() {
-		files := make([]validate.File, 0, len(src.GetFiles()))
-		for _, f := range src.GetFiles() {
-			files = append(files, validate.File{Name: f.GetName(), Content: f.GetContent()})
-		}
-		p, err := validate.Package(ctx, src.GetName(), files, s.opts.Evaluator)
+		p, err := validate.Package(ctx, src.GetName(), src.GetFiles(), s.opts.Evaluator)
 		if err != nil {
 			label := packageLabel(i, src)
 			errs = append(errs, fmt.Sprintf("package %s:\n%s", label, indent(err.Error())))
@@ -81,9 +76,8 @@ func (s *packages) Deploy(ctx context.Context, req *adminv1.DeployRequest) (*adm
 		return nil, storeError("deploy", err)
 	}
 	s.watch.Advance(res.Revision)
-	out := &adminv1.DeployResponse{Revision: res.Revision}
+	out := &adminv1.DeployResponse{Revision: res.Revision, Packages: res.Packages}
 	for _, d := range res.Packages {
-		out.Packages = append(out.Packages, &adminv1.DeployedPackage{Package: packageOut(d.Package), Unchanged: d.Unchanged})
 		if d.Unchanged {
 			s.log.Info("deploy unchanged", "package", d.Package.Name, "version", d.Package.Version, "caller", caller(ctx))
 		} else {
@@ -99,11 +93,7 @@ func (s *packages) ListPackages(ctx context.Context, _ *adminv1.ListPackagesRequ
 	if err != nil {
 		return nil, storeError("list packages", err)
 	}
-	out := &adminv1.ListPackagesResponse{}
-	for _, p := range ps {
-		out.Packages = append(out.Packages, packageOut(p))
-	}
-	return out, nil
+	return &adminv1.ListPackagesResponse{Packages: ps}, nil
 }
 
 // ListServices lists the deployed services.
@@ -112,28 +102,7 @@ func (s *packages) ListServices(ctx context.Context, _ *adminv1.ListServicesRequ
 	if err != nil {
 		return nil, storeError("list services", err)
 	}
-	out := &adminv1.ListServicesResponse{}
-	for _, v := range svcs {
-		out.Services = append(out.Services, &adminv1.Service{Name: v.Name, Package: v.Package, PackageVersion: v.PackageVersion})
-	}
-	return out, nil
-}
-
-func packageOut(p store.Package) *adminv1.Package {
-	out := &adminv1.Package{
-		Name:      p.Name,
-		Version:   p.Version,
-		Sha256:    p.Sha256,
-		Author:    p.Author,
-		SizeBytes: p.SizeBytes,
-		Services:  p.Services,
-		CreatedAt: timestamppb.New(p.CreatedAt),
-		Revision:  p.Revision,
-	}
-	for _, f := range p.Files {
-		out.Files = append(out.Files, f.Name)
-	}
-	return out
+	return &adminv1.ListServicesResponse{Services: svcs}, nil
 }
 
 // packageLabel names a package in an error: its given name, else its Go
@@ -185,11 +154,7 @@ func (s *packages) ListPackageVersions(ctx context.Context, req *adminv1.ListPac
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	out := &adminv1.ListPackageVersionsResponse{}
-	for _, p := range ps {
-		out.Versions = append(out.Versions, packageOut(p))
-	}
-	return out, nil
+	return &adminv1.ListPackageVersionsResponse{Versions: ps}, nil
 }
 
 // GetPackage reads a package version with its source.
@@ -202,11 +167,9 @@ func (s *packages) GetPackage(ctx context.Context, req *adminv1.GetPackageReques
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	out := &adminv1.GetPackageResponse{Package: packageOut(p), Current: current}
-	for _, f := range p.Files {
-		out.Sources = append(out.Sources, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
-	}
-	return out, nil
+	sources := p.Sources
+	p.Sources = nil
+	return &adminv1.GetPackageResponse{Package: p, Sources: sources, Current: current}, nil
 }
 
 // GetDeployStatus says, per agent, where a package version stands.
@@ -224,7 +187,7 @@ func (s *packages) GetDeployStatus(ctx context.Context, req *adminv1.GetDeploySt
 	if err != nil {
 		return nil, storeError(what, err)
 	}
-	out := &adminv1.GetDeployStatusResponse{Package: packageOut(st.Package)}
+	out := &adminv1.GetDeployStatusResponse{Package: st.Package}
 	for _, a := range st.Agents {
 		out.Agents = append(out.Agents, &adminv1.AgentDeployStatus{
 			AgentId:         a.AgentID,
@@ -255,7 +218,7 @@ func (s *packages) Rollback(ctx context.Context, req *adminv1.RollbackRequest) (
 	s.watch.Advance(rev)
 	s.log.Info("rolled back", "package", p.Name, "version", p.Version, "restored_version", restored,
 		"sha256", p.Sha256, "revision", rev, "caller", caller(ctx))
-	return &adminv1.RollbackResponse{Revision: rev, Package: packageOut(p), RestoredVersion: restored}, nil
+	return &adminv1.RollbackResponse{Revision: rev, Package: p, RestoredVersion: restored}, nil
 }
 
 // Undeploy removes a package, refusing while active channels use it unless

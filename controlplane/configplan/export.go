@@ -138,10 +138,10 @@ func envName(s string) string {
 // packageExport is p by name, with its files when withSource is set. Its
 // strings (names) are escaped as every other kind's are; a file's content
 // is bytes, which a config file takes as they are.
-func packageExport(p store.Package, withSource bool) *adminv1.PackageSource {
+func packageExport(p *adminv1.Package, withSource bool) *adminv1.PackageSource {
 	out := &adminv1.PackageSource{Name: p.Name}
 	if withSource {
-		for _, f := range p.Files {
+		for _, f := range p.Sources {
 			out.Files = append(out.Files, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
 		}
 		slices.SortFunc(out.Files, func(a, b *adminv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })

@@ -116,7 +116,7 @@ type Planner struct {
 }
 
 type compiled struct {
-	pkg store.NewPackage
+	pkg *adminv1.Package
 	err error
 }
 
@@ -157,7 +157,7 @@ func (pl *Planner) Plan(ctx context.Context, d store.Desired, cfg *adminv1.Confi
 	p.Items = append(p.Items, items...)
 
 	items = planPackages(d.Packages, pkgs, prune)
-	c.Deploy, c.Undeploy = changesOf[store.NewPackage](items, pkgs)
+	c.Deploy, c.Undeploy = changesOf[*adminv1.Package](items, pkgs)
 	p.Items = append(p.Items, items...)
 
 	items = planKind(KindChannel, liveOf(d.Channels, proto.CloneOf[*adminv1.Channel]), chs, prune)
@@ -339,13 +339,13 @@ func wantJobs(l []*adminv1.Job, live []*adminv1.Job, ps *problems) []planned {
 	return out
 }
 
-// packages checks the config's packages. A package with files is a
-// store.NewPackage, compiled unless the live version has the same files; a
-// package without files stands for the live one (a store.Package), and
+// packages checks the config's packages. A package with files is new
+// (isNew), compiled unless the live version has the same files; a package
+// without files, or with the live version's, stands for the live one, and
 // must be deployed already. A package that failed is left out.
-func (pl *Planner) packages(ctx context.Context, l []*adminv1.PackageSource, live []store.Package, ps *problems) []planned {
+func (pl *Planner) packages(ctx context.Context, l []*adminv1.PackageSource, live []*adminv1.Package, ps *problems) []planned {
 	checkNames(KindPackage, l, ps)
-	byName := map[string]store.Package{}
+	byName := map[string]*adminv1.Package{}
 	for _, p := range live {
 		byName[p.Name] = p
 	}
@@ -366,12 +366,7 @@ func (pl *Planner) packages(ctx context.Context, l []*adminv1.PackageSource, liv
 			out = append(out, planned{name: name, index: i, obj: cur})
 			continue
 		}
-		files := make([]validate.File, 0, len(src.GetFiles()))
-		sf := make([]*adminv1.SourceFile, 0, len(src.GetFiles()))
-		for _, f := range src.GetFiles() {
-			files = append(files, validate.File{Name: f.GetName(), Content: f.GetContent()})
-			sf = append(sf, &adminv1.SourceFile{Name: f.GetName(), Content: f.GetContent()})
-		}
+		sf := slices.Clone(src.GetFiles())
 		slices.SortFunc(sf, func(a, b *adminv1.SourceFile) int { return strings.Compare(a.GetName(), b.GetName()) })
 		sha := snapshot.PackageHash(sf)
 		if isLive && sha == cur.Sha256 {
@@ -381,7 +376,7 @@ func (pl *Planner) packages(ctx context.Context, l []*adminv1.PackageSource, liv
 		key := name + "\x00" + sha
 		res, ok := pl.done[key]
 		if !ok {
-			res.pkg, res.err = validate.Package(ctx, name, files, pl.ev)
+			res.pkg, res.err = validate.Package(ctx, name, sf, pl.ev)
 			pl.done[key] = res
 		}
 		if res.err != nil {
@@ -393,15 +388,18 @@ func (pl *Planner) packages(ctx context.Context, l []*adminv1.PackageSource, liv
 	return out
 }
 
+// isNew says whether p, a package the config plans, is a new version to
+// deploy, compiled from the config's files, rather than the live version
+// it keeps: a stored version has a number.
+func isNew(p *adminv1.Package) bool { return p.GetVersion() == 0 }
+
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
 // planPackages plans the packages by name, and by the sha256 of the files
-// for those of want that carry files. A package of want is a
-// store.NewPackage when it carries files, a store.Package (the live one)
-// when it does not.
-func planPackages(live []store.Package, want []planned, prune bool) []*adminv1.PlanItem {
+// for those of want that are new.
+func planPackages(live []*adminv1.Package, want []planned, prune bool) []*adminv1.PlanItem {
 	liveSha := map[string]string{}
 	for _, p := range live {
 		liveSha[p.Name] = p.Sha256
@@ -411,7 +409,8 @@ func planPackages(live []store.Package, want []planned, prune bool) []*adminv1.P
 	for _, w := range want {
 		inConfig[w.name] = true
 		it := &adminv1.PlanItem{Kind: KindPackage, Name: w.name, Action: actionUnchanged}
-		np, carries := w.obj.(store.NewPackage)
+		np := w.obj.(*adminv1.Package)
+		carries := isNew(np)
 		sha, ok := liveSha[w.name]
 		switch {
 		case !ok:

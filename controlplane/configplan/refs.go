@@ -52,7 +52,7 @@ type Targets struct {
 // LiveTargets are the targets of the live config: services, the deployed
 // services; defs, the stored security definitions. A caller reads those
 // its object can name: a job names no definition, a connection no service.
-func LiveTargets(services []store.Service, defs []*adminv1.SecurityDefinition) Targets {
+func LiveTargets(services []*adminv1.Service, defs []*adminv1.SecurityDefinition) Targets {
 	t := Targets{services: map[string]bool{}, security: map[string]*adminv1.SecurityDefinition{}}
 	for _, s := range services {
 		t.services[s.Name] = true
@@ -193,14 +193,9 @@ func checkRefs(d store.Desired, r refsOf, prune bool, ps *problems) {
 	checkServiceOwners(d, r, prune, ps)
 	if !r.packagesFailed {
 		for _, w := range r.packages {
-			switch p := w.obj.(type) {
-			case store.NewPackage:
-				addAll(t.services, p.Services)
-			case store.Package:
-				addAll(t.services, p.Services)
-			}
+			addAll(t.services, w.obj.(*adminv1.Package).Services)
 		}
-		for _, p := range kept(d.Packages, r.packages, prune, func(p store.Package) string { return p.Name }) {
+		for _, p := range kept(d.Packages, r.packages, prune, (*adminv1.Package).GetName) {
 			addAll(t.services, p.Services)
 		}
 	}
@@ -253,21 +248,21 @@ func refProblems(ps *problems, kind, name, path string, l []refProblem) {
 // between packages of the config.
 func checkServiceOwners(d store.Desired, r refsOf, prune bool, ps *problems) {
 	owner := map[string]string{} // service -> package
-	for _, p := range kept(d.Packages, r.packages, prune, func(p store.Package) string { return p.Name }) {
+	for _, p := range kept(d.Packages, r.packages, prune, (*adminv1.Package).GetName) {
 		for _, svc := range p.Services {
 			owner[svc] = p.Name
 		}
 	}
 	for _, w := range r.packages {
-		if p, ok := w.obj.(store.Package); ok {
+		if p := w.obj.(*adminv1.Package); !isNew(p) {
 			for _, svc := range p.Services {
 				owner[svc] = p.Name
 			}
 		}
 	}
 	for _, w := range r.packages {
-		np, ok := w.obj.(store.NewPackage)
-		if !ok {
+		np := w.obj.(*adminv1.Package)
+		if !isNew(np) {
 			continue
 		}
 		for _, svc := range np.Services {

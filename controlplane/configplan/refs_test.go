@@ -13,7 +13,7 @@ import (
 // ways, one outbound only, one inbound only.
 func liveTargets() Targets {
 	return LiveTargets(
-		[]store.Service{{Name: "orders.place"}, {Name: "orders.cancel"}},
+		[]*adminv1.Service{{Name: "orders.place"}, {Name: "orders.cancel"}},
 		[]*adminv1.SecurityDefinition{
 			{Name: "basic", Kind: "basic_auth"},
 			{Name: "send-token", Kind: "bearer", Token: "t"},

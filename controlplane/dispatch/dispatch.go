@@ -19,7 +19,6 @@ import (
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/controlplane/pki"
 	"github.com/weft-dev/weft/controlplane/store"
-	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -141,11 +140,7 @@ func (s *Server) desired(ctx context.Context, atLeast int64) (*agentv1.Desired, 
 func snapshotOf(d store.Desired) *agentv1.Desired {
 	snap := &agentv1.Desired{Revision: d.Revision}
 	for _, p := range d.Packages {
-		ap := &adminv1.Package{Name: p.Name, Version: p.Version, Sha256: p.Sha256, Services: p.Services}
-		for _, f := range p.Files {
-			ap.Sources = append(ap.Sources, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
-		}
-		snap.Packages = append(snap.Packages, ap)
+		snap.Packages = append(snap.Packages, snapshot.ForAgent(p))
 	}
 	for _, c := range d.Channels {
 		snap.Channels = append(snap.Channels, snapshot.ForAgent(c))

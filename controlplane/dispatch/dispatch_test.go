@@ -52,11 +52,11 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 func (h *harness) deploy(t *testing.T, name, content string) int64 {
 	t.Helper()
 	files := []*adminv1.SourceFile{{Name: name + ".go", Content: []byte(content)}}
-	res, err := h.store.Deploy(context.Background(), "test", []store.NewPackage{{
+	res, err := h.store.Deploy(context.Background(), "test", []*adminv1.Package{{
 		Name:     name,
 		Sha256:   snapshot.PackageHash(files),
 		Services: []string{name + ".svc"},
-		Files:    []store.File{{Name: name + ".go", Content: []byte(content)}},
+		Sources:  []*adminv1.SourceFile{{Name: name + ".go", Content: []byte(content)}},
 	}})
 	if err != nil {
 		t.Fatal(err)

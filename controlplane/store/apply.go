@@ -145,9 +145,9 @@ func (s *sqlStore) applyDeletes(tx *gorm.DB, c ConfigChange, t *tally) error {
 // differ from its current version's. A service may move between the
 // packages deployed together; one registered by another package is a
 // conflict.
-func deployAll(tx *gorm.DB, author string, rev int64, pkgs []NewPackage, t *tally) error {
+func deployAll(tx *gorm.DB, author string, rev int64, pkgs []*adminv1.Package, t *tally) error {
 	var (
-		changed         []NewPackage
+		changed         []*adminv1.Package
 		curs            []*packageVersionRow
 		names, services []string
 	)

@@ -48,7 +48,7 @@ func TestApplyConfig(t *testing.T) {
 		c.Security = "basic"
 		rev, err := s.ApplyConfig(ctx, "tester", store.ConfigChange{
 			BaseRevision: 5,
-			Deploy:       []store.NewPackage{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2"), pkg("more", []string{"more.run"}, "more.go", "v1")},
+			Deploy:       []*adminv1.Package{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2"), pkg("more", []string{"more.run"}, "more.go", "v1")},
 			Security:     []*adminv1.SecurityDefinition{basicAuth("basic", "n3w")},
 			Channels:     []*adminv1.Channel{a, b, c},
 			DeleteJobs:   []string{"tick"},
@@ -97,7 +97,7 @@ func TestApplyConfig(t *testing.T) {
 		// The same change again writes nothing and keeps the revision.
 		rev, err = s.ApplyConfig(ctx, "tester", store.ConfigChange{
 			BaseRevision: 6,
-			Deploy:       []store.NewPackage{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2")},
+			Deploy:       []*adminv1.Package{pkg("hello", []string{"hello.greet", "hello.wave"}, "hello.go", "v2")},
 			Security:     []*adminv1.SecurityDefinition{basicAuth("basic", "n3w")},
 			Channels:     []*adminv1.Channel{a, b, c},
 		})
@@ -128,11 +128,11 @@ func TestApplyConfigRefused(t *testing.T) {
 			{"planned at an older revision", store.ConfigChange{BaseRevision: 4, DeleteJobs: []string{"tick"}},
 				store.ErrStale, "planned at revision 4, now at 5"},
 			{"a service of another package", store.ConfigChange{BaseRevision: 5,
-				Deploy:     []store.NewPackage{pkg("other", []string{"hello.greet"}, "o.go", "x")},
+				Deploy:     []*adminv1.Package{pkg("other", []string{"hello.greet"}, "o.go", "x")},
 				DeleteJobs: []string{"tick"}},
 				store.ErrConflict, `service "hello.greet" is already registered by package "hello"`},
 			{"two packages, one service", store.ConfigChange{BaseRevision: 5,
-				Deploy: []store.NewPackage{pkg("p1", []string{"dup.run"}, "a.go", "1"), pkg("p2", []string{"dup.run"}, "b.go", "2")}},
+				Deploy: []*adminv1.Package{pkg("p1", []string{"dup.run"}, "a.go", "1"), pkg("p2", []string{"dup.run"}, "b.go", "2")}},
 				store.ErrConflict, `service "dup.run" is registered by both package "p1" and package "p2"`},
 			{"a path two channels take", store.ConfigChange{BaseRevision: 5,
 				Channels: []*adminv1.Channel{channel("c", "/c", "hello.greet"), channel("d", "/c", "hello.greet")}},

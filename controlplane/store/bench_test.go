@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // BenchmarkCreateChannel measures one config change: lock, checks, insert,
@@ -16,7 +16,7 @@ func BenchmarkCreateChannel(b *testing.B) {
 		b.Run(be.Name, func(b *testing.B) {
 			s := storetest.Open(b, be)
 			ctx := context.Background()
-			if _, err := s.Deploy(ctx, "bench", []store.NewPackage{pkg("alpha", []string{"alpha.one"}, "a.go", "a")}); err != nil {
+			if _, err := s.Deploy(ctx, "bench", []*adminv1.Package{pkg("alpha", []string{"alpha.one"}, "a.go", "a")}); err != nil {
 				b.Fatal(err)
 			}
 			i := 0
@@ -39,7 +39,7 @@ func BenchmarkDesired(b *testing.B) {
 			s := storetest.Open(b, be)
 			ctx := context.Background()
 			body := string(make([]byte, 8<<10))
-			var pkgs []store.NewPackage
+			var pkgs []*adminv1.Package
 			for p := range 20 {
 				var files []string
 				for f := range 5 {

@@ -364,7 +364,7 @@ func TestChannelSOAPActions(t *testing.T) {
 				return err
 			}, store.ErrConflict, `package "beta" is used by channel "orders" (beta.get, beta.put); deactivate or delete it first, or undeploy --force`},
 			{"deploy dropping a service an action calls", func() error {
-				_, err := s.Deploy(ctx, "tester", []store.NewPackage{pkg("beta", []string{"beta.get"}, "b.go", "b2")})
+				_, err := s.Deploy(ctx, "tester", []*adminv1.Package{pkg("beta", []string{"beta.get"}, "b.go", "b2")})
 				return err
 			}, store.ErrConflict, `package "beta" would drop service "beta.put", which channel "orders" calls`},
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Desired reads the revision and the whole config in one snapshot.
@@ -28,7 +30,7 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 		for _, v := range versions {
 			ids = append(ids, v.ID)
 		}
-		files := map[int64][]File{}
+		files := map[int64][]*adminv1.SourceFile{}
 		if len(ids) > 0 {
 			// Read file by file rather than all at once: contents may be large.
 			rows, err := tx.Model(&packageFileRow{}).Where("version_id IN ?", ids).
@@ -42,21 +44,21 @@ func (s *sqlStore) Desired(ctx context.Context) (Desired, error) {
 				if err := tx.ScanRows(rows, &f); err != nil {
 					return fmt.Errorf("read package files: %w", err)
 				}
-				files[f.VersionID] = append(files[f.VersionID], File{Name: f.Name, Content: f.Content})
+				files[f.VersionID] = append(files[f.VersionID], &adminv1.SourceFile{Name: f.Name, Content: f.Content})
 			}
 			if err := rows.Err(); err != nil {
 				return fmt.Errorf("read package files: %w", err)
 			}
 		}
-		d.Packages = make([]Package, 0, len(versions))
+		d.Packages = make([]*adminv1.Package, 0, len(versions))
 		for i := range versions {
 			p, err := versions[i].toPackage()
 			if err != nil {
 				return err
 			}
-			p.Files = files[versions[i].ID]
-			if p.Files == nil {
-				p.Files = []File{}
+			p.Sources = files[versions[i].ID]
+			for _, f := range p.Sources {
+				p.Files = append(p.Files, f.Name)
 			}
 			d.Packages = append(d.Packages, p)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weft-dev/weft/proto/marks"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // ChangeRevisions returns the revisions in the change log, in order.
@@ -16,13 +17,13 @@ func ChangeRevisions(ctx context.Context, s Store) ([]int64, error) {
 }
 
 // PackageVersions returns every stored version of a package, oldest first.
-func PackageVersions(ctx context.Context, s Store, name string) ([]Package, error) {
+func PackageVersions(ctx context.Context, s Store, name string) ([]*adminv1.Package, error) {
 	var rows []packageVersionRow
 	err := s.(*sqlStore).r.WithContext(ctx).Where("name = ?", name).Order("version").Find(&rows).Error
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Package, 0, len(rows))
+	out := make([]*adminv1.Package, 0, len(rows))
 	for i := range rows {
 		p, err := rows[i].toPackage()
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // fileNameBatch bounds the version ids of one query for file names, well
@@ -13,12 +15,12 @@ import (
 const fileNameBatch = 500
 
 // ListPackageVersions returns the deploy history, newest first.
-func (s *sqlStore) ListPackageVersions(ctx context.Context, name string, limit int) ([]Package, error) {
+func (s *sqlStore) ListPackageVersions(ctx context.Context, name string, limit int) ([]*adminv1.Package, error) {
 	what := "list package versions"
 	if name != "" {
 		what = fmt.Sprintf("list versions of package %q", name)
 	}
-	var out []Package
+	var out []*adminv1.Package
 	err := s.read(ctx, func(tx *gorm.DB) error {
 		q := tx.Model(&packageVersionRow{})
 		if name != "" {
@@ -43,7 +45,7 @@ func (s *sqlStore) ListPackageVersions(ctx context.Context, name string, limit i
 		if err != nil {
 			return err
 		}
-		out = make([]Package, 0, len(rows))
+		out = make([]*adminv1.Package, 0, len(rows))
 		for i := range rows {
 			p, err := rows[i].toPackage()
 			if err != nil {
@@ -60,12 +62,12 @@ func (s *sqlStore) ListPackageVersions(ctx context.Context, name string, limit i
 	return out, nil
 }
 
-// fileNames returns the names of the files of package versions, without
-// their contents, by version id; each list is sorted and never nil.
-func fileNames(tx *gorm.DB, ids []int64) (map[int64][]File, error) {
-	out := make(map[int64][]File, len(ids))
+// fileNames returns the names of the files of package versions by
+// version id; each list is sorted and never nil.
+func fileNames(tx *gorm.DB, ids []int64) (map[int64][]string, error) {
+	out := make(map[int64][]string, len(ids))
 	for _, id := range ids {
-		out[id] = []File{}
+		out[id] = []string{}
 	}
 	for start := 0; start < len(ids); start += fileNameBatch {
 		batch := ids[start:min(start+fileNameBatch, len(ids))]
@@ -79,16 +81,16 @@ func fileNames(tx *gorm.DB, ids []int64) (map[int64][]File, error) {
 			return nil, fmt.Errorf("read file names: %w", err)
 		}
 		for _, r := range rows {
-			out[r.VersionID] = append(out[r.VersionID], File{Name: r.Name})
+			out[r.VersionID] = append(out[r.VersionID], r.Name)
 		}
 	}
 	return out, nil
 }
 
 // GetPackage reads a version of a package with its file contents.
-func (s *sqlStore) GetPackage(ctx context.Context, name string, version int64) (Package, bool, error) {
+func (s *sqlStore) GetPackage(ctx context.Context, name string, version int64) (*adminv1.Package, bool, error) {
 	var (
-		out     Package
+		out     *adminv1.Package
 		current bool
 	)
 	err := s.read(ctx, func(tx *gorm.DB) error {
@@ -104,14 +106,16 @@ func (s *sqlStore) GetPackage(ctx context.Context, name string, version int64) (
 		if err := tx.Where("version_id = ?", v.ID).Order("name").Find(&files).Error; err != nil {
 			return fmt.Errorf("read files of %s v%d: %w", name, v.Version, err)
 		}
-		out.Files = make([]File, 0, len(files))
+		out.Files = make([]string, 0, len(files))
+		out.Sources = make([]*adminv1.SourceFile, 0, len(files))
 		for _, f := range files {
-			out.Files = append(out.Files, File{Name: f.Name, Content: f.Content})
+			out.Files = append(out.Files, f.Name)
+			out.Sources = append(out.Sources, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
 		}
 		return nil
 	})
 	if err != nil {
-		return Package{}, false, wrapOp(fmt.Sprintf("get package %s v%d", name, version), err)
+		return nil, false, wrapOp(fmt.Sprintf("get package %s v%d", name, version), err)
 	}
 	return out, current, nil
 }

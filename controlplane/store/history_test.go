@@ -32,7 +32,7 @@ func wantUnchanged(t *testing.T, s store.Store, before store.Desired) {
 }
 
 // versionsOf renders a history as name@version list, for comparisons.
-func versionsOf(ps []store.Package) []string {
+func versionsOf(ps []*adminv1.Package) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, fmt.Sprintf("%s@%d", p.Name, p.Version))
@@ -41,12 +41,12 @@ func versionsOf(ps []store.Package) []string {
 }
 
 // sameFiles reports whether a package version has exactly the files of p.
-func sameFiles(got []store.File, want store.NewPackage) bool {
-	if len(got) != len(want.Files) {
+func sameFiles(got []*adminv1.SourceFile, want *adminv1.Package) bool {
+	if len(got) != len(want.Sources) {
 		return false
 	}
 	for i, f := range got {
-		if f.Name != want.Files[i].Name || !bytes.Equal(f.Content, want.Files[i].Content) {
+		if f.Name != want.Sources[i].Name || !bytes.Equal(f.Content, want.Sources[i].Content) {
 			return false
 		}
 	}
@@ -74,8 +74,7 @@ func TestPackageHistory(t *testing.T) {
 			newest.SizeBytes != int64(len("package alpha // 2package alpha")) || !slices.Equal(newest.Services, []string{"alpha.one"}) {
 			t.Fatalf("newest = %+v", newest)
 		}
-		if len(newest.Files) != 2 || newest.Files[0].Name != "a.go" || newest.Files[1].Name != "b.go" ||
-			newest.Files[0].Content != nil || newest.Files[1].Content != nil {
+		if !slices.Equal(newest.Files, []string{"a.go", "b.go"}) || len(newest.Sources) != 0 {
 			t.Fatalf("newest files = %+v, want names a.go and b.go without contents", newest.Files)
 		}
 
@@ -100,7 +99,7 @@ func TestPackageHistory(t *testing.T) {
 			name        string
 			pkg         string
 			version     int64
-			want        store.NewPackage
+			want        *adminv1.Package
 			wantVersion int64
 			current     bool
 			err         error
@@ -123,7 +122,7 @@ func TestPackageHistory(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if p.Name != tt.pkg || p.Version != tt.wantVersion || p.Sha256 != tt.want.Sha256 || current != tt.current || !sameFiles(p.Files, tt.want) {
+				if p.Name != tt.pkg || p.Version != tt.wantVersion || p.Sha256 != tt.want.Sha256 || current != tt.current || !sameFiles(p.Sources, tt.want) {
 					t.Fatalf("GetPackage = %+v, current %v; want %s v%d, current %v", p, current, tt.pkg, tt.wantVersion, tt.current)
 				}
 			})
@@ -148,23 +147,23 @@ func TestRollback(t *testing.T) {
 			!slices.Equal(p.Services, []string{"alpha.one"}) || p.SizeBytes != int64(len("package alpha // 1")) {
 			t.Fatalf("Rollback = %+v, restored v%d, revision %d; want v3 with the content of v1 at revision 3", p, restored, rev)
 		}
-		if len(p.Files) != 1 || p.Files[0].Name != "a.go" {
+		if len(p.Files) != 1 || p.Files[0] != "a.go" {
 			t.Fatalf("Rollback files = %+v, want a.go", p.Files)
 		}
 		wantRevision(t, s, 3)
 		d := desired(t, s)
-		if len(d.Packages) != 1 || d.Packages[0].Version != 3 || !sameFiles(d.Packages[0].Files, a1) {
+		if len(d.Packages) != 1 || d.Packages[0].Version != 3 || !sameFiles(d.Packages[0].Sources, a1) {
 			t.Fatalf("Desired after rollback = %+v, want alpha v3 with the files of v1", d.Packages)
 		}
 		services, err := s.ListServices(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []store.Service{{"alpha.one", "alpha", 3}}; !slices.Equal(services, want) {
-			t.Fatalf("ListServices = %+v, want %+v", services, want)
+		if got, want := serviceLines(services), []string{"alpha.one alpha v3"}; !slices.Equal(got, want) {
+			t.Fatalf("ListServices = %q, want %q", got, want)
 		}
 		got, current, err := s.GetPackage(ctx, "alpha", 3)
-		if err != nil || !current || !sameFiles(got.Files, a1) {
+		if err != nil || !current || !sameFiles(got.Sources, a1) {
 			t.Fatalf("GetPackage v3 = %+v, current %v, %v", got, current, err)
 		}
 
@@ -281,8 +280,8 @@ func TestUndeploy(t *testing.T) {
 			t.Fatalf("ListPackages = %+v, %v; want beta alone", list, err)
 		}
 		services, err := s.ListServices(ctx)
-		if err != nil || !slices.Equal(services, []store.Service{{"beta.one", "beta", 1}}) {
-			t.Fatalf("ListServices = %+v, %v; want beta.one alone", services, err)
+		if err != nil || !slices.Equal(serviceLines(services), []string{"beta.one beta v1"}) {
+			t.Fatalf("ListServices = %q, %v; want beta.one alone", serviceLines(services), err)
 		}
 
 		// The history is kept and readable; nothing is current.
@@ -291,7 +290,7 @@ func TestUndeploy(t *testing.T) {
 			t.Fatalf("alpha history = %+v, %v", hist, err)
 		}
 		p, current, err := s.GetPackage(ctx, "alpha", 1)
-		if err != nil || current || !sameFiles(p.Files, a1) {
+		if err != nil || current || !sameFiles(p.Sources, a1) {
 			t.Fatalf("GetPackage alpha v1 = %+v, current %v, %v; want it, not current", p, current, err)
 		}
 		_, _, err = s.GetPackage(ctx, "alpha", 0)
@@ -435,7 +434,7 @@ func TestDeployStatus(t *testing.T) {
 					t.Fatalf("package = %s v%d current %v, want %s v%d current %v",
 						st.Package.Name, st.Package.Version, st.Current, tt.wantPkg, tt.wantVersion, tt.current)
 				}
-				if len(st.Package.Files) != 1 || st.Package.Files[0].Content != nil {
+				if len(st.Package.Files) != 1 || len(st.Package.Sources) != 0 {
 					t.Fatalf("files = %+v, want one name without content", st.Package.Files)
 				}
 				if tt.agents != nil && !slices.Equal(rows(st), tt.agents) {

@@ -141,7 +141,7 @@ func TestUndeployAndDeployCheckJobs(t *testing.T) {
 		if _, err := s.CreateJob(ctx, oneJob("audit")); err != nil {
 			t.Fatal(err)
 		}
-		_, err := s.Deploy(ctx, "tester", []store.NewPackage{pkg("hello", []string{"hello.other"}, "b.go", "package b")})
+		_, err := s.Deploy(ctx, "tester", []*adminv1.Package{pkg("hello", []string{"hello.other"}, "b.go", "package b")})
 		wantErr(t, err, store.ErrConflict, `package "hello" would drop service "hello.greet", which job "audit" invokes`)
 
 		_, err = s.Undeploy(ctx, "tester", "hello", false)

@@ -310,12 +310,14 @@ func wantVersion1Objects(t *testing.T, s store.Store, want store.Version1Fixture
 	}
 	wantRevision(t, s, want.Revision)
 	p, current, err := s.GetPackage(ctx, want.Package.Name, 0)
-	check("package", p, want.Package, err)
+	if err != nil || !proto.Equal(p, want.Package) {
+		t.Errorf("package = %v, %v; want %v", p, err, want.Package)
+	}
 	if !current {
 		t.Errorf("package %s v%d is not current", p.Name, p.Version)
 	}
 	services, err := s.ListServices(ctx)
-	check("services", services, []store.Service{{Name: "alpha.one", Package: "alpha", PackageVersion: 1}}, err)
+	check("services", serviceLines(services), []string{"alpha.one alpha v1"}, err)
 	channels, err := s.ListChannels(ctx)
 	if err != nil || len(channels) != len(want.Channels) {
 		t.Errorf("channels = %v, %v; want %v", channels, err, want.Channels)

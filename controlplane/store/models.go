@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // The gorm models below map the rows of the tables that the migrations in
@@ -240,19 +244,21 @@ func decodeMap(column, s string) (map[string]string, error) {
 	return m, nil
 }
 
-func (r *packageVersionRow) toPackage() (Package, error) {
+// toPackage is the version r, without its files; the caller adds their
+// names or their sources.
+func (r *packageVersionRow) toPackage() (*adminv1.Package, error) {
 	services, err := decodeList("services of package "+r.Name, r.Services)
 	if err != nil {
-		return Package{}, err
+		return nil, err
 	}
-	return Package{
+	return &adminv1.Package{
 		Name:      r.Name,
 		Version:   r.Version,
 		Sha256:    r.Sha256,
 		Author:    r.Author,
 		SizeBytes: r.SizeBytes,
 		Services:  services,
-		CreatedAt: r.CreatedAt.UTC(),
+		CreatedAt: timestamppb.New(r.CreatedAt),
 		Revision:  r.Revision,
 	}, nil
 }

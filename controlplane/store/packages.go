@@ -10,10 +10,12 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Deploy stores new versions of packages in one transaction and one revision.
-func (s *sqlStore) Deploy(ctx context.Context, author string, pkgs []NewPackage) (DeployResult, error) {
+func (s *sqlStore) Deploy(ctx context.Context, author string, pkgs []*adminv1.Package) (DeployResult, error) {
 	if len(pkgs) == 0 {
 		return DeployResult{}, errors.New("deploy: no packages")
 	}
@@ -33,9 +35,9 @@ func (s *sqlStore) Deploy(ctx context.Context, author string, pkgs []NewPackage)
 		}
 	}
 
-	var out []DeployedPackage
+	var out []*adminv1.DeployedPackage
 	rev, err := s.change(ctx, author, func(tx *gorm.DB, rev int64) (string, error) {
-		out = make([]DeployedPackage, len(pkgs))
+		out = make([]*adminv1.DeployedPackage, len(pkgs))
 		var changed []int // indexes into pkgs
 		curs := make([]*packageVersionRow, len(pkgs))
 		for i, p := range pkgs {
@@ -49,7 +51,7 @@ func (s *sqlStore) Deploy(ctx context.Context, author string, pkgs []NewPackage)
 				if err != nil {
 					return "", err
 				}
-				out[i] = DeployedPackage{Package: pkg, Unchanged: true}
+				out[i] = &adminv1.DeployedPackage{Package: pkg, Unchanged: true}
 				continue
 			}
 			changed = append(changed, i)
@@ -74,7 +76,7 @@ func (s *sqlStore) Deploy(ctx context.Context, author string, pkgs []NewPackage)
 			if err != nil {
 				return "", err
 			}
-			out[i] = DeployedPackage{Package: pkg}
+			out[i] = &adminv1.DeployedPackage{Package: pkg}
 			summary = append(summary, fmt.Sprintf("%s v%d", pkg.Name, pkg.Version))
 		}
 		return "deploy " + strings.Join(summary, ", "), nil
@@ -170,14 +172,14 @@ func checkDropped(tx *gorm.DB, names, services []string) error {
 // storeVersion writes a new version of p and makes it current (cur is the
 // current version, nil when there is none), registering its services (the
 // caller has removed the old ones).
-func storeVersion(tx *gorm.DB, author string, rev int64, p NewPackage, cur *packageVersionRow) (Package, error) {
+func storeVersion(tx *gorm.DB, author string, rev int64, p *adminv1.Package, cur *packageVersionRow) (*adminv1.Package, error) {
 	var size int64
-	for _, f := range p.Files {
+	for _, f := range p.Sources {
 		size += int64(len(f.Content))
 	}
 	v, err := addVersion(tx, author, rev, p.Name, p.Sha256, size, p.Services, cur != nil, func(id int64) error {
 		// One file per statement keeps each under MySQL's max_allowed_packet.
-		for _, f := range p.Files {
+		for _, f := range p.Sources {
 			content := f.Content
 			if content == nil {
 				content = []byte{}
@@ -193,7 +195,7 @@ func storeVersion(tx *gorm.DB, author string, rev int64, p NewPackage, cur *pack
 		return nil
 	})
 	if err != nil {
-		return Package{}, err
+		return nil, err
 	}
 	return v.toPackage()
 }
@@ -261,7 +263,7 @@ func lastVersion(tx *gorm.DB, name string) (int64, error) {
 }
 
 // ListPackages returns every package at its current version, without files.
-func (s *sqlStore) ListPackages(ctx context.Context) ([]Package, error) {
+func (s *sqlStore) ListPackages(ctx context.Context) ([]*adminv1.Package, error) {
 	var rows []packageVersionRow
 	err := s.r.WithContext(ctx).
 		Joins("JOIN weft_packages ON weft_packages.current_version_id = weft_package_versions.id").
@@ -269,7 +271,7 @@ func (s *sqlStore) ListPackages(ctx context.Context) ([]Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list packages: %w", err)
 	}
-	out := make([]Package, 0, len(rows))
+	out := make([]*adminv1.Package, 0, len(rows))
 	for i := range rows {
 		p, err := rows[i].toPackage()
 		if err != nil {
@@ -281,7 +283,7 @@ func (s *sqlStore) ListPackages(ctx context.Context) ([]Package, error) {
 }
 
 // ListServices returns every service of the deployed packages.
-func (s *sqlStore) ListServices(ctx context.Context) ([]Service, error) {
+func (s *sqlStore) ListServices(ctx context.Context) ([]*adminv1.Service, error) {
 	var rows []struct {
 		Name           string
 		Package        string
@@ -294,9 +296,9 @@ func (s *sqlStore) ListServices(ctx context.Context) ([]Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
-	out := make([]Service, 0, len(rows))
+	out := make([]*adminv1.Service, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, Service{Name: r.Name, Package: r.Package, PackageVersion: r.CurrentVersion})
+		out = append(out, &adminv1.Service{Name: r.Name, Package: r.Package, PackageVersion: r.CurrentVersion})
 	}
 	return out, nil
 }

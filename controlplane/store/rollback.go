@@ -6,18 +6,20 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Rollback stores a new version of a package with the content of an older one.
-func (s *sqlStore) Rollback(ctx context.Context, author, name string, toVersion int64) (Package, int64, int64, error) {
+func (s *sqlStore) Rollback(ctx context.Context, author, name string, toVersion int64) (*adminv1.Package, int64, int64, error) {
 	if name == "" {
-		return Package{}, 0, 0, errors.New("rollback: the package name is empty")
+		return nil, 0, 0, errors.New("rollback: the package name is empty")
 	}
 	if toVersion < 0 {
-		return Package{}, 0, 0, fmt.Errorf("rollback %s: version %d is not a version number", name, toVersion)
+		return nil, 0, 0, fmt.Errorf("rollback %s: version %d is not a version number", name, toVersion)
 	}
 	var (
-		out      Package
+		out      *adminv1.Package
 		restored int64
 	)
 	rev, err := s.change(ctx, author, func(tx *gorm.DB, rev int64) (string, error) {
@@ -90,7 +92,7 @@ func (s *sqlStore) Rollback(ctx context.Context, author, name string, toVersion 
 		return fmt.Sprintf("rollback %s to the content of v%d as v%d", name, old.Version, out.Version), nil
 	})
 	if err != nil {
-		return Package{}, 0, 0, wrapOp("rollback "+name, err)
+		return nil, 0, 0, wrapOp("rollback "+name, err)
 	}
 	return out, restored, rev, nil
 }

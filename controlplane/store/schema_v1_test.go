@@ -379,7 +379,7 @@ func (dataKeyRowV1) TableName() string { return "weft_data_keys" }
 // as the Store reads it back.
 type Version1Fixture struct {
 	Revision  int64
-	Package   Package // with its files
+	Package   *adminv1.Package // with its sources
 	Channels  []*adminv1.Channel
 	Security  []*adminv1.SecurityDefinition
 	Outgoing  *adminv1.OutgoingConnection
@@ -403,9 +403,10 @@ func Version1Objects() Version1Fixture {
 	h.Write([]byte("a.go\x00package alpha\x00"))
 	return Version1Fixture{
 		Revision: 2,
-		Package: Package{Name: "alpha", Version: 1, Sha256: hex.EncodeToString(h.Sum(nil)), Author: "ada",
+		Package: &adminv1.Package{Name: "alpha", Version: 1, Sha256: hex.EncodeToString(h.Sum(nil)), Author: "ada",
 			SizeBytes: int64(len("package alpha")), Services: []string{"alpha.one"},
-			Files: []File{{Name: "a.go", Content: []byte("package alpha")}}, CreatedAt: t0, Revision: 1},
+			Files: []string{"a.go"}, Sources: []*adminv1.SourceFile{{Name: "a.go", Content: []byte("package alpha")}},
+			CreatedAt: timestamppb.New(t0), Revision: 1},
 		Channels: []*adminv1.Channel{
 			// Stored before SOAP actions: its soap_actions is NULL.
 			{Name: "orders", Path: "/orders", Methods: []string{"POST"}, Service: "alpha.one", Active: proto.Bool(true),
@@ -533,11 +534,11 @@ func seed(ctx context.Context, dsn string, box *secrets.Box, models []any, f Ver
 	check := seal(keyCheckText)
 	p := f.Package
 	rows := []any{
-		&changeRowV1{Revision: 1, At: p.CreatedAt, Author: "ada", Summary: "deploy alpha v1"},
-		&changeRowV1{Revision: 2, At: p.CreatedAt, Author: "ada", Summary: "create channels orders, quotes"},
+		&changeRowV1{Revision: 1, At: p.CreatedAt.AsTime(), Author: "ada", Summary: "deploy alpha v1"},
+		&changeRowV1{Revision: 2, At: p.CreatedAt.AsTime(), Author: "ada", Summary: "create channels orders, quotes"},
 		&packageVersionRowV1{ID: 1, Name: p.Name, Version: p.Version, Sha256: p.Sha256, Author: p.Author,
-			SizeBytes: p.SizeBytes, Services: jsonText(p.Services), Revision: p.Revision, CreatedAt: p.CreatedAt},
-		&packageFileRowV1{VersionID: 1, Name: p.Files[0].Name, Content: p.Files[0].Content},
+			SizeBytes: p.SizeBytes, Services: jsonText(p.Services), Revision: p.Revision, CreatedAt: p.CreatedAt.AsTime()},
+		&packageFileRowV1{VersionID: 1, Name: p.Sources[0].Name, Content: p.Sources[0].Content},
 		&packageRowV1{Name: p.Name, CurrentVersion: p.Version, CurrentVersionID: 1},
 		&serviceRowV1{Name: p.Services[0], Package: p.Name},
 	}
@@ -592,13 +593,13 @@ func seed(ctx context.Context, dsn string, box *secrets.Box, models []any, f Ver
 			CreatedBy: jt.CreatedBy, Agents: jsonText(jt.Agents)})
 	}
 	if f.CACert != "" {
-		rows = append(rows, &caRowV1{ID: caID, CertPEM: f.CACert, KeyPEM: seal(f.CAKey), CreatedAt: p.CreatedAt})
+		rows = append(rows, &caRowV1{ID: caID, CertPEM: f.CACert, KeyPEM: seal(f.CAKey), CreatedAt: p.CreatedAt.AsTime()})
 	}
 	rows = append(rows,
 		&statsRowV1{Resolution: st.Resolution, StartMs: st.Start.UnixMilli(), AgentID: st.AgentID, Kind: st.Kind,
 			Name: st.Name, Count: st.Count, Errors: st.Errors, SumUs: st.SumUs, MaxUs: st.MaxUs,
 			Histogram: jsonText(st.Histogram), Statuses: jsonText(st.Statuses), BytesIn: st.BytesIn, BytesOut: st.BytesOut},
-		&statsSeenRowV1{AgentID: st.AgentID, Epoch: "e1", LastSeq: 9, UpdatedAt: p.CreatedAt},
+		&statsSeenRowV1{AgentID: st.AgentID, Epoch: "e1", LastSeq: 9, UpdatedAt: p.CreatedAt.AsTime()},
 	)
 	for i := len(f.Audit) - 1; i >= 0; i-- { // oldest first, as written
 		e := f.Audit[i]

@@ -59,22 +59,22 @@ type Store interface {
 	// as it is and reported Unchanged. When every package is unchanged the
 	// revision does not move. A service name registered by a different
 	// package fails the whole deploy with ErrConflict naming both.
-	Deploy(ctx context.Context, author string, pkgs []NewPackage) (DeployResult, error)
+	Deploy(ctx context.Context, author string, pkgs []*adminv1.Package) (DeployResult, error)
 	// ListPackages returns every deployed package at its current version,
 	// without file contents, sorted by name.
-	ListPackages(ctx context.Context) ([]Package, error)
+	ListPackages(ctx context.Context) ([]*adminv1.Package, error)
 	// ListServices returns every service of the deployed packages, sorted by name.
-	ListServices(ctx context.Context) ([]Service, error)
+	ListServices(ctx context.Context) ([]*adminv1.Service, error)
 	// ListPackageVersions returns the stored versions of the package name,
 	// or of every package when name is empty: the deploy history, newest
 	// first (by revision, then name), at most limit of them (all when limit
 	// is 0 or less). Files carry names only. ErrNotFound when name was
 	// never deployed. An undeployed package keeps its history.
-	ListPackageVersions(ctx context.Context, name string, limit int) ([]Package, error)
+	ListPackageVersions(ctx context.Context, name string, limit int) ([]*adminv1.Package, error)
 	// GetPackage reads a version of a package with its file contents;
 	// version 0 means the current one. current says whether the version is
 	// the deployed one. ErrNotFound names the package and the version.
-	GetPackage(ctx context.Context, name string, version int64) (pkg Package, current bool, err error)
+	GetPackage(ctx context.Context, name string, version int64) (pkg *adminv1.Package, current bool, err error)
 	// GetDeployStatus reads a package version (version 0: the current one;
 	// name empty: the deployed package changed last) and, from the same
 	// snapshot, every agent's state for it. A version that is no longer
@@ -87,7 +87,7 @@ type Store interface {
 	// unknown package or version; ErrConflict when the current version
 	// already has that content, or when the old services collide as in
 	// Deploy. An undeployed package can be restored by naming a version.
-	Rollback(ctx context.Context, author, name string, toVersion int64) (pkg Package, restored int64, revision int64, err error)
+	Rollback(ctx context.Context, author, name string, toVersion int64) (pkg *adminv1.Package, restored int64, revision int64, err error)
 	// Undeploy removes the package name and its services in one revision,
 	// keeping its history: a later deploy continues its version numbers.
 	// While active channels call its services it fails with ErrConflict

@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/weft-dev/weft/controlplane/store"
 	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // eachBackend runs fn in a subtest per backend, on a fresh store.
@@ -25,11 +27,11 @@ func eachBackend(t *testing.T, fn func(t *testing.T, s store.Store)) {
 }
 
 // pkg builds a package whose sha256 covers its files.
-func pkg(name string, services []string, files ...string) store.NewPackage {
-	p := store.NewPackage{Name: name, Services: services}
+func pkg(name string, services []string, files ...string) *adminv1.Package {
+	p := &adminv1.Package{Name: name, Services: services}
 	h := sha256.New()
 	for i := 0; i+1 < len(files); i += 2 {
-		p.Files = append(p.Files, store.File{Name: files[i], Content: []byte(files[i+1])})
+		p.Sources = append(p.Sources, &adminv1.SourceFile{Name: files[i], Content: []byte(files[i+1])})
 		h.Write([]byte(files[i] + "\x00" + files[i+1] + "\x00"))
 	}
 	p.Sha256 = hex.EncodeToString(h.Sum(nil))
@@ -52,7 +54,7 @@ func wantRevision(t *testing.T, s store.Store, want int64) {
 	}
 }
 
-func deploy(t *testing.T, s store.Store, pkgs ...store.NewPackage) store.DeployResult {
+func deploy(t *testing.T, s store.Store, pkgs ...*adminv1.Package) store.DeployResult {
 	t.Helper()
 	res, err := s.Deploy(context.Background(), "tester", pkgs)
 	if err != nil {
@@ -87,7 +89,7 @@ func TestDeploy(t *testing.T) {
 		got := res.Packages[0]
 		if got.Unchanged || got.Package.Version != 1 || got.Package.Revision != 1 ||
 			got.Package.Author != "tester" || got.Package.SizeBytes != int64(len("package alpha // 1")) ||
-			got.Package.Sha256 != a1.Sha256 || got.Package.Files != nil {
+			got.Package.Sha256 != a1.Sha256 || got.Package.Files != nil || got.Package.Sources != nil {
 			t.Fatalf("first deploy package = %+v", got)
 		}
 		wantRevision(t, s, 1)
@@ -138,9 +140,8 @@ func TestDeploy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantServices := []store.Service{{"alpha.one", "alpha", 3}, {"beta.one", "beta", 1}}
-		if !slices.Equal(services, wantServices) {
-			t.Fatalf("ListServices = %+v, want %+v", services, wantServices)
+		if got, want := serviceLines(services), []string{"alpha.one alpha v3", "beta.one beta v1"}; !slices.Equal(got, want) {
+			t.Fatalf("ListServices = %q, want %q", got, want)
 		}
 
 		// History is kept.
@@ -170,14 +171,14 @@ func TestDeploy(t *testing.T) {
 		if d.Revision != 3 || len(d.Packages) != 2 || len(d.Channels) != 0 {
 			t.Fatalf("Desired = %+v", d)
 		}
-		for i, want := range []store.NewPackage{a3, b1} {
+		for i, want := range []*adminv1.Package{a3, b1} {
 			got := d.Packages[i]
-			if got.Name != want.Name || got.Sha256 != want.Sha256 || len(got.Files) != len(want.Files) {
+			if got.Name != want.Name || got.Sha256 != want.Sha256 || len(got.Sources) != len(want.Sources) {
 				t.Fatalf("Desired package %d = %+v, want %s", i, got, want.Name)
 			}
-			for j, f := range got.Files {
-				if f.Name != want.Files[j].Name || !bytes.Equal(f.Content, want.Files[j].Content) {
-					t.Fatalf("Desired %s file %d = %s %q, want %s %q", got.Name, j, f.Name, f.Content, want.Files[j].Name, want.Files[j].Content)
+			for j, f := range got.Sources {
+				if f.Name != want.Sources[j].Name || !bytes.Equal(f.Content, want.Sources[j].Content) {
+					t.Fatalf("Desired %s file %d = %s %q, want %s %q", got.Name, j, f.Name, f.Content, want.Sources[j].Name, want.Sources[j].Content)
 				}
 			}
 		}
@@ -187,31 +188,31 @@ func TestDeploy(t *testing.T) {
 func TestDeployRefused(t *testing.T) {
 	tests := []struct {
 		name     string
-		pkgs     []store.NewPackage
+		pkgs     []*adminv1.Package
 		sentinel error
 		text     string
 	}{
 		{
 			name:     "service of another package",
-			pkgs:     []store.NewPackage{pkg("gamma", []string{"gamma.one"}, "g.go", "g"), pkg("beta", []string{"alpha.one"}, "b.go", "b")},
+			pkgs:     []*adminv1.Package{pkg("gamma", []string{"gamma.one"}, "g.go", "g"), pkg("beta", []string{"alpha.one"}, "b.go", "b")},
 			sentinel: store.ErrConflict,
 			text:     `service "alpha.one" is already registered by package "alpha"`,
 		},
 		{
 			name:     "service twice in one deploy",
-			pkgs:     []store.NewPackage{pkg("gamma", []string{"x.y"}, "g.go", "g"), pkg("beta", []string{"x.y"}, "b.go", "b")},
+			pkgs:     []*adminv1.Package{pkg("gamma", []string{"x.y"}, "g.go", "g"), pkg("beta", []string{"x.y"}, "b.go", "b")},
 			sentinel: store.ErrConflict,
 			text:     `service "x.y" is registered by both package "gamma" and package "beta"`,
 		},
 		{
 			name:     "package twice in one deploy",
-			pkgs:     []store.NewPackage{pkg("gamma", nil, "g.go", "g"), pkg("gamma", nil, "g.go", "h")},
+			pkgs:     []*adminv1.Package{pkg("gamma", nil, "g.go", "g"), pkg("gamma", nil, "g.go", "h")},
 			sentinel: store.ErrConflict,
 			text:     `package "gamma" is given twice`,
 		},
 		{
 			name:     "drops a service a channel calls",
-			pkgs:     []store.NewPackage{pkg("gamma", nil, "g.go", "g"), pkg("alpha", []string{"alpha.two"}, "a.go", "a2")},
+			pkgs:     []*adminv1.Package{pkg("gamma", nil, "g.go", "g"), pkg("alpha", []string{"alpha.two"}, "a.go", "a2")},
 			sentinel: store.ErrConflict,
 			text:     `package "alpha" would drop service "alpha.one", which channel "orders" calls`,
 		},
@@ -267,9 +268,8 @@ func TestDeployMovesService(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []store.Service{{"alpha.only", "alpha", 2}, {"shared.svc", "beta", 1}}
-		if !slices.Equal(services, want) {
-			t.Fatalf("ListServices = %+v, want %+v", services, want)
+		if got, want := serviceLines(services), []string{"alpha.only alpha v2", "shared.svc beta v1"}; !slices.Equal(got, want) {
+			t.Fatalf("ListServices = %q, want %q", got, want)
 		}
 	})
 }
@@ -278,13 +278,13 @@ func TestLargeFile(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s store.Store) {
 		content := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16) // 4 MiB
 		p := pkg("big", nil)
-		p.Files = []store.File{{Name: "big.go", Content: content}}
+		p.Sources = []*adminv1.SourceFile{{Name: "big.go", Content: content}}
 		deploy(t, s, p)
 		d, err := s.Desired(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(d.Packages) != 1 || len(d.Packages[0].Files) != 1 || !bytes.Equal(d.Packages[0].Files[0].Content, content) {
+		if len(d.Packages) != 1 || len(d.Packages[0].Files) != 1 || !bytes.Equal(d.Packages[0].Sources[0].Content, content) {
 			t.Fatalf("4 MiB file did not round-trip")
 		}
 		if d.Packages[0].SizeBytes != int64(len(content)) {
@@ -311,7 +311,7 @@ func sameDesired(a, b store.Desired) bool {
 	}
 	for i := range a.Packages {
 		p, q := a.Packages[i], b.Packages[i]
-		if p.Name != q.Name || p.Version != q.Version || p.Sha256 != q.Sha256 || !slices.Equal(p.Services, q.Services) || len(p.Files) != len(q.Files) {
+		if p.Name != q.Name || p.Version != q.Version || p.Sha256 != q.Sha256 || !slices.Equal(p.Services, q.Services) || !slices.Equal(p.Files, q.Files) || len(p.Sources) != len(q.Sources) {
 			return false
 		}
 	}
@@ -321,4 +321,13 @@ func sameDesired(a, b store.Desired) bool {
 		}
 	}
 	return true
+}
+
+// serviceLines are services as "name package vN" lines, to compare.
+func serviceLines(l []*adminv1.Service) []string {
+	out := make([]string, 0, len(l))
+	for _, v := range l {
+		out = append(out, fmt.Sprintf("%s %s v%d", v.Name, v.Package, v.PackageVersion))
+	}
+	return out
 }

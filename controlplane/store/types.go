@@ -7,43 +7,10 @@ import (
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
-// File is one source file of a package.
-type File struct {
-	Name    string
-	Content []byte
-}
-
-// NewPackage is a validated package to deploy.
-type NewPackage struct {
-	Name     string
-	Sha256   string   // hex digest over the files, computed by the caller
-	Services []string // services the package registers, found by validation
-	Files    []File   // sorted by name
-}
-
-// Package is one stored version of a package.
-type Package struct {
-	Name      string
-	Version   int64 // counted per name from 1
-	Sha256    string
-	Author    string
-	SizeBytes int64 // total of the files' sizes
-	Services  []string
-	Files     []File // Content is nil where a method says "without file contents"
-	CreatedAt time.Time
-	Revision  int64 // the revision that stored this version
-}
-
 // DeployResult is the outcome of a Deploy.
 type DeployResult struct {
-	Revision int64 // current revision after the deploy
-	Packages []DeployedPackage
-}
-
-// DeployedPackage is what Deploy did with one package.
-type DeployedPackage struct {
-	Package   Package // the current version, without file contents
-	Unchanged bool
+	Revision int64                      // current revision after the deploy
+	Packages []*adminv1.DeployedPackage // in the order given; each package without its sources
 }
 
 // ConfigChange is what one import changes, in one transaction and one
@@ -53,7 +20,7 @@ type ConfigChange struct {
 	// BaseRevision is the revision the change was planned against.
 	BaseRevision int64
 
-	Deploy   []NewPackage                  // new versions of packages
+	Deploy   []*adminv1.Package            // new versions of packages, as validate.Package made them
 	Security []*adminv1.SecurityDefinition // secrets in clear
 	Outgoing []*adminv1.OutgoingConnection
 	Channels []*adminv1.Channel
@@ -68,17 +35,10 @@ type ConfigChange struct {
 	DeleteJobs     []string
 }
 
-// Service is a service registered by a deployed package.
-type Service struct {
-	Name           string
-	Package        string
-	PackageVersion int64
-}
-
 // Desired is the whole config at one revision.
 type Desired struct {
 	Revision int64
-	Packages []Package                     // current versions with file contents, sorted by name
+	Packages []*adminv1.Package            // current versions with their sources, sorted by name
 	Channels []*adminv1.Channel            // sorted by name
 	Security []*adminv1.SecurityDefinition // secrets in clear, sorted by name
 	Outgoing []*adminv1.OutgoingConnection // sorted by name
@@ -293,7 +253,7 @@ type AgentDeployStatus struct {
 
 // DeployStatus says, per agent, where a package version stands.
 type DeployStatus struct {
-	Package Package // without file contents
-	Current bool    // whether the version is the deployed one
+	Package *adminv1.Package // without its sources
+	Current bool             // whether the version is the deployed one
 	Agents  []AgentDeployStatus
 }

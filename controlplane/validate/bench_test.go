@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"testing"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // BenchmarkPackageHello checks the example package as a deploy does: its
@@ -13,7 +15,7 @@ func BenchmarkPackageHello(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	files := []File{{Name: "hello.go", Content: src}}
+	files := []*adminv1.SourceFile{{Name: "hello.go", Content: src}}
 	for b.Loop() {
 		if _, err := Package(context.Background(), "", files, nil); err != nil {
 			b.Fatal(err)
@@ -29,7 +31,7 @@ func BenchmarkPackageEvaluated(b *testing.B) {
 		b.Fatal(err)
 	}
 	ev := NewEvaluator(self, EvalLimits{CPU: DefaultEvalCPU, Memory: DefaultEvalMemory, Timeout: DefaultEvalTimeout}, discard)
-	files := []File{{Name: "svc.go", Content: []byte(evalHeader + "func init() {\n\tfor _, n := range []string{\"a\", \"b\"} {\n\t\tsdk.Register(\"svc.\"+n, h)\n\t}\n}\n" + evalHandler)}}
+	files := []*adminv1.SourceFile{{Name: "svc.go", Content: []byte(evalHeader + "func init() {\n\tfor _, n := range []string{\"a\", \"b\"} {\n\t\tsdk.Register(\"svc.\"+n, h)\n\t}\n}\n" + evalHandler)}}
 	for b.Loop() {
 		if _, err := Package(context.Background(), "", files, ev); err != nil {
 			b.Fatal(err)

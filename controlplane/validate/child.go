@@ -13,6 +13,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/controlplane/confine"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // maxMessageBytes bounds one problem's message in an answer: a panic's
@@ -64,7 +65,7 @@ func ChildMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	} else {
 		// The load timeout, not a context's, so that a runaway init is
 		// reported as the package's problem.
-		services, err := svcpkg.Validate(context.Background(), svcpkg.Source{Name: in.Name, Files: in.Files}, svcpkg.WithLoadTimeout(timeout))
+		services, err := svcpkg.Validate(context.Background(), &adminv1.PackageSource{Name: in.Name, Files: in.Files}, svcpkg.WithLoadTimeout(timeout))
 		var le *svcpkg.LoadError
 		switch {
 		case errors.As(err, &le):

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
 	"github.com/weft-dev/weft/controlplane/confine"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // ChildCommand is the hidden subcommand of weft-controlplane that
@@ -99,8 +100,8 @@ func (e *Evaluator) Evaluations() int64 { return e.started.Load() }
 
 // childInput is what the parent writes to a child's standard input.
 type childInput struct {
-	Name  string        `json:"name"`
-	Files []svcpkg.File `json:"files"`
+	Name  string                `json:"name"`
+	Files []*adminv1.SourceFile `json:"files"`
 }
 
 // childAnswer is what a child writes to its standard output.
@@ -119,7 +120,7 @@ type childAnswer struct {
 // found (a *svcpkg.LoadError), or which of its limits the evaluation
 // exceeded. It returns ctx's error if ctx ends first; the child is killed
 // then too.
-func (e *Evaluator) Eval(ctx context.Context, src svcpkg.Source) ([]string, error) {
+func (e *Evaluator) Eval(ctx context.Context, src *adminv1.PackageSource) ([]string, error) {
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // The test binary is its own child: started with ChildCommand it runs
@@ -69,8 +69,8 @@ const evalHandler = "\nfunc h(ctx *sdk.Context, in map[string]any) (map[string]a
 // is refused.
 func TestPackageEvaluation(t *testing.T) {
 	ev := testEvaluator(t, ChildCommand, testLimits)
-	static := []File{{Name: "svc.go", Content: []byte(evalHeader + "func init() { sdk.Register(\"svc.a\", h) }\n" + evalHandler)}}
-	dynamic := []File{{Name: "svc.go", Content: []byte(evalHeader + "func init() {\n\tfor _, n := range []string{\"b\", \"a\"} {\n\t\tsdk.Register(\"svc.\"+n, h)\n\t}\n}\n" + evalHandler)}}
+	static := []*adminv1.SourceFile{{Name: "svc.go", Content: []byte(evalHeader + "func init() { sdk.Register(\"svc.a\", h) }\n" + evalHandler)}}
+	dynamic := []*adminv1.SourceFile{{Name: "svc.go", Content: []byte(evalHeader + "func init() {\n\tfor _, n := range []string{\"b\", \"a\"} {\n\t\tsdk.Register(\"svc.\"+n, h)\n\t}\n}\n" + evalHandler)}}
 
 	p, err := Package(context.Background(), "", static, ev)
 	if err != nil || !slices.Equal(p.Services, []string{"svc.a"}) {
@@ -127,7 +127,7 @@ func TestEval(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := testEvaluator(t, ChildCommand, tt.lim)
-			src := svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte(evalHeader + tt.code)}}}
+			src := &adminv1.PackageSource{Name: "svc", Files: []*adminv1.SourceFile{{Name: "svc.go", Content: []byte(evalHeader + tt.code)}}}
 			start := time.Now()
 			services, err := ev.Eval(context.Background(), src)
 			t.Logf("answered in %v: %.300v", time.Since(start).Round(time.Millisecond), err)
@@ -147,7 +147,7 @@ func TestEval(t *testing.T) {
 // and a kill at the time limit when it does not answer.
 func TestEvalChild(t *testing.T) {
 	t.Setenv("WEFT_TEST_SECRET", "in-the-parent-only")
-	src := svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte("package svc\n")}}}
+	src := &adminv1.PackageSource{Name: "svc", Files: []*adminv1.SourceFile{{Name: "svc.go", Content: []byte("package svc\n")}}}
 
 	seen, err := testEvaluator(t, probeCommand, testLimits).Eval(context.Background(), src)
 	if err != nil {
@@ -233,7 +233,7 @@ func children() []string {
 // database, and uses the copy the program embeds (time/tzdata, which
 // agent/shared/jobspec imports).
 func TestEvalTimeZone(t *testing.T) {
-	src := svcpkg.Source{Name: "svc", Files: []svcpkg.File{{Name: "svc.go", Content: []byte(evalHeader +
+	src := &adminv1.PackageSource{Name: "svc", Files: []*adminv1.SourceFile{{Name: "svc.go", Content: []byte(evalHeader +
 		"import \"time\"\n\nvar berlin *time.Location\n\nfunc init() {\n\tl, err := time.LoadLocation(\"Europe/Berlin\")\n\tif err != nil {\n\t\tpanic(err)\n\t}\n\tberlin = l\n\tsdk.Register(\"x\", h)\n}\n" + evalHandler)}}}
 	services, err := testEvaluator(t, ChildCommand, testLimits).Eval(context.Background(), src)
 	if err != nil || !slices.Equal(services, []string{"x"}) {

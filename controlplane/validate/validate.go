@@ -30,7 +30,6 @@ import (
 	"github.com/weft-dev/weft/agent/shared/secdef"
 	"github.com/weft-dev/weft/agent/shared/snapshot"
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
-	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
@@ -226,20 +225,7 @@ func OutgoingConnection(in *adminv1.OutgoingConnection) (*adminv1.OutgoingConnec
 			return c, fmt.Errorf("outgoing connection %q: security: %w", c.Name, err)
 		}
 	}
-	cfg := outgoingconf.Config{
-		Name: c.Name, Address: c.Address, PathTemplate: c.PathTemplate, Method: c.Method,
-		Format: c.DataFormat, SOAPAction: c.SoapAction, Timeout: time.Duration(c.TimeoutMs) * time.Millisecond,
-		InsecureSkipVerify: c.TlsSkipVerify, CABundlePEM: []byte(c.CaBundlePem), PoolSize: int(c.PoolSize), Headers: c.Headers,
-	}
-	// Validate checks all that an agent's outgoing.New checks before it
-	// builds the connection, the CA bundle included.
-	return c, cfg.Validate()
-}
-
-// File is one source file of a package to deploy.
-type File struct {
-	Name    string
-	Content []byte
+	return c, outgoingconf.Of(c).Validate()
 }
 
 // Package checks one package's files and returns it ready to store, with
@@ -249,10 +235,10 @@ type File struct {
 // child process; with a nil ev, such a package is refused. name may be
 // empty: the Go package name of the files is used. The error lists every
 // problem found, each with its file and line where it has one.
-func Package(ctx context.Context, name string, files []File, ev *Evaluator) (store.NewPackage, error) {
+func Package(ctx context.Context, name string, files []*adminv1.SourceFile, ev *Evaluator) (*adminv1.Package, error) {
 	var errs []error
 	if len(files) == 0 {
-		return store.NewPackage{}, errors.New("no .go files")
+		return nil, errors.New("no .go files")
 	}
 	files = slices.Clone(files)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
@@ -293,32 +279,29 @@ func Package(ctx context.Context, name string, files []File, ev *Evaluator) (sto
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return store.NewPackage{}, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
 
-	src := svcpkg.Source{Name: name}
-	var pfiles []*adminv1.SourceFile
-	np := store.NewPackage{Name: name}
+	src := &adminv1.PackageSource{Name: name, Files: files}
+	np := &adminv1.Package{Name: name, Sources: files}
 	for _, f := range files {
-		src.Files = append(src.Files, svcpkg.File{Name: f.Name, Content: f.Content})
-		pfiles = append(pfiles, &adminv1.SourceFile{Name: f.Name, Content: f.Content})
-		np.Files = append(np.Files, store.File{Name: f.Name, Content: f.Content})
+		np.Files = append(np.Files, f.Name)
 	}
 	checked, err := svcpkg.Check(src)
 	if err != nil {
-		return store.NewPackage{}, err
+		return nil, err
 	}
 	services := checked.Services
 	if checked.Eval != "" {
 		if ev == nil {
-			return store.NewPackage{}, fmt.Errorf("only running the package tells its services (%s), and this control plane does not evaluate packages", checked.Eval)
+			return nil, fmt.Errorf("only running the package tells its services (%s), and this control plane does not evaluate packages", checked.Eval)
 		}
 		if services, err = ev.Eval(ctx, src); err != nil {
-			return store.NewPackage{}, err
+			return nil, err
 		}
 	}
 	sort.Strings(services)
 	np.Services = services
-	np.Sha256 = snapshot.PackageHash(pfiles)
+	np.Sha256 = snapshot.PackageHash(files)
 	return np, nil
 }

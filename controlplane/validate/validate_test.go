@@ -88,17 +88,17 @@ func init() { sdk.Register("greet.hi", func(c *sdk.Context, in In) (In, error) {
 	tests := []struct {
 		name  string
 		pname string
-		files []File
+		files []*adminv1.SourceFile
 		want  string // "" when valid
 	}{
-		{"valid", "", []File{{Name: "greet.go", Content: []byte(good)}}, ""},
+		{"valid", "", []*adminv1.SourceFile{{Name: "greet.go", Content: []byte(good)}}, ""},
 		{"no files", "", nil, "no .go files"},
-		{"test file", "", []File{{Name: "greet.go", Content: []byte(good)}, {Name: "greet_test.go", Content: []byte("package greet")}}, "test files are not deployed"},
-		{"not go", "", []File{{Name: "greet.txt", Content: []byte(good)}}, "ending in .go"},
-		{"two packages", "", []File{{Name: "a.go", Content: []byte(good)}, {Name: "b.go", Content: []byte("package other")}}, "b.go: package other; the other files say package greet"},
-		{"bad name", "a b", []File{{Name: "greet.go", Content: []byte(good)}}, `package name "a b"`},
-		{"compile error", "", []File{{Name: "greet.go", Content: []byte(good + "\nfunc f() { nope() }\n")}}, "greet.go:9:"},
-		{"forbidden import", "", []File{{Name: "greet.go", Content: []byte(strings.Replace(good, `import "github.com/weft-dev/weft/agent/sdk"`, "import (\n\t\"github.com/weft-dev/weft/agent/sdk\"\n\t_ \"os/exec\"\n)", 1))}}, `greet.go:5:4: import "os/exec" is not allowed`},
+		{"test file", "", []*adminv1.SourceFile{{Name: "greet.go", Content: []byte(good)}, {Name: "greet_test.go", Content: []byte("package greet")}}, "test files are not deployed"},
+		{"not go", "", []*adminv1.SourceFile{{Name: "greet.txt", Content: []byte(good)}}, "ending in .go"},
+		{"two packages", "", []*adminv1.SourceFile{{Name: "a.go", Content: []byte(good)}, {Name: "b.go", Content: []byte("package other")}}, "b.go: package other; the other files say package greet"},
+		{"bad name", "a b", []*adminv1.SourceFile{{Name: "greet.go", Content: []byte(good)}}, `package name "a b"`},
+		{"compile error", "", []*adminv1.SourceFile{{Name: "greet.go", Content: []byte(good + "\nfunc f() { nope() }\n")}}, "greet.go:9:"},
+		{"forbidden import", "", []*adminv1.SourceFile{{Name: "greet.go", Content: []byte(strings.Replace(good, `import "github.com/weft-dev/weft/agent/sdk"`, "import (\n\t\"github.com/weft-dev/weft/agent/sdk\"\n\t_ \"os/exec\"\n)", 1))}}, `greet.go:5:4: import "os/exec" is not allowed`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

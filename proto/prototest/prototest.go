@@ -3,6 +3,8 @@
 package prototest
 
 import (
+	"reflect"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -62,4 +64,17 @@ func scalar(fd protoreflect.FieldDescriptor) protoreflect.Value {
 		return protoreflect.ValueOfEnum(1)
 	}
 	panic("prototest: no value for a field of kind " + fd.Kind().String())
+}
+
+// ZeroFields are the names of the fields of the struct v that are zero:
+// after mapping a filled message into v, the fields the mapping forgot.
+func ZeroFields(v any) []string {
+	rv := reflect.ValueOf(v)
+	var out []string
+	for i := range rv.NumField() {
+		if rv.Field(i).IsZero() {
+			out = append(out, rv.Type().Field(i).Name)
+		}
+	}
+	return out
 }

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Data formats a connection can speak.
@@ -278,4 +280,14 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Of is the connection the API's message c describes: as agents build it,
+// and as the control plane checks it.
+func Of(c *adminv1.OutgoingConnection) Config {
+	return Config{
+		Name: c.GetName(), Address: c.GetAddress(), PathTemplate: c.GetPathTemplate(), Method: c.GetMethod(),
+		Format: c.GetDataFormat(), SOAPAction: c.GetSoapAction(), Timeout: time.Duration(c.GetTimeoutMs()) * time.Millisecond,
+		InsecureSkipVerify: c.GetTlsSkipVerify(), CABundlePEM: []byte(c.GetCaBundlePem()), PoolSize: int(c.GetPoolSize()), Headers: c.GetHeaders(),
+	}
 }

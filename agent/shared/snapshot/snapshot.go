@@ -51,21 +51,27 @@ func PackageHash(files []*adminv1.SourceFile) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// WithoutSources is p without its sources: what a snapshot says of a
-// package the agent already holds.
+// WithoutSources is p as agents get it, without its sources: what a
+// snapshot says of a package the agent already holds.
 func WithoutSources(p *adminv1.Package) *adminv1.Package {
-	return &adminv1.Package{Name: p.GetName(), Version: p.GetVersion(), Sha256: p.GetSha256(), Services: p.GetServices()}
+	out := ForAgent(p)
+	out.Sources = nil
+	return out
 }
 
-// ForAgent is a copy of m, an object of the admin API, as agents get it:
-// without its output-only fields and those the control plane keeps for
-// people (weft.options.v1.agent_omit), so that a change agents cannot see
-// leaves their snapshot's hash as it is.
+// ForAgent is m, an object of the admin API, as agents get it: without its
+// output-only fields and those the control plane keeps for people
+// (weft.options.v1.agent_omit), so that a change agents cannot see leaves
+// their snapshot's hash as it is. It is a shallow copy, sharing m's
+// lists, maps and messages: neither may be changed afterwards.
 func ForAgent[M proto.Message](m M) M {
-	out := proto.Clone(m).(M)
-	r := out.ProtoReflect()
-	for _, fd := range marks.Fields(r.Descriptor(), func(fd protoreflect.FieldDescriptor) bool { return marks.OutputOnly(fd) || marks.AgentOmit(fd) }) {
-		r.Clear(fd)
-	}
-	return out
+	src := m.ProtoReflect()
+	out := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if !marks.OutputOnly(fd) && !marks.AgentOmit(fd) {
+			out.Set(fd, v)
+		}
+		return true
+	})
+	return out.Interface().(M)
 }

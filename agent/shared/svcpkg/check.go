@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/weft-dev/weft/agent/shared/symbols"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // allowed is the set of import paths interpreted code may use.
@@ -37,13 +38,13 @@ var allowed = sync.OnceValue(func() map[string]bool {
 // its constructs the interpreter gets wrong and its type errors. Type errors
 // are reported here only when the package is refused anyway; otherwise the
 // interpreter, which has the last word on what it runs, reports them.
-func check(src Source) ([]File, positions, error) {
+func check(src *adminv1.PackageSource) ([]*adminv1.SourceFile, positions, error) {
 	var (
 		probs []Problem
-		files []File
+		files []*adminv1.SourceFile
 		seen  = map[string]bool{}
 	)
-	for _, f := range src.Files {
+	for _, f := range src.GetFiles() {
 		switch {
 		case f.Name == "" || path.Base(f.Name) != f.Name || f.Name[0] == '.' || f.Name[0] == '_':
 			probs = append(probs, Problem{File: f.Name, Message: "file name must be a plain base name, such as hello.go"})
@@ -58,7 +59,7 @@ func check(src Source) ([]File, positions, error) {
 		}
 		seen[f.Name] = true
 	}
-	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(files, func(a, b *adminv1.SourceFile) int { return strings.Compare(a.Name, b.Name) })
 	if len(files) == 0 && len(probs) == 0 {
 		probs = append(probs, Problem{Message: "package has no Go files"})
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/traefik/yaegi/interp"
 
 	"github.com/weft-dev/weft/agent/shared/symbols"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 const constructsHeader = `package main
@@ -151,7 +152,7 @@ func TestConstructs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := Source{Name: "test", Files: []File{{Name: "a.go", Content: []byte(constructsHeader + tt.code + "\n")}}}
+			src := &adminv1.PackageSource{Name: "test", Files: []*adminv1.SourceFile{{Name: "a.go", Content: []byte(constructsHeader + tt.code + "\n")}}}
 			_, _, err := check(src)
 			var got []string
 			if le := (*LoadError)(nil); errors.As(err, &le) {
@@ -213,7 +214,7 @@ func runUnchecked(src string) (out string, err error) {
 // TestConstructsAllAtOnce checks that every problem of every file comes
 // back in one error, in file and line order.
 func TestConstructsAllAtOnce(t *testing.T) {
-	src := Source{Name: "two", Files: []File{
+	src := &adminv1.PackageSource{Name: "two", Files: []*adminv1.SourceFile{
 		{Name: "b.go", Content: []byte("package svc\n\nfunc g() (n int) {\n\tfor i := range 4 {\n\t\tn = max(n, i)\n\t}\n\treturn\n}\n")},
 		{Name: "a.go", Content: []byte("package svc\n\nfunc f() []func() int {\n\tvar fs []func() int\n\tfor i := 0; i < 2; i++ {\n\t\tfs = append(fs, func() int { return i })\n\t}\n\tgo f()\n\treturn fs\n}\n")},
 	}}
@@ -241,7 +242,7 @@ func TestConstructsAllAtOnce(t *testing.T) {
 // TestConstructsConcurrent checks packages concurrently, as a control
 // plane validating several deploys does: they share the universe.
 func TestConstructsConcurrent(t *testing.T) {
-	src := Source{Name: "c", Files: []File{{Name: "a.go", Content: []byte(constructsHeader +
+	src := &adminv1.PackageSource{Name: "c", Files: []*adminv1.SourceFile{{Name: "a.go", Content: []byte(constructsHeader +
 		"func run() any { return slices.Equal(strings.Fields(\"a\"), []string{\"a\"}) }\n")}}}
 	var wg sync.WaitGroup
 	for range 8 {

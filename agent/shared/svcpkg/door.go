@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/weft-dev/weft/agent/shared/symbols"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // Checked is what Check learns of a package without running any of it.
@@ -45,13 +46,13 @@ const maxStaticData = 1 << 20
 // their names and nothing needs running. Otherwise Eval says what does,
 // and the caller learns the services by loading the package (Validate)
 // where running it is safe: never in the control plane.
-func Check(src Source) (Checked, error) {
+func Check(src *adminv1.PackageSource) (Checked, error) {
 	// The type checker computes constants: bound them before it runs.
 	// (What does not parse, or is not to load, check reports or skips.)
 	fset := token.NewFileSet()
 	byName := map[string]*ast.File{}
 	var all []*ast.File
-	for _, f := range src.Files {
+	for _, f := range src.GetFiles() {
 		if !strings.HasSuffix(f.Name, ".go") || strings.HasSuffix(f.Name, "_test.go") || byName[f.Name] != nil {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/weft-dev/weft/agent/shared/svcpkg"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // TestCheck holds what the door learns of a package without running it:
@@ -21,7 +22,7 @@ func TestCheck(t *testing.T) {
 	const handler = "\nfunc h(ctx *sdk.Context, in map[string]any) (map[string]any, error) { return in, nil }\n"
 	tests := []struct {
 		name     string
-		src      svcpkg.Source
+		src      *adminv1.PackageSource
 		services []string // when the source tells them
 		eval     string   // the start of why it must run
 		problems []string // the refusal, one prefix per problem

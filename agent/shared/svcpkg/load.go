@@ -29,6 +29,7 @@ import (
 	"github.com/traefik/yaegi/interp"
 
 	"github.com/weft-dev/weft/agent/shared/symbols"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // DefaultLoadTimeout bounds how long the package's initialisation (its
@@ -38,20 +39,6 @@ const DefaultLoadTimeout = 10 * time.Second
 // importPath is the path a package is loaded under inside its interpreter.
 // It shows in Yaegi's messages as "src/<importPath>/", which we strip.
 const importPath = "weftsvc"
-
-// Source is the source of one deployment package: the Go files of one
-// package directory.
-type Source struct {
-	Name  string // the deployment package's name, for messages
-	Files []File
-}
-
-// File is one Go source file of a Source. Files named *_test.go are
-// ignored.
-type File struct {
-	Name    string // base name, such as hello.go
-	Content []byte
-}
 
 // Registration is one service a package's initialisation registered:
 // the arguments of its sdk.Register call.
@@ -135,7 +122,7 @@ func WithLoadTimeout(d time.Duration) Option {
 // code (syntax, disallowed imports, type errors, a panic or a runaway loop
 // at init, bad handlers, no services) come back as a *LoadError listing
 // each with its file:line:col. Load returns ctx's error if ctx ends first.
-func Load(ctx context.Context, src Source, opts ...Option) (*Loaded, error) {
+func Load(ctx context.Context, src *adminv1.PackageSource, opts ...Option) (*Loaded, error) {
 	o := options{logger: slog.New(slog.DiscardHandler), timeout: DefaultLoadTimeout}
 	for _, opt := range opts {
 		opt(&o)
@@ -149,7 +136,7 @@ func Load(ctx context.Context, src Source, opts ...Option) (*Loaded, error) {
 	for _, f := range files {
 		fsys["src/"+importPath+"/"+f.Name] = &fstest.MapFile{Data: f.Content}
 	}
-	out := newOutputs(o.logger.With("package", src.Name))
+	out := newOutputs(o.logger.With("package", src.GetName()))
 	i := interp.New(interp.Options{
 		GoPath:               ".",
 		SourcecodeFilesystem: fsys,
@@ -163,13 +150,13 @@ func Load(ctx context.Context, src Source, opts ...Option) (*Loaded, error) {
 	reg := &registrar{positions: regs, services: map[string]Registration{}}
 	for _, exports := range []interp.Exports{symbols.Symbols, varCopies(), reg.exports()} {
 		if err := i.Use(exports); err != nil {
-			return nil, fmt.Errorf("load %s: set up interpreter: %w", src.Name, err)
+			return nil, fmt.Errorf("load %s: set up interpreter: %w", src.GetName(), err)
 		}
 	}
 
 	if err := eval(ctx, i, o.timeout); err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("load %s: %w", src.Name, ctx.Err())
+			return nil, fmt.Errorf("load %s: %w", src.GetName(), ctx.Err())
 		}
 		return nil, loadError(err, out.panicAt(), o.timeout)
 	}
@@ -184,7 +171,7 @@ func Load(ctx context.Context, src Source, opts ...Option) (*Loaded, error) {
 // its services, sorted, and stops the interpreter. Like Load, it runs the
 // package's initialisation: the control plane calls it only in a child
 // process made for it (see Check for what it learns without running code).
-func Validate(ctx context.Context, src Source, opts ...Option) ([]string, error) {
+func Validate(ctx context.Context, src *adminv1.PackageSource, opts ...Option) ([]string, error) {
 	l, err := Load(ctx, src, opts...)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 )
 
 // mark is put right before each place the door must report, in the
@@ -37,10 +39,10 @@ func marked(file, src string) []string {
 // wantRefused loads src and requires exactly the problems want, at the
 // marks of files, in order: nothing else (no "undefined" for a symbol the
 // tables leave out).
-func wantRefused(t *testing.T, src Source, want []string) {
+func wantRefused(t *testing.T, src *adminv1.PackageSource, want []string) {
 	t.Helper()
 	var places []string // in the order of the problems: by file name
-	for _, f := range slices.SortedFunc(slices.Values(src.Files), func(a, b File) int { return strings.Compare(a.Name, b.Name) }) {
+	for _, f := range slices.SortedFunc(slices.Values(src.GetFiles()), func(a, b *adminv1.SourceFile) int { return strings.Compare(a.Name, b.Name) }) {
 		places = append(places, marked(f.Name, string(f.Content))...)
 	}
 	if len(places) != len(want) {
@@ -151,7 +153,7 @@ func TestRefusedRoutes(t *testing.T) {
 			if tt.imports == "" {
 				src = "package svc\n\nfunc f() {\n\t" + tt.body + "\n}\n"
 			}
-			wantRefused(t, Source{Name: "hostile", Files: []File{{Name: "a.go", Content: []byte(src)}}}, tt.want)
+			wantRefused(t, &adminv1.PackageSource{Name: "hostile", Files: []*adminv1.SourceFile{{Name: "a.go", Content: []byte(src)}}}, tt.want)
 		})
 	}
 }
@@ -196,7 +198,7 @@ func spawn(n int) {
 	}
 }
 `
-	wantRefused(t, Source{Name: "hostile", Files: []File{{Name: "spawn.go", Content: []byte(spawn)}, {Name: "files.go", Content: []byte(files)}}}, []string{
+	wantRefused(t, &adminv1.PackageSource{Name: "hostile", Files: []*adminv1.SourceFile{{Name: "spawn.go", Content: []byte(spawn)}, {Name: "files.go", Content: []byte(files)}}}, []string{
 		"text/template.ParseFiles is not allowed: it reads files on the agent",
 		"text/template.Template.ParseGlob is not allowed: it reads files on the agent",
 		"time.AfterFunc is not allowed: it runs a function on a goroutine the agent does not track",
@@ -272,10 +274,10 @@ func init() {
 	})
 }
 `
-	if _, _, err := check(Source{Name: "fine", Files: []File{{Name: "fine.go", Content: []byte(src)}}}); err != nil {
+	if _, _, err := check(&adminv1.PackageSource{Name: "fine", Files: []*adminv1.SourceFile{{Name: "fine.go", Content: []byte(src)}}}); err != nil {
 		t.Fatalf("check: %v", err)
 	}
-	p, err := Load(context.Background(), Source{Name: "fine", Files: []File{{Name: "fine.go", Content: []byte(src)}}})
+	p, err := Load(context.Background(), &adminv1.PackageSource{Name: "fine", Files: []*adminv1.SourceFile{{Name: "fine.go", Content: []byte(src)}}})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -312,7 +314,7 @@ func mustParse(t *testing.T, fset *token.FileSet, name, src string) []*ast.File 
 // undefined.
 func TestRefusedImportAlone(t *testing.T) {
 	src := "package svc\n\nimport (\n\t/*!*/\"net/http\"\n\t/*!*/\"reflect\"\n)\n\nfunc f() {\n\t_, _ = http.Get(\"http://169.254.169.254/\")\n\t_ = reflect.TypeOf(1)\n}\n"
-	wantRefused(t, Source{Name: "imports", Files: []File{{Name: "a.go", Content: []byte(src)}}}, []string{
+	wantRefused(t, &adminv1.PackageSource{Name: "imports", Files: []*adminv1.SourceFile{{Name: "a.go", Content: []byte(src)}}}, []string{
 		`import "net/http" is not allowed`, `import "reflect" is not allowed`,
 	})
 }
