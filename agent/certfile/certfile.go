@@ -70,13 +70,6 @@ func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	return r.cert, nil
 }
 
-// Certificate returns the certificate in use.
-func (r *Reloader) Certificate() *tls.Certificate {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cert
-}
-
 func (r *Reloader) stamps() ([2]stamp, error) {
 	var out [2]stamp
 	for i, f := range []string{r.certFile, r.keyFile} {

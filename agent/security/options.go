@@ -52,11 +52,6 @@ func WithClock(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
 
-// WithRealm sets the realm in challenges (default "weft").
-func WithRealm(realm string) Option {
-	return func(o *options) { o.realm = realm }
-}
-
 // WithJWKSRefresh sets how long fetched JWKS keys are trusted (default one
 // hour) and the shortest time between two fetches caused by an unknown key
 // id (default 30 seconds).

@@ -145,24 +145,18 @@ func (d *Dir) decode(name string) (*agentv1.Desired, error) {
 		return nil, fmt.Errorf("load snapshot %s: checksum mismatch; the file is damaged", name)
 	}
 	s := &agentv1.Desired{}
-	var err2 error
 	if v1 {
-		s, err2 = fromV1(payload)
+		s, err = fromV1(payload)
 	} else {
-		err2 = proto.Unmarshal(payload, s)
+		err = proto.Unmarshal(payload, s)
 	}
-	if err2 != nil {
-		return nil, fmt.Errorf("load snapshot %s: %w", name, err2)
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w", name, err)
 	}
 	if err := d.open(s); err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", name, err)
 	}
 	return s, nil
-}
-
-// secretsOf returns the secret fields of a security definition.
-func secretsOf(def *agentv1.SecurityDefinition) []*string {
-	return []*string{&def.Password, &def.Key, &def.Secret, &def.Token, &def.ClientSecret, &def.KeyPem}
 }
 
 // sealed returns a copy of s whose security definitions' secrets are
@@ -171,41 +165,40 @@ func (d *Dir) sealed(s *agentv1.Desired) (*agentv1.Desired, error) {
 	if len(s.GetSecurity()) == 0 {
 		return s, nil
 	}
-	out := proto.Clone(s).(*agentv1.Desired)
-	for _, def := range out.GetSecurity() {
-		var err error
-		marks.ReplaceSecrets(def, func(fd protoreflect.FieldDescriptor) string {
-			v := def.ProtoReflect().Get(fd).String()
-			if err != nil || v == "" {
-				return v
-			}
-			v, err = d.box.Seal([]byte(v))
-			return v
-		})
-		if err != nil {
-			return nil, fmt.Errorf("seal the secrets of %q: %w", def.GetName(), err)
-		}
-	}
-	return out, nil
+	out := proto.CloneOf(s)
+	return out, eachSecret(out, func(v string) (string, error) { return d.box.Seal([]byte(v)) })
 }
 
 // open opens the sealed secrets of s in place. A value not sealed is kept
 // as it is: files written before secrets were sealed hold them in clear,
 // until the next write.
 func (d *Dir) open(s *agentv1.Desired) error {
+	return eachSecret(s, func(v string) (string, error) {
+		if !secrets.IsSealed(v) {
+			return v, nil
+		}
+		b, err := d.box.Open(v)
+		if err != nil {
+			return v, fmt.Errorf("%w (was %s replaced?)", err, KeyFile)
+		}
+		return string(b), nil
+	})
+}
+
+// eachSecret sets each secret of the security definitions of s to f(its
+// value), and stops at the first error.
+func eachSecret(s *agentv1.Desired, f func(string) (string, error)) error {
 	for _, def := range s.GetSecurity() {
 		var err error
-		marks.ReplaceSecrets(def, func(fd protoreflect.FieldDescriptor) string {
-			v := def.ProtoReflect().Get(fd).String()
-			if err != nil || !secrets.IsSealed(v) {
+		marks.ReplaceSecrets(def, func(_ protoreflect.FieldDescriptor, v string) string {
+			if err != nil {
 				return v
 			}
-			var b []byte
-			b, err = d.box.Open(v)
-			return string(b)
+			v, err = f(v)
+			return v
 		})
 		if err != nil {
-			return fmt.Errorf("the secrets of %q: %w (was %s replaced?)", def.GetName(), err, KeyFile)
+			return fmt.Errorf("the secrets of %q: %w", def.GetName(), err)
 		}
 	}
 	return nil

@@ -84,7 +84,7 @@ func Export(d store.Desired, sel *Selection, withSource bool) (*adminv1.Config, 
 // output-only fields. It starts from the redacted form, so a secret in
 // clear is never copied into the message.
 func securityExport(def *adminv1.SecurityDefinition, varName string) *adminv1.SecurityDefinition {
-	return marks.ReplaceSecrets(exported(SecurityOut(def)), func(fd protoreflect.FieldDescriptor) string {
+	return marks.ReplaceSecrets(exported(SecurityOut(def)), func(fd protoreflect.FieldDescriptor, _ string) string {
 		return secretPlaceholder(varName, string(fd.Name()))
 	})
 }

@@ -53,16 +53,16 @@ func ClearOutputOnly[M proto.Message](m M) M {
 // Redact replaces each secret of m that is set with Redacted, and returns
 // m.
 func Redact[M proto.Message](m M) M {
-	return ReplaceSecrets(m, func(protoreflect.FieldDescriptor) string { return Redacted })
+	return ReplaceSecrets(m, func(protoreflect.FieldDescriptor, string) string { return Redacted })
 }
 
-// ReplaceSecrets sets each secret of m that is set to with(its field), and
-// returns m.
-func ReplaceSecrets[M proto.Message](m M, with func(protoreflect.FieldDescriptor) string) M {
+// ReplaceSecrets sets each secret of m that is set to with(its field, its
+// value), and returns m.
+func ReplaceSecrets[M proto.Message](m M, with func(fd protoreflect.FieldDescriptor, value string) string) M {
 	r := m.ProtoReflect()
 	for _, fd := range Fields(r.Descriptor(), Secret) {
 		if r.Has(fd) {
-			r.Set(fd, protoreflect.ValueOfString(with(fd)))
+			r.Set(fd, protoreflect.ValueOfString(with(fd, r.Get(fd).String())))
 		}
 	}
 	return m
