@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weft-dev/weft/agent/cpdial"
 	"github.com/weft-dev/weft/agent/identity"
 	"github.com/weft-dev/weft/agent/recent"
 	"github.com/weft-dev/weft/agent/state"
@@ -22,7 +23,8 @@ import (
 type Config struct {
 	// ID names the agent in the fleet.
 	ID string
-	// ControlPlane is the control plane's gRPC address.
+	// ControlPlane is the control plane's gRPC address, or several
+	// (package cpdial).
 	ControlPlane string
 	// JoinToken is the one-time token the agent enrolls with when it has
 	// no certificate in StateDir; it is a secret, never logged.
@@ -132,7 +134,7 @@ func Parse(args []string) (Config, error) {
 	workerMemory := env("WEFT_WORKER_MEMORY_LIMIT", "")
 	fs := flag.NewFlagSet("weft-agent", flag.ContinueOnError)
 	fs.StringVar(&c.ID, "id", env("WEFT_AGENT_ID", host), "agent id, unique in the fleet (env WEFT_AGENT_ID)")
-	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address (env WEFT_CONTROLPLANE)")
+	fs.StringVar(&c.ControlPlane, "controlplane", env("WEFT_CONTROLPLANE", "127.0.0.1:7400"), "control plane gRPC address, host:port or a gRPC target such as dns:///name:port; or several replicas' host:port separated by commas, tried in turn when one is lost (env WEFT_CONTROLPLANE)")
 	fs.StringVar(&c.JoinToken, "join", env("WEFT_JOIN_TOKEN", ""), "one-time join token to enroll with when the state dir holds no certificate; needs --ca-fingerprint or --ca. Prefer the environment variable: a flag shows in ps (env WEFT_JOIN_TOKEN)")
 	fs.StringVar(&c.CAFingerprint, "ca-fingerprint", env("WEFT_CA_FINGERPRINT", ""), "fingerprint of the control plane's CA, sha256:HEX, as weftctl agent token create prints it; enrolling, the agent sends its token only to a control plane presenting that CA (env WEFT_CA_FINGERPRINT)")
 	fs.StringVar(&c.CAFile, "ca", env("WEFT_CA", ""), "PEM file of the CA(s) to verify the control plane with when enrolling, instead of --ca-fingerprint (env WEFT_CA)")
@@ -198,6 +200,9 @@ func Parse(args []string) (Config, error) {
 			return Config{}, fmt.Errorf("--ca-fingerprint %q: %w", c.CAFingerprint, err)
 		}
 		c.CAFingerprint = fp
+	}
+	if _, err := cpdial.Addresses(c.ControlPlane); err != nil {
+		return Config{}, err
 	}
 	return c, c.validate()
 }

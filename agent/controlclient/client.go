@@ -21,12 +21,14 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/agent/channel"
+	"github.com/weft-dev/weft/agent/cpdial"
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/recent"
 	"github.com/weft-dev/weft/agent/sdk"
@@ -165,7 +167,7 @@ const maxMessageBytes = 64 << 20
 
 // Run keeps the agent connected until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
-	conn, err := grpc.NewClient(c.addr,
+	conn, err := cpdial.Dial(c.addr, c.backoff.max,
 		grpc.WithTransportCredentials(c.creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
@@ -203,10 +205,30 @@ func (c *Client) Run(ctx context.Context) error {
 		} else {
 			c.log.Warn("lost the control plane; serving the last good state and retrying", "addr", c.addr, "err", err, "retry_in", wait.Round(time.Millisecond))
 		}
-		if err := c.backoff.Sleep(ctx, wait); err != nil {
+		if err := c.awaitConnection(ctx, conn, wait); err != nil {
 			return nil
 		}
 	}
+}
+
+// awaitConnection waits wait before the next session. When the connection
+// is down it waits only until the connection is up again: a lost control
+// plane is met again as soon as the connection reaches one (the same
+// replica back, or another), not a backoff later.
+func (c *Client) awaitConnection(ctx context.Context, conn *grpc.ClientConn, wait time.Duration) error {
+	s := conn.GetState()
+	if s == connectivity.Ready {
+		return c.backoff.Sleep(ctx, wait) // connected, and yet refused or failed
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	conn.Connect()
+	for ; s != connectivity.Ready; s = conn.GetState() {
+		if !conn.WaitForStateChange(wctx, s) {
+			break
+		}
+	}
+	return ctx.Err()
 }
 
 // refused reports whether err is the control plane refusing the agent: no

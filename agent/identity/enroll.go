@@ -17,9 +17,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/weft-dev/weft/agent/cpdial"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
@@ -94,6 +94,31 @@ var refusedCodes = []codes.Code{
 	codes.FailedPrecondition, codes.AlreadyExists, codes.Unimplemented,
 }
 
+// enrollTLS is the TLS config of an enrollment's handshake with the
+// replica whose host is server. The control plane's certificate is
+// verified in VerifyConnection, for server, against the CA
+// --ca-fingerprint names, which the control plane presents in its chain,
+// or against the --ca bundle; why it was refused goes to refused. The
+// token is sent only over a connection that passed.
+func (id *Identity) enrollTLS(server string, refused *atomic.Pointer[error]) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		ServerName:         server,
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			err := id.verifyServer(cs.PeerCertificates, server)
+			if err != nil {
+				refused.Store(&err)
+			}
+			return err
+		},
+	}
+}
+
+// enrollBackoffMax bounds the waits of an enrollment's connection; each
+// attempt dials anew, and Enroll's own backoff spaces the attempts.
+const enrollBackoffMax = 5 * time.Second
+
 // enrollOnce makes one attempt at enrolling.
 func (id *Identity) enrollOnce(ctx context.Context) error {
 	key, csr, err := newRequest(id.cfg.ID)
@@ -101,23 +126,10 @@ func (id *Identity) enrollOnce(ctx context.Context) error {
 		return permanent("enroll: %w", err)
 	}
 	var refused atomic.Pointer[error] // why the control plane's certificate was refused
-	tlsCfg := &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		ServerName: id.server,
-		// The control plane's certificate is verified in VerifyConnection,
-		// against the CA --ca-fingerprint names, which the control plane
-		// presents in its chain, or against the --ca bundle. The token is
-		// sent only over a connection that passed.
-		InsecureSkipVerify: true,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			err := id.verifyServer(cs.PeerCertificates)
-			if err != nil {
-				refused.Store(&err)
-			}
-			return err
-		},
-	}
-	conn, err := grpc.NewClient(id.cfg.ControlPlane, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	creds := &transportCredentials{id: id, config: func(server string) (*tls.Config, error) {
+		return id.enrollTLS(server, &refused), nil
+	}}
+	conn, err := cpdial.Dial(id.cfg.ControlPlane, enrollBackoffMax, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return permanent("control plane %s: %w", id.cfg.ControlPlane, err)
 	}
@@ -163,7 +175,7 @@ func (id *Identity) enrollOnce(ctx context.Context) error {
 // certificate must be a server certificate for the control plane's host,
 // issued by the --ca bundle or by a CA of the chain whose fingerprint is
 // --ca-fingerprint.
-func (id *Identity) verifyServer(chain []*x509.Certificate) error {
+func (id *Identity) verifyServer(chain []*x509.Certificate, server string) error {
 	if len(chain) == 0 {
 		return errors.New("the control plane presented no certificate")
 	}
@@ -193,7 +205,7 @@ func (id *Identity) verifyServer(chain []*x509.Certificate) error {
 		}
 	}
 	_, err := chain[0].Verify(x509.VerifyOptions{
-		Roots: roots, Intermediates: inter, DNSName: id.server, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Roots: roots, Intermediates: inter, DNSName: server, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {
 		return fmt.Errorf("the control plane's certificate: %w", err)

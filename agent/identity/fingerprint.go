@@ -49,8 +49,11 @@ func ParseFingerprint(s string) (string, error) {
 
 // ServerName returns the host of the control plane's address addr, the
 // name its certificate must carry: host of host:port, and of the endpoint
-// of a gRPC target such as dns:///host:port.
+// of a gRPC target such as dns:///host:port; of a list of addresses, the
+// first one's.
 func ServerName(addr string) string {
+	addr, _, _ = strings.Cut(addr, ",")
+	addr = strings.TrimSpace(addr)
 	if _, rest, ok := strings.Cut(addr, "://"); ok {
 		addr = rest[strings.LastIndex(rest, "/")+1:]
 	}

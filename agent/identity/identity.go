@@ -340,19 +340,34 @@ func (id *Identity) clientCertificate(*tls.CertificateRequestInfo) (*tls.Certifi
 // the control plane, with the TLS config of each handshake from TLSConfig.
 // They may be made before the agent enrolls; a handshake fails until then.
 func (id *Identity) Credentials() credentials.TransportCredentials {
-	return &transportCredentials{id: id}
+	return &transportCredentials{id: id, config: func(server string) (*tls.Config, error) {
+		cfg := id.TLSConfig()
+		if cfg == nil {
+			return nil, errors.New("the agent has no certificate yet: it must enroll first")
+		}
+		cfg.ServerName = server
+		return cfg, nil
+	}}
 }
 
-// transportCredentials are TLS credentials whose config is taken anew for
-// each handshake: the CA is known only after enrollment.
-type transportCredentials struct{ id *Identity }
+// transportCredentials are TLS credentials whose config is made anew for
+// each handshake, for the host of the replica dialled (one of several,
+// maybe): the CA is known only after enrollment.
+type transportCredentials struct {
+	id     *Identity
+	config func(server string) (*tls.Config, error)
+}
 
 var _ credentials.TransportCredentials = (*transportCredentials)(nil)
 
 func (c *transportCredentials) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	cfg := c.id.TLSConfig()
-	if cfg == nil {
-		return nil, nil, errors.New("the agent has no certificate yet: it must enroll first")
+	server := c.id.server
+	if authority != "" {
+		server = ServerName(authority)
+	}
+	cfg, err := c.config(server)
+	if err != nil {
+		return nil, nil, err
 	}
 	return credentials.NewTLS(cfg).ClientHandshake(ctx, authority, conn)
 }
@@ -366,7 +381,7 @@ func (c *transportCredentials) Info() credentials.ProtocolInfo {
 }
 
 func (c *transportCredentials) Clone() credentials.TransportCredentials {
-	return &transportCredentials{id: c.id}
+	return &transportCredentials{id: c.id, config: c.config}
 }
 
 // OverrideServerName is not supported: the name is the control plane's host.

@@ -699,13 +699,14 @@ func TestParseFingerprint(t *testing.T) {
 
 func TestServerName(t *testing.T) {
 	for in, want := range map[string]string{
-		"127.0.0.1:7400":             "127.0.0.1",
-		"cp.example.com:7400":        "cp.example.com",
-		"[::1]:7400":                 "::1",
-		"cp.example.com":             "cp.example.com",
-		"dns:///cp.example.com:7400": "cp.example.com",
-		"dns://8.8.8.8/cp.example:1": "cp.example",
-		"passthrough:///10.0.0.1:1":  "10.0.0.1",
+		"127.0.0.1:7400":                       "127.0.0.1",
+		"cp.example.com:7400":                  "cp.example.com",
+		"[::1]:7400":                           "::1",
+		"cp.example.com":                       "cp.example.com",
+		"dns:///cp.example.com:7400":           "cp.example.com",
+		"dns://8.8.8.8/cp.example:1":           "cp.example",
+		"passthrough:///10.0.0.1:1":            "10.0.0.1",
+		"cp-a.example:7400, cp-b.example:7400": "cp-a.example",
 	} {
 		if got := identity.ServerName(in); got != want {
 			t.Errorf("ServerName(%q) = %q, want %q", in, got, want)

@@ -25,6 +25,7 @@ type procConfig struct {
 	allowRaces bool
 	bin        string
 	tls        *tlsFiles
+	replicaOf  *ControlPlane
 }
 
 // tlsFiles are an HTTPS listener's certificate and key files.
@@ -73,6 +74,14 @@ type ControlPlane struct {
 	caFile    string // where the control plane writes its CA certificate
 	tokenFile string // where it writes the first admin token
 	ctlConfig string // weftctl's config file for this control plane (none at first)
+	stateDir  string // of the key file, the CA and token files; shared by replicas
+}
+
+// ReplicaOf starts a control plane as another replica of cp: on the same
+// database (the DSN given should be cp's), with its secrets key, and
+// writing its CA and reading its first admin token where cp does.
+func ReplicaOf(cp *ControlPlane) Option {
+	return func(c *procConfig) { c.replicaOf = cp }
 }
 
 // StartControlPlane starts a control plane on a free port with the database
@@ -89,6 +98,10 @@ func StartControlPlane(t testing.TB, dsn string, opts ...Option) *ControlPlane {
 	// One key, CA and token for every start of this control plane, as in
 	// production.
 	stateDir := t.TempDir()
+	ctlConfig := filepath.Join(stateDir, "weftctl.yaml")
+	if cfg.replicaOf != nil {
+		stateDir = cfg.replicaOf.stateDir
+	}
 	keyFile := filepath.Join(stateDir, "weft-secrets.key")
 
 	const attempts = 3
@@ -97,7 +110,8 @@ func StartControlPlane(t testing.TB, dsn string, opts ...Option) *ControlPlane {
 		cp := &ControlPlane{Addr: addr, DSN: dsn,
 			caFile:    filepath.Join(stateDir, caFileName),
 			tokenFile: filepath.Join(stateDir, tokenFileName),
-			ctlConfig: filepath.Join(stateDir, "weftctl.yaml"),
+			ctlConfig: ctlConfig,
+			stateDir:  stateDir,
 		}
 		conn, err := grpc.NewClient(addr,
 			grpc.WithTransportCredentials(TLSCredentials(addr, cp.caFile)),

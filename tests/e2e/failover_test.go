@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weft-dev/weft/controlplane/store/storetest"
+	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
+	"github.com/weft-dev/weft/tests/testenv"
+)
+
+// TestFailover runs two control plane replicas on one MySQL database and
+// three agents given both addresses. Under load on the agents' channels,
+// the replica that holds them is killed (SIGKILL): no channel request
+// fails, the agents move to the other replica, and a change made through
+// that one reaches every agent. The time from the kill to the last agent
+// applying the change is logged.
+func TestFailover(t *testing.T) {
+	b := storetest.MySQL(t)
+	first := testenv.StartControlPlane(t, b.DSN)
+	second := testenv.StartControlPlane(t, b.DSN, testenv.ReplicaOf(first))
+	e := &env{cp: first, example: filepath.Join(testenv.ModuleRoot(t), "deploy", "examples", "hello")}
+	for i := 1; i <= 3; i++ {
+		e.agents = append(e.agents, testenv.StartAgent(t, first, fmt.Sprintf("agent-%d", i),
+			testenv.WithArgs("--labels", fmt.Sprintf("site=e2e,n=%d", i),
+				"--controlplane", first.Addr+","+second.Addr, "--backoff-max", "1s")))
+	}
+	e.deployReachesAgents(t)
+	e.channelServesJSON(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	stats := &loadStats{}
+	e.runLoad(ctx, &wg, stats)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	const enough = 20 // answers per agent before the kill, and after the change
+	for _, a := range e.agents {
+		testenv.Await(t, reconnectTimeout, a.ID+" answers the load", func() (bool, string) {
+			n := stats.count(a.ID, e.greeting)
+			return n >= enough, fmt.Sprintf("%d answers", n)
+		})
+	}
+
+	killed := time.Now()
+	first.Kill()
+	e.cp = second
+	var created adminv1.CreateChannelResponse
+	testenv.CtlJSON(t, second, &created, "channel", "create", "after-failover",
+		"--path", "/after-failover", "--service", exampleService, "--method", "POST")
+	rev := created.GetChannel().GetRevision()
+	testenv.AwaitAgentsSynced(t, second, rev, reconnectTimeout, e.ids()...)
+	t.Logf("every agent applied revision %d, made through the other replica, %v after the kill",
+		rev, time.Since(killed).Round(time.Millisecond))
+	for _, a := range e.agents {
+		resp, err := testenv.Post(context.Background(), a.URL("/after-failover"), adaInput)
+		if err != nil || resp.Status != 200 || !strings.Contains(string(resp.Body), e.greeting) {
+			t.Errorf("%s /after-failover: %v, %v; want 200 with %q", a.ID, resp, err, e.greeting)
+		}
+		before := stats.count(a.ID, e.greeting)
+		testenv.Await(t, reconnectTimeout, a.ID+" answers the load after the kill", func() (bool, string) {
+			n := stats.count(a.ID, e.greeting)
+			return n >= before+enough, fmt.Sprintf("%d answers", n)
+		})
+	}
+	cancel()
+	wg.Wait()
+	if len(stats.failures) > 0 {
+		t.Errorf("%d channel requests failed across the kill; the first: %s", len(stats.failures), stats.failures[0])
+	}
+}
