@@ -294,9 +294,10 @@ func notConnected(ctx context.Context, agents agentReader, what, id string) erro
 		return status.Errorf(codes.NotFound, "%s: no agent %q has ever connected", what, id)
 	case store.Unavailable(err):
 		return storeError(what, err)
+	case err == nil && a.Connected && a.Replica != "":
+		return status.Errorf(codes.FailedPrecondition, "%s: the agent is connected to replica %q of the control plane, not this one, and only the agent itself can answer: ask that replica", what, a.Replica)
 	case err != nil || a.Connected:
-		// Connected to another replica, or just gone: the store cannot tell
-		// which for sure.
+		// Just gone: the store has not seen it go yet.
 		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected to this control plane, and only the agent itself can answer", what)
 	default:
 		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected (last seen %s), and only the agent itself can answer", what, a.LastSeen.UTC().Format(time.RFC3339))
@@ -323,6 +324,7 @@ func agentOut(a store.Agent, rev int64) *adminv1.Agent {
 		Labels:          a.Labels,
 		BuildVersion:    a.BuildVersion,
 		Connected:       a.Connected,
+		Replica:         a.Replica,
 		AppliedRevision: a.AppliedRevision,
 		AppliedHash:     a.AppliedHash,
 		DesiredRevision: rev,

@@ -93,6 +93,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	watch := dispatch.NewWatch(rev)
 	disp := dispatch.New(st, watch, log)
+	replica := newReplica(lis.Addr().String())
+	if err := st.ReplicaBeats(ctx, replica); err != nil {
+		return fmt.Errorf("register this replica: %w", err)
+	}
+	disp.SetReplica(replica.ID)
 	disp.SetLeaseTTL(cfg.JobLease)
 	disp.SetCA(ca, cfg.AgentCertTTL)
 	self, err := validate.SelfCommand()
@@ -165,6 +170,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return revoked.Run(ctx, st, cfg.PollInterval, func(id string) { disp.Disconnect(id) }, log.With("component", "auth"))
 	})
 	g.Go(func() error { return pruneStats(ctx, st, statsPruneEvery, log.With("component", "stats")) })
+	g.Go(func() error { return beat(ctx, st, replica, log.With("component", "replica", "replica", replica.ID)) })
 	if metSrv != nil {
 		g.Go(metSrv.serve)
 	}
@@ -192,7 +198,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	})
-	log.Info("control plane ready", "listen", lis.Addr().String(), "db", dbKind(cfg.DB), "revision", rev, "version", Version, "metrics", metSrv.addr(),
+	log.Info("control plane ready", "replica", replica.ID, "listen", lis.Addr().String(), "db", dbKind(cfg.DB), "revision", rev, "version", Version, "metrics", metSrv.addr(),
 		"ca_file", cfg.CAFilePath(), "ca_fingerprint", ca.Fingerprint(), "tls_hosts", strings.Join(cfg.TLSHosts, ","))
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	return g.Wait()

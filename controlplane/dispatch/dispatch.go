@@ -31,6 +31,7 @@ type Store interface {
 	AgentAcked(ctx context.Context, id string, ack store.AgentAck) error
 	AgentFailed(ctx context.Context, id string, revision int64, message string) error
 	AgentSeen(ctx context.Context, id string, connected bool) error
+	AgentGone(ctx context.Context, id, replica string) error
 	ClaimFiring(ctx context.Context, c store.ClaimRequest) (store.Claim, error)
 	RenewLeases(ctx context.Context, agentID string, jobs []string, now time.Time, ttl time.Duration) ([]string, error)
 	RecordRuns(ctx context.Context, agentID string, runs []store.JobRun) ([]store.JobRun, error)
@@ -47,6 +48,7 @@ type Server struct {
 	agentv1.UnimplementedAgentServiceServer
 
 	store        Store
+	replica      string // this replica's id, as it registers (SetReplica)
 	watch        *Watch
 	log          *slog.Logger
 	seenInterval time.Duration // how often a live stream records its agent as seen
@@ -76,6 +78,10 @@ func New(s Store, w *Watch, log *slog.Logger) *Server {
 		now:          time.Now,
 	}
 }
+
+// SetReplica names this replica: agents' streams are recorded as held by
+// it, and count as connected while it beats. Call it before serving.
+func (s *Server) SetReplica(id string) { s.replica = id }
 
 // SetLeaseTTL sets how long a job lease lasts unless renewed; the default
 // is DefaultLeaseTTL. Call it before serving.

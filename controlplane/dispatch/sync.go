@@ -77,6 +77,7 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 		StartedAt:       time.UnixMilli(hello.GetStartedAtUnixMs()).UTC(),
 		AppliedRevision: hello.GetAppliedRevision(),
 		AppliedHash:     hello.GetAppliedHash(),
+		Replica:         s.replica,
 	}); err != nil {
 		s.log.Error("cannot record an agent saying hello", "agent", id, "err", err)
 		return storeFailed(fmt.Sprintf("sync: record agent %q", id), err)
@@ -276,7 +277,7 @@ func (s *Server) unregister(c *agentConn) {
 	s.log.Info("agent disconnected", "agent", c.id)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.store.AgentSeen(ctx, c.id, false); err != nil {
+	if err := s.store.AgentGone(ctx, c.id, s.replica); err != nil {
 		s.log.Warn("cannot record agent disconnect", "agent", c.id, "err", err)
 	}
 }

@@ -62,13 +62,20 @@ func (s *sqlStore) AgentHello(ctx context.Context, a AgentHello) error {
 		if row.Labels, err = encodeMap(labels); err != nil {
 			return err
 		}
-		return tx.Clauses(clause.OnConflict{
+		err = tx.Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "id"}},
 			DoUpdates: clause.AssignmentColumns([]string{
 				"labels", "build_version", "http_address", "pid", "started_at",
 				"connected", "applied_revision", "applied_hash", "last_seen",
 			}),
 		}).Create(&row).Error
+		if err != nil || a.Replica == "" {
+			return err
+		}
+		return tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "agent_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"replica_id"}),
+		}).Create(&agentStreamRow{AgentID: a.ID, ReplicaID: a.Replica}).Error
 	})
 	if err != nil {
 		return fmt.Errorf("agent %s hello: %w", a.ID, err)
@@ -106,6 +113,25 @@ func (s *sqlStore) AgentFailed(ctx context.Context, id string, revision int64, m
 	})
 }
 
+// AgentGone records that the agent's stream with the replica ended,
+// unless another replica holds the agent now (it moved there first).
+func (s *sqlStore) AgentGone(ctx context.Context, id, replica string) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		var held []agentStreamRow
+		if err := tx.Where("agent_id = ?", id).Limit(1).Find(&held).Error; err != nil {
+			return err
+		}
+		if len(held) > 0 && held[0].ReplicaID != replica {
+			return nil
+		}
+		return tx.Model(&agentRow{}).Where("id = ?", id).Updates(map[string]any{"connected": false, "last_seen": now()}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("agent %s gone: %w", id, err)
+	}
+	return nil
+}
+
 // AgentSeen updates last seen and connected.
 func (s *sqlStore) AgentSeen(ctx context.Context, id string, connected bool) error {
 	return s.updateAgent(ctx, "seen", id, map[string]any{
@@ -141,12 +167,17 @@ func (s *sqlStore) ListAgents(ctx context.Context) ([]Agent, error) {
 	if err := s.r.WithContext(ctx).Order("id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
+	st, err := readStreams(s.r.WithContext(ctx), nil)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
 	out := make([]Agent, 0, len(rows))
 	for i := range rows {
 		a, err := agentFromRow(&rows[i])
 		if err != nil {
 			return nil, fmt.Errorf("list agents: %w", err)
 		}
+		st.apply(&a)
 		out = append(out, a)
 	}
 	return out, nil
@@ -162,5 +193,14 @@ func (s *sqlStore) GetAgent(ctx context.Context, id string) (Agent, error) {
 	if err != nil {
 		return Agent{}, fmt.Errorf("read agent %q: %w", id, err)
 	}
-	return agentFromRow(&row)
+	a, err := agentFromRow(&row)
+	if err != nil {
+		return Agent{}, err
+	}
+	st, err := readStreams(s.r.WithContext(ctx), []string{id})
+	if err != nil {
+		return Agent{}, fmt.Errorf("read agent %q: %w", id, err)
+	}
+	st.apply(&a)
+	return a, nil
 }

@@ -143,3 +143,10 @@ func StoredCAKey(ctx context.Context, s Store) (string, error) {
 	err := s.(*sqlStore).r.WithContext(ctx).Where("id = ?", caID).Take(&row).Error
 	return row.KeyPEM, err
 }
+
+// AgeReplica sets the last heartbeat of the replica id back by d, as if it
+// had stopped beating d ago.
+func AgeReplica(ctx context.Context, s Store, id string, d time.Duration) error {
+	return s.(*sqlStore).w.WithContext(ctx).Model(&replicaRow{}).Where("id = ?", id).
+		Update("heartbeat_at", now().Add(-d)).Error
+}

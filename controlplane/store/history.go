@@ -210,9 +210,15 @@ func (s *sqlStore) GetDeployStatus(ctx context.Context, name string, version int
 		if err := tx.Order("id").Find(&agents).Error; err != nil {
 			return fmt.Errorf("read agents: %w", err)
 		}
+		st, err := readStreams(tx, nil)
+		if err != nil {
+			return err
+		}
 		out.Agents = make([]AgentDeployStatus, 0, len(agents))
 		for _, a := range agents {
-			out.Agents = append(out.Agents, agentDeployStatus(a, p.Revision))
+			ds := agentDeployStatus(a, p.Revision)
+			ds.Connected = st.connected(a.ID, ds.Connected)
+			out.Agents = append(out.Agents, ds)
 		}
 		return nil
 	})

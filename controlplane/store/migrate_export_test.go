@@ -224,7 +224,7 @@ func Schema(ctx context.Context, dsn string) (map[string][]string, error) {
 var models = []any{&metaRow{}, &changeRow{}, &auditRow{}, &packageRow{}, &packageVersionRow{},
 	&packageFileRow{}, &serviceRow{}, &agentRow{},
 	&jobLeaseRow{}, &jobRunRow{}, &statsRow{}, &statsSeenRow{}, &caRow{}, &tokenRow{},
-	&joinTokenRow{}, &dataKeyRow{}}
+	&joinTokenRow{}, &dataKeyRow{}, &replicaRow{}, &agentStreamRow{}}
 
 // ColumnsWithoutTable returns the columns of the store's models that the
 // database of s lacks, as "table.column".

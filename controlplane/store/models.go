@@ -244,6 +244,24 @@ func decodeMap(column, s string) (map[string]string, error) {
 	return m, nil
 }
 
+// replicaRow is a replica of the control plane and its heartbeat.
+type replicaRow struct {
+	ID          string    `gorm:"primaryKey;size:255"`
+	Address     string    `gorm:"size:255;not null"`
+	StartedAt   time.Time `gorm:"not null;precision:3"`
+	HeartbeatAt time.Time `gorm:"not null;precision:3"`
+}
+
+func (replicaRow) TableName() string { return "weft_replicas" }
+
+// agentStreamRow says which replica holds an agent's config stream.
+type agentStreamRow struct {
+	AgentID   string `gorm:"primaryKey;size:255"`
+	ReplicaID string `gorm:"size:255;not null"`
+}
+
+func (agentStreamRow) TableName() string { return "weft_agent_streams" }
+
 // toPackage is the version r, without its files; the caller adds their
 // names or their sources.
 func (r *packageVersionRow) toPackage() (*adminv1.Package, error) {

@@ -207,9 +207,17 @@ type Store interface {
 	AgentAcked(ctx context.Context, id string, ack AgentAck) error
 	// AgentFailed records a NACK: the agent refused revision with message.
 	AgentFailed(ctx context.Context, id string, revision int64, message string) error
-	// AgentSeen updates last seen and connected. A replica calls it with
-	// connected=false when the stream ends.
+	// AgentSeen updates last seen and connected.
 	AgentSeen(ctx context.Context, id string, connected bool) error
+	// AgentGone records that the agent's stream with replica ended, unless
+	// another replica holds it now.
+	AgentGone(ctx context.Context, id, replica string) error
+	// ReplicaBeats records that a replica is alive, registering it.
+	ReplicaBeats(ctx context.Context, r Replica) error
+	// ReplicaGone removes a stopping replica.
+	ReplicaGone(ctx context.Context, id string) error
+	// ListReplicas returns the registered replicas.
+	ListReplicas(ctx context.Context) ([]Replica, error)
 	// ListAgents returns every agent sorted by id.
 	ListAgents(ctx context.Context) ([]Agent, error)
 	// GetAgent reads one agent.

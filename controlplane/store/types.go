@@ -116,16 +116,20 @@ type AgentHello struct {
 	StartedAt       time.Time
 	AppliedRevision int64
 	AppliedHash     string
+	// Replica is the id of the replica that holds the agent's stream.
+	Replica string
 }
 
 // Agent is an agent's stored state.
 type Agent struct {
-	ID              string
-	Labels          map[string]string
-	BuildVersion    string
-	HTTPAddress     string
-	PID             int64
-	StartedAt       time.Time
+	ID           string
+	Labels       map[string]string
+	BuildVersion string
+	HTTPAddress  string
+	PID          int64
+	StartedAt    time.Time
+	// Connected is true while the agent holds a config stream with a
+	// replica that beats (Replica).
 	Connected       bool
 	AppliedRevision int64
 	AppliedHash     string
@@ -145,6 +149,9 @@ type Agent struct {
 	CertSerial string
 	// EnrolledBy is the id of the join token it enrolled with.
 	EnrolledBy string
+	// Replica is the id of the replica that holds, or last held, its
+	// stream; "" when none said.
+	Replica string
 }
 
 // The roles of admin API tokens, weakest first.
@@ -257,3 +264,19 @@ type DeployStatus struct {
 	Current bool             // whether the version is the deployed one
 	Agents  []AgentDeployStatus
 }
+
+// Replica is a replica of the control plane, as it registered.
+type Replica struct {
+	ID        string
+	Address   string // its gRPC address, host:port
+	StartedAt time.Time
+	Heartbeat time.Time // its last heartbeat
+	Alive     bool      // beaten within ReplicaLease
+}
+
+// A replica beats every ReplicaBeat; one that has not for ReplicaLease
+// counts as gone, and so do the agents it held.
+const (
+	ReplicaBeat  = 2 * time.Second
+	ReplicaLease = 3 * ReplicaBeat
+)

@@ -59,6 +59,9 @@ func (a *app) printAgent(ag *adminv1.Agent) error {
 	t.kv("id", ag.GetId())
 	t.kv("status", agentStatus(ag))
 	t.kv("connected", yesNo(ag.GetConnected()))
+	if r := ag.GetReplica(); r != "" {
+		t.kv("replica", r)
+	}
 	t.kv("applied revision", strconv.FormatInt(ag.GetAppliedRevision(), 10))
 	t.kv("applied hash", ag.GetAppliedHash())
 	t.kv("desired revision", strconv.FormatInt(ag.GetDesiredRevision(), 10))

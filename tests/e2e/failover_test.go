@@ -30,8 +30,15 @@ func TestFailover(t *testing.T) {
 			testenv.WithArgs("--labels", fmt.Sprintf("site=e2e,n=%d", i),
 				"--controlplane", first.Addr+","+second.Addr, "--backoff-max", "1s")))
 	}
+	// An agent that dies with the replica: it must not stay "connected".
+	doomed := testenv.StartAgent(t, first, "agent-doomed", testenv.WithArgs("--labels", "site=e2e",
+		"--controlplane", first.Addr+","+second.Addr, "--backoff-max", "1s"))
 	e.deployReachesAgents(t)
 	e.channelServesJSON(t)
+	before := replicasOf(t, second)
+	if before["agent-doomed"] == "" || before["agent-1"] != before["agent-doomed"] {
+		t.Fatalf("replicas holding the agents: %v; want every one on the replica the agents were given first", before)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -51,6 +58,7 @@ func TestFailover(t *testing.T) {
 
 	killed := time.Now()
 	first.Kill()
+	doomed.Kill()
 	e.cp = second
 	var created adminv1.CreateChannelResponse
 	testenv.CtlJSON(t, second, &created, "channel", "create", "after-failover",
@@ -70,9 +78,42 @@ func TestFailover(t *testing.T) {
 			return n >= before+enough, fmt.Sprintf("%d answers", n)
 		})
 	}
+	// Through the live replica: the agents that moved are connected on it,
+	// and the one that died with the other is not connected.
+	testenv.Await(t, reconnectTimeout, "the agent list after the kill", func() (bool, string) {
+		now := replicasOf(t, second)
+		for _, a := range e.agents {
+			if now[a.ID] == "" || now[a.ID] == before[a.ID] {
+				return false, fmt.Sprintf("%v", now)
+			}
+		}
+		return now["agent-doomed"] == "", fmt.Sprintf("%v", now)
+	})
+	t.Logf("the agent that died with its replica showed as disconnected %v after the kill", time.Since(killed).Round(time.Millisecond))
 	cancel()
 	wg.Wait()
 	if len(stats.failures) > 0 {
 		t.Errorf("%d channel requests failed across the kill; the first: %s", len(stats.failures), stats.failures[0])
 	}
+}
+
+// replicasOf lists the agents through cp: the replica that holds each
+// connected one, by id ("" for one not connected).
+func replicasOf(t *testing.T, cp *testenv.ControlPlane) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list, err := cp.Fleet().ListAgents(ctx, &adminv1.ListAgentsRequest{})
+	if err != nil {
+		t.Fatalf("list agents: %v", err)
+	}
+	out := map[string]string{}
+	for _, a := range list.GetAgents() {
+		if a.GetConnected() {
+			out[a.GetId()] = a.GetReplica()
+		} else {
+			out[a.GetId()] = ""
+		}
+	}
+	return out
 }

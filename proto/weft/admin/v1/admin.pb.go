@@ -3448,7 +3448,11 @@ type Agent struct {
 	// issued the agent last expires; the agent renews it before then.
 	CertificateExpiresAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=certificate_expires_at,json=certificateExpiresAt,proto3" json:"certificate_expires_at,omitempty"`
 	// enrolled_by names the join token the agent enrolled with.
-	EnrolledBy    string `protobuf:"bytes,19,opt,name=enrolled_by,json=enrolledBy,proto3" json:"enrolled_by,omitempty"`
+	EnrolledBy string `protobuf:"bytes,19,opt,name=enrolled_by,json=enrolledBy,proto3" json:"enrolled_by,omitempty"`
+	// replica is the id of the control plane replica that holds, or last
+	// held, the agent's config stream; connected is true only while that
+	// replica is alive.
+	Replica       string `protobuf:"bytes,20,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3612,6 +3616,13 @@ func (x *Agent) GetCertificateExpiresAt() *timestamppb.Timestamp {
 func (x *Agent) GetEnrolledBy() string {
 	if x != nil {
 		return x.EnrolledBy
+	}
+	return ""
+}
+
+func (x *Agent) GetReplica() string {
+	if x != nil {
+		return x.Replica
 	}
 	return ""
 }
@@ -9411,7 +9422,7 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"\x14DeleteChannelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
 	"\x15DeleteChannelResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\"\x83\a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\x9d\a\n" +
 	"\x05Agent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x128\n" +
 	"\x06labels\x18\x02 \x03(\v2 .weft.admin.v1.Agent.LabelsEntryR\x06labels\x12#\n" +
@@ -9438,7 +9449,8 @@ const file_weft_admin_v1_admin_proto_rawDesc = "" +
 	"revoked_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12P\n" +
 	"\x16certificate_expires_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\x14certificateExpiresAt\x12\x1f\n" +
 	"\venrolled_by\x18\x13 \x01(\tR\n" +
-	"enrolledBy\x1a9\n" +
+	"enrolledBy\x12\x18\n" +
+	"\areplica\x18\x14 \x01(\tR\areplica\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
