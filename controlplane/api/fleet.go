@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -35,6 +36,7 @@ var _ FleetStore = store.Store(nil)
 // agentReader reads one agent, to say why it cannot answer.
 type agentReader interface {
 	GetAgent(ctx context.Context, id string) (store.Agent, error)
+	ListReplicas(ctx context.Context) ([]store.Replica, error)
 }
 
 type fleet struct {
@@ -75,6 +77,12 @@ func (s *fleet) GetAgent(ctx context.Context, req *adminv1.GetAgentRequest) (*ad
 	}
 	out := &adminv1.GetAgentResponse{Agent: agentOut(a, rev)}
 	out.Inventory, out.InventoryError = s.inventory(ctx, a)
+	if out.Inventory == nil && !slices.Contains(s.dispatch.Connected(), a.ID) {
+		// Held by another replica: that one asks the agent.
+		if on := onReplica(ctx, s.store, fmt.Sprintf("get agent %q", a.ID), a); on != nil {
+			return nil, on
+		}
+	}
 	return out, nil
 }
 
@@ -183,6 +191,11 @@ func (s *fleet) Invoke(ctx context.Context, req *adminv1.InvokeRequest) (*adminv
 		TimeoutMs: timeout.Milliseconds(),
 	}}})
 	switch {
+	case errors.Is(err, dispatch.ErrNotConnected) && req.GetAgentId() != "":
+		if on := elsewhere(ctx, s.store, what, req.GetAgentId()); on != nil {
+			return nil, on
+		}
+		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	case errors.Is(err, dispatch.ErrNotConnected), errors.Is(err, dispatch.ErrNoAgent):
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	case err != nil:
@@ -295,13 +308,45 @@ func notConnected(ctx context.Context, agents agentReader, what, id string) erro
 	case store.Unavailable(err):
 		return storeError(what, err)
 	case err == nil && a.Connected && a.Replica != "":
-		return status.Errorf(codes.FailedPrecondition, "%s: the agent is connected to replica %q of the control plane, not this one, and only the agent itself can answer: ask that replica", what, a.Replica)
+		if on := onReplica(ctx, agents, what, a); on != nil {
+			return on
+		}
+		return status.Errorf(codes.FailedPrecondition, "%s: the agent is connected to replica %q of the control plane, not this one, and only the agent itself can answer", what, a.Replica)
 	case err != nil || a.Connected:
 		// Just gone: the store has not seen it go yet.
 		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected to this control plane, and only the agent itself can answer", what)
 	default:
 		return status.Errorf(codes.FailedPrecondition, "%s: the agent is not connected (last seen %s), and only the agent itself can answer", what, a.LastSeen.UTC().Format(time.RFC3339))
 	}
+}
+
+// onReplica is the error of a call for agent a when a live replica holds
+// it, which Forwarder sends there; nil when none does.
+func onReplica(ctx context.Context, agents agentReader, what string, a store.Agent) *OnReplica {
+	if !a.Connected || a.Replica == "" {
+		return nil
+	}
+	replicas, err := agents.ListReplicas(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, r := range replicas {
+		if r.ID == a.Replica && r.Alive && r.Address != "" {
+			return &OnReplica{Replica: r.ID, Address: r.Address, st: status.Newf(codes.FailedPrecondition,
+				"%s: agent %q is connected to replica %q of the control plane (at %s), not this one", what, a.ID, r.ID, r.Address)}
+		}
+	}
+	return nil
+}
+
+// elsewhere is the OnReplica error of a call for agent id when a live
+// replica other than this one holds it; nil otherwise.
+func elsewhere(ctx context.Context, agents agentReader, what, id string) *OnReplica {
+	a, err := agents.GetAgent(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return onReplica(ctx, agents, what, a)
 }
 
 // syncStatus compares what an agent applied with the current revision.

@@ -33,7 +33,7 @@ type JobStore interface {
 	JobState(ctx context.Context, name string) (*store.JobLease, *store.JobRun, error)
 	ListJobRuns(ctx context.Context, job string, limit int) ([]store.JobRun, error)
 	ListServices(ctx context.Context) ([]*adminv1.Service, error)
-	GetAgent(ctx context.Context, id string) (store.Agent, error)
+	agentReader
 }
 
 var _ JobStore = store.Store(nil)
@@ -288,6 +288,9 @@ func (s *jobs) runTargets(ctx context.Context, j *adminv1.Job, agentID string) (
 	connected := s.dispatch.Connected()
 	if agentID != "" {
 		if !slices.Contains(connected, agentID) {
+			if on := elsewhere(ctx, s.store, fmt.Sprintf("run job %q", j.Name), agentID); on != nil {
+				return nil, on
+			}
 			return nil, fmt.Errorf("agent %q is not connected to this control plane", agentID)
 		}
 		return []string{agentID}, nil

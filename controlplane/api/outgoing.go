@@ -27,6 +27,7 @@ type OutgoingStore interface {
 	UpdateOutgoingConnection(ctx context.Context, c *adminv1.OutgoingConnection) (*adminv1.OutgoingConnection, error)
 	DeleteOutgoingConnection(ctx context.Context, name string) (int64, error)
 	ListSecurityDefinitions(ctx context.Context) ([]*adminv1.SecurityDefinition, error)
+	agentReader
 }
 
 var _ OutgoingStore = store.Store(nil)
@@ -157,6 +158,9 @@ func (s *outgoingConns) PingOutgoingConnection(ctx context.Context, req *adminv1
 	case errors.Is(err, dispatch.ErrNoAgent):
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: no agent is connected to this control plane to ping from", what)
 	case errors.Is(err, dispatch.ErrNotConnected):
+		if on := elsewhere(ctx, s.store, what, req.GetAgentId()); on != nil {
+			return nil, on
+		}
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: agent %q is not connected to this control plane", what, req.GetAgentId())
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, status.Errorf(codes.DeadlineExceeded, "%s: agent %q did not answer in time", what, id)

@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	watch := dispatch.NewWatch(rev)
 	disp := dispatch.New(st, watch, log)
-	replica := newReplica(lis.Addr().String())
+	replica := newReplica(advertise(cfg.Advertise, lis.Addr()))
 	if err := st.ReplicaBeats(ctx, replica); err != nil {
 		return fmt.Errorf("register this replica: %w", err)
 	}
@@ -122,7 +122,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	authz := auth.New(st, revoked, log)
-	srv := grpc.NewServer(append(interceptors(met, authz, log),
+	fwd := api.NewForwarder(replica.ID, ca.Pool())
+	defer fwd.Close()
+	srv := grpc.NewServer(append(interceptors(met, authz, fwd, log),
 		grpc.Creds(credentials.NewTLS(tlsConf)),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		grpc.MaxSendMsgSize(maxMessageBytes),

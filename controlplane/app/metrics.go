@@ -110,14 +110,19 @@ func (m *metrics) observe(method string, start time.Time, err error) {
 // not nil (first, so that refused calls count too, with the code the
 // client gets), then the rule for a database that cannot be reached (which
 // logs to log), then the refusal of unknown fields, then the naming of
-// each request's caller as the author of its changes.
-func interceptors(m *metrics, a *auth.Authorizer, log *slog.Logger) []grpc.ServerOption {
+// each request's caller as the author of its changes, and last, next to
+// the handlers, the forwarding of calls for agents another replica holds
+// (when fwd is not nil).
+func interceptors(m *metrics, a *auth.Authorizer, fwd *api.Forwarder, log *slog.Logger) []grpc.ServerOption {
 	dbUnary, dbStream := api.DatabaseErrors(log)
 	authUnary, authStream := a.Interceptors()
 	// Who calls is checked first: a caller with no right learns nothing of
 	// the request's faults.
 	unary := []grpc.UnaryServerInterceptor{authUnary, dbUnary, api.RejectUnknownFields, api.Authors}
 	stream := []grpc.StreamServerInterceptor{authStream, dbStream}
+	if fwd != nil {
+		unary = append(unary, fwd.Unary)
+	}
 	if m != nil {
 		unary = append([]grpc.UnaryServerInterceptor{m.unary}, unary...)
 		stream = append([]grpc.StreamServerInterceptor{m.stream}, stream...)

@@ -105,7 +105,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec := newSecureSetup(t, st, "a1")
-	srv := grpc.NewServer(append(interceptors(met, sec.authz, slog.New(slog.DiscardHandler)), sec.creds)...)
+	srv := grpc.NewServer(append(interceptors(met, sec.authz, nil, slog.New(slog.DiscardHandler)), sec.creds)...)
 	api.New(st, watch, disp, api.Options{InvokeTimeout: time.Minute}, log).Register(srv)
 	agentv1.RegisterAgentServiceServer(srv, disp)
 	go func() { _ = srv.Serve(lis) }()

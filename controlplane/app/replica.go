@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -57,4 +58,17 @@ func beat(ctx context.Context, st replicaStore, r store.Replica, log *slog.Logge
 		case <-t.C:
 		}
 	}
+}
+
+// advertise is the address other replicas reach this one at: --advertise,
+// with the port the listener got when it asked for any (port 0).
+func advertise(configured string, bound net.Addr) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil || port != "0" {
+		return configured
+	}
+	if _, p, err := net.SplitHostPort(bound.String()); err == nil {
+		port = p
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -20,6 +20,9 @@ import (
 type Config struct {
 	// Listen is the gRPC address for weftctl, grpcurl and agents.
 	Listen string
+	// Advertise is where other replicas reach this one, host:port: they
+	// forward to it the commands for the agents it holds.
+	Advertise string
 	// DB names the database: sqlite:PATH or mysql:DSN.
 	DB string
 	// LogFormat is text or json.
@@ -136,6 +139,7 @@ func Parse(args []string) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("weft-controlplane", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", env("WEFT_LISTEN", "127.0.0.1:7400"), "gRPC listen address (env WEFT_LISTEN)")
+	fs.StringVar(&c.Advertise, "advertise", env("WEFT_ADVERTISE", ""), "address other replicas reach this one at, host:port, a name its certificate carries (--tls-hosts); default --listen, or this host's name and --listen's port when --listen is on every interface (env WEFT_ADVERTISE)")
 	fs.StringVar(&c.DB, "db", env("WEFT_DB", "sqlite:weft.db"), "database: sqlite:PATH or mysql:USER:PASS@tcp(HOST:PORT)/DB (env WEFT_DB)")
 	fs.StringVar(&c.LogFormat, "log-format", env("WEFT_LOG_FORMAT", "text"), "log format: text or json (env WEFT_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("WEFT_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env WEFT_LOG_LEVEL)")
@@ -176,6 +180,12 @@ func Parse(args []string) (Config, error) {
 		return Config{}, err
 	}
 	c.TLSHosts = tlsHosts(hosts, c.Listen)
+	if c.Advertise == "" {
+		c.Advertise = advertised(c.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+		return Config{}, fmt.Errorf("--advertise %q: want host:port", c.Advertise)
+	}
 	return c, c.validate()
 }
 
@@ -212,6 +222,22 @@ func (c Config) validate() error {
 		return fmt.Errorf("--agent-cert-ttl %s: want 1m to 5 years", c.AgentCertTTL)
 	}
 	return nil
+}
+
+// advertised is the address other replicas reach a replica listening on
+// listen at: listen, or this host's name and listen's port when listen is
+// on every interface.
+func advertised(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			return net.JoinHostPort(name, port)
+		}
+	}
+	return listen
 }
 
 // tlsHosts is the list --tls-hosts gives, or the default: the local names,

@@ -40,6 +40,8 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("replicas holding the agents: %v; want every one on the replica the agents were given first", before)
 	}
 
+	commandsThroughTheOtherReplica(t, e, second, "agent-1")
+
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	stats := &loadStats{}
@@ -59,6 +61,15 @@ func TestFailover(t *testing.T) {
 	killed := time.Now()
 	first.Kill()
 	doomed.Kill()
+	// A command for an agent whose replica is gone fails, naming it.
+	for _, args := range [][]string{
+		{"agent", "logs", "agent-doomed"},
+		{"invoke", exampleService, "--data", adaInput, "--agent", "agent-doomed"},
+	} {
+		if r := testenv.Ctl(t, second, args...); r.ExitCode == 0 || !strings.Contains(r.Stderr, "agent-doomed") {
+			t.Errorf("weftctl %s with the agent's replica killed: want a failure naming the agent; got %s", strings.Join(args, " "), r)
+		}
+	}
 	e.cp = second
 	var created adminv1.CreateChannelResponse
 	testenv.CtlJSON(t, second, &created, "channel", "create", "after-failover",
@@ -116,4 +127,44 @@ func replicasOf(t *testing.T, cp *testenv.ControlPlane) map[string]string {
 		}
 	}
 	return out
+}
+
+// commandsThroughTheOtherReplica issues, through cp, a replica that does
+// not hold the agent id, every command that the agent itself answers: cp
+// forwards each to the replica that holds it.
+func commandsThroughTheOtherReplica(t *testing.T, e *env, cp *testenv.ControlPlane, id string) {
+	t.Helper()
+	agent := e.agents[0]
+	for _, a := range e.agents {
+		if a.ID == id {
+			agent = a
+		}
+	}
+	ctl := func(args ...string) testenv.Result {
+		t.Helper()
+		r := testenv.Ctl(t, cp, args...)
+		if r.ExitCode != 0 {
+			t.Errorf("weftctl %s through the other replica: %s", strings.Join(args, " "), r)
+		}
+		return r
+	}
+	ctl("outgoing", "create", "self", "--address", "http://"+agent.HTTPAddr)
+	ctl("job", "create", "greet", "--service", exampleService, "--type", "interval", "--every", "1h", "--payload", adaInput, "--inactive")
+	e.sync(t)
+
+	if r := ctl("invoke", exampleService, "--data", adaInput, "--agent", id); !strings.Contains(r.Stdout, e.greeting) {
+		t.Errorf("invoke --agent %s through the other replica: want %q; got %s", id, e.greeting, r)
+	}
+	if r := ctl("agent", "get", id); !strings.Contains(r.Stdout, examplePackage) {
+		t.Errorf("agent get %s through the other replica: want its loaded package %s; got %s", id, examplePackage, r)
+	}
+	ctl("agent", "logs", id)
+	ctl("agent", "backups", id)
+	ctl("debug", "failures", "--agent", id)
+	if r := ctl("outgoing", "ping", "self", "--agent", id); !strings.Contains(r.Stdout, agent.HTTPAddr) {
+		t.Errorf("outgoing ping --agent %s through the other replica: want its address; got %s", id, r)
+	}
+	if r := ctl("job", "run", "greet", "--agent", id); !strings.Contains(r.Stdout, id) {
+		t.Errorf("job run --agent %s through the other replica: want a run on it; got %s", id, r)
+	}
 }
