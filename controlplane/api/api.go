@@ -41,6 +41,9 @@ type Options struct {
 	CA *pki.CA
 	// Revocations learns at once of the agents revoked here; nil for none.
 	Revocations *auth.Revocations
+	// Peers reaches the other replicas, for fleet-wide reads; nil asks
+	// only the agents of this replica.
+	Peers *Forwarder
 }
 
 // Store is what the admin API needs of the control plane's store: what

@@ -60,7 +60,7 @@ func NewForwarder(self string, roots *x509.CertPool) *Forwarder {
 func (f *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
 	var on *OnReplica
-	if err == nil || !errors.As(err, &on) || on.Replica == f.self || len(metadata.ValueFromIncomingContext(ctx, forwardedBy)) > 0 {
+	if err == nil || !errors.As(err, &on) || on.Replica == f.self || forwarded(ctx) {
 		return resp, err
 	}
 	reply, ferr := newReply(info.FullMethod)
@@ -71,17 +71,42 @@ func (f *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	if ferr != nil {
 		return nil, status.Errorf(codes.Unavailable, "%s; it cannot be reached: %v", on.st.Message(), ferr)
 	}
-	out := metadata.Pairs(forwardedBy, f.self)
-	for _, a := range metadata.ValueFromIncomingContext(ctx, "authorization") {
-		out.Append("authorization", a)
-	}
-	if ferr := conn.Invoke(metadata.NewOutgoingContext(ctx, out), info.FullMethod, req, reply); ferr != nil {
+	if ferr := conn.Invoke(f.outgoing(ctx), info.FullMethod, req, reply); ferr != nil {
 		if status.Code(ferr) == codes.Unavailable {
 			return nil, status.Errorf(codes.Unavailable, "%s; it cannot be reached: %s", on.st.Message(), status.Convert(ferr).Message())
 		}
 		return nil, ferr
 	}
 	return reply, nil
+}
+
+// outgoing is ctx for a call to another replica: the caller's token, and
+// the mark of a forwarded call.
+func (f *Forwarder) outgoing(ctx context.Context) context.Context {
+	out := metadata.Pairs(forwardedBy, f.self)
+	for _, a := range metadata.ValueFromIncomingContext(ctx, "authorization") {
+		out.Append("authorization", a)
+	}
+	return metadata.NewOutgoingContext(ctx, out)
+}
+
+// Call calls method on the replica at address with the caller's token,
+// as a forwarded call: that replica answers for its own agents only.
+func (f *Forwarder) Call(ctx context.Context, address, method string, req, reply proto.Message) error {
+	conn, err := f.conn(address)
+	if err != nil {
+		return err
+	}
+	return conn.Invoke(f.outgoing(ctx), method, req, reply)
+}
+
+// Self is this replica's id.
+func (f *Forwarder) Self() string { return f.self }
+
+// forwarded says whether the call of ctx was forwarded by another
+// replica.
+func forwarded(ctx context.Context) bool {
+	return len(metadata.ValueFromIncomingContext(ctx, forwardedBy)) > 0
 }
 
 // conn is the connection to the replica at address, made once.

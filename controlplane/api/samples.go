@@ -41,7 +41,8 @@ func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 		}
 		ids = []string{id}
 	}
-	if len(ids) == 0 {
+	fleetWide := req.GetAgentId() == "" && !forwarded(ctx)
+	if len(ids) == 0 && !fleetWide {
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, dispatch.ErrNoAgent)
 	}
 	ctx, cancel := context.WithTimeout(ctx, samplesTimeout)
@@ -70,15 +71,80 @@ func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 		})
 	}
 	wg.Wait()
+	asked := len(ids)
+	if fleetWide {
+		asked += s.peerSamples(ctx, req, out)
+	}
+	if asked == 0 {
+		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, dispatch.ErrNoAgent)
+	}
 	slices.Sort(out.Unreachable)
 	slices.SortStableFunc(out.Samples, func(a, b *adminv1.Sample) int { return b.GetAt().AsTime().Compare(a.GetAt().AsTime()) })
 	if n := int(req.GetLimit()); n > 0 && len(out.Samples) > n {
 		out.Samples = out.Samples[:n]
 	}
-	if len(ids) == len(out.Unreachable) {
+	if len(out.Samples) == 0 && len(out.Unreachable) >= asked {
 		return nil, status.Errorf(codes.Unavailable, "%s: no agent answered: %v", what, out.Unreachable)
 	}
 	return out, nil
+}
+
+// peerSamples adds to out the samples of the agents the other live
+// replicas hold, asking each replica once for its own; the agents of a
+// replica that cannot be reached go to out.Unreachable, each named. It
+// returns how many agents it asked for.
+func (s *stats) peerSamples(ctx context.Context, req *adminv1.ListSamplesRequest, out *adminv1.ListSamplesResponse) int {
+	peers := s.opts.Peers
+	if peers == nil {
+		return 0
+	}
+	agents, err := s.store.ListAgents(ctx)
+	if err != nil {
+		out.Unreachable = append(out.Unreachable, fmt.Sprintf("the agents of other replicas: %v", err))
+		return 1
+	}
+	held := map[string][]string{} // replica -> its connected agents
+	for _, a := range agents {
+		if a.Connected && a.Replica != "" && a.Replica != peers.Self() {
+			held[a.Replica] = append(held[a.Replica], a.ID)
+		}
+	}
+	if len(held) == 0 {
+		return 0
+	}
+	replicas, err := s.store.ListReplicas(ctx)
+	if err != nil {
+		out.Unreachable = append(out.Unreachable, fmt.Sprintf("the agents of other replicas: %v", err))
+		return 1
+	}
+	asked := 0
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, r := range replicas {
+		ids := held[r.ID]
+		if len(ids) == 0 {
+			continue
+		}
+		asked += len(ids)
+		wg.Go(func() {
+			resp := &adminv1.ListSamplesResponse{}
+			err := peers.Call(ctx, r.Address, adminv1.StatsService_ListSamples_FullMethodName, req, resp)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				for _, id := range ids {
+					out.Unreachable = append(out.Unreachable, fmt.Sprintf("%s: its replica %q (at %s) cannot be reached: %s", id, r.ID, r.Address, status.Convert(err).Message()))
+				}
+				return
+			}
+			out.Samples = append(out.Samples, resp.GetSamples()...)
+			out.Unreachable = append(out.Unreachable, resp.GetUnreachable()...)
+		})
+	}
+	wg.Wait()
+	return asked
 }
 
 // sampleOut is an agent's invocation as the admin API shows it.

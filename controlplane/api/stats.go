@@ -28,6 +28,7 @@ type stats struct {
 // request for samples.
 type StatsStore interface {
 	agentReader
+	ListAgents(ctx context.Context) ([]store.Agent, error)
 	QueryStats(ctx context.Context, q store.StatsQuery) ([]store.StatsRow, error)
 	StatsRetention() store.StatsRetention
 }

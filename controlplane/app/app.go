@@ -107,7 +107,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	eval := validate.NewEvaluator(self, validate.EvalLimits{
 		CPU: cfg.EvalCPULimit, Memory: int64(cfg.EvalMemoryLimit) << 20, Timeout: cfg.DeployTimeout,
 	}, log)
-	admin := api.New(st, watch, disp, api.Options{Evaluator: eval, InvokeTimeout: cfg.InvokeTimeout, CA: ca, Revocations: revoked}, log)
+	fwd := api.NewForwarder(replica.ID, ca.Pool())
+	defer fwd.Close()
+	admin := api.New(st, watch, disp, api.Options{Evaluator: eval, InvokeTimeout: cfg.InvokeTimeout, CA: ca, Revocations: revoked, Peers: fwd}, log)
 
 	var (
 		met    *metrics
@@ -122,8 +124,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	authz := auth.New(st, revoked, log)
-	fwd := api.NewForwarder(replica.ID, ca.Pool())
-	defer fwd.Close()
 	srv := grpc.NewServer(append(interceptors(met, authz, fwd, log),
 		grpc.Creds(credentials.NewTLS(tlsConf)),
 		grpc.MaxRecvMsgSize(maxMessageBytes),

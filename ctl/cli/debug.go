@@ -69,9 +69,16 @@ every service's. Asks every connected agent, or --agent.`,
 				return err
 			}
 			if a.json() {
-				return a.printJSON(resp)
+				if err := a.printJSON(resp); err != nil {
+					return err
+				}
+			} else if err := a.printSamples(resp, which, verbose); err != nil {
+				return err
 			}
-			return a.printSamples(resp, which, verbose)
+			if n := len(resp.GetUnreachable()); n > 0 {
+				return fmt.Errorf("the list is partial: %d agent(s) not asked", n)
+			}
+			return nil
 		},
 	}
 	fl := cmd.Flags()

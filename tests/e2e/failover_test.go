@@ -61,10 +61,12 @@ func TestFailover(t *testing.T) {
 	killed := time.Now()
 	first.Kill()
 	doomed.Kill()
-	// A command for an agent whose replica is gone fails, naming it.
+	// A command for an agent whose replica is gone fails, naming it; so
+	// does a fleet-wide read, within the dead replica's lease.
 	for _, args := range [][]string{
 		{"agent", "logs", "agent-doomed"},
 		{"invoke", exampleService, "--data", adaInput, "--agent", "agent-doomed"},
+		{"debug", "failures"},
 	} {
 		if r := testenv.Ctl(t, second, args...); r.ExitCode == 0 || !strings.Contains(r.Stderr, "agent-doomed") {
 			t.Errorf("weftctl %s with the agent's replica killed: want a failure naming the agent; got %s", strings.Join(args, " "), r)
@@ -157,6 +159,14 @@ func commandsThroughTheOtherReplica(t *testing.T, e *env, cp *testenv.ControlPla
 	}
 	if r := ctl("agent", "get", id); !strings.Contains(r.Stdout, examplePackage) {
 		t.Errorf("agent get %s through the other replica: want its loaded package %s; got %s", id, examplePackage, r)
+	}
+	// The fleet-wide list of failures, asked of a replica that holds no
+	// agent, asks the other replica's agents (with none asked, it would
+	// fail: no agent is connected).
+	var failures adminv1.ListSamplesResponse
+	testenv.CtlJSON(t, cp, &failures, "debug", "failures")
+	if len(failures.GetUnreachable()) > 0 {
+		t.Errorf("debug failures through the other replica: not asked %v; want every agent asked", failures.GetUnreachable())
 	}
 	ctl("agent", "logs", id)
 	ctl("agent", "backups", id)
