@@ -100,6 +100,32 @@ func (f *Forwarder) Call(ctx context.Context, address, method string, req, reply
 	return conn.Invoke(f.outgoing(ctx), method, req, reply)
 }
 
+// Stream opens the server stream method on the replica at address with
+// req, as a forwarded call, and waits for its header: an error means the
+// replica did not start it. A nil header means the stream ended at once;
+// its first RecvMsg says why.
+func (f *Forwarder) Stream(ctx context.Context, address, method string, req proto.Message) (grpc.ClientStream, metadata.MD, error) {
+	conn, err := f.conn(address)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := conn.NewStream(f.outgoing(ctx), &grpc.StreamDesc{ServerStreams: true}, method)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cs.SendMsg(req); err != nil {
+		return nil, nil, err
+	}
+	if err := cs.CloseSend(); err != nil {
+		return nil, nil, err
+	}
+	md, err := cs.Header()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cs, md, nil
+}
+
 // Self is this replica's id.
 func (f *Forwarder) Self() string { return f.self }
 

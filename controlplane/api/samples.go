@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -98,21 +99,7 @@ func (s *stats) peerSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 	if peers == nil {
 		return 0
 	}
-	agents, err := s.store.ListAgents(ctx)
-	if err != nil {
-		out.Unreachable = append(out.Unreachable, fmt.Sprintf("the agents of other replicas: %v", err))
-		return 1
-	}
-	held := map[string][]string{} // replica -> its connected agents
-	for _, a := range agents {
-		if a.Connected && a.Replica != "" && a.Replica != peers.Self() {
-			held[a.Replica] = append(held[a.Replica], a.ID)
-		}
-	}
-	if len(held) == 0 {
-		return 0
-	}
-	replicas, err := s.store.ListReplicas(ctx)
+	held, replicas, err := s.otherReplicas(ctx)
 	if err != nil {
 		out.Unreachable = append(out.Unreachable, fmt.Sprintf("the agents of other replicas: %v", err))
 		return 1
@@ -145,6 +132,26 @@ func (s *stats) peerSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 	}
 	wg.Wait()
 	return asked
+}
+
+// otherReplicas are the live replicas other than this one, and the ids of
+// the connected agents each holds.
+func (s *stats) otherReplicas(ctx context.Context) (map[string][]string, []store.Replica, error) {
+	agents, err := s.store.ListAgents(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	held := map[string][]string{} // replica -> its connected agents
+	for _, a := range agents {
+		if a.Connected && a.Replica != "" && a.Replica != s.opts.Peers.Self() {
+			held[a.Replica] = append(held[a.Replica], a.ID)
+		}
+	}
+	if len(held) == 0 {
+		return held, nil, nil
+	}
+	replicas, err := s.store.ListReplicas(ctx)
+	return held, replicas, err
 }
 
 // sampleOut is an agent's invocation as the admin API shows it.

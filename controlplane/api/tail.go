@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/controlplane/dispatch"
@@ -13,8 +16,14 @@ import (
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
 
-// Tail streams the invocations of the agents connected to this replica
-// (or of one) until the caller hangs up.
+// tailMissing is the header of a tail that names the agents it does not
+// cover, each with why: it is sent at the start of every tail.
+const tailMissing = "weft-tail-missing"
+
+// Tail streams the invocations of every connected agent (or of one) until
+// the caller hangs up: those connected to this replica, and those of the
+// other live replicas, which relay theirs. The header names the agents not
+// tailed.
 func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailServer) error {
 	ctx := stream.Context()
 	const what = "tail"
@@ -22,15 +31,33 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 	if id := req.GetAgentId(); id != "" {
 		ids = []string{id}
 	}
+	fleetWide := len(ids) == 0 && !forwarded(ctx) && s.opts.Peers != nil
 	filter := &agentv1.TailCommand{Service: req.GetService(), Channel: req.GetChannel(), Samples: req.GetSamples()}
 	batches, failed, err := s.dispatch.Tail(ctx, ids, filter)
+	var missing []string
+	peers := make(chan *adminv1.TailResponse)
 	switch {
-	case errors.Is(err, dispatch.ErrNoAgent):
-		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	case len(ids) == 1 && errors.Is(failed[ids[0]], dispatch.ErrNotConnected):
-		return notConnected(ctx, s.store, what, ids[0])
-	case err != nil:
+		on := elsewhere(ctx, s.store, what, ids[0])
+		if on == nil || forwarded(ctx) || s.opts.Peers == nil {
+			return notConnected(ctx, s.store, what, ids[0])
+		}
+		notTailed, err := s.relayTail(ctx, on.Address, req, peers)
+		if err != nil {
+			return status.Errorf(codes.Unavailable, "%s; it cannot be reached: %v", on.Error(), status.Convert(err).Message())
+		}
+		failed, missing = nil, notTailed
+	case errors.Is(err, dispatch.ErrNoAgent) && !fleetWide:
 		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
+	case err != nil && !errors.Is(err, dispatch.ErrNoAgent):
+		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
+	}
+	if fleetWide {
+		asked, notTailed := s.peerTails(ctx, req, peers)
+		missing = append(missing, notTailed...)
+		if asked == 0 && errors.Is(err, dispatch.ErrNoAgent) {
+			return status.Errorf(codes.Unavailable, "%s: %v", what, err)
+		}
 	}
 	s.log.Info("tail started", "service", req.GetService(), "channel", req.GetChannel(), "agent", req.GetAgentId(),
 		"failed", len(failed), "caller", caller(ctx))
@@ -38,21 +65,23 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 	for id, err := range failed {
 		// The tail runs on the others; say which are missing.
 		s.log.Warn("an agent did not start the tail", "agent", id, "err", err)
+		missing = append(missing, fmt.Sprintf("%s (%v)", id, err))
 	}
-	if len(failed) > 0 {
-		var missing []string
-		for id, err := range failed {
-			missing = append(missing, fmt.Sprintf("%s (%v)", id, err))
-		}
-		md := strings.Join(missing, "; ")
-		if err := stream.SendHeader(map[string][]string{"weft-tail-missing": {md}}); err != nil {
-			return err
-		}
+	md := metadata.MD{}
+	if len(missing) > 0 {
+		md.Set(tailMissing, strings.Join(missing, "; "))
+	}
+	if err := stream.SendHeader(md); err != nil {
+		return err
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case r := <-peers:
+			if err := stream.Send(r); err != nil {
+				return err
+			}
 		case b := <-batches:
 			if dropped := b.Events.GetDropped(); dropped > 0 || b.Dropped > 0 {
 				n := dropped + b.Dropped // left out by the agent, and by this replica
@@ -67,4 +96,72 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 			}
 		}
 	}
+}
+
+// peerTails starts the tail on each other live replica that holds agents,
+// relaying what they send to out until ctx ends. It returns how many
+// agents those replicas hold, and the agents not tailed, each with why.
+func (s *stats) peerTails(ctx context.Context, req *adminv1.TailRequest, out chan<- *adminv1.TailResponse) (int, []string) {
+	held, replicas, err := s.otherReplicas(ctx)
+	if err != nil {
+		return 1, []string{fmt.Sprintf("the agents of other replicas (%v)", err)}
+	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		missing []string
+		asked   int
+	)
+	for _, r := range replicas {
+		ids := held[r.ID]
+		if len(ids) == 0 {
+			continue
+		}
+		asked += len(ids)
+		wg.Go(func() {
+			notTailed, err := s.relayTail(ctx, r.Address, req, out)
+			mu.Lock()
+			defer mu.Unlock()
+			missing = append(missing, notTailed...)
+			if err != nil {
+				for _, id := range ids {
+					missing = append(missing, fmt.Sprintf("%s (its replica %q at %s cannot be reached: %s)", id, r.ID, r.Address, status.Convert(err).Message()))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return asked, missing
+}
+
+// relayTail starts req's tail on the replica at address, and relays what
+// it sends to out until ctx or that stream ends. It returns once the tail
+// started there, with the agents that replica does not tail, or with why
+// it did not start.
+func (s *stats) relayTail(ctx context.Context, address string, req *adminv1.TailRequest, out chan<- *adminv1.TailResponse) ([]string, error) {
+	cs, md, err := s.opts.Peers.Stream(ctx, address, adminv1.StatsService_Tail_FullMethodName, req)
+	if err != nil {
+		return nil, err
+	}
+	if md == nil { // it ended at once: its status says why
+		return nil, cs.RecvMsg(&adminv1.TailResponse{})
+	}
+	go func() {
+		for {
+			r := &adminv1.TailResponse{}
+			if err := cs.RecvMsg(r); err != nil {
+				return
+			}
+			select {
+			case out <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var missing []string
+	for _, m := range md.Get(tailMissing) {
+		missing = append(missing, strings.Split(m, "; ")...)
+	}
+	return missing, nil
 }

@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,6 +171,8 @@ func commandsThroughTheOtherReplica(t *testing.T, e *env, cp *testenv.ControlPla
 	if len(failures.GetUnreachable()) > 0 {
 		t.Errorf("debug failures through the other replica: not asked %v; want every agent asked", failures.GetUnreachable())
 	}
+	tailThrough(t, cp, agent, "--agent", id)
+	tailThrough(t, cp, agent)
 	ctl("agent", "logs", id)
 	ctl("agent", "backups", id)
 	ctl("debug", "failures", "--agent", id)
@@ -176,5 +181,33 @@ func commandsThroughTheOtherReplica(t *testing.T, e *env, cp *testenv.ControlPla
 	}
 	if r := ctl("job", "run", "greet", "--agent", id); !strings.Contains(r.Stdout, id) {
 		t.Errorf("job run --agent %s through the other replica: want a run on it; got %s", id, r)
+	}
+}
+
+// tailThrough runs weftctl tail, with args, through cp until a request to
+// agent's channel shows in it.
+func tailThrough(t *testing.T, cp *testenv.ControlPlane, agent *testenv.Agent, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, testenv.Binary(t, testenv.CtlBinary), append([]string{"--addr", cp.Addr, "tail", "-o", "json"}, args...)...)
+	cmd.Env = cp.CtlEnviron()
+	var stdout, stderr testenv.LogBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = cmd.Wait()
+	}()
+	// A request shows in the tail a batch later: any request posted counts.
+	var cids []string
+	testenv.Await(t, reconnectTimeout, fmt.Sprintf("weftctl tail %s through the other replica shows a request to %s", strings.Join(args, " "), agent.ID), func() (bool, string) {
+		cids = append(cids, post(t, agent.URL(channelPath), adaInput, http.StatusOK))
+		out := stdout.String()
+		return slices.ContainsFunc(cids, func(cid string) bool { return strings.Contains(out, cid) }), out + stderr.String()
+	})
+	if strings.Contains(stderr.String(), "not tailing") {
+		t.Errorf("weftctl tail %s through the other replica: %s", strings.Join(args, " "), stderr.String())
 	}
 }
