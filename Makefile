@@ -33,8 +33,16 @@ FUZZTIME     ?=
 # this checks them all at once, not only the last; HEAD~1 when there is
 # none. Set it to compare with another, such as BREAKING_BASE=origin/main.
 BREAKING_BASE ?=
+# Where make install puts things: PREFIX/bin for the binaries, UNITDIR for
+# the systemd units (their ExecStart names PREFIX/bin), SYSCONFDIR/default
+# for the example environment files, which an existing file is never
+# replaced by. DESTDIR is prepended to each, for packaging.
+PREFIX       ?= /usr/local
+UNITDIR      ?= /etc/systemd/system
+SYSCONFDIR   ?= /etc
+DESTDIR      ?=
 
-.PHONY: help build run test fuzz proto generate check breaking clean
+.PHONY: help build run test fuzz proto generate check breaking clean install
 
 help: ## List the targets
 	@echo 'Usage: make TARGET'
@@ -46,6 +54,21 @@ build: ## Build bin/weft-controlplane, bin/weft-agent and bin/weftctl
 	$(GO) build -o $(BIN)/weft-controlplane ./controlplane
 	$(GO) build -o $(BIN)/weft-agent ./agent
 	$(GO) build -o $(BIN)/weftctl ./ctl
+
+install: build ## Install the binaries, the systemd units and example config (DESTDIR, PREFIX, UNITDIR, SYSCONFDIR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0755 $(BIN)/weft-controlplane $(BIN)/weft-agent $(BIN)/weftctl $(DESTDIR)$(PREFIX)/bin/
+	for u in weft-controlplane weft-agent; do \
+		sed 's|/usr/local/bin/|$(PREFIX)/bin/|g; s|/etc/default/|$(SYSCONFDIR)/default/|g' deploy/systemd/$$u.service > $(DESTDIR)$(UNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service && \
+		if [ -e $(DESTDIR)$(SYSCONFDIR)/default/$$u ]; then \
+			echo "kept $(DESTDIR)$(SYSCONFDIR)/default/$$u; the example is $(DESTDIR)$(SYSCONFDIR)/default/$$u.example"; \
+			install -m 0644 deploy/config/$$u.env $(DESTDIR)$(SYSCONFDIR)/default/$$u.example; \
+		else \
+			install -m 0644 deploy/config/$$u.env $(DESTDIR)$(SYSCONFDIR)/default/$$u; \
+		fi || exit 1; \
+	done
+	@echo 'installed; then: systemctl daemon-reload && systemctl enable --now weft-controlplane (and weft-agent on the edge hosts)'
 
 run: build ## Start a control plane and an agent serving the hello example (Ctrl-C stops)
 	@scripts/run.sh
