@@ -139,7 +139,9 @@ func (id *Identity) enrollOnce(ctx context.Context) error {
 	resp, err := agentv1.NewAgentServiceClient(conn).Enroll(callCtx, &agentv1.EnrollRequest{
 		JoinToken: id.cfg.JoinToken, AgentId: id.cfg.ID, CsrDer: csr,
 	})
-	if r := refused.Load(); r != nil {
+	// With several replicas, one may be refused and the next pass: the
+	// token went only to one that passed, and a call that succeeded did.
+	if r := refused.Load(); r != nil && err != nil {
 		return permanent("enroll at %s: %w; the join token was not sent", id.cfg.ControlPlane, *r)
 	}
 	if err != nil {

@@ -77,11 +77,18 @@ func (s *fleet) GetAgent(ctx context.Context, req *adminv1.GetAgentRequest) (*ad
 	}
 	out := &adminv1.GetAgentResponse{Agent: agentOut(a, rev)}
 	out.Inventory, out.InventoryError = s.inventory(ctx, a)
-	if out.Inventory == nil && !slices.Contains(s.dispatch.Connected(), a.ID) {
-		// Held by another replica: that one asks the agent.
-		if on := onReplica(ctx, s.store, fmt.Sprintf("get agent %q", a.ID), a); on != nil {
-			return nil, on
+	if out.Inventory != nil || slices.Contains(s.dispatch.Connected(), a.ID) || forwarded(ctx) || s.opts.Peers == nil {
+		return out, nil
+	}
+	// Held by another replica: that one asks the agent, and when it cannot
+	// be reached the stored record says why there is no inventory.
+	if on := s.onReplica(ctx, s.store, fmt.Sprintf("get agent %q", a.ID), a); on != nil {
+		resp := &adminv1.GetAgentResponse{}
+		err := s.opts.Peers.Call(ctx, on.Address, adminv1.FleetService_GetAgent_FullMethodName, req, resp)
+		if err == nil {
+			return resp, nil
 		}
+		out.InventoryError = fmt.Sprintf("replica %q (at %s) holds the agent and cannot be reached: %s", on.Replica, on.Address, status.Convert(err).Message())
 	}
 	return out, nil
 }
@@ -92,7 +99,7 @@ const inventoryTimeout = 5 * time.Second
 // inventory asks a connected agent what it runs now. It returns why not,
 // instead, when the agent cannot say.
 func (s *fleet) inventory(ctx context.Context, a store.Agent) (*adminv1.AgentInventory, string) {
-	if !a.Connected {
+	if !a.Connected && !slices.Contains(s.dispatch.Connected(), a.ID) {
 		return nil, "the agent is not connected"
 	}
 	ctx, cancel := context.WithTimeout(ctx, inventoryTimeout)
@@ -192,7 +199,7 @@ func (s *fleet) Invoke(ctx context.Context, req *adminv1.InvokeRequest) (*adminv
 	}}})
 	switch {
 	case errors.Is(err, dispatch.ErrNotConnected) && req.GetAgentId() != "":
-		if on := elsewhere(ctx, s.store, what, req.GetAgentId()); on != nil {
+		if on := s.elsewhere(ctx, s.store, what, req.GetAgentId()); on != nil {
 			return nil, on
 		}
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
@@ -284,7 +291,7 @@ func (s *fleet) ask(ctx context.Context, what, id string, cmd *agentv1.Command) 
 	_, res, err := s.dispatch.Run(ctx, id, cmd)
 	switch {
 	case errors.Is(err, dispatch.ErrNotConnected):
-		return nil, notConnected(ctx, s.store, what, id)
+		return nil, s.notConnected(ctx, s.store, what, id)
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, status.Errorf(codes.DeadlineExceeded, "%s: the agent did not answer in time", what)
 	case errors.Is(err, context.Canceled):
@@ -300,7 +307,7 @@ func (s *fleet) ask(ctx context.Context, what, id string, cmd *agentv1.Command) 
 // notConnected explains why an agent that is not connected to this replica
 // cannot answer what (which is read from the agent itself): it is unknown,
 // or it is offline (or on another replica).
-func notConnected(ctx context.Context, agents agentReader, what, id string) error {
+func (b *base) notConnected(ctx context.Context, agents agentReader, what, id string) error {
 	a, err := agents.GetAgent(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -308,7 +315,7 @@ func notConnected(ctx context.Context, agents agentReader, what, id string) erro
 	case store.Unavailable(err):
 		return storeError(what, err)
 	case err == nil && a.Connected && a.Replica != "":
-		if on := onReplica(ctx, agents, what, a); on != nil {
+		if on := b.onReplica(ctx, agents, what, a); on != nil {
 			return on
 		}
 		return status.Errorf(codes.FailedPrecondition, "%s: the agent is connected to replica %q of the control plane, not this one, and only the agent itself can answer", what, a.Replica)
@@ -322,7 +329,7 @@ func notConnected(ctx context.Context, agents agentReader, what, id string) erro
 
 // onReplica is the error of a call for agent a when a live replica holds
 // it, which Forwarder sends there; nil when none does.
-func onReplica(ctx context.Context, agents agentReader, what string, a store.Agent) *OnReplica {
+func (b *base) onReplica(ctx context.Context, agents agentReader, what string, a store.Agent) *OnReplica {
 	if !a.Connected || a.Replica == "" {
 		return nil
 	}
@@ -331,7 +338,7 @@ func onReplica(ctx context.Context, agents agentReader, what string, a store.Age
 		return nil
 	}
 	for _, r := range replicas {
-		if r.ID == a.Replica && r.Alive && r.Address != "" {
+		if r.ID == a.Replica && r.ID != b.self() && r.Alive && r.Address != "" {
 			return &OnReplica{Replica: r.ID, Address: r.Address, st: status.Newf(codes.FailedPrecondition,
 				"%s: agent %q is connected to replica %q of the control plane (at %s), not this one", what, a.ID, r.ID, r.Address)}
 		}
@@ -339,14 +346,22 @@ func onReplica(ctx context.Context, agents agentReader, what string, a store.Age
 	return nil
 }
 
+// self is this replica's id; "" when it knows no other replicas.
+func (b *base) self() string {
+	if b.opts.Peers == nil {
+		return ""
+	}
+	return b.opts.Peers.Self()
+}
+
 // elsewhere is the OnReplica error of a call for agent id when a live
 // replica other than this one holds it; nil otherwise.
-func elsewhere(ctx context.Context, agents agentReader, what, id string) *OnReplica {
+func (b *base) elsewhere(ctx context.Context, agents agentReader, what, id string) *OnReplica {
 	a, err := agents.GetAgent(ctx, id)
 	if err != nil {
 		return nil
 	}
-	return onReplica(ctx, agents, what, a)
+	return b.onReplica(ctx, agents, what, a)
 }
 
 // syncStatus compares what an agent applied with the current revision.

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -30,6 +32,9 @@ type OnReplica struct {
 
 func (e *OnReplica) Error() string              { return e.st.Message() }
 func (e *OnReplica) GRPCStatus() *status.Status { return e.st }
+
+// MaxMessageBytes bounds one gRPC message: a deploy carries source files.
+const MaxMessageBytes = 64 << 20
 
 // forwardedBy is the metadata key of a call one replica forwarded to
 // another: the first replica's id. A forwarded call is not forwarded
@@ -101,29 +106,34 @@ func (f *Forwarder) Call(ctx context.Context, address, method string, req, reply
 }
 
 // Stream opens the server stream method on the replica at address with
-// req, as a forwarded call, and waits for its header: an error means the
-// replica did not start it. A nil header means the stream ended at once;
-// its first RecvMsg says why.
-func (f *Forwarder) Stream(ctx context.Context, address, method string, req proto.Message) (grpc.ClientStream, metadata.MD, error) {
+// req, as a forwarded call, and waits for its header, at most within: an
+// error means the replica did not start it. A nil header means the stream
+// ended at once; its first RecvMsg says why. stop ends the stream.
+func (f *Forwarder) Stream(ctx context.Context, address, method string, req proto.Message, within time.Duration) (cs grpc.ClientStream, md metadata.MD, stop func(), err error) {
 	conn, err := f.conn(address)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	cs, err := conn.NewStream(f.outgoing(ctx), &grpc.StreamDesc{ServerStreams: true}, method)
+	sctx, stop := context.WithCancel(ctx)
+	if cs, err = conn.NewStream(f.outgoing(sctx), &grpc.StreamDesc{ServerStreams: true}, method); err == nil {
+		if err = cs.SendMsg(req); err == nil {
+			err = cs.CloseSend()
+		}
+	}
 	if err != nil {
-		return nil, nil, err
+		stop()
+		return nil, nil, nil, err
 	}
-	if err := cs.SendMsg(req); err != nil {
-		return nil, nil, err
+	late := time.AfterFunc(within, stop)
+	md, err = cs.Header()
+	if !late.Stop() {
+		err = fmt.Errorf("no answer within %v", within)
 	}
-	if err := cs.CloseSend(); err != nil {
-		return nil, nil, err
-	}
-	md, err := cs.Header()
 	if err != nil {
-		return nil, nil, err
+		stop()
+		return nil, nil, nil, err
 	}
-	return cs, md, nil
+	return cs, md, stop, nil
 }
 
 // Self is this replica's id.
@@ -142,7 +152,10 @@ func (f *Forwarder) conn(address string) (*grpc.ClientConn, error) {
 	if c := f.conns[address]; c != nil {
 		return c, nil
 	}
-	c, err := grpc.NewClient(address, grpc.WithTransportCredentials(f.creds))
+	c, err := grpc.NewClient(address, grpc.WithTransportCredentials(f.creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		// A replica that vanished is noticed by a tail relayed from it.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}))
 	if err != nil {
 		return nil, err
 	}

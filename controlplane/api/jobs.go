@@ -288,7 +288,7 @@ func (s *jobs) runTargets(ctx context.Context, j *adminv1.Job, agentID string) (
 	connected := s.dispatch.Connected()
 	if agentID != "" {
 		if !slices.Contains(connected, agentID) {
-			if on := elsewhere(ctx, s.store, fmt.Sprintf("run job %q", j.Name), agentID); on != nil {
+			if on := s.elsewhere(ctx, s.store, fmt.Sprintf("run job %q", j.Name), agentID); on != nil {
 				return nil, on
 			}
 			return nil, fmt.Errorf("agent %q is not connected to this control plane", agentID)

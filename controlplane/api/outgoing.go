@@ -158,7 +158,7 @@ func (s *outgoingConns) PingOutgoingConnection(ctx context.Context, req *adminv1
 	case errors.Is(err, dispatch.ErrNoAgent):
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: no agent is connected to this control plane to ping from", what)
 	case errors.Is(err, dispatch.ErrNotConnected):
-		if on := elsewhere(ctx, s.store, what, req.GetAgentId()); on != nil {
+		if on := s.elsewhere(ctx, s.store, what, req.GetAgentId()); on != nil {
 			return nil, on
 		}
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: agent %q is not connected to this control plane", what, req.GetAgentId())

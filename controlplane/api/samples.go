@@ -38,13 +38,26 @@ func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 	ids := s.dispatch.Connected()
 	if id := req.GetAgentId(); id != "" {
 		if !slices.Contains(ids, id) {
-			return nil, notConnected(ctx, s.store, what, id)
+			return nil, s.notConnected(ctx, s.store, what, id)
 		}
 		ids = []string{id}
 	}
 	fleetWide := req.GetAgentId() == "" && !forwarded(ctx)
 	if len(ids) == 0 && !fleetWide {
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, dispatch.ErrNoAgent)
+	}
+	// The other replicas are asked meanwhile, each within a budget of its
+	// own (it asks its agents within samplesTimeout), so that one slow
+	// agent here does not count their agents as unreachable.
+	peers, peersAsked := &adminv1.ListSamplesResponse{}, make(chan int, 1)
+	if fleetWide {
+		go func() {
+			pctx, cancel := context.WithTimeout(ctx, samplesTimeout+2*time.Second)
+			defer cancel()
+			peersAsked <- s.peerSamples(pctx, req, peers)
+		}()
+	} else {
+		peersAsked <- 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, samplesTimeout)
 	defer cancel()
@@ -72,10 +85,9 @@ func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 		})
 	}
 	wg.Wait()
-	asked := len(ids)
-	if fleetWide {
-		asked += s.peerSamples(ctx, req, out)
-	}
+	asked := len(ids) + <-peersAsked
+	out.Samples = append(out.Samples, peers.GetSamples()...)
+	out.Unreachable = append(out.Unreachable, peers.GetUnreachable()...)
 	if asked == 0 {
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, dispatch.ErrNoAgent)
 	}

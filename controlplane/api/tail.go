@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -15,6 +16,10 @@ import (
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
+
+// tailStartTimeout bounds starting a tail on another replica: it answers
+// once its own agents have started it (within their own bound).
+const tailStartTimeout = 10 * time.Second
 
 // tailMissing is the header of a tail that names the agents it does not
 // cover, each with why: it is sent at the start of every tail.
@@ -36,20 +41,22 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 	batches, failed, err := s.dispatch.Tail(ctx, ids, filter)
 	var missing []string
 	peers := make(chan *adminv1.TailResponse)
+	var relayEnded chan error // a single agent's tail, relayed: why it ended
 	switch {
 	case len(ids) == 1 && errors.Is(failed[ids[0]], dispatch.ErrNotConnected):
-		on := elsewhere(ctx, s.store, what, ids[0])
+		on := s.elsewhere(ctx, s.store, what, ids[0])
 		if on == nil || forwarded(ctx) || s.opts.Peers == nil {
-			return notConnected(ctx, s.store, what, ids[0])
+			return s.notConnected(ctx, s.store, what, ids[0])
 		}
-		notTailed, err := s.relayTail(ctx, on.Address, req, peers)
+		relayEnded = make(chan error, 1)
+		notTailed, err := s.relayTail(ctx, on.Address, req, peers, relayEnded)
 		if err != nil {
 			return status.Errorf(codes.Unavailable, "%s; it cannot be reached: %v", on.Error(), status.Convert(err).Message())
 		}
 		failed, missing = nil, notTailed
 	case errors.Is(err, dispatch.ErrNoAgent) && !fleetWide:
 		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
-	case err != nil && !errors.Is(err, dispatch.ErrNoAgent):
+	case err != nil && !errors.Is(err, dispatch.ErrNoAgent) && !fleetWide:
 		return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	}
 	if fleetWide {
@@ -82,6 +89,8 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 			if err := stream.Send(r); err != nil {
 				return err
 			}
+		case err := <-relayEnded:
+			return status.Errorf(codes.Unavailable, "%s: the replica that holds agent %q ended the tail: %s", what, ids[0], status.Convert(err).Message())
 		case b := <-batches:
 			if dropped := b.Events.GetDropped(); dropped > 0 || b.Dropped > 0 {
 				n := dropped + b.Dropped // left out by the agent, and by this replica
@@ -119,7 +128,7 @@ func (s *stats) peerTails(ctx context.Context, req *adminv1.TailRequest, out cha
 		}
 		asked += len(ids)
 		wg.Go(func() {
-			notTailed, err := s.relayTail(ctx, r.Address, req, out)
+			notTailed, err := s.relayTail(ctx, r.Address, req, out, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			missing = append(missing, notTailed...)
@@ -135,21 +144,30 @@ func (s *stats) peerTails(ctx context.Context, req *adminv1.TailRequest, out cha
 }
 
 // relayTail starts req's tail on the replica at address, and relays what
-// it sends to out until ctx or that stream ends. It returns once the tail
+// it sends to out until ctx or that stream ends; why it ended before ctx
+// goes to ended, when not nil, and to the log. It returns once the tail
 // started there, with the agents that replica does not tail, or with why
 // it did not start.
-func (s *stats) relayTail(ctx context.Context, address string, req *adminv1.TailRequest, out chan<- *adminv1.TailResponse) ([]string, error) {
-	cs, md, err := s.opts.Peers.Stream(ctx, address, adminv1.StatsService_Tail_FullMethodName, req)
+func (s *stats) relayTail(ctx context.Context, address string, req *adminv1.TailRequest, out chan<- *adminv1.TailResponse, ended chan<- error) ([]string, error) {
+	cs, md, stop, err := s.opts.Peers.Stream(ctx, address, adminv1.StatsService_Tail_FullMethodName, req, tailStartTimeout)
 	if err != nil {
 		return nil, err
 	}
 	if md == nil { // it ended at once: its status says why
+		defer stop()
 		return nil, cs.RecvMsg(&adminv1.TailResponse{})
 	}
 	go func() {
+		defer stop()
 		for {
 			r := &adminv1.TailResponse{}
 			if err := cs.RecvMsg(r); err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("a tail relayed from another replica ended", "replica", address, "err", err)
+					if ended != nil {
+						ended <- err
+					}
+				}
 				return
 			}
 			select {

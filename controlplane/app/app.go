@@ -37,9 +37,6 @@ import (
 // Version is the control plane's build version, set by the linker.
 var Version = "dev"
 
-// maxMessageBytes bounds one gRPC message: a deploy carries source files.
-const maxMessageBytes = 64 << 20
-
 // Run starts the control plane and blocks until ctx ends or a part fails.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	keyPath, err := cfg.SecretsKeyPath()
@@ -126,8 +123,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	authz := auth.New(st, revoked, log)
 	srv := grpc.NewServer(append(interceptors(met, authz, fwd, log),
 		grpc.Creds(credentials.NewTLS(tlsConf)),
-		grpc.MaxRecvMsgSize(maxMessageBytes),
-		grpc.MaxSendMsgSize(maxMessageBytes),
+		grpc.MaxRecvMsgSize(api.MaxMessageBytes),
+		grpc.MaxSendMsgSize(api.MaxMessageBytes),
 		// Agents ping every 30 s so that a dead edge link is noticed.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),

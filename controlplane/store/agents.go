@@ -116,16 +116,11 @@ func (s *sqlStore) AgentFailed(ctx context.Context, id string, revision int64, m
 // AgentGone records that the agent's stream with the replica ended,
 // unless another replica holds the agent now (it moved there first).
 func (s *sqlStore) AgentGone(ctx context.Context, id, replica string) error {
-	err := s.write(ctx, func(tx *gorm.DB) error {
-		var held []agentStreamRow
-		if err := tx.Where("agent_id = ?", id).Limit(1).Find(&held).Error; err != nil {
-			return err
-		}
-		if len(held) > 0 && held[0].ReplicaID != replica {
-			return nil
-		}
-		return tx.Model(&agentRow{}).Where("id = ?", id).Updates(map[string]any{"connected": false, "last_seen": now()}).Error
-	})
+	// One statement: a hello of another replica commits before it or
+	// after it, never between a read of the holder and the write.
+	other := s.w.Model(&agentStreamRow{}).Select("1").Where("agent_id = ? AND replica_id <> ?", id, replica)
+	err := s.w.WithContext(ctx).Model(&agentRow{}).Where("id = ? AND NOT EXISTS (?)", id, other).
+		Updates(map[string]any{"connected": false, "last_seen": now()}).Error
 	if err != nil {
 		return fmt.Errorf("agent %s gone: %w", id, err)
 	}
