@@ -152,8 +152,9 @@ type fakeCP struct {
 	ttl time.Duration
 
 	mu          sync.Mutex
-	down        bool // every call fails
-	reportsDown bool // Report fails
+	down        bool            // every call fails
+	cut         map[string]bool // agents whose calls fail, as if cut off by the network
+	reportsDown bool            // Report fails
 	leases      map[string]fakeLease
 	granted     map[string]string // job@firing → agent
 	claims      int
@@ -176,6 +177,16 @@ func (cp *fakeCP) setDown(down bool) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.down = down
+}
+
+// setCut cuts agent off from the control plane, or reconnects it.
+func (cp *fakeCP) setCut(agent string, cut bool) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.cut == nil {
+		cp.cut = map[string]bool{}
+	}
+	cp.cut[agent] = cut
 }
 
 func (cp *fakeCP) setReportsDown(down bool) {
@@ -219,19 +230,22 @@ func (a agentCP) Claim(_ context.Context, job string, at time.Time, cid string) 
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.claims++
-	if cp.down {
+	if cp.down || cp.cut[a.id] {
 		return Claim{}, errDown
 	}
-	key := fmt.Sprintf("%s@%d", job, at.UnixMilli())
-	if got, ok := cp.granted[key]; ok {
-		return Claim{Holder: got, Reason: "firing already granted"}, nil
-	}
+	// As the store does: the lease first (a refusal for another agent's
+	// lease says how long such a lease lasts), then the firing, which the
+	// claim may find already granted after it took the lease.
 	now := cp.clk.Now()
 	l := cp.leases[job]
 	if l.holder != "" && l.holder != a.id && now.Before(l.until) {
-		return Claim{Holder: l.holder, Reason: "lease held"}, nil
+		return Claim{Holder: l.holder, TTL: cp.ttl, Reason: "lease held"}, nil
 	}
 	cp.leases[job] = fakeLease{holder: a.id, until: now.Add(cp.ttl)}
+	key := fmt.Sprintf("%s@%d", job, at.UnixMilli())
+	if got, ok := cp.granted[key]; ok {
+		return Claim{Holder: a.id, Reason: "firing already granted to " + got}, nil
+	}
 	cp.granted[key] = a.id
 	return Claim{Granted: true, Holder: a.id, TTL: cp.ttl}, nil
 }
@@ -240,7 +254,7 @@ func (a agentCP) Renew(_ context.Context, jobs []string) ([]string, time.Duratio
 	cp := a.cp
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	if cp.down {
+	if cp.down || cp.cut[a.id] {
 		return nil, 0, errDown
 	}
 	now := cp.clk.Now()
@@ -259,7 +273,7 @@ func (a agentCP) Report(_ context.Context, runs []*agentv1.JobRun) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.reportCalls = append(cp.reportCalls, cp.clk.Now())
-	if cp.down || cp.reportsDown {
+	if cp.down || cp.reportsDown || cp.cut[a.id] {
 		return errDown
 	}
 	cp.reports = append(cp.reports, runs...)

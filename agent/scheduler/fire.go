@@ -69,18 +69,54 @@ func (s *Scheduler) done(f firing, result string) {
 }
 
 // claim asks the control plane for firing f. It returns "" when this agent
-// runs the firing, else why not: refused, missed or canceled. When the
-// control plane cannot be reached, the agent runs the firing only while
-// its lease is valid: nobody else can take the job over before it lapses.
+// runs the firing, else why not: refused, missed or canceled.
+//
+// A firing refused because another agent holds the lease, or not answered
+// because the control plane is out of reach, is claimed once more a lease
+// and a quarter later when that comes before the job's next firing. An
+// agent claims a firing only at its own firing time, so without this a
+// holder that died in the last lease before a firing would cost that
+// firing: its lease still blocks the others' claims then, and lapses
+// before the next. Claimed again, the firing goes to one of the others,
+// late by about a lease; a live holder has claimed it by then, and the
+// second claim is refused like the first.
 func (s *Scheduler) claim(ctx context.Context, f firing, cid string) string {
+	result, again := s.claimOnce(ctx, f, cid, true)
+	if again.IsZero() {
+		return result
+	}
+	t := s.clock.NewTimer(again.Sub(s.clock.Now()))
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return "canceled"
+	case <-t.C():
+	}
+	if !s.current(f) {
+		return result // paused, edited or removed meanwhile
+	}
+	result, _ = s.claimOnce(ctx, f, cid, false)
+	return result
+}
+
+// claimOnce claims firing f once. It returns "" when this agent runs the
+// firing, else why not; again is when to claim it once more (zero: never),
+// which only a first claim may ask for. When the control plane cannot be
+// reached, the agent runs the firing only while its lease is valid, since
+// nobody else can take the job over before it lapses, and only when no
+// other agent may claim the firing again after that: this agent's run
+// would not be recorded, so a second claim could be granted and run it
+// twice.
+func (s *Scheduler) claimOnce(ctx context.Context, f firing, cid string, first bool) (result string, again time.Time) {
 	name := f.job.GetName()
 	sent := s.clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
 	c, err := s.coord.Claim(cctx, name, f.at, cid)
 	cancel()
 	if ctx.Err() != nil {
-		return "canceled"
+		return "canceled", time.Time{}
 	}
+	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -93,18 +129,96 @@ func (s *Scheduler) claim(ctx context.Context, f firing, cid string) string {
 			default:
 			}
 		}
-		return ""
+		if !first {
+			s.log.Info("firing granted on its second claim: running it late", "job", name, "scheduled_at", f.at, "late_by", now.Sub(f.at))
+		}
+		return "", time.Time{}
 	case err == nil:
 		delete(s.leases, name)
+		ttl := c.TTL
+		if ttl <= 0 {
+			ttl = s.ttl
+		}
+		// Only another agent's lease may lapse by itself; the other
+		// refusals (the firing already run, the job paused or not for
+		// this agent) stand.
+		if first && c.Holder != "" && c.Holder != s.agentID {
+			if at, ok := againAt(f, sent, now, ttl); ok {
+				s.log.Debug("firing left to the lease holder; claiming it again in case the holder died", "job", name, "scheduled_at", f.at,
+					"holder", c.Holder, "again_at", at)
+				return "refused", at
+			}
+		}
 		s.log.Debug("firing left to another agent", "job", name, "scheduled_at", f.at, "holder", c.Holder, "reason", c.Reason)
-		return "refused"
+		return "refused", time.Time{}
 	}
-	if until, ok := s.leases[name]; ok && s.clock.Now().Before(until) {
+	until, held := s.leases[name]
+	held = held && now.Before(until)
+	if held && !mayBeClaimedAgain(f, s.ttl) {
 		s.log.Info("control plane unreachable: running the firing on this agent's lease", "job", name, "scheduled_at", f.at, "lease_until", until, "err", err)
-		return ""
+		return "", time.Time{}
+	}
+	if first {
+		if at, ok := againAt(f, sent, now, s.ttl); ok {
+			s.log.Info("control plane unreachable: claiming the firing again later", "job", name, "scheduled_at", f.at, "again_at", at, "err", err)
+			return "missed", at
+		}
+	}
+	if held {
+		s.log.Warn("firing missed: control plane unreachable, and another agent may still take the firing over once this agent's lease lapses",
+			"job", name, "scheduled_at", f.at, "lease_until", until, "err", err)
+		return "missed", time.Time{}
 	}
 	s.log.Warn("firing missed: control plane unreachable and this agent holds no valid lease", "job", name, "scheduled_at", f.at, "err", err)
-	return "missed"
+	return "missed", time.Time{}
+}
+
+// current reports whether firing f's job is still scheduled here with the
+// definition f was fired from.
+func (s *Scheduler) current(f firing) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.jobs[f.job.GetName()]
+	return e != nil && e.job == f.job
+}
+
+// claimAgainAfter is how long after a claim that was not granted an agent
+// claims the firing again: a lease, which a holder that died before the
+// firing cannot have renewed since, and a quarter more for clocks that run
+// at different rates and for a holder that died just after that claim.
+func claimAgainAfter(ttl time.Duration) time.Duration { return ttl + ttl/4 }
+
+// mayBeClaimedAgain reports whether some agent may claim firing f again
+// (see againAt), for leases of ttl: whether a claim a lease and a quarter
+// after the firing still comes before the job's next firing. It looks at
+// the firing time, not when a claim was sent, so it holds whenever againAt
+// does on any agent.
+func mayBeClaimedAgain(f firing, ttl time.Duration) bool {
+	if ttl <= 0 {
+		return false
+	}
+	next, ok := f.sched.Next(f.at)
+	return !ok || f.at.Add(claimAgainAfter(ttl)).Before(next)
+}
+
+// againAt returns when to claim firing f again after a claim sent at sent
+// was not granted (answered at now), for leases of ttl, and false when it
+// is not to be claimed again: it is not a scheduled firing (a recovery
+// one is old already), the lease is unknown, or the time would not come
+// before the job's next firing, whose claim takes over then. Keeping it
+// before the next firing keeps the job's runs in order.
+func againAt(f firing, sent, now time.Time, ttl time.Duration) (time.Time, bool) {
+	if ttl <= 0 || f.trigger != TriggerSchedule {
+		return time.Time{}, false
+	}
+	at := sent.Add(claimAgainAfter(ttl))
+	if at.Before(now) {
+		at = now
+	}
+	if next, ok := f.sched.Next(f.at); ok && !at.Before(next) {
+		return time.Time{}, false
+	}
+	return at, true
 }
 
 // leaseUntil is how long a lease granted on a request sent at sent may be

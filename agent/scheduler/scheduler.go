@@ -35,9 +35,12 @@ type Invoker interface {
 // Claim is the control plane's answer to a claim of one firing.
 type Claim struct {
 	Granted bool
-	Holder  string        // the lease holder after the claim
-	TTL     time.Duration // how long the lease lasts from the request, when granted
-	Reason  string        // why the claim was refused
+	Holder  string // the lease holder after the claim
+	// TTL is how long a lease lasts from the request: the one granted, or,
+	// on a refusal, the longest the lease that blocked it can still last
+	// unless its holder renews it. Zero when the control plane does not say.
+	TTL    time.Duration
+	Reason string // why the claim was refused
 }
 
 // Coordinator is the control plane as the scheduler sees it.
@@ -128,6 +131,7 @@ type entry struct {
 
 type firing struct {
 	job     *adminv1.Job
+	sched   jobspec.Schedule // job's, to tell when its next firing comes
 	at      time.Time
 	trigger string
 }
@@ -252,7 +256,7 @@ func (s *Scheduler) queueMissed(e *entry, now time.Time) {
 	}
 	if at, ok := newest(e.sched, last, now); ok {
 		s.log.Info("running a firing missed while the agent was down", "job", e.job.GetName(), "scheduled_at", at)
-		s.pending = append(s.pending, firing{job: e.job, at: at, trigger: TriggerRecovery})
+		s.pending = append(s.pending, firing{job: e.job, sched: e.sched, at: at, trigger: TriggerRecovery})
 	}
 }
 
@@ -310,7 +314,7 @@ func (s *Scheduler) startDue(ctx context.Context) (wait time.Duration, asOf time
 	s.pending = nil
 	for len(s.queue) > 0 && !s.queue[0].next.After(now) {
 		e := s.queue[0]
-		due = append(due, firing{job: e.job, at: e.next, trigger: TriggerSchedule})
+		due = append(due, firing{job: e.job, sched: e.sched, at: e.next, trigger: TriggerSchedule})
 		s.advance(e, now)
 	}
 	wait = maxWait

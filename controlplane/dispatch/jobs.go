@@ -43,7 +43,11 @@ func (s *Server) ClaimFiring(ctx context.Context, req *agentv1.ClaimFiringReques
 		return nil, storeFailed("claim firing", err)
 	}
 	out := &agentv1.ClaimFiringResponse{Granted: c.Granted, Holder: c.Holder, Reason: c.Reason}
-	if c.Granted {
+	// Refused for another agent's lease, the claim learns how long that
+	// lease may still last unless renewed: the agent claims the firing
+	// again once it would have lapsed, so that a holder that died just
+	// before the firing does not cost it.
+	if c.Granted || c.Holder != "" && c.Holder != req.GetAgentId() {
 		out.LeaseTtlMs = ttl.Milliseconds()
 	}
 	return out, nil

@@ -216,20 +216,21 @@ func TestClaimAndRenewLeases(t *testing.T) {
 				at         time.Time
 				holder     string
 				reason     string
+				ttl        time.Duration // only a refusal for another agent's lease says how long it may last
 			}{
 				{"the same firing by another agent", "edge-2", "sweep", first, "edge-1",
-					`agent "edge-1" holds the lease of job "sweep" until 2026-05-06T07:08:39Z`},
+					`agent "edge-1" holds the lease of job "sweep" until 2026-05-06T07:08:39Z`, testLeaseTTL},
 				{"the same firing by the holder", "edge-1", "sweep", first, "edge-1",
-					`the firing at 2026-05-06T07:09:09Z was already run by agent "edge-1" (cid cid-1)`},
+					`the firing at 2026-05-06T07:09:09Z was already run by agent "edge-1" (cid cid-1)`, 0},
 				{"a job on every agent", "edge-1", "beat", first, "",
-					`job "beat" runs on every agent; it takes no claims`},
-				{"an unknown job", "edge-1", "ghost", first, "", `job "ghost" does not exist`},
+					`job "beat" runs on every agent; it takes no claims`, 0},
+				{"an unknown job", "edge-1", "ghost", first, "", `job "ghost" does not exist`, 0},
 			}
 			for _, tt := range refusals {
 				t.Run(tt.name, func(t *testing.T) {
 					res := h.claim(t, tt.agent, tt.job, tt.at, "cid-x")
-					if res.GetGranted() || res.GetLeaseTtlMs() != 0 || res.GetHolder() != tt.holder || res.GetReason() != tt.reason {
-						t.Fatalf("claim = %v; want refused, holder %q, reason %q", res, tt.holder, tt.reason)
+					if res.GetGranted() || res.GetLeaseTtlMs() != tt.ttl.Milliseconds() || res.GetHolder() != tt.holder || res.GetReason() != tt.reason {
+						t.Fatalf("claim = %v; want refused, holder %q, reason %q, lease_ttl_ms %d", res, tt.holder, tt.reason, tt.ttl.Milliseconds())
 					}
 				})
 			}

@@ -257,7 +257,13 @@ func typesFire(t *testing.T, e *env, w *witness, c createdJobs) {
 
 // onePlacementTakeover waits for more than 20 firings of the job placed
 // on one agent, killing its lease holder half way, and checks each firing
-// ran exactly once, with at most one missed around the takeover.
+// ran exactly once, with at most one missed around the takeover. With the
+// interval twice the lease, a firing is missed only when the holder died
+// between claiming it and running it; but the holder is killed at no
+// chosen moment of its interval, and a machine too slow to claim a firing
+// again within the interval misses it too, so the test allows one and
+// logs each missed firing with what the history says of it. (The agent's
+// scheduler tests kill the holder at chosen moments and allow none.)
 func onePlacementTakeover(t *testing.T, e *env, w *witness) {
 	var j adminv1.GetJobResponse
 	testenv.CtlJSON(t, e.cp, &j, "job", "get", "one")
@@ -282,16 +288,14 @@ func onePlacementTakeover(t *testing.T, e *env, w *witness) {
 	}
 	first, last := firings[0], firings[len(firings)-1]
 	missed := int(last.Sub(first)/time.Second) + 1 - len(firings)
+	gaps := missedFirings(t, e, one, first, last)
+	into := killedAt.Sub(first) % time.Second // how far into its interval the holder was killed
 	if missed > 1 {
-		var gaps []string
-		for at := first; at.Before(last); at = at.Add(time.Second) {
-			if _, ok := one[at]; !ok {
-				gaps = append(gaps, at.Format(time.StampMilli))
-			}
-		}
-		t.Errorf("job one missed %d firings between %s and %s (%s), want at most one (the takeover); killed at %s",
-			missed, first.Format(time.StampMilli), last.Format(time.StampMilli), strings.Join(gaps, ", "), killedAt.Format(time.StampMilli))
+		t.Errorf("job one missed %d firings between %s and %s (%s), want at most one (the takeover); killed at %s, %s into its interval",
+			missed, first.Format(time.StampMilli), last.Format(time.StampMilli), strings.Join(gaps, ", "), killedAt.Format(time.StampMilli), into)
 	}
+	t.Logf("job one: holder %s killed at %s, %s into its interval; missed firings: %d [%s]",
+		holder, killedAt.Format(time.StampMilli), into, missed, strings.Join(gaps, ", "))
 	var after []string
 	for _, at := range firings {
 		if at.After(killedAt.Add(2 * time.Second)) {
@@ -306,6 +310,30 @@ func onePlacementTakeover(t *testing.T, e *env, w *witness) {
 		t.Fatalf("lease after the takeover = %v, want another holder and a token of at least 2", l)
 	}
 	t.Logf("job one: %d firings, %d missed, new holder %s", len(firings), missed, j.GetJob().GetLease().GetAgentId())
+}
+
+// missedFirings lists the firings of job one from first to last that the
+// witness did not hear of, each with what the control plane's history
+// says of it: a firing the killed holder claimed and never ran shows its
+// agent and outcome unknown.
+func missedFirings(t *testing.T, e *env, heard map[time.Time][]tick, first, last time.Time) []string {
+	t.Helper()
+	var h adminv1.ListJobRunsResponse
+	testenv.CtlJSON(t, e.cp, &h, "job", "history", "one", "--limit", "1000")
+	var gaps []string
+	for at := first; at.Before(last); at = at.Add(time.Second) {
+		if _, ok := heard[at]; ok {
+			continue
+		}
+		what := "not claimed"
+		for _, r := range h.GetRuns() {
+			if r.GetTrigger() == "schedule" && r.GetScheduledAt().AsTime().Equal(at) {
+				what = fmt.Sprintf("claimed by %s, %s", r.GetAgentId(), r.GetOutcome())
+			}
+		}
+		gaps = append(gaps, at.Format(time.StampMilli)+" ("+what+")")
+	}
+	return gaps
 }
 
 // runMissed restarts the killed agent: the job with run_missed replays

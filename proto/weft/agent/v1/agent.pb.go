@@ -1762,7 +1762,9 @@ type ClaimFiringResponse struct {
 	Granted bool `protobuf:"varint,1,opt,name=granted,proto3" json:"granted,omitempty"`
 	// holder is the lease holder after the claim.
 	Holder string `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
-	// lease_ttl_ms is how long the lease lasts from the request, when granted.
+	// lease_ttl_ms is how long the lease lasts from the request: this agent's
+	// when granted, the holder's at most when refused for it (the agent
+	// claims the firing again once that may have lapsed).
 	LeaseTtlMs int64 `protobuf:"varint,3,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
 	// reason says why the claim was refused.
 	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
