@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/weft-dev/weft/agent/shared/settings"
 	"github.com/weft-dev/weft/controlplane/app"
 	"github.com/weft-dev/weft/controlplane/config"
 	"github.com/weft-dev/weft/controlplane/validate"
@@ -36,12 +38,32 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	log, err := cfg.Logger()
+	level := new(slog.LevelVar)
+	log, err := cfg.Logger(level)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reads the settings again: the log level changes at once, and
+	// the log says which other changes wait for a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		current := cfg.Settings
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				current = settings.Reload(func() (map[string]string, error) {
+					next, err := config.Parse(os.Args[1:])
+					return next.Settings, err
+				}, current, level, log)
+			}
+		}
+	}()
 	if err := app.Run(ctx, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

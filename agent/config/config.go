@@ -16,11 +16,15 @@ import (
 	"github.com/weft-dev/weft/agent/cpdial"
 	"github.com/weft-dev/weft/agent/identity"
 	"github.com/weft-dev/weft/agent/recent"
+	"github.com/weft-dev/weft/agent/shared/settings"
 	"github.com/weft-dev/weft/agent/state"
 )
 
 // Config is everything an agent needs to start.
 type Config struct {
+	// Settings are what every flag is set to, by name, from the settings
+	// file, the environment and the command line: SIGHUP compares them.
+	Settings map[string]string
 	// ID names the agent in the fleet.
 	ID string
 	// ControlPlane is the control plane's gRPC address, or several
@@ -163,9 +167,11 @@ func Parse(args []string) (Config, error) {
 	fs.DurationVar(&c.SlowThreshold, "slow-threshold", recent.DefaultSlowThreshold, "how long an invocation may take before the agent keeps it as slow, for a service that sets no sdk.SlowAfter")
 	fs.IntVar(&c.Workers, "workers", workers, "how many worker processes run the services; one that crashes is replaced while the others serve (env WEFT_WORKERS; default: one per four CPUs, at least 1)")
 	fs.StringVar(&workerMemory, "worker-memory-limit", workerMemory, "memory cap of each worker process, such as 512MiB or 2GiB; a worker past it ends and is replaced (env WEFT_WORKER_MEMORY_LIMIT; default: the host's memory, or the agent's cgroup limit, shared by the workers and the agent)")
-	if err := fs.Parse(args); err != nil {
+	values, err := settings.Parse(fs, args, "WEFT_AGENT_CONFIG")
+	if err != nil {
 		return Config{}, err
 	}
+	c.Settings = values
 	if c.Workers < 1 {
 		return Config{}, fmt.Errorf("--workers %d: at least 1", c.Workers)
 	}
@@ -271,13 +277,13 @@ func (c Config) Level() slog.Level {
 	return level
 }
 
-// Logger returns the slog logger the config asks for, writing to stderr.
-func (c Config) Logger() (*slog.Logger, error) {
-	var level slog.Level
+// Logger returns the slog logger the config asks for, writing to stderr,
+// at the level of level, which it sets: a SIGHUP may change it.
+func (c Config) Logger(level *slog.LevelVar) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	opts := &slog.HandlerOptions{Level: c.Level()}
+	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}

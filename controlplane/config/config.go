@@ -14,10 +14,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/weft-dev/weft/agent/shared/settings"
 )
 
 // Config is everything the control plane needs to start.
 type Config struct {
+	// Settings are what every flag is set to, by name, from the settings
+	// file, the environment and the command line: SIGHUP compares them.
+	Settings map[string]string
 	// Listen is the gRPC address for weftctl, grpcurl and agents.
 	Listen string
 	// Advertise is where other replicas reach this one, host:port: they
@@ -170,9 +175,11 @@ func Parse(args []string) (Config, error) {
 		}
 	}
 	fs.Var(&c.StatsRetention, "stats-retention", "how long statistics are kept per resolution, such as 1m=48h,1h=35d,1d=400d; those left out keep the default (env WEFT_STATS_RETENTION)")
-	if err := fs.Parse(args); err != nil {
+	values, err := settings.Parse(fs, args, "WEFT_CONTROLPLANE_CONFIG")
+	if err != nil {
 		return Config{}, err
 	}
+	c.Settings = values
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -275,9 +282,9 @@ func env(name, def string) string {
 	return def
 }
 
-// Logger returns the slog logger the config asks for, writing to stderr.
-func (c Config) Logger() (*slog.Logger, error) {
-	var level slog.Level
+// Logger returns the slog logger the config asks for, writing to stderr,
+// at the level of level, which it sets: a SIGHUP may change it.
+func (c Config) Logger(level *slog.LevelVar) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
