@@ -45,23 +45,10 @@ func run() error {
 	defer stop()
 	// SIGHUP reads the settings again: the log level changes at once, and
 	// the log says which other changes wait for a restart.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		current := cfg.Settings
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				current = settings.Reload(func() (map[string]string, error) {
-					next, err := config.Parse(os.Args[1:])
-					return next.Settings, err
-				}, current, level, log)
-			}
-		}
-	}()
+	settings.OnHangup(ctx, func() (map[string]string, error) {
+		next, err := config.Parse(os.Args[1:])
+		return next.Settings, err
+	}, cfg.Settings, level, log)
 	if err := app.Run(ctx, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -9,14 +9,17 @@
 package settings
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -172,6 +175,24 @@ func Diff(old, next map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// OnHangup reloads the settings (Reload) on each SIGHUP until ctx ends,
+// starting from current; a SIGHUP no longer ends the process.
+func OnHangup(ctx context.Context, parse func() (map[string]string, error), current map[string]string, level *slog.LevelVar, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				current = Reload(parse, current, level, log)
+			}
+		}
+	}()
 }
 
 // Reload is what a binary does on SIGHUP: it parses its settings again,
