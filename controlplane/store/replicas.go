@@ -10,7 +10,8 @@ import (
 )
 
 // ReplicaBeats records that the replica r is alive, registering it when
-// new; replicas call it every ReplicaBeat.
+// new; replicas call it every ReplicaBeat. It also forgets the replicas
+// silent for ReplicaForget, which died without removing themselves.
 func (s *sqlStore) ReplicaBeats(ctx context.Context, r Replica) error {
 	if r.ID == "" {
 		return errors.New("replica heartbeat: id is empty")
@@ -23,6 +24,9 @@ func (s *sqlStore) ReplicaBeats(ctx context.Context, r Replica) error {
 	}).Create(&row).Error
 	if err != nil {
 		return fmt.Errorf("replica %s heartbeat: %w", r.ID, err)
+	}
+	if err := s.w.WithContext(ctx).Where("heartbeat_at < ?", t.Add(-ReplicaForget)).Delete(&replicaRow{}).Error; err != nil {
+		return fmt.Errorf("replica %s heartbeat: forget the silent replicas: %w", r.ID, err)
 	}
 	return nil
 }

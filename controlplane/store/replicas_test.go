@@ -82,6 +82,17 @@ func TestReplicaLease(t *testing.T) {
 		}
 		want("its stream ended", "edge-1", false, "cp-2")
 
+		// A replica silent for an hour is forgotten at another's beat.
+		if err := store.AgeReplica(ctx, s, "cp-1", store.ReplicaForget+time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReplicaBeats(ctx, r2); err != nil {
+			t.Fatal(err)
+		}
+		if replicas, err := s.ListReplicas(ctx); err != nil || len(replicas) != 1 || replicas[0].ID != "cp-2" {
+			t.Fatalf("ListReplicas = %+v, %v; want cp-1 forgotten", replicas, err)
+		}
+
 		// A replica that stops cleanly leaves at once.
 		if err := s.ReplicaGone(ctx, "cp-2"); err != nil {
 			t.Fatal(err)

@@ -279,4 +279,6 @@ type Replica struct {
 const (
 	ReplicaBeat  = 2 * time.Second
 	ReplicaLease = 3 * ReplicaBeat
+	// ReplicaForget is how long a silent replica stays listed, as gone.
+	ReplicaForget = time.Hour
 )
