@@ -165,19 +165,13 @@ func New(addr string, id Identity, e Engine, s Saver, b *Backoff, log *slog.Logg
 // maxMessageBytes bounds one gRPC message: a snapshot carries source files.
 const maxMessageBytes = 64 << 20
 
+// unservedLimit is how many sessions in a row a replica may answer with
+// Unavailable, while connected, before the agent tries the next one: a
+// replica whose database is out of its reach answers, and cannot serve.
+const unservedLimit = 3
+
 // Run keeps the agent connected until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
-	conn, err := cpdial.Dial(c.addr, c.backoff.max,
-		grpc.WithTransportCredentials(c.creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-	)
-	if err != nil {
-		return fmt.Errorf("control plane %s: %w", c.addr, err)
-	}
-	defer conn.Close()
-	api := agentv1.NewAgentServiceClient(conn)
-	c.api.Store(api)
 	// Writes to the state directory are retried with or without a
 	// control plane: a restart while it is away serves what is on disk.
 	retryCtx, stopRetry := context.WithCancel(ctx)
@@ -190,6 +184,30 @@ func (c *Client) Run(ctx context.Context) error {
 		stopRetry()
 		<-retried
 	}()
+	for addrs := c.addr; ; addrs = cpdial.Rotate(addrs) {
+		if err := c.runOn(ctx, addrs); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// runOn keeps the agent connected through one connection to the replicas
+// addrs names, until ctx ends or, with several replicas, the one it is
+// connected to answers but cannot serve: then it returns nil, for the
+// next to be tried first.
+func (c *Client) runOn(ctx context.Context, addrs string) error {
+	conn, err := cpdial.Dial(addrs, c.backoff.max,
+		grpc.WithTransportCredentials(c.creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		return fmt.Errorf("control plane %s: %w", addrs, err)
+	}
+	defer conn.Close()
+	api := agentv1.NewAgentServiceClient(conn)
+	c.api.Store(api)
+	unserved := 0
 	for {
 		synced, err := c.session(ctx, api)
 		if ctx.Err() != nil {
@@ -197,6 +215,15 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if synced {
 			c.backoff.Reset()
+		}
+		if status.Code(err) == codes.Unavailable && conn.GetState() == connectivity.Ready {
+			unserved++
+		} else {
+			unserved = 0
+		}
+		if unserved >= unservedLimit && cpdial.Rotate(addrs) != addrs {
+			c.log.Warn("the control plane replica answers but cannot serve; trying the next", "addr", addrs, "err", err)
+			return nil
 		}
 		wait := c.backoff.Next()
 		if refused(err) {

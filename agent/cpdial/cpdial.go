@@ -48,6 +48,17 @@ func Addresses(value string) ([]string, error) {
 	return out, nil
 }
 
+// Rotate is value, a list of addresses, with its first moved last: dialled
+// again, it tries the next replica first. One address is returned as it
+// is.
+func Rotate(value string) string {
+	addrs, err := Addresses(value)
+	if err != nil || len(addrs) < 2 {
+		return value
+	}
+	return strings.Join(append(addrs[1:], addrs[0]), ",")
+}
+
 // Dial returns a client connection to the control plane at value (see
 // Addresses), whose waits between connection attempts grow up to
 // backoffMax. opts are added, such as the transport credentials; the
