@@ -36,6 +36,7 @@ var _ FleetStore = store.Store(nil)
 // agentReader reads one agent, to say why it cannot answer.
 type agentReader interface {
 	GetAgent(ctx context.Context, id string) (store.Agent, error)
+	ListAgents(ctx context.Context) ([]store.Agent, error)
 	ListReplicas(ctx context.Context) ([]store.Replica, error)
 }
 
@@ -203,7 +204,12 @@ func (s *fleet) Invoke(ctx context.Context, req *adminv1.InvokeRequest) (*adminv
 			return nil, on
 		}
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
-	case errors.Is(err, dispatch.ErrNotConnected), errors.Is(err, dispatch.ErrNoAgent):
+	case errors.Is(err, dispatch.ErrNoAgent):
+		if on := s.anyElsewhere(ctx, s.store, what, nil); on != nil {
+			return nil, on
+		}
+		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
+	case errors.Is(err, dispatch.ErrNotConnected):
 		return nil, status.Errorf(codes.Unavailable, "%s: %v", what, err)
 	case err != nil:
 		return nil, status.Errorf(status.Code(status.FromContextError(err).Err()), "%s on agent %q: %v", what, id, err)
@@ -352,6 +358,26 @@ func (b *base) self() string {
 		return ""
 	}
 	return b.opts.Peers.Self()
+}
+
+// anyElsewhere is the OnReplica error of a call for any agent (that match
+// accepts, when not nil) when this replica holds none: it names a live
+// replica that holds one; nil when none does.
+func (b *base) anyElsewhere(ctx context.Context, agents agentReader, what string, match func(store.Agent) bool) *OnReplica {
+	list, err := agents.ListAgents(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, a := range list {
+		if match != nil && !match(a) {
+			continue
+		}
+		if on := b.onReplica(ctx, agents, what, a); on != nil {
+			on.st = status.Newf(codes.FailedPrecondition, "%s: no agent is connected to this replica; replica %q (at %s) holds some", what, on.Replica, on.Address)
+			return on
+		}
+	}
+	return nil
 }
 
 // elsewhere is the OnReplica error of a call for agent id when a live

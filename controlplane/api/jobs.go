@@ -306,6 +306,10 @@ func (s *jobs) runTargets(ctx context.Context, j *adminv1.Job, agentID string) (
 		}
 	}
 	if len(selected) == 0 {
+		carriesLabels := func(a store.Agent) bool { return carries(a.Labels, j.AgentLabels) }
+		if on := s.anyElsewhere(ctx, s.store, fmt.Sprintf("run job %q", j.Name), carriesLabels); on != nil {
+			return nil, on // another replica's agents may carry them
+		}
 		return nil, fmt.Errorf("no agent connected to this control plane carries the labels %v the job selects", j.AgentLabels)
 	}
 	if j.Placement != store.PlacementOne {

@@ -156,6 +156,9 @@ func (s *outgoingConns) PingOutgoingConnection(ctx context.Context, req *adminv1
 	id, res, err := s.dispatch.Run(ctx, req.GetAgentId(), &agentv1.Command{Kind: &agentv1.Command_Ping{Ping: &agentv1.PingCommand{Connection: req.GetName()}}})
 	switch {
 	case errors.Is(err, dispatch.ErrNoAgent):
+		if on := s.anyElsewhere(ctx, s.store, what, nil); on != nil {
+			return nil, on
+		}
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: no agent is connected to this control plane to ping from", what)
 	case errors.Is(err, dispatch.ErrNotConnected):
 		if on := s.elsewhere(ctx, s.store, what, req.GetAgentId()); on != nil {

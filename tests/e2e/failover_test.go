@@ -182,6 +182,15 @@ func commandsThroughTheOtherReplica(t *testing.T, e *env, cp *testenv.ControlPla
 	if r := ctl("job", "run", "greet", "--agent", id); !strings.Contains(r.Stdout, id) {
 		t.Errorf("job run --agent %s through the other replica: want a run on it; got %s", id, r)
 	}
+	// Without --agent, a replica that holds no agent hands the call to one
+	// that does.
+	if r := ctl("invoke", exampleService, "--data", adaInput); !strings.Contains(r.Stdout, e.greeting) {
+		t.Errorf("invoke through a replica without agents: want %q; got %s", e.greeting, r)
+	}
+	ctl("outgoing", "ping", "self")
+	if r := ctl("job", "run", "greet"); !strings.Contains(r.Stdout, id) {
+		t.Errorf("job run through a replica without agents: want a run on %s among the others; got %s", id, r)
+	}
 }
 
 // tailThrough runs weftctl tail, with args, through cp until a request to
