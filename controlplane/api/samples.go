@@ -51,11 +51,9 @@ func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 	// agent here does not count their agents as unreachable.
 	peers, peersAsked := &adminv1.ListSamplesResponse{}, make(chan int, 1)
 	if fleetWide {
-		go func() {
-			pctx, cancel := context.WithTimeout(ctx, samplesTimeout+2*time.Second)
-			defer cancel()
-			peersAsked <- s.peerSamples(pctx, req, peers)
-		}()
+		pctx, pcancel := context.WithTimeout(ctx, samplesTimeout+2*time.Second)
+		defer pcancel()
+		go func() { peersAsked <- s.peerSamples(pctx, req, peers) }()
 	} else {
 		peersAsked <- 0
 	}
