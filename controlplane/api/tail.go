@@ -62,7 +62,7 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 	if fleetWide {
 		asked, notTailed := s.peerTails(ctx, req, peers)
 		missing = append(missing, notTailed...)
-		if asked == 0 && errors.Is(err, dispatch.ErrNoAgent) {
+		if asked == 0 && err != nil { // nothing here, nobody elsewhere
 			return status.Errorf(codes.Unavailable, "%s: %v", what, err)
 		}
 	}
