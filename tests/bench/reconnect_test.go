@@ -39,7 +39,10 @@ func BenchmarkReconnectAfterOutage(b *testing.B) {
 				b.Fatalf("WEFT_BENCH_OUTAGES: %v", err)
 			}
 			cp.Stop(b)
-			time.Sleep(outage) // the outage itself, not a wait for a condition
+			down := time.Now()
+			testenv.Await(b, outage+time.Minute, "the outage to last "+o, func() (bool, string) {
+				return time.Since(down) >= outage, time.Since(down).Round(time.Second).String()
+			})
 			cp.Start(b)
 			back := time.Now()
 			testenv.Await(b, 2*time.Minute, "the agent connected again", func() (bool, string) { return connected(), "" })
