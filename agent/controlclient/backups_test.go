@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/engine"
@@ -204,16 +202,9 @@ func TestListBackupsCommand(t *testing.T) {
 		snaps: make(chan *agentv1.Desired), acks: make(chan *agentv1.SyncRequest),
 		cmds: make(chan *agentv1.Command), results: make(chan *agentv1.CommandResult),
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	agentv1.RegisterAgentServiceServer(srv, cp)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
+	addr := serve(t, cp)
 
-	c, _ := newTestClient(t, lis.Addr().String(), 2, nil)
+	c, _ := newTestClient(t, addr, 2, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

@@ -29,6 +29,8 @@ func (u *unserving) Sync(agentv1.AgentService_SyncServer) error {
 	return status.Error(codes.Unavailable, "the database is unavailable; try again")
 }
 
+// serve serves impl, a fake control plane, on a loopback port until the
+// test ends, and returns its address.
 func serve(t *testing.T, impl agentv1.AgentServiceServer) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -3,13 +3,11 @@ package controlclient
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-dev/weft/agent/shared/snapshot"
@@ -72,16 +70,9 @@ func TestJobsThroughTheClient(t *testing.T) {
 		snaps: make(chan *agentv1.Desired), acks: make(chan *agentv1.SyncRequest),
 		cmds: make(chan *agentv1.Command), results: make(chan *agentv1.CommandResult),
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	agentv1.RegisterAgentServiceServer(srv, cp)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
+	addr := serve(t, cp)
 
-	c, dir := newTestClient(t, lis.Addr().String(), 2, nil)
+	c, dir := newTestClient(t, addr, 2, nil)
 	run := &agentv1.JobRun{
 		Job: "tick", Cid: "cid-1", Trigger: "manual", Placement: "every",
 		ScheduledAtUnixMs: testNow.UnixMilli(), StartedAtUnixMs: testNow.UnixMilli(), DurationUs: 42, Outcome: "ok",

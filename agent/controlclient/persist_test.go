@@ -3,7 +3,6 @@ package controlclient
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
 
 	"github.com/weft-dev/weft/agent/engine"
 	"github.com/weft-dev/weft/agent/state"
@@ -180,16 +177,9 @@ func (f *ackRecorder) next(t *testing.T, what string) *agentv1.Ack {
 // serves again, with the same nonce and nothing unpersisted.
 func TestAckAgainWhenTheDiskRecovers(t *testing.T) {
 	cp := &ackRecorder{snaps: make(chan *agentv1.Desired), got: make(chan *agentv1.SyncRequest)}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	agentv1.RegisterAgentServiceServer(srv, cp)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
+	addr := serve(t, cp)
 
-	c, dir, _ := newDiskClient(t, lis.Addr().String())
+	c, dir, _ := newDiskClient(t, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

@@ -5,13 +5,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -40,15 +38,8 @@ func newStreamingControlPlane(t *testing.T) (*streamingControlPlane, string) {
 		opened: make(chan struct{}, 10), cmds: make(chan *agentv1.Command), hangUp: make(chan struct{}),
 		results: make(chan *agentv1.CommandResult, 100), tails: make(chan *agentv1.TailEvents, 100),
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	agentv1.RegisterAgentServiceServer(srv, cp)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return cp, lis.Addr().String()
+	addr := serve(t, cp)
+	return cp, addr
 }
 
 func (f *streamingControlPlane) Sync(stream agentv1.AgentService_SyncServer) error {

@@ -105,19 +105,37 @@ func (s *stats) ListSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 // replica that cannot be reached go to out.Unreachable, each named. It
 // returns how many agents it asked for.
 func (s *stats) peerSamples(ctx context.Context, req *adminv1.ListSamplesRequest, out *adminv1.ListSamplesResponse) int {
-	peers := s.opts.Peers
-	if peers == nil {
-		return 0
+	asked, unreachable := s.eachPeer(ctx, func(r store.Replica) (func(), error) {
+		resp := &adminv1.ListSamplesResponse{}
+		if err := s.opts.Peers.Call(ctx, r.Address, adminv1.StatsService_ListSamples_FullMethodName, req, resp); err != nil {
+			return nil, err
+		}
+		return func() {
+			out.Samples = append(out.Samples, resp.GetSamples()...)
+			out.Unreachable = append(out.Unreachable, resp.GetUnreachable()...)
+		}, nil
+	})
+	out.Unreachable = append(out.Unreachable, unreachable...)
+	return asked
+}
+
+// eachPeer calls ask, concurrently, once for each other live replica that
+// holds connected agents, and runs the merge each returns one at a time.
+// It returns how many agents those replicas hold, and the agents that were
+// not reached, each with why: those of a replica whose ask failed.
+func (s *stats) eachPeer(ctx context.Context, ask func(r store.Replica) (merge func(), err error)) (int, []string) {
+	if s.opts.Peers == nil {
+		return 0, nil
 	}
 	held, replicas, err := s.otherReplicas(ctx)
 	if err != nil {
-		out.Unreachable = append(out.Unreachable, fmt.Sprintf("the agents of other replicas: %v", err))
-		return 1
+		return 1, []string{fmt.Sprintf("the agents of other replicas: %v", err)}
 	}
-	asked := 0
 	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
+		mu          sync.Mutex
+		wg          sync.WaitGroup
+		asked       int
+		unreachable []string
 	)
 	for _, r := range replicas {
 		ids := held[r.ID]
@@ -126,22 +144,20 @@ func (s *stats) peerSamples(ctx context.Context, req *adminv1.ListSamplesRequest
 		}
 		asked += len(ids)
 		wg.Go(func() {
-			resp := &adminv1.ListSamplesResponse{}
-			err := peers.Call(ctx, r.Address, adminv1.StatsService_ListSamples_FullMethodName, req, resp)
+			merge, err := ask(r)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				for _, id := range ids {
-					out.Unreachable = append(out.Unreachable, fmt.Sprintf("%s: its replica %q (at %s) cannot be reached: %s", id, r.ID, r.Address, status.Convert(err).Message()))
+					unreachable = append(unreachable, fmt.Sprintf("%s: its replica %q (at %s) cannot be reached: %s", id, r.ID, r.Address, status.Convert(err).Message()))
 				}
 				return
 			}
-			out.Samples = append(out.Samples, resp.GetSamples()...)
-			out.Unreachable = append(out.Unreachable, resp.GetUnreachable()...)
+			merge()
 		})
 	}
 	wg.Wait()
-	return asked
+	return asked, unreachable
 }
 
 // otherReplicas are the live replicas other than this one, and the ids of

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weft-dev/weft/controlplane/dispatch"
+	"github.com/weft-dev/weft/controlplane/store"
 	adminv1 "github.com/weft-dev/weft/proto/weft/admin/v1"
 	agentv1 "github.com/weft-dev/weft/proto/weft/agent/v1"
 )
@@ -111,36 +111,12 @@ func (s *stats) Tail(req *adminv1.TailRequest, stream adminv1.StatsService_TailS
 // relaying what they send to out until ctx ends. It returns how many
 // agents those replicas hold, and the agents not tailed, each with why.
 func (s *stats) peerTails(ctx context.Context, req *adminv1.TailRequest, out chan<- *adminv1.TailResponse) (int, []string) {
-	held, replicas, err := s.otherReplicas(ctx)
-	if err != nil {
-		return 1, []string{fmt.Sprintf("the agents of other replicas (%v)", err)}
-	}
-	var (
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-		missing []string
-		asked   int
-	)
-	for _, r := range replicas {
-		ids := held[r.ID]
-		if len(ids) == 0 {
-			continue
-		}
-		asked += len(ids)
-		wg.Go(func() {
-			notTailed, err := s.relayTail(ctx, r.Address, req, out, nil)
-			mu.Lock()
-			defer mu.Unlock()
-			missing = append(missing, notTailed...)
-			if err != nil {
-				for _, id := range ids {
-					missing = append(missing, fmt.Sprintf("%s (its replica %q at %s cannot be reached: %s)", id, r.ID, r.Address, status.Convert(err).Message()))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return asked, missing
+	var missing []string // merged one at a time
+	asked, unreachable := s.eachPeer(ctx, func(r store.Replica) (func(), error) {
+		notTailed, err := s.relayTail(ctx, r.Address, req, out, nil)
+		return func() { missing = append(missing, notTailed...) }, err
+	})
+	return asked, append(missing, unreachable...)
 }
 
 // relayTail starts req's tail on the replica at address, and relays what

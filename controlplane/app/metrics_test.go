@@ -93,7 +93,7 @@ func TestMetrics(t *testing.T) {
 	if err := st.AgentApplied(ctx, "a1", 0, "h"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AgentSeen(ctx, "a2", false); err != nil {
+	if err := st.AgentGone(ctx, "a2", ""); err != nil {
 		t.Fatal(err)
 	}
 	watch := dispatch.NewWatch(0)

@@ -30,7 +30,7 @@ type Store interface {
 	AgentHello(ctx context.Context, a store.AgentHello) error
 	AgentAcked(ctx context.Context, id string, ack store.AgentAck) error
 	AgentFailed(ctx context.Context, id string, revision int64, message string) error
-	AgentSeen(ctx context.Context, id string, connected bool) error
+	AgentSeen(ctx context.Context, id string) error
 	AgentGone(ctx context.Context, id, replica string) error
 	ClaimFiring(ctx context.Context, c store.ClaimRequest) (store.Claim, error)
 	RenewLeases(ctx context.Context, agentID string, jobs []string, now time.Time, ttl time.Duration) ([]string, error)

@@ -152,7 +152,7 @@ func (s *Server) Sync(stream agentv1.AgentService_SyncServer) error {
 			return err
 		case <-changed:
 		case <-seen.C:
-			if err := s.store.AgentSeen(ctx, id, true); err != nil {
+			if err := s.store.AgentSeen(ctx, id); err != nil {
 				log.Warn("cannot record that the agent is alive", "err", err)
 			}
 		case m := <-msgs:

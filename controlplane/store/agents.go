@@ -127,10 +127,10 @@ func (s *sqlStore) AgentGone(ctx context.Context, id, replica string) error {
 	return nil
 }
 
-// AgentSeen updates last seen and connected.
-func (s *sqlStore) AgentSeen(ctx context.Context, id string, connected bool) error {
+// AgentSeen records that the agent's stream is alive.
+func (s *sqlStore) AgentSeen(ctx context.Context, id string) error {
 	return s.updateAgent(ctx, "seen", id, map[string]any{
-		"connected": connected,
+		"connected": true,
 		"last_seen": now(),
 	})
 }

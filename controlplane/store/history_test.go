@@ -356,7 +356,7 @@ func TestDeployStatus(t *testing.T) {
 				}
 			}
 			if !connected {
-				if err := s.AgentSeen(ctx, id, false); err != nil {
+				if err := s.AgentGone(ctx, id, ""); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -207,8 +207,9 @@ type Store interface {
 	AgentAcked(ctx context.Context, id string, ack AgentAck) error
 	// AgentFailed records a NACK: the agent refused revision with message.
 	AgentFailed(ctx context.Context, id string, revision int64, message string) error
-	// AgentSeen updates last seen and connected.
-	AgentSeen(ctx context.Context, id string, connected bool) error
+	// AgentSeen records that the agent's stream is alive: connected, and
+	// seen now.
+	AgentSeen(ctx context.Context, id string) error
 	// AgentGone records that the agent's stream with replica ended, unless
 	// another replica holds it now.
 	AgentGone(ctx context.Context, id, replica string) error
